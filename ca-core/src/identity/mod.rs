@@ -1,0 +1,5 @@
+//! Who a certificate is about.
+
+mod number;
+
+pub use number::{check_digit, Bin, IdNumberError, Iin};

@@ -1,0 +1,112 @@
+//! Revocation reasons of RFC 5280 section 5.3.1.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// CRLReason. Value 7 is unused in RFC 5280.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RevocationReason {
+    Unspecified = 0,
+    KeyCompromise = 1,
+    CaCompromise = 2,
+    AffiliationChanged = 3,
+    Superseded = 4,
+    CessationOfOperation = 5,
+    CertificateHold = 6,
+    RemoveFromCrl = 8,
+    PrivilegeWithdrawn = 9,
+    AaCompromise = 10,
+}
+
+const ALL: [RevocationReason; 10] = [
+    RevocationReason::Unspecified,
+    RevocationReason::KeyCompromise,
+    RevocationReason::CaCompromise,
+    RevocationReason::AffiliationChanged,
+    RevocationReason::Superseded,
+    RevocationReason::CessationOfOperation,
+    RevocationReason::CertificateHold,
+    RevocationReason::RemoveFromCrl,
+    RevocationReason::PrivilegeWithdrawn,
+    RevocationReason::AaCompromise,
+];
+
+/// The reason is not one of RFC 5280's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown revocation reason {0:?}; expected one of: unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, certificateHold, removeFromCRL, privilegeWithdrawn, aACompromise")]
+pub struct UnknownReason(pub String);
+
+impl RevocationReason {
+    /// Every reason, in code order.
+    pub fn all() -> &'static [RevocationReason] {
+        &ALL
+    }
+
+    /// The CRLReason code.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The reason for a CRLReason code.
+    pub fn from_code(code: u8) -> Option<Self> {
+        ALL.into_iter().find(|r| r.code() == code)
+    }
+
+    /// RFC 5280's ASN.1 name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Unspecified => "unspecified",
+            Self::KeyCompromise => "keyCompromise",
+            Self::CaCompromise => "cACompromise",
+            Self::AffiliationChanged => "affiliationChanged",
+            Self::Superseded => "superseded",
+            Self::CessationOfOperation => "cessationOfOperation",
+            Self::CertificateHold => "certificateHold",
+            Self::RemoveFromCrl => "removeFromCRL",
+            Self::PrivilegeWithdrawn => "privilegeWithdrawn",
+            Self::AaCompromise => "aACompromise",
+        }
+    }
+
+    /// Whether an operator may put a certificate into this state with `revoke`.
+    /// removeFromCRL only exists inside delta CRLs; a release of a hold is its own operation.
+    pub fn is_revocation(self) -> bool {
+        self != Self::RemoveFromCrl
+    }
+}
+
+impl fmt::Display for RevocationReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for RevocationReason {
+    type Err = UnknownReason;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let wanted: String = s.chars().filter(|c| *c != '-' && *c != '_').collect::<String>().to_lowercase();
+        if let Ok(code) = wanted.parse::<u8>() {
+            return Self::from_code(code).ok_or_else(|| UnknownReason(s.to_owned()));
+        }
+        ALL.into_iter().find(|r| r.name().to_lowercase() == wanted).ok_or_else(|| UnknownReason(s.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_codes_and_kebab_case() {
+        assert_eq!("keyCompromise".parse::<RevocationReason>().unwrap(), RevocationReason::KeyCompromise);
+        assert_eq!("key-compromise".parse::<RevocationReason>().unwrap(), RevocationReason::KeyCompromise);
+        assert_eq!("6".parse::<RevocationReason>().unwrap(), RevocationReason::CertificateHold);
+        assert!("7".parse::<RevocationReason>().is_err());
+        assert!("stolen".parse::<RevocationReason>().is_err());
+        for r in RevocationReason::all() {
+            assert_eq!(RevocationReason::from_code(r.code()), Some(*r));
+            assert_eq!(r.name().parse::<RevocationReason>().unwrap(), *r);
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! The storage authority: the only code that talks to the database.
+//!
+//! [`Store`] is written in domain types only, so the SQLite implementation here and a
+//! PostgreSQL one later are interchangeable. Every state change and its audit entries are
+//! written in one transaction.
+
+pub mod audit;
+pub mod sqlite;
+
+use time::OffsetDateTime;
+
+use crate::identity::{Bin, Iin};
+use crate::revocation::RevocationReason;
+use crate::serial::SerialNumber;
+
+pub use audit::{AuditEntry, AuditEvent, AuditProblem, AuditVerification};
+pub use sqlite::SqliteStore;
+
+/// Life cycle of a serial number in the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CertificateStatus {
+    /// Serial reserved before signing; no certificate was handed out for it (yet).
+    Reserved,
+    /// Certificate signed and recorded.
+    Issued,
+    /// Certificate revoked (including certificateHold).
+    Revoked,
+}
+
+impl CertificateStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reserved => "reserved",
+            Self::Issued => "issued",
+            Self::Revoked => "revoked",
+        }
+    }
+}
+
+/// What is known about the subject of a certificate when its serial is reserved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reservation {
+    pub serial: SerialNumber,
+    /// Name of the issuing CA in this deployment (e.g. `issuing`, `root`).
+    pub issuer: String,
+    /// Profile identifier (e.g. `individual-sign`).
+    pub profile: String,
+    /// The subject DN in RFC 4514 form, for display and search.
+    pub subject_dn: String,
+    pub iin: Option<Iin>,
+    pub bin: Option<Bin>,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+}
+
+/// A signed certificate to be recorded against its reservation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Issued {
+    pub serial: SerialNumber,
+    pub der: Vec<u8>,
+}
+
+/// A revocation as it is recorded.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Revocation {
+    pub reason: RevocationReason,
+    #[serde(with = "time::serde::rfc3339")]
+    pub revoked_at: OffsetDateTime,
+    /// When the key is known or suspected to have been compromised (RFC 5280 invalidityDate).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub invalidity_date: Option<OffsetDateTime>,
+}
+
+/// One row of the certificate table.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CertificateRecord {
+    pub serial: SerialNumber,
+    pub issuer: String,
+    pub status: CertificateStatus,
+    pub profile: String,
+    pub subject_dn: String,
+    pub iin: Option<Iin>,
+    pub bin: Option<Bin>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub reserved_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub issued_at: Option<OffsetDateTime>,
+    pub revocation: Option<Revocation>,
+    #[serde(skip)]
+    pub der: Option<Vec<u8>>,
+}
+
+/// Which certificates to list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CertificateQuery {
+    pub iin: Option<Iin>,
+    pub bin: Option<Bin>,
+    pub status: Option<CertificateStatus>,
+    pub issuer: Option<String>,
+    /// Maximum number of rows, newest first; `None` for all.
+    pub limit: Option<u32>,
+}
+
+/// The result of a revocation request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RevokeOutcome {
+    /// The certificate was issued and is now revoked.
+    Revoked(CertificateRecord),
+    /// The certificate was already revoked; nothing changed.
+    AlreadyRevoked(CertificateRecord),
+}
+
+/// Storage failures. Messages are meant for operators.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("serial {0} is already in the store")]
+    DuplicateSerial(SerialNumber),
+    #[error("no certificate with serial {0} in the store")]
+    UnknownSerial(SerialNumber),
+    #[error("serial {serial} is {status:?}, expected {expected:?}")]
+    WrongStatus { serial: SerialNumber, status: CertificateStatus, expected: CertificateStatus },
+    #[error("the store at {path} is from a newer version (schema {found}, this program knows {known})")]
+    SchemaTooNew { path: String, found: i64, known: i64 },
+    #[error("corrupt row in the store: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+/// The storage authority interface.
+pub trait Store: Send + Sync {
+    /// Reserve serials before signing, with their audit entries, atomically. Fails as a whole
+    /// if any serial already exists.
+    fn reserve(&self, reservations: &[Reservation], audit: &[AuditEvent]) -> Result<(), StoreError>;
+
+    /// Record signed certificates against their reservations, with their audit entries,
+    /// atomically. Every serial must be `Reserved`.
+    fn record_issued(&self, issued: &[Issued], audit: &[AuditEvent]) -> Result<(), StoreError>;
+
+    /// Revoke an issued certificate. Revoking a revoked certificate changes nothing and says so.
+    fn revoke(
+        &self,
+        serial: &SerialNumber,
+        revocation: &Revocation,
+        audit: &AuditEvent,
+    ) -> Result<RevokeOutcome, StoreError>;
+
+    /// One certificate by serial.
+    fn certificate(&self, serial: &SerialNumber) -> Result<Option<CertificateRecord>, StoreError>;
+
+    /// Certificates matching a query, newest reservation first.
+    fn find(&self, query: &CertificateQuery) -> Result<Vec<CertificateRecord>, StoreError>;
+
+    /// Append one entry to the audit journal on its own.
+    fn append_audit(&self, event: &AuditEvent) -> Result<AuditEntry, StoreError>;
+
+    /// Walk the whole journal and check its hash chain.
+    fn verify_audit(&self) -> Result<AuditVerification, StoreError>;
+}

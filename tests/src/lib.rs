@@ -1,0 +1,1 @@
+//! Cross-crate and interoperability tests live in `tests/tests/`.
