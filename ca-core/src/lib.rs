@@ -1,9 +1,19 @@
 //! Domain of the national certification authority: identities (IIN/BIN and the subject DN),
 //! certificate profiles, issuance, revocation and the storage authority.
+//!
+//! ca-core never holds a private key: everything that signs goes through [`signer::Signer`],
+//! implemented by the `hsm` crate (software keys, PKCS#11 tokens).
 #![forbid(unsafe_code)]
 
+pub mod clock;
+pub mod config;
+pub mod csr;
 pub mod identity;
+pub mod issuer;
+pub mod keys;
+pub mod profile;
 pub mod revocation;
 pub mod serial;
 pub mod signer;
 pub mod store;
+pub mod verify;

@@ -93,6 +93,43 @@ impl FromStr for RevocationReason {
     }
 }
 
+/// Why a revocation was not done.
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeError {
+    #[error("{0} is not a revocation reason an operator can give (removeFromCRL only appears in delta CRLs)")]
+    NotARevocationReason(RevocationReason),
+    #[error("the invalidity date {0} lies in the future")]
+    InvalidityInFuture(time::OffsetDateTime),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Revoke a certificate: one status change and one audit entry in one transaction. It never
+/// builds a CRL; publication picks the change up.
+pub fn revoke(
+    store: &dyn crate::store::Store,
+    clock: &dyn crate::clock::Clock,
+    serial: &crate::serial::SerialNumber,
+    reason: RevocationReason,
+    invalidity_date: Option<time::OffsetDateTime>,
+    actor: &str,
+) -> Result<crate::store::RevokeOutcome, RevokeError> {
+    if !reason.is_revocation() {
+        return Err(RevokeError::NotARevocationReason(reason));
+    }
+    let now = clock.now();
+    if let Some(d) = invalidity_date {
+        if d > now {
+            return Err(RevokeError::InvalidityInFuture(d));
+        }
+    }
+    let revocation = crate::store::Revocation { reason, revoked_at: now, invalidity_date };
+    let event = crate::store::AuditEvent::new(actor, "certificate.revoke").target(serial.to_hex()).details(
+        serde_json::json!({ "reason": reason.name(), "invalidity_date": invalidity_date.map(|d| d.unix_timestamp()) }),
+    );
+    Ok(store.revoke(serial, &revocation, &event)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

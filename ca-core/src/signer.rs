@@ -50,9 +50,7 @@ impl SignatureAlgorithm {
 
     /// Recognise a signature algorithm identifier from a certificate, CSR or CRL.
     pub fn from_oid(oid: &ObjectIdentifier) -> Option<Self> {
-        [Self::RsaPkcs1Sha256, Self::EcdsaP256Sha256, Self::EcdsaP384Sha384]
-            .into_iter()
-            .find(|alg| alg.oid() == *oid)
+        [Self::RsaPkcs1Sha256, Self::EcdsaP256Sha256, Self::EcdsaP384Sha384].into_iter().find(|alg| alg.oid() == *oid)
     }
 
     /// Short human name, also used in file names and configuration.

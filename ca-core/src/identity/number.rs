@@ -53,12 +53,9 @@ fn parse_digits(kind: &'static str, value: &str) -> Result<[u8; 12], IdNumberErr
     first.copy_from_slice(&digits[..11]);
     match check_digit(&first) {
         None => Err(IdNumberError::NoCheckDigit { kind, value: value.to_owned() }),
-        Some(expected) if expected != digits[11] => Err(IdNumberError::CheckDigit {
-            kind,
-            value: value.to_owned(),
-            found: digits[11],
-            expected,
-        }),
+        Some(expected) if expected != digits[11] => {
+            Err(IdNumberError::CheckDigit { kind, value: value.to_owned(), found: digits[11], expected })
+        }
         Some(_) => Ok(digits),
     }
 }
@@ -132,7 +129,12 @@ macro_rules! id_number {
     };
 }
 
-id_number!(Iin, "IIN", "IIN", "Individual identification number (ИИН): birth date, century/sex digit, serial, check digit.");
+id_number!(
+    Iin,
+    "IIN",
+    "IIN",
+    "Individual identification number (ИИН): birth date, century/sex digit, serial, check digit."
+);
 id_number!(Bin, "BIN", "BIN", "Business identification number (БИН) of a legal entity.");
 
 impl FromStr for Iin {
@@ -146,10 +148,16 @@ impl FromStr for Iin {
             return Err(IdNumberError::Structure { value: s.to_owned(), reason: "digits 3-4 are not a month" });
         }
         if day == 0 || day > days_in_month(month, year) {
-            return Err(IdNumberError::Structure { value: s.to_owned(), reason: "digits 5-6 are not a day of that month" });
+            return Err(IdNumberError::Structure {
+                value: s.to_owned(),
+                reason: "digits 5-6 are not a day of that month",
+            });
         }
         if !(1..=6).contains(&digits[6]) {
-            return Err(IdNumberError::Structure { value: s.to_owned(), reason: "digit 7 (century and sex) must be 1..6" });
+            return Err(IdNumberError::Structure {
+                value: s.to_owned(),
+                reason: "digit 7 (century and sex) must be 1..6",
+            });
         }
         Ok(Self(digits))
     }

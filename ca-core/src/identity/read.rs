@@ -1,0 +1,149 @@
+//! Reading identities back out of any certificate: ours, or another CA's in the same profile.
+//! Lenient on string types (relying parties meet UTF8String, PrintableString, BMPString …),
+//! strict on the IIN/BIN check digit.
+
+use const_oid::db::{rfc4519, rfc5280};
+use const_oid::{AssociatedOid, ObjectIdentifier};
+use der::asn1::{BmpString, Ia5StringRef, PrintableStringRef, TeletexStringRef, Utf8StringRef};
+use der::{Any, Decode, Tag, Tagged};
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::pkix::{ExtendedKeyUsage, KeyUsage, SubjectAltName};
+use x509_cert::name::Name;
+use x509_cert::Certificate;
+
+use super::subject::GIVEN_NAME;
+use super::{Bin, Iin};
+use crate::profile::Role;
+
+/// Which of a person's two key pairs a certificate is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum KeyType {
+    /// Authentication (login): digitalSignature + keyEncipherment, clientAuth.
+    Auth,
+    /// Signature: digitalSignature + nonRepudiation, emailProtection.
+    Sign,
+}
+
+/// Everything a relying party wants to know about who holds a certificate.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CertificateIdentity {
+    pub common_name: Option<String>,
+    pub surname: Option<String>,
+    /// G (givenName): the patronymic in the national profile.
+    pub given_name: Option<String>,
+    pub iin: Option<Iin>,
+    pub bin: Option<Bin>,
+    pub organisation: Option<String>,
+    pub country: Option<String>,
+    pub email: Option<String>,
+    pub roles: Vec<Role>,
+    pub key_type: Option<KeyType>,
+    /// Problems found while reading (e.g. an IIN with a wrong check digit); never fatal.
+    pub warnings: Vec<String>,
+}
+
+/// Decode a directory string of any of the usual types.
+pub(crate) fn directory_string(value: &Any) -> Option<String> {
+    match value.tag() {
+        Tag::Utf8String => Utf8StringRef::try_from(value).ok().map(|s| s.as_str().to_owned()),
+        Tag::PrintableString => PrintableStringRef::try_from(value).ok().map(|s| s.as_str().to_owned()),
+        Tag::Ia5String => Ia5StringRef::try_from(value).ok().map(|s| s.as_str().to_owned()),
+        Tag::TeletexString => TeletexStringRef::try_from(value).ok().map(|s| s.as_str().to_owned()),
+        Tag::BmpString => BmpString::from_der(&value.to_der_vec()).ok().map(|s| s.to_string()),
+        _ => None,
+    }
+}
+
+trait AnyDer {
+    fn to_der_vec(&self) -> Vec<u8>;
+}
+impl AnyDer for Any {
+    fn to_der_vec(&self) -> Vec<u8> {
+        der::Encode::to_der(self).unwrap_or_default()
+    }
+}
+
+/// The first value of `oid` in a name.
+pub fn name_attribute(name: &Name, oid: ObjectIdentifier) -> Option<String> {
+    name.0.iter().flat_map(|rdn| rdn.0.iter()).find(|atv| atv.oid == oid).and_then(|atv| directory_string(&atv.value))
+}
+
+impl CertificateIdentity {
+    /// Read the identity of the certificate's subject.
+    pub fn from_certificate(cert: &Certificate) -> Self {
+        let tbs = &cert.tbs_certificate;
+        let subject = &tbs.subject;
+        let mut id = CertificateIdentity {
+            common_name: name_attribute(subject, rfc4519::CN),
+            surname: name_attribute(subject, rfc4519::SN),
+            given_name: name_attribute(subject, GIVEN_NAME),
+            organisation: name_attribute(subject, rfc4519::O),
+            country: name_attribute(subject, rfc4519::C),
+            ..Default::default()
+        };
+        if let Some(sn) = name_attribute(subject, rfc4519::SERIAL_NUMBER) {
+            if sn.starts_with(Iin::DN_PREFIX) {
+                match Iin::from_dn_value(&sn) {
+                    Ok(iin) => id.iin = Some(iin),
+                    Err(e) => id.warnings.push(e.to_string()),
+                }
+            }
+        }
+        if let Some(ou) = name_attribute(subject, rfc4519::OU) {
+            if ou.starts_with(Bin::DN_PREFIX) {
+                match Bin::from_dn_value(&ou) {
+                    Ok(bin) => id.bin = Some(bin),
+                    Err(e) => id.warnings.push(e.to_string()),
+                }
+            }
+        }
+        let mut key_usage = None;
+        let mut eku = Vec::new();
+        for ext in tbs.extensions.iter().flatten() {
+            let value = ext.extn_value.as_bytes();
+            if ext.extn_id == KeyUsage::OID {
+                match KeyUsage::from_der(value) {
+                    Ok(ku) => key_usage = Some(ku),
+                    Err(e) => id.warnings.push(format!("unreadable keyUsage: {e}")),
+                }
+            } else if ext.extn_id == ExtendedKeyUsage::OID {
+                match ExtendedKeyUsage::from_der(value) {
+                    Ok(e) => eku = e.0,
+                    Err(e) => id.warnings.push(format!("unreadable extKeyUsage: {e}")),
+                }
+            } else if ext.extn_id == SubjectAltName::OID {
+                match SubjectAltName::from_der(value) {
+                    Ok(san) => {
+                        id.email = san.0.iter().find_map(|gn| match gn {
+                            GeneralName::Rfc822Name(s) => Some(s.to_string()),
+                            _ => None,
+                        })
+                    }
+                    Err(e) => id.warnings.push(format!("unreadable subjectAltName: {e}")),
+                }
+            }
+        }
+        if id.email.is_none() {
+            // Older certificates put the email into the DN.
+            id.email = name_attribute(subject, const_oid::db::rfc3280::EMAIL_ADDRESS);
+        }
+        id.roles = eku.iter().filter_map(Role::from_oid).collect();
+        id.roles.sort();
+        id.roles.dedup();
+        // AUTH and SIGN are told apart by keyUsage as relying parties do; a certificate with
+        // neither pattern (a CA, an OCSP responder) has no key type.
+        id.key_type = key_usage.and_then(|ku| {
+            if ku.key_cert_sign() || ku.crl_sign() {
+                None
+            } else if ku.non_repudiation() {
+                Some(KeyType::Sign)
+            } else if ku.digital_signature() && (ku.key_encipherment() || eku.contains(&rfc5280::ID_KP_CLIENT_AUTH)) {
+                Some(KeyType::Auth)
+            } else {
+                None
+            }
+        });
+        id
+    }
+}
