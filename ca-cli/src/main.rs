@@ -1,1 +1,82 @@
-fn main() {}
+//! `ca`: the command of CA administrators and personalization stations.
+#![forbid(unsafe_code)]
+
+mod commands;
+mod config;
+mod context;
+mod failure;
+mod output;
+mod secrets;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::failure::Failure;
+
+#[derive(Parser, Debug)]
+#[command(name = "ca", version, about = "National certification authority toolkit: issue, store and revoke registration certificates")]
+pub struct Cli {
+    /// The CA directory (configuration, certificates, encrypted keys, store).
+    #[arg(long, global = true, env = "CA_DIR", default_value = "ca")]
+    pub dir: PathBuf,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Who is acting, for the audit journal.
+    #[arg(long, global = true, env = "CA_ACTOR", default_value = "ca-cli")]
+    pub actor: String,
+    #[command(flatten)]
+    pub passphrase: PassphraseArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the CA key passphrase comes from (never from the command line itself).
+#[derive(Args, Debug, Clone)]
+pub struct PassphraseArgs {
+    /// Environment variable holding the CA key passphrase.
+    #[arg(long, global = true, default_value = "CA_PASSPHRASE", value_name = "VAR")]
+    pub passphrase_env: String,
+    /// File whose first line is the CA key passphrase.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a root CA and the issuing CA under it, in a new CA directory.
+    Init(commands::init::InitArgs),
+    /// Issue a certificate from a CSR, or generate the key and deliver a PKCS#12 key store.
+    Issue(commands::issue::IssueArgs),
+    /// Show one certificate by serial number.
+    Show(commands::show::ShowArgs),
+    /// List certificates, by IIN, BIN or status.
+    List(commands::show::ListArgs),
+    /// Revoke a certificate with an RFC 5280 reason.
+    Revoke(commands::revoke::RevokeArgs),
+    /// The audit journal.
+    #[command(subcommand)]
+    Audit(commands::audit::AuditCommand),
+    /// Run a whole CA lifecycle in a fresh directory: init, issue, list, revoke, audit.
+    Demo(commands::demo::DemoArgs),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CA_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let json = cli.json;
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            output::print_failure(&failure, json);
+            failure.exit_code()
+        }
+    }
+}
+
+pub type Outcome = Result<(), Failure>;

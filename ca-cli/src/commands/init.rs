@@ -1,0 +1,192 @@
+//! `ca init`: a root CA and the issuing CA under it, built in a scratch directory and moved
+//! into place only when everything is written, so a failed init leaves nothing half-made.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use ca_core::clock::{Clock, SystemClock};
+use ca_core::identity::Subject;
+use ca_core::issuer::{CertificateAuthority, IssuedCertificate};
+use ca_core::store::SqliteStore;
+use clap::Args;
+use hsm::{KeyAlgorithm, SoftwareKey};
+use serde::Serialize;
+use time::Duration;
+
+use crate::config::{CaConfig, CaDir};
+use crate::context::passphrase_source;
+use crate::failure::Failure;
+use crate::output::{print_json, when};
+use crate::secrets::check_new_passphrase;
+use crate::{Cli, Outcome};
+
+#[derive(Args, Debug, Clone)]
+pub struct InitArgs {
+    /// Root CA key: rsa4096 (default), p384, rsa3072, rsa2048, p256.
+    #[arg(long, default_value = "rsa4096")]
+    pub root_key: String,
+    /// Issuing CA key: rsa4096 (default), p384, rsa3072, rsa2048, p256.
+    #[arg(long, default_value = "rsa4096")]
+    pub issuing_key: String,
+    /// Base URL under which CRLs (/crl), the OCSP responder (/ocsp), CA certificates (/ca) and
+    /// the CPS (/cps) are published; written into every certificate.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub base_url: String,
+    /// Common name of the root CA.
+    #[arg(long)]
+    pub root_cn: Option<String>,
+    /// Common name of the issuing CA.
+    #[arg(long)]
+    pub issuing_cn: Option<String>,
+}
+
+#[derive(Serialize)]
+struct CaSummary {
+    name: String,
+    subject: String,
+    serial: String,
+    key: String,
+    not_after: String,
+    certificate: PathBuf,
+}
+
+#[derive(Serialize)]
+struct InitReport {
+    dir: PathBuf,
+    root: CaSummary,
+    issuing: CaSummary,
+}
+
+fn parse_key(s: &str) -> Result<KeyAlgorithm, Failure> {
+    s.parse::<KeyAlgorithm>().map_err(|e| Failure::Input(e.to_string()))
+}
+
+fn summary(dir: &CaDir, name: &str, c: &IssuedCertificate, key: KeyAlgorithm) -> CaSummary {
+    CaSummary {
+        name: name.to_owned(),
+        subject: c.certificate.tbs_certificate.subject.to_string(),
+        serial: c.serial.to_hex(),
+        key: key.to_string(),
+        not_after: when(c.not_after),
+        certificate: dir.certificate_pem(name),
+    }
+}
+
+fn write_certificate(dir: &CaDir, name: &str, der_bytes: &[u8]) -> anyhow::Result<()> {
+    let pem = der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, der_bytes)?;
+    std::fs::write(dir.certificate_pem(name), pem)?;
+    std::fs::write(dir.certificate_der(name), der_bytes)?;
+    Ok(())
+}
+
+fn make_private_dir(path: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+pub fn run(cli: &Cli, args: &InitArgs) -> Outcome {
+    let target = cli.dir.clone();
+    if target.join(crate::config::CONFIG_FILE).exists() {
+        return Err(Failure::Already(format!("a CA already exists at {}; nothing was changed", target.display())));
+    }
+    if target.exists() && std::fs::read_dir(&target).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        return Err(Failure::Input(format!("{} exists and is not empty; choose a new directory", target.display())));
+    }
+    let root_alg = parse_key(&args.root_key)?;
+    let issuing_alg = parse_key(&args.issuing_key)?;
+    let mut config = CaConfig::defaults(&args.base_url, root_alg.name(), issuing_alg.name());
+    config.urls.validate().map_err(Failure::Input)?;
+    if let Some(cn) = &args.root_cn {
+        config.root.common_name = cn.clone();
+    }
+    if let Some(cn) = &args.issuing_cn {
+        config.issuing.common_name = cn.clone();
+    }
+    let passphrase = passphrase_source(cli).read(true)?;
+    check_new_passphrase("CA key passphrase", &passphrase)?;
+
+    // Build everything in a scratch directory beside the target, then rename.
+    let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    let scratch = tempfile::Builder::new().prefix(".ca-init-").tempdir_in(parent).context("cannot create a scratch directory")?;
+    let dir = CaDir::new(scratch.path());
+    std::fs::create_dir_all(dir.certs()).context("cannot create certs/")?;
+    std::fs::create_dir_all(dir.issued()).context("cannot create issued/")?;
+    make_private_dir(&dir.private()).context("cannot create private/")?;
+    config.write(&dir.config())?;
+    let store = SqliteStore::open(&dir.store())?;
+    let clock = SystemClock;
+
+    if !cli.json {
+        eprintln!("generating the root CA key ({root_alg}) …");
+    }
+    let root_key = SoftwareKey::generate(root_alg)?;
+    let root_subject =
+        Subject::Service { common_name: config.root.common_name.clone(), organisation: config.root.organisation.clone() };
+    let root_cert = CertificateAuthority::create_root(
+        &config.root.name,
+        root_subject,
+        &root_key,
+        Duration::days(config.root.validity_days.into()),
+        &store,
+        &clock,
+        &config.urls,
+        &cli.actor,
+    )?;
+    hsm::write_encrypted_key_file(&dir.key(&config.root.name), &root_key.to_encrypted_pem(passphrase.as_bytes())?)?;
+    write_certificate(&dir, &config.root.name, &root_cert.der)?;
+    let root = CertificateAuthority::new(config.root.name.clone(), root_cert.der.clone(), Box::new(root_key))
+        .map_err(|e| Failure::Internal(e.into()))?;
+
+    if !cli.json {
+        eprintln!("generating the issuing CA key ({issuing_alg}) …");
+    }
+    let issuing_key = SoftwareKey::generate(issuing_alg)?;
+    let issuing_subject = Subject::Service {
+        common_name: config.issuing.common_name.clone(),
+        organisation: config.issuing.organisation.clone(),
+    };
+    let issuing_cert = root.create_subordinate(
+        issuing_subject,
+        ca_core::signer::Signer::public_key(&issuing_key).clone(),
+        Duration::days(config.issuing.validity_days.into()),
+        &store,
+        &clock,
+        &config.urls,
+        &cli.actor,
+    )?;
+    hsm::write_encrypted_key_file(&dir.key(&config.issuing.name), &issuing_key.to_encrypted_pem(passphrase.as_bytes())?)?;
+    write_certificate(&dir, &config.issuing.name, &issuing_cert.der)?;
+    drop(store);
+
+    let scratch_path = scratch.keep();
+    std::fs::rename(&scratch_path, &target)
+        .or_else(|_| {
+            // An existing empty directory cannot be replaced by rename on every platform.
+            std::fs::remove_dir(&target)?;
+            std::fs::rename(&scratch_path, &target)
+        })
+        .with_context(|| format!("cannot move the new CA into {}", target.display()))?;
+    let final_dir = CaDir::new(&target);
+    let report = InitReport {
+        dir: target.clone(),
+        root: summary(&final_dir, &config.root.name, &root_cert, root_alg),
+        issuing: summary(&final_dir, &config.issuing.name, &issuing_cert, issuing_alg),
+    };
+    let _ = clock.now();
+    if cli.json {
+        print_json(&report);
+    } else {
+        println!("Created a CA in {}", target.display());
+        for ca in [&report.root, &report.issuing] {
+            println!("  {:<8} {} ({}), serial {}, valid until {}", ca.name, ca.subject, ca.key, ca.serial, ca.not_after);
+        }
+        println!("CA keys are encrypted (PKCS#8, PBES2/scrypt) under {}", final_dir.private().display());
+    }
+    Ok(())
+}

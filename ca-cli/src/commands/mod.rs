@@ -1,0 +1,23 @@
+//! One module per subcommand.
+
+pub mod audit;
+pub mod demo;
+pub mod init;
+pub mod issue;
+pub mod revoke;
+pub mod show;
+
+use crate::context::Context;
+use crate::{Cli, Command, Outcome};
+
+pub fn run(cli: Cli) -> Outcome {
+    match &cli.command {
+        Command::Init(args) => init::run(&cli, args),
+        Command::Demo(args) => demo::run(&cli, args),
+        Command::Issue(args) => issue::run(&Context::open(&cli)?, args),
+        Command::Show(args) => show::show(&Context::open(&cli)?, args),
+        Command::List(args) => show::list(&Context::open(&cli)?, args),
+        Command::Revoke(args) => revoke::run(&Context::open(&cli)?, args),
+        Command::Audit(cmd) => audit::run(&Context::open(&cli)?, cmd),
+    }
+}

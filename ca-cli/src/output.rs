@@ -1,0 +1,40 @@
+//! Human output by default, JSON with `--json`. Errors go to stderr (human) or stdout (JSON,
+//! so that scripts read one document either way).
+
+use serde::Serialize;
+
+use crate::failure::Failure;
+
+pub fn print_json<T: Serialize>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("error: cannot encode output: {e}"),
+    }
+}
+
+pub fn print_failure(failure: &Failure, json: bool) {
+    let kind = match failure {
+        Failure::Input(_) => "invalid-input",
+        Failure::NotFound(_) => "not-found",
+        Failure::Auth(_) => "authentication",
+        Failure::Already(_) => "already-done",
+        Failure::Integrity(_) => "integrity",
+        Failure::Internal(_) => "internal",
+    };
+    let message = match failure {
+        Failure::Internal(e) => format!("{e:#}"),
+        other => other.to_string(),
+    };
+    if json {
+        print_json(&serde_json::json!({ "error": kind, "message": message }));
+    } else if matches!(failure, Failure::Already(_)) {
+        eprintln!("{message}");
+    } else {
+        eprintln!("error: {message}");
+    }
+}
+
+/// RFC 3339 for humans and JSON alike.
+pub fn when(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| t.to_string())
+}
