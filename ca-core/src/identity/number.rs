@@ -60,6 +60,8 @@ fn parse_digits(kind: &'static str, value: &str) -> Result<[u8; 12], IdNumberErr
     }
 }
 
+// `u8::is_multiple_of` needs Rust 1.87; the workspace declares rust-version 1.85.
+#[allow(clippy::manual_is_multiple_of)]
 fn days_in_month(month: u8, year_in_century: u8) -> u8 {
     match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,

@@ -98,34 +98,91 @@ impl AuditVerification {
     }
 }
 
-/// Check a sequence of entries, in `seq` order, against their chain.
-pub fn verify_chain<'a>(entries: impl IntoIterator<Item = &'a AuditEntry>) -> AuditVerification {
-    let mut problems = Vec::new();
-    let mut prev = GENESIS_HASH;
-    let mut expected_seq = 1i64;
-    let mut count = 0u64;
-    for entry in entries {
-        count += 1;
-        if entry.seq != expected_seq {
-            problems.push(AuditProblem {
-                seq: entry.seq,
-                problem: format!("sequence gap: expected entry {expected_seq}, found {} (entries deleted?)", entry.seq),
-            });
-        }
-        if entry.prev_hash != prev {
-            problems.push(AuditProblem {
-                seq: entry.seq,
-                problem: "previous-hash link does not match the entry before it".into(),
-            });
-        }
+/// At most this many problems are listed; a journal broken everywhere still verifies in
+/// bounded memory.
+pub const MAX_LISTED_PROBLEMS: usize = 1000;
+
+/// Walks a journal one entry at a time, in `seq` order, so a store can stream millions of rows
+/// through it without holding them in memory.
+#[derive(Debug)]
+pub struct ChainVerifier {
+    prev: [u8; 32],
+    expected_seq: i64,
+    count: u64,
+    problems: Vec<AuditProblem>,
+    unlisted: u64,
+    last_seq: i64,
+}
+
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ChainVerifier {
+    pub fn new() -> Self {
+        Self { prev: GENESIS_HASH, expected_seq: 1, count: 0, problems: Vec::new(), unlisted: 0, last_seq: 0 }
+    }
+
+    /// Check the next entry against the chain so far.
+    pub fn push(&mut self, entry: &AuditEntry) {
+        self.check_position(entry.seq, Some(&entry.prev_hash));
         let recomputed = entry_hash(entry.seq, entry.at, &entry.event, &entry.prev_hash);
         if recomputed != entry.hash {
-            problems.push(AuditProblem { seq: entry.seq, problem: "content does not match its hash (edited?)".into() });
+            self.problem(entry.seq, "content does not match its hash (edited?)".into());
         }
-        prev = entry.hash;
-        expected_seq = entry.seq + 1;
+        self.prev = entry.hash;
     }
-    AuditVerification { entries: count, head: hex::encode(prev), problems }
+
+    /// Account for a stored entry that could not even be decoded (say, its details are not JSON
+    /// any more). `hash` is its stored hash when that much was readable, so the chain can go on.
+    pub fn push_unreadable(&mut self, seq: i64, hash: Option<[u8; 32]>, problem: String) {
+        self.check_position(seq, None);
+        self.problem(seq, problem);
+        if let Some(hash) = hash {
+            self.prev = hash;
+        }
+    }
+
+    /// The verdict on everything pushed so far.
+    pub fn finish(mut self) -> AuditVerification {
+        if self.unlisted > 0 {
+            let problem = format!("{} further problems not listed", self.unlisted);
+            self.problems.push(AuditProblem { seq: self.last_seq, problem });
+        }
+        AuditVerification { entries: self.count, head: hex::encode(self.prev), problems: self.problems }
+    }
+
+    fn check_position(&mut self, seq: i64, prev_hash: Option<&[u8; 32]>) {
+        self.count += 1;
+        if seq != self.expected_seq {
+            let expected = self.expected_seq;
+            self.problem(seq, format!("sequence gap: expected entry {expected}, found {seq} (entries deleted?)"));
+        }
+        if prev_hash.is_some_and(|p| *p != self.prev) {
+            self.problem(seq, "previous-hash link does not match the entry before it".into());
+        }
+        self.expected_seq = seq.saturating_add(1);
+        self.last_seq = seq;
+    }
+
+    fn problem(&mut self, seq: i64, problem: String) {
+        if self.problems.len() < MAX_LISTED_PROBLEMS {
+            self.problems.push(AuditProblem { seq, problem });
+        } else {
+            self.unlisted += 1;
+        }
+    }
+}
+
+/// Check a sequence of entries, in `seq` order, against their chain.
+pub fn verify_chain<'a>(entries: impl IntoIterator<Item = &'a AuditEntry>) -> AuditVerification {
+    let mut verifier = ChainVerifier::new();
+    for entry in entries {
+        verifier.push(entry);
+    }
+    verifier.finish()
 }
 
 #[cfg(test)]

@@ -1,0 +1,152 @@
+//! Schema versions. Each migration is applied once, in order, inside one `BEGIN IMMEDIATE`
+//! transaction together with its `schema_migrations` row, so two processes opening the same file
+//! cannot both apply it and a failed migration leaves the previous version intact.
+//!
+//! Never edit a migration that has shipped: add a new one (CRL numbers, applications, ...).
+
+use rusqlite::{params, Connection, TransactionBehavior};
+
+use super::Context;
+use crate::store::StoreError;
+
+/// One step of the schema.
+pub(super) struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// Every migration this program knows, by increasing version starting at 1.
+pub(super) const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "certificates and audit journal",
+    sql: V1_CERTIFICATES_AND_AUDIT,
+}];
+
+/// The schema version this program writes.
+pub(super) const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
+
+// Tables are STRICT so a value of the wrong type is refused on write instead of surfacing later
+// as a corrupt row. Certificate times are unix seconds (the precision of X.509 and CRLs); audit
+// time is unix nanoseconds because the entry hash covers it exactly.
+const V1_CERTIFICATES_AND_AUDIT: &str = r#"
+CREATE TABLE certificates (
+    serial            TEXT    NOT NULL PRIMARY KEY
+                              CHECK (length(serial) BETWEEN 2 AND 40 AND serial NOT GLOB '*[^0-9a-f]*'),
+    issuer            TEXT    NOT NULL,
+    status            TEXT    NOT NULL CHECK (status IN ('reserved', 'issued', 'revoked')),
+    profile           TEXT    NOT NULL,
+    subject_dn        TEXT    NOT NULL,
+    iin               TEXT    CHECK (iin IS NULL OR length(iin) = 12),
+    bin               TEXT    CHECK (bin IS NULL OR length(bin) = 12),
+    not_before        INTEGER NOT NULL,
+    not_after         INTEGER NOT NULL,
+    reserved_at       INTEGER NOT NULL,
+    issued_at         INTEGER,
+    der               BLOB,
+    revoked_at        INTEGER,
+    revocation_reason INTEGER CHECK (revocation_reason IS NULL
+                                     OR (revocation_reason BETWEEN 0 AND 10 AND revocation_reason <> 7)),
+    invalidity_date   INTEGER,
+    CHECK (status = 'reserved' OR (der IS NOT NULL AND issued_at IS NOT NULL)),
+    CHECK ((status = 'revoked') = (revoked_at IS NOT NULL AND revocation_reason IS NOT NULL)),
+    CHECK (status = 'revoked' OR invalidity_date IS NULL)
+) STRICT;
+
+-- Every index also carries the rowid, so "newest reservation first" within one IIN or BIN is
+-- read straight off the index.
+CREATE INDEX certificates_by_iin ON certificates (iin, reserved_at) WHERE iin IS NOT NULL;
+CREATE INDEX certificates_by_bin ON certificates (bin, reserved_at) WHERE bin IS NOT NULL;
+CREATE INDEX certificates_by_status ON certificates (status, reserved_at);
+CREATE INDEX certificates_by_reserved_at ON certificates (reserved_at);
+
+CREATE TABLE audit (
+    seq       INTEGER NOT NULL PRIMARY KEY CHECK (seq > 0),
+    at_ns     INTEGER NOT NULL,
+    actor     TEXT    NOT NULL,
+    action    TEXT    NOT NULL,
+    target    TEXT,
+    details   TEXT    NOT NULL,
+    prev_hash BLOB    NOT NULL CHECK (length(prev_hash) = 32),
+    hash      BLOB    NOT NULL CHECK (length(hash) = 32)
+) STRICT;
+
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+BEGIN
+    SELECT RAISE(ABORT, 'audit journal is append-only');
+END;
+
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+BEGIN
+    SELECT RAISE(ABORT, 'audit journal is append-only');
+END;
+"#;
+
+/// Bring the schema up to [`LATEST`]; returns the version now in place.
+pub(super) fn migrate(
+    conn: &mut Connection,
+    location: &str,
+    now_secs: i64,
+) -> Result<i64, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .context("starting the migration transaction")?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version    INTEGER NOT NULL PRIMARY KEY,
+             applied_at INTEGER NOT NULL
+         ) STRICT;",
+    )
+    .context("creating schema_migrations")?;
+    let current = current_version(&tx)?;
+    if current > LATEST {
+        return Err(StoreError::SchemaTooNew {
+            path: location.to_owned(),
+            found: current,
+            known: LATEST,
+        });
+    }
+    for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            store = location,
+            "applying store migration"
+        );
+        tx.execute_batch(migration.sql).with_context(|| {
+            format!(
+                "applying migration {} ({})",
+                migration.version, migration.name
+            )
+        })?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+            params![migration.version, now_secs],
+        )
+        .context("recording a migration")?;
+    }
+    tx.commit().context("committing migrations")?;
+    Ok(LATEST)
+}
+
+/// The highest applied version, 0 for a new database.
+pub(super) fn current_version(conn: &Connection) -> Result<i64, StoreError> {
+    conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        [],
+        |r| r.get(0),
+    )
+    .context("reading the schema version")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_start_at_one_and_increase_by_one() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version, i as i64 + 1, "migration {}", m.name);
+        }
+    }
+}

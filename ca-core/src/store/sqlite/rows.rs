@@ -1,0 +1,157 @@
+//! Conversions between rows and domain values. A row that does not decode is reported as
+//! [`StoreError::Corrupt`] naming the column, never a panic.
+
+use rusqlite::types::FromSql;
+use rusqlite::Row;
+use time::OffsetDateTime;
+
+use crate::revocation::RevocationReason;
+use crate::serial::SerialNumber;
+use crate::store::audit::{AuditEntry, AuditEvent};
+use crate::store::{CertificateRecord, CertificateStatus, Revocation, StoreError};
+
+/// Columns read by [`certificate`], in its order.
+pub(super) const CERTIFICATE_COLUMNS: &str = "serial, issuer, status, profile, subject_dn, iin, bin, \
+     not_before, not_after, reserved_at, issued_at, der, revoked_at, revocation_reason, invalidity_date";
+
+/// Columns read by [`audit_entry`], in its order.
+pub(super) const AUDIT_COLUMNS: &str =
+    "seq, at_ns, actor, action, target, details, prev_hash, hash";
+
+fn get<T: FromSql>(row: &Row<'_>, idx: usize, column: &str) -> Result<T, String> {
+    row.get(idx).map_err(|e| format!("{column}: {e}"))
+}
+
+fn seconds(value: i64, column: &str) -> Result<OffsetDateTime, String> {
+    OffsetDateTime::from_unix_timestamp(value)
+        .map_err(|e| format!("{column}: {value} is not a time: {e}"))
+}
+
+fn optional_seconds(value: Option<i64>, column: &str) -> Result<Option<OffsetDateTime>, String> {
+    value.map(|v| seconds(v, column)).transpose()
+}
+
+pub(super) fn parse_status(value: &str) -> Option<CertificateStatus> {
+    match value {
+        "reserved" => Some(CertificateStatus::Reserved),
+        "issued" => Some(CertificateStatus::Issued),
+        "revoked" => Some(CertificateStatus::Revoked),
+        _ => None,
+    }
+}
+
+/// A row of `certificates` selected with [`CERTIFICATE_COLUMNS`].
+pub(super) fn certificate(row: &Row<'_>) -> Result<CertificateRecord, StoreError> {
+    // Name the serial in the message when at least that much is readable.
+    let serial_text: Option<String> = row.get(0).ok();
+    decode_certificate(row).map_err(|problem| match serial_text {
+        Some(serial) => StoreError::Corrupt(format!("certificates row {serial}: {problem}")),
+        None => StoreError::Corrupt(format!("certificates: {problem}")),
+    })
+}
+
+fn decode_certificate(row: &Row<'_>) -> Result<CertificateRecord, String> {
+    let serial: String = get(row, 0, "serial")?;
+    let serial = serial
+        .parse::<SerialNumber>()
+        .map_err(|e| format!("serial: {e}"))?;
+    let status: String = get(row, 2, "status")?;
+    let status =
+        parse_status(&status).ok_or_else(|| format!("status: unknown value {status:?}"))?;
+    let iin = get::<Option<String>>(row, 5, "iin")?
+        .map(|v| v.parse().map_err(|e| format!("iin: {e}")))
+        .transpose()?;
+    let bin = get::<Option<String>>(row, 6, "bin")?
+        .map(|v| v.parse().map_err(|e| format!("bin: {e}")))
+        .transpose()?;
+    let revoked_at = optional_seconds(get(row, 12, "revoked_at")?, "revoked_at")?;
+    let reason: Option<i64> = get(row, 13, "revocation_reason")?;
+    let invalidity_date = optional_seconds(get(row, 14, "invalidity_date")?, "invalidity_date")?;
+    let revocation = match (status, revoked_at, reason) {
+        (CertificateStatus::Revoked, Some(revoked_at), Some(code)) => {
+            let reason = u8::try_from(code)
+                .ok()
+                .and_then(RevocationReason::from_code)
+                .ok_or_else(|| format!("revocation_reason: {code} is not a CRLReason"))?;
+            Some(Revocation {
+                reason,
+                revoked_at,
+                invalidity_date,
+            })
+        }
+        (CertificateStatus::Revoked, _, _) => {
+            return Err("revoked without revocation time and reason".into())
+        }
+        (_, None, None) if invalidity_date.is_none() => None,
+        _ => return Err("revocation fields set on a certificate that is not revoked".into()),
+    };
+    let der: Option<Vec<u8>> = get(row, 11, "der")?;
+    if status != CertificateStatus::Reserved && der.is_none() {
+        return Err(format!("{} without a certificate", status.as_str()));
+    }
+    Ok(CertificateRecord {
+        serial,
+        issuer: get(row, 1, "issuer")?,
+        status,
+        profile: get(row, 3, "profile")?,
+        subject_dn: get(row, 4, "subject_dn")?,
+        iin,
+        bin,
+        not_before: seconds(get(row, 7, "not_before")?, "not_before")?,
+        not_after: seconds(get(row, 8, "not_after")?, "not_after")?,
+        reserved_at: seconds(get(row, 9, "reserved_at")?, "reserved_at")?,
+        issued_at: optional_seconds(get(row, 10, "issued_at")?, "issued_at")?,
+        revocation,
+        der,
+    })
+}
+
+/// Why one audit row could not be decoded; the verifier reports it as a problem at `seq` and
+/// carries on with `hash` when that much was readable.
+pub(super) struct UnreadableAudit {
+    pub hash: Option<[u8; 32]>,
+    pub problem: String,
+}
+
+fn hash32(value: Vec<u8>, column: &str) -> Result<[u8; 32], String> {
+    <[u8; 32]>::try_from(value.as_slice())
+        .map_err(|_| format!("{column}: {} bytes, expected 32", value.len()))
+}
+
+/// A row of `audit` selected with [`AUDIT_COLUMNS`].
+pub(super) fn audit_entry(row: &Row<'_>, seq: i64) -> Result<AuditEntry, UnreadableAudit> {
+    let hash = get::<Vec<u8>>(row, 7, "hash").and_then(|h| hash32(h, "hash"));
+    let decoded = (|| {
+        let at_ns: i64 = get(row, 1, "at_ns")?;
+        let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ns))
+            .map_err(|e| format!("at_ns: {at_ns} is not a time: {e}"))?;
+        let details: String = get(row, 5, "details")?;
+        let details =
+            serde_json::from_str(&details).map_err(|e| format!("details: not JSON: {e}"))?;
+        let event = AuditEvent {
+            actor: get(row, 2, "actor")?,
+            action: get(row, 3, "action")?,
+            target: get(row, 4, "target")?,
+            details,
+        };
+        let prev_hash = hash32(get(row, 6, "prev_hash")?, "prev_hash")?;
+        Ok::<_, String>((at, event, prev_hash))
+    })();
+    match (decoded, hash) {
+        (Ok((at, event, prev_hash)), Ok(hash)) => Ok(AuditEntry {
+            seq,
+            at,
+            event,
+            prev_hash,
+            hash,
+        }),
+        (Err(problem), hash) => Err(UnreadableAudit {
+            hash: hash.ok(),
+            problem: format!("unreadable entry: {problem}"),
+        }),
+        (Ok(_), Err(problem)) => Err(UnreadableAudit {
+            hash: None,
+            problem: format!("unreadable entry: {problem}"),
+        }),
+    }
+}
