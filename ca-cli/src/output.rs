@@ -25,7 +25,9 @@ pub fn print_failure(failure: &Failure, json: bool) {
         Failure::Internal(e) => format!("{e:#}"),
         other => other.to_string(),
     };
-    if json {
+    if message.is_empty() {
+        // The command already printed its own (JSON) report.
+    } else if json {
         print_json(&serde_json::json!({ "error": kind, "message": message }));
     } else if matches!(failure, Failure::Already(_)) {
         eprintln!("{message}");

@@ -30,8 +30,6 @@ impl SecretSource {
             return non_empty(self.what, Zeroizing::new(line.to_owned()));
         }
         if let Ok(value) = std::env::var(&self.env) {
-            // Remove it from this process's environment so children never inherit it.
-            std::env::remove_var(&self.env);
             return non_empty(self.what, Zeroizing::new(value));
         }
         if !std::io::stdin().is_terminal() {

@@ -1,0 +1,67 @@
+//! `ca revoke`: a status change and an audit entry; the CRL picks it up when published.
+
+use ca_core::revocation::{revoke, RevocationReason, RevokeError};
+use ca_core::store::RevokeOutcome;
+use clap::Args;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::commands::show::parse_serial;
+use crate::context::Context;
+use crate::failure::Failure;
+use crate::output::{print_json, when};
+use crate::Outcome;
+
+#[derive(Args, Debug, Clone)]
+pub struct RevokeArgs {
+    /// Serial number in hex.
+    pub serial: String,
+    /// RFC 5280 reason: unspecified, keyCompromise, cACompromise, affiliationChanged,
+    /// superseded, cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise.
+    #[arg(long, default_value = "unspecified")]
+    pub reason: String,
+    /// When the key is known or suspected to have been compromised (RFC 3339).
+    #[arg(long)]
+    pub invalidity_date: Option<String>,
+}
+
+pub fn run(ctx: &Context, args: &RevokeArgs) -> Outcome {
+    let serial = parse_serial(&args.serial)?;
+    let reason: RevocationReason = args.reason.parse().map_err(|e: ca_core::revocation::UnknownReason| Failure::Input(e.to_string()))?;
+    let invalidity = args
+        .invalidity_date
+        .as_deref()
+        .map(|d| OffsetDateTime::parse(d, &Rfc3339))
+        .transpose()
+        .map_err(|e| Failure::Input(format!("invalid --invalidity-date (RFC 3339 expected): {e}")))?;
+    let outcome = revoke(ctx.store.as_ref(), &ctx.clock, &serial, reason, invalidity, &ctx.actor).map_err(|e| match e {
+        RevokeError::Store(s) => Failure::from(s),
+        other => Failure::Input(other.to_string()),
+    })?;
+    match outcome {
+        RevokeOutcome::Revoked(record) => {
+            let rev = record.revocation.as_ref().expect("a revoked record carries its revocation");
+            if ctx.json {
+                print_json(&serde_json::json!({ "revoked": true, "already": false, "certificate": record }));
+            } else {
+                println!("Revoked {} ({}) at {}", record.serial, rev.reason, when(rev.revoked_at));
+                println!("  subject {}", record.subject_dn);
+            }
+            Ok(())
+        }
+        RevokeOutcome::AlreadyRevoked(record) => {
+            let rev = record.revocation.as_ref().expect("a revoked record carries its revocation");
+            let message = format!(
+                "certificate {} was already revoked at {} ({}); nothing changed",
+                record.serial,
+                when(rev.revoked_at),
+                rev.reason
+            );
+            if ctx.json {
+                print_json(&serde_json::json!({ "revoked": true, "already": true, "certificate": record }));
+                return Err(Failure::Already(String::new()));
+            }
+            Err(Failure::Already(message))
+        }
+    }
+}
