@@ -46,7 +46,7 @@ impl Context {
     pub fn authority(&self, ca: &str) -> Result<CertificateAuthority, Failure> {
         let cert_pem = std::fs::read_to_string(self.dir.certificate_pem(ca))
             .with_context(|| format!("cannot read the certificate of CA {ca}"))?;
-        let (_, cert_der) = der::pem::decode_vec(cert_pem.as_bytes()).context("CA certificate is not PEM")?;
+        let cert_der = crate::pem::decode("CERTIFICATE", &cert_pem).with_context(|| format!("certificate of CA {ca}"))?;
         let key_pem = zeroize::Zeroizing::new(
             std::fs::read_to_string(self.dir.key(ca)).with_context(|| format!("cannot read the key of CA {ca}"))?,
         );
@@ -63,7 +63,7 @@ impl Context {
             .map(|ca| {
                 let pem = std::fs::read_to_string(self.dir.certificate_pem(ca))
                     .with_context(|| format!("cannot read the certificate of CA {ca}"))?;
-                Ok(der::pem::decode_vec(pem.as_bytes()).context("CA certificate is not PEM")?.1)
+                Ok(crate::pem::decode("CERTIFICATE", &pem).with_context(|| format!("certificate of CA {ca}"))?)
             })
             .collect()
     }

@@ -6,6 +6,7 @@ mod config;
 mod context;
 mod failure;
 mod output;
+mod pem;
 mod secrets;
 
 use std::path::PathBuf;

@@ -1,1 +1,44 @@
-//! Cross-crate and interoperability tests live in `tests/tests/`.
+//! Helpers for the interoperability tests in `tests/tests/`: running the real `openssl`.
+//! The setup script installs openssl; a missing binary fails the tests rather than skipping.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Run `openssl` with `args`; panics if the binary cannot be started.
+pub fn openssl(args: &[&str]) -> Output {
+    Command::new("openssl").args(args).output().expect("openssl must be installed (scripts/setup.sh)")
+}
+
+/// Run `openssl` and require success; returns stdout as text.
+pub fn openssl_ok(args: &[&str]) -> String {
+    let out = openssl(args);
+    assert!(
+        out.status.success(),
+        "openssl {args:?} failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Write DER as a PEM file with `label`.
+pub fn write_pem(dir: &Path, name: &str, label: &str, der: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    let pem = der::pem::encode_string(label, der::pem::LineEnding::LF, der).expect("PEM");
+    std::fs::write(&path, pem).expect("write PEM");
+    path
+}
+
+/// Make a key and a CSR with openssl; `newkey` is e.g. `rsa:2048` or `ec` with
+/// `-pkeyopt ec_paramgen_curve:P-256`. Returns the CSR's PEM bytes.
+pub fn openssl_csr(dir: &Path, name: &str, key_args: &[&str]) -> Vec<u8> {
+    let key = dir.join(format!("{name}.key"));
+    let csr = dir.join(format!("{name}.csr"));
+    let mut args = vec!["req", "-new", "-nodes", "-subj", "/CN=ignored by the CA"];
+    args.extend_from_slice(key_args);
+    let key_s = key.to_str().expect("utf-8 path").to_owned();
+    let csr_s = csr.to_str().expect("utf-8 path").to_owned();
+    args.extend_from_slice(&["-keyout", &key_s, "-out", &csr_s]);
+    openssl_ok(&args);
+    std::fs::read(&csr).expect("read CSR")
+}

@@ -68,8 +68,7 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Outcome {
     .map_err(|e| Failure::Input(e.to_string()))?;
     let csr = ca_core::csr::build_csr(csr_subject, &applicant_key).map_err(|e| Failure::Internal(e.into()))?;
     let csr_path = ctx.dir.issued().join("demo-applicant.csr");
-    std::fs::write(&csr_path, der::pem::encode_string("CERTIFICATE REQUEST", der::pem::LineEnding::LF, &csr).map_err(|e| Failure::Internal(e.into()))?)
-        .map_err(|e| Failure::Internal(e.into()))?;
+    std::fs::write(&csr_path, crate::pem::encode("CERTIFICATE REQUEST", &csr)?).map_err(|e| Failure::Internal(e.into()))?;
     println!("applicant key {}, CSR at {}", applicant_key.algorithm().name(), csr_path.display());
     let legal = issue::issue_one(&ctx, &issue::IssueArgs {
         profile: "legal-sign".into(),

@@ -73,7 +73,7 @@ fn summary(dir: &CaDir, name: &str, c: &IssuedCertificate, key: KeyAlgorithm) ->
 }
 
 fn write_certificate(dir: &CaDir, name: &str, der_bytes: &[u8]) -> anyhow::Result<()> {
-    let pem = der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, der_bytes)?;
+    let pem = crate::pem::encode("CERTIFICATE", der_bytes)?;
     std::fs::write(dir.certificate_pem(name), pem)?;
     std::fs::write(dir.certificate_der(name), der_bytes)?;
     Ok(())

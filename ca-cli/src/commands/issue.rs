@@ -215,7 +215,7 @@ pub fn issue_one(ctx: &Context, args: &IssueArgs) -> Result<IssueReport, Failure
     let roles_out = ca_core::identity::CertificateIdentity::from_certificate(&issued.certificate).roles;
 
     let cert_path = args.out.clone().unwrap_or_else(|| ctx.dir.issued().join(format!("{}.pem", issued.serial)));
-    let pem = der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &issued.der).context("PEM")?;
+    let pem = crate::pem::encode("CERTIFICATE", &issued.der)?;
     write_new_file(&cert_path, pem.as_bytes(), false).map_err(|e| delivery_failure(&issued, e))?;
 
     let mut pkcs12 = None;
