@@ -190,13 +190,20 @@ struct OpaqueEncryptedPrivateKeyInfo<'a> {
     _encrypted_data: OctetStringRef<'a>,
 }
 
-fn decode_encrypted_private_key_info(der: &[u8]) -> Result<EncryptedPrivateKeyInfo<'_>, KeyError> {
+/// The error for a password-based encryption scheme other than PBES2 with AES-CBC (PBES1, the
+/// legacy PKCS#12 PBEs with 3DES or RC2, or PBES2 with a cipher pkcs5 does not implement).
+pub(crate) fn unsupported_encryption(oid: der::oid::ObjectIdentifier) -> KeyError {
+    KeyError::Unsupported(format!(
+        "password-based encryption {oid}; only PBES2 with AES-CBC is supported"
+    ))
+}
+
+pub(crate) fn decode_encrypted_private_key_info(
+    der: &[u8],
+) -> Result<EncryptedPrivateKeyInfo<'_>, KeyError> {
     EncryptedPrivateKeyInfo::from_der(der).map_err(
         |e| match OpaqueEncryptedPrivateKeyInfo::from_der(der) {
-            Ok(opaque) => KeyError::Unsupported(format!(
-                "key encryption algorithm {}",
-                opaque.encryption_algorithm.oid
-            )),
+            Ok(opaque) => unsupported_encryption(opaque.encryption_algorithm.oid),
             Err(_) => KeyError::malformed("EncryptedPrivateKeyInfo", e),
         },
     )

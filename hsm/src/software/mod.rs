@@ -1,12 +1,13 @@
 //! Software keys: a private key held in process memory by aws-lc-rs.
 //!
 //! A [`SoftwareKey`] is created by [`SoftwareKey::generate`], loaded from an encrypted PKCS#8
-//! PEM file ([`SoftwareKey::from_encrypted_pem`]) or from a PKCS#12 file.
+//! PEM file ([`SoftwareKey::from_encrypted_pem`]) or from a PKCS#12 file ([`read_pkcs12`]).
 //! The unencrypted PKCS#8 encoding never leaves this crate: it exists only on the way into the
 //! encrypted PEM and PKCS#12 writers, always inside [`Zeroizing`].
 
 mod algorithm;
 mod encrypted;
+mod pkcs12;
 #[cfg(test)]
 pub(crate) mod test_support;
 
@@ -28,6 +29,9 @@ use crate::error::KeyError;
 
 pub use self::algorithm::{KeyAlgorithm, UnknownKeyAlgorithm};
 pub use self::encrypted::{write_encrypted_key_file, SCRYPT_LOG_N, SCRYPT_P, SCRYPT_R};
+pub use self::pkcs12::{
+    build_pkcs12, read_pkcs12, FRIENDLY_NAME_OID, LOCAL_KEY_ID_OID, PKCS12_ITERATIONS,
+};
 
 /// The private half, as aws-lc-rs holds it.
 enum KeyPairInner {
