@@ -21,6 +21,9 @@ pub enum KeyError {
     /// The cryptographic library refused an operation (key generation, signing, encryption).
     #[error("cryptographic operation failed: {0}")]
     Crypto(String),
+    /// The certificate given with a key carries a different public key.
+    #[error("the certificate does not belong to the private key")]
+    CertificateKeyMismatch,
     /// The key file already exists; a key file is never overwritten.
     #[error("refusing to overwrite existing key file {0}")]
     AlreadyExists(std::path::PathBuf),
@@ -54,7 +57,9 @@ impl From<KeyError> for SignerError {
             KeyError::Unsupported(_) | KeyError::EmptyPassphrase => {
                 SignerError::Refused(err.to_string())
             }
-            KeyError::Malformed(_) | KeyError::Crypto(_) => SignerError::Failed(err.to_string()),
+            KeyError::Malformed(_) | KeyError::Crypto(_) | KeyError::CertificateKeyMismatch => {
+                SignerError::Failed(err.to_string())
+            }
         }
     }
 }

@@ -16,4 +16,7 @@ mod error;
 pub mod software;
 
 pub use error::KeyError;
-pub use software::{write_encrypted_key_file, KeyAlgorithm, SoftwareKey, UnknownKeyAlgorithm};
+pub use software::{
+    build_pkcs12, read_pkcs12, write_encrypted_key_file, KeyAlgorithm, SoftwareKey,
+    UnknownKeyAlgorithm,
+};

@@ -190,19 +190,31 @@ struct OpaqueEncryptedPrivateKeyInfo<'a> {
     _encrypted_data: OctetStringRef<'a>,
 }
 
-fn decode_encrypted_private_key_info(der: &[u8]) -> Result<EncryptedPrivateKeyInfo<'_>, KeyError> {
+/// The error for a password-based encryption scheme other than PBES2 with AES-CBC (PBES1, the
+/// legacy PKCS#12 PBEs with 3DES or RC2, or PBES2 with a cipher pkcs5 does not implement).
+pub(crate) fn unsupported_encryption(oid: der::oid::ObjectIdentifier) -> KeyError {
+    KeyError::Unsupported(format!(
+        "password-based encryption {oid}; only PBES2 with AES-CBC is supported"
+    ))
+}
+
+pub(crate) fn decode_encrypted_private_key_info(
+    der: &[u8],
+) -> Result<EncryptedPrivateKeyInfo<'_>, KeyError> {
     EncryptedPrivateKeyInfo::from_der(der).map_err(
         |e| match OpaqueEncryptedPrivateKeyInfo::from_der(der) {
-            Ok(opaque) => KeyError::Unsupported(format!(
-                "key encryption algorithm {}",
-                opaque.encryption_algorithm.oid
-            )),
+            Ok(opaque) => unsupported_encryption(opaque.encryption_algorithm.oid),
             Err(_) => KeyError::malformed("EncryptedPrivateKeyInfo", e),
         },
     )
 }
 
-/// Create `path` holding `pem`, readable and writable by the owner only (mode 0600).
+fn pem_rfc7468_label(pem: &str) -> Option<&str> {
+    der::pem::decode_label(pem.trim_start().as_bytes()).ok()
+}
+
+/// Create `path` holding `pem` (which must be an `ENCRYPTED PRIVATE KEY` PEM), readable and
+/// writable by the owner only (mode 0600).
 ///
 /// The file appears complete or not at all: the PEM is written and synced to a temporary file
 /// in the same directory, which is then hard-linked to `path` (an atomic create that fails if
@@ -212,6 +224,13 @@ pub fn write_encrypted_key_file(path: &Path, pem: &str) -> Result<(), KeyError> 
         let path = path.to_path_buf();
         move |source| KeyError::Io { path, source }
     };
+    // A guard against writing an unencrypted key (or anything else) by mistake.
+    let label = pem_rfc7468_label(pem);
+    if label != Some(ENCRYPTED_LABEL) {
+        return Err(KeyError::Malformed(
+            "only an ENCRYPTED PRIVATE KEY PEM may be written as a key file".into(),
+        ));
+    }
     if path.symlink_metadata().is_ok() {
         return Err(KeyError::AlreadyExists(path.to_path_buf()));
     }
@@ -407,17 +426,28 @@ mod tests {
     #[test]
     fn key_file_is_private_and_never_overwritten() {
         let dir = tempfile::tempdir().unwrap();
+        let key = SoftwareKey::generate(KeyAlgorithm::P256).unwrap();
+        let first = key.to_encrypted_pem_with(b"pw", cheap()).unwrap();
+        let second = key.to_encrypted_pem_with(b"pw2", cheap()).unwrap();
         let path = dir.path().join("ca.key.pem");
-        write_encrypted_key_file(&path, "first").unwrap();
+        let plain =
+            der::pem::encode_string("PRIVATE KEY", LineEnding::LF, &key.to_pkcs8_der().unwrap())
+                .unwrap();
+        assert!(matches!(
+            write_encrypted_key_file(&path, &plain),
+            Err(KeyError::Malformed(_))
+        ));
+        assert!(!path.exists());
+        write_encrypted_key_file(&path, &first).unwrap();
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             let mode = fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        let err = write_encrypted_key_file(&path, "second").unwrap_err();
+        let err = write_encrypted_key_file(&path, &second).unwrap_err();
         assert!(matches!(err, KeyError::AlreadyExists(_)));
-        assert_eq!(fs::read_to_string(&path).unwrap(), "first");
+        assert_eq!(fs::read_to_string(&path).unwrap(), first);
         let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary files left behind");
     }

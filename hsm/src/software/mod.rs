@@ -1,12 +1,13 @@
 //! Software keys: a private key held in process memory by aws-lc-rs.
 //!
 //! A [`SoftwareKey`] is created by [`SoftwareKey::generate`], loaded from an encrypted PKCS#8
-//! PEM file ([`SoftwareKey::from_encrypted_pem`]) or from a PKCS#12 file.
+//! PEM file ([`SoftwareKey::from_encrypted_pem`]) or from a PKCS#12 file ([`read_pkcs12`]).
 //! The unencrypted PKCS#8 encoding never leaves this crate: it exists only on the way into the
 //! encrypted PEM and PKCS#12 writers, always inside [`Zeroizing`].
 
 mod algorithm;
 mod encrypted;
+mod pkcs12;
 #[cfg(test)]
 pub(crate) mod test_support;
 
@@ -28,6 +29,9 @@ use crate::error::KeyError;
 
 pub use self::algorithm::{KeyAlgorithm, UnknownKeyAlgorithm};
 pub use self::encrypted::{write_encrypted_key_file, SCRYPT_LOG_N, SCRYPT_P, SCRYPT_R};
+pub use self::pkcs12::{
+    build_pkcs12, read_pkcs12, FRIENDLY_NAME_OID, LOCAL_KEY_ID_OID, PKCS12_ITERATIONS,
+};
 
 /// The private half, as aws-lc-rs holds it.
 enum KeyPairInner {
@@ -65,24 +69,23 @@ impl SoftwareKey {
     ///
     /// RSA-4096 generation takes around a second.
     pub fn generate(algorithm: KeyAlgorithm) -> Result<Self, KeyError> {
+        use aws_lc_rs::rsa::KeySize;
+        let rsa = |size| {
+            RsaKeyPair::generate(size)
+                .map(KeyPairInner::Rsa)
+                .map_err(|_| KeyError::crypto("RSA key generation failed"))
+        };
+        let ecdsa = |curve| {
+            EcdsaKeyPair::generate(curve)
+                .map(KeyPairInner::Ecdsa)
+                .map_err(|_| KeyError::crypto("EC key generation failed"))
+        };
         let pair = match algorithm {
-            KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
-                let size = match algorithm {
-                    KeyAlgorithm::Rsa2048 => aws_lc_rs::rsa::KeySize::Rsa2048,
-                    KeyAlgorithm::Rsa3072 => aws_lc_rs::rsa::KeySize::Rsa3072,
-                    _ => aws_lc_rs::rsa::KeySize::Rsa4096,
-                };
-                let pair = RsaKeyPair::generate(size)
-                    .map_err(|_| KeyError::crypto("RSA key generation failed"))?;
-                KeyPairInner::Rsa(pair)
-            }
-            KeyAlgorithm::P256 | KeyAlgorithm::P384 => {
-                let curve = ecdsa_signing_algorithm(algorithm)
-                    .ok_or_else(|| KeyError::crypto("no ECDSA algorithm for key type"))?;
-                let pair = EcdsaKeyPair::generate(curve)
-                    .map_err(|_| KeyError::crypto("EC key generation failed"))?;
-                KeyPairInner::Ecdsa(pair)
-            }
+            KeyAlgorithm::Rsa2048 => rsa(KeySize::Rsa2048)?,
+            KeyAlgorithm::Rsa3072 => rsa(KeySize::Rsa3072)?,
+            KeyAlgorithm::Rsa4096 => rsa(KeySize::Rsa4096)?,
+            KeyAlgorithm::P256 => ecdsa(&ECDSA_P256_SHA256_ASN1_SIGNING)?,
+            KeyAlgorithm::P384 => ecdsa(&ECDSA_P384_SHA384_ASN1_SIGNING)?,
         };
         Self::from_pair(algorithm, pair)
     }
@@ -161,8 +164,11 @@ impl SoftwareKey {
             }
             KeyPairInner::Ecdsa(pair) => {
                 let curve = match algorithm {
+                    KeyAlgorithm::P256 => SECP_256_R_1,
                     KeyAlgorithm::P384 => SECP_384_R_1,
-                    _ => SECP_256_R_1,
+                    KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
+                        return Err(KeyError::crypto("EC key pair labelled as RSA"))
+                    }
                 };
                 // The uncompressed point, which is what the BIT STRING carries.
                 ec_spki(curve, pair.public_key().as_ref())?
@@ -274,6 +280,41 @@ mod tests {
         let key = SoftwareKey::generate(KeyAlgorithm::Rsa4096).unwrap();
         assert_eq!(key.sign(b"m").unwrap().len(), 512);
         assert_signs_and_verifies(&key);
+    }
+
+    #[test]
+    fn openssl_verifies_our_signatures() {
+        let dir = tempfile::tempdir().unwrap();
+        let message = dir.path().join("message");
+        std::fs::write(&message, b"to be signed").unwrap();
+        for alg in [
+            KeyAlgorithm::Rsa2048,
+            KeyAlgorithm::P256,
+            KeyAlgorithm::P384,
+        ] {
+            let key = SoftwareKey::generate(alg).unwrap();
+            let public = dir.path().join(format!("{alg}.pub.der"));
+            std::fs::write(&public, key.public_key().to_der().unwrap()).unwrap();
+            let signature = dir.path().join(format!("{alg}.sig"));
+            std::fs::write(&signature, key.sign(b"to be signed").unwrap()).unwrap();
+            let digest = if alg == KeyAlgorithm::P384 {
+                "-sha384"
+            } else {
+                "-sha256"
+            };
+            let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+            test_support::openssl_ok(&[
+                "dgst",
+                digest,
+                "-verify",
+                &path(&public),
+                "-keyform",
+                "DER",
+                "-signature",
+                &path(&signature),
+                &path(&message),
+            ]);
+        }
     }
 
     #[test]

@@ -56,25 +56,52 @@ pub(crate) fn write_plain_key_pem(dir: &Path, name: &str, key: &SoftwareKey) -> 
     path
 }
 
-#[allow(dead_code)] // used by the PKCS#12 tests
 /// A self-signed certificate for `key` (as DER), made by `openssl req -x509`.
 pub(crate) fn self_signed_cert(dir: &Path, name: &str, key: &SoftwareKey) -> Vec<u8> {
+    make_cert(dir, name, key, None)
+}
+
+/// A certificate for `key` issued by the certificate and key that [`self_signed_cert`] wrote
+/// under the name `issuer`.
+pub(crate) fn issued_cert(dir: &Path, name: &str, key: &SoftwareKey, issuer: &str) -> Vec<u8> {
+    make_cert(dir, name, key, Some(issuer))
+}
+
+fn make_cert(dir: &Path, name: &str, key: &SoftwareKey, issuer: Option<&str>) -> Vec<u8> {
     let key_path = write_plain_key_pem(dir, &format!("{name}.key.pem"), key);
-    let cert_path = dir.join(format!("{name}.crt.der"));
-    openssl_ok(&[
+    let cert_path = dir.join(format!("{name}.crt.pem"));
+    let subject = format!("/CN={name}");
+    let mut args = vec![
         "req",
         "-x509",
         "-new",
         "-key",
         path_str(&key_path),
         "-subj",
-        &format!("/CN={name}"),
+        &subject,
         "-days",
         "1",
-        "-outform",
-        "DER",
         "-out",
         path_str(&cert_path),
-    ]);
-    std::fs::read(cert_path).unwrap()
+    ];
+    let (issuer_cert, issuer_key) = match issuer {
+        Some(issuer) => (
+            dir.join(format!("{issuer}.crt.pem")),
+            dir.join(format!("{issuer}.key.pem")),
+        ),
+        None => Default::default(),
+    };
+    if issuer.is_some() {
+        args.extend_from_slice(&[
+            "-CA",
+            path_str(&issuer_cert),
+            "-CAkey",
+            path_str(&issuer_key),
+        ]);
+    }
+    openssl_ok(&args);
+    let pem = std::fs::read_to_string(cert_path).unwrap();
+    let (label, doc) = der::Document::from_pem(&pem).unwrap();
+    assert_eq!(label, "CERTIFICATE");
+    doc.into_vec()
 }
