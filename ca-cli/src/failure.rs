@@ -4,9 +4,7 @@ use std::process::ExitCode;
 
 /// Exit codes of `ca` (documented in README.md).
 pub mod code {
-    pub const OK: u8 = 0;
     pub const INTERNAL: u8 = 1;
-    pub const USAGE: u8 = 2;
     pub const INPUT: u8 = 3;
     pub const NOT_FOUND: u8 = 4;
     pub const AUTH: u8 = 5;

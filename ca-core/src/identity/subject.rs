@@ -191,7 +191,7 @@ impl Subject {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use der::{Decode, Encode};
+    use der::{Decode, Encode, Tagged};
 
     fn person() -> Person {
         Person {
