@@ -265,7 +265,7 @@ pub fn run(ctx: &Context, args: &IssueArgs) -> Outcome {
 }
 
 pub fn print_human(r: &IssueReport) {
-    println!("Issued a {} certificate", r.profile);
+    println!("Issued certificate ({})", r.profile);
     println!("  serial       {}", r.serial);
     println!("  subject      {}", r.subject);
     if let Some(iin) = r.iin {

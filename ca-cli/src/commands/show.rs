@@ -83,7 +83,7 @@ pub fn show(ctx: &Context, args: &ShowArgs) -> Outcome {
             println!("  email        {e}");
         }
         if let Some(k) = id.key_type {
-            println!("  key type     {k:?}");
+            println!("  key type     {}", format!("{k:?}").to_uppercase());
         }
         if !id.roles.is_empty() {
             let roles: Vec<&str> = id.roles.iter().map(|r| r.name()).collect();
