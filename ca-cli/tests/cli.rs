@@ -116,9 +116,30 @@ fn lifecycle_issue_show_list_revoke_audit() {
 #[test]
 fn generated_key_is_delivered_as_pkcs12_named_by_the_profile() {
     let ca = init("rsa2048");
-    let report = json(&ca.dir, &person_args("individual-auth"));
-    assert!(report["pkcs12"].is_null(), "a CSR-less issue needs --generate-key");
-    let _ = report;
+    for (profile, prefix) in [("individual-auth", "AUTH_RSA256_"), ("individual-sign", "RSA256_")] {
+        let mut args = person_args(profile);
+        args.extend_from_slice(&["--generate-key", "--email", "test@example.kz"]);
+        let mut full = vec!["--json"];
+        full.extend_from_slice(&args);
+        let report: serde_json::Value = serde_json::from_str(&ok(&ca.dir, &full)).unwrap();
+        let ski = report["ski"].as_str().unwrap();
+        let p12 = PathBuf::from(report["pkcs12"].as_str().expect("a key store was written"));
+        assert_eq!(p12.file_name().unwrap().to_str().unwrap(), format!("{prefix}{ski}.p12"));
+        let p = p12.to_str().unwrap();
+        let out = openssl(&["pkcs12", "-in", p, "-passin", "pass:p12 password", "-nodes"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("BEGIN PRIVATE KEY") && text.contains(&format!("friendlyName: {ski}")), "{text}");
+        assert!(!openssl(&["pkcs12", "-in", p, "-passin", "pass:guess", "-nodes"]).status.success());
+    }
+    // Without a PKCS#12 password nothing is generated or issued.
+    let before = state(&ca.dir);
+    let mut args = person_args("individual-auth");
+    args.push("--generate-key");
+    let out = ca_cmd(&ca.dir, &args).env_remove("CA_P12_PASSWORD").stdin(std::process::Stdio::null()).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no PKCS#12 password"));
+    assert_eq!(state(&ca.dir), before);
 }
 
 #[test]
