@@ -79,7 +79,8 @@ impl CaDir {
         let path = self.config();
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("no CA at {} (run `ca init` first)", self.root.display()))?;
-        let config: CaConfig = toml::from_str(&text).with_context(|| format!("{} is not a valid CA configuration", path.display()))?;
+        let config: CaConfig =
+            toml::from_str(&text).with_context(|| format!("{} is not a valid CA configuration", path.display()))?;
         config.urls.validate().map_err(anyhow::Error::msg)?;
         Ok(config)
     }

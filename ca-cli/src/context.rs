@@ -27,10 +27,14 @@ impl Context {
     pub fn open(cli: &Cli) -> Result<Self, Failure> {
         let dir = CaDir::new(&cli.dir);
         if !dir.config().exists() {
-            return Err(Failure::NotFound(format!("no CA at {} (run `ca init` first, or pass --dir)", dir.root.display())));
+            return Err(Failure::NotFound(format!(
+                "no CA at {} (run `ca init` first, or pass --dir)",
+                dir.root.display()
+            )));
         }
         let config = dir.load_config()?;
-        let store = SqliteStore::open(&dir.store()).with_context(|| format!("cannot open {}", dir.store().display()))?;
+        let store =
+            SqliteStore::open(&dir.store()).with_context(|| format!("cannot open {}", dir.store().display()))?;
         Ok(Self {
             dir,
             config,
@@ -46,7 +50,8 @@ impl Context {
     pub fn authority(&self, ca: &str) -> Result<CertificateAuthority, Failure> {
         let cert_pem = std::fs::read_to_string(self.dir.certificate_pem(ca))
             .with_context(|| format!("cannot read the certificate of CA {ca}"))?;
-        let cert_der = crate::pem::decode("CERTIFICATE", &cert_pem).with_context(|| format!("certificate of CA {ca}"))?;
+        let cert_der =
+            crate::pem::decode("CERTIFICATE", &cert_pem).with_context(|| format!("certificate of CA {ca}"))?;
         let key_pem = zeroize::Zeroizing::new(
             std::fs::read_to_string(self.dir.key(ca)).with_context(|| format!("cannot read the key of CA {ca}"))?,
         );

@@ -17,7 +17,11 @@ use clap::{Args, Parser, Subcommand};
 use crate::failure::Failure;
 
 #[derive(Parser, Debug)]
-#[command(name = "ca", version, about = "National certification authority toolkit: issue, store and revoke registration certificates")]
+#[command(
+    name = "ca",
+    version,
+    about = "National certification authority toolkit: issue, store and revoke registration certificates"
+)]
 pub struct Cli {
     /// The CA directory (configuration, certificates, encrypted keys, store).
     #[arg(long, global = true, env = "CA_DIR", default_value = "ca")]
@@ -50,7 +54,7 @@ pub enum Command {
     /// Create a root CA and the issuing CA under it, in a new CA directory.
     Init(commands::init::InitArgs),
     /// Issue a certificate from a CSR, or generate the key and deliver a PKCS#12 key store.
-    Issue(commands::issue::IssueArgs),
+    Issue(Box<commands::issue::IssueArgs>),
     /// Show one certificate by serial number.
     Show(commands::show::ShowArgs),
     /// List certificates, by IIN, BIN or status.

@@ -2,7 +2,8 @@
 
 /// DER to PEM with LF line endings.
 pub fn encode(label: &str, der_bytes: &[u8]) -> anyhow::Result<String> {
-    der::pem::encode_string(label, der::pem::LineEnding::LF, der_bytes).map_err(|e| anyhow::anyhow!("PEM encoding: {e}"))
+    der::pem::encode_string(label, der::pem::LineEnding::LF, der_bytes)
+        .map_err(|e| anyhow::anyhow!("PEM encoding: {e}"))
 }
 
 /// The DER inside a PEM document whose label is `label`.

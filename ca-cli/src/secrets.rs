@@ -23,9 +23,10 @@ impl SecretSource {
     /// Read the secret. With `confirm`, a prompt asks twice (used when creating keys).
     pub fn read(&self, confirm: bool) -> Result<Zeroizing<String>, Failure> {
         if let Some(path) = &self.file {
-            let content = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-                Failure::Input(format!("cannot read the {} from {}: {e}", self.what, path.display()))
-            })?);
+            let content =
+                Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+                    Failure::Input(format!("cannot read the {} from {}: {e}", self.what, path.display()))
+                })?);
             let line = content.lines().next().unwrap_or("");
             return non_empty(self.what, Zeroizing::new(line.to_owned()));
         }
@@ -43,7 +44,8 @@ impl SecretSource {
         );
         if confirm {
             let again = Zeroizing::new(
-                rpassword::prompt_password(format!("{} (again): ", self.what)).map_err(|e| Failure::Input(e.to_string()))?,
+                rpassword::prompt_password(format!("{} (again): ", self.what))
+                    .map_err(|e| Failure::Input(e.to_string()))?,
             );
             if *first != *again {
                 return Err(Failure::Input(format!("the two {}s differ", self.what)));

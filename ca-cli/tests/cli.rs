@@ -13,7 +13,12 @@ struct Ca {
 
 fn ca_cmd(dir: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ca"));
-    c.arg("--dir").arg(dir).args(args).env("CA_PASSPHRASE", PASS).env("CA_P12_PASSWORD", "p12 password").env_remove("CA_DIR");
+    c.arg("--dir")
+        .arg(dir)
+        .args(args)
+        .env("CA_PASSPHRASE", PASS)
+        .env("CA_P12_PASSWORD", "p12 password")
+        .env_remove("CA_DIR");
     c
 }
 
@@ -23,7 +28,12 @@ fn run(dir: &Path, args: &[&str]) -> Output {
 
 fn ok(dir: &Path, args: &[&str]) -> String {
     let out = run(dir, args);
-    assert!(out.status.success(), "ca {args:?}: {}\n{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "ca {args:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -65,8 +75,20 @@ fn openssl_csr(dir: &Path, name: &str, newkey: &[&str]) -> PathBuf {
 const IIN: &str = "880101300010";
 const BIN: &str = "121340012348";
 
-fn person_args<'a>(profile: &'a str) -> Vec<&'a str> {
-    vec!["issue", "--profile", profile, "--iin", IIN, "--surname", "Тестов", "--given-name", "Тест", "--patronymic", "Тестович"]
+fn person_args(profile: &str) -> Vec<&str> {
+    vec![
+        "issue",
+        "--profile",
+        profile,
+        "--iin",
+        IIN,
+        "--surname",
+        "Тестов",
+        "--given-name",
+        "Тест",
+        "--patronymic",
+        "Тестович",
+    ]
 }
 
 #[test]
@@ -75,7 +97,16 @@ fn lifecycle_issue_show_list_revoke_audit() {
     let work = ca.dir.parent().unwrap().to_path_buf();
     let csr = openssl_csr(&work, "rsa", &["-newkey", "rsa:2048"]);
     let mut args = person_args("legal-sign");
-    args.extend_from_slice(&["--bin", BIN, "--org", "ТОО \"ТЕСТ\"", "--role", "first-head", "--csr", csr.to_str().unwrap()]);
+    args.extend_from_slice(&[
+        "--bin",
+        BIN,
+        "--org",
+        "ТОО \"ТЕСТ\"",
+        "--role",
+        "first-head",
+        "--csr",
+        csr.to_str().unwrap(),
+    ]);
     let mut full = vec!["--json"];
     full.extend_from_slice(&args);
     let issued: serde_json::Value = serde_json::from_str(&ok(&ca.dir, &full)).unwrap();
@@ -149,7 +180,11 @@ fn bad_input_is_refused_and_changes_nothing() {
     let good_csr = openssl_csr(&work, "good", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
     let weak_csr = openssl_csr(&work, "weak", &["-newkey", "rsa:1024"]);
     let good = std::fs::read(&good_csr).unwrap();
-    let der = Command::new("openssl").args(["req", "-in", good_csr.to_str().unwrap(), "-outform", "DER"]).output().unwrap().stdout;
+    let der = Command::new("openssl")
+        .args(["req", "-in", good_csr.to_str().unwrap(), "-outform", "DER"])
+        .output()
+        .unwrap()
+        .stdout;
     let truncated = work.join("truncated.csr");
     std::fs::write(&truncated, &der[..der.len() / 2]).unwrap();
     let garbage = work.join("garbage.csr");
@@ -165,15 +200,171 @@ fn bad_input_is_refused_and_changes_nothing() {
 
     let before = state(&ca.dir);
     let cases: Vec<(Vec<&str>, i32, &str)> = vec![
-        (vec!["issue", "--profile", "individual-sign", "--iin", "880101300011", "--surname", "A", "--given-name", "B", "--csr", good_csr.to_str().unwrap()], 3, "check digit"),
-        (vec!["issue", "--profile", "legal-sign", "--iin", IIN, "--surname", "A", "--given-name", "B", "--bin", "121340012340", "--org", "X", "--role", "employee", "--csr", good_csr.to_str().unwrap()], 3, "invalid BIN"),
-        (vec!["issue", "--profile", "gold", "--iin", IIN, "--surname", "A", "--given-name", "B", "--csr", good_csr.to_str().unwrap()], 3, "unknown profile"),
-        (vec!["issue", "--profile", "individual-sign", "--iin", IIN, "--surname", "A", "--given-name", "B", "--csr", truncated.to_str().unwrap()], 3, "malformed CSR"),
-        (vec!["issue", "--profile", "individual-sign", "--iin", IIN, "--surname", "A", "--given-name", "B", "--csr", garbage.to_str().unwrap()], 3, "malformed CSR"),
-        (vec!["issue", "--profile", "individual-sign", "--iin", IIN, "--surname", "A", "--given-name", "B", "--csr", bad_sig.to_str().unwrap()], 3, "proof of possession"),
-        (vec!["issue", "--profile", "individual-sign", "--iin", IIN, "--surname", "A", "--given-name", "B", "--csr", weak_csr.to_str().unwrap()], 3, "1024 bits is too weak"),
-        (vec!["issue", "--profile", "legal-sign", "--iin", IIN, "--surname", "A", "--given-name", "B", "--bin", BIN, "--org", "X", "--csr", good_csr.to_str().unwrap()], 3, "needs one of the roles"),
-        (vec!["issue", "--profile", "individual-sign", "--iin", IIN, "--surname", "A", "--given-name", "B", "--email", "not-an-email", "--csr", good_csr.to_str().unwrap()], 3, "email"),
+        (
+            vec![
+                "issue",
+                "--profile",
+                "individual-sign",
+                "--iin",
+                "880101300011",
+                "--surname",
+                "A",
+                "--given-name",
+                "B",
+                "--csr",
+                good_csr.to_str().unwrap(),
+            ],
+            3,
+            "check digit",
+        ),
+        (
+            vec![
+                "issue",
+                "--profile",
+                "legal-sign",
+                "--iin",
+                IIN,
+                "--surname",
+                "A",
+                "--given-name",
+                "B",
+                "--bin",
+                "121340012340",
+                "--org",
+                "X",
+                "--role",
+                "employee",
+                "--csr",
+                good_csr.to_str().unwrap(),
+            ],
+            3,
+            "invalid BIN",
+        ),
+        (
+            vec![
+                "issue",
+                "--profile",
+                "gold",
+                "--iin",
+                IIN,
+                "--surname",
+                "A",
+                "--given-name",
+                "B",
+                "--csr",
+                good_csr.to_str().unwrap(),
+            ],
+            3,
+            "unknown profile",
+        ),
+        (
+            vec![
+                "issue",
+                "--profile",
+                "individual-sign",
+                "--iin",
+                IIN,
+                "--surname",
+                "A",
+                "--given-name",
+                "B",
+                "--csr",
+                truncated.to_str().unwrap(),
+            ],
+            3,
+            "malformed CSR",
+        ),
+        (
+            vec![
+                "issue",
+                "--profile",
+                "individual-sign",
+                "--iin",
+                IIN,
+                "--surname",
+                "A",
+                "--given-name",
+                "B",
+                "--csr",
+                garbage.to_str().unwrap(),
+            ],
+            3,
+            "malformed CSR",
+        ),
+        (
+            vec![
+                "issue",
+                "--profile",
+                "individual-sign",
+                "--iin",
+                IIN,
+                "--surname",
+                "A",
+                "--given-name",
+                "B",
+                "--csr",
+                bad_sig.to_str().unwrap(),
+            ],
+            3,
+            "proof of possession",
+        ),
+        (
+            vec![
+                "issue",
+                "--profile",
+                "individual-sign",
+                "--iin",
+                IIN,
+                "--surname",
+                "A",
+                "--given-name",
+                "B",
+                "--csr",
+                weak_csr.to_str().unwrap(),
+            ],
+            3,
+            "1024 bits is too weak",
+        ),
+        (
+            vec![
+                "issue",
+                "--profile",
+                "legal-sign",
+                "--iin",
+                IIN,
+                "--surname",
+                "A",
+                "--given-name",
+                "B",
+                "--bin",
+                BIN,
+                "--org",
+                "X",
+                "--csr",
+                good_csr.to_str().unwrap(),
+            ],
+            3,
+            "needs one of the roles",
+        ),
+        (
+            vec![
+                "issue",
+                "--profile",
+                "individual-sign",
+                "--iin",
+                IIN,
+                "--surname",
+                "A",
+                "--given-name",
+                "B",
+                "--email",
+                "not-an-email",
+                "--csr",
+                good_csr.to_str().unwrap(),
+            ],
+            3,
+            "email",
+        ),
         (vec!["revoke", "1122334455"], 4, "no certificate with serial"),
         (vec!["revoke", "zz-not-hex"], 3, "hexadecimal"),
         (vec!["show", "1122334455"], 4, "no certificate with serial"),
@@ -188,10 +379,25 @@ fn bad_input_is_refused_and_changes_nothing() {
     assert_eq!(state(&ca.dir), before, "bad input changed the store");
 
     // Wrong CA passphrase: exit 5, nothing issued.
-    let out = ca_cmd(&ca.dir, &["issue", "--profile", "individual-sign", "--iin", IIN, "--surname", "A", "--given-name", "B", "--csr", good_csr.to_str().unwrap()])
-        .env("CA_PASSPHRASE", "not the passphrase")
-        .output()
-        .unwrap();
+    let out = ca_cmd(
+        &ca.dir,
+        &[
+            "issue",
+            "--profile",
+            "individual-sign",
+            "--iin",
+            IIN,
+            "--surname",
+            "A",
+            "--given-name",
+            "B",
+            "--csr",
+            good_csr.to_str().unwrap(),
+        ],
+    )
+    .env("CA_PASSPHRASE", "not the passphrase")
+    .output()
+    .unwrap();
     assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("wrong passphrase"));
     assert_eq!(state(&ca.dir), before);

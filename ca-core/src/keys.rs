@@ -79,7 +79,7 @@ pub fn check_key_policy(spki: &SubjectPublicKeyInfoOwned) -> Result<PublicKeyKin
         }
         let e = key.public_exponent.as_bytes();
         let e_bits = bit_len(e);
-        if e.last().is_none_or(|b| b & 1 == 0) || e_bits < 2 || e_bits > 256 {
+        if e.last().is_none_or(|b| b & 1 == 0) || !(2..=256).contains(&e_bits) {
             return Err(KeyPolicyError::RsaExponent);
         }
         return Ok(PublicKeyKind::Rsa { bits });

@@ -54,9 +54,7 @@ impl From<KeyError> for SignerError {
             KeyError::Io { .. } | KeyError::WrongPassphrase | KeyError::AlreadyExists(_) => {
                 SignerError::KeyUnavailable(err.to_string())
             }
-            KeyError::Unsupported(_) | KeyError::EmptyPassphrase => {
-                SignerError::Refused(err.to_string())
-            }
+            KeyError::Unsupported(_) | KeyError::EmptyPassphrase => SignerError::Refused(err.to_string()),
             KeyError::Malformed(_) | KeyError::Crypto(_) | KeyError::CertificateKeyMismatch => {
                 SignerError::Failed(err.to_string())
             }

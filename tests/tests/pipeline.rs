@@ -7,12 +7,12 @@ use ca_core::identity::CertificateIdentity;
 use ca_core::issuer::{IssuanceRequest, IssueError, Issuer};
 use ca_core::profile::lint::{lint, IssuerFacts};
 use ca_core::profile::{ProfileId, Role};
+use ca_core::serial::SerialNumber;
 use ca_core::signer::{SignatureAlgorithm, Signer, SignerError};
 use ca_core::store::{
     AuditEntry, AuditEvent, AuditVerification, CertificateQuery, CertificateRecord, CertificateStatus, Issued,
     Reservation, Revocation, RevokeOutcome, Store, StoreError,
 };
-use ca_core::serial::SerialNumber;
 use der::{Decode, Encode};
 use fixtures::{fixed_now, individual, TestCa};
 use hsm::{KeyAlgorithm, SoftwareKey};
@@ -82,7 +82,8 @@ fn a_failing_final_write_leaves_a_reserved_serial_and_returns_no_certificate() {
     assert_eq!(rows.len(), 1, "the serial was reserved before signing");
     assert!(rows[0].der.is_none(), "no certificate is stored for it");
     assert!(rows[0].issued_at.is_none());
-    let issued = ca.store.find(&CertificateQuery { status: Some(CertificateStatus::Issued), ..Default::default() }).unwrap();
+    let issued =
+        ca.store.find(&CertificateQuery { status: Some(CertificateStatus::Issued), ..Default::default() }).unwrap();
     assert_eq!(issued.len(), 2, "only the two CA certificates are issued");
     // The audit trail shows the reservation and no issuance for that serial.
     assert!(ca.store.verify_audit().unwrap().is_intact());
@@ -113,7 +114,8 @@ fn a_failing_signer_leaves_a_reserved_serial_and_an_audit_entry() {
     let ca = TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256);
     let clock = fixed_now();
     let dead = DeadToken(ca.issuing.signer().public_key().clone(), ca.issuing.signer().algorithm());
-    let broken = ca_core::issuer::CertificateAuthority::new("nca", ca.issuing.certificate_der.clone(), Box::new(dead)).unwrap();
+    let broken =
+        ca_core::issuer::CertificateAuthority::new("nca", ca.issuing.certificate_der.clone(), Box::new(dead)).unwrap();
     let issuer = Issuer { ca: &broken, ..ca.issuer(&clock) };
     let key = SoftwareKey::generate(KeyAlgorithm::P256).unwrap();
     let err = issuer.issue(&request(&key)).unwrap_err();
@@ -171,7 +173,9 @@ fn lint_catches_a_certificate_that_departs_from_its_profile() {
     assert!(lint(&tbs, &profile, &facts).iter().any(|p| p.contains("authorityKeyIdentifier")));
 
     // Reading the identity back gives what went in.
-    let id = CertificateIdentity::from_certificate(&x509_cert::Certificate::from_der(&cert.certificate.to_der().unwrap()).unwrap());
+    let id = CertificateIdentity::from_certificate(
+        &x509_cert::Certificate::from_der(&cert.certificate.to_der().unwrap()).unwrap(),
+    );
     let fixtures_person = fixtures::person(11);
     assert_eq!(id.iin, Some(fixtures_person.iin));
     assert_eq!(id.surname.as_deref(), Some(fixtures_person.surname.to_uppercase().as_str()));

@@ -26,13 +26,16 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Outcome {
         return Err(Failure::Input("the demo prints a narrative; run it without --json".into()));
     }
     step(&format!("ca init --dir {}", cli.dir.display()));
-    init::run(cli, &init::InitArgs {
-        root_key: args.ca_key.clone(),
-        issuing_key: args.ca_key.clone(),
-        base_url: "http://127.0.0.1:8080".into(),
-        root_cn: None,
-        issuing_cn: None,
-    })?;
+    init::run(
+        cli,
+        &init::InitArgs {
+            root_key: args.ca_key.clone(),
+            issuing_key: args.ca_key.clone(),
+            base_url: "http://127.0.0.1:8080".into(),
+            root_cn: None,
+            issuing_cn: None,
+        },
+    )?;
     let ctx = Context::open(cli)?;
 
     let iin = Iin::with_check_digit("88010130001").expect("fixture IIN is valid").to_string();
@@ -68,22 +71,26 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Outcome {
     .map_err(|e| Failure::Input(e.to_string()))?;
     let csr = ca_core::csr::build_csr(csr_subject, &applicant_key).map_err(|e| Failure::Internal(e.into()))?;
     let csr_path = ctx.dir.issued().join("demo-applicant.csr");
-    std::fs::write(&csr_path, crate::pem::encode("CERTIFICATE REQUEST", &csr)?).map_err(|e| Failure::Internal(e.into()))?;
+    std::fs::write(&csr_path, crate::pem::encode("CERTIFICATE REQUEST", &csr)?)
+        .map_err(|e| Failure::Internal(e.into()))?;
     println!("applicant key {}, CSR at {}", applicant_key.algorithm().name(), csr_path.display());
-    let legal = issue::issue_one(&ctx, &issue::IssueArgs {
-        profile: "legal-sign".into(),
-        iin: Some(iin.clone()),
-        surname: Some("Тестов".into()),
-        given_name: Some("Тест".into()),
-        patronymic: Some("Тестович".into()),
-        email: Some("ceo@example.kz".into()),
-        bin: Some(ca_core::identity::Bin::with_check_digit("12134001234").expect("fixture BIN").to_string()),
-        org: Some("АО \"ТЕСТОВАЯ КОМПАНИЯ\"".into()),
-        roles: vec!["first-head".into()],
-        csr: Some(csr_path),
-        p12_password_env: "CA_P12_PASSWORD".into(),
-        ..Default::default()
-    })?;
+    let legal = issue::issue_one(
+        &ctx,
+        &issue::IssueArgs {
+            profile: "legal-sign".into(),
+            iin: Some(iin.clone()),
+            surname: Some("Тестов".into()),
+            given_name: Some("Тест".into()),
+            patronymic: Some("Тестович".into()),
+            email: Some("ceo@example.kz".into()),
+            bin: Some(ca_core::identity::Bin::with_check_digit("12134001234").expect("fixture BIN").to_string()),
+            org: Some("АО \"ТЕСТОВАЯ КОМПАНИЯ\"".into()),
+            roles: vec!["first-head".into()],
+            csr: Some(csr_path),
+            p12_password_env: "CA_P12_PASSWORD".into(),
+            ..Default::default()
+        },
+    )?;
     issue::print_human(&legal);
 
     step(&format!("ca list --iin {iin}"));
@@ -105,6 +112,9 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Outcome {
     step("ca audit verify");
     audit::run(&ctx, &audit::AuditCommand::Verify)?;
 
-    println!("\nDemo complete. Try: openssl pkcs12 -in {} -info -nokeys", auth.pkcs12.as_ref().map(|p| p.display().to_string()).unwrap_or_default());
+    println!(
+        "\nDemo complete. Try: openssl pkcs12 -in {} -info -nokeys",
+        auth.pkcs12.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
+    );
     Ok(())
 }

@@ -113,7 +113,8 @@ pub fn run(cli: &Cli, args: &InitArgs) -> Outcome {
     // Build everything in a scratch directory beside the target, then rename.
     let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-    let scratch = tempfile::Builder::new().prefix(".ca-init-").tempdir_in(parent).context("cannot create a scratch directory")?;
+    let scratch =
+        tempfile::Builder::new().prefix(".ca-init-").tempdir_in(parent).context("cannot create a scratch directory")?;
     let dir = CaDir::new(scratch.path());
     std::fs::create_dir_all(dir.certs()).context("cannot create certs/")?;
     std::fs::create_dir_all(dir.issued()).context("cannot create issued/")?;
@@ -126,8 +127,10 @@ pub fn run(cli: &Cli, args: &InitArgs) -> Outcome {
         eprintln!("generating the root CA key ({root_alg}) …");
     }
     let root_key = SoftwareKey::generate(root_alg)?;
-    let root_subject =
-        Subject::Service { common_name: config.root.common_name.clone(), organisation: config.root.organisation.clone() };
+    let root_subject = Subject::Service {
+        common_name: config.root.common_name.clone(),
+        organisation: config.root.organisation.clone(),
+    };
     let root_cert = CertificateAuthority::create_root(
         &config.root.name,
         root_subject,
@@ -160,7 +163,10 @@ pub fn run(cli: &Cli, args: &InitArgs) -> Outcome {
         &config.urls,
         &cli.actor,
     )?;
-    hsm::write_encrypted_key_file(&dir.key(&config.issuing.name), &issuing_key.to_encrypted_pem(passphrase.as_bytes())?)?;
+    hsm::write_encrypted_key_file(
+        &dir.key(&config.issuing.name),
+        &issuing_key.to_encrypted_pem(passphrase.as_bytes())?,
+    )?;
     write_certificate(&dir, &config.issuing.name, &issuing_cert.der)?;
     drop(store);
 
@@ -184,7 +190,10 @@ pub fn run(cli: &Cli, args: &InitArgs) -> Outcome {
     } else {
         println!("Created a CA in {}", target.display());
         for ca in [&report.root, &report.issuing] {
-            println!("  {:<8} {} ({}), serial {}, valid until {}", ca.name, ca.subject, ca.key, ca.serial, ca.not_after);
+            println!(
+                "  {:<8} {} ({}), serial {}, valid until {}",
+                ca.name, ca.subject, ca.key, ca.serial, ca.not_after
+            );
         }
         println!("CA keys are encrypted (PKCS#8, PBES2/scrypt) under {}", final_dir.private().display());
     }

@@ -103,7 +103,9 @@ pub fn subject_from_args(args: &IssueArgs, profile: ProfileId) -> Result<Subject
         };
         return Ok(Subject::Service { common_name: cn, organisation: args.org.clone() });
     }
-    let iin: Iin = required(&args.iin, "iin", profile)?.parse().map_err(|e: ca_core::identity::IdNumberError| Failure::Input(e.to_string()))?;
+    let iin: Iin = required(&args.iin, "iin", profile)?
+        .parse()
+        .map_err(|e: ca_core::identity::IdNumberError| Failure::Input(e.to_string()))?;
     let person = Person {
         iin,
         surname: required(&args.surname, "surname", profile)?.to_owned(),
@@ -113,7 +115,9 @@ pub fn subject_from_args(args: &IssueArgs, profile: ProfileId) -> Result<Subject
     };
     match kind {
         SubjectKind::Employee => {
-            let bin: Bin = required(&args.bin, "bin", profile)?.parse().map_err(|e: ca_core::identity::IdNumberError| Failure::Input(e.to_string()))?;
+            let bin: Bin = required(&args.bin, "bin", profile)?
+                .parse()
+                .map_err(|e: ca_core::identity::IdNumberError| Failure::Input(e.to_string()))?;
             let name = required(&args.org, "org", profile)?.to_owned();
             Ok(Subject::Employee { person, organisation: Organisation { bin, name } })
         }
@@ -133,7 +137,8 @@ fn read_csr(path: &Path) -> Result<Vec<u8>, Failure> {
     if path == Path::new("-") {
         std::io::stdin().read_to_end(&mut buf).map_err(|e| Failure::Input(format!("cannot read the CSR: {e}")))?;
     } else {
-        buf = std::fs::read(path).map_err(|e| Failure::Input(format!("cannot read the CSR {}: {e}", path.display())))?;
+        buf =
+            std::fs::read(path).map_err(|e| Failure::Input(format!("cannot read the CSR {}: {e}", path.display())))?;
     }
     Ok(buf)
 }
@@ -162,13 +167,18 @@ fn write_new_file(path: &Path, bytes: &[u8], private: bool) -> anyhow::Result<()
 }
 
 pub fn issue_one(ctx: &Context, args: &IssueArgs) -> Result<IssueReport, Failure> {
-    let profile: ProfileId = args.profile.parse().map_err(|e: ca_core::profile::UnknownProfile| Failure::Input(e.to_string()))?;
+    let profile: ProfileId =
+        args.profile.parse().map_err(|e: ca_core::profile::UnknownProfile| Failure::Input(e.to_string()))?;
     if profile.profile().is_ca() {
         return Err(Failure::Input(format!("{profile} certificates are made by `ca init`, not `ca issue`")));
     }
     let subject = subject_from_args(args, profile)?;
-    let roles: Vec<Role> =
-        args.roles.iter().map(|r| r.parse()).collect::<Result<_, _>>().map_err(|e: ca_core::profile::UnknownRole| Failure::Input(e.to_string()))?;
+    let roles: Vec<Role> = args
+        .roles
+        .iter()
+        .map(|r| r.parse())
+        .collect::<Result<_, _>>()
+        .map_err(|e: ca_core::profile::UnknownRole| Failure::Input(e.to_string()))?;
     profile.profile().roles_for(&roles).map_err(Failure::Input)?;
     subject.to_name().map_err(|e| Failure::Input(format!("invalid subject: {e}")))?;
 
@@ -180,7 +190,14 @@ pub fn issue_one(ctx: &Context, args: &IssueArgs) -> Result<IssueReport, Failure
             .unwrap_or(&ctx.config.end_entity.key_algorithm)
             .parse()
             .map_err(|e: hsm::UnknownKeyAlgorithm| Failure::Input(e.to_string()))?;
-        if !matches!(alg, KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 | KeyAlgorithm::P256 | KeyAlgorithm::P384) {
+        if !matches!(
+            alg,
+            KeyAlgorithm::Rsa2048
+                | KeyAlgorithm::Rsa3072
+                | KeyAlgorithm::Rsa4096
+                | KeyAlgorithm::P256
+                | KeyAlgorithm::P384
+        ) {
             return Err(Failure::Input(format!("{alg} keys are not issued to applicants")));
         }
         let source = SecretSource {
@@ -222,7 +239,8 @@ pub fn issue_one(ctx: &Context, args: &IssueArgs) -> Result<IssueReport, Failure
     if let (Some((key, alg)), Some(password)) = (generated, p12_password) {
         let ski = issued.ski_hex();
         let chain = ctx.chain_der()?;
-        let p12 = hsm::build_pkcs12(&key, &issued.der, &chain, &password, &ski).map_err(|e| delivery_failure(&issued, e.into()))?;
+        let p12 = hsm::build_pkcs12(&key, &issued.der, &chain, &password, &ski)
+            .map_err(|e| delivery_failure(&issued, e.into()))?;
         let path = p12_dir.join(pkcs12_file_name(profile, alg, &ski));
         write_new_file(&path, &p12, true).map_err(|e| delivery_failure(&issued, e))?;
         pkcs12 = Some(path);

@@ -27,17 +27,19 @@ pub struct RevokeArgs {
 
 pub fn run(ctx: &Context, args: &RevokeArgs) -> Outcome {
     let serial = parse_serial(&args.serial)?;
-    let reason: RevocationReason = args.reason.parse().map_err(|e: ca_core::revocation::UnknownReason| Failure::Input(e.to_string()))?;
+    let reason: RevocationReason =
+        args.reason.parse().map_err(|e: ca_core::revocation::UnknownReason| Failure::Input(e.to_string()))?;
     let invalidity = args
         .invalidity_date
         .as_deref()
         .map(|d| OffsetDateTime::parse(d, &Rfc3339))
         .transpose()
         .map_err(|e| Failure::Input(format!("invalid --invalidity-date (RFC 3339 expected): {e}")))?;
-    let outcome = revoke(ctx.store.as_ref(), &ctx.clock, &serial, reason, invalidity, &ctx.actor).map_err(|e| match e {
-        RevokeError::Store(s) => Failure::from(s),
-        other => Failure::Input(other.to_string()),
-    })?;
+    let outcome =
+        revoke(ctx.store.as_ref(), &ctx.clock, &serial, reason, invalidity, &ctx.actor).map_err(|e| match e {
+            RevokeError::Store(s) => Failure::from(s),
+            other => Failure::Input(other.to_string()),
+        })?;
     match outcome {
         RevokeOutcome::Revoked(record) => {
             let rev = record.revocation.as_ref().expect("a revoked record carries its revocation");

@@ -124,7 +124,9 @@ pub fn list(ctx: &Context, args: &ListArgs) -> Outcome {
         Some("reserved") => Some(CertificateStatus::Reserved),
         Some("issued") => Some(CertificateStatus::Issued),
         Some("revoked") => Some(CertificateStatus::Revoked),
-        Some(other) => return Err(Failure::Input(format!("unknown status {other:?}; use reserved, issued or revoked"))),
+        Some(other) => {
+            return Err(Failure::Input(format!("unknown status {other:?}; use reserved, issued or revoked")))
+        }
     };
     let query = CertificateQuery {
         iin: args.iin.as_deref().map(str::parse::<Iin>).transpose().map_err(input)?,

@@ -92,13 +92,13 @@ pub fn lint(tbs: &TbsCertificate, profile: &Profile, issuer: &IssuerFacts<'_>) -
             single(&mut p, s, rfc4519::SN, "SURNAME", Tag::Utf8String);
             single(&mut p, s, rfc4519::SERIAL_NUMBER, "SERIALNUMBER", Tag::PrintableString);
             single(&mut p, s, rfc4519::C, "C", Tag::PrintableString);
-            if !name_attribute(s, rfc4519::SERIAL_NUMBER).is_some_and(|v| Iin::from_dn_value(&v).is_ok()) {
+            if name_attribute(s, rfc4519::SERIAL_NUMBER).is_none_or(|v| Iin::from_dn_value(&v).is_err()) {
                 p.push("SERIALNUMBER is not IIN followed by a valid IIN".into());
             }
             if profile.subject == SubjectKind::Employee {
                 single(&mut p, s, rfc4519::O, "O", Tag::Utf8String);
                 single(&mut p, s, rfc4519::OU, "OU", Tag::Utf8String);
-                if !name_attribute(s, rfc4519::OU).is_some_and(|v| Bin::from_dn_value(&v).is_ok()) {
+                if name_attribute(s, rfc4519::OU).is_none_or(|v| Bin::from_dn_value(&v).is_err()) {
                     p.push("OU is not BIN followed by a valid BIN".into());
                 }
             } else if !attr_tags(s, rfc4519::O).is_empty() || !attr_tags(s, rfc4519::OU).is_empty() {

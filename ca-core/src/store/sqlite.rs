@@ -19,18 +19,13 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::types::Value;
-use rusqlite::{
-    params, params_from_iter, Connection, ErrorCode, OptionalExtension, Transaction,
-    TransactionBehavior,
-};
+use rusqlite::{params, params_from_iter, Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior};
 use time::OffsetDateTime;
 
-use super::audit::{
-    entry_hash, AuditEntry, AuditEvent, AuditVerification, ChainVerifier, GENESIS_HASH,
-};
+use super::audit::{entry_hash, AuditEntry, AuditEvent, AuditVerification, ChainVerifier, GENESIS_HASH};
 use super::{
-    CertificateQuery, CertificateRecord, CertificateStatus, Issued, Reservation, Revocation,
-    RevokeOutcome, Store, StoreError,
+    CertificateQuery, CertificateRecord, CertificateStatus, Issued, Reservation, Revocation, RevokeOutcome, Store,
+    StoreError,
 };
 use crate::serial::SerialNumber;
 
@@ -50,9 +45,7 @@ pub struct SqliteStore {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
+        f.debug_struct("SqliteStore").field("path", &self.path).finish_non_exhaustive()
     }
 }
 
@@ -61,11 +54,9 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let location = path.display().to_string();
         let conn = Connection::open(path).with_context(|| format!("opening {location}"))?;
-        conn.busy_timeout(BUSY_TIMEOUT)
-            .context("setting the busy timeout")?;
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .context("switching to WAL mode")?;
+        conn.busy_timeout(BUSY_TIMEOUT).context("setting the busy timeout")?;
+        let mode: String =
+            conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).context("switching to WAL mode")?;
         if !mode.eq_ignore_ascii_case("wal") {
             tracing::warn!(store = %location, journal_mode = %mode, "the store could not switch to WAL mode");
         }
@@ -78,21 +69,12 @@ impl SqliteStore {
         Self::finish_open(conn, None, ":memory:")
     }
 
-    fn finish_open(
-        mut conn: Connection,
-        path: Option<PathBuf>,
-        location: &str,
-    ) -> Result<Self, StoreError> {
-        conn.pragma_update(None, "synchronous", "FULL")
-            .context("setting synchronous=FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .context("enabling foreign keys")?;
+    fn finish_open(mut conn: Connection, path: Option<PathBuf>, location: &str) -> Result<Self, StoreError> {
+        conn.pragma_update(None, "synchronous", "FULL").context("setting synchronous=FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON").context("enabling foreign keys")?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
         migrations::migrate(&mut conn, location, now()?.secs)?;
-        Ok(Self {
-            conn: Mutex::new(conn),
-            path,
-        })
+        Ok(Self { conn: Mutex::new(conn), path })
     }
 
     /// The file behind the store; `None` in memory.
@@ -151,23 +133,15 @@ struct Now {
 
 fn now() -> Result<Now, StoreError> {
     let t = OffsetDateTime::now_utc();
-    let at_ns = i64::try_from(t.unix_timestamp_nanos()).map_err(|_| {
-        StoreError::Database(format!(
-            "the clock reads {t}, beyond what the audit journal can store"
-        ))
-    })?;
+    let at_ns = i64::try_from(t.unix_timestamp_nanos())
+        .map_err(|_| StoreError::Database(format!("the clock reads {t}, beyond what the audit journal can store")))?;
     let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ns))
         .map_err(|e| StoreError::Database(format!("audit time: {e}")))?;
-    Ok(Now {
-        secs: t.unix_timestamp(),
-        at,
-        at_ns,
-    })
+    Ok(Now { secs: t.unix_timestamp(), at, at_ns })
 }
 
 fn immediate(conn: &mut Connection) -> Result<Transaction<'_>, StoreError> {
-    conn.transaction_with_behavior(TransactionBehavior::Immediate)
-        .context("starting a write transaction")
+    conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting a write transaction")
 }
 
 /// The last entry of the journal, or the genesis position.
@@ -182,16 +156,10 @@ fn chain_head(tx: &Transaction<'_>) -> Result<ChainHead, StoreError> {
         .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
         .context("reading the audit journal head")?;
     match last {
-        None => Ok(ChainHead {
-            seq: 0,
-            hash: GENESIS_HASH,
-        }),
+        None => Ok(ChainHead { seq: 0, hash: GENESIS_HASH }),
         Some((seq, hash)) => {
             let hash = <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| {
-                StoreError::Corrupt(format!(
-                    "audit entry {seq}: hash is {} bytes, expected 32",
-                    hash.len()
-                ))
+                StoreError::Corrupt(format!("audit entry {seq}: hash is {} bytes, expected 32", hash.len()))
             })?;
             Ok(ChainHead { seq, hash })
         }
@@ -199,12 +167,7 @@ fn chain_head(tx: &Transaction<'_>) -> Result<ChainHead, StoreError> {
 }
 
 /// Append `event` after `head` and move `head` on to it.
-fn append(
-    tx: &Transaction<'_>,
-    head: &mut ChainHead,
-    now: &Now,
-    event: &AuditEvent,
-) -> Result<(), StoreError> {
+fn append(tx: &Transaction<'_>, head: &mut ChainHead, now: &Now, event: &AuditEvent) -> Result<(), StoreError> {
     let seq = head.seq + 1;
     let hash = entry_hash(seq, now.at, event, &head.hash);
     tx.prepare_cached(
@@ -233,55 +196,35 @@ fn append_all(tx: &Transaction<'_>, now: &Now, events: &[AuditEvent]) -> Result<
         return Ok(());
     }
     let mut head = chain_head(tx)?;
-    events
-        .iter()
-        .try_for_each(|event| append(tx, &mut head, now, event))
+    events.iter().try_for_each(|event| append(tx, &mut head, now, event))
 }
 
-fn load_certificate(
-    conn: &Connection,
-    serial: &SerialNumber,
-) -> Result<Option<CertificateRecord>, StoreError> {
+fn load_certificate(conn: &Connection, serial: &SerialNumber) -> Result<Option<CertificateRecord>, StoreError> {
     let mut stmt = conn
-        .prepare_cached(&format!(
-            "SELECT {} FROM certificates WHERE serial = ?1",
-            rows::CERTIFICATE_COLUMNS
-        ))
+        .prepare_cached(&format!("SELECT {} FROM certificates WHERE serial = ?1", rows::CERTIFICATE_COLUMNS))
         .context("preparing a certificate lookup")?;
-    let mut found = stmt
-        .query([serial.to_hex()])
-        .context("looking up a certificate")?;
+    let mut found = stmt.query([serial.to_hex()]).context("looking up a certificate")?;
     match found.next().context("reading a certificate")? {
         Some(row) => rows::certificate(row).map(Some),
         None => Ok(None),
     }
 }
 
-fn status_of(
-    tx: &Transaction<'_>,
-    serial: &SerialNumber,
-) -> Result<Option<CertificateStatus>, StoreError> {
+fn status_of(tx: &Transaction<'_>, serial: &SerialNumber) -> Result<Option<CertificateStatus>, StoreError> {
     let status: Option<String> = tx
         .prepare_cached("SELECT status FROM certificates WHERE serial = ?1")
         .and_then(|mut s| s.query_row([serial.to_hex()], |r| r.get(0)).optional())
         .context("reading a certificate status")?;
     status
         .map(|s| {
-            rows::parse_status(&s).ok_or_else(|| {
-                StoreError::Corrupt(format!(
-                    "certificates row {serial}: status: unknown value {s:?}"
-                ))
-            })
+            rows::parse_status(&s)
+                .ok_or_else(|| StoreError::Corrupt(format!("certificates row {serial}: status: unknown value {s:?}")))
         })
         .transpose()
 }
 
 impl Store for SqliteStore {
-    fn reserve(
-        &self,
-        reservations: &[Reservation],
-        audit: &[AuditEvent],
-    ) -> Result<(), StoreError> {
+    fn reserve(&self, reservations: &[Reservation], audit: &[AuditEvent]) -> Result<(), StoreError> {
         let now = now()?;
         let mut conn = self.lock();
         let tx = immediate(&mut conn)?;
@@ -310,9 +253,7 @@ impl Store for SqliteStore {
                     Err(e) if is_primary_key_violation(&e) => {
                         return Err(StoreError::DuplicateSerial(r.serial.clone()))
                     }
-                    Err(e) => {
-                        return Err(e).with_context(|| format!("reserving serial {}", r.serial))
-                    }
+                    Err(e) => return Err(e).with_context(|| format!("reserving serial {}", r.serial)),
                 }
             }
         }
@@ -361,8 +302,7 @@ impl Store for SqliteStore {
         let now = now()?;
         let mut conn = self.lock();
         let tx = immediate(&mut conn)?;
-        let record = load_certificate(&tx, serial)?
-            .ok_or_else(|| StoreError::UnknownSerial(serial.clone()))?;
+        let record = load_certificate(&tx, serial)?.ok_or_else(|| StoreError::UnknownSerial(serial.clone()))?;
         match record.status {
             // Dropping the transaction rolls back; nothing was written.
             CertificateStatus::Revoked => return Ok(RevokeOutcome::AlreadyRevoked(record)),
@@ -385,17 +325,14 @@ impl Store for SqliteStore {
                 serial.to_hex(),
                 revocation.revoked_at.unix_timestamp(),
                 revocation.reason.code(),
-                revocation
-                    .invalidity_date
-                    .map(OffsetDateTime::unix_timestamp),
+                revocation.invalidity_date.map(OffsetDateTime::unix_timestamp),
             ])
         })
         .with_context(|| format!("revoking {serial}"))?;
         let mut head = chain_head(&tx)?;
         append(&tx, &mut head, &now, audit)?;
-        let updated = load_certificate(&tx, serial)?.ok_or_else(|| {
-            StoreError::Corrupt(format!("certificate {serial} vanished while being revoked"))
-        })?;
+        let updated = load_certificate(&tx, serial)?
+            .ok_or_else(|| StoreError::Corrupt(format!("certificate {serial} vanished while being revoked")))?;
         tx.commit().context("committing a revocation")?;
         Ok(RevokeOutcome::Revoked(updated))
     }
@@ -435,12 +372,8 @@ impl Store for SqliteStore {
         args.push(Value::Integer(query.limit.map_or(-1, i64::from)));
 
         let conn = self.lock();
-        let mut stmt = conn
-            .prepare_cached(&sql)
-            .context("preparing a certificate search")?;
-        let mut found = stmt
-            .query(params_from_iter(args))
-            .context("searching certificates")?;
+        let mut stmt = conn.prepare_cached(&sql).context("preparing a certificate search")?;
+        let mut found = stmt.query(params_from_iter(args)).context("searching certificates")?;
         let mut records = Vec::new();
         while let Some(row) = found.next().context("reading certificates")? {
             records.push(rows::certificate(row)?);
@@ -456,13 +389,7 @@ impl Store for SqliteStore {
         let prev_hash = head.hash;
         append(&tx, &mut head, &now, event)?;
         tx.commit().context("committing an audit entry")?;
-        Ok(AuditEntry {
-            seq: head.seq,
-            at: now.at,
-            event: event.clone(),
-            prev_hash,
-            hash: head.hash,
-        })
+        Ok(AuditEntry { seq: head.seq, at: now.at, event: event.clone(), prev_hash, hash: head.hash })
     }
 
     fn verify_audit(&self) -> Result<AuditVerification, StoreError> {
@@ -476,9 +403,7 @@ impl Store for SqliteStore {
                     rows::AUDIT_COLUMNS
                 ))
                 .context("preparing to read the audit journal")?;
-            let mut batch = stmt
-                .query(params![after, VERIFY_BATCH])
-                .context("reading the audit journal")?;
+            let mut batch = stmt.query(params![after, VERIFY_BATCH]).context("reading the audit journal")?;
             let mut read = 0;
             while let Some(row) = batch.next().context("reading the audit journal")? {
                 // `seq` is the rowid: always an integer.

@@ -24,13 +24,7 @@ pub enum KeyAlgorithm {
 
 impl KeyAlgorithm {
     /// Every supported algorithm, in the order they are listed to users.
-    pub const ALL: [Self; 5] = [
-        Self::Rsa2048,
-        Self::Rsa3072,
-        Self::Rsa4096,
-        Self::P256,
-        Self::P384,
-    ];
+    pub const ALL: [Self; 5] = [Self::Rsa2048, Self::Rsa3072, Self::Rsa4096, Self::P256, Self::P384];
 
     /// The name used in configuration and on the command line.
     pub fn name(self) -> &'static str {

@@ -65,12 +65,9 @@ impl SoftwareKey {
         let params = pbes2::Parameters::scrypt_aes256cbc(scrypt, &salt, &iv)
             .map_err(|e| KeyError::Crypto(format!("PBES2 parameters: {e}")))?;
         let encrypted = encrypt_pkcs8(&params, passphrase, &self.to_pkcs8_der()?)?;
-        EncryptedPrivateKeyInfo {
-            encryption_algorithm: params.into(),
-            encrypted_data: &encrypted,
-        }
-        .to_pem(LineEnding::LF)
-        .map_err(|e| KeyError::Crypto(format!("PEM encoding: {e}")))
+        EncryptedPrivateKeyInfo { encryption_algorithm: params.into(), encrypted_data: &encrypted }
+            .to_pem(LineEnding::LF)
+            .map_err(|e| KeyError::Crypto(format!("PEM encoding: {e}")))
     }
 
     /// Decrypt a key written by [`SoftwareKey::to_encrypted_pem`] (or any PBES2 encrypted
@@ -81,25 +78,21 @@ impl SoftwareKey {
     /// PKCS#8 PEM gives [`KeyError::Malformed`]; legacy (PBES1 / PKCS#12 PBE) or otherwise
     /// unsupported encryption gives [`KeyError::Unsupported`].
     pub fn from_encrypted_pem(pem: &str, passphrase: &[u8]) -> Result<Self, KeyError> {
-        let (label, doc) =
-            der::Document::from_pem(pem.trim_start()).map_err(|e| KeyError::malformed("PEM", e))?;
+        let (label, doc) = der::Document::from_pem(pem.trim_start()).map_err(|e| KeyError::malformed("PEM", e))?;
         match label {
             ENCRYPTED_LABEL => {}
             PLAIN_LABEL => {
-                return Err(KeyError::Unsupported(
-                    "unencrypted private key; CA keys are stored encrypted".into(),
-                ))
+                return Err(KeyError::Unsupported("unencrypted private key; CA keys are stored encrypted".into()))
             }
             other => {
-                return Err(KeyError::Malformed(format!(
-                    "expected an ENCRYPTED PRIVATE KEY PEM, found {other:?}"
-                )))
+                return Err(KeyError::Malformed(format!("expected an ENCRYPTED PRIVATE KEY PEM, found {other:?}")))
             }
         }
         let info = decode_encrypted_private_key_info(doc.as_bytes())?;
-        let params = info.encryption_algorithm.pbes2().ok_or_else(|| {
-            KeyError::Unsupported("PBES1 key encryption; re-encrypt the key with PBES2".into())
-        })?;
+        let params = info
+            .encryption_algorithm
+            .pbes2()
+            .ok_or_else(|| KeyError::Unsupported("PBES1 key encryption; re-encrypt the key with PBES2".into()))?;
         let plain = decrypt_pbes2(params, passphrase, info.encrypted_data)?;
         Self::from_decrypted_pkcs8(&plain)
     }
@@ -139,17 +132,13 @@ pub(crate) fn decrypt_pbes2(
 ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
     check_kdf_cost(&params.kdf)?;
     if ciphertext.is_empty() || ciphertext.len() % 16 != 0 {
-        return Err(KeyError::Malformed(
-            "encrypted data is not a whole number of AES blocks".into(),
-        ));
+        return Err(KeyError::Malformed("encrypted data is not a whole number of AES blocks".into()));
     }
     let mut buffer = Zeroizing::new(ciphertext.to_vec());
     let len = match params.decrypt_in_place(passphrase, &mut buffer) {
         Ok(plain) => plain.len(),
         // pkcs5 0.7 reports a bad CBC padding as `EncryptFailed` even when decrypting.
-        Err(pkcs5::Error::DecryptFailed | pkcs5::Error::EncryptFailed) => {
-            return Err(KeyError::WrongPassphrase)
-        }
+        Err(pkcs5::Error::DecryptFailed | pkcs5::Error::EncryptFailed) => return Err(KeyError::WrongPassphrase),
         Err(pkcs5::Error::UnsupportedAlgorithm { oid }) => {
             return Err(KeyError::Unsupported(format!("PBES2 algorithm {oid}")))
         }
@@ -166,9 +155,7 @@ fn check_kdf_cost(kdf: &pbes2::Kdf<'_>) -> Result<(), KeyError> {
         let p = u64::from(scrypt.parallelization);
         let log_n = n.checked_ilog2().unwrap_or(0);
         if log_n > MAX_SCRYPT_LOG_N || 128 * r * (n + p) > MAX_SCRYPT_MEMORY {
-            return Err(KeyError::Unsupported(format!(
-                "scrypt cost N={n} r={r} p={p} is beyond the accepted limit"
-            )));
+            return Err(KeyError::Unsupported(format!("scrypt cost N={n} r={r} p={p} is beyond the accepted limit")));
         }
     }
     if let Some(pbkdf2) = kdf.pbkdf2() {
@@ -193,20 +180,14 @@ struct OpaqueEncryptedPrivateKeyInfo<'a> {
 /// The error for a password-based encryption scheme other than PBES2 with AES-CBC (PBES1, the
 /// legacy PKCS#12 PBEs with 3DES or RC2, or PBES2 with a cipher pkcs5 does not implement).
 pub(crate) fn unsupported_encryption(oid: der::oid::ObjectIdentifier) -> KeyError {
-    KeyError::Unsupported(format!(
-        "password-based encryption {oid}; only PBES2 with AES-CBC is supported"
-    ))
+    KeyError::Unsupported(format!("password-based encryption {oid}; only PBES2 with AES-CBC is supported"))
 }
 
-pub(crate) fn decode_encrypted_private_key_info(
-    der: &[u8],
-) -> Result<EncryptedPrivateKeyInfo<'_>, KeyError> {
-    EncryptedPrivateKeyInfo::from_der(der).map_err(
-        |e| match OpaqueEncryptedPrivateKeyInfo::from_der(der) {
-            Ok(opaque) => unsupported_encryption(opaque.encryption_algorithm.oid),
-            Err(_) => KeyError::malformed("EncryptedPrivateKeyInfo", e),
-        },
-    )
+pub(crate) fn decode_encrypted_private_key_info(der: &[u8]) -> Result<EncryptedPrivateKeyInfo<'_>, KeyError> {
+    EncryptedPrivateKeyInfo::from_der(der).map_err(|e| match OpaqueEncryptedPrivateKeyInfo::from_der(der) {
+        Ok(opaque) => unsupported_encryption(opaque.encryption_algorithm.oid),
+        Err(_) => KeyError::malformed("EncryptedPrivateKeyInfo", e),
+    })
 }
 
 fn pem_rfc7468_label(pem: &str) -> Option<&str> {
@@ -227,9 +208,7 @@ pub fn write_encrypted_key_file(path: &Path, pem: &str) -> Result<(), KeyError> 
     // A guard against writing an unencrypted key (or anything else) by mistake.
     let label = pem_rfc7468_label(pem);
     if label != Some(ENCRYPTED_LABEL) {
-        return Err(KeyError::Malformed(
-            "only an ENCRYPTED PRIVATE KEY PEM may be written as a key file".into(),
-        ));
+        return Err(KeyError::Malformed("only an ENCRYPTED PRIVATE KEY PEM may be written as a key file".into()));
     }
     if path.symlink_metadata().is_ok() {
         return Err(KeyError::AlreadyExists(path.to_path_buf()));
@@ -238,9 +217,8 @@ pub fn write_encrypted_key_file(path: &Path, pem: &str) -> Result<(), KeyError> 
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| KeyError::Malformed(format!("{} is not a file path", path.display())))?;
+    let file_name =
+        path.file_name().ok_or_else(|| KeyError::Malformed(format!("{} is not a file path", path.display())))?;
     let suffix = hex::encode(random_bytes::<8>()?);
     let temp = dir.join(format!(".{}.{suffix}.tmp", file_name.to_string_lossy()));
 
@@ -256,10 +234,7 @@ pub fn write_encrypted_key_file(path: &Path, pem: &str) -> Result<(), KeyError> 
             if source.kind() == std::io::ErrorKind::AlreadyExists {
                 KeyError::AlreadyExists(path.to_path_buf())
             } else {
-                KeyError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                }
+                KeyError::Io { path: path.to_path_buf(), source }
             }
         })
     })();
@@ -324,19 +299,13 @@ mod tests {
             assert!(matches!(err, KeyError::WrongPassphrase), "{err}");
         }
         let message = KeyError::WrongPassphrase.to_string();
-        assert_eq!(
-            message,
-            "wrong passphrase for the CA key (or the key file is corrupt)"
-        );
+        assert_eq!(message, "wrong passphrase for the CA key (or the key file is corrupt)");
     }
 
     #[test]
     fn empty_passphrase_is_refused() {
         let key = SoftwareKey::generate(KeyAlgorithm::P256).unwrap();
-        assert!(matches!(
-            key.to_encrypted_pem(b""),
-            Err(KeyError::EmptyPassphrase)
-        ));
+        assert!(matches!(key.to_encrypted_pem(b""), Err(KeyError::EmptyPassphrase)));
     }
 
     #[test]
@@ -353,13 +322,8 @@ mod tests {
             let err = SoftwareKey::from_encrypted_pem(bad, b"pw").unwrap_err();
             assert!(matches!(err, KeyError::Malformed(_)), "{bad:?}: {err}");
         }
-        let plain =
-            der::pem::encode_string("PRIVATE KEY", LineEnding::LF, &key.to_pkcs8_der().unwrap())
-                .unwrap();
-        assert!(matches!(
-            SoftwareKey::from_encrypted_pem(&plain, b"pw"),
-            Err(KeyError::Unsupported(_))
-        ));
+        let plain = der::pem::encode_string("PRIVATE KEY", LineEnding::LF, &key.to_pkcs8_der().unwrap()).unwrap();
+        assert!(matches!(SoftwareKey::from_encrypted_pem(&plain, b"pw"), Err(KeyError::Unsupported(_))));
     }
 
     #[test]
@@ -372,16 +336,7 @@ mod tests {
         let file = path.to_str().unwrap();
 
         openssl_ok(&["pkey", "-in", file, "-passin", "pass:s3cret pass", "-noout"]);
-        let out = openssl_ok(&[
-            "pkey",
-            "-in",
-            file,
-            "-passin",
-            "pass:s3cret pass",
-            "-pubout",
-            "-outform",
-            "DER",
-        ]);
+        let out = openssl_ok(&["pkey", "-in", file, "-passin", "pass:s3cret pass", "-pubout", "-outform", "DER"]);
         assert_eq!(out.stdout, der::Encode::to_der(key.public_key()).unwrap());
         let wrong = openssl(&["pkey", "-in", file, "-passin", "pass:wrong", "-noout"]);
         assert!(!wrong.status.success());
@@ -430,13 +385,8 @@ mod tests {
         let first = key.to_encrypted_pem_with(b"pw", cheap()).unwrap();
         let second = key.to_encrypted_pem_with(b"pw2", cheap()).unwrap();
         let path = dir.path().join("ca.key.pem");
-        let plain =
-            der::pem::encode_string("PRIVATE KEY", LineEnding::LF, &key.to_pkcs8_der().unwrap())
-                .unwrap();
-        assert!(matches!(
-            write_encrypted_key_file(&path, &plain),
-            Err(KeyError::Malformed(_))
-        ));
+        let plain = der::pem::encode_string("PRIVATE KEY", LineEnding::LF, &key.to_pkcs8_der().unwrap()).unwrap();
+        assert!(matches!(write_encrypted_key_file(&path, &plain), Err(KeyError::Malformed(_))));
         assert!(!path.exists());
         write_encrypted_key_file(&path, &first).unwrap();
         #[cfg(unix)]
@@ -454,12 +404,8 @@ mod tests {
 
     #[test]
     fn absurd_kdf_cost_is_refused() {
-        let params = pbes2::Parameters::pbkdf2_sha256_aes256cbc(
-            MAX_PBKDF2_ITERATIONS + 1,
-            &[0u8; 16],
-            &[0u8; 16],
-        )
-        .unwrap();
+        let params =
+            pbes2::Parameters::pbkdf2_sha256_aes256cbc(MAX_PBKDF2_ITERATIONS + 1, &[0u8; 16], &[0u8; 16]).unwrap();
         let err = decrypt_pbes2(&params, b"pw", &[0u8; 32]).unwrap_err();
         assert!(matches!(err, KeyError::Unsupported(_)));
     }

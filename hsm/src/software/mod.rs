@@ -29,9 +29,7 @@ use crate::error::KeyError;
 
 pub use self::algorithm::{KeyAlgorithm, UnknownKeyAlgorithm};
 pub use self::encrypted::{write_encrypted_key_file, SCRYPT_LOG_N, SCRYPT_P, SCRYPT_R};
-pub use self::pkcs12::{
-    build_pkcs12, read_pkcs12, FRIENDLY_NAME_OID, LOCAL_KEY_ID_OID, PKCS12_ITERATIONS,
-};
+pub use self::pkcs12::{build_pkcs12, read_pkcs12, FRIENDLY_NAME_OID, LOCAL_KEY_ID_OID, PKCS12_ITERATIONS};
 
 /// The private half, as aws-lc-rs holds it.
 enum KeyPairInner {
@@ -50,9 +48,7 @@ pub struct SoftwareKey {
 
 impl fmt::Debug for SoftwareKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SoftwareKey")
-            .field("algorithm", &self.algorithm)
-            .finish_non_exhaustive()
+        f.debug_struct("SoftwareKey").field("algorithm", &self.algorithm).finish_non_exhaustive()
     }
 }
 
@@ -71,9 +67,7 @@ impl SoftwareKey {
     pub fn generate(algorithm: KeyAlgorithm) -> Result<Self, KeyError> {
         use aws_lc_rs::rsa::KeySize;
         let rsa = |size| {
-            RsaKeyPair::generate(size)
-                .map(KeyPairInner::Rsa)
-                .map_err(|_| KeyError::crypto("RSA key generation failed"))
+            RsaKeyPair::generate(size).map(KeyPairInner::Rsa).map_err(|_| KeyError::crypto("RSA key generation failed"))
         };
         let ecdsa = |curve| {
             EcdsaKeyPair::generate(curve)
@@ -94,19 +88,16 @@ impl SoftwareKey {
     /// taken from its `privateKeyAlgorithm`; RSA moduli other than 2048, 3072 and 4096 bits and
     /// curves other than P-256 and P-384 are refused.
     pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, KeyError> {
-        let info = pkcs8::PrivateKeyInfo::try_from(der)
-            .map_err(|e| KeyError::malformed("PKCS#8 PrivateKeyInfo", e))?;
+        let info = pkcs8::PrivateKeyInfo::try_from(der).map_err(|e| KeyError::malformed("PKCS#8 PrivateKeyInfo", e))?;
         let oid = info.algorithm.oid;
         if oid == RSA_ENCRYPTION {
-            let pair = RsaKeyPair::from_pkcs8(der)
-                .map_err(|e| KeyError::malformed("RSA private key rejected", e))?;
-            let algorithm = KeyAlgorithm::rsa_from_modulus_len(pair.public_modulus_len())
-                .ok_or_else(|| {
-                    KeyError::Unsupported(format!(
-                        "RSA key of {} bits; only 2048, 3072 and 4096 are accepted",
-                        pair.public_modulus_len() * 8
-                    ))
-                })?;
+            let pair = RsaKeyPair::from_pkcs8(der).map_err(|e| KeyError::malformed("RSA private key rejected", e))?;
+            let algorithm = KeyAlgorithm::rsa_from_modulus_len(pair.public_modulus_len()).ok_or_else(|| {
+                KeyError::Unsupported(format!(
+                    "RSA key of {} bits; only 2048, 3072 and 4096 are accepted",
+                    pair.public_modulus_len() * 8
+                ))
+            })?;
             Self::from_pair(algorithm, KeyPairInner::Rsa(pair))
         } else if oid == ID_EC_PUBLIC_KEY {
             let curve = info
@@ -117,9 +108,7 @@ impl SoftwareKey {
                 SECP_256_R_1 => KeyAlgorithm::P256,
                 SECP_384_R_1 => KeyAlgorithm::P384,
                 other => {
-                    return Err(KeyError::Unsupported(format!(
-                        "EC curve {other}; only P-256 and P-384 are accepted"
-                    )))
+                    return Err(KeyError::Unsupported(format!("EC curve {other}; only P-256 and P-384 are accepted")))
                 }
             };
             let signing = ecdsa_signing_algorithm(algorithm)
@@ -128,9 +117,7 @@ impl SoftwareKey {
                 .map_err(|e| KeyError::malformed("EC private key rejected", e))?;
             Self::from_pair(algorithm, KeyPairInner::Ecdsa(pair))
         } else {
-            Err(KeyError::Unsupported(format!(
-                "private key algorithm {oid}; only RSA and EC keys are accepted"
-            )))
+            Err(KeyError::Unsupported(format!("private key algorithm {oid}; only RSA and EC keys are accepted")))
         }
     }
 
@@ -174,36 +161,22 @@ impl SoftwareKey {
                 ec_spki(curve, pair.public_key().as_ref())?
             }
         };
-        Ok(Self {
-            algorithm,
-            pair,
-            public_key,
-        })
+        Ok(Self { algorithm, pair, public_key })
     }
 }
 
 fn rsa_spki(rsa_public_key: &[u8]) -> Result<SubjectPublicKeyInfoOwned, KeyError> {
     Ok(SubjectPublicKeyInfoOwned {
-        algorithm: AlgorithmIdentifierOwned {
-            oid: RSA_ENCRYPTION,
-            parameters: Some(AnyRef::from(Null).into()),
-        },
+        algorithm: AlgorithmIdentifierOwned { oid: RSA_ENCRYPTION, parameters: Some(AnyRef::from(Null).into()) },
         subject_public_key: BitString::from_bytes(rsa_public_key)
             .map_err(|e| KeyError::malformed("RSA public key", e))?,
     })
 }
 
-fn ec_spki(
-    curve: const_oid::ObjectIdentifier,
-    point: &[u8],
-) -> Result<SubjectPublicKeyInfoOwned, KeyError> {
+fn ec_spki(curve: const_oid::ObjectIdentifier, point: &[u8]) -> Result<SubjectPublicKeyInfoOwned, KeyError> {
     Ok(SubjectPublicKeyInfoOwned {
-        algorithm: AlgorithmIdentifierOwned {
-            oid: ID_EC_PUBLIC_KEY,
-            parameters: Some((&curve).into()),
-        },
-        subject_public_key: BitString::from_bytes(point)
-            .map_err(|e| KeyError::malformed("EC public key", e))?,
+        algorithm: AlgorithmIdentifierOwned { oid: ID_EC_PUBLIC_KEY, parameters: Some((&curve).into()) },
+        subject_public_key: BitString::from_bytes(point).map_err(|e| KeyError::malformed("EC public key", e))?,
     })
 }
 
@@ -262,12 +235,7 @@ mod tests {
 
     #[test]
     fn sign_verify_every_fast_algorithm() {
-        for alg in [
-            KeyAlgorithm::Rsa2048,
-            KeyAlgorithm::Rsa3072,
-            KeyAlgorithm::P256,
-            KeyAlgorithm::P384,
-        ] {
+        for alg in [KeyAlgorithm::Rsa2048, KeyAlgorithm::Rsa3072, KeyAlgorithm::P256, KeyAlgorithm::P384] {
             let key = SoftwareKey::generate(alg).unwrap();
             assert_eq!(key.key_algorithm(), alg);
             assert_eq!(key.algorithm(), alg.signature_algorithm());
@@ -287,21 +255,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let message = dir.path().join("message");
         std::fs::write(&message, b"to be signed").unwrap();
-        for alg in [
-            KeyAlgorithm::Rsa2048,
-            KeyAlgorithm::P256,
-            KeyAlgorithm::P384,
-        ] {
+        for alg in [KeyAlgorithm::Rsa2048, KeyAlgorithm::P256, KeyAlgorithm::P384] {
             let key = SoftwareKey::generate(alg).unwrap();
             let public = dir.path().join(format!("{alg}.pub.der"));
             std::fs::write(&public, key.public_key().to_der().unwrap()).unwrap();
             let signature = dir.path().join(format!("{alg}.sig"));
             std::fs::write(&signature, key.sign(b"to be signed").unwrap()).unwrap();
-            let digest = if alg == KeyAlgorithm::P384 {
-                "-sha384"
-            } else {
-                "-sha256"
-            };
+            let digest = if alg == KeyAlgorithm::P384 { "-sha384" } else { "-sha256" };
             let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
             test_support::openssl_ok(&[
                 "dgst",
@@ -332,27 +292,19 @@ mod tests {
         let params = spki.algorithm.parameters.as_ref().unwrap();
         assert_eq!(params.to_der().unwrap(), [0x05, 0x00]);
 
-        for (alg, curve) in [
-            (KeyAlgorithm::P256, SECP_256_R_1),
-            (KeyAlgorithm::P384, SECP_384_R_1),
-        ] {
+        for (alg, curve) in [(KeyAlgorithm::P256, SECP_256_R_1), (KeyAlgorithm::P384, SECP_384_R_1)] {
             let key = SoftwareKey::generate(alg).unwrap();
             let spki = key.public_key();
             assert_eq!(spki.algorithm.oid, ID_EC_PUBLIC_KEY);
             let params = spki.algorithm.parameters.as_ref().unwrap();
-            assert_eq!(
-                params.decode_as::<const_oid::ObjectIdentifier>().unwrap(),
-                curve
-            );
+            assert_eq!(params.decode_as::<const_oid::ObjectIdentifier>().unwrap(), curve);
         }
     }
 
     #[test]
     fn spki_matches_aws_lc_encoding() {
         let key = SoftwareKey::generate(KeyAlgorithm::P384).unwrap();
-        let KeyPairInner::Ecdsa(pair) = &key.pair else {
-            panic!("expected an EC key")
-        };
+        let KeyPairInner::Ecdsa(pair) = &key.pair else { panic!("expected an EC key") };
         let theirs = pair.public_key().as_der().unwrap();
         let parsed = SubjectPublicKeyInfoOwned::from_der(theirs.as_ref()).unwrap();
         assert_eq!(&parsed, key.public_key());
@@ -360,11 +312,7 @@ mod tests {
 
     #[test]
     fn pkcs8_round_trip_keeps_the_key() {
-        for alg in [
-            KeyAlgorithm::Rsa2048,
-            KeyAlgorithm::P256,
-            KeyAlgorithm::P384,
-        ] {
+        for alg in [KeyAlgorithm::Rsa2048, KeyAlgorithm::P256, KeyAlgorithm::P384] {
             let key = SoftwareKey::generate(alg).unwrap();
             let der = key.to_pkcs8_der().unwrap();
             let loaded = SoftwareKey::from_pkcs8_der(&der).unwrap();
@@ -376,14 +324,8 @@ mod tests {
 
     #[test]
     fn malformed_pkcs8_is_an_error_not_a_panic() {
-        assert!(matches!(
-            SoftwareKey::from_pkcs8_der(b""),
-            Err(KeyError::Malformed(_))
-        ));
-        assert!(matches!(
-            SoftwareKey::from_pkcs8_der(&[0x30, 0x03, 0x02, 0x01, 0x00]),
-            Err(KeyError::Malformed(_))
-        ));
+        assert!(matches!(SoftwareKey::from_pkcs8_der(b""), Err(KeyError::Malformed(_))));
+        assert!(matches!(SoftwareKey::from_pkcs8_der(&[0x30, 0x03, 0x02, 0x01, 0x00]), Err(KeyError::Malformed(_))));
         let key = SoftwareKey::generate(KeyAlgorithm::P256).unwrap();
         let der = key.to_pkcs8_der().unwrap();
         for cut in [1, der.len() / 2, der.len() - 1] {
@@ -398,42 +340,21 @@ mod tests {
     #[test]
     fn openssl_keys_load_and_odd_sizes_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let ok = test_support::openssl_genpkey(
-            dir.path(),
-            &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"],
-        );
+        let ok =
+            test_support::openssl_genpkey(dir.path(), &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"]);
         let key = SoftwareKey::from_pkcs8_der(&ok).unwrap();
         assert_eq!(key.key_algorithm(), KeyAlgorithm::P384);
         assert_signs_and_verifies(&key);
 
-        let k1 = test_support::openssl_genpkey(
-            dir.path(),
-            &[
-                "-algorithm",
-                "EC",
-                "-pkeyopt",
-                "ec_paramgen_curve:secp256k1",
-            ],
-        );
-        assert!(matches!(
-            SoftwareKey::from_pkcs8_der(&k1),
-            Err(KeyError::Unsupported(_))
-        ));
+        let k1 =
+            test_support::openssl_genpkey(dir.path(), &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:secp256k1"]);
+        assert!(matches!(SoftwareKey::from_pkcs8_der(&k1), Err(KeyError::Unsupported(_))));
 
         let ed = test_support::openssl_genpkey(dir.path(), &["-algorithm", "ED25519"]);
-        assert!(matches!(
-            SoftwareKey::from_pkcs8_der(&ed),
-            Err(KeyError::Unsupported(_))
-        ));
+        assert!(matches!(SoftwareKey::from_pkcs8_der(&ed), Err(KeyError::Unsupported(_))));
 
-        let odd = test_support::openssl_genpkey(
-            dir.path(),
-            &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2560"],
-        );
-        assert!(matches!(
-            SoftwareKey::from_pkcs8_der(&odd),
-            Err(KeyError::Unsupported(_))
-        ));
+        let odd = test_support::openssl_genpkey(dir.path(), &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2560"]);
+        assert!(matches!(SoftwareKey::from_pkcs8_der(&odd), Err(KeyError::Unsupported(_))));
     }
 
     #[test]

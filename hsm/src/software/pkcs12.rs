@@ -51,11 +51,9 @@ pub const PKCS12_ITERATIONS: u32 = 10_000;
 pub(crate) const MAX_ITERATIONS: u32 = 10_000_000;
 
 /// PKCS#9 `friendlyName` (RFC 2985).
-pub const FRIENDLY_NAME_OID: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.20");
+pub const FRIENDLY_NAME_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.20");
 /// PKCS#9 `localKeyId` (RFC 2985).
-pub const LOCAL_KEY_ID_OID: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.21");
+pub const LOCAL_KEY_ID_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.21");
 
 const SALT_LEN: usize = 16;
 const MAC_KEY_LEN: usize = 32;
@@ -80,14 +78,12 @@ pub fn build_pkcs12(
     if password.is_empty() {
         return Err(KeyError::EmptyPassphrase);
     }
-    let cert = Certificate::from_der(cert_der)
-        .map_err(|e| KeyError::malformed("end-entity certificate", e))?;
+    let cert = Certificate::from_der(cert_der).map_err(|e| KeyError::malformed("end-entity certificate", e))?;
     if &cert.tbs_certificate.subject_public_key_info != key.public_key() {
         return Err(KeyError::CertificateKeyMismatch);
     }
     for (i, ca) in chain.iter().enumerate() {
-        Certificate::from_der(ca)
-            .map_err(|e| KeyError::malformed(&format!("chain certificate {}", i + 1), e))?;
+        Certificate::from_der(ca).map_err(|e| KeyError::malformed(&format!("chain certificate {}", i + 1), e))?;
     }
 
     let local_key_id = digest(&SHA1_FOR_LEGACY_USE_ONLY, cert_der);
@@ -104,17 +100,11 @@ pub fn build_pkcs12(
     let keys_plain = vec![key_bag].to_der().map_err(encoding_error("key bag"))?;
     let keys_info = data(&keys_plain)?;
 
-    let auth_safe = vec![certs_info, keys_info]
-        .to_der()
-        .map_err(encoding_error("AuthenticatedSafe"))?;
+    let auth_safe = vec![certs_info, keys_info].to_der().map_err(encoding_error("AuthenticatedSafe"))?;
     let mac_data = mac_data(password, &auth_safe)?;
-    Pfx {
-        version: Version::V3,
-        auth_safe: data(&auth_safe)?,
-        mac_data: Some(mac_data),
-    }
-    .to_der()
-    .map_err(encoding_error("PFX"))
+    Pfx { version: Version::V3, auth_safe: data(&auth_safe)?, mac_data: Some(mac_data) }
+        .to_der()
+        .map_err(encoding_error("PFX"))
 }
 
 fn random_salt() -> Result<[u8; SALT_LEN], KeyError> {
@@ -127,20 +117,13 @@ fn bag_attributes(friendly_name: &str, local_key_id: &[u8]) -> Result<Attributes
     let name = BmpString::from_utf8(friendly_name)
         .map_err(|_| KeyError::Malformed("friendly name is not valid for a BMPString".into()))?;
     let attribute = |oid, value: Any| -> Result<Attribute, KeyError> {
-        Ok(Attribute {
-            oid,
-            values: SetOfVec::try_from(vec![value]).map_err(encoding_error("attribute"))?,
-        })
+        Ok(Attribute { oid, values: SetOfVec::try_from(vec![value]).map_err(encoding_error("attribute"))? })
     };
     let name = Any::encode_from(&name).map_err(encoding_error("friendlyName"))?;
-    let key_id =
-        Any::encode_from(&OctetString::new(local_key_id).map_err(encoding_error("localKeyId"))?)
-            .map_err(encoding_error("localKeyId"))?;
-    SetOfVec::try_from(vec![
-        attribute(FRIENDLY_NAME_OID, name)?,
-        attribute(LOCAL_KEY_ID_OID, key_id)?,
-    ])
-    .map_err(encoding_error("bag attributes"))
+    let key_id = Any::encode_from(&OctetString::new(local_key_id).map_err(encoding_error("localKeyId"))?)
+        .map_err(encoding_error("localKeyId"))?;
+    SetOfVec::try_from(vec![attribute(FRIENDLY_NAME_OID, name)?, attribute(LOCAL_KEY_ID_OID, key_id)?])
+        .map_err(encoding_error("bag attributes"))
 }
 
 /// `SafeBag.bag_value` holds the DER of the value *inside* `[0] EXPLICIT` when encoding (the
@@ -157,20 +140,13 @@ fn cert_bag(cert_der: &[u8], attributes: Option<Attributes>) -> Result<SafeBag, 
     })
 }
 
-fn shrouded_key_bag(
-    key: &SoftwareKey,
-    password: &str,
-    attributes: Attributes,
-) -> Result<SafeBag, KeyError> {
+fn shrouded_key_bag(key: &SoftwareKey, password: &str, attributes: Attributes) -> Result<SafeBag, KeyError> {
     let salt = random_salt()?;
     let iv = random_salt()?;
     let params = pbes2::Parameters::pbkdf2_sha256_aes256cbc(PKCS12_ITERATIONS, &salt, &iv)
         .map_err(|e| KeyError::Crypto(format!("PBES2 parameters: {e}")))?;
     let encrypted = encrypt_pkcs8(&params, password.as_bytes(), &key.to_pkcs8_der()?)?;
-    let info = pkcs8::EncryptedPrivateKeyInfo {
-        encryption_algorithm: params.into(),
-        encrypted_data: &encrypted,
-    };
+    let info = pkcs8::EncryptedPrivateKeyInfo { encryption_algorithm: params.into(), encrypted_data: &encrypted };
     Ok(SafeBag {
         bag_id: PKCS_12_PKCS8_KEY_BAG_OID,
         bag_value: info.to_der().map_err(encoding_error("shrouded key bag"))?,
@@ -181,10 +157,7 @@ fn shrouded_key_bag(
 /// `ContentInfo` of type `data` around `content`.
 fn data(content: &[u8]) -> Result<ContentInfo, KeyError> {
     let octets = OctetString::new(content).map_err(encoding_error("data"))?;
-    Ok(ContentInfo {
-        content_type: ID_DATA,
-        content: Any::encode_from(&octets).map_err(encoding_error("data"))?,
-    })
+    Ok(ContentInfo { content_type: ID_DATA, content: Any::encode_from(&octets).map_err(encoding_error("data"))? })
 }
 
 /// `ContentInfo` of type `encryptedData`: `plain` encrypted with PBES2 (PBKDF2-HMAC-SHA-256,
@@ -203,9 +176,7 @@ fn encrypted_data(password: &str, plain: &[u8]) -> Result<ContentInfo, KeyError>
                 oid: pbes2::PBES2_OID,
                 parameters: Some(Any::encode_from(&params).map_err(encoding_error("PBES2"))?),
             },
-            encrypted_content: Some(
-                OctetString::new(ciphertext).map_err(encoding_error("encrypted content"))?,
-            ),
+            encrypted_content: Some(OctetString::new(ciphertext).map_err(encoding_error("encrypted content"))?),
         },
         unprotected_attrs: None,
     };
@@ -217,11 +188,7 @@ fn encrypted_data(password: &str, plain: &[u8]) -> Result<ContentInfo, KeyError>
 
 /// The PKCS#12 MAC key: RFC 7292 Appendix B with SHA-256, over the password as a
 /// NUL-terminated BMPString.
-pub(crate) fn mac_key(
-    password: &str,
-    salt: &[u8],
-    iterations: i32,
-) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+pub(crate) fn mac_key(password: &str, salt: &[u8], iterations: i32) -> Result<Zeroizing<Vec<u8>>, KeyError> {
     derive_key_utf8::<sha2::Sha256>(password, salt, Pkcs12KeyType::Mac, iterations, MAC_KEY_LEN)
         .map(Zeroizing::new)
         .map_err(|_| KeyError::Malformed("password is not valid for a BMPString".into()))
@@ -229,16 +196,12 @@ pub(crate) fn mac_key(
 
 fn mac_data(password: &str, auth_safe: &[u8]) -> Result<MacData, KeyError> {
     let salt = random_salt()?;
-    let iterations = i32::try_from(PKCS12_ITERATIONS)
-        .map_err(|_| KeyError::crypto("iteration count out of range"))?;
+    let iterations = i32::try_from(PKCS12_ITERATIONS).map_err(|_| KeyError::crypto("iteration count out of range"))?;
     let key = mac_key(password, &salt, iterations)?;
     let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &key), auth_safe);
     Ok(MacData {
         mac: DigestInfo {
-            algorithm: AlgorithmIdentifierOwned {
-                oid: ID_SHA_256,
-                parameters: Some(Any::null()),
-            },
+            algorithm: AlgorithmIdentifierOwned { oid: ID_SHA_256, parameters: Some(Any::null()) },
             digest: OctetString::new(tag.as_ref()).map_err(encoding_error("MAC"))?,
         },
         mac_salt: OctetString::new(salt.to_vec()).map_err(encoding_error("MAC salt"))?,

@@ -12,20 +12,13 @@ pub(crate) const OPENSSL: &str = "/usr/bin/openssl";
 
 /// Run `openssl` with `args` and return its output, whatever the exit status.
 pub(crate) fn openssl(args: &[&str]) -> Output {
-    Command::new(OPENSSL)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {OPENSSL}: {e}"))
+    Command::new(OPENSSL).args(args).output().unwrap_or_else(|e| panic!("cannot run {OPENSSL}: {e}"))
 }
 
 /// Run `openssl` and insist that it succeeds.
 pub(crate) fn openssl_ok(args: &[&str]) -> Output {
     let out = openssl(args);
-    assert!(
-        out.status.success(),
-        "openssl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "openssl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     out
 }
 
@@ -85,19 +78,11 @@ fn make_cert(dir: &Path, name: &str, key: &SoftwareKey, issuer: Option<&str>) ->
         path_str(&cert_path),
     ];
     let (issuer_cert, issuer_key) = match issuer {
-        Some(issuer) => (
-            dir.join(format!("{issuer}.crt.pem")),
-            dir.join(format!("{issuer}.key.pem")),
-        ),
+        Some(issuer) => (dir.join(format!("{issuer}.crt.pem")), dir.join(format!("{issuer}.key.pem"))),
         None => Default::default(),
     };
     if issuer.is_some() {
-        args.extend_from_slice(&[
-            "-CA",
-            path_str(&issuer_cert),
-            "-CAkey",
-            path_str(&issuer_key),
-        ]);
+        args.extend_from_slice(&["-CA", path_str(&issuer_cert), "-CAkey", path_str(&issuer_key)]);
     }
     openssl_ok(&args);
     let pem = std::fs::read_to_string(cert_path).unwrap();

@@ -17,11 +17,8 @@ pub(super) struct Migration {
 }
 
 /// Every migration this program knows, by increasing version starting at 1.
-pub(super) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "certificates and audit journal",
-    sql: V1_CERTIFICATES_AND_AUDIT,
-}];
+pub(super) const MIGRATIONS: &[Migration] =
+    &[Migration { version: 1, name: "certificates and audit journal", sql: V1_CERTIFICATES_AND_AUDIT }];
 
 /// The schema version this program writes.
 pub(super) const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
@@ -83,14 +80,9 @@ END;
 "#;
 
 /// Bring the schema up to [`LATEST`]; returns the version now in place.
-pub(super) fn migrate(
-    conn: &mut Connection,
-    location: &str,
-    now_secs: i64,
-) -> Result<i64, StoreError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .context("starting the migration transaction")?;
+pub(super) fn migrate(conn: &mut Connection, location: &str, now_secs: i64) -> Result<i64, StoreError> {
+    let tx =
+        conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting the migration transaction")?;
     tx.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
              version    INTEGER NOT NULL PRIMARY KEY,
@@ -100,11 +92,7 @@ pub(super) fn migrate(
     .context("creating schema_migrations")?;
     let current = current_version(&tx)?;
     if current > LATEST {
-        return Err(StoreError::SchemaTooNew {
-            path: location.to_owned(),
-            found: current,
-            known: LATEST,
-        });
+        return Err(StoreError::SchemaTooNew { path: location.to_owned(), found: current, known: LATEST });
     }
     for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
         tracing::info!(
@@ -113,12 +101,8 @@ pub(super) fn migrate(
             store = location,
             "applying store migration"
         );
-        tx.execute_batch(migration.sql).with_context(|| {
-            format!(
-                "applying migration {} ({})",
-                migration.version, migration.name
-            )
-        })?;
+        tx.execute_batch(migration.sql)
+            .with_context(|| format!("applying migration {} ({})", migration.version, migration.name))?;
         tx.execute(
             "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
             params![migration.version, now_secs],
@@ -131,12 +115,8 @@ pub(super) fn migrate(
 
 /// The highest applied version, 0 for a new database.
 pub(super) fn current_version(conn: &Connection) -> Result<i64, StoreError> {
-    conn.query_row(
-        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-        [],
-        |r| r.get(0),
-    )
-    .context("reading the schema version")
+    conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))
+        .context("reading the schema version")
 }
 
 #[cfg(test)]

@@ -15,16 +15,14 @@ pub(super) const CERTIFICATE_COLUMNS: &str = "serial, issuer, status, profile, s
      not_before, not_after, reserved_at, issued_at, der, revoked_at, revocation_reason, invalidity_date";
 
 /// Columns read by [`audit_entry`], in its order.
-pub(super) const AUDIT_COLUMNS: &str =
-    "seq, at_ns, actor, action, target, details, prev_hash, hash";
+pub(super) const AUDIT_COLUMNS: &str = "seq, at_ns, actor, action, target, details, prev_hash, hash";
 
 fn get<T: FromSql>(row: &Row<'_>, idx: usize, column: &str) -> Result<T, String> {
     row.get(idx).map_err(|e| format!("{column}: {e}"))
 }
 
 fn seconds(value: i64, column: &str) -> Result<OffsetDateTime, String> {
-    OffsetDateTime::from_unix_timestamp(value)
-        .map_err(|e| format!("{column}: {value} is not a time: {e}"))
+    OffsetDateTime::from_unix_timestamp(value).map_err(|e| format!("{column}: {value} is not a time: {e}"))
 }
 
 fn optional_seconds(value: Option<i64>, column: &str) -> Result<Option<OffsetDateTime>, String> {
@@ -52,18 +50,11 @@ pub(super) fn certificate(row: &Row<'_>) -> Result<CertificateRecord, StoreError
 
 fn decode_certificate(row: &Row<'_>) -> Result<CertificateRecord, String> {
     let serial: String = get(row, 0, "serial")?;
-    let serial = serial
-        .parse::<SerialNumber>()
-        .map_err(|e| format!("serial: {e}"))?;
+    let serial = serial.parse::<SerialNumber>().map_err(|e| format!("serial: {e}"))?;
     let status: String = get(row, 2, "status")?;
-    let status =
-        parse_status(&status).ok_or_else(|| format!("status: unknown value {status:?}"))?;
-    let iin = get::<Option<String>>(row, 5, "iin")?
-        .map(|v| v.parse().map_err(|e| format!("iin: {e}")))
-        .transpose()?;
-    let bin = get::<Option<String>>(row, 6, "bin")?
-        .map(|v| v.parse().map_err(|e| format!("bin: {e}")))
-        .transpose()?;
+    let status = parse_status(&status).ok_or_else(|| format!("status: unknown value {status:?}"))?;
+    let iin = get::<Option<String>>(row, 5, "iin")?.map(|v| v.parse().map_err(|e| format!("iin: {e}"))).transpose()?;
+    let bin = get::<Option<String>>(row, 6, "bin")?.map(|v| v.parse().map_err(|e| format!("bin: {e}"))).transpose()?;
     let revoked_at = optional_seconds(get(row, 12, "revoked_at")?, "revoked_at")?;
     let reason: Option<i64> = get(row, 13, "revocation_reason")?;
     let invalidity_date = optional_seconds(get(row, 14, "invalidity_date")?, "invalidity_date")?;
@@ -73,15 +64,9 @@ fn decode_certificate(row: &Row<'_>) -> Result<CertificateRecord, String> {
                 .ok()
                 .and_then(RevocationReason::from_code)
                 .ok_or_else(|| format!("revocation_reason: {code} is not a CRLReason"))?;
-            Some(Revocation {
-                reason,
-                revoked_at,
-                invalidity_date,
-            })
+            Some(Revocation { reason, revoked_at, invalidity_date })
         }
-        (CertificateStatus::Revoked, _, _) => {
-            return Err("revoked without revocation time and reason".into())
-        }
+        (CertificateStatus::Revoked, _, _) => return Err("revoked without revocation time and reason".into()),
         (_, None, None) if invalidity_date.is_none() => None,
         _ => return Err("revocation fields set on a certificate that is not revoked".into()),
     };
@@ -114,8 +99,7 @@ pub(super) struct UnreadableAudit {
 }
 
 fn hash32(value: Vec<u8>, column: &str) -> Result<[u8; 32], String> {
-    <[u8; 32]>::try_from(value.as_slice())
-        .map_err(|_| format!("{column}: {} bytes, expected 32", value.len()))
+    <[u8; 32]>::try_from(value.as_slice()).map_err(|_| format!("{column}: {} bytes, expected 32", value.len()))
 }
 
 /// A row of `audit` selected with [`AUDIT_COLUMNS`].
@@ -126,8 +110,7 @@ pub(super) fn audit_entry(row: &Row<'_>, seq: i64) -> Result<AuditEntry, Unreada
         let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ns))
             .map_err(|e| format!("at_ns: {at_ns} is not a time: {e}"))?;
         let details: String = get(row, 5, "details")?;
-        let details =
-            serde_json::from_str(&details).map_err(|e| format!("details: not JSON: {e}"))?;
+        let details = serde_json::from_str(&details).map_err(|e| format!("details: not JSON: {e}"))?;
         let event = AuditEvent {
             actor: get(row, 2, "actor")?,
             action: get(row, 3, "action")?,
@@ -138,20 +121,10 @@ pub(super) fn audit_entry(row: &Row<'_>, seq: i64) -> Result<AuditEntry, Unreada
         Ok::<_, String>((at, event, prev_hash))
     })();
     match (decoded, hash) {
-        (Ok((at, event, prev_hash)), Ok(hash)) => Ok(AuditEntry {
-            seq,
-            at,
-            event,
-            prev_hash,
-            hash,
-        }),
-        (Err(problem), hash) => Err(UnreadableAudit {
-            hash: hash.ok(),
-            problem: format!("unreadable entry: {problem}"),
-        }),
-        (Ok(_), Err(problem)) => Err(UnreadableAudit {
-            hash: None,
-            problem: format!("unreadable entry: {problem}"),
-        }),
+        (Ok((at, event, prev_hash)), Ok(hash)) => Ok(AuditEntry { seq, at, event, prev_hash, hash }),
+        (Err(problem), hash) => {
+            Err(UnreadableAudit { hash: hash.ok(), problem: format!("unreadable entry: {problem}") })
+        }
+        (Ok(_), Err(problem)) => Err(UnreadableAudit { hash: None, problem: format!("unreadable entry: {problem}") }),
     }
 }

@@ -33,35 +33,22 @@ fn reservation(iin: Option<Iin>, bin: Option<Bin>) -> Reservation {
 }
 
 fn event(action: &str, serial: &SerialNumber) -> AuditEvent {
-    AuditEvent::new("tester", action)
-        .target(serial.to_hex())
-        .details(serde_json::json!({ "n": 1, "ok": true }))
+    AuditEvent::new("tester", action).target(serial.to_hex()).details(serde_json::json!({ "n": 1, "ok": true }))
 }
 
 fn issued(serial: &SerialNumber) -> Issued {
-    Issued {
-        serial: serial.clone(),
-        der: vec![0x30, 0x03, 0x02, 0x01, 0x01],
-    }
+    Issued { serial: serial.clone(), der: vec![0x30, 0x03, 0x02, 0x01, 0x01] }
 }
 
 fn revocation(reason: RevocationReason) -> Revocation {
-    Revocation {
-        reason,
-        revoked_at: t(1_710_000_000),
-        invalidity_date: Some(t(1_709_000_000)),
-    }
+    Revocation { reason, revoked_at: t(1_710_000_000), invalidity_date: Some(t(1_709_000_000)) }
 }
 
 /// Reserve and record one certificate; returns its serial.
 fn issue_one(store: &SqliteStore, r: Reservation) -> SerialNumber {
     let serial = r.serial.clone();
-    store
-        .reserve(&[r], &[event("certificate.reserve", &serial)])
-        .unwrap();
-    store
-        .record_issued(&[issued(&serial)], &[event("certificate.issue", &serial)])
-        .unwrap();
+    store.reserve(&[r], &[event("certificate.reserve", &serial)]).unwrap();
+    store.record_issued(&[issued(&serial)], &[event("certificate.issue", &serial)]).unwrap();
     serial
 }
 
@@ -78,41 +65,25 @@ fn reserve_record_revoke_happy_path() {
     let store = SqliteStore::open_in_memory().unwrap();
     let r = reservation(Some(iin("88010130001")), None);
     let serial = r.serial.clone();
-    store
-        .reserve(
-            std::slice::from_ref(&r),
-            &[event("certificate.reserve", &serial)],
-        )
-        .unwrap();
+    store.reserve(std::slice::from_ref(&r), &[event("certificate.reserve", &serial)]).unwrap();
 
     let rec = store.certificate(&serial).unwrap().unwrap();
     assert_eq!(rec.status, CertificateStatus::Reserved);
+    assert_eq!((rec.iin, rec.bin, rec.not_before, rec.not_after), (r.iin, None, r.not_before, r.not_after));
     assert_eq!(
-        (rec.iin, rec.bin, rec.not_before, rec.not_after),
-        (r.iin, None, r.not_before, r.not_after)
-    );
-    assert_eq!(
-        (
-            rec.issuer.as_str(),
-            rec.profile.as_str(),
-            rec.subject_dn.as_str()
-        ),
+        (rec.issuer.as_str(), rec.profile.as_str(), rec.subject_dn.as_str()),
         ("issuing", "individual-sign", r.subject_dn.as_str())
     );
     assert!(rec.der.is_none() && rec.issued_at.is_none() && rec.revocation.is_none());
 
-    store
-        .record_issued(&[issued(&serial)], &[event("certificate.issue", &serial)])
-        .unwrap();
+    store.record_issued(&[issued(&serial)], &[event("certificate.issue", &serial)]).unwrap();
     let rec = store.certificate(&serial).unwrap().unwrap();
     assert_eq!(rec.status, CertificateStatus::Issued);
     assert_eq!(rec.der, Some(issued(&serial).der));
     assert!(rec.issued_at.is_some());
 
     let rev = revocation(RevocationReason::KeyCompromise);
-    let RevokeOutcome::Revoked(rec) = store
-        .revoke(&serial, &rev, &event("certificate.revoke", &serial))
-        .unwrap()
+    let RevokeOutcome::Revoked(rec) = store.revoke(&serial, &rev, &event("certificate.revoke", &serial)).unwrap()
     else {
         panic!("expected a revocation");
     };
@@ -120,44 +91,24 @@ fn reserve_record_revoke_happy_path() {
     assert_eq!(rec.revocation, Some(rev));
     assert_eq!(store.certificate(&serial).unwrap(), Some(rec));
     assert_eq!(audit_len(&store), 3);
-    assert!(store
-        .certificate(&SerialNumber::random())
-        .unwrap()
-        .is_none());
+    assert!(store.certificate(&SerialNumber::random()).unwrap().is_none());
 }
 
 #[test]
 fn duplicate_serial_is_rejected_and_nothing_written() {
     let store = SqliteStore::open_in_memory().unwrap();
     let first = reservation(None, None);
-    store
-        .reserve(
-            std::slice::from_ref(&first),
-            &[event("certificate.reserve", &first.serial)],
-        )
-        .unwrap();
+    store.reserve(std::slice::from_ref(&first), &[event("certificate.reserve", &first.serial)]).unwrap();
 
     let fresh = reservation(None, None);
-    let err = store
-        .reserve(
-            &[fresh.clone(), first.clone()],
-            &[event("certificate.reserve", &fresh.serial)],
-        )
-        .unwrap_err();
-    assert!(
-        matches!(&err, StoreError::DuplicateSerial(s) if *s == first.serial),
-        "{err}"
-    );
-    assert!(
-        store.certificate(&fresh.serial).unwrap().is_none(),
-        "the whole batch rolls back"
-    );
+    let err =
+        store.reserve(&[fresh.clone(), first.clone()], &[event("certificate.reserve", &fresh.serial)]).unwrap_err();
+    assert!(matches!(&err, StoreError::DuplicateSerial(s) if *s == first.serial), "{err}");
+    assert!(store.certificate(&fresh.serial).unwrap().is_none(), "the whole batch rolls back");
     assert_eq!(audit_len(&store), 1);
 
     // A duplicate inside one batch is caught the same way.
-    let err = store
-        .reserve(&[fresh.clone(), fresh.clone()], &[])
-        .unwrap_err();
+    let err = store.reserve(&[fresh.clone(), fresh.clone()], &[]).unwrap_err();
     assert!(matches!(err, StoreError::DuplicateSerial(_)));
     assert_eq!(store.find(&CertificateQuery::default()).unwrap().len(), 1);
 }
@@ -170,19 +121,9 @@ fn recording_needs_a_reservation() {
     store.reserve(&[r], &[]).unwrap();
 
     let unknown = SerialNumber::random();
-    let err = store.record_issued(
-        &[issued(&reserved), issued(&unknown)],
-        &[event("certificate.issue", &unknown)],
-    );
-    assert!(
-        matches!(&err, Err(StoreError::UnknownSerial(s)) if *s == unknown),
-        "{err:?}"
-    );
-    assert_eq!(
-        store.certificate(&reserved).unwrap().unwrap().status,
-        CertificateStatus::Reserved,
-        "rolled back"
-    );
+    let err = store.record_issued(&[issued(&reserved), issued(&unknown)], &[event("certificate.issue", &unknown)]);
+    assert!(matches!(&err, Err(StoreError::UnknownSerial(s)) if *s == unknown), "{err:?}");
+    assert_eq!(store.certificate(&reserved).unwrap().unwrap().status, CertificateStatus::Reserved, "rolled back");
     assert_eq!(audit_len(&store), 0);
 
     store.record_issued(&[issued(&reserved)], &[]).unwrap();
@@ -190,11 +131,7 @@ fn recording_needs_a_reservation() {
     assert!(
         matches!(
             err,
-            StoreError::WrongStatus {
-                status: CertificateStatus::Issued,
-                expected: CertificateStatus::Reserved,
-                ..
-            }
+            StoreError::WrongStatus { status: CertificateStatus::Issued, expected: CertificateStatus::Reserved, .. }
         ),
         "{err}"
     );
@@ -213,47 +150,21 @@ fn revoke_unknown_reserved_and_already_revoked() {
     let r = reservation(None, None);
     let reserved = r.serial.clone();
     store.reserve(&[r], &[]).unwrap();
-    let err = store
-        .revoke(&reserved, &rev, &event("certificate.revoke", &reserved))
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::WrongStatus {
-                status: CertificateStatus::Reserved,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    let err = store.revoke(&reserved, &rev, &event("certificate.revoke", &reserved)).unwrap_err();
+    assert!(matches!(err, StoreError::WrongStatus { status: CertificateStatus::Reserved, .. }), "{err}");
 
     let serial = issue_one(&store, reservation(None, None));
     let before = audit_len(&store);
-    let RevokeOutcome::Revoked(first) = store
-        .revoke(&serial, &rev, &event("certificate.revoke", &serial))
-        .unwrap()
+    let RevokeOutcome::Revoked(first) = store.revoke(&serial, &rev, &event("certificate.revoke", &serial)).unwrap()
     else {
         panic!("expected a revocation");
     };
-    let again = Revocation {
-        reason: RevocationReason::KeyCompromise,
-        revoked_at: t(1_720_000_000),
-        invalidity_date: None,
-    };
-    let outcome = store
-        .revoke(&serial, &again, &event("certificate.revoke", &serial))
-        .unwrap();
-    assert_eq!(
-        outcome,
-        RevokeOutcome::AlreadyRevoked(first.clone()),
-        "the first revocation stands"
-    );
+    let again =
+        Revocation { reason: RevocationReason::KeyCompromise, revoked_at: t(1_720_000_000), invalidity_date: None };
+    let outcome = store.revoke(&serial, &again, &event("certificate.revoke", &serial)).unwrap();
+    assert_eq!(outcome, RevokeOutcome::AlreadyRevoked(first.clone()), "the first revocation stands");
     assert_eq!(store.certificate(&serial).unwrap(), Some(first));
-    assert_eq!(
-        audit_len(&store),
-        before + 1,
-        "only the real revocation is journalled"
-    );
+    assert_eq!(audit_len(&store), before + 1, "only the real revocation is journalled");
 }
 
 #[test]
@@ -265,68 +176,33 @@ fn find_filters_and_orders_newest_first() {
     let a1 = reservation(Some(alice), None);
     let a2 = reservation(Some(alice), Some(acme));
     let b1 = reservation(Some(bob), Some(acme));
-    store
-        .reserve(&[a1.clone(), a2.clone(), b1.clone()], &[])
-        .unwrap();
+    store.reserve(&[a1.clone(), a2.clone(), b1.clone()], &[]).unwrap();
     store.record_issued(&[issued(&a2.serial)], &[]).unwrap();
 
-    let serials = |q: CertificateQuery| -> Vec<SerialNumber> {
-        store
-            .find(&q)
-            .unwrap()
-            .into_iter()
-            .map(|r| r.serial)
-            .collect()
-    };
+    let serials =
+        |q: CertificateQuery| -> Vec<SerialNumber> { store.find(&q).unwrap().into_iter().map(|r| r.serial).collect() };
     assert_eq!(
-        serials(CertificateQuery {
-            iin: Some(alice),
-            ..Default::default()
-        }),
+        serials(CertificateQuery { iin: Some(alice), ..Default::default() }),
         [a2.serial.clone(), a1.serial.clone()]
     );
     assert_eq!(
-        serials(CertificateQuery {
-            bin: Some(acme),
-            ..Default::default()
-        }),
+        serials(CertificateQuery { bin: Some(acme), ..Default::default() }),
         [b1.serial.clone(), a2.serial.clone()]
     );
     assert_eq!(
-        serials(CertificateQuery {
-            status: Some(CertificateStatus::Issued),
-            ..Default::default()
-        }),
+        serials(CertificateQuery { status: Some(CertificateStatus::Issued), ..Default::default() }),
         vec![a2.serial.clone()]
     );
     assert_eq!(
-        serials(CertificateQuery {
-            iin: Some(alice),
-            status: Some(CertificateStatus::Reserved),
-            ..Default::default()
-        }),
+        serials(CertificateQuery { iin: Some(alice), status: Some(CertificateStatus::Reserved), ..Default::default() }),
         vec![a1.serial.clone()]
     );
+    assert_eq!(serials(CertificateQuery { issuer: Some("root".into()), ..Default::default() }), []);
     assert_eq!(
-        serials(CertificateQuery {
-            issuer: Some("root".into()),
-            ..Default::default()
-        }),
-        []
-    );
-    assert_eq!(
-        serials(CertificateQuery {
-            issuer: Some("issuing".into()),
-            limit: Some(2),
-            ..Default::default()
-        })
-        .len(),
+        serials(CertificateQuery { issuer: Some("issuing".into()), limit: Some(2), ..Default::default() }).len(),
         2
     );
-    assert_eq!(
-        serials(CertificateQuery::default()),
-        [b1.serial, a2.serial, a1.serial]
-    );
+    assert_eq!(serials(CertificateQuery::default()), [b1.serial, a2.serial, a1.serial]);
 }
 
 #[test]
@@ -335,32 +211,18 @@ fn audit_chain_verifies_after_many_operations() {
     let mut expected = 0;
     for round in 0..30 {
         let batch: Vec<Reservation> = (0..5).map(|_| reservation(None, None)).collect();
-        let events: Vec<AuditEvent> = batch
-            .iter()
-            .map(|r| event("certificate.reserve", &r.serial))
-            .collect();
+        let events: Vec<AuditEvent> = batch.iter().map(|r| event("certificate.reserve", &r.serial)).collect();
         store.reserve(&batch, &events).unwrap();
         let certs: Vec<Issued> = batch.iter().map(|r| issued(&r.serial)).collect();
-        store
-            .record_issued(&certs, &[AuditEvent::new("ca", "certificate.issue.batch")])
-            .unwrap();
+        store.record_issued(&certs, &[AuditEvent::new("ca", "certificate.issue.batch")]).unwrap();
         expected += 6;
         if round % 3 == 0 {
             let s = &batch[0].serial;
-            store
-                .revoke(
-                    s,
-                    &revocation(RevocationReason::Unspecified),
-                    &event("certificate.revoke", s),
-                )
-                .unwrap();
+            store.revoke(s, &revocation(RevocationReason::Unspecified), &event("certificate.revoke", s)).unwrap();
             expected += 1;
         }
         let entry = store
-            .append_audit(
-                &AuditEvent::new("operator", "note")
-                    .details(serde_json::json!({ "round": round, "x": 0.1 })),
-            )
+            .append_audit(&AuditEvent::new("operator", "note").details(serde_json::json!({ "round": round, "x": 0.1 })))
             .unwrap();
         expected += 1;
         assert_eq!(entry.seq, expected as i64);
@@ -374,15 +236,10 @@ fn audit_chain_verifies_after_many_operations() {
 fn appended_entry_matches_what_is_stored() {
     let store = SqliteStore::open_in_memory().unwrap();
     let first = store.append_audit(&AuditEvent::new("a", "one")).unwrap();
-    let second = store
-        .append_audit(&AuditEvent::new("b", "two").target("x"))
-        .unwrap();
+    let second = store.append_audit(&AuditEvent::new("b", "two").target("x")).unwrap();
     assert_eq!((first.seq, first.prev_hash), (1, GENESIS_HASH));
     assert_eq!((second.seq, second.prev_hash), (2, first.hash));
-    assert_eq!(
-        second.hash,
-        entry_hash(2, second.at, &second.event, &first.hash)
-    );
+    assert_eq!(second.hash, entry_hash(2, second.at, &second.event, &first.hash));
     assert_eq!(store.verify_audit().unwrap().head, hex::encode(second.hash));
 }
 
@@ -390,9 +247,7 @@ fn journalled_file_store(dir: &Path) -> (SqliteStore, std::path::PathBuf) {
     let path = dir.join("ca.db");
     let store = SqliteStore::open(&path).unwrap();
     for i in 0..5 {
-        store
-            .append_audit(&AuditEvent::new("tester", format!("step.{i}")))
-            .unwrap();
+        store.append_audit(&AuditEvent::new("tester", format!("step.{i}"))).unwrap();
     }
     assert!(store.verify_audit().unwrap().is_intact());
     (store, path)
@@ -403,15 +258,9 @@ fn append_only_triggers_refuse_update_and_delete() {
     let dir = tempfile::tempdir().unwrap();
     let (_store, path) = journalled_file_store(dir.path());
     let conn = raw(&path);
-    for sql in [
-        "UPDATE audit SET actor = 'mallory' WHERE seq = 3",
-        "DELETE FROM audit WHERE seq = 3",
-    ] {
+    for sql in ["UPDATE audit SET actor = 'mallory' WHERE seq = 3", "DELETE FROM audit WHERE seq = 3"] {
         let err = conn.execute(sql, []).unwrap_err();
-        assert!(
-            err.to_string().contains("audit journal is append-only"),
-            "{sql}: {err}"
-        );
+        assert!(err.to_string().contains("audit journal is append-only"), "{sql}: {err}");
     }
 }
 
@@ -420,10 +269,7 @@ fn edited_audit_row_is_detected_at_its_seq() {
     let dir = tempfile::tempdir().unwrap();
     let (store, path) = journalled_file_store(dir.path());
     let conn = raw(&path);
-    conn.execute_batch(
-        "DROP TRIGGER audit_no_update; UPDATE audit SET actor = 'mallory' WHERE seq = 3;",
-    )
-    .unwrap();
+    conn.execute_batch("DROP TRIGGER audit_no_update; UPDATE audit SET actor = 'mallory' WHERE seq = 3;").unwrap();
     let v = store.verify_audit().unwrap();
     assert!(!v.is_intact());
     assert_eq!(v.problems.len(), 1, "{v:?}");
@@ -435,16 +281,10 @@ fn deleted_audit_row_is_detected() {
     let dir = tempfile::tempdir().unwrap();
     let (store, path) = journalled_file_store(dir.path());
     let conn = raw(&path);
-    conn.execute_batch("DROP TRIGGER audit_no_delete; DELETE FROM audit WHERE seq = 3;")
-        .unwrap();
+    conn.execute_batch("DROP TRIGGER audit_no_delete; DELETE FROM audit WHERE seq = 3;").unwrap();
     let v = store.verify_audit().unwrap();
     assert_eq!(v.entries, 4);
-    assert!(
-        v.problems
-            .iter()
-            .any(|p| p.seq == 4 && p.problem.contains("gap")),
-        "{v:?}"
-    );
+    assert!(v.problems.iter().any(|p| p.seq == 4 && p.problem.contains("gap")), "{v:?}");
 }
 
 #[test]
@@ -452,10 +292,7 @@ fn unreadable_audit_row_is_a_problem_not_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let (store, path) = journalled_file_store(dir.path());
     let conn = raw(&path);
-    conn.execute_batch(
-        "DROP TRIGGER audit_no_update; UPDATE audit SET details = '{not json' WHERE seq = 2;",
-    )
-    .unwrap();
+    conn.execute_batch("DROP TRIGGER audit_no_update; UPDATE audit SET details = '{not json' WHERE seq = 2;").unwrap();
     let v = store.verify_audit().unwrap();
     assert_eq!(v.entries, 5);
     assert_eq!(v.problems.len(), 1, "{v:?}");
@@ -468,17 +305,9 @@ fn corrupt_certificate_row_is_reported_not_panicked() {
     let path = dir.path().join("ca.db");
     let store = SqliteStore::open(&path).unwrap();
     let serial = issue_one(&store, reservation(None, None));
-    raw(&path)
-        .execute(
-            "UPDATE certificates SET iin = '123456789012' WHERE serial = ?1",
-            [serial.to_hex()],
-        )
-        .unwrap();
+    raw(&path).execute("UPDATE certificates SET iin = '123456789012' WHERE serial = ?1", [serial.to_hex()]).unwrap();
     let err = store.certificate(&serial).unwrap_err();
-    assert!(
-        matches!(&err, StoreError::Corrupt(m) if m.contains("iin")),
-        "{err}"
-    );
+    assert!(matches!(&err, StoreError::Corrupt(m) if m.contains("iin")), "{err}");
 }
 
 #[test]
@@ -493,21 +322,14 @@ fn file_store_persists_and_reopens_idempotently() {
     for _ in 0..2 {
         let store = SqliteStore::open(&path).unwrap();
         assert_eq!(store.schema_version().unwrap(), migrations::LATEST);
-        assert_eq!(
-            store.certificate(&serial).unwrap().unwrap().status,
-            CertificateStatus::Issued
-        );
+        assert_eq!(store.certificate(&serial).unwrap().unwrap().status, CertificateStatus::Issued);
         let v = store.verify_audit().unwrap();
         assert!(v.is_intact() && v.entries == 2, "{v:?}");
     }
     let conn = raw(&path);
-    let applied: i64 = conn
-        .query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))
-        .unwrap();
+    let applied: i64 = conn.query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0)).unwrap();
     assert_eq!(applied, migrations::MIGRATIONS.len() as i64);
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-        .unwrap();
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
 }
 
@@ -518,9 +340,7 @@ fn two_handles_share_one_file() {
     let cli = SqliteStore::open(&path).unwrap();
     let server = SqliteStore::open(&path).unwrap();
     let serial = issue_one(&cli, reservation(None, None));
-    server
-        .append_audit(&AuditEvent::new("server", "hello"))
-        .unwrap();
+    server.append_audit(&AuditEvent::new("server", "hello")).unwrap();
     assert!(server.certificate(&serial).unwrap().is_some());
     let v = cli.verify_audit().unwrap();
     assert!(v.is_intact() && v.entries == 3, "{v:?}");
@@ -531,12 +351,7 @@ fn newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ca.db");
     drop(SqliteStore::open(&path).unwrap());
-    raw(&path)
-        .execute(
-            "INSERT INTO schema_migrations (version, applied_at) VALUES (999, 0)",
-            [],
-        )
-        .unwrap();
+    raw(&path).execute("INSERT INTO schema_migrations (version, applied_at) VALUES (999, 0)", []).unwrap();
     let err = SqliteStore::open(&path).unwrap_err();
     assert!(
         matches!(&err, StoreError::SchemaTooNew { found: 999, known, .. } if *known == migrations::LATEST),
@@ -562,25 +377,11 @@ fn throughput_reserve_and_record_in_batches_of_1000() {
     let der = vec![0x5a; 1200];
     let started = std::time::Instant::now();
     for _ in 0..BATCHES {
-        let batch: Vec<Reservation> = (0..BATCH)
-            .map(|_| reservation(Some(person), None))
-            .collect();
-        let events: Vec<AuditEvent> = batch
-            .iter()
-            .map(|r| event("certificate.reserve", &r.serial))
-            .collect();
+        let batch: Vec<Reservation> = (0..BATCH).map(|_| reservation(Some(person), None)).collect();
+        let events: Vec<AuditEvent> = batch.iter().map(|r| event("certificate.reserve", &r.serial)).collect();
         store.reserve(&batch, &events).unwrap();
-        let certs: Vec<Issued> = batch
-            .iter()
-            .map(|r| Issued {
-                serial: r.serial.clone(),
-                der: der.clone(),
-            })
-            .collect();
-        let events: Vec<AuditEvent> = batch
-            .iter()
-            .map(|r| event("certificate.issue", &r.serial))
-            .collect();
+        let certs: Vec<Issued> = batch.iter().map(|r| Issued { serial: r.serial.clone(), der: der.clone() }).collect();
+        let events: Vec<AuditEvent> = batch.iter().map(|r| event("certificate.issue", &r.serial)).collect();
         store.record_issued(&certs, &events).unwrap();
     }
     let elapsed = started.elapsed();
@@ -591,10 +392,6 @@ fn throughput_reserve_and_record_in_batches_of_1000() {
     );
     let started = std::time::Instant::now();
     let v = store.verify_audit().unwrap();
-    println!(
-        "verified {} audit entries in {:.2?}",
-        v.entries,
-        started.elapsed()
-    );
+    println!("verified {} audit entries in {:.2?}", v.entries, started.elapsed());
     assert!(v.is_intact());
 }

@@ -18,9 +18,7 @@ use zeroize::Zeroizing;
 
 use super::{mac_key, MAX_ITERATIONS};
 use crate::error::KeyError;
-use crate::software::encrypted::{
-    decode_encrypted_private_key_info, decrypt_pbes2, unsupported_encryption,
-};
+use crate::software::encrypted::{decode_encrypted_private_key_info, decrypt_pbes2, unsupported_encryption};
 use crate::software::SoftwareKey;
 
 fn malformed(what: &'static str) -> impl Fn(der::Error) -> KeyError {
@@ -42,19 +40,11 @@ pub fn read_pkcs12(der: &[u8], password: &str) -> Result<(SoftwareKey, Vec<Vec<u
             pfx.auth_safe.content_type
         )));
     }
-    let auth_safe: OctetString = pfx
-        .auth_safe
-        .content
-        .decode_as()
-        .map_err(malformed("PFX authSafe"))?;
-    let mac = pfx
-        .mac_data
-        .as_ref()
-        .ok_or_else(|| KeyError::Unsupported("PFX without a password MAC".into()))?;
+    let auth_safe: OctetString = pfx.auth_safe.content.decode_as().map_err(malformed("PFX authSafe"))?;
+    let mac = pfx.mac_data.as_ref().ok_or_else(|| KeyError::Unsupported("PFX without a password MAC".into()))?;
     verify_mac(mac, password, auth_safe.as_bytes())?;
 
-    let contents = Vec::<ContentInfo>::from_der(auth_safe.as_bytes())
-        .map_err(malformed("AuthenticatedSafe"))?;
+    let contents = Vec::<ContentInfo>::from_der(auth_safe.as_bytes()).map_err(malformed("AuthenticatedSafe"))?;
     let mut key = None;
     let mut certs = Vec::new();
     for info in &contents {
@@ -65,24 +55,19 @@ pub fn read_pkcs12(der: &[u8], password: &str) -> Result<(SoftwareKey, Vec<Vec<u
                 PKCS_12_CERT_BAG_OID => certs.push(cert_from_bag(&bag.bag_value)?),
                 PKCS_12_PKCS8_KEY_BAG_OID => {
                     if key.is_some() {
-                        return Err(KeyError::Unsupported(
-                            "PKCS#12 file with more than one private key".into(),
-                        ));
+                        return Err(KeyError::Unsupported("PKCS#12 file with more than one private key".into()));
                     }
                     key = Some(key_from_bag(&bag.bag_value, password)?);
                 }
                 PKCS_12_KEY_BAG_OID => {
-                    return Err(KeyError::Unsupported(
-                        "PKCS#12 file with an unencrypted private key".into(),
-                    ))
+                    return Err(KeyError::Unsupported("PKCS#12 file with an unencrypted private key".into()))
                 }
                 // CRL, secret and nested bags are not ours to interpret.
                 _ => {}
             }
         }
     }
-    let key =
-        key.ok_or_else(|| KeyError::Malformed("no private key in the PKCS#12 file".into()))?;
+    let key = key.ok_or_else(|| KeyError::Malformed("no private key in the PKCS#12 file".into()))?;
     order_certificates(&key, &mut certs)?;
     Ok((key, certs))
 }
@@ -95,18 +80,11 @@ fn verify_mac(mac: &MacData, password: &str, auth_safe: &[u8]) -> Result<(), Key
         )));
     }
     if mac.iterations < 1 || mac.iterations.unsigned_abs() > MAX_ITERATIONS {
-        return Err(KeyError::Unsupported(format!(
-            "PKCS#12 MAC iteration count {} is out of range",
-            mac.iterations
-        )));
+        return Err(KeyError::Unsupported(format!("PKCS#12 MAC iteration count {} is out of range", mac.iterations)));
     }
     let key = mac_key(password, mac.mac_salt.as_bytes(), mac.iterations)?;
-    hmac::verify(
-        &hmac::Key::new(hmac::HMAC_SHA256, &key),
-        auth_safe,
-        mac.mac.digest.as_bytes(),
-    )
-    .map_err(|_| KeyError::WrongPassphrase)
+    hmac::verify(&hmac::Key::new(hmac::HMAC_SHA256, &key), auth_safe, mac.mac.digest.as_bytes())
+        .map_err(|_| KeyError::WrongPassphrase)
 }
 
 /// The DER `SafeContents` inside one `ContentInfo` of the authenticated safe, decrypted if
@@ -118,10 +96,7 @@ fn safe_contents_der(info: &ContentInfo, password: &str) -> Result<Zeroizing<Vec
             Ok(Zeroizing::new(octets.into_bytes()))
         }
         ID_ENCRYPTED_DATA => {
-            let data: EncryptedData = info
-                .content
-                .decode_as()
-                .map_err(malformed("EncryptedData"))?;
+            let data: EncryptedData = info.content.decode_as().map_err(malformed("EncryptedData"))?;
             let enc = &data.enc_content_info;
             if enc.content_enc_alg.oid != pbes2::PBES2_OID {
                 return Err(unsupported_encryption(enc.content_enc_alg.oid));
@@ -139,20 +114,15 @@ fn safe_contents_der(info: &ContentInfo, password: &str) -> Result<Zeroizing<Vec
                 .ok_or_else(|| KeyError::Malformed("EncryptedData without content".into()))?;
             decrypt_pbes2(&params, password.as_bytes(), ciphertext.as_bytes())
         }
-        other => Err(KeyError::Unsupported(format!(
-            "PKCS#12 safe of content type {other}"
-        ))),
+        other => Err(KeyError::Unsupported(format!("PKCS#12 safe of content type {other}"))),
     }
 }
 
 /// The value of a `SafeBag` as the pkcs12 crate decodes it: still wrapped in `[0] EXPLICIT`.
 fn bag_content(bag_value: &[u8]) -> Result<Vec<u8>, KeyError> {
-    let tagged =
-        ContextSpecific::<AnyRef<'_>>::from_der(bag_value).map_err(malformed("SafeBag"))?;
+    let tagged = ContextSpecific::<AnyRef<'_>>::from_der(bag_value).map_err(malformed("SafeBag"))?;
     if tagged.tag_number != TagNumber::N0 {
-        return Err(KeyError::Malformed(
-            "SafeBag value is not tagged [0]".into(),
-        ));
+        return Err(KeyError::Malformed("SafeBag value is not tagged [0]".into()));
     }
     tagged.value.to_der().map_err(malformed("SafeBag"))
 }
@@ -161,10 +131,7 @@ fn cert_from_bag(bag_value: &[u8]) -> Result<Vec<u8>, KeyError> {
     let content = bag_content(bag_value)?;
     let bag = ::pkcs12::cert_type::CertBag::from_der(&content).map_err(malformed("CertBag"))?;
     if bag.cert_id != ::pkcs12::PKCS_12_X509_CERT_OID {
-        return Err(KeyError::Unsupported(format!(
-            "certificate bag of type {}",
-            bag.cert_id
-        )));
+        return Err(KeyError::Unsupported(format!("certificate bag of type {}", bag.cert_id)));
     }
     let der = bag.cert_value.into_bytes();
     Certificate::from_der(&der).map_err(malformed("certificate in PKCS#12"))?;
@@ -174,10 +141,8 @@ fn cert_from_bag(bag_value: &[u8]) -> Result<Vec<u8>, KeyError> {
 fn key_from_bag(bag_value: &[u8], password: &str) -> Result<SoftwareKey, KeyError> {
     let content = Zeroizing::new(bag_content(bag_value)?);
     let info = decode_encrypted_private_key_info(&content)?;
-    let params = info
-        .encryption_algorithm
-        .pbes2()
-        .ok_or_else(|| unsupported_encryption(info.encryption_algorithm.oid()))?;
+    let params =
+        info.encryption_algorithm.pbes2().ok_or_else(|| unsupported_encryption(info.encryption_algorithm.oid()))?;
     let plain = decrypt_pbes2(params, password.as_bytes(), info.encrypted_data)?;
     SoftwareKey::from_decrypted_pkcs8(&plain)
 }

@@ -30,44 +30,21 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
 }
 
 fn spaced_upper_hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(" ")
+    bytes.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(" ")
 }
 
 #[test]
 fn openssl_reads_our_pkcs12() {
-    for alg in [
-        KeyAlgorithm::Rsa2048,
-        KeyAlgorithm::P256,
-        KeyAlgorithm::P384,
-    ] {
+    for alg in [KeyAlgorithm::Rsa2048, KeyAlgorithm::P256, KeyAlgorithm::P384] {
         let f = fixture(alg);
-        let pfx = build_pkcs12(
-            &f.key,
-            &f.cert,
-            std::slice::from_ref(&f.ca),
-            PASSWORD,
-            SKI_HEX,
-        )
-        .unwrap();
+        let pfx = build_pkcs12(&f.key, &f.cert, std::slice::from_ref(&f.ca), PASSWORD, SKI_HEX).unwrap();
         let file = write(f.dir.path(), "subscriber.p12", &pfx);
         let pass = format!("pass:{PASSWORD}");
 
         let out = openssl_ok(&["pkcs12", "-in", &file, "-passin", &pass, "-nodes"]);
         let text = String::from_utf8(out.stdout).unwrap();
-        assert_eq!(
-            text.matches("-----BEGIN CERTIFICATE-----").count(),
-            2,
-            "{text}"
-        );
-        assert_eq!(
-            text.matches("-----BEGIN PRIVATE KEY-----").count(),
-            1,
-            "{text}"
-        );
+        assert_eq!(text.matches("-----BEGIN CERTIFICATE-----").count(), 2, "{text}");
+        assert_eq!(text.matches("-----BEGIN PRIVATE KEY-----").count(), 1, "{text}");
         assert_eq!(text.matches(&format!("friendlyName: {SKI_HEX}")).count(), 2);
         let key_id = digest(&SHA1_FOR_LEGACY_USE_ONLY, &f.cert);
         let key_id_line = format!("localKeyID: {}", spaced_upper_hex(key_id.as_ref()));
@@ -83,20 +60,10 @@ fn openssl_reads_our_pkcs12() {
         let info = openssl_ok(&["pkcs12", "-in", &file, "-passin", &pass, "-info", "-noout"]);
         let info = String::from_utf8_lossy(&info.stderr);
         let iterations = PKCS12_ITERATIONS.to_string();
-        assert!(
-            info.contains(&format!("MAC: sha256, Iteration {iterations}")),
-            "{info}"
-        );
-        let pbes2 =
-            format!("PBES2, PBKDF2, AES-256-CBC, Iteration {iterations}, PRF hmacWithSHA256");
-        assert!(
-            info.contains(&format!("Shrouded Keybag: {pbes2}")),
-            "{info}"
-        );
-        assert!(
-            info.contains(&format!("PKCS7 Encrypted data: {pbes2}")),
-            "{info}"
-        );
+        assert!(info.contains(&format!("MAC: sha256, Iteration {iterations}")), "{info}");
+        let pbes2 = format!("PBES2, PBKDF2, AES-256-CBC, Iteration {iterations}, PRF hmacWithSHA256");
+        assert!(info.contains(&format!("Shrouded Keybag: {pbes2}")), "{info}");
+        assert!(info.contains(&format!("PKCS7 Encrypted data: {pbes2}")), "{info}");
     }
 }
 
@@ -113,14 +80,7 @@ fn openssl_refuses_a_wrong_password() {
 #[test]
 fn our_reader_round_trips() {
     let f = fixture(KeyAlgorithm::Rsa2048);
-    let pfx = build_pkcs12(
-        &f.key,
-        &f.cert,
-        std::slice::from_ref(&f.ca),
-        PASSWORD,
-        SKI_HEX,
-    )
-    .unwrap();
+    let pfx = build_pkcs12(&f.key, &f.cert, std::slice::from_ref(&f.ca), PASSWORD, SKI_HEX).unwrap();
     let (key, certs) = read_pkcs12(&pfx, PASSWORD).unwrap();
     assert_eq!(key.key_algorithm(), KeyAlgorithm::Rsa2048);
     assert_eq!(key.public_key(), f.key.public_key());
@@ -172,10 +132,7 @@ fn we_read_what_openssl_writes_and_refuse_legacy() {
     assert_eq!(certs[0], f.cert);
     assert!(certs.contains(&f.ca));
 
-    let legacy_pbe = export(
-        "legacy-pbe.p12",
-        &["-keypbe", "PBE-SHA1-3DES", "-certpbe", "PBE-SHA1-3DES"],
-    );
+    let legacy_pbe = export("legacy-pbe.p12", &["-keypbe", "PBE-SHA1-3DES", "-certpbe", "PBE-SHA1-3DES"]);
     let err = read_pkcs12(&legacy_pbe, "pw").unwrap_err();
     assert!(matches!(err, KeyError::Unsupported(_)), "{err}");
 
@@ -188,18 +145,9 @@ fn we_read_what_openssl_writes_and_refuse_legacy() {
 fn refuses_bad_arguments() {
     let f = fixture(KeyAlgorithm::P256);
     let other = SoftwareKey::generate(KeyAlgorithm::P256).unwrap();
-    assert!(matches!(
-        build_pkcs12(&other, &f.cert, &[], PASSWORD, SKI_HEX),
-        Err(KeyError::CertificateKeyMismatch)
-    ));
-    assert!(matches!(
-        build_pkcs12(&f.key, &f.cert, &[], "", SKI_HEX),
-        Err(KeyError::EmptyPassphrase)
-    ));
-    assert!(matches!(
-        build_pkcs12(&f.key, b"not a certificate", &[], PASSWORD, SKI_HEX),
-        Err(KeyError::Malformed(_))
-    ));
+    assert!(matches!(build_pkcs12(&other, &f.cert, &[], PASSWORD, SKI_HEX), Err(KeyError::CertificateKeyMismatch)));
+    assert!(matches!(build_pkcs12(&f.key, &f.cert, &[], "", SKI_HEX), Err(KeyError::EmptyPassphrase)));
+    assert!(matches!(build_pkcs12(&f.key, b"not a certificate", &[], PASSWORD, SKI_HEX), Err(KeyError::Malformed(_))));
     assert!(matches!(
         build_pkcs12(&f.key, &f.cert, &[vec![0x30, 0x00]], PASSWORD, SKI_HEX),
         Err(KeyError::Malformed(_))

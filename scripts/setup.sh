@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what the build and the tests need on a fresh Debian/Ubuntu machine:
+# the Rust toolchain is expected (rustup); system tools come from apt.
+#   openssl   - interoperability oracle (verify, x509, pkcs12, crl, ocsp, cms)
+#   softhsm2  - PKCS#11 token for the hsm tests
+#   opensc    - pkcs11-tool, to inspect what we write to tokens
+#   sqlite3   - to look into the embedded store by hand
+# Idempotent: re-running installs nothing new.
+set -euo pipefail
+
+packages=(openssl softhsm2 opensc sqlite3 ca-certificates pkg-config build-essential)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup first" >&2; exit 1; }
+openssl version
+echo "setup complete"
