@@ -182,3 +182,32 @@ fn lint_catches_a_certificate_that_departs_from_its_profile() {
     assert_eq!(id.email, fixtures_person.email);
     assert_eq!(id.roles, vec![Role::Individual]);
 }
+
+#[test]
+fn pipelined_issuance_records_every_delivered_certificate_and_stops_at_an_error() {
+    let ca = TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256);
+    let clock = fixed_now();
+    let issuer = ca.issuer(&clock);
+    let key = SoftwareKey::generate(KeyAlgorithm::P256).unwrap();
+    let batches: Vec<Vec<IssuanceRequest>> = (0..5).map(|_| (0..10).map(|_| request(&key)).collect()).collect();
+    let mut delivered = Vec::new();
+    let n = issuer.issue_pipelined(batches, |b| delivered.extend(b)).unwrap();
+    assert_eq!(n, 50);
+    assert_eq!(delivered.len(), 50);
+    for c in &delivered {
+        let rec = ca.store.certificate(&c.serial).unwrap().unwrap();
+        assert_eq!(rec.status, CertificateStatus::Issued);
+        assert_eq!(rec.der.as_deref(), Some(c.der.as_slice()));
+    }
+
+    // The third batch is invalid: the first two are delivered, the error is returned, nothing
+    // after it is issued.
+    let mut batches: Vec<Vec<IssuanceRequest>> = (0..5).map(|_| (0..4).map(|_| request(&key)).collect()).collect();
+    batches[2][1].profile = ProfileId::LegalSign;
+    let mut delivered = 0;
+    let err = issuer.issue_pipelined(batches, |b| delivered += b.len()).unwrap_err();
+    assert!(matches!(err, IssueError::SubjectKind { .. }), "{err}");
+    assert_eq!(delivered, 8);
+    assert!(reserved(&ca.store).is_empty(), "the invalid batch was refused before reservation");
+    assert!(ca.store.verify_audit().unwrap().is_intact());
+}

@@ -64,7 +64,7 @@ fn parse_key(s: &str) -> Result<KeyAlgorithm, Failure> {
 fn summary(dir: &CaDir, name: &str, c: &IssuedCertificate, key: KeyAlgorithm) -> CaSummary {
     CaSummary {
         name: name.to_owned(),
-        subject: c.certificate.tbs_certificate.subject.to_string(),
+        subject: ca_core::identity::format_dn(&c.certificate.tbs_certificate.subject),
         serial: c.serial.to_hex(),
         key: key.to_string(),
         not_after: when(c.not_after),

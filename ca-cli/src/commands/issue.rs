@@ -248,7 +248,7 @@ pub fn issue_one(ctx: &Context, args: &IssueArgs) -> Result<IssueReport, Failure
     Ok(IssueReport {
         serial: issued.serial.to_hex(),
         profile: profile.name().to_owned(),
-        subject: issued.certificate.tbs_certificate.subject.to_string(),
+        subject: ca_core::identity::format_dn(&issued.certificate.tbs_certificate.subject),
         iin: subject.iin(),
         bin: subject.bin(),
         roles: roles_out,

@@ -6,5 +6,5 @@ mod read;
 mod subject;
 
 pub use number::{check_digit, Bin, IdNumberError, Iin};
-pub use read::{name_attribute, CertificateIdentity, KeyType};
+pub use read::{format_dn, name_attribute, CertificateIdentity, KeyType};
 pub use subject::{validate_email, Organisation, Person, Subject, SubjectError, GIVEN_NAME};

@@ -147,3 +147,86 @@ impl CertificateIdentity {
         id
     }
 }
+
+const SHORT_NAMES: [(ObjectIdentifier, &str); 9] = [
+    (rfc4519::CN, "CN"),
+    (rfc4519::SN, "SN"),
+    (rfc4519::SERIAL_NUMBER, "SERIALNUMBER"),
+    (rfc4519::C, "C"),
+    (rfc4519::O, "O"),
+    (rfc4519::OU, "OU"),
+    (GIVEN_NAME, "G"),
+    (rfc4519::L, "L"),
+    (rfc4519::ST, "ST"),
+];
+
+/// A DN in RFC 4514 form (last RDN first), with short names for the attributes of the
+/// national profile. Unlike `Name`'s `Display`, it does not search the whole OID database for
+/// every attribute, which matters at thousands of certificates per second.
+pub fn format_dn(name: &Name) -> String {
+    let mut out = String::new();
+    for (i, rdn) in name.0.iter().rev().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        for (j, atv) in rdn.0.iter().enumerate() {
+            if j > 0 {
+                out.push('+');
+            }
+            match SHORT_NAMES.iter().find(|(oid, _)| *oid == atv.oid) {
+                Some((_, short)) => out.push_str(short),
+                None => out.push_str(&atv.oid.to_string()),
+            }
+            out.push('=');
+            match directory_string(&atv.value) {
+                Some(v) => escape_into(&mut out, &v),
+                None => {
+                    out.push('#');
+                    out.push_str(&hex::encode(der::Encode::to_der(&atv.value).unwrap_or_default()));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn escape_into(out: &mut String, value: &str) {
+    let last = value.chars().count().saturating_sub(1);
+    for (i, c) in value.chars().enumerate() {
+        let special = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';')
+            || (i == 0 && (c == '#' || c == ' '))
+            || (i == last && c == ' ');
+        if special {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{Organisation, Person, Subject};
+
+    #[test]
+    fn format_dn_is_rfc4514_with_profile_short_names() {
+        let subject = Subject::Employee {
+            person: Person {
+                iin: Iin::with_check_digit("88010130001").unwrap(),
+                surname: "Тестов".into(),
+                given_name: "Тест".into(),
+                patronymic: Some("Тестович".into()),
+                email: None,
+            },
+            organisation: Organisation {
+                bin: Bin::with_check_digit("12134001234").unwrap(),
+                name: "ТОО \"A, B\"".into(),
+            },
+        };
+        let dn = format_dn(&subject.to_name().unwrap());
+        assert_eq!(
+            dn,
+            "G=ТЕСТОВИЧ,OU=BIN121340012348,O=ТОО \\\"A\\, B\\\",C=KZ,SERIALNUMBER=IIN880101300010,SN=ТЕСТОВ,CN=ТЕСТОВ ТЕСТ"
+        );
+    }
+}

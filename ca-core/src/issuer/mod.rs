@@ -9,6 +9,7 @@
 //!    then handed back to the caller.
 
 mod authority;
+mod pipelined;
 mod tbs;
 
 use der::Encode;
@@ -112,6 +113,29 @@ impl Issuer<'_> {
     /// Issue several certificates with two durable commits in all (reserve, record).
     /// All or nothing: an error means no certificate of the batch was handed out.
     pub fn issue_batch(&self, requests: &[IssuanceRequest]) -> Result<Vec<IssuedCertificate>, IssueError> {
+        let prepared = self.prepare(requests)?;
+        self.pipeline().run(prepared)
+    }
+
+    /// Issue a stream of batches with the store's durable commits overlapped with signing: one
+    /// thread validates and reserves batch n+1 while this thread lints and signs batch n and a
+    /// third records batch n-1 and hands it to `deliver`. Each batch still goes through reserve →
+    /// lint → sign → record in that order; only different batches overlap. Stops at the first
+    /// error; batches delivered before it stay issued. Returns the number of certificates issued.
+    pub fn issue_pipelined<B>(
+        &self,
+        batches: B,
+        deliver: impl FnMut(Vec<IssuedCertificate>) + Send,
+    ) -> Result<usize, IssueError>
+    where
+        B: IntoIterator<Item = Vec<IssuanceRequest>>,
+        B::IntoIter: Send,
+    {
+        pipelined::run(self, batches.into_iter(), deliver)
+    }
+
+    /// Validate requests and build their to-be-signed certificates; touches nothing.
+    pub(crate) fn prepare(&self, requests: &[IssuanceRequest]) -> Result<Vec<tbs::Prepared>, IssueError> {
         let now = self.clock.now();
         let (ca_nb, ca_na) = self.ca.validity();
         if now < ca_nb || now > ca_na {
@@ -121,7 +145,12 @@ impl Issuer<'_> {
         if not_after > ca_na {
             return Err(IssueError::OutlivesIssuer { not_after, ca_not_after: ca_na });
         }
-        // 1. Validate every request before touching the store.
+        let context = tbs::IssuerContext {
+            name: self.ca.subject(),
+            key_id: Some(self.ca.key_id()),
+            ca_name: &self.ca.name,
+            algorithm: self.ca.signer().algorithm(),
+        };
         let mut prepared = Vec::with_capacity(requests.len());
         for request in requests {
             let profile = request.profile.profile();
@@ -129,29 +158,20 @@ impl Issuer<'_> {
                 return Err(IssueError::ProfileNotIssuable(request.profile));
             }
             check_subject_kind(request.profile, &request.subject)?;
-            prepared.push(tbs::prepare(
-                request,
-                profile,
-                &tbs::IssuerContext {
-                    name: self.ca.subject(),
-                    key_id: Some(self.ca.key_id()),
-                    ca_name: &self.ca.name,
-                    algorithm: self.ca.signer().algorithm(),
-                },
-                self.urls,
-                now,
-                not_after,
-            )?);
+            prepared.push(tbs::prepare(request, profile, &context, self.urls, now, not_after)?);
         }
+        Ok(prepared)
+    }
+
+    pub(crate) fn pipeline(&self) -> Pipeline<'_> {
+        let (ca_nb, ca_na) = self.ca.validity();
         let facts = IssuerFacts {
             subject: self.ca.subject(),
             key_id: Some(self.ca.key_id()),
             algorithm: self.ca.signer().algorithm(),
             validity: Some((ca_nb.unix_timestamp(), ca_na.unix_timestamp())),
         };
-        let pipeline =
-            Pipeline { signer: self.ca.signer(), facts, store: self.store, actor: self.actor, issuer: &self.ca.name };
-        pipeline.run(prepared)
+        Pipeline { signer: self.ca.signer(), facts, store: self.store, actor: self.actor, issuer: &self.ca.name }
     }
 }
 
@@ -167,14 +187,21 @@ pub(crate) struct Pipeline<'a> {
 
 impl Pipeline<'_> {
     pub fn run(&self, prepared: Vec<tbs::Prepared>) -> Result<Vec<IssuedCertificate>, IssueError> {
-        // Reserve, durably, before anything is signed.
+        self.reserve(&prepared)?;
+        let signed = self.lint_and_sign(prepared)?;
+        self.record(&signed)?;
+        Ok(signed)
+    }
+
+    /// Reserve the serials, durably, before anything is signed.
+    pub fn reserve(&self, prepared: &[tbs::Prepared]) -> Result<(), IssueError> {
         let reservations: Vec<Reservation> = prepared
             .iter()
             .map(|p| Reservation {
                 serial: p.serial.clone(),
                 issuer: self.issuer.to_owned(),
                 profile: p.profile.id.name().to_owned(),
-                subject_dn: p.tbs.subject.to_string(),
+                subject_dn: crate::identity::format_dn(&p.tbs.subject),
                 iin: p.iin,
                 bin: p.bin,
                 not_before: p.not_before,
@@ -193,8 +220,11 @@ impl Pipeline<'_> {
             })
             .collect();
         self.store.reserve(&reservations, &reserve_audit)?;
+        Ok(())
+    }
 
-        // Lint every to-be-signed certificate before any signature.
+    /// Lint every to-be-signed certificate, then sign them all.
+    pub fn lint_and_sign(&self, prepared: Vec<tbs::Prepared>) -> Result<Vec<IssuedCertificate>, IssueError> {
         for p in &prepared {
             let problems = lint(&p.tbs, &p.profile, &self.facts);
             if !problems.is_empty() {
@@ -237,7 +267,11 @@ impl Pipeline<'_> {
             });
         }
 
-        // Record, then hand out.
+        Ok(signed)
+    }
+
+    /// Record signed certificates; only then may they be handed out.
+    pub fn record(&self, signed: &[IssuedCertificate]) -> Result<(), IssueError> {
         let issued: Vec<Issued> =
             signed.iter().map(|c| Issued { serial: c.serial.clone(), der: c.der.clone() }).collect();
         let record_audit: Vec<AuditEvent> = signed
@@ -251,7 +285,7 @@ impl Pipeline<'_> {
             })
             .collect();
         self.store.record_issued(&issued, &record_audit)?;
-        Ok(signed)
+        Ok(())
     }
 }
 
