@@ -17,6 +17,33 @@ pub struct CaConfig {
     pub root: CaSection,
     pub issuing: CaSection,
     pub end_entity: EndEntitySection,
+    #[serde(default)]
+    pub crl: CrlSection,
+}
+
+/// CRL publication of the issuing CA.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrlSection {
+    /// Validity of a full CRL (nextUpdate - thisUpdate), hours.
+    pub full_hours: u32,
+    /// Validity of a delta CRL, hours.
+    pub delta_hours: u32,
+    /// Shard the CRL into this many partitions (0 or 1: one CRL). Fixed for each certificate
+    /// at issuance; certificates issued before partitioning stay on the unpartitioned CRL.
+    pub partitions: u32,
+}
+
+impl Default for CrlSection {
+    fn default() -> Self {
+        Self { full_hours: 24, delta_hours: 1, partitions: 0 }
+    }
+}
+
+impl CrlSection {
+    pub fn partitions(&self) -> Option<u32> {
+        (self.partitions > 1).then_some(self.partitions)
+    }
 }
 
 /// One CA of the hierarchy.
@@ -105,6 +132,7 @@ impl CaConfig {
                 validity_days: 10 * 365 + 2,
             },
             end_entity: EndEntitySection { validity_days: 365, key_algorithm: "rsa2048".into() },
+            crl: CrlSection::default(),
         }
     }
 

@@ -36,6 +36,26 @@ impl PublicationUrls {
         format!("{}/{ca}_d.crl", self.crl_base.trim_end_matches('/'))
     }
 
+    /// The full CRL of partition `partition` of `ca`.
+    pub fn partition_crl(&self, ca: &str, partition: u32) -> String {
+        format!("{}/{ca}_p{partition}.crl", self.crl_base.trim_end_matches('/'))
+    }
+
+    /// The delta CRL of partition `partition` of `ca`.
+    pub fn partition_delta_crl(&self, ca: &str, partition: u32) -> String {
+        format!("{}/{ca}_p{partition}_d.crl", self.crl_base.trim_end_matches('/'))
+    }
+
+    /// The full CRL of `ca`, or of its partition.
+    pub fn crl_for(&self, ca: &str, partition: Option<u32>) -> String {
+        partition.map_or_else(|| self.crl(ca), |p| self.partition_crl(ca, p))
+    }
+
+    /// The delta CRL of `ca`, or of its partition.
+    pub fn delta_crl_for(&self, ca: &str, partition: Option<u32>) -> String {
+        partition.map_or_else(|| self.delta_crl(ca), |p| self.partition_delta_crl(ca, p))
+    }
+
     /// The certificate of `ca` (DER), for AIA caIssuers.
     pub fn ca_certificate(&self, ca: &str) -> String {
         format!("{}/{ca}.cer", self.ca_issuers_base.trim_end_matches('/'))

@@ -226,6 +226,7 @@ pub fn issue_one(ctx: &Context, args: &IssueArgs) -> Result<IssueReport, Failure
         urls: &ctx.config.urls,
         validity: Duration::days(ctx.config.end_entity.validity_days.into()),
         actor: &ctx.actor,
+        crl_partitions: ctx.config.crl.partitions(),
     };
     let request = IssuanceRequest { profile, subject: subject.clone(), roles, public_key };
     let issued = issuer.issue(&request)?;

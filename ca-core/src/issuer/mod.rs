@@ -101,6 +101,8 @@ pub struct Issuer<'a> {
     pub validity: Duration,
     /// Who asks (operator, system, `ca-cli`), for the audit journal.
     pub actor: &'a str,
+    /// Number of CRL partitions (see `revocation::crl_partition`); `None` for one CRL.
+    pub crl_partitions: Option<u32>,
 }
 
 impl Issuer<'_> {
@@ -150,6 +152,7 @@ impl Issuer<'_> {
             key_id: Some(self.ca.key_id()),
             ca_name: &self.ca.name,
             algorithm: self.ca.signer().algorithm(),
+            crl_partitions: self.crl_partitions,
         };
         let mut prepared = Vec::with_capacity(requests.len());
         for request in requests {
@@ -206,6 +209,7 @@ impl Pipeline<'_> {
                 bin: p.bin,
                 not_before: p.not_before,
                 not_after: p.not_after,
+                crl_partition: p.crl_partition,
             })
             .collect();
         let reserve_audit: Vec<AuditEvent> = reservations

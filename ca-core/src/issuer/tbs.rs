@@ -20,6 +20,8 @@ pub(crate) struct IssuerContext<'a> {
     pub key_id: Option<&'a [u8]>,
     pub ca_name: &'a str,
     pub algorithm: SignatureAlgorithm,
+    /// Number of CRL partitions of the issuing CA, if partitioned.
+    pub crl_partitions: Option<u32>,
 }
 
 /// A validated, not yet reserved, to-be-signed certificate.
@@ -31,6 +33,7 @@ pub(crate) struct Prepared {
     pub bin: Option<Bin>,
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
+    pub crl_partition: Option<u32>,
 }
 
 /// RFC 5280 4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050.
@@ -57,6 +60,7 @@ pub(crate) fn prepare(
     let roles = profile.roles_for(&request.roles).map_err(IssueError::Roles)?;
     let alt_names = request.subject.alt_names()?;
     let serial = SerialNumber::random();
+    let crl_partition = issuer.crl_partitions.map(|n| crate::revocation::crl_partition(&serial, n));
     let extensions = build_extensions(
         &profile,
         &ExtensionContext {
@@ -66,6 +70,7 @@ pub(crate) fn prepare(
             alt_names,
             urls,
             issuer_name: issuer.ca_name,
+            crl_partition,
         },
     )?;
     let tbs = TbsCertificate {
@@ -80,5 +85,14 @@ pub(crate) fn prepare(
         subject_unique_id: None,
         extensions: Some(extensions),
     };
-    Ok(Prepared { serial, profile, tbs, iin: request.subject.iin(), bin: request.subject.bin(), not_before, not_after })
+    Ok(Prepared {
+        serial,
+        profile,
+        tbs,
+        iin: request.subject.iin(),
+        bin: request.subject.bin(),
+        not_before,
+        not_after,
+        crl_partition,
+    })
 }

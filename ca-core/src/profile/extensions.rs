@@ -30,6 +30,8 @@ pub struct ExtensionContext<'a> {
     pub urls: &'a PublicationUrls,
     /// The issuing CA's name in this deployment, which names its CRL files.
     pub issuer_name: &'a str,
+    /// The CRL partition the certificate belongs to, when the CA's CRL is partitioned.
+    pub crl_partition: Option<u32>,
 }
 
 /// RFC 5280 4.2.1.2 method (1): SHA-1 of the subjectPublicKey BIT STRING contents.
@@ -116,8 +118,12 @@ pub fn build_extensions(profile: &Profile, ctx: &ExtensionContext<'_>) -> der::R
     out.push(ext(&ski, false)?);
     out.push(ext(&policies(profile, ctx.urls)?, false)?);
     if profile.revocation_pointers {
-        out.push(ext(&CrlDistributionPoints(vec![distribution_point(&ctx.urls.crl(ctx.issuer_name))?]), false)?);
-        out.push(ext(&FreshestCrl(vec![distribution_point(&ctx.urls.delta_crl(ctx.issuer_name))?]), false)?);
+        let (crl, delta) = (
+            ctx.urls.crl_for(ctx.issuer_name, ctx.crl_partition),
+            ctx.urls.delta_crl_for(ctx.issuer_name, ctx.crl_partition),
+        );
+        out.push(ext(&CrlDistributionPoints(vec![distribution_point(&crl)?]), false)?);
+        out.push(ext(&FreshestCrl(vec![distribution_point(&delta)?]), false)?);
         let aia = AuthorityInfoAccessSyntax(vec![
             AccessDescription {
                 access_method: rfc5280::ID_AD_CA_ISSUERS,

@@ -52,6 +52,9 @@ pub struct Reservation {
     pub bin: Option<Bin>,
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
+    /// The CRL partition the certificate's distribution point names, when the CA's CRL is
+    /// partitioned; fixed at issuance.
+    pub crl_partition: Option<u32>,
 }
 
 /// A signed certificate to be recorded against its reservation.
@@ -91,6 +94,9 @@ pub struct CertificateRecord {
     #[serde(with = "time::serde::rfc3339::option")]
     pub issued_at: Option<OffsetDateTime>,
     pub revocation: Option<Revocation>,
+    pub crl_partition: Option<u32>,
+    /// The number of the first published CRL (full or delta) that listed this revocation.
+    pub first_crl_number: Option<u64>,
     #[serde(skip)]
     pub der: Option<Vec<u8>>,
 }
@@ -109,11 +115,67 @@ pub struct CertificateQuery {
 /// The result of a revocation request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RevokeOutcome {
-    /// The certificate was issued and is now revoked.
+    /// The certificate was issued (or on hold, and is now revoked for good).
     Revoked(CertificateRecord),
     /// The certificate was already revoked; nothing changed.
     AlreadyRevoked(CertificateRecord),
 }
+
+/// The result of releasing a certificateHold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReleaseOutcome {
+    /// The hold is lifted; the certificate is valid again.
+    Released(CertificateRecord),
+    /// The certificate is not on hold (valid, or revoked for good); nothing changed.
+    NotOnHold(CertificateRecord),
+}
+
+/// Full or delta CRL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CrlKind {
+    Full,
+    Delta,
+}
+
+impl CrlKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::Delta => "delta",
+        }
+    }
+}
+
+/// A published CRL, as the store remembers it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CrlRecord {
+    pub issuer: String,
+    pub partition: Option<u32>,
+    pub kind: CrlKind,
+    pub number: u64,
+    /// For a delta: the number of the full CRL it builds on.
+    pub base_number: Option<u64>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub this_update: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub next_update: OffsetDateTime,
+    /// Revocation changes up to this point are covered by the CRL.
+    pub event_seq: i64,
+}
+
+/// One entry of a CRL as the store streams it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevokedEntry {
+    pub serial: SerialNumber,
+    pub revoked_at: OffsetDateTime,
+    /// `RemoveFromCrl` for a released hold in a delta CRL.
+    pub reason: RevocationReason,
+    pub invalidity_date: Option<OffsetDateTime>,
+}
+
+/// Receives streamed CRL entries; an error stops the stream.
+pub type EntrySink<'a> = dyn FnMut(RevokedEntry) -> Result<(), StoreError> + 'a;
 
 /// Storage failures. Messages are meant for operators.
 #[derive(Debug, thiserror::Error)]
@@ -161,4 +223,33 @@ pub trait Store: Send + Sync {
 
     /// Walk the whole journal and check its hash chain.
     fn verify_audit(&self) -> Result<AuditVerification, StoreError>;
+
+    /// Lift a certificateHold: the certificate becomes valid again and the next delta CRL lists
+    /// it with removeFromCRL.
+    fn release_hold(&self, serial: &SerialNumber, audit: &AuditEvent) -> Result<ReleaseOutcome, StoreError>;
+
+    /// The next CRL number of `issuer`: one sequence per CA, shared by full, delta and partition
+    /// CRLs, so numbers only ever increase.
+    fn allocate_crl_number(&self, issuer: &str) -> Result<u64, StoreError>;
+
+    /// Stream every currently revoked certificate of `issuer` (of one partition, if given), in
+    /// one consistent snapshot; returns the revocation-event position the snapshot covers.
+    fn revoked_snapshot(&self, issuer: &str, partition: Option<u32>, sink: &mut EntrySink<'_>) -> Result<i64, StoreError>;
+
+    /// Stream what changed after event position `after` (revocations, hold changes, releases as
+    /// removeFromCRL), one entry per certificate with its current state; returns the position
+    /// covered.
+    fn revocation_changes(
+        &self,
+        issuer: &str,
+        partition: Option<u32>,
+        after: i64,
+        sink: &mut EntrySink<'_>,
+    ) -> Result<i64, StoreError>;
+
+    /// Remember a published CRL and mark the revocations it lists for the first time.
+    fn record_crl(&self, crl: &CrlRecord, audit: &AuditEvent) -> Result<(), StoreError>;
+
+    /// The latest published CRL of a kind for `issuer` and partition.
+    fn last_crl(&self, issuer: &str, partition: Option<u32>, kind: CrlKind) -> Result<Option<CrlRecord>, StoreError>;
 }

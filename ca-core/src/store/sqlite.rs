@@ -9,6 +9,7 @@
 //! back carry whole seconds. Audit times are stored in unix nanoseconds, exactly what the entry
 //! hash covers.
 
+mod crls;
 mod migrations;
 mod rows;
 #[cfg(test)]
@@ -24,9 +25,10 @@ use time::OffsetDateTime;
 
 use super::audit::{entry_hash, AuditEntry, AuditEvent, AuditVerification, ChainVerifier, GENESIS_HASH};
 use super::{
-    CertificateQuery, CertificateRecord, CertificateStatus, Issued, Reservation, Revocation, RevokeOutcome, Store,
-    StoreError,
+    CertificateQuery, CertificateRecord, CertificateStatus, CrlKind, CrlRecord, EntrySink, Issued, ReleaseOutcome,
+    Reservation, Revocation, RevokeOutcome, Store, StoreError,
 };
+use crate::revocation::RevocationReason;
 use crate::serial::SerialNumber;
 
 /// How long a writer waits for another process's transaction before giving up.
@@ -232,8 +234,9 @@ impl Store for SqliteStore {
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO certificates
-                         (serial, issuer, status, profile, subject_dn, iin, bin, not_before, not_after, reserved_at)
-                     VALUES (?1, ?2, 'reserved', ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                         (serial, issuer, status, profile, subject_dn, iin, bin, not_before, not_after, reserved_at,
+                          crl_partition)
+                     VALUES (?1, ?2, 'reserved', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 )
                 .context("preparing a reservation")?;
             for r in reservations {
@@ -247,6 +250,7 @@ impl Store for SqliteStore {
                     r.not_before.unix_timestamp(),
                     r.not_after.unix_timestamp(),
                     now.secs,
+                    r.crl_partition,
                 ]);
                 match inserted {
                     Ok(_) => {}
@@ -303,9 +307,13 @@ impl Store for SqliteStore {
         let mut conn = self.lock();
         let tx = immediate(&mut conn)?;
         let record = load_certificate(&tx, serial)?.ok_or_else(|| StoreError::UnknownSerial(serial.clone()))?;
+        let on_hold = record.revocation.as_ref().is_some_and(|r| r.reason == RevocationReason::CertificateHold);
         match record.status {
-            // Dropping the transaction rolls back; nothing was written.
-            CertificateStatus::Revoked => return Ok(RevokeOutcome::AlreadyRevoked(record)),
+            // A hold may become a final revocation; any other revoked certificate stays as it
+            // is. Dropping the transaction rolls back; nothing was written.
+            CertificateStatus::Revoked if !on_hold || revocation.reason == RevocationReason::CertificateHold => {
+                return Ok(RevokeOutcome::AlreadyRevoked(record))
+            }
             CertificateStatus::Reserved => {
                 return Err(StoreError::WrongStatus {
                     serial: serial.clone(),
@@ -313,19 +321,24 @@ impl Store for SqliteStore {
                     expected: CertificateStatus::Issued,
                 })
             }
-            CertificateStatus::Issued => {}
+            CertificateStatus::Issued | CertificateStatus::Revoked => {}
         }
+        let event = crls::insert_event(&tx, serial, "revoke", now.secs)?;
+        // A hold that becomes final keeps the date the certificate stopped being valid.
+        let revoked_at = record.revocation.as_ref().map_or(revocation.revoked_at, |r| r.revoked_at);
         tx.prepare_cached(
             "UPDATE certificates
-             SET status = 'revoked', revoked_at = ?2, revocation_reason = ?3, invalidity_date = ?4
-             WHERE serial = ?1 AND status = 'issued'",
+             SET status = 'revoked', revoked_at = ?2, revocation_reason = ?3, invalidity_date = ?4,
+                 revocation_seq = ?5
+             WHERE serial = ?1 AND status IN ('issued', 'revoked')",
         )
         .and_then(|mut s| {
             s.execute(params![
                 serial.to_hex(),
-                revocation.revoked_at.unix_timestamp(),
+                revoked_at.unix_timestamp(),
                 revocation.reason.code(),
                 revocation.invalidity_date.map(OffsetDateTime::unix_timestamp),
+                event,
             ])
         })
         .with_context(|| format!("revoking {serial}"))?;
@@ -390,6 +403,36 @@ impl Store for SqliteStore {
         append(&tx, &mut head, &now, event)?;
         tx.commit().context("committing an audit entry")?;
         Ok(AuditEntry { seq: head.seq, at: now.at, event: event.clone(), prev_hash, hash: head.hash })
+    }
+
+    fn release_hold(&self, serial: &SerialNumber, audit: &AuditEvent) -> Result<ReleaseOutcome, StoreError> {
+        crls::release_hold(&mut self.lock(), serial, audit)
+    }
+
+    fn allocate_crl_number(&self, issuer: &str) -> Result<u64, StoreError> {
+        crls::allocate_crl_number(&mut self.lock(), issuer)
+    }
+
+    fn revoked_snapshot(&self, issuer: &str, partition: Option<u32>, sink: &mut EntrySink<'_>) -> Result<i64, StoreError> {
+        crls::revoked_snapshot(&mut self.lock(), issuer, partition, sink)
+    }
+
+    fn revocation_changes(
+        &self,
+        issuer: &str,
+        partition: Option<u32>,
+        after: i64,
+        sink: &mut EntrySink<'_>,
+    ) -> Result<i64, StoreError> {
+        crls::revocation_changes(&mut self.lock(), issuer, partition, after, sink)
+    }
+
+    fn record_crl(&self, crl: &CrlRecord, audit: &AuditEvent) -> Result<(), StoreError> {
+        crls::record_crl(&mut self.lock(), crl, audit)
+    }
+
+    fn last_crl(&self, issuer: &str, partition: Option<u32>, kind: CrlKind) -> Result<Option<CrlRecord>, StoreError> {
+        crls::last_crl(&self.lock(), issuer, partition, kind)
     }
 
     fn verify_audit(&self) -> Result<AuditVerification, StoreError> {

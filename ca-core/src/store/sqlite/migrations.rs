@@ -18,7 +18,10 @@ pub(super) struct Migration {
 
 /// Every migration this program knows, by increasing version starting at 1.
 pub(super) const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "certificates and audit journal", sql: V1_CERTIFICATES_AND_AUDIT }];
+    &[
+        Migration { version: 1, name: "certificates and audit journal", sql: V1_CERTIFICATES_AND_AUDIT },
+        Migration { version: 2, name: "revocation events, CRL numbers and partitions", sql: V2_CRLS },
+    ];
 
 /// The schema version this program writes.
 pub(super) const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
@@ -77,6 +80,48 @@ CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
 BEGIN
     SELECT RAISE(ABORT, 'audit journal is append-only');
 END;
+"#;
+
+// Revocation changes are an ordered event log, so a delta CRL is "every certificate with an
+// event after the base CRL's position", and a full CRL records the position it covers.
+const V2_CRLS: &str = r#"
+ALTER TABLE certificates ADD COLUMN crl_partition INTEGER CHECK (crl_partition IS NULL OR crl_partition >= 0);
+ALTER TABLE certificates ADD COLUMN revocation_seq INTEGER;
+ALTER TABLE certificates ADD COLUMN first_crl_number INTEGER;
+
+CREATE INDEX certificates_revoked ON certificates (issuer, crl_partition, revocation_seq) WHERE status = 'revoked';
+
+CREATE TABLE revocation_events (
+    seq           INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+    serial        TEXT    NOT NULL REFERENCES certificates (serial),
+    issuer        TEXT    NOT NULL,
+    crl_partition INTEGER,
+    kind          TEXT    NOT NULL CHECK (kind IN ('revoke', 'release')),
+    at            INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX revocation_events_by_issuer ON revocation_events (issuer, seq);
+
+CREATE TABLE crl_numbers (
+    issuer TEXT    NOT NULL PRIMARY KEY,
+    last   INTEGER NOT NULL CHECK (last > 0)
+) STRICT;
+
+CREATE TABLE crls (
+    issuer        TEXT    NOT NULL,
+    crl_partition INTEGER NOT NULL DEFAULT -1,
+    kind          TEXT    NOT NULL CHECK (kind IN ('full', 'delta')),
+    number        INTEGER NOT NULL,
+    base_number   INTEGER,
+    this_update   INTEGER NOT NULL,
+    next_update   INTEGER NOT NULL,
+    event_seq     INTEGER NOT NULL,
+    published_at  INTEGER NOT NULL,
+    PRIMARY KEY (issuer, number),
+    CHECK ((kind = 'delta') = (base_number IS NOT NULL))
+) STRICT;
+
+CREATE INDEX crls_latest ON crls (issuer, crl_partition, kind, number);
 "#;
 
 /// Bring the schema up to [`LATEST`]; returns the version now in place.

@@ -12,7 +12,8 @@ use crate::store::{CertificateRecord, CertificateStatus, Revocation, StoreError}
 
 /// Columns read by [`certificate`], in its order.
 pub(super) const CERTIFICATE_COLUMNS: &str = "serial, issuer, status, profile, subject_dn, iin, bin, \
-     not_before, not_after, reserved_at, issued_at, der, revoked_at, revocation_reason, invalidity_date";
+     not_before, not_after, reserved_at, issued_at, der, revoked_at, revocation_reason, invalidity_date, \
+     crl_partition, first_crl_number";
 
 /// Columns read by [`audit_entry`], in its order.
 pub(super) const AUDIT_COLUMNS: &str = "seq, at_ns, actor, action, target, details, prev_hash, hash";
@@ -87,6 +88,12 @@ fn decode_certificate(row: &Row<'_>) -> Result<CertificateRecord, String> {
         reserved_at: seconds(get(row, 9, "reserved_at")?, "reserved_at")?,
         issued_at: optional_seconds(get(row, 10, "issued_at")?, "issued_at")?,
         revocation,
+        crl_partition: get::<Option<i64>>(row, 15, "crl_partition")?
+            .map(|p| u32::try_from(p).map_err(|_| format!("crl_partition: {p} out of range")))
+            .transpose()?,
+        first_crl_number: get::<Option<i64>>(row, 16, "first_crl_number")?
+            .map(|n| u64::try_from(n).map_err(|_| format!("first_crl_number: {n} out of range")))
+            .transpose()?,
         der,
     })
 }

@@ -29,6 +29,7 @@ fn reservation(iin: Option<Iin>, bin: Option<Bin>) -> Reservation {
         bin,
         not_before: t(1_700_000_000),
         not_after: t(1_731_536_000),
+        crl_partition: None,
     }
 }
 
@@ -394,4 +395,129 @@ fn throughput_reserve_and_record_in_batches_of_1000() {
     let v = store.verify_audit().unwrap();
     println!("verified {} audit entries in {:.2?}", v.entries, started.elapsed());
     assert!(v.is_intact());
+}
+
+mod crls {
+    use super::*;
+    use crate::revocation::RevocationReason;
+    use crate::store::{CrlKind, CrlRecord, ReleaseOutcome, RevokedEntry};
+
+    fn issued_cert(store: &SqliteStore, partition: Option<u32>) -> SerialNumber {
+        let mut r = reservation(None, None);
+        r.crl_partition = partition;
+        let serial = r.serial.clone();
+        store.reserve(&[r], &[]).unwrap();
+        store.record_issued(&[issued(&serial)], &[]).unwrap();
+        serial
+    }
+
+    fn revoke(store: &SqliteStore, serial: &SerialNumber, reason: RevocationReason) -> RevokeOutcome {
+        let revocation = Revocation { reason, revoked_at: t(1_710_000_000), invalidity_date: None };
+        store.revoke(serial, &revocation, &event("certificate.revoke", serial)).unwrap()
+    }
+
+    fn snapshot(store: &SqliteStore, partition: Option<u32>) -> (i64, Vec<RevokedEntry>) {
+        let mut out = Vec::new();
+        let pos = store
+            .revoked_snapshot("issuing", partition, &mut |e| {
+                out.push(e);
+                Ok(())
+            })
+            .unwrap();
+        (pos, out)
+    }
+
+    fn changes(store: &SqliteStore, partition: Option<u32>, after: i64) -> (i64, Vec<RevokedEntry>) {
+        let mut out = Vec::new();
+        let pos = store
+            .revocation_changes("issuing", partition, after, &mut |e| {
+                out.push(e);
+                Ok(())
+            })
+            .unwrap();
+        (pos, out)
+    }
+
+    fn crl(kind: CrlKind, number: u64, base: Option<u64>, event_seq: i64) -> CrlRecord {
+        CrlRecord {
+            issuer: "issuing".into(),
+            partition: None,
+            kind,
+            number,
+            base_number: base,
+            this_update: t(1_710_000_000),
+            next_update: t(1_710_086_400),
+            event_seq,
+        }
+    }
+
+    #[test]
+    fn crl_numbers_only_increase_per_issuer() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let a: Vec<u64> = (0..3).map(|_| store.allocate_crl_number("issuing").unwrap()).collect();
+        assert_eq!(a, vec![1, 2, 3]);
+        assert_eq!(store.allocate_crl_number("other").unwrap(), 1);
+    }
+
+    #[test]
+    fn full_snapshot_delta_changes_and_first_crl_number() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let a = issued_cert(&store, None);
+        let b = issued_cert(&store, None);
+        let c = issued_cert(&store, None);
+        revoke(&store, &a, RevocationReason::KeyCompromise);
+        revoke(&store, &b, RevocationReason::CertificateHold);
+        let (pos, entries) = snapshot(&store, None);
+        assert_eq!(entries.len(), 2);
+        store.record_crl(&crl(CrlKind::Full, 1, None, pos), &event("crl.publish", &a)).unwrap();
+        assert_eq!(store.certificate(&a).unwrap().unwrap().first_crl_number, Some(1));
+        assert_eq!(store.last_crl("issuing", None, CrlKind::Full).unwrap().unwrap().number, 1);
+
+        // After the full CRL: c revoked, b released, a unchanged.
+        revoke(&store, &c, RevocationReason::Superseded);
+        assert!(matches!(store.release_hold(&b, &event("hold.release", &b)).unwrap(), ReleaseOutcome::Released(_)));
+        assert!(matches!(store.release_hold(&a, &event("hold.release", &a)).unwrap(), ReleaseOutcome::NotOnHold(_)));
+        let (pos2, delta) = changes(&store, None, pos);
+        assert!(pos2 > pos);
+        let mut got: Vec<(SerialNumber, RevocationReason)> = delta.into_iter().map(|e| (e.serial, e.reason)).collect();
+        got.sort_by(|x, y| x.0.cmp(&y.0));
+        let mut want = vec![(b.clone(), RevocationReason::RemoveFromCrl), (c.clone(), RevocationReason::Superseded)];
+        want.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(got, want);
+        store.record_crl(&crl(CrlKind::Delta, 2, Some(1), pos2), &event("crl.publish", &c)).unwrap();
+        assert_eq!(store.certificate(&c).unwrap().unwrap().first_crl_number, Some(2));
+        assert_eq!(store.certificate(&b).unwrap().unwrap().status, CertificateStatus::Issued);
+        assert!(store.verify_audit().unwrap().is_intact());
+    }
+
+    #[test]
+    fn a_hold_can_become_final_and_keeps_its_date() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let a = issued_cert(&store, None);
+        revoke(&store, &a, RevocationReason::CertificateHold);
+        assert!(matches!(revoke(&store, &a, RevocationReason::CertificateHold), RevokeOutcome::AlreadyRevoked(_)));
+        let later = Revocation { reason: RevocationReason::KeyCompromise, revoked_at: t(1_720_000_000), invalidity_date: None };
+        let out = store.revoke(&a, &later, &event("certificate.revoke", &a)).unwrap();
+        let RevokeOutcome::Revoked(rec) = out else { panic!("hold becomes final") };
+        let rev = rec.revocation.unwrap();
+        assert_eq!(rev.reason, RevocationReason::KeyCompromise);
+        assert_eq!(rev.revoked_at, t(1_710_000_000));
+        assert!(matches!(revoke(&store, &a, RevocationReason::Superseded), RevokeOutcome::AlreadyRevoked(_)));
+        assert!(matches!(store.release_hold(&a, &event("hold.release", &a)).unwrap(), ReleaseOutcome::NotOnHold(_)));
+    }
+
+    #[test]
+    fn partitions_are_listed_separately() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let p0 = issued_cert(&store, Some(0));
+        let p1 = issued_cert(&store, Some(1));
+        let none = issued_cert(&store, None);
+        for s in [&p0, &p1, &none] {
+            revoke(&store, s, RevocationReason::Unspecified);
+        }
+        assert_eq!(snapshot(&store, Some(0)).1.iter().map(|e| e.serial.clone()).collect::<Vec<_>>(), vec![p0]);
+        assert_eq!(snapshot(&store, Some(1)).1.len(), 1);
+        assert_eq!(snapshot(&store, None).1.iter().map(|e| e.serial.clone()).collect::<Vec<_>>(), vec![none]);
+        assert_eq!(changes(&store, Some(1), 0).1.len(), 1);
+    }
 }
