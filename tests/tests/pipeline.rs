@@ -10,8 +10,8 @@ use ca_core::profile::{ProfileId, Role};
 use ca_core::serial::SerialNumber;
 use ca_core::signer::{SignatureAlgorithm, Signer, SignerError};
 use ca_core::store::{
-    AuditEntry, AuditEvent, AuditVerification, CertificateQuery, CertificateRecord, CertificateStatus, Issued,
-    Reservation, Revocation, RevokeOutcome, Store, StoreError,
+    AuditEntry, AuditEvent, AuditVerification, CertificateQuery, CertificateRecord, CertificateStatus, CrlKind,
+    CrlRecord, EntrySink, Issued, ReleaseOutcome, Reservation, Revocation, RevokeOutcome, Store, StoreError,
 };
 use der::{Decode, Encode};
 use fixtures::{fixed_now, individual, TestCa};
@@ -52,6 +52,30 @@ impl Store for FailingRecord<'_> {
     }
     fn verify_audit(&self) -> Result<AuditVerification, StoreError> {
         self.inner.verify_audit()
+    }
+    fn release_hold(&self, s: &SerialNumber, a: &AuditEvent) -> Result<ReleaseOutcome, StoreError> {
+        self.inner.release_hold(s, a)
+    }
+    fn allocate_crl_number(&self, issuer: &str) -> Result<u64, StoreError> {
+        self.inner.allocate_crl_number(issuer)
+    }
+    fn revoked_snapshot(&self, i: &str, p: Option<u32>, sink: &mut EntrySink<'_>) -> Result<i64, StoreError> {
+        self.inner.revoked_snapshot(i, p, sink)
+    }
+    fn revocation_changes(
+        &self,
+        i: &str,
+        p: Option<u32>,
+        after: i64,
+        sink: &mut EntrySink<'_>,
+    ) -> Result<i64, StoreError> {
+        self.inner.revocation_changes(i, p, after, sink)
+    }
+    fn record_crl(&self, crl: &CrlRecord, a: &AuditEvent) -> Result<(), StoreError> {
+        self.inner.record_crl(crl, a)
+    }
+    fn last_crl(&self, i: &str, p: Option<u32>, kind: CrlKind) -> Result<Option<CrlRecord>, StoreError> {
+        self.inner.last_crl(i, p, kind)
     }
 }
 

@@ -120,7 +120,13 @@ impl CertificateAuthority {
             roles: vec![],
             public_key: signer.public_key().clone(),
         };
-        let issuer = IssuerContext { name: &subject_name, key_id: None, ca_name: name, algorithm: signer.algorithm(), crl_partitions: None };
+        let issuer = IssuerContext {
+            name: &subject_name,
+            key_id: None,
+            ca_name: name,
+            algorithm: signer.algorithm(),
+            crl_partitions: None,
+        };
         let prepared = prepare(&request, ProfileId::RootCa.profile(), &issuer, urls, now, not_after)?;
         let facts = IssuerFacts { subject: &subject_name, key_id: None, algorithm: signer.algorithm(), validity: None };
         let pipeline = Pipeline { signer, facts, store, actor, issuer: name };

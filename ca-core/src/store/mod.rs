@@ -234,7 +234,12 @@ pub trait Store: Send + Sync {
 
     /// Stream every currently revoked certificate of `issuer` (of one partition, if given), in
     /// one consistent snapshot; returns the revocation-event position the snapshot covers.
-    fn revoked_snapshot(&self, issuer: &str, partition: Option<u32>, sink: &mut EntrySink<'_>) -> Result<i64, StoreError>;
+    fn revoked_snapshot(
+        &self,
+        issuer: &str,
+        partition: Option<u32>,
+        sink: &mut EntrySink<'_>,
+    ) -> Result<i64, StoreError>;
 
     /// Stream what changed after event position `after` (revocations, hold changes, releases as
     /// removeFromCRL), one entry per certificate with its current state; returns the position

@@ -413,7 +413,12 @@ impl Store for SqliteStore {
         crls::allocate_crl_number(&mut self.lock(), issuer)
     }
 
-    fn revoked_snapshot(&self, issuer: &str, partition: Option<u32>, sink: &mut EntrySink<'_>) -> Result<i64, StoreError> {
+    fn revoked_snapshot(
+        &self,
+        issuer: &str,
+        partition: Option<u32>,
+        sink: &mut EntrySink<'_>,
+    ) -> Result<i64, StoreError> {
         crls::revoked_snapshot(&mut self.lock(), issuer, partition, sink)
     }
 

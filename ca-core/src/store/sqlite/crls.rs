@@ -20,12 +20,7 @@ fn time(secs: i64, what: &str) -> Result<OffsetDateTime, StoreError> {
 }
 
 /// Append a revocation event for `serial` and return its position.
-pub(super) fn insert_event(
-    tx: &Connection,
-    serial: &SerialNumber,
-    kind: &str,
-    at: i64,
-) -> Result<i64, StoreError> {
+pub(super) fn insert_event(tx: &Connection, serial: &SerialNumber, kind: &str, at: i64) -> Result<i64, StoreError> {
     tx.prepare_cached(
         "INSERT INTO revocation_events (serial, issuer, crl_partition, kind, at)
          SELECT serial, issuer, crl_partition, ?2, ?3 FROM certificates WHERE serial = ?1",
@@ -90,12 +85,7 @@ fn high_water(conn: &Connection, issuer: &str) -> Result<i64, StoreError> {
         .context("reading the revocation event position")
 }
 
-fn entry(
-    serial: String,
-    revoked_at: i64,
-    reason: i64,
-    invalidity: Option<i64>,
-) -> Result<RevokedEntry, StoreError> {
+fn entry(serial: String, revoked_at: i64, reason: i64, invalidity: Option<i64>) -> Result<RevokedEntry, StoreError> {
     let serial: SerialNumber =
         serial.parse().map_err(|e| StoreError::Corrupt(format!("certificates row {serial}: serial: {e}")))?;
     let reason = u8::try_from(reason)
@@ -178,7 +168,11 @@ pub(super) fn revocation_changes(
 pub(super) fn record_crl(conn: &mut Connection, crl: &CrlRecord, audit: &AuditEvent) -> Result<(), StoreError> {
     let now = now()?;
     let number = i64::try_from(crl.number).map_err(|_| StoreError::Database("CRL number too large".into()))?;
-    let base = crl.base_number.map(i64::try_from).transpose().map_err(|_| StoreError::Database("base CRL number too large".into()))?;
+    let base = crl
+        .base_number
+        .map(i64::try_from)
+        .transpose()
+        .map_err(|_| StoreError::Database("base CRL number too large".into()))?;
     let tx = immediate(conn)?;
     tx.prepare_cached(
         "INSERT INTO crls (issuer, crl_partition, kind, number, base_number, this_update, next_update, event_seq, published_at)

@@ -17,11 +17,10 @@ pub(super) struct Migration {
 }
 
 /// Every migration this program knows, by increasing version starting at 1.
-pub(super) const MIGRATIONS: &[Migration] =
-    &[
-        Migration { version: 1, name: "certificates and audit journal", sql: V1_CERTIFICATES_AND_AUDIT },
-        Migration { version: 2, name: "revocation events, CRL numbers and partitions", sql: V2_CRLS },
-    ];
+pub(super) const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "certificates and audit journal", sql: V1_CERTIFICATES_AND_AUDIT },
+    Migration { version: 2, name: "revocation events, CRL numbers and partitions", sql: V2_CRLS },
+];
 
 /// The schema version this program writes.
 pub(super) const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;

@@ -496,7 +496,8 @@ mod crls {
         let a = issued_cert(&store, None);
         revoke(&store, &a, RevocationReason::CertificateHold);
         assert!(matches!(revoke(&store, &a, RevocationReason::CertificateHold), RevokeOutcome::AlreadyRevoked(_)));
-        let later = Revocation { reason: RevocationReason::KeyCompromise, revoked_at: t(1_720_000_000), invalidity_date: None };
+        let later =
+            Revocation { reason: RevocationReason::KeyCompromise, revoked_at: t(1_720_000_000), invalidity_date: None };
         let out = store.revoke(&a, &later, &event("certificate.revoke", &a)).unwrap();
         let RevokeOutcome::Revoked(rec) = out else { panic!("hold becomes final") };
         let rev = rec.revocation.unwrap();
