@@ -8,10 +8,10 @@ use ca_core::issuer::CertificateAuthority;
 use ca_core::store::SqliteStore;
 use hsm::SoftwareKey;
 
-use crate::config::{CaConfig, CaDir};
 use crate::failure::Failure;
 use crate::secrets::SecretSource;
 use crate::Cli;
+use ca_core::ca_dir::{CaConfig, CaDir};
 
 pub struct Context {
     pub dir: CaDir,

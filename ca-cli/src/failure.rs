@@ -77,3 +77,14 @@ impl From<hsm::KeyError> for Failure {
         }
     }
 }
+
+impl From<ca_core::ca_dir::ConfigError> for Failure {
+    fn from(e: ca_core::ca_dir::ConfigError) -> Self {
+        use ca_core::ca_dir::ConfigError as E;
+        match e {
+            E::NoCa(_) => Failure::NotFound(e.to_string()),
+            E::Invalid { .. } => Failure::Input(e.to_string()),
+            other => Failure::Internal(anyhow::Error::new(other)),
+        }
+    }
+}

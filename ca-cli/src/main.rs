@@ -2,7 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod commands;
-mod config;
+
 mod context;
 mod failure;
 mod output;
@@ -64,6 +64,11 @@ pub enum Command {
     /// The audit journal.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
+    /// The OCSP responder.
+    #[command(subcommand)]
+    Ocsp(commands::ocsp::OcspCommand),
+    /// Serve OCSP, CRLs and CA certificates over HTTP (the same as the `ca-server` binary).
+    Serve(commands::serve::ServeArgs),
     /// Run a whole CA lifecycle in a fresh directory: init, issue, list, revoke, audit.
     Demo(commands::demo::DemoArgs),
 }

@@ -5,12 +5,14 @@
 //! implemented by the `hsm` crate (software keys, PKCS#11 tokens).
 #![forbid(unsafe_code)]
 
+pub mod ca_dir;
 pub mod clock;
 pub mod config;
 pub mod csr;
 pub mod identity;
 pub mod issuer;
 pub mod keys;
+pub mod ocsp;
 pub mod profile;
 pub mod revocation;
 pub mod serial;

@@ -13,12 +13,12 @@ use hsm::{KeyAlgorithm, SoftwareKey};
 use serde::Serialize;
 use time::Duration;
 
-use crate::config::{CaConfig, CaDir};
 use crate::context::passphrase_source;
 use crate::failure::Failure;
 use crate::output::{print_json, when};
 use crate::secrets::check_new_passphrase;
 use crate::{Cli, Outcome};
+use ca_core::ca_dir::{CaConfig, CaDir};
 
 #[derive(Args, Debug, Clone)]
 pub struct InitArgs {
@@ -91,7 +91,7 @@ fn make_private_dir(path: &Path) -> anyhow::Result<()> {
 
 pub fn run(cli: &Cli, args: &InitArgs) -> Outcome {
     let target = cli.dir.clone();
-    if target.join(crate::config::CONFIG_FILE).exists() {
+    if target.join(ca_core::ca_dir::CONFIG_FILE).exists() {
         return Err(Failure::Already(format!("a CA already exists at {}; nothing was changed", target.display())));
     }
     if target.exists() && std::fs::read_dir(&target).map(|mut d| d.next().is_some()).unwrap_or(true) {

@@ -4,7 +4,9 @@ pub mod audit;
 pub mod demo;
 pub mod init;
 pub mod issue;
+pub mod ocsp;
 pub mod revoke;
+pub mod serve;
 pub mod show;
 
 use crate::context::Context;
@@ -19,5 +21,7 @@ pub fn run(cli: Cli) -> Outcome {
         Command::List(args) => show::list(&Context::open(&cli)?, args),
         Command::Revoke(args) => revoke::run(&Context::open(&cli)?, args),
         Command::Audit(cmd) => audit::run(&Context::open(&cli)?, cmd),
+        Command::Ocsp(cmd) => ocsp::run(&Context::open(&cli)?, cmd),
+        Command::Serve(args) => serve::run(&Context::open(&cli)?, args),
     }
 }

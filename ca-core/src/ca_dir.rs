@@ -1,11 +1,25 @@
-//! `ca.toml`: the configuration of one CA directory. Everything the certificates point at
-//! (CRL, OCSP, CA certificate and CPS URLs), names, key types and validity periods live here.
+//! A CA directory and its `ca.toml`: everything the certificates point at (CRL, OCSP, CA
+//! certificate and CPS URLs), names, key types, validity periods and CRL publication settings,
+//! and where each file lives. Shared by the `ca` command and `ca-server`.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-use ca_core::config::PublicationUrls;
 use serde::{Deserialize, Serialize};
+
+use crate::config::PublicationUrls;
+
+/// The configuration cannot be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("no CA at {0} (run `ca init` first, or pass --dir)")]
+    NoCa(PathBuf),
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not a valid CA configuration: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("cannot write {path}: {message}")]
+    Write { path: PathBuf, message: String },
+}
 
 pub const CONFIG_FILE: &str = "ca.toml";
 pub const STORE_FILE: &str = "ca.db";
@@ -102,13 +116,28 @@ impl CaDir {
         self.private().join(format!("{ca}.key.pem"))
     }
 
-    pub fn load_config(&self) -> anyhow::Result<CaConfig> {
+    /// Where published CRLs are written (served under `/crl/`).
+    pub fn publish_crl(&self) -> PathBuf {
+        self.root.join("publish").join("crl")
+    }
+    /// The OCSP responder's certificate (PEM).
+    pub fn ocsp_certificate(&self) -> PathBuf {
+        self.certs().join("ocsp.pem")
+    }
+    /// The OCSP responder's encrypted key.
+    pub fn ocsp_key(&self) -> PathBuf {
+        self.private().join("ocsp.key.pem")
+    }
+
+    pub fn load_config(&self) -> Result<CaConfig, ConfigError> {
         let path = self.config();
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("no CA at {} (run `ca init` first)", self.root.display()))?;
+        if !path.exists() {
+            return Err(ConfigError::NoCa(self.root.clone()));
+        }
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
         let config: CaConfig =
-            toml::from_str(&text).with_context(|| format!("{} is not a valid CA configuration", path.display()))?;
-        config.urls.validate().map_err(anyhow::Error::msg)?;
+            toml::from_str(&text).map_err(|e| ConfigError::Invalid { path: path.clone(), message: e.to_string() })?;
+        config.urls.validate().map_err(|message| ConfigError::Invalid { path, message })?;
         Ok(config)
     }
 }
@@ -136,9 +165,10 @@ impl CaConfig {
         }
     }
 
-    pub fn write(&self, path: &Path) -> anyhow::Result<()> {
-        let text = toml::to_string_pretty(self)?;
+    pub fn write(&self, path: &Path) -> Result<(), ConfigError> {
+        let err = |message: String| ConfigError::Write { path: path.to_owned(), message };
+        let text = toml::to_string_pretty(self).map_err(|e| err(e.to_string()))?;
         std::fs::write(path, format!("# Configuration of this CA directory; see README.md.\n{text}"))
-            .with_context(|| format!("cannot write {}", path.display()))
+            .map_err(|e| err(e.to_string()))
     }
 }

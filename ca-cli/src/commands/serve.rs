@@ -1,0 +1,37 @@
+//! `ca serve`: the HTTP services (OCSP, CRL and CA certificate distribution) of this CA.
+
+use std::sync::Arc;
+
+use clap::Args;
+
+use crate::context::Context;
+use crate::failure::Failure;
+use crate::Outcome;
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+}
+
+pub fn run(ctx: &Context, args: &ServeArgs) -> Outcome {
+    let passphrase = if ctx.dir.ocsp_key().exists() { Some(ctx.passphrase.read(false)?) } else { None };
+    let services = ca_server::Services::load(&ctx.dir, passphrase.as_ref().map(|p| p.as_bytes()))
+        .map_err(|e| match e {
+            ca_server::StartError::Key(hsm::KeyError::WrongPassphrase) => Failure::Auth(e.to_string()),
+            other => Failure::Internal(anyhow::Error::new(other)),
+        })?;
+    drop(passphrase);
+    if services.ocsp.is_none() {
+        eprintln!("note: no OCSP responder yet (ca ocsp init); serving CRLs and CA certificates only");
+    }
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| Failure::Internal(e.into()))?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .map_err(|e| Failure::Input(format!("cannot listen on {}: {e}", args.listen)))?;
+        eprintln!("serving {} on http://{}", ctx.dir.root.display(), args.listen);
+        ca_server::serve(listener, Arc::new(services)).await.map_err(|e| Failure::Internal(e.into()))
+    })
+}

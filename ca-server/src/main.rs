@@ -1,0 +1,79 @@
+//! `ca-server`: the CA's HTTP services for one CA directory.
+//!
+//!     CA_PASSPHRASE=… ca-server --dir ./ca --listen 127.0.0.1:8080
+//!
+//! The passphrase (for the OCSP responder key) comes from `CA_PASSPHRASE` or the file named by
+//! `CA_PASSPHRASE_FILE`; never from the command line. `ca serve` does the same with prompts.
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use ca_core::ca_dir::CaDir;
+use zeroize::Zeroizing;
+
+fn usage() -> ExitCode {
+    eprintln!("usage: ca-server [--dir DIR] [--listen ADDR:PORT]");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CA_LOG").unwrap_or_else(|_| "info".into()))
+        .init();
+    let mut dir = std::env::var("CA_DIR").unwrap_or_else(|_| "ca".into());
+    let mut listen = "127.0.0.1:8080".to_owned();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match (a.as_str(), args.next()) {
+            ("--dir", Some(v)) => dir = v,
+            ("--listen", Some(v)) => listen = v,
+            _ => return usage(),
+        }
+    }
+    let passphrase = match (std::env::var("CA_PASSPHRASE"), std::env::var("CA_PASSPHRASE_FILE")) {
+        (Ok(p), _) => Some(Zeroizing::new(p)),
+        (_, Ok(path)) => match std::fs::read_to_string(&path) {
+            Ok(text) => Some(Zeroizing::new(text.lines().next().unwrap_or("").to_owned())),
+            Err(e) => {
+                eprintln!("error: cannot read {path}: {e}");
+                return ExitCode::from(3);
+            }
+        },
+        _ => None,
+    };
+    let services = match ca_server::Services::load(&CaDir::new(&dir), passphrase.as_ref().map(|p| p.as_bytes())) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if services.ocsp.is_none() {
+        tracing::warn!("no OCSP responder (run `ca ocsp init`, and give CA_PASSPHRASE)");
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(&listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: cannot listen on {listen}: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        tracing::info!(%listen, dir, "serving");
+        match ca_server::serve(listener, services).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+        }
+    })
+}

@@ -1,0 +1,223 @@
+//! The OCSP responder over HTTP, checked with the real `openssl ocsp`: good, revoked (time and
+//! reason), never issued (revoked/certificateHold at the epoch), nonce, signature verification,
+//! and bad requests answered with OCSP error statuses while the server keeps serving.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+
+use ca_core::clock::{Clock, SystemClock};
+use ca_core::identity::Subject;
+use ca_core::issuer::IssuanceRequest;
+use ca_core::ocsp::Responder;
+use ca_core::profile::ProfileId;
+use ca_core::revocation::{revoke, RevocationReason};
+use ca_core::signer::Signer;
+use ca_core::store::SqliteStore;
+use ca_tests::{openssl, write_pem};
+use fixtures::{individual, TestCa};
+use hsm::{KeyAlgorithm, SoftwareKey};
+
+struct Running {
+    ca: TestCa,
+    store: Arc<SqliteStore>,
+    port: u16,
+    _runtime: tokio::runtime::Runtime,
+}
+
+fn start(responder_key: KeyAlgorithm) -> Running {
+    let ca = TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::Rsa2048);
+    let clock = SystemClock;
+    let key = SoftwareKey::generate(responder_key).unwrap();
+    let cert = ca
+        .issuer(&clock)
+        .issue(&IssuanceRequest {
+            profile: ProfileId::OcspResponder,
+            subject: Subject::Service { common_name: "OCSP RESPONDER".into(), organisation: None },
+            roles: vec![],
+            public_key: key.public_key().clone(),
+        })
+        .unwrap();
+    // The server gets its own connection to the same database file, as in production.
+    let store = Arc::new(SqliteStore::open(&ca.dir.path().join("ca.db")).unwrap());
+    let responder = Responder::new(
+        "nca",
+        &ca.issuing.certificate_der,
+        &cert.der,
+        Arc::new(key),
+        store.clone(),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    let services = Arc::new(ca_server::Services {
+        ocsp: Some(Arc::new(responder)),
+        crl_dir: ca.dir.path().join("crl"),
+        certs_dir: ca.dir.path().join("certs"),
+    });
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    runtime.spawn(ca_server::serve(listener, services));
+    let dir = ca.dir.path();
+    write_pem(dir, "issuing.pem", "CERTIFICATE", &ca.issuing.certificate_der);
+    let mut chain = std::fs::read_to_string(write_pem(dir, "root.pem", "CERTIFICATE", &ca.root.certificate_der)).unwrap();
+    chain.push_str(&std::fs::read_to_string(dir.join("issuing.pem")).unwrap());
+    std::fs::write(dir.join("chain.pem"), chain).unwrap();
+    Running { ca, store, port, _runtime: runtime }
+}
+
+fn leaf(r: &Running, n: u32) -> (ca_core::serial::SerialNumber, std::path::PathBuf) {
+    let clock = SystemClock;
+    let key = SoftwareKey::generate(KeyAlgorithm::P256).unwrap();
+    let cert = r
+        .ca
+        .issuer(&clock)
+        .issue(&IssuanceRequest {
+            profile: ProfileId::IndividualSign,
+            subject: individual(n),
+            roles: vec![],
+            public_key: key.public_key().clone(),
+        })
+        .unwrap();
+    let path = write_pem(r.ca.dir.path(), &format!("leaf{n}.pem"), "CERTIFICATE", &cert.der);
+    (cert.serial, path)
+}
+
+fn ocsp(r: &Running, target: &[&str], extra: &[&str]) -> (bool, String) {
+    let dir = r.ca.dir.path();
+    let url = format!("http://127.0.0.1:{}/ocsp", r.port);
+    let issuer = dir.join("issuing.pem");
+    let chain = dir.join("chain.pem");
+    let mut args = vec!["ocsp", "-issuer", issuer.to_str().unwrap(), "-url", &url, "-CAfile", chain.to_str().unwrap()];
+    args.extend_from_slice(target);
+    args.extend_from_slice(extra);
+    let out = openssl(&args);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+fn post(port: u16, body: &[u8]) -> (u16, Vec<u8>) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "POST /ocsp HTTP/1.1\r\nHost: x\r\nContent-Type: application/ocsp-request\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    let _ = s.write_all(body);
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body_start = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4).unwrap_or(buf.len());
+    (status, buf[body_start..].to_vec())
+}
+
+/// The OCSPResponse's responseStatus: SEQUENCE { ENUMERATED status, ... }.
+fn response_status(der: &[u8]) -> u8 {
+    assert!(der.len() >= 5 && der[0] == 0x30, "not an OCSPResponse: {der:02x?}");
+    let at = if der[1] & 0x80 == 0 { 2 } else { 2 + (der[1] & 0x7f) as usize };
+    assert_eq!(der[at], 0x0a, "ENUMERATED expected");
+    der[at + 2]
+}
+
+#[test]
+fn openssl_sees_good_revoked_and_never_issued_with_a_verified_signature() {
+    for responder_key in [KeyAlgorithm::Rsa2048, KeyAlgorithm::P256] {
+        let r = start(responder_key);
+        let (_, good) = leaf(&r, 1);
+        let (revoked_serial, revoked) = leaf(&r, 2);
+
+        let (ok, text) = ocsp(&r, &["-cert", good.to_str().unwrap()], &[]);
+        assert!(ok, "{text}");
+        assert!(text.contains("Response verify OK"), "{text}");
+        assert!(text.contains(&format!("{}: good", good.display())), "{text}");
+
+        // Revocation is visible the moment it commits: no CRL, no restart.
+        revoke(r.store.as_ref(), &SystemClock, &revoked_serial, RevocationReason::KeyCompromise, None, "test").unwrap();
+        let (ok, text) = ocsp(&r, &["-cert", revoked.to_str().unwrap()], &[]);
+        assert!(ok, "{text}");
+        assert!(text.contains(&format!("{}: revoked", revoked.display())), "{text}");
+        assert!(text.contains("Reason: keyCompromise"), "{text}");
+        assert!(text.contains("Revocation Time:"), "{text}");
+
+        // A serial this CA never issued: revoked, certificateHold, 1970, extended revoke.
+        let (ok, text) = ocsp(&r, &["-serial", "0x1234567890"], &["-resp_text"]);
+        assert!(ok, "{text}");
+        assert!(text.contains(": revoked"), "{text}");
+        assert!(text.contains("Reason: certificateHold"), "{text}");
+        assert!(text.contains("Jan  1 00:00:00 1970 GMT"), "{text}");
+        // OpenSSL's object table names id-pkix-ocsp 9 (extended revoke) "valid".
+        assert!(text.contains("Response Extensions") && text.contains("valid:"), "{text}");
+
+        // The nonce is echoed (openssl checks it and complains if it is missing).
+        let (ok, text) = ocsp(&r, &["-cert", good.to_str().unwrap()], &["-resp_text"]);
+        assert!(ok && text.contains("OCSP Nonce"), "{text}");
+        assert!(!text.contains("WARNING: no nonce in response"), "{text}");
+        // SHA-256 CertIDs are answered too.
+        let (ok, text) = ocsp(&r, &["-sha256", "-cert", good.to_str().unwrap()], &[]);
+        assert!(ok && text.contains(": good"), "{text}");
+    }
+}
+
+#[test]
+fn bad_requests_get_ocsp_error_statuses_and_the_server_keeps_serving() {
+    let r = start(KeyAlgorithm::P256);
+    let (_, good) = leaf(&r, 3);
+    // Garbage, truncated, empty: malformedRequest (1), HTTP 200 as RFC 6960 wants.
+    for body in [&b"garbage"[..], &[0x30, 0x82, 0x01][..], &[][..]] {
+        let (status, der) = post(r.port, body);
+        assert_eq!(status, 200);
+        assert_eq!(response_status(&der), 1, "malformedRequest for {body:02x?}");
+    }
+    // Truncate a real request made by openssl.
+    let req = r.ca.dir.path().join("req.der");
+    let out = openssl(&[
+        "ocsp",
+        "-issuer",
+        r.ca.dir.path().join("issuing.pem").to_str().unwrap(),
+        "-cert",
+        good.to_str().unwrap(),
+        "-reqout",
+        req.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let request = std::fs::read(&req).unwrap();
+    let (_, der) = post(r.port, &request[..request.len() - 5]);
+    assert_eq!(response_status(&der), 1);
+    // Oversized: malformedRequest without reading it all.
+    let (status, der) = post(r.port, &vec![0x30; 64 * 1024]);
+    assert_eq!(status, 200);
+    assert_eq!(response_status(&der), 1);
+
+    // A certificate of another CA: unauthorized (6).
+    let other = TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256);
+    let foreign_issuer = write_pem(other.dir.path(), "issuing.pem", "CERTIFICATE", &other.issuing.certificate_der);
+    let out = openssl(&[
+        "ocsp",
+        "-issuer",
+        foreign_issuer.to_str().unwrap(),
+        "-serial",
+        "0x42",
+        "-reqout",
+        req.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let (_, der) = post(r.port, &std::fs::read(&req).unwrap());
+    assert_eq!(response_status(&der), 6, "unauthorized");
+
+    // GET with base64 works, and the server still answers correctly after all of the above.
+    let b64 = {
+        use std::process::Command;
+        let o = Command::new("openssl").args(["base64", "-A", "-in", req.to_str().unwrap()]).output().unwrap();
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let mut s = TcpStream::connect(("127.0.0.1", r.port)).unwrap();
+    write!(s, "GET /ocsp/{b64} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 200"));
+    let (ok, text) = ocsp(&r, &["-cert", good.to_str().unwrap()], &[]);
+    assert!(ok && text.contains(": good"), "{text}");
+    let _ = SystemClock.now();
+}
