@@ -46,6 +46,11 @@ impl Context {
         })
     }
 
+    /// Now, from the injected clock.
+    pub fn clock_now(&self) -> time::OffsetDateTime {
+        ca_core::clock::Clock::now(&self.clock)
+    }
+
     /// Load a CA with its key, decrypting the key with the CA passphrase.
     pub fn authority(&self, ca: &str) -> Result<CertificateAuthority, Failure> {
         let cert_pem = std::fs::read_to_string(self.dir.certificate_pem(ca))

@@ -61,9 +61,14 @@ pub enum Command {
     List(commands::show::ListArgs),
     /// Revoke a certificate with an RFC 5280 reason.
     Revoke(commands::revoke::RevokeArgs),
+    /// Lift a certificateHold (suspension); the certificate becomes valid again.
+    Release(commands::revoke::ReleaseArgs),
     /// The audit journal.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
+    /// Certificate revocation lists.
+    #[command(subcommand)]
+    Crl(commands::crl::CrlCommand),
     /// The OCSP responder.
     #[command(subcommand)]
     Ocsp(commands::ocsp::OcspCommand),

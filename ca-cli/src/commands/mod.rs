@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod audit;
+pub mod crl;
 pub mod demo;
 pub mod init;
 pub mod issue;
@@ -20,8 +21,10 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Show(args) => show::show(&Context::open(&cli)?, args),
         Command::List(args) => show::list(&Context::open(&cli)?, args),
         Command::Revoke(args) => revoke::run(&Context::open(&cli)?, args),
+        Command::Release(args) => revoke::release(&Context::open(&cli)?, args),
         Command::Audit(cmd) => audit::run(&Context::open(&cli)?, cmd),
         Command::Ocsp(cmd) => ocsp::run(&Context::open(&cli)?, cmd),
+        Command::Crl(cmd) => crl::run(&Context::open(&cli)?, cmd),
         Command::Serve(args) => serve::run(&Context::open(&cli)?, args),
     }
 }

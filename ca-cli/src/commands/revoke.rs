@@ -48,13 +48,18 @@ pub fn run(ctx: &Context, args: &RevokeArgs) -> Outcome {
             } else {
                 println!("Revoked {} ({}) at {}", record.serial, rev.reason, when(rev.revoked_at));
                 println!("  subject {}", record.subject_dn);
+                println!("  OCSP answers revoked now; the next `ca crl publish` lists it (delta and full CRL)");
             }
             Ok(())
         }
         RevokeOutcome::AlreadyRevoked(record) => {
             let rev = record.revocation.as_ref().expect("a revoked record carries its revocation");
+            let published = match record.first_crl_number {
+                Some(n) => format!("first listed in CRL number {n}"),
+                None => "not yet in a published CRL".to_owned(),
+            };
             let message = format!(
-                "certificate {} was already revoked at {} ({}); nothing changed",
+                "certificate {} was already revoked at {} ({}, {published}); nothing changed",
                 record.serial,
                 when(rev.revoked_at),
                 rev.reason
@@ -65,5 +70,34 @@ pub fn run(ctx: &Context, args: &RevokeArgs) -> Outcome {
             }
             Err(Failure::Already(message))
         }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ReleaseArgs {
+    /// Serial number in hex of a certificate on hold (certificateHold).
+    pub serial: String,
+}
+
+/// `ca release`: lift a certificateHold; the next delta CRL lists the certificate with
+/// removeFromCRL and the next full CRL no longer lists it.
+pub fn release(ctx: &Context, args: &ReleaseArgs) -> Outcome {
+    use ca_core::store::{AuditEvent, ReleaseOutcome, Store};
+    let serial = parse_serial(&args.serial)?;
+    let event = AuditEvent::new(&ctx.actor, "certificate.release-hold").target(serial.to_hex());
+    match ctx.store.release_hold(&serial, &event)? {
+        ReleaseOutcome::Released(record) => {
+            if ctx.json {
+                print_json(&serde_json::json!({ "released": true, "certificate": record }));
+            } else {
+                println!("Released the hold on {}: valid again", record.serial);
+            }
+            Ok(())
+        }
+        ReleaseOutcome::NotOnHold(record) => Err(Failure::Already(format!(
+            "certificate {} is not on hold ({}); nothing changed",
+            record.serial,
+            record.revocation.as_ref().map_or("valid".to_owned(), |r| format!("revoked: {}", r.reason))
+        ))),
     }
 }

@@ -104,6 +104,10 @@ fn print_record(r: &CertificateRecord) {
         if let Some(d) = rev.invalidity_date {
             println!("  invalid from {}", when(d));
         }
+        match r.first_crl_number {
+            Some(n) => println!("  first CRL    number {n}"),
+            None => println!("  first CRL    not yet published"),
+        }
     }
     println!("  profile      {}", r.profile);
     println!("  issuer       {}", r.issuer);
