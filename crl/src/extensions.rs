@@ -202,7 +202,7 @@ mod tests {
         assert!(matches!(parse(&exts), Err(ParseError::DuplicateExtension(ID_CE_CRL_NUMBER))));
         let unknown = ObjectIdentifier::new_unwrap("1.2.3.4");
         let e = Extension { extn_id: unknown, critical: true, extn_value: OctetString::new(vec![5, 0]).unwrap() };
-        assert_eq!(parse(&[e.clone()]), Err(ParseError::UnsupportedCriticalExtension(unknown)));
+        assert_eq!(parse(std::slice::from_ref(&e)), Err(ParseError::UnsupportedCriticalExtension(unknown)));
         assert!(parse(&[Extension { critical: false, ..e }]).is_ok());
         let big = Extension {
             extn_id: ID_CE_CRL_NUMBER,
