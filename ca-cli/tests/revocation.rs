@@ -22,7 +22,12 @@ fn ca(dir: &Path, args: &[&str]) -> Output {
 
 fn ok(dir: &Path, args: &[&str]) -> String {
     let out = ca(dir, args);
-    assert!(out.status.success(), "ca {args:?}: {}{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "ca {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -65,14 +70,37 @@ fn issue(ca_: &Ca, name: &str) -> (String, String) {
     let csr = work.join(format!("{name}.csr"));
     let key = work.join(format!("{name}.key"));
     let (made, text) = openssl(&[
-        "req", "-new", "-nodes", "-subj", "/CN=x", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-        "-keyout", key.to_str().unwrap(), "-out", csr.to_str().unwrap(),
+        "req",
+        "-new",
+        "-nodes",
+        "-subj",
+        "/CN=x",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-out",
+        csr.to_str().unwrap(),
     ]);
     assert!(made, "{text}");
-    let r = json(&ca_.dir, &[
-        "issue", "--profile", "individual-sign", "--iin", IIN, "--surname", "Тестов", "--given-name", "Тест",
-        "--csr", csr.to_str().unwrap(),
-    ]);
+    let r = json(
+        &ca_.dir,
+        &[
+            "issue",
+            "--profile",
+            "individual-sign",
+            "--iin",
+            IIN,
+            "--surname",
+            "Тестов",
+            "--given-name",
+            "Тест",
+            "--csr",
+            csr.to_str().unwrap(),
+        ],
+    );
     (r["serial"].as_str().unwrap().to_owned(), r["certificate"].as_str().unwrap().to_owned())
 }
 
@@ -86,7 +114,8 @@ fn verify(ca_: &Ca, leaf: &str, crls: &[PathBuf], deltas: bool) -> (bool, String
         text.push_str(&pem);
     }
     std::fs::write(&bundle, text).unwrap();
-    let mut args = vec!["verify", "-crl_check", "-CAfile", ca_.chain.to_str().unwrap(), "-CRLfile", bundle.to_str().unwrap()];
+    let mut args =
+        vec!["verify", "-crl_check", "-CAfile", ca_.chain.to_str().unwrap(), "-CRLfile", bundle.to_str().unwrap()];
     if deltas {
         args.push("-use_deltas");
     }
@@ -115,7 +144,17 @@ fn full_and_delta_crls_are_seen_by_openssl() {
     // openssl crl -verify on both, and the delta names its base.
     let nca = c.dir.join("certs/nca.pem");
     for f in [&full, &delta] {
-        let (v, text) = openssl(&["crl", "-inform", "DER", "-in", f.to_str().unwrap(), "-CAfile", nca.to_str().unwrap(), "-noout", "-text"]);
+        let (v, text) = openssl(&[
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            f.to_str().unwrap(),
+            "-CAfile",
+            nca.to_str().unwrap(),
+            "-noout",
+            "-text",
+        ]);
         assert!(v && text.contains("verify OK"), "{text}");
     }
     let (_, text) = openssl(&["crl", "-inform", "DER", "-in", delta.to_str().unwrap(), "-noout", "-text"]);
@@ -199,7 +238,17 @@ fn partitioned_crls_cover_their_certificates() {
         assert!(file.starts_with("nca_p") && file.ends_with(".crl"), "{url}");
         let crl = c.dir.join("publish/crl").join(file);
         let nca = c.dir.join("certs/nca.pem");
-        let (v, text) = openssl(&["crl", "-inform", "DER", "-in", crl.to_str().unwrap(), "-CAfile", nca.to_str().unwrap(), "-noout", "-text"]);
+        let (v, text) = openssl(&[
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            crl.to_str().unwrap(),
+            "-CAfile",
+            nca.to_str().unwrap(),
+            "-noout",
+            "-text",
+        ]);
         assert!(v && text.contains("verify OK") && text.contains("Issuing Distribution Point"), "{text}");
         let (v, text) = verify(&c, leaf, &[crl], false);
         if *serial == revoked_serial {

@@ -60,7 +60,8 @@ fn start(responder_key: KeyAlgorithm) -> Running {
     runtime.spawn(ca_server::serve(listener, services));
     let dir = ca.dir.path();
     write_pem(dir, "issuing.pem", "CERTIFICATE", &ca.issuing.certificate_der);
-    let mut chain = std::fs::read_to_string(write_pem(dir, "root.pem", "CERTIFICATE", &ca.root.certificate_der)).unwrap();
+    let mut chain =
+        std::fs::read_to_string(write_pem(dir, "root.pem", "CERTIFICATE", &ca.root.certificate_der)).unwrap();
     chain.push_str(&std::fs::read_to_string(dir.join("issuing.pem")).unwrap());
     std::fs::write(dir.join("chain.pem"), chain).unwrap();
     Running { ca, store, port, _runtime: runtime }
@@ -69,16 +70,15 @@ fn start(responder_key: KeyAlgorithm) -> Running {
 fn leaf(r: &Running, n: u32) -> (ca_core::serial::SerialNumber, std::path::PathBuf) {
     let clock = SystemClock;
     let key = SoftwareKey::generate(KeyAlgorithm::P256).unwrap();
-    let cert = r
-        .ca
-        .issuer(&clock)
-        .issue(&IssuanceRequest {
-            profile: ProfileId::IndividualSign,
-            subject: individual(n),
-            roles: vec![],
-            public_key: key.public_key().clone(),
-        })
-        .unwrap();
+    let cert =
+        r.ca.issuer(&clock)
+            .issue(&IssuanceRequest {
+                profile: ProfileId::IndividualSign,
+                subject: individual(n),
+                roles: vec![],
+                public_key: key.public_key().clone(),
+            })
+            .unwrap();
     let path = write_pem(r.ca.dir.path(), &format!("leaf{n}.pem"), "CERTIFICATE", &cert.der);
     (cert.serial, path)
 }

@@ -38,7 +38,8 @@ pub fn run(ctx: &Context, cmd: &OcspCommand) -> Outcome {
             ctx.dir.ocsp_certificate().display()
         )));
     }
-    let alg: KeyAlgorithm = args.key_algorithm.parse().map_err(|e: hsm::UnknownKeyAlgorithm| Failure::Input(e.to_string()))?;
+    let alg: KeyAlgorithm =
+        args.key_algorithm.parse().map_err(|e: hsm::UnknownKeyAlgorithm| Failure::Input(e.to_string()))?;
     let ca = ctx.authority(&ctx.config.issuing.name)?;
     let key = SoftwareKey::generate(alg)?;
     let issuer = Issuer {

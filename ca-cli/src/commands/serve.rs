@@ -17,8 +17,8 @@ pub struct ServeArgs {
 
 pub fn run(ctx: &Context, args: &ServeArgs) -> Outcome {
     let passphrase = if ctx.dir.ocsp_key().exists() { Some(ctx.passphrase.read(false)?) } else { None };
-    let services = ca_server::Services::load(&ctx.dir, passphrase.as_ref().map(|p| p.as_bytes()))
-        .map_err(|e| match e {
+    let services =
+        ca_server::Services::load(&ctx.dir, passphrase.as_ref().map(|p| p.as_bytes())).map_err(|e| match e {
             ca_server::StartError::Key(hsm::KeyError::WrongPassphrase) => Failure::Auth(e.to_string()),
             other => Failure::Internal(anyhow::Error::new(other)),
         })?;
