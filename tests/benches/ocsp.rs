@@ -112,8 +112,18 @@ fn main() {
             req.to_str().unwrap(),
         ]);
         let b64 = base64::engine::general_purpose::STANDARD.encode(std::fs::read(&req).unwrap());
-        let encoded: String =
-            b64.chars().map(|c| if c == '/' { "%2F".into() } else if c == '+' { "%2B".into() } else { c.to_string() }).collect();
+        let encoded: String = b64
+            .chars()
+            .map(|c| {
+                if c == '/' {
+                    "%2F".into()
+                } else if c == '+' {
+                    "%2B".into()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect();
         let url = format!("http://127.0.0.1:{port}/ocsp/{encoded}");
         let out = Command::new("wrk")
             .args(["-t1", "-c8", &format!("-d{}s", seconds.ceil() as u64), "--latency", &url])

@@ -110,14 +110,20 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Outcome {
     crl::run(&ctx, &crl::CrlCommand::Publish(crl::PublishArgs { which: crl::Which::Both, pem: true, out: None }))?;
 
     step("ca revoke <legal SIGN> --reason certificateHold, then ca crl publish --which delta");
-    revoke::run(&ctx, &revoke::RevokeArgs { serial: legal.serial.clone(), reason: "certificateHold".into(), invalidity_date: None })?;
+    revoke::run(
+        &ctx,
+        &revoke::RevokeArgs { serial: legal.serial.clone(), reason: "certificateHold".into(), invalidity_date: None },
+    )?;
     crl::run(&ctx, &crl::CrlCommand::Publish(crl::PublishArgs { which: crl::Which::Delta, pem: false, out: None }))?;
 
     step("ca show <individual SIGN>: status and the CRL that first listed it");
     show::show(&ctx, &show::ShowArgs { serial: sign.serial.clone(), pem: false })?;
 
     step("ca ocsp init: the delegated OCSP responder (serve it with `ca serve`)");
-    ocsp::run(&ctx, &ocsp::OcspCommand::Init(ocsp::OcspInitArgs { key_algorithm: "rsa2048".into(), validity_days: 90 }))?;
+    ocsp::run(
+        &ctx,
+        &ocsp::OcspCommand::Init(ocsp::OcspInitArgs { key_algorithm: "rsa2048".into(), validity_days: 90 }),
+    )?;
 
     step("ca audit verify");
     audit::run(&ctx, &audit::AuditCommand::Verify)?;
