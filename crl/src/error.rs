@@ -31,7 +31,7 @@ pub enum BuildError {
 pub enum ParseError {
     #[error("malformed CRL: {0}")]
     Der(#[from] der::Error),
-    #[error("unsupported CRL version {0} (only v1 and v2 exist)")]
+    #[error("CRL version field v{0}: when present it must be v2 (RFC 5280 5.1.2.1)")]
     Version(u8),
     #[error("the signature algorithm of the TBSCertList does not match the outer signatureAlgorithm")]
     AlgorithmMismatch,

@@ -78,7 +78,7 @@ impl OpensslCa {
     }
 
     /// Write `index.txt` with one `R` line per `(serial hex, revocation field)`.
-    pub fn write_index<'a>(&self, revoked: impl IntoIterator<Item = (String, String)>) {
+    pub fn write_index(&self, revoked: impl IntoIterator<Item = (String, String)>) {
         let file = std::fs::File::create(self.dir.join("index.txt")).expect("index.txt");
         let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
         for (i, (serial, revocation)) in revoked.into_iter().enumerate() {
