@@ -104,7 +104,7 @@ fn issue(ca_: &Ca, name: &str) -> (String, String) {
     (r["serial"].as_str().unwrap().to_owned(), r["certificate"].as_str().unwrap().to_owned())
 }
 
-fn verify(ca_: &Ca, leaf: &str, crls: &[PathBuf], deltas: bool) -> (bool, String) {
+fn verify(ca_: &Ca, leaf: &str, crls: &[&Path], deltas: bool) -> (bool, String) {
     // OpenSSL wants one file with the CRLs for -CRLfile; concatenate PEM copies.
     let bundle = ca_.dir.parent().unwrap().join("crls.pem");
     let mut text = String::new();
@@ -164,9 +164,9 @@ fn full_and_delta_crls_are_seen_by_openssl() {
     assert!(text.contains("Freshest CRL") && text.contains("http://pki.test.kz/crl/nca_d.crl"), "{text}");
 
     // verify -crl_check: the revoked one fails, the good one passes.
-    let (v, text) = verify(&c, &bad, &[full.clone()], false);
+    let (v, text) = verify(&c, &bad, &[&full], false);
     assert!(!v && text.contains("certificate revoked"), "{text}");
-    let (v, text) = verify(&c, &good, &[full.clone()], false);
+    let (v, text) = verify(&c, &good, &[&full], false);
     assert!(v, "{text}");
 
     // `ca show` names the CRL that first listed the revocation.
@@ -180,9 +180,9 @@ fn full_and_delta_crls_are_seen_by_openssl() {
     assert_eq!(published.as_array().unwrap().len(), 1, "only a delta");
     assert_eq!(published[0]["entries"], 1);
     assert_eq!(published[0]["base_number"], first);
-    let (v, text) = verify(&c, &late, &[full.clone()], false);
+    let (v, text) = verify(&c, &late, &[&full], false);
     assert!(v, "the full CRL does not know it yet: {text}");
-    let (v, text) = verify(&c, &late, &[full.clone(), delta.clone()], true);
+    let (v, text) = verify(&c, &late, &[&full, &delta], true);
     assert!(!v && text.contains("certificate revoked"), "{text}");
     assert_eq!(json(&c.dir, &["show", &late_serial])["first_crl_number"], published[0]["number"]);
     assert!(ok(&c.dir, &["audit", "verify"]).contains("intact"));
@@ -196,7 +196,7 @@ fn hold_and_release_travel_through_delta_crls() {
     ok(&c.dir, &["crl", "publish"]);
     let full = c.dir.join("publish/crl/nca.crl");
     let delta = c.dir.join("publish/crl/nca_d.crl");
-    let (v, text) = verify(&c, &leaf, &[full.clone()], false);
+    let (v, text) = verify(&c, &leaf, &[&full], false);
     assert!(!v && text.contains("certificate revoked"), "{text}");
 
     let out = ok(&c.dir, &["release", &serial]);
@@ -206,7 +206,7 @@ fn hold_and_release_travel_through_delta_crls() {
     ok(&c.dir, &["crl", "publish", "--which", "delta"]);
     let (_, text) = openssl(&["crl", "-inform", "DER", "-in", delta.to_str().unwrap(), "-noout", "-text"]);
     assert!(text.contains("Remove From CRL"), "{text}");
-    let (v, text) = verify(&c, &leaf, &[full.clone(), delta.clone()], true);
+    let (v, text) = verify(&c, &leaf, &[&full, &delta], true);
     assert!(v, "removeFromCRL in the delta lifts the hold of the full CRL: {text}");
 
     // The next full CRL no longer lists it.
@@ -250,7 +250,7 @@ fn partitioned_crls_cover_their_certificates() {
             "-text",
         ]);
         assert!(v && text.contains("verify OK") && text.contains("Issuing Distribution Point"), "{text}");
-        let (v, text) = verify(&c, leaf, &[crl], false);
+        let (v, text) = verify(&c, leaf, &[&crl], false);
         if *serial == revoked_serial {
             assert!(!v && text.contains("certificate revoked"), "{text}");
         } else {

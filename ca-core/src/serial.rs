@@ -61,6 +61,12 @@ impl SerialNumber {
     }
 }
 
+impl AsRef<[u8]> for SerialNumber {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 impl FromStr for SerialNumber {
     type Err = SerialError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
