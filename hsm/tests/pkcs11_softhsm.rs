@@ -10,7 +10,7 @@ use aws_lc_rs::signature::{
 };
 use ca_core::signer::{SignatureAlgorithm, Signer, SignerError};
 use hsm::pkcs11::{
-    CertificateCategory, KeySelector, PinState, Pkcs11Module, Token, TokenError, TokenKey, TokenKeyType,
+    CertificateCategory, KeySelector, PinState, Pkcs11Module, SecretPin, Token, TokenError, TokenKey, TokenKeyType,
     TokenObjectClass, TokenSelector,
 };
 use hsm::KeyAlgorithm;
@@ -86,7 +86,7 @@ fn missing_module_absent_token_and_non_module_are_told_apart() {
 fn wrong_pin_is_refused_without_the_pin_in_the_message_then_the_right_one_works() {
     let test = fresh_token("pin-test");
     let (_module, token) = open(&test);
-    let wrong = zeroize::Zeroizing::new("999999-secret".to_owned());
+    let wrong = SecretPin::from("999999-secret".to_owned());
     let err = token.login(&wrong).unwrap_err();
     let TokenError::WrongPin { tries } = &err else { panic!("expected a wrong-PIN error, got {err}") };
     let message = format!("{err} {err:?} {tries:?}");
@@ -113,7 +113,7 @@ fn wrong_pin_is_refused_without_the_pin_in_the_message_then_the_right_one_works(
 fn softhsm_never_locks_the_pin() {
     let test = fresh_token("no-lock");
     let (_module, token) = open(&test);
-    let wrong = zeroize::Zeroizing::new("0000".to_owned());
+    let wrong = SecretPin::from("0000".to_owned());
     for _ in 0..12 {
         let err = token.login(&wrong).unwrap_err();
         assert!(matches!(err, TokenError::WrongPin { .. }), "{err}");
@@ -367,4 +367,23 @@ fn four_threads_sign_concurrently() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<TokenKey>();
     assert_send_sync::<Token>();
+}
+
+/// SoftHSM has no removable slots, so "pulling the card" is simulated by deleting the token's
+/// storage under a logged-in session. SoftHSM then answers CKR_OBJECT_HANDLE_INVALID to
+/// C_SignInit and CKR_GENERAL_ERROR elsewhere (a real reader gives CKR_DEVICE_REMOVED,
+/// CKR_TOKEN_NOT_PRESENT or CKR_SESSION_HANDLE_INVALID, mapped in `pkcs11::error`). Either way
+/// the signer reports the key unavailable, never a signature and never a panic.
+#[test]
+fn token_storage_vanishing_mid_operation_is_reported() {
+    let test = fresh_token("removed");
+    let (_module, token) = logged_in(&test);
+    let key = token.generate_key_pair(KeyAlgorithm::P256, "k").unwrap();
+    key.sign(b"before").unwrap();
+    std::fs::remove_dir_all(test.dir.path().join("tokens")).unwrap();
+    let err = key.sign(b"after").unwrap_err();
+    assert!(matches!(err, SignerError::KeyUnavailable(_)), "{err}");
+    assert!(err.to_string().contains("no longer on the token"), "{err}");
+    assert!(token.generate_key_pair(KeyAlgorithm::P256, "k2").is_err());
+    assert!(token.description().is_err());
 }

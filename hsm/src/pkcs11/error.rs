@@ -70,6 +70,10 @@ pub enum TokenError {
     /// The token went away during the operation (removed, session closed, device error).
     #[error("the token was removed or stopped responding during {0}")]
     TokenRemoved(&'static str),
+    /// An object handle we held is no longer valid: the object was deleted, or the token was
+    /// removed and reinserted (handles do not survive that), or its storage went away.
+    #[error("the key or object used for {0} is no longer on the token (was the token removed or the object deleted?)")]
+    ObjectGone(&'static str),
     /// No key with this identifier or label on the token.
     #[error("no key {0} on the token")]
     KeyNotFound(String),
@@ -126,6 +130,7 @@ impl TokenError {
             | RvError::SessionHandleInvalid
             | RvError::SessionClosed
             | RvError::DeviceError => Self::TokenRemoved(operation),
+            RvError::ObjectHandleInvalid | RvError::KeyHandleInvalid => Self::ObjectGone(operation),
             RvError::MechanismInvalid | RvError::CurveNotSupported | RvError::KeySizeRange => {
                 Self::Unsupported(format!("{operation}: {function}: {rv:?}"))
             }
@@ -156,6 +161,7 @@ impl From<TokenError> for SignerError {
             | TokenError::PinRejected
             | TokenError::NotLoggedIn
             | TokenError::TokenRemoved(_)
+            | TokenError::ObjectGone(_)
             | TokenError::KeyNotFound(_)
             | TokenError::AmbiguousKey(..) => SignerError::KeyUnavailable(err.to_string()),
             TokenError::Unsupported(_) | TokenError::NotPermitted(_) => SignerError::Refused(err.to_string()),
@@ -194,6 +200,7 @@ mod tests {
             assert!(err.session_is_dead());
             assert!(matches!(SignerError::from(err), SignerError::KeyUnavailable(_)));
         }
+        assert!(matches!(map(RvError::ObjectHandleInvalid, Function::SignInit), TokenError::ObjectGone("test")));
         assert!(matches!(map(RvError::KeyFunctionNotPermitted, Function::Sign), TokenError::NotPermitted(_)));
     }
 

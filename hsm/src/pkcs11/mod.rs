@@ -32,6 +32,46 @@ pub use module::{ModuleInfo, PinState, Pkcs11Module, SlotDescription, TokenDescr
 pub use objects::{CertificateCategory, PrivateKeyFlags, TokenKeyType, TokenObject, TokenObjectClass};
 pub use token::{Token, DEFAULT_MAX_SESSIONS};
 
-/// A PIN as the caller obtained it. Zeroized on drop; this crate copies it only into
-/// cryptoki's own zeroizing buffer for the duration of `C_Login`.
-pub type SecretPin = zeroize::Zeroizing<String>;
+/// A PIN as the caller obtained it (prompt, file or environment, never the command line).
+/// Zeroized on drop; `Debug` does not show it; this crate copies it only into cryptoki's own
+/// zeroizing buffer for the duration of `C_Login`.
+pub struct SecretPin(zeroize::Zeroizing<String>);
+
+impl SecretPin {
+    /// Take ownership of a PIN.
+    pub fn new(pin: zeroize::Zeroizing<String>) -> Self {
+        Self(pin)
+    }
+
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<zeroize::Zeroizing<String>> for SecretPin {
+    fn from(pin: zeroize::Zeroizing<String>) -> Self {
+        Self(pin)
+    }
+}
+
+impl From<String> for SecretPin {
+    fn from(pin: String) -> Self {
+        Self(zeroize::Zeroizing::new(pin))
+    }
+}
+
+impl std::fmt::Debug for SecretPin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretPin(..)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn debug_does_not_show_the_pin() {
+        let pin = super::SecretPin::from("123456".to_owned());
+        assert_eq!(format!("{pin:?}"), "SecretPin(..)");
+        assert_eq!(pin.expose(), "123456");
+    }
+}

@@ -119,7 +119,7 @@ impl Token {
             return Err(TokenError::PinLocked);
         }
         let result = {
-            let auth = AuthPin::from(pin.as_str());
+            let auth = AuthPin::from(pin.expose());
             lock(&self.inner.anchor).login(UserType::User, Some(&auth))
         };
         match result {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 
-use zeroize::Zeroizing;
+use hsm::pkcs11::SecretPin;
 
 pub const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 pub const SO_PIN: &str = "87654321";
@@ -28,8 +28,8 @@ pub struct TestToken {
 }
 
 impl TestToken {
-    pub fn secret_pin(&self) -> Zeroizing<String> {
-        Zeroizing::new(self.pin.clone())
+    pub fn secret_pin(&self) -> SecretPin {
+        SecretPin::from(self.pin.clone())
     }
 
     /// Initialise another token in the same configuration (before the module is loaded).
