@@ -167,7 +167,11 @@ fn generated_keys_carry_the_ski_as_id_and_are_not_extractable() {
     assert_eq!(listing.matches("Private Key Object").count(), 2, "{listing}");
     assert_eq!(listing.matches("Public Key Object").count(), 2, "{listing}");
     assert!(listing.contains("label:      AUTH key") && listing.contains("label:      SIGN key"), "{listing}");
+    // pkcs11-tool's own key pairs show "Usage: decrypt, sign, unwrap, derive"; ours sign only.
     assert!(!listing.contains("decrypt"), "no private key may decrypt:\n{listing}");
+    assert!(!listing.contains("wrap") && !listing.contains("encrypt"), "{listing}");
+    assert_eq!(listing.matches("Usage:      sign").count(), 2, "{listing}");
+    assert_eq!(listing.matches("never extractable").count(), 2, "{listing}");
 }
 
 fn sign_and_check(key: &TokenKey, dir: &std::path::Path) {
