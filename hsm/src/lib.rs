@@ -4,8 +4,8 @@
 //! [`ca_core::signer::Signer`] trait and never sees key material. Today the keys are software
 //! keys ([`software::SoftwareKey`], held by aws-lc-rs) stored at rest as encrypted PKCS#8 PEM
 //! (PBES2 with scrypt and AES-256-CBC) and handed to subscribers as password-protected PKCS#12
-//! files. Keys on PKCS#11 tokens and HSMs will implement the same `Signer` trait in a later
-//! issue.
+//! files. Keys on PKCS#11 tokens, smart cards and HSMs ([`pkcs11::TokenKey`]) implement the
+//! same `Signer` trait.
 //!
 //! Nothing in this crate logs, prints or puts into an error message a private key, a
 //! passphrase or decrypted bytes.
@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod pkcs11;
 pub mod software;
 
 pub use error::KeyError;
