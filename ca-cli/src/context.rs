@@ -6,7 +6,6 @@ use anyhow::Context as _;
 use ca_core::clock::SystemClock;
 use ca_core::issuer::CertificateAuthority;
 use ca_core::store::SqliteStore;
-use hsm::SoftwareKey;
 
 use crate::failure::Failure;
 use crate::secrets::SecretSource;
@@ -21,6 +20,7 @@ pub struct Context {
     pub actor: String,
     pub json: bool,
     pub passphrase: SecretSource,
+    pub hsm_pin: SecretSource,
 }
 
 impl Context {
@@ -43,6 +43,7 @@ impl Context {
             actor: cli.actor.clone(),
             json: cli.json,
             passphrase: passphrase_source(cli),
+            hsm_pin: hsm_pin_source(cli),
         })
     }
 
@@ -51,19 +52,19 @@ impl Context {
         ca_core::clock::Clock::now(&self.clock)
     }
 
-    /// Load a CA with its key, decrypting the key with the CA passphrase.
+    /// Load a CA with its key (a decrypted file or a token key).
     pub fn authority(&self, ca: &str) -> Result<CertificateAuthority, Failure> {
         let cert_pem = std::fs::read_to_string(self.dir.certificate_pem(ca))
             .with_context(|| format!("cannot read the certificate of CA {ca}"))?;
         let cert_der =
             crate::pem::decode("CERTIFICATE", &cert_pem).with_context(|| format!("certificate of CA {ca}"))?;
-        let key_pem = zeroize::Zeroizing::new(
-            std::fs::read_to_string(self.dir.key(ca)).with_context(|| format!("cannot read the key of CA {ca}"))?,
-        );
-        let passphrase = self.passphrase.read(false)?;
-        let key = SoftwareKey::from_encrypted_pem(&key_pem, passphrase.as_bytes())?;
-        tracing::info!(ca, "CA key loaded");
-        CertificateAuthority::new(ca, cert_der, Box::new(key)).map_err(|e| Failure::Internal(e.into()))
+        let section = [&self.config.root, &self.config.issuing]
+            .into_iter()
+            .find(|s| s.name == ca)
+            .ok_or_else(|| Failure::NotFound(format!("no CA named {ca} in ca.toml")))?;
+        let signer = crate::keys::load_ca_signer(&self.dir, section, &self.passphrase, &self.hsm_pin)?;
+        tracing::info!(ca, "CA key opened");
+        CertificateAuthority::new(ca, cert_der, signer).map_err(|e| Failure::Internal(e.into()))
     }
 
     /// The issuing CA's chain, issuing certificate first, as DER.
@@ -84,5 +85,13 @@ pub fn passphrase_source(cli: &Cli) -> SecretSource {
         what: "CA key passphrase",
         env: cli.passphrase.passphrase_env.clone(),
         file: cli.passphrase.passphrase_file.clone(),
+    }
+}
+
+pub fn hsm_pin_source(cli: &Cli) -> SecretSource {
+    SecretSource {
+        what: "token PIN",
+        env: cli.passphrase.hsm_pin_env.clone(),
+        file: cli.passphrase.hsm_pin_file.clone(),
     }
 }

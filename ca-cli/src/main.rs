@@ -5,6 +5,7 @@ mod commands;
 
 mod context;
 mod failure;
+mod keys;
 mod output;
 mod pem;
 mod secrets;
@@ -47,6 +48,12 @@ pub struct PassphraseArgs {
     /// File whose first line is the CA key passphrase.
     #[arg(long, global = true, value_name = "PATH")]
     pub passphrase_file: Option<PathBuf>,
+    /// Environment variable holding the PIN of a PKCS#11 token (HSM) with CA keys.
+    #[arg(long, global = true, default_value = "CA_HSM_PIN", value_name = "VAR")]
+    pub hsm_pin_env: String,
+    /// File whose first line is the PIN of the PKCS#11 token with CA keys.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub hsm_pin_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

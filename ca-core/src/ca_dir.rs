@@ -70,6 +70,19 @@ pub struct CaSection {
     pub organisation: Option<String>,
     pub key_algorithm: String,
     pub validity_days: u32,
+    /// Where the CA's private key is; absent means the encrypted file `private/<name>.key.pem`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<KeyLocation>,
+}
+
+/// Where a CA key lives.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum KeyLocation {
+    /// Encrypted PKCS#8 under `private/`.
+    File,
+    /// A key on a PKCS#11 token (HSM or card), found by CKA_ID (the SKI, hex).
+    Pkcs11 { module: PathBuf, token: String, id: String },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -152,6 +165,7 @@ impl CaConfig {
                 organisation: None,
                 key_algorithm: root_key.into(),
                 validity_days: 20 * 365 + 5,
+                key: None,
             },
             issuing: CaSection {
                 name: "nca".into(),
@@ -159,6 +173,7 @@ impl CaConfig {
                 organisation: None,
                 key_algorithm: issuing_key.into(),
                 validity_days: 10 * 365 + 2,
+                key: None,
             },
             end_entity: EndEntitySection { validity_days: 365, key_algorithm: "rsa2048".into() },
             crl: CrlSection::default(),

@@ -34,6 +34,8 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Outcome {
             base_url: "http://127.0.0.1:8080".into(),
             root_cn: None,
             issuing_cn: None,
+            hsm_module: None,
+            hsm_token: None,
         },
     )?;
     let ctx = Context::open(cli)?;

@@ -13,12 +13,14 @@ use hsm::{KeyAlgorithm, SoftwareKey};
 use serde::Serialize;
 use time::Duration;
 
-use crate::context::passphrase_source;
+use crate::context::{hsm_pin_source, passphrase_source};
 use crate::failure::Failure;
+use crate::keys::open_token;
 use crate::output::{print_json, when};
 use crate::secrets::check_new_passphrase;
 use crate::{Cli, Outcome};
-use ca_core::ca_dir::{CaConfig, CaDir};
+use ca_core::ca_dir::{CaConfig, CaDir, KeyLocation};
+use ca_core::signer::Signer;
 
 #[derive(Args, Debug, Clone)]
 pub struct InitArgs {
@@ -38,6 +40,12 @@ pub struct InitArgs {
     /// Common name of the issuing CA.
     #[arg(long)]
     pub issuing_cn: Option<String>,
+    /// Generate the CA keys inside this PKCS#11 module's token (HSM) instead of files.
+    #[arg(long, requires = "hsm_token")]
+    pub hsm_module: Option<PathBuf>,
+    /// Label of the token for --hsm-module; its PIN comes from CA_HSM_PIN, --hsm-pin-file or a prompt.
+    #[arg(long, requires = "hsm_module")]
+    pub hsm_token: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -107,8 +115,22 @@ pub fn run(cli: &Cli, args: &InitArgs) -> Outcome {
     if let Some(cn) = &args.issuing_cn {
         config.issuing.common_name = cn.clone();
     }
-    let passphrase = passphrase_source(cli).read(true)?;
-    check_new_passphrase("CA key passphrase", &passphrase)?;
+    // Keys on a token (HSM), or encrypted files under a passphrase.
+    let token = match (&args.hsm_module, &args.hsm_token) {
+        (Some(module), Some(label)) => {
+            Some((module.clone(), label.clone(), open_token(module, label, &hsm_pin_source(cli))?))
+        }
+        (None, None) => None,
+        _ => return Err(Failure::Input("--hsm-module and --hsm-token go together".into())),
+    };
+    let passphrase = match token {
+        None => {
+            let p = passphrase_source(cli).read(true)?;
+            check_new_passphrase("CA key passphrase", &p)?;
+            Some(p)
+        }
+        Some(_) => None,
+    };
 
     // Build everything in a scratch directory beside the target, then rename.
     let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
@@ -119,55 +141,90 @@ pub fn run(cli: &Cli, args: &InitArgs) -> Outcome {
     std::fs::create_dir_all(dir.certs()).context("cannot create certs/")?;
     std::fs::create_dir_all(dir.issued()).context("cannot create issued/")?;
     make_private_dir(&dir.private()).context("cannot create private/")?;
-    config.write(&dir.config())?;
     let store = SqliteStore::open(&dir.store())?;
     let clock = SystemClock;
 
-    if !cli.json {
-        eprintln!("generating the root CA key ({root_alg}) …");
-    }
-    let root_key = SoftwareKey::generate(root_alg)?;
-    let root_subject = Subject::Service {
-        common_name: config.root.common_name.clone(),
-        organisation: config.root.organisation.clone(),
+    // A key made on the token is removed again if init fails later, so a re-run starts clean.
+    let mut made_on_token: Vec<Vec<u8>> = Vec::new();
+    let result = (|| -> Result<(IssuedCertificate, IssuedCertificate), Failure> {
+        let mut new_key =
+            |section: &mut ca_core::ca_dir::CaSection, alg: KeyAlgorithm| -> Result<Box<dyn Signer>, Failure> {
+                if !cli.json {
+                    eprintln!(
+                        "generating the {} CA key ({alg}){} …",
+                        section.name,
+                        if token.is_some() { " on the token" } else { "" }
+                    );
+                }
+                match (&token, &passphrase) {
+                    (Some((module, label, token)), _) => {
+                        let key = token.generate_key_pair(alg, &format!("{} CA key", section.name))?;
+                        made_on_token.push(key.id().to_vec());
+                        section.key = Some(KeyLocation::Pkcs11 {
+                            module: module.clone(),
+                            token: label.clone(),
+                            id: hex::encode(key.id()),
+                        });
+                        Ok(Box::new(key))
+                    }
+                    (None, Some(passphrase)) => {
+                        let key = SoftwareKey::generate(alg)?;
+                        hsm::write_encrypted_key_file(
+                            &dir.key(&section.name),
+                            &key.to_encrypted_pem(passphrase.as_bytes())?,
+                        )?;
+                        Ok(Box::new(key))
+                    }
+                    (None, None) => unreachable!("a passphrase is read when there is no token"),
+                }
+            };
+        let root_key = new_key(&mut config.root, root_alg)?;
+        let issuing_key = new_key(&mut config.issuing, issuing_alg)?;
+        let root_subject = Subject::Service {
+            common_name: config.root.common_name.clone(),
+            organisation: config.root.organisation.clone(),
+        };
+        let root_cert = CertificateAuthority::create_root(
+            &config.root.name,
+            root_subject,
+            root_key.as_ref(),
+            Duration::days(config.root.validity_days.into()),
+            &store,
+            &clock,
+            &config.urls,
+            &cli.actor,
+        )?;
+        write_certificate(&dir, &config.root.name, &root_cert.der)?;
+        let root = CertificateAuthority::new(config.root.name.clone(), root_cert.der.clone(), root_key)
+            .map_err(|e| Failure::Internal(e.into()))?;
+        let issuing_subject = Subject::Service {
+            common_name: config.issuing.common_name.clone(),
+            organisation: config.issuing.organisation.clone(),
+        };
+        let issuing_cert = root.create_subordinate(
+            issuing_subject,
+            issuing_key.public_key().clone(),
+            Duration::days(config.issuing.validity_days.into()),
+            &store,
+            &clock,
+            &config.urls,
+            &cli.actor,
+        )?;
+        write_certificate(&dir, &config.issuing.name, &issuing_cert.der)?;
+        config.write(&dir.config())?;
+        Ok((root_cert, issuing_cert))
+    })();
+    let (root_cert, issuing_cert) = match result {
+        Ok(certs) => certs,
+        Err(e) => {
+            if let Some((_, _, token)) = &token {
+                for id in &made_on_token {
+                    let _ = token.delete_objects_by_id(id);
+                }
+            }
+            return Err(e);
+        }
     };
-    let root_cert = CertificateAuthority::create_root(
-        &config.root.name,
-        root_subject,
-        &root_key,
-        Duration::days(config.root.validity_days.into()),
-        &store,
-        &clock,
-        &config.urls,
-        &cli.actor,
-    )?;
-    hsm::write_encrypted_key_file(&dir.key(&config.root.name), &root_key.to_encrypted_pem(passphrase.as_bytes())?)?;
-    write_certificate(&dir, &config.root.name, &root_cert.der)?;
-    let root = CertificateAuthority::new(config.root.name.clone(), root_cert.der.clone(), Box::new(root_key))
-        .map_err(|e| Failure::Internal(e.into()))?;
-
-    if !cli.json {
-        eprintln!("generating the issuing CA key ({issuing_alg}) …");
-    }
-    let issuing_key = SoftwareKey::generate(issuing_alg)?;
-    let issuing_subject = Subject::Service {
-        common_name: config.issuing.common_name.clone(),
-        organisation: config.issuing.organisation.clone(),
-    };
-    let issuing_cert = root.create_subordinate(
-        issuing_subject,
-        ca_core::signer::Signer::public_key(&issuing_key).clone(),
-        Duration::days(config.issuing.validity_days.into()),
-        &store,
-        &clock,
-        &config.urls,
-        &cli.actor,
-    )?;
-    hsm::write_encrypted_key_file(
-        &dir.key(&config.issuing.name),
-        &issuing_key.to_encrypted_pem(passphrase.as_bytes())?,
-    )?;
-    write_certificate(&dir, &config.issuing.name, &issuing_cert.der)?;
     drop(store);
 
     let scratch_path = scratch.keep();
@@ -195,7 +252,10 @@ pub fn run(cli: &Cli, args: &InitArgs) -> Outcome {
                 ca.name, ca.subject, ca.key, ca.serial, ca.not_after
             );
         }
-        println!("CA keys are encrypted (PKCS#8, PBES2/scrypt) under {}", final_dir.private().display());
+        match &token {
+            Some((_, label, _)) => println!("CA keys are on the token {label:?} (non-extractable)"),
+            None => println!("CA keys are encrypted (PKCS#8, PBES2/scrypt) under {}", final_dir.private().display()),
+        }
     }
     Ok(())
 }
