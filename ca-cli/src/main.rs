@@ -76,6 +76,9 @@ pub enum Command {
     /// Certificate revocation lists.
     #[command(subcommand)]
     Crl(commands::crl::CrlCommand),
+    /// ID cards and SIM cards over PKCS#11: personalize, inspect.
+    #[command(subcommand)]
+    Card(commands::card::CardCommand),
     /// The OCSP responder.
     #[command(subcommand)]
     Ocsp(commands::ocsp::OcspCommand),

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod ca_dir;
+pub mod card;
 pub mod clock;
 pub mod config;
 pub mod csr;

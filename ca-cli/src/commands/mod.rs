@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod audit;
+pub mod card;
 pub mod crl;
 pub mod demo;
 pub mod init;
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Release(args) => revoke::release(&Context::open(&cli)?, args),
         Command::Audit(cmd) => audit::run(&Context::open(&cli)?, cmd),
         Command::Ocsp(cmd) => ocsp::run(&Context::open(&cli)?, cmd),
+        Command::Card(cmd) => card::run(&Context::open(&cli)?, cmd),
         Command::Crl(cmd) => crl::run(&Context::open(&cli)?, cmd),
         Command::Serve(args) => serve::run(&Context::open(&cli)?, args),
     }

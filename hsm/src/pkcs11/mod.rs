@@ -19,6 +19,7 @@
 //! Calls block for as long as the device needs (seconds for RSA key generation on a card);
 //! async callers move them onto a blocking thread.
 
+mod card;
 mod encoding;
 mod error;
 mod key;

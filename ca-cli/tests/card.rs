@@ -1,0 +1,227 @@
+//! Card personalization at the counter on a SoftHSM2 token: keys generated on the card and
+//! non-extractable, both certificates and the chain written with matching IDs, a signature made
+//! on the card verifies with the recorded certificate, OpenSSL accepts what is read back, and a
+//! wrong PIN issues nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+const CARD_PIN: &str = "2468";
+const IIN: &str = "880101300010";
+
+struct Setup {
+    _tmp: tempfile::TempDir,
+    conf: PathBuf,
+    dir: PathBuf,
+}
+
+fn setup() -> Setup {
+    let tmp = tempfile::tempdir().unwrap();
+    let tokens = tmp.path().join("tokens");
+    std::fs::create_dir(&tokens).unwrap();
+    let conf = tmp.path().join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!("directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n", tokens.display()),
+    )
+    .unwrap();
+    let out = Command::new("softhsm2-util")
+        .env("SOFTHSM2_CONF", &conf)
+        .args(["--init-token", "--free", "--label", "ID-CARD", "--so-pin", "87654321", "--pin", CARD_PIN])
+        .output()
+        .expect("softhsm2-util is installed by scripts/setup.sh");
+    assert!(out.status.success());
+    let s = Setup { dir: tmp.path().join("ca"), conf, _tmp: tmp };
+    ok(&s, CARD_PIN, &["init", "--root-key", "p256", "--issuing-key", "rsa2048"]);
+    s
+}
+
+fn ca(s: &Setup, pin: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ca"))
+        .arg("--dir")
+        .arg(&s.dir)
+        .args(args)
+        .env("SOFTHSM2_CONF", &s.conf)
+        .env("CA_PASSPHRASE", "test passphrase of the CA")
+        .env("CA_CARD_PIN", pin)
+        .env_remove("CA_DIR")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run ca")
+}
+
+fn ok(s: &Setup, pin: &str, args: &[&str]) -> String {
+    let out = ca(s, pin, args);
+    assert!(
+        out.status.success(),
+        "ca {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn tool(s: &Setup, args: &[&str]) -> Output {
+    Command::new("pkcs11-tool")
+        .env("SOFTHSM2_CONF", &s.conf)
+        .args(["--module", MODULE, "--token-label", "ID-CARD", "--pin", CARD_PIN])
+        .args(args)
+        .output()
+        .expect("pkcs11-tool is installed by scripts/setup.sh")
+}
+
+fn openssl(args: &[&str]) -> (bool, String) {
+    let out = Command::new("openssl").args(args).output().expect("openssl");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+fn personalize(s: &Setup, pin: &str) -> Output {
+    ca(
+        s,
+        pin,
+        &[
+            "--json",
+            "card",
+            "personalize",
+            "--module",
+            MODULE,
+            "--token",
+            "ID-CARD",
+            "--iin",
+            IIN,
+            "--surname",
+            "Тестов",
+            "--given-name",
+            "Тест",
+            "--patronymic",
+            "Тестович",
+        ],
+    )
+}
+
+#[test]
+fn personalize_a_card_and_check_it_with_pkcs11_tool_and_openssl() {
+    let s = setup();
+    let work: &Path = s.dir.parent().unwrap();
+
+    // A wrong PIN: exit 5, nothing issued, nothing on the card.
+    let before = ok(&s, CARD_PIN, &["--json", "list"]);
+    let out = personalize(&s, "1111");
+    assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("1111"));
+    assert_eq!(ok(&s, CARD_PIN, &["--json", "list"]), before);
+
+    let out = personalize(&s, CARD_PIN);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let certs = report["certificates"].as_array().unwrap();
+    assert_eq!(certs.len(), 2);
+    assert_eq!(certs[0]["profile"], "individual-auth");
+    assert_eq!(certs[1]["profile"], "individual-sign");
+
+    // pkcs11-tool: two private keys, two public keys, four certificates (own two + chain).
+    let listing = String::from_utf8_lossy(&tool(&s, &["--list-objects"]).stdout).into_owned();
+    assert_eq!(listing.matches("Private Key Object").count(), 2, "{listing}");
+    assert_eq!(listing.matches("Public Key Object").count(), 2, "{listing}");
+    assert_eq!(listing.matches("Certificate Object").count(), 4, "{listing}");
+
+    // Keys and certificates share their ID (the SKI); private keys never left the card.
+    let inspected: serde_json::Value = serde_json::from_str(&ok(
+        &s,
+        CARD_PIN,
+        &["--json", "card", "inspect", "--module", MODULE, "--token", "ID-CARD"],
+    ))
+    .unwrap();
+    let keys = inspected["keys"].as_array().unwrap();
+    let own: Vec<&serde_json::Value> =
+        inspected["certificates"].as_array().unwrap().iter().filter(|c| c["identity"]["iin"] == IIN).collect();
+    assert_eq!(own.len(), 2);
+    for c in &own {
+        assert_eq!(c["status"], "issued");
+        let id = c["id"].as_str().unwrap();
+        let private =
+            keys.iter().find(|k| k["id"] == id && k["private_key"].is_object()).expect("private key with the same ID");
+        assert_eq!(private["private_key"]["extractable"], false);
+        assert_eq!(private["private_key"]["never_extractable"], true);
+        assert_eq!(private["private_key"]["decrypt"], false);
+    }
+
+    // A signature made on the card verifies with the certificate the CA recorded.
+    let sign = own.iter().find(|c| c["identity"]["key_type"] == "SIGN").unwrap();
+    let serial = sign["serial"].as_str().unwrap();
+    let recorded = work.join("recorded.pem");
+    std::fs::write(
+        &recorded,
+        ok(&s, CARD_PIN, &["show", serial, "--pem"])
+            .split_once("-----BEGIN")
+            .map(|(_, b)| format!("-----BEGIN{b}"))
+            .unwrap(),
+    )
+    .unwrap();
+    let data = work.join("data.txt");
+    std::fs::write(&data, "заявление на подпись").unwrap();
+    let sig = work.join("data.sig");
+    let out = tool(
+        &s,
+        &[
+            "--sign",
+            "--id",
+            sign["id"].as_str().unwrap(),
+            "--mechanism",
+            "SHA256-RSA-PKCS",
+            "-i",
+            data.to_str().unwrap(),
+            "-o",
+            sig.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let public = work.join("pub.pem");
+    let (made, text) =
+        openssl(&["x509", "-in", recorded.to_str().unwrap(), "-pubkey", "-noout", "-out", public.to_str().unwrap()]);
+    assert!(made, "{text}");
+    let (v, text) = openssl(&[
+        "dgst",
+        "-sha256",
+        "-verify",
+        public.to_str().unwrap(),
+        "-signature",
+        sig.to_str().unwrap(),
+        data.to_str().unwrap(),
+    ]);
+    assert!(v && text.contains("Verified OK"), "{text}");
+
+    // The certificates read back from the card chain to the CA in OpenSSL.
+    let chain = work.join("chain.pem");
+    let mut bundle = std::fs::read_to_string(s.dir.join("certs/root.pem")).unwrap();
+    bundle.push_str(&std::fs::read_to_string(s.dir.join("certs/nca.pem")).unwrap());
+    std::fs::write(&chain, bundle).unwrap();
+    for c in &own {
+        let der = work.join(format!("{}.der", c["id"].as_str().unwrap()));
+        let out = tool(
+            &s,
+            &["--read-object", "--type", "cert", "--id", c["id"].as_str().unwrap(), "-o", der.to_str().unwrap()],
+        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let (v, text) =
+            openssl(&["verify", "-CAfile", chain.to_str().unwrap(), "-inform", "DER", der.to_str().unwrap()]);
+        if !v && text.contains("-inform") {
+            // Older openssl verify cannot read DER: convert.
+            let pem = work.join("card-cert.pem");
+            openssl(&["x509", "-inform", "DER", "-in", der.to_str().unwrap(), "-out", pem.to_str().unwrap()]);
+            let (v, text) = openssl(&["verify", "-CAfile", chain.to_str().unwrap(), pem.to_str().unwrap()]);
+            assert!(v, "{text}");
+        } else {
+            assert!(v, "{text}");
+        }
+    }
+
+    // Running it again changes nothing: same keys, same certificates, nothing new issued.
+    let issued_before = ok(&s, CARD_PIN, &["--json", "list", "--iin", IIN]);
+    let again = personalize(&s, CARD_PIN);
+    assert!(again.status.success());
+    assert_eq!(ok(&s, CARD_PIN, &["--json", "list", "--iin", IIN]), issued_before);
+    let listing = String::from_utf8_lossy(&tool(&s, &["--list-objects"]).stdout).into_owned();
+    assert_eq!(listing.matches("Private Key Object").count(), 2, "{listing}");
+}
