@@ -105,6 +105,10 @@ fn personalize_a_card_and_check_it_with_pkcs11_tool_and_openssl() {
     let s = setup();
     let work: &Path = s.dir.parent().unwrap();
 
+    // The reader's token is listed.
+    let tokens = ok(&s, CARD_PIN, &["card", "tokens", "--module", MODULE]);
+    assert!(tokens.contains("ID-CARD") && tokens.contains("SoftHSM"), "{tokens}");
+
     // A wrong PIN: exit 5, nothing issued, nothing on the card.
     let before = ok(&s, CARD_PIN, &["--json", "list"]);
     let out = personalize(&s, "1111");

@@ -29,6 +29,15 @@ pub enum CardCommand {
     Personalize(Box<PersonalizeArgs>),
     /// Show what is on a card: keys, certificates, owners and their status in this CA.
     Inspect(CardArgs),
+    /// List the readers' tokens (cards) a PKCS#11 module sees.
+    Tokens(TokensArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TokensArgs {
+    /// The card reader's PKCS#11 module.
+    #[arg(long)]
+    pub module: PathBuf,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -234,5 +243,26 @@ pub fn run(ctx: &Context, cmd: &CardCommand) -> Outcome {
     match cmd {
         CardCommand::Personalize(args) => run_personalize(ctx, args),
         CardCommand::Inspect(args) => run_inspect(ctx, args),
+        CardCommand::Tokens(args) => run_tokens(ctx, args),
     }
+}
+
+fn run_tokens(ctx: &Context, args: &TokensArgs) -> Outcome {
+    let module = hsm::pkcs11::Pkcs11Module::load(&args.module)?;
+    let tokens = module.tokens()?;
+    if ctx.json {
+        print_json(&tokens);
+        return Ok(());
+    }
+    if tokens.is_empty() {
+        println!("no token present");
+    }
+    for t in tokens {
+        let free = match (t.free_public_memory, t.free_private_memory) {
+            (Some(p), Some(q)) => format!("free {p} B public, {q} B private"),
+            _ => "free space not reported".to_owned(),
+        };
+        println!("{:<24} serial {:<18} {} {}  PIN {:?}  {free}", t.label, t.serial, t.manufacturer, t.model, t.pin);
+    }
+    Ok(())
 }
