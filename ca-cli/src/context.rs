@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use ca_core::clock::SystemClock;
-use ca_core::issuer::CertificateAuthority;
+use ca_core::issuer::{CertificateAuthority, Issuer};
 use ca_core::store::SqliteStore;
 
 use crate::failure::Failure;
@@ -45,6 +45,20 @@ impl Context {
             passphrase: passphrase_source(cli),
             hsm_pin: hsm_pin_source(cli),
         })
+    }
+
+    /// An issuer of end-entity certificates from `ca` with this CA's configuration (validity,
+    /// URLs, CRL partitions).
+    pub fn issuer<'a>(&'a self, ca: &'a CertificateAuthority) -> Issuer<'a> {
+        Issuer {
+            ca,
+            store: self.store.as_ref(),
+            clock: &self.clock,
+            urls: &self.config.urls,
+            validity: time::Duration::days(self.config.end_entity.validity_days.into()),
+            actor: &self.actor,
+            crl_partitions: self.config.crl.partitions(),
+        }
     }
 
     /// Now, from the injected clock.

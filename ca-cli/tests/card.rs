@@ -3,77 +3,42 @@
 //! on the card verifies with the recorded certificate, OpenSSL accepts what is read back, and a
 //! wrong PIN issues nothing.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::{openssl, CaRunner, SoftHsm, IIN, MODULE};
+
 const CARD_PIN: &str = "2468";
-const IIN: &str = "880101300010";
 
 struct Setup {
-    _tmp: tempfile::TempDir,
-    conf: PathBuf,
+    softhsm: SoftHsm,
     dir: PathBuf,
 }
 
 fn setup() -> Setup {
-    let tmp = tempfile::tempdir().unwrap();
-    let tokens = tmp.path().join("tokens");
-    std::fs::create_dir(&tokens).unwrap();
-    let conf = tmp.path().join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!("directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n", tokens.display()),
-    )
-    .unwrap();
-    let out = Command::new("softhsm2-util")
-        .env("SOFTHSM2_CONF", &conf)
-        .args(["--init-token", "--free", "--label", "ID-CARD", "--so-pin", "87654321", "--pin", CARD_PIN])
-        .output()
-        .expect("softhsm2-util is installed by scripts/setup.sh");
-    assert!(out.status.success());
-    let s = Setup { dir: tmp.path().join("ca"), conf, _tmp: tmp };
+    let softhsm = SoftHsm::new();
+    softhsm.init_token("ID-CARD", CARD_PIN);
+    let s = Setup { dir: softhsm.tmp.path().join("ca"), softhsm };
     ok(&s, CARD_PIN, &["init", "--root-key", "p256", "--issuing-key", "rsa2048"]);
     s
 }
 
+fn runner(s: &Setup, pin: &str) -> CaRunner {
+    CaRunner::new(&s.dir).env("SOFTHSM2_CONF", &s.softhsm.conf).env("CA_CARD_PIN", pin)
+}
+
 fn ca(s: &Setup, pin: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ca"))
-        .arg("--dir")
-        .arg(&s.dir)
-        .args(args)
-        .env("SOFTHSM2_CONF", &s.conf)
-        .env("CA_PASSPHRASE", "test passphrase of the CA")
-        .env("CA_CARD_PIN", pin)
-        .env_remove("CA_DIR")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run ca")
+    runner(s, pin).run(args)
 }
 
 fn ok(s: &Setup, pin: &str, args: &[&str]) -> String {
-    let out = ca(s, pin, args);
-    assert!(
-        out.status.success(),
-        "ca {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    runner(s, pin).ok(args)
 }
 
 fn tool(s: &Setup, args: &[&str]) -> Output {
-    Command::new("pkcs11-tool")
-        .env("SOFTHSM2_CONF", &s.conf)
-        .args(["--module", MODULE, "--token-label", "ID-CARD", "--pin", CARD_PIN])
-        .args(args)
-        .output()
-        .expect("pkcs11-tool is installed by scripts/setup.sh")
-}
-
-fn openssl(args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl").args(args).output().expect("openssl");
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    s.softhsm.tool("ID-CARD", CARD_PIN, args)
 }
 
 fn personalize(s: &Setup, pin: &str) -> Output {
@@ -197,10 +162,7 @@ fn personalize_a_card_and_check_it_with_pkcs11_tool_and_openssl() {
     assert!(v && text.contains("Verified OK"), "{text}");
 
     // The certificates read back from the card chain to the CA in OpenSSL.
-    let chain = work.join("chain.pem");
-    let mut bundle = std::fs::read_to_string(s.dir.join("certs/root.pem")).unwrap();
-    bundle.push_str(&std::fs::read_to_string(s.dir.join("certs/nca.pem")).unwrap());
-    std::fs::write(&chain, bundle).unwrap();
+    let chain = runner(&s, CARD_PIN).chain_bundle(&work.join("chain.pem"));
     for c in &own {
         let der = work.join(format!("{}.der", c["id"].as_str().unwrap()));
         let out = tool(

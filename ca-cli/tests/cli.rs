@@ -1,10 +1,12 @@
 //! The `ca` command end to end: init, issue, show, list, revoke, audit verify, and every bad
 //! input of the issue: a clear error, a meaningful non-zero exit code, and an unchanged store.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const PASS: &str = "test passphrase of the CA";
+use common::{openssl_csr, openssl_output as openssl, CaRunner, BIN, IIN};
 
 struct Ca {
     _tmp: tempfile::TempDir,
@@ -12,35 +14,19 @@ struct Ca {
 }
 
 fn ca_cmd(dir: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ca"));
-    c.arg("--dir")
-        .arg(dir)
-        .args(args)
-        .env("CA_PASSPHRASE", PASS)
-        .env("CA_P12_PASSWORD", "p12 password")
-        .env_remove("CA_DIR");
-    c
+    CaRunner::new(dir).command(args)
 }
 
 fn run(dir: &Path, args: &[&str]) -> Output {
-    ca_cmd(dir, args).output().expect("run ca")
+    CaRunner::new(dir).run(args)
 }
 
 fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = run(dir, args);
-    assert!(
-        out.status.success(),
-        "ca {args:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    CaRunner::new(dir).ok(args)
 }
 
 fn json(dir: &Path, args: &[&str]) -> serde_json::Value {
-    let mut a = vec!["--json"];
-    a.extend_from_slice(args);
-    serde_json::from_str(&ok(dir, &a)).expect("JSON output")
+    CaRunner::new(dir).json(args)
 }
 
 fn init(issuing_key: &str) -> Ca {
@@ -56,24 +42,6 @@ fn state(dir: &Path) -> (usize, u64) {
     let audit = json(dir, &["audit", "verify"])["entries"].as_u64().unwrap();
     (certs, audit)
 }
-
-fn openssl(args: &[&str]) -> Output {
-    Command::new("openssl").args(args).output().expect("openssl must be installed (scripts/setup.sh)")
-}
-
-fn openssl_csr(dir: &Path, name: &str, newkey: &[&str]) -> PathBuf {
-    let csr = dir.join(format!("{name}.csr"));
-    let key = dir.join(format!("{name}.key"));
-    let mut args = vec!["req", "-new", "-nodes", "-subj", "/CN=x"];
-    args.extend_from_slice(newkey);
-    args.extend_from_slice(&["-keyout", key.to_str().unwrap(), "-out", csr.to_str().unwrap()]);
-    let out = openssl(&args);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    csr
-}
-
-const IIN: &str = "880101300010";
-const BIN: &str = "121340012348";
 
 fn person_args(profile: &str) -> Vec<&str> {
     vec![

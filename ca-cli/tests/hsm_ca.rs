@@ -2,87 +2,37 @@
 //! unchanged): init, issue, CRL publication, all signing on the token; OpenSSL accepts the
 //! results; a wrong PIN issues nothing.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+use std::path::PathBuf;
+use std::process::Output;
+
+use common::{openssl, openssl_csr, CaRunner, SoftHsm, IIN, MODULE};
+
 const PIN: &str = "1234-5678";
-const IIN: &str = "880101300010";
 
 struct Hsm {
-    _tmp: tempfile::TempDir,
-    conf: PathBuf,
+    softhsm: SoftHsm,
     dir: PathBuf,
 }
 
 fn hsm() -> Hsm {
-    let tmp = tempfile::tempdir().unwrap();
-    let tokens = tmp.path().join("tokens");
-    std::fs::create_dir(&tokens).unwrap();
-    let conf = tmp.path().join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!("directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n", tokens.display()),
-    )
-    .unwrap();
-    let out = Command::new("softhsm2-util")
-        .env("SOFTHSM2_CONF", &conf)
-        .args(["--init-token", "--free", "--label", "ca-hsm", "--so-pin", "87654321", "--pin", PIN])
-        .output()
-        .expect("softhsm2-util is installed by scripts/setup.sh");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let dir = tmp.path().join("ca");
-    Hsm { _tmp: tmp, conf, dir }
+    let softhsm = SoftHsm::new();
+    softhsm.init_token("ca-hsm", PIN);
+    let dir = softhsm.tmp.path().join("ca");
+    Hsm { softhsm, dir }
+}
+
+fn runner(h: &Hsm, pin: &str) -> CaRunner {
+    CaRunner::new(&h.dir).env("SOFTHSM2_CONF", &h.softhsm.conf).env("CA_HSM_PIN", pin).env("CA_PASSPHRASE", "")
 }
 
 fn ca(h: &Hsm, pin: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ca"))
-        .arg("--dir")
-        .arg(&h.dir)
-        .args(args)
-        .env("SOFTHSM2_CONF", &h.conf)
-        .env("CA_HSM_PIN", pin)
-        .env_remove("CA_PASSPHRASE")
-        .env_remove("CA_DIR")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run ca")
+    runner(h, pin).run(args)
 }
 
 fn ok(h: &Hsm, args: &[&str]) -> String {
-    let out = ca(h, PIN, args);
-    assert!(
-        out.status.success(),
-        "ca {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn openssl(args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl").args(args).output().expect("openssl");
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
-}
-
-fn csr(dir: &Path) -> PathBuf {
-    let csr = dir.join("leaf.csr");
-    let key = dir.join("leaf.key");
-    let (made, text) = openssl(&[
-        "req",
-        "-new",
-        "-nodes",
-        "-subj",
-        "/CN=x",
-        "-newkey",
-        "rsa:2048",
-        "-keyout",
-        key.to_str().unwrap(),
-        "-out",
-        csr.to_str().unwrap(),
-    ]);
-    assert!(made, "{text}");
-    csr
+    runner(h, PIN).ok(args)
 }
 
 #[test]
@@ -98,17 +48,13 @@ fn a_ca_with_keys_in_softhsm_issues_certificates_openssl_accepts() {
     assert!(config.contains("type = \"pkcs11\""), "{config}");
 
     // The keys are on the token, private and never extractable.
-    let list = Command::new("pkcs11-tool")
-        .env("SOFTHSM2_CONF", &h.conf)
-        .args(["--module", MODULE, "--token-label", "ca-hsm", "--pin", PIN, "--list-objects"])
-        .output()
-        .unwrap();
+    let list = h.softhsm.tool("ca-hsm", PIN, &["--list-objects"]);
     let text = String::from_utf8_lossy(&list.stdout);
     assert_eq!(text.matches("Private Key Object").count(), 2, "{text}");
     assert!(text.contains("never extractable"), "{text}");
 
     let work = h.dir.parent().unwrap();
-    let request = csr(work);
+    let request = openssl_csr(work, "leaf", &["-newkey", "rsa:2048"]);
     let issued = ok(
         &h,
         &[
@@ -128,10 +74,7 @@ fn a_ca_with_keys_in_softhsm_issues_certificates_openssl_accepts() {
     );
     let issued: serde_json::Value = serde_json::from_str(&issued).unwrap();
     let leaf = issued["certificate"].as_str().unwrap();
-    let chain = work.join("chain.pem");
-    let mut bundle = std::fs::read_to_string(h.dir.join("certs/root.pem")).unwrap();
-    bundle.push_str(&std::fs::read_to_string(h.dir.join("certs/nca.pem")).unwrap());
-    std::fs::write(&chain, bundle).unwrap();
+    let chain = runner(&h, PIN).chain_bundle(&work.join("chain.pem"));
     let (v, text) = openssl(&["verify", "-CAfile", chain.to_str().unwrap(), leaf]);
     assert!(v, "{text}");
 

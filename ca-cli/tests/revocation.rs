@@ -3,43 +3,23 @@
 //! certificate and accepts a good one; `-use_deltas` sees a revocation only in the delta; holds
 //! and their release; the CRL number in which a revocation first appeared.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-const PASS: &str = "test passphrase of the CA";
-const IIN: &str = "880101300010";
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::{openssl, openssl_csr, CaRunner, IIN};
 
 fn ca(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ca"))
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .env("CA_PASSPHRASE", PASS)
-        .env_remove("CA_DIR")
-        .output()
-        .expect("run ca")
+    CaRunner::new(dir).run(args)
 }
 
 fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = ca(dir, args);
-    assert!(
-        out.status.success(),
-        "ca {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    CaRunner::new(dir).ok(args)
 }
 
 fn json(dir: &Path, args: &[&str]) -> serde_json::Value {
-    let mut a = vec!["--json"];
-    a.extend_from_slice(args);
-    serde_json::from_str(&ok(dir, &a)).expect("JSON")
-}
-
-fn openssl(args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl").args(args).output().expect("openssl must be installed (scripts/setup.sh)");
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    CaRunner::new(dir).json(args)
 }
 
 struct Ca {
@@ -57,34 +37,13 @@ fn init(partitions: u32) -> Ca {
         let text = std::fs::read_to_string(&config).unwrap();
         std::fs::write(&config, text.replace("partitions = 0", &format!("partitions = {partitions}"))).unwrap();
     }
-    let chain = tmp.path().join("chain.pem");
-    let mut bundle = std::fs::read_to_string(dir.join("certs/root.pem")).unwrap();
-    bundle.push_str(&std::fs::read_to_string(dir.join("certs/nca.pem")).unwrap());
-    std::fs::write(&chain, bundle).unwrap();
+    let chain = CaRunner::new(&dir).chain_bundle(&tmp.path().join("chain.pem"));
     Ca { _tmp: tmp, dir, chain }
 }
 
 /// Issue from an openssl CSR; returns (serial, certificate path).
 fn issue(ca_: &Ca, name: &str) -> (String, String) {
-    let work = ca_.dir.parent().unwrap();
-    let csr = work.join(format!("{name}.csr"));
-    let key = work.join(format!("{name}.key"));
-    let (made, text) = openssl(&[
-        "req",
-        "-new",
-        "-nodes",
-        "-subj",
-        "/CN=x",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-keyout",
-        key.to_str().unwrap(),
-        "-out",
-        csr.to_str().unwrap(),
-    ]);
-    assert!(made, "{text}");
+    let csr = openssl_csr(ca_.dir.parent().unwrap(), name, &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
     let r = json(
         &ca_.dir,
         &[

@@ -6,14 +6,12 @@ use std::time::Instant;
 
 use ca_core::card::{personalize, CardKeyKind, CardRequest};
 use ca_core::identity::CertificateIdentity;
-use ca_core::issuer::Issuer;
 use ca_core::profile::{ProfileId, Role};
 use ca_core::serial::SerialNumber;
 use ca_core::store::Store;
 use clap::{Args, Subcommand};
 use der::Decode;
 use serde::Serialize;
-use time::Duration;
 
 use crate::commands::issue::{subject_from_args, IssueArgs};
 use crate::context::Context;
@@ -129,15 +127,7 @@ fn run_personalize(ctx: &Context, args: &PersonalizeArgs) -> Outcome {
     // The applicant's PIN first: a wrong PIN stops here, before anything is issued.
     let token = open_token(&args.card.module, &args.card.token, &pin_source(&args.card))?;
     let ca = ctx.authority(&ctx.config.issuing.name)?;
-    let issuer = Issuer {
-        ca: &ca,
-        store: ctx.store.as_ref(),
-        clock: &ctx.clock,
-        urls: &ctx.config.urls,
-        validity: Duration::days(ctx.config.end_entity.validity_days.into()),
-        actor: &ctx.actor,
-        crl_partitions: ctx.config.crl.partitions(),
-    };
+    let issuer = ctx.issuer(&ca);
     let chain = ctx.chain_der()?;
     let request = CardRequest { subject, roles, key_kind };
     let certificates = personalize(&token, &issuer, &request, &chain).map_err(|e| Failure::Internal(e.into()))?;

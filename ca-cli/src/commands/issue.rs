@@ -6,12 +6,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use ca_core::identity::{Bin, Iin, Organisation, Person, Subject};
-use ca_core::issuer::{IssuanceRequest, IssuedCertificate, Issuer};
+use ca_core::issuer::{IssuanceRequest, IssuedCertificate};
 use ca_core::profile::{ProfileId, Role};
 use clap::Args;
 use hsm::{KeyAlgorithm, SoftwareKey};
 use serde::Serialize;
-use time::Duration;
 
 use crate::context::Context;
 use crate::failure::Failure;
@@ -219,15 +218,7 @@ pub fn issue_one(ctx: &Context, args: &IssueArgs) -> Result<IssueReport, Failure
     }
 
     let ca = ctx.authority(&ctx.config.issuing.name)?;
-    let issuer = Issuer {
-        ca: &ca,
-        store: ctx.store.as_ref(),
-        clock: &ctx.clock,
-        urls: &ctx.config.urls,
-        validity: Duration::days(ctx.config.end_entity.validity_days.into()),
-        actor: &ctx.actor,
-        crl_partitions: ctx.config.crl.partitions(),
-    };
+    let issuer = ctx.issuer(&ca);
     let request = IssuanceRequest { profile, subject: subject.clone(), roles, public_key };
     let issued = issuer.issue(&request)?;
     let roles_out = ca_core::identity::CertificateIdentity::from_certificate(&issued.certificate).roles;

@@ -42,15 +42,9 @@ pub fn run(ctx: &Context, cmd: &OcspCommand) -> Outcome {
         args.key_algorithm.parse().map_err(|e: hsm::UnknownKeyAlgorithm| Failure::Input(e.to_string()))?;
     let ca = ctx.authority(&ctx.config.issuing.name)?;
     let key = SoftwareKey::generate(alg)?;
-    let issuer = Issuer {
-        ca: &ca,
-        store: ctx.store.as_ref(),
-        clock: &ctx.clock,
-        urls: &ctx.config.urls,
-        validity: Duration::days(args.validity_days.into()),
-        actor: &ctx.actor,
-        crl_partitions: None,
-    };
+    // Responder certificates are short-lived and never on a partitioned CRL.
+    let issuer =
+        Issuer { validity: Duration::days(args.validity_days.into()), crl_partitions: None, ..ctx.issuer(&ca) };
     let issued = issuer.issue(&IssuanceRequest {
         profile: ProfileId::OcspResponder,
         subject: Subject::Service { common_name: "OCSP RESPONDER".into(), organisation: None },

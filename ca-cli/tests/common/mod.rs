@@ -1,0 +1,136 @@
+//! Helpers shared by the `ca` command's end-to-end tests: running the binary on a CA directory,
+//! the real openssl, and SoftHSM2 tokens under their own configuration.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub const PASS: &str = "test passphrase of the CA";
+pub const P12_PASSWORD: &str = "p12 password";
+pub const IIN: &str = "880101300010";
+pub const BIN: &str = "121340012348";
+pub const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+/// Runs `ca --dir DIR …` with a fixed environment (CA passphrase, PKCS#12 password, extras).
+pub struct CaRunner {
+    pub dir: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl CaRunner {
+    pub fn new(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_owned(),
+            env: vec![("CA_PASSPHRASE".into(), PASS.into()), ("CA_P12_PASSWORD".into(), P12_PASSWORD.into())],
+        }
+    }
+
+    /// Set (or override) an environment variable for every run.
+    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.into(), value.as_ref().to_string_lossy().into_owned()));
+        self
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_ca"));
+        c.arg("--dir").arg(&self.dir).args(args).env_remove("CA_DIR").stdin(Stdio::null());
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run ca")
+    }
+
+    /// Run and require success; stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "ca {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Run with `--json` and parse the output.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&a)).expect("JSON output")
+    }
+
+    /// Root and issuing certificates in one PEM file, for `openssl verify -CAfile`.
+    pub fn chain_bundle(&self, out: &Path) -> PathBuf {
+        let mut bundle = std::fs::read_to_string(self.dir.join("certs/root.pem")).unwrap();
+        bundle.push_str(&std::fs::read_to_string(self.dir.join("certs/nca.pem")).unwrap());
+        std::fs::write(out, bundle).unwrap();
+        out.to_owned()
+    }
+}
+
+pub fn openssl_output(args: &[&str]) -> Output {
+    Command::new("openssl").args(args).output().expect("openssl must be installed (scripts/setup.sh)")
+}
+
+/// Success, and stdout + stderr.
+pub fn openssl(args: &[&str]) -> (bool, String) {
+    let out = openssl_output(args);
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// A key and a CSR made by openssl (`newkey` e.g. `["-newkey", "rsa:2048"]`).
+pub fn openssl_csr(dir: &Path, name: &str, newkey: &[&str]) -> PathBuf {
+    let csr = dir.join(format!("{name}.csr"));
+    let key = dir.join(format!("{name}.key"));
+    let mut args = vec!["req", "-new", "-nodes", "-subj", "/CN=x"];
+    args.extend_from_slice(newkey);
+    args.extend_from_slice(&["-keyout", key.to_str().unwrap(), "-out", csr.to_str().unwrap()]);
+    let (made, text) = openssl(&args);
+    assert!(made, "{text}");
+    csr
+}
+
+/// A SoftHSM2 configuration of its own, with tokens initialised in it.
+pub struct SoftHsm {
+    pub tmp: tempfile::TempDir,
+    pub conf: PathBuf,
+}
+
+impl SoftHsm {
+    pub fn new() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let tokens = tmp.path().join("tokens");
+        std::fs::create_dir(&tokens).unwrap();
+        let conf = tmp.path().join("softhsm2.conf");
+        std::fs::write(
+            &conf,
+            format!("directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n", tokens.display()),
+        )
+        .unwrap();
+        Self { tmp, conf }
+    }
+
+    pub fn init_token(&self, label: &str, pin: &str) {
+        let out = Command::new("softhsm2-util")
+            .env("SOFTHSM2_CONF", &self.conf)
+            .args(["--init-token", "--free", "--label", label, "--so-pin", "87654321", "--pin", pin])
+            .output()
+            .expect("softhsm2-util is installed by scripts/setup.sh");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// `pkcs11-tool` on one of this configuration's tokens.
+    pub fn tool(&self, token: &str, pin: &str, args: &[&str]) -> Output {
+        Command::new("pkcs11-tool")
+            .env("SOFTHSM2_CONF", &self.conf)
+            .args(["--module", MODULE, "--token-label", token, "--pin", pin])
+            .args(args)
+            .output()
+            .expect("pkcs11-tool is installed by scripts/setup.sh")
+    }
+}
