@@ -6,14 +6,14 @@ use std::time::Instant;
 
 use ca_core::card::{personalize, CardKeyKind, CardRequest};
 use ca_core::identity::CertificateIdentity;
-use ca_core::profile::{ProfileId, Role};
+use ca_core::profile::ProfileId;
 use ca_core::serial::SerialNumber;
 use ca_core::store::Store;
 use clap::{Args, Subcommand};
 use der::Decode;
 use serde::Serialize;
 
-use crate::commands::issue::{subject_from_args, IssueArgs};
+use crate::commands::issue::{check_application, subject_from_args, IssueArgs};
 use crate::context::Context;
 use crate::failure::Failure;
 use crate::keys::open_token;
@@ -111,14 +111,7 @@ fn run_personalize(ctx: &Context, args: &PersonalizeArgs) -> Outcome {
         },
         profile,
     )?;
-    let roles: Vec<Role> = args
-        .roles
-        .iter()
-        .map(|r| r.parse())
-        .collect::<Result<_, _>>()
-        .map_err(|e: ca_core::profile::UnknownRole| Failure::Input(e.to_string()))?;
-    profile.profile().roles_for(&roles).map_err(Failure::Input)?;
-    subject.to_name().map_err(|e| Failure::Input(format!("invalid subject: {e}")))?;
+    let roles = check_application(profile, &subject, &args.roles)?;
     let key_kind = match args.key_algorithm.as_str() {
         "rsa2048" => CardKeyKind::Rsa2048,
         "p256" => CardKeyKind::P256,

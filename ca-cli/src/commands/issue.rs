@@ -131,6 +131,19 @@ pub fn subject_from_args(args: &IssueArgs, profile: ProfileId) -> Result<Subject
     }
 }
 
+/// Parse the roles and check them and the subject against the profile: everything that can be
+/// refused before a key is opened or a serial reserved.
+pub fn check_application(profile: ProfileId, subject: &Subject, roles: &[String]) -> Result<Vec<Role>, Failure> {
+    let roles: Vec<Role> = roles
+        .iter()
+        .map(|r| r.parse())
+        .collect::<Result<_, _>>()
+        .map_err(|e: ca_core::profile::UnknownRole| Failure::Input(e.to_string()))?;
+    profile.profile().roles_for(&roles).map_err(Failure::Input)?;
+    subject.to_name().map_err(|e| Failure::Input(format!("invalid subject: {e}")))?;
+    Ok(roles)
+}
+
 fn read_csr(path: &Path) -> Result<Vec<u8>, Failure> {
     let mut buf = Vec::new();
     if path == Path::new("-") {
@@ -172,14 +185,7 @@ pub fn issue_one(ctx: &Context, args: &IssueArgs) -> Result<IssueReport, Failure
         return Err(Failure::Input(format!("{profile} certificates are made by `ca init`, not `ca issue`")));
     }
     let subject = subject_from_args(args, profile)?;
-    let roles: Vec<Role> = args
-        .roles
-        .iter()
-        .map(|r| r.parse())
-        .collect::<Result<_, _>>()
-        .map_err(|e: ca_core::profile::UnknownRole| Failure::Input(e.to_string()))?;
-    profile.profile().roles_for(&roles).map_err(Failure::Input)?;
-    subject.to_name().map_err(|e| Failure::Input(format!("invalid subject: {e}")))?;
+    let roles = check_application(profile, &subject, &args.roles)?;
 
     // Everything that can be refused is checked before the CA key is opened or a serial reserved.
     let (public_key, generated, p12_password) = if args.generate_key {
