@@ -87,11 +87,13 @@ fn main() {
             Arc::new(SystemClock),
         )
         .unwrap();
-        let services = Arc::new(ca_server::Services {
-            ocsp: Some(Arc::new(responder)),
-            crl_dir: ca.dir.path().join("crl"),
-            certs_dir: ca.dir.path().join("certs"),
-        });
+        let services = Arc::new(ca_server::Services::new(
+            Some(Arc::new(responder)),
+            None,
+            "nca",
+            ca.dir.path().join("crl"),
+            ca.dir.path().join("certs"),
+        ));
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let port = listener.local_addr().unwrap().port();

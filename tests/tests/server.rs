@@ -1,6 +1,7 @@
-//! The OCSP responder over HTTP, checked with the real `openssl ocsp`: good, revoked (time and
-//! reason), never issued (revoked/certificateHold at the epoch), nonce, signature verification,
-//! and bad requests answered with OCSP error statuses while the server keeps serving.
+//! `ca-server` over HTTP. The OCSP responder, checked with the real `openssl ocsp`: good, revoked
+//! (time and reason), never issued (revoked/certificateHold at the epoch), nonce, signature
+//! verification, and bad requests answered with OCSP error statuses while the server keeps
+//! serving. The certificate information API, metrics and the OpenAPI description.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -49,11 +50,13 @@ fn start(responder_key: KeyAlgorithm) -> Running {
         Arc::new(SystemClock),
     )
     .unwrap();
-    let services = Arc::new(ca_server::Services {
-        ocsp: Some(Arc::new(responder)),
-        crl_dir: ca.dir.path().join("crl"),
-        certs_dir: ca.dir.path().join("certs"),
-    });
+    let services = Arc::new(ca_server::Services::new(
+        Some(Arc::new(responder)),
+        Some(store.clone() as Arc<dyn ca_core::store::Store>),
+        "nca",
+        ca.dir.path().join("crl"),
+        ca.dir.path().join("certs"),
+    ));
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -220,4 +223,80 @@ fn bad_requests_get_ocsp_error_statuses_and_the_server_keeps_serving() {
     let (ok, text) = ocsp(&r, &["-cert", good.to_str().unwrap()], &[]);
     assert!(ok && text.contains(": good"), "{text}");
     let _ = SystemClock.now();
+}
+
+fn request(port: u16, method: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    let _ = s.write_all(body);
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn certificate_info_metrics_and_openapi() {
+    let r = start(KeyAlgorithm::P256);
+    let (serial, leaf) = leaf(&r, 5);
+    let pem = std::fs::read_to_string(&leaf).unwrap();
+
+    let body = serde_json::json!({ "certificate": pem }).to_string();
+    let (status, text) = request(r.port, "POST", "/api/v1/x509/info", "application/json", body.as_bytes());
+    assert_eq!(status, 200, "{text}");
+    let info: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(info["serial"], serial.to_hex());
+    assert_eq!(info["subject"]["iin"], fixtures::person(5).iin.to_string());
+    assert_eq!(info["key_usage"], "SIGN");
+    assert_eq!(info["roles"], serde_json::json!(["individual"]));
+    assert_eq!(info["issued_by_this_ca"], true);
+    assert_eq!(info["status"]["status"], "good");
+    assert_eq!(info["valid_now"], true);
+    assert!(info["policies"].as_array().unwrap().iter().any(|p| p == "1.2.398.3.3.2.3"));
+
+    revoke(r.store.as_ref(), &SystemClock, &serial, RevocationReason::Superseded, None, "test").unwrap();
+    let der = std::process::Command::new("openssl")
+        .args(["x509", "-in", leaf.to_str().unwrap(), "-outform", "DER"])
+        .output()
+        .unwrap()
+        .stdout;
+    let (status, text) = request(r.port, "POST", "/api/v1/x509/info", "application/pkix-cert", &der);
+    assert_eq!(status, 200, "{text}");
+    let info: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(info["status"]["status"], "revoked");
+    assert_eq!(info["status"]["reason"], "superseded");
+
+    // Garbage, truncated, wrong JSON and oversized bodies: 4xx with a JSON error.
+    for (ct, body) in [
+        ("application/json", b"{not json".to_vec()),
+        ("application/json", br#"{"certificate": "AAAA"}"#.to_vec()),
+        ("application/pkix-cert", der[..der.len() / 2].to_vec()),
+        ("application/octet-stream", b"garbage".to_vec()),
+    ] {
+        let (status, text) = request(r.port, "POST", "/api/v1/x509/info", ct, &body);
+        assert_eq!(status, 400, "{text}");
+        let err: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert!(err["error"].is_string() && err["message"].is_string(), "{text}");
+    }
+    let (status, _) = request(r.port, "POST", "/api/v1/x509/info", "application/json", &vec![b' '; 2 * 1024 * 1024]);
+    assert_eq!(status, 413);
+
+    // Still serving; metrics count what happened; the OpenAPI document describes the API.
+    let (status, text) = request(r.port, "GET", "/metrics", "text/plain", b"");
+    assert_eq!(status, 200);
+    assert!(text.contains("ca_http_requests_total{route=\"/api/v1/x509/info\",status=\"200\"} 2"), "{text}");
+    assert!(text.contains("ca_http_requests_total{route=\"/api/v1/x509/info\",status=\"400\"} 4"), "{text}");
+    let (status, text) = request(r.port, "GET", "/api/v1/openapi.json", "application/json", b"");
+    assert_eq!(status, 200);
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(doc["paths"]["/api/v1/x509/info"]["post"].is_object());
+    let (status, _) = request(r.port, "GET", "/healthz", "text/plain", b"");
+    assert_eq!(status, 200);
 }

@@ -1,0 +1,101 @@
+//! The JSON API for portals. Errors are JSON `{"error": kind, "message": …}` with a 4xx/5xx
+//! status; a request that takes longer than [`REQUEST_TIMEOUT`](crate::REQUEST_TIMEOUT) is
+//! answered 503.
+
+pub(crate) mod x509;
+
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+/// An API error: a status and a machine-readable kind.
+pub(crate) struct ApiError {
+    pub status: StatusCode,
+    pub kind: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn bad_request(kind: &'static str, message: impl Into<String>) -> Self {
+        Self { status: StatusCode::BAD_REQUEST, kind, message: message.into() }
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self { status: StatusCode::INTERNAL_SERVER_ERROR, kind: "internal", message: message.into() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(serde_json::json!({ "error": self.kind, "message": self.message }))).into_response()
+    }
+}
+
+/// Middleware: bound the time of every request.
+pub(crate) async fn deadline(request: Request, next: Next) -> Response {
+    match tokio::time::timeout(crate::REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            kind: "timeout",
+            message: format!("the request took longer than {} s", crate::REQUEST_TIMEOUT.as_secs()),
+        }
+        .into_response(),
+    }
+}
+
+/// `GET /api/v1/openapi.json`.
+pub(crate) async fn openapi() -> Response {
+    Json(openapi_document()).into_response()
+}
+
+fn openapi_document() -> serde_json::Value {
+    let error = serde_json::json!({
+        "type": "object", "required": ["error", "message"],
+        "properties": { "error": { "type": "string" }, "message": { "type": "string" } }
+    });
+    serde_json::json!({
+        "openapi": "3.0.3",
+        "info": { "title": "National CA services", "version": env!("CARGO_PKG_VERSION") },
+        "paths": {
+            "/api/v1/x509/info": { "post": {
+                "summary": "Who a certificate belongs to, what it may be used for, and its status in this CA",
+                "requestBody": { "required": true, "content": {
+                    "application/json": { "schema": { "type": "object", "required": ["certificate"],
+                        "properties": { "certificate": { "type": "string", "description": "base64 DER or PEM" } } } },
+                    "application/pkix-cert": { "schema": { "type": "string", "format": "binary" } }
+                } },
+                "responses": {
+                    "200": { "description": "Certificate information", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/CertificateInfo" } } } },
+                    "400": { "description": "Not a certificate", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+                    "413": { "description": "Body larger than 1 MiB" }
+                }
+            } },
+            "/ocsp": { "post": { "summary": "OCSP (RFC 6960)", "requestBody": { "content": { "application/ocsp-request": {} } },
+                "responses": { "200": { "description": "OCSPResponse", "content": { "application/ocsp-response": {} } } } } },
+            "/ocsp/{request}": { "get": { "summary": "OCSP (RFC 6960 A.1), base64 request in the path",
+                "parameters": [{ "name": "request", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "responses": { "200": { "description": "OCSPResponse", "content": { "application/ocsp-response": {} } } } } },
+            "/crl/{file}": { "get": { "summary": "Published CRLs", "parameters": [{ "name": "file", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "responses": { "200": { "description": "CRL", "content": { "application/pkix-crl": {} } }, "404": { "description": "No such CRL" } } } },
+            "/ca/{file}": { "get": { "summary": "CA certificates (AIA caIssuers)", "parameters": [{ "name": "file", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "responses": { "200": { "description": "Certificate", "content": { "application/pkix-cert": {} } }, "404": { "description": "No such certificate" } } } },
+            "/healthz": { "get": { "summary": "Liveness", "responses": { "200": { "description": "ok" } } } },
+            "/metrics": { "get": { "summary": "Prometheus metrics", "responses": { "200": { "description": "text exposition format" } } } }
+        },
+        "components": { "schemas": {
+            "Error": error,
+            "CertificateInfo": { "type": "object", "properties": {
+                "serial": { "type": "string" }, "subject": { "type": "object" }, "issuer": { "type": "string" },
+                "not_before": { "type": "string", "format": "date-time" }, "not_after": { "type": "string", "format": "date-time" },
+                "key_usage": { "type": "string", "enum": ["AUTH", "SIGN"], "nullable": true },
+                "roles": { "type": "array", "items": { "type": "string" } },
+                "public_key": { "type": "object" }, "policies": { "type": "array", "items": { "type": "string" } },
+                "valid_now": { "type": "boolean" }, "issued_by_this_ca": { "type": "boolean" },
+                "status": { "type": "object", "nullable": true }
+            } }
+        } }
+    })
+}

@@ -1,0 +1,133 @@
+//! Prometheus metrics: requests and latency per route and status, OCSP outcomes, and the age of
+//! the published CRLs (so an alert fires when publication stops).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::Services;
+
+/// Upper bounds of the latency histogram, in seconds.
+const BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 10.0];
+
+#[derive(Default)]
+struct RouteStats {
+    by_status: BTreeMap<u16, u64>,
+    buckets: [u64; BUCKETS.len()],
+    count: u64,
+    sum_seconds: f64,
+}
+
+/// Counters shared by all requests.
+#[derive(Default)]
+pub struct Metrics {
+    routes: Mutex<BTreeMap<String, RouteStats>>,
+    pub ocsp_good: AtomicU64,
+    pub ocsp_revoked: AtomicU64,
+    pub ocsp_never_issued: AtomicU64,
+    pub ocsp_malformed: AtomicU64,
+    pub ocsp_unauthorized: AtomicU64,
+    pub ocsp_internal_error: AtomicU64,
+}
+
+impl Metrics {
+    fn record(&self, route: &str, status: u16, seconds: f64) {
+        let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        let stats = routes.entry(route.to_owned()).or_default();
+        *stats.by_status.entry(status).or_default() += 1;
+        stats.count += 1;
+        stats.sum_seconds += seconds;
+        for (bucket, bound) in stats.buckets.iter_mut().zip(BUCKETS) {
+            if seconds <= bound {
+                *bucket += 1;
+            }
+        }
+    }
+
+    pub fn count_ocsp(&self, outcome: &ca_core::ocsp::Outcome) {
+        use ca_core::ocsp::Outcome;
+        match *outcome {
+            Outcome::Answered { good, revoked, never_issued } => {
+                self.ocsp_good.fetch_add(good as u64, Ordering::Relaxed);
+                self.ocsp_revoked.fetch_add(revoked as u64, Ordering::Relaxed);
+                self.ocsp_never_issued.fetch_add(never_issued as u64, Ordering::Relaxed);
+            }
+            Outcome::Malformed => _ = self.ocsp_malformed.fetch_add(1, Ordering::Relaxed),
+            Outcome::Unauthorized => _ = self.ocsp_unauthorized.fetch_add(1, Ordering::Relaxed),
+            Outcome::InternalError => _ = self.ocsp_internal_error.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+}
+
+/// Middleware: time and count every request by its route pattern (never the raw path, which
+/// for OCSP GET carries the request itself).
+pub(crate) async fn track(State(services): State<Arc<Services>>, request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    services.metrics.record(&route, response.status().as_u16(), started.elapsed().as_secs_f64());
+    response
+}
+
+pub(crate) async fn render(State(services): State<Arc<Services>>) -> Response {
+    let m = &services.metrics;
+    let mut out = String::new();
+    let _ = writeln!(out, "# HELP ca_http_requests_total HTTP requests by route and status.");
+    let _ = writeln!(out, "# TYPE ca_http_requests_total counter");
+    let routes = m.routes.lock().unwrap_or_else(|p| p.into_inner());
+    for (route, stats) in routes.iter() {
+        for (status, n) in &stats.by_status {
+            let _ = writeln!(out, "ca_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}");
+        }
+    }
+    let _ = writeln!(out, "# HELP ca_http_request_duration_seconds Time to answer a request.");
+    let _ = writeln!(out, "# TYPE ca_http_request_duration_seconds histogram");
+    for (route, stats) in routes.iter() {
+        for (bucket, bound) in stats.buckets.iter().zip(BUCKETS) {
+            let _ =
+                writeln!(out, "ca_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {bucket}");
+        }
+        let _ =
+            writeln!(out, "ca_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}", stats.count);
+        let _ = writeln!(out, "ca_http_request_duration_seconds_sum{{route=\"{route}\"}} {}", stats.sum_seconds);
+        let _ = writeln!(out, "ca_http_request_duration_seconds_count{{route=\"{route}\"}} {}", stats.count);
+    }
+    drop(routes);
+    let _ = writeln!(out, "# HELP ca_ocsp_responses_total OCSP certificate statuses and error responses.");
+    let _ = writeln!(out, "# TYPE ca_ocsp_responses_total counter");
+    for (label, counter) in [
+        ("good", &m.ocsp_good),
+        ("revoked", &m.ocsp_revoked),
+        ("never_issued", &m.ocsp_never_issued),
+        ("malformed_request", &m.ocsp_malformed),
+        ("unauthorized", &m.ocsp_unauthorized),
+        ("internal_error", &m.ocsp_internal_error),
+    ] {
+        let _ = writeln!(out, "ca_ocsp_responses_total{{outcome=\"{label}\"}} {}", counter.load(Ordering::Relaxed));
+    }
+    let _ = writeln!(out, "# HELP ca_crl_age_seconds Seconds since each published CRL file was written.");
+    let _ = writeln!(out, "# TYPE ca_crl_age_seconds gauge");
+    if let Ok(entries) = std::fs::read_dir(&services.crl_dir) {
+        let mut files: Vec<(String, f64)> = entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let modified = e.metadata().ok()?.modified().ok()?;
+                let age = SystemTime::now().duration_since(modified).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+                name.ends_with(".crl").then_some((name, age))
+            })
+            .collect();
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, age) in files {
+            let _ = writeln!(out, "ca_crl_age_seconds{{file=\"{name}\"}} {age:.0}");
+        }
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
