@@ -7,6 +7,7 @@
 
 pub mod ca_dir;
 pub mod clock;
+pub mod cms;
 pub mod config;
 pub mod csr;
 pub mod identity;
