@@ -49,7 +49,7 @@ fn chain(ca: &TestCa) -> Vec<Vec<u8>> {
 }
 
 fn trust(ca: &TestCa) -> TrustStore {
-    TrustStore::new(&[ca.root.certificate_der.clone()], &[]).unwrap()
+    TrustStore::new(std::slice::from_ref(&ca.root.certificate_der), &[]).unwrap()
 }
 
 fn our_sign(ca: &TestCa, h: &Holder, detached: bool, at: OffsetDateTime) -> Vec<u8> {
@@ -179,8 +179,9 @@ fn we_verify_what_openssl_signs_attached_detached_streamed_and_pem() {
     let iin = individual(1).iin().unwrap();
     let require = Requirements { key_type: Some(KeyType::Sign), iin: Some(iin), ..Default::default() };
     for (holder, name) in [(&rsa, "rsa"), (&ec, "ec")] {
-        let cases: [(&str, &[&str], bool); 4] = [
+        let cases: [(&str, &[&str], bool); 5] = [
             ("attached", &["-nodetach", "-outform", "DER"], false),
+            ("subjectKeyIdentifier", &["-nodetach", "-keyid", "-outform", "DER"], false),
             ("detached", &["-outform", "DER"], true),
             ("streamed BER", &["-nodetach", "-stream", "-outform", "DER"], false),
             ("PEM", &["-nodetach", "-outform", "PEM"], false),
@@ -200,6 +201,30 @@ fn we_verify_what_openssl_signs_attached_detached_streamed_and_pem() {
             assert!(signer.signing_time.is_some(), "openssl adds signingTime");
             assert_eq!(signer.revocation.state, RevocationState::Good);
             assert_eq!(signer.chain.len(), 2, "issuing CA and root");
+        }
+    }
+}
+
+#[test]
+fn we_verify_openssl_signatures_without_signed_attributes() {
+    let ca = TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::Rsa2048);
+    let clock = fixed_now();
+    for (alg, name) in [(KeyAlgorithm::Rsa2048, "rsa"), (KeyAlgorithm::P256, "ec")] {
+        let h = sign_holder(&ca, &clock, alg);
+        for (args, detached) in
+            [(&["-nodetach", "-noattr", "-outform", "DER"][..], false), (&["-noattr", "-outform", "DER"][..], true)]
+        {
+            let cms = openssl_sign(&ca, &[(&h, name)], args);
+            let now = OffsetDateTime::now_utc();
+            let r = check(&ca, &cms, detached.then_some(CONTENT), Requirements::default(), now);
+            assert!(r.valid, "{name}: {r:#?}");
+            let s = &r.signers[0];
+            assert_eq!((s.signing_time, s.digest_valid), (None, None), "no signed attributes");
+            assert_eq!(s.validation_time, now, "validated at now without signingTime");
+            let mut other = CONTENT.to_vec();
+            other[1] ^= 1;
+            let r = check(&ca, &cms, Some(&other), Requirements::default(), now);
+            assert!(!r.valid && (r.has(Reason::SignatureInvalid) || r.has(Reason::Malformed)), "{:?}", r.reasons());
         }
     }
 }
@@ -304,7 +329,8 @@ fn untrusted_unknown_to_store_and_relying_party_requirements() {
     let ours = sign_holder(&ca, &clock, KeyAlgorithm::P256);
     let cms = our_sign(&ca, &ours, false, now);
     let trust = trust(&ca);
-    let wrong_store = StoreRevocationSource::new(&other.store, &[ca.issuing.certificate_der.clone()]).unwrap();
+    let wrong_store =
+        StoreRevocationSource::new(&other.store, std::slice::from_ref(&ca.issuing.certificate_der)).unwrap();
     let ctx = VerifyContext {
         trust: &trust,
         revocation: vec![&wrong_store],

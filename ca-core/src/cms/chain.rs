@@ -85,9 +85,9 @@ pub(crate) struct PathOutcome {
 struct AnyPurpose;
 
 impl ExtendedKeyUsageValidator for AnyPurpose {
-    fn validate(&self, iter: KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
+    fn validate(&self, mut iter: KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
         // Still refuse a malformed extension.
-        iter.map(|purpose| purpose.map(|_| ())).collect()
+        iter.try_for_each(|purpose| purpose.map(|_| ()))
     }
 }
 

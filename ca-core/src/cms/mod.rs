@@ -16,6 +16,9 @@ mod revocation;
 mod sign;
 mod verify;
 
+#[cfg(test)]
+mod tests;
+
 pub use ber::{ber_to_der, BerError};
 pub use chain::TrustStore;
 pub use ess::{EssCertIdV2, IssuerSerial, SigningCertificateV2, SIGNING_CERTIFICATE_V2};

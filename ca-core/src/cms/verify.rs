@@ -351,10 +351,10 @@ impl Signer<'_> {
                 ),
             };
         }
-        (
-            RevocationState::NotChecked,
-            Some((Reason::RevocationNotChecked, format!("no revocation source covers {what}"))),
-        )
+        // Only the signer's own status is worth a note; an uncovered CA certificate (a
+        // root's subordinates are often in no store) is silent.
+        let note = is_leaf.then(|| (Reason::RevocationNotChecked, format!("no revocation source covers {what}")));
+        (RevocationState::NotChecked, note)
     }
 }
 
