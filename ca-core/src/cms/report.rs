@@ -185,9 +185,12 @@ pub struct CmsVerification {
 impl CmsVerification {
     /// Every reason found, globally or for any signer.
     pub fn reasons(&self) -> Vec<Reason> {
-        let mut all: Vec<Reason> =
-            self.findings.iter().chain(self.signers.iter().flat_map(|s| &s.findings)).map(|f| f.reason).collect();
-        all.dedup();
+        let mut all = Vec::new();
+        for f in self.findings.iter().chain(self.signers.iter().flat_map(|s| &s.findings)) {
+            if !all.contains(&f.reason) {
+                all.push(f.reason);
+            }
+        }
         all
     }
 
