@@ -8,6 +8,7 @@
 pub mod ca_dir;
 pub mod card;
 pub mod clock;
+pub mod cms;
 pub mod config;
 pub mod csr;
 pub mod identity;

@@ -1,0 +1,200 @@
+//! What a CMS verification reports: per signer, what was checked and what failed, with
+//! machine-readable reasons a portal can act on and messages a person can read.
+
+use time::OffsetDateTime;
+
+use crate::identity::{Bin, CertificateIdentity, Iin, KeyType};
+use crate::profile::Role;
+use crate::revocation::RevocationReason;
+
+/// Why a signature or signer is not (fully) acceptable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Reason {
+    /// A structure inside the SignedData is wrong (missing contentType/messageDigest, content
+    /// supplied that differs from the attached one, unreadable attribute).
+    Malformed,
+    /// The SignedData has no SignerInfo.
+    NoSigner,
+    /// Neither the CMS nor the configured certificates hold the signer's certificate.
+    CertificateNotFound,
+    /// Digest or signature algorithm (or key) this verifier does not accept.
+    UnsupportedAlgorithm,
+    /// Detached signature and no content supplied.
+    ContentMissing,
+    /// messageDigest does not match the content.
+    DigestMismatch,
+    /// The signature does not verify with the signer's key.
+    SignatureInvalid,
+    /// signingCertificateV2 names a different certificate than the one found.
+    SigningCertificateMismatch,
+    /// signingTime lies in the future of the verifier's clock.
+    SigningTimeInFuture,
+    /// No valid path from the signer certificate to a trust anchor.
+    Untrusted,
+    /// A certificate of the path was expired at the validation time.
+    Expired,
+    /// A certificate of the path was not yet valid at the validation time.
+    NotYetValid,
+    /// Revoked (or on hold) at the validation time.
+    Revoked,
+    /// Revoked after the validation time: the signature was made while the certificate was valid.
+    RevokedAfterSigning,
+    /// A certificate of our own CA that the store does not know.
+    UnknownToStore,
+    /// The revocation source responsible for the certificate could not answer.
+    RevocationUnavailable,
+    /// No revocation source covers the certificate's issuer (a foreign CA without CRL source).
+    RevocationNotChecked,
+    /// The relying party requires the other key type (AUTH vs SIGN).
+    WrongKeyType,
+    /// The relying party requires a role the certificate does not carry.
+    MissingRole,
+    /// The certificate belongs to another person (IIN).
+    WrongPerson,
+    /// The certificate belongs to another organisation (BIN), or to none.
+    WrongOrganisation,
+}
+
+impl Reason {
+    /// Whether the reason makes the signature unacceptable; the others are notes.
+    pub fn is_fatal(self) -> bool {
+        !matches!(self, Reason::RevokedAfterSigning | Reason::RevocationNotChecked)
+    }
+}
+
+/// One finding: a reason and a message for people.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Finding {
+    pub reason: Reason,
+    pub fatal: bool,
+    pub message: String,
+}
+
+impl Finding {
+    pub(crate) fn new(reason: Reason, message: impl Into<String>) -> Self {
+        Self { reason, fatal: reason.is_fatal(), message: message.into() }
+    }
+}
+
+/// What a relying party demands of the signer beyond a valid signature.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Requirements {
+    /// AUTH for login by signature, SIGN for signed requests.
+    pub key_type: Option<KeyType>,
+    /// Every one of these roles must be in the certificate.
+    pub roles: Vec<Role>,
+    pub iin: Option<Iin>,
+    pub bin: Option<Bin>,
+}
+
+/// The signer certificate, as found.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CertificateReport {
+    /// Serial number in hex.
+    pub serial: String,
+    pub subject: String,
+    pub issuer: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    pub identity: CertificateIdentity,
+    #[serde(skip)]
+    pub der: Vec<u8>,
+}
+
+/// Revocation status of the signer certificate at the validation time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RevocationState {
+    Good,
+    Revoked,
+    /// Revoked, but only after the validation (signing) time.
+    RevokedLater,
+    /// The responsible source does not know the certificate.
+    Unknown,
+    /// The responsible source failed.
+    Unavailable,
+    /// No source covers the issuer, or no path was found to ask about.
+    NotChecked,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RevocationReport {
+    pub state: RevocationState,
+    /// The source that answered.
+    pub source: Option<String>,
+    pub reason: Option<RevocationReason>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// Everything checked for one SignerInfo.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SignerReport {
+    pub valid: bool,
+    pub findings: Vec<Finding>,
+    /// How the SignerInfo names its certificate.
+    pub signer_id: String,
+    pub digest_algorithm: String,
+    pub signature_algorithm: String,
+    pub signature_valid: bool,
+    /// `None` without signed attributes (the signature then covers the content directly) or
+    /// without content.
+    pub digest_valid: Option<bool>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub signing_time: Option<OffsetDateTime>,
+    /// The time the certificates were validated at.
+    #[serde(with = "time::serde::rfc3339")]
+    pub validation_time: OffsetDateTime,
+    pub certificate: Option<CertificateReport>,
+    /// Subjects of the path from the signer's issuer to the trust anchor.
+    pub chain: Vec<String>,
+    pub chain_trusted: bool,
+    pub revocation: RevocationReport,
+}
+
+impl SignerReport {
+    /// Whether a finding with `reason` was made.
+    pub fn has(&self, reason: Reason) -> bool {
+        self.findings.iter().any(|f| f.reason == reason)
+    }
+
+    /// The identity of the signer, when its certificate was found.
+    pub fn identity(&self) -> Option<&CertificateIdentity> {
+        self.certificate.as_ref().map(|c| &c.identity)
+    }
+}
+
+/// The verdict on a whole SignedData.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CmsVerification {
+    /// Every signer is valid and there is at least one.
+    pub valid: bool,
+    /// Findings about the SignedData as a whole (e.g. `NoSigner`, `ContentMissing`).
+    pub findings: Vec<Finding>,
+    /// eContentType.
+    pub content_type: String,
+    pub detached: bool,
+    pub signers: Vec<SignerReport>,
+    /// The signed content (attached, or the supplied detached content).
+    #[serde(skip)]
+    pub content: Option<Vec<u8>>,
+}
+
+impl CmsVerification {
+    /// Every reason found, globally or for any signer.
+    pub fn reasons(&self) -> Vec<Reason> {
+        let mut all = Vec::new();
+        for f in self.findings.iter().chain(self.signers.iter().flat_map(|s| &s.findings)) {
+            if !all.contains(&f.reason) {
+                all.push(f.reason);
+            }
+        }
+        all
+    }
+
+    pub fn has(&self, reason: Reason) -> bool {
+        self.reasons().contains(&reason)
+    }
+}

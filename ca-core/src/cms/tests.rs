@@ -1,0 +1,159 @@
+//! Round trips through `sign` and `verify` with an in-crate CA (ca-core cannot depend on the
+//! `hsm` crate's software keys, so a minimal P-256 test signer lives here).
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
+use der::asn1::BitString;
+use der::Any;
+use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
+use time::Duration;
+
+use super::*;
+use crate::clock::{Clock, FixedClock, SystemClock};
+use crate::config::PublicationUrls;
+use crate::identity::{Iin, KeyType, Person, Subject};
+use crate::issuer::{CertificateAuthority, IssuanceRequest, Issuer};
+use crate::profile::ProfileId;
+use crate::signer::{SignatureAlgorithm, Signer, SignerError};
+use crate::store::SqliteStore;
+
+struct TestKey {
+    pair: EcdsaKeyPair,
+    spki: SubjectPublicKeyInfoOwned,
+}
+
+impl TestKey {
+    fn new() -> Self {
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &SystemRandom::new()).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref()).unwrap();
+        let spki = SubjectPublicKeyInfoOwned {
+            algorithm: AlgorithmIdentifierOwned {
+                oid: const_oid::db::rfc5912::ID_EC_PUBLIC_KEY,
+                parameters: Some(Any::from(&const_oid::db::rfc5912::SECP_256_R_1)),
+            },
+            subject_public_key: BitString::from_bytes(pair.public_key().as_ref()).unwrap(),
+        };
+        Self { pair, spki }
+    }
+}
+
+impl Signer for TestKey {
+    fn algorithm(&self) -> SignatureAlgorithm {
+        SignatureAlgorithm::EcdsaP256Sha256
+    }
+    fn public_key(&self) -> &SubjectPublicKeyInfoOwned {
+        &self.spki
+    }
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignerError> {
+        let sig = self.pair.sign(&SystemRandom::new(), message).map_err(|_| SignerError::Failed("ecdsa".into()))?;
+        Ok(sig.as_ref().to_vec())
+    }
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    store: SqliteStore,
+    root: CertificateAuthority,
+    issuing: CertificateAuthority,
+    urls: PublicationUrls,
+}
+
+fn setup(clock: &dyn Clock) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("ca.db")).unwrap();
+    let urls = PublicationUrls::under("http://pki.test.kz");
+    let service = |cn: &str| Subject::Service { common_name: cn.into(), organisation: None };
+    let root_key = TestKey::new();
+    let root_cert = CertificateAuthority::create_root(
+        "root",
+        service("ROOT"),
+        &root_key,
+        Duration::days(3650),
+        &store,
+        clock,
+        &urls,
+        "t",
+    )
+    .unwrap();
+    let root = CertificateAuthority::new("root", root_cert.der, Box::new(root_key)).unwrap();
+    let key = TestKey::new();
+    let cert = root
+        .create_subordinate(service("NCA"), key.public_key().clone(), Duration::days(1825), &store, clock, &urls, "t")
+        .unwrap();
+    let issuing = CertificateAuthority::new("nca", cert.der, Box::new(key)).unwrap();
+    Setup { _dir: dir, store, root, issuing, urls }
+}
+
+fn person() -> Subject {
+    Subject::Individual(Person {
+        iin: Iin::with_check_digit("88010130001").unwrap(),
+        surname: "Тестов".into(),
+        given_name: "Тест".into(),
+        patronymic: None,
+        email: None,
+    })
+}
+
+#[test]
+fn sign_then_verify_attached_and_detached_with_report() {
+    let clock = FixedClock(SystemClock.now());
+    let s = setup(&clock);
+    let issuer = Issuer {
+        ca: &s.issuing,
+        store: &s.store,
+        clock: &clock,
+        urls: &s.urls,
+        validity: Duration::days(365),
+        actor: "t",
+        crl_partitions: None,
+    };
+    let key = TestKey::new();
+    let cert = issuer
+        .issue(&IssuanceRequest {
+            profile: ProfileId::IndividualSign,
+            subject: person(),
+            roles: vec![],
+            public_key: key.public_key().clone(),
+        })
+        .unwrap();
+    let trust = TrustStore::new(std::slice::from_ref(&s.root.certificate_der), &[]).unwrap();
+    let store = StoreRevocationSource::new(&s.store, std::slice::from_ref(&s.issuing.certificate_der)).unwrap();
+    let ctx = VerifyContext {
+        trust: &trust,
+        revocation: vec![&store],
+        now: clock.0 + Duration::minutes(10),
+        validation_time: None,
+        requirements: Requirements { key_type: Some(KeyType::Sign), ..Default::default() },
+    };
+    let chain = vec![s.issuing.certificate_der.clone()];
+    let signed_at = clock.0 + Duration::minutes(1);
+
+    let attached = sign(b"hello", false, &key, &cert.der, &chain, signed_at).unwrap();
+    let r = verify(&attached, None, &ctx).unwrap();
+    assert!(r.valid, "{r:#?}");
+    assert_eq!(r.content.as_deref(), Some(&b"hello"[..]));
+    let signer = &r.signers[0];
+    assert_eq!(signer.signing_time, Some(signed_at));
+    assert_eq!(signer.validation_time, signed_at);
+    assert_eq!(signer.digest_valid, Some(true));
+    assert_eq!(signer.revocation.state, RevocationState::Good);
+    assert_eq!(signer.identity().unwrap().iin, person().iin());
+    assert!(signer.findings.is_empty(), "{:?}", signer.findings);
+
+    let detached = sign(b"hello", true, &key, &cert.der, &chain, signed_at).unwrap();
+    assert!(verify(&detached, Some(b"hello"), &ctx).unwrap().valid);
+    let r = verify(&detached, Some(b"hellO"), &ctx).unwrap();
+    assert!(!r.valid && r.has(Reason::DigestMismatch));
+
+    // Requirements in the report are machine-readable.
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["signers"][0]["findings"][0]["reason"], "DigestMismatch");
+    assert_eq!(json["signers"][0]["certificate"]["identity"]["key_type"], "SIGN");
+
+    // The signing certificate must be the one the key belongs to.
+    let other = TestKey::new();
+    assert!(matches!(sign(b"x", false, &other, &cert.der, &chain, signed_at), Err(CmsError::Certificate(_))));
+    // A signingTime far in the future is refused.
+    let future = sign(b"hello", false, &key, &cert.der, &chain, clock.0 + Duration::hours(1)).unwrap();
+    assert!(verify(&future, None, &ctx).unwrap().has(Reason::SigningTimeInFuture));
+}

@@ -1,0 +1,444 @@
+//! Verifying a CMS SignedData: every SignerInfo is checked on its own (certificate, digest,
+//! signature, signingTime, path, revocation at the signing time, relying-party requirements);
+//! the SignedData is valid when it has signers and all of them are.
+//!
+//! signingTime is asserted by the signer. A relying party that must not trust it (a login
+//! nonce, for instance) sets [`VerifyContext::validation_time`] to its own clock.
+
+use cms::cert::CertificateChoices;
+use cms::content_info::ContentInfo;
+use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
+use const_oid::db::rfc5912;
+use const_oid::ObjectIdentifier;
+use der::asn1::OctetString;
+use der::{Any, Decode, Encode, Reader, SliceReader, Tag, TagNumber, Tagged};
+use time::{Duration, OffsetDateTime};
+use x509_cert::Certificate;
+
+use super::chain::{to_offset, Parsed, TrustStore};
+use super::ess::{SigningCertificateV2, SIGNING_CERTIFICATE_V2};
+use super::report::{
+    CertificateReport, CmsVerification, Finding, Reason, Requirements, RevocationReport, RevocationState, SignerReport,
+};
+use super::revocation::{RevocationFacts, RevocationSource};
+use super::{
+    decode_input, CmsError, Digest, ATTR_CONTENT_TYPE, ATTR_MESSAGE_DIGEST, ATTR_SIGNING_TIME, ID_SIGNED_DATA,
+};
+use crate::identity::{format_dn, CertificateIdentity};
+
+/// How far a signingTime may lie ahead of the verifier's clock (clients' clocks drift).
+const CLOCK_SKEW: Duration = Duration::minutes(5);
+
+/// Everything a verification needs besides the CMS itself.
+pub struct VerifyContext<'a> {
+    pub trust: &'a TrustStore,
+    /// Asked in order; the first that covers a certificate's issuer answers.
+    pub revocation: Vec<&'a dyn RevocationSource>,
+    /// The verifier's clock.
+    pub now: OffsetDateTime,
+    /// Validate certificates at this time instead of the signingTime (or `now` when a
+    /// signer has no signingTime).
+    pub validation_time: Option<OffsetDateTime>,
+    pub requirements: Requirements,
+}
+
+/// Verify a CMS SignedData (DER, BER, base64 or PEM). `detached_content` is the signed data
+/// when the CMS does not carry it.
+pub fn verify(
+    cms: &[u8],
+    detached_content: Option<&[u8]>,
+    ctx: &VerifyContext<'_>,
+) -> Result<CmsVerification, CmsError> {
+    let der = decode_input(cms)?;
+    let info = ContentInfo::from_der(&der).map_err(|e| CmsError::Malformed(format!("ContentInfo: {e}")))?;
+    if info.content_type != ID_SIGNED_DATA {
+        return Err(CmsError::NotSignedData(info.content_type));
+    }
+    let signed_data: SignedData =
+        info.content.decode_as().map_err(|e| CmsError::Malformed(format!("SignedData: {e}")))?;
+    // `der` sorts SET OF on decoding; the signer infos are read again in their own order so
+    // that each keeps the exact bytes of its signed attributes.
+    let raw_signer_infos =
+        raw_signer_infos(&info.content).map_err(|e| CmsError::Malformed(format!("signerInfos: {e}")))?;
+
+    let mut findings = Vec::new();
+    let attached = signed_data.encap_content_info.econtent.as_ref().map(|any| any.value().to_vec());
+    let content = match (attached, detached_content) {
+        (Some(attached), Some(supplied)) if attached != supplied => {
+            findings.push(Finding::new(Reason::Malformed, "the supplied content differs from the attached content"));
+            Some(attached)
+        }
+        (Some(attached), _) => Some(attached),
+        (None, Some(supplied)) => Some(supplied.to_vec()),
+        (None, None) => {
+            findings.push(Finding::new(Reason::ContentMissing, "detached signature and no content supplied"));
+            None
+        }
+    };
+    let detached = signed_data.encap_content_info.econtent.is_none();
+    let cms_certificates: Vec<Parsed> = signed_data
+        .certificates
+        .iter()
+        .flat_map(|set| set.0.iter())
+        .filter_map(|choice| match choice {
+            CertificateChoices::Certificate(cert) => cert.to_der().ok().map(|der| Parsed { der, cert: cert.clone() }),
+            CertificateChoices::Other(_) => None,
+        })
+        .collect();
+    if raw_signer_infos.is_empty() {
+        findings.push(Finding::new(Reason::NoSigner, "the SignedData has no signer"));
+    }
+    let econtent_type = signed_data.encap_content_info.econtent_type;
+    let signers: Vec<SignerReport> = raw_signer_infos
+        .iter()
+        .map(|(info, attrs)| {
+            Signer {
+                info,
+                signed_attrs: attrs.as_deref(),
+                content: content.as_deref(),
+                econtent_type,
+                cms_certificates: &cms_certificates,
+                ctx,
+            }
+            .check()
+        })
+        .collect();
+    let valid = !signers.is_empty() && signers.iter().all(|s| s.valid) && findings.iter().all(|f| !f.fatal);
+    Ok(CmsVerification { valid, findings, content_type: econtent_type.to_string(), detached, signers, content })
+}
+
+/// Each SignerInfo with the DER of its signed attributes as a SET OF (what was signed).
+fn raw_signer_infos(signed_data: &Any) -> der::Result<Vec<(SignerInfo, Option<Vec<u8>>)>> {
+    let fields = elements(signed_data.value())?;
+    let set = fields.last().ok_or(der::ErrorKind::Incomplete { expected_len: 1u8.into(), actual_len: 0u8.into() })?;
+    elements(set.value())?
+        .into_iter()
+        .map(|raw| {
+            let info = SignerInfo::from_der(&raw.to_der()?)?;
+            let signed_attrs_tag = Tag::ContextSpecific { constructed: true, number: TagNumber::N0 };
+            let attrs = elements(raw.value())?
+                .into_iter()
+                .find(|field| field.tag() == signed_attrs_tag)
+                .map(|field| Any::new(Tag::Set, field.value())?.to_der())
+                .transpose()?;
+            Ok((info, attrs))
+        })
+        .collect()
+}
+
+fn elements(value: &[u8]) -> der::Result<Vec<Any>> {
+    let mut reader = SliceReader::new(value)?;
+    let mut out = Vec::new();
+    while !reader.is_finished() {
+        out.push(Any::decode(&mut reader)?);
+    }
+    Ok(out)
+}
+
+struct Signer<'a> {
+    info: &'a SignerInfo,
+    signed_attrs: Option<&'a [u8]>,
+    content: Option<&'a [u8]>,
+    econtent_type: ObjectIdentifier,
+    cms_certificates: &'a [Parsed],
+    ctx: &'a VerifyContext<'a>,
+}
+
+impl Signer<'_> {
+    fn check(&self) -> SignerReport {
+        let info = self.info;
+        let mut report = SignerReport {
+            valid: false,
+            findings: Vec::new(),
+            signer_id: describe_sid(&info.sid),
+            digest_algorithm: info.digest_alg.oid.to_string(),
+            signature_algorithm: info.signature_algorithm.oid.to_string(),
+            signature_valid: false,
+            digest_valid: None,
+            signing_time: None,
+            validation_time: self.ctx.now,
+            certificate: None,
+            chain: Vec::new(),
+            chain_trusted: false,
+            revocation: RevocationReport {
+                state: RevocationState::NotChecked,
+                source: None,
+                reason: None,
+                revoked_at: None,
+            },
+        };
+        let mut add = |reason, message: String| report.findings.push(Finding::new(reason, message));
+        let leaf = self.find_certificate();
+        if leaf.is_none() {
+            add(Reason::CertificateNotFound, format!("no certificate for signer {}", describe_sid(&info.sid)));
+        }
+        let digest = Digest::from_oid(&info.digest_alg.oid);
+        if digest.is_none() {
+            add(Reason::UnsupportedAlgorithm, format!("digest algorithm {} is not supported", info.digest_alg.oid));
+        }
+
+        // Signed attributes: what the signature covers, and what it says about the content.
+        let message = match (self.signed_attrs, &info.signed_attrs) {
+            (Some(raw), Some(attrs)) => {
+                let values = |oid| attrs.iter().filter(move |a| a.oid == oid).flat_map(|a| a.values.iter());
+                match values(ATTR_CONTENT_TYPE).next().map(|v| v.decode_as::<ObjectIdentifier>()) {
+                    Some(Ok(ct)) if ct == self.econtent_type => {}
+                    Some(Ok(ct)) => {
+                        add(Reason::Malformed, format!("contentType attribute {ct} differs from eContentType"))
+                    }
+                    _ => add(Reason::Malformed, "the contentType signed attribute is missing or unreadable".into()),
+                }
+                let digests: Vec<_> = values(ATTR_MESSAGE_DIGEST).map(|v| v.decode_as::<OctetString>()).collect();
+                match (digests.as_slice(), self.content, digest) {
+                    ([Ok(expected)], Some(content), Some(d)) => {
+                        let ok = d.digest(content) == expected.as_bytes();
+                        report.digest_valid = Some(ok);
+                        if !ok {
+                            add(Reason::DigestMismatch, "messageDigest does not match the content".into());
+                        }
+                    }
+                    ([Ok(_)], _, _) => {}
+                    _ => add(Reason::Malformed, "exactly one readable messageDigest attribute is required".into()),
+                }
+                if let Some(t) = values(ATTR_SIGNING_TIME).next() {
+                    match t.to_der().and_then(|der| x509_cert::time::Time::from_der(&der)) {
+                        Ok(t) => report.signing_time = Some(to_offset(&t)),
+                        Err(e) => add(Reason::Malformed, format!("unreadable signingTime: {e}")),
+                    }
+                }
+                if let (Some(v), Some(leaf)) = (values(SIGNING_CERTIFICATE_V2).next(), &leaf) {
+                    if let Some(problem) = check_signing_certificate(v, leaf) {
+                        add(Reason::SigningCertificateMismatch, problem);
+                    }
+                }
+                Some(raw)
+            }
+            _ => self.content,
+        };
+
+        if let (Some(leaf), Some(message), Some(digest)) = (&leaf, message, digest) {
+            let spki = &leaf.cert.tbs_certificate.subject_public_key_info;
+            match signature_oid(&info.signature_algorithm.oid, digest) {
+                Some(oid) => match crate::verify::verify_signature(spki, &oid, message, info.signature.as_bytes()) {
+                    Ok(_) => report.signature_valid = true,
+                    Err(crate::verify::SignatureError::Invalid) => {
+                        add(Reason::SignatureInvalid, "the signature does not match the signer's key".into())
+                    }
+                    Err(e) => add(Reason::UnsupportedAlgorithm, e.to_string()),
+                },
+                None => add(
+                    Reason::UnsupportedAlgorithm,
+                    format!("signature algorithm {} is not supported", info.signature_algorithm.oid),
+                ),
+            }
+        } else if message.is_none() {
+            add(Reason::ContentMissing, "no content to check the signature against".into());
+        }
+
+        if let Some(signed_at) = report.signing_time {
+            if signed_at > self.ctx.now + CLOCK_SKEW {
+                add(Reason::SigningTimeInFuture, format!("signingTime {signed_at} is after now ({})", self.ctx.now));
+            }
+        }
+        let at = self.ctx.validation_time.or(report.signing_time).unwrap_or(self.ctx.now);
+        report.validation_time = at;
+
+        if let Some(leaf) = leaf {
+            let outcome = self.ctx.trust.validate(&leaf, self.cms_certificates, at);
+            for (reason, message) in outcome.problems {
+                add(reason, message);
+            }
+            report.chain = outcome.path.iter().map(|c| format_dn(&c.tbs_certificate.subject)).collect();
+            if outcome.path_found {
+                let mut links = vec![(&leaf.cert, &outcome.path[0])];
+                links.extend(outcome.path.windows(2).map(|w| (&w[0], &w[1])));
+                for (i, (cert, issuer)) in links.into_iter().enumerate() {
+                    let (state, finding) = self.revocation(cert, issuer, at, &mut report.revocation, i == 0);
+                    if let Some((reason, message)) = finding {
+                        add(reason, message);
+                    }
+                    if i == 0 {
+                        report.revocation.state = state;
+                    }
+                }
+            }
+            let identity = CertificateIdentity::from_certificate(&leaf.cert);
+            for (reason, message) in requirement_problems(&self.ctx.requirements, &identity) {
+                add(reason, message);
+            }
+            let tbs = &leaf.cert.tbs_certificate;
+            report.certificate = Some(CertificateReport {
+                serial: hex::encode(tbs.serial_number.as_bytes()),
+                subject: format_dn(&tbs.subject),
+                issuer: format_dn(&tbs.issuer),
+                not_before: to_offset(&tbs.validity.not_before),
+                not_after: to_offset(&tbs.validity.not_after),
+                identity,
+                der: leaf.der.clone(),
+            });
+            report.chain_trusted =
+                outcome.path_found && !report.findings.iter().any(|f| matches!(f.reason, Reason::Untrusted));
+        }
+        report.valid = report.signature_valid && report.findings.iter().all(|f| !f.fatal);
+        report
+    }
+
+    fn find_certificate(&self) -> Option<Parsed> {
+        let pool = self.cms_certificates.iter().chain(self.ctx.trust.all_certificates());
+        let found = match &self.info.sid {
+            SignerIdentifier::IssuerAndSerialNumber(ias) => pool.into_iter().find(|c| {
+                c.cert.tbs_certificate.issuer == ias.issuer && c.cert.tbs_certificate.serial_number == ias.serial_number
+            }),
+            SignerIdentifier::SubjectKeyIdentifier(ski) => {
+                pool.into_iter().find(|c| subject_key_id(&c.cert).as_deref() == Some(ski.0.as_bytes()))
+            }
+        };
+        found.cloned()
+    }
+
+    /// Ask the revocation sources about one link of the path; fills `report` for the leaf.
+    fn revocation(
+        &self,
+        cert: &Certificate,
+        issuer: &Certificate,
+        at: OffsetDateTime,
+        report: &mut RevocationReport,
+        is_leaf: bool,
+    ) -> (RevocationState, Option<(Reason, String)>) {
+        let what = if is_leaf {
+            "the signer certificate".to_string()
+        } else {
+            format!("CA certificate {}", format_dn(&cert.tbs_certificate.subject))
+        };
+        for source in &self.ctx.revocation {
+            let answer = source.status(cert, issuer);
+            if is_leaf && !matches!(answer, Ok(None)) {
+                report.source = Some(source.name().to_owned());
+            }
+            return match answer {
+                Ok(None) => continue,
+                Ok(Some(RevocationFacts::Good)) => (RevocationState::Good, None),
+                Ok(Some(RevocationFacts::Unknown)) => (
+                    RevocationState::Unknown,
+                    Some((Reason::UnknownToStore, format!("{what} is unknown to the {}", source.name()))),
+                ),
+                Ok(Some(RevocationFacts::Revoked { reason, revoked_at })) => {
+                    if is_leaf {
+                        report.reason = Some(reason);
+                        report.revoked_at = Some(revoked_at);
+                    }
+                    if revoked_at <= at {
+                        (
+                            RevocationState::Revoked,
+                            Some((
+                                Reason::Revoked,
+                                format!("{what} was revoked ({reason}) at {revoked_at}, before {at}"),
+                            )),
+                        )
+                    } else {
+                        (
+                            RevocationState::RevokedLater,
+                            Some((
+                                Reason::RevokedAfterSigning,
+                                format!("{what} was valid at {at}; revoked later ({reason}) at {revoked_at}"),
+                            )),
+                        )
+                    }
+                }
+                Err(e) => (
+                    RevocationState::Unavailable,
+                    Some((Reason::RevocationUnavailable, format!("revocation status of {what} unavailable: {e}"))),
+                ),
+            };
+        }
+        // Only the signer's own status is worth a note; an uncovered CA certificate (a
+        // root's subordinates are often in no store) is silent.
+        let note = is_leaf.then(|| (Reason::RevocationNotChecked, format!("no revocation source covers {what}")));
+        (RevocationState::NotChecked, note)
+    }
+}
+
+fn describe_sid(sid: &SignerIdentifier) -> String {
+    match sid {
+        SignerIdentifier::IssuerAndSerialNumber(ias) => {
+            format!("issuer {} serial {}", format_dn(&ias.issuer), hex::encode(ias.serial_number.as_bytes()))
+        }
+        SignerIdentifier::SubjectKeyIdentifier(ski) => {
+            format!("subjectKeyIdentifier {}", hex::encode(ski.0.as_bytes()))
+        }
+    }
+}
+
+fn subject_key_id(cert: &Certificate) -> Option<Vec<u8>> {
+    use const_oid::AssociatedOid;
+    use x509_cert::ext::pkix::SubjectKeyIdentifier;
+    match cert.tbs_certificate.extensions.iter().flatten().find(|e| e.extn_id == SubjectKeyIdentifier::OID) {
+        Some(ext) => SubjectKeyIdentifier::from_der(ext.extn_value.as_bytes()).ok().map(|s| s.0.as_bytes().to_vec()),
+        None => Some(crate::profile::key_identifier(&cert.tbs_certificate.subject_public_key_info)),
+    }
+}
+
+/// The signature algorithm to verify with: SignerInfo often names only the key algorithm
+/// (rsaEncryption, id-ecPublicKey) and leaves the hash to digestAlgorithm.
+fn signature_oid(oid: &ObjectIdentifier, digest: Digest) -> Option<ObjectIdentifier> {
+    match *oid {
+        rfc5912::RSA_ENCRYPTION => Some(match digest {
+            Digest::Sha256 => rfc5912::SHA_256_WITH_RSA_ENCRYPTION,
+            Digest::Sha384 => rfc5912::SHA_384_WITH_RSA_ENCRYPTION,
+            Digest::Sha512 => rfc5912::SHA_512_WITH_RSA_ENCRYPTION,
+        }),
+        rfc5912::ID_EC_PUBLIC_KEY => match digest {
+            Digest::Sha256 => Some(rfc5912::ECDSA_WITH_SHA_256),
+            Digest::Sha384 => Some(rfc5912::ECDSA_WITH_SHA_384),
+            Digest::Sha512 => None,
+        },
+        other => Some(other),
+    }
+}
+
+fn check_signing_certificate(value: &Any, leaf: &Parsed) -> Option<String> {
+    let attr = match value.decode_as::<SigningCertificateV2>() {
+        Ok(a) => a,
+        Err(e) => return Some(format!("unreadable signingCertificateV2: {e}")),
+    };
+    let first = attr.certs.first()?;
+    let Some(hash) = Digest::from_oid(&first.hash_algorithm_oid()) else {
+        return Some(format!("signingCertificateV2 hash {} is not supported", first.hash_algorithm_oid()));
+    };
+    (hash.digest(&leaf.der) != first.cert_hash.as_bytes())
+        .then(|| "signingCertificateV2 names another certificate than the signer's".to_string())
+}
+
+fn requirement_problems(req: &Requirements, id: &CertificateIdentity) -> Vec<(Reason, String)> {
+    let mut problems = Vec::new();
+    if let Some(wanted) = req.key_type {
+        if id.key_type != Some(wanted) {
+            problems.push((
+                Reason::WrongKeyType,
+                format!("a {wanted:?} key is required, the signer used {:?}", id.key_type),
+            ));
+        }
+    }
+    for role in &req.roles {
+        if !id.roles.contains(role) {
+            problems.push((Reason::MissingRole, format!("the certificate lacks the role {role} ({})", role.oid())));
+        }
+    }
+    if let Some(iin) = &req.iin {
+        if id.iin.as_ref() != Some(iin) {
+            problems.push((
+                Reason::WrongPerson,
+                format!("IIN {iin} is required, the certificate is for {:?}", id.iin.map(|i| i.to_string())),
+            ));
+        }
+    }
+    if let Some(bin) = &req.bin {
+        if id.bin.as_ref() != Some(bin) {
+            problems.push((
+                Reason::WrongOrganisation,
+                format!("BIN {bin} is required, the certificate is for {:?}", id.bin.map(|b| b.to_string())),
+            ));
+        }
+    }
+    problems
+}
