@@ -77,7 +77,7 @@ fn encode_header(value: &str) -> String {
     let mut words = Vec::new();
     let mut chunk = String::new();
     for c in value.chars().filter(|c| !c.is_control()) {
-        if chunk.len() + c.len_utf8() > 45 {
+        if chunk.len() + c.len_utf8() > 39 {
             words.push(std::mem::take(&mut chunk));
         }
         chunk.push(c);
