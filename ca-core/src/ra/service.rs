@@ -43,6 +43,9 @@ pub struct Submission {
     pub operator: Option<String>,
 }
 
+/// What the registration checks found: a refusal, the notice address, the signer.
+type Checked = (Option<Refusal>, Option<String>, Option<SignerFacts>);
+
 /// The result of a confirmation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Confirmed {
@@ -141,10 +144,7 @@ impl RegistrationAuthority<'_> {
     }
 
     /// Registry and signature checks of a submission: a refusal, the notice address and the signer.
-    fn registration_checks(
-        &self,
-        s: &Submission,
-    ) -> Result<(Option<Refusal>, Option<String>, Option<SignerFacts>), RaError> {
+    fn registration_checks(&self, s: &Submission) -> Result<Checked, RaError> {
         let person = self.registry.person(&s.iin)?;
         let email = person.as_ref().and_then(|p| p.email.clone());
         if !s.kind.is_revocation() {
