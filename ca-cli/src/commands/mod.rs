@@ -1,11 +1,14 @@
 //! One module per subcommand.
 
+pub mod application;
 pub mod audit;
 pub mod crl;
 pub mod demo;
 pub mod init;
 pub mod issue;
 pub mod ocsp;
+pub mod registry;
+pub mod report;
 pub mod revoke;
 pub mod serve;
 pub mod show;
@@ -26,5 +29,9 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Ocsp(cmd) => ocsp::run(&Context::open(&cli)?, cmd),
         Command::Crl(cmd) => crl::run(&Context::open(&cli)?, cmd),
         Command::Serve(args) => serve::run(&Context::open(&cli)?, args),
+        Command::Registry(cmd) => registry::run(&Context::open(&cli)?, cmd),
+        Command::Application(cmd) => application::run(&Context::open(&cli)?, cmd),
+        Command::Report(cmd) => report::run(&Context::open(&cli)?, cmd),
+        Command::Outbox(cmd) => report::outbox(&Context::open(&cli)?, cmd),
     }
 }
