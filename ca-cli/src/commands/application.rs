@@ -311,9 +311,9 @@ fn issue(ctx: &Context, ra: &RegistrationAuthority<'_>, args: &IssueArgs) -> Out
         let ski = cert.ski_hex();
         let p12 = hsm::build_pkcs12(key, &cert.der, &chain, &password, &ski)?;
         let path = p12_dir.join(super::issue::pkcs12_file_name(cert.profile, alg, &ski));
-        std::fs::write(&path, p12).map_err(|e| {
+        super::issue::write_new_file(&path, &p12, true).map_err(|e| {
             Failure::Internal(anyhow::anyhow!(
-                "certificate {} was issued and recorded, but {} could not be written: {e}",
+                "certificate {} was issued and recorded, but {} could not be written: {e:#}",
                 cert.serial,
                 path.display()
             ))
