@@ -10,6 +10,7 @@ pub mod code {
     pub const AUTH: u8 = 5;
     pub const ALREADY: u8 = 6;
     pub const INTEGRITY: u8 = 7;
+    pub const REFUSED: u8 = 8;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +30,9 @@ pub enum Failure {
     /// An integrity check failed (audit journal).
     #[error("{0}")]
     Integrity(String),
+    /// The application was refused (registry check, operator, signature); the refusal is stored.
+    #[error("{0}")]
+    Refused(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -41,6 +45,7 @@ impl Failure {
             Failure::Auth(_) => code::AUTH,
             Failure::Already(_) => code::ALREADY,
             Failure::Integrity(_) => code::INTEGRITY,
+            Failure::Refused(_) => code::REFUSED,
             Failure::Internal(_) => code::INTERNAL,
         })
     }

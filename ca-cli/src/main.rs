@@ -84,6 +84,18 @@ pub enum Command {
     Ocsp(commands::ocsp::OcspCommand),
     /// Serve OCSP, CRLs and CA certificates over HTTP (the same as the `ca-server` binary).
     Serve(commands::serve::ServeArgs),
+    /// The person registry (ГБД ФЛ / ГБД ЮЛ) used by the registration authority.
+    #[command(subcommand)]
+    Registry(commands::registry::RegistryCommand),
+    /// Applications for certificates and revocations (the registration authority).
+    #[command(subcommand)]
+    Application(commands::application::ApplicationCommand),
+    /// Reports: time of each step against the regulation's budget.
+    #[command(subcommand)]
+    Report(commands::report::ReportCommand),
+    /// Notices to applicants: deliver what is queued.
+    #[command(subcommand)]
+    Outbox(commands::report::OutboxCommand),
     /// Run a whole CA lifecycle in a fresh directory: init, issue, list, revoke, audit.
     Demo(commands::demo::DemoArgs),
 }

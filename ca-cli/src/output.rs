@@ -19,6 +19,7 @@ pub fn print_failure(failure: &Failure, json: bool) {
         Failure::Auth(_) => "authentication",
         Failure::Already(_) => "already-done",
         Failure::Integrity(_) => "integrity",
+        Failure::Refused(_) => "refused",
         Failure::Internal(_) => "internal",
     };
     let message = match failure {

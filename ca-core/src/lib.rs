@@ -16,6 +16,7 @@ pub mod issuer;
 pub mod keys;
 pub mod ocsp;
 pub mod profile;
+pub mod ra;
 pub mod revocation;
 pub mod serial;
 pub mod signer;

@@ -162,7 +162,7 @@ pub fn pkcs12_file_name(profile: ProfileId, key: KeyAlgorithm, ski_hex: &str) ->
     format!("{}{family}_{ski_hex}.p12", if auth { "AUTH_" } else { "" })
 }
 
-fn write_new_file(path: &Path, bytes: &[u8], private: bool) -> anyhow::Result<()> {
+pub(crate) fn write_new_file(path: &Path, bytes: &[u8], private: bool) -> anyhow::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod application;
 pub mod audit;
 pub mod card;
 pub mod crl;
@@ -7,6 +8,8 @@ pub mod demo;
 pub mod init;
 pub mod issue;
 pub mod ocsp;
+pub mod registry;
+pub mod report;
 pub mod revoke;
 pub mod serve;
 pub mod show;
@@ -28,5 +31,9 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Card(cmd) => card::run(&Context::open(&cli)?, cmd),
         Command::Crl(cmd) => crl::run(&Context::open(&cli)?, cmd),
         Command::Serve(args) => serve::run(&Context::open(&cli)?, args),
+        Command::Registry(cmd) => registry::run(&Context::open(&cli)?, cmd),
+        Command::Application(cmd) => application::run(&Context::open(&cli)?, cmd),
+        Command::Report(cmd) => report::run(&Context::open(&cli)?, cmd),
+        Command::Outbox(cmd) => report::outbox(&Context::open(&cli)?, cmd),
     }
 }

@@ -20,6 +20,7 @@ pub(super) struct Migration {
 pub(super) const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "certificates and audit journal", sql: V1_CERTIFICATES_AND_AUDIT },
     Migration { version: 2, name: "revocation events, CRL numbers and partitions", sql: V2_CRLS },
+    Migration { version: 3, name: "registration authority: registry, applications, outbox", sql: V3_RA },
 ];
 
 /// The schema version this program writes.
@@ -121,6 +122,108 @@ CREATE TABLE crls (
 ) STRICT;
 
 CREATE INDEX crls_latest ON crls (issuer, crl_partition, kind, number);
+"#;
+
+// The registration authority. Application times are unix seconds. An open application's dedup
+// key is unique (a partial index), so a second identical submission cannot slip in even past
+// the check in code. Application events are append-only like the audit journal.
+const V3_RA: &str = r#"
+CREATE TABLE registry_persons (
+    iin              TEXT    NOT NULL PRIMARY KEY CHECK (length(iin) = 12),
+    surname          TEXT    NOT NULL,
+    given_name       TEXT    NOT NULL,
+    patronymic       TEXT,
+    life_status      INTEGER NOT NULL CHECK (life_status BETWEEN 0 AND 9),
+    exclusion_code   INTEGER NOT NULL CHECK (exclusion_code BETWEEN 0 AND 9),
+    legal_capacity   INTEGER NOT NULL CHECK (legal_capacity BETWEEN 1 AND 5),
+    special_register INTEGER NOT NULL CHECK (special_register IN (0, 1)),
+    document_number  TEXT    NOT NULL,
+    document_issued  TEXT    NOT NULL,
+    email            TEXT,
+    phone            TEXT,
+    updated_at       INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE registry_entities (
+    bin                 TEXT    NOT NULL PRIMARY KEY CHECK (length(bin) = 12),
+    name                TEXT    NOT NULL,
+    registration_number TEXT    NOT NULL,
+    head_iin            TEXT    NOT NULL CHECK (length(head_iin) = 12),
+    updated_at          INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE application_numbers (
+    year INTEGER NOT NULL PRIMARY KEY,
+    last INTEGER NOT NULL CHECK (last > 0)
+) STRICT;
+
+CREATE TABLE applications (
+    number            TEXT    NOT NULL PRIMARY KEY,
+    kind              TEXT    NOT NULL CHECK (kind IN ('new-individual', 'new-employee', 'repeat', 'revoke-signed',
+                                                       'revoke-counter', 'card')),
+    state             TEXT    NOT NULL CHECK (state IN ('awaiting-head', 'awaiting-operator', 'verified', 'confirmed',
+                                                        'issuing', 'revoking', 'issued', 'revoked', 'refused')),
+    iin               TEXT    NOT NULL CHECK (length(iin) = 12),
+    bin               TEXT    CHECK (bin IS NULL OR length(bin) = 12),
+    email             TEXT,
+    serials           TEXT    NOT NULL,
+    revocation_reason INTEGER,
+    refusal_code      TEXT,
+    refusal_message   TEXT,
+    dedup_key         TEXT    NOT NULL,
+    created_at        INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL,
+    CHECK ((state = 'refused') = (refusal_code IS NOT NULL AND refusal_message IS NOT NULL))
+) STRICT;
+
+CREATE UNIQUE INDEX applications_open_dedup ON applications (dedup_key)
+    WHERE state NOT IN ('issued', 'revoked', 'refused');
+CREATE INDEX applications_by_state ON applications (state, created_at);
+CREATE INDEX applications_by_iin ON applications (iin, created_at);
+
+CREATE TABLE application_events (
+    seq           INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+    number        TEXT    NOT NULL REFERENCES applications (number),
+    step          TEXT    NOT NULL,
+    from_state    TEXT,
+    to_state      TEXT    NOT NULL,
+    actor_role    TEXT    NOT NULL CHECK (actor_role IN ('system', 'applicant', 'operator', 'head')),
+    actor         TEXT    NOT NULL,
+    signer_serial TEXT,
+    started_at    INTEGER NOT NULL,
+    at            INTEGER NOT NULL,
+    budget        TEXT,
+    deadline      INTEGER,
+    breached      INTEGER NOT NULL CHECK (breached IN (0, 1)),
+    details       TEXT    NOT NULL
+) STRICT;
+
+CREATE INDEX application_events_by_number ON application_events (number, seq);
+
+CREATE TRIGGER application_events_no_update BEFORE UPDATE ON application_events
+BEGIN
+    SELECT RAISE(ABORT, 'application events are append-only');
+END;
+
+CREATE TRIGGER application_events_no_delete BEFORE DELETE ON application_events
+BEGIN
+    SELECT RAISE(ABORT, 'application events are append-only');
+END;
+
+CREATE TABLE outbox (
+    id              INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+    application     TEXT    REFERENCES applications (number),
+    recipient       TEXT    NOT NULL,
+    subject         TEXT    NOT NULL,
+    body            TEXT    NOT NULL,
+    created_at      INTEGER NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_attempt_at INTEGER NOT NULL,
+    sent_at         INTEGER,
+    last_error      TEXT
+) STRICT;
+
+CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE sent_at IS NULL;
 "#;
 
 /// Bring the schema up to [`LATEST`]; returns the version now in place.

@@ -1,0 +1,135 @@
+//! `ca report sla` (time of each step against the regulation's budget) and `ca outbox send`.
+
+use std::path::PathBuf;
+
+use ca_core::ra::outbox::{send_due, Maildir};
+use ca_core::ra::RaStore;
+use clap::{Args, Subcommand};
+
+use crate::context::Context;
+use crate::output::{print_json, when};
+use crate::Outcome;
+
+#[derive(Subcommand, Debug)]
+pub enum ReportCommand {
+    /// Every timed step with its duration and budget; breaches listed at the end.
+    Sla,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OutboxCommand {
+    /// Deliver the due notices (to a maildir) and mark them sent; failures are retried later.
+    Send(SendArgs),
+    /// List the notices, newest first.
+    List,
+}
+
+#[derive(Args, Debug)]
+pub struct SendArgs {
+    /// The maildir to deliver to; default mail/ in the CA directory.
+    #[arg(long)]
+    pub maildir: Option<PathBuf>,
+    /// The From address.
+    #[arg(long, default_value = "nca-noreply@pki.gov.kz")]
+    pub from: String,
+    /// At most this many messages per run.
+    #[arg(long, default_value_t = 1000)]
+    pub limit: u32,
+}
+
+#[derive(serde::Serialize)]
+struct SlaRow {
+    application: String,
+    kind: String,
+    step: String,
+    actor: String,
+    started_at: String,
+    at: String,
+    seconds: i64,
+    budget: Option<String>,
+    breached: bool,
+}
+
+pub fn run(ctx: &Context, cmd: &ReportCommand) -> Outcome {
+    match cmd {
+        ReportCommand::Sla => {
+            let rows: Vec<SlaRow> = ctx
+                .store
+                .application_events(None)?
+                .into_iter()
+                .filter(|e| e.budget.is_some())
+                .map(|e| SlaRow {
+                    application: e.number.to_string(),
+                    kind: e.kind.to_string(),
+                    step: e.step.to_string(),
+                    actor: format!("{}:{}", e.actor_role.name(), e.actor),
+                    started_at: when(e.started_at),
+                    at: when(e.at),
+                    seconds: (e.at - e.started_at).whole_seconds(),
+                    budget: e.budget.map(|b| b.describe()),
+                    breached: e.breached,
+                })
+                .collect();
+            if ctx.json {
+                print_json(&rows);
+                return Ok(());
+            }
+            for r in &rows {
+                println!(
+                    "{} {:<14} {:<24} {:>8}s / {:<14} {}",
+                    r.application,
+                    r.kind,
+                    r.step,
+                    r.seconds,
+                    r.budget.as_deref().unwrap_or("-"),
+                    if r.breached { "BREACHED" } else { "ok" }
+                );
+            }
+            let breaches: Vec<&SlaRow> = rows.iter().filter(|r| r.breached).collect();
+            println!("{} timed steps, {} breaches", rows.len(), breaches.len());
+            for r in breaches {
+                println!(
+                    "  breach: {} {} by {} ({}s against {})",
+                    r.application,
+                    r.step,
+                    r.actor,
+                    r.seconds,
+                    r.budget.as_deref().unwrap_or("-")
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+pub fn outbox(ctx: &Context, cmd: &OutboxCommand) -> Outcome {
+    match cmd {
+        OutboxCommand::Send(args) => {
+            let dir = args.maildir.clone().unwrap_or_else(|| ctx.dir.root.join("mail"));
+            let report = send_due(ctx.store.as_ref(), &Maildir::new(dir, args.from.clone()), &ctx.clock, args.limit)?;
+            if ctx.json {
+                print_json(&report);
+            } else {
+                println!("{} sent, {} failed (will be retried)", report.sent, report.failed);
+                for f in &report.failures {
+                    println!("  {f}");
+                }
+            }
+            Ok(())
+        }
+        OutboxCommand::List => {
+            let messages = ctx.store.outbox(1000)?;
+            if ctx.json {
+                print_json(&messages);
+            } else {
+                for m in &messages {
+                    let state = m
+                        .sent_at
+                        .map_or_else(|| format!("pending ({} attempts)", m.attempts), |t| format!("sent {}", when(t)));
+                    println!("{} {} {} — {}", m.id, m.to, state, m.subject);
+                }
+            }
+            Ok(())
+        }
+    }
+}

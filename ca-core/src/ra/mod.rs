@@ -1,0 +1,59 @@
+//! The registration authority: the person registry, applications and their state machine, the
+//! regulation's time budgets, signed steps, refusals and notices (service regulation 004).
+//!
+//! The RA decides *whether* to issue or revoke; it hands the CA ([`crate::issuer::Issuer`])
+//! public keys only, never private keys, and calls [`crate::revocation::revoke`] to revoke.
+//! Signatures are verified by a [`signature::SignatureCheck`] (the CMS verifier) and then
+//! matched against what the step needs.
+
+pub mod application;
+pub mod budget;
+pub mod csv;
+mod execute;
+pub mod outbox;
+pub mod refusal;
+pub mod registry;
+mod service;
+pub mod signature;
+pub mod store;
+
+pub use application::{
+    ActorRole, Application, ApplicationEvent, ApplicationKind, ApplicationNumber, ApplicationState, Step, StoredRefusal,
+};
+pub use execute::Executed;
+pub use refusal::Refusal;
+pub use registry::{LegalEntityRecord, PersonRecord, PersonRegistry, RegistryError, StoreRegistry};
+pub use service::{Confirmed, RegistrationAuthority, Submission};
+pub use signature::{Expectation, SignatureCheck, SignatureProblem, SignedPayload, SignerFacts, Statement};
+pub use store::{RaStore, Submitted};
+
+use crate::store::StoreError;
+
+/// Why a step was not done. A [`Refusal`] of a step leaves the application as it was (a bad
+/// signature on a confirmation must not let anyone refuse someone else's application); a
+/// refused *submission* is stored as a refused application instead.
+#[derive(Debug, thiserror::Error)]
+pub enum RaError {
+    #[error("{0}")]
+    Refused(Refusal),
+    #[error("no application {0}")]
+    NotFound(ApplicationNumber),
+    #[error("application {number} is {state}: {what}")]
+    WrongState { number: ApplicationNumber, state: ApplicationState, what: String },
+    #[error("application {} is already {}", .0.number, .0.state)]
+    AlreadyDone(Box<Application>),
+    #[error("application {0} is being carried out by another worker")]
+    InProgress(ApplicationNumber),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotSupported(String),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("issuance failed, the application is confirmed again and can be retried: {0}")]
+    Issue(#[from] crate::issuer::IssueError),
+    #[error("revocation failed, the application is confirmed again and can be retried: {0}")]
+    Revoke(#[from] crate::revocation::RevokeError),
+}

@@ -1,0 +1,391 @@
+//! Submitting, confirming and refusing applications.
+
+use super::application::{
+    dedup_key, ActorRole, Application, ApplicationKind, ApplicationNumber, ApplicationState, Step,
+};
+use super::refusal::{check_person, Refusal};
+use super::registry::PersonRegistry;
+use super::signature::{mismatch, Expectation, SignatureCheck, SignedPayload, SignerFacts, Statement};
+use super::store::{NewApplication, NewEvent, RaStore, Submitted, Transition, Transitioned};
+use super::{RaError, StoredRefusal};
+use crate::clock::Clock;
+use crate::identity::{Bin, Iin, KeyType};
+use crate::profile::Role;
+use crate::revocation::RevocationReason;
+use crate::serial::SerialNumber;
+use crate::store::{AuditEvent, CertificateStatus, Store};
+
+/// The registration authority over one store.
+pub struct RegistrationAuthority<'a> {
+    pub store: &'a dyn RaStore,
+    /// The certificate store: signers' certificates are looked up here, revocations go here.
+    pub certificates: &'a dyn Store,
+    pub registry: &'a dyn PersonRegistry,
+    pub signatures: &'a dyn SignatureCheck,
+    pub clock: &'a dyn Clock,
+    /// Base of the installation link in the issuance notice: `<base>/<application number>`.
+    pub install_url: &'a str,
+}
+
+/// An application as it is handed in.
+#[derive(Clone, Debug)]
+pub struct Submission {
+    pub kind: ApplicationKind,
+    pub iin: Iin,
+    /// The legal entity (new-employee; an employee's repeat issuance or revocation).
+    pub bin: Option<Bin>,
+    /// Certificates to revoke (revocations); empty means all valid certificates of the IIN (and BIN).
+    pub serials: Vec<SerialNumber>,
+    pub revocation_reason: Option<RevocationReason>,
+    /// The applicant's CMS over [`Statement::canonical`] (repeat, revoke-signed).
+    pub signature: Option<Vec<u8>>,
+    /// The operator who filled in the application (revoke-counter).
+    pub operator: Option<String>,
+}
+
+/// What the registration checks found: a refusal, the notice address, the signer.
+type Checked = (Option<Refusal>, Option<String>, Option<SignerFacts>);
+
+/// The result of a confirmation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Confirmed {
+    Now(Application),
+    /// It was confirmed before; nothing changed.
+    Already(Application),
+}
+
+impl Confirmed {
+    pub fn application(&self) -> &Application {
+        match self {
+            Self::Now(a) | Self::Already(a) => a,
+        }
+    }
+}
+
+impl RegistrationAuthority<'_> {
+    /// Register an application. A registry or signature refusal is stored as a refused
+    /// application and returned as such (`state == Refused`, `refusal` set).
+    pub fn submit(&self, s: &Submission) -> Result<Submitted, RaError> {
+        use ApplicationKind as K;
+        if s.kind == K::Card {
+            return Err(RaError::NotSupported(
+                "card/SIM applications are served by the PKCS#11 personalisation flow, not yet here".into(),
+            ));
+        }
+        match (s.kind, &s.bin) {
+            (K::NewEmployee, None) => return Err(RaError::Invalid("a new-employee application needs the BIN".into())),
+            (K::NewIndividual, Some(_)) => {
+                return Err(RaError::Invalid("a new-individual application has no BIN (use new-employee)".into()))
+            }
+            _ => {}
+        }
+        if !s.kind.is_revocation() && (!s.serials.is_empty() || s.revocation_reason.is_some()) {
+            return Err(RaError::Invalid("serials and a revocation reason belong to revocation applications".into()));
+        }
+        if let Some(r) = s.revocation_reason {
+            if !r.is_revocation() || r == RevocationReason::CertificateHold {
+                return Err(RaError::Invalid(format!("{r} is not a reason an application can give")));
+            }
+        }
+        let signed_by_applicant = matches!(s.kind, K::Repeat | K::RevokeSigned);
+        if signed_by_applicant != s.signature.is_some() {
+            return Err(RaError::Invalid(if signed_by_applicant {
+                format!("a {} application must be signed by the applicant's SIGN key", s.kind)
+            } else {
+                format!("a {} application is not signed by the applicant", s.kind)
+            }));
+        }
+        let (actor_role, actor) = match (s.kind, &s.operator) {
+            (K::RevokeCounter, Some(op)) => (ActorRole::Operator, op.clone()),
+            (K::RevokeCounter, None) => {
+                return Err(RaError::Invalid("a counter revocation is filled in by an operator: name him".into()))
+            }
+            _ => (ActorRole::Applicant, s.iin.as_string()),
+        };
+        for serial in &s.serials {
+            match self.certificates.certificate(serial)? {
+                Some(c) if c.iin == Some(s.iin) && (s.bin.is_none() || c.bin == s.bin) => {}
+                _ => {
+                    return Err(RaError::Invalid(format!("certificate {serial} is not a certificate of IIN {}", s.iin)))
+                }
+            }
+        }
+        let now = self.clock.now();
+        let (refusal, email, signer) = self.registration_checks(s)?;
+        let state = match (&refusal, s.kind) {
+            (Some(_), _) => ApplicationState::Refused,
+            (None, K::NewEmployee) => ApplicationState::AwaitingHead,
+            (None, K::NewIndividual | K::RevokeCounter | K::Card) => ApplicationState::AwaitingOperator,
+            (None, K::Repeat | K::RevokeSigned) => ApplicationState::Confirmed,
+        };
+        let application = NewApplication {
+            kind: s.kind,
+            iin: s.iin,
+            bin: s.bin,
+            email,
+            serials: s.serials.clone(),
+            revocation_reason: s.revocation_reason,
+            dedup_key: dedup_key(s.kind, &s.iin, s.bin.as_ref(), &s.serials),
+            state,
+            refusal: refusal.as_ref().map(stored),
+        };
+        let event = NewEvent {
+            step: Step::Register,
+            actor_role,
+            actor,
+            signer_serial: signer.as_ref().map(|f| f.serial.clone()),
+            at: now,
+            details: serde_json::json!({
+                "refusal": refusal.as_ref().map(Refusal::code),
+                "signer": signer,
+            }),
+        };
+        Ok(self.store.submit(&application, &event)?)
+    }
+
+    /// Registry and signature checks of a submission: a refusal, the notice address and the signer.
+    fn registration_checks(&self, s: &Submission) -> Result<Checked, RaError> {
+        let person = self.registry.person(&s.iin)?;
+        let email = person.as_ref().and_then(|p| p.email.clone());
+        if !s.kind.is_revocation() {
+            // A revocation is served whatever the registry says: a dead person's keys must be
+            // revocable too.
+            let Some(person) = person else {
+                return Ok((Some(Refusal::PersonNotInRegistry(s.iin.as_string())), email, None));
+            };
+            if let Err(r) = check_person(&person, s.bin.is_some()) {
+                return Ok((Some(r), email, None));
+            }
+            if let Some(bin) = &s.bin {
+                if self.registry.legal_entity(bin)?.is_none() {
+                    return Ok((Some(Refusal::EntityNotInRegistry(bin.as_string())), email, None));
+                }
+            }
+        }
+        let Some(cms) = &s.signature else { return Ok((None, email, None)) };
+        let statement = Statement {
+            action: "submit",
+            number: None,
+            kind: s.kind,
+            iin: s.iin,
+            bin: s.bin,
+            serials: s.serials.clone(),
+        };
+        let expectation = Expectation {
+            iin: Some(s.iin),
+            bin: s.bin,
+            any_role: Vec::new(),
+            key_type: KeyType::Sign,
+            at: self.clock.now(),
+        };
+        match self.verify(cms, &statement, &expectation, None) {
+            Ok(facts) => Ok((None, email, Some(facts))),
+            Err(RaError::Refused(r)) => Ok((Some(r), email, None)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Verify a signature for a step and match the signer against the expectation; also make
+    /// sure a signer certificate of this CA is issued and not revoked in our own store.
+    fn verify(
+        &self,
+        cms: &[u8],
+        statement: &Statement,
+        expected: &Expectation,
+        not_iin: Option<&Iin>,
+    ) -> Result<SignerFacts, RaError> {
+        let payload = SignedPayload { cms: cms.to_vec(), content: statement.canonical() };
+        let refuse = |why: String| {
+            let _ = self.certificates.append_audit(
+                &AuditEvent::new("ra", "signature.refused")
+                    .target(statement.number.as_ref().map_or_else(|| statement.iin.as_string(), |n| n.to_string()))
+                    .details(serde_json::json!({ "action": statement.action, "reason": why })),
+            );
+            RaError::Refused(Refusal::Signature(why))
+        };
+        let facts = self.signatures.check(&payload, expected).map_err(|p| refuse(p.to_string()))?;
+        if let Some(why) = mismatch(&facts, expected) {
+            return Err(refuse(why));
+        }
+        if let (Some(forbidden), Some(iin)) = (not_iin, &facts.iin) {
+            if forbidden == iin {
+                return Err(refuse("an operator cannot confirm his own application".into()));
+            }
+        }
+        if let Some(record) = self.certificates.certificate(&facts.serial)? {
+            if record.status != CertificateStatus::Issued {
+                return Err(refuse(format!("the signer's certificate {} is {}", facts.serial, record.status.as_str())));
+            }
+            if expected.at < record.not_before || expected.at > record.not_after {
+                return Err(refuse(format!("the signer's certificate {} is not valid now", facts.serial)));
+            }
+        }
+        Ok(facts)
+    }
+
+    fn load(&self, number: &ApplicationNumber) -> Result<Application, RaError> {
+        self.store.application(number)?.ok_or_else(|| RaError::NotFound(number.clone()))
+    }
+
+    fn statement(&self, action: &'static str, a: &Application) -> Statement {
+        Statement {
+            action,
+            number: Some(a.number.clone()),
+            kind: a.kind,
+            iin: a.iin,
+            bin: a.bin,
+            serials: a.serials.clone(),
+        }
+    }
+
+    /// The legal entity's first head (role …4.1.2.1) or HR (…4.1.2.4) confirms an employee's
+    /// application with his SIGN key.
+    pub fn head_confirm(&self, number: &ApplicationNumber, cms: &[u8]) -> Result<Confirmed, RaError> {
+        let a = self.load(number)?;
+        if a.kind != ApplicationKind::NewEmployee {
+            return Err(RaError::WrongState {
+                number: a.number,
+                state: a.state,
+                what: "only a new-employee application is confirmed by the head".into(),
+            });
+        }
+        match a.state {
+            ApplicationState::AwaitingHead => {}
+            ApplicationState::Refused => return Err(refused_already(a)),
+            _ => return Ok(Confirmed::Already(a)),
+        }
+        let expected = Expectation {
+            iin: None,
+            bin: a.bin,
+            any_role: vec![Role::FirstHead, Role::Hr],
+            key_type: KeyType::Sign,
+            at: self.clock.now(),
+        };
+        let facts = self.verify(cms, &self.statement("head-confirm", &a), &expected, Some(&a.iin))?;
+        let registered_head = match &a.bin {
+            Some(bin) => self.registry.legal_entity(bin)?.map(|e| Some(e.head_iin) == facts.iin),
+            None => None,
+        };
+        let event = NewEvent {
+            step: Step::HeadConfirm,
+            actor_role: ActorRole::Head,
+            actor: facts.iin.map_or_else(|| facts.serial.to_hex(), |i| i.as_string()),
+            signer_serial: Some(facts.serial.clone()),
+            at: self.clock.now(),
+            details: serde_json::json!({ "roles": facts.roles, "registered_first_head": registered_head }),
+        };
+        self.move_on(&a, ApplicationState::AwaitingOperator, event)
+    }
+
+    /// The operator checked the applicant's identity and the form (no signature: the EDS comes
+    /// with the confirmation).
+    pub fn verify_identity(&self, number: &ApplicationNumber, operator: &str) -> Result<Confirmed, RaError> {
+        let a = self.load(number)?;
+        match a.state {
+            ApplicationState::AwaitingOperator => {}
+            ApplicationState::AwaitingHead => return Err(needs_head(a)),
+            ApplicationState::Refused => return Err(refused_already(a)),
+            _ => return Ok(Confirmed::Already(a)),
+        }
+        let event = operator_event(Step::OperatorVerify, operator, None, self.clock.now());
+        self.move_on(&a, ApplicationState::Verified, event)
+    }
+
+    /// The operator confirms with his own EDS (a certificate with the CA-operator role).
+    pub fn confirm(&self, number: &ApplicationNumber, operator: &str, cms: &[u8]) -> Result<Confirmed, RaError> {
+        let a = self.load(number)?;
+        let step = match a.state {
+            ApplicationState::AwaitingOperator => Step::OperatorVerifyConfirm,
+            ApplicationState::Verified => Step::OperatorConfirm,
+            ApplicationState::AwaitingHead => return Err(needs_head(a)),
+            ApplicationState::Refused => return Err(refused_already(a)),
+            _ => return Ok(Confirmed::Already(a)),
+        };
+        let expected = Expectation {
+            iin: None,
+            bin: None,
+            any_role: vec![Role::CaOperator],
+            key_type: KeyType::Sign,
+            at: self.clock.now(),
+        };
+        let facts = self.verify(cms, &self.statement("operator-confirm", &a), &expected, Some(&a.iin))?;
+        let event = operator_event(step, operator, Some(facts.serial), self.clock.now());
+        self.move_on(&a, ApplicationState::Confirmed, event)
+    }
+
+    /// The operator refuses ("process 8"): the person or the form does not match.
+    pub fn refuse(&self, number: &ApplicationNumber, operator: &str, reason: &str) -> Result<Application, RaError> {
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().any(char::is_control) {
+            return Err(RaError::Invalid("give the reason of the refusal in one line".into()));
+        }
+        let a = self.load(number)?;
+        let refusal = Refusal::OperatorRefused(reason.to_owned());
+        let transition = Transition {
+            from: vec![
+                ApplicationState::AwaitingHead,
+                ApplicationState::AwaitingOperator,
+                ApplicationState::Verified,
+                ApplicationState::Confirmed,
+            ],
+            to: ApplicationState::Refused,
+            event: NewEvent {
+                details: serde_json::json!({ "reason": reason }),
+                ..operator_event(Step::Refuse, operator, None, self.clock.now())
+            },
+            serials: None,
+            refusal: Some(stored(&refusal)),
+            notice: None,
+        };
+        match self.store.transition(&a.number, &transition)? {
+            Transitioned::Applied(a) => Ok(a),
+            Transitioned::NotApplicable(a) => Err(RaError::WrongState {
+                number: a.number.clone(),
+                state: a.state,
+                what: "it can no longer be refused".into(),
+            }),
+        }
+    }
+
+    fn move_on(&self, a: &Application, to: ApplicationState, event: NewEvent) -> Result<Confirmed, RaError> {
+        let transition = Transition { from: vec![a.state], to, event, serials: None, refusal: None, notice: None };
+        match self.store.transition(&a.number, &transition)? {
+            Transitioned::Applied(a) => Ok(Confirmed::Now(a)),
+            // Someone else moved it first: a second confirmation is harmless.
+            Transitioned::NotApplicable(a) if a.state != ApplicationState::Refused => Ok(Confirmed::Already(a)),
+            Transitioned::NotApplicable(a) => Err(refused_already(a)),
+        }
+    }
+}
+
+pub(super) fn stored(r: &Refusal) -> StoredRefusal {
+    StoredRefusal { code: r.code(), message: r.to_string() }
+}
+
+pub(super) fn operator_event(
+    step: Step,
+    operator: &str,
+    signer: Option<SerialNumber>,
+    at: time::OffsetDateTime,
+) -> NewEvent {
+    NewEvent {
+        step,
+        actor_role: ActorRole::Operator,
+        actor: operator.to_owned(),
+        signer_serial: signer,
+        at,
+        details: serde_json::Value::Null,
+    }
+}
+
+fn refused_already(a: Application) -> RaError {
+    RaError::WrongState { number: a.number, state: a.state, what: "it was refused".into() }
+}
+
+fn needs_head(a: Application) -> RaError {
+    RaError::WrongState {
+        number: a.number,
+        state: a.state,
+        what: "the legal entity's first head or HR must confirm it first".into(),
+    }
+}

@@ -1,0 +1,622 @@
+//! The registration authority end to end against SQLite: every flow of regulation 004, every
+//! registry status code and refusal with its exact message, signatures that do not fit, the
+//! race of two operators, notices that survive a crash, and the audit journal intact after all.
+
+use std::sync::Mutex;
+
+use ca_core::clock::Clock;
+use ca_core::identity::{Bin, Iin, KeyType};
+use ca_core::issuer::Issuer;
+use ca_core::profile::Role;
+use ca_core::ra::application::{ApplicationKind as K, ApplicationNumber, ApplicationState as S, Step};
+use ca_core::ra::outbox::{send_due, Maildir, Transport};
+use ca_core::ra::refusal::{message_excluded, MESSAGE_DECEASED, MESSAGE_SPECIAL_REGISTER};
+use ca_core::ra::store::{OutboxMessage, RaStore, Submitted};
+use ca_core::ra::{
+    Application, Confirmed, Expectation, RaError, RegistrationAuthority, SignatureCheck, SignatureProblem,
+    SignedPayload, SignerFacts, Statement, StoreRegistry, Submission,
+};
+use ca_core::serial::SerialNumber;
+use ca_core::store::{CertificateStatus, SqliteStore, Store};
+use fixtures::registry as reg;
+use fixtures::TestCa;
+use hsm::{KeyAlgorithm, SoftwareKey};
+use time::{Duration, OffsetDateTime};
+
+// ---- test-only signature checker -------------------------------------------------------------
+
+/// TEST ONLY: decodes `TEST-SIGNATURE:` + JSON instead of CMS. The real checker is the CMS
+/// verifier of `ca_core::cms`; this one lets the tests say who "signed" and what.
+struct FakeSignatureCheck;
+
+#[derive(Clone)]
+struct TestSigner {
+    serial: SerialNumber,
+    iin: Option<Iin>,
+    bin: Option<Bin>,
+    roles: Vec<Role>,
+    key: KeyType,
+    /// `expired` / `revoked`: what the real checker would find about the signer.
+    problem: Option<&'static str>,
+}
+
+impl TestSigner {
+    fn person(n: u32, key: KeyType) -> Self {
+        let iin = fixtures::person(n).iin;
+        Self {
+            serial: SerialNumber::random(),
+            iin: Some(iin),
+            bin: None,
+            roles: vec![Role::Individual],
+            key,
+            problem: None,
+        }
+    }
+
+    fn operator(n: u32) -> Self {
+        Self { roles: vec![Role::Individual, Role::CaOperator], ..Self::person(n, KeyType::Sign) }
+    }
+
+    fn sign(&self, content: &[u8]) -> Vec<u8> {
+        let json = serde_json::json!({
+            "content": String::from_utf8_lossy(content),
+            "serial": self.serial.to_hex(),
+            "iin": self.iin.map(|i| i.as_string()),
+            "bin": self.bin.map(|b| b.as_string()),
+            "roles": self.roles.iter().map(|r| r.name()).collect::<Vec<_>>(),
+            "key": if self.key == KeyType::Sign { "SIGN" } else { "AUTH" },
+            "problem": self.problem,
+        });
+        format!("TEST-SIGNATURE:{json}").into_bytes()
+    }
+}
+
+impl SignatureCheck for FakeSignatureCheck {
+    fn check(&self, signed: &SignedPayload, _expected: &Expectation) -> Result<SignerFacts, SignatureProblem> {
+        let text =
+            std::str::from_utf8(&signed.cms).map_err(|_| SignatureProblem::Invalid("not a test token".into()))?;
+        let json =
+            text.strip_prefix("TEST-SIGNATURE:").ok_or_else(|| SignatureProblem::Invalid("not a test token".into()))?;
+        let v: serde_json::Value = serde_json::from_str(json).map_err(|e| SignatureProblem::Invalid(e.to_string()))?;
+        if v["content"].as_str().map(str::as_bytes) != Some(signed.content.as_slice()) {
+            return Err(SignatureProblem::ContentMismatch);
+        }
+        let serial: SerialNumber = v["serial"].as_str().unwrap().parse().unwrap();
+        match v["problem"].as_str() {
+            Some("expired") => return Err(SignatureProblem::Expired(serial)),
+            Some("revoked") => return Err(SignatureProblem::Revoked(serial)),
+            _ => {}
+        }
+        Ok(SignerFacts {
+            serial,
+            iin: v["iin"].as_str().map(|s| s.parse().unwrap()),
+            bin: v["bin"].as_str().map(|s| s.parse().unwrap()),
+            roles: v["roles"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().parse().unwrap()).collect(),
+            key_type: Some(if v["key"] == "SIGN" { KeyType::Sign } else { KeyType::Auth }),
+            signing_time: None,
+        })
+    }
+}
+
+// ---- harness ---------------------------------------------------------------------------------
+
+/// A clock the test moves forward.
+struct TestClock(Mutex<OffsetDateTime>);
+
+impl TestClock {
+    fn new() -> Self {
+        Self(Mutex::new(ca_core::clock::SystemClock.now()))
+    }
+    fn advance(&self, d: Duration) {
+        *self.0.lock().unwrap() += d;
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock().unwrap()
+    }
+}
+
+struct Env {
+    ca: TestCa,
+    clock: TestClock,
+}
+
+impl Env {
+    fn new() -> Self {
+        let ca = TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256);
+        let import = ca_core::ra::csv::parse(&reg::registry_csv()).unwrap();
+        ca.store.import_registry(&import, "test").unwrap();
+        Self { ca, clock: TestClock::new() }
+    }
+
+    fn ra_on<'a>(&'a self, store: &'a SqliteStore, registry: &'a StoreRegistry<'a>) -> RegistrationAuthority<'a> {
+        RegistrationAuthority {
+            store,
+            certificates: store,
+            registry,
+            signatures: &FakeSignatureCheck,
+            clock: &self.clock,
+            install_url: "https://pki.test.kz/install",
+        }
+    }
+
+    fn issuer_on<'a>(&'a self, store: &'a SqliteStore) -> Issuer<'a> {
+        Issuer { store, clock: &self.clock, ..self.ca.issuer(&self.clock) }
+    }
+}
+
+/// `ra!(env)` binds an RA over the environment's own store.
+macro_rules! ra {
+    ($env:expr) => {{
+        let registry = Box::leak(Box::new(StoreRegistry(&$env.ca.store)));
+        $env.ra_on(&$env.ca.store, registry)
+    }};
+}
+
+fn new_app(kind: ca_core::ra::ApplicationKind, n: u32, bin: Option<Bin>) -> Submission {
+    Submission {
+        kind,
+        iin: fixtures::person(n).iin,
+        bin,
+        serials: Vec::new(),
+        revocation_reason: None,
+        signature: None,
+        operator: None,
+    }
+}
+
+fn statement(a: &Application, action: &'static str) -> Vec<u8> {
+    Statement {
+        action,
+        number: Some(a.number.clone()),
+        kind: a.kind,
+        iin: a.iin,
+        bin: a.bin,
+        serials: a.serials.clone(),
+    }
+    .canonical()
+}
+
+fn submit_statement(s: &Submission) -> Vec<u8> {
+    Statement { action: "submit", number: None, kind: s.kind, iin: s.iin, bin: s.bin, serials: s.serials.clone() }
+        .canonical()
+}
+
+fn keys() -> (SoftwareKey, SoftwareKey) {
+    (SoftwareKey::generate(KeyAlgorithm::P256).unwrap(), SoftwareKey::generate(KeyAlgorithm::P256).unwrap())
+}
+
+fn issue(
+    ra: &RegistrationAuthority<'_>,
+    issuer: &Issuer<'_>,
+    number: &ApplicationNumber,
+) -> Result<ca_core::ra::Executed, RaError> {
+    let (a, s) = keys();
+    let pk = |k: &SoftwareKey| ca_core::signer::Signer::public_key(k).clone();
+    ra.issue(number, issuer, pk(&a), pk(&s), "operator-1")
+}
+
+fn refused_message(err: RaError) -> String {
+    match err {
+        RaError::Refused(r) => r.to_string(),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+fn assert_audit_intact(store: &SqliteStore) {
+    let v = store.verify_audit().unwrap();
+    assert!(v.is_intact(), "{:?}", v.problems);
+}
+
+/// A new individual's application, confirmed by an operator and issued.
+fn issued_individual(env: &Env, n: u32) -> Application {
+    let ra = ra!(env);
+    let a = ra.submit(&new_app(K::NewIndividual, n, None)).unwrap().application().clone();
+    let op = TestSigner::operator(200);
+    ra.confirm(&a.number, "operator-1", &op.sign(&statement(&a, "operator-confirm"))).unwrap();
+    issue(&ra, &env.issuer_on(&env.ca.store), &a.number).unwrap().application
+}
+
+// ---- registry checks -------------------------------------------------------------------------
+
+#[test]
+fn every_registry_status_code_gets_its_exact_message() {
+    let env = Env::new();
+    let ra = ra!(env);
+    let outcome = |n: u32, bin: Option<Bin>| {
+        let kind = if bin.is_some() { K::NewEmployee } else { K::NewIndividual };
+        let a = ra.submit(&new_app(kind, n, bin)).unwrap().application().clone();
+        (a.state, a.refusal.map(|r| r.message))
+    };
+    assert_eq!(outcome(reg::DECEASED, None), (S::Refused, Some(MESSAGE_DECEASED.to_owned())));
+    assert!(MESSAGE_DECEASED.ends_with("в ЦОН (код:9)"));
+    for code in 1..=9u8 {
+        let expected = format!(
+            "Невозможно создать учетную запись по введенному ИИН. За разъяснениями необходимо обратиться в отдел документирования населения в ЦОН (код: {code})"
+        );
+        assert_eq!(message_excluded(code), expected);
+        assert_eq!(outcome(reg::excluded(code), None), (S::Refused, Some(expected)), "exclusion code {code}");
+    }
+    assert_eq!(outcome(reg::SPECIAL_REGISTER, None), (S::Refused, Some(MESSAGE_SPECIAL_REGISTER.to_owned())));
+    assert_eq!(
+        MESSAGE_SPECIAL_REGISTER,
+        "Невозможно создать учетную запись по введенному значению ИИН. За разъяснениями необходимо обратиться в Управление Комитета по правовой статистике и специальным учетам Генеральной прокуратуры Республики Казахстан"
+    );
+    let missing = fixtures::person(reg::NOT_IN_REGISTRY).iin;
+    let (state, message) = outcome(reg::NOT_IN_REGISTRY, None);
+    assert_eq!(state, S::Refused);
+    assert_eq!(
+        message.unwrap(),
+        format!("Сведения об услугополучателе с ИИН {missing} отсутствуют в государственной базе данных \"Физические лица\". В оказании услуги отказано")
+    );
+    // Legal capacity: 1, 2, 4 (individual), 5 served; 3 refused; 4 refused for an employee.
+    for code in [1u8, 2, 4, 5] {
+        assert_eq!(outcome(reg::capacity(code), None), (S::AwaitingOperator, None), "capacity {code}");
+    }
+    assert_eq!(
+        outcome(reg::capacity(3), None),
+        (S::Refused, Some("Невозможно выпустить регистрационные свидетельства: услугополучатель признан судом недееспособным (дееспособность: код 3)".to_owned()))
+    );
+    let bin = fixtures::organisation(0).bin;
+    let (state, message) = outcome(reg::capacity(4), Some(bin));
+    assert_eq!(state, S::Refused);
+    assert!(message.unwrap().contains("статьям 192, 216, 217"));
+    let unknown_bin = fixtures::organisation(99).bin;
+    let (state, message) = outcome(50, Some(unknown_bin));
+    assert_eq!(state, S::Refused);
+    assert!(message
+        .unwrap()
+        .contains(&format!("БИН {unknown_bin} отсутствуют в государственной базе данных \"Юридические лица\"")));
+    // Refusals are stored, each with its registration event.
+    let refused = env
+        .ca
+        .store
+        .applications(&ca_core::ra::store::ApplicationQuery { state: Some(S::Refused), ..Default::default() })
+        .unwrap();
+    assert_eq!(refused.len(), 1 + 9 + 1 + 1 + 1 + 1 + 1);
+    assert!(refused.iter().all(|a| a.refusal.as_ref().is_some_and(|r| r.code.starts_with("registry."))));
+    assert_audit_intact(&env.ca.store);
+}
+
+#[test]
+fn reimport_is_idempotent_and_updates() {
+    let env = Env::new();
+    let import = ca_core::ra::csv::parse(&reg::registry_csv()).unwrap();
+    let again = env.ca.store.import_registry(&import, "test").unwrap();
+    assert_eq!((again.persons_added, again.persons_updated), (0, 0));
+    assert_eq!(again.persons_unchanged, 299);
+    let mut changed = import.clone();
+    changed.persons[0].life_status = 9;
+    let third = env.ca.store.import_registry(&changed, "test").unwrap();
+    assert_eq!((third.persons_added, third.persons_updated), (0, 1));
+    assert_eq!(env.ca.store.registry_person(&fixtures::person(0).iin).unwrap().unwrap().life_status, 9);
+}
+
+// ---- flow 1: new certificates on the applicant's computer ------------------------------------
+
+#[test]
+fn new_individual_is_registered_verified_confirmed_issued_and_notified() {
+    let env = Env::new();
+    let ra = ra!(env);
+    let submission = new_app(K::NewIndividual, 20, None);
+    let first = ra.submit(&submission).unwrap();
+    let Submitted::New(a) = first else { panic!("new") };
+    assert_eq!(a.state, S::AwaitingOperator);
+    assert!(a.number.as_str().starts_with("A-20"), "{}", a.number);
+    // Submitting the same application again returns it.
+    assert_eq!(ra.submit(&submission).unwrap(), Submitted::Existing(a.clone()));
+
+    env.clock.advance(Duration::minutes(10));
+    ra.verify_identity(&a.number, "operator-1").unwrap();
+    env.clock.advance(Duration::minutes(16)); // 15 min budget: breached
+    let op = TestSigner::operator(200);
+    let sig = op.sign(&statement(&a, "operator-confirm"));
+    assert!(matches!(ra.confirm(&a.number, "operator-1", &sig).unwrap(), Confirmed::Now(_)));
+    assert!(matches!(ra.confirm(&a.number, "operator-1", &sig).unwrap(), Confirmed::Already(_)));
+
+    let issuer = env.issuer_on(&env.ca.store);
+    let done = issue(&ra, &issuer, &a.number).unwrap();
+    assert_eq!(done.application.state, S::Issued);
+    assert_eq!(done.certificates.len(), 2);
+    for c in &done.certificates {
+        let rec = env.ca.store.certificate(&c.serial).unwrap().unwrap();
+        assert_eq!(rec.status, CertificateStatus::Issued);
+        assert_eq!(rec.iin, Some(a.iin));
+    }
+    assert_eq!(done.application.serials.len(), 2);
+    assert!(matches!(issue(&ra, &issuer, &a.number), Err(RaError::AlreadyDone(_))));
+
+    let events = env.ca.store.application_events(Some(&a.number)).unwrap();
+    let steps: Vec<Step> = events.iter().map(|e| e.step).collect();
+    assert_eq!(steps, [Step::Register, Step::OperatorVerify, Step::OperatorConfirm, Step::Claim, Step::Issue]);
+    let confirm = &events[2];
+    assert!(confirm.breached, "16 min against 15");
+    assert_eq!(confirm.signer_serial.as_ref(), Some(&op.serial));
+    assert!(!events[1].breached);
+    assert_eq!(events[4].budget, Some(ca_core::ra::budget::Budget::Hours(7)));
+
+    // The notice: queued with the issuance, delivered to a maildir.
+    let pending = env.ca.store.due_messages(env.clock.now(), 10).unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].to, fixtures::person(20).email.unwrap());
+    assert!(pending[0].body.contains(&format!("https://pki.test.kz/install/{}", a.number)));
+    let maildir = env.ca.dir.path().join("mail");
+    let report = send_due(&env.ca.store, &Maildir::new(&maildir, "nca@pki.test.kz"), &env.clock, 10).unwrap();
+    assert_eq!(report.sent, 1);
+    let files: Vec<_> = std::fs::read_dir(maildir.join("new")).unwrap().collect();
+    assert_eq!(files.len(), 1);
+    assert!(env.ca.store.due_messages(env.clock.now(), 10).unwrap().is_empty());
+    assert_audit_intact(&env.ca.store);
+}
+
+#[test]
+fn new_employee_needs_the_heads_signature_and_a_real_operator() {
+    let env = Env::new();
+    let ra = ra!(env);
+    let org = fixtures::organisation(3);
+    let a = ra.submit(&new_app(K::NewEmployee, 30, Some(org.bin))).unwrap().application().clone();
+    assert_eq!(a.state, S::AwaitingHead);
+    let op = TestSigner::operator(200);
+    let op_sig = op.sign(&statement(&a, "operator-confirm"));
+    assert!(matches!(ra.confirm(&a.number, "operator-1", &op_sig), Err(RaError::WrongState { .. })));
+
+    let head_content = statement(&a, "head-confirm");
+    let head = TestSigner {
+        bin: Some(org.bin),
+        roles: vec![Role::LegalEntity, Role::FirstHead],
+        ..TestSigner::person(reg::head_of(3), KeyType::Sign)
+    };
+    let wrong = |s: TestSigner| refused_message(ra.head_confirm(&a.number, &s.sign(&head_content)).unwrap_err());
+    assert!(wrong(TestSigner { bin: Some(fixtures::organisation(4).bin), ..head.clone() }).contains("needs BIN"));
+    assert!(
+        wrong(TestSigner { roles: vec![Role::LegalEntity, Role::Employee], ..head.clone() }).contains("first-head, hr")
+    );
+    assert!(wrong(TestSigner { key: KeyType::Auth, ..head.clone() }).contains("AUTH key"));
+    assert!(wrong(TestSigner { problem: Some("expired"), ..head.clone() }).contains("expired"));
+    assert!(wrong(TestSigner { problem: Some("revoked"), ..head.clone() }).contains("revoked"));
+    // A signature over something else (another application's statement) does not count.
+    let other =
+        refused_message(ra.head_confirm(&a.number, &head.sign(&statement(&a, "operator-confirm"))).unwrap_err());
+    assert!(other.contains("not this application"), "{other}");
+    // None of that changed the application.
+    assert_eq!(env.ca.store.application(&a.number).unwrap().unwrap().state, S::AwaitingHead);
+
+    // HR of the same entity may confirm instead of the first head.
+    let hr = TestSigner { roles: vec![Role::LegalEntity, Role::Hr], ..TestSigner::person(60, KeyType::Sign) };
+    let hr = TestSigner { bin: Some(org.bin), ..hr };
+    assert!(matches!(ra.head_confirm(&a.number, &hr.sign(&head_content)).unwrap(), Confirmed::Now(_)));
+    assert!(matches!(ra.head_confirm(&a.number, &head.sign(&head_content)).unwrap(), Confirmed::Already(_)));
+
+    // The operator's signature: CA-operator role, SIGN key, not the applicant himself.
+    let op_refused = |s: TestSigner| {
+        refused_message(ra.confirm(&a.number, "operator-1", &s.sign(&statement(&a, "operator-confirm"))).unwrap_err())
+    };
+    assert!(op_refused(TestSigner::person(201, KeyType::Sign)).contains("ca-operator"));
+    assert!(op_refused(TestSigner { key: KeyType::Auth, ..op.clone() }).contains("AUTH key"));
+    assert!(op_refused(TestSigner { problem: Some("revoked"), ..op.clone() }).contains("revoked"));
+    assert!(op_refused(TestSigner::operator(30)).contains("his own application"));
+    ra.confirm(&a.number, "operator-1", &op_sig).unwrap();
+    let done = issue(&ra, &env.issuer_on(&env.ca.store), &a.number).unwrap();
+    let ident = ca_core::identity::CertificateIdentity::from_certificate(&done.certificates[0].certificate);
+    assert_eq!(ident.bin, Some(org.bin));
+    assert!(ident.roles.contains(&Role::Employee));
+    assert_audit_intact(&env.ca.store);
+}
+
+#[test]
+fn operator_refusal_is_stored_and_final() {
+    let env = Env::new();
+    let ra = ra!(env);
+    let a = ra.submit(&new_app(K::NewIndividual, 21, None)).unwrap().application().clone();
+    let refused = ra.refuse(&a.number, "operator-2", "the photo does not match the applicant").unwrap();
+    assert_eq!(refused.state, S::Refused);
+    let r = refused.refusal.unwrap();
+    assert_eq!(r.code, "operator.refused");
+    assert_eq!(r.message, "Отказ оператора: the photo does not match the applicant");
+    assert!(matches!(ra.refuse(&a.number, "operator-2", "again"), Err(RaError::WrongState { .. })));
+    let op = TestSigner::operator(200);
+    assert!(ra.confirm(&a.number, "operator-1", &op.sign(&statement(&a, "operator-confirm"))).is_err());
+    // A refused application does not block a new one.
+    assert!(matches!(ra.submit(&new_app(K::NewIndividual, 21, None)).unwrap(), Submitted::New(_)));
+    assert!(matches!(ra.submit(&new_app(K::Card, 21, None)), Err(RaError::NotSupported(_))));
+}
+
+// ---- flow 2: repeat issuance ----------------------------------------------------------------
+
+#[test]
+fn repeat_issuance_needs_the_applicants_valid_sign_certificate() {
+    let env = Env::new();
+    let first = issued_individual(&env, 22);
+    let sign_serial = first.serials[1].clone(); // AUTH first, SIGN second
+    let ra = ra!(env);
+    let base = new_app(K::Repeat, 22, None);
+    let applicant = TestSigner { serial: sign_serial.clone(), ..TestSigner::person(22, KeyType::Sign) };
+
+    let refused = |signer: TestSigner| {
+        let mut s = base.clone();
+        s.signature = Some(signer.sign(&submit_statement(&s)));
+        let a = ra.submit(&s).unwrap().application().clone();
+        assert_eq!(a.state, S::Refused);
+        a.refusal.unwrap().message
+    };
+    assert!(refused(TestSigner { key: KeyType::Auth, ..applicant.clone() }).contains("AUTH key"));
+    assert!(refused(TestSigner { serial: SerialNumber::random(), ..TestSigner::person(23, KeyType::Sign) })
+        .contains("needs IIN"));
+    assert!(refused(TestSigner { problem: Some("expired"), ..applicant.clone() }).contains("expired"));
+
+    let mut s = base.clone();
+    s.signature = Some(applicant.sign(&submit_statement(&s)));
+    let a = ra.submit(&s).unwrap().application().clone();
+    assert_eq!(a.state, S::Confirmed);
+    let events = env.ca.store.application_events(Some(&a.number)).unwrap();
+    assert_eq!(events[0].signer_serial.as_ref(), Some(&sign_serial));
+    env.clock.advance(Duration::days(4)); // more than one working day, whatever the weekday
+    let done = issue(&ra, &env.issuer_on(&env.ca.store), &a.number).unwrap();
+    assert_eq!(done.application.state, S::Issued);
+    let last = env.ca.store.application_events(Some(&a.number)).unwrap().pop().unwrap();
+    assert_eq!(last.step, Step::Issue);
+    assert!(last.breached, "4 days against 1 working day");
+
+    // Once the SIGN certificate is revoked in our store, it cannot sign a repeat application,
+    // even if a checker missed it.
+    ca_core::revocation::revoke(
+        &env.ca.store,
+        &env.clock,
+        &sign_serial,
+        ca_core::revocation::RevocationReason::KeyCompromise,
+        None,
+        "test",
+    )
+    .unwrap();
+    assert!(refused(applicant.clone()).contains("revoked"));
+    assert_audit_intact(&env.ca.store);
+}
+
+// ---- flows 4 and 5: revocation --------------------------------------------------------------
+
+#[test]
+fn revocation_on_the_applicants_signed_request() {
+    let env = Env::new();
+    let first = issued_individual(&env, 24);
+    let ra = ra!(env);
+    let mut s = Submission {
+        revocation_reason: Some(ca_core::revocation::RevocationReason::KeyCompromise),
+        ..new_app(K::RevokeSigned, 24, None)
+    };
+    let signer = TestSigner { serial: first.serials[1].clone(), ..TestSigner::person(24, KeyType::Sign) };
+    // Someone else's signature is refused.
+    s.signature = Some(TestSigner::person(25, KeyType::Sign).sign(&submit_statement(&s)));
+    assert_eq!(ra.submit(&s).unwrap().application().state, S::Refused);
+    s.signature = Some(signer.sign(&submit_statement(&s)));
+    let a = ra.submit(&s).unwrap().application().clone();
+    assert_eq!(a.state, S::Confirmed);
+    let done = ra.revoke(&a.number, "system").unwrap();
+    assert_eq!(done.application.state, S::Revoked);
+    assert_eq!(done.revoked.len(), 2);
+    for serial in &first.serials {
+        assert_eq!(env.ca.store.certificate(serial).unwrap().unwrap().status, CertificateStatus::Revoked);
+    }
+    let notices = env.ca.store.outbox(10).unwrap();
+    assert!(notices[0].subject.contains("отозваны"));
+    assert!(matches!(ra.revoke(&a.number, "system"), Err(RaError::AlreadyDone(_))));
+    assert_audit_intact(&env.ca.store);
+}
+
+#[test]
+fn revocation_on_a_counter_application_confirmed_by_the_operator() {
+    let env = Env::new();
+    let first = issued_individual(&env, 26);
+    let ra = ra!(env);
+    // Even a person the registry now lists as dead can have his certificates revoked.
+    let s = Submission {
+        serials: vec![first.serials[0].clone()],
+        operator: Some("operator-3".into()),
+        ..new_app(K::RevokeCounter, 26, None)
+    };
+    let a = ra.submit(&s).unwrap().application().clone();
+    assert_eq!(a.state, S::AwaitingOperator);
+    assert!(matches!(ra.revoke(&a.number, "operator-3"), Err(RaError::WrongState { .. })));
+    let op = TestSigner::operator(201);
+    assert!(ra
+        .confirm(
+            &a.number,
+            "operator-3",
+            &TestSigner::person(201, KeyType::Sign).sign(&statement(&a, "operator-confirm"))
+        )
+        .is_err());
+    ra.confirm(&a.number, "operator-3", &op.sign(&statement(&a, "operator-confirm"))).unwrap();
+    let done = ra.revoke(&a.number, "operator-3").unwrap();
+    assert_eq!(done.revoked, vec![first.serials[0].clone()]);
+    assert_eq!(env.ca.store.certificate(&first.serials[1]).unwrap().unwrap().status, CertificateStatus::Issued);
+    // A serial of someone else cannot be put on the application.
+    let other = issued_individual(&env, 27);
+    let bad = Submission { serials: vec![other.serials[0].clone()], ..s };
+    assert!(matches!(ra.submit(&bad), Err(RaError::Invalid(_))));
+    assert_audit_intact(&env.ca.store);
+}
+
+// ---- concurrency -----------------------------------------------------------------------------
+
+#[test]
+fn two_operators_racing_issue_exactly_one_pair() {
+    let env = Env::new();
+    let path = env.ca.dir.path().join("ca.db");
+    let a = ra!(env).submit(&new_app(K::NewIndividual, 40, None)).unwrap().application().clone();
+    let content = statement(&a, "operator-confirm");
+    let outcomes: Vec<Result<usize, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..2)
+            .map(|i| {
+                let (path, env, a, content) = (&path, &env, &a, &content);
+                scope.spawn(move || {
+                    let store = SqliteStore::open(path).unwrap();
+                    let registry = StoreRegistry(&store);
+                    let ra = env.ra_on(&store, &registry);
+                    let op = TestSigner::operator(210 + i);
+                    ra.confirm(&a.number, &format!("operator-{i}"), &op.sign(content)).map_err(|e| e.to_string())?;
+                    issue(&ra, &env.issuer_on(&store), &a.number)
+                        .map(|d| d.certificates.len())
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let issued: Vec<usize> = outcomes.iter().filter_map(|o| o.as_ref().ok().copied()).collect();
+    assert_eq!(issued, vec![2], "{outcomes:?}");
+    let query = ca_core::store::CertificateQuery { iin: Some(a.iin), ..Default::default() };
+    assert_eq!(env.ca.store.find(&query).unwrap().len(), 2, "exactly one pair in the store");
+    let events = env.ca.store.application_events(Some(&a.number)).unwrap();
+    assert_eq!(events.iter().filter(|e| e.step == Step::Issue).count(), 1);
+    assert_eq!(env.ca.store.outbox(10).unwrap().len(), 1);
+    assert_audit_intact(&env.ca.store);
+}
+
+// ---- notices survive a crash -----------------------------------------------------------------
+
+/// Delivers into a maildir, then "crashes" (fails) on the first call after delivering.
+struct CrashAfterDelivery<'a> {
+    inner: &'a Maildir,
+    crashed: Mutex<bool>,
+}
+
+impl Transport for CrashAfterDelivery<'_> {
+    fn deliver(&self, m: &OutboxMessage) -> Result<(), String> {
+        self.inner.deliver(m)?;
+        let mut crashed = self.crashed.lock().unwrap();
+        if !*crashed {
+            *crashed = true;
+            // The process dies after delivering and before marking the message sent.
+            return Err("simulated crash before the message was marked sent".into());
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_crash_between_delivery_and_marking_redelivers_once_and_loses_nothing() {
+    let env = Env::new();
+    issued_individual(&env, 28);
+    let maildir = Maildir::new(env.ca.dir.path().join("mail"), "nca@pki.test.kz");
+    let transport = CrashAfterDelivery { inner: &maildir, crashed: Mutex::new(false) };
+    let first = send_due(&env.ca.store, &transport, &env.clock, 10).unwrap();
+    assert_eq!((first.sent, first.failed), (0, 1));
+    let msg = &env.ca.store.outbox(10).unwrap()[0];
+    assert!(msg.sent_at.is_none());
+    assert_eq!(msg.attempts, 1);
+    // Not due before its backoff.
+    assert_eq!(send_due(&env.ca.store, &transport, &env.clock, 10).unwrap().sent, 0);
+    env.clock.advance(Duration::minutes(2));
+    assert_eq!(send_due(&env.ca.store, &transport, &env.clock, 10).unwrap().sent, 1);
+    env.clock.advance(Duration::hours(10));
+    assert_eq!(send_due(&env.ca.store, &transport, &env.clock, 10).unwrap().sent, 0, "never sent twice after marking");
+    // The re-delivery replaced the first copy (same file name): one message in new/.
+    let files = std::fs::read_dir(maildir.root.join("new")).unwrap().count();
+    assert_eq!(files, 1);
+    let text =
+        std::fs::read_to_string(std::fs::read_dir(maildir.root.join("new")).unwrap().next().unwrap().unwrap().path())
+            .unwrap();
+    assert!(text.starts_with("From: nca@pki.test.kz\r\nTo: person28@example.kz\r\n"));
+    assert_audit_intact(&env.ca.store);
+}
