@@ -1,37 +1,26 @@
 //! The RA commands end to end: registry import (with line errors) and show, applications with
 //! refusals carrying the exact messages and exit code 8, idempotent submission, verification,
-//! operator refusal, the signed steps refused until the CMS checker is wired, the SLA report,
-//! the outbox, and the audit journal intact.
+//! operator refusal, signed steps verified as CMS (openssl-made signatures accepted; AUTH keys,
+//! revoked signers and signatures over another statement refused), the SLA report, the outbox,
+//! and the audit journal intact.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::CaRunner;
+
 fn ca(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ca"))
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .env("CA_PASSPHRASE", "test passphrase of the CA")
-        .env_remove("CA_DIR")
-        .output()
-        .expect("run ca")
+    CaRunner::new(dir).run(args)
 }
 
 fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = ca(dir, args);
-    assert!(
-        out.status.success(),
-        "ca {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    CaRunner::new(dir).ok(args)
 }
 
 fn json(dir: &Path, args: &[&str]) -> serde_json::Value {
-    let mut a = vec!["--json"];
-    a.extend_from_slice(args);
-    serde_json::from_str(&ok(dir, &a)).expect("JSON")
+    CaRunner::new(dir).json(args)
 }
 
 fn registry_csv() -> PathBuf {
@@ -95,12 +84,16 @@ fn registry_and_applications_from_the_command_line() {
     assert_eq!(b["application"]["number"], number.as_str());
     ok(&dir, &["--actor", "operator-1", "application", "verify", &number]);
 
-    // Signed steps are refused until the CMS checker is wired; the application is unchanged.
+    // A signature that is not CMS is refused; the application is unchanged.
     let sig = tmp.path().join("operator.cms");
-    std::fs::write(&sig, b"not yet").unwrap();
+    std::fs::write(&sig, b"not a signature").unwrap();
     let out = ca(&dir, &["application", "confirm", &number, "--signature", sig.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(8));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not wired"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a CMS signature"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(json(&dir, &["application", "show", &number])["application"]["state"], "verified");
 
     let refused =
@@ -113,5 +106,133 @@ fn registry_and_applications_from_the_command_line() {
     assert!(sla.as_array().unwrap().iter().any(|r| r["step"] == "operator-verify" && r["budget"] == "20 min"));
     assert_eq!(json(&dir, &["outbox", "send"])["sent"], 0);
     assert_eq!(ca(&dir, &["application", "show", "A-1"]).status.code(), Some(3));
+    ok(&dir, &["audit", "verify"]);
+}
+
+fn openssl(args: &[&str]) {
+    let out = Command::new("openssl").args(args).output().expect("openssl is installed by scripts/setup.sh");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// An operator's key store: a certificate with the CA-operator role, key and certificate as PEM.
+fn operator(dir: &Path, work: &Path, profile: &str, iin: &str, name: &str) -> (PathBuf, PathBuf, String) {
+    let r = json(
+        dir,
+        &[
+            "issue",
+            "--profile",
+            profile,
+            "--iin",
+            iin,
+            "--surname",
+            "Оператор",
+            "--given-name",
+            name,
+            "--role",
+            "ca-operator",
+            "--generate-key",
+            "--key-algorithm",
+            "p256",
+            "--p12-dir",
+            work.to_str().unwrap(),
+        ],
+    );
+    let p12 = r["pkcs12"].as_str().unwrap();
+    let key = work.join(format!("{name}.key"));
+    let cert = work.join(format!("{name}.pem"));
+    openssl(&[
+        "pkcs12",
+        "-in",
+        p12,
+        "-passin",
+        "pass:p12 password",
+        "-nodes",
+        "-nocerts",
+        "-out",
+        key.to_str().unwrap(),
+    ]);
+    openssl(&[
+        "pkcs12",
+        "-in",
+        p12,
+        "-passin",
+        "pass:p12 password",
+        "-clcerts",
+        "-nokeys",
+        "-out",
+        cert.to_str().unwrap(),
+    ]);
+    (key, cert, r["serial"].as_str().unwrap().to_owned())
+}
+
+/// `openssl cms -sign` over what `ca application statement` prints.
+fn sign_statement(dir: &Path, work: &Path, number: &str, key: &Path, cert: &Path) -> PathBuf {
+    let statement = ca(dir, &["application", "statement", "--action", "operator-confirm", "--number", number]);
+    assert!(statement.status.success());
+    let input = work.join("statement.json");
+    std::fs::write(&input, &statement.stdout).unwrap();
+    let sig = work.join(format!("{number}.cms"));
+    openssl(&[
+        "cms",
+        "-sign",
+        "-binary",
+        "-nodetach",
+        "-in",
+        input.to_str().unwrap(),
+        "-signer",
+        cert.to_str().unwrap(),
+        "-inkey",
+        key.to_str().unwrap(),
+        "-outform",
+        "DER",
+        "-out",
+        sig.to_str().unwrap(),
+    ]);
+    sig
+}
+
+#[test]
+fn operator_confirms_with_an_openssl_cms_signature_and_the_certificates_are_issued() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ca");
+    let work = tmp.path().to_path_buf();
+    ok(&dir, &["init", "--root-key", "p256", "--issuing-key", "p256"]);
+    ok(&dir, &["registry", "import", registry_csv().to_str().unwrap()]);
+    let good = iin_where(|f| f[5] == "1" && f[6] == "0" && f[7] == "1" && f[8] == "0");
+    let operator_iin = iin_where(|f| f[5] == "1" && f[6] == "0" && f[7] == "1" && f[8] == "0" && f[1] != good);
+    let (op_key, op_cert, _) = operator(&dir, &work, "individual-sign", &operator_iin, "op");
+    let (auth_key, auth_cert, _) = operator(&dir, &work, "individual-auth", &operator_iin, "opauth");
+    let (rev_key, rev_cert, rev_serial) = operator(&dir, &work, "individual-sign", &operator_iin, "oprevoked");
+    ok(&dir, &["revoke", &rev_serial, "--reason", "keyCompromise"]);
+
+    let a = json(&dir, &["application", "new", "--kind", "new-individual", "--iin", &good]);
+    let number = a["application"]["number"].as_str().unwrap().to_owned();
+    ok(&dir, &["--actor", "operator-1", "application", "verify", &number]);
+
+    // Refused signatures leave the application as it was: an AUTH key, a revoked certificate,
+    // and a signature over another application's statement.
+    for (key, cert, expect) in [(&auth_key, &auth_cert, "AUTH"), (&rev_key, &rev_cert, "revoked")] {
+        let sig = sign_statement(&dir, &work, &number, key, cert);
+        let out = ca(&dir, &["application", "confirm", &number, "--signature", sig.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(8), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stderr).contains(expect), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let other = json(&dir, &["application", "new", "--kind", "new-individual", "--iin", &operator_iin]);
+    let other_number = other["application"]["number"].as_str().unwrap().to_owned();
+    ok(&dir, &["application", "verify", &other_number]);
+    let wrong = sign_statement(&dir, &work, &other_number, &op_key, &op_cert);
+    let out = ca(&dir, &["application", "confirm", &number, "--signature", wrong.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(8));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("content"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(json(&dir, &["application", "show", &number])["application"]["state"], "verified");
+
+    // The operator's own valid SIGN certificate with the CA-operator role: confirmed, issued.
+    let sig = sign_statement(&dir, &work, &number, &op_key, &op_cert);
+    let confirmed =
+        json(&dir, &["--actor", "operator-1", "application", "confirm", &number, "--signature", sig.to_str().unwrap()]);
+    assert_eq!(confirmed["application"]["state"], "confirmed");
+    let issued = json(&dir, &["application", "issue", &number, "--p12-dir", work.to_str().unwrap()]);
+    assert_eq!(json(&dir, &["application", "show", &number])["application"]["state"], "issued", "{issued}");
+    assert_eq!(json(&dir, &["list", "--iin", &good]).as_array().unwrap().len(), 2);
     ok(&dir, &["audit", "verify"]);
 }

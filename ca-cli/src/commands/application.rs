@@ -1,19 +1,20 @@
 //! `ca application new|show|list|verify|confirm|refuse|issue`: the operator's side of the RA.
 //!
 //! Signed steps (`confirm`, `head-confirm`, and `new` for repeat / revoke-signed) take the CMS
-//! SignedData in a file (`--signature FILE`). Until the CMS verifier (`ca_core::cms`) is wired
-//! in, [`CmsNotWired`] refuses every signature with a clear message; the flows themselves are
-//! tested in `tests/tests/ra.rs` with a test-only checker.
+//! SignedData in a file (`--signature FILE`), over the bytes `ca application statement` prints
+//! (attached or detached). It is verified with `ca_core::cms` against this CA's chain, with the
+//! signer's revocation status from the store at the time of the step.
 
 use std::path::{Path, PathBuf};
 
+use ca_core::cms::{StoreRevocationSource, TrustStore};
 use ca_core::identity::{Bin, Iin};
 use ca_core::issuer::Issuer;
 use ca_core::ra::application::{ApplicationKind, ApplicationNumber, ApplicationState};
+use ca_core::ra::cms_check::CmsSignatureCheck;
 use ca_core::ra::store::ApplicationQuery;
 use ca_core::ra::{
-    Application, Expectation, RaError, RaStore, RegistrationAuthority, SignatureCheck, SignatureProblem, SignedPayload,
-    SignerFacts, StoreRegistry, Submission, Submitted,
+    Application, RaError, RaStore, RegistrationAuthority, Statement, StoreRegistry, Submission, Submitted,
 };
 use ca_core::revocation::RevocationReason;
 use ca_core::serial::SerialNumber;
@@ -49,6 +50,27 @@ pub enum ApplicationCommand {
     },
     /// Carry out a confirmed application: issue AUTH + SIGN key stores, or revoke.
     Issue(IssueArgs),
+    /// Print the exact bytes a signer signs for a step (to stdout, no newline).
+    Statement(StatementArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct StatementArgs {
+    /// submit (a signed new application), head-confirm or operator-confirm.
+    #[arg(long)]
+    pub action: String,
+    /// The application (head-confirm, operator-confirm).
+    #[arg(long, required_unless_present = "kind")]
+    pub number: Option<String>,
+    /// For `submit`: the kind, IIN, BIN and serials of the application to be submitted.
+    #[arg(long, requires = "iin")]
+    pub kind: Option<String>,
+    #[arg(long)]
+    pub iin: Option<String>,
+    #[arg(long)]
+    pub bin: Option<String>,
+    #[arg(long = "serial")]
+    pub serials: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -101,18 +123,6 @@ pub struct IssueArgs {
     /// Base of the installation link in the notice.
     #[arg(long, default_value = "https://pki.gov.kz/install")]
     pub install_url: String,
-}
-
-/// The CMS verifier is not wired into the CLI yet: every signed step is refused, saying so.
-struct CmsNotWired;
-
-impl SignatureCheck for CmsNotWired {
-    fn check(&self, _: &SignedPayload, _: &Expectation) -> Result<SignerFacts, SignatureProblem> {
-        Err(SignatureProblem::Unavailable(
-            "CMS signature verification is not wired into this build yet (ca_core::cms); signed steps are refused"
-                .into(),
-        ))
-    }
 }
 
 fn number(s: &str) -> Result<ApplicationNumber, Failure> {
@@ -175,11 +185,15 @@ fn print_application(ctx: &Context, a: &Application) -> Outcome {
 
 pub fn run(ctx: &Context, cmd: &ApplicationCommand) -> Outcome {
     let registry = StoreRegistry(ctx.store.as_ref());
+    let chain = ctx.chain_der()?;
+    let trust = TrustStore::new(&chain[1..], &chain[..1]).map_err(|e| Failure::Internal(e.into()))?;
+    let revocation = StoreRevocationSource::new(ctx.store.as_ref(), &chain).map_err(|e| Failure::Internal(e.into()))?;
+    let signatures = CmsSignatureCheck { trust: &trust, revocation, clock: &ctx.clock };
     let ra = RegistrationAuthority {
         store: ctx.store.as_ref(),
         certificates: ctx.store.as_ref(),
         registry: &registry,
-        signatures: &CmsNotWired,
+        signatures: &signatures,
         clock: &ctx.clock,
         install_url: "https://pki.gov.kz/install",
     };
@@ -265,6 +279,62 @@ pub fn run(ctx: &Context, cmd: &ApplicationCommand) -> Outcome {
         ApplicationCommand::Issue(args) => {
             let ra = RegistrationAuthority { install_url: &args.install_url, ..ra };
             issue(ctx, &ra, args)
+        }
+        ApplicationCommand::Statement(args) => {
+            let action: &'static str = match args.action.as_str() {
+                "submit" => "submit",
+                "head-confirm" => "head-confirm",
+                "operator-confirm" => "operator-confirm",
+                other => {
+                    return Err(Failure::Input(format!(
+                        "unknown action {other:?}; use submit, head-confirm or operator-confirm"
+                    )))
+                }
+            };
+            let statement = match (&args.number, action) {
+                (Some(n), "head-confirm" | "operator-confirm") => {
+                    let n = number(n)?;
+                    let a =
+                        ra.store.application(&n)?.ok_or_else(|| Failure::NotFound(format!("no application {n}")))?;
+                    ra.statement(action, &a)
+                }
+                (None, "submit") => {
+                    let kind: ApplicationKind = args
+                        .kind
+                        .as_deref()
+                        .unwrap_or_default()
+                        .parse()
+                        .map_err(|e: ca_core::ra::application::UnknownKind| Failure::Input(e.to_string()))?;
+                    let iin: Iin = args
+                        .iin
+                        .as_deref()
+                        .unwrap_or_default()
+                        .parse()
+                        .map_err(|e: ca_core::identity::IdNumberError| Failure::Input(e.to_string()))?;
+                    let bin = args
+                        .bin
+                        .as_deref()
+                        .map(str::parse::<Bin>)
+                        .transpose()
+                        .map_err(|e| Failure::Input(e.to_string()))?;
+                    let serials = args
+                        .serials
+                        .iter()
+                        .map(|s| s.parse::<SerialNumber>())
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| Failure::Input(e.to_string()))?;
+                    Statement { action, number: None, kind, iin, bin, serials }
+                }
+                _ => {
+                    return Err(Failure::Input(
+                        "submit takes --kind/--iin (no --number); head-confirm and operator-confirm take --number"
+                            .into(),
+                    ))
+                }
+            };
+            use std::io::Write;
+            std::io::stdout().write_all(&statement.canonical()).map_err(|e| Failure::Internal(e.into()))?;
+            Ok(())
         }
     }
 }

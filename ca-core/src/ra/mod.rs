@@ -8,6 +8,7 @@
 
 pub mod application;
 pub mod budget;
+pub mod cms_check;
 pub mod csv;
 mod execute;
 pub mod outbox;

@@ -227,7 +227,8 @@ impl RegistrationAuthority<'_> {
         self.store.application(number)?.ok_or_else(|| RaError::NotFound(number.clone()))
     }
 
-    fn statement(&self, action: &'static str, a: &Application) -> Statement {
+    /// What a signer of `action` on application `a` signs (its canonical bytes are signed).
+    pub fn statement(&self, action: &'static str, a: &Application) -> Statement {
         Statement {
             action,
             number: Some(a.number.clone()),
