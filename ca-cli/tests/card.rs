@@ -191,3 +191,54 @@ fn personalize_a_card_and_check_it_with_pkcs11_tool_and_openssl() {
     let listing = String::from_utf8_lossy(&tool(&s, &["--list-objects"]).stdout).into_owned();
     assert_eq!(listing.matches("Private Key Object").count(), 2, "{listing}");
 }
+
+#[test]
+fn the_counter_flow_personalizes_a_card_for_a_confirmed_application() {
+    let s = setup();
+    let ca_ = runner(&s, CARD_PIN);
+    let work = s.dir.parent().unwrap();
+    ca_.ok(&["registry", "import", common::registry_csv().to_str().unwrap()]);
+    let holder = common::iin_where(common::eligible);
+    let operator_iin = common::iin_where(|f| common::eligible(f) && f[1] != holder);
+    let (key, cert, _) = common::operator(&ca_, work, "individual-sign", &operator_iin, "op");
+
+    // Registered at the counter, identity checked, confirmed with the operator's EDS.
+    let a = ca_.json(&["application", "new", "--kind", "card", "--iin", &holder]);
+    let number = a["application"]["number"].as_str().unwrap().to_owned();
+    ca_.ok(&["--actor", "operator-1", "application", "verify", &number]);
+    let sig = common::sign_statement(&ca_, work, &number, &key, &cert);
+    ca_.ok(&["--actor", "operator-1", "application", "confirm", &number, "--signature", sig.to_str().unwrap()]);
+
+    // The applicant mistypes the PIN: nothing issued, the application says why and waits.
+    let before = ca_.ok(&["--json", "list", "--iin", &holder]);
+    let out = runner(&s, "9999").run(&[
+        "card",
+        "personalize",
+        "--module",
+        MODULE,
+        "--token",
+        "ID-CARD",
+        "--application",
+        &number,
+    ]);
+    assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(ca_.ok(&["--json", "list", "--iin", &holder]), before);
+    let shown = ca_.json(&["application", "show", &number]);
+    assert_eq!(shown["application"]["state"], "confirmed");
+    assert!(shown.to_string().contains("the card refused the PIN"), "{shown}");
+
+    // The right PIN: keys on the card, both certificates issued and written, application issued.
+    let report = ca_.json(&["card", "personalize", "--module", MODULE, "--token", "ID-CARD", "--application", &number]);
+    assert_eq!(report["application"], number.as_str());
+    assert_eq!(report["certificates"].as_array().unwrap().len(), 2);
+    let shown = ca_.json(&["application", "show", &number]);
+    assert_eq!(shown["application"]["state"], "issued");
+    assert_eq!(ca_.json(&["list", "--iin", &holder]).as_array().unwrap().len(), 2);
+    let listing = String::from_utf8_lossy(&tool(&s, &["--list-objects"]).stdout).into_owned();
+    assert_eq!(listing.matches("Private Key Object").count(), 2, "{listing}");
+
+    // Running it again for an issued application refuses (exit 6) and changes nothing.
+    let again = ca_.run(&["card", "personalize", "--module", MODULE, "--token", "ID-CARD", "--application", &number]);
+    assert_eq!(again.status.code(), Some(6), "{}", String::from_utf8_lossy(&again.stderr));
+    ca_.ok(&["audit", "verify"]);
+}

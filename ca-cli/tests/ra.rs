@@ -6,10 +6,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
-use common::CaRunner;
+use common::{iin_where, operator, registry_csv, sign_statement, CaRunner};
 
 fn ca(dir: &Path, args: &[&str]) -> Output {
     CaRunner::new(dir).run(args)
@@ -21,21 +21,6 @@ fn ok(dir: &Path, args: &[&str]) -> String {
 
 fn json(dir: &Path, args: &[&str]) -> serde_json::Value {
     CaRunner::new(dir).json(args)
-}
-
-fn registry_csv() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/data/registry.csv")
-}
-
-/// The IIN of the first person line whose fields match `pick`.
-fn iin_where(pick: impl Fn(&[&str]) -> bool) -> String {
-    let text = std::fs::read_to_string(registry_csv()).unwrap();
-    text.lines()
-        .filter(|l| l.starts_with("person,"))
-        .map(|l| l.split(',').collect::<Vec<_>>())
-        .find(|f| pick(f))
-        .map(|f| f[1].to_owned())
-        .expect("such a person in the fixture")
 }
 
 #[test]
@@ -109,88 +94,6 @@ fn registry_and_applications_from_the_command_line() {
     ok(&dir, &["audit", "verify"]);
 }
 
-fn openssl(args: &[&str]) {
-    let out = Command::new("openssl").args(args).output().expect("openssl is installed by scripts/setup.sh");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// An operator's key store: a certificate with the CA-operator role, key and certificate as PEM.
-fn operator(dir: &Path, work: &Path, profile: &str, iin: &str, name: &str) -> (PathBuf, PathBuf, String) {
-    let r = json(
-        dir,
-        &[
-            "issue",
-            "--profile",
-            profile,
-            "--iin",
-            iin,
-            "--surname",
-            "Оператор",
-            "--given-name",
-            name,
-            "--role",
-            "ca-operator",
-            "--generate-key",
-            "--key-algorithm",
-            "p256",
-            "--p12-dir",
-            work.to_str().unwrap(),
-        ],
-    );
-    let p12 = r["pkcs12"].as_str().unwrap();
-    let key = work.join(format!("{name}.key"));
-    let cert = work.join(format!("{name}.pem"));
-    openssl(&[
-        "pkcs12",
-        "-in",
-        p12,
-        "-passin",
-        "pass:p12 password",
-        "-nodes",
-        "-nocerts",
-        "-out",
-        key.to_str().unwrap(),
-    ]);
-    openssl(&[
-        "pkcs12",
-        "-in",
-        p12,
-        "-passin",
-        "pass:p12 password",
-        "-clcerts",
-        "-nokeys",
-        "-out",
-        cert.to_str().unwrap(),
-    ]);
-    (key, cert, r["serial"].as_str().unwrap().to_owned())
-}
-
-/// `openssl cms -sign` over what `ca application statement` prints.
-fn sign_statement(dir: &Path, work: &Path, number: &str, key: &Path, cert: &Path) -> PathBuf {
-    let statement = ca(dir, &["application", "statement", "--action", "operator-confirm", "--number", number]);
-    assert!(statement.status.success());
-    let input = work.join("statement.json");
-    std::fs::write(&input, &statement.stdout).unwrap();
-    let sig = work.join(format!("{number}.cms"));
-    openssl(&[
-        "cms",
-        "-sign",
-        "-binary",
-        "-nodetach",
-        "-in",
-        input.to_str().unwrap(),
-        "-signer",
-        cert.to_str().unwrap(),
-        "-inkey",
-        key.to_str().unwrap(),
-        "-outform",
-        "DER",
-        "-out",
-        sig.to_str().unwrap(),
-    ]);
-    sig
-}
-
 #[test]
 fn operator_confirms_with_an_openssl_cms_signature_and_the_certificates_are_issued() {
     let tmp = tempfile::tempdir().unwrap();
@@ -200,9 +103,10 @@ fn operator_confirms_with_an_openssl_cms_signature_and_the_certificates_are_issu
     ok(&dir, &["registry", "import", registry_csv().to_str().unwrap()]);
     let good = iin_where(|f| f[5] == "1" && f[6] == "0" && f[7] == "1" && f[8] == "0");
     let operator_iin = iin_where(|f| f[5] == "1" && f[6] == "0" && f[7] == "1" && f[8] == "0" && f[1] != good);
-    let (op_key, op_cert, _) = operator(&dir, &work, "individual-sign", &operator_iin, "op");
-    let (auth_key, auth_cert, _) = operator(&dir, &work, "individual-auth", &operator_iin, "opauth");
-    let (rev_key, rev_cert, rev_serial) = operator(&dir, &work, "individual-sign", &operator_iin, "oprevoked");
+    let (op_key, op_cert, _) = operator(&CaRunner::new(&dir), &work, "individual-sign", &operator_iin, "op");
+    let (auth_key, auth_cert, _) = operator(&CaRunner::new(&dir), &work, "individual-auth", &operator_iin, "opauth");
+    let (rev_key, rev_cert, rev_serial) =
+        operator(&CaRunner::new(&dir), &work, "individual-sign", &operator_iin, "oprevoked");
     ok(&dir, &["revoke", &rev_serial, "--reason", "keyCompromise"]);
 
     let a = json(&dir, &["application", "new", "--kind", "new-individual", "--iin", &good]);
@@ -212,7 +116,7 @@ fn operator_confirms_with_an_openssl_cms_signature_and_the_certificates_are_issu
     // Refused signatures leave the application as it was: an AUTH key, a revoked certificate,
     // and a signature over another application's statement.
     for (key, cert, expect) in [(&auth_key, &auth_cert, "AUTH"), (&rev_key, &rev_cert, "revoked")] {
-        let sig = sign_statement(&dir, &work, &number, key, cert);
+        let sig = sign_statement(&CaRunner::new(&dir), &work, &number, key, cert);
         let out = ca(&dir, &["application", "confirm", &number, "--signature", sig.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(8), "{}", String::from_utf8_lossy(&out.stderr));
         assert!(String::from_utf8_lossy(&out.stderr).contains(expect), "{}", String::from_utf8_lossy(&out.stderr));
@@ -220,14 +124,14 @@ fn operator_confirms_with_an_openssl_cms_signature_and_the_certificates_are_issu
     let other = json(&dir, &["application", "new", "--kind", "new-individual", "--iin", &operator_iin]);
     let other_number = other["application"]["number"].as_str().unwrap().to_owned();
     ok(&dir, &["application", "verify", &other_number]);
-    let wrong = sign_statement(&dir, &work, &other_number, &op_key, &op_cert);
+    let wrong = sign_statement(&CaRunner::new(&dir), &work, &other_number, &op_key, &op_cert);
     let out = ca(&dir, &["application", "confirm", &number, "--signature", wrong.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(8));
     assert!(String::from_utf8_lossy(&out.stderr).contains("content"), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(json(&dir, &["application", "show", &number])["application"]["state"], "verified");
 
     // The operator's own valid SIGN certificate with the CA-operator role: confirmed, issued.
-    let sig = sign_statement(&dir, &work, &number, &op_key, &op_cert);
+    let sig = sign_statement(&CaRunner::new(&dir), &work, &number, &op_key, &op_cert);
     let confirmed =
         json(&dir, &["--actor", "operator-1", "application", "confirm", &number, "--signature", sig.to_str().unwrap()]);
     assert_eq!(confirmed["application"]["state"], "confirmed");

@@ -142,6 +142,7 @@ impl From<RaError> for Failure {
             RaError::WrongState { .. } | RaError::Invalid(_) | RaError::NotSupported(_) => {
                 Failure::Input(e.to_string())
             }
+            RaError::Card(ref m) if m.contains("PIN") => Failure::Auth(e.to_string()),
             other => Failure::Internal(anyhow::Error::new(other)),
         }
     }
@@ -183,12 +184,31 @@ fn print_application(ctx: &Context, a: &Application) -> Outcome {
     Ok(())
 }
 
+/// The CMS-backed signature check of this CA (trust: its root; intermediates: the issuing CA;
+/// revocation: the store).
+pub struct Verifier {
+    trust: TrustStore,
+    chain: Vec<Vec<u8>>,
+}
+
+impl Verifier {
+    pub fn new(ctx: &Context) -> Result<Self, Failure> {
+        let chain = ctx.chain_der()?;
+        let trust = TrustStore::new(&chain[1..], &chain[..1]).map_err(|e| Failure::Internal(e.into()))?;
+        Ok(Self { trust, chain })
+    }
+
+    pub fn check<'a>(&'a self, ctx: &'a Context) -> Result<CmsSignatureCheck<'a>, Failure> {
+        let revocation =
+            StoreRevocationSource::new(ctx.store.as_ref(), &self.chain).map_err(|e| Failure::Internal(e.into()))?;
+        Ok(CmsSignatureCheck { trust: &self.trust, revocation, clock: &ctx.clock })
+    }
+}
+
 pub fn run(ctx: &Context, cmd: &ApplicationCommand) -> Outcome {
     let registry = StoreRegistry(ctx.store.as_ref());
-    let chain = ctx.chain_der()?;
-    let trust = TrustStore::new(&chain[1..], &chain[..1]).map_err(|e| Failure::Internal(e.into()))?;
-    let revocation = StoreRevocationSource::new(ctx.store.as_ref(), &chain).map_err(|e| Failure::Internal(e.into()))?;
-    let signatures = CmsSignatureCheck { trust: &trust, revocation, clock: &ctx.clock };
+    let verifier = Verifier::new(ctx)?;
+    let signatures = verifier.check(ctx)?;
     let ra = RegistrationAuthority {
         store: ctx.store.as_ref(),
         certificates: ctx.store.as_ref(),

@@ -58,12 +58,16 @@ pub struct CardArgs {
 pub struct PersonalizeArgs {
     #[command(flatten)]
     pub card: CardArgs,
-    #[arg(long)]
-    pub iin: String,
-    #[arg(long)]
-    pub surname: String,
-    #[arg(long)]
-    pub given_name: String,
+    /// The confirmed card application (the counter flow); its holder comes from the registry.
+    #[arg(long, conflicts_with_all = ["iin", "surname", "given_name", "bin"])]
+    pub application: Option<String>,
+    /// Without an application: the holder's data (CA staff re-personalizing a card).
+    #[arg(long, required_unless_present = "application")]
+    pub iin: Option<String>,
+    #[arg(long, required_unless_present = "application")]
+    pub surname: Option<String>,
+    #[arg(long, required_unless_present = "application")]
+    pub given_name: Option<String>,
     #[arg(long)]
     pub patronymic: Option<String>,
     #[arg(long)]
@@ -87,11 +91,81 @@ fn pin_source(card: &CardArgs) -> SecretSource {
 
 #[derive(Serialize)]
 struct PersonalizeReport {
+    application: Option<String>,
     certificates: Vec<ca_core::card::CardCertificate>,
     seconds: f64,
 }
 
+fn key_kind(name: &str) -> Result<CardKeyKind, Failure> {
+    match name {
+        "rsa2048" => Ok(CardKeyKind::Rsa2048),
+        "p256" => Ok(CardKeyKind::P256),
+        other => Err(Failure::Input(format!("cards get rsa2048 or p256 keys, not {other:?}"))),
+    }
+}
+
+fn print_report(ctx: &Context, report: &PersonalizeReport) {
+    if ctx.json {
+        print_json(report);
+        return;
+    }
+    if let Some(n) = &report.application {
+        println!("application {n}: issued");
+    }
+    for c in &report.certificates {
+        let resumed = match (c.key_resumed, c.certificate_resumed) {
+            (_, true) => " (resumed: certificate issued earlier, now on the card)",
+            (true, false) => " (resumed: key from an interrupted run)",
+            _ => "",
+        };
+        println!("{:<16} {}  on the card as {:?}{resumed}", c.profile.name(), c.serial, c.label);
+    }
+    println!("card personalized in {:.1} s (budget for this step: 4 minutes)", report.seconds);
+}
+
+/// The counter flow: a confirmed card application, the applicant's PIN, the card.
+fn personalize_application(ctx: &Context, args: &PersonalizeArgs, number: &str) -> Outcome {
+    use ca_core::ra::{RegistrationAuthority, StoreRegistry};
+    let started = Instant::now();
+    let number: ca_core::ra::application::ApplicationNumber =
+        number.parse().map_err(|e: ca_core::ra::application::BadNumber| Failure::Input(e.to_string()))?;
+    let kind = key_kind(&args.key_algorithm)?;
+    let module = hsm::pkcs11::Pkcs11Module::load(&args.card.module)?;
+    let token = module.open_token(&hsm::pkcs11::TokenSelector::Label(args.card.token.clone()))?;
+    let ca = ctx.authority(&ctx.config.issuing.name)?;
+    let issuer = ctx.issuer(&ca);
+    let chain = ctx.chain_der()?;
+    let registry = StoreRegistry(ctx.store.as_ref());
+    let verifier = crate::commands::application::Verifier::new(ctx)?;
+    let signatures = verifier.check(ctx)?;
+    let ra = RegistrationAuthority {
+        store: ctx.store.as_ref(),
+        certificates: ctx.store.as_ref(),
+        registry: &registry,
+        signatures: &signatures,
+        clock: &ctx.clock,
+        install_url: "",
+    };
+    let pin = pin_source(&args.card);
+    let login = || -> Result<(), String> {
+        let secret = hsm::pkcs11::SecretPin::new(pin.read(false).map_err(|e| e.to_string())?);
+        token.login(&secret).map_err(|e| e.to_string())
+    };
+    let (executed, certificates) =
+        ra.personalize_card(&number, &issuer, &token, &login, kind, &chain, &ctx.actor).map_err(Failure::from)?;
+    let report = PersonalizeReport {
+        application: Some(executed.application.number.to_string()),
+        certificates,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    print_report(ctx, &report);
+    Ok(())
+}
+
 fn run_personalize(ctx: &Context, args: &PersonalizeArgs) -> Outcome {
+    if let Some(number) = &args.application {
+        return personalize_application(ctx, args, number);
+    }
     let started = Instant::now();
     let (profile, bin) = match &args.bin {
         Some(_) => (ProfileId::LegalSign, args.bin.clone()),
@@ -100,9 +174,9 @@ fn run_personalize(ctx: &Context, args: &PersonalizeArgs) -> Outcome {
     let subject = subject_from_args(
         &IssueArgs {
             profile: profile.name().into(),
-            iin: Some(args.iin.clone()),
-            surname: Some(args.surname.clone()),
-            given_name: Some(args.given_name.clone()),
+            iin: args.iin.clone(),
+            surname: args.surname.clone(),
+            given_name: args.given_name.clone(),
             patronymic: args.patronymic.clone(),
             email: args.email.clone(),
             bin,
@@ -112,11 +186,7 @@ fn run_personalize(ctx: &Context, args: &PersonalizeArgs) -> Outcome {
         profile,
     )?;
     let roles = check_application(profile, &subject, &args.roles)?;
-    let key_kind = match args.key_algorithm.as_str() {
-        "rsa2048" => CardKeyKind::Rsa2048,
-        "p256" => CardKeyKind::P256,
-        other => return Err(Failure::Input(format!("cards get rsa2048 or p256 keys, not {other:?}"))),
-    };
+    let key_kind = key_kind(&args.key_algorithm)?;
     // The applicant's PIN first: a wrong PIN stops here, before anything is issued.
     let token = open_token(&args.card.module, &args.card.token, &pin_source(&args.card))?;
     let ca = ctx.authority(&ctx.config.issuing.name)?;
@@ -124,20 +194,8 @@ fn run_personalize(ctx: &Context, args: &PersonalizeArgs) -> Outcome {
     let chain = ctx.chain_der()?;
     let request = CardRequest { subject, roles, key_kind };
     let certificates = personalize(&token, &issuer, &request, &chain).map_err(|e| Failure::Internal(e.into()))?;
-    let report = PersonalizeReport { certificates, seconds: started.elapsed().as_secs_f64() };
-    if ctx.json {
-        print_json(&report);
-    } else {
-        for c in &report.certificates {
-            let resumed = match (c.key_resumed, c.certificate_resumed) {
-                (_, true) => " (resumed: certificate issued earlier, now on the card)",
-                (true, false) => " (resumed: key from an interrupted run)",
-                _ => "",
-            };
-            println!("{:<16} {}  on the card as {:?}{resumed}", c.profile.name(), c.serial, c.label);
-        }
-        println!("card personalized in {:.1} s (budget for this step: 4 minutes)", report.seconds);
-    }
+    let report = PersonalizeReport { application: None, certificates, seconds: started.elapsed().as_secs_f64() };
+    print_report(ctx, &report);
     Ok(())
 }
 

@@ -134,3 +134,84 @@ impl SoftHsm {
             .expect("pkcs11-tool is installed by scripts/setup.sh")
     }
 }
+
+/// A registry CSV fixture (`fixtures/data/registry.csv`).
+pub fn registry_csv() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/data/registry.csv")
+}
+
+/// The IIN of the first registry person whose CSV fields match `pick`.
+pub fn iin_where(pick: impl Fn(&[&str]) -> bool) -> String {
+    let text = std::fs::read_to_string(registry_csv()).unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("person,"))
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .find(|f| pick(f))
+        .map(|f| f[1].to_owned())
+        .expect("such a person in the fixture")
+}
+
+/// A person the registry serves without refusal (alive, no exclusion, capable, not listed).
+pub fn eligible(f: &[&str]) -> bool {
+    f[5] == "1" && f[6] == "0" && f[7] == "1" && f[8] == "0"
+}
+
+fn openssl_ok(args: &[&str]) {
+    let (ok, text) = openssl(args);
+    assert!(ok, "openssl {args:?}: {text}");
+}
+
+/// An operator's key store: a certificate with the CA-operator role; key and certificate as PEM.
+pub fn operator(ca: &CaRunner, work: &Path, profile: &str, iin: &str, name: &str) -> (PathBuf, PathBuf, String) {
+    let r = ca.json(&[
+        "issue",
+        "--profile",
+        profile,
+        "--iin",
+        iin,
+        "--surname",
+        "Оператор",
+        "--given-name",
+        name,
+        "--role",
+        "ca-operator",
+        "--generate-key",
+        "--key-algorithm",
+        "p256",
+        "--p12-dir",
+        work.to_str().unwrap(),
+    ]);
+    let p12 = r["pkcs12"].as_str().unwrap();
+    let key = work.join(format!("{name}.key"));
+    let cert = work.join(format!("{name}.pem"));
+    let pass = format!("pass:{P12_PASSWORD}");
+    openssl_ok(&["pkcs12", "-in", p12, "-passin", &pass, "-nodes", "-nocerts", "-out", key.to_str().unwrap()]);
+    openssl_ok(&["pkcs12", "-in", p12, "-passin", &pass, "-clcerts", "-nokeys", "-out", cert.to_str().unwrap()]);
+    (key, cert, r["serial"].as_str().unwrap().to_owned())
+}
+
+/// `openssl cms -sign` over what `ca application statement` prints for the operator's step.
+pub fn sign_statement(ca: &CaRunner, work: &Path, number: &str, key: &Path, cert: &Path) -> PathBuf {
+    let statement = ca.run(&["application", "statement", "--action", "operator-confirm", "--number", number]);
+    assert!(statement.status.success());
+    let input = work.join("statement.json");
+    std::fs::write(&input, &statement.stdout).unwrap();
+    let sig = work.join(format!("{number}.cms"));
+    openssl_ok(&[
+        "cms",
+        "-sign",
+        "-binary",
+        "-nodetach",
+        "-in",
+        input.to_str().unwrap(),
+        "-signer",
+        cert.to_str().unwrap(),
+        "-inkey",
+        key.to_str().unwrap(),
+        "-outform",
+        "DER",
+        "-out",
+        sig.to_str().unwrap(),
+    ]);
+    sig
+}

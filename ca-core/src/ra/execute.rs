@@ -130,6 +130,57 @@ impl RegistrationAuthority<'_> {
         Ok(Executed { application, certificates: Vec::new(), revoked: targets })
     }
 
+    /// Personalize the card of a confirmed card application (the regulation's third flow): the
+    /// applicant's PIN (`login`), keys generated on the card, certificates issued and written
+    /// with the chain (see [`crate::card`]). A failure — a wrong PIN, a card pulled out — is
+    /// recorded on the application, which goes back to confirmed so the counter can resume with
+    /// the same card.
+    #[allow(clippy::too_many_arguments)]
+    pub fn personalize_card(
+        &self,
+        number: &ApplicationNumber,
+        issuer: &Issuer<'_>,
+        card: &dyn crate::card::CardToken,
+        login: &dyn Fn() -> Result<(), String>,
+        key_kind: crate::card::CardKeyKind,
+        chain: &[Vec<u8>],
+        actor: &str,
+    ) -> Result<(Executed, Vec<crate::card::CardCertificate>), RaError> {
+        let a = self.store.application(number)?.ok_or_else(|| RaError::NotFound(number.clone()))?;
+        if a.kind != ApplicationKind::Card {
+            return Err(RaError::Invalid(format!("application {number} is a {}, not a card application", a.kind)));
+        }
+        let subject = self.subject(&a)?;
+        let claimed = self.claim(&a, ApplicationState::Issuing, actor)?;
+        if let Err(why) = login() {
+            let message = format!("the card refused the PIN: {why}");
+            self.release(&claimed, actor, &message)?;
+            return Err(RaError::Card(message));
+        }
+        let request = crate::card::CardRequest { subject, roles: vec![Role::IdentifiedInPerson], key_kind };
+        let written = match crate::card::personalize(card, issuer, &request, chain) {
+            Ok(w) => w,
+            Err(failure) => {
+                self.release(&claimed, actor, &failure.to_string())?;
+                return Err(RaError::Card(failure.to_string()));
+            }
+        };
+        let serials: Vec<SerialNumber> = written.iter().map(|c| c.serial.clone()).collect();
+        let notice = a.email.as_ref().map(|to| NewMessage {
+            to: to.clone(),
+            subject: format!("Регистрационные свидетельства записаны на карту (заявка {})", a.number),
+            body: format!(
+                "Здравствуйте!\n\nПо заявке {} регистрационные свидетельства (AUTH и SIGN) записаны на ваше \
+                 удостоверение личности / SIM-карту.\n\nСерийные номера: {}\n\n\
+                 Национальный удостоверяющий центр Республики Казахстан\n",
+                a.number,
+                serials.iter().map(SerialNumber::to_hex).collect::<Vec<_>>().join(", ")
+            ),
+        });
+        let application = self.complete(&claimed, ApplicationState::Issued, Step::Issue, actor, serials, notice)?;
+        Ok((Executed { application, certificates: Vec::new(), revoked: Vec::new() }, written))
+    }
+
     fn subject(&self, a: &Application) -> Result<Subject, RaError> {
         let person = self
             .registry

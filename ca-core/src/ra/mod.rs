@@ -57,4 +57,6 @@ pub enum RaError {
     Issue(#[from] crate::issuer::IssueError),
     #[error("revocation failed, the application is confirmed again and can be retried: {0}")]
     Revoke(#[from] crate::revocation::RevokeError),
+    #[error("card personalization did not complete, the application is confirmed again and can be resumed with the same card: {0}")]
+    Card(String),
 }

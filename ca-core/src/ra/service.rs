@@ -67,12 +67,13 @@ impl RegistrationAuthority<'_> {
     /// application and returned as such (`state == Refused`, `refusal` set).
     pub fn submit(&self, s: &Submission) -> Result<Submitted, RaError> {
         use ApplicationKind as K;
-        if s.kind == K::Card {
-            return Err(RaError::NotSupported(
-                "card/SIM applications are served by the PKCS#11 personalisation flow, not yet here".into(),
-            ));
-        }
         match (s.kind, &s.bin) {
+            (K::Card, Some(_)) => {
+                return Err(RaError::Invalid(
+                    "card/SIM applications are for individuals (an employee's certificates come as new-employee)"
+                        .into(),
+                ))
+            }
             (K::NewEmployee, None) => return Err(RaError::Invalid("a new-employee application needs the BIN".into())),
             (K::NewIndividual, Some(_)) => {
                 return Err(RaError::Invalid("a new-individual application has no BIN (use new-employee)".into()))
