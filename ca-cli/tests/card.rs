@@ -200,13 +200,13 @@ fn the_counter_flow_personalizes_a_card_for_a_confirmed_application() {
     ca_.ok(&["registry", "import", common::registry_csv().to_str().unwrap()]);
     let holder = common::iin_where(common::eligible);
     let operator_iin = common::iin_where(|f| common::eligible(f) && f[1] != holder);
-    let (key, cert, _) = common::operator(&ca_, work, "individual-sign", &operator_iin, "op");
+    let op = common::operator(&ca_, work, "individual-sign", &operator_iin, "op");
 
     // Registered at the counter, identity checked, confirmed with the operator's EDS.
     let a = ca_.json(&["application", "new", "--kind", "card", "--iin", &holder]);
     let number = a["application"]["number"].as_str().unwrap().to_owned();
     ca_.ok(&["--actor", "operator-1", "application", "verify", &number]);
-    let sig = common::sign_statement(&ca_, work, &number, &key, &cert);
+    let sig = common::sign_statement(&ca_, work, &number, &op.key, &op.cert);
     ca_.ok(&["--actor", "operator-1", "application", "confirm", &number, "--signature", sig.to_str().unwrap()]);
 
     // The applicant mistypes the PIN: nothing issued, the application says why and waits.

@@ -103,11 +103,10 @@ fn operator_confirms_with_an_openssl_cms_signature_and_the_certificates_are_issu
     ok(&dir, &["registry", "import", registry_csv().to_str().unwrap()]);
     let good = iin_where(|f| f[5] == "1" && f[6] == "0" && f[7] == "1" && f[8] == "0");
     let operator_iin = iin_where(|f| f[5] == "1" && f[6] == "0" && f[7] == "1" && f[8] == "0" && f[1] != good);
-    let (op_key, op_cert, _) = operator(&CaRunner::new(&dir), &work, "individual-sign", &operator_iin, "op");
-    let (auth_key, auth_cert, _) = operator(&CaRunner::new(&dir), &work, "individual-auth", &operator_iin, "opauth");
-    let (rev_key, rev_cert, rev_serial) =
-        operator(&CaRunner::new(&dir), &work, "individual-sign", &operator_iin, "oprevoked");
-    ok(&dir, &["revoke", &rev_serial, "--reason", "keyCompromise"]);
+    let op = operator(&CaRunner::new(&dir), &work, "individual-sign", &operator_iin, "op");
+    let auth = operator(&CaRunner::new(&dir), &work, "individual-auth", &operator_iin, "opauth");
+    let rev = operator(&CaRunner::new(&dir), &work, "individual-sign", &operator_iin, "oprevoked");
+    ok(&dir, &["revoke", &rev.serial, "--reason", "keyCompromise"]);
 
     let a = json(&dir, &["application", "new", "--kind", "new-individual", "--iin", &good]);
     let number = a["application"]["number"].as_str().unwrap().to_owned();
@@ -115,7 +114,7 @@ fn operator_confirms_with_an_openssl_cms_signature_and_the_certificates_are_issu
 
     // Refused signatures leave the application as it was: an AUTH key, a revoked certificate,
     // and a signature over another application's statement.
-    for (key, cert, expect) in [(&auth_key, &auth_cert, "AUTH"), (&rev_key, &rev_cert, "revoked")] {
+    for (key, cert, expect) in [(&auth.key, &auth.cert, "AUTH"), (&rev.key, &rev.cert, "revoked")] {
         let sig = sign_statement(&CaRunner::new(&dir), &work, &number, key, cert);
         let out = ca(&dir, &["application", "confirm", &number, "--signature", sig.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(8), "{}", String::from_utf8_lossy(&out.stderr));
@@ -124,19 +123,42 @@ fn operator_confirms_with_an_openssl_cms_signature_and_the_certificates_are_issu
     let other = json(&dir, &["application", "new", "--kind", "new-individual", "--iin", &operator_iin]);
     let other_number = other["application"]["number"].as_str().unwrap().to_owned();
     ok(&dir, &["application", "verify", &other_number]);
-    let wrong = sign_statement(&CaRunner::new(&dir), &work, &other_number, &op_key, &op_cert);
+    let wrong = sign_statement(&CaRunner::new(&dir), &work, &other_number, &op.key, &op.cert);
     let out = ca(&dir, &["application", "confirm", &number, "--signature", wrong.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(8));
     assert!(String::from_utf8_lossy(&out.stderr).contains("content"), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(json(&dir, &["application", "show", &number])["application"]["state"], "verified");
 
     // The operator's own valid SIGN certificate with the CA-operator role: confirmed, issued.
-    let sig = sign_statement(&CaRunner::new(&dir), &work, &number, &op_key, &op_cert);
+    let sig = sign_statement(&CaRunner::new(&dir), &work, &number, &op.key, &op.cert);
     let confirmed =
         json(&dir, &["--actor", "operator-1", "application", "confirm", &number, "--signature", sig.to_str().unwrap()]);
     assert_eq!(confirmed["application"]["state"], "confirmed");
     let issued = json(&dir, &["application", "issue", &number, "--p12-dir", work.to_str().unwrap()]);
     assert_eq!(json(&dir, &["application", "show", &number])["application"]["state"], "issued", "{issued}");
     assert_eq!(json(&dir, &["list", "--iin", &good]).as_array().unwrap().len(), 2);
+
+    // An operator never confirms his own application.
+    let ca_ = CaRunner::new(&dir).env("CA_SIGNER_P12_PASSWORD", common::P12_PASSWORD);
+    let p12 = op.p12.to_str().unwrap();
+    let own = ca_.run(&["application", "confirm", &other_number, "--p12", p12]);
+    assert_eq!(own.status.code(), Some(8));
+    assert!(String::from_utf8_lossy(&own.stderr).contains("his own application"));
+
+    // The operator may sign right here with his PKCS#12 key store.
+    let third = iin_where(|f| common::eligible(f) && f[1] != good && f[1] != operator_iin);
+    let c = json(&dir, &["application", "new", "--kind", "new-individual", "--iin", &third]);
+    let third_number = c["application"]["number"].as_str().unwrap().to_owned();
+    ok(&dir, &["application", "verify", &third_number]);
+    let wrong = CaRunner::new(&dir).env("CA_SIGNER_P12_PASSWORD", "not it").run(&[
+        "application",
+        "confirm",
+        &third_number,
+        "--p12",
+        p12,
+    ]);
+    assert_eq!(wrong.status.code(), Some(5), "{}", String::from_utf8_lossy(&wrong.stderr));
+    let confirmed = ca_.json(&["application", "confirm", &third_number, "--p12", p12]);
+    assert_eq!(confirmed["application"]["state"], "confirmed");
     ok(&dir, &["audit", "verify"]);
 }

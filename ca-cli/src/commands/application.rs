@@ -106,9 +106,16 @@ pub struct ListArgs {
 #[derive(Args, Debug)]
 pub struct SignedArgs {
     pub number: String,
-    /// File holding the CMS SignedData over the application's canonical encoding.
-    #[arg(long)]
-    pub signature: PathBuf,
+    /// File holding the CMS SignedData over the application's canonical encoding
+    /// (made by the desktop signing client, or `openssl cms -sign` over `ca application statement`).
+    #[arg(long, required_unless_present = "p12")]
+    pub signature: Option<PathBuf>,
+    /// Or sign here with the signer's own PKCS#12 key store (password from `--p12-password-env`,
+    /// default CA_SIGNER_P12_PASSWORD, or a prompt).
+    #[arg(long, conflicts_with = "signature")]
+    pub p12: Option<PathBuf>,
+    #[arg(long, default_value = "CA_SIGNER_P12_PASSWORD", value_name = "VAR")]
+    pub p12_password_env: String,
 }
 
 #[derive(Args, Debug)]
@@ -131,6 +138,30 @@ fn number(s: &str) -> Result<ApplicationNumber, Failure> {
 
 fn read_signature(path: &Path) -> Result<Vec<u8>, Failure> {
     std::fs::read(path).map_err(|e| Failure::Input(format!("cannot read the signature {}: {e}", path.display())))
+}
+
+/// The CMS for a signed step: read from `--signature`, or made here with the signer's PKCS#12.
+fn signature_for(
+    ctx: &Context,
+    ra: &RegistrationAuthority<'_>,
+    n: &ApplicationNumber,
+    action: &'static str,
+    args: &SignedArgs,
+) -> Result<Vec<u8>, Failure> {
+    if let Some(path) = &args.signature {
+        return read_signature(path);
+    }
+    let path = args.p12.as_ref().ok_or_else(|| Failure::Input("give --signature FILE or --p12 FILE".into()))?;
+    let der = std::fs::read(path).map_err(|e| Failure::Input(format!("cannot read {}: {e}", path.display())))?;
+    let source = SecretSource { what: "key store password", env: args.p12_password_env.clone(), file: None };
+    let password = source.read(false)?;
+    let (key, certificates) = hsm::read_pkcs12(&der, &password)?;
+    let (certificate, chain) =
+        certificates.split_first().ok_or_else(|| Failure::Input("the key store holds no certificate".into()))?;
+    let a = ra.store.application(n)?.ok_or_else(|| Failure::NotFound(format!("no application {n}")))?;
+    let statement = ra.statement(action, &a).canonical();
+    ca_core::cms::sign(&statement, false, &key, certificate, chain, ca_core::clock::Clock::now(&ctx.clock))
+        .map_err(|e| Failure::Internal(e.into()))
 }
 
 impl From<RaError> for Failure {
@@ -285,11 +316,15 @@ pub fn run(ctx: &Context, cmd: &ApplicationCommand) -> Outcome {
             print_application(ctx, a.application())
         }
         ApplicationCommand::HeadConfirm(args) => {
-            let a = ra.head_confirm(&number(&args.number)?, &read_signature(&args.signature)?)?;
+            let n = number(&args.number)?;
+            let cms = signature_for(ctx, &ra, &n, "head-confirm", args)?;
+            let a = ra.head_confirm(&n, &cms)?;
             print_application(ctx, a.application())
         }
         ApplicationCommand::Confirm(args) => {
-            let a = ra.confirm(&number(&args.number)?, &ctx.actor, &read_signature(&args.signature)?)?;
+            let n = number(&args.number)?;
+            let cms = signature_for(ctx, &ra, &n, "operator-confirm", args)?;
+            let a = ra.confirm(&n, &ctx.actor, &cms)?;
             print_application(ctx, a.application())
         }
         ApplicationCommand::Refuse { number: n, reason } => {

@@ -162,7 +162,14 @@ fn openssl_ok(args: &[&str]) {
 }
 
 /// An operator's key store: a certificate with the CA-operator role; key and certificate as PEM.
-pub fn operator(ca: &CaRunner, work: &Path, profile: &str, iin: &str, name: &str) -> (PathBuf, PathBuf, String) {
+pub struct Operator {
+    pub key: PathBuf,
+    pub cert: PathBuf,
+    pub serial: String,
+    pub p12: PathBuf,
+}
+
+pub fn operator(ca: &CaRunner, work: &Path, profile: &str, iin: &str, name: &str) -> Operator {
     let r = ca.json(&[
         "issue",
         "--profile",
@@ -187,7 +194,7 @@ pub fn operator(ca: &CaRunner, work: &Path, profile: &str, iin: &str, name: &str
     let pass = format!("pass:{P12_PASSWORD}");
     openssl_ok(&["pkcs12", "-in", p12, "-passin", &pass, "-nodes", "-nocerts", "-out", key.to_str().unwrap()]);
     openssl_ok(&["pkcs12", "-in", p12, "-passin", &pass, "-clcerts", "-nokeys", "-out", cert.to_str().unwrap()]);
-    (key, cert, r["serial"].as_str().unwrap().to_owned())
+    Operator { key, cert, serial: r["serial"].as_str().unwrap().to_owned(), p12: PathBuf::from(p12) }
 }
 
 /// `openssl cms -sign` over what `ca application statement` prints for the operator's step.
