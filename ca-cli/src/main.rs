@@ -9,6 +9,7 @@ mod keys;
 mod output;
 mod pem;
 mod secrets;
+mod smtp;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -160,5 +160,32 @@ fn operator_confirms_with_an_openssl_cms_signature_and_the_certificates_are_issu
     assert_eq!(wrong.status.code(), Some(5), "{}", String::from_utf8_lossy(&wrong.stderr));
     let confirmed = ca_.json(&["application", "confirm", &third_number, "--p12", p12]);
     assert_eq!(confirmed["application"]["state"], "confirmed");
+
+    // The issuance notice goes out over SMTP (Python's debugging SMTP server stands in for the
+    // mail relay) and is marked sent.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = std::process::Command::new("python3")
+        .args(["-u", "-W", "ignore", "-m", "smtpd", "-n", "-c", "DebuggingServer", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 is on the machine");
+    let url = format!("smtp://127.0.0.1:{port}");
+    let mut report = serde_json::Value::Null;
+    for _ in 0..50 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        report = json(&dir, &["outbox", "send", "--smtp-url", &url]);
+        if report["sent"].as_u64() > Some(0) {
+            break;
+        }
+        // A failed attempt is retried later; make it due again for this test.
+        let db = rusqlite::Connection::open(dir.join("ca.db")).unwrap();
+        db.execute("UPDATE outbox SET next_attempt_at = 0 WHERE sent_at IS NULL", []).unwrap();
+    }
+    server.kill().unwrap();
+    let mut printed = String::new();
+    std::io::Read::read_to_string(server.stdout.as_mut().unwrap(), &mut printed).unwrap();
+    assert!(report["sent"].as_u64() >= Some(1), "{report}");
+    assert!(printed.contains("Message-ID: <outbox-"), "{printed}");
+    assert_eq!(json(&dir, &["outbox", "send", "--smtp-url", &url])["sent"], 0, "sent once, not again");
     ok(&dir, &["audit", "verify"]);
 }

@@ -27,8 +27,12 @@ pub enum OutboxCommand {
 #[derive(Args, Debug)]
 pub struct SendArgs {
     /// The maildir to deliver to; default mail/ in the CA directory.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "smtp_url")]
     pub maildir: Option<PathBuf>,
+    /// Deliver over SMTP instead: smtp://host:25, smtp://user@host:587?tls=required, smtps://host:465
+    /// (password in CA_SMTP_PASSWORD).
+    #[arg(long, env = "CA_SMTP_URL")]
+    pub smtp_url: Option<String>,
     /// The From address.
     #[arg(long, default_value = "nca-noreply@pki.gov.kz")]
     pub from: String,
@@ -105,8 +109,16 @@ pub fn run(ctx: &Context, cmd: &ReportCommand) -> Outcome {
 pub fn outbox(ctx: &Context, cmd: &OutboxCommand) -> Outcome {
     match cmd {
         OutboxCommand::Send(args) => {
-            let dir = args.maildir.clone().unwrap_or_else(|| ctx.dir.root.join("mail"));
-            let report = send_due(ctx.store.as_ref(), &Maildir::new(dir, args.from.clone()), &ctx.clock, args.limit)?;
+            let report = match &args.smtp_url {
+                Some(url) => {
+                    let smtp = crate::smtp::Smtp::new(url, &args.from)?;
+                    send_due(ctx.store.as_ref(), &smtp, &ctx.clock, args.limit)?
+                }
+                None => {
+                    let dir = args.maildir.clone().unwrap_or_else(|| ctx.dir.root.join("mail"));
+                    send_due(ctx.store.as_ref(), &Maildir::new(dir, args.from.clone()), &ctx.clock, args.limit)?
+                }
+            };
             if ctx.json {
                 print_json(&report);
             } else {
