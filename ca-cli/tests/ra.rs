@@ -182,8 +182,7 @@ fn operator_confirms_with_an_openssl_cms_signature_and_the_certificates_are_issu
         db.execute("UPDATE outbox SET next_attempt_at = 0 WHERE sent_at IS NULL", []).unwrap();
     }
     server.kill().unwrap();
-    let mut printed = String::new();
-    std::io::Read::read_to_string(server.stdout.as_mut().unwrap(), &mut printed).unwrap();
+    let printed = String::from_utf8_lossy(&server.wait_with_output().unwrap().stdout).into_owned();
     assert!(report["sent"].as_u64() >= Some(1), "{report}");
     assert!(printed.contains("Message-ID: <outbox-"), "{printed}");
     assert_eq!(json(&dir, &["outbox", "send", "--smtp-url", &url])["sent"], 0, "sent once, not again");
