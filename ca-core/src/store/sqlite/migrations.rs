@@ -20,6 +20,10 @@ pub(super) struct Migration {
 pub(super) const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "certificates and audit journal", sql: V1_CERTIFICATES_AND_AUDIT },
     Migration { version: 2, name: "revocation events, CRL numbers and partitions", sql: V2_CRLS },
+    // Placeholder so versions stay contiguous on this branch; the registration authority's
+    // migration 3 replaces it on merge.
+    Migration { version: 3, name: "reserved for the registration authority", sql: "" },
+    Migration { version: 4, name: "login nonces", sql: V4_NONCES },
 ];
 
 /// The schema version this program writes.
@@ -121,6 +125,20 @@ CREATE TABLE crls (
 ) STRICT;
 
 CREATE INDEX crls_latest ON crls (issuer, crl_partition, kind, number);
+"#;
+
+// Login challenges. A nonce is single use: consuming sets `consumed_at` in one conditional
+// UPDATE, so two logins racing with one nonce cannot both succeed; the row stays until it is
+// long expired so a replay is told apart from an unknown nonce.
+const V4_NONCES: &str = r#"
+CREATE TABLE auth_nonces (
+    nonce       BLOB    NOT NULL PRIMARY KEY CHECK (length(nonce) BETWEEN 16 AND 64),
+    issued_at   INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    consumed_at INTEGER
+) STRICT, WITHOUT ROWID;
+
+CREATE INDEX auth_nonces_by_expiry ON auth_nonces (expires_at);
 "#;
 
 /// Bring the schema up to [`LATEST`]; returns the version now in place.
