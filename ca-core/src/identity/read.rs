@@ -20,8 +20,10 @@ use crate::profile::Role;
 #[serde(rename_all = "UPPERCASE")]
 pub enum KeyType {
     /// Authentication (login): digitalSignature + keyEncipherment, clientAuth.
+    #[serde(alias = "AUTHENTICATION")]
     Auth,
     /// Signature: digitalSignature + nonRepudiation, emailProtection.
+    #[serde(alias = "SIGNATURE")]
     Sign,
 }
 

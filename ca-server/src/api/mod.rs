@@ -2,6 +2,9 @@
 //! status; a request that takes longer than [`REQUEST_TIMEOUT`](crate::REQUEST_TIMEOUT) is
 //! answered 503.
 
+pub(crate) mod auth;
+pub(crate) mod sign;
+pub(crate) mod verify;
 pub(crate) mod x509;
 
 use axum::extract::Request;
@@ -15,21 +18,36 @@ pub(crate) struct ApiError {
     pub status: StatusCode,
     pub kind: &'static str,
     pub message: String,
+    /// Machine-readable detail (e.g. the verification reasons of a refused login).
+    pub details: Option<serde_json::Value>,
 }
 
 impl ApiError {
     pub fn bad_request(kind: &'static str, message: impl Into<String>) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, kind, message: message.into() }
+        Self::new(StatusCode::BAD_REQUEST, kind, message)
+    }
+
+    pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+        Self { status, kind, message: message.into(), details: None }
+    }
+
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
-        Self { status: StatusCode::INTERNAL_SERVER_ERROR, kind: "internal", message: message.into() }
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(serde_json::json!({ "error": self.kind, "message": self.message }))).into_response()
+        let mut body = serde_json::json!({ "error": self.kind, "message": self.message });
+        if let (Some(details), Some(map)) = (self.details, body.as_object_mut()) {
+            map.insert("details".into(), details);
+        }
+        (self.status, Json(body)).into_response()
     }
 }
 
@@ -37,11 +55,11 @@ impl IntoResponse for ApiError {
 pub(crate) async fn deadline(request: Request, next: Next) -> Response {
     match tokio::time::timeout(crate::REQUEST_TIMEOUT, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => ApiError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            kind: "timeout",
-            message: format!("the request took longer than {} s", crate::REQUEST_TIMEOUT.as_secs()),
-        }
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!("the request took longer than {} s", crate::REQUEST_TIMEOUT.as_secs()),
+        )
         .into_response(),
     }
 }
