@@ -191,7 +191,8 @@ pub fn router(services: Arc<Services>) -> Router {
         .route("/api/v1/auth/challenge", post(api::auth::challenge))
         .route("/api/v1/auth/login", post(api::auth::login))
         .route("/api/v1/openapi.json", get(api::openapi))
-        .layer(DefaultBodyLimit::max(MAX_API_BODY));
+        .layer(DefaultBodyLimit::max(MAX_API_BODY))
+        .layer(axum::middleware::from_fn(api::json_errors));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics::render))
