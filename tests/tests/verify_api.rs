@@ -136,7 +136,8 @@ fn reasons(v: &Value) -> Vec<String> {
 /// Sign `content` with openssl from the holder's key (through a PKCS#12, as a client has it).
 fn openssl_sign(ca: &TestCa, h: &Holder, name: &str, content: &[u8], attached: bool) -> Vec<u8> {
     let dir = ca.dir.path();
-    let p12 = hsm::build_pkcs12(&h.key, &h.cert.der, &[ca.issuing.certificate_der.clone()], "pw", name).unwrap();
+    let p12 =
+        hsm::build_pkcs12(&h.key, &h.cert.der, std::slice::from_ref(&ca.issuing.certificate_der), "pw", name).unwrap();
     let p12_path = dir.join(format!("{name}.p12"));
     std::fs::write(&p12_path, p12).unwrap();
     let key = dir.join(format!("{name}.key"));
@@ -240,7 +241,8 @@ fn expired_revoked_and_untrusted_signers_get_their_verdicts() {
     let revoked_after = issue(&ca, &month_ago, ProfileId::IndividualSign, 5, KeyAlgorithm::Rsa2048);
     let signed_at = now - Duration::days(10);
     let sign = |h: &Holder, at| {
-        ca_core::cms::sign(CONTENT, false, &h.key, &h.cert.der, &[ca.issuing.certificate_der.clone()], at).unwrap()
+        ca_core::cms::sign(CONTENT, false, &h.key, &h.cert.der, std::slice::from_ref(&ca.issuing.certificate_der), at)
+            .unwrap()
     };
     let cms_before = sign(&revoked_before, signed_at);
     let cms_after = sign(&revoked_after, signed_at);
@@ -409,7 +411,8 @@ fn garbage_truncated_and_oversized_bodies_are_json_errors_and_the_server_keeps_s
     let raw = [("Content-Type", "application/pkcs7-mime")];
     let json_ct = [("Content-Type", "application/json")];
     let big = vec![0x30u8; 1024 * 1024 + 10];
-    let cases: Vec<(&str, &[(&str, &str)], Vec<u8>)> = vec![
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], Vec<u8>);
+    let cases: Vec<Case<'_>> = vec![
         ("/api/v1/cms/verify", &raw, b"hello world, not a CMS".to_vec()),
         ("/api/v1/cms/verify", &raw, good[..good.len() / 2].to_vec()),
         ("/api/v1/cms/verify", &raw, vec![]),
