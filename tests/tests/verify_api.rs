@@ -264,7 +264,7 @@ fn expired_revoked_and_untrusted_signers_get_their_verdicts() {
         "t",
     )
     .unwrap();
-    let other = TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256);
+    let other = TestCa::new_at(KeyAlgorithm::P256, KeyAlgorithm::P256, &FixedClock(now));
     let stranger = issue(&other, &FixedClock(now), ProfileId::IndividualSign, 6, KeyAlgorithm::P256);
     let r = start(ca, None);
 
@@ -310,6 +310,16 @@ fn expired_revoked_and_untrusted_signers_get_their_verdicts() {
     let (_, v) =
         http(r.port, "POST", "/api/v1/x509/verify", &[("Content-Type", "application/x-pem-file")], pem.as_bytes());
     assert!(reasons(&v).contains(&"Untrusted".into()), "{v}");
+    let (_, openapi) = http(r.port, "GET", "/api/v1/openapi.json", &[], b"");
+    for path in [
+        "/api/v1/cms/verify",
+        "/api/v1/x509/verify",
+        "/api/v1/auth/challenge",
+        "/api/v1/auth/login",
+        "/api/v1/cms/sign",
+    ] {
+        assert!(openapi["paths"][path]["post"].is_object(), "{path} in the OpenAPI document");
+    }
     let (_, metrics) = http(r.port, "GET", "/metrics", &[], b"");
     let metrics = metrics.as_str().unwrap_or_default().to_owned();
     assert!(
