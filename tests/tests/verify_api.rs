@@ -328,6 +328,44 @@ fn expired_revoked_and_untrusted_signers_get_their_verdicts() {
     );
 }
 
+#[test]
+fn a_foreign_trusted_ca_without_a_reachable_crl_is_never_good() {
+    let now = SystemClock.now();
+    let ours = TestCa::new_at(KeyAlgorithm::P256, KeyAlgorithm::P256, &FixedClock(now));
+    let foreign = TestCa::new_at(KeyAlgorithm::P256, KeyAlgorithm::P256, &FixedClock(now));
+    let h = issue(&foreign, &FixedClock(now), ProfileId::IndividualSign, 10, KeyAlgorithm::P256);
+    let store = Arc::new(SqliteStore::open(&ours.dir.path().join("ca.db")).unwrap());
+    let mut services = ca_server::Services::new(
+        None,
+        Some(store as Arc<dyn ca_core::store::Store>),
+        "nca",
+        ours.dir.path().join("crl"),
+        ours.dir.path().join("certs"),
+    );
+    // The foreign root is trusted; its CRL distribution point (http://pki.test.kz/…) is not reachable.
+    let anchors = [ours.root.certificate_der.clone(), foreign.root.certificate_der.clone()];
+    let intermediates = [ours.issuing.certificate_der.clone(), foreign.issuing.certificate_der.clone()];
+    let ours_cas = vec![ours.issuing.certificate_der.clone(), ours.root.certificate_der.clone()];
+    let verifier = ca_server::Verifier::new(&anchors, &intermediates, ours_cas, Arc::new(SystemClock)).unwrap();
+    services.verifier = Some(Arc::new(verifier));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    runtime.spawn(ca_server::serve(listener, Arc::new(services)));
+    let (status, v) = http(
+        port,
+        "POST",
+        "/api/v1/x509/verify",
+        &[("Content-Type", "application/json")],
+        json!({ "certificate": b64(&h.cert.der) }).to_string().as_bytes(),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["valid"], false, "{v:#}");
+    assert!(reasons(&v).contains(&"RevocationUnavailable".into()), "{v}");
+    assert_eq!(v["revocation"]["state"], "unavailable");
+    assert_eq!(v["chain_trusted"], true);
+}
+
 fn challenge(r: &Running) -> Vec<u8> {
     let (status, v) = http(r.port, "POST", "/api/v1/auth/challenge", &[], b"");
     assert_eq!(status, 200, "{v}");
