@@ -1,16 +1,20 @@
 //! HTTP services of the CA: the OCSP responder (RFC 6960, GET and POST), CRL distribution
 //! (`/crl/<file>`), CA certificate distribution for AIA caIssuers (`/ca/<file>`), certificate
-//! information for portals (`/api/v1/x509/info`), health, Prometheus metrics and the OpenAPI
-//! description. The CMS verification and login endpoints come with their own work.
+//! information for portals (`/api/v1/x509/info`), verification of signed requests and bare
+//! certificates (`/api/v1/cms/verify`, `/api/v1/x509/verify`), login by signature
+//! (`/api/v1/auth/challenge`, `/api/v1/auth/login`), signing with the service's own system
+//! certificate (`/api/v1/cms/sign`), health, Prometheus metrics and the OpenAPI description.
 //!
 //! Status comes from the store at request time; CPU-heavy work runs off the async executor;
 //! bodies, concurrency and time per request are bounded.
 #![forbid(unsafe_code)]
 
 mod api;
+mod crl_source;
 mod distribution;
 mod metrics;
 mod ocsp_http;
+mod verifier;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,12 +24,15 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 use ca_core::ca_dir::{CaConfig, CaDir};
-use ca_core::clock::SystemClock;
+use ca_core::clock::{Clock, SystemClock};
 use ca_core::ocsp::Responder;
-use ca_core::store::{SqliteStore, Store};
+use ca_core::store::{NonceStore, SqliteStore, Store};
 use hsm::SoftwareKey;
 
+pub use api::sign::{ApiTokens, SystemSigner};
+pub use crl_source::CrlRevocationSource;
 pub use metrics::Metrics;
+pub use verifier::Verifier;
 
 /// Largest OCSP request body read; anything longer is answered with malformedRequest.
 pub const MAX_OCSP_REQUEST: usize = 16 * 1024;
@@ -35,6 +42,8 @@ pub const MAX_API_BODY: usize = 1024 * 1024;
 pub const MAX_CONCURRENT_REQUESTS: usize = 512;
 /// Longest a request may take before it is answered 503.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a login challenge stays valid.
+pub const NONCE_TTL: time::Duration = time::Duration::minutes(5);
 
 /// Everything the routes serve.
 pub struct Services {
@@ -46,6 +55,15 @@ pub struct Services {
     pub crl_dir: PathBuf,
     pub certs_dir: PathBuf,
     pub metrics: Metrics,
+    /// Trust and revocation for the verification endpoints; `None` answers them 503.
+    pub verifier: Option<Arc<Verifier>>,
+    /// Login challenges; `None` answers the login endpoints 503.
+    pub nonces: Option<Arc<dyn NonceStore>>,
+    pub nonce_ttl: time::Duration,
+    /// The service's own signing key and certificate for `/api/v1/cms/sign`.
+    pub system_signer: Option<Arc<SystemSigner>>,
+    pub api_tokens: ApiTokens,
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Services {
@@ -56,7 +74,20 @@ impl Services {
         crl_dir: PathBuf,
         certs_dir: PathBuf,
     ) -> Self {
-        Self { ocsp, store, ca_name: ca_name.into(), crl_dir, certs_dir, metrics: Metrics::default() }
+        Self {
+            ocsp,
+            store,
+            ca_name: ca_name.into(),
+            crl_dir,
+            certs_dir,
+            metrics: Metrics::default(),
+            verifier: None,
+            nonces: None,
+            nonce_ttl: NONCE_TTL,
+            system_signer: None,
+            api_tokens: ApiTokens::default(),
+            clock: Arc::new(SystemClock),
+        }
     }
 }
 
@@ -75,6 +106,12 @@ pub enum StartError {
     Read { path: PathBuf, message: String },
 }
 
+fn read_text(path: &Path) -> Result<zeroize::Zeroizing<String>, StartError> {
+    std::fs::read_to_string(path)
+        .map(zeroize::Zeroizing::new)
+        .map_err(|e| StartError::Read { path: path.to_owned(), message: e.to_string() })
+}
+
 fn read_pem_certificate(path: &Path) -> Result<Vec<u8>, StartError> {
     let err = |message: String| StartError::Read { path: path.to_owned(), message };
     let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
@@ -90,7 +127,8 @@ impl Services {
     /// certificate; `passphrase` opens that key.
     pub fn load(dir: &CaDir, passphrase: Option<&[u8]>) -> Result<Self, StartError> {
         let config: CaConfig = dir.load_config()?;
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.store())?);
+        let sqlite = Arc::new(SqliteStore::open(&dir.store())?);
+        let store: Arc<dyn Store> = sqlite.clone();
         let ocsp = match (passphrase, dir.ocsp_key().exists()) {
             (Some(passphrase), true) => {
                 let key_path = dir.ocsp_key();
@@ -113,7 +151,33 @@ impl Services {
             }
             _ => None,
         };
-        Ok(Self::new(ocsp, Some(store), config.issuing.name, dir.publish_crl(), dir.certs()))
+        let root = read_pem_certificate(&dir.certificate_pem(&config.root.name))?;
+        let issuing = read_pem_certificate(&dir.certificate_pem(&config.issuing.name))?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let verifier = Verifier::from_dir(&dir.root, root, issuing.clone(), clock.clone())?;
+        let system = dir.root.join("system");
+        let system_signer = match (passphrase, system.join("system.key").exists()) {
+            (Some(passphrase), true) => {
+                let key = SoftwareKey::from_encrypted_pem(&read_text(&system.join("system.key"))?, passphrase)?;
+                let certificate = read_pem_certificate(&system.join("system.pem"))?;
+                Some(Arc::new(SystemSigner { signer: Arc::new(key), certificate, chain: vec![issuing] }))
+            }
+            _ => None,
+        };
+        let tokens_path = system.join("api-tokens");
+        let api_tokens = if tokens_path.exists() {
+            ApiTokens::parse(&read_text(&tokens_path)?)
+                .map_err(|message| StartError::Read { path: tokens_path.clone(), message })?
+        } else {
+            ApiTokens::default()
+        };
+        let mut services = Self::new(ocsp, Some(store), config.issuing.name, dir.publish_crl(), dir.certs());
+        services.verifier = Some(Arc::new(verifier));
+        services.nonces = Some(sqlite);
+        services.system_signer = system_signer;
+        services.api_tokens = api_tokens;
+        services.clock = clock;
+        Ok(services)
     }
 }
 
@@ -121,8 +185,14 @@ impl Services {
 pub fn router(services: Arc<Services>) -> Router {
     let api = Router::new()
         .route("/api/v1/x509/info", post(api::x509::info))
+        .route("/api/v1/x509/verify", post(api::verify::x509_verify))
+        .route("/api/v1/cms/verify", post(api::verify::cms_verify))
+        .route("/api/v1/cms/sign", post(api::sign::sign))
+        .route("/api/v1/auth/challenge", post(api::auth::challenge))
+        .route("/api/v1/auth/login", post(api::auth::login))
         .route("/api/v1/openapi.json", get(api::openapi))
-        .layer(DefaultBodyLimit::max(MAX_API_BODY));
+        .layer(DefaultBodyLimit::max(MAX_API_BODY))
+        .layer(axum::middleware::from_fn(api::json_errors));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics::render))

@@ -29,6 +29,8 @@ struct RouteStats {
 #[derive(Default)]
 pub struct Metrics {
     routes: Mutex<BTreeMap<String, RouteStats>>,
+    /// (endpoint, verdict, first fatal reason) → count.
+    verdicts: Mutex<BTreeMap<(&'static str, &'static str, String), u64>>,
     pub ocsp_good: AtomicU64,
     pub ocsp_revoked: AtomicU64,
     pub ocsp_never_issued: AtomicU64,
@@ -49,6 +51,18 @@ impl Metrics {
                 *bucket += 1;
             }
         }
+    }
+
+    /// Count a verification verdict, labelled with the first fatal reason when invalid.
+    pub fn count_verdict(&self, endpoint: &'static str, valid: bool, first_reason: Option<ca_core::cms::Reason>) {
+        let reason = match (valid, first_reason) {
+            (true, _) => String::new(),
+            (false, Some(r)) => format!("{r:?}"),
+            (false, None) => "Unknown".into(),
+        };
+        let verdict = if valid { "valid" } else { "invalid" };
+        let mut verdicts = self.verdicts.lock().unwrap_or_else(|p| p.into_inner());
+        *verdicts.entry((endpoint, verdict, reason)).or_default() += 1;
     }
 
     pub fn count_ocsp(&self, outcome: &ca_core::ocsp::Outcome) {
@@ -111,6 +125,14 @@ pub(crate) async fn render(State(services): State<Arc<Services>>) -> Response {
         ("internal_error", &m.ocsp_internal_error),
     ] {
         let _ = writeln!(out, "ca_ocsp_responses_total{{outcome=\"{label}\"}} {}", counter.load(Ordering::Relaxed));
+    }
+    let _ = writeln!(out, "# HELP ca_verifications_total Verification verdicts by endpoint, verdict and first reason.");
+    let _ = writeln!(out, "# TYPE ca_verifications_total counter");
+    for ((endpoint, verdict, reason), n) in m.verdicts.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        let _ = writeln!(
+            out,
+            "ca_verifications_total{{endpoint=\"{endpoint}\",verdict=\"{verdict}\",reason=\"{reason}\"}} {n}"
+        );
     }
     let _ = writeln!(out, "# HELP ca_crl_age_seconds Seconds since each published CRL file was written.");
     let _ = writeln!(out, "# TYPE ca_crl_age_seconds gauge");

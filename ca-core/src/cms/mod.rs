@@ -8,6 +8,7 @@
 //! that is not a CMS SignedData at all.
 
 mod ber;
+mod certificate;
 mod chain;
 mod ess;
 mod input;
@@ -20,6 +21,7 @@ mod verify;
 mod tests;
 
 pub use ber::{ber_to_der, BerError};
+pub use certificate::{verify_certificate, CertificateVerification};
 pub use chain::TrustStore;
 pub use ess::{EssCertIdV2, IssuerSerial, SigningCertificateV2, SIGNING_CERTIFICATE_V2};
 pub use input::decode_input;

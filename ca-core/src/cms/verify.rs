@@ -15,16 +15,15 @@ use der::{Any, Decode, Encode, Reader, SliceReader, Tag, TagNumber, Tagged};
 use time::{Duration, OffsetDateTime};
 use x509_cert::Certificate;
 
+use super::certificate::check_certificate;
 use super::chain::{to_offset, Parsed, TrustStore};
 use super::ess::{SigningCertificateV2, SIGNING_CERTIFICATE_V2};
-use super::report::{
-    CertificateReport, CmsVerification, Finding, Reason, Requirements, RevocationReport, RevocationState, SignerReport,
-};
-use super::revocation::{RevocationFacts, RevocationSource};
+use super::report::{CmsVerification, Finding, Reason, Requirements, RevocationReport, RevocationState, SignerReport};
+use super::revocation::RevocationSource;
 use super::{
     decode_input, CmsError, Digest, ATTR_CONTENT_TYPE, ATTR_MESSAGE_DIGEST, ATTR_SIGNING_TIME, ID_SIGNED_DATA,
 };
-use crate::identity::{format_dn, CertificateIdentity};
+use crate::identity::format_dn;
 
 /// How far a signingTime may lie ahead of the verifier's clock (clients' clocks drift).
 const CLOCK_SKEW: Duration = Duration::minutes(5);
@@ -244,40 +243,12 @@ impl Signer<'_> {
         report.validation_time = at;
 
         if let Some(leaf) = leaf {
-            let outcome = self.ctx.trust.validate(&leaf, self.cms_certificates, at);
-            for (reason, message) in outcome.problems {
-                add(reason, message);
-            }
-            report.chain = outcome.path.iter().map(|c| format_dn(&c.tbs_certificate.subject)).collect();
-            if outcome.path_found {
-                let mut links = vec![(&leaf.cert, &outcome.path[0])];
-                links.extend(outcome.path.windows(2).map(|w| (&w[0], &w[1])));
-                for (i, (cert, issuer)) in links.into_iter().enumerate() {
-                    let (state, finding) = self.revocation(cert, issuer, at, &mut report.revocation, i == 0);
-                    if let Some((reason, message)) = finding {
-                        add(reason, message);
-                    }
-                    if i == 0 {
-                        report.revocation.state = state;
-                    }
-                }
-            }
-            let identity = CertificateIdentity::from_certificate(&leaf.cert);
-            for (reason, message) in requirement_problems(&self.ctx.requirements, &identity) {
-                add(reason, message);
-            }
-            let tbs = &leaf.cert.tbs_certificate;
-            report.certificate = Some(CertificateReport {
-                serial: hex::encode(tbs.serial_number.as_bytes()),
-                subject: format_dn(&tbs.subject),
-                issuer: format_dn(&tbs.issuer),
-                not_before: to_offset(&tbs.validity.not_before),
-                not_after: to_offset(&tbs.validity.not_after),
-                identity,
-                der: leaf.der.clone(),
-            });
-            report.chain_trusted =
-                outcome.path_found && !report.findings.iter().any(|f| matches!(f.reason, Reason::Untrusted));
+            let checked = check_certificate(&leaf, self.cms_certificates, at, self.ctx);
+            report.findings.extend(checked.findings);
+            report.chain = checked.chain;
+            report.chain_trusted = checked.chain_trusted;
+            report.revocation = checked.revocation;
+            report.certificate = Some(checked.certificate);
         }
         report.valid = report.signature_valid && report.findings.iter().all(|f| !f.fatal);
         report
@@ -294,67 +265,6 @@ impl Signer<'_> {
             }
         };
         found.cloned()
-    }
-
-    /// Ask the revocation sources about one link of the path; fills `report` for the leaf.
-    fn revocation(
-        &self,
-        cert: &Certificate,
-        issuer: &Certificate,
-        at: OffsetDateTime,
-        report: &mut RevocationReport,
-        is_leaf: bool,
-    ) -> (RevocationState, Option<(Reason, String)>) {
-        let what = if is_leaf {
-            "the signer certificate".to_string()
-        } else {
-            format!("CA certificate {}", format_dn(&cert.tbs_certificate.subject))
-        };
-        for source in &self.ctx.revocation {
-            let answer = source.status(cert, issuer);
-            if is_leaf && !matches!(answer, Ok(None)) {
-                report.source = Some(source.name().to_owned());
-            }
-            return match answer {
-                Ok(None) => continue,
-                Ok(Some(RevocationFacts::Good)) => (RevocationState::Good, None),
-                Ok(Some(RevocationFacts::Unknown)) => (
-                    RevocationState::Unknown,
-                    Some((Reason::UnknownToStore, format!("{what} is unknown to the {}", source.name()))),
-                ),
-                Ok(Some(RevocationFacts::Revoked { reason, revoked_at })) => {
-                    if is_leaf {
-                        report.reason = Some(reason);
-                        report.revoked_at = Some(revoked_at);
-                    }
-                    if revoked_at <= at {
-                        (
-                            RevocationState::Revoked,
-                            Some((
-                                Reason::Revoked,
-                                format!("{what} was revoked ({reason}) at {revoked_at}, before {at}"),
-                            )),
-                        )
-                    } else {
-                        (
-                            RevocationState::RevokedLater,
-                            Some((
-                                Reason::RevokedAfterSigning,
-                                format!("{what} was valid at {at}; revoked later ({reason}) at {revoked_at}"),
-                            )),
-                        )
-                    }
-                }
-                Err(e) => (
-                    RevocationState::Unavailable,
-                    Some((Reason::RevocationUnavailable, format!("revocation status of {what} unavailable: {e}"))),
-                ),
-            };
-        }
-        // Only the signer's own status is worth a note; an uncovered CA certificate (a
-        // root's subordinates are often in no store) is silent.
-        let note = is_leaf.then(|| (Reason::RevocationNotChecked, format!("no revocation source covers {what}")));
-        (RevocationState::NotChecked, note)
     }
 }
 
@@ -407,38 +317,4 @@ fn check_signing_certificate(value: &Any, leaf: &Parsed) -> Option<String> {
     };
     (hash.digest(&leaf.der) != first.cert_hash.as_bytes())
         .then(|| "signingCertificateV2 names another certificate than the signer's".to_string())
-}
-
-fn requirement_problems(req: &Requirements, id: &CertificateIdentity) -> Vec<(Reason, String)> {
-    let mut problems = Vec::new();
-    if let Some(wanted) = req.key_type {
-        if id.key_type != Some(wanted) {
-            problems.push((
-                Reason::WrongKeyType,
-                format!("a {wanted:?} key is required, the signer used {:?}", id.key_type),
-            ));
-        }
-    }
-    for role in &req.roles {
-        if !id.roles.contains(role) {
-            problems.push((Reason::MissingRole, format!("the certificate lacks the role {role} ({})", role.oid())));
-        }
-    }
-    if let Some(iin) = &req.iin {
-        if id.iin.as_ref() != Some(iin) {
-            problems.push((
-                Reason::WrongPerson,
-                format!("IIN {iin} is required, the certificate is for {:?}", id.iin.map(|i| i.to_string())),
-            ));
-        }
-    }
-    if let Some(bin) = &req.bin {
-        if id.bin.as_ref() != Some(bin) {
-            problems.push((
-                Reason::WrongOrganisation,
-                format!("BIN {bin} is required, the certificate is for {:?}", id.bin.map(|b| b.to_string())),
-            ));
-        }
-    }
-    problems
 }

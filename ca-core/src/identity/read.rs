@@ -16,12 +16,14 @@ use super::{Bin, Iin};
 use crate::profile::Role;
 
 /// Which of a person's two key pairs a certificate is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum KeyType {
     /// Authentication (login): digitalSignature + keyEncipherment, clientAuth.
+    #[serde(alias = "AUTHENTICATION")]
     Auth,
     /// Signature: digitalSignature + nonRepudiation, emailProtection.
+    #[serde(alias = "SIGNATURE")]
     Sign,
 }
 

@@ -5,6 +5,7 @@
 //! written in one transaction.
 
 pub mod audit;
+mod nonce;
 pub mod sqlite;
 
 use time::OffsetDateTime;
@@ -14,6 +15,7 @@ use crate::revocation::RevocationReason;
 use crate::serial::SerialNumber;
 
 pub use audit::{AuditEntry, AuditEvent, AuditProblem, AuditVerification};
+pub use nonce::{NonceOutcome, NonceStore};
 pub use sqlite::SqliteStore;
 
 /// Life cycle of a serial number in the store.

@@ -11,6 +11,7 @@
 
 mod crls;
 mod migrations;
+mod nonces;
 mod ra;
 mod rows;
 #[cfg(test)]

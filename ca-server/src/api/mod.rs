@@ -2,6 +2,9 @@
 //! status; a request that takes longer than [`REQUEST_TIMEOUT`](crate::REQUEST_TIMEOUT) is
 //! answered 503.
 
+pub(crate) mod auth;
+pub(crate) mod sign;
+pub(crate) mod verify;
 pub(crate) mod x509;
 
 use axum::extract::Request;
@@ -15,21 +18,36 @@ pub(crate) struct ApiError {
     pub status: StatusCode,
     pub kind: &'static str,
     pub message: String,
+    /// Machine-readable detail (e.g. the verification reasons of a refused login).
+    pub details: Option<serde_json::Value>,
 }
 
 impl ApiError {
     pub fn bad_request(kind: &'static str, message: impl Into<String>) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, kind, message: message.into() }
+        Self::new(StatusCode::BAD_REQUEST, kind, message)
+    }
+
+    pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+        Self { status, kind, message: message.into(), details: None }
+    }
+
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
-        Self { status: StatusCode::INTERNAL_SERVER_ERROR, kind: "internal", message: message.into() }
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(serde_json::json!({ "error": self.kind, "message": self.message }))).into_response()
+        let mut body = serde_json::json!({ "error": self.kind, "message": self.message });
+        if let (Some(details), Some(map)) = (self.details, body.as_object_mut()) {
+            map.insert("details".into(), details);
+        }
+        (self.status, Json(body)).into_response()
     }
 }
 
@@ -37,13 +55,41 @@ impl IntoResponse for ApiError {
 pub(crate) async fn deadline(request: Request, next: Next) -> Response {
     match tokio::time::timeout(crate::REQUEST_TIMEOUT, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => ApiError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            kind: "timeout",
-            message: format!("the request took longer than {} s", crate::REQUEST_TIMEOUT.as_secs()),
-        }
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!("the request took longer than {} s", crate::REQUEST_TIMEOUT.as_secs()),
+        )
         .into_response(),
     }
+}
+
+/// Middleware: framework refusals (body too large, bad content type, wrong method) become
+/// JSON errors like every other API answer.
+pub(crate) async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let kind = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "body-too-large",
+        StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
+        StatusCode::NOT_FOUND => "not-found",
+        s if s.is_server_error() => "internal",
+        _ => "bad-request",
+    };
+    let message = match axum::body::to_bytes(response.into_body(), 4096).await {
+        Ok(b) if !b.is_empty() => String::from_utf8_lossy(&b).into_owned(),
+        _ => status.canonical_reason().unwrap_or("error").to_owned(),
+    };
+    ApiError::new(status, kind, message).into_response()
 }
 
 /// `GET /api/v1/openapi.json`.
@@ -73,6 +119,65 @@ fn openapi_document() -> serde_json::Value {
                     "413": { "description": "Body larger than 1 MiB" }
                 }
             } },
+            "/api/v1/x509/verify": { "post": {
+                "summary": "Chain, revocation at the validation time, identity and requirements of a bare certificate",
+                "requestBody": { "required": true, "content": {
+                    "application/json": { "schema": { "type": "object", "required": ["certificate"], "additionalProperties": false,
+                        "properties": { "certificate": { "type": "string", "description": "base64 DER or PEM" },
+                            "validation_time": { "type": "string", "format": "date-time" },
+                            "requirements": { "$ref": "#/components/schemas/Requirements" } } } },
+                    "application/pkix-cert": { "schema": { "type": "string", "format": "binary" } }
+                } },
+                "responses": {
+                    "200": { "description": "Verdict (valid or not, with reasons)", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/CertificateVerification" } } } },
+                    "400": { "description": "Not a certificate, or a malformed request", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+                    "413": { "description": "Body larger than 1 MiB", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
+                }
+            } },
+            "/api/v1/cms/verify": { "post": {
+                "summary": "Verify a CMS SignedData (attached or detached, DER/BER/base64/PEM, several signers): signatures, chain, revocation at the signing time, identity, relying-party requirements",
+                "requestBody": { "required": true, "content": {
+                    "application/json": { "schema": { "type": "object", "required": ["cms"], "additionalProperties": false,
+                        "properties": { "cms": { "type": "string", "description": "base64 or PEM of the CMS" },
+                            "data": { "type": "string", "description": "base64 of the content of a detached signature" },
+                            "validation_time": { "type": "string", "format": "date-time", "description": "validate at this time instead of each signer's signingTime" },
+                            "requirements": { "$ref": "#/components/schemas/Requirements" } } } },
+                    "application/pkcs7-mime": { "schema": { "type": "string", "format": "binary" } },
+                    "application/cms": { "schema": { "type": "string", "format": "binary" } }
+                } },
+                "responses": {
+                    "200": { "description": "Verdict; an invalid signature is valid=false with reasons", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/CmsVerification" } } } },
+                    "400": { "description": "Not a CMS SignedData, or a malformed request", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+                    "413": { "description": "Body larger than 1 MiB", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
+                }
+            } },
+            "/api/v1/cms/sign": { "post": {
+                "summary": "Sign content with the service's own system certificate (CAdES-BES)",
+                "security": [{ "bearer": [] }],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["data"],
+                    "properties": { "data": { "type": "string", "description": "base64 content" }, "detached": { "type": "boolean" } } } } } },
+                "responses": {
+                    "200": { "description": "The SignedData", "content": { "application/json": { "schema": { "type": "object", "properties": { "cms": { "type": "string", "description": "base64 DER" } } } } } },
+                    "401": { "description": "No bearer token", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+                    "403": { "description": "Token not authorised", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+                    "503": { "description": "No system key configured", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
+                }
+            } },
+            "/api/v1/auth/challenge": { "post": {
+                "summary": "A single-use login nonce (32 random bytes), valid 5 minutes",
+                "responses": { "200": { "description": "Challenge", "content": { "application/json": { "schema": { "type": "object",
+                    "properties": { "nonce": { "type": "string", "description": "base64" }, "expires_at": { "type": "string", "format": "date-time" } } } } } } }
+            } },
+            "/api/v1/auth/login": { "post": {
+                "summary": "Log in with a CMS signature of the nonce made with an AUTH key; checked now, chain and revocation included; consumes the nonce",
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["cms"], "additionalProperties": false,
+                    "properties": { "cms": { "type": "string" }, "data": { "type": "string", "description": "base64 nonce for a detached signature" } } } } } },
+                "responses": {
+                    "200": { "description": "Who logged in", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/LoginIdentity" } } } },
+                    "400": { "description": "Malformed request or CMS", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+                    "401": { "description": "signature-invalid (details.reasons), nonce-unknown, nonce-replayed or nonce-expired", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
+                }
+            } },
             "/ocsp": { "post": { "summary": "OCSP (RFC 6960)", "requestBody": { "content": { "application/ocsp-request": {} } },
                 "responses": { "200": { "description": "OCSPResponse", "content": { "application/ocsp-response": {} } } } } },
             "/ocsp/{request}": { "get": { "summary": "OCSP (RFC 6960 A.1), base64 request in the path",
@@ -85,8 +190,50 @@ fn openapi_document() -> serde_json::Value {
             "/healthz": { "get": { "summary": "Liveness", "responses": { "200": { "description": "ok" } } } },
             "/metrics": { "get": { "summary": "Prometheus metrics", "responses": { "200": { "description": "text exposition format" } } } }
         },
-        "components": { "schemas": {
+        "components": {
+          "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+          "schemas": {
             "Error": error,
+            "Requirements": { "type": "object", "additionalProperties": false, "properties": {
+                "key_usage": { "type": "string", "enum": ["AUTH", "SIGN"] },
+                "roles": { "type": "array", "items": { "type": "string" }, "description": "role names (individual, first-head, …) or OIDs" },
+                "iin": { "type": "string" }, "bin": { "type": "string" } } },
+            "Finding": { "type": "object", "properties": { "reason": { "type": "string" }, "fatal": { "type": "boolean" }, "message": { "type": "string" } } },
+            "Revocation": { "type": "object", "properties": {
+                "state": { "type": "string", "enum": ["good", "revoked", "revoked-later", "unknown", "unavailable", "not-checked"] },
+                "source": { "type": "string", "nullable": true }, "reason": { "type": "string", "nullable": true },
+                "revoked_at": { "type": "string", "format": "date-time", "nullable": true } } },
+            "SignerCertificate": { "type": "object", "properties": {
+                "serial": { "type": "string" }, "subject": { "type": "string" }, "issuer": { "type": "string" },
+                "not_before": { "type": "string", "format": "date-time" }, "not_after": { "type": "string", "format": "date-time" },
+                "identity": { "type": "object", "description": "common_name, surname, given_name, iin, bin, organisation, country, email, roles, key_type (AUTH|SIGN), warnings" } } },
+            "CmsVerification": { "type": "object", "properties": {
+                "valid": { "type": "boolean" }, "reasons": { "type": "array", "items": { "type": "string" } },
+                "findings": { "type": "array", "items": { "$ref": "#/components/schemas/Finding" } },
+                "content_type": { "type": "string" }, "detached": { "type": "boolean" },
+                "content": { "type": "string", "description": "base64 of attached content" },
+                "signers": { "type": "array", "items": { "type": "object", "properties": {
+                    "valid": { "type": "boolean" }, "findings": { "type": "array", "items": { "$ref": "#/components/schemas/Finding" } },
+                    "signature_valid": { "type": "boolean" }, "digest_valid": { "type": "boolean", "nullable": true },
+                    "signing_time": { "type": "string", "format": "date-time", "nullable": true },
+                    "validation_time": { "type": "string", "format": "date-time" },
+                    "certificate": { "$ref": "#/components/schemas/SignerCertificate" },
+                    "chain": { "type": "array", "items": { "type": "string" } }, "chain_trusted": { "type": "boolean" },
+                    "revocation": { "$ref": "#/components/schemas/Revocation" } } } } } },
+            "CertificateVerification": { "type": "object", "properties": {
+                "valid": { "type": "boolean" }, "reasons": { "type": "array", "items": { "type": "string" } },
+                "findings": { "type": "array", "items": { "$ref": "#/components/schemas/Finding" } },
+                "validation_time": { "type": "string", "format": "date-time" },
+                "certificate": { "$ref": "#/components/schemas/SignerCertificate" },
+                "chain": { "type": "array", "items": { "type": "string" } }, "chain_trusted": { "type": "boolean" },
+                "revocation": { "$ref": "#/components/schemas/Revocation" } } },
+            "LoginIdentity": { "type": "object", "properties": {
+                "iin": { "type": "string", "nullable": true }, "bin": { "type": "string", "nullable": true },
+                "common_name": { "type": "string" }, "surname": { "type": "string" }, "given_name": { "type": "string" },
+                "organisation": { "type": "string", "nullable": true }, "email": { "type": "string", "nullable": true },
+                "roles": { "type": "array", "items": { "type": "string" } }, "key_usage": { "type": "string" },
+                "certificate": { "type": "object", "properties": { "serial": { "type": "string" }, "subject": { "type": "string" },
+                    "issuer": { "type": "string" }, "not_after": { "type": "string", "format": "date-time" } } } } },
             "CertificateInfo": { "type": "object", "properties": {
                 "serial": { "type": "string" }, "subject": { "type": "object" }, "issuer": { "type": "string" },
                 "not_before": { "type": "string", "format": "date-time" }, "not_after": { "type": "string", "format": "date-time" },

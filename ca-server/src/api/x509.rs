@@ -87,6 +87,11 @@ pub(crate) fn certificate_from_body(headers: &HeaderMap, body: &[u8]) -> Result<
     } else {
         body.to_vec()
     };
+    decode_certificate(&text_or_der)
+}
+
+/// DER, PEM or base64 of a certificate, as DER.
+pub(crate) fn decode_certificate(text_or_der: &[u8]) -> Result<Vec<u8>, ApiError> {
     let trimmed = text_or_der.trim_ascii();
     if trimmed.starts_with(b"-----BEGIN") {
         let (_, der) = der::pem::decode_vec(trimmed)

@@ -21,6 +21,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "certificates and audit journal", sql: V1_CERTIFICATES_AND_AUDIT },
     Migration { version: 2, name: "revocation events, CRL numbers and partitions", sql: V2_CRLS },
     Migration { version: 3, name: "registration authority: registry, applications, outbox", sql: V3_RA },
+    Migration { version: 4, name: "login nonces", sql: V4_NONCES },
 ];
 
 /// The schema version this program writes.
@@ -224,6 +225,32 @@ CREATE TABLE outbox (
 ) STRICT;
 
 CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE sent_at IS NULL;
+// Login challenges. A nonce is single use: consuming sets `consumed_at` in one conditional
+// UPDATE, so two logins racing with one nonce cannot both succeed; the row stays until it is
+// long expired so a replay is told apart from an unknown nonce.
+const V4_NONCES: &str = r#"
+CREATE TABLE auth_nonces (
+    nonce       BLOB    NOT NULL PRIMARY KEY CHECK (length(nonce) BETWEEN 16 AND 64),
+    issued_at   INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    consumed_at INTEGER
+) STRICT, WITHOUT ROWID;
+
+CREATE INDEX auth_nonces_by_expiry ON auth_nonces (expires_at);
+"#;
+
+// Login challenges. A nonce is single use: consuming sets `consumed_at` in one conditional
+// UPDATE, so two logins racing with one nonce cannot both succeed; the row stays until it is
+// long expired so a replay is told apart from an unknown nonce.
+const V4_NONCES: &str = r#"
+CREATE TABLE auth_nonces (
+    nonce       BLOB    NOT NULL PRIMARY KEY CHECK (length(nonce) BETWEEN 16 AND 64),
+    issued_at   INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    consumed_at INTEGER
+) STRICT, WITHOUT ROWID;
+
+CREATE INDEX auth_nonces_by_expiry ON auth_nonces (expires_at);
 "#;
 
 /// Bring the schema up to [`LATEST`]; returns the version now in place.

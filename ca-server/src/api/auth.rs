@@ -1,0 +1,162 @@
+//! Login by signature. `POST /api/v1/auth/challenge` issues a random 32-byte nonce that
+//! expires after [`Services::nonce_ttl`]; the client signs it (CMS, attached or detached, with
+//! its AUTH key: the signing client's `createCAdESFromBase64` signs the decoded bytes) and
+//! `POST /api/v1/auth/login` verifies signature, chain and revocation *now* (the client's
+//! signingTime is not trusted), requires an AUTH key, consumes the nonce and answers who logged
+//! in. Nonces live in the store, so a restart neither forgets them nor allows a replay.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine;
+use ca_core::cms::{self, Requirements};
+use ca_core::identity::KeyType;
+use ca_core::store::NonceOutcome;
+use rand_core::{OsRng, RngCore};
+use serde::Deserialize;
+use time::format_description::well_known::Rfc3339;
+
+use super::verify::{base64_field, cms_first_fatal, json_error};
+use super::ApiError;
+use crate::Services;
+
+/// Nonce length in bytes.
+pub const NONCE_LEN: usize = 32;
+/// Consumed and expired nonces are kept this long after expiry (to tell a replay from an
+/// unknown nonce), then purged.
+const KEEP_AFTER_EXPIRY: time::Duration = time::Duration::hours(1);
+
+fn unauthorized(kind: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, kind, message)
+}
+
+fn not_configured() -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-configured", "login by signature needs the store and trust")
+}
+
+pub(crate) async fn challenge(State(services): State<Arc<Services>>) -> Response {
+    let Some(nonces) = services.nonces.clone() else {
+        return not_configured().into_response();
+    };
+    let mut nonce = [0u8; NONCE_LEN];
+    if let Err(e) = OsRng.try_fill_bytes(&mut nonce) {
+        return ApiError::internal(format!("random: {e}")).into_response();
+    }
+    let now = services.clock.now();
+    let expires_at = now + services.nonce_ttl;
+    let purge_before = now - KEEP_AFTER_EXPIRY;
+    match tokio::task::spawn_blocking(move || nonces.issue_nonce(&nonce, now, expires_at, purge_before)).await {
+        Ok(Ok(())) => Json(serde_json::json!({
+            "nonce": base64::engine::general_purpose::STANDARD.encode(nonce),
+            "expires_at": expires_at.format(&Rfc3339).unwrap_or_default(),
+        }))
+        .into_response(),
+        Ok(Err(e)) => ApiError::internal(format!("store: {e}")).into_response(),
+        Err(e) => ApiError::internal(e.to_string()).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginJson {
+    cms: String,
+    /// The nonce (base64) for a detached signature.
+    #[serde(default)]
+    data: Option<String>,
+}
+
+/// The nonce a signed content stands for: the raw 32 bytes, or their base64 text (clients
+/// that sign the challenge string as it was handed to them).
+fn nonce_of(content: &[u8]) -> Option<Vec<u8>> {
+    if content.len() == NONCE_LEN {
+        return Some(content.to_vec());
+    }
+    let text = std::str::from_utf8(content).ok()?.trim();
+    base64::engine::general_purpose::STANDARD.decode(text).ok().filter(|n| n.len() == NONCE_LEN)
+}
+
+pub(crate) async fn login(State(services): State<Arc<Services>>, _headers: HeaderMap, body: Bytes) -> Response {
+    match login_inner(services, &body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn login_inner(services: Arc<Services>, body: &[u8]) -> Result<Response, ApiError> {
+    let req: LoginJson = serde_json::from_slice(body).map_err(|e| json_error(e, r#"{"cms": …, "data"?: base64}"#))?;
+    let data = req.data.map(|d| base64_field("data", &d)).transpose()?;
+    let (Some(verifier), Some(nonces)) = (services.verifier.clone(), services.nonces.clone()) else {
+        return Err(not_configured());
+    };
+    let svc = services.clone();
+    let input = req.cms.into_bytes();
+    let verification = tokio::task::spawn_blocking(move || {
+        let now = svc.clock.now();
+        let requirements = Requirements { key_type: Some(KeyType::Auth), ..Requirements::default() };
+        verifier.with_context(svc.store.as_deref(), now, Some(now), requirements, |ctx| {
+            cms::verify(&input, data.as_deref(), ctx)
+        })
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
+    .map_err(|e| ApiError::bad_request("malformed-cms", e.to_string()))?;
+    services.metrics.count_verdict("login", verification.valid, cms_first_fatal(&verification));
+    if !verification.valid {
+        let reasons = serde_json::to_value(verification.reasons()).unwrap_or_default();
+        let messages: Vec<&str> = verification
+            .findings
+            .iter()
+            .chain(verification.signers.iter().flat_map(|s| &s.findings))
+            .filter(|f| f.fatal)
+            .map(|f| f.message.as_str())
+            .collect();
+        return Err(unauthorized("signature-invalid", messages.join("; "))
+            .with_details(serde_json::json!({ "reasons": reasons })));
+    }
+    let [signer] = verification.signers.as_slice() else {
+        return Err(unauthorized("signature-invalid", "a login signature has exactly one signer"));
+    };
+    let nonce = verification
+        .content
+        .as_deref()
+        .and_then(nonce_of)
+        .ok_or_else(|| unauthorized("nonce-unknown", "the signed content is not a challenge nonce"))?;
+    let now = services.clock.now();
+    let outcome = tokio::task::spawn_blocking(move || nonces.consume_nonce(&nonce, now))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(format!("store: {e}")))?;
+    match outcome {
+        NonceOutcome::Consumed => {}
+        NonceOutcome::AlreadyUsed => return Err(unauthorized("nonce-replayed", "this challenge was already used")),
+        NonceOutcome::Expired => return Err(unauthorized("nonce-expired", "this challenge has expired")),
+        NonceOutcome::Unknown => return Err(unauthorized("nonce-unknown", "this server did not issue this challenge")),
+    }
+    let Some(cert) = &signer.certificate else {
+        return Err(ApiError::internal("a valid signer without certificate"));
+    };
+    let id = &cert.identity;
+    tracing::info!(serial = %cert.serial, iin = ?id.iin.map(|i| i.to_string()), "login by signature");
+    Ok(Json(serde_json::json!({
+        "iin": id.iin,
+        "bin": id.bin,
+        "common_name": id.common_name,
+        "surname": id.surname,
+        "given_name": id.given_name,
+        "organisation": id.organisation,
+        "email": id.email,
+        "roles": id.roles,
+        "key_usage": id.key_type,
+        "certificate": {
+            "serial": cert.serial,
+            "subject": cert.subject,
+            "issuer": cert.issuer,
+            "not_after": cert.not_after.format(&Rfc3339).unwrap_or_default(),
+        },
+    }))
+    .into_response())
+}

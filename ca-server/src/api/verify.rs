@@ -1,0 +1,224 @@
+//! `POST /api/v1/cms/verify` and `POST /api/v1/x509/verify`: the full analysis of a signed
+//! request or a bare certificate for a relying party. A bad signature or an expired, revoked,
+//! untrusted or wrong-kind signer is `200` with `valid: false` and machine-readable reasons;
+//! only input that is not a CMS (or certificate) at all, or a malformed request, is `400`.
+//! Verification runs on the blocking pool.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine;
+use ca_core::cms::{self, CmsVerification, Requirements};
+use ca_core::identity::KeyType;
+use serde::Deserialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::ApiError;
+use crate::Services;
+
+/// What a relying party demands of the signer, as JSON. Unknown fields are refused: a
+/// misspelt requirement must not silently become no requirement.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RequirementsJson {
+    #[serde(default, alias = "key_type", alias = "keyUsage")]
+    key_usage: Option<KeyType>,
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    iin: Option<String>,
+    #[serde(default)]
+    bin: Option<String>,
+}
+
+impl RequirementsJson {
+    pub(crate) fn parse(self) -> Result<Requirements, ApiError> {
+        let bad = |m: String| ApiError::bad_request("malformed-requirements", m);
+        Ok(Requirements {
+            key_type: self.key_usage,
+            roles: self.roles.iter().map(|r| r.parse().map_err(|e| bad(format!("{e}")))).collect::<Result<_, _>>()?,
+            iin: self.iin.map(|i| i.parse().map_err(|e| bad(format!("iin: {e}")))).transpose()?,
+            bin: self.bin.map(|b| b.parse().map_err(|e| bad(format!("bin: {e}")))).transpose()?,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CmsVerifyJson {
+    cms: String,
+    #[serde(default)]
+    data: Option<String>,
+    #[serde(default)]
+    requirements: Option<RequirementsJson>,
+    #[serde(default)]
+    validation_time: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CertificateVerifyJson {
+    certificate: String,
+    #[serde(default)]
+    requirements: Option<RequirementsJson>,
+    #[serde(default)]
+    validation_time: Option<String>,
+}
+
+/// A parsed verification request.
+pub(crate) struct VerifyRequest {
+    pub input: Vec<u8>,
+    pub data: Option<Vec<u8>>,
+    pub requirements: Requirements,
+    pub validation_time: Option<OffsetDateTime>,
+}
+
+pub(crate) fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"))
+}
+
+pub(crate) fn base64_field(name: &str, value: &str) -> Result<Vec<u8>, ApiError> {
+    let compact: String = value.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(compact.as_bytes())
+        .map_err(|e| ApiError::bad_request("malformed-request", format!("{name}: not base64: {e}")))
+}
+
+fn time_field(value: Option<String>) -> Result<Option<OffsetDateTime>, ApiError> {
+    value
+        .map(|t| {
+            OffsetDateTime::parse(&t, &Rfc3339).map_err(|e| {
+                ApiError::bad_request("malformed-request", format!("validation_time: not RFC 3339 ({t:?}): {e}"))
+            })
+        })
+        .transpose()
+}
+
+pub(crate) fn json_error(e: serde_json::Error, expected: &str) -> ApiError {
+    ApiError::bad_request("malformed-request", format!("expected {expected}: {e}"))
+}
+
+/// A CMS verification request: JSON, or the CMS itself as the body (DER, BER, base64, PEM).
+pub(crate) fn parse_cms_request(headers: &HeaderMap, body: &[u8]) -> Result<VerifyRequest, ApiError> {
+    if !is_json(headers) {
+        return Ok(VerifyRequest {
+            input: body.to_vec(),
+            data: None,
+            requirements: Requirements::default(),
+            validation_time: None,
+        });
+    }
+    let req: CmsVerifyJson = serde_json::from_slice(body).map_err(|e| {
+        json_error(e, r#"{"cms": …, "data"?: base64, "requirements"?: {…}, "validation_time"?: RFC 3339}"#)
+    })?;
+    Ok(VerifyRequest {
+        input: req.cms.into_bytes(),
+        data: req.data.map(|d| base64_field("data", &d)).transpose()?,
+        requirements: req.requirements.unwrap_or_default().parse()?,
+        validation_time: time_field(req.validation_time)?,
+    })
+}
+
+/// The JSON answer for a CMS: the report, every reason in one list, the attached content.
+pub(crate) fn render_cms(v: &CmsVerification) -> serde_json::Value {
+    let mut value = serde_json::to_value(v).unwrap_or_default();
+    if let Some(map) = value.as_object_mut() {
+        map.insert("reasons".into(), serde_json::to_value(v.reasons()).unwrap_or_default());
+        if let (false, Some(content)) = (v.detached, &v.content) {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(content);
+            map.insert("content".into(), encoded.into());
+        }
+    }
+    value
+}
+
+/// The first fatal reason, for metrics.
+fn first_fatal(findings: impl IntoIterator<Item = ca_core::cms::Finding>) -> Option<ca_core::cms::Reason> {
+    findings.into_iter().find(|f| f.fatal).map(|f| f.reason)
+}
+
+pub(crate) fn cms_first_fatal(v: &CmsVerification) -> Option<ca_core::cms::Reason> {
+    first_fatal(v.findings.iter().chain(v.signers.iter().flat_map(|s| &s.findings)).cloned())
+}
+
+fn unavailable() -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-configured", "verification is not configured on this server")
+}
+
+pub(crate) async fn cms_verify(State(services): State<Arc<Services>>, headers: HeaderMap, body: Bytes) -> Response {
+    let req = match parse_cms_request(&headers, &body) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let Some(verifier) = services.verifier.clone() else {
+        return unavailable().into_response();
+    };
+    let svc = services.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let now = svc.clock.now();
+        verifier.with_context(svc.store.as_deref(), now, req.validation_time, req.requirements, |ctx| {
+            cms::verify(&req.input, req.data.as_deref(), ctx)
+        })
+    })
+    .await;
+    match result {
+        Ok(Ok(v)) => {
+            services.metrics.count_verdict("cms", v.valid, cms_first_fatal(&v));
+            Json(render_cms(&v)).into_response()
+        }
+        Ok(Err(e)) => ApiError::bad_request("malformed-cms", e.to_string()).into_response(),
+        Err(e) => ApiError::internal(e.to_string()).into_response(),
+    }
+}
+
+pub(crate) async fn x509_verify(State(services): State<Arc<Services>>, headers: HeaderMap, body: Bytes) -> Response {
+    let parsed = if is_json(&headers) {
+        serde_json::from_slice::<CertificateVerifyJson>(&body)
+            .map_err(|e| json_error(e, r#"{"certificate": …, "requirements"?: {…}, "validation_time"?: RFC 3339}"#))
+            .and_then(|r| {
+                Ok((
+                    super::x509::decode_certificate(r.certificate.as_bytes())?,
+                    r.requirements.unwrap_or_default().parse()?,
+                    time_field(r.validation_time)?,
+                ))
+            })
+    } else {
+        super::x509::decode_certificate(&body).map(|der| (der, Requirements::default(), None))
+    };
+    let (der, requirements, validation_time) = match parsed {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let Some(verifier) = services.verifier.clone() else {
+        return unavailable().into_response();
+    };
+    let svc = services.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let now = svc.clock.now();
+        verifier.with_context(svc.store.as_deref(), now, validation_time, requirements, |ctx| {
+            cms::verify_certificate(&der, ctx)
+        })
+    })
+    .await;
+    match result {
+        Ok(Ok(v)) => {
+            services.metrics.count_verdict("x509", v.valid, first_fatal(v.findings.iter().cloned()));
+            let mut value = serde_json::to_value(&v).unwrap_or_default();
+            if let Some(map) = value.as_object_mut() {
+                let reasons: Vec<_> = v.findings.iter().map(|f| f.reason).collect();
+                map.insert("reasons".into(), serde_json::to_value(reasons).unwrap_or_default());
+            }
+            Json(value).into_response()
+        }
+        Ok(Err(e)) => ApiError::bad_request("malformed-certificate", e.to_string()).into_response(),
+        Err(e) => ApiError::internal(e.to_string()).into_response(),
+    }
+}

@@ -1,0 +1,91 @@
+//! What the verification endpoints share, built once at start: the trust store (this CA's
+//! root plus `<ca dir>/trust/anchors/*.pem`; the issuing CA plus
+//! `<ca dir>/trust/intermediates/*.pem`) and the revocation sources (the store for our own
+//! CAs, fetched and cached CRLs for foreign ones).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use ca_core::clock::Clock;
+use ca_core::cms::{CmsError, Requirements, RevocationSource, StoreRevocationSource, TrustStore, VerifyContext};
+use ca_core::store::Store;
+use time::OffsetDateTime;
+
+use crate::crl_source::CrlRevocationSource;
+use crate::StartError;
+
+pub struct Verifier {
+    trust: TrustStore,
+    /// Certificates of the CAs whose issued certificates our store records.
+    our_cas: Vec<Vec<u8>>,
+    crl: CrlRevocationSource,
+}
+
+impl Verifier {
+    /// `anchors` and `intermediates` as DER; `our_cas` the CA certificates whose status the
+    /// store knows (they are also made anchors/intermediates by the caller).
+    pub fn new(
+        anchors: &[Vec<u8>],
+        intermediates: &[Vec<u8>],
+        our_cas: Vec<Vec<u8>>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, CmsError> {
+        Ok(Self { trust: TrustStore::new(anchors, intermediates)?, our_cas, crl: CrlRevocationSource::new(clock) })
+    }
+
+    /// Trust as configured in a CA directory: `root` and `issuing` are this CA's certificates.
+    pub fn from_dir(ca_dir: &Path, root: Vec<u8>, issuing: Vec<u8>, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
+        let mut anchors = vec![root.clone()];
+        anchors.extend(read_pem_dir(&ca_dir.join("trust").join("anchors"))?);
+        let mut intermediates = vec![issuing.clone()];
+        intermediates.extend(read_pem_dir(&ca_dir.join("trust").join("intermediates"))?);
+        Self::new(&anchors, &intermediates, vec![issuing, root], clock)
+            .map_err(|e| StartError::Read { path: ca_dir.join("trust"), message: e.to_string() })
+    }
+
+    /// Run `f` with a verification context: revocation from `store` for our CAs, CRLs for the
+    /// others.
+    pub fn with_context<T>(
+        &self,
+        store: Option<&dyn Store>,
+        now: OffsetDateTime,
+        validation_time: Option<OffsetDateTime>,
+        requirements: Requirements,
+        f: impl FnOnce(&VerifyContext<'_>) -> T,
+    ) -> T {
+        let store_source = store.and_then(|s| StoreRevocationSource::new(s, &self.our_cas).ok());
+        let mut revocation: Vec<&dyn RevocationSource> = Vec::new();
+        if let Some(s) = &store_source {
+            revocation.push(s);
+        }
+        revocation.push(&self.crl);
+        let ctx = VerifyContext { trust: &self.trust, revocation, now, validation_time, requirements };
+        f(&ctx)
+    }
+}
+
+/// Every certificate in the `*.pem` files of `dir` (several per file allowed); no directory
+/// is no certificate.
+fn read_pem_dir(dir: &Path) -> Result<Vec<Vec<u8>>, StartError> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(Vec::new());
+    };
+    let mut paths: Vec<_> =
+        entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "pem")).collect();
+    paths.sort();
+    let mut out = Vec::new();
+    for path in paths {
+        let err = |message: String| StartError::Read { path: path.clone(), message };
+        let text = std::fs::read_to_string(&path).map_err(|e| err(e.to_string()))?;
+        let mut rest = text.as_str();
+        while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
+            let end_marker = "-----END CERTIFICATE-----";
+            let end = rest[start..].find(end_marker).ok_or_else(|| err("unterminated PEM block".into()))?;
+            let block = &rest[start..start + end + end_marker.len()];
+            let (_, der) = der::pem::decode_vec(block.as_bytes()).map_err(|e| err(format!("not PEM: {e}")))?;
+            out.push(der);
+            rest = &rest[start + end + end_marker.len()..];
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,192 @@
+//! CMS verifications per second through `POST /api/v1/cms/verify` on loopback, next to the raw
+//! signature *verify* rate of aws-lc-rs (RSA-2048 PKCS#1 SHA-256, ECDSA P-256 SHA-256) measured
+//! in the same run on all cores. Run: `cargo bench -p ca-tests --bench verify_api` (needs `wrk`;
+//! optional argument: seconds per measurement).
+//!
+//! Revocation checking is on (the store answers for the signer and the issuing CA). The CA
+//! hierarchy uses the signer's algorithm throughout, so one verification is three signature
+//! checks of that kind (signer, signer certificate, issuing CA certificate) plus parsing, the
+//! store look-ups and HTTP. Debian's wrk has no `-R` (constant rate), so latency under light
+//! load is reported as p99 at `-c1` and `-c2` instead of at half the peak rate.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_lc_rs::signature::{self, KeyPair};
+use base64::Engine;
+use ca_core::clock::SystemClock;
+use ca_core::issuer::IssuanceRequest;
+use ca_core::profile::ProfileId;
+use ca_core::signer::Signer;
+use ca_core::store::SqliteStore;
+use fixtures::{individual, TestCa};
+use hsm::{KeyAlgorithm, SoftwareKey};
+
+/// Raw verifications per second of one signature over a 300-byte message, on `threads` threads.
+fn raw_verify_rate(alg: KeyAlgorithm, threads: usize, seconds: f64) -> f64 {
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let message = vec![0x31u8; 300]; // about the size of CAdES signed attributes
+    let (public, sig, params): (Vec<u8>, Vec<u8>, &'static dyn signature::VerificationAlgorithm) = match alg {
+        KeyAlgorithm::Rsa2048 => {
+            let key = signature::RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+            let mut sig = vec![0; key.public_modulus_len()];
+            key.sign(&signature::RSA_PKCS1_SHA256, &rng, &message, &mut sig).unwrap();
+            (key.public_key().as_ref().to_vec(), sig, &signature::RSA_PKCS1_2048_8192_SHA256)
+        }
+        _ => {
+            let key = signature::EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_ASN1_SIGNING).unwrap();
+            let sig = key.sign(&rng, &message).unwrap().as_ref().to_vec();
+            (key.public_key().as_ref().to_vec(), sig, &signature::ECDSA_P256_SHA256_ASN1)
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let start = Instant::now();
+    let total: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let key = signature::UnparsedPublicKey::new(params, &public);
+                    let mut n = 0;
+                    while Instant::now() < deadline {
+                        key.verify(&message, &sig).unwrap();
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    total as f64 / start.elapsed().as_secs_f64()
+}
+
+struct WrkResult {
+    rps: f64,
+    p99: String,
+    errors: bool,
+}
+
+fn wrk(url: &str, script: &std::path::Path, threads: usize, connections: usize, seconds: f64) -> WrkResult {
+    let out = Command::new("wrk")
+        .args([
+            &format!("-t{threads}"),
+            &format!("-c{connections}"),
+            &format!("-d{}s", seconds.ceil() as u64),
+            "--latency",
+            "-s",
+            script.to_str().unwrap(),
+            url,
+        ])
+        .output()
+        .expect("wrk runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let rps = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0);
+    let p99 = text.lines().find_map(|l| l.trim().strip_prefix("99%")).map(str::trim).unwrap_or("?").to_owned();
+    let errors = text.contains("Non-2xx") || text.contains("Socket errors");
+    if errors {
+        eprintln!("wrk saw errors:\n{text}");
+    }
+    WrkResult { rps, p99, errors }
+}
+
+fn main() {
+    let seconds: f64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(5.0);
+    if Command::new("wrk").arg("--version").output().is_err() {
+        eprintln!("wrk is not installed: apt-get install wrk");
+        std::process::exit(2);
+    }
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    println!("CMS verify API benchmark: {seconds} s per measurement, {cores} cores, loopback, revocation on (store)");
+    println!(
+        "{:<8} {:>13} {:>13} {:>7} {:>10} {:>10} {:>10}",
+        "signer", "raw verify/s", "CMS verify/s", "ratio", "p99 peak", "p99 -c1", "p99 -c2"
+    );
+    for alg in [KeyAlgorithm::Rsa2048, KeyAlgorithm::P256] {
+        let raw = raw_verify_rate(alg, cores, seconds);
+        let ca = TestCa::new(alg, alg);
+        let key = SoftwareKey::generate(alg).unwrap();
+        let cert = ca
+            .issuer(&SystemClock)
+            .issue(&IssuanceRequest {
+                profile: ProfileId::IndividualSign,
+                subject: individual(1),
+                roles: vec![],
+                public_key: key.public_key().clone(),
+            })
+            .unwrap();
+        let content = br#"{"request":"bind phone +77010000000","iin":"900101300012","nonce":"5f2c8a"}"#;
+        let cms = ca_core::cms::sign(
+            content,
+            false,
+            &key,
+            &cert.der,
+            std::slice::from_ref(&ca.issuing.certificate_der),
+            ca_core::clock::Clock::now(&SystemClock),
+        )
+        .unwrap();
+
+        let store = Arc::new(SqliteStore::open(&ca.dir.path().join("ca.db")).unwrap());
+        let mut services = ca_server::Services::new(
+            None,
+            Some(store as Arc<dyn ca_core::store::Store>),
+            "nca",
+            ca.dir.path().join("crl"),
+            ca.dir.path().join("certs"),
+        );
+        let (root, issuing) = (ca.root.certificate_der.clone(), ca.issuing.certificate_der.clone());
+        services.verifier = Some(Arc::new(
+            ca_server::Verifier::new(
+                std::slice::from_ref(&root),
+                std::slice::from_ref(&issuing),
+                vec![issuing.clone(), root.clone()],
+                Arc::new(SystemClock),
+            )
+            .unwrap(),
+        ));
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        runtime.spawn(ca_server::serve(listener, Arc::new(services)));
+
+        let body = serde_json::json!({
+            "cms": base64::engine::general_purpose::STANDARD.encode(&cms),
+            "requirements": { "key_usage": "SIGN" },
+        })
+        .to_string();
+        let script = ca.dir.path().join("post.lua");
+        std::fs::write(
+            &script,
+            format!(
+                "wrk.method = \"POST\"\nwrk.body = '{body}'\nwrk.headers[\"Content-Type\"] = \"application/json\"\n\
+                 response = function(status, headers, body)\n  if not string.find(body, '\"valid\":true', 1, true) then\n    \
+                 wrk.thread:stop()\n  end\nend\n"
+            ),
+        )
+        .unwrap();
+        let url = format!("http://127.0.0.1:{port}/api/v1/cms/verify");
+        // Warm up (first CRL/store look-ups, connection set-up).
+        wrk(&url, &script, 1, 4, 1.0);
+        let peak = wrk(&url, &script, 1, 4 * cores, seconds);
+        let c1 = wrk(&url, &script, 1, 1, seconds);
+        let c2 = wrk(&url, &script, 1, 2, seconds);
+        let flag = if peak.errors || c1.errors || c2.errors { " (errors!)" } else { "" };
+        println!(
+            "{:<8} {:>13.0} {:>13.0} {:>7.3} {:>10} {:>10} {:>10}{flag}   (-c1 {:.0}/s, -c2 {:.0}/s)",
+            alg.to_string(),
+            raw,
+            peak.rps,
+            peak.rps / raw,
+            peak.p99,
+            c1.p99,
+            c2.p99,
+            c1.rps,
+            c2.rps,
+        );
+        runtime.shutdown_timeout(Duration::from_secs(1));
+    }
+}

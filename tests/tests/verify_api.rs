@@ -1,0 +1,483 @@
+//! The verification API over HTTP against the running server: CMS made by `openssl cms -sign`
+//! (attached and detached, RSA and ECDSA) verifies; tampering, expiry, revocation before and
+//! after signing, untrusted and wrong-key-type signers get their verdicts; bare certificates;
+//! login by signature (once, no replay, no expired nonce); signing with the system key behind a
+//! bearer token; garbage, truncated and oversized bodies get JSON 4xx and the server keeps serving.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use base64::Engine;
+use ca_core::clock::{Clock, FixedClock, SystemClock};
+use ca_core::identity::Subject;
+use ca_core::issuer::{IssuanceRequest, IssuedCertificate};
+use ca_core::profile::ProfileId;
+use ca_core::revocation::{revoke, RevocationReason};
+use ca_core::signer::Signer;
+use ca_core::store::SqliteStore;
+use ca_tests::{openssl_ok, write_pem};
+use fixtures::{individual, TestCa};
+use hsm::{KeyAlgorithm, SoftwareKey};
+use serde_json::{json, Value};
+use time::{Duration, OffsetDateTime};
+
+const CONTENT: &[u8] = b"{\"request\":\"bind phone +77010000000\"}";
+const TOKEN: &str = "portal-token-0123456789";
+
+/// The system clock moved by a settable number of seconds (for nonce expiry).
+#[derive(Default)]
+struct ShiftedClock(AtomicI64);
+
+impl Clock for ShiftedClock {
+    fn now(&self) -> OffsetDateTime {
+        SystemClock.now() + Duration::seconds(self.0.load(Ordering::Relaxed))
+    }
+}
+
+struct Holder {
+    key: SoftwareKey,
+    cert: IssuedCertificate,
+}
+
+struct Running {
+    ca: TestCa,
+    port: u16,
+    clock: Arc<ShiftedClock>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn start(ca: TestCa, system: Option<&Holder>) -> Running {
+    let store = Arc::new(SqliteStore::open(&ca.dir.path().join("ca.db")).unwrap());
+    let clock = Arc::new(ShiftedClock::default());
+    let mut services = ca_server::Services::new(
+        None,
+        Some(store.clone() as Arc<dyn ca_core::store::Store>),
+        "nca",
+        ca.dir.path().join("crl"),
+        ca.dir.path().join("certs"),
+    );
+    let (root, issuing) = (ca.root.certificate_der.clone(), ca.issuing.certificate_der.clone());
+    let verifier = ca_server::Verifier::new(
+        std::slice::from_ref(&root),
+        std::slice::from_ref(&issuing),
+        vec![issuing.clone(), root.clone()],
+        clock.clone(),
+    )
+    .unwrap();
+    services.verifier = Some(Arc::new(verifier));
+    services.nonces = Some(store);
+    services.clock = clock.clone();
+    if let Some(h) = system {
+        let key = SoftwareKey::from_encrypted_pem(&h.key.to_encrypted_pem(b"pw").unwrap(), b"pw").unwrap();
+        services.system_signer = Some(Arc::new(ca_server::SystemSigner {
+            signer: Arc::new(key),
+            certificate: h.cert.der.clone(),
+            chain: vec![issuing],
+        }));
+        let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(TOKEN.as_bytes()));
+        services.api_tokens = ca_server::ApiTokens::parse(&digest).unwrap();
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    runtime.spawn(ca_server::serve(listener, Arc::new(services)));
+    Running { ca, port, clock, _runtime: runtime }
+}
+
+fn issue(ca: &TestCa, clock: &dyn Clock, profile: ProfileId, n: u32, alg: KeyAlgorithm) -> Holder {
+    let key = SoftwareKey::generate(alg).unwrap();
+    let cert = ca
+        .issuer(clock)
+        .issue(&IssuanceRequest {
+            profile,
+            subject: individual(n),
+            roles: vec![],
+            public_key: key.public_key().clone(),
+        })
+        .unwrap();
+    Holder { key, cert }
+}
+
+/// A raw HTTP/1.1 exchange; the answer's status and JSON body.
+fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Value) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    let _ = s.write_all(body); // the server may refuse an oversized body before reading it
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let start = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4).unwrap_or(buf.len());
+    let body = serde_json::from_slice(&buf[start..]).unwrap_or_else(|_| Value::String(text[start..].to_string()));
+    (status, body)
+}
+
+fn post_json(r: &Running, path: &str, body: &Value) -> (u16, Value) {
+    http(r.port, "POST", path, &[("Content-Type", "application/json")], body.to_string().as_bytes())
+}
+
+fn reasons(v: &Value) -> Vec<String> {
+    v["reasons"].as_array().map(|a| a.iter().filter_map(|r| r.as_str().map(String::from)).collect()).unwrap_or_default()
+}
+
+/// Sign `content` with openssl from the holder's key (through a PKCS#12, as a client has it).
+fn openssl_sign(ca: &TestCa, h: &Holder, name: &str, content: &[u8], attached: bool) -> Vec<u8> {
+    let dir = ca.dir.path();
+    let p12 =
+        hsm::build_pkcs12(&h.key, &h.cert.der, std::slice::from_ref(&ca.issuing.certificate_der), "pw", name).unwrap();
+    let p12_path = dir.join(format!("{name}.p12"));
+    std::fs::write(&p12_path, p12).unwrap();
+    let key = dir.join(format!("{name}.key"));
+    let p = |p: &PathBuf| p.to_str().unwrap().to_owned();
+    openssl_ok(&["pkcs12", "-in", &p(&p12_path), "-passin", "pass:pw", "-nodes", "-nocerts", "-out", &p(&key)]);
+    let cert = write_pem(dir, &format!("{name}.pem"), "CERTIFICATE", &h.cert.der);
+    let issuing = write_pem(dir, "issuing.pem", "CERTIFICATE", &ca.issuing.certificate_der);
+    let data = dir.join(format!("{name}.data"));
+    std::fs::write(&data, content).unwrap();
+    let out = dir.join(format!("{name}.cms"));
+    let mut args = vec!["cms", "-sign", "-binary", "-md", "sha256", "-outform", "DER"];
+    if attached {
+        args.push("-nodetach");
+    }
+    let (cert, key, issuing, data, out_s) = (p(&cert), p(&key), p(&issuing), p(&data), p(&out));
+    args.extend(["-signer", &cert, "-inkey", &key, "-certfile", &issuing, "-in", &data, "-out", &out_s]);
+    openssl_ok(&args);
+    std::fs::read(out).unwrap()
+}
+
+fn past_ca() -> (TestCa, OffsetDateTime) {
+    let now = SystemClock.now();
+    (TestCa::new_at(KeyAlgorithm::P256, KeyAlgorithm::Rsa2048, &FixedClock(now - Duration::days(800))), now)
+}
+
+#[test]
+fn openssl_signatures_verify_and_tampering_is_a_verdict() {
+    let (ca, now) = past_ca();
+    let clock = FixedClock(now);
+    let rsa = issue(&ca, &clock, ProfileId::IndividualSign, 1, KeyAlgorithm::Rsa2048);
+    let ec = issue(&ca, &clock, ProfileId::IndividualSign, 2, KeyAlgorithm::P256);
+    let iin1 = individual(1).iin().unwrap().to_string();
+    let r = start(ca, None);
+    for (h, name, n) in [(&rsa, "rsa", 1), (&ec, "ec", 2)] {
+        let iin = individual(n).iin().unwrap().to_string();
+        let attached = openssl_sign(&r.ca, h, name, CONTENT, true);
+        let req = json!({ "cms": b64(&attached), "requirements": { "key_usage": "SIGN", "iin": iin } });
+        let (status, v) = post_json(&r, "/api/v1/cms/verify", &req);
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["valid"], true, "{name}: {v:#}");
+        let signer = &v["signers"][0];
+        assert_eq!(signer["certificate"]["identity"]["iin"], iin.as_str());
+        assert_eq!(signer["certificate"]["identity"]["key_type"], "SIGN");
+        assert_eq!(signer["revocation"]["state"], "good");
+        assert_eq!(signer["chain"].as_array().unwrap().len(), 2);
+        assert!(signer["signing_time"].is_string());
+        assert_eq!(v["content"], b64(CONTENT));
+
+        // The raw DER body works too.
+        let (status, v) =
+            http(r.port, "POST", "/api/v1/cms/verify", &[("Content-Type", "application/pkcs7-mime")], &attached);
+        assert_eq!((status, &v["valid"]), (200, &json!(true)), "{v}");
+
+        let detached = openssl_sign(&r.ca, h, name, CONTENT, false);
+        let (_, v) = post_json(&r, "/api/v1/cms/verify", &json!({ "cms": b64(&detached), "data": b64(CONTENT) }));
+        assert_eq!(v["valid"], true, "{name} detached: {v:#}");
+        let (_, v) = post_json(&r, "/api/v1/cms/verify", &json!({ "cms": b64(&detached) }));
+        assert_eq!(v["valid"], false);
+        assert!(reasons(&v).contains(&"ContentMissing".into()), "{v}");
+
+        let mut other = CONTENT.to_vec();
+        other[3] ^= 0x01;
+        let (status, v) = post_json(&r, "/api/v1/cms/verify", &json!({ "cms": b64(&detached), "data": b64(&other) }));
+        assert_eq!(status, 200);
+        assert_eq!(v["valid"], false);
+        assert!(reasons(&v).contains(&"DigestMismatch".into()), "{v}");
+
+        let at = attached.windows(CONTENT.len()).position(|w| w == CONTENT).unwrap();
+        let mut flipped = attached.clone();
+        flipped[at + 5] ^= 0x01;
+        let (_, v) = post_json(&r, "/api/v1/cms/verify", &json!({ "cms": b64(&flipped) }));
+        assert!(v["valid"] == false && reasons(&v).contains(&"DigestMismatch".into()), "{v}");
+        let mut flipped = attached.clone();
+        *flipped.last_mut().unwrap() ^= 0x01;
+        let (_, v) = post_json(&r, "/api/v1/cms/verify", &json!({ "cms": b64(&flipped) }));
+        assert!(v["valid"] == false && reasons(&v).contains(&"SignatureInvalid".into()), "{v}");
+    }
+    // A relying party asking for another person or key type.
+    let attached = openssl_sign(&r.ca, &ec, "ec", CONTENT, true);
+    let (_, v) =
+        post_json(&r, "/api/v1/cms/verify", &json!({ "cms": b64(&attached), "requirements": { "iin": iin1 } }));
+    assert!(reasons(&v).contains(&"WrongPerson".into()), "{v}");
+    let (_, v) = post_json(
+        &r,
+        "/api/v1/cms/verify",
+        &json!({ "cms": b64(&attached), "requirements": { "key_usage": "AUTH", "roles": ["individual"] } }),
+    );
+    assert_eq!(v["valid"], false);
+    assert!(reasons(&v).contains(&"WrongKeyType".into()), "{v}");
+    let (status, v) =
+        post_json(&r, "/api/v1/cms/verify", &json!({ "cms": b64(&attached), "requirements": { "keyusage": "AUTH" } }));
+    assert_eq!((status, v["error"].as_str()), (400, Some("malformed-request")), "a misspelt requirement: {v}");
+}
+
+#[test]
+fn expired_revoked_and_untrusted_signers_get_their_verdicts() {
+    let (ca, now) = past_ca();
+    let expired = issue(&ca, &FixedClock(now - Duration::days(790)), ProfileId::IndividualSign, 3, KeyAlgorithm::P256);
+    let month_ago = FixedClock(now - Duration::days(30));
+    let revoked_before = issue(&ca, &month_ago, ProfileId::IndividualSign, 4, KeyAlgorithm::P256);
+    let revoked_after = issue(&ca, &month_ago, ProfileId::IndividualSign, 5, KeyAlgorithm::Rsa2048);
+    let signed_at = now - Duration::days(10);
+    let sign = |h: &Holder, at| {
+        ca_core::cms::sign(CONTENT, false, &h.key, &h.cert.der, std::slice::from_ref(&ca.issuing.certificate_der), at)
+            .unwrap()
+    };
+    let cms_before = sign(&revoked_before, signed_at);
+    let cms_after = sign(&revoked_after, signed_at);
+    revoke(
+        &ca.store,
+        &FixedClock(now - Duration::days(20)),
+        &revoked_before.cert.serial,
+        RevocationReason::KeyCompromise,
+        None,
+        "t",
+    )
+    .unwrap();
+    revoke(
+        &ca.store,
+        &FixedClock(now - Duration::days(5)),
+        &revoked_after.cert.serial,
+        RevocationReason::Superseded,
+        None,
+        "t",
+    )
+    .unwrap();
+    let other = TestCa::new_at(KeyAlgorithm::P256, KeyAlgorithm::P256, &FixedClock(now));
+    let stranger = issue(&other, &FixedClock(now), ProfileId::IndividualSign, 6, KeyAlgorithm::P256);
+    let r = start(ca, None);
+
+    let cms = openssl_sign(&r.ca, &expired, "expired", CONTENT, true);
+    let (status, v) = post_json(&r, "/api/v1/cms/verify", &json!({ "cms": b64(&cms) }));
+    assert_eq!(status, 200, "an expired signer is a verdict, not an error");
+    assert!(v["valid"] == false && reasons(&v).contains(&"Expired".into()), "{v}");
+    assert!(!reasons(&v).contains(&"Untrusted".into()), "{v}");
+
+    let (_, v) = post_json(&r, "/api/v1/cms/verify", &json!({ "cms": b64(&cms_before) }));
+    assert!(v["valid"] == false && reasons(&v).contains(&"Revoked".into()), "{v}");
+    assert_eq!(v["signers"][0]["revocation"]["state"], "revoked");
+    assert_eq!(v["signers"][0]["revocation"]["source"], "store");
+
+    let (_, v) = post_json(&r, "/api/v1/cms/verify", &json!({ "cms": b64(&cms_after) }));
+    assert_eq!(v["valid"], true, "revoked after signing: {v:#}");
+    assert!(reasons(&v).contains(&"RevokedAfterSigning".into()));
+    assert_eq!(v["signers"][0]["revocation"]["state"], "revoked-later");
+    // ...but not when the relying party validates at its own "now".
+    let req = json!({ "cms": b64(&cms_after), "validation_time": now.format(&time::format_description::well_known::Rfc3339).unwrap() });
+    let (_, v) = post_json(&r, "/api/v1/cms/verify", &req);
+    assert!(v["valid"] == false && reasons(&v).contains(&"Revoked".into()), "{v}");
+
+    let cms = openssl_sign(&other, &stranger, "stranger", CONTENT, true);
+    let (_, v) = post_json(&r, "/api/v1/cms/verify", &json!({ "cms": b64(&cms) }));
+    assert!(v["valid"] == false && reasons(&v).contains(&"Untrusted".into()), "{v}");
+
+    // The same analysis for bare certificates.
+    let (status, v) = post_json(&r, "/api/v1/x509/verify", &json!({ "certificate": b64(&revoked_after.cert.der) }));
+    assert_eq!(status, 200);
+    assert!(v["valid"] == false && reasons(&v).contains(&"Revoked".into()), "{v}");
+    let at = (now - Duration::days(10)).format(&time::format_description::well_known::Rfc3339).unwrap();
+    let req = json!({ "certificate": b64(&revoked_after.cert.der), "validation_time": at, "requirements": { "key_usage": "SIGN" } });
+    let (_, v) = post_json(&r, "/api/v1/x509/verify", &req);
+    assert_eq!(v["valid"], true, "{v:#}");
+    assert_eq!(v["certificate"]["identity"]["key_type"], "SIGN");
+    let (_, v) = post_json(&r, "/api/v1/x509/verify", &json!({ "certificate": b64(&expired.cert.der) }));
+    assert!(reasons(&v).contains(&"Expired".into()), "{v}");
+    let pem = String::from_utf8(
+        std::fs::read(write_pem(other.dir.path(), "s.pem", "CERTIFICATE", &stranger.cert.der)).unwrap(),
+    )
+    .unwrap();
+    let (_, v) =
+        http(r.port, "POST", "/api/v1/x509/verify", &[("Content-Type", "application/x-pem-file")], pem.as_bytes());
+    assert!(reasons(&v).contains(&"Untrusted".into()), "{v}");
+    let (_, openapi) = http(r.port, "GET", "/api/v1/openapi.json", &[], b"");
+    for path in [
+        "/api/v1/cms/verify",
+        "/api/v1/x509/verify",
+        "/api/v1/auth/challenge",
+        "/api/v1/auth/login",
+        "/api/v1/cms/sign",
+    ] {
+        assert!(openapi["paths"][path]["post"].is_object(), "{path} in the OpenAPI document");
+    }
+    let (_, metrics) = http(r.port, "GET", "/metrics", &[], b"");
+    let metrics = metrics.as_str().unwrap_or_default().to_owned();
+    assert!(
+        metrics.contains("ca_verifications_total{endpoint=\"cms\",verdict=\"invalid\",reason=\"Expired\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn a_foreign_trusted_ca_without_a_reachable_crl_is_never_good() {
+    let now = SystemClock.now();
+    let ours = TestCa::new_at(KeyAlgorithm::P256, KeyAlgorithm::P256, &FixedClock(now));
+    let foreign = TestCa::new_at(KeyAlgorithm::P256, KeyAlgorithm::P256, &FixedClock(now));
+    let h = issue(&foreign, &FixedClock(now), ProfileId::IndividualSign, 10, KeyAlgorithm::P256);
+    let store = Arc::new(SqliteStore::open(&ours.dir.path().join("ca.db")).unwrap());
+    let mut services = ca_server::Services::new(
+        None,
+        Some(store as Arc<dyn ca_core::store::Store>),
+        "nca",
+        ours.dir.path().join("crl"),
+        ours.dir.path().join("certs"),
+    );
+    // The foreign root is trusted; its CRL distribution point (http://pki.test.kz/…) is not reachable.
+    let anchors = [ours.root.certificate_der.clone(), foreign.root.certificate_der.clone()];
+    let intermediates = [ours.issuing.certificate_der.clone(), foreign.issuing.certificate_der.clone()];
+    let ours_cas = vec![ours.issuing.certificate_der.clone(), ours.root.certificate_der.clone()];
+    let verifier = ca_server::Verifier::new(&anchors, &intermediates, ours_cas, Arc::new(SystemClock)).unwrap();
+    services.verifier = Some(Arc::new(verifier));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    runtime.spawn(ca_server::serve(listener, Arc::new(services)));
+    let (status, v) = http(
+        port,
+        "POST",
+        "/api/v1/x509/verify",
+        &[("Content-Type", "application/json")],
+        json!({ "certificate": b64(&h.cert.der) }).to_string().as_bytes(),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["valid"], false, "{v:#}");
+    assert!(reasons(&v).contains(&"RevocationUnavailable".into()), "{v}");
+    assert_eq!(v["revocation"]["state"], "unavailable");
+    assert_eq!(v["chain_trusted"], true);
+}
+
+fn challenge(r: &Running) -> Vec<u8> {
+    let (status, v) = http(r.port, "POST", "/api/v1/auth/challenge", &[], b"");
+    assert_eq!(status, 200, "{v}");
+    assert!(v["expires_at"].is_string());
+    base64::engine::general_purpose::STANDARD.decode(v["nonce"].as_str().unwrap()).unwrap()
+}
+
+#[test]
+fn login_by_signature_once_without_replay_or_expired_nonce() {
+    let (ca, now) = past_ca();
+    let clock = FixedClock(now);
+    let auth = issue(&ca, &clock, ProfileId::IndividualAuth, 7, KeyAlgorithm::Rsa2048);
+    let sign = issue(&ca, &clock, ProfileId::IndividualSign, 7, KeyAlgorithm::P256);
+    let r = start(ca, None);
+
+    let nonce = challenge(&r);
+    assert_eq!(nonce.len(), 32);
+    let cms = openssl_sign(&r.ca, &auth, "auth", &nonce, true);
+    let (status, v) = post_json(&r, "/api/v1/auth/login", &json!({ "cms": b64(&cms) }));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["iin"], individual(7).iin().unwrap().to_string());
+    assert_eq!(v["key_usage"], "AUTH");
+    assert_eq!(v["certificate"]["serial"], auth.cert.serial.to_hex());
+    let (status, v) = post_json(&r, "/api/v1/auth/login", &json!({ "cms": b64(&cms) }));
+    assert_eq!((status, v["error"].as_str()), (401, Some("nonce-replayed")), "{v}");
+
+    // Detached, with the nonce as data.
+    let nonce = challenge(&r);
+    let cms = openssl_sign(&r.ca, &auth, "auth", &nonce, false);
+    let (status, v) = post_json(&r, "/api/v1/auth/login", &json!({ "cms": b64(&cms), "data": b64(&nonce) }));
+    assert_eq!(status, 200, "{v}");
+
+    // A SIGN key may not log in, and does not use up the nonce.
+    let nonce = challenge(&r);
+    let cms = openssl_sign(&r.ca, &sign, "sign", &nonce, true);
+    let (status, v) = post_json(&r, "/api/v1/auth/login", &json!({ "cms": b64(&cms) }));
+    assert_eq!((status, v["error"].as_str()), (401, Some("signature-invalid")), "{v}");
+    assert!(v["details"]["reasons"].as_array().unwrap().contains(&json!("WrongKeyType")), "{v}");
+
+    // A nonce this server never issued.
+    let cms = openssl_sign(&r.ca, &auth, "auth", &[9u8; 32], true);
+    let (status, v) = post_json(&r, "/api/v1/auth/login", &json!({ "cms": b64(&cms) }));
+    assert_eq!((status, v["error"].as_str()), (401, Some("nonce-unknown")), "{v}");
+
+    // Expired: the server's clock moves past the 5 minutes.
+    let nonce = challenge(&r);
+    let cms = openssl_sign(&r.ca, &auth, "auth", &nonce, true);
+    r.clock.0.store(6 * 60, Ordering::Relaxed);
+    let (status, v) = post_json(&r, "/api/v1/auth/login", &json!({ "cms": b64(&cms) }));
+    assert_eq!((status, v["error"].as_str()), (401, Some("nonce-expired")), "{v}");
+}
+
+#[test]
+fn system_signing_needs_a_listed_token() {
+    let (ca, now) = past_ca();
+    let system = {
+        let key = SoftwareKey::generate(KeyAlgorithm::P256).unwrap();
+        let cert = ca
+            .issuer(&FixedClock(now))
+            .issue(&IssuanceRequest {
+                profile: ProfileId::IndividualSign,
+                subject: Subject::Individual(fixtures::person(8)),
+                roles: vec![],
+                public_key: key.public_key().clone(),
+            })
+            .unwrap();
+        Holder { key, cert }
+    };
+    let r = start(ca, Some(&system));
+    let body = json!({ "data": b64(CONTENT) }).to_string();
+    let json_ct = ("Content-Type", "application/json");
+    let (status, v) = http(r.port, "POST", "/api/v1/cms/sign", &[json_ct], body.as_bytes());
+    assert_eq!((status, v["error"].as_str()), (401, Some("unauthenticated")));
+    let (status, _) =
+        http(r.port, "POST", "/api/v1/cms/sign", &[json_ct, ("Authorization", "Bearer wrong")], body.as_bytes());
+    assert_eq!(status, 403);
+    let bearer = format!("Bearer {TOKEN}");
+    let (status, v) = http(r.port, "POST", "/api/v1/cms/sign", &[json_ct, ("Authorization", &bearer)], body.as_bytes());
+    assert_eq!(status, 200, "{v}");
+    let (_, v) = post_json(&r, "/api/v1/cms/verify", &json!({ "cms": v["cms"] }));
+    assert_eq!(v["valid"], true, "{v:#}");
+    assert_eq!(v["content"], b64(CONTENT));
+}
+
+#[test]
+fn garbage_truncated_and_oversized_bodies_are_json_errors_and_the_server_keeps_serving() {
+    let (ca, now) = past_ca();
+    let h = issue(&ca, &FixedClock(now), ProfileId::IndividualSign, 9, KeyAlgorithm::P256);
+    let r = start(ca, None);
+    let good = openssl_sign(&r.ca, &h, "good", CONTENT, true);
+    let raw = [("Content-Type", "application/pkcs7-mime")];
+    let json_ct = [("Content-Type", "application/json")];
+    let big = vec![0x30u8; 1024 * 1024 + 10];
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], Vec<u8>);
+    let cases: Vec<Case<'_>> = vec![
+        ("/api/v1/cms/verify", &raw, b"hello world, not a CMS".to_vec()),
+        ("/api/v1/cms/verify", &raw, good[..good.len() / 2].to_vec()),
+        ("/api/v1/cms/verify", &raw, vec![]),
+        ("/api/v1/cms/verify", &json_ct, b"{\"cms\": 42".to_vec()),
+        ("/api/v1/cms/verify", &json_ct, json!({ "cms": b64(&good[..100]) }).to_string().into_bytes()),
+        ("/api/v1/cms/verify", &json_ct, json!({ "cms": "x", "data": "%%%" }).to_string().into_bytes()),
+        ("/api/v1/cms/verify", &raw, big.clone()),
+        ("/api/v1/x509/verify", &raw, b"garbage".to_vec()),
+        ("/api/v1/x509/verify", &raw, big),
+        ("/api/v1/auth/login", &json_ct, b"[]".to_vec()),
+        ("/api/v1/auth/login", &json_ct, json!({ "cms": "AAAA" }).to_string().into_bytes()),
+    ];
+    for (path, headers, body) in cases {
+        let (status, v) = http(r.port, "POST", path, headers, &body);
+        assert!((400..500).contains(&status), "{path} {} bytes: {status} {v}", body.len());
+        assert!(v["error"].is_string() && v["message"].is_string(), "{path}: JSON error expected, got {v}");
+        let (status, v) = http(r.port, "POST", "/api/v1/cms/verify", &raw, &good);
+        assert_eq!((status, &v["valid"]), (200, &json!(true)), "still serving after {path}");
+    }
+}
