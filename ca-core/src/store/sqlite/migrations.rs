@@ -225,18 +225,6 @@ CREATE TABLE outbox (
 ) STRICT;
 
 CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE sent_at IS NULL;
-// Login challenges. A nonce is single use: consuming sets `consumed_at` in one conditional
-// UPDATE, so two logins racing with one nonce cannot both succeed; the row stays until it is
-// long expired so a replay is told apart from an unknown nonce.
-const V4_NONCES: &str = r#"
-CREATE TABLE auth_nonces (
-    nonce       BLOB    NOT NULL PRIMARY KEY CHECK (length(nonce) BETWEEN 16 AND 64),
-    issued_at   INTEGER NOT NULL,
-    expires_at  INTEGER NOT NULL,
-    consumed_at INTEGER
-) STRICT, WITHOUT ROWID;
-
-CREATE INDEX auth_nonces_by_expiry ON auth_nonces (expires_at);
 "#;
 
 // Login challenges. A nonce is single use: consuming sets `consumed_at` in one conditional
