@@ -420,7 +420,11 @@ fn operator_refusal_is_stored_and_final() {
     assert!(ra.confirm(&a.number, "operator-1", &op.sign(&statement(&a, "operator-confirm"))).is_err());
     // A refused application does not block a new one.
     assert!(matches!(ra.submit(&new_app(K::NewIndividual, 21, None)).unwrap(), Submitted::New(_)));
-    assert!(matches!(ra.submit(&new_app(K::Card, 21, None)), Err(RaError::NotSupported(_))));
+    // Card applications are for individuals and wait for the operator like a new individual's.
+    let card = ra.submit(&new_app(K::Card, 22, None)).unwrap().application().clone();
+    assert_eq!(card.state, S::AwaitingOperator);
+    let bin = fixtures::organisation(1).bin;
+    assert!(matches!(ra.submit(&new_app(K::Card, 23, Some(bin))), Err(RaError::Invalid(_))));
 }
 
 // ---- flow 2: repeat issuance ----------------------------------------------------------------
