@@ -92,14 +92,15 @@ pub(crate) fn certificate_from_body(headers: &HeaderMap, body: &[u8]) -> Result<
 
 /// DER, PEM or base64 of a certificate, as DER.
 pub(crate) fn decode_certificate(text_or_der: &[u8]) -> Result<Vec<u8>, ApiError> {
+    // Binary DER is taken as it is: its last octets may well be 0x20 or 0x0a.
+    if text_or_der.first() == Some(&0x30) {
+        return Ok(text_or_der.to_vec());
+    }
     let trimmed = text_or_der.trim_ascii();
     if trimmed.starts_with(b"-----BEGIN") {
         let (_, der) = der::pem::decode_vec(trimmed)
             .map_err(|e| ApiError::bad_request("malformed-certificate", format!("PEM: {e}")))?;
         return Ok(der);
-    }
-    if trimmed.first() == Some(&0x30) {
-        return Ok(trimmed.to_vec());
     }
     let compact: Vec<u8> = trimmed.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
     base64::engine::general_purpose::STANDARD
