@@ -64,6 +64,8 @@ pub struct Services {
     pub system_signer: Option<Arc<SystemSigner>>,
     pub api_tokens: ApiTokens,
     pub clock: Arc<dyn Clock>,
+    /// The SQLite store as the registration authority's store, for the admin endpoints.
+    pub sqlite: Option<Arc<SqliteStore>>,
 }
 
 impl Services {
@@ -87,6 +89,7 @@ impl Services {
             system_signer: None,
             api_tokens: ApiTokens::default(),
             clock: Arc::new(SystemClock),
+            sqlite: None,
         }
     }
 }
@@ -173,7 +176,8 @@ impl Services {
         };
         let mut services = Self::new(ocsp, Some(store), config.issuing.name, dir.publish_crl(), dir.certs());
         services.verifier = Some(Arc::new(verifier));
-        services.nonces = Some(sqlite);
+        services.nonces = Some(sqlite.clone());
+        services.sqlite = Some(sqlite);
         services.system_signer = system_signer;
         services.api_tokens = api_tokens;
         services.clock = clock;
@@ -190,6 +194,8 @@ pub fn router(services: Arc<Services>) -> Router {
         .route("/api/v1/cms/sign", post(api::sign::sign))
         .route("/api/v1/auth/challenge", post(api::auth::challenge))
         .route("/api/v1/auth/login", post(api::auth::login))
+        .route("/api/v1/admin/applications/{number}/confirm", post(api::admin::confirm))
+        .route("/api/v1/admin/revocations", post(api::admin::revoke_certificate))
         .route("/api/v1/openapi.json", get(api::openapi))
         .layer(DefaultBodyLimit::max(MAX_API_BODY))
         .layer(axum::middleware::from_fn(api::json_errors));

@@ -72,7 +72,8 @@ fn start(ca: TestCa, system: Option<&Holder>) -> Running {
     )
     .unwrap();
     services.verifier = Some(Arc::new(verifier));
-    services.nonces = Some(store);
+    services.nonces = Some(store.clone());
+    services.sqlite = Some(store);
     services.clock = clock.clone();
     if let Some(h) = system {
         let key = SoftwareKey::from_encrypted_pem(&h.key.to_encrypted_pem(b"pw").unwrap(), b"pw").unwrap();
@@ -480,4 +481,118 @@ fn garbage_truncated_and_oversized_bodies_are_json_errors_and_the_server_keeps_s
         let (status, v) = http(r.port, "POST", "/api/v1/cms/verify", &raw, &good);
         assert_eq!((status, &v["valid"]), (200, &json!(true)), "still serving after {path}");
     }
+}
+
+// ---- administration: requests signed by a CA operator ------------------------------------
+
+fn holder_with_roles(ca: &TestCa, profile: ProfileId, n: u32, roles: Vec<ca_core::profile::Role>) -> Holder {
+    let key = SoftwareKey::generate(KeyAlgorithm::P256).unwrap();
+    let clock = SystemClock;
+    let cert = ca
+        .issuer(&clock)
+        .issue(&IssuanceRequest { profile, subject: individual(n), roles, public_key: key.public_key().clone() })
+        .unwrap();
+    Holder { key, cert }
+}
+
+fn signed_by(r: &Running, h: &Holder, content: &[u8]) -> Vec<u8> {
+    ca_core::cms::sign(content, false, &h.key, &h.cert.der, &[r.ca.issuing.certificate_der.clone()], SystemClock.now())
+        .unwrap()
+}
+
+fn admin(r: &Running, path: &str, body: &[u8]) -> (u16, Value) {
+    http(r.port, "POST", path, &[("Content-Type", "application/pkcs7-mime")], body)
+}
+
+/// The RA's signature check is never reached for unsigned submissions.
+struct NoSignatures;
+impl ca_core::ra::SignatureCheck for NoSignatures {
+    fn check(
+        &self,
+        _: &ca_core::ra::SignedPayload,
+        _: &ca_core::ra::Expectation,
+    ) -> Result<ca_core::ra::SignerFacts, ca_core::ra::SignatureProblem> {
+        Err(ca_core::ra::SignatureProblem::Unavailable("not used in this test".into()))
+    }
+}
+
+#[test]
+fn administration_needs_an_operator_signature_and_is_audited() {
+    use ca_core::profile::Role;
+    use ca_core::ra::RaStore;
+    use ca_core::store::Store;
+    let r = start(TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256), None);
+    let clock = SystemClock;
+    let target = issue(&r.ca, &clock, ProfileId::IndividualSign, 30, KeyAlgorithm::P256);
+    let operator = holder_with_roles(&r.ca, ProfileId::IndividualSign, 31, vec![Role::CaOperator]);
+    let operator_auth = holder_with_roles(&r.ca, ProfileId::IndividualAuth, 31, vec![Role::CaOperator]);
+    let citizen = holder_with_roles(&r.ca, ProfileId::IndividualSign, 32, vec![]);
+    let request = json!({ "action": "revoke", "serial": target.cert.serial.to_hex(), "reason": "keyCompromise" });
+    let request = serde_json::to_vec(&request).unwrap();
+    let audit_before = r.ca.store.verify_audit().unwrap().entries;
+
+    // Unauthenticated and unauthorised calls change nothing.
+    for (body, status) in [
+        (Vec::new(), 401),
+        (b"garbage".to_vec(), 401),
+        (signed_by(&r, &citizen, &request), 403),
+        (signed_by(&r, &operator_auth, &request), 403),
+    ] {
+        let (got, v) = admin(&r, "/api/v1/admin/revocations", &body);
+        assert_eq!(got, status, "{v}");
+        assert!(v["error"].is_string() && v["message"].is_string(), "{v}");
+    }
+    let record = r.ca.store.certificate(&target.cert.serial).unwrap().unwrap();
+    assert_eq!(record.status, ca_core::store::CertificateStatus::Issued, "nothing was revoked");
+
+    // The operator's signed request revokes, once; a second time says so.
+    let (got, v) = admin(&r, "/api/v1/admin/revocations", &signed_by(&r, &operator, &request));
+    assert_eq!(got, 200, "{v}");
+    assert_eq!(v["already"], false);
+    assert_eq!(
+        r.ca.store.certificate(&target.cert.serial).unwrap().unwrap().status,
+        ca_core::store::CertificateStatus::Revoked
+    );
+    let (got, v) = admin(&r, "/api/v1/admin/revocations", &signed_by(&r, &operator, &request));
+    assert_eq!((got, v["already"].clone()), (200, json!(true)));
+
+    // Every call is in the audit journal: 3 refusals that reached the signature check, the
+    // revocation, and the journal is intact.
+    let audit = r.ca.store.verify_audit().unwrap();
+    assert!(audit.is_intact());
+    assert!(audit.entries >= audit_before + 5, "{} -> {}", audit_before, audit.entries);
+
+    // Confirming an application: the operator's signature over its statement.
+    let import = ca_core::ra::csv::parse(&fixtures::registry::registry_csv()).unwrap();
+    r.ca.store.import_registry(&import, "test").unwrap();
+    let registry = ca_core::ra::StoreRegistry(&r.ca.store);
+    let ra = ca_core::ra::RegistrationAuthority {
+        store: &r.ca.store,
+        certificates: &r.ca.store,
+        registry: &registry,
+        signatures: &NoSignatures,
+        clock: &clock,
+        install_url: "",
+    };
+    let submission = ca_core::ra::Submission {
+        kind: ca_core::ra::ApplicationKind::NewIndividual,
+        iin: fixtures::person(21).iin,
+        bin: None,
+        serials: Vec::new(),
+        revocation_reason: None,
+        signature: None,
+        operator: None,
+    };
+    let a = ra.submit(&submission).unwrap().application().clone();
+    ra.verify_identity(&a.number, "operator-1").unwrap();
+    let path = format!("/api/v1/admin/applications/{}/confirm", a.number);
+    let (got, v) = admin(&r, &path, &signed_by(&r, &operator, b"something else"));
+    assert_eq!(got, 403, "{v}");
+    let statement = ra.statement("operator-confirm", &a).canonical();
+    let (got, v) = admin(&r, &path, &signed_by(&r, &citizen, &statement));
+    assert_eq!(got, 403, "{v}");
+    let (got, v) = admin(&r, &path, &signed_by(&r, &operator, &statement));
+    assert_eq!(got, 200, "{v}");
+    assert_eq!(v["application"]["state"], "confirmed");
+    assert!(r.ca.store.verify_audit().unwrap().is_intact());
 }

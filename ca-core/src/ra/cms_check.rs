@@ -3,7 +3,7 @@
 //! its content must be exactly the statement's canonical bytes.
 
 use crate::clock::Clock;
-use crate::cms::{verify, Reason, Requirements, StoreRevocationSource, TrustStore, VerifyContext};
+use crate::cms::{verify, CmsVerification, Reason, Requirements, StoreRevocationSource, TrustStore, VerifyContext};
 use crate::serial::SerialNumber;
 
 use super::signature::{Expectation, SignatureCheck, SignatureProblem, SignedPayload, SignerFacts};
@@ -27,43 +27,49 @@ impl SignatureCheck for CmsSignatureCheck<'_> {
         };
         let v = verify(&signed.cms, Some(&signed.content), &ctx)
             .map_err(|e| SignatureProblem::Invalid(format!("not a CMS signature: {e}")))?;
-        if v.content.as_deref() != Some(signed.content.as_slice()) {
-            return Err(SignatureProblem::ContentMismatch);
-        }
-        let [signer] = v.signers.as_slice() else {
-            return Err(SignatureProblem::Invalid(format!("expected one signer, found {}", v.signers.len())));
-        };
-        let certificate = signer
-            .certificate
-            .as_ref()
-            .ok_or_else(|| SignatureProblem::Invalid("the signer's certificate is not in the signature".into()))?;
-        let serial: SerialNumber =
-            certificate.serial.parse().map_err(|e| SignatureProblem::Invalid(format!("signer serial: {e}")))?;
-        if !signer.valid || !v.valid {
-            let fatal = signer.findings.iter().chain(v.findings.iter()).find(|f| f.fatal);
-            return Err(match fatal.map(|f| f.reason) {
-                Some(Reason::Expired | Reason::NotYetValid) => SignatureProblem::Expired(serial),
-                Some(Reason::Revoked) => SignatureProblem::Revoked(serial),
-                Some(Reason::Untrusted | Reason::CertificateNotFound) => {
-                    SignatureProblem::Untrusted(fatal.map(|f| f.message.clone()).unwrap_or_default())
-                }
-                Some(Reason::RevocationUnavailable) => {
-                    SignatureProblem::Unavailable(fatal.map(|f| f.message.clone()).unwrap_or_default())
-                }
-                Some(Reason::DigestMismatch) => SignatureProblem::ContentMismatch,
-                _ => SignatureProblem::Invalid(
-                    fatal.map(|f| f.message.clone()).unwrap_or_else(|| "the signature is not valid".into()),
-                ),
-            });
-        }
-        let id = &certificate.identity;
-        Ok(SignerFacts {
-            serial,
-            iin: id.iin,
-            bin: id.bin,
-            roles: id.roles.clone(),
-            key_type: id.key_type,
-            signing_time: signer.signing_time,
-        })
+        facts_from_verification(&v, &signed.content)
     }
+}
+
+/// Who signed, from a CMS verification of a signed step whose content must be `content`; a
+/// signature that is not valid becomes the matching [`SignatureProblem`].
+pub fn facts_from_verification(v: &CmsVerification, content: &[u8]) -> Result<SignerFacts, SignatureProblem> {
+    if v.content.as_deref() != Some(content) {
+        return Err(SignatureProblem::ContentMismatch);
+    }
+    let [signer] = v.signers.as_slice() else {
+        return Err(SignatureProblem::Invalid(format!("expected one signer, found {}", v.signers.len())));
+    };
+    let certificate = signer
+        .certificate
+        .as_ref()
+        .ok_or_else(|| SignatureProblem::Invalid("the signer's certificate is not in the signature".into()))?;
+    let serial: SerialNumber =
+        certificate.serial.parse().map_err(|e| SignatureProblem::Invalid(format!("signer serial: {e}")))?;
+    if !signer.valid || !v.valid {
+        let fatal = signer.findings.iter().chain(v.findings.iter()).find(|f| f.fatal);
+        return Err(match fatal.map(|f| f.reason) {
+            Some(Reason::Expired | Reason::NotYetValid) => SignatureProblem::Expired(serial),
+            Some(Reason::Revoked) => SignatureProblem::Revoked(serial),
+            Some(Reason::Untrusted | Reason::CertificateNotFound) => {
+                SignatureProblem::Untrusted(fatal.map(|f| f.message.clone()).unwrap_or_default())
+            }
+            Some(Reason::RevocationUnavailable) => {
+                SignatureProblem::Unavailable(fatal.map(|f| f.message.clone()).unwrap_or_default())
+            }
+            Some(Reason::DigestMismatch) => SignatureProblem::ContentMismatch,
+            _ => SignatureProblem::Invalid(
+                fatal.map(|f| f.message.clone()).unwrap_or_else(|| "the signature is not valid".into()),
+            ),
+        });
+    }
+    let id = &certificate.identity;
+    Ok(SignerFacts {
+        serial,
+        iin: id.iin,
+        bin: id.bin,
+        roles: id.roles.clone(),
+        key_type: id.key_type,
+        signing_time: signer.signing_time,
+    })
 }

@@ -2,6 +2,7 @@
 //! status; a request that takes longer than [`REQUEST_TIMEOUT`](crate::REQUEST_TIMEOUT) is
 //! answered 503.
 
+pub(crate) mod admin;
 pub(crate) mod auth;
 pub(crate) mod sign;
 pub(crate) mod verify;
@@ -167,6 +168,17 @@ fn openapi_document() -> serde_json::Value {
                 "summary": "A single-use login nonce (32 random bytes), valid 5 minutes",
                 "responses": { "200": { "description": "Challenge", "content": { "application/json": { "schema": { "type": "object",
                     "properties": { "nonce": { "type": "string", "description": "base64" }, "expires_at": { "type": "string", "format": "date-time" } } } } } } }
+            } },
+            "/api/v1/admin/revocations": { "post": {
+                "summary": "Revoke a certificate: a CMS signed by a CA operator (SIGN key, CA-operator role) whose content is {\"action\":\"revoke\",\"serial\":…,\"reason\":…}, signed at most 10 minutes ago; audited",
+                "requestBody": { "required": true, "content": { "application/pkcs7-mime": { "schema": { "type": "string", "format": "binary" } } } },
+                "responses": { "200": { "description": "Revoked (or already revoked)" }, "401": { "description": "No valid signature" }, "403": { "description": "Signer is not a CA operator with a SIGN key" }, "404": { "description": "Unknown serial" } }
+            } },
+            "/api/v1/admin/applications/{number}/confirm": { "post": {
+                "summary": "The operator's confirmation of an application: a CMS by a CA operator over the application's statement (ca application statement); audited",
+                "parameters": [{ "name": "number", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "requestBody": { "required": true, "content": { "application/pkcs7-mime": { "schema": { "type": "string", "format": "binary" } } } },
+                "responses": { "200": { "description": "Confirmed" }, "401": { "description": "No valid signature" }, "403": { "description": "Not an operator, or not this application's statement" }, "404": { "description": "No such application" }, "409": { "description": "Application not in a state to confirm" } }
             } },
             "/api/v1/auth/login": { "post": {
                 "summary": "Log in with a CMS signature of the nonce made with an AUTH key; checked now, chain and revocation included; consumes the nonce",
