@@ -496,8 +496,15 @@ fn holder_with_roles(ca: &TestCa, profile: ProfileId, n: u32, roles: Vec<ca_core
 }
 
 fn signed_by(r: &Running, h: &Holder, content: &[u8]) -> Vec<u8> {
-    ca_core::cms::sign(content, false, &h.key, &h.cert.der, &[r.ca.issuing.certificate_der.clone()], SystemClock.now())
-        .unwrap()
+    ca_core::cms::sign(
+        content,
+        false,
+        &h.key,
+        &h.cert.der,
+        std::slice::from_ref(&r.ca.issuing.certificate_der),
+        SystemClock.now(),
+    )
+    .unwrap()
 }
 
 fn admin(r: &Running, path: &str, body: &[u8]) -> (u16, Value) {
