@@ -207,8 +207,7 @@ impl Responder {
                     let rev = rec.revocation.ok_or(Outcome::InternalError)?;
                     CertStatus::revoked(RevokedInfo {
                         revocation_time: generalized(rev.revoked_at),
-                        revocation_reason: (rev.reason != RevocationReason::Unspecified)
-                            .then(|| crl_reason(rev.reason)),
+                        revocation_reason: (rev.reason != RevocationReason::Unspecified).then(|| rev.reason.into()),
                     })
                 }
                 // Reserved but never issued, issued by another CA of ours, or unknown: RFC 6960
@@ -263,21 +262,6 @@ impl Responder {
         };
         let response = OcspResponse::successful(basic).map_err(|_| Outcome::InternalError)?;
         Ok((response, Outcome::Answered { good, revoked, never_issued }))
-    }
-}
-
-fn crl_reason(reason: RevocationReason) -> CrlReason {
-    match reason {
-        RevocationReason::Unspecified => CrlReason::Unspecified,
-        RevocationReason::KeyCompromise => CrlReason::KeyCompromise,
-        RevocationReason::CaCompromise => CrlReason::CaCompromise,
-        RevocationReason::AffiliationChanged => CrlReason::AffiliationChanged,
-        RevocationReason::Superseded => CrlReason::Superseded,
-        RevocationReason::CessationOfOperation => CrlReason::CessationOfOperation,
-        RevocationReason::CertificateHold => CrlReason::CertificateHold,
-        RevocationReason::RemoveFromCrl => CrlReason::RemoveFromCRL,
-        RevocationReason::PrivilegeWithdrawn => CrlReason::PrivilegeWithdrawn,
-        RevocationReason::AaCompromise => CrlReason::AaCompromise,
     }
 }
 

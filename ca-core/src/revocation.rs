@@ -32,6 +32,24 @@ const ALL: [RevocationReason; 10] = [
     RevocationReason::AaCompromise,
 ];
 
+impl From<RevocationReason> for x509_cert::ext::pkix::CrlReason {
+    fn from(reason: RevocationReason) -> Self {
+        use x509_cert::ext::pkix::CrlReason as C;
+        match reason {
+            RevocationReason::Unspecified => C::Unspecified,
+            RevocationReason::KeyCompromise => C::KeyCompromise,
+            RevocationReason::CaCompromise => C::CaCompromise,
+            RevocationReason::AffiliationChanged => C::AffiliationChanged,
+            RevocationReason::Superseded => C::Superseded,
+            RevocationReason::CessationOfOperation => C::CessationOfOperation,
+            RevocationReason::CertificateHold => C::CertificateHold,
+            RevocationReason::RemoveFromCrl => C::RemoveFromCRL,
+            RevocationReason::PrivilegeWithdrawn => C::PrivilegeWithdrawn,
+            RevocationReason::AaCompromise => C::AaCompromise,
+        }
+    }
+}
+
 /// The reason is not one of RFC 5280's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown revocation reason {0:?}; expected one of: unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, certificateHold, removeFromCRL, privilegeWithdrawn, aACompromise")]

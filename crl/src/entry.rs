@@ -58,21 +58,6 @@ struct RevokedCertRef<'a> {
     crl_entry_extensions: Option<SequenceOf<ExtensionRef<'a>, 2>>,
 }
 
-pub(crate) fn to_crl_reason(reason: RevocationReason) -> CrlReason {
-    match reason {
-        RevocationReason::Unspecified => CrlReason::Unspecified,
-        RevocationReason::KeyCompromise => CrlReason::KeyCompromise,
-        RevocationReason::CaCompromise => CrlReason::CaCompromise,
-        RevocationReason::AffiliationChanged => CrlReason::AffiliationChanged,
-        RevocationReason::Superseded => CrlReason::Superseded,
-        RevocationReason::CessationOfOperation => CrlReason::CessationOfOperation,
-        RevocationReason::CertificateHold => CrlReason::CertificateHold,
-        RevocationReason::RemoveFromCrl => CrlReason::RemoveFromCRL,
-        RevocationReason::PrivilegeWithdrawn => CrlReason::PrivilegeWithdrawn,
-        RevocationReason::AaCompromise => CrlReason::AaCompromise,
-    }
-}
-
 /// Append the DER of `entry` (the `index`-th) to `out`.
 pub(crate) fn encode_entry<S: AsRef<[u8]>>(
     entry: &CrlEntry<S>,
@@ -92,7 +77,7 @@ pub(crate) fn encode_entry<S: AsRef<[u8]>>(
     let mut invalidity_buf = [0u8; 17];
     let mut extensions = SequenceOf::<ExtensionRef<'_>, 2>::new();
     if let Some(reason) = entry.reason.filter(|r| *r != RevocationReason::Unspecified) {
-        let value = to_crl_reason(reason).encode_to_slice(&mut reason_buf)?;
+        let value = CrlReason::from(reason).encode_to_slice(&mut reason_buf)?;
         extensions.add(ExtensionRef {
             extn_id: ID_CE_CRL_REASONS,
             critical: false,

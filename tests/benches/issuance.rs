@@ -14,6 +14,7 @@ use ca_core::signer::Signer;
 use ca_core::store::Store;
 use fixtures::{individual, TestCa};
 use hsm::{KeyAlgorithm, SoftwareKey};
+use x509_cert::spki::SubjectPublicKeyInfoOwned;
 
 fn rate(seconds: f64, mut op: impl FnMut() -> usize) -> f64 {
     // Warm up, then run for the given wall time.
@@ -24,6 +25,21 @@ fn rate(seconds: f64, mut op: impl FnMut() -> usize) -> f64 {
         done += op();
     }
     done as f64 / start.elapsed().as_secs_f64()
+}
+
+/// `batch` requests for distinct people, SIGN and AUTH alternating, keys from the pool.
+fn requests(n: &mut u32, batch: usize, keys: &[SubjectPublicKeyInfoOwned]) -> Vec<IssuanceRequest> {
+    (0..batch)
+        .map(|i| {
+            *n += 1;
+            IssuanceRequest {
+                profile: if i % 2 == 0 { ProfileId::IndividualSign } else { ProfileId::IndividualAuth },
+                subject: individual(*n % 1000),
+                roles: vec![],
+                public_key: keys[*n as usize % keys.len()].clone(),
+            }
+        })
+        .collect()
 }
 
 fn main() {
@@ -61,17 +77,7 @@ fn main() {
             let issuer = ca.issuer(&clock);
             let mut n = 0u32;
             let issued = rate(seconds, || {
-                let requests: Vec<IssuanceRequest> = (0..batch)
-                    .map(|i| {
-                        n += 1;
-                        IssuanceRequest {
-                            profile: if i % 2 == 0 { ProfileId::IndividualSign } else { ProfileId::IndividualAuth },
-                            subject: individual(n % 1000),
-                            roles: vec![],
-                            public_key: subject_keys[n as usize % subject_keys.len()].clone(),
-                        }
-                    })
-                    .collect();
+                let requests = requests(&mut n, batch, &subject_keys);
                 issuer.issue_batch(&requests).unwrap().len()
             });
             println!("{:<10} {:>6} {:>14.0} {:>16.0} {:>8.2}", alg.to_string(), batch, raw, issued, issued / raw);
@@ -82,17 +88,7 @@ fn main() {
             let issuer = ca.issuer(&clock);
             let mut n = 0u32;
             let batches = std::iter::from_fn(|| {
-                let requests: Vec<IssuanceRequest> = (0..batch)
-                    .map(|i| {
-                        n += 1;
-                        IssuanceRequest {
-                            profile: if i % 2 == 0 { ProfileId::IndividualSign } else { ProfileId::IndividualAuth },
-                            subject: individual(n % 1000),
-                            roles: vec![],
-                            public_key: subject_keys[n as usize % subject_keys.len()].clone(),
-                        }
-                    })
-                    .collect();
+                let requests = requests(&mut n, batch, &subject_keys);
                 Some(requests)
             });
             let deadline = Instant::now() + Duration::from_secs_f64(seconds);

@@ -2,7 +2,6 @@
 //! of the same token key measured in the same run; and the time of one full card
 //! personalization. Run: `cargo bench -p ca-tests --bench token_issuance [-- seconds]`.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ca_core::card::{personalize, CardKeyKind, CardRequest};
@@ -15,30 +14,12 @@ use fixtures::{individual, TestCa};
 use hsm::pkcs11::{Pkcs11Module, SecretPin, TokenSelector};
 use hsm::{KeyAlgorithm, SoftwareKey};
 
-const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
-
-fn init_token(conf: &std::path::Path, label: &str) {
-    let out = Command::new("softhsm2-util")
-        .env("SOFTHSM2_CONF", conf)
-        .args(["--init-token", "--free", "--label", label, "--so-pin", "87654321", "--pin", "1234"])
-        .output()
-        .expect("softhsm2-util");
-    assert!(out.status.success());
-}
+use ca_tests::SOFTHSM_MODULE as MODULE;
 
 fn main() {
     let seconds: f64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(3.0);
     let tmp = tempfile::tempdir().unwrap();
-    let tokens = tmp.path().join("tokens");
-    std::fs::create_dir(&tokens).unwrap();
-    let conf = tmp.path().join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!("directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n", tokens.display()),
-    )
-    .unwrap();
-    init_token(&conf, "HSM");
-    init_token(&conf, "CARD");
+    let conf = ca_tests::softhsm_tokens(tmp.path(), &["HSM", "CARD"], "1234");
     std::env::set_var("SOFTHSM2_CONF", &conf);
     let module = Pkcs11Module::load(MODULE).unwrap();
     let hsm = module.open_token(&TokenSelector::Label("HSM".into())).unwrap();

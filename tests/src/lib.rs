@@ -42,3 +42,28 @@ pub fn openssl_csr(dir: &Path, name: &str, key_args: &[&str]) -> Vec<u8> {
     openssl_ok(&args);
     std::fs::read(&csr).expect("read CSR")
 }
+
+/// SoftHSM2's module, installed by the setup script.
+pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+/// A SoftHSM2 configuration of its own in `dir` (token files under `dir/tokens`), with tokens
+/// `labels` initialised with user PIN `pin`. Returns the configuration file for `SOFTHSM2_CONF`.
+pub fn softhsm_tokens(dir: &Path, labels: &[&str], pin: &str) -> PathBuf {
+    let tokens = dir.join("tokens");
+    std::fs::create_dir_all(&tokens).expect("token directory");
+    let conf = dir.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!("directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n", tokens.display()),
+    )
+    .expect("write softhsm2.conf");
+    for label in labels {
+        let out = Command::new("softhsm2-util")
+            .env("SOFTHSM2_CONF", &conf)
+            .args(["--init-token", "--free", "--label", label, "--so-pin", "87654321", "--pin", pin])
+            .output()
+            .expect("softhsm2-util is installed by scripts/setup.sh");
+        assert!(out.status.success(), "softhsm2-util: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    conf
+}

@@ -2,7 +2,6 @@
 //! issued but not written, and a re-run with the same card completes without issuing again and
 //! without leaving a second key pair behind.
 
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use ca_core::card::{personalize, CardError, CardKeyKind, CardRequest, CardToken};
@@ -12,7 +11,7 @@ use fixtures::{fixed_now, individual, TestCa};
 use hsm::pkcs11::{Pkcs11Module, SecretPin, Token, TokenSelector};
 use hsm::KeyAlgorithm;
 
-const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+use ca_tests::SOFTHSM_MODULE as MODULE;
 
 /// A real token whose certificate writes fail while `broken` is set (the card pulled out).
 struct FlakyCard {
@@ -41,20 +40,7 @@ impl CardToken for FlakyCard {
 #[test]
 fn an_interrupted_personalization_is_reported_and_resumed() {
     let tmp = tempfile::tempdir().unwrap();
-    let tokens = tmp.path().join("tokens");
-    std::fs::create_dir(&tokens).unwrap();
-    let conf = tmp.path().join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!("directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n", tokens.display()),
-    )
-    .unwrap();
-    let out = Command::new("softhsm2-util")
-        .env("SOFTHSM2_CONF", &conf)
-        .args(["--init-token", "--free", "--label", "SIM", "--so-pin", "87654321", "--pin", "1357"])
-        .output()
-        .expect("softhsm2-util is installed by scripts/setup.sh");
-    assert!(out.status.success());
+    let conf = ca_tests::softhsm_tokens(tmp.path(), &["SIM"], "1357");
     // The only test in this binary that loads SoftHSM, so setting the variable is race-free.
     std::env::set_var("SOFTHSM2_CONF", &conf);
     let module = Pkcs11Module::load(MODULE).unwrap();
