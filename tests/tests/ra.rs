@@ -624,3 +624,65 @@ fn a_crash_between_delivery_and_marking_redelivers_once_and_loses_nothing() {
     assert!(text.starts_with("From: nca@pki.test.kz\r\nTo: person28@example.kz\r\n"));
     assert_audit_intact(&env.ca.store);
 }
+
+#[test]
+fn an_application_left_issuing_by_a_dead_worker_is_recovered() {
+    use ca_core::profile::ProfileId;
+    use ca_core::ra::application::{ActorRole, Step};
+    use ca_core::ra::store::{NewEvent, Transition};
+    let env = Env::new();
+    let ra = ra!(env);
+    let a = ra.submit(&new_app(K::NewIndividual, 28, None)).unwrap().application().clone();
+    let op = TestSigner::operator(200);
+    ra.confirm(&a.number, "operator-1", &op.sign(&statement(&a, "operator-confirm"))).unwrap();
+
+    // A worker claims it, issues two certificates, and dies before completing: its keys are gone.
+    let claim = Transition {
+        from: vec![S::Confirmed],
+        to: S::Issuing,
+        event: NewEvent {
+            step: Step::Claim,
+            actor_role: ActorRole::Operator,
+            actor: "worker-1".into(),
+            signer_serial: None,
+            at: env.clock.now(),
+            details: serde_json::Value::Null,
+        },
+        serials: None,
+        refusal: None,
+        notice: None,
+    };
+    env.ca.store.transition(&a.number, &claim).unwrap();
+    let (k1, k2) = keys();
+    let issuer = env.issuer_on(&env.ca.store);
+    let orphans: Vec<_> = [(ProfileId::IndividualAuth, &k1), (ProfileId::IndividualSign, &k2)]
+        .into_iter()
+        .map(|(profile, key)| {
+            issuer
+                .issue(&ca_core::issuer::IssuanceRequest {
+                    profile,
+                    subject: fixtures::individual(28),
+                    roles: vec![],
+                    public_key: ca_core::signer::Signer::public_key(key).clone(),
+                })
+                .unwrap()
+                .serial
+        })
+        .collect();
+
+    // Too early: the worker may still be running.
+    assert!(matches!(ra.recover(&a.number, "operator-2", Duration::minutes(10)), Err(RaError::InProgress(_))));
+    env.clock.advance(Duration::minutes(15));
+    let (recovered, revoked) = ra.recover(&a.number, "operator-2", Duration::minutes(10)).unwrap();
+    assert_eq!(recovered.state, S::Confirmed);
+    assert_eq!(revoked.len(), 2);
+    for serial in &orphans {
+        let rec = env.ca.store.certificate(serial).unwrap().unwrap();
+        assert_eq!(rec.revocation.unwrap().reason, ca_core::revocation::RevocationReason::CessationOfOperation);
+    }
+    // Now it can be issued properly, and only a stuck application can be recovered.
+    let done = issue(&ra, &issuer, &a.number).unwrap();
+    assert_eq!(done.application.state, S::Issued);
+    assert!(matches!(ra.recover(&a.number, "operator-2", Duration::minutes(10)), Err(RaError::WrongState { .. })));
+    assert_audit_intact(&env.ca.store);
+}

@@ -52,6 +52,14 @@ pub enum ApplicationCommand {
     Issue(IssueArgs),
     /// Print the exact bytes a signer signs for a step (to stdout, no newline).
     Statement(StatementArgs),
+    /// Give back an application a crashed worker left issuing/revoking (revoking what it issued
+    /// whose keys were lost), so it can be carried out again.
+    Recover {
+        number: String,
+        /// Only when the claim is older than this many minutes.
+        #[arg(long, default_value_t = 10)]
+        stale_minutes: u32,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -334,6 +342,15 @@ pub fn run(ctx: &Context, cmd: &ApplicationCommand) -> Outcome {
         ApplicationCommand::Issue(args) => {
             let ra = RegistrationAuthority { install_url: &args.install_url, ..ra };
             issue(ctx, &ra, args)
+        }
+        ApplicationCommand::Recover { number: n, stale_minutes } => {
+            let (a, revoked) = ra.recover(&number(n)?, &ctx.actor, time::Duration::minutes((*stale_minutes).into()))?;
+            if !ctx.json {
+                for s in &revoked {
+                    println!("revoked {s} (its key was lost with the interrupted worker)");
+                }
+            }
+            print_application(ctx, &a)
         }
         ApplicationCommand::Statement(args) => {
             let action: &'static str = match args.action.as_str() {

@@ -181,6 +181,69 @@ impl RegistrationAuthority<'_> {
         Ok((Executed { application, certificates: Vec::new(), revoked: Vec::new() }, written))
     }
 
+    /// Recover an application a worker left `issuing` or `revoking` (it died after the claim),
+    /// once the claim is older than `stale_after`. Revocations are simply given back (revoking
+    /// again is harmless). A card issuance is given back too: the next personalization finds the
+    /// keys on the card and the issued certificates in the store. For a key-store issuance the
+    /// private keys died with the worker, so every certificate it issued for this applicant
+    /// after the claim is revoked (cessationOfOperation) before the application is confirmed
+    /// again. Returns the application and the serials revoked.
+    pub fn recover(
+        &self,
+        number: &ApplicationNumber,
+        actor: &str,
+        stale_after: time::Duration,
+    ) -> Result<(Application, Vec<SerialNumber>), RaError> {
+        let a = self.store.application(number)?.ok_or_else(|| RaError::NotFound(number.clone()))?;
+        if !matches!(a.state, ApplicationState::Issuing | ApplicationState::Revoking) {
+            return Err(RaError::WrongState {
+                number: number.clone(),
+                state: a.state,
+                what: "only an application being carried out can be recovered".into(),
+            });
+        }
+        if self.clock.now() - a.updated_at < stale_after {
+            return Err(RaError::InProgress(number.clone()));
+        }
+        let mut revoked = Vec::new();
+        if a.state == ApplicationState::Issuing && a.kind != ApplicationKind::Card {
+            let query = CertificateQuery {
+                iin: Some(a.iin),
+                bin: a.bin,
+                status: Some(CertificateStatus::Issued),
+                ..Default::default()
+            };
+            let profiles =
+                [ProfileId::IndividualAuth, ProfileId::IndividualSign, ProfileId::LegalAuth, ProfileId::LegalSign];
+            let who = format!("application:{} recovery", a.number);
+            for record in self.certificates.find(&query)? {
+                let after_claim = record.issued_at.is_some_and(|t| t >= a.updated_at);
+                if after_claim && profiles.iter().any(|p| p.name() == record.profile) {
+                    crate::revocation::revoke(
+                        self.certificates,
+                        self.clock,
+                        &record.serial,
+                        RevocationReason::CessationOfOperation,
+                        None,
+                        &who,
+                    )?;
+                    revoked.push(record.serial);
+                }
+            }
+        }
+        let why = format!(
+            "recovered after an interrupted worker; certificates revoked because their keys were lost: {}",
+            if revoked.is_empty() {
+                "none".to_owned()
+            } else {
+                revoked.iter().map(SerialNumber::to_hex).collect::<Vec<_>>().join(", ")
+            }
+        );
+        self.release(&a, actor, &why)?;
+        let a = self.store.application(number)?.ok_or_else(|| RaError::NotFound(number.clone()))?;
+        Ok((a, revoked))
+    }
+
     fn subject(&self, a: &Application) -> Result<Subject, RaError> {
         let person = self
             .registry
