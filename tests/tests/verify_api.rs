@@ -603,3 +603,139 @@ fn administration_needs_an_operator_signature_and_is_audited() {
     assert_eq!(v["application"]["state"], "confirmed");
     assert!(r.ca.store.verify_audit().unwrap().is_intact());
 }
+
+// ---- revocation of a foreign trusted CA's certificates from its CRL -------------------------
+
+/// A small HTTP server for CRLs: answers `GET /crl/<file>` with the bytes published under that
+/// file name and counts the requests for each.
+struct CrlServer {
+    port: u16,
+    files: Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>>,
+    hits: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+}
+
+impl CrlServer {
+    fn hits(&self, file: &str) -> usize {
+        self.hits.lock().unwrap().get(file).copied().unwrap_or(0)
+    }
+}
+
+fn crl_server() -> CrlServer {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let files: Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>> = Arc::default();
+    let hits: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>> = Arc::default();
+    let (f, h) = (files.clone(), hits.clone());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            let mut buf = [0u8; 4096];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let file = request.split(' ').nth(1).unwrap_or("").rsplit('/').next().unwrap_or("").to_owned();
+            *h.lock().unwrap().entry(file.clone()).or_default() += 1;
+            let body = f.lock().unwrap().get(&file).cloned().unwrap_or_default();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/pkix-crl\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(&body);
+        }
+    });
+    CrlServer { port, files, hits }
+}
+
+/// Publish `ca`'s CRL as `file` (signed by `authority`, the issuing or the root CA).
+fn publish_crl(
+    authority: &ca_core::issuer::CertificateAuthority,
+    server: &CrlServer,
+    file: &str,
+    number: u64,
+    revoked: &[&ca_core::serial::SerialNumber],
+    this: OffsetDateTime,
+    next: OffsetDateTime,
+) {
+    let params = crl::CrlParams {
+        issuer: authority.subject().clone(),
+        authority_key_id: authority.key_id().to_vec(),
+        crl_number: number,
+        this_update: this,
+        next_update: next,
+        delta_base: None,
+        issuing_distribution_point: None,
+        freshest_crl: None,
+    };
+    let entries = revoked.iter().map(|s| crl::CrlEntry {
+        serial: s.as_bytes(),
+        revoked_at: this,
+        reason: Some(ca_core::revocation::RevocationReason::KeyCompromise),
+        invalidity_date: None,
+    });
+    let der = crl::build_crl(&params, entries, authority.signer()).unwrap();
+    server.files.lock().unwrap().insert(file.to_owned(), der);
+}
+
+#[test]
+fn a_foreign_cas_crl_is_fetched_cached_until_next_update_and_never_trusted_stale() {
+    use ca_core::cms::{self, Requirements};
+    let server = crl_server();
+    let clock = Arc::new(ShiftedClock::default());
+    let urls = ca_core::config::PublicationUrls::under(&format!("http://127.0.0.1:{}", server.port));
+    let foreign = TestCa::with_urls(KeyAlgorithm::P256, KeyAlgorithm::P256, clock.as_ref(), urls);
+    let ours = TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256);
+    let signer = issue(&foreign, clock.as_ref(), ProfileId::IndividualSign, 40, KeyAlgorithm::P256);
+    let verifier = ca_server::Verifier::new(
+        &[ours.root.certificate_der.clone(), foreign.root.certificate_der.clone()],
+        &[ours.issuing.certificate_der.clone(), foreign.issuing.certificate_der.clone()],
+        vec![ours.issuing.certificate_der.clone(), ours.root.certificate_der.clone()],
+        clock.clone(),
+    )
+    .unwrap();
+    let content = b"a request signed under a foreign CA";
+    let signature = cms::sign(
+        content,
+        false,
+        &signer.key,
+        &signer.cert.der,
+        std::slice::from_ref(&foreign.issuing.certificate_der),
+        clock.now(),
+    )
+    .unwrap();
+    let check = || {
+        let now = clock.now();
+        verifier.with_context(None, now, Some(now), Requirements::default(), |ctx| {
+            cms::verify(&signature, None, ctx).unwrap()
+        })
+    };
+    let reasons = |v: &ca_core::cms::CmsVerification| format!("{:?}", v.signers[0].findings);
+
+    // A current CRL without the signer: good, fetched once and then served from the cache.
+    // (The root's CRL, for the issuing CA's own certificate, is valid all along.)
+    let now = clock.now();
+    publish_crl(&foreign.root, &server, "root.crl", 1, &[], now, now + Duration::days(30));
+    publish_crl(&foreign.issuing, &server, "nca.crl", 1, &[], now, now + Duration::hours(1));
+    let v = check();
+    assert!(v.valid, "{}", reasons(&v));
+    assert_eq!(v.signers[0].revocation.source.as_deref(), Some("crl"));
+    let v = check();
+    assert!(v.valid);
+    assert_eq!(server.hits("nca.crl"), 1, "cached until nextUpdate");
+
+    // The foreign CA revokes the signer; the cached CRL stands until its nextUpdate, then the
+    // new one is fetched and the signer is revoked.
+    publish_crl(&foreign.issuing, &server, "nca.crl", 2, &[&signer.cert.serial], now, now + Duration::hours(3));
+    assert!(check().valid, "still the cached CRL");
+    clock.0.store(3600 + 60, Ordering::Relaxed);
+    let v = check();
+    assert!(!v.valid);
+    assert!(reasons(&v).contains("Revoked"), "{}", reasons(&v));
+    assert_eq!(server.hits("nca.crl"), 2);
+
+    // Past that CRL's nextUpdate the server only has a stale one: never "good".
+    clock.0.store(4 * 3600, Ordering::Relaxed);
+    publish_crl(&foreign.issuing, &server, "nca.crl", 3, &[], now, now + Duration::hours(3) + Duration::minutes(30));
+    let v = check();
+    assert!(!v.valid);
+    assert!(reasons(&v).contains("RevocationUnavailable"), "{}", reasons(&v));
+}
