@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use ca_core::clock::SystemClock;
-use ca_core::identity::Subject;
 use ca_core::issuer::IssuanceRequest;
 use ca_core::ocsp::Responder;
 use ca_core::profile::ProfileId;
@@ -55,16 +54,7 @@ fn main() {
     for alg in [KeyAlgorithm::Rsa2048, KeyAlgorithm::P256] {
         let ca = TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256);
         let clock = SystemClock;
-        let key = SoftwareKey::generate(alg).unwrap();
-        let responder_cert = ca
-            .issuer(&clock)
-            .issue(&IssuanceRequest {
-                profile: ProfileId::OcspResponder,
-                subject: Subject::Service { common_name: "OCSP RESPONDER".into(), organisation: None },
-                roles: vec![],
-                public_key: key.public_key().clone(),
-            })
-            .unwrap();
+        let (key, responder_cert) = ca.ocsp_responder(alg);
         let subject_key = SoftwareKey::generate(KeyAlgorithm::P256).unwrap();
         let leaf = ca
             .issuer(&clock)
@@ -94,10 +84,7 @@ fn main() {
             ca.dir.path().join("crl"),
             ca.dir.path().join("certs"),
         ));
-        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        runtime.spawn(ca_server::serve(listener, services));
+        let (port, runtime) = ca_tests::serve(services);
 
         // An OCSP request for the leaf, made by openssl, sent as GET (RFC 6960 A.1).
         let dir = ca.dir.path();

@@ -148,10 +148,7 @@ fn main() {
             )
             .unwrap(),
         ));
-        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        runtime.spawn(ca_server::serve(listener, Arc::new(services)));
+        let (port, runtime) = ca_tests::serve(Arc::new(services));
 
         let body = serde_json::json!({
             "cms": base64::engine::general_purpose::STANDARD.encode(&cms),

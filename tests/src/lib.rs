@@ -67,3 +67,13 @@ pub fn softhsm_tokens(dir: &Path, labels: &[&str], pin: &str) -> PathBuf {
     }
     conf
 }
+
+/// Start `ca-server` with `services` on a free loopback port. The server runs until the returned
+/// runtime is dropped.
+pub fn serve(services: std::sync::Arc<ca_server::Services>) -> (u16, tokio::runtime::Runtime) {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("loopback port");
+    let port = listener.local_addr().expect("bound address").port();
+    runtime.spawn(ca_server::serve(listener, services));
+    (port, runtime)
+}

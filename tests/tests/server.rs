@@ -8,7 +8,6 @@ use std::net::TcpStream;
 use std::sync::Arc;
 
 use ca_core::clock::{Clock, SystemClock};
-use ca_core::identity::Subject;
 use ca_core::issuer::IssuanceRequest;
 use ca_core::ocsp::Responder;
 use ca_core::profile::ProfileId;
@@ -28,17 +27,7 @@ struct Running {
 
 fn start(responder_key: KeyAlgorithm) -> Running {
     let ca = TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::Rsa2048);
-    let clock = SystemClock;
-    let key = SoftwareKey::generate(responder_key).unwrap();
-    let cert = ca
-        .issuer(&clock)
-        .issue(&IssuanceRequest {
-            profile: ProfileId::OcspResponder,
-            subject: Subject::Service { common_name: "OCSP RESPONDER".into(), organisation: None },
-            roles: vec![],
-            public_key: key.public_key().clone(),
-        })
-        .unwrap();
+    let (key, cert) = ca.ocsp_responder(responder_key);
     // The server gets its own connection to the same database file, as in production.
     let store = Arc::new(SqliteStore::open(&ca.dir.path().join("ca.db")).unwrap());
     let responder = Responder::new(
@@ -57,10 +46,7 @@ fn start(responder_key: KeyAlgorithm) -> Running {
         ca.dir.path().join("crl"),
         ca.dir.path().join("certs"),
     ));
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    runtime.spawn(ca_server::serve(listener, services));
+    let (port, runtime) = ca_tests::serve(services);
     let dir = ca.dir.path();
     write_pem(dir, "issuing.pem", "CERTIFICATE", &ca.issuing.certificate_der);
     let mut chain =

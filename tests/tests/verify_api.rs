@@ -85,10 +85,7 @@ fn start(ca: TestCa, system: Option<&Holder>) -> Running {
         let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(TOKEN.as_bytes()));
         services.api_tokens = ca_server::ApiTokens::parse(&digest).unwrap();
     }
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    runtime.spawn(ca_server::serve(listener, Arc::new(services)));
+    let (port, runtime) = ca_tests::serve(Arc::new(services));
     Running { ca, port, clock, _runtime: runtime }
 }
 
@@ -349,10 +346,7 @@ fn a_foreign_trusted_ca_without_a_reachable_crl_is_never_good() {
     let ours_cas = vec![ours.issuing.certificate_der.clone(), ours.root.certificate_der.clone()];
     let verifier = ca_server::Verifier::new(&anchors, &intermediates, ours_cas, Arc::new(SystemClock)).unwrap();
     services.verifier = Some(Arc::new(verifier));
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    runtime.spawn(ca_server::serve(listener, Arc::new(services)));
+    let (port, _runtime) = ca_tests::serve(Arc::new(services));
     let (status, v) = http(
         port,
         "POST",
