@@ -195,7 +195,7 @@ impl Responder {
         for r in &tbs.request_list {
             let status = match SerialNumber::from_bytes(r.req_cert.serial_number.as_bytes()) {
                 Err(_) => None,
-                Ok(serial) => self.store.certificate(&serial).map_err(|_| Outcome::InternalError)?,
+                Ok(serial) => self.store.state(&serial).map_err(|_| Outcome::InternalError)?,
             };
             let cert_status = match status {
                 Some(rec) if rec.issuer == self.issuer && rec.status == CertificateStatus::Issued => {

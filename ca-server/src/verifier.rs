@@ -7,7 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ca_core::clock::Clock;
-use ca_core::cms::{CmsError, Requirements, RevocationSource, StoreRevocationSource, TrustStore, VerifyContext};
+use ca_core::cms::{
+    ca_keys, CmsError, Requirements, RevocationSource, StoreRevocationSource, TrustStore, VerifyContext,
+};
 use ca_core::store::Store;
 use time::OffsetDateTime;
 
@@ -16,8 +18,8 @@ use crate::StartError;
 
 pub struct Verifier {
     trust: TrustStore,
-    /// Certificates of the CAs whose issued certificates our store records.
-    our_cas: Vec<Vec<u8>>,
+    /// Public keys (SPKI DER) of the CAs whose issued certificates our store records.
+    our_ca_keys: Vec<Vec<u8>>,
     crl: CrlRevocationSource,
 }
 
@@ -30,7 +32,8 @@ impl Verifier {
         our_cas: Vec<Vec<u8>>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, CmsError> {
-        Ok(Self { trust: TrustStore::new(anchors, intermediates)?, our_cas, crl: CrlRevocationSource::new(clock) })
+        let our_ca_keys = ca_keys(&our_cas).map_err(|e| CmsError::Certificate(e.to_string()))?;
+        Ok(Self { trust: TrustStore::new(anchors, intermediates)?, our_ca_keys, crl: CrlRevocationSource::new(clock) })
     }
 
     /// Trust as configured in a CA directory: `root` and `issuing` are this CA's certificates.
@@ -53,7 +56,7 @@ impl Verifier {
         requirements: Requirements,
         f: impl FnOnce(&VerifyContext<'_>) -> T,
     ) -> T {
-        let store_source = store.and_then(|s| StoreRevocationSource::new(s, &self.our_cas).ok());
+        let store_source = store.map(|s| StoreRevocationSource::with_ca_keys(s, &self.our_ca_keys));
         let mut revocation: Vec<&dyn RevocationSource> = Vec::new();
         if let Some(s) = &store_source {
             revocation.push(s);

@@ -49,6 +49,15 @@ pub fn ber_to_der(input: &[u8]) -> Result<Vec<u8>, BerError> {
     if input.is_empty() {
         return Err(BerError::Empty);
     }
+    if is_der(input) {
+        // Nearly every client sends DER: recognise it in one pass without building a tree.
+        return Ok(input.to_vec());
+    }
+    normalise(input)
+}
+
+/// Parse the whole tree and write it back as DER.
+fn normalise(input: &[u8]) -> Result<Vec<u8>, BerError> {
     let mut pos = 0;
     let element = parse(input, &mut pos, 0)?;
     if pos != input.len() {
@@ -57,6 +66,59 @@ pub fn ber_to_der(input: &[u8]) -> Result<Vec<u8>, BerError> {
     let mut out = Vec::with_capacity(input.len());
     write(&element, &mut out)?;
     Ok(out)
+}
+
+/// Whether `input` is one element exactly as [`ber_to_der`] would write it, so converting it
+/// would copy it unchanged. Conservative: anything unusual answers false and takes the full
+/// path, which converts it or says what is wrong.
+fn is_der(input: &[u8]) -> bool {
+    let mut pos = 0;
+    scan(input, &mut pos, 0).is_some() && pos == input.len()
+}
+
+fn scan(input: &[u8], pos: &mut usize, depth: usize) -> Option<()> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    let first = *input.get(*pos)?;
+    *pos += 1;
+    let number = u32::from(first & 0x1f);
+    if number == 0x1f {
+        return None; // high tag numbers do not occur in CMS; leave them to the full path
+    }
+    let len_byte = *input.get(*pos)?;
+    *pos += 1;
+    let length = match len_byte {
+        b if b < 0x80 => usize::from(b),
+        0x80 => return None, // indefinite
+        b => {
+            let count = usize::from(b & 0x7f);
+            let bytes = input.get(*pos..*pos + count).filter(|_| count <= 4)?;
+            *pos += count;
+            let len = bytes.iter().fold(0usize, |len, b| (len << 8) | usize::from(*b));
+            if bytes[0] == 0 || len < 0x80 {
+                return None; // not minimal
+            }
+            len
+        }
+    };
+    let end = pos.checked_add(length).filter(|e| *e <= input.len())?;
+    let universal = first & 0xc0 == 0;
+    if first & 0x20 != 0 {
+        if universal && is_string_type(number) {
+            return None; // constructed string: flattened by the full path
+        }
+        let inner = &input[..end];
+        while *pos < end {
+            scan(inner, pos, depth + 1)?;
+        }
+    } else {
+        if universal && number == BOOLEAN && length == 1 && !matches!(input[*pos], 0 | 0xff) {
+            return None;
+        }
+        *pos = end;
+    }
+    Some(())
 }
 
 fn take(input: &[u8], pos: &mut usize) -> Result<u8, BerError> {
@@ -241,6 +303,45 @@ fn collect_primitive<'a>(children: &'a [Element], out: &mut Vec<&'a [u8]>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fast path must agree with the full conversion: whatever `is_der` accepts, the full
+    /// path writes back unchanged. Checked on a real CMS and on thousands of corruptions of it.
+    #[test]
+    fn the_der_fast_path_agrees_with_the_full_conversion() {
+        let ca = crate::cms::tests::fixture_cms();
+        assert!(is_der(&ca), "a CMS we produced is DER");
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let (mut accepted, mut refused) = (0, 0);
+        for _ in 0..20_000 {
+            let mut input = ca.clone();
+            for _ in 0..1 + next() % 3 {
+                let i = (next() as usize) % input.len();
+                input[i] = match next() % 4 {
+                    0 => 0x80,
+                    1 => 0x00,
+                    2 => input[i] ^ 0x20,
+                    _ => next() as u8,
+                };
+            }
+            if is_der(&input) {
+                accepted += 1;
+                assert_eq!(
+                    normalise(&input).as_deref(),
+                    Ok(input.as_slice()),
+                    "is_der accepted what normalise changes"
+                );
+            } else {
+                refused += 1;
+            }
+        }
+        assert!(accepted > 100 && refused > 100, "both paths exercised: {accepted} accepted, {refused} refused");
+    }
 
     #[test]
     fn der_passes_through_unchanged() {

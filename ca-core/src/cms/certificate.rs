@@ -75,11 +75,13 @@ pub(crate) fn check_certificate(
     for (reason, message) in outcome.problems {
         findings.push(Finding::new(reason, message));
     }
-    let chain = outcome.path.iter().map(|c| format_dn(&c.tbs_certificate.subject)).collect();
-    if outcome.path_found {
-        let mut links = vec![(&leaf.cert, &outcome.path[0])];
-        links.extend(outcome.path.windows(2).map(|w| (&w[0], &w[1])));
-        for (i, (cert, issuer)) in links.into_iter().enumerate() {
+    let mut chain = Vec::new();
+    if let Some(path) = &outcome.path {
+        chain = path.ca.subjects.clone();
+        let cas = &path.ca.certificates;
+        let links =
+            cas.first().map(|issuer| (&leaf.cert, issuer)).into_iter().chain(cas.windows(2).map(|w| (&w[0], &w[1])));
+        for (i, (cert, issuer)) in links.enumerate() {
             let (state, finding) = link_revocation(ctx, cert, issuer, at, &mut revocation, i == 0);
             if let Some((reason, message)) = finding {
                 findings.push(Finding::new(reason, message));
@@ -103,7 +105,7 @@ pub(crate) fn check_certificate(
         identity,
         der: leaf.der.clone(),
     };
-    let chain_trusted = outcome.path_found && !findings.iter().any(|f| matches!(f.reason, Reason::Untrusted));
+    let chain_trusted = outcome.path.is_some() && !findings.iter().any(|f| matches!(f.reason, Reason::Untrusted));
     CertificateCheck { findings, chain, chain_trusted, revocation, certificate }
 }
 

@@ -8,6 +8,8 @@
 //! failure. On top of webpki, this module checks what webpki deliberately leaves out: the trust
 //! anchor's own validity and keyCertSign in every CA certificate of the path.
 
+use std::sync::Arc;
+
 use der::Decode;
 use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm, TrustAnchor, UnixTime};
 use time::OffsetDateTime;
@@ -15,6 +17,7 @@ use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter};
 use x509_cert::ext::pkix::KeyUsage;
 use x509_cert::Certificate;
 
+use super::path_cache::{fingerprint, CaPath, PathCache, PathCacheStats, VerifiedPath};
 use super::report::Reason;
 use super::CmsError;
 use crate::identity::format_dn;
@@ -48,7 +51,11 @@ impl Parsed {
 pub struct TrustStore {
     anchors: Vec<(Parsed, TrustAnchor<'static>)>,
     pub(crate) intermediates: Vec<Parsed>,
+    path_cache: PathCache,
 }
+
+/// Leaf certificates whose validated paths are remembered by default (about 150 bytes each).
+pub const DEFAULT_PATH_CACHE: usize = 100_000;
 
 impl TrustStore {
     /// `anchors`: DER of the trusted roots; `intermediates`: DER of CA certificates that may
@@ -65,7 +72,13 @@ impl TrustStore {
             })
             .collect::<Result<_, CmsError>>()?;
         let intermediates = intermediates.iter().map(|der| Parsed::new(der)).collect::<Result<_, _>>()?;
-        Ok(Self { anchors, intermediates })
+        Ok(Self { anchors, intermediates, path_cache: PathCache::new(DEFAULT_PATH_CACHE) })
+    }
+
+    /// Remember at most `capacity` validated paths (0: validate every path from scratch).
+    pub fn with_path_cache(mut self, capacity: usize) -> Self {
+        self.path_cache = PathCache::new(capacity);
+        self
     }
 
     pub(crate) fn all_certificates(&self) -> impl Iterator<Item = &Parsed> {
@@ -75,10 +88,8 @@ impl TrustStore {
 
 /// The result of validating one signer certificate.
 pub(crate) struct PathOutcome {
-    /// A path to a trust anchor exists (possibly with expired or not-yet-valid certificates).
-    pub path_found: bool,
-    /// Issuer first, trust anchor last; empty when no path was found.
-    pub path: Vec<Certificate>,
+    /// A path to a trust anchor (possibly with expired or not-yet-valid certificates), or none.
+    pub path: Option<VerifiedPath>,
     pub problems: Vec<(Reason, String)>,
 }
 
@@ -102,11 +113,11 @@ pub(crate) fn to_offset(t: &x509_cert::time::Time) -> OffsetDateTime {
 fn validity_problem(cert: &Certificate, at: OffsetDateTime, what: &str) -> Option<(Reason, String)> {
     let v = &cert.tbs_certificate.validity;
     let (from, to) = (to_offset(&v.not_before), to_offset(&v.not_after));
-    let name = format_dn(&cert.tbs_certificate.subject);
+    let name = || format_dn(&cert.tbs_certificate.subject);
     if at < from {
-        Some((Reason::NotYetValid, format!("{what} {name} is valid only from {from}, checked at {at}")))
+        Some((Reason::NotYetValid, format!("{what} {} is valid only from {from}, checked at {at}", name())))
     } else if at > to {
-        Some((Reason::Expired, format!("{what} {name} expired at {to}, checked at {at}")))
+        Some((Reason::Expired, format!("{what} {} expired at {to}, checked at {at}", name())))
     } else {
         None
     }
@@ -128,14 +139,39 @@ impl TrustStore {
             Some(_) => to_offset(&v.not_before),
             None => at,
         };
-        let leaf_der = CertificateDer::from(leaf.der.as_slice());
-        let ee = match EndEntityCert::try_from(&leaf_der) {
-            Ok(ee) => ee,
-            Err(e) => {
-                problems.push((Reason::Untrusted, format!("webpki cannot parse the signer certificate: {e}")));
-                return PathOutcome { path_found: false, path: Vec::new(), problems };
-            }
+        let leaf_key = fingerprint(&[&leaf.der]);
+        let path = match self.path_cache.get(&leaf_key, path_time) {
+            Some(path) => path,
+            None => match self.build_path(leaf, leaf_key, extra, path_time) {
+                Ok(path) => path,
+                Err(problem) => {
+                    problems.push(problem);
+                    return PathOutcome { path: None, problems };
+                }
+            },
         };
+        problems.extend(path.ca.static_problems.iter().cloned());
+        // webpki does not check the anchor's validity, and checked the intermediates at
+        // `path_time`, which differs from `at` when the leaf itself is out of its validity.
+        for ca in &path.ca.certificates {
+            if let Some(p) = validity_problem(ca, at, "CA certificate") {
+                problems.push(p);
+            }
+        }
+        PathOutcome { path: Some(path), problems }
+    }
+
+    /// Build and check a path with webpki at `path_time`, and remember it.
+    fn build_path(
+        &self,
+        leaf: &Parsed,
+        leaf_key: [u8; 32],
+        extra: &[Parsed],
+        path_time: OffsetDateTime,
+    ) -> Result<VerifiedPath, (Reason, String)> {
+        let leaf_der = CertificateDer::from(leaf.der.as_slice());
+        let ee = EndEntityCert::try_from(&leaf_der)
+            .map_err(|e| (Reason::Untrusted, format!("webpki cannot parse the signer certificate: {e}")))?;
         let intermediates: Vec<CertificateDer<'_>> = self
             .intermediates
             .iter()
@@ -144,30 +180,36 @@ impl TrustStore {
             .map(|c| CertificateDer::from(c.der.as_slice()))
             .collect();
         let anchors: Vec<TrustAnchor<'_>> = self.anchors.iter().map(|(_, a)| a.clone()).collect();
-        let verified =
-            ee.verify_for_usage(ALGORITHMS, &anchors, &intermediates, unix(path_time), AnyPurpose, None, None);
-        let path = match verified {
-            Ok(path) => path,
-            Err(e) => {
-                let reason = match e {
-                    webpki::Error::CertExpired { .. } => Reason::Expired,
-                    webpki::Error::CertNotValidYet { .. } => Reason::NotYetValid,
-                    _ => Reason::Untrusted,
-                };
-                let detail = match reason {
-                    Reason::Untrusted => format!("no path to a trust anchor: {e}"),
-                    _ => format!("a CA certificate in the path is not valid at {path_time}: {e}"),
-                };
-                problems.push((reason, detail));
-                return PathOutcome { path_found: false, path: Vec::new(), problems };
-            }
-        };
-        let mut chain = Vec::new();
+        let path = ee
+            .verify_for_usage(ALGORITHMS, &anchors, &intermediates, unix(path_time), AnyPurpose, None, None)
+            .map_err(|e| {
+            let reason = match e {
+                webpki::Error::CertExpired { .. } => Reason::Expired,
+                webpki::Error::CertNotValidYet { .. } => Reason::NotYetValid,
+                _ => Reason::Untrusted,
+            };
+            let detail = match reason {
+                Reason::Untrusted => format!("no path to a trust anchor: {e}"),
+                _ => format!("a CA certificate in the path is not valid at {path_time}: {e}"),
+            };
+            (reason, detail)
+        })?;
+        let mut certificates = Vec::new();
+        let mut static_problems = Vec::new();
+        let mut ca_ders: Vec<Vec<u8>> = Vec::new();
         for cert in path.intermediate_certificates() {
+            ca_ders.push(cert.der().to_vec());
             match Certificate::from_der(cert.der().as_ref()) {
-                Ok(c) => chain.push(c),
-                Err(e) => problems.push((Reason::Untrusted, format!("unreadable intermediate: {e}"))),
+                Ok(c) => certificates.push(c),
+                Err(e) => static_problems.push((Reason::Untrusted, format!("unreadable intermediate: {e}"))),
             }
+        }
+        // The window in which webpki's validity checks hold: the leaf and every intermediate.
+        let mut valid_from = to_offset(&leaf.cert.tbs_certificate.validity.not_before);
+        let mut valid_until = to_offset(&leaf.cert.tbs_certificate.validity.not_after);
+        for c in &certificates {
+            valid_from = valid_from.max(to_offset(&c.tbs_certificate.validity.not_before));
+            valid_until = valid_until.min(to_offset(&c.tbs_certificate.validity.not_after));
         }
         let anchor = path.anchor();
         if let Some((parsed, _)) = self
@@ -175,22 +217,30 @@ impl TrustStore {
             .iter()
             .find(|(_, a)| a.subject == anchor.subject && a.subject_public_key_info == anchor.subject_public_key_info)
         {
-            chain.push(parsed.cert.clone());
+            ca_ders.push(parsed.der.clone());
+            certificates.push(parsed.cert.clone());
         }
-        // webpki does not check the anchor's validity, and checked the intermediates at
-        // `path_time`, which differs from `at` when the leaf itself is out of its validity.
-        for ca in &chain {
-            if let Some(p) = validity_problem(ca, at, "CA certificate") {
-                problems.push(p);
-            }
+        for ca in &certificates {
             if !has_key_cert_sign(ca) {
-                problems.push((
+                static_problems.push((
                     Reason::Untrusted,
                     format!("CA certificate {} lacks keyCertSign", format_dn(&ca.tbs_certificate.subject)),
                 ));
             }
         }
-        PathOutcome { path_found: true, path: chain, problems }
+        let subjects = certificates.iter().map(|c| format_dn(&c.tbs_certificate.subject)).collect();
+        let ca_key = fingerprint(&ca_ders.iter().map(Vec::as_slice).collect::<Vec<_>>());
+        let ca = CaPath { certificates, subjects, static_problems };
+        if ca.certificates.is_empty() || ca.static_problems.iter().any(|(r, _)| *r == Reason::Untrusted) {
+            // Not worth remembering a path that is useless anyway.
+            return Ok(VerifiedPath { ca: Arc::new(ca), valid_from, valid_until });
+        }
+        Ok(self.path_cache.insert(leaf_key, ca_key, ca, valid_from, valid_until))
+    }
+
+    /// Hits, misses and size of the validated-path cache.
+    pub fn path_cache_stats(&self) -> PathCacheStats {
+        self.path_cache.stats()
     }
 }
 

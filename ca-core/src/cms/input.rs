@@ -1,6 +1,8 @@
 //! What a CMS arrives as: DER, BER (indefinite lengths), base64 of either, or PEM with a
 //! `CMS`, `PKCS7` or `PKCS #7 SIGNED DATA` label. Everything is normalised to DER here.
 
+use std::borrow::Cow;
+
 use base64::Engine;
 
 use super::{ber_to_der, CmsError};
@@ -16,9 +18,18 @@ pub fn decode_input(input: &[u8]) -> Result<Vec<u8>, CmsError> {
     Ok(ber_to_der(&binary)?)
 }
 
+/// `text` without ASCII whitespace (line breaks in base64), copied only when there is some.
+pub fn without_whitespace(text: &str) -> Cow<'_, str> {
+    if text.bytes().any(|b| b.is_ascii_whitespace()) {
+        Cow::Owned(text.chars().filter(|c| !c.is_ascii_whitespace()).collect())
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
 fn from_text(text: &[u8]) -> Result<Vec<u8>, CmsError> {
     let text = std::str::from_utf8(text).map_err(|_| CmsError::NotEncoded)?;
-    let body: String = if text.starts_with("-----BEGIN ") {
+    let body: Cow<'_, str> = if text.starts_with("-----BEGIN ") {
         let mut lines = text.lines().map(str::trim);
         let begin = lines.next().unwrap_or_default();
         let label = begin.trim_start_matches("-----BEGIN ").trim_end_matches("-----");
@@ -41,9 +52,9 @@ fn from_text(text: &[u8]) -> Result<Vec<u8>, CmsError> {
         if !ended {
             return Err(CmsError::Malformed(format!("PEM armour has no {end:?} line")));
         }
-        body
+        Cow::Owned(body)
     } else {
-        text.chars().filter(|c| !c.is_ascii_whitespace()).collect()
+        without_whitespace(text)
     };
     let engine = base64::engine::general_purpose::GeneralPurpose::new(
         &base64::alphabet::STANDARD,

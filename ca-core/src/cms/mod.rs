@@ -12,6 +12,7 @@ mod certificate;
 mod chain;
 mod ess;
 mod input;
+mod path_cache;
 mod report;
 mod revocation;
 mod sign;
@@ -22,13 +23,14 @@ mod tests;
 
 pub use ber::{ber_to_der, BerError};
 pub use certificate::{verify_certificate, CertificateVerification};
-pub use chain::TrustStore;
+pub use chain::{TrustStore, DEFAULT_PATH_CACHE};
 pub use ess::{EssCertIdV2, IssuerSerial, SigningCertificateV2, SIGNING_CERTIFICATE_V2};
-pub use input::decode_input;
+pub use input::{decode_input, without_whitespace};
+pub use path_cache::PathCacheStats;
 pub use report::{
     CertificateReport, CmsVerification, Finding, Reason, Requirements, RevocationReport, RevocationState, SignerReport,
 };
-pub use revocation::{RevocationFacts, RevocationSource, StoreRevocationSource};
+pub use revocation::{ca_keys, RevocationFacts, RevocationSource, StoreRevocationSource};
 pub use sign::sign;
 pub use verify::{verify, VerifyContext};
 

@@ -2,6 +2,8 @@
 //! certificates of our own CAs; a CRL-backed source for foreign trusted CAs plugs in through
 //! the same trait.
 
+use std::borrow::Cow;
+
 use time::OffsetDateTime;
 use x509_cert::Certificate;
 
@@ -37,19 +39,29 @@ pub struct StoreRevocationSource<'a> {
     store: &'a dyn Store,
     /// SubjectPublicKeyInfo DER of our CAs: a certificate whose verified issuer has one of
     /// these keys is ours, so the store must know it.
-    our_ca_keys: Vec<Vec<u8>>,
+    our_ca_keys: Cow<'a, [Vec<u8>]>,
+}
+
+/// The SubjectPublicKeyInfo DER of each certificate: what [`StoreRevocationSource`] recognises
+/// our CAs by. Compute once and share with [`StoreRevocationSource::with_ca_keys`].
+pub fn ca_keys(ca_certificates: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, der::Error> {
+    use der::{Decode, Encode};
+    ca_certificates
+        .iter()
+        .map(|der| Certificate::from_der(der)?.tbs_certificate.subject_public_key_info.to_der())
+        .collect()
 }
 
 impl<'a> StoreRevocationSource<'a> {
     /// `our_ca_certificates`: the DER of the CA certificates whose issued certificates the
     /// store records (the issuing CA; the root too, for CA certificates).
     pub fn new(store: &'a dyn Store, our_ca_certificates: &[Vec<u8>]) -> Result<Self, der::Error> {
-        use der::{Decode, Encode};
-        let our_ca_keys = our_ca_certificates
-            .iter()
-            .map(|der| Certificate::from_der(der)?.tbs_certificate.subject_public_key_info.to_der())
-            .collect::<Result<_, _>>()?;
-        Ok(Self { store, our_ca_keys })
+        Ok(Self { store, our_ca_keys: Cow::Owned(ca_keys(our_ca_certificates)?) })
+    }
+
+    /// As [`new`](Self::new), with keys computed once by [`ca_keys`].
+    pub fn with_ca_keys(store: &'a dyn Store, our_ca_keys: &'a [Vec<u8>]) -> Self {
+        Self { store, our_ca_keys: Cow::Borrowed(our_ca_keys) }
     }
 }
 
@@ -68,8 +80,8 @@ impl RevocationSource for StoreRevocationSource<'_> {
             // Our CA only issues 20-byte random serials; anything else is not ours.
             return Ok(Some(RevocationFacts::Unknown));
         };
-        let record = self.store.certificate(&serial).map_err(|e| e.to_string())?;
-        Ok(Some(match record {
+        let state = self.store.state(&serial).map_err(|e| e.to_string())?;
+        Ok(Some(match state {
             None => RevocationFacts::Unknown,
             Some(r) => match (r.status, r.revocation) {
                 (CertificateStatus::Reserved, _) => RevocationFacts::Unknown,

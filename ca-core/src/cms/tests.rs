@@ -157,3 +157,80 @@ fn sign_then_verify_attached_and_detached_with_report() {
     let future = sign(b"hello", false, &key, &cert.der, &chain, clock.0 + Duration::hours(1)).unwrap();
     assert!(verify(&future, None, &ctx).unwrap().has(Reason::SigningTimeInFuture));
 }
+
+/// A signer certificate issued by the test hierarchy, with its key and the setup.
+fn signer(clock: &FixedClock) -> (Setup, TestKey, crate::issuer::IssuedCertificate) {
+    let s = setup(clock);
+    let issuer = Issuer {
+        ca: &s.issuing,
+        store: &s.store,
+        clock,
+        urls: &s.urls,
+        validity: Duration::days(365),
+        actor: "t",
+        crl_partitions: None,
+    };
+    let key = TestKey::new();
+    let cert = issuer
+        .issue(&IssuanceRequest {
+            profile: ProfileId::IndividualSign,
+            subject: person(),
+            roles: vec![],
+            public_key: key.public_key().clone(),
+        })
+        .unwrap();
+    (s, key, cert)
+}
+
+/// A DER CMS SignedData with a certificate chain, for codec tests.
+pub(super) fn fixture_cms() -> Vec<u8> {
+    let clock = FixedClock(SystemClock.now());
+    let (s, key, cert) = signer(&clock);
+    sign(b"hello", false, &key, &cert.der, &[s.issuing.certificate_der.clone()], clock.0).unwrap()
+}
+
+#[test]
+fn a_remembered_path_still_sees_revocation_and_time() {
+    let clock = FixedClock(SystemClock.now());
+    let (s, key, cert) = signer(&clock);
+    let trust = TrustStore::new(std::slice::from_ref(&s.root.certificate_der), &[]).unwrap();
+    let store = StoreRevocationSource::new(&s.store, std::slice::from_ref(&s.issuing.certificate_der)).unwrap();
+    let ctx = |now, validation_time| VerifyContext {
+        trust: &trust,
+        revocation: vec![&store],
+        now,
+        validation_time,
+        requirements: Requirements::default(),
+    };
+    let chain = vec![s.issuing.certificate_der.clone()];
+    let cms = sign(b"hello", false, &key, &cert.der, &chain, clock.0).unwrap();
+    let now = clock.0 + Duration::minutes(1);
+
+    assert!(verify(&cms, None, &ctx(now, None)).unwrap().valid);
+    assert!(verify(&cms, None, &ctx(now, None)).unwrap().valid);
+    let stats = trust.path_cache_stats();
+    assert_eq!((stats.hits, stats.misses, stats.entries), (1, 1, 1), "the second verification reused the path");
+
+    // Validity is checked on every request, remembered path or not.
+    let late = cert.not_after + Duration::days(1);
+    let r = verify(&cms, None, &ctx(late, Some(late))).unwrap();
+    assert!(!r.valid && r.has(Reason::Expired), "{r:#?}");
+
+    // So is revocation: a certificate revoked after the path was remembered is revoked.
+    let revocation = crate::store::Revocation {
+        reason: crate::revocation::RevocationReason::KeyCompromise,
+        revoked_at: clock.0 - Duration::minutes(5),
+        invalidity_date: None,
+    };
+    let audit = crate::store::AuditEvent::new("t", "certificate.revoke").target(cert.serial.to_hex());
+    crate::store::Store::revoke(&s.store, &cert.serial, &revocation, &audit).unwrap();
+    let r = verify(&cms, None, &ctx(now, None)).unwrap();
+    assert!(!r.valid && r.has(Reason::Revoked), "{r:#?}");
+
+    // With the cache off every verification builds the path and gets the same verdict.
+    let uncached = TrustStore::new(std::slice::from_ref(&s.root.certificate_der), &[]).unwrap().with_path_cache(0);
+    let ctx = VerifyContext { trust: &uncached, ..ctx(now, None) };
+    let r = verify(&cms, None, &ctx).unwrap();
+    assert!(!r.valid && r.has(Reason::Revoked));
+    assert_eq!(uncached.path_cache_stats().entries, 0);
+}

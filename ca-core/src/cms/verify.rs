@@ -5,13 +5,13 @@
 //! signingTime is asserted by the signer. A relying party that must not trust it (a login
 //! nonce, for instance) sets [`VerifyContext::validation_time`] to its own clock.
 
-use cms::cert::CertificateChoices;
+use cms::content_info::CmsVersion;
 use cms::content_info::ContentInfo;
-use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
+use cms::signed_data::{EncapsulatedContentInfo, SignerIdentifier, SignerInfo};
 use const_oid::db::rfc5912;
 use const_oid::ObjectIdentifier;
 use der::asn1::OctetString;
-use der::{Any, Decode, Encode, Reader, SliceReader, Tag, TagNumber, Tagged};
+use der::{Any, Decode, Encode, Header, Reader, SliceReader, Tag, TagNumber, Tagged};
 use time::{Duration, OffsetDateTime};
 use x509_cert::Certificate;
 
@@ -53,15 +53,31 @@ pub fn verify(
     if info.content_type != ID_SIGNED_DATA {
         return Err(CmsError::NotSignedData(info.content_type));
     }
-    let signed_data: SignedData =
-        info.content.decode_as().map_err(|e| CmsError::Malformed(format!("SignedData: {e}")))?;
-    // `der` sorts SET OF on decoding; the signer infos are read again in their own order so
-    // that each keeps the exact bytes of its signed attributes.
-    let raw_signer_infos =
-        raw_signer_infos(&info.content).map_err(|e| CmsError::Malformed(format!("signerInfos: {e}")))?;
+    if info.content.tag() != Tag::Sequence {
+        return Err(CmsError::Malformed(format!("SignedData: a {} instead of a SEQUENCE", info.content.tag())));
+    }
+    let parts =
+        SignedDataParts::read(info.content.value()).map_err(|e| CmsError::Malformed(format!("SignedData: {e}")))?;
+    let cms_certificates = parts
+        .certificates
+        .iter()
+        .enumerate()
+        .map(|(i, der)| {
+            Certificate::from_der(der)
+                .map(|cert| Parsed { der: der.to_vec(), cert })
+                .map_err(|e| CmsError::Malformed(format!("SignedData: certificate {}: {e}", i + 1)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let signer_infos = parts
+        .signer_infos
+        .iter()
+        .map(|raw| read_signer_info(raw))
+        .collect::<der::Result<Vec<_>>>()
+        .map_err(|e| CmsError::Malformed(format!("signerInfos: {e}")))?;
 
     let mut findings = Vec::new();
-    let attached = signed_data.encap_content_info.econtent.as_ref().map(|any| any.value().to_vec());
+    let encap = parts.encap_content_info;
+    let attached = encap.econtent.as_ref().map(|any| any.value().to_vec());
     let content = match (attached, detached_content) {
         (Some(attached), Some(supplied)) if attached != supplied => {
             findings.push(Finding::new(Reason::Malformed, "the supplied content differs from the attached content"));
@@ -74,21 +90,12 @@ pub fn verify(
             None
         }
     };
-    let detached = signed_data.encap_content_info.econtent.is_none();
-    let cms_certificates: Vec<Parsed> = signed_data
-        .certificates
-        .iter()
-        .flat_map(|set| set.0.iter())
-        .filter_map(|choice| match choice {
-            CertificateChoices::Certificate(cert) => cert.to_der().ok().map(|der| Parsed { der, cert: cert.clone() }),
-            CertificateChoices::Other(_) => None,
-        })
-        .collect();
-    if raw_signer_infos.is_empty() {
+    let detached = encap.econtent.is_none();
+    if signer_infos.is_empty() {
         findings.push(Finding::new(Reason::NoSigner, "the SignedData has no signer"));
     }
-    let econtent_type = signed_data.encap_content_info.econtent_type;
-    let signers: Vec<SignerReport> = raw_signer_infos
+    let econtent_type = encap.econtent_type;
+    let signers: Vec<SignerReport> = signer_infos
         .iter()
         .map(|(info, attrs)| {
             Signer {
@@ -106,32 +113,72 @@ pub fn verify(
     Ok(CmsVerification { valid, findings, content_type: econtent_type.to_string(), detached, signers, content })
 }
 
-/// Each SignerInfo with the DER of its signed attributes as a SET OF (what was signed).
-fn raw_signer_infos(signed_data: &Any) -> der::Result<Vec<(SignerInfo, Option<Vec<u8>>)>> {
-    let fields = elements(signed_data.value())?;
-    let set = fields.last().ok_or(der::ErrorKind::Incomplete { expected_len: 1u8.into(), actual_len: 0u8.into() })?;
-    elements(set.value())?
-        .into_iter()
-        .map(|raw| {
-            let info = SignerInfo::from_der(&raw.to_der()?)?;
-            let signed_attrs_tag = Tag::ContextSpecific { constructed: true, number: TagNumber::N0 };
-            let attrs = elements(raw.value())?
-                .into_iter()
-                .find(|field| field.tag() == signed_attrs_tag)
-                .map(|field| Any::new(Tag::Set, field.value())?.to_der())
-                .transpose()?;
-            Ok((info, attrs))
-        })
-        .collect()
+/// The fields of a SignedData that verification uses, with certificates and signer infos as
+/// slices of the input: `der` would sort the SET OFs on decoding (re-encoding every certificate
+/// to compare them), and each signer info must keep the exact bytes of its signed attributes.
+struct SignedDataParts<'a> {
+    encap_content_info: EncapsulatedContentInfo,
+    /// The `certificates` field's Certificate choices (other choices are skipped).
+    certificates: Vec<&'a [u8]>,
+    signer_infos: Vec<&'a [u8]>,
 }
 
-fn elements(value: &[u8]) -> der::Result<Vec<Any>> {
-    let mut reader = SliceReader::new(value)?;
+impl<'a> SignedDataParts<'a> {
+    fn read(value: &'a [u8]) -> der::Result<Self> {
+        let mut r = SliceReader::new(value)?;
+        let _version = CmsVersion::decode(&mut r)?;
+        let digest_algorithms = Header::decode(&mut r)?;
+        digest_algorithms.tag.assert_eq(Tag::Set)?;
+        r.read_slice(digest_algorithms.length)?;
+        let encap_content_info = EncapsulatedContentInfo::decode(&mut r)?;
+        let mut certificates = Vec::new();
+        if r.peek_tag()? == context_tag(0) {
+            for raw in children(&mut r)? {
+                if raw.first() == Some(&0x30) {
+                    certificates.push(raw);
+                }
+            }
+        }
+        if r.peek_tag()? == context_tag(1) {
+            r.tlv_bytes()?; // CRLs: revocation comes from our own sources
+        }
+        let signer_infos_tag = r.peek_tag()?;
+        signer_infos_tag.assert_eq(Tag::Set)?;
+        let signer_infos = children(&mut r)?;
+        r.finish(Self { encap_content_info, certificates, signer_infos })
+    }
+}
+
+fn context_tag(number: u8) -> Tag {
+    Tag::ContextSpecific { constructed: true, number: TagNumber::new(number) }
+}
+
+/// The elements inside the next constructed element, each as its full encoding.
+fn children<'a>(r: &mut SliceReader<'a>) -> der::Result<Vec<&'a [u8]>> {
+    let header = Header::decode(r)?;
+    let mut inner = SliceReader::new(r.read_slice(header.length)?)?;
     let mut out = Vec::new();
-    while !reader.is_finished() {
-        out.push(Any::decode(&mut reader)?);
+    while !inner.is_finished() {
+        out.push(inner.tlv_bytes()?);
     }
     Ok(out)
+}
+
+/// A SignerInfo with the DER of its signed attributes as a SET OF (what was signed).
+fn read_signer_info(raw: &[u8]) -> der::Result<(SignerInfo, Option<Vec<u8>>)> {
+    let info = SignerInfo::from_der(raw)?;
+    let mut outer = SliceReader::new(raw)?;
+    let header = Header::decode(&mut outer)?;
+    let mut fields = SliceReader::new(outer.read_slice(header.length)?)?;
+    let mut attrs = None;
+    while !fields.is_finished() {
+        let field = Any::decode(&mut fields)?;
+        if field.tag() == context_tag(0) {
+            attrs = Some(Any::new(Tag::Set, field.value())?.to_der()?);
+            break;
+        }
+    }
+    Ok((info, attrs))
 }
 
 struct Signer<'a> {
@@ -143,7 +190,7 @@ struct Signer<'a> {
     ctx: &'a VerifyContext<'a>,
 }
 
-impl Signer<'_> {
+impl<'a> Signer<'a> {
     fn check(&self) -> SignerReport {
         let info = self.info;
         let mut report = SignerReport {
@@ -254,7 +301,7 @@ impl Signer<'_> {
         report
     }
 
-    fn find_certificate(&self) -> Option<Parsed> {
+    fn find_certificate(&self) -> Option<&'a Parsed> {
         let pool = self.cms_certificates.iter().chain(self.ctx.trust.all_certificates());
         let found = match &self.info.sid {
             SignerIdentifier::IssuerAndSerialNumber(ias) => pool.into_iter().find(|c| {
@@ -264,7 +311,7 @@ impl Signer<'_> {
                 pool.into_iter().find(|c| subject_key_id(&c.cert).as_deref() == Some(ski.0.as_bytes()))
             }
         };
-        found.cloned()
+        found
     }
 }
 

@@ -103,6 +103,21 @@ pub struct CertificateRecord {
     pub der: Option<Vec<u8>>,
 }
 
+/// What OCSP and signature verification ask of the store: who issued a certificate and
+/// whether it stands, without its DER or identity columns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertificateState {
+    pub issuer: String,
+    pub status: CertificateStatus,
+    pub revocation: Option<Revocation>,
+}
+
+impl From<CertificateRecord> for CertificateState {
+    fn from(r: CertificateRecord) -> Self {
+        Self { issuer: r.issuer, status: r.status, revocation: r.revocation }
+    }
+}
+
 /// Which certificates to list.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CertificateQuery {
@@ -216,6 +231,12 @@ pub trait Store: Send + Sync {
 
     /// One certificate by serial.
     fn certificate(&self, serial: &SerialNumber) -> Result<Option<CertificateRecord>, StoreError>;
+
+    /// The issuer and status of one certificate: the hot path of OCSP and verification, which
+    /// a store can answer more cheaply than [`Store::certificate`].
+    fn state(&self, serial: &SerialNumber) -> Result<Option<CertificateState>, StoreError> {
+        Ok(self.certificate(serial)?.map(CertificateState::from))
+    }
 
     /// Certificates matching a query, newest reservation first.
     fn find(&self, query: &CertificateQuery) -> Result<Vec<CertificateRecord>, StoreError>;

@@ -27,8 +27,8 @@ use time::OffsetDateTime;
 
 use super::audit::{entry_hash, AuditEntry, AuditEvent, AuditVerification, ChainVerifier, GENESIS_HASH};
 use super::{
-    CertificateQuery, CertificateRecord, CertificateStatus, CrlKind, CrlRecord, EntrySink, Issued, ReleaseOutcome,
-    Reservation, Revocation, RevokeOutcome, Store, StoreError,
+    CertificateQuery, CertificateRecord, CertificateState, CertificateStatus, CrlKind, CrlRecord, EntrySink, Issued,
+    ReleaseOutcome, Reservation, Revocation, RevokeOutcome, Store, StoreError,
 };
 use crate::revocation::RevocationReason;
 use crate::serial::SerialNumber;
@@ -354,6 +354,17 @@ impl Store for SqliteStore {
 
     fn certificate(&self, serial: &SerialNumber) -> Result<Option<CertificateRecord>, StoreError> {
         load_certificate(&self.lock(), serial)
+    }
+
+    fn state(&self, serial: &SerialNumber) -> Result<Option<CertificateState>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached("SELECT issuer, status, revoked_at, revocation_reason, invalidity_date FROM certificates WHERE serial = ?1").context("preparing a status lookup")?;
+        let mut found = stmt.query([serial.to_hex()]).context("looking up a certificate status")?;
+        match found.next().context("reading a certificate status")? {
+            Some(row) => rows::state(row, serial).map(Some),
+            None => Ok(None),
+        }
     }
 
     fn find(&self, query: &CertificateQuery) -> Result<Vec<CertificateRecord>, StoreError> {

@@ -86,7 +86,7 @@ pub(crate) fn is_json(headers: &HeaderMap) -> bool {
 }
 
 pub(crate) fn base64_field(name: &str, value: &str) -> Result<Vec<u8>, ApiError> {
-    let compact: String = value.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let compact = cms::without_whitespace(value);
     base64::engine::general_purpose::STANDARD
         .decode(compact.as_bytes())
         .map_err(|e| ApiError::bad_request("malformed-request", format!("{name}: not base64: {e}")))
@@ -128,16 +128,22 @@ pub(crate) fn parse_cms_request(headers: &HeaderMap, body: &[u8]) -> Result<Veri
 }
 
 /// The JSON answer for a CMS: the report, every reason in one list, the attached content.
-pub(crate) fn render_cms(v: &CmsVerification) -> serde_json::Value {
-    let mut value = serde_json::to_value(v).unwrap_or_default();
-    if let Some(map) = value.as_object_mut() {
-        map.insert("reasons".into(), serde_json::to_value(v.reasons()).unwrap_or_default());
-        if let (false, Some(content)) = (v.detached, &v.content) {
-            let encoded = base64::engine::general_purpose::STANDARD.encode(content);
-            map.insert("content".into(), encoded.into());
-        }
-    }
-    value
+/// Serialised straight into the response body (no intermediate `serde_json::Value`).
+#[derive(serde::Serialize)]
+pub(crate) struct CmsAnswer<'a> {
+    #[serde(flatten)]
+    report: &'a CmsVerification,
+    reasons: Vec<ca_core::cms::Reason>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<String>,
+}
+
+pub(crate) fn render_cms(v: &CmsVerification) -> CmsAnswer<'_> {
+    let content = match (v.detached, &v.content) {
+        (false, Some(content)) => Some(base64::engine::general_purpose::STANDARD.encode(content)),
+        _ => None,
+    };
+    CmsAnswer { report: v, reasons: v.reasons(), content }
 }
 
 /// The first fatal reason, for metrics.

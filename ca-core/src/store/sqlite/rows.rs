@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use crate::revocation::RevocationReason;
 use crate::serial::SerialNumber;
 use crate::store::audit::{AuditEntry, AuditEvent};
-use crate::store::{CertificateRecord, CertificateStatus, Revocation, StoreError};
+use crate::store::{CertificateRecord, CertificateState, CertificateStatus, Revocation, StoreError};
 
 /// Columns read by [`certificate`], in its order.
 pub(super) const CERTIFICATE_COLUMNS: &str = "serial, issuer, status, profile, subject_dn, iin, bin, \
@@ -56,21 +56,7 @@ fn decode_certificate(row: &Row<'_>) -> Result<CertificateRecord, String> {
     let status = parse_status(&status).ok_or_else(|| format!("status: unknown value {status:?}"))?;
     let iin = get::<Option<String>>(row, 5, "iin")?.map(|v| v.parse().map_err(|e| format!("iin: {e}"))).transpose()?;
     let bin = get::<Option<String>>(row, 6, "bin")?.map(|v| v.parse().map_err(|e| format!("bin: {e}"))).transpose()?;
-    let revoked_at = optional_seconds(get(row, 12, "revoked_at")?, "revoked_at")?;
-    let reason: Option<i64> = get(row, 13, "revocation_reason")?;
-    let invalidity_date = optional_seconds(get(row, 14, "invalidity_date")?, "invalidity_date")?;
-    let revocation = match (status, revoked_at, reason) {
-        (CertificateStatus::Revoked, Some(revoked_at), Some(code)) => {
-            let reason = u8::try_from(code)
-                .ok()
-                .and_then(RevocationReason::from_code)
-                .ok_or_else(|| format!("revocation_reason: {code} is not a CRLReason"))?;
-            Some(Revocation { reason, revoked_at, invalidity_date })
-        }
-        (CertificateStatus::Revoked, _, _) => return Err("revoked without revocation time and reason".into()),
-        (_, None, None) if invalidity_date.is_none() => None,
-        _ => return Err("revocation fields set on a certificate that is not revoked".into()),
-    };
+    let revocation = decode_revocation(row, status, 12)?;
     let der: Option<Vec<u8>> = get(row, 11, "der")?;
     if status != CertificateStatus::Reserved && der.is_none() {
         return Err(format!("{} without a certificate", status.as_str()));
@@ -95,6 +81,37 @@ fn decode_certificate(row: &Row<'_>) -> Result<CertificateRecord, String> {
             .map(|n| u64::try_from(n).map_err(|_| format!("first_crl_number: {n} out of range")))
             .transpose()?,
         der,
+    })
+}
+
+/// A row of `certificates` with issuer, status, revoked_at, revocation_reason, invalidity_date;
+/// `serial` names it in errors.
+pub(super) fn state(row: &Row<'_>, serial: &SerialNumber) -> Result<CertificateState, StoreError> {
+    let decode = || -> Result<CertificateState, String> {
+        let status: String = get(row, 1, "status")?;
+        let status = parse_status(&status).ok_or_else(|| format!("status: unknown value {status:?}"))?;
+        Ok(CertificateState { issuer: get(row, 0, "issuer")?, status, revocation: decode_revocation(row, status, 2)? })
+    };
+    decode().map_err(|problem| StoreError::Corrupt(format!("certificates row {serial}: {problem}")))
+}
+
+/// revoked_at, revocation_reason, invalidity_date from column `first` on, checked against
+/// the status.
+fn decode_revocation(row: &Row<'_>, status: CertificateStatus, first: usize) -> Result<Option<Revocation>, String> {
+    let revoked_at = optional_seconds(get(row, first, "revoked_at")?, "revoked_at")?;
+    let reason: Option<i64> = get(row, first + 1, "revocation_reason")?;
+    let invalidity_date = optional_seconds(get(row, first + 2, "invalidity_date")?, "invalidity_date")?;
+    Ok(match (status, revoked_at, reason) {
+        (CertificateStatus::Revoked, Some(revoked_at), Some(code)) => {
+            let reason = u8::try_from(code)
+                .ok()
+                .and_then(RevocationReason::from_code)
+                .ok_or_else(|| format!("revocation_reason: {code} is not a CRLReason"))?;
+            Some(Revocation { reason, revoked_at, invalidity_date })
+        }
+        (CertificateStatus::Revoked, _, _) => return Err("revoked without revocation time and reason".into()),
+        (_, None, None) if invalidity_date.is_none() => None,
+        _ => return Err("revocation fields set on a certificate that is not revoked".into()),
     })
 }
 

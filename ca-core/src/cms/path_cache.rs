@@ -1,0 +1,237 @@
+//! Memory of certificate paths already validated, so that a signer seen before costs one
+//! signature check (its signature on the message) instead of one per link of its path.
+//!
+//! What is remembered is a fact that cannot change: "the certificate with this SHA-256 chains,
+//! by valid signatures and webpki's structural checks, to this trust anchor through these CA
+//! certificates". The trust store is immutable for the cache's lifetime, so the fact holds for
+//! as long as the process runs — *at times inside the validity of every certificate that webpki
+//! checked*, which is why each entry carries that window and a lookup outside it misses and goes
+//! through full path building again. Everything that depends on the validation time or on the
+//! world is checked on every request by the caller, never cached: validity at the signing time,
+//! the anchor's validity, revocation of every link.
+//!
+//! Only successful paths are remembered. The cache is bounded: two generations of at most
+//! `capacity / 2` entries each; a hit in the old generation moves the entry to the new one, and
+//! when the new one is full the old is dropped — an approximate LRU without per-hit
+//! bookkeeping.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use time::OffsetDateTime;
+use x509_cert::Certificate;
+
+use super::report::Reason;
+
+/// The CA part of a validated path: the same for every leaf issued by the same CA, so entries
+/// share it.
+#[derive(Debug)]
+pub(crate) struct CaPath {
+    /// Issuer first, trust anchor last.
+    pub certificates: Vec<Certificate>,
+    /// Their subjects, formatted for reports.
+    pub subjects: Vec<String>,
+    /// Problems that do not depend on time (a CA certificate without keyCertSign).
+    pub static_problems: Vec<(Reason, String)>,
+}
+
+/// A validated path of one leaf certificate.
+#[derive(Clone, Debug)]
+pub(crate) struct VerifiedPath {
+    pub ca: Arc<CaPath>,
+    /// webpki found the path valid at any time in `[valid_from, valid_until]`: the
+    /// intersection of the leaf's and the intermediates' validity periods.
+    pub valid_from: OffsetDateTime,
+    pub valid_until: OffsetDateTime,
+}
+
+impl VerifiedPath {
+    pub fn covers(&self, at: OffsetDateTime) -> bool {
+        self.valid_from <= at && at <= self.valid_until
+    }
+}
+
+/// Counters for metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PathCacheStats {
+    pub hits: u64,
+    pub misses: u64,
+    pub entries: u64,
+}
+
+type Fingerprint = [u8; 32];
+
+#[derive(Default)]
+struct Generations {
+    current: HashMap<Fingerprint, VerifiedPath>,
+    previous: HashMap<Fingerprint, VerifiedPath>,
+    /// CA paths by the fingerprint of their certificates, so leaf entries share them.
+    ca_paths: HashMap<Fingerprint, Arc<CaPath>>,
+}
+
+pub(crate) struct PathCache {
+    capacity: usize,
+    inner: Mutex<Generations>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// SHA-256 of DER, the cache key of a certificate or of a CA path.
+pub(crate) fn fingerprint(parts: &[&[u8]]) -> Fingerprint {
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    for part in parts {
+        // Length-prefixed, so that different splits of the same bytes differ.
+        ctx.update(&(part.len() as u64).to_be_bytes());
+        ctx.update(part);
+    }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
+}
+
+impl PathCache {
+    /// `capacity` leaf paths at most; 0 turns the cache off.
+    pub fn new(capacity: usize) -> Self {
+        Self { capacity, inner: Mutex::default(), hits: AtomicU64::new(0), misses: AtomicU64::new(0) }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Generations> {
+        // A panic while holding the lock cannot leave a half-written entry that is wrong (maps
+        // are updated by single inserts), so a poisoned cache is still usable.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The remembered path of the leaf with this fingerprint, if it covers `at`.
+    pub fn get(&self, leaf: &Fingerprint, at: OffsetDateTime) -> Option<VerifiedPath> {
+        if self.capacity == 0 {
+            return None;
+        }
+        let found = {
+            let mut g = self.lock();
+            match g.current.get(leaf) {
+                Some(p) => Some(p.clone()),
+                None => match g.previous.remove(leaf) {
+                    Some(p) => {
+                        g.insert_current(*leaf, p.clone(), self.capacity);
+                        Some(p)
+                    }
+                    None => None,
+                },
+            }
+        }
+        .filter(|p| p.covers(at));
+        let counter = if found.is_some() { &self.hits } else { &self.misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    /// Remember a validated path; `ca_key` identifies its CA part (see [`fingerprint`]).
+    /// Returns the path as stored (sharing an equal CA part already cached).
+    pub fn insert(
+        &self,
+        leaf: Fingerprint,
+        ca_key: Fingerprint,
+        ca: CaPath,
+        valid_from: OffsetDateTime,
+        valid_until: OffsetDateTime,
+    ) -> VerifiedPath {
+        if self.capacity == 0 {
+            return VerifiedPath { ca: Arc::new(ca), valid_from, valid_until };
+        }
+        let mut g = self.lock();
+        if g.ca_paths.len() >= 1024 && !g.ca_paths.contains_key(&ca_key) {
+            // Far more CA paths than any trust configuration has: something odd is being
+            // fed in; start over rather than grow.
+            g.ca_paths.clear();
+        }
+        let ca = g.ca_paths.entry(ca_key).or_insert_with(|| Arc::new(ca)).clone();
+        let path = VerifiedPath { ca, valid_from, valid_until };
+        g.insert_current(leaf, path.clone(), self.capacity);
+        path
+    }
+
+    pub fn stats(&self) -> PathCacheStats {
+        let g = self.lock();
+        PathCacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            entries: (g.current.len() + g.previous.len()) as u64,
+        }
+    }
+}
+
+impl Generations {
+    fn insert_current(&mut self, key: Fingerprint, path: VerifiedPath, capacity: usize) {
+        let generation = capacity.div_ceil(2);
+        if self.current.len() >= generation && !self.current.contains_key(&key) {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        self.current.insert(key, path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ca() -> CaPath {
+        CaPath { certificates: Vec::new(), subjects: vec!["CN=CA".into()], static_problems: Vec::new() }
+    }
+
+    fn at(unix: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(unix).unwrap()
+    }
+
+    #[test]
+    fn a_path_is_found_only_inside_its_window() {
+        let cache = PathCache::new(8);
+        let leaf = fingerprint(&[b"leaf"]);
+        cache.insert(leaf, fingerprint(&[b"ca"]), ca(), at(100), at(200));
+        assert!(cache.get(&leaf, at(100)).is_some());
+        assert!(cache.get(&leaf, at(200)).is_some());
+        assert!(cache.get(&leaf, at(99)).is_none());
+        assert!(cache.get(&leaf, at(201)).is_none());
+        assert!(cache.get(&fingerprint(&[b"other"]), at(150)).is_none());
+        let stats = cache.stats();
+        assert_eq!((stats.hits, stats.misses, stats.entries), (2, 3, 1));
+    }
+
+    #[test]
+    fn leaves_of_one_ca_share_its_path() {
+        let cache = PathCache::new(8);
+        let a = cache.insert(fingerprint(&[b"a"]), fingerprint(&[b"ca"]), ca(), at(0), at(10));
+        let b = cache.insert(fingerprint(&[b"b"]), fingerprint(&[b"ca"]), ca(), at(0), at(10));
+        assert!(Arc::ptr_eq(&a.ca, &b.ca));
+    }
+
+    #[test]
+    fn the_cache_stays_bounded_and_keeps_what_is_used() {
+        let cache = PathCache::new(4);
+        let key = |i: u32| fingerprint(&[&i.to_be_bytes()]);
+        for i in 0..2 {
+            cache.insert(key(i), fingerprint(&[b"ca"]), ca(), at(0), at(10));
+        }
+        for i in 2..100 {
+            // Key 0 is used all the time, so it survives every generation change.
+            assert!(cache.get(&key(0), at(5)).is_some(), "key 0 lost at {i}");
+            cache.insert(key(i), fingerprint(&[b"ca"]), ca(), at(0), at(10));
+            assert!(cache.stats().entries <= 4);
+        }
+        assert!(cache.get(&key(1), at(5)).is_none(), "an unused entry is evicted");
+    }
+
+    #[test]
+    fn capacity_zero_remembers_nothing() {
+        let cache = PathCache::new(0);
+        let leaf = fingerprint(&[b"leaf"]);
+        cache.insert(leaf, fingerprint(&[b"ca"]), ca(), at(0), at(10));
+        assert!(cache.get(&leaf, at(5)).is_none());
+        assert_eq!(cache.stats().entries, 0);
+    }
+
+    #[test]
+    fn fingerprints_keep_parts_apart() {
+        assert_ne!(fingerprint(&[b"ab", b"c"]), fingerprint(&[b"a", b"bc"]));
+    }
+}
