@@ -186,7 +186,7 @@ fn signer(clock: &FixedClock) -> (Setup, TestKey, crate::issuer::IssuedCertifica
 pub(super) fn fixture_cms() -> Vec<u8> {
     let clock = FixedClock(SystemClock.now());
     let (s, key, cert) = signer(&clock);
-    sign(b"hello", false, &key, &cert.der, &[s.issuing.certificate_der.clone()], clock.0).unwrap()
+    sign(b"hello", false, &key, &cert.der, std::slice::from_ref(&s.issuing.certificate_der), clock.0).unwrap()
 }
 
 #[test]

@@ -290,7 +290,7 @@ impl<'a> Signer<'a> {
         report.validation_time = at;
 
         if let Some(leaf) = leaf {
-            let checked = check_certificate(&leaf, self.cms_certificates, at, self.ctx);
+            let checked = check_certificate(leaf, self.cms_certificates, at, self.ctx);
             report.findings.extend(checked.findings);
             report.chain = checked.chain;
             report.chain_trusted = checked.chain_trusted;
