@@ -36,6 +36,18 @@ impl Verifier {
         Ok(Self { trust: TrustStore::new(anchors, intermediates)?, our_ca_keys, crl: CrlRevocationSource::new(clock) })
     }
 
+    /// Remember at most `capacity` validated certificate paths (0: validate every path from
+    /// scratch); see [`TrustStore::with_path_cache`].
+    pub fn with_path_cache(mut self, capacity: usize) -> Self {
+        self.trust = self.trust.with_path_cache(capacity);
+        self
+    }
+
+    /// Hits, misses and size of the validated-path cache, for metrics.
+    pub fn path_cache_stats(&self) -> ca_core::cms::PathCacheStats {
+        self.trust.path_cache_stats()
+    }
+
     /// Trust as configured in a CA directory: `root` and `issuing` are this CA's certificates.
     pub fn from_dir(ca_dir: &Path, root: Vec<u8>, issuing: Vec<u8>, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
         let mut anchors = vec![root.clone()];

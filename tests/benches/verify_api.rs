@@ -10,6 +10,11 @@
 //! load is reported as p99 at `-c1` and `-c2` instead of at half the peak rate.
 
 use std::process::Command;
+
+// The allocator the `ca-server` and `ca` binaries use.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -68,7 +73,16 @@ struct WrkResult {
 }
 
 fn wrk(url: &str, script: &std::path::Path, threads: usize, connections: usize, seconds: f64) -> WrkResult {
-    let out = Command::new("wrk")
+    // Pinned mode: the server and the raw baseline share core 0, the load generator gets core 1.
+    let mut command = match std::env::var_os(PINNED) {
+        Some(_) => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", "1", "wrk"]);
+            c
+        }
+        None => Command::new("wrk"),
+    };
+    let out = command
         .args([
             &format!("-t{threads}"),
             &format!("-c{connections}"),
@@ -94,96 +108,150 @@ fn wrk(url: &str, script: &std::path::Path, threads: usize, connections: usize, 
     WrkResult { rps, p99, errors }
 }
 
+/// Distinct signer certificates (and requests) the load cycles through.
+const SIGNERS: usize = 50;
+
+/// Set in the re-executed benchmark that runs pinned to core 0.
+const PINNED: &str = "VERIFY_API_BENCH_PINNED";
+
 fn main() {
-    let seconds: f64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(5.0);
+    let args: Vec<String> = std::env::args().collect();
+    let seconds: f64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5.0);
     if Command::new("wrk").arg("--version").output().is_err() {
         eprintln!("wrk is not installed: apt-get install wrk");
         std::process::exit(2);
     }
+    let pinned = std::env::var_os(PINNED).is_some();
+    if args.get(2).map(String::as_str) == Some("pinned") && !pinned {
+        // Run again on core 0 only (server and raw baseline); wrk is started on core 1.
+        let status = Command::new("taskset")
+            .args(["-c", "0", &args[0], &args[1], "pinned"])
+            .env(PINNED, "1")
+            .status()
+            .expect("taskset runs");
+        std::process::exit(status.code().unwrap_or(1));
+    }
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    println!("CMS verify API benchmark: {seconds} s per measurement, {cores} cores, loopback, revocation on (store)");
+    let layout = if pinned {
+        "server and raw baseline pinned to core 0, wrk to core 1".to_owned()
+    } else {
+        format!("{cores} cores shared by server, raw baseline and wrk")
+    };
+    println!("CMS verify API benchmark: {seconds} s per measurement, {layout}, loopback, revocation on (store)");
     println!(
-        "{:<8} {:>13} {:>13} {:>7} {:>10} {:>10} {:>10}",
-        "signer", "raw verify/s", "CMS verify/s", "ratio", "p99 peak", "p99 -c1", "p99 -c2"
+        "{:<8} {:>10} {:>10} {:>10} {:>6} {:>10} {:>6} {:>9} {:>9} {:>9}",
+        "signer", "raw ver/s", "GET floor", "CMS/s", "ratio", "no-cache/s", "ratio", "p99 peak", "p99 -c1", "p99 -c2"
     );
     for alg in [KeyAlgorithm::Rsa2048, KeyAlgorithm::P256] {
         let raw = raw_verify_rate(alg, cores, seconds);
         let ca = TestCa::new(alg, alg);
-        let key = SoftwareKey::generate(alg).unwrap();
-        let cert = ca
-            .issuer(&SystemClock)
-            .issue(&IssuanceRequest {
-                profile: ProfileId::IndividualSign,
-                subject: individual(1),
-                roles: vec![],
-                public_key: key.public_key().clone(),
-            })
-            .unwrap();
-        let content = br#"{"request":"bind phone +77010000000","iin":"900101300012","nonce":"5f2c8a"}"#;
-        let cms = ca_core::cms::sign(
-            content,
-            false,
-            &key,
-            &cert.der,
-            std::slice::from_ref(&ca.issuing.certificate_der),
-            ca_core::clock::Clock::now(&SystemClock),
-        )
-        .unwrap();
+        let bodies = signed_requests(&ca, alg);
+        let cached = start_server(&ca, None, cores);
+        let uncached = start_server(&ca, Some(0), cores);
 
-        let store = Arc::new(SqliteStore::open(&ca.dir.path().join("ca.db")).unwrap());
-        let mut services = ca_server::Services::new(
-            None,
-            Some(store as Arc<dyn ca_core::store::Store>),
-            "nca",
-            ca.dir.path().join("crl"),
-            ca.dir.path().join("certs"),
-        );
-        let (root, issuing) = (ca.root.certificate_der.clone(), ca.issuing.certificate_der.clone());
-        services.verifier = Some(Arc::new(
-            ca_server::Verifier::new(
-                std::slice::from_ref(&root),
-                std::slice::from_ref(&issuing),
-                vec![issuing.clone(), root.clone()],
-                Arc::new(SystemClock),
-            )
-            .unwrap(),
-        ));
-        let (port, runtime) = ca_tests::serve(Arc::new(services));
-
-        let body = serde_json::json!({
-            "cms": base64::engine::general_purpose::STANDARD.encode(&cms),
-            "requirements": { "key_usage": "SIGN" },
-        })
-        .to_string();
         let script = ca.dir.path().join("post.lua");
-        std::fs::write(
-            &script,
-            format!(
-                "wrk.method = \"POST\"\nwrk.body = '{body}'\nwrk.headers[\"Content-Type\"] = \"application/json\"\n\
-                 response = function(status, headers, body)\n  if not string.find(body, '\"valid\":true', 1, true) then\n    \
-                 wrk.thread:stop()\n  end\nend\n"
-            ),
-        )
-        .unwrap();
-        let url = format!("http://127.0.0.1:{port}/api/v1/cms/verify");
-        // Warm up (first CRL/store look-ups, connection set-up).
-        wrk(&url, &script, 1, 4, 1.0);
-        let peak = wrk(&url, &script, 1, 4 * cores, seconds);
-        let c1 = wrk(&url, &script, 1, 1, seconds);
-        let c2 = wrk(&url, &script, 1, 2, seconds);
-        let flag = if peak.errors || c1.errors || c2.errors { " (errors!)" } else { "" };
+        std::fs::write(&script, post_script(&bodies)).unwrap();
+        let get = ca.dir.path().join("get.lua");
+        std::fs::write(&get, "wrk.method = \"GET\"\n").unwrap();
+        let url = |port: u16| format!("http://127.0.0.1:{port}/api/v1/cms/verify");
+        let floor = wrk(&format!("http://127.0.0.1:{}/healthz", cached.0), &get, 1, 4 * cores, seconds);
+        // Warm up: connections, statement cache, and every signer's path once.
+        wrk(&url(cached.0), &script, 1, 4, 1.0);
+        let peak = wrk(&url(cached.0), &script, 1, 4 * cores, seconds);
+        let c1 = wrk(&url(cached.0), &script, 1, 1, seconds);
+        let c2 = wrk(&url(cached.0), &script, 1, 2, seconds);
+        let cold = wrk(&url(uncached.0), &script, 1, 4 * cores, seconds);
+        let flag = if [&peak, &c1, &c2, &cold].iter().any(|r| r.errors) { " (errors!)" } else { "" };
         println!(
-            "{:<8} {:>13.0} {:>13.0} {:>7.3} {:>10} {:>10} {:>10}{flag}   (-c1 {:.0}/s, -c2 {:.0}/s)",
+            "{:<8} {:>10.0} {:>10.0} {:>10.0} {:>6.3} {:>10.0} {:>6.3} {:>9} {:>9} {:>9}{flag}   (-c1 {:.0}/s, -c2 {:.0}/s)",
             alg.to_string(),
             raw,
+            floor.rps,
             peak.rps,
             peak.rps / raw,
+            cold.rps,
+            cold.rps / raw,
             peak.p99,
             c1.p99,
             c2.p99,
             c1.rps,
             c2.rps,
         );
-        runtime.shutdown_timeout(Duration::from_secs(1));
+        for (_, runtime) in [cached, uncached] {
+            runtime.shutdown_timeout(Duration::from_secs(1));
+        }
     }
+}
+
+/// Distinct signers, each signing its own request, as JSON bodies for the API.
+fn signed_requests(ca: &TestCa, alg: KeyAlgorithm) -> Vec<String> {
+    (0..SIGNERS)
+        .map(|i| {
+            let key = SoftwareKey::generate(alg).unwrap();
+            let cert = ca
+                .issuer(&SystemClock)
+                .issue(&IssuanceRequest {
+                    profile: ProfileId::IndividualSign,
+                    subject: individual(i as u32 + 1),
+                    roles: vec![],
+                    public_key: key.public_key().clone(),
+                })
+                .unwrap();
+            let content = format!(r#"{{"request":"bind phone +7701{i:07}","nonce":"{i:08x}"}}"#);
+            let cms = ca_core::cms::sign(
+                content.as_bytes(),
+                false,
+                &key,
+                &cert.der,
+                std::slice::from_ref(&ca.issuing.certificate_der),
+                ca_core::clock::Clock::now(&SystemClock),
+            )
+            .unwrap();
+            serde_json::json!({
+                "cms": base64::engine::general_purpose::STANDARD.encode(&cms),
+                "requirements": { "key_usage": "SIGN" },
+            })
+            .to_string()
+        })
+        .collect()
+}
+
+/// A wrk script that posts the bodies in turn and stops a thread at the first answer that is
+/// not a valid verification (so errors show as a collapsed rate, not as fast failures).
+fn post_script(bodies: &[String]) -> String {
+    let list: Vec<String> = bodies.iter().map(|b| format!("[[{b}]]")).collect();
+    format!(
+        "local bodies = {{ {} }}\nlocal i = 0\nwrk.method = \"POST\"\n\
+         wrk.headers[\"Content-Type\"] = \"application/json\"\n\
+         request = function()\n  i = i % #bodies + 1\n  return wrk.format(nil, nil, nil, bodies[i])\nend\n\
+         response = function(status, headers, body)\n  if not string.find(body, '\"valid\":true', 1, true) then\n    \
+         wrk.thread:stop()\n  end\nend\n",
+        list.join(", ")
+    )
+}
+
+/// The API over this CA's store; `path_cache`: capacity of the validated-path cache (default
+/// when `None`).
+fn start_server(ca: &TestCa, path_cache: Option<usize>, workers: usize) -> (u16, tokio::runtime::Runtime) {
+    let store = Arc::new(SqliteStore::open(&ca.dir.path().join("ca.db")).unwrap());
+    let mut services = ca_server::Services::new(
+        None,
+        Some(store as Arc<dyn ca_core::store::Store>),
+        "nca",
+        ca.dir.path().join("crl"),
+        ca.dir.path().join("certs"),
+    );
+    let (root, issuing) = (ca.root.certificate_der.clone(), ca.issuing.certificate_der.clone());
+    let mut verifier = ca_server::Verifier::new(
+        std::slice::from_ref(&root),
+        std::slice::from_ref(&issuing),
+        vec![issuing.clone(), root.clone()],
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    if let Some(capacity) = path_cache {
+        verifier = verifier.with_path_cache(capacity);
+    }
+    services.verifier = Some(Arc::new(verifier));
+    ca_tests::serve_on(Arc::new(services), workers)
 }

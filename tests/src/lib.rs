@@ -71,7 +71,13 @@ pub fn softhsm_tokens(dir: &Path, labels: &[&str], pin: &str) -> PathBuf {
 /// Start `ca-server` with `services` on a free loopback port. The server runs until the returned
 /// runtime is dropped.
 pub fn serve(services: std::sync::Arc<ca_server::Services>) -> (u16, tokio::runtime::Runtime) {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    serve_on(services, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+}
+
+/// [`serve`] with `workers` async worker threads.
+pub fn serve_on(services: std::sync::Arc<ca_server::Services>, workers: usize) -> (u16, tokio::runtime::Runtime) {
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().expect("tokio runtime");
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("loopback port");
     let port = listener.local_addr().expect("bound address").port();
     runtime.spawn(ca_server::serve(listener, services));

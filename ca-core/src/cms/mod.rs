@@ -32,7 +32,7 @@ pub use report::{
 };
 pub use revocation::{ca_keys, RevocationFacts, RevocationSource, StoreRevocationSource};
 pub use sign::sign;
-pub use verify::{verify, VerifyContext};
+pub use verify::{verify, SignedCms, VerifyContext};
 
 use const_oid::ObjectIdentifier;
 

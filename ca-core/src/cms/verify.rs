@@ -6,7 +6,6 @@
 //! nonce, for instance) sets [`VerifyContext::validation_time`] to its own clock.
 
 use cms::content_info::CmsVersion;
-use cms::content_info::ContentInfo;
 use cms::signed_data::{EncapsulatedContentInfo, SignerIdentifier, SignerInfo};
 use const_oid::db::rfc5912;
 use const_oid::ObjectIdentifier;
@@ -48,16 +47,42 @@ pub fn verify(
     detached_content: Option<&[u8]>,
     ctx: &VerifyContext<'_>,
 ) -> Result<CmsVerification, CmsError> {
-    let der = decode_input(cms)?;
-    let info = ContentInfo::from_der(&der).map_err(|e| CmsError::Malformed(format!("ContentInfo: {e}")))?;
-    if info.content_type != ID_SIGNED_DATA {
-        return Err(CmsError::NotSignedData(info.content_type));
+    SignedCms::parse(cms)?.verify(detached_content, ctx)
+}
+
+/// A CMS SignedData whose structure has been read (cheap, linear in its size) but nothing
+/// checked yet: lets a server look at what a verification will cost (how many signers)
+/// before deciding where to run it.
+#[derive(Clone, Debug)]
+pub struct SignedCms {
+    der: Vec<u8>,
+    signers: usize,
+}
+
+impl SignedCms {
+    /// Read any accepted form (DER, BER, base64, PEM) of a CMS SignedData.
+    pub fn parse(cms: &[u8]) -> Result<Self, CmsError> {
+        let der = decode_input(cms)?;
+        let signers = SignedDataParts::of(&der)?.signer_infos.len();
+        Ok(Self { der, signers })
     }
-    if info.content.tag() != Tag::Sequence {
-        return Err(CmsError::Malformed(format!("SignedData: a {} instead of a SEQUENCE", info.content.tag())));
+
+    /// How many SignerInfos it has: each costs at least one signature check.
+    pub fn signer_count(&self) -> usize {
+        self.signers
     }
-    let parts =
-        SignedDataParts::read(info.content.value()).map_err(|e| CmsError::Malformed(format!("SignedData: {e}")))?;
+
+    /// Check every signer; see [`verify`].
+    pub fn verify(&self, detached_content: Option<&[u8]>, ctx: &VerifyContext<'_>) -> Result<CmsVerification, CmsError> {
+        verify_parts(SignedDataParts::of(&self.der)?, detached_content, ctx)
+    }
+}
+
+fn verify_parts(
+    parts: SignedDataParts<'_>,
+    detached_content: Option<&[u8]>,
+    ctx: &VerifyContext<'_>,
+) -> Result<CmsVerification, CmsError> {
     let cms_certificates = parts
         .certificates
         .iter()
@@ -124,6 +149,17 @@ struct SignedDataParts<'a> {
 }
 
 impl<'a> SignedDataParts<'a> {
+    /// The parts of the SignedData in a DER ContentInfo.
+    fn of(der: &'a [u8]) -> Result<Self, CmsError> {
+        let malformed = |what: &str, e: der::Error| CmsError::Malformed(format!("{what}: {e}"));
+        let (content_type, content) = content_info(der).map_err(|e| malformed("ContentInfo", e))?;
+        if content_type != ID_SIGNED_DATA {
+            return Err(CmsError::NotSignedData(content_type));
+        }
+        Self::read(content).map_err(|e| malformed("SignedData", e))
+    }
+
+    /// `value`: the contents of the SignedData SEQUENCE.
     fn read(value: &'a [u8]) -> der::Result<Self> {
         let mut r = SliceReader::new(value)?;
         let _version = CmsVersion::decode(&mut r)?;
@@ -147,6 +183,23 @@ impl<'a> SignedDataParts<'a> {
         let signer_infos = children(&mut r)?;
         r.finish(Self { encap_content_info, certificates, signer_infos })
     }
+}
+
+/// contentType and the contents of the `[0] EXPLICIT` SEQUENCE of a ContentInfo, borrowed.
+fn content_info(der: &[u8]) -> der::Result<(ObjectIdentifier, &[u8])> {
+    let mut outer = SliceReader::new(der)?;
+    let result = outer.sequence(|r| {
+        let content_type = ObjectIdentifier::decode(r)?;
+        let explicit = Header::decode(r)?;
+        explicit.tag.assert_eq(context_tag(0))?;
+        let mut inner = SliceReader::new(r.read_slice(explicit.length)?)?;
+        let sequence = Header::decode(&mut inner)?;
+        sequence.tag.assert_eq(Tag::Sequence)?;
+        let content = inner.read_slice(sequence.length)?;
+        inner.finish(())?;
+        Ok((content_type, content))
+    })?;
+    outer.finish(result)
 }
 
 fn context_tag(number: u8) -> Tag {

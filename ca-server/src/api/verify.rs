@@ -159,6 +159,12 @@ fn unavailable() -> ApiError {
     ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-configured", "verification is not configured on this server")
 }
 
+/// A verification with one signer in a request this small costs one signature check when the
+/// signer's path is remembered (about 50 µs) and a few when it is not (about 200 µs): cheaper
+/// than handing it to the blocking pool and back, which costs two thread wake-ups. Anything
+/// bigger, with more signers or detached content to hash, runs on the blocking pool.
+const INLINE_BODY: usize = 16 * 1024;
+
 pub(crate) async fn cms_verify(State(services): State<Arc<Services>>, headers: HeaderMap, body: Bytes) -> Response {
     let req = match parse_cms_request(&headers, &body) {
         Ok(r) => r,
@@ -167,14 +173,33 @@ pub(crate) async fn cms_verify(State(services): State<Arc<Services>>, headers: H
     let Some(verifier) = services.verifier.clone() else {
         return unavailable().into_response();
     };
+    let VerifyRequest { input, data, requirements, validation_time } = req;
+    let inline = body.len() <= INLINE_BODY;
+    let parsed = if inline {
+        cms::SignedCms::parse(&input)
+    } else {
+        match tokio::task::spawn_blocking(move || cms::SignedCms::parse(&input)).await {
+            Ok(parsed) => parsed,
+            Err(e) => return ApiError::internal(e.to_string()).into_response(),
+        }
+    };
+    let signed = match parsed {
+        Ok(signed) => signed,
+        Err(e) => return ApiError::bad_request("malformed-cms", e.to_string()).into_response(),
+    };
+    let inline = inline && signed.signer_count() == 1;
     let svc = services.clone();
-    let result = tokio::task::spawn_blocking(move || {
+    let check = move || {
         let now = svc.clock.now();
-        verifier.with_context(svc.store.as_deref(), now, req.validation_time, req.requirements, |ctx| {
-            cms::verify(&req.input, req.data.as_deref(), ctx)
+        verifier.with_context(svc.store.as_deref(), now, validation_time, requirements, |ctx| {
+            signed.verify(data.as_deref(), ctx)
         })
-    })
-    .await;
+    };
+    let result = if inline {
+        Ok(check())
+    } else {
+        tokio::task::spawn_blocking(check).await
+    };
     match result {
         Ok(Ok(v)) => {
             services.metrics.count_verdict("cms", v.valid, cms_first_fatal(&v));
