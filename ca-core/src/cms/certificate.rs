@@ -64,7 +64,7 @@ pub fn verify_certificate(der: &[u8], ctx: &VerifyContext<'_>) -> Result<Certifi
 
 pub(crate) fn check_certificate(
     leaf: &Parsed,
-    extra: &[Parsed],
+    extra: &[&[u8]],
     at: OffsetDateTime,
     ctx: &VerifyContext<'_>,
 ) -> CertificateCheck {

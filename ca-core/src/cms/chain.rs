@@ -125,7 +125,7 @@ fn validity_problem(cert: &Certificate, at: OffsetDateTime, what: &str) -> Optio
 
 impl TrustStore {
     /// Validate `leaf` at `at`, with `extra` (the CMS's certificates) as possible intermediates.
-    pub(crate) fn validate(&self, leaf: &Parsed, extra: &[Parsed], at: OffsetDateTime) -> PathOutcome {
+    pub(crate) fn validate(&self, leaf: &Parsed, extra: &[&[u8]], at: OffsetDateTime) -> PathOutcome {
         let mut problems = Vec::new();
         if let Some(p) = validity_problem(&leaf.cert, at, "the signer certificate") {
             problems.push(p);
@@ -166,7 +166,7 @@ impl TrustStore {
         &self,
         leaf: &Parsed,
         leaf_key: [u8; 32],
-        extra: &[Parsed],
+        extra: &[&[u8]],
         path_time: OffsetDateTime,
     ) -> Result<VerifiedPath, (Reason, String)> {
         let leaf_der = CertificateDer::from(leaf.der.as_slice());
@@ -175,9 +175,10 @@ impl TrustStore {
         let intermediates: Vec<CertificateDer<'_>> = self
             .intermediates
             .iter()
-            .chain(extra)
-            .filter(|c| c.der != leaf.der)
-            .map(|c| CertificateDer::from(c.der.as_slice()))
+            .map(|c| c.der.as_slice())
+            .chain(extra.iter().copied())
+            .filter(|der| *der != leaf.der)
+            .map(CertificateDer::from)
             .collect();
         let anchors: Vec<TrustAnchor<'_>> = self.anchors.iter().map(|(_, a)| a.clone()).collect();
         let path = ee

@@ -5,6 +5,8 @@
 //! signingTime is asserted by the signer. A relying party that must not trust it (a login
 //! nonce, for instance) sets [`VerifyContext::validation_time`] to its own clock.
 
+use std::cell::OnceCell;
+
 use cms::content_info::CmsVersion;
 use cms::signed_data::{EncapsulatedContentInfo, SignerIdentifier, SignerInfo};
 use const_oid::db::rfc5912;
@@ -83,16 +85,10 @@ fn verify_parts(
     detached_content: Option<&[u8]>,
     ctx: &VerifyContext<'_>,
 ) -> Result<CmsVerification, CmsError> {
-    let cms_certificates = parts
-        .certificates
-        .iter()
-        .enumerate()
-        .map(|(i, der)| {
-            Certificate::from_der(der)
-                .map(|cert| Parsed { der: der.to_vec(), cert })
-                .map_err(|e| CmsError::Malformed(format!("SignedData: certificate {}: {e}", i + 1)))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    // Parsed only when looked at: with a remembered path, the CA certificates a CMS carries
+    // are never needed.
+    let cms_certificates: Vec<CmsCertificate<'_>> =
+        parts.certificates.iter().map(|der| CmsCertificate { der, parsed: OnceCell::new() }).collect();
     let signer_infos = parts
         .signer_infos
         .iter()
@@ -234,12 +230,27 @@ fn read_signer_info(raw: &[u8]) -> der::Result<(SignerInfo, Option<Vec<u8>>)> {
     Ok((info, attrs))
 }
 
+/// A certificate carried in the CMS, parsed on first use.
+struct CmsCertificate<'a> {
+    der: &'a [u8],
+    /// `None` inside: it does not parse, and is ignored like any other useless certificate.
+    parsed: OnceCell<Option<Parsed>>,
+}
+
+impl CmsCertificate<'_> {
+    fn parsed(&self) -> Option<&Parsed> {
+        self.parsed
+            .get_or_init(|| Certificate::from_der(self.der).ok().map(|cert| Parsed { der: self.der.to_vec(), cert }))
+            .as_ref()
+    }
+}
+
 struct Signer<'a> {
     info: &'a SignerInfo,
     signed_attrs: Option<&'a [u8]>,
     content: Option<&'a [u8]>,
     econtent_type: ObjectIdentifier,
-    cms_certificates: &'a [Parsed],
+    cms_certificates: &'a [CmsCertificate<'a>],
     ctx: &'a VerifyContext<'a>,
 }
 
@@ -343,7 +354,8 @@ impl<'a> Signer<'a> {
         report.validation_time = at;
 
         if let Some(leaf) = leaf {
-            let checked = check_certificate(leaf, self.cms_certificates, at, self.ctx);
+            let extra: Vec<&[u8]> = self.cms_certificates.iter().map(|c| c.der).collect();
+            let checked = check_certificate(leaf, &extra, at, self.ctx);
             report.findings.extend(checked.findings);
             report.chain = checked.chain;
             report.chain_trusted = checked.chain_trusted;
@@ -355,7 +367,7 @@ impl<'a> Signer<'a> {
     }
 
     fn find_certificate(&self) -> Option<&'a Parsed> {
-        let pool = self.cms_certificates.iter().chain(self.ctx.trust.all_certificates());
+        let pool = self.cms_certificates.iter().filter_map(CmsCertificate::parsed).chain(self.ctx.trust.all_certificates());
         let found = match &self.info.sid {
             SignerIdentifier::IssuerAndSerialNumber(ias) => pool.into_iter().find(|c| {
                 c.cert.tbs_certificate.issuer == ias.issuer && c.cert.tbs_certificate.serial_number == ias.serial_number
