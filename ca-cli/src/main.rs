@@ -101,6 +101,11 @@ pub enum Command {
     Demo(commands::demo::DemoArgs),
 }
 
+/// mimalloc instead of glibc malloc: the verification API allocates per request, and glibc's
+/// arena locking and consolidation cost ~6 % of its throughput (docs/BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CA_LOG").unwrap_or_else(|_| "warn".into()))

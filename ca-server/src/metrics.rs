@@ -134,6 +134,16 @@ pub(crate) async fn render(State(services): State<Arc<Services>>) -> Response {
             "ca_verifications_total{{endpoint=\"{endpoint}\",verdict=\"{verdict}\",reason=\"{reason}\"}} {n}"
         );
     }
+    if let Some(verifier) = &services.verifier {
+        let stats = verifier.path_cache_stats();
+        let _ = writeln!(out, "# HELP ca_path_cache_lookups_total Validated-path cache look-ups by result.");
+        let _ = writeln!(out, "# TYPE ca_path_cache_lookups_total counter");
+        let _ = writeln!(out, "ca_path_cache_lookups_total{{result=\"hit\"}} {}", stats.hits);
+        let _ = writeln!(out, "ca_path_cache_lookups_total{{result=\"miss\"}} {}", stats.misses);
+        let _ = writeln!(out, "# HELP ca_path_cache_entries Certificates whose validated path is remembered.");
+        let _ = writeln!(out, "# TYPE ca_path_cache_entries gauge");
+        let _ = writeln!(out, "ca_path_cache_entries {}", stats.entries);
+    }
     let _ = writeln!(out, "# HELP ca_crl_age_seconds Seconds since each published CRL file was written.");
     let _ = writeln!(out, "# TYPE ca_crl_age_seconds gauge");
     if let Ok(entries) = std::fs::read_dir(&services.crl_dir) {

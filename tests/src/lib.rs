@@ -76,8 +76,11 @@ pub fn serve(services: std::sync::Arc<ca_server::Services>) -> (u16, tokio::runt
 
 /// [`serve`] with `workers` async worker threads.
 pub fn serve_on(services: std::sync::Arc<ca_server::Services>, workers: usize) -> (u16, tokio::runtime::Runtime) {
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("loopback port");
     let port = listener.local_addr().expect("bound address").port();
     runtime.spawn(ca_server::serve(listener, services));

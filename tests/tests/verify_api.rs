@@ -733,3 +733,38 @@ fn a_foreign_cas_crl_is_fetched_cached_until_next_update_and_never_trusted_stale
     assert!(!v.valid);
     assert!(reasons(&v).contains("RevocationUnavailable"), "{}", reasons(&v));
 }
+
+/// The second verification of a signer reuses its validated path (seen in /metrics), and a
+/// revocation between the two is still seen: only path facts are remembered, never status.
+#[test]
+fn a_remembered_path_does_not_hide_a_later_revocation() {
+    let ca = TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256);
+    let now = SystemClock.now();
+    let h = issue(&ca, &FixedClock(now), ProfileId::IndividualSign, 7, KeyAlgorithm::P256);
+    let cms = ca_core::cms::sign(
+        CONTENT,
+        false,
+        &h.key,
+        &h.cert.der,
+        std::slice::from_ref(&ca.issuing.certificate_der),
+        now + Duration::seconds(1),
+    )
+    .unwrap();
+    let r = start(ca, None);
+    let body = json!({ "cms": b64(&cms) });
+    let (_, v) = post_json(&r, "/api/v1/cms/verify", &body);
+    assert_eq!(v["valid"], true, "{v:#}");
+    let (_, v) = post_json(&r, "/api/v1/cms/verify", &body);
+    assert_eq!(v["valid"], true, "{v:#}");
+    let (_, metrics) = http(r.port, "GET", "/metrics", &[], b"");
+    let metrics = metrics.as_str().unwrap_or_default().to_owned();
+    assert!(metrics.contains("ca_path_cache_lookups_total{result=\"hit\"} 1"), "{metrics}");
+    assert!(metrics.contains("ca_path_cache_entries 1"), "{metrics}");
+
+    revoke(&r.ca.store, &FixedClock(now), &h.cert.serial, RevocationReason::KeyCompromise, None, "t").unwrap();
+    let (_, v) = post_json(&r, "/api/v1/cms/verify", &body);
+    assert_eq!(v["valid"], false, "{v:#}");
+    assert!(reasons(&v).contains(&"Revoked".into()), "{v}");
+    let (_, metrics) = http(r.port, "GET", "/metrics", &[], b"");
+    assert!(metrics.as_str().unwrap_or_default().contains("ca_path_cache_lookups_total{result=\"hit\"} 2"));
+}

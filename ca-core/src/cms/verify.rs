@@ -75,7 +75,11 @@ impl SignedCms {
     }
 
     /// Check every signer; see [`verify`].
-    pub fn verify(&self, detached_content: Option<&[u8]>, ctx: &VerifyContext<'_>) -> Result<CmsVerification, CmsError> {
+    pub fn verify(
+        &self,
+        detached_content: Option<&[u8]>,
+        ctx: &VerifyContext<'_>,
+    ) -> Result<CmsVerification, CmsError> {
         verify_parts(SignedDataParts::of(&self.der)?, detached_content, ctx)
     }
 }
@@ -367,7 +371,8 @@ impl<'a> Signer<'a> {
     }
 
     fn find_certificate(&self) -> Option<&'a Parsed> {
-        let pool = self.cms_certificates.iter().filter_map(CmsCertificate::parsed).chain(self.ctx.trust.all_certificates());
+        let pool =
+            self.cms_certificates.iter().filter_map(CmsCertificate::parsed).chain(self.ctx.trust.all_certificates());
         let found = match &self.info.sid {
             SignerIdentifier::IssuerAndSerialNumber(ias) => pool.into_iter().find(|c| {
                 c.cert.tbs_certificate.issuer == ias.issuer && c.cert.tbs_certificate.serial_number == ias.serial_number

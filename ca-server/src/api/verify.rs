@@ -195,11 +195,7 @@ pub(crate) async fn cms_verify(State(services): State<Arc<Services>>, headers: H
             signed.verify(data.as_deref(), ctx)
         })
     };
-    let result = if inline {
-        Ok(check())
-    } else {
-        tokio::task::spawn_blocking(check).await
-    };
+    let result = if inline { Ok(check()) } else { tokio::task::spawn_blocking(check).await };
     match result {
         Ok(Ok(v)) => {
             services.metrics.count_verdict("cms", v.valid, cms_first_fatal(&v));
