@@ -1,13 +1,19 @@
 //! CMS verifications per second through `POST /api/v1/cms/verify` on loopback, next to the raw
 //! signature *verify* rate of aws-lc-rs (RSA-2048 PKCS#1 SHA-256, ECDSA P-256 SHA-256) measured
-//! in the same run on all cores. Run: `cargo bench -p ca-tests --bench verify_api` (needs `wrk`;
-//! optional argument: seconds per measurement).
+//! in the same run on the same cores. Run: `cargo bench -p ca-tests --bench verify_api -- [SECONDS]
+//! [pinned]` (needs `wrk`).
 //!
-//! Revocation checking is on (the store answers for the signer and the issuing CA). The CA
-//! hierarchy uses the signer's algorithm throughout, so one verification is three signature
-//! checks of that kind (signer, signer certificate, issuing CA certificate) plus parsing, the
-//! store look-ups and HTTP. Debian's wrk has no `-R` (constant rate), so latency under light
-//! load is reported as p99 at `-c1` and `-c2` instead of at half the peak rate.
+//! The load cycles through requests from 50 distinct signers (each its own certificate and
+//! content), revocation checking on (the store answers for the signer and the issuing CA). The CA
+//! hierarchy uses the signer's algorithm throughout. Columns: the raw verify rate; the HTTP floor
+//! (`GET /healthz` on the same server); CMS verifications/s with the validated-path cache (after
+//! one warm-up pass: one signature check per request) and without it (three: signer, signer
+//! certificate, issuing CA certificate); p99 latencies. Debian's wrk has no `-R` (constant
+//! rate), so latency under light load is p99 at `-c1` and `-c2` instead of at half the peak.
+//!
+//! Default layout: server, raw baseline and wrk share every core. `pinned` re-runs the benchmark
+//! under `taskset -c 0` (server with one worker, raw baseline on one thread) and starts wrk on
+//! core 1, so the load generator does not take CPU from the server it measures.
 
 use std::process::Command;
 
