@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use aws_lc_rs::signature::{self, KeyPair};
 use base64::Engine;
 use ca_core::clock::SystemClock;
+use ca_core::identity::KeyType;
 use ca_core::issuer::IssuanceRequest;
 use ca_core::profile::ProfileId;
 use ca_core::signer::Signer;
@@ -145,13 +146,34 @@ fn main() {
     };
     println!("CMS verify API benchmark: {seconds} s per measurement, {layout}, loopback, revocation on (store)");
     println!(
-        "{:<8} {:>10} {:>10} {:>10} {:>6} {:>10} {:>6} {:>9} {:>9} {:>9}",
-        "signer", "raw ver/s", "GET floor", "CMS/s", "ratio", "no-cache/s", "ratio", "p99 peak", "p99 -c1", "p99 -c2"
+        "{:<8} {:>10} {:>10} {:>10} {:>10} {:>6} {:>10} {:>6} {:>9} {:>9} {:>9}",
+        "signer",
+        "raw ver/s",
+        "in-proc/s",
+        "GET floor",
+        "CMS/s",
+        "ratio",
+        "no-cache/s",
+        "ratio",
+        "p99 peak",
+        "p99 -c1",
+        "p99 -c2"
     );
     for alg in [KeyAlgorithm::Rsa2048, KeyAlgorithm::P256] {
         let raw = raw_verify_rate(alg, cores, seconds);
         let ca = TestCa::new(alg, alg);
-        let bodies = signed_requests(&ca, alg);
+        let signed = signed_requests(&ca, alg);
+        let in_process = in_process_rate(&ca, &signed, cores, seconds);
+        let bodies: Vec<String> = signed
+            .iter()
+            .map(|cms| {
+                serde_json::json!({
+                    "cms": base64::engine::general_purpose::STANDARD.encode(cms),
+                    "requirements": { "key_usage": "SIGN" },
+                })
+                .to_string()
+            })
+            .collect();
         let cached = start_server(&ca, None, cores);
         let uncached = start_server(&ca, Some(0), cores);
 
@@ -169,9 +191,10 @@ fn main() {
         let cold = wrk(&url(uncached.0), &script, 1, 4 * cores, seconds);
         let flag = if [&peak, &c1, &c2, &cold].iter().any(|r| r.errors) { " (errors!)" } else { "" };
         println!(
-            "{:<8} {:>10.0} {:>10.0} {:>10.0} {:>6.3} {:>10.0} {:>6.3} {:>9} {:>9} {:>9}{flag}   (-c1 {:.0}/s, -c2 {:.0}/s)",
+            "{:<8} {:>10.0} {:>10.0} {:>10.0} {:>10.0} {:>6.3} {:>10.0} {:>6.3} {:>9} {:>9} {:>9}{flag}   (-c1 {:.0}/s, -c2 {:.0}/s)",
             alg.to_string(),
             raw,
+            in_process,
             floor.rps,
             peak.rps,
             peak.rps / raw,
@@ -189,8 +212,42 @@ fn main() {
     }
 }
 
-/// Distinct signers, each signing its own request, as JSON bodies for the API.
-fn signed_requests(ca: &TestCa, alg: KeyAlgorithm) -> Vec<String> {
+/// Verifications per second without HTTP: `SignedCms::parse` + `verify` with the server's
+/// verifier and store (path cache warm), on `threads` threads.
+fn in_process_rate(ca: &TestCa, signed: &[Vec<u8>], threads: usize, seconds: f64) -> f64 {
+    let store = SqliteStore::open(&ca.dir.path().join("ca.db")).unwrap();
+    let verifier = verifier(ca);
+    let requirements = ca_core::cms::Requirements { key_type: Some(KeyType::Sign), ..Default::default() };
+    let verify_one = |cms: &[u8]| {
+        let now = ca_core::clock::Clock::now(&SystemClock);
+        let v = verifier.with_context(Some(&store), now, None, requirements.clone(), |ctx| {
+            ca_core::cms::SignedCms::parse(cms).and_then(|c| c.verify(None, ctx))
+        });
+        assert!(v.unwrap().valid);
+    };
+    signed.iter().for_each(|cms| verify_one(cms));
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let start = Instant::now();
+    let total: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut n = 0;
+                    while Instant::now() < deadline {
+                        verify_one(&signed[n % signed.len()]);
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    total as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Distinct signers, each signing its own request (CMS DER).
+fn signed_requests(ca: &TestCa, alg: KeyAlgorithm) -> Vec<Vec<u8>> {
     (0..SIGNERS)
         .map(|i| {
             let key = SoftwareKey::generate(alg).unwrap();
@@ -204,7 +261,7 @@ fn signed_requests(ca: &TestCa, alg: KeyAlgorithm) -> Vec<String> {
                 })
                 .unwrap();
             let content = format!(r#"{{"request":"bind phone +7701{i:07}","nonce":"{i:08x}"}}"#);
-            let cms = ca_core::cms::sign(
+            ca_core::cms::sign(
                 content.as_bytes(),
                 false,
                 &key,
@@ -212,12 +269,7 @@ fn signed_requests(ca: &TestCa, alg: KeyAlgorithm) -> Vec<String> {
                 std::slice::from_ref(&ca.issuing.certificate_der),
                 ca_core::clock::Clock::now(&SystemClock),
             )
-            .unwrap();
-            serde_json::json!({
-                "cms": base64::engine::general_purpose::STANDARD.encode(&cms),
-                "requirements": { "key_usage": "SIGN" },
-            })
-            .to_string()
+            .unwrap()
         })
         .collect()
 }
@@ -236,6 +288,18 @@ fn post_script(bodies: &[String]) -> String {
     )
 }
 
+/// What the server verifies with: this CA's root as anchor, its issuing CA, the store's status.
+fn verifier(ca: &TestCa) -> ca_server::Verifier {
+    let (root, issuing) = (ca.root.certificate_der.clone(), ca.issuing.certificate_der.clone());
+    ca_server::Verifier::new(
+        std::slice::from_ref(&root),
+        std::slice::from_ref(&issuing),
+        vec![issuing.clone(), root.clone()],
+        Arc::new(SystemClock),
+    )
+    .unwrap()
+}
+
 /// The API over this CA's store; `path_cache`: capacity of the validated-path cache (default
 /// when `None`).
 fn start_server(ca: &TestCa, path_cache: Option<usize>, workers: usize) -> (u16, tokio::runtime::Runtime) {
@@ -247,14 +311,7 @@ fn start_server(ca: &TestCa, path_cache: Option<usize>, workers: usize) -> (u16,
         ca.dir.path().join("crl"),
         ca.dir.path().join("certs"),
     );
-    let (root, issuing) = (ca.root.certificate_der.clone(), ca.issuing.certificate_der.clone());
-    let mut verifier = ca_server::Verifier::new(
-        std::slice::from_ref(&root),
-        std::slice::from_ref(&issuing),
-        vec![issuing.clone(), root.clone()],
-        Arc::new(SystemClock),
-    )
-    .unwrap();
+    let mut verifier = verifier(ca);
     if let Some(capacity) = path_cache {
         verifier = verifier.with_path_cache(capacity);
     }

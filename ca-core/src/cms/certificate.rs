@@ -3,11 +3,12 @@
 //! A CMS signer is checked this way after its signature; [`verify_certificate`] does the same
 //! for a bare certificate.
 
-use der::Decode;
+use std::sync::Arc;
+
 use time::OffsetDateTime;
 use x509_cert::Certificate;
 
-use super::chain::{to_offset, Parsed};
+use super::chain::KnownCertificate;
 use super::report::{CertificateReport, Finding, Reason, Requirements, RevocationReport, RevocationState};
 use super::revocation::RevocationFacts;
 use super::{CmsError, VerifyContext};
@@ -47,8 +48,7 @@ impl CertificateVerification {
 /// that time, requirements. Untrusted, expired or revoked is a verdict; only a certificate that
 /// cannot be parsed is an error.
 pub fn verify_certificate(der: &[u8], ctx: &VerifyContext<'_>) -> Result<CertificateVerification, CmsError> {
-    let cert = Certificate::from_der(der).map_err(|e| CmsError::Certificate(e.to_string()))?;
-    let leaf = Parsed { der: der.to_vec(), cert };
+    let leaf = ctx.trust.certificate(der)?;
     let at = ctx.validation_time.unwrap_or(ctx.now);
     let checked = check_certificate(&leaf, &[], at, ctx);
     Ok(CertificateVerification {
@@ -63,7 +63,7 @@ pub fn verify_certificate(der: &[u8], ctx: &VerifyContext<'_>) -> Result<Certifi
 }
 
 pub(crate) fn check_certificate(
-    leaf: &Parsed,
+    leaf: &Arc<KnownCertificate>,
     extra: &[&[u8]],
     at: OffsetDateTime,
     ctx: &VerifyContext<'_>,
@@ -80,7 +80,7 @@ pub(crate) fn check_certificate(
         chain = path.ca.subjects.clone();
         let cas = &path.ca.certificates;
         let links =
-            cas.first().map(|issuer| (&leaf.cert, issuer)).into_iter().chain(cas.windows(2).map(|w| (&w[0], &w[1])));
+            cas.first().map(|issuer| (&leaf.parsed.cert, issuer)).into_iter().chain(cas.windows(2).map(|w| (&w[0], &w[1])));
         for (i, (cert, issuer)) in links.enumerate() {
             let (state, finding) = link_revocation(ctx, cert, issuer, at, &mut revocation, i == 0);
             if let Some((reason, message)) = finding {
@@ -91,21 +91,14 @@ pub(crate) fn check_certificate(
             }
         }
     }
-    let identity = CertificateIdentity::from_certificate(&leaf.cert);
-    for (reason, message) in requirement_problems(&ctx.requirements, &identity) {
+    for (reason, message) in requirement_problems(&ctx.requirements, &leaf.report.identity) {
         findings.push(Finding::new(reason, message));
     }
-    let tbs = &leaf.cert.tbs_certificate;
-    let certificate = CertificateReport {
-        serial: hex::encode(tbs.serial_number.as_bytes()),
-        subject: format_dn(&tbs.subject),
-        issuer: format_dn(&tbs.issuer),
-        not_before: to_offset(&tbs.validity.not_before),
-        not_after: to_offset(&tbs.validity.not_after),
-        identity,
-        der: leaf.der.clone(),
-    };
     let chain_trusted = outcome.path.is_some() && !findings.iter().any(|f| matches!(f.reason, Reason::Untrusted));
+    if chain_trusted {
+        ctx.trust.remember(leaf);
+    }
+    let certificate = leaf.report.clone();
     CertificateCheck { findings, chain, chain_trusted, revocation, certificate }
 }
 

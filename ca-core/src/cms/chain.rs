@@ -17,10 +17,10 @@ use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter};
 use x509_cert::ext::pkix::KeyUsage;
 use x509_cert::Certificate;
 
-use super::path_cache::{fingerprint, CaPath, PathCache, PathCacheStats, VerifiedPath};
-use super::report::Reason;
+use super::path_cache::{fingerprint, BoundedCache, CaPath, Fingerprint, PathCache, PathCacheStats, VerifiedPath};
+use super::report::{CertificateReport, Reason};
 use super::CmsError;
-use crate::identity::format_dn;
+use crate::identity::{format_dn, CertificateIdentity};
 
 const ALGORITHMS: &[&dyn SignatureVerificationAlgorithm] = &[
     webpki::aws_lc_rs::RSA_PKCS1_2048_8192_SHA256,
@@ -46,22 +46,56 @@ impl Parsed {
     }
 }
 
+/// A certificate parsed once, with what a report says about it: shared by every request that
+/// presents the same certificate while it is remembered.
+#[derive(Debug)]
+pub(crate) struct KnownCertificate {
+    pub parsed: Parsed,
+    /// [`fingerprint`] of the DER: the key of both caches.
+    pub fingerprint: Fingerprint,
+    pub report: CertificateReport,
+}
+
+impl KnownCertificate {
+    pub fn parse(der: &[u8]) -> Result<Self, CmsError> {
+        let parsed = Parsed::new(der)?;
+        let tbs = &parsed.cert.tbs_certificate;
+        let report = CertificateReport {
+            serial: hex::encode(tbs.serial_number.as_bytes()),
+            subject: format_dn(&tbs.subject),
+            issuer: format_dn(&tbs.issuer),
+            not_before: to_offset(&tbs.validity.not_before),
+            not_after: to_offset(&tbs.validity.not_after),
+            identity: CertificateIdentity::from_certificate(&parsed.cert),
+            der: der.to_vec(),
+        };
+        Ok(Self { fingerprint: fingerprint(&[der]), parsed, report })
+    }
+}
+
 /// Trust anchors (roots) and intermediate CA certificates, parsed once and shared by every
-/// verification.
+/// verification; and what earlier verifications established about the certificates they saw.
 pub struct TrustStore {
     anchors: Vec<(Parsed, TrustAnchor<'static>)>,
     pub(crate) intermediates: Vec<Parsed>,
+    /// The anchors and intermediates, for finding a signer among them.
+    trusted: Vec<Arc<KnownCertificate>>,
     path_cache: PathCache,
+    /// Parsed signer certificates with a validated path, by fingerprint: a request presenting
+    /// one of them neither parses it nor re-reads its identity.
+    certificates: BoundedCache<Arc<KnownCertificate>>,
 }
 
 /// Leaf certificates whose validated paths are remembered by default (about 150 bytes each).
 pub const DEFAULT_PATH_CACHE: usize = 100_000;
+/// Parsed signer certificates remembered by default (about 6 KiB each).
+pub const DEFAULT_CERTIFICATE_CACHE: usize = 10_000;
 
 impl TrustStore {
     /// `anchors`: DER of the trusted roots; `intermediates`: DER of CA certificates that may
     /// complete a path when a CMS does not carry them.
     pub fn new(anchors: &[Vec<u8>], intermediates: &[Vec<u8>]) -> Result<Self, CmsError> {
-        let anchors = anchors
+        let anchors: Vec<(Parsed, TrustAnchor<'static>)> = anchors
             .iter()
             .map(|der| {
                 let parsed = Parsed::new(der)?;
@@ -71,18 +105,46 @@ impl TrustStore {
                 Ok((parsed, anchor))
             })
             .collect::<Result<_, CmsError>>()?;
-        let intermediates = intermediates.iter().map(|der| Parsed::new(der)).collect::<Result<_, _>>()?;
-        Ok(Self { anchors, intermediates, path_cache: PathCache::new(DEFAULT_PATH_CACHE) })
+        let intermediates: Vec<Parsed> = intermediates.iter().map(|der| Parsed::new(der)).collect::<Result<_, _>>()?;
+        let trusted = anchors
+            .iter()
+            .map(|(p, _)| p)
+            .chain(&intermediates)
+            .map(|p| KnownCertificate::parse(&p.der).map(Arc::new))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            anchors,
+            intermediates,
+            trusted,
+            path_cache: PathCache::new(DEFAULT_PATH_CACHE),
+            certificates: BoundedCache::new(DEFAULT_CERTIFICATE_CACHE),
+        })
     }
 
-    /// Remember at most `capacity` validated paths (0: validate every path from scratch).
+    /// Remember at most `capacity` validated paths, and parsed certificates up to
+    /// [`DEFAULT_CERTIFICATE_CACHE`] of them (0: validate every path from scratch).
     pub fn with_path_cache(mut self, capacity: usize) -> Self {
         self.path_cache = PathCache::new(capacity);
+        self.certificates = BoundedCache::new(capacity.min(DEFAULT_CERTIFICATE_CACHE));
         self
     }
 
-    pub(crate) fn all_certificates(&self) -> impl Iterator<Item = &Parsed> {
-        self.anchors.iter().map(|(p, _)| p).chain(&self.intermediates)
+    /// The anchors and intermediates, parsed.
+    pub(crate) fn trusted_certificates(&self) -> impl Iterator<Item = &Arc<KnownCertificate>> {
+        self.trusted.iter()
+    }
+
+    /// `der` parsed: remembered from an earlier verification, or parsed now.
+    pub(crate) fn certificate(&self, der: &[u8]) -> Result<Arc<KnownCertificate>, CmsError> {
+        match self.certificates.get(&fingerprint(&[der])) {
+            Some(known) => Ok(known),
+            None => KnownCertificate::parse(der).map(Arc::new),
+        }
+    }
+
+    /// Remember a certificate whose path was validated.
+    pub(crate) fn remember(&self, certificate: &Arc<KnownCertificate>) {
+        self.certificates.insert(certificate.fingerprint, certificate.clone());
     }
 }
 
@@ -125,7 +187,8 @@ fn validity_problem(cert: &Certificate, at: OffsetDateTime, what: &str) -> Optio
 
 impl TrustStore {
     /// Validate `leaf` at `at`, with `extra` (the CMS's certificates) as possible intermediates.
-    pub(crate) fn validate(&self, leaf: &Parsed, extra: &[&[u8]], at: OffsetDateTime) -> PathOutcome {
+    pub(crate) fn validate(&self, leaf: &KnownCertificate, extra: &[&[u8]], at: OffsetDateTime) -> PathOutcome {
+        let (leaf_key, leaf) = (leaf.fingerprint, &leaf.parsed);
         let mut problems = Vec::new();
         if let Some(p) = validity_problem(&leaf.cert, at, "the signer certificate") {
             problems.push(p);
@@ -139,7 +202,6 @@ impl TrustStore {
             Some(_) => to_offset(&v.not_before),
             None => at,
         };
-        let leaf_key = fingerprint(&[&leaf.der]);
         let path = match self.path_cache.get(&leaf_key, path_time) {
             Some(path) => path,
             None => match self.build_path(leaf, leaf_key, extra, path_time) {

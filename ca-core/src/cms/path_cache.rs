@@ -60,30 +60,77 @@ pub struct PathCacheStats {
     pub entries: u64,
 }
 
-type Fingerprint = [u8; 32];
+pub(crate) type Fingerprint = [u8; 32];
 
-#[derive(Default)]
-struct Generations {
-    current: HashMap<Fingerprint, VerifiedPath>,
-    previous: HashMap<Fingerprint, VerifiedPath>,
-    /// CA paths by the fingerprint of their certificates, so leaf entries share them.
-    ca_paths: HashMap<Fingerprint, Arc<CaPath>>,
+/// A map of at most `capacity` entries in two generations of `capacity / 2`: a hit in the old
+/// generation moves the entry to the new one, and when the new one is full the old is dropped.
+pub(crate) struct BoundedCache<V> {
+    capacity: usize,
+    inner: Mutex<[HashMap<Fingerprint, V>; 2]>,
+}
+
+impl<V: Clone> BoundedCache<V> {
+    pub fn new(capacity: usize) -> Self {
+        Self { capacity, inner: Mutex::new([HashMap::new(), HashMap::new()]) }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, [HashMap<Fingerprint, V>; 2]> {
+        // Maps are only changed by single inserts and removals, so a panic while holding the
+        // lock cannot leave a wrong entry: a poisoned cache is still usable.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn get(&self, key: &Fingerprint) -> Option<V> {
+        if self.capacity == 0 {
+            return None;
+        }
+        let mut g = self.lock();
+        if let Some(v) = g[0].get(key) {
+            return Some(v.clone());
+        }
+        let v = g[1].remove(key)?;
+        Self::insert_into(&mut g, *key, v.clone(), self.capacity);
+        Some(v)
+    }
+
+    pub fn insert(&self, key: Fingerprint, value: V) {
+        if self.capacity > 0 {
+            Self::insert_into(&mut self.lock(), key, value, self.capacity);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        let g = self.lock();
+        g[0].len() + g[1].len()
+    }
+
+    fn insert_into(g: &mut [HashMap<Fingerprint, V>; 2], key: Fingerprint, value: V, capacity: usize) {
+        if g[0].len() >= capacity.div_ceil(2) && !g[0].contains_key(&key) {
+            g[1] = std::mem::take(&mut g[0]);
+        }
+        g[0].insert(key, value);
+    }
 }
 
 pub(crate) struct PathCache {
-    capacity: usize,
-    inner: Mutex<Generations>,
+    paths: BoundedCache<VerifiedPath>,
+    /// CA paths by the fingerprint of their certificates, so leaf entries share them.
+    ca_paths: Mutex<HashMap<Fingerprint, Arc<CaPath>>>,
     hits: AtomicU64,
     misses: AtomicU64,
 }
 
-/// SHA-256 of DER, the cache key of a certificate or of a CA path.
+/// The cache key of a certificate (the SHA-256 of its DER, as in signingCertificateV2) or of
+/// a CA path (several certificates: length-prefixed, so different splits differ).
 pub(crate) fn fingerprint(parts: &[&[u8]]) -> Fingerprint {
     let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-    for part in parts {
-        // Length-prefixed, so that different splits of the same bytes differ.
-        ctx.update(&(part.len() as u64).to_be_bytes());
-        ctx.update(part);
+    if let [single] = parts {
+        ctx.update(single);
+    } else {
+        for part in parts {
+            ctx.update(&(part.len() as u64).to_be_bytes());
+            ctx.update(part);
+        }
     }
     let mut out = [0u8; 32];
     out.copy_from_slice(ctx.finish().as_ref());
@@ -93,34 +140,17 @@ pub(crate) fn fingerprint(parts: &[&[u8]]) -> Fingerprint {
 impl PathCache {
     /// `capacity` leaf paths at most; 0 turns the cache off.
     pub fn new(capacity: usize) -> Self {
-        Self { capacity, inner: Mutex::default(), hits: AtomicU64::new(0), misses: AtomicU64::new(0) }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Generations> {
-        // A panic while holding the lock cannot leave a half-written entry that is wrong (maps
-        // are updated by single inserts), so a poisoned cache is still usable.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        Self {
+            paths: BoundedCache::new(capacity),
+            ca_paths: Mutex::default(),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
     }
 
     /// The remembered path of the leaf with this fingerprint, if it covers `at`.
     pub fn get(&self, leaf: &Fingerprint, at: OffsetDateTime) -> Option<VerifiedPath> {
-        if self.capacity == 0 {
-            return None;
-        }
-        let found = {
-            let mut g = self.lock();
-            match g.current.get(leaf) {
-                Some(p) => Some(p.clone()),
-                None => match g.previous.remove(leaf) {
-                    Some(p) => {
-                        g.insert_current(*leaf, p.clone(), self.capacity);
-                        Some(p)
-                    }
-                    None => None,
-                },
-            }
-        }
-        .filter(|p| p.covers(at));
+        let found = self.paths.get(leaf).filter(|p| p.covers(at));
         let counter = if found.is_some() { &self.hits } else { &self.misses };
         counter.fetch_add(1, Ordering::Relaxed);
         found
@@ -136,38 +166,29 @@ impl PathCache {
         valid_from: OffsetDateTime,
         valid_until: OffsetDateTime,
     ) -> VerifiedPath {
-        if self.capacity == 0 {
+        if self.paths.capacity == 0 {
             return VerifiedPath { ca: Arc::new(ca), valid_from, valid_until };
         }
-        let mut g = self.lock();
-        if g.ca_paths.len() >= 1024 && !g.ca_paths.contains_key(&ca_key) {
-            // Far more CA paths than any trust configuration has: something odd is being
-            // fed in; start over rather than grow.
-            g.ca_paths.clear();
-        }
-        let ca = g.ca_paths.entry(ca_key).or_insert_with(|| Arc::new(ca)).clone();
+        let ca = {
+            let mut ca_paths = self.ca_paths.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if ca_paths.len() >= 1024 && !ca_paths.contains_key(&ca_key) {
+                // Far more CA paths than any trust configuration has: something odd is being
+                // fed in; start over rather than grow.
+                ca_paths.clear();
+            }
+            ca_paths.entry(ca_key).or_insert_with(|| Arc::new(ca)).clone()
+        };
         let path = VerifiedPath { ca, valid_from, valid_until };
-        g.insert_current(leaf, path.clone(), self.capacity);
+        self.paths.insert(leaf, path.clone());
         path
     }
 
     pub fn stats(&self) -> PathCacheStats {
-        let g = self.lock();
         PathCacheStats {
             hits: self.hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
-            entries: (g.current.len() + g.previous.len()) as u64,
+            entries: self.paths.len() as u64,
         }
-    }
-}
-
-impl Generations {
-    fn insert_current(&mut self, key: Fingerprint, path: VerifiedPath, capacity: usize) {
-        let generation = capacity.div_ceil(2);
-        if self.current.len() >= generation && !self.current.contains_key(&key) {
-            self.previous = std::mem::take(&mut self.current);
-        }
-        self.current.insert(key, path);
     }
 }
 
@@ -233,5 +254,7 @@ mod tests {
     #[test]
     fn fingerprints_keep_parts_apart() {
         assert_ne!(fingerprint(&[b"ab", b"c"]), fingerprint(&[b"a", b"bc"]));
+        let sha256 = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b"certificate");
+        assert_eq!(fingerprint(&[b"certificate"]).as_slice(), sha256.as_ref(), "one certificate: its SHA-256");
     }
 }

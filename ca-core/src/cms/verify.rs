@@ -6,6 +6,7 @@
 //! nonce, for instance) sets [`VerifyContext::validation_time`] to its own clock.
 
 use std::cell::OnceCell;
+use std::sync::Arc;
 
 use cms::content_info::CmsVersion;
 use cms::signed_data::{EncapsulatedContentInfo, SignerIdentifier, SignerInfo};
@@ -17,7 +18,7 @@ use time::{Duration, OffsetDateTime};
 use x509_cert::Certificate;
 
 use super::certificate::check_certificate;
-use super::chain::{to_offset, Parsed, TrustStore};
+use super::chain::{to_offset, KnownCertificate, TrustStore};
 use super::ess::{SigningCertificateV2, SIGNING_CERTIFICATE_V2};
 use super::report::{CmsVerification, Finding, Reason, Requirements, RevocationReport, RevocationState, SignerReport};
 use super::revocation::RevocationSource;
@@ -234,18 +235,16 @@ fn read_signer_info(raw: &[u8]) -> der::Result<(SignerInfo, Option<Vec<u8>>)> {
     Ok((info, attrs))
 }
 
-/// A certificate carried in the CMS, parsed on first use.
+/// A certificate carried in the CMS, parsed on first use (or found among those remembered).
 struct CmsCertificate<'a> {
     der: &'a [u8],
     /// `None` inside: it does not parse, and is ignored like any other useless certificate.
-    parsed: OnceCell<Option<Parsed>>,
+    parsed: OnceCell<Option<Arc<KnownCertificate>>>,
 }
 
 impl CmsCertificate<'_> {
-    fn parsed(&self) -> Option<&Parsed> {
-        self.parsed
-            .get_or_init(|| Certificate::from_der(self.der).ok().map(|cert| Parsed { der: self.der.to_vec(), cert }))
-            .as_ref()
+    fn parsed(&self, trust: &TrustStore) -> Option<&Arc<KnownCertificate>> {
+        self.parsed.get_or_init(|| trust.certificate(self.der).ok()).as_ref()
     }
 }
 
@@ -331,7 +330,7 @@ impl<'a> Signer<'a> {
         };
 
         if let (Some(leaf), Some(message), Some(digest)) = (&leaf, message, digest) {
-            let spki = &leaf.cert.tbs_certificate.subject_public_key_info;
+            let spki = &leaf.parsed.cert.tbs_certificate.subject_public_key_info;
             match signature_oid(&info.signature_algorithm.oid, digest) {
                 Some(oid) => match crate::verify::verify_signature(spki, &oid, message, info.signature.as_bytes()) {
                     Ok(_) => report.signature_valid = true,
@@ -370,18 +369,18 @@ impl<'a> Signer<'a> {
         report
     }
 
-    fn find_certificate(&self) -> Option<&'a Parsed> {
-        let pool =
-            self.cms_certificates.iter().filter_map(CmsCertificate::parsed).chain(self.ctx.trust.all_certificates());
-        let found = match &self.info.sid {
-            SignerIdentifier::IssuerAndSerialNumber(ias) => pool.into_iter().find(|c| {
-                c.cert.tbs_certificate.issuer == ias.issuer && c.cert.tbs_certificate.serial_number == ias.serial_number
+    fn find_certificate(&self) -> Option<&'a Arc<KnownCertificate>> {
+        let trust = self.ctx.trust;
+        let mut pool = self.cms_certificates.iter().filter_map(|c| c.parsed(trust)).chain(trust.trusted_certificates());
+        match &self.info.sid {
+            SignerIdentifier::IssuerAndSerialNumber(ias) => pool.find(|c| {
+                let tbs = &c.parsed.cert.tbs_certificate;
+                tbs.issuer == ias.issuer && tbs.serial_number == ias.serial_number
             }),
             SignerIdentifier::SubjectKeyIdentifier(ski) => {
-                pool.into_iter().find(|c| subject_key_id(&c.cert).as_deref() == Some(ski.0.as_bytes()))
+                pool.find(|c| subject_key_id(&c.parsed.cert).as_deref() == Some(ski.0.as_bytes()))
             }
-        };
-        found
+        }
     }
 }
 
@@ -423,15 +422,17 @@ fn signature_oid(oid: &ObjectIdentifier, digest: Digest) -> Option<ObjectIdentif
     }
 }
 
-fn check_signing_certificate(value: &Any, leaf: &Parsed) -> Option<String> {
+fn check_signing_certificate(value: &Any, leaf: &KnownCertificate) -> Option<String> {
     let attr = match value.decode_as::<SigningCertificateV2>() {
         Ok(a) => a,
         Err(e) => return Some(format!("unreadable signingCertificateV2: {e}")),
     };
     let first = attr.certs.first()?;
-    let Some(hash) = Digest::from_oid(&first.hash_algorithm_oid()) else {
-        return Some(format!("signingCertificateV2 hash {} is not supported", first.hash_algorithm_oid()));
+    let hash = match Digest::from_oid(&first.hash_algorithm_oid()) {
+        Some(Digest::Sha256) => leaf.fingerprint.to_vec(),
+        Some(other) => other.digest(&leaf.parsed.der),
+        None => return Some(format!("signingCertificateV2 hash {} is not supported", first.hash_algorithm_oid())),
     };
-    (hash.digest(&leaf.der) != first.cert_hash.as_bytes())
+    (hash != first.cert_hash.as_bytes())
         .then(|| "signingCertificateV2 names another certificate than the signer's".to_string())
 }
