@@ -134,9 +134,14 @@ impl TrustStore {
         self.trusted.iter()
     }
 
-    /// `der` parsed: remembered from an earlier verification, or parsed now.
+    /// `der` parsed: one of the trust store's own certificates (a CMS usually carries the
+    /// issuing CA's), remembered from an earlier verification, or parsed now.
     pub(crate) fn certificate(&self, der: &[u8]) -> Result<Arc<KnownCertificate>, CmsError> {
-        match self.certificates.get(&fingerprint(&[der])) {
+        let key = fingerprint(&[der]);
+        if let Some(known) = self.trusted.iter().find(|c| c.fingerprint == key) {
+            return Ok(known.clone());
+        }
+        match self.certificates.get(&key) {
             Some(known) => Ok(known),
             None => KnownCertificate::parse(der).map(Arc::new),
         }
