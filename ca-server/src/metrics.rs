@@ -42,7 +42,10 @@ pub struct Metrics {
 impl Metrics {
     fn record(&self, route: &str, status: u16, seconds: f64) {
         let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
-        let stats = routes.entry(route.to_owned()).or_default();
+        if !routes.contains_key(route) {
+            routes.insert(route.to_owned(), RouteStats::default());
+        }
+        let Some(stats) = routes.get_mut(route) else { return };
         *stats.by_status.entry(status).or_default() += 1;
         stats.count += 1;
         stats.sum_seconds += seconds;
@@ -83,10 +86,11 @@ impl Metrics {
 /// Middleware: time and count every request by its route pattern (never the raw path, which
 /// for OCSP GET carries the request itself).
 pub(crate) async fn track(State(services): State<Arc<Services>>, request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let started = Instant::now();
     let response = next.run(request).await;
-    services.metrics.record(&route, response.status().as_u16(), started.elapsed().as_secs_f64());
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    services.metrics.record(route, response.status().as_u16(), started.elapsed().as_secs_f64());
     response
 }
 

@@ -79,10 +79,15 @@ pub(crate) fn check_certificate(
     if let Some(path) = &outcome.path {
         chain = path.ca.subjects.clone();
         let cas = &path.ca.certificates;
-        let links =
-            cas.first().map(|issuer| (&leaf.parsed.cert, issuer)).into_iter().chain(cas.windows(2).map(|w| (&w[0], &w[1])));
-        for (i, (cert, issuer)) in links.enumerate() {
-            let (state, finding) = link_revocation(ctx, cert, issuer, at, &mut revocation, i == 0);
+        let links: Vec<(&Certificate, &Certificate)> = cas
+            .first()
+            .map(|issuer| (&leaf.parsed.cert, issuer))
+            .into_iter()
+            .chain(cas.windows(2).map(|w| (&w[0], &w[1])))
+            .collect();
+        let answers = ask_sources(ctx, &links);
+        for (i, ((cert, _), answer)) in links.iter().zip(answers).enumerate() {
+            let (state, finding) = link_revocation(answer, cert, at, &mut revocation, i == 0);
             if let Some((reason, message)) = finding {
                 findings.push(Finding::new(reason, message));
             }
@@ -102,33 +107,57 @@ pub(crate) fn check_certificate(
     CertificateCheck { findings, chain, chain_trusted, revocation, certificate }
 }
 
-/// Ask the revocation sources about one link of the path; fills `report` for the leaf.
+/// What a source answered about one link: its name and the answer.
+type Answer<'s> = Option<(&'s str, Result<RevocationFacts, String>)>;
+
+/// Ask the revocation sources, in order, about every link of a path: each source gets the
+/// links no earlier source covered, all at once.
+fn ask_sources<'s>(ctx: &VerifyContext<'s>, links: &[(&Certificate, &Certificate)]) -> Vec<Answer<'s>> {
+    let mut answers: Vec<Answer<'s>> = links.iter().map(|_| None).collect();
+    for source in &ctx.revocation {
+        let pending: Vec<usize> = (0..links.len()).filter(|i| answers[*i].is_none()).collect();
+        if pending.is_empty() {
+            break;
+        }
+        let asked: Vec<_> = pending.iter().map(|i| links[*i]).collect();
+        for (i, answer) in pending.into_iter().zip(source.statuses(&asked)) {
+            answers[i] = match answer {
+                Ok(None) => None,
+                Ok(Some(facts)) => Some((source.name(), Ok(facts))),
+                Err(e) => Some((source.name(), Err(e))),
+            };
+        }
+    }
+    answers
+}
+
+/// Turn the answer about one link of the path into a state and a finding; fills `report` for
+/// the leaf.
 fn link_revocation(
-    ctx: &VerifyContext<'_>,
+    answer: Answer<'_>,
     cert: &Certificate,
-    issuer: &Certificate,
     at: OffsetDateTime,
     report: &mut RevocationReport,
     is_leaf: bool,
 ) -> (RevocationState, Option<(Reason, String)>) {
-    let what = if is_leaf {
-        "the certificate".to_string()
-    } else {
-        format!("CA certificate {}", format_dn(&cert.tbs_certificate.subject))
+    let what = || {
+        if is_leaf {
+            "the certificate".to_string()
+        } else {
+            format!("CA certificate {}", format_dn(&cert.tbs_certificate.subject))
+        }
     };
-    for source in &ctx.revocation {
-        let answer = source.status(cert, issuer);
-        if is_leaf && !matches!(answer, Ok(None)) {
-            report.source = Some(source.name().to_owned());
+    if let Some((source, answer)) = answer {
+        if is_leaf {
+            report.source = Some(source.to_owned());
         }
         return match answer {
-            Ok(None) => continue,
-            Ok(Some(RevocationFacts::Good)) => (RevocationState::Good, None),
-            Ok(Some(RevocationFacts::Unknown)) => (
+            Ok(RevocationFacts::Good) => (RevocationState::Good, None),
+            Ok(RevocationFacts::Unknown) => (
                 RevocationState::Unknown,
-                Some((Reason::UnknownToStore, format!("{what} is unknown to the {}", source.name()))),
+                Some((Reason::UnknownToStore, format!("{} is unknown to the {source}", what()))),
             ),
-            Ok(Some(RevocationFacts::Revoked { reason, revoked_at })) => {
+            Ok(RevocationFacts::Revoked { reason, revoked_at }) => {
                 if is_leaf {
                     report.reason = Some(reason);
                     report.revoked_at = Some(revoked_at);
@@ -136,27 +165,30 @@ fn link_revocation(
                 if revoked_at <= at {
                     (
                         RevocationState::Revoked,
-                        Some((Reason::Revoked, format!("{what} was revoked ({reason}) at {revoked_at}, before {at}"))),
+                        Some((
+                            Reason::Revoked,
+                            format!("{} was revoked ({reason}) at {revoked_at}, before {at}", what()),
+                        )),
                     )
                 } else {
                     (
                         RevocationState::RevokedLater,
                         Some((
                             Reason::RevokedAfterSigning,
-                            format!("{what} was valid at {at}; revoked later ({reason}) at {revoked_at}"),
+                            format!("{} was valid at {at}; revoked later ({reason}) at {revoked_at}", what()),
                         )),
                     )
                 }
             }
             Err(e) => (
                 RevocationState::Unavailable,
-                Some((Reason::RevocationUnavailable, format!("revocation status of {what} unavailable: {e}"))),
+                Some((Reason::RevocationUnavailable, format!("revocation status of {} unavailable: {e}", what()))),
             ),
         };
     }
     // Only the certificate's own status is worth a note; an uncovered CA certificate (a
     // root's subordinates are often in no store) is silent.
-    let note = is_leaf.then(|| (Reason::RevocationNotChecked, format!("no revocation source covers {what}")));
+    let note = is_leaf.then(|| (Reason::RevocationNotChecked, format!("no revocation source covers {}", what())));
     (RevocationState::NotChecked, note)
 }
 

@@ -9,7 +9,7 @@ use x509_cert::Certificate;
 
 use crate::revocation::RevocationReason;
 use crate::serial::SerialNumber;
-use crate::store::{CertificateStatus, Store};
+use crate::store::{CertificateState, CertificateStatus, Store};
 
 /// What a revocation source knows about one certificate *now*; the verifier compares it with
 /// the signing time.
@@ -32,6 +32,12 @@ pub trait RevocationSource: Send + Sync {
     /// means this source does not cover the issuer; `Err` that it should, but cannot answer
     /// (database down, CRL missing or stale).
     fn status(&self, certificate: &Certificate, issuer: &Certificate) -> Result<Option<RevocationFacts>, String>;
+
+    /// [`status`](Self::status) of every link of a path (certificate, its issuer) at once, so a
+    /// source can answer them in one read.
+    fn statuses(&self, links: &[(&Certificate, &Certificate)]) -> Vec<Result<Option<RevocationFacts>, String>> {
+        links.iter().map(|(certificate, issuer)| self.status(certificate, issuer)).collect()
+    }
 }
 
 /// Revocation status of our own certificates, read from the store.
@@ -65,33 +71,76 @@ impl<'a> StoreRevocationSource<'a> {
     }
 }
 
+impl StoreRevocationSource<'_> {
+    /// The serial to look up, or the answer without looking (not ours; not a serial of ours).
+    fn serial_of(
+        &self,
+        certificate: &Certificate,
+        issuer: &Certificate,
+    ) -> Result<SerialNumber, Result<Option<RevocationFacts>, String>> {
+        use der::Encode;
+        let issuer_key = issuer.tbs_certificate.subject_public_key_info.to_der().map_err(|e| Err(e.to_string()))?;
+        if !self.our_ca_keys.contains(&issuer_key) {
+            return Err(Ok(None));
+        }
+        // Our CA only issues 20-byte random serials; anything else is not ours.
+        SerialNumber::from_bytes(certificate.tbs_certificate.serial_number.as_bytes())
+            .map_err(|_| Ok(Some(RevocationFacts::Unknown)))
+    }
+}
+
+fn facts(serial: &SerialNumber, state: Option<CertificateState>) -> Result<Option<RevocationFacts>, String> {
+    Ok(Some(match state {
+        None => RevocationFacts::Unknown,
+        Some(r) => match (r.status, r.revocation) {
+            (CertificateStatus::Reserved, _) => RevocationFacts::Unknown,
+            (CertificateStatus::Revoked, Some(rev)) => {
+                RevocationFacts::Revoked { reason: rev.reason, revoked_at: rev.revoked_at }
+            }
+            // A revoked record without its revocation row is a corrupt store: say so.
+            (CertificateStatus::Revoked, None) => return Err(format!("serial {serial} is revoked without a date")),
+            (CertificateStatus::Issued, _) => RevocationFacts::Good,
+        },
+    }))
+}
+
 impl RevocationSource for StoreRevocationSource<'_> {
     fn name(&self) -> &str {
         "store"
     }
 
     fn status(&self, certificate: &Certificate, issuer: &Certificate) -> Result<Option<RevocationFacts>, String> {
-        use der::Encode;
-        let issuer_key = issuer.tbs_certificate.subject_public_key_info.to_der().map_err(|e| e.to_string())?;
-        if !self.our_ca_keys.contains(&issuer_key) {
-            return Ok(None);
-        }
-        let Ok(serial) = SerialNumber::from_bytes(certificate.tbs_certificate.serial_number.as_bytes()) else {
-            // Our CA only issues 20-byte random serials; anything else is not ours.
-            return Ok(Some(RevocationFacts::Unknown));
-        };
-        let state = self.store.state(&serial).map_err(|e| e.to_string())?;
-        Ok(Some(match state {
-            None => RevocationFacts::Unknown,
-            Some(r) => match (r.status, r.revocation) {
-                (CertificateStatus::Reserved, _) => RevocationFacts::Unknown,
-                (CertificateStatus::Revoked, Some(rev)) => {
-                    RevocationFacts::Revoked { reason: rev.reason, revoked_at: rev.revoked_at }
+        self.statuses(&[(certificate, issuer)]).pop().unwrap_or(Ok(None))
+    }
+
+    fn statuses(&self, links: &[(&Certificate, &Certificate)]) -> Vec<Result<Option<RevocationFacts>, String>> {
+        let mut answers: Vec<Result<Option<RevocationFacts>, String>> = Vec::with_capacity(links.len());
+        let mut lookups: Vec<(usize, SerialNumber)> = Vec::new();
+        for (i, (certificate, issuer)) in links.iter().enumerate() {
+            match self.serial_of(certificate, issuer) {
+                Ok(serial) => {
+                    lookups.push((i, serial));
+                    answers.push(Ok(None)); // filled below
                 }
-                // A revoked record without its revocation row is a corrupt store: say so.
-                (CertificateStatus::Revoked, None) => return Err(format!("serial {serial} is revoked without a date")),
-                (CertificateStatus::Issued, _) => RevocationFacts::Good,
-            },
-        }))
+                Err(answer) => answers.push(answer),
+            }
+        }
+        if lookups.is_empty() {
+            return answers;
+        }
+        let serials: Vec<SerialNumber> = lookups.iter().map(|(_, s)| s.clone()).collect();
+        match self.store.states(&serials) {
+            Ok(states) => {
+                for ((i, serial), state) in lookups.iter().zip(states) {
+                    answers[*i] = facts(serial, state);
+                }
+            }
+            Err(e) => {
+                for (i, _) in &lookups {
+                    answers[*i] = Err(e.to_string());
+                }
+            }
+        }
+        answers
     }
 }

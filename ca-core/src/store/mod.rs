@@ -238,6 +238,11 @@ pub trait Store: Send + Sync {
         Ok(self.certificate(serial)?.map(CertificateState::from))
     }
 
+    /// [`Store::state`] of several certificates (a signer and its CAs) in one consistent read.
+    fn states(&self, serials: &[SerialNumber]) -> Result<Vec<Option<CertificateState>>, StoreError> {
+        serials.iter().map(|s| self.state(s)).collect()
+    }
+
     /// Certificates matching a query, newest reservation first.
     fn find(&self, query: &CertificateQuery) -> Result<Vec<CertificateRecord>, StoreError>;
 

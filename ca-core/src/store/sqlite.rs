@@ -357,14 +357,34 @@ impl Store for SqliteStore {
     }
 
     fn state(&self, serial: &SerialNumber) -> Result<Option<CertificateState>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare_cached("SELECT issuer, status, revoked_at, revocation_reason, invalidity_date FROM certificates WHERE serial = ?1").context("preparing a status lookup")?;
-        let mut found = stmt.query([serial.to_hex()]).context("looking up a certificate status")?;
-        match found.next().context("reading a certificate status")? {
-            Some(row) => rows::state(row, serial).map(Some),
-            None => Ok(None),
+        Ok(self.states(std::slice::from_ref(serial))?.pop().flatten())
+    }
+
+    fn states(&self, serials: &[SerialNumber]) -> Result<Vec<Option<CertificateState>>, StoreError> {
+        // One statement, so one read transaction (one round of WAL locks) for the whole path.
+        let mut found: Vec<Option<CertificateState>> = vec![None; serials.len()];
+        if serials.is_empty() {
+            return Ok(found);
         }
+        let placeholders = vec!["?"; serials.len()].join(", ");
+        let sql = format!(
+            "SELECT serial, issuer, status, revoked_at, revocation_reason, invalidity_date \
+             FROM certificates WHERE serial IN ({placeholders})"
+        );
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(&sql).context("preparing a status lookup")?;
+        let keys: Vec<String> = serials.iter().map(SerialNumber::to_hex).collect();
+        let mut rows = stmt.query(rusqlite::params_from_iter(&keys)).context("looking up certificate statuses")?;
+        while let Some(row) = rows.next().context("reading a certificate status")? {
+            let serial: String = row.get(0).context("reading a certificate status")?;
+            let state = rows::state(row, &serial)?;
+            for (slot, key) in found.iter_mut().zip(&keys) {
+                if *key == serial {
+                    *slot = Some(state.clone());
+                }
+            }
+        }
+        Ok(found)
     }
 
     fn find(&self, query: &CertificateQuery) -> Result<Vec<CertificateRecord>, StoreError> {

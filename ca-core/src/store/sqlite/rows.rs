@@ -84,13 +84,13 @@ fn decode_certificate(row: &Row<'_>) -> Result<CertificateRecord, String> {
     })
 }
 
-/// A row of `certificates` with issuer, status, revoked_at, revocation_reason, invalidity_date;
-/// `serial` names it in errors.
-pub(super) fn state(row: &Row<'_>, serial: &SerialNumber) -> Result<CertificateState, StoreError> {
+/// A row of `certificates` with serial, issuer, status, revoked_at, revocation_reason,
+/// invalidity_date; `serial` names it in errors.
+pub(super) fn state(row: &Row<'_>, serial: &str) -> Result<CertificateState, StoreError> {
     let decode = || -> Result<CertificateState, String> {
-        let status: String = get(row, 1, "status")?;
+        let status: String = get(row, 2, "status")?;
         let status = parse_status(&status).ok_or_else(|| format!("status: unknown value {status:?}"))?;
-        Ok(CertificateState { issuer: get(row, 0, "issuer")?, status, revocation: decode_revocation(row, status, 2)? })
+        Ok(CertificateState { issuer: get(row, 1, "issuer")?, status, revocation: decode_revocation(row, status, 3)? })
     };
     decode().map_err(|problem| StoreError::Corrupt(format!("certificates row {serial}: {problem}")))
 }

@@ -522,3 +522,31 @@ mod crls {
         assert_eq!(changes(&store, Some(1), 0).1.len(), 1);
     }
 }
+
+#[test]
+fn states_answer_a_whole_path_in_its_order() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let good = issue_one(&store, reservation(Some(iin("88010130001")), None));
+    let revoked = issue_one(&store, reservation(None, Some(bin("88014000001"))));
+    let rev = revocation(RevocationReason::KeyCompromise);
+    store.revoke(&revoked, &rev, &event("certificate.revoke", &revoked)).unwrap();
+    let reserved = reservation(None, None);
+    store.reserve(std::slice::from_ref(&reserved), &[event("certificate.reserve", &reserved.serial)]).unwrap();
+    let unknown = SerialNumber::random();
+
+    let asked = [revoked.clone(), unknown.clone(), good.clone(), reserved.serial.clone(), good.clone()];
+    let states = store.states(&asked).unwrap();
+    assert_eq!(states.len(), asked.len());
+    assert_eq!(states[0].as_ref().map(|s| (s.status, s.revocation.clone())), Some((CertificateStatus::Revoked, Some(rev))));
+    assert!(states[1].is_none(), "an unknown serial is None, in its place");
+    assert_eq!(states[2].as_ref().map(|s| s.status), Some(CertificateStatus::Issued));
+    assert_eq!(states[3].as_ref().map(|s| s.status), Some(CertificateStatus::Reserved));
+    assert_eq!(states[4], states[2], "a serial asked twice is answered twice");
+    assert_eq!(states[2].as_ref().map(|s| s.issuer.as_str()), Some("issuing"));
+    // The single look-up agrees with the batch, and with the full record.
+    for (serial, state) in asked.iter().zip(&states) {
+        assert_eq!(&store.state(serial).unwrap(), state);
+        assert_eq!(&store.certificate(serial).unwrap().map(Into::into), state);
+    }
+    assert!(store.states(&[]).unwrap().is_empty());
+}
