@@ -537,7 +537,10 @@ fn states_answer_a_whole_path_in_its_order() {
     let asked = [revoked.clone(), unknown.clone(), good.clone(), reserved.serial.clone(), good.clone()];
     let states = store.states(&asked).unwrap();
     assert_eq!(states.len(), asked.len());
-    assert_eq!(states[0].as_ref().map(|s| (s.status, s.revocation.clone())), Some((CertificateStatus::Revoked, Some(rev))));
+    assert_eq!(
+        states[0].as_ref().map(|s| (s.status, s.revocation.clone())),
+        Some((CertificateStatus::Revoked, Some(rev)))
+    );
     assert!(states[1].is_none(), "an unknown serial is None, in its place");
     assert_eq!(states[2].as_ref().map(|s| s.status), Some(CertificateStatus::Issued));
     assert_eq!(states[3].as_ref().map(|s| s.status), Some(CertificateStatus::Reserved));
