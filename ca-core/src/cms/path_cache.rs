@@ -10,7 +10,10 @@
 //! world is checked on every request by the caller, never cached: validity at the signing time,
 //! the anchor's validity, revocation of every link.
 //!
-//! Only successful paths are remembered. The cache is bounded: two generations of at most
+//! The key is the leaf alone, not the intermediates a CMS happened to carry: a path once
+//! found through a CA certificate sent along with a signature stays valid when a later
+//! signature by the same certificate arrives without it (its signatures do not change), as
+//! browsers remember intermediates. Only successful paths are remembered. The cache is bounded: two generations of at most
 //! `capacity / 2` entries each; a hit in the old generation moves the entry to the new one, and
 //! when the new one is full the old is dropped — an approximate LRU without per-hit
 //! bookkeeping.
