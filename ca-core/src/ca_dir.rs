@@ -33,6 +33,36 @@ pub struct CaConfig {
     pub end_entity: EndEntitySection,
     #[serde(default)]
     pub crl: CrlSection,
+    #[serde(default)]
+    pub server: ServerSection,
+}
+
+/// The HTTP server's limits on anonymous, state-creating requests (login challenges).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    /// Reverse proxies whose `X-Forwarded-For` names the client (IP addresses).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Login challenges per second one client (IP address) may ask for, sustained.
+    pub challenges_per_second: f64,
+    /// ... and at once.
+    pub challenge_burst: u32,
+    /// Login challenges per second for all clients together, sustained.
+    pub challenges_per_second_total: f64,
+    /// ... and at once.
+    pub challenge_burst_total: u32,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self {
+            trusted_proxies: Vec::new(),
+            challenges_per_second: 2.0,
+            challenge_burst: 20,
+            challenges_per_second_total: 500.0,
+            challenge_burst_total: 2000,
+        }
+    }
 }
 
 /// CRL publication of the issuing CA.
@@ -177,6 +207,7 @@ impl CaConfig {
             },
             end_entity: EndEntitySection { validity_days: 365, key_algorithm: "rsa2048".into() },
             crl: CrlSection::default(),
+            server: ServerSection::default(),
         }
     }
 

@@ -14,6 +14,7 @@ mod crl_source;
 mod distribution;
 mod metrics;
 mod ocsp_http;
+pub mod rate_limit;
 mod verifier;
 
 use std::path::{Path, PathBuf};
@@ -23,7 +24,7 @@ use std::time::Duration;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
-use ca_core::ca_dir::{CaConfig, CaDir};
+use ca_core::ca_dir::{CaConfig, CaDir, ServerSection};
 use ca_core::clock::{Clock, SystemClock};
 use ca_core::ocsp::Responder;
 use ca_core::store::{NonceStore, SqliteStore, Store};
@@ -32,6 +33,7 @@ use hsm::SoftwareKey;
 pub use api::sign::{ApiTokens, SystemSigner};
 pub use crl_source::CrlRevocationSource;
 pub use metrics::Metrics;
+pub use rate_limit::{Rate, RateLimiter};
 pub use verifier::Verifier;
 
 /// Largest OCSP request body read; anything longer is answered with malformedRequest.
@@ -66,6 +68,17 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     /// The SQLite store as the registration authority's store, for the admin endpoints.
     pub sqlite: Option<Arc<SqliteStore>>,
+    /// Limits on login challenges (each is a row in the store until it expires).
+    pub challenge_limiter: RateLimiter,
+}
+
+/// The challenge limits of a `[server]` section.
+pub fn challenge_limiter(server: &ServerSection) -> RateLimiter {
+    RateLimiter::new(
+        Rate { per_second: server.challenges_per_second, burst: f64::from(server.challenge_burst) },
+        Rate { per_second: server.challenges_per_second_total, burst: f64::from(server.challenge_burst_total) },
+        server.trusted_proxies.clone(),
+    )
 }
 
 impl Services {
@@ -90,6 +103,7 @@ impl Services {
             api_tokens: ApiTokens::default(),
             clock: Arc::new(SystemClock),
             sqlite: None,
+            challenge_limiter: challenge_limiter(&ServerSection::default()),
         }
     }
 }
@@ -181,6 +195,7 @@ impl Services {
         services.system_signer = system_signer;
         services.api_tokens = api_tokens;
         services.clock = clock;
+        services.challenge_limiter = challenge_limiter(&config.server);
         Ok(services)
     }
 }
@@ -216,7 +231,9 @@ pub fn router(services: Arc<Services>) -> Router {
 
 /// Serve until Ctrl-C or SIGTERM, then finish in-flight requests.
 pub async fn serve(listener: tokio::net::TcpListener, services: Arc<Services>) -> std::io::Result<()> {
-    axum::serve(listener, router(services)).with_graceful_shutdown(shutdown_signal()).await
+    // The peer address is what per-client limits key on.
+    let app = router(services).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await
 }
 
 async fn shutdown_signal() {

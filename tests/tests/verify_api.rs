@@ -54,6 +54,11 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 fn start(ca: TestCa, system: Option<&Holder>) -> Running {
+    start_with(ca, system, |_| {})
+}
+
+/// [`start`], with a last change to the services before they are served.
+fn start_with(ca: TestCa, system: Option<&Holder>, tweak: impl FnOnce(&mut ca_server::Services)) -> Running {
     let store = Arc::new(SqliteStore::open(&ca.dir.path().join("ca.db")).unwrap());
     let clock = Arc::new(ShiftedClock::default());
     let mut services = ca_server::Services::new(
@@ -85,6 +90,7 @@ fn start(ca: TestCa, system: Option<&Holder>) -> Running {
         let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(TOKEN.as_bytes()));
         services.api_tokens = ca_server::ApiTokens::parse(&digest).unwrap();
     }
+    tweak(&mut services);
     let (port, runtime) = ca_tests::serve(Arc::new(services));
     Running { ca, port, clock, _runtime: runtime }
 }
@@ -767,4 +773,58 @@ fn a_remembered_path_does_not_hide_a_later_revocation() {
     assert!(reasons(&v).contains(&"Revoked".into()), "{v}");
     let (_, metrics) = http(r.port, "GET", "/metrics", &[], b"");
     assert!(metrics.as_str().unwrap_or_default().contains("ca_path_cache_lookups_total{result=\"hit\"} 2"));
+}
+
+/// Login challenges are rows in the store, so anonymous clients get a bounded number: a burst,
+/// then 429 with Retry-After and nothing written. Behind a trusted proxy, X-Forwarded-For tells
+/// clients apart; from anyone else it is ignored.
+#[test]
+fn login_challenges_are_rate_limited_per_client() {
+    fn challenge(r: &Running, forwarded_for: &str) -> (u16, Value, bool) {
+        let mut s = TcpStream::connect(("127.0.0.1", r.port)).unwrap();
+        let head = format!(
+            "POST /api/v1/auth/challenge HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\
+             X-Forwarded-For: {forwarded_for}\r\n\r\n"
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let retry_after = text.to_ascii_lowercase().contains("\r\nretry-after: ");
+        let start = text.find("\r\n\r\n").map(|p| p + 4).unwrap_or(text.len());
+        (status, serde_json::from_str(&text[start..]).unwrap_or(Value::Null), retry_after)
+    }
+    let slow = ca_server::Rate { per_second: 0.001, burst: 3.0 };
+    let wide = ca_server::Rate { per_second: 1000.0, burst: 1000.0 };
+    let nonces = |r: &Running| -> i64 {
+        rusqlite::Connection::open(r.ca.dir.path().join("ca.db"))
+            .unwrap()
+            .query_row("SELECT count(*) FROM auth_nonces", [], |row| row.get(0))
+            .unwrap()
+    };
+
+    // Not behind a trusted proxy: the header is the client's own claim and changes nothing.
+    let r = start_with(TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256), None, |s| {
+        s.challenge_limiter = ca_server::RateLimiter::new(slow, wide, vec![]);
+    });
+    for i in 0..3 {
+        assert_eq!(challenge(&r, &format!("10.0.0.{i}")).0, 200);
+    }
+    let (status, body, retry_after) = challenge(&r, "10.0.0.99");
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"], "rate-limited", "{body}");
+    assert!(retry_after, "429 says when to come back");
+    assert_eq!(nonces(&r), 3, "a refused challenge writes nothing");
+
+    // Behind a trusted proxy (the test client is 127.0.0.1): each forwarded client has its own.
+    let r = start_with(TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256), None, |s| {
+        s.challenge_limiter = ca_server::RateLimiter::new(slow, wide, vec!["127.0.0.1".parse().unwrap()]);
+    });
+    for _ in 0..3 {
+        assert_eq!(challenge(&r, "198.51.100.7").0, 200);
+    }
+    assert_eq!(challenge(&r, "198.51.100.7").0, 429);
+    assert_eq!(challenge(&r, "198.51.100.8").0, 200, "another client behind the proxy is not held up");
+    assert_eq!(nonces(&r), 4);
 }

@@ -8,7 +8,9 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -38,10 +40,27 @@ fn not_configured() -> ApiError {
     ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-configured", "login by signature needs the store and trust")
 }
 
-pub(crate) async fn challenge(State(services): State<Arc<Services>>) -> Response {
+pub(crate) async fn challenge(
+    State(services): State<Arc<Services>>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+) -> Response {
     let Some(nonces) = services.nonces.clone() else {
         return not_configured().into_response();
     };
+    let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let client = services.challenge_limiter.client(peer, &headers);
+    if let Err(wait) = services.challenge_limiter.check(client, std::time::Instant::now()) {
+        let seconds = wait.as_secs_f64().ceil().clamp(1.0, 3600.0) as u64;
+        let mut response = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            format!("too many login challenges from this client; retry in {seconds} s"),
+        )
+        .into_response();
+        response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        return response;
+    }
     let mut nonce = [0u8; NONCE_LEN];
     if let Err(e) = OsRng.try_fill_bytes(&mut nonce) {
         return ApiError::internal(format!("random: {e}")).into_response();

@@ -167,7 +167,8 @@ fn openapi_document() -> serde_json::Value {
             "/api/v1/auth/challenge": { "post": {
                 "summary": "A single-use login nonce (32 random bytes), valid 5 minutes",
                 "responses": { "200": { "description": "Challenge", "content": { "application/json": { "schema": { "type": "object",
-                    "properties": { "nonce": { "type": "string", "description": "base64" }, "expires_at": { "type": "string", "format": "date-time" } } } } } } }
+                    "properties": { "nonce": { "type": "string", "description": "base64" }, "expires_at": { "type": "string", "format": "date-time" } } } } } },
+                    "429": { "description": "Too many challenges from this client (or from all clients): error rate-limited, Retry-After in seconds; limits in ca.toml [server]" } }
             } },
             "/api/v1/admin/revocations": { "post": {
                 "summary": "Revoke a certificate: a CMS signed by a CA operator (SIGN key, CA-operator role) whose content is {\"action\":\"revoke\",\"serial\":…,\"reason\":…}, signed at most 10 minutes ago; audited",
