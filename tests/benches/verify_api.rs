@@ -118,6 +118,35 @@ fn wrk(url: &str, script: &std::path::Path, threads: usize, connections: usize, 
 /// Distinct signer certificates (and requests) the load cycles through.
 const SIGNERS: usize = 50;
 
+/// p99 latency (ms) and achieved rate at a constant `rate` of requests/s (oha, with latency
+/// correction, so a stall counts against every request it delayed); `None` without oha
+/// (`cargo install oha`, or `OHA=/path/to/oha`).
+fn oha_p99(url: &str, body: &std::path::Path, rate: f64, seconds: f64) -> Option<(f64, f64)> {
+    let oha = std::env::var("OHA").unwrap_or_else(|_| "oha".into());
+    Command::new(&oha).arg("--version").output().ok()?;
+    let mut command = match std::env::var_os(PINNED) {
+        Some(_) => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", "1", &oha]);
+            c
+        }
+        None => Command::new(&oha),
+    };
+    let out = command
+        .args(["-z", &format!("{}s", seconds.ceil() as u64), "-q", &format!("{rate:.0}"), "-c", "16"])
+        .args(["--latency-correction", "--no-tui", "--output-format", "json", "-m", "POST"])
+        .args(["-T", "application/json", "-D", body.to_str()?, url])
+        .output()
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    let ok = v["statusCodeDistribution"]["200"].as_f64().unwrap_or(0.0);
+    let total: f64 = v["statusCodeDistribution"].as_object()?.values().filter_map(|n| n.as_f64()).sum();
+    if ok < total || total == 0.0 {
+        eprintln!("oha saw errors: {}", v["statusCodeDistribution"]);
+    }
+    Some((v["summary"]["requestsPerSec"].as_f64()?, v["latencyPercentiles"]["p99"].as_f64()? * 1000.0))
+}
+
 /// Set in the re-executed benchmark that runs pinned to core 0.
 const PINNED: &str = "VERIFY_API_BENCH_PINNED";
 
@@ -189,6 +218,9 @@ fn main() {
         let c1 = wrk(&url(cached.0), &script, 1, 1, seconds);
         let c2 = wrk(&url(cached.0), &script, 1, 2, seconds);
         let cold = wrk(&url(uncached.0), &script, 1, 4 * cores, seconds);
+        let body = ca.dir.path().join("body.json");
+        std::fs::write(&body, &bodies[0]).unwrap();
+        let half = oha_p99(&url(cached.0), &body, peak.rps / 2.0, seconds);
         let flag = if [&peak, &c1, &c2, &cold].iter().any(|r| r.errors) { " (errors!)" } else { "" };
         println!(
             "{:<8} {:>10.0} {:>10.0} {:>10.0} {:>10.0} {:>6.3} {:>10.0} {:>6.3} {:>9} {:>9} {:>9}{flag}   (-c1 {:.0}/s, -c2 {:.0}/s)",
@@ -206,6 +238,10 @@ fn main() {
             c1.rps,
             c2.rps,
         );
+        match half {
+            Some((rps, p99)) => println!("         constant rate {rps:.0}/s (half of peak, oha): p99 {p99:.2} ms"),
+            None => println!("         (install oha for p99 at half of the peak rate)"),
+        }
         for (_, runtime) in [cached, uncached] {
             runtime.shutdown_timeout(Duration::from_secs(1));
         }
