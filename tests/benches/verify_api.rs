@@ -188,7 +188,12 @@ fn main() {
         "p99 -c1",
         "p99 -c2"
     );
+    // VERIFY_API_BENCH_ALG=rsa2048|p256 measures one of them only (for profiling).
+    let only = std::env::var("VERIFY_API_BENCH_ALG").ok();
     for alg in [KeyAlgorithm::Rsa2048, KeyAlgorithm::P256] {
+        if only.as_ref().is_some_and(|a| *a != alg.to_string()) {
+            continue;
+        }
         let raw = raw_verify_rate(alg, cores, seconds);
         let ca = TestCa::new(alg, alg);
         let signed = signed_requests(&ca, alg);

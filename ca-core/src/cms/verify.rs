@@ -60,19 +60,27 @@ pub fn verify(
 pub struct SignedCms {
     der: Vec<u8>,
     signers: usize,
+    certificates: usize,
 }
 
 impl SignedCms {
     /// Read any accepted form (DER, BER, base64, PEM) of a CMS SignedData.
     pub fn parse(cms: &[u8]) -> Result<Self, CmsError> {
         let der = decode_input(cms)?;
-        let signers = SignedDataParts::of(&der)?.signer_infos.len();
-        Ok(Self { der, signers })
+        let parts = SignedDataParts::of(&der)?;
+        let (signers, certificates) = (parts.signer_infos.len(), parts.certificates.len());
+        Ok(Self { der, signers, certificates })
     }
 
     /// How many SignerInfos it has: each costs at least one signature check.
     pub fn signer_count(&self) -> usize {
         self.signers
+    }
+
+    /// How many certificates it carries: each is a candidate intermediate when a signer's
+    /// path must be built, which can cost a signature check per candidate.
+    pub fn certificate_count(&self) -> usize {
+        self.certificates
     }
 
     /// Check every signer; see [`verify`].

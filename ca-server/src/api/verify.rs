@@ -159,11 +159,15 @@ fn unavailable() -> ApiError {
     ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-configured", "verification is not configured on this server")
 }
 
-/// A verification with one signer in a request this small costs one signature check when the
-/// signer's path is remembered (about 50 µs) and a few when it is not (about 200 µs): cheaper
-/// than handing it to the blocking pool and back, which costs two thread wake-ups. Anything
-/// bigger, with more signers or detached content to hash, runs on the blocking pool.
+/// A verification with one signer and at most [`INLINE_CERTIFICATES`] certificates in a request
+/// this small costs one signature check when the signer's path is remembered (about 50 µs) and
+/// a few when it is not (about 200 µs): cheaper than handing it to the blocking pool and back,
+/// which costs two thread wake-ups. Anything bigger, with more signers, or with more candidate
+/// intermediates to try (each can cost a signature check) runs on the blocking pool, so that a
+/// crafted request cannot hold an async worker for long.
 const INLINE_BODY: usize = 16 * 1024;
+/// The signer's certificate and its CA chain of a usual signing client.
+const INLINE_CERTIFICATES: usize = 3;
 
 pub(crate) async fn cms_verify(State(services): State<Arc<Services>>, headers: HeaderMap, body: Bytes) -> Response {
     let req = match parse_cms_request(&headers, &body) {
@@ -187,7 +191,7 @@ pub(crate) async fn cms_verify(State(services): State<Arc<Services>>, headers: H
         Ok(signed) => signed,
         Err(e) => return ApiError::bad_request("malformed-cms", e.to_string()).into_response(),
     };
-    let inline = inline && signed.signer_count() == 1;
+    let inline = inline && signed.signer_count() == 1 && signed.certificate_count() <= INLINE_CERTIFICATES;
     let svc = services.clone();
     let check = move || {
         let now = svc.clock.now();
