@@ -828,3 +828,70 @@ fn login_challenges_are_rate_limited_per_client() {
     assert_eq!(challenge(&r, "198.51.100.8").0, 200, "another client behind the proxy is not held up");
     assert_eq!(nonces(&r), 4);
 }
+
+/// A CMS or certificate posted as itself (DER) carries its requirements in the query.
+#[test]
+fn requirements_in_the_query_for_binary_bodies() {
+    let ca = TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256);
+    let now = SystemClock.now();
+    let h = issue(&ca, &FixedClock(now), ProfileId::IndividualSign, 8, KeyAlgorithm::P256);
+    let cms = ca_core::cms::sign(
+        CONTENT,
+        false,
+        &h.key,
+        &h.cert.der,
+        std::slice::from_ref(&ca.issuing.certificate_der),
+        now + Duration::seconds(1),
+    )
+    .unwrap();
+    let r = start(ca, None);
+    let der = [("Content-Type", "application/pkcs7-mime")];
+    let post = |path: &str, body: &[u8]| http(r.port, "POST", path, &der, body);
+
+    let (status, v) = post("/api/v1/cms/verify", &cms);
+    assert_eq!((status, &v["valid"]), (200, &json!(true)), "{v:#}");
+    let iin = v["signers"][0]["certificate"]["identity"]["iin"].as_str().unwrap().to_owned();
+    let other_iin = ca_core::identity::Iin::with_check_digit("88010130001").unwrap().to_string();
+    assert_ne!(iin, other_iin);
+
+    let (_, v) = post(&format!("/api/v1/cms/verify?key_usage=SIGN&iin={iin}"), &cms);
+    assert_eq!(v["valid"], true, "{v:#}");
+    let (_, v) = post("/api/v1/cms/verify?key_usage=AUTH", &cms);
+    assert!(v["valid"] == false && reasons(&v) == ["WrongKeyType"], "{v:#}");
+    let (_, v) = post(&format!("/api/v1/cms/verify?iin={other_iin}"), &cms);
+    assert!(v["valid"] == false && reasons(&v) == ["WrongPerson"], "{v:#}");
+    let (_, v) = post("/api/v1/cms/verify?roles=first-head", &cms);
+    assert!(v["valid"] == false && reasons(&v).contains(&"MissingRole".into()), "{v:#}");
+    let (_, v) = post("/api/v1/x509/verify?key_usage=AUTH", &h.cert.der);
+    assert!(v["valid"] == false && reasons(&v) == ["WrongKeyType"], "{v:#}");
+
+    // Wrong queries are refused, never ignored.
+    for query in ["colour=red", "key_usage=ENCRYPT", "iin=123", "validation_time=yesterday"] {
+        let (status, v) = post(&format!("/api/v1/cms/verify?{query}"), &cms);
+        assert_eq!(status, 400, "{query}: {v}");
+        assert!(v["error"].as_str().is_some_and(|e| e.starts_with("malformed")), "{query}: {v}");
+    }
+    // Requirements in the query and in the JSON body at once: ambiguous, refused.
+    let (status, v) = http(
+        r.port,
+        "POST",
+        "/api/v1/cms/verify?key_usage=AUTH",
+        &[("Content-Type", "application/json")],
+        json!({ "cms": b64(&cms), "requirements": { "key_usage": "SIGN" } }).to_string().as_bytes(),
+    );
+    assert_eq!(status, 400, "{v}");
+    let (_, openapi) = http(r.port, "GET", "/api/v1/openapi.json", &[], b"");
+    for path in ["/api/v1/cms/verify", "/api/v1/x509/verify"] {
+        assert_eq!(openapi["paths"][path]["post"]["parameters"].as_array().map(Vec::len), Some(5), "{path}");
+    }
+    assert_eq!(openapi["components"]["parameters"]["key_usage"]["in"], "query");
+    // The query alone also applies to a JSON body without requirements.
+    let (_, v) = http(
+        r.port,
+        "POST",
+        "/api/v1/cms/verify?key_usage=AUTH",
+        &[("Content-Type", "application/json")],
+        json!({ "cms": b64(&cms) }).to_string().as_bytes(),
+    );
+    assert!(reasons(&v) == ["WrongKeyType"], "{v:#}");
+}

@@ -122,6 +122,7 @@ fn openapi_document() -> serde_json::Value {
             } },
             "/api/v1/x509/verify": { "post": {
                 "summary": "Chain, revocation at the validation time, identity and requirements of a bare certificate",
+                "parameters": [{ "$ref": "#/components/parameters/key_usage" }, { "$ref": "#/components/parameters/roles" }, { "$ref": "#/components/parameters/iin" }, { "$ref": "#/components/parameters/bin" }, { "$ref": "#/components/parameters/validation_time" }],
                 "requestBody": { "required": true, "content": {
                     "application/json": { "schema": { "type": "object", "required": ["certificate"], "additionalProperties": false,
                         "properties": { "certificate": { "type": "string", "description": "base64 DER or PEM" },
@@ -137,6 +138,7 @@ fn openapi_document() -> serde_json::Value {
             } },
             "/api/v1/cms/verify": { "post": {
                 "summary": "Verify a CMS SignedData (attached or detached, DER/BER/base64/PEM, several signers): signatures, chain, revocation at the signing time, identity, relying-party requirements",
+                "parameters": [{ "$ref": "#/components/parameters/key_usage" }, { "$ref": "#/components/parameters/roles" }, { "$ref": "#/components/parameters/iin" }, { "$ref": "#/components/parameters/bin" }, { "$ref": "#/components/parameters/validation_time" }],
                 "requestBody": { "required": true, "content": {
                     "application/json": { "schema": { "type": "object", "required": ["cms"], "additionalProperties": false,
                         "properties": { "cms": { "type": "string", "description": "base64 or PEM of the CMS" },
@@ -204,6 +206,13 @@ fn openapi_document() -> serde_json::Value {
             "/metrics": { "get": { "summary": "Prometheus metrics", "responses": { "200": { "description": "text exposition format" } } } }
         },
         "components": {
+            "parameters": {
+                "key_usage": { "name": "key_usage", "in": "query", "required": false, "description": "Require an AUTH or a SIGN key (for a binary body; in JSON use requirements)", "schema": { "type": "string", "enum": ["AUTH", "SIGN"] } },
+                "roles": { "name": "roles", "in": "query", "required": false, "description": "Comma-separated role names or OIDs the certificate must carry", "schema": { "type": "string" } },
+                "iin": { "name": "iin", "in": "query", "required": false, "description": "The IIN the certificate must be for", "schema": { "type": "string", "pattern": "^[0-9]{12}$" } },
+                "bin": { "name": "bin", "in": "query", "required": false, "description": "The BIN the certificate must be for", "schema": { "type": "string", "pattern": "^[0-9]{12}$" } },
+                "validation_time": { "name": "validation_time", "in": "query", "required": false, "description": "RFC 3339; validate at this time", "schema": { "type": "string", "format": "date-time" } }
+            },
           "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
           "schemas": {
             "Error": error,

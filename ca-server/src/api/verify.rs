@@ -7,7 +7,8 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -70,6 +71,69 @@ struct CertificateVerifyJson {
     validation_time: Option<String>,
 }
 
+/// Requirements and validation time as query parameters, for a body that is the CMS or the
+/// certificate itself (which has nowhere else to carry them):
+/// `?key_usage=SIGN&roles=first-head,hr&iin=…&bin=…&validation_time=…`. Unknown parameters
+/// are refused, as in the JSON form.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct VerifyQuery {
+    #[serde(default)]
+    key_usage: Option<KeyType>,
+    /// Comma-separated role names or OIDs.
+    #[serde(default)]
+    roles: Option<String>,
+    #[serde(default)]
+    iin: Option<String>,
+    #[serde(default)]
+    bin: Option<String>,
+    #[serde(default)]
+    validation_time: Option<String>,
+}
+
+impl VerifyQuery {
+    fn is_empty(&self) -> bool {
+        self.key_usage.is_none()
+            && self.roles.is_none()
+            && self.iin.is_none()
+            && self.bin.is_none()
+            && self.validation_time.is_none()
+    }
+
+    fn parse(self) -> Result<(Requirements, Option<OffsetDateTime>), ApiError> {
+        let roles = self.roles.iter().flat_map(|r| r.split(',')).map(str::trim).filter(|r| !r.is_empty());
+        let requirements = RequirementsJson {
+            key_usage: self.key_usage,
+            roles: roles.map(String::from).collect(),
+            iin: self.iin,
+            bin: self.bin,
+        }
+        .parse()?;
+        Ok((requirements, time_field(self.validation_time)?))
+    }
+}
+
+/// The query, or a JSON 400 naming what is wrong with it.
+pub(crate) fn verify_query(query: Result<Query<VerifyQuery>, QueryRejection>) -> Result<VerifyQuery, ApiError> {
+    query.map(|Query(q)| q).map_err(|e| ApiError::bad_request("malformed-query", e.body_text()))
+}
+
+/// Requirements from the JSON body or from the query, not both.
+fn one_source<T>(
+    query: VerifyQuery,
+    body: Option<T>,
+    from_body: impl FnOnce(T) -> Result<(Requirements, Option<OffsetDateTime>), ApiError>,
+) -> Result<(Requirements, Option<OffsetDateTime>), ApiError> {
+    match (query.is_empty(), body) {
+        (true, Some(b)) => from_body(b),
+        (_, None) => query.parse(),
+        (false, Some(_)) => Err(ApiError::bad_request(
+            "malformed-request",
+            "requirements or validation_time are given both in the query and in the body; give them once",
+        )),
+    }
+}
+
 /// A parsed verification request.
 pub(crate) struct VerifyRequest {
     pub input: Vec<u8>,
@@ -106,24 +170,29 @@ pub(crate) fn json_error(e: serde_json::Error, expected: &str) -> ApiError {
     ApiError::bad_request("malformed-request", format!("expected {expected}: {e}"))
 }
 
-/// A CMS verification request: JSON, or the CMS itself as the body (DER, BER, base64, PEM).
-pub(crate) fn parse_cms_request(headers: &HeaderMap, body: &[u8]) -> Result<VerifyRequest, ApiError> {
+/// A CMS verification request: JSON, or the CMS itself as the body (DER, BER, base64, PEM)
+/// with requirements in the query.
+pub(crate) fn parse_cms_request(
+    headers: &HeaderMap,
+    query: VerifyQuery,
+    body: &[u8],
+) -> Result<VerifyRequest, ApiError> {
     if !is_json(headers) {
-        return Ok(VerifyRequest {
-            input: body.to_vec(),
-            data: None,
-            requirements: Requirements::default(),
-            validation_time: None,
-        });
+        let (requirements, validation_time) = query.parse()?;
+        return Ok(VerifyRequest { input: body.to_vec(), data: None, requirements, validation_time });
     }
     let req: CmsVerifyJson = serde_json::from_slice(body).map_err(|e| {
         json_error(e, r#"{"cms": …, "data"?: base64, "requirements"?: {…}, "validation_time"?: RFC 3339}"#)
     })?;
+    let in_body = (req.requirements.is_some() || req.validation_time.is_some())
+        .then_some((req.requirements, req.validation_time));
+    let (requirements, validation_time) =
+        one_source(query, in_body, |(r, t)| Ok((r.unwrap_or_default().parse()?, time_field(t)?)))?;
     Ok(VerifyRequest {
         input: req.cms.into_bytes(),
         data: req.data.map(|d| base64_field("data", &d)).transpose()?,
-        requirements: req.requirements.unwrap_or_default().parse()?,
-        validation_time: time_field(req.validation_time)?,
+        requirements,
+        validation_time,
     })
 }
 
@@ -169,8 +238,13 @@ const INLINE_BODY: usize = 16 * 1024;
 /// The signer's certificate and its CA chain of a usual signing client.
 const INLINE_CERTIFICATES: usize = 3;
 
-pub(crate) async fn cms_verify(State(services): State<Arc<Services>>, headers: HeaderMap, body: Bytes) -> Response {
-    let req = match parse_cms_request(&headers, &body) {
+pub(crate) async fn cms_verify(
+    State(services): State<Arc<Services>>,
+    query: Result<Query<VerifyQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let req = match verify_query(query).and_then(|q| parse_cms_request(&headers, q, &body)) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
@@ -210,20 +284,29 @@ pub(crate) async fn cms_verify(State(services): State<Arc<Services>>, headers: H
     }
 }
 
-pub(crate) async fn x509_verify(State(services): State<Arc<Services>>, headers: HeaderMap, body: Bytes) -> Response {
-    let parsed = if is_json(&headers) {
-        serde_json::from_slice::<CertificateVerifyJson>(&body)
-            .map_err(|e| json_error(e, r#"{"certificate": …, "requirements"?: {…}, "validation_time"?: RFC 3339}"#))
-            .and_then(|r| {
-                Ok((
-                    super::x509::decode_certificate(r.certificate.as_bytes())?,
-                    r.requirements.unwrap_or_default().parse()?,
-                    time_field(r.validation_time)?,
-                ))
-            })
-    } else {
-        super::x509::decode_certificate(&body).map(|der| (der, Requirements::default(), None))
-    };
+pub(crate) async fn x509_verify(
+    State(services): State<Arc<Services>>,
+    query: Result<Query<VerifyQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let parsed = verify_query(query).and_then(|query| {
+        if is_json(&headers) {
+            let r = serde_json::from_slice::<CertificateVerifyJson>(&body).map_err(|e| {
+                json_error(e, r#"{"certificate": …, "requirements"?: {…}, "validation_time"?: RFC 3339}"#)
+            })?;
+            let der = super::x509::decode_certificate(r.certificate.as_bytes())?;
+            let in_body = (r.requirements.is_some() || r.validation_time.is_some())
+                .then_some((r.requirements, r.validation_time));
+            let (requirements, time) =
+                one_source(query, in_body, |(r, t)| Ok((r.unwrap_or_default().parse()?, time_field(t)?)))?;
+            Ok((der, requirements, time))
+        } else {
+            let der = super::x509::decode_certificate(&body)?;
+            let (requirements, time) = query.parse()?;
+            Ok((der, requirements, time))
+        }
+    });
     let (der, requirements, validation_time) = match parsed {
         Ok(p) => p,
         Err(e) => return e.into_response(),
