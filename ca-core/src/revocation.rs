@@ -19,6 +19,14 @@ pub enum RevocationReason {
     AaCompromise = 10,
 }
 
+impl RevocationReason {
+    /// The key (or a CA's key) is known or suspected to be in other hands: from the compromise
+    /// on, anyone may have signed with it, at any claimed time.
+    pub fn is_compromise(self) -> bool {
+        matches!(self, Self::KeyCompromise | Self::CaCompromise | Self::AaCompromise)
+    }
+}
+
 const ALL: [RevocationReason; 10] = [
     RevocationReason::Unspecified,
     RevocationReason::KeyCompromise,

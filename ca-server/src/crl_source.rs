@@ -34,7 +34,7 @@ struct CachedCrl {
     refresh_at: OffsetDateTime,
     next_update: Option<OffsetDateTime>,
     /// Serial (big-endian, leading zeros stripped) → reason and time.
-    revoked: HashMap<Vec<u8>, (RevocationReason, OffsetDateTime)>,
+    revoked: HashMap<Vec<u8>, (RevocationReason, OffsetDateTime, Option<OffsetDateTime>)>,
 }
 
 #[derive(Default)]
@@ -88,7 +88,7 @@ impl CrlRevocationSource {
         for entry in crl.entries() {
             let reason = entry.reason.unwrap_or(RevocationReason::Unspecified);
             if reason != RevocationReason::RemoveFromCrl {
-                revoked.insert(strip(entry.serial).to_vec(), (reason, entry.revoked_at));
+                revoked.insert(strip(entry.serial).to_vec(), (reason, entry.revoked_at, entry.invalidity_date));
             }
         }
         let refresh_at = crl.next_update.unwrap_or(now + NO_NEXT_UPDATE_TTL);
@@ -164,7 +164,9 @@ impl RevocationSource for CrlRevocationSource {
         }
         let serial = strip(certificate.tbs_certificate.serial_number.as_bytes());
         Ok(Some(match crl.revoked.get(serial) {
-            Some((reason, revoked_at)) => RevocationFacts::Revoked { reason: *reason, revoked_at: *revoked_at },
+            Some((reason, revoked_at, invalidity_date)) => {
+                RevocationFacts::Revoked { reason: *reason, revoked_at: *revoked_at, invalidity_date: *invalidity_date }
+            }
             None => RevocationFacts::Good,
         }))
     }

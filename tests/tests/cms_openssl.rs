@@ -312,6 +312,62 @@ fn revoked_before_signing_is_revoked_after_signing_is_valid_with_a_note() {
     }
 }
 
+/// A key revoked for compromise after the time a signature claims: the claim is the signer's
+/// own, and whoever holds a compromised key can write any signingTime, so it is refused unless
+/// the relying party vouches for the time itself. An invalidity date moves the cut-off back to
+/// the suspected compromise.
+#[test]
+fn a_compromised_key_cannot_backdate_its_way_to_a_valid_signature() {
+    let now = fixed_now().0;
+    let issued_at = FixedClock(now - Duration::days(30));
+    let ca = TestCa::new_at(KeyAlgorithm::P256, KeyAlgorithm::P256, &issued_at);
+    let claimed = now - Duration::days(10);
+
+    // Revoked 5 days ago for keyCompromise; the signature claims 10 days ago.
+    let h = sign_holder(&ca, &issued_at, KeyAlgorithm::P256);
+    let cms = our_sign(&ca, &h, false, claimed);
+    revoke(&ca.store, &FixedClock(now - Duration::days(5)), &h.cert.serial, RevocationReason::KeyCompromise, None, "t")
+        .unwrap();
+    let r = check(&ca, &cms, None, Requirements::default(), now);
+    assert!(!r.valid, "{:?}", r.reasons());
+    assert!(r.has(Reason::RevokedAfterSigning) && r.has(Reason::SigningTimeUnproven), "{:?}", r.reasons());
+    assert_eq!(r.signers[0].revocation.state, RevocationState::RevokedLater);
+    // The relying party knows when it received the request (its own record): that time counts.
+    let r = check_at(&ca, &cms, None, Requirements::default(), now, Some(claimed));
+    assert!(r.valid && r.has(Reason::RevokedAfterSigning) && !r.has(Reason::SigningTimeUnproven), "{:?}", r.reasons());
+
+    // Revoked 5 days ago, but compromised (invalidity date) 15 days ago: revoked at the claim.
+    let h = sign_holder(&ca, &issued_at, KeyAlgorithm::P256);
+    let cms = our_sign(&ca, &h, false, claimed);
+    let compromised = now - Duration::days(15);
+    revoke(
+        &ca.store,
+        &FixedClock(now - Duration::days(5)),
+        &h.cert.serial,
+        RevocationReason::KeyCompromise,
+        Some(compromised),
+        "t",
+    )
+    .unwrap();
+    let r = check_at(&ca, &cms, None, Requirements::default(), now, Some(claimed));
+    assert!(!r.valid && r.has(Reason::Revoked) && !r.has(Reason::RevokedAfterSigning), "{:?}", r.reasons());
+    assert_eq!(r.signers[0].revocation.state, RevocationState::Revoked);
+
+    // Not a compromise (superseded): the claimed time is believed, with a note.
+    let h = sign_holder(&ca, &issued_at, KeyAlgorithm::P256);
+    let cms = our_sign(&ca, &h, false, claimed);
+    revoke(
+        &ca.store,
+        &FixedClock(now - Duration::days(5)),
+        &h.cert.serial,
+        RevocationReason::Superseded,
+        Some(compromised),
+        "t",
+    )
+    .unwrap();
+    let r = check(&ca, &cms, None, Requirements::default(), now);
+    assert!(r.valid && r.has(Reason::RevokedAfterSigning), "{:?}", r.reasons());
+}
 #[test]
 fn untrusted_unknown_to_store_and_relying_party_requirements() {
     let ca = TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256);

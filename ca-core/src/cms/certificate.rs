@@ -50,7 +50,7 @@ impl CertificateVerification {
 pub fn verify_certificate(der: &[u8], ctx: &VerifyContext<'_>) -> Result<CertificateVerification, CmsError> {
     let leaf = ctx.trust.certificate(der)?;
     let at = ctx.validation_time.unwrap_or(ctx.now);
-    let checked = check_certificate(&leaf, &[], at, ctx);
+    let checked = check_certificate(&leaf, &[], at, false, ctx);
     Ok(CertificateVerification {
         valid: checked.chain_trusted && checked.findings.iter().all(|f| !f.fatal),
         findings: checked.findings,
@@ -62,10 +62,12 @@ pub fn verify_certificate(der: &[u8], ctx: &VerifyContext<'_>) -> Result<Certifi
     })
 }
 
+/// `at_is_claimed`: `at` is the signer's own signingTime, which nothing else vouches for.
 pub(crate) fn check_certificate(
     leaf: &Arc<KnownCertificate>,
     extra: &[&[u8]],
     at: OffsetDateTime,
+    at_is_claimed: bool,
     ctx: &VerifyContext<'_>,
 ) -> CertificateCheck {
     let mut findings = Vec::new();
@@ -87,8 +89,8 @@ pub(crate) fn check_certificate(
             .collect();
         let answers = ask_sources(ctx, &links);
         for (i, ((cert, _), answer)) in links.iter().zip(answers).enumerate() {
-            let (state, finding) = link_revocation(answer, cert, at, &mut revocation, i == 0);
-            if let Some((reason, message)) = finding {
+            let (state, found) = link_revocation(answer, cert, at, at_is_claimed, &mut revocation, i == 0);
+            for (reason, message) in found {
                 findings.push(Finding::new(reason, message));
             }
             if i == 0 {
@@ -131,15 +133,16 @@ fn ask_sources<'s>(ctx: &VerifyContext<'s>, links: &[(&Certificate, &Certificate
     answers
 }
 
-/// Turn the answer about one link of the path into a state and a finding; fills `report` for
+/// Turn the answer about one link of the path into a state and findings; fills `report` for
 /// the leaf.
 fn link_revocation(
     answer: Answer<'_>,
     cert: &Certificate,
     at: OffsetDateTime,
+    at_is_claimed: bool,
     report: &mut RevocationReport,
     is_leaf: bool,
-) -> (RevocationState, Option<(Reason, String)>) {
+) -> (RevocationState, Vec<(Reason, String)>) {
     let what = || {
         if is_leaf {
             "the certificate".to_string()
@@ -147,49 +150,60 @@ fn link_revocation(
             format!("CA certificate {}", format_dn(&cert.tbs_certificate.subject))
         }
     };
-    if let Some((source, answer)) = answer {
-        if is_leaf {
-            report.source = Some(source.to_owned());
-        }
-        return match answer {
-            Ok(RevocationFacts::Good) => (RevocationState::Good, None),
-            Ok(RevocationFacts::Unknown) => (
-                RevocationState::Unknown,
-                Some((Reason::UnknownToStore, format!("{} is unknown to the {source}", what()))),
-            ),
-            Ok(RevocationFacts::Revoked { reason, revoked_at }) => {
-                if is_leaf {
-                    report.reason = Some(reason);
-                    report.revoked_at = Some(revoked_at);
-                }
-                if revoked_at <= at {
-                    (
-                        RevocationState::Revoked,
-                        Some((
-                            Reason::Revoked,
-                            format!("{} was revoked ({reason}) at {revoked_at}, before {at}", what()),
-                        )),
-                    )
-                } else {
-                    (
-                        RevocationState::RevokedLater,
-                        Some((
-                            Reason::RevokedAfterSigning,
-                            format!("{} was valid at {at}; revoked later ({reason}) at {revoked_at}", what()),
-                        )),
-                    )
-                }
-            }
-            Err(e) => (
-                RevocationState::Unavailable,
-                Some((Reason::RevocationUnavailable, format!("revocation status of {} unavailable: {e}", what()))),
-            ),
-        };
+    let Some((source, answer)) = answer else {
+        // Only the certificate's own status is worth a note; an uncovered CA certificate (a
+        // root's subordinates are often in no store) is silent.
+        let note = is_leaf.then(|| (Reason::RevocationNotChecked, format!("no revocation source covers {}", what())));
+        return (RevocationState::NotChecked, note.into_iter().collect());
+    };
+    if is_leaf {
+        report.source = Some(source.to_owned());
     }
-    // Only the certificate's own status is worth a note; an uncovered CA certificate (a
-    // root's subordinates are often in no store) is silent.
-    let note = is_leaf.then(|| (Reason::RevocationNotChecked, format!("no revocation source covers {}", what())));
-    (RevocationState::NotChecked, note)
+    match answer {
+        Ok(RevocationFacts::Good) => (RevocationState::Good, Vec::new()),
+        Ok(RevocationFacts::Unknown) => {
+            (RevocationState::Unknown, vec![(Reason::UnknownToStore, format!("{} is unknown to the {source}", what()))])
+        }
+        Ok(RevocationFacts::Revoked { reason, revoked_at, invalidity_date }) => {
+            if is_leaf {
+                report.reason = Some(reason);
+                report.revoked_at = Some(revoked_at);
+            }
+            // A compromised key is untrustworthy from the suspected compromise on, which the
+            // invalidity date may put before the revocation.
+            let compromised_since = invalidity_date.filter(|d| reason.is_compromise() && *d < revoked_at);
+            let cut_off = compromised_since.unwrap_or(revoked_at);
+            if cut_off <= at {
+                let since = match compromised_since {
+                    Some(d) => format!("revoked ({reason}) at {revoked_at}, compromised since {d}"),
+                    None => format!("revoked ({reason}) at {revoked_at}"),
+                };
+                return (
+                    RevocationState::Revoked,
+                    vec![(Reason::Revoked, format!("{} was {since}, before {at}", what()))],
+                );
+            }
+            let mut found = vec![(
+                Reason::RevokedAfterSigning,
+                format!("{} was valid at {at}; revoked later ({reason}) at {revoked_at}", what()),
+            )];
+            if at_is_claimed && reason.is_compromise() {
+                found.push((
+                    Reason::SigningTimeUnproven,
+                    format!(
+                        "{} was revoked for {reason}; only the signer's own signingTime ({at}) says the signature \
+                         is older, and whoever holds a compromised key can write any signingTime",
+                        what()
+                    ),
+                ));
+            }
+            (RevocationState::RevokedLater, found)
+        }
+        Err(e) => (
+            RevocationState::Unavailable,
+            vec![(Reason::RevocationUnavailable, format!("revocation status of {} unavailable: {e}", what()))],
+        ),
+    }
 }
 
 fn requirement_problems(req: &Requirements, id: &CertificateIdentity) -> Vec<(Reason, String)> {

@@ -39,6 +39,10 @@ pub enum Reason {
     Revoked,
     /// Revoked after the validation time: the signature was made while the certificate was valid.
     RevokedAfterSigning,
+    /// Revoked for a key compromise after the time the signature claims, and nothing but the
+    /// signer's own signingTime says when it was made: whoever holds a compromised key can
+    /// write any signingTime, so the signature is not accepted.
+    SigningTimeUnproven,
     /// A certificate of our own CA that the store does not know.
     UnknownToStore,
     /// The revocation source responsible for the certificate could not answer.

@@ -17,8 +17,10 @@ use crate::store::{CertificateState, CertificateStatus, Store};
 pub enum RevocationFacts {
     /// Issued and not revoked (a released hold is good again).
     Good,
-    /// Revoked, or on certificateHold, since `revoked_at`.
-    Revoked { reason: RevocationReason, revoked_at: OffsetDateTime },
+    /// Revoked, or on certificateHold, since `revoked_at`; for a compromise, the key is known
+    /// or suspected to have been out of its holder's control since `invalidity_date`
+    /// (RFC 5280 5.3.2), which may be earlier.
+    Revoked { reason: RevocationReason, revoked_at: OffsetDateTime, invalidity_date: Option<OffsetDateTime> },
     /// The source is responsible for the certificate's issuer but does not know the serial.
     Unknown,
 }
@@ -94,9 +96,11 @@ fn facts(serial: &SerialNumber, state: Option<CertificateState>) -> Result<Optio
         None => RevocationFacts::Unknown,
         Some(r) => match (r.status, r.revocation) {
             (CertificateStatus::Reserved, _) => RevocationFacts::Unknown,
-            (CertificateStatus::Revoked, Some(rev)) => {
-                RevocationFacts::Revoked { reason: rev.reason, revoked_at: rev.revoked_at }
-            }
+            (CertificateStatus::Revoked, Some(rev)) => RevocationFacts::Revoked {
+                reason: rev.reason,
+                revoked_at: rev.revoked_at,
+                invalidity_date: rev.invalidity_date,
+            },
             // A revoked record without its revocation row is a corrupt store: say so.
             (CertificateStatus::Revoked, None) => return Err(format!("serial {serial} is revoked without a date")),
             (CertificateStatus::Issued, _) => RevocationFacts::Good,

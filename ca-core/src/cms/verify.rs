@@ -366,7 +366,8 @@ impl<'a> Signer<'a> {
 
         if let Some(leaf) = leaf {
             let extra: Vec<&[u8]> = self.cms_certificates.iter().map(|c| c.der).collect();
-            let checked = check_certificate(leaf, &extra, at, self.ctx);
+            let at_is_claimed = self.ctx.validation_time.is_none() && report.signing_time.is_some();
+            let checked = check_certificate(leaf, &extra, at, at_is_claimed, self.ctx);
             report.findings.extend(checked.findings);
             report.chain = checked.chain;
             report.chain_trusted = checked.chain_trusted;
