@@ -16,6 +16,7 @@ mod path_cache;
 mod report;
 mod revocation;
 mod sign;
+mod timestamp;
 mod verify;
 
 #[cfg(test)]
@@ -29,9 +30,11 @@ pub use input::{decode_input, without_whitespace};
 pub use path_cache::PathCacheStats;
 pub use report::{
     CertificateReport, CmsVerification, Finding, Reason, Requirements, RevocationReport, RevocationState, SignerReport,
+    TimestampReport,
 };
 pub use revocation::{ca_keys, RevocationFacts, RevocationSource, StoreRevocationSource};
 pub use sign::sign;
+pub use timestamp::{ID_CT_TST_INFO, ID_KP_TIME_STAMPING, SIGNATURE_TIME_STAMP_TOKEN};
 pub use verify::{verify, SignedCms, VerifyContext};
 
 use const_oid::ObjectIdentifier;

@@ -43,6 +43,9 @@ pub enum Reason {
     /// signer's own signingTime says when it was made: whoever holds a compromised key can
     /// write any signingTime, so the signature is not accepted.
     SigningTimeUnproven,
+    /// The signature timestamp is not valid (wrong imprint, untrusted or revoked TSA, not a
+    /// TSA certificate…): it is ignored, and the signing time stays the signer's claim.
+    TimestampInvalid,
     /// A certificate of our own CA that the store does not know.
     UnknownToStore,
     /// The revocation source responsible for the certificate could not answer.
@@ -62,7 +65,7 @@ pub enum Reason {
 impl Reason {
     /// Whether the reason makes the signature unacceptable; the others are notes.
     pub fn is_fatal(self) -> bool {
-        !matches!(self, Reason::RevokedAfterSigning | Reason::RevocationNotChecked)
+        !matches!(self, Reason::RevokedAfterSigning | Reason::RevocationNotChecked | Reason::TimestampInvalid)
     }
 }
 
@@ -133,6 +136,20 @@ pub struct RevocationReport {
     pub revoked_at: Option<OffsetDateTime>,
 }
 
+/// A signature timestamp (RFC 3161 token) found on a signer.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TimestampReport {
+    /// The token verifies and proves that the signature existed at `time`.
+    pub valid: bool,
+    /// genTime, when the token could be read that far.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub time: Option<OffsetDateTime>,
+    /// The time-stamping authority (subject), when valid.
+    pub tsa: Option<String>,
+    /// Why the token does not count.
+    pub problem: Option<String>,
+}
+
 /// Everything checked for one SignerInfo.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct SignerReport {
@@ -148,7 +165,10 @@ pub struct SignerReport {
     pub digest_valid: Option<bool>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub signing_time: Option<OffsetDateTime>,
-    /// The time the certificates were validated at.
+    /// A signature timestamp, if the signer carries one.
+    pub timestamp: Option<TimestampReport>,
+    /// The time the certificates were validated at: the relying party's `validation_time`,
+    /// else a valid timestamp's time, else the signer's signingTime, else now.
     #[serde(with = "time::serde::rfc3339")]
     pub validation_time: OffsetDateTime,
     pub certificate: Option<CertificateReport>,

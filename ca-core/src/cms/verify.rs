@@ -20,8 +20,11 @@ use x509_cert::Certificate;
 use super::certificate::check_certificate;
 use super::chain::{to_offset, KnownCertificate, TrustStore};
 use super::ess::{SigningCertificateV2, SIGNING_CERTIFICATE_V2};
-use super::report::{CmsVerification, Finding, Reason, Requirements, RevocationReport, RevocationState, SignerReport};
+use super::report::{
+    CmsVerification, Finding, Reason, Requirements, RevocationReport, RevocationState, SignerReport, TimestampReport,
+};
 use super::revocation::RevocationSource;
+use super::timestamp::{check_token, SIGNATURE_TIME_STAMP_TOKEN};
 use super::{
     decode_input, CmsError, Digest, ATTR_CONTENT_TYPE, ATTR_MESSAGE_DIGEST, ATTR_SIGNING_TIME, ID_SIGNED_DATA,
 };
@@ -89,14 +92,38 @@ impl SignedCms {
         detached_content: Option<&[u8]>,
         ctx: &VerifyContext<'_>,
     ) -> Result<CmsVerification, CmsError> {
-        verify_parts(SignedDataParts::of(&self.der)?, detached_content, ctx)
+        self.verify_nested(detached_content, ctx, Nesting::Top)
     }
+
+    pub(crate) fn verify_nested(
+        &self,
+        detached_content: Option<&[u8]>,
+        ctx: &VerifyContext<'_>,
+        nesting: Nesting,
+    ) -> Result<CmsVerification, CmsError> {
+        verify_parts(SignedDataParts::of(&self.der)?, detached_content, ctx, nesting)
+    }
+
+    /// eContentType and the encapsulated content, if attached.
+    pub(crate) fn encapsulated(&self) -> Result<(ObjectIdentifier, Option<Vec<u8>>), CmsError> {
+        let encap = SignedDataParts::of(&self.der)?.encap_content_info;
+        Ok((encap.econtent_type, encap.econtent.map(|any| any.value().to_vec())))
+    }
+}
+
+/// Whether a SignedData is a signature of its own or a timestamp token inside one (whose own
+/// timestamps are not looked at, so nesting stops there).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Nesting {
+    Top,
+    Timestamp,
 }
 
 fn verify_parts(
     parts: SignedDataParts<'_>,
     detached_content: Option<&[u8]>,
     ctx: &VerifyContext<'_>,
+    nesting: Nesting,
 ) -> Result<CmsVerification, CmsError> {
     // Parsed only when looked at: with a remembered path, the CA certificates a CMS carries
     // are never needed.
@@ -139,6 +166,7 @@ fn verify_parts(
                 econtent_type,
                 cms_certificates: &cms_certificates,
                 ctx,
+                nesting,
             }
             .check()
         })
@@ -263,6 +291,7 @@ struct Signer<'a> {
     econtent_type: ObjectIdentifier,
     cms_certificates: &'a [CmsCertificate<'a>],
     ctx: &'a VerifyContext<'a>,
+    nesting: Nesting,
 }
 
 impl<'a> Signer<'a> {
@@ -277,6 +306,7 @@ impl<'a> Signer<'a> {
             signature_valid: false,
             digest_valid: None,
             signing_time: None,
+            timestamp: None,
             validation_time: self.ctx.now,
             certificate: None,
             chain: Vec::new(),
@@ -361,12 +391,21 @@ impl<'a> Signer<'a> {
                 add(Reason::SigningTimeInFuture, format!("signingTime {signed_at} is after now ({})", self.ctx.now));
             }
         }
-        let at = self.ctx.validation_time.or(report.signing_time).unwrap_or(self.ctx.now);
+        if self.nesting == Nesting::Top {
+            report.timestamp = self.timestamp();
+            if let Some(problem) = report.timestamp.as_ref().and_then(|t| t.problem.clone()) {
+                report
+                    .findings
+                    .push(Finding::new(Reason::TimestampInvalid, format!("signature timestamp ignored: {problem}")));
+            }
+        }
+        let proven = report.timestamp.as_ref().filter(|t| t.valid).and_then(|t| t.time);
+        let at = self.ctx.validation_time.or(proven).or(report.signing_time).unwrap_or(self.ctx.now);
         report.validation_time = at;
 
         if let Some(leaf) = leaf {
             let extra: Vec<&[u8]> = self.cms_certificates.iter().map(|c| c.der).collect();
-            let at_is_claimed = self.ctx.validation_time.is_none() && report.signing_time.is_some();
+            let at_is_claimed = self.ctx.validation_time.is_none() && proven.is_none() && report.signing_time.is_some();
             let checked = check_certificate(leaf, &extra, at, at_is_claimed, self.ctx);
             report.findings.extend(checked.findings);
             report.chain = checked.chain;
@@ -376,6 +415,19 @@ impl<'a> Signer<'a> {
         }
         report.valid = report.signature_valid && report.findings.iter().all(|f| !f.fatal);
         report
+    }
+
+    /// The first signature timestamp among the unsigned attributes, checked.
+    fn timestamp(&self) -> Option<TimestampReport> {
+        let token = self
+            .info
+            .unsigned_attrs
+            .iter()
+            .flat_map(|attrs| attrs.iter())
+            .filter(|a| a.oid == SIGNATURE_TIME_STAMP_TOKEN)
+            .flat_map(|a| a.values.iter())
+            .next()?;
+        Some(check_token(token, self.info.signature.as_bytes(), self.ctx))
     }
 
     fn find_certificate(&self) -> Option<&'a Arc<KnownCertificate>> {

@@ -1,0 +1,105 @@
+//! Signature timestamps (RFC 3161 tokens in the unsigned attribute
+//! id-aa-signatureTimeStampToken, RFC 3161 appendix A, CAdES-T): a trusted time-stamping
+//! authority's statement that the signature value existed at `genTime`. It is what makes a
+//! signing time proven rather than claimed.
+//!
+//! A token counts when it is a valid CMS SignedData from one signer whose certificate chains to
+//! a trust anchor, is valid and unrevoked at `genTime`, and carries the extended key usage
+//! id-kp-timeStamping; whose content is a TSTInfo; and whose messageImprint is the hash of this
+//! signer's signature value. Anything less is reported and the token ignored: the signing time
+//! then stays the signer's claim. Tokens inside a token are not looked at.
+
+use const_oid::ObjectIdentifier;
+use der::{Decode, Encode};
+use time::OffsetDateTime;
+use x509_cert::ext::pkix::ExtendedKeyUsage;
+use x509_cert::Certificate;
+use x509_tsp::TstInfo;
+
+use super::report::{Requirements, TimestampReport};
+use super::verify::{Nesting, SignedCms};
+use super::{Digest, VerifyContext};
+
+/// id-aa-signatureTimeStampToken
+pub const SIGNATURE_TIME_STAMP_TOKEN: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.14");
+/// id-ct-TSTInfo
+pub const ID_CT_TST_INFO: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.1.4");
+/// id-kp-timeStamping
+pub const ID_KP_TIME_STAMPING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.8");
+
+/// Check a signature timestamp token (the attribute value, a ContentInfo) over `signature`.
+pub(crate) fn check_token(token: &der::Any, signature: &[u8], ctx: &VerifyContext<'_>) -> TimestampReport {
+    match check(token, signature, ctx) {
+        Ok((time, tsa)) => TimestampReport { valid: true, time: Some(time), tsa: Some(tsa), problem: None },
+        Err((time, problem)) => TimestampReport { valid: false, time, tsa: None, problem: Some(problem) },
+    }
+}
+
+type Problem = (Option<OffsetDateTime>, String);
+
+fn check(token: &der::Any, signature: &[u8], ctx: &VerifyContext<'_>) -> Result<(OffsetDateTime, String), Problem> {
+    let fail = |time, m: String| (time, m);
+    let der = token.to_der().map_err(|e| fail(None, format!("unreadable token: {e}")))?;
+    let signed = SignedCms::parse(&der).map_err(|e| fail(None, format!("the token is not a SignedData: {e}")))?;
+    let content = signed.encapsulated().map_err(|e| fail(None, format!("unreadable token: {e}")))?;
+    if content.0 != ID_CT_TST_INFO {
+        return Err(fail(None, format!("the token's content is {}, not a TSTInfo", content.0)));
+    }
+    let info = content
+        .1
+        .as_deref()
+        .ok_or_else(|| fail(None, "the token carries no TSTInfo".into()))
+        .and_then(|bytes| TstInfo::from_der(bytes).map_err(|e| fail(None, format!("unreadable TSTInfo: {e}"))))?;
+    let time = OffsetDateTime::from_unix_timestamp(info.gen_time.to_unix_duration().as_secs() as i64)
+        .map_err(|e| fail(None, format!("genTime: {e}")))?;
+    let imprint = &info.message_imprint;
+    let digest = Digest::from_oid(&imprint.hash_algorithm.oid).ok_or_else(|| {
+        fail(Some(time), format!("messageImprint hash {} is not supported", imprint.hash_algorithm.oid))
+    })?;
+    if digest.digest(signature) != imprint.hashed_message.as_bytes() {
+        return Err(fail(Some(time), "the token is for another signature (messageImprint differs)".into()));
+    }
+    if signed.signer_count() != 1 {
+        return Err(fail(Some(time), format!("the token has {} signers, not one", signed.signer_count())));
+    }
+    if time > ctx.now + time::Duration::minutes(5) {
+        return Err(fail(Some(time), format!("genTime {time} is in the future")));
+    }
+    // The TSA's signature, path and revocation, checked at the time it vouches for.
+    let tsa_ctx = VerifyContext {
+        trust: ctx.trust,
+        revocation: ctx.revocation.clone(),
+        now: ctx.now,
+        validation_time: Some(time),
+        requirements: Requirements::default(),
+    };
+    let report = signed
+        .verify_nested(None, &tsa_ctx, Nesting::Timestamp)
+        .map_err(|e| fail(Some(time), format!("the token does not verify: {e}")))?;
+    let tsa = &report.signers[0];
+    if !report.valid {
+        let reasons: Vec<String> = tsa.findings.iter().filter(|f| f.fatal).map(|f| f.message.clone()).collect();
+        return Err(fail(Some(time), format!("the time-stamping authority's signature fails: {}", reasons.join("; "))));
+    }
+    let certificate = tsa.certificate.as_ref().ok_or_else(|| fail(Some(time), "no TSA certificate".into()))?;
+    if !has_time_stamping(&certificate.der) {
+        return Err(fail(
+            Some(time),
+            format!("{} is not a time-stamping authority (no id-kp-timeStamping)", certificate.subject),
+        ));
+    }
+    Ok((time, certificate.subject.clone()))
+}
+
+/// extendedKeyUsage contains id-kp-timeStamping (RFC 3161 2.3).
+fn has_time_stamping(der: &[u8]) -> bool {
+    use const_oid::AssociatedOid;
+    let Ok(cert) = Certificate::from_der(der) else { return false };
+    cert.tbs_certificate
+        .extensions
+        .iter()
+        .flatten()
+        .filter(|e| e.extn_id == ExtendedKeyUsage::OID)
+        .filter_map(|e| ExtendedKeyUsage::from_der(e.extn_value.as_bytes()).ok())
+        .any(|eku| eku.0.contains(&ID_KP_TIME_STAMPING))
+}
