@@ -12,6 +12,7 @@ mod certificate;
 mod chain;
 mod ess;
 mod input;
+mod parts;
 mod path_cache;
 mod report;
 mod revocation;

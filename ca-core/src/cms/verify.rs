@@ -8,26 +8,24 @@
 use std::cell::OnceCell;
 use std::sync::Arc;
 
-use cms::content_info::CmsVersion;
-use cms::signed_data::{EncapsulatedContentInfo, SignerIdentifier, SignerInfo};
+use cms::signed_data::{SignerIdentifier, SignerInfo};
 use const_oid::db::rfc5912;
 use const_oid::ObjectIdentifier;
 use der::asn1::OctetString;
-use der::{Any, Decode, Encode, Header, Reader, SliceReader, Tag, TagNumber, Tagged};
+use der::{Any, Decode, Encode};
 use time::{Duration, OffsetDateTime};
 use x509_cert::Certificate;
 
 use super::certificate::check_certificate;
 use super::chain::{to_offset, KnownCertificate, TrustStore};
 use super::ess::{SigningCertificateV2, SIGNING_CERTIFICATE_V2};
+use super::parts::{read_signer_info, SignedDataParts};
 use super::report::{
     CmsVerification, Finding, Reason, Requirements, RevocationReport, RevocationState, SignerReport, TimestampReport,
 };
 use super::revocation::RevocationSource;
 use super::timestamp::{check_token, SIGNATURE_TIME_STAMP_TOKEN};
-use super::{
-    decode_input, CmsError, Digest, ATTR_CONTENT_TYPE, ATTR_MESSAGE_DIGEST, ATTR_SIGNING_TIME, ID_SIGNED_DATA,
-};
+use super::{decode_input, CmsError, Digest, ATTR_CONTENT_TYPE, ATTR_MESSAGE_DIGEST, ATTR_SIGNING_TIME};
 use crate::identity::format_dn;
 
 /// How far a signingTime may lie ahead of the verifier's clock (clients' clocks drift).
@@ -173,102 +171,6 @@ fn verify_parts(
         .collect();
     let valid = !signers.is_empty() && signers.iter().all(|s| s.valid) && findings.iter().all(|f| !f.fatal);
     Ok(CmsVerification { valid, findings, content_type: econtent_type.to_string(), detached, signers, content })
-}
-
-/// The fields of a SignedData that verification uses, with certificates and signer infos as
-/// slices of the input: `der` would sort the SET OFs on decoding (re-encoding every certificate
-/// to compare them), and each signer info must keep the exact bytes of its signed attributes.
-struct SignedDataParts<'a> {
-    encap_content_info: EncapsulatedContentInfo,
-    /// The `certificates` field's Certificate choices (other choices are skipped).
-    certificates: Vec<&'a [u8]>,
-    signer_infos: Vec<&'a [u8]>,
-}
-
-impl<'a> SignedDataParts<'a> {
-    /// The parts of the SignedData in a DER ContentInfo.
-    fn of(der: &'a [u8]) -> Result<Self, CmsError> {
-        let malformed = |what: &str, e: der::Error| CmsError::Malformed(format!("{what}: {e}"));
-        let (content_type, content) = content_info(der).map_err(|e| malformed("ContentInfo", e))?;
-        if content_type != ID_SIGNED_DATA {
-            return Err(CmsError::NotSignedData(content_type));
-        }
-        Self::read(content).map_err(|e| malformed("SignedData", e))
-    }
-
-    /// `value`: the contents of the SignedData SEQUENCE.
-    fn read(value: &'a [u8]) -> der::Result<Self> {
-        let mut r = SliceReader::new(value)?;
-        let _version = CmsVersion::decode(&mut r)?;
-        let digest_algorithms = Header::decode(&mut r)?;
-        digest_algorithms.tag.assert_eq(Tag::Set)?;
-        r.read_slice(digest_algorithms.length)?;
-        let encap_content_info = EncapsulatedContentInfo::decode(&mut r)?;
-        let mut certificates = Vec::new();
-        if r.peek_tag()? == context_tag(0) {
-            for raw in children(&mut r)? {
-                if raw.first() == Some(&0x30) {
-                    certificates.push(raw);
-                }
-            }
-        }
-        if r.peek_tag()? == context_tag(1) {
-            r.tlv_bytes()?; // CRLs: revocation comes from our own sources
-        }
-        let signer_infos_tag = r.peek_tag()?;
-        signer_infos_tag.assert_eq(Tag::Set)?;
-        let signer_infos = children(&mut r)?;
-        r.finish(Self { encap_content_info, certificates, signer_infos })
-    }
-}
-
-/// contentType and the contents of the `[0] EXPLICIT` SEQUENCE of a ContentInfo, borrowed.
-fn content_info(der: &[u8]) -> der::Result<(ObjectIdentifier, &[u8])> {
-    let mut outer = SliceReader::new(der)?;
-    let result = outer.sequence(|r| {
-        let content_type = ObjectIdentifier::decode(r)?;
-        let explicit = Header::decode(r)?;
-        explicit.tag.assert_eq(context_tag(0))?;
-        let mut inner = SliceReader::new(r.read_slice(explicit.length)?)?;
-        let sequence = Header::decode(&mut inner)?;
-        sequence.tag.assert_eq(Tag::Sequence)?;
-        let content = inner.read_slice(sequence.length)?;
-        inner.finish(())?;
-        Ok((content_type, content))
-    })?;
-    outer.finish(result)
-}
-
-fn context_tag(number: u8) -> Tag {
-    Tag::ContextSpecific { constructed: true, number: TagNumber::new(number) }
-}
-
-/// The elements inside the next constructed element, each as its full encoding.
-fn children<'a>(r: &mut SliceReader<'a>) -> der::Result<Vec<&'a [u8]>> {
-    let header = Header::decode(r)?;
-    let mut inner = SliceReader::new(r.read_slice(header.length)?)?;
-    let mut out = Vec::new();
-    while !inner.is_finished() {
-        out.push(inner.tlv_bytes()?);
-    }
-    Ok(out)
-}
-
-/// A SignerInfo with the DER of its signed attributes as a SET OF (what was signed).
-fn read_signer_info(raw: &[u8]) -> der::Result<(SignerInfo, Option<Vec<u8>>)> {
-    let info = SignerInfo::from_der(raw)?;
-    let mut outer = SliceReader::new(raw)?;
-    let header = Header::decode(&mut outer)?;
-    let mut fields = SliceReader::new(outer.read_slice(header.length)?)?;
-    let mut attrs = None;
-    while !fields.is_finished() {
-        let field = Any::decode(&mut fields)?;
-        if field.tag() == context_tag(0) {
-            attrs = Some(Any::new(Tag::Set, field.value())?.to_der()?);
-            break;
-        }
-    }
-    Ok((info, attrs))
 }
 
 /// A certificate carried in the CMS, parsed on first use (or found among those remembered).
