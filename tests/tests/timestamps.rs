@@ -152,6 +152,7 @@ fn a_timestamp_proves_a_signature_older_than_a_key_compromise() {
     let gen_time = ts.time.unwrap();
     assert!((gen_time - now).abs() < Duration::minutes(1), "genTime {gen_time} is now");
     assert_eq!(s.validation_time, gen_time);
+    assert_eq!(s.validation_time_source, cms::TimeSource::Timestamp);
 
     // The key is reported compromised an hour later.
     revoke(
@@ -168,6 +169,7 @@ fn a_timestamp_proves_a_signature_older_than_a_key_compromise() {
     assert!(r.valid && r.has(Reason::RevokedAfterSigning), "proven older than the compromise: {:?}", r.reasons());
     let r = verify(&ca, &plain, later);
     assert!(!r.valid && r.has(Reason::SigningTimeUnproven), "only claimed: {:?}", r.reasons());
+    assert_eq!(r.signers[0].validation_time_source, cms::TimeSource::SigningTime);
 
     // A token for another signature does not count.
     let other = cms::sign(b"other", false, &signer.key, &signer.cert.der, chain, now - Duration::minutes(1)).unwrap();

@@ -291,6 +291,7 @@ fn expired_revoked_and_untrusted_signers_get_their_verdicts() {
     let req = json!({ "cms": b64(&cms_after), "validation_time": now.format(&time::format_description::well_known::Rfc3339).unwrap() });
     let (_, v) = post_json(&r, "/api/v1/cms/verify", &req);
     assert!(v["valid"] == false && reasons(&v).contains(&"Revoked".into()), "{v}");
+    assert_eq!(v["signers"][0]["validation_time_source"], "relying-party", "{v}");
 
     let cms = openssl_sign(&other, &stranger, "stranger", CONTENT, true);
     let (_, v) = post_json(&r, "/api/v1/cms/verify", &json!({ "cms": b64(&cms) }));

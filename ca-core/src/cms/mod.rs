@@ -31,7 +31,7 @@ pub use input::{decode_input, without_whitespace};
 pub use path_cache::PathCacheStats;
 pub use report::{
     CertificateReport, CmsVerification, Finding, Reason, Requirements, RevocationReport, RevocationState, SignerReport,
-    TimestampReport,
+    TimeSource, TimestampReport,
 };
 pub use revocation::{ca_keys, RevocationFacts, RevocationSource, StoreRevocationSource};
 pub use sign::sign;

@@ -136,6 +136,20 @@ pub struct RevocationReport {
     pub revoked_at: Option<OffsetDateTime>,
 }
 
+/// Where a signer's validation time comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TimeSource {
+    /// The relying party's `validation_time`.
+    RelyingParty,
+    /// A valid signature timestamp's genTime.
+    Timestamp,
+    /// The signer's own signingTime attribute (a claim).
+    SigningTime,
+    /// No time given anywhere: the verifier's clock.
+    Now,
+}
+
 /// A signature timestamp (RFC 3161 token) found on a signer.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct TimestampReport {
@@ -171,6 +185,9 @@ pub struct SignerReport {
     /// else a valid timestamp's time, else the signer's signingTime, else now.
     #[serde(with = "time::serde::rfc3339")]
     pub validation_time: OffsetDateTime,
+    /// Where `validation_time` comes from: only `relying-party` and `timestamp` are more than
+    /// the signer's word.
+    pub validation_time_source: TimeSource,
     pub certificate: Option<CertificateReport>,
     /// Subjects of the path from the signer's issuer to the trust anchor.
     pub chain: Vec<String>,

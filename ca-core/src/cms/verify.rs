@@ -21,7 +21,8 @@ use super::chain::{to_offset, KnownCertificate, TrustStore};
 use super::ess::{SigningCertificateV2, SIGNING_CERTIFICATE_V2};
 use super::parts::{read_signer_info, SignedDataParts};
 use super::report::{
-    CmsVerification, Finding, Reason, Requirements, RevocationReport, RevocationState, SignerReport, TimestampReport,
+    CmsVerification, Finding, Reason, Requirements, RevocationReport, RevocationState, SignerReport, TimeSource,
+    TimestampReport,
 };
 use super::revocation::RevocationSource;
 use super::timestamp::{check_token, SIGNATURE_TIME_STAMP_TOKEN};
@@ -210,6 +211,7 @@ impl<'a> Signer<'a> {
             signing_time: None,
             timestamp: None,
             validation_time: self.ctx.now,
+            validation_time_source: TimeSource::Now,
             certificate: None,
             chain: Vec::new(),
             chain_trusted: false,
@@ -302,8 +304,14 @@ impl<'a> Signer<'a> {
             }
         }
         let proven = report.timestamp.as_ref().filter(|t| t.valid).and_then(|t| t.time);
-        let at = self.ctx.validation_time.or(proven).or(report.signing_time).unwrap_or(self.ctx.now);
+        let (at, source) = match (self.ctx.validation_time, proven, report.signing_time) {
+            (Some(t), _, _) => (t, TimeSource::RelyingParty),
+            (None, Some(t), _) => (t, TimeSource::Timestamp),
+            (None, None, Some(t)) => (t, TimeSource::SigningTime),
+            (None, None, None) => (self.ctx.now, TimeSource::Now),
+        };
         report.validation_time = at;
+        report.validation_time_source = source;
 
         if let Some(leaf) = leaf {
             let extra: Vec<&[u8]> = self.cms_certificates.iter().map(|c| c.der).collect();
