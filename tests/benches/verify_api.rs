@@ -14,6 +14,9 @@
 //! Default layout: server, raw baseline and wrk share every core. `pinned` re-runs the benchmark
 //! under `taskset -c 0` (server with one worker, raw baseline on one thread) and starts wrk on
 //! core 1, so the load generator does not take CPU from the server it measures.
+//!
+//! For profiling: `VERIFY_API_BENCH_ALG=rsa2048|p256` measures one algorithm,
+//! `VERIFY_API_BENCH_IN_PROCESS_ONLY=1` stops after the raw and in-process rates.
 
 use std::process::Command;
 
@@ -198,6 +201,10 @@ fn main() {
         let ca = TestCa::new(alg, alg);
         let signed = signed_requests(&ca, alg);
         let in_process = in_process_rate(&ca, &signed, cores, seconds);
+        if std::env::var_os("VERIFY_API_BENCH_IN_PROCESS_ONLY").is_some() {
+            println!("{:<8} raw {raw:.0}/s, in-process {in_process:.0}/s", alg.to_string());
+            continue;
+        }
         let bodies: Vec<String> = signed
             .iter()
             .map(|cms| {
