@@ -83,6 +83,9 @@ pub enum Command {
     /// The OCSP responder.
     #[command(subcommand)]
     Ocsp(commands::ocsp::OcspCommand),
+    /// The service's own signing key for /api/v1/cms/sign, and its callers' tokens.
+    #[command(subcommand)]
+    System(commands::system::SystemCommand),
     /// Serve OCSP, CRLs and CA certificates over HTTP (the same as the `ca-server` binary).
     Serve(commands::serve::ServeArgs),
     /// The person registry (ГБД ФЛ / ГБД ЮЛ) used by the registration authority.

@@ -167,6 +167,18 @@ impl CaDir {
     pub fn ocsp_certificate(&self) -> PathBuf {
         self.certs().join("ocsp.pem")
     }
+    /// The service's own signing identity (`/api/v1/cms/sign`) and its callers' token hashes.
+    pub fn system(&self) -> PathBuf {
+        self.root.join("system")
+    }
+    /// The system signing key, encrypted under the CA passphrase.
+    pub fn system_key(&self) -> PathBuf {
+        self.system().join("system.key")
+    }
+    /// The system signing certificate (PEM).
+    pub fn system_certificate(&self) -> PathBuf {
+        self.system().join("system.pem")
+    }
     /// The OCSP responder's encrypted key.
     pub fn ocsp_key(&self) -> PathBuf {
         self.private().join("ocsp.key.pem")

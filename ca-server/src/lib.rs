@@ -129,6 +129,21 @@ fn read_text(path: &Path) -> Result<zeroize::Zeroizing<String>, StartError> {
         .map_err(|e| StartError::Read { path: path.to_owned(), message: e.to_string() })
 }
 
+/// Refuse to start with a key that does not belong to its certificate: every signature would
+/// fail verification.
+fn check_key_matches(key: &SoftwareKey, certificate: &[u8], path: &Path) -> Result<(), StartError> {
+    use ca_core::signer::Signer;
+    use der::{Decode, Encode};
+    let err = |message: String| StartError::Read { path: path.to_owned(), message };
+    let cert = x509_cert::Certificate::from_der(certificate).map_err(|e| err(e.to_string()))?;
+    let ours = key.public_key().to_der().map_err(|e| err(e.to_string()))?;
+    let theirs = cert.tbs_certificate.subject_public_key_info.to_der().map_err(|e| err(e.to_string()))?;
+    if ours != theirs {
+        return Err(err("the certificate is not for the key next to it".into()));
+    }
+    Ok(())
+}
+
 fn read_pem_certificate(path: &Path) -> Result<Vec<u8>, StartError> {
     let err = |message: String| StartError::Read { path: path.to_owned(), message };
     let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
@@ -172,11 +187,12 @@ impl Services {
         let issuing = read_pem_certificate(&dir.certificate_pem(&config.issuing.name))?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let verifier = Verifier::from_dir(&dir.root, root, issuing.clone(), clock.clone())?;
-        let system = dir.root.join("system");
-        let system_signer = match (passphrase, system.join("system.key").exists()) {
+        let system = dir.system();
+        let system_signer = match (passphrase, dir.system_key().exists()) {
             (Some(passphrase), true) => {
-                let key = SoftwareKey::from_encrypted_pem(&read_text(&system.join("system.key"))?, passphrase)?;
-                let certificate = read_pem_certificate(&system.join("system.pem"))?;
+                let key = SoftwareKey::from_encrypted_pem(&read_text(&dir.system_key())?, passphrase)?;
+                let certificate = read_pem_certificate(&dir.system_certificate())?;
+                check_key_matches(&key, &certificate, &dir.system_certificate())?;
                 Some(Arc::new(SystemSigner { signer: Arc::new(key), certificate, chain: vec![issuing] }))
             }
             _ => None,

@@ -13,6 +13,7 @@ pub mod report;
 pub mod revoke;
 pub mod serve;
 pub mod show;
+pub mod system;
 
 use crate::context::Context;
 use crate::{Cli, Command, Outcome};
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Release(args) => revoke::release(&Context::open(&cli)?, args),
         Command::Audit(cmd) => audit::run(&Context::open(&cli)?, cmd),
         Command::Ocsp(cmd) => ocsp::run(&Context::open(&cli)?, cmd),
+        Command::System(cmd) => system::run(&Context::open(&cli)?, cmd),
         Command::Card(cmd) => card::run(&Context::open(&cli)?, cmd),
         Command::Crl(cmd) => crl::run(&Context::open(&cli)?, cmd),
         Command::Serve(args) => serve::run(&Context::open(&cli)?, args),

@@ -16,7 +16,9 @@ pub struct ServeArgs {
 }
 
 pub fn run(ctx: &Context, args: &ServeArgs) -> Outcome {
-    let passphrase = if ctx.dir.ocsp_key().exists() { Some(ctx.passphrase.read(false)?) } else { None };
+    // The passphrase opens the OCSP responder's and the system signing key, when they exist.
+    let needs_passphrase = ctx.dir.ocsp_key().exists() || ctx.dir.system_key().exists();
+    let passphrase = if needs_passphrase { Some(ctx.passphrase.read(false)?) } else { None };
     let services =
         ca_server::Services::load(&ctx.dir, passphrase.as_ref().map(|p| p.as_bytes())).map_err(|e| match e {
             ca_server::StartError::Key(hsm::KeyError::WrongPassphrase) => Failure::Auth(e.to_string()),
@@ -24,7 +26,10 @@ pub fn run(ctx: &Context, args: &ServeArgs) -> Outcome {
         })?;
     drop(passphrase);
     if services.ocsp.is_none() {
-        eprintln!("note: no OCSP responder yet (ca ocsp init); serving CRLs and CA certificates only");
+        eprintln!("note: no OCSP responder yet (ca ocsp init)");
+    }
+    if services.system_signer.is_none() {
+        eprintln!("note: no system signing key (ca system init): /api/v1/cms/sign answers 503");
     }
     let runtime = tokio::runtime::Runtime::new().map_err(|e| Failure::Internal(e.into()))?;
     runtime.block_on(async {

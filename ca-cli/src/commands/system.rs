@@ -1,0 +1,172 @@
+//! `ca system init` and `ca system token`: the service's own signing identity behind
+//! `POST /api/v1/cms/sign` (a portal signing its answers to counter workstations). `init` makes
+//! the key (encrypted under the CA passphrase, like the OCSP responder's) and a SIGN certificate
+//! for it in `<ca dir>/system/`; `token` makes a bearer token for one calling system, prints it
+//! once and keeps only its SHA-256 in `<ca dir>/system/api-tokens`.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use base64::Engine;
+use ca_core::issuer::IssuanceRequest;
+use ca_core::profile::ProfileId;
+use ca_core::signer::Signer;
+use clap::{Args, Subcommand};
+use hsm::{KeyAlgorithm, SoftwareKey};
+use rand_core::{OsRng, RngCore};
+use sha2::{Digest, Sha256};
+
+use crate::commands::issue::{check_application, subject_from_args, IssueArgs};
+use crate::context::Context;
+use crate::failure::Failure;
+use crate::output::{print_json, when};
+use crate::Outcome;
+
+#[derive(Subcommand, Debug)]
+pub enum SystemCommand {
+    /// Create the service's signing key (encrypted under the CA passphrase) and certificate.
+    Init(SystemInitArgs),
+    /// Make a bearer token for a system allowed to call /api/v1/cms/sign; printed once.
+    Token(SystemTokenArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SystemInitArgs {
+    /// legal-sign (default: the organisation that runs the service) or individual-sign.
+    #[arg(long, default_value = "legal-sign")]
+    pub profile: String,
+    /// The responsible person's IIN.
+    #[arg(long)]
+    pub iin: String,
+    #[arg(long)]
+    pub surname: String,
+    #[arg(long)]
+    pub given_name: String,
+    #[arg(long)]
+    pub patronymic: Option<String>,
+    #[arg(long)]
+    pub email: Option<String>,
+    /// BIN of the organisation (legal-sign).
+    #[arg(long)]
+    pub bin: Option<String>,
+    /// Name of the organisation (legal-sign).
+    #[arg(long)]
+    pub org: Option<String>,
+    /// Role of the responsible person (repeatable; legal-sign needs one, e.g. signing-right).
+    #[arg(long = "role")]
+    pub roles: Vec<String>,
+    /// rsa2048 (default from ca.toml), rsa3072, rsa4096, p256, p384.
+    #[arg(long)]
+    pub key_algorithm: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SystemTokenArgs {
+    /// Who the token is for (written as a comment next to its hash).
+    #[arg(long)]
+    pub label: String,
+}
+
+pub fn run(ctx: &Context, cmd: &SystemCommand) -> Outcome {
+    match cmd {
+        SystemCommand::Init(args) => init(ctx, args),
+        SystemCommand::Token(args) => token(ctx, args),
+    }
+}
+
+fn init(ctx: &Context, args: &SystemInitArgs) -> Outcome {
+    let dir = ctx.dir.system();
+    let (key_path, cert_path) = (ctx.dir.system_key(), ctx.dir.system_certificate());
+    if key_path.exists() || cert_path.exists() {
+        return Err(Failure::Already(format!(
+            "a system key already exists ({}); nothing was changed",
+            cert_path.display()
+        )));
+    }
+    let profile: ProfileId =
+        args.profile.parse().map_err(|e: ca_core::profile::UnknownProfile| Failure::Input(e.to_string()))?;
+    if !matches!(profile, ProfileId::LegalSign | ProfileId::IndividualSign) {
+        return Err(Failure::Input(format!(
+            "the system key signs documents: use legal-sign or individual-sign, not {profile}"
+        )));
+    }
+    let as_issue = IssueArgs {
+        profile: args.profile.clone(),
+        iin: Some(args.iin.clone()),
+        surname: Some(args.surname.clone()),
+        given_name: Some(args.given_name.clone()),
+        patronymic: args.patronymic.clone(),
+        email: args.email.clone(),
+        bin: args.bin.clone(),
+        org: args.org.clone(),
+        roles: args.roles.clone(),
+        ..Default::default()
+    };
+    let subject = subject_from_args(&as_issue, profile)?;
+    let roles = check_application(profile, &subject, &args.roles)?;
+    let alg: KeyAlgorithm = args
+        .key_algorithm
+        .as_deref()
+        .unwrap_or(&ctx.config.end_entity.key_algorithm)
+        .parse()
+        .map_err(|e: hsm::UnknownKeyAlgorithm| Failure::Input(e.to_string()))?;
+    // The passphrase is read before anything is issued: a wrong or missing one changes nothing.
+    let passphrase = ctx.passphrase.read(false)?;
+    let ca = ctx.authority(&ctx.config.issuing.name)?;
+    let key = SoftwareKey::generate(alg)?;
+    let issued =
+        ctx.issuer(&ca).issue(&IssuanceRequest { profile, subject, roles, public_key: key.public_key().clone() })?;
+    std::fs::create_dir_all(&dir).map_err(|e| Failure::Internal(e.into()))?;
+    hsm::write_encrypted_key_file(&key_path, &key.to_encrypted_pem(passphrase.as_bytes())?)?;
+    std::fs::write(&cert_path, crate::pem::encode("CERTIFICATE", &issued.der)?)
+        .map_err(|e| Failure::Internal(e.into()))?;
+    if ctx.json {
+        print_json(&serde_json::json!({
+            "serial": issued.serial, "certificate": cert_path, "key": key_path, "not_after": when(issued.not_after),
+        }));
+    } else {
+        println!("System certificate {} ({alg}, {profile}), valid until {}", issued.serial, when(issued.not_after));
+        println!("  {}", cert_path.display());
+        println!("  {} (encrypted under the CA passphrase)", key_path.display());
+        println!("Restart the server to use it; allow callers with `ca system token --label NAME`.");
+    }
+    Ok(())
+}
+
+fn token(ctx: &Context, args: &SystemTokenArgs) -> Outcome {
+    if args.label.contains(['\n', '\r']) {
+        return Err(Failure::Input("--label must be one line".into()));
+    }
+    let mut secret = zeroize::Zeroizing::new([0u8; 32]);
+    OsRng.try_fill_bytes(secret.as_mut()).map_err(|e| Failure::Internal(anyhow::anyhow!("random: {e}")))?;
+    let token = zeroize::Zeroizing::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret.as_ref()));
+    let digest = hex::encode(Sha256::digest(token.as_bytes()));
+    let path = ctx.dir.system().join("api-tokens");
+    append_private(&path, &format!("# {} (added {})\n{digest}\n", args.label, when(time::OffsetDateTime::now_utc())))
+        .map_err(|e| Failure::Internal(anyhow::anyhow!("{}: {e}", path.display())))?;
+    if ctx.json {
+        print_json(&serde_json::json!({ "label": args.label, "token": token.as_str(), "sha256": digest }));
+    } else {
+        println!("{}", token.as_str());
+        eprintln!(
+            "Bearer token for {:?}: shown once, only its SHA-256 is kept in {}. Restart the server to allow it.",
+            args.label,
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Append to a file only the owner may read (created so if new).
+fn append_private(path: &Path, text: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}

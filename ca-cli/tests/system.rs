@@ -1,0 +1,109 @@
+//! `ca system init` and `ca system token`: an administrator gives the server its own signing
+//! identity and a calling system a token; `ca serve` then signs for that caller, openssl verifies
+//! what it signed, and a caller without the token is turned away.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use common::{openssl, CaRunner, BIN, IIN};
+
+fn post(port: u16, path: &str, token: Option<&str>, body: &str) -> (u16, serde_json::Value) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{auth}\
+         Connection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body.as_bytes()).unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let start = text.find("\r\n\r\n").map(|p| p + 4).unwrap_or(text.len());
+    (status, serde_json::from_str(&text[start..]).unwrap_or(serde_json::Value::Null))
+}
+
+#[test]
+fn system_key_and_tokens_for_cms_signing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = CaRunner::new(&tmp.path().join("ca"));
+    ca.ok(&["init", "--root-key", "p384", "--issuing-key", "p384"]);
+    let person = ["--iin", IIN, "--surname", "ПОРТАЛОВ", "--given-name", "СЕРВИС"];
+    let certificates = || ca.json(&["list"]).as_array().map(Vec::len);
+    let before = certificates();
+
+    // Refused before anything is issued: wrong profile, missing organisation, wrong passphrase.
+    let mut args = vec!["system", "init", "--profile", "individual-auth"];
+    args.extend(person);
+    assert!(!ca.run(&args).status.success());
+    let mut args = vec!["system", "init"];
+    args.extend(person);
+    let out = ca.run(&args);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--bin"), "{out:?}");
+    args.extend(["--bin", BIN, "--org", "ТОО ПОРТАЛ", "--role", "signing-right", "--key-algorithm", "p256"]);
+    let out = CaRunner::new(&ca.dir).env("CA_PASSPHRASE", "wrong").run(&args);
+    assert_eq!(out.status.code(), Some(5), "wrong passphrase: {out:?}");
+    assert!(!ca.dir.join("system/system.pem").exists());
+    assert_eq!(certificates(), before, "nothing issued");
+
+    ca.ok(&args);
+    assert!(ca.dir.join("system/system.pem").exists() && ca.dir.join("system/system.key").exists());
+    let key = std::fs::read_to_string(ca.dir.join("system/system.key")).unwrap();
+    assert!(key.contains("ENCRYPTED PRIVATE KEY"), "the key is encrypted");
+    assert_eq!(ca.run(&args).status.code(), Some(6), "a second init changes nothing");
+
+    let token = ca.ok(&["system", "token", "--label", "counter workstation 7"]).trim().to_owned();
+    assert_eq!(token.len(), 43, "32 random bytes, base64url: {token}");
+    let listed = std::fs::read_to_string(ca.dir.join("system/api-tokens")).unwrap();
+    assert!(!listed.contains(&token), "only the hash is kept");
+    assert!(listed.contains("# counter workstation 7"));
+
+    // Serve and sign.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = ca.command(&["serve", "--listen", &format!("127.0.0.1:{port}")]).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let content = "{\"answer\":\"accepted\"}";
+    let body = serde_json::json!({ "data": base64::engine::general_purpose::STANDARD.encode(content) }).to_string();
+    let (status, _) = post(port, "/api/v1/cms/sign", None, &body);
+    assert_eq!(status, 401);
+    let (status, _) = post(port, "/api/v1/cms/sign", Some("not-a-listed-token"), &body);
+    assert_eq!(status, 403);
+    let (status, v) = post(port, "/api/v1/cms/sign", Some(&token), &body);
+    server.kill().unwrap();
+    let _ = server.wait();
+    assert_eq!(status, 200, "{v}");
+    let cms = base64::engine::general_purpose::STANDARD.decode(v["cms"].as_str().unwrap()).unwrap();
+    let cms_path = tmp.path().join("answer.p7s");
+    std::fs::write(&cms_path, cms).unwrap();
+    let bundle = ca.chain_bundle(&tmp.path().join("bundle.pem"));
+    let (ok, text) = openssl(&[
+        "cms",
+        "-verify",
+        "-inform",
+        "DER",
+        "-in",
+        cms_path.to_str().unwrap(),
+        "-CAfile",
+        bundle.to_str().unwrap(),
+        "-purpose",
+        "any",
+    ]);
+    assert!(ok, "{text}");
+    assert!(text.contains(content), "{text}");
+
+    // A certificate that is not the key's stops the server at start, not at the first request.
+    std::fs::copy(ca.dir.join("certs/nca.pem"), ca.dir.join("system/system.pem")).unwrap();
+    let out = ca.run(&["serve", "--listen", "127.0.0.1:0"]);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not for the key"), "{out:?}");
+}
