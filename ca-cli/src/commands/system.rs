@@ -25,7 +25,7 @@ use crate::Outcome;
 #[derive(Subcommand, Debug)]
 pub enum SystemCommand {
     /// Create the service's signing key (encrypted under the CA passphrase) and certificate.
-    Init(SystemInitArgs),
+    Init(Box<SystemInitArgs>),
     /// Make a bearer token for a system allowed to call /api/v1/cms/sign; printed once.
     Token(SystemTokenArgs),
 }
