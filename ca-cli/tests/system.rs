@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::{openssl, CaRunner, BIN, IIN};
+use common::{openssl, CaRunner, SoftHsm, BIN, IIN, MODULE};
 
 fn post(port: u16, path: &str, token: Option<&str>, body: &str) -> (u16, serde_json::Value) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -27,6 +27,49 @@ fn post(port: u16, path: &str, token: Option<&str>, body: &str) -> (u16, serde_j
     let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     let start = text.find("\r\n\r\n").map(|p| p + 4).unwrap_or(text.len());
     (status, serde_json::from_str(&text[start..]).unwrap_or(serde_json::Value::Null))
+}
+
+/// `ca serve` signs for the holder of `token`; openssl verifies what it signed; no or an
+/// unlisted token is turned away.
+fn serve_and_sign(ca: &CaRunner, token: &str, work: &std::path::Path) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = ca.command(&["serve", "--listen", &format!("127.0.0.1:{port}")]).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = server.try_wait() {
+            panic!("the server stopped: {status}");
+        }
+        assert!(Instant::now() < deadline, "the server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let content = "{\"answer\":\"accepted\"}";
+    let body = serde_json::json!({ "data": base64::engine::general_purpose::STANDARD.encode(content) }).to_string();
+    let (status, _) = post(port, "/api/v1/cms/sign", None, &body);
+    assert_eq!(status, 401);
+    let (status, _) = post(port, "/api/v1/cms/sign", Some("not-a-listed-token"), &body);
+    assert_eq!(status, 403);
+    let (status, v) = post(port, "/api/v1/cms/sign", Some(token), &body);
+    server.kill().unwrap();
+    let _ = server.wait();
+    assert_eq!(status, 200, "{v}");
+    let cms = base64::engine::general_purpose::STANDARD.decode(v["cms"].as_str().unwrap()).unwrap();
+    let cms_path = work.join("answer.p7s");
+    std::fs::write(&cms_path, cms).unwrap();
+    let bundle = ca.chain_bundle(&work.join("bundle.pem"));
+    let (ok, text) = openssl(&[
+        "cms",
+        "-verify",
+        "-inform",
+        "DER",
+        "-in",
+        cms_path.to_str().unwrap(),
+        "-CAfile",
+        bundle.to_str().unwrap(),
+        "-purpose",
+        "any",
+    ]);
+    assert!(ok, "{text}");
+    assert!(text.contains(content), "{text}");
 }
 
 #[test]
@@ -64,46 +107,60 @@ fn system_key_and_tokens_for_cms_signing() {
     assert!(!listed.contains(&token), "only the hash is kept");
     assert!(listed.contains("# counter workstation 7"));
 
-    // Serve and sign.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut server = ca.command(&["serve", "--listen", &format!("127.0.0.1:{port}")]).spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let content = "{\"answer\":\"accepted\"}";
-    let body = serde_json::json!({ "data": base64::engine::general_purpose::STANDARD.encode(content) }).to_string();
-    let (status, _) = post(port, "/api/v1/cms/sign", None, &body);
-    assert_eq!(status, 401);
-    let (status, _) = post(port, "/api/v1/cms/sign", Some("not-a-listed-token"), &body);
-    assert_eq!(status, 403);
-    let (status, v) = post(port, "/api/v1/cms/sign", Some(&token), &body);
-    server.kill().unwrap();
-    let _ = server.wait();
-    assert_eq!(status, 200, "{v}");
-    let cms = base64::engine::general_purpose::STANDARD.decode(v["cms"].as_str().unwrap()).unwrap();
-    let cms_path = tmp.path().join("answer.p7s");
-    std::fs::write(&cms_path, cms).unwrap();
-    let bundle = ca.chain_bundle(&tmp.path().join("bundle.pem"));
-    let (ok, text) = openssl(&[
-        "cms",
-        "-verify",
-        "-inform",
-        "DER",
-        "-in",
-        cms_path.to_str().unwrap(),
-        "-CAfile",
-        bundle.to_str().unwrap(),
-        "-purpose",
-        "any",
-    ]);
-    assert!(ok, "{text}");
-    assert!(text.contains(content), "{text}");
+    serve_and_sign(&ca, &token, tmp.path());
 
     // A certificate that is not the key's stops the server at start, not at the first request.
     std::fs::copy(ca.dir.join("certs/nca.pem"), ca.dir.join("system/system.pem")).unwrap();
     let out = ca.run(&["serve", "--listen", "127.0.0.1:0"]);
     assert!(!out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("not for the key"), "{out:?}");
+}
+
+/// The system key generated on a token (SoftHSM): never in a file, found by the id ca.toml
+/// records, opened with the token PIN at start; a wrong PIN stops the start.
+#[test]
+fn system_key_on_a_token() {
+    let tmp = tempfile::tempdir().unwrap();
+    let softhsm = SoftHsm::new();
+    softhsm.init_token("system-hsm", "1234");
+    let ca = CaRunner::new(&tmp.path().join("ca")).env("SOFTHSM2_CONF", &softhsm.conf).env("CA_HSM_PIN", "1234");
+    ca.ok(&["init", "--root-key", "p384", "--issuing-key", "p384"]);
+    ca.ok(&[
+        "system",
+        "init",
+        "--iin",
+        IIN,
+        "--surname",
+        "ПОРТАЛОВ",
+        "--given-name",
+        "СЕРВИС",
+        "--bin",
+        BIN,
+        "--org",
+        "ТОО ПОРТАЛ",
+        "--role",
+        "signing-right",
+        "--key-algorithm",
+        "p256",
+        "--hsm-module",
+        MODULE,
+        "--hsm-token",
+        "system-hsm",
+    ]);
+    assert!(!ca.dir.join("system/system.key").exists(), "no key file");
+    let config = std::fs::read_to_string(ca.dir.join("ca.toml")).unwrap();
+    assert!(config.contains("[server.system_key]") && config.contains("system-hsm"), "{config}");
+    let objects = softhsm.tool("system-hsm", "1234", &["--list-objects", "--type", "privkey"]);
+    let listed = String::from_utf8_lossy(&objects.stdout);
+    assert!(listed.contains("system signing key") && listed.contains("never extractable"), "{listed}");
+
+    let token = ca.ok(&["system", "token", "--label", "portal"]).trim().to_owned();
+    serve_and_sign(&ca, &token, tmp.path());
+
+    let out = CaRunner::new(&ca.dir).env("SOFTHSM2_CONF", &softhsm.conf).env("CA_HSM_PIN", "9999").run(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(out.status.code(), Some(5), "wrong PIN: {out:?}");
 }

@@ -51,6 +51,9 @@ pub struct ServerSection {
     pub challenges_per_second_total: f64,
     /// ... and at once.
     pub challenge_burst_total: u32,
+    /// Where the system signing key lives when it is not `system/system.key` (a token).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_key: Option<KeyLocation>,
 }
 
 impl Default for ServerSection {
@@ -61,6 +64,7 @@ impl Default for ServerSection {
             challenge_burst: 20,
             challenges_per_second_total: 500.0,
             challenge_burst_total: 2000,
+            system_key: None,
         }
     }
 }
@@ -105,7 +109,7 @@ pub struct CaSection {
     pub key: Option<KeyLocation>,
 }
 
-/// Where a CA key lives.
+/// Where a key of the CA (a CA key, the system signing key) lives.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum KeyLocation {

@@ -24,10 +24,11 @@ use std::time::Duration;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
-use ca_core::ca_dir::{CaConfig, CaDir, ServerSection};
+use ca_core::ca_dir::{CaConfig, CaDir, KeyLocation, ServerSection};
 use ca_core::clock::{Clock, SystemClock};
 use ca_core::ocsp::Responder;
 use ca_core::store::{NonceStore, SqliteStore, Store};
+use hsm::pkcs11::{KeySelector, Pkcs11Module, SecretPin, TokenSelector};
 use hsm::SoftwareKey;
 
 pub use api::sign::{ApiTokens, SystemSigner};
@@ -121,6 +122,10 @@ pub enum StartError {
     Responder(#[from] ca_core::ocsp::ResponderError),
     #[error("cannot read {path}: {message}")]
     Read { path: PathBuf, message: String },
+    #[error("system signing key: {0}")]
+    Token(#[from] hsm::pkcs11::TokenError),
+    #[error("the system signing key is on token {0:?}: give its PIN (CA_HSM_PIN or CA_HSM_PIN_FILE)")]
+    PinNeeded(String),
 }
 
 fn read_text(path: &Path) -> Result<zeroize::Zeroizing<String>, StartError> {
@@ -131,8 +136,7 @@ fn read_text(path: &Path) -> Result<zeroize::Zeroizing<String>, StartError> {
 
 /// Refuse to start with a key that does not belong to its certificate: every signature would
 /// fail verification.
-fn check_key_matches(key: &SoftwareKey, certificate: &[u8], path: &Path) -> Result<(), StartError> {
-    use ca_core::signer::Signer;
+fn check_key_matches(key: &dyn ca_core::signer::Signer, certificate: &[u8], path: &Path) -> Result<(), StartError> {
     use der::{Decode, Encode};
     let err = |message: String| StartError::Read { path: path.to_owned(), message };
     let cert = x509_cert::Certificate::from_der(certificate).map_err(|e| err(e.to_string()))?;
@@ -158,6 +162,16 @@ impl Services {
     /// Open a CA directory. The OCSP responder runs when `ca ocsp init` has made its key and
     /// certificate; `passphrase` opens that key.
     pub fn load(dir: &CaDir, passphrase: Option<&[u8]>) -> Result<Self, StartError> {
+        Self::load_with_pin(dir, passphrase, None)
+    }
+
+    /// [`load`](Self::load), with the PIN of the token that holds the system signing key when
+    /// ca.toml puts it on one (`[server] system_key = { type = "pkcs11", … }`).
+    pub fn load_with_pin(
+        dir: &CaDir,
+        passphrase: Option<&[u8]>,
+        pin: Option<zeroize::Zeroizing<String>>,
+    ) -> Result<Self, StartError> {
         let config: CaConfig = dir.load_config()?;
         let sqlite = Arc::new(SqliteStore::open(&dir.store())?);
         let store: Arc<dyn Store> = sqlite.clone();
@@ -188,14 +202,28 @@ impl Services {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let verifier = Verifier::from_dir(&dir.root, root, issuing.clone(), clock.clone())?;
         let system = dir.system();
-        let system_signer = match (passphrase, dir.system_key().exists()) {
-            (Some(passphrase), true) => {
-                let key = SoftwareKey::from_encrypted_pem(&read_text(&dir.system_key())?, passphrase)?;
-                let certificate = read_pem_certificate(&dir.system_certificate())?;
-                check_key_matches(&key, &certificate, &dir.system_certificate())?;
-                Some(Arc::new(SystemSigner { signer: Arc::new(key), certificate, chain: vec![issuing] }))
+        let system_key: Option<Arc<dyn ca_core::signer::Signer>> = match (&config.server.system_key, passphrase) {
+            (Some(KeyLocation::Pkcs11 { module, token, id }), _) => {
+                let pin = pin.ok_or_else(|| StartError::PinNeeded(token.clone()))?;
+                let bad_id =
+                    |_| StartError::Read { path: dir.config(), message: format!("system_key id {id:?} is not hex") };
+                let id = hex::decode(id).map_err(bad_id)?;
+                let token = Pkcs11Module::load(module)?.open_token(&TokenSelector::Label(token.clone()))?;
+                token.login(&SecretPin::new(pin))?;
+                Some(Arc::new(token.find_key(&KeySelector::Id(id))?))
+            }
+            (_, Some(passphrase)) if dir.system_key().exists() => {
+                Some(Arc::new(SoftwareKey::from_encrypted_pem(&read_text(&dir.system_key())?, passphrase)?))
             }
             _ => None,
+        };
+        let system_signer = match system_key {
+            Some(signer) => {
+                let certificate = read_pem_certificate(&dir.system_certificate())?;
+                check_key_matches(signer.as_ref(), &certificate, &dir.system_certificate())?;
+                Some(Arc::new(SystemSigner { signer, certificate, chain: vec![issuing] }))
+            }
+            None => None,
         };
         let tokens_path = system.join("api-tokens");
         let api_tokens = if tokens_path.exists() {

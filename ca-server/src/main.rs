@@ -2,8 +2,10 @@
 //!
 //!     CA_PASSPHRASE=… ca-server --dir ./ca --listen 127.0.0.1:8080
 //!
-//! The passphrase (for the OCSP responder key) comes from `CA_PASSPHRASE` or the file named by
-//! `CA_PASSPHRASE_FILE`; never from the command line. `ca serve` does the same with prompts.
+//! The passphrase (for the OCSP responder's and the system signing key) comes from
+//! `CA_PASSPHRASE` or the file named by `CA_PASSPHRASE_FILE`, the PIN of a token holding the
+//! system signing key from `CA_HSM_PIN` or `CA_HSM_PIN_FILE`; never from the command line.
+//! `ca serve` does the same with prompts.
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
@@ -22,6 +24,21 @@ fn usage() -> ExitCode {
     ExitCode::from(2)
 }
 
+/// A secret from `NAME`, or the first line of the file named by `NAME_FILE`; never argv.
+fn secret(name: &str) -> Result<Option<Zeroizing<String>>, ExitCode> {
+    match (std::env::var(name), std::env::var(format!("{name}_FILE"))) {
+        (Ok(value), _) => Ok(Some(Zeroizing::new(value))),
+        (_, Ok(path)) => match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(Zeroizing::new(text.lines().next().unwrap_or("").to_owned()))),
+            Err(e) => {
+                eprintln!("error: cannot read {path}: {e}");
+                Err(ExitCode::from(3))
+            }
+        },
+        _ => Ok(None),
+    }
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CA_LOG").unwrap_or_else(|_| "info".into()))
@@ -36,24 +53,22 @@ fn main() -> ExitCode {
             _ => return usage(),
         }
     }
-    let passphrase = match (std::env::var("CA_PASSPHRASE"), std::env::var("CA_PASSPHRASE_FILE")) {
-        (Ok(p), _) => Some(Zeroizing::new(p)),
-        (_, Ok(path)) => match std::fs::read_to_string(&path) {
-            Ok(text) => Some(Zeroizing::new(text.lines().next().unwrap_or("").to_owned())),
+    let passphrase = match secret("CA_PASSPHRASE") {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let pin = match secret("CA_HSM_PIN") {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let services =
+        match ca_server::Services::load_with_pin(&CaDir::new(&dir), passphrase.as_ref().map(|p| p.as_bytes()), pin) {
+            Ok(s) => Arc::new(s),
             Err(e) => {
-                eprintln!("error: cannot read {path}: {e}");
-                return ExitCode::from(3);
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
             }
-        },
-        _ => None,
-    };
-    let services = match ca_server::Services::load(&CaDir::new(&dir), passphrase.as_ref().map(|p| p.as_bytes())) {
-        Ok(s) => Arc::new(s),
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(1);
-        }
-    };
+        };
     if services.ocsp.is_none() {
         tracing::warn!("no OCSP responder (run `ca ocsp init`, and give CA_PASSPHRASE)");
     }

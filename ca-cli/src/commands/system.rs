@@ -5,9 +5,10 @@
 //! once and keeps only its SHA-256 in `<ca dir>/system/api-tokens`.
 
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use base64::Engine;
+use ca_core::ca_dir::KeyLocation;
 use ca_core::issuer::IssuanceRequest;
 use ca_core::profile::ProfileId;
 use ca_core::signer::Signer;
@@ -58,6 +59,12 @@ pub struct SystemInitArgs {
     /// rsa2048 (default from ca.toml), rsa3072, rsa4096, p256, p384.
     #[arg(long)]
     pub key_algorithm: Option<String>,
+    /// Generate the key on this PKCS#11 module's token (HSM) instead of a file.
+    #[arg(long, requires = "hsm_token")]
+    pub hsm_module: Option<PathBuf>,
+    /// Label of that token; its PIN comes from CA_HSM_PIN / --hsm-pin-file.
+    #[arg(long, requires = "hsm_module")]
+    pub hsm_token: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -77,7 +84,7 @@ pub fn run(ctx: &Context, cmd: &SystemCommand) -> Outcome {
 fn init(ctx: &Context, args: &SystemInitArgs) -> Outcome {
     let dir = ctx.dir.system();
     let (key_path, cert_path) = (ctx.dir.system_key(), ctx.dir.system_certificate());
-    if key_path.exists() || cert_path.exists() {
+    if key_path.exists() || cert_path.exists() || ctx.config.server.system_key.is_some() {
         return Err(Failure::Already(format!(
             "a system key already exists ({}); nothing was changed",
             cert_path.display()
@@ -110,24 +117,52 @@ fn init(ctx: &Context, args: &SystemInitArgs) -> Outcome {
         .unwrap_or(&ctx.config.end_entity.key_algorithm)
         .parse()
         .map_err(|e: hsm::UnknownKeyAlgorithm| Failure::Input(e.to_string()))?;
-    // The passphrase is read before anything is issued: a wrong or missing one changes nothing.
-    let passphrase = ctx.passphrase.read(false)?;
     let ca = ctx.authority(&ctx.config.issuing.name)?;
-    let key = SoftwareKey::generate(alg)?;
-    let issued =
-        ctx.issuer(&ca).issue(&IssuanceRequest { profile, subject, roles, public_key: key.public_key().clone() })?;
     std::fs::create_dir_all(&dir).map_err(|e| Failure::Internal(e.into()))?;
-    hsm::write_encrypted_key_file(&key_path, &key.to_encrypted_pem(passphrase.as_bytes())?)?;
+    let issue = |key: &dyn Signer| {
+        ctx.issuer(&ca).issue(&IssuanceRequest {
+            profile,
+            subject: subject.clone(),
+            roles: roles.clone(),
+            public_key: key.public_key().clone(),
+        })
+    };
+    let (issued, key_place) = match (&args.hsm_module, &args.hsm_token) {
+        (Some(module), Some(label)) => {
+            // Made on the token, never extractable; removed again if issuance fails.
+            let token = crate::keys::open_token(module, label, &ctx.hsm_pin)?;
+            let key = token.generate_key_pair(alg, "system signing key")?;
+            let issued = issue(&key).inspect_err(|_| {
+                let _ = token.delete_objects_by_id(key.id());
+            })?;
+            let mut config = ctx.config.clone();
+            config.server.system_key =
+                Some(KeyLocation::Pkcs11 { module: module.clone(), token: label.clone(), id: hex::encode(key.id()) });
+            let tmp = ctx.dir.config().with_extension("toml.tmp");
+            config.write(&tmp)?;
+            std::fs::rename(&tmp, ctx.dir.config()).map_err(|e| Failure::Internal(e.into()))?;
+            (issued, format!("token {label:?}, CKA_ID {} (ca.toml [server] system_key)", hex::encode(key.id())))
+        }
+        _ => {
+            // The passphrase is read before anything is issued: a wrong one changes nothing.
+            let passphrase = ctx.passphrase.read(false)?;
+            let key = SoftwareKey::generate(alg)?;
+            let pem = key.to_encrypted_pem(passphrase.as_bytes())?;
+            let issued = issue(&key)?;
+            hsm::write_encrypted_key_file(&key_path, &pem)?;
+            (issued, format!("{} (encrypted under the CA passphrase)", key_path.display()))
+        }
+    };
     std::fs::write(&cert_path, crate::pem::encode("CERTIFICATE", &issued.der)?)
         .map_err(|e| Failure::Internal(e.into()))?;
     if ctx.json {
         print_json(&serde_json::json!({
-            "serial": issued.serial, "certificate": cert_path, "key": key_path, "not_after": when(issued.not_after),
+            "serial": issued.serial, "certificate": cert_path, "key": key_place, "not_after": when(issued.not_after),
         }));
     } else {
         println!("System certificate {} ({alg}, {profile}), valid until {}", issued.serial, when(issued.not_after));
         println!("  {}", cert_path.display());
-        println!("  {} (encrypted under the CA passphrase)", key_path.display());
+        println!("  key: {key_place}");
         println!("Restart the server to use it; allow callers with `ca system token --label NAME`.");
     }
     Ok(())
