@@ -741,22 +741,22 @@ fn a_foreign_cas_crl_is_fetched_cached_until_next_update_and_never_trusted_stale
     assert!(reasons(&v).contains("RevocationUnavailable"), "{}", reasons(&v));
 }
 
+/// A new P-256 CA, a SIGN certificate for person `n` issued now, and its attached signature of
+/// [`CONTENT`] made a second later.
+fn fresh_signature(n: u32) -> (TestCa, Holder, Vec<u8>, OffsetDateTime) {
+    let ca = TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256);
+    let now = SystemClock.now();
+    let h = issue(&ca, &FixedClock(now), ProfileId::IndividualSign, n, KeyAlgorithm::P256);
+    let chain = std::slice::from_ref(&ca.issuing.certificate_der);
+    let cms = ca_core::cms::sign(CONTENT, false, &h.key, &h.cert.der, chain, now + Duration::seconds(1)).unwrap();
+    (ca, h, cms, now)
+}
+
 /// The second verification of a signer reuses its validated path (seen in /metrics), and a
 /// revocation between the two is still seen: only path facts are remembered, never status.
 #[test]
 fn a_remembered_path_does_not_hide_a_later_revocation() {
-    let ca = TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256);
-    let now = SystemClock.now();
-    let h = issue(&ca, &FixedClock(now), ProfileId::IndividualSign, 7, KeyAlgorithm::P256);
-    let cms = ca_core::cms::sign(
-        CONTENT,
-        false,
-        &h.key,
-        &h.cert.der,
-        std::slice::from_ref(&ca.issuing.certificate_der),
-        now + Duration::seconds(1),
-    )
-    .unwrap();
+    let (ca, h, cms, now) = fresh_signature(7);
     let r = start(ca, None);
     let body = json!({ "cms": b64(&cms) });
     let (_, v) = post_json(&r, "/api/v1/cms/verify", &body);
@@ -833,18 +833,7 @@ fn login_challenges_are_rate_limited_per_client() {
 /// A CMS or certificate posted as itself (DER) carries its requirements in the query.
 #[test]
 fn requirements_in_the_query_for_binary_bodies() {
-    let ca = TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256);
-    let now = SystemClock.now();
-    let h = issue(&ca, &FixedClock(now), ProfileId::IndividualSign, 8, KeyAlgorithm::P256);
-    let cms = ca_core::cms::sign(
-        CONTENT,
-        false,
-        &h.key,
-        &h.cert.der,
-        std::slice::from_ref(&ca.issuing.certificate_der),
-        now + Duration::seconds(1),
-    )
-    .unwrap();
+    let (ca, h, cms, _) = fresh_signature(8);
     let r = start(ca, None);
     let der = [("Content-Type", "application/pkcs7-mime")];
     let post = |path: &str, body: &[u8]| http(r.port, "POST", path, &der, body);

@@ -97,25 +97,7 @@ fn person() -> Subject {
 #[test]
 fn sign_then_verify_attached_and_detached_with_report() {
     let clock = FixedClock(SystemClock.now());
-    let s = setup(&clock);
-    let issuer = Issuer {
-        ca: &s.issuing,
-        store: &s.store,
-        clock: &clock,
-        urls: &s.urls,
-        validity: Duration::days(365),
-        actor: "t",
-        crl_partitions: None,
-    };
-    let key = TestKey::new();
-    let cert = issuer
-        .issue(&IssuanceRequest {
-            profile: ProfileId::IndividualSign,
-            subject: person(),
-            roles: vec![],
-            public_key: key.public_key().clone(),
-        })
-        .unwrap();
+    let (s, key, cert) = signer(&clock);
     let trust = TrustStore::new(std::slice::from_ref(&s.root.certificate_der), &[]).unwrap();
     let store = StoreRevocationSource::new(&s.store, std::slice::from_ref(&s.issuing.certificate_der)).unwrap();
     let ctx = VerifyContext {
