@@ -111,7 +111,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CA_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            // cryptoki logs an ERROR for every mechanism a module lists that it has no name for
+            // (vendor or newer mechanisms): noise, not a fault.
+            tracing_subscriber::EnvFilter::try_from_env("CA_LOG")
+                .unwrap_or_else(|_| "warn,cryptoki::mechanism=off".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();

@@ -112,3 +112,53 @@ fn a_ca_with_keys_in_softhsm_issues_certificates_openssl_accepts() {
     assert!(!stderr.contains("0000-0000"), "the PIN never appears: {stderr}");
     assert_eq!(ok(&h, &["--json", "list"]), before);
 }
+
+/// The OCSP responder's key made on the token (the CA keys in files): `ca serve` signs OCSP
+/// responses on the token, and openssl verifies them.
+#[test]
+fn an_ocsp_responder_key_on_the_token_answers_openssl() {
+    let h = hsm();
+    let ca = CaRunner::new(&h.dir).env("SOFTHSM2_CONF", &h.softhsm.conf).env("CA_HSM_PIN", PIN);
+    ca.ok(&["init", "--root-key", "p384", "--issuing-key", "p384"]);
+    ca.ok(&["ocsp", "init", "--key-algorithm", "p256", "--hsm-module", MODULE, "--hsm-token", "ca-hsm"]);
+    assert!(!ca.dir.join("private/ocsp.key.pem").exists(), "no key file");
+    let listed = h.softhsm.tool("ca-hsm", PIN, &["--list-objects", "--type", "privkey"]);
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.contains("OCSP responder key") && listed.contains("never extractable"), "{listed}");
+    assert_eq!(ca.run(&["ocsp", "init"]).status.code(), Some(6), "a second responder changes nothing");
+
+    let work = h.softhsm.tmp.path();
+    let csr = openssl_csr(work, "holder", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    let cert = work.join("holder.pem");
+    ca.ok(&[
+        "issue",
+        "--profile",
+        "individual-sign",
+        "--iin",
+        IIN,
+        "--surname",
+        "ТЕСТОВ",
+        "--given-name",
+        "ТЕСТ",
+        "--csr",
+        csr.to_str().unwrap(),
+        "--out",
+        cert.to_str().unwrap(),
+    ]);
+    let bundle = ca.chain_bundle(&work.join("bundle.pem"));
+    let (mut server, port) = ca.serve();
+    let (ok, text) = openssl(&[
+        "ocsp",
+        "-issuer",
+        ca.dir.join("certs/nca.pem").to_str().unwrap(),
+        "-cert",
+        cert.to_str().unwrap(),
+        "-url",
+        &format!("http://127.0.0.1:{port}/ocsp"),
+        "-CAfile",
+        bundle.to_str().unwrap(),
+    ]);
+    server.kill().unwrap();
+    let _ = server.wait();
+    assert!(ok && text.contains("Response verify OK") && text.contains(": good"), "{text}");
+}

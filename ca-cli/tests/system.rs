@@ -6,7 +6,6 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
 
 use base64::Engine;
 use common::{openssl, CaRunner, SoftHsm, BIN, IIN, MODULE};
@@ -32,16 +31,7 @@ fn post(port: u16, path: &str, token: Option<&str>, body: &str) -> (u16, serde_j
 /// `ca serve` signs for the holder of `token`; openssl verifies what it signed; no or an
 /// unlisted token is turned away.
 fn serve_and_sign(ca: &CaRunner, token: &str, work: &std::path::Path) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut server = ca.command(&["serve", "--listen", &format!("127.0.0.1:{port}")]).spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = server.try_wait() {
-            panic!("the server stopped: {status}");
-        }
-        assert!(Instant::now() < deadline, "the server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (mut server, port) = ca.serve();
     let content = "{\"answer\":\"accepted\"}";
     let body = serde_json::json!({ "data": base64::engine::general_purpose::STANDARD.encode(content) }).to_string();
     let (status, _) = post(port, "/api/v1/cms/sign", None, &body);

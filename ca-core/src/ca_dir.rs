@@ -54,6 +54,16 @@ pub struct ServerSection {
     /// Where the system signing key lives when it is not `system/system.key` (a token).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub system_key: Option<KeyLocation>,
+    /// Where the OCSP responder's key lives when it is not `private/ocsp.key.pem` (a token).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ocsp_key: Option<KeyLocation>,
+}
+
+impl ServerSection {
+    /// Whether the server needs a token PIN to start.
+    pub fn keys_on_tokens(&self) -> bool {
+        [&self.system_key, &self.ocsp_key].iter().any(|k| matches!(k, Some(KeyLocation::Pkcs11 { .. })))
+    }
 }
 
 impl Default for ServerSection {
@@ -65,6 +75,7 @@ impl Default for ServerSection {
             challenges_per_second_total: 500.0,
             challenge_burst_total: 2000,
             system_key: None,
+            ocsp_key: None,
         }
     }
 }

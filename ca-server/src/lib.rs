@@ -116,15 +116,15 @@ pub enum StartError {
     Config(#[from] ca_core::ca_dir::ConfigError),
     #[error("store: {0}")]
     Store(#[from] ca_core::store::StoreError),
-    #[error("OCSP responder key: {0}")]
+    #[error("key of the server (OCSP responder or system signing): {0}")]
     Key(#[from] hsm::KeyError),
     #[error("OCSP responder: {0}")]
     Responder(#[from] ca_core::ocsp::ResponderError),
     #[error("cannot read {path}: {message}")]
     Read { path: PathBuf, message: String },
-    #[error("system signing key: {0}")]
+    #[error("key on a token: {0}")]
     Token(#[from] hsm::pkcs11::TokenError),
-    #[error("the system signing key is on token {0:?}: give its PIN (CA_HSM_PIN or CA_HSM_PIN_FILE)")]
+    #[error("a key of the server is on token {0:?}: give its PIN (CA_HSM_PIN or CA_HSM_PIN_FILE)")]
     PinNeeded(String),
 }
 
@@ -132,6 +132,31 @@ fn read_text(path: &Path) -> Result<zeroize::Zeroizing<String>, StartError> {
     std::fs::read_to_string(path)
         .map(zeroize::Zeroizing::new)
         .map_err(|e| StartError::Read { path: path.to_owned(), message: e.to_string() })
+}
+
+/// A key of the server (OCSP responder, system signing): on a token when ca.toml says so (the
+/// PIN is then required), else the encrypted file when it exists and a passphrase was given.
+fn open_server_key(
+    location: Option<&KeyLocation>,
+    file: &Path,
+    passphrase: Option<&[u8]>,
+    pin: Option<&zeroize::Zeroizing<String>>,
+    config: &Path,
+) -> Result<Option<Arc<dyn ca_core::signer::Signer>>, StartError> {
+    if let Some(KeyLocation::Pkcs11 { module, token, id }) = location {
+        let pin = pin.ok_or_else(|| StartError::PinNeeded(token.clone()))?;
+        let bad_id = |_| StartError::Read { path: config.to_owned(), message: format!("key id {id:?} is not hex") };
+        let id = hex::decode(id).map_err(bad_id)?;
+        let token = Pkcs11Module::load(module)?.open_token(&TokenSelector::Label(token.clone()))?;
+        token.login(&SecretPin::new(pin.clone()))?;
+        return Ok(Some(Arc::new(token.find_key(&KeySelector::Id(id))?)));
+    }
+    match passphrase {
+        Some(passphrase) if file.exists() => {
+            Ok(Some(Arc::new(SoftwareKey::from_encrypted_pem(&read_text(file)?, passphrase)?)))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Refuse to start with a key that does not belong to its certificate: every signature would
@@ -175,48 +200,31 @@ impl Services {
         let config: CaConfig = dir.load_config()?;
         let sqlite = Arc::new(SqliteStore::open(&dir.store())?);
         let store: Arc<dyn Store> = sqlite.clone();
-        let ocsp = match (passphrase, dir.ocsp_key().exists()) {
-            (Some(passphrase), true) => {
-                let key_path = dir.ocsp_key();
-                let pem = zeroize::Zeroizing::new(
-                    std::fs::read_to_string(&key_path)
-                        .map_err(|e| StartError::Read { path: key_path.clone(), message: e.to_string() })?,
-                );
-                let key = SoftwareKey::from_encrypted_pem(&pem, passphrase)?;
+        let server_key = |location: Option<&KeyLocation>, file: &Path| {
+            open_server_key(location, file, passphrase, pin.as_ref(), &dir.config())
+        };
+        let ocsp = match server_key(config.server.ocsp_key.as_ref(), &dir.ocsp_key())? {
+            Some(key) => {
                 let issuing = read_pem_certificate(&dir.certificate_pem(&config.issuing.name))?;
                 let responder_cert = read_pem_certificate(&dir.ocsp_certificate())?;
                 let responder = Responder::new(
                     config.issuing.name.clone(),
                     &issuing,
                     &responder_cert,
-                    Arc::new(key),
+                    key,
                     store.clone(),
                     Arc::new(SystemClock),
                 )?;
                 Some(Arc::new(responder))
             }
-            _ => None,
+            None => None,
         };
         let root = read_pem_certificate(&dir.certificate_pem(&config.root.name))?;
         let issuing = read_pem_certificate(&dir.certificate_pem(&config.issuing.name))?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let verifier = Verifier::from_dir(&dir.root, root, issuing.clone(), clock.clone())?;
         let system = dir.system();
-        let system_key: Option<Arc<dyn ca_core::signer::Signer>> = match (&config.server.system_key, passphrase) {
-            (Some(KeyLocation::Pkcs11 { module, token, id }), _) => {
-                let pin = pin.ok_or_else(|| StartError::PinNeeded(token.clone()))?;
-                let bad_id =
-                    |_| StartError::Read { path: dir.config(), message: format!("system_key id {id:?} is not hex") };
-                let id = hex::decode(id).map_err(bad_id)?;
-                let token = Pkcs11Module::load(module)?.open_token(&TokenSelector::Label(token.clone()))?;
-                token.login(&SecretPin::new(pin))?;
-                Some(Arc::new(token.find_key(&KeySelector::Id(id))?))
-            }
-            (_, Some(passphrase)) if dir.system_key().exists() => {
-                Some(Arc::new(SoftwareKey::from_encrypted_pem(&read_text(&dir.system_key())?, passphrase)?))
-            }
-            _ => None,
-        };
+        let system_key = server_key(config.server.system_key.as_ref(), &dir.system_key())?;
         let system_signer = match system_key {
             Some(signer) => {
                 let certificate = read_pem_certificate(&dir.system_certificate())?;

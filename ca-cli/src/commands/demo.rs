@@ -124,7 +124,12 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Outcome {
     step("ca ocsp init: the delegated OCSP responder (serve it with `ca serve`)");
     ocsp::run(
         &ctx,
-        &ocsp::OcspCommand::Init(ocsp::OcspInitArgs { key_algorithm: "rsa2048".into(), validity_days: 90 }),
+        &ocsp::OcspCommand::Init(ocsp::OcspInitArgs {
+            key_algorithm: "rsa2048".into(),
+            validity_days: 90,
+            hsm_module: None,
+            hsm_token: None,
+        }),
     )?;
 
     step("ca audit verify");

@@ -19,8 +19,7 @@ pub fn run(ctx: &Context, args: &ServeArgs) -> Outcome {
     // The passphrase opens the OCSP responder's and the system signing key, when they exist.
     let needs_passphrase = ctx.dir.ocsp_key().exists() || ctx.dir.system_key().exists();
     let passphrase = if needs_passphrase { Some(ctx.passphrase.read(false)?) } else { None };
-    let on_token = matches!(ctx.config.server.system_key, Some(ca_core::ca_dir::KeyLocation::Pkcs11 { .. }));
-    let pin = if on_token { Some(ctx.hsm_pin.read(false)?) } else { None };
+    let pin = if ctx.config.server.keys_on_tokens() { Some(ctx.hsm_pin.read(false)?) } else { None };
     let services = ca_server::Services::load_with_pin(&ctx.dir, passphrase.as_ref().map(|p| p.as_bytes()), pin)
         .map_err(|e| match e {
             ca_server::StartError::Key(hsm::KeyError::WrongPassphrase) => Failure::Auth(e.to_string()),

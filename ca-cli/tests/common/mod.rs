@@ -64,6 +64,21 @@ impl CaRunner {
         serde_json::from_str(&self.ok(&a)).expect("JSON output")
     }
 
+    /// `ca serve` on a free loopback port, once it accepts connections; kill the child when done.
+    pub fn serve(&self) -> (std::process::Child, u16) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut server = self.command(&["serve", "--listen", &format!("127.0.0.1:{port}")]).spawn().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = server.try_wait() {
+                panic!("ca serve stopped: {status}");
+            }
+            assert!(std::time::Instant::now() < deadline, "ca serve did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        (server, port)
+    }
+
     /// Root and issuing certificates in one PEM file, for `openssl verify -CAfile`.
     pub fn chain_bundle(&self, out: &Path) -> PathBuf {
         let mut bundle = std::fs::read_to_string(self.dir.join("certs/root.pem")).unwrap();
