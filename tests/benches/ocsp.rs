@@ -22,24 +22,9 @@ use hsm::{KeyAlgorithm, SoftwareKey};
 
 fn raw_rate(key: &SoftwareKey, threads: usize, seconds: f64) -> f64 {
     let message = vec![0x30u8; 400]; // about the size of an OCSP ResponseData
-    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
-    let start = Instant::now();
-    let total: usize = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut n = 0;
-                    while Instant::now() < deadline {
-                        key.sign(&message).unwrap();
-                        n += 1;
-                    }
-                    n
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).sum()
-    });
-    total as f64 / start.elapsed().as_secs_f64()
+    ca_tests::rate_on_threads(threads, seconds, |_| {
+        key.sign(&message).unwrap();
+    })
 }
 
 fn main() {

@@ -25,7 +25,7 @@ use std::process::Command;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_lc_rs::signature::{self, KeyPair};
 use base64::Engine;
@@ -55,25 +55,21 @@ fn raw_verify_rate(alg: KeyAlgorithm, threads: usize, seconds: f64) -> f64 {
             (key.public_key().as_ref().to_vec(), sig, &signature::ECDSA_P256_SHA256_ASN1)
         }
     };
-    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
-    let start = Instant::now();
-    let total: usize = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let key = signature::UnparsedPublicKey::new(params, &public);
-                    let mut n = 0;
-                    while Instant::now() < deadline {
-                        key.verify(&message, &sig).unwrap();
-                        n += 1;
-                    }
-                    n
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).sum()
-    });
-    total as f64 / start.elapsed().as_secs_f64()
+    let key = signature::UnparsedPublicKey::new(params, &public);
+    ca_tests::rate_on_threads(threads, seconds, |_| key.verify(&message, &sig).unwrap())
+}
+
+/// A load generator's command: on core 1 in pinned mode (the server and the raw baseline
+/// share core 0), anywhere otherwise.
+fn load_generator(program: &str) -> Command {
+    match std::env::var_os(PINNED) {
+        Some(_) => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", "1", program]);
+            c
+        }
+        None => Command::new(program),
+    }
 }
 
 struct WrkResult {
@@ -83,16 +79,7 @@ struct WrkResult {
 }
 
 fn wrk(url: &str, script: &std::path::Path, threads: usize, connections: usize, seconds: f64) -> WrkResult {
-    // Pinned mode: the server and the raw baseline share core 0, the load generator gets core 1.
-    let mut command = match std::env::var_os(PINNED) {
-        Some(_) => {
-            let mut c = Command::new("taskset");
-            c.args(["-c", "1", "wrk"]);
-            c
-        }
-        None => Command::new("wrk"),
-    };
-    let out = command
+    let out = load_generator("wrk")
         .args([
             &format!("-t{threads}"),
             &format!("-c{connections}"),
@@ -127,15 +114,7 @@ const SIGNERS: usize = 50;
 fn oha_p99(url: &str, body: &std::path::Path, rate: f64, seconds: f64) -> Option<(f64, f64)> {
     let oha = std::env::var("OHA").unwrap_or_else(|_| "oha".into());
     Command::new(&oha).arg("--version").output().ok()?;
-    let mut command = match std::env::var_os(PINNED) {
-        Some(_) => {
-            let mut c = Command::new("taskset");
-            c.args(["-c", "1", &oha]);
-            c
-        }
-        None => Command::new(&oha),
-    };
-    let out = command
+    let out = load_generator(&oha)
         .args(["-z", &format!("{}s", seconds.ceil() as u64), "-q", &format!("{rate:.0}"), "-c", "16"])
         .args(["--latency-correction", "--no-tui", "--output-format", "json", "-m", "POST"])
         .args(["-T", "application/json", "-D", body.to_str()?, url])
@@ -274,24 +253,7 @@ fn in_process_rate(ca: &TestCa, signed: &[Vec<u8>], threads: usize, seconds: f64
         assert!(v.unwrap().valid);
     };
     signed.iter().for_each(|cms| verify_one(cms));
-    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
-    let start = Instant::now();
-    let total: usize = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut n = 0;
-                    while Instant::now() < deadline {
-                        verify_one(&signed[n % signed.len()]);
-                        n += 1;
-                    }
-                    n
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).sum()
-    });
-    total as f64 / start.elapsed().as_secs_f64()
+    ca_tests::rate_on_threads(threads, seconds, |n| verify_one(&signed[n % signed.len()]))
 }
 
 /// Distinct signers, each signing its own request (CMS DER).

@@ -86,3 +86,26 @@ pub fn serve_on(services: std::sync::Arc<ca_server::Services>, workers: usize) -
     runtime.spawn(ca_server::serve(listener, services));
     (port, runtime)
 }
+
+/// Operations per second of `op` run on `threads` threads for `seconds` (the baseline loops
+/// of the benchmarks). `op` gets the thread's iteration count.
+pub fn rate_on_threads(threads: usize, seconds: f64, op: impl Fn(usize) + Sync) -> f64 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(seconds);
+    let start = std::time::Instant::now();
+    let total: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut n = 0;
+                    while std::time::Instant::now() < deadline {
+                        op(n);
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("benchmark thread")).sum()
+    });
+    total as f64 / start.elapsed().as_secs_f64()
+}
