@@ -116,6 +116,11 @@ pub fn create(ctx: &Context, dest: &Path) -> Result<Manifest, Failure> {
     if scratch.starts_with(&root) {
         return Err(Failure::Input(format!("{} is inside the CA directory", dest.display())));
     }
+    // Refused before anything is written.
+    let files = files_of(&root)?;
+    for rel in &files {
+        refuse_clear_key(&root.join(rel))?;
+    }
     let result = (|| {
         std::fs::create_dir(&scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
         set_mode(&scratch, 0o700)?;
@@ -123,9 +128,8 @@ pub fn create(ctx: &Context, dest: &Path) -> Result<Manifest, Failure> {
         if !audit.is_intact() {
             tracing::warn!(problems = audit.problems.len(), "the audit journal in the backup has problems");
         }
-        for rel in files_of(&root)? {
-            let (from, to) = (root.join(&rel), scratch.join(&rel));
-            refuse_clear_key(&from)?;
+        for rel in &files {
+            let (from, to) = (root.join(rel), scratch.join(rel));
             if let Some(parent) = to.parent() {
                 std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
             }

@@ -30,7 +30,18 @@ impl SqliteStore {
             let conn = self.lock();
             let backup = rusqlite::backup::Backup::new(&conn, &mut target).context("starting the backup")?;
             // All pages in one step: the copy is one snapshot, never restarted by a writer.
-            backup.run_to_completion(-1, Duration::ZERO, None).context("copying the database")?;
+            let deadline = std::time::Instant::now() + super::BUSY_TIMEOUT;
+            loop {
+                use rusqlite::backup::StepResult;
+                match backup.step(-1).context("copying the database")? {
+                    StepResult::Done => break,
+                    StepResult::More => {}
+                    StepResult::Busy | StepResult::Locked if std::time::Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(20))
+                    }
+                    _ => return Err(StoreError::Database(format!("copying into {location}: the store stayed busy"))),
+                }
+            }
         }
         // Leave one self-contained file: no WAL beside the copy.
         target.pragma_update(None, "journal_mode", "DELETE").context("finishing the copy")?;
