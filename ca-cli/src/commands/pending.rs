@@ -148,7 +148,7 @@ fn recorded(ctx: &Context, p: &Pending) -> Result<Option<CertificateRecord>, Fai
         ..Default::default()
     };
     for record in ctx.store.find(&query)? {
-        if !record.issued_at.is_some_and(|t| t.unix_timestamp() >= p.started_at) {
+        if record.issued_at.is_none_or(|t| t.unix_timestamp() < p.started_at) {
             continue;
         }
         let full = match record.der {
