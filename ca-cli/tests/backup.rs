@@ -7,26 +7,16 @@ mod common;
 
 use std::path::Path;
 
-use common::{openssl, openssl_csr, CaRunner, IIN};
+use common::{issue_individual, openssl, openssl_csr, CaRunner, IIN};
 
 fn issue_from_csr(ca: &CaRunner, work: &Path, name: &str) -> (String, std::path::PathBuf) {
     let csr = openssl_csr(work, name, &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
     let cert = work.join(format!("{name}.pem"));
-    let r = ca.json(&[
-        "issue",
-        "--profile",
+    let r = ca.json(&issue_individual(
         "individual-sign",
-        "--iin",
         IIN,
-        "--surname",
-        "ТЕСТОВ",
-        "--given-name",
-        "ТЕСТ",
-        "--csr",
-        csr.to_str().unwrap(),
-        "--out",
-        cert.to_str().unwrap(),
-    ]);
+        &["--csr", csr.to_str().unwrap(), "--out", cert.to_str().unwrap()],
+    ));
     (r["serial"].as_str().unwrap().to_owned(), cert)
 }
 
@@ -62,20 +52,7 @@ fn a_backup_of_a_serving_ca_restores_to_a_ca_that_verifies_and_answers_ocsp() {
     let (_, good) = issue_from_csr(&ca, &work, "good");
     let (revoked_serial, revoked) = issue_from_csr(&ca, &work, "revoked");
     ca.ok(&["revoke", &revoked_serial, "--reason", "keyCompromise"]);
-    ca.ok(&[
-        "issue",
-        "--profile",
-        "individual-auth",
-        "--iin",
-        IIN,
-        "--surname",
-        "ТЕСТОВ",
-        "--given-name",
-        "ТЕСТ",
-        "--generate-key",
-        "--key-algorithm",
-        "p256",
-    ]);
+    ca.ok(&issue_individual("individual-auth", IIN, &["--generate-key", "--key-algorithm", "p256"]));
     ca.ok(&["crl", "publish"]);
     #[cfg(unix)]
     assert_eq!(mode(&ca.dir.join("ca.db")), 0o600, "the store holds personal data");

@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use ca_core::failpoint;
-use common::{eligible, iin_where, openssl, operator, registry_csv, sign_statement, CaRunner, P12_PASSWORD};
+use common::{
+    eligible, iin_where, issue_individual, openssl, operator, registry_csv, sign_statement, CaRunner, P12_PASSWORD,
+};
 
 /// A fresh CA with P-256 end-entity keys (fast to generate), the registry, and an operator.
 struct Setup {
@@ -203,23 +205,10 @@ fn a_kill_between_any_two_steps_of_ca_issue_is_settled_by_the_next_run() {
         ("fs.renamed#3", "completed"),
     ];
     let issue = |iin: &str| {
-        vec![
-            "issue",
-            "--profile",
-            "individual-sign",
-            "--iin",
-            iin,
-            "--surname",
-            "ТЕСТОВ",
-            "--given-name",
-            "ТЕСТ",
-            "--generate-key",
-            "--key-algorithm",
-            "p256",
-        ]
-        .into_iter()
-        .map(str::to_owned)
-        .collect::<Vec<_>>()
+        issue_individual("individual-sign", iin, &["--generate-key", "--key-algorithm", "p256"])
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
     };
     for (i, (point, expected)) in steps.into_iter().enumerate() {
         let iin = &s.people[i];
