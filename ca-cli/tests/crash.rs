@@ -151,6 +151,14 @@ fn a_kill_between_any_two_steps_of_application_issue_is_completed_or_revoked() {
             assert_eq!(s.ca.run(&recover).status.code(), Some(3), "{point}");
         } else {
             assert_eq!(s.state(&number), "issuing", "{point}");
+            if point == failpoint::RECORDED {
+                // Looking in the wrong place would revoke delivered certificates: refused.
+                let wrong = ["application", "recover", &number, "--stale-minutes", "0"];
+                let out = s.ca.run(&wrong);
+                assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+                assert!(String::from_utf8_lossy(&out.stderr).contains("--p12-dir"));
+                assert_eq!(s.certificates(&iin), before, "nothing changed");
+            }
             let r = s.ca.json(&recover);
             assert_eq!(r["application"]["state"], if delivered { "issued" } else { "confirmed" }, "{point}: {r}");
         }

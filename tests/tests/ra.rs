@@ -212,6 +212,9 @@ impl KeyStoreDelivery for Handed {
     fn withdraw(&self, _: &ca_core::issuer::IssuedCertificate) -> Result<(), String> {
         Ok(())
     }
+    fn location(&self) -> String {
+        "test".into()
+    }
 }
 
 fn refused_message(err: RaError) -> String {

@@ -66,6 +66,11 @@ impl KeyStoreDelivery for Pkcs12Files<'_> {
         }
     }
 
+    fn location(&self) -> String {
+        // Absolute, so that a relative --p12-dir from another working directory still matches.
+        std::path::absolute(&self.dir).unwrap_or_else(|_| self.dir.clone()).display().to_string()
+    }
+
     fn withdraw(&self, certificate: &IssuedCertificate) -> Result<(), String> {
         let path = self.path(certificate);
         remove_partials(&path);

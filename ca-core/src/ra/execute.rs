@@ -64,7 +64,9 @@ impl RegistrationAuthority<'_> {
             _ => return Err(RaError::Invalid(format!("application {number} is a {}, not an issuance", a.kind))),
         };
         let subject = self.subject(&a)?;
-        let claimed = self.claim(&a, ApplicationState::Issuing, actor)?;
+        // Where the key stores go is written down with the claim, for recovery.
+        let details = serde_json::json!({ "key_stores": delivery.location() });
+        let claimed = self.claim(&a, ApplicationState::Issuing, actor, details)?;
         crate::failpoint::hit(crate::failpoint::CLAIMED);
         let requests = [
             IssuanceRequest { profile: auth, subject: subject.clone(), roles: roles.clone(), public_key: auth_key },
@@ -120,7 +122,7 @@ impl RegistrationAuthority<'_> {
         if !a.kind.is_revocation() {
             return Err(RaError::Invalid(format!("application {number} is a {}, not a revocation", a.kind)));
         }
-        let claimed = self.claim(&a, ApplicationState::Revoking, actor)?;
+        let claimed = self.claim(&a, ApplicationState::Revoking, actor, serde_json::Value::Null)?;
         let targets = if a.serials.is_empty() {
             let query = CertificateQuery {
                 iin: Some(a.iin),
@@ -180,7 +182,7 @@ impl RegistrationAuthority<'_> {
             return Err(RaError::Invalid(format!("application {number} is a {}, not a card application", a.kind)));
         }
         let subject = self.subject(&a)?;
-        let claimed = self.claim(&a, ApplicationState::Issuing, actor)?;
+        let claimed = self.claim(&a, ApplicationState::Issuing, actor, serde_json::Value::Null)?;
         if let Err(why) = login() {
             let message = format!("the card refused the PIN: {why}");
             self.release(&claimed, actor, &message)?;
@@ -229,11 +231,17 @@ impl RegistrationAuthority<'_> {
         }
     }
 
-    fn claim(&self, a: &Application, to: ApplicationState, actor: &str) -> Result<Application, RaError> {
+    fn claim(
+        &self,
+        a: &Application,
+        to: ApplicationState,
+        actor: &str,
+        details: serde_json::Value,
+    ) -> Result<Application, RaError> {
         let transition = Transition {
             from: vec![ApplicationState::Confirmed],
             to,
-            event: event(Step::Claim, actor, self.clock.now(), serde_json::Value::Null),
+            event: event(Step::Claim, actor, self.clock.now(), details),
             serials: None,
             refusal: None,
             notice: None,

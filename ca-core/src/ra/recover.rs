@@ -13,7 +13,7 @@
 //!
 //! No certificate is left issued without its key store, and no notice announces one.
 
-use super::application::{Application, ApplicationKind, ApplicationNumber, ApplicationState};
+use super::application::{Application, ApplicationKind, ApplicationNumber, ApplicationState, Step};
 use super::service::RegistrationAuthority;
 use super::RaError;
 use crate::issuer::IssuedCertificate;
@@ -33,6 +33,9 @@ pub trait KeyStoreDelivery {
     fn delivered(&self, certificate: &IssuedCertificate) -> Result<bool, String>;
     /// Take back the key store of a certificate that is being revoked, if there is one.
     fn withdraw(&self, certificate: &IssuedCertificate) -> Result<(), String>;
+    /// Where the key stores go (a directory), recorded with the claim so that recovery looks
+    /// in the same place.
+    fn location(&self) -> String;
 }
 
 /// What [`RegistrationAuthority::recover`] did.
@@ -78,6 +81,9 @@ impl RegistrationAuthority<'_> {
         } else {
             Vec::new()
         };
+        if !issued.is_empty() {
+            self.same_location(&a, delivery)?;
+        }
         if is_auth_and_sign(&issued) {
             let mut all = true;
             for c in &issued {
@@ -128,6 +134,22 @@ impl RegistrationAuthority<'_> {
             }
         }
         self.release(claimed, actor, why)
+    }
+
+    /// Recovery must look where the interrupted worker delivered, or it would revoke
+    /// certificates whose key stores are in place elsewhere.
+    fn same_location(&self, a: &Application, delivery: &dyn KeyStoreDelivery) -> Result<(), RaError> {
+        let events = self.store.application_events(Some(&a.number))?;
+        let claim = events.iter().rev().find(|e| e.step == Step::Claim);
+        match claim.and_then(|e| e.details.get("key_stores")).and_then(|l| l.as_str()) {
+            Some(recorded) if recorded != delivery.location() => Err(RaError::Invalid(format!(
+                "the interrupted issuance of {} delivered its key stores to {recorded}, not {}: recover with that \
+                 location (--p12-dir)",
+                a.number,
+                delivery.location()
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// The key-store profiles' certificates issued to the applicant since the claim, still issued.
@@ -197,5 +219,8 @@ impl KeyStoreDelivery for NothingDelivered {
     }
     fn withdraw(&self, _: &IssuedCertificate) -> Result<(), String> {
         Ok(())
+    }
+    fn location(&self) -> String {
+        "nowhere".into()
     }
 }
