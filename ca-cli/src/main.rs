@@ -100,6 +100,10 @@ pub enum Command {
     /// Notices to applicants: deliver what is queued.
     #[command(subcommand)]
     Outbox(commands::report::OutboxCommand),
+    /// Back up the CA directory online (`ca backup DEST`), or check a backup (`ca backup verify DIR`).
+    Backup(commands::backup::BackupArgs),
+    /// Restore a backup into a new CA directory (--dir), which must not exist.
+    Restore(commands::backup::RestoreArgs),
     /// Run a whole CA lifecycle in a fresh directory: init, issue, list, revoke, audit.
     Demo(commands::demo::DemoArgs),
 }

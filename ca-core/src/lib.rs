@@ -11,6 +11,8 @@ pub mod clock;
 pub mod cms;
 pub mod config;
 pub mod csr;
+pub mod failpoint;
+pub mod fs;
 pub mod identity;
 pub mod issuer;
 pub mod keys;

@@ -13,8 +13,8 @@ use ca_core::ra::outbox::{send_due, Maildir, Transport};
 use ca_core::ra::refusal::{message_excluded, MESSAGE_DECEASED, MESSAGE_SPECIAL_REGISTER};
 use ca_core::ra::store::{OutboxMessage, RaStore, Submitted};
 use ca_core::ra::{
-    Application, Confirmed, Expectation, RaError, RegistrationAuthority, SignatureCheck, SignatureProblem,
-    SignedPayload, SignerFacts, Statement, StoreRegistry, Submission,
+    Application, Confirmed, Expectation, KeyStoreDelivery, NothingDelivered, RaError, RegistrationAuthority,
+    SignatureCheck, SignatureProblem, SignedPayload, SignerFacts, Statement, StoreRegistry, Submission,
 };
 use ca_core::serial::SerialNumber;
 use ca_core::store::{CertificateStatus, SqliteStore, Store};
@@ -195,7 +195,26 @@ fn issue(
 ) -> Result<ca_core::ra::Executed, RaError> {
     let (a, s) = keys();
     let pk = |k: &SoftwareKey| ca_core::signer::Signer::public_key(k).clone();
-    ra.issue(number, issuer, pk(&a), pk(&s), "operator-1")
+    ra.issue(number, issuer, pk(&a), pk(&s), "operator-1", &Handed)
+}
+
+/// TEST ONLY: a key-store delivery that always succeeds (the PKCS#12 files and their crash
+/// behaviour are tested end to end in `ca-cli/tests/crash.rs`).
+struct Handed;
+
+impl KeyStoreDelivery for Handed {
+    fn deliver(&self, _: &[ca_core::issuer::IssuedCertificate]) -> Result<(), String> {
+        Ok(())
+    }
+    fn delivered(&self, _: &ca_core::issuer::IssuedCertificate) -> Result<bool, String> {
+        Ok(true)
+    }
+    fn withdraw(&self, _: &ca_core::issuer::IssuedCertificate) -> Result<(), String> {
+        Ok(())
+    }
+    fn location(&self) -> String {
+        "test".into()
+    }
 }
 
 fn refused_message(err: RaError) -> String {
@@ -671,11 +690,16 @@ fn an_application_left_issuing_by_a_dead_worker_is_recovered() {
         .collect();
 
     // Too early: the worker may still be running.
-    assert!(matches!(ra.recover(&a.number, "operator-2", Duration::minutes(10)), Err(RaError::InProgress(_))));
+    assert!(matches!(
+        ra.recover(&a.number, "operator-2", Duration::minutes(10), &NothingDelivered),
+        Err(RaError::InProgress(_))
+    ));
     env.clock.advance(Duration::minutes(15));
-    let (recovered, revoked) = ra.recover(&a.number, "operator-2", Duration::minutes(10)).unwrap();
-    assert_eq!(recovered.state, S::Confirmed);
-    assert_eq!(revoked.len(), 2);
+    // The key stores were never delivered: both certificates are revoked.
+    let done = ra.recover(&a.number, "operator-2", Duration::minutes(10), &NothingDelivered).unwrap();
+    assert_eq!(done.application.state, S::Confirmed);
+    assert!(!done.completed);
+    assert_eq!(done.revoked.len(), 2);
     for serial in &orphans {
         let rec = env.ca.store.certificate(serial).unwrap().unwrap();
         assert_eq!(rec.revocation.unwrap().reason, ca_core::revocation::RevocationReason::CessationOfOperation);
@@ -683,6 +707,9 @@ fn an_application_left_issuing_by_a_dead_worker_is_recovered() {
     // Now it can be issued properly, and only a stuck application can be recovered.
     let done = issue(&ra, &issuer, &a.number).unwrap();
     assert_eq!(done.application.state, S::Issued);
-    assert!(matches!(ra.recover(&a.number, "operator-2", Duration::minutes(10)), Err(RaError::WrongState { .. })));
+    assert!(matches!(
+        ra.recover(&a.number, "operator-2", Duration::minutes(10), &NothingDelivered),
+        Err(RaError::WrongState { .. })
+    ));
     assert_audit_intact(&env.ca.store);
 }

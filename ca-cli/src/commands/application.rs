@@ -22,6 +22,7 @@ use clap::{Args, Subcommand};
 use hsm::{KeyAlgorithm, SoftwareKey};
 use time::Duration;
 
+use super::delivery::Pkcs12Files;
 use crate::context::Context;
 use crate::failure::Failure;
 use crate::output::{print_json, when};
@@ -52,13 +53,17 @@ pub enum ApplicationCommand {
     Issue(IssueArgs),
     /// Print the exact bytes a signer signs for a step (to stdout, no newline).
     Statement(StatementArgs),
-    /// Give back an application a crashed worker left issuing/revoking (revoking what it issued
-    /// whose keys were lost), so it can be carried out again.
+    /// Finish an application a crashed worker left issuing/revoking: complete it when both key
+    /// stores were delivered, otherwise revoke what it issued and give it back to be carried out
+    /// again.
     Recover {
         number: String,
         /// Only when the claim is older than this many minutes.
         #[arg(long, default_value_t = 10)]
         stale_minutes: u32,
+        /// Where the interrupted issuance wrote key stores (its --p12-dir); default issued/.
+        #[arg(long)]
+        p12_dir: Option<PathBuf>,
     },
 }
 
@@ -343,14 +348,21 @@ pub fn run(ctx: &Context, cmd: &ApplicationCommand) -> Outcome {
             let ra = RegistrationAuthority { install_url: &args.install_url, ..ra };
             issue(ctx, &ra, args)
         }
-        ApplicationCommand::Recover { number: n, stale_minutes } => {
-            let (a, revoked) = ra.recover(&number(n)?, &ctx.actor, time::Duration::minutes((*stale_minutes).into()))?;
+        ApplicationCommand::Recover { number: n, stale_minutes, p12_dir } => {
+            // Recovery only looks for and takes back key stores: it holds no key and no password.
+            let dir = p12_dir.clone().unwrap_or_else(|| ctx.dir.issued());
+            let delivery = Pkcs12Files { dir, keys: Vec::new(), password: "", chain: Vec::new() };
+            let stale = time::Duration::minutes((*stale_minutes).into());
+            let done = ra.recover(&number(n)?, &ctx.actor, stale, &delivery)?;
             if !ctx.json {
-                for s in &revoked {
+                for s in &done.revoked {
                     println!("revoked {s} (its key was lost with the interrupted worker)");
                 }
+                if done.completed {
+                    println!("completed: both key stores had been delivered; the notice is queued");
+                }
             }
-            print_application(ctx, &a)
+            print_application(ctx, &done.application)
         }
         ApplicationCommand::Statement(args) => {
             let action: &'static str = match args.action.as_str() {
@@ -447,21 +459,11 @@ fn issue(ctx: &Context, ra: &RegistrationAuthority<'_>, args: &IssueArgs) -> Out
         actor: &ctx.actor,
         crl_partitions: ctx.config.crl.partitions(),
     };
-    let done = ra.issue(&n, &issuer, public(&auth), public(&sign), &ctx.actor)?;
-    let chain = ctx.chain_der()?;
-    for (cert, key) in done.certificates.iter().zip([&auth, &sign]) {
-        let ski = cert.ski_hex();
-        let p12 = hsm::build_pkcs12(key, &cert.der, &chain, &password, &ski)?;
-        let path = p12_dir.join(super::issue::pkcs12_file_name(cert.profile, alg, &ski));
-        super::issue::write_new_file(&path, &p12, true).map_err(|e| {
-            Failure::Internal(anyhow::anyhow!(
-                "certificate {} was issued and recorded, but {} could not be written: {e:#}",
-                cert.serial,
-                path.display()
-            ))
-        })?;
-        if !ctx.json {
-            println!("key store {}", path.display());
+    let delivery = Pkcs12Files { dir: p12_dir, keys: vec![&auth, &sign], password: &password, chain: ctx.chain_der()? };
+    let done = ra.issue(&n, &issuer, public(&auth), public(&sign), &ctx.actor, &delivery)?;
+    if !ctx.json {
+        for cert in &done.certificates {
+            println!("key store {}", delivery.path(cert).display());
         }
     }
     print_application(ctx, &done.application)

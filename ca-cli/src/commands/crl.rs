@@ -62,14 +62,9 @@ pub struct Published {
     pub next_update: String,
 }
 
-/// Write `bytes` next to `path` and rename over it: readers see the old file or the new one.
+/// Readers see the old file or the new one, never a short one ([`ca_core::fs`]).
 fn write_atomically(path: &Path, write: impl FnOnce(&mut std::fs::File) -> anyhow::Result<()>) -> anyhow::Result<()> {
-    let dir = path.parent().context("publication path has no directory")?;
-    let mut tmp = tempfile::Builder::new().prefix(".publishing-").tempfile_in(dir)?;
-    write(tmp.as_file_mut())?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    ca_core::fs::write_with(path, ca_core::fs::AtomicWrite::REPLACE, write)
 }
 
 fn file_name(ca: &str, partition: Option<u32>, kind: CrlKind) -> String {

@@ -5,6 +5,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use ca_core::fs::{write_atomically, AtomicWrite};
 use ca_core::identity::{Bin, Iin, Organisation, Person, Subject};
 use ca_core::issuer::{IssuanceRequest, IssuedCertificate};
 use ca_core::profile::{ProfileId, Role};
@@ -12,6 +13,7 @@ use clap::Args;
 use hsm::{KeyAlgorithm, SoftwareKey};
 use serde::Serialize;
 
+use super::pending::{self, Pending};
 use crate::context::Context;
 use crate::failure::Failure;
 use crate::output::{print_json, when};
@@ -156,26 +158,10 @@ fn read_csr(path: &Path) -> Result<Vec<u8>, Failure> {
 }
 
 /// `AUTH_RSA256_<ski>.p12` / `RSA256_<ski>.p12` (ECDSA keys: `AUTH_ECDSA256_…` / `ECDSA256_…`).
-pub fn pkcs12_file_name(profile: ProfileId, key: KeyAlgorithm, ski_hex: &str) -> String {
-    let family = if key.is_rsa() { "RSA256" } else { "ECDSA256" };
+pub fn pkcs12_file_name(profile: ProfileId, rsa: bool, ski_hex: &str) -> String {
+    let family = if rsa { "RSA256" } else { "ECDSA256" };
     let auth = matches!(profile, ProfileId::IndividualAuth | ProfileId::LegalAuth);
     format!("{}{family}_{ski_hex}.p12", if auth { "AUTH_" } else { "" })
-}
-
-pub(crate) fn write_new_file(path: &Path, bytes: &[u8], private: bool) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    if private {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let _ = private;
-    let mut f = options.open(path).with_context(|| format!("cannot create {}", path.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    Ok(())
 }
 
 pub fn issue_one(ctx: &Context, args: &IssueArgs) -> Result<IssueReport, Failure> {
@@ -222,27 +208,68 @@ pub fn issue_one(ctx: &Context, args: &IssueArgs) -> Result<IssueReport, Failure
     if generated.is_some() && !p12_dir.is_dir() {
         return Err(Failure::Input(format!("{} is not a directory", p12_dir.display())));
     }
+    let p12_path = generated.as_ref().map(|(key, _)| {
+        p12_dir.join(super::delivery::key_store_name(profile, ca_core::signer::Signer::public_key(key)))
+    });
+    for path in args.out.iter().chain(&p12_path) {
+        if path.exists() {
+            return Err(Failure::Input(format!("{} already exists; nothing was issued", path.display())));
+        }
+    }
 
+    // Runs that were interrupted are completed or revoked first (see `pending`).
+    for s in pending::settle_all(ctx)? {
+        eprintln!(
+            "interrupted issuance of key {}: {} {}",
+            s.ski,
+            s.outcome,
+            s.serial.as_deref().map(|x| format!("(certificate {x})")).unwrap_or_default()
+        );
+    }
     let ca = ctx.authority(&ctx.config.issuing.name)?;
     let issuer = ctx.issuer(&ca);
+    let marker = Pending {
+        ski: hex::encode(ca_core::profile::key_identifier(&public_key)),
+        iin: subject.iin(),
+        bin: subject.bin(),
+        started_at: ctx.clock_now().unix_timestamp(),
+        certificate: args.out.clone(),
+        pkcs12: p12_path.clone(),
+    };
+    let marker_path = marker.begin(ctx)?;
     let request = IssuanceRequest { profile, subject: subject.clone(), roles, public_key };
-    let issued = issuer.issue(&request)?;
+    let issued = match issuer.issue(&request) {
+        Ok(issued) => issued,
+        Err(e) => {
+            // Nothing was issued: the marker has nothing to settle.
+            pending::finish(&marker_path)?;
+            return Err(e.into());
+        }
+    };
     let roles_out = ca_core::identity::CertificateIdentity::from_certificate(&issued.certificate).roles;
+    let cert_path = args.out.clone().unwrap_or_else(|| pending::default_certificate_path(ctx, &issued.serial));
 
-    let cert_path = args.out.clone().unwrap_or_else(|| ctx.dir.issued().join(format!("{}.pem", issued.serial)));
-    let pem = crate::pem::encode("CERTIFICATE", &issued.der)?;
-    write_new_file(&cert_path, pem.as_bytes(), false).map_err(|e| delivery_failure(&issued, e))?;
-
-    let mut pkcs12 = None;
-    if let (Some((key, alg)), Some(password)) = (generated, p12_password) {
-        let ski = issued.ski_hex();
-        let chain = ctx.chain_der()?;
-        let p12 = hsm::build_pkcs12(&key, &issued.der, &chain, &password, &ski)
-            .map_err(|e| delivery_failure(&issued, e.into()))?;
-        let path = p12_dir.join(pkcs12_file_name(profile, alg, &ski));
-        write_new_file(&path, &p12, true).map_err(|e| delivery_failure(&issued, e))?;
-        pkcs12 = Some(path);
+    // The key store first: once it is in place, the certificate file can always be written again
+    // from the store; the other way round a crash would leave a certificate without its key.
+    let delivered = (|| -> anyhow::Result<()> {
+        if let (Some((key, _)), Some(password), Some(path)) = (&generated, &p12_password, &p12_path) {
+            let chain = ctx.chain_der()?;
+            let p12 = hsm::build_pkcs12(key, &issued.der, &chain, password, &issued.ski_hex())?;
+            write_atomically(path, &p12, AtomicWrite::PRIVATE_NEW)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        let pem = crate::pem::encode("CERTIFICATE", &issued.der)?;
+        write_atomically(&cert_path, pem.as_bytes(), AtomicWrite::NEW)
+            .with_context(|| format!("cannot write {}", cert_path.display()))?;
+        Ok(())
+    })();
+    if let Err(e) = delivered {
+        let settled = pending::settle(ctx, &marker);
+        pending::finish(&marker_path)?;
+        return Err(delivery_failure(&issued, e, settled.ok().map(|s| s.outcome)));
     }
+    pending::finish(&marker_path)?;
+    let pkcs12 = p12_path;
     Ok(IssueReport {
         serial: issued.serial.to_hex(),
         profile: profile.name().to_owned(),
@@ -259,13 +286,17 @@ pub fn issue_one(ctx: &Context, args: &IssueArgs) -> Result<IssueReport, Failure
 }
 
 /// The certificate is issued and recorded but could not be handed over: say so, with the
-/// serial, so the operator can deliver it again or revoke it.
-fn delivery_failure(issued: &IssuedCertificate, e: anyhow::Error) -> Failure {
+/// serial and what was done about it (revoked when its generated key was never written).
+fn delivery_failure(issued: &IssuedCertificate, e: anyhow::Error, settled: Option<&str>) -> Failure {
+    let what = match settled {
+        Some("revoked") => "it was revoked, since its key could not be delivered".to_owned(),
+        _ => format!(
+            "`ca show {}` has it; revoke it with `ca revoke {} --reason cessationOfOperation` if the key is lost",
+            issued.serial, issued.serial
+        ),
+    };
     Failure::Internal(anyhow::anyhow!(
-        "certificate {} was issued and recorded, but could not be delivered: {e:#}. \
-         `ca show {}` has it; revoke it with `ca revoke {} --reason cessationOfOperation` if the key is lost",
-        issued.serial,
-        issued.serial,
+        "certificate {} was issued and recorded, but could not be delivered: {e:#}; {what}",
         issued.serial
     ))
 }

@@ -2,12 +2,15 @@
 
 pub mod application;
 pub mod audit;
+pub mod backup;
 pub mod card;
 pub mod crl;
+pub mod delivery;
 pub mod demo;
 pub mod init;
 pub mod issue;
 pub mod ocsp;
+pub mod pending;
 pub mod registry;
 pub mod report;
 pub mod revoke;
@@ -36,6 +39,8 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Registry(cmd) => registry::run(&Context::open(&cli)?, cmd),
         Command::Application(cmd) => application::run(&Context::open(&cli)?, cmd),
         Command::Report(cmd) => report::run(&Context::open(&cli)?, cmd),
+        Command::Backup(args) => backup::run(&cli, args),
+        Command::Restore(args) => backup::restore(&cli.dir, args, cli.json),
         Command::Outbox(cmd) => report::outbox(&Context::open(&cli)?, cmd),
     }
 }

@@ -237,3 +237,11 @@ pub fn sign_statement(ca: &CaRunner, work: &Path, number: &str, key: &Path, cert
     ]);
     sig
 }
+
+/// `ca issue` of a test individual (IIN, surname ТЕСТОВ, name ТЕСТ) with `extra` arguments
+/// (`--csr F`, or `--generate-key --key-algorithm p256` …).
+pub fn issue_individual<'a>(profile: &'a str, iin: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["issue", "--profile", profile, "--iin", iin, "--surname", "ТЕСТОВ", "--given-name", "ТЕСТ"];
+    args.extend_from_slice(extra);
+    args
+}

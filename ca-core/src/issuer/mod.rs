@@ -191,8 +191,11 @@ pub(crate) struct Pipeline<'a> {
 impl Pipeline<'_> {
     pub fn run(&self, prepared: Vec<tbs::Prepared>) -> Result<Vec<IssuedCertificate>, IssueError> {
         self.reserve(&prepared)?;
+        crate::failpoint::hit(crate::failpoint::RESERVED);
         let signed = self.lint_and_sign(prepared)?;
+        crate::failpoint::hit(crate::failpoint::SIGNED);
         self.record(&signed)?;
+        crate::failpoint::hit(crate::failpoint::RECORDED);
         Ok(signed)
     }
 

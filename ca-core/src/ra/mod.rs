@@ -12,6 +12,7 @@ pub mod cms_check;
 pub mod csv;
 mod execute;
 pub mod outbox;
+mod recover;
 pub mod refusal;
 pub mod registry;
 mod service;
@@ -22,6 +23,7 @@ pub use application::{
     ActorRole, Application, ApplicationEvent, ApplicationKind, ApplicationNumber, ApplicationState, Step, StoredRefusal,
 };
 pub use execute::Executed;
+pub use recover::{KeyStoreDelivery, NothingDelivered, Recovered};
 pub use refusal::Refusal;
 pub use registry::{LegalEntityRecord, PersonRecord, PersonRegistry, RegistryError, StoreRegistry};
 pub use service::{Confirmed, RegistrationAuthority, Submission};
@@ -57,6 +59,8 @@ pub enum RaError {
     Issue(#[from] crate::issuer::IssueError),
     #[error("revocation failed, the application is confirmed again and can be retried: {0}")]
     Revoke(#[from] crate::revocation::RevokeError),
+    #[error("{0}; the certificates were revoked and the application is confirmed again")]
+    Delivery(String),
     #[error("card personalization did not complete, the application is confirmed again and can be resumed with the same card: {0}")]
     Card(String),
 }

@@ -10,6 +10,7 @@
 //! hash covers.
 
 mod crls;
+mod files;
 mod migrations;
 mod nonces;
 mod ra;
@@ -55,8 +56,14 @@ impl std::fmt::Debug for SqliteStore {
 
 impl SqliteStore {
     /// Open the store at `path`, creating it if needed, and bring its schema up to date.
+    ///
+    /// The file holds personal data (names, IINs, e-mail addresses): it is created readable by
+    /// the owner only (0600), and an existing file, WAL and shared-memory index that are
+    /// readable by others are narrowed to 0600. SQLite gives the `-wal` and `-shm` files it
+    /// creates the database file's mode.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let location = path.display().to_string();
+        files::restrict_permissions(path).map_err(|e| StoreError::Database(format!("{location}: permissions: {e}")))?;
         let conn = Connection::open(path).with_context(|| format!("opening {location}"))?;
         conn.busy_timeout(BUSY_TIMEOUT).context("setting the busy timeout")?;
         let mode: String =
