@@ -57,18 +57,16 @@ pub struct ServerSection {
     /// Where the OCSP responder's key lives when it is not `private/ocsp.key.pem` (a token).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ocsp_key: Option<KeyLocation>,
-    /// Where the audit key lives when it is not `private/audit.key.pem` (a token).
+    /// Where the audit key (`ca audit init-key`) lives when it is not `private/audit.key.pem` (a
+    /// token). Only `ca audit checkpoint` opens it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audit_key: Option<KeyLocation>,
-    /// Minutes between the signed audit checkpoints the server writes (0: none; `ca audit
-    /// checkpoint` writes one on demand).
-    pub audit_checkpoint_minutes: u32,
 }
 
 impl ServerSection {
     /// Whether the server needs a token PIN to start.
     pub fn keys_on_tokens(&self) -> bool {
-        [&self.system_key, &self.ocsp_key, &self.audit_key].iter().any(|k| matches!(k, Some(KeyLocation::Pkcs11 { .. })))
+        [&self.system_key, &self.ocsp_key].iter().any(|k| matches!(k, Some(KeyLocation::Pkcs11 { .. })))
     }
 }
 
@@ -83,7 +81,6 @@ impl Default for ServerSection {
             system_key: None,
             ocsp_key: None,
             audit_key: None,
-            audit_checkpoint_minutes: 60,
         }
     }
 }
