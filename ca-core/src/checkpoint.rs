@@ -178,34 +178,7 @@ pub fn publish(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signer::SignerError;
-
-    /// A signer over a fixed aws-lc-rs P-256 key, so the core tests need no `hsm`.
-    struct P256(aws_lc_rs::signature::EcdsaKeyPair, SubjectPublicKeyInfoOwned);
-
-    impl P256 {
-        fn new() -> Self {
-            use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
-            use der::Decode;
-            let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_ASN1_SIGNING).unwrap();
-            let spki_der = pair.public_key().as_der().unwrap();
-            let spki = SubjectPublicKeyInfoOwned::from_der(spki_der.as_ref()).unwrap();
-            Self(pair, spki)
-        }
-    }
-
-    impl Signer for P256 {
-        fn algorithm(&self) -> SignatureAlgorithm {
-            SignatureAlgorithm::EcdsaP256Sha256
-        }
-        fn public_key(&self) -> &SubjectPublicKeyInfoOwned {
-            &self.1
-        }
-        fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignerError> {
-            let rng = aws_lc_rs::rand::SystemRandom::new();
-            Ok(self.0.sign(&rng, message).map_err(|e| SignerError::Failed(e.to_string()))?.as_ref().to_vec())
-        }
-    }
+    use crate::cms::tests::TestKey as P256;
 
     fn journal(entries: u64, head: &str) -> AuditVerification {
         AuditVerification { entries, head: head.into(), problems: vec![] }
