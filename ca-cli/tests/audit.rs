@@ -122,7 +122,8 @@ fn an_edited_entry_with_a_recomputed_chain_is_detected() {
     // The chain alone holds: only the checkpoint tells.
     let v = ca.ca().run(&["--json", "audit", "verify"]);
     assert_eq!(v.status.code(), Some(7));
-    let v: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
+    // The report, then the error document.
+    let v: serde_json::Value = serde_json::Deserializer::from_slice(&v.stdout).into_iter().next().unwrap().unwrap();
     let problems = v["problems"].as_array().unwrap();
     assert_eq!(problems.len(), 1, "{v}");
     assert!(problems[0].as_str().unwrap().contains("rewritten"), "{v}");
@@ -161,7 +162,7 @@ fn the_journal_is_listed_and_exported_by_time_range_and_actor() {
     assert_eq!(all.len() as u64, entries);
     assert!(all.windows(2).all(|w| w[0]["seq"].as_i64() < w[1]["seq"].as_i64()));
 
-    let alice = lines(&ca.ca().ok(&["--json", "audit", "list", "--actor", "alice"]));
+    let alice = lines(&ca.ca().ok(&["--json", "audit", "list", "--by", "alice"]));
     assert!(!alice.is_empty() && alice.iter().all(|e| e["event"]["actor"] == "alice"), "{alice:?}");
 
     // From the first of bob's entries on: bob's, and nothing of alice's.
@@ -172,7 +173,7 @@ fn the_journal_is_listed_and_exported_by_time_range_and_actor() {
     assert_eq!(earlier.len() + later.len(), all.len());
 
     let out = ca.dir.parent().unwrap().join("export.jsonl");
-    ca.ca().ok(&["audit", "export", "--actor", "alice", "--out", out.to_str().unwrap()]);
+    ca.ca().ok(&["audit", "export", "--by", "alice", "--out", out.to_str().unwrap()]);
     assert_eq!(lines(&std::fs::read_to_string(&out).unwrap()), alice);
     // Never over an existing file; a time that is not RFC 3339 is bad input.
     assert_eq!(ca.ca().run(&["audit", "export", "--out", out.to_str().unwrap()]).status.code(), Some(3));

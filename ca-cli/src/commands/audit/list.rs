@@ -23,9 +23,10 @@ pub struct ListArgs {
     /// Entries before this time (RFC 3339).
     #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
-    /// Only the entries of this actor (exactly as journaled, e.g. `ca-cli` or `operator … (serial)`).
-    #[arg(long)]
-    pub actor: Option<String>,
+    /// Only the entries of this actor (exactly as journaled, e.g. `ca-cli` or `operator … (serial)`;
+    /// `--actor` is the global option naming who runs the command).
+    #[arg(long = "by", value_name = "ACTOR")]
+    pub by: Option<String>,
     /// At most this many entries (the oldest that match).
     #[arg(long)]
     pub limit: Option<u64>,
@@ -57,7 +58,7 @@ fn query(args: &ListArgs) -> Result<AuditQuery, Failure> {
             return Err(Failure::Input("--from must be before --until".into()));
         }
     }
-    Ok(AuditQuery { from, until, actor: args.actor.clone(), limit: args.limit })
+    Ok(AuditQuery { from, until, actor: args.by.clone(), limit: args.limit })
 }
 
 /// One entry as a JSON line.

@@ -120,3 +120,4 @@ mod tests {
         assert_eq!(store.audit_hash(13).unwrap(), None);
     }
 }
+
