@@ -22,11 +22,23 @@ impl Ca {
     }
 
     fn issue(&self, actor: &str) {
-        let csr = openssl_csr(self.dir.parent().unwrap(), "k", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+        let csr =
+            openssl_csr(self.dir.parent().unwrap(), "k", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
         let csr = csr.to_str().unwrap();
         self.ca().ok(&[
-            "--actor", actor, "issue", "--profile", "individual-sign", "--iin", IIN, "--surname", "Тестов",
-            "--given-name", "Тест", "--csr", csr,
+            "--actor",
+            actor,
+            "issue",
+            "--profile",
+            "individual-sign",
+            "--iin",
+            IIN,
+            "--surname",
+            "Тестов",
+            "--given-name",
+            "Тест",
+            "--csr",
+            csr,
         ]);
     }
 
@@ -48,7 +60,15 @@ impl Ca {
 fn checkpointed() -> Ca {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("ca");
-    CaRunner::new(&dir).ok(&["init", "--root-key", "p256", "--issuing-key", "p256", "--base-url", "http://pki.test.kz"]);
+    CaRunner::new(&dir).ok(&[
+        "init",
+        "--root-key",
+        "p256",
+        "--issuing-key",
+        "p256",
+        "--base-url",
+        "http://pki.test.kz",
+    ]);
     let ca = Ca { _tmp: tmp, dir };
     let (code, out) = ca.verify();
     assert_eq!(code, Some(0), "{out}");
@@ -103,12 +123,8 @@ fn an_edited_entry_with_a_recomputed_chain_is_detected() {
         let mut prev = [0u8; 32];
         for (seq, at_ns, actor, action, target, details) in rows {
             let actor = if actor == "alice" { "mallory".to_owned() } else { actor };
-            let event = AuditEvent {
-                actor: actor.clone(),
-                action,
-                target,
-                details: serde_json::from_str(&details).unwrap(),
-            };
+            let event =
+                AuditEvent { actor: actor.clone(), action, target, details: serde_json::from_str(&details).unwrap() };
             let at = OffsetDateTime::from_unix_timestamp_nanos(at_ns.into()).unwrap();
             let hash = entry_hash(seq, at, &event, &prev);
             db.execute(

@@ -194,7 +194,10 @@ mod tests {
         assert!(matches!(Checkpoint::verify(&file, key.public_key(), "other"), Err(CheckpointError::OtherCa { .. })));
         let forged = String::from_utf8(file.clone()).unwrap().replace(r#"\"seq\":7"#, r#"\"seq\":3"#);
         assert_ne!(forged.as_bytes(), file.as_slice());
-        assert!(matches!(Checkpoint::verify(forged.as_bytes(), key.public_key(), "nca"), Err(CheckpointError::BadSignature(_))));
+        assert!(matches!(
+            Checkpoint::verify(forged.as_bytes(), key.public_key(), "nca"),
+            Err(CheckpointError::BadSignature(_))
+        ));
         let other = P256::new();
         assert!(matches!(Checkpoint::verify(&file, other.public_key(), "nca"), Err(CheckpointError::BadSignature(_))));
         assert!(matches!(Checkpoint::verify(b"{}", key.public_key(), "nca"), Err(CheckpointError::Malformed(_))));

@@ -710,7 +710,11 @@ fn a_confirmation_signed_for_another_application_is_refused() {
     let (a2, a3) = (submit(21), submit(22));
     let confirm = |a: &ca_core::ra::Application, statement_of: &ca_core::ra::Application, at: OffsetDateTime| {
         let statement = ra.statement("operator-confirm", statement_of).canonical();
-        admin(&r, &format!("/api/v1/admin/applications/{}/confirm", a.number), &signed_at(&r, &operator, &statement, at))
+        admin(
+            &r,
+            &format!("/api/v1/admin/applications/{}/confirm", a.number),
+            &signed_at(&r, &operator, &statement, at),
+        )
     };
     let now = SystemClock.now();
     let (got, v) = confirm(&a2, &a2, now);
@@ -729,7 +733,13 @@ fn anonymous_junk_to_the_admin_endpoints_adds_a_bounded_number_of_audit_rows() {
     use ca_core::store::Store;
     let r = start(TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256), None);
     let before = r.ca.store.verify_audit().unwrap().entries;
-    let stranger = issue(&TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256), &SystemClock, ProfileId::IndividualSign, 43, KeyAlgorithm::P256);
+    let stranger = issue(
+        &TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256),
+        &SystemClock,
+        ProfileId::IndividualSign,
+        43,
+        KeyAlgorithm::P256,
+    );
     let foreign = signed_by(&r, &stranger, b"{}");
     let bodies: [&[u8]; 3] = [b"", b"junk", &foreign];
     let mut statuses = std::collections::BTreeMap::<u16, u32>::new();

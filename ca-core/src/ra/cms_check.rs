@@ -86,8 +86,9 @@ pub fn facts_from_verification(v: &CmsVerification, content: &[u8]) -> Result<Si
 /// signingTime.
 pub fn require_signed_attributes(signer: &SignerReport) -> Result<OffsetDateTime, String> {
     if signer.signed_attributes_digest.is_none() || signer.digest_valid != Some(true) {
-        return Err("the signature has no signed attributes (contentType, messageDigest and signingTime are required)"
-            .into());
+        return Err(
+            "the signature has no signed attributes (contentType, messageDigest and signingTime are required)".into()
+        );
     }
     signer.signing_time.ok_or_else(|| "the signature has no signingTime signed attribute".into())
 }

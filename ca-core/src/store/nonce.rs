@@ -42,6 +42,10 @@ pub trait NonceStore: Send + Sync {
     /// Use a signed request's 32-byte id once, atomically: `true` the first time, `false` for a
     /// replay (in this process or another on the same store). The id is remembered until
     /// `keep_until` — when the request would be refused as too old anyway — and purged after.
-    fn use_request_id(&self, id: &[u8; 32], now: OffsetDateTime, keep_until: OffsetDateTime)
-        -> Result<bool, StoreError>;
+    fn use_request_id(
+        &self,
+        id: &[u8; 32],
+        now: OffsetDateTime,
+        keep_until: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
 }

@@ -33,8 +33,8 @@ use ca_core::identity::KeyType;
 use ca_core::profile::Role;
 use ca_core::ra::cms_check::{facts_from_verification, require_signed_attributes};
 use ca_core::ra::{
-    Expectation, RaError, Refusal, RegistrationAuthority, SignatureCheck, SignatureProblem, SignedPayload,
-    SignerFacts, StoreRegistry,
+    Expectation, RaError, Refusal, RegistrationAuthority, SignatureCheck, SignatureProblem, SignedPayload, SignerFacts,
+    StoreRegistry,
 };
 use ca_core::revocation::{revoke, RevocationReason};
 use ca_core::serial::SerialNumber;
@@ -176,14 +176,14 @@ impl AdminCall<'_> {
             let message = "the request was signed more than 10 minutes ago".to_string();
             return Err(self.signed(&actor, "too-old", unauthenticated(message)));
         }
-        let id = signer.signed_attributes_digest.ok_or_else(|| ApiError::internal("signed attributes without a digest"))?;
+        let id =
+            signer.signed_attributes_digest.ok_or_else(|| ApiError::internal("signed attributes without a digest"))?;
         let nonces = services.nonces.as_ref().ok_or_else(|| ApiError::internal("no store for request ids"))?;
         // Kept until the request would be refused as too old anyway (a second's margin for the
         // store's millisecond times).
         let keep_until = signed_at + MAX_REQUEST_AGE + Duration::seconds(1);
-        let first_use = nonces
-            .use_request_id(&id, now, keep_until)
-            .map_err(|e| ApiError::internal(format!("store: {e}")))?;
+        let first_use =
+            nonces.use_request_id(&id, now, keep_until).map_err(|e| ApiError::internal(format!("store: {e}")))?;
         if !first_use {
             let message = "this signed request was already used; sign a new one".to_string();
             let error = ApiError::new(StatusCode::UNAUTHORIZED, "replayed", message);
@@ -276,9 +276,10 @@ pub(crate) async fn confirm(
     let endpoint = format!("/api/v1/admin/applications/{number}/confirm");
     let cms = body.clone();
     admin_call(services, headers, extensions, endpoint, body, move |svc, verification, operator| {
-        let sqlite = svc.sqlite.as_ref().ok_or_else(|| {
-            Refused::Journal("unavailable", ApiError::internal("no registration authority store"))
-        })?;
+        let sqlite = svc
+            .sqlite
+            .as_ref()
+            .ok_or_else(|| Refused::Journal("unavailable", ApiError::internal("no registration authority store")))?;
         let number = number.parse().map_err(|e: ca_core::ra::application::BadNumber| malformed(e.to_string()))?;
         let registry = StoreRegistry(sqlite.as_ref());
         let check = AlreadyVerified(verification);
@@ -323,10 +324,8 @@ pub(crate) async fn revoke_certificate(
             request.serial.parse().map_err(|e: ca_core::serial::SerialError| malformed(e.to_string()))?;
         let reason: RevocationReason =
             request.reason.parse().map_err(|e: ca_core::revocation::UnknownReason| malformed(e.to_string()))?;
-        let store: &dyn Store = svc
-            .store
-            .as_deref()
-            .ok_or_else(|| Refused::Journal("unavailable", ApiError::internal("no store")))?;
+        let store: &dyn Store =
+            svc.store.as_deref().ok_or_else(|| Refused::Journal("unavailable", ApiError::internal("no store")))?;
         let outcome = revoke(store, svc.clock.as_ref(), &serial, reason, None, &operator.actor()).map_err(|e| {
             let status =
                 if e.to_string().contains("no certificate") { StatusCode::NOT_FOUND } else { StatusCode::BAD_REQUEST };

@@ -57,7 +57,10 @@ fn audit_public_key(ctx: &Context) -> Result<Option<SubjectPublicKeyInfoOwned>, 
 pub fn init_key(ctx: &Context, args: &InitKeyArgs) -> Outcome {
     let public = ctx.dir.audit_public_key();
     if public.exists() || ctx.dir.audit_key().exists() || ctx.config.server.audit_key.is_some() {
-        return Err(Failure::Already(format!("an audit key already exists ({}); nothing was changed", public.display())));
+        return Err(Failure::Already(format!(
+            "an audit key already exists ({}); nothing was changed",
+            public.display()
+        )));
     }
     let alg: KeyAlgorithm =
         args.key_algorithm.parse().map_err(|e: hsm::UnknownKeyAlgorithm| Failure::Input(e.to_string()))?;
@@ -72,7 +75,10 @@ pub fn init_key(ctx: &Context, args: &InitKeyArgs) -> Outcome {
             let tmp = ctx.dir.config().with_extension("toml.tmp");
             config.write(&tmp)?;
             std::fs::rename(&tmp, ctx.dir.config()).map_err(internal)?;
-            (key.public_key().clone(), format!("token {label:?}, CKA_ID {} (ca.toml [server] audit_key)", hex::encode(key.id())))
+            (
+                key.public_key().clone(),
+                format!("token {label:?}, CKA_ID {} (ca.toml [server] audit_key)", hex::encode(key.id())),
+            )
         }
         _ => {
             let passphrase = ctx.passphrase.read(false)?;
@@ -194,9 +200,9 @@ pub fn verify(ctx: &Context, args: &VerifyArgs) -> Outcome {
                 age.whole_minutes(),
                 v.entries as i64 - cp.seq
             ),
-            _ if pinned.is_none() => println!(
-                "no audit key: truncation of the newest entries cannot be detected (run `ca audit init-key`)"
-            ),
+            _ if pinned.is_none() => {
+                println!("no audit key: truncation of the newest entries cannot be detected (run `ca audit init-key`)")
+            }
             _ => {}
         }
     }

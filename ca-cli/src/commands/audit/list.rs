@@ -119,7 +119,10 @@ pub fn export(ctx: &Context, args: &ExportArgs) -> Outcome {
                 .map_err(|e| Failure::Input(format!("cannot create {}: {e}", path.display())))?;
             let mut out = std::io::BufWriter::new(file);
             stream(ctx, &query, &mut out, json_line)?;
-            out.into_inner().map_err(|e| Failure::Internal(e.into_error().into()))?.sync_all().context("syncing the export")?;
+            out.into_inner()
+                .map_err(|e| Failure::Internal(e.into_error().into()))?
+                .sync_all()
+                .context("syncing the export")?;
             Ok(())
         }
         None => {

@@ -30,11 +30,7 @@ pub(super) fn entries(store: &SqliteStore, query: &AuditQuery, sink: &mut AuditS
         filters.push("actor = ?".into());
         args.push(Value::Text(actor.clone()));
     }
-    let sql = format!(
-        "SELECT {} FROM audit WHERE {} ORDER BY seq LIMIT ?",
-        rows::AUDIT_COLUMNS,
-        filters.join(" AND ")
-    );
+    let sql = format!("SELECT {} FROM audit WHERE {} ORDER BY seq LIMIT ?", rows::AUDIT_COLUMNS, filters.join(" AND "));
     let mut left = query.limit.unwrap_or(u64::MAX);
     let mut after = 0i64;
     while left > 0 {
@@ -120,4 +116,3 @@ mod tests {
         assert_eq!(store.audit_hash(13).unwrap(), None);
     }
 }
-

@@ -22,7 +22,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     Migration { version: 2, name: "revocation events, CRL numbers and partitions", sql: V2_CRLS },
     Migration { version: 3, name: "registration authority: registry, applications, outbox", sql: V3_RA },
     Migration { version: 4, name: "login nonces", sql: V4_NONCES },
-    Migration { version: 5, name: "single-use admin requests; audit journal by time and actor", sql: V5_ADMIN_REQUESTS },
+    Migration {
+        version: 5,
+        name: "single-use admin requests; audit journal by time and actor",
+        sql: V5_ADMIN_REQUESTS,
+    },
 ];
 
 /// The schema version this program writes.
