@@ -42,12 +42,22 @@ pub fn load_ca_signer(
     passphrase: &SecretSource,
     pin: &SecretSource,
 ) -> Result<Box<dyn Signer>, Failure> {
-    match section.key.as_ref().unwrap_or(&KeyLocation::File) {
+    let what = format!("CA {}", section.name);
+    load_signer(section.key.as_ref(), &dir.key(&section.name), &what, passphrase, pin)
+}
+
+/// The signer for a key at `location`: a token key, or (no location) the encrypted `file`.
+pub fn load_signer(
+    location: Option<&KeyLocation>,
+    file: &Path,
+    what: &str,
+    passphrase: &SecretSource,
+    pin: &SecretSource,
+) -> Result<Box<dyn Signer>, Failure> {
+    match location.unwrap_or(&KeyLocation::File) {
         KeyLocation::File => {
-            let path = dir.key(&section.name);
             let pem = zeroize::Zeroizing::new(
-                std::fs::read_to_string(&path)
-                    .with_context(|| format!("cannot read the key of CA {}", section.name))?,
+                std::fs::read_to_string(file).with_context(|| format!("cannot read the key of {what}"))?,
             );
             let secret = passphrase.read(false)?;
             Ok(Box::new(SoftwareKey::from_encrypted_pem(&pem, secret.as_bytes())?))

@@ -57,6 +57,10 @@ pub struct ServerSection {
     /// Where the OCSP responder's key lives when it is not `private/ocsp.key.pem` (a token).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ocsp_key: Option<KeyLocation>,
+    /// Where the audit key (`ca audit init-key`) lives when it is not `private/audit.key.pem` (a
+    /// token). Only `ca audit checkpoint` opens it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_key: Option<KeyLocation>,
 }
 
 impl ServerSection {
@@ -76,6 +80,7 @@ impl Default for ServerSection {
             challenge_burst_total: 2000,
             system_key: None,
             ocsp_key: None,
+            audit_key: None,
         }
     }
 }
@@ -197,6 +202,18 @@ impl CaDir {
     /// The OCSP responder's encrypted key.
     pub fn ocsp_key(&self) -> PathBuf {
         self.private().join("ocsp.key.pem")
+    }
+    /// The audit key (signs journal checkpoints), encrypted under the CA passphrase.
+    pub fn audit_key(&self) -> PathBuf {
+        self.private().join("audit.key.pem")
+    }
+    /// The audit key's public key (SPKI, PEM): checkpoints are verified with it.
+    pub fn audit_public_key(&self) -> PathBuf {
+        self.certs().join("audit.pub.pem")
+    }
+    /// The latest signed checkpoint of the audit journal, published beside the CRLs.
+    pub fn audit_checkpoint(&self) -> PathBuf {
+        self.publish_crl().join("audit-checkpoint.json")
     }
 
     pub fn load_config(&self) -> Result<CaConfig, ConfigError> {

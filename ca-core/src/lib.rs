@@ -7,6 +7,7 @@
 
 pub mod ca_dir;
 pub mod card;
+pub mod checkpoint;
 pub mod clock;
 pub mod cms;
 pub mod config;

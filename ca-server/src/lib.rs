@@ -15,6 +15,7 @@ mod distribution;
 mod metrics;
 mod ocsp_http;
 pub mod rate_limit;
+pub mod refusals;
 mod verifier;
 
 use std::path::{Path, PathBuf};
@@ -71,6 +72,21 @@ pub struct Services {
     pub sqlite: Option<Arc<SqliteStore>>,
     /// Limits on login challenges (each is a row in the store until it expires).
     pub challenge_limiter: RateLimiter,
+    /// Limits on refused anonymous administration requests: a client past them is turned away
+    /// before its CMS is verified.
+    pub admin_refusal_limiter: RateLimiter,
+    /// Refused anonymous administration requests, summed into one journal entry per interval.
+    pub anonymous_refusals: refusals::AnonymousRefusals,
+}
+
+/// Refused anonymous administration requests per client (IP address), sustained and at once.
+pub const ADMIN_REFUSALS_PER_CLIENT: Rate = Rate { per_second: 1.0, burst: 10.0 };
+/// ... and for all clients together, which bounds the CPU that junk can cost.
+pub const ADMIN_REFUSALS_TOTAL: Rate = Rate { per_second: 50.0, burst: 200.0 };
+
+/// The limits on refused anonymous administration requests, behind `trusted_proxies`.
+pub fn admin_refusal_limiter(server: &ServerSection) -> RateLimiter {
+    RateLimiter::new(ADMIN_REFUSALS_PER_CLIENT, ADMIN_REFUSALS_TOTAL, server.trusted_proxies.clone())
 }
 
 /// The challenge limits of a `[server]` section.
@@ -105,6 +121,8 @@ impl Services {
             clock: Arc::new(SystemClock),
             sqlite: None,
             challenge_limiter: challenge_limiter(&ServerSection::default()),
+            admin_refusal_limiter: admin_refusal_limiter(&ServerSection::default()),
+            anonymous_refusals: refusals::AnonymousRefusals::default(),
         }
     }
 }
@@ -248,6 +266,7 @@ impl Services {
         services.api_tokens = api_tokens;
         services.clock = clock;
         services.challenge_limiter = challenge_limiter(&config.server);
+        services.admin_refusal_limiter = admin_refusal_limiter(&config.server);
         Ok(services)
     }
 }

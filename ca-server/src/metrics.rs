@@ -31,6 +31,8 @@ pub struct Metrics {
     routes: Mutex<BTreeMap<String, RouteStats>>,
     /// (endpoint, verdict, first fatal reason) → count.
     verdicts: Mutex<BTreeMap<(&'static str, &'static str, String), u64>>,
+    /// (signer: anonymous | known, reason) → refused administration requests.
+    admin_refusals: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     pub ocsp_good: AtomicU64,
     pub ocsp_revoked: AtomicU64,
     pub ocsp_never_issued: AtomicU64,
@@ -66,6 +68,12 @@ impl Metrics {
         let verdict = if valid { "valid" } else { "invalid" };
         let mut verdicts = self.verdicts.lock().unwrap_or_else(|p| p.into_inner());
         *verdicts.entry((endpoint, verdict, reason)).or_default() += 1;
+    }
+
+    /// Count a refused administration request; `signer` is `anonymous` or `known`.
+    pub fn count_admin_refusal(&self, signer: &'static str, reason: &'static str) {
+        let mut refusals = self.admin_refusals.lock().unwrap_or_else(|p| p.into_inner());
+        *refusals.entry((signer, reason)).or_default() += 1;
     }
 
     pub fn count_ocsp(&self, outcome: &ca_core::ocsp::Outcome) {
@@ -137,6 +145,11 @@ pub(crate) async fn render(State(services): State<Arc<Services>>) -> Response {
             out,
             "ca_verifications_total{{endpoint=\"{endpoint}\",verdict=\"{verdict}\",reason=\"{reason}\"}} {n}"
         );
+    }
+    let _ = writeln!(out, "# HELP ca_admin_refusals_total Refused administration requests by signer and reason.");
+    let _ = writeln!(out, "# TYPE ca_admin_refusals_total counter");
+    for ((signer, reason), n) in m.admin_refusals.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        let _ = writeln!(out, "ca_admin_refusals_total{{signer=\"{signer}\",reason=\"{reason}\"}} {n}");
     }
     if let Some(verifier) = &services.verifier {
         let stats = verifier.path_cache_stats();

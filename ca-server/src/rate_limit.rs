@@ -89,6 +89,22 @@ impl RateLimiter {
         forwarded.into_iter().rev().find(|a| !self.trusted_proxies.contains(a)).unwrap_or(peer)
     }
 
+    /// How long `client` must wait before [`check`](Self::check) would let it through, without
+    /// taking a token: for limits on *failures*, where a request is only charged when it fails.
+    pub fn wait(&self, client: IpAddr, now: Instant) -> Duration {
+        let mut guard = self.lock();
+        let (clients, overall) = &mut *guard;
+        let overall_wait = overall.as_mut().map_or(Duration::ZERO, |b| {
+            b.refill(self.overall, now);
+            b.wait(self.overall)
+        });
+        let mine = clients.get_mut(&client).map_or(Duration::ZERO, |b| {
+            b.refill(self.per_client, now);
+            b.wait(self.per_client)
+        });
+        mine.max(overall_wait)
+    }
+
     /// Take one token for `client`, or say how long to wait. A refused request takes nothing.
     pub fn check(&self, client: IpAddr, now: Instant) -> Result<(), Duration> {
         let mut guard = self.lock();
@@ -143,6 +159,19 @@ mod tests {
         assert!(limiter.check(ip("10.0.0.1"), t0 + Duration::from_millis(500)).is_err());
         assert_eq!(limiter.check(ip("10.0.0.1"), t0 + Duration::from_secs(1)), Ok(()));
         assert!(limiter.check(ip("10.0.0.1"), t0 + Duration::from_secs(1)).is_err());
+    }
+
+    #[test]
+    fn waiting_is_told_without_taking_a_token() {
+        let limiter = RateLimiter::new(SLOW, WIDE, vec![]);
+        let t0 = Instant::now();
+        assert_eq!(limiter.wait(ip("10.0.0.1"), t0), Duration::ZERO, "an unknown client need not wait");
+        for _ in 0..3 {
+            assert_eq!(limiter.wait(ip("10.0.0.1"), t0), Duration::ZERO);
+            assert_eq!(limiter.check(ip("10.0.0.1"), t0), Ok(()));
+        }
+        assert!(limiter.wait(ip("10.0.0.1"), t0) > Duration::ZERO);
+        assert_eq!(limiter.wait(ip("10.0.0.1"), t0 + Duration::from_secs(1)), Duration::ZERO);
     }
 
     #[test]

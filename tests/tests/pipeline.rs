@@ -53,6 +53,16 @@ impl Store for FailingRecord<'_> {
     fn verify_audit(&self) -> Result<AuditVerification, StoreError> {
         self.inner.verify_audit()
     }
+    fn audit_entries(
+        &self,
+        q: &ca_core::store::AuditQuery,
+        sink: &mut ca_core::store::AuditSink<'_>,
+    ) -> Result<(), StoreError> {
+        self.inner.audit_entries(q, sink)
+    }
+    fn audit_hash(&self, seq: i64) -> Result<Option<[u8; 32]>, StoreError> {
+        self.inner.audit_hash(seq)
+    }
     fn release_hold(&self, s: &SerialNumber, a: &AuditEvent) -> Result<ReleaseOutcome, StoreError> {
         self.inner.release_hold(s, a)
     }

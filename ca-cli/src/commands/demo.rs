@@ -133,7 +133,7 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Outcome {
     )?;
 
     step("ca audit verify");
-    audit::run(&ctx, &audit::AuditCommand::Verify)?;
+    audit::run(&ctx, &audit::AuditCommand::Verify(audit::VerifyArgs::default()))?;
 
     println!(
         "\nDemo complete. Try: openssl pkcs12 -in {} -info -nokeys",

@@ -21,7 +21,7 @@ mod timestamp;
 mod verify;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use ber::{ber_to_der, BerError};
 pub use certificate::{verify_certificate, CertificateVerification};

@@ -193,6 +193,12 @@ pub struct SignerReport {
     pub chain: Vec<String>,
     pub chain_trusted: bool,
     pub revocation: RevocationReport,
+    /// SHA-256 of the DER signed attributes the signature covers; `None` without signed
+    /// attributes. They hold the content's digest and the signingTime, so this names one act of
+    /// signing: the same signature sent again, however re-encoded (and an ECDSA signature made
+    /// over into its other valid form), has the same value. What single-use requests remember.
+    #[serde(skip)]
+    pub signed_attributes_digest: Option<[u8; 32]>,
 }
 
 impl SignerReport {

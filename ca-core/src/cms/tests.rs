@@ -17,13 +17,14 @@ use crate::profile::ProfileId;
 use crate::signer::{SignatureAlgorithm, Signer, SignerError};
 use crate::store::SqliteStore;
 
-struct TestKey {
+/// A P-256 key for tests in this crate (ca-core cannot use `hsm`'s software keys).
+pub(crate) struct TestKey {
     pair: EcdsaKeyPair,
     spki: SubjectPublicKeyInfoOwned,
 }
 
 impl TestKey {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &SystemRandom::new()).unwrap();
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref()).unwrap();
         let spki = SubjectPublicKeyInfoOwned {

@@ -221,6 +221,7 @@ impl<'a> Signer<'a> {
                 reason: None,
                 revoked_at: None,
             },
+            signed_attributes_digest: None,
         };
         let mut add = |reason, message: String| report.findings.push(Finding::new(reason, message));
         let leaf = self.find_certificate();
@@ -235,6 +236,9 @@ impl<'a> Signer<'a> {
         // Signed attributes: what the signature covers, and what it says about the content.
         let message = match (self.signed_attrs, &info.signed_attrs) {
             (Some(raw), Some(attrs)) => {
+                let mut sha256 = [0u8; 32];
+                sha256.copy_from_slice(&Digest::Sha256.digest(raw));
+                report.signed_attributes_digest = Some(sha256);
                 let values = |oid| attrs.iter().filter(move |a| a.oid == oid).flat_map(|a| a.values.iter());
                 match values(ATTR_CONTENT_TYPE).next().map(|v| v.decode_as::<ObjectIdentifier>()) {
                     Some(Ok(ct)) if ct == self.econtent_type => {}

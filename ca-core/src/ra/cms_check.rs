@@ -3,7 +3,11 @@
 //! its content must be exactly the statement's canonical bytes.
 
 use crate::clock::Clock;
-use crate::cms::{verify, CmsVerification, Reason, Requirements, StoreRevocationSource, TrustStore, VerifyContext};
+use time::OffsetDateTime;
+
+use crate::cms::{
+    verify, CmsVerification, Reason, Requirements, SignerReport, StoreRevocationSource, TrustStore, VerifyContext,
+};
 use crate::serial::SerialNumber;
 
 use super::signature::{Expectation, SignatureCheck, SignatureProblem, SignedPayload, SignerFacts};
@@ -63,6 +67,7 @@ pub fn facts_from_verification(v: &CmsVerification, content: &[u8]) -> Result<Si
             ),
         });
     }
+    require_signed_attributes(signer).map_err(SignatureProblem::Invalid)?;
     let id = &certificate.identity;
     Ok(SignerFacts {
         serial,
@@ -72,4 +77,18 @@ pub fn facts_from_verification(v: &CmsVerification, content: &[u8]) -> Result<Si
         key_type: id.key_type,
         signing_time: signer.signing_time,
     })
+}
+
+/// A signed request must carry signed attributes — contentType and messageDigest (checked by the
+/// verifier whenever they are present) and signingTime — so that the signature covers a time and
+/// a replay can be told from a new request. Without them (`openssl cms -sign -noattr`) the
+/// signature covers the bare content, which says nothing about when it was made. Returns the
+/// signingTime.
+pub fn require_signed_attributes(signer: &SignerReport) -> Result<OffsetDateTime, String> {
+    if signer.signed_attributes_digest.is_none() || signer.digest_valid != Some(true) {
+        return Err(
+            "the signature has no signed attributes (contentType, messageDigest and signingTime are required)".into()
+        );
+    }
+    signer.signing_time.ok_or_else(|| "the signature has no signingTime signed attribute".into())
 }

@@ -251,11 +251,13 @@ impl RegistrationAuthority<'_> {
                 what: "only a new-employee application is confirmed by the head".into(),
             });
         }
-        match a.state {
-            ApplicationState::AwaitingHead => {}
+        // Past this step, a confirmation still has to be one of *this* application: a signature
+        // over another one is a refusal, never a quiet "already done".
+        let already = match a.state {
+            ApplicationState::AwaitingHead => false,
             ApplicationState::Refused => return Err(refused_already(a)),
-            _ => return Ok(Confirmed::Already(a)),
-        }
+            _ => true,
+        };
         let expected = Expectation {
             iin: None,
             bin: a.bin,
@@ -264,6 +266,9 @@ impl RegistrationAuthority<'_> {
             at: self.clock.now(),
         };
         let facts = self.verify(cms, &self.statement("head-confirm", &a), &expected, Some(&a.iin))?;
+        if already {
+            return Ok(Confirmed::Already(a));
+        }
         let registered_head = match &a.bin {
             Some(bin) => self.registry.legal_entity(bin)?.map(|e| Some(e.head_iin) == facts.iin),
             None => None,
@@ -296,12 +301,14 @@ impl RegistrationAuthority<'_> {
     /// The operator confirms with his own EDS (a certificate with the CA-operator role).
     pub fn confirm(&self, number: &ApplicationNumber, operator: &str, cms: &[u8]) -> Result<Confirmed, RaError> {
         let a = self.load(number)?;
+        // Once confirmed, a confirmation still has to be one of *this* application: a signature
+        // over another one is a refusal, never a quiet "already done".
         let step = match a.state {
-            ApplicationState::AwaitingOperator => Step::OperatorVerifyConfirm,
-            ApplicationState::Verified => Step::OperatorConfirm,
+            ApplicationState::AwaitingOperator => Some(Step::OperatorVerifyConfirm),
+            ApplicationState::Verified => Some(Step::OperatorConfirm),
             ApplicationState::AwaitingHead => return Err(needs_head(a)),
             ApplicationState::Refused => return Err(refused_already(a)),
-            _ => return Ok(Confirmed::Already(a)),
+            _ => None,
         };
         let expected = Expectation {
             iin: None,
@@ -311,6 +318,9 @@ impl RegistrationAuthority<'_> {
             at: self.clock.now(),
         };
         let facts = self.verify(cms, &self.statement("operator-confirm", &a), &expected, Some(&a.iin))?;
+        let Some(step) = step else {
+            return Ok(Confirmed::Already(a));
+        };
         let event = operator_event(step, operator, Some(facts.serial), self.clock.now());
         self.move_on(&a, ApplicationState::Confirmed, event)
     }

@@ -76,6 +76,19 @@ pub fn entry_hash(seq: i64, at: OffsetDateTime, event: &AuditEvent, prev_hash: &
     out
 }
 
+/// Which journal entries to list: a time range (from inclusive, until exclusive) and an actor.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub from: Option<OffsetDateTime>,
+    pub until: Option<OffsetDateTime>,
+    pub actor: Option<String>,
+    /// At most this many entries (the oldest that match); `None` for all.
+    pub limit: Option<u64>,
+}
+
+/// Receives listed journal entries; an error stops the listing.
+pub type AuditSink<'a> = dyn FnMut(AuditEntry) -> Result<(), super::StoreError> + 'a;
+
 /// A place where the chain does not hold.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct AuditProblem {

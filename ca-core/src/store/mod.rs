@@ -14,7 +14,7 @@ use crate::identity::{Bin, Iin};
 use crate::revocation::RevocationReason;
 use crate::serial::SerialNumber;
 
-pub use audit::{AuditEntry, AuditEvent, AuditProblem, AuditVerification};
+pub use audit::{AuditEntry, AuditEvent, AuditProblem, AuditQuery, AuditSink, AuditVerification};
 pub use nonce::{NonceOutcome, NonceStore};
 pub use sqlite::SqliteStore;
 
@@ -251,6 +251,13 @@ pub trait Store: Send + Sync {
 
     /// Walk the whole journal and check its hash chain.
     fn verify_audit(&self) -> Result<AuditVerification, StoreError>;
+
+    /// Stream the journal entries matching `query`, in sequence order (not verified: that is
+    /// [`Store::verify_audit`]).
+    fn audit_entries(&self, query: &AuditQuery, sink: &mut AuditSink<'_>) -> Result<(), StoreError>;
+
+    /// The stored hash of entry `seq`, `None` if there is no such entry (for checkpoints).
+    fn audit_hash(&self, seq: i64) -> Result<Option<[u8; 32]>, StoreError>;
 
     /// Lift a certificateHold: the certificate becomes valid again and the next delta CRL lists
     /// it with removeFromCRL.

@@ -9,6 +9,7 @@
 //! back carry whole seconds. Audit times are stored in unix nanoseconds, exactly what the entry
 //! hash covers.
 
+mod audit;
 mod crls;
 mod files;
 mod migrations;
@@ -26,7 +27,9 @@ use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior};
 use time::OffsetDateTime;
 
-use super::audit::{entry_hash, AuditEntry, AuditEvent, AuditVerification, ChainVerifier, GENESIS_HASH};
+use super::audit::{
+    entry_hash, AuditEntry, AuditEvent, AuditQuery, AuditSink, AuditVerification, ChainVerifier, GENESIS_HASH,
+};
 use super::{
     CertificateQuery, CertificateRecord, CertificateState, CertificateStatus, CrlKind, CrlRecord, EntrySink, Issued,
     ReleaseOutcome, Reservation, Revocation, RevokeOutcome, Store, StoreError,
@@ -478,6 +481,14 @@ impl Store for SqliteStore {
 
     fn last_crl(&self, issuer: &str, partition: Option<u32>, kind: CrlKind) -> Result<Option<CrlRecord>, StoreError> {
         crls::last_crl(&self.lock(), issuer, partition, kind)
+    }
+
+    fn audit_entries(&self, query: &AuditQuery, sink: &mut AuditSink<'_>) -> Result<(), StoreError> {
+        audit::entries(self, query, sink)
+    }
+
+    fn audit_hash(&self, seq: i64) -> Result<Option<[u8; 32]>, StoreError> {
+        audit::hash(&self.lock(), seq)
     }
 
     fn verify_audit(&self) -> Result<AuditVerification, StoreError> {

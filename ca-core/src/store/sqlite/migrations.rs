@@ -22,6 +22,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     Migration { version: 2, name: "revocation events, CRL numbers and partitions", sql: V2_CRLS },
     Migration { version: 3, name: "registration authority: registry, applications, outbox", sql: V3_RA },
     Migration { version: 4, name: "login nonces", sql: V4_NONCES },
+    Migration {
+        version: 5,
+        name: "single-use admin requests; audit journal by time and actor",
+        sql: V5_ADMIN_REQUESTS,
+    },
 ];
 
 /// The schema version this program writes.
@@ -239,6 +244,21 @@ CREATE TABLE auth_nonces (
 ) STRICT, WITHOUT ROWID;
 
 CREATE INDEX auth_nonces_by_expiry ON auth_nonces (expires_at);
+"#;
+
+// Signed administration requests are single use: the first use inserts the request's id (the
+// SHA-256 of its signed attributes), a replay finds it there. A row is kept until the request
+// would be refused as too old anyway, then purged. The audit indexes serve `ca audit list`.
+const V5_ADMIN_REQUESTS: &str = r#"
+CREATE TABLE admin_requests (
+    id         BLOB    NOT NULL PRIMARY KEY CHECK (length(id) = 32),
+    used_at    INTEGER NOT NULL,
+    keep_until INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE INDEX admin_requests_by_expiry ON admin_requests (keep_until);
+CREATE INDEX audit_by_time ON audit (at_ns);
+CREATE INDEX audit_by_actor ON audit (actor, at_ns);
 "#;
 
 /// Bring the schema up to [`LATEST`]; returns the version now in place.

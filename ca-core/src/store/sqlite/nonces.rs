@@ -1,4 +1,4 @@
-//! Login nonces in SQLite.
+//! Login nonces and single-use admin request ids in SQLite.
 
 use rusqlite::{params, OptionalExtension};
 use time::OffsetDateTime;
@@ -52,6 +52,26 @@ impl NonceStore for SqliteStore {
             Some(None) => NonceOutcome::Expired,
         })
     }
+
+    fn use_request_id(
+        &self,
+        id: &[u8; 32],
+        now: OffsetDateTime,
+        keep_until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let conn = self.lock();
+        conn.prepare_cached("DELETE FROM admin_requests WHERE keep_until < ?1")
+            .and_then(|mut s| s.execute(params![millis(now)]))
+            .context("purging old admin request ids")?;
+        // One statement: of two concurrent uses only one inserts.
+        let inserted = conn
+            .prepare_cached(
+                "INSERT INTO admin_requests (id, used_at, keep_until) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO NOTHING",
+            )
+            .and_then(|mut s| s.execute(params![&id[..], millis(now), millis(keep_until)]))
+            .context("recording an admin request id")?;
+        Ok(inserted == 1)
+    }
 }
 
 #[cfg(test)]
@@ -75,6 +95,19 @@ mod tests {
         let later = now + Duration::hours(2);
         store.issue_nonce(&[4u8; 32], later, later + Duration::minutes(5), later - Duration::hours(1)).unwrap();
         assert_eq!(store.consume_nonce(&b, later).unwrap(), NonceOutcome::Unknown);
+    }
+
+    #[test]
+    fn a_request_id_is_used_once_and_forgotten_after_it_expires() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let now = OffsetDateTime::now_utc();
+        let keep = now + Duration::minutes(15);
+        assert!(store.use_request_id(&[1u8; 32], now, keep).unwrap());
+        assert!(!store.use_request_id(&[1u8; 32], now + Duration::minutes(14), keep).unwrap(), "a replay");
+        assert!(store.use_request_id(&[2u8; 32], now, keep).unwrap(), "another request");
+        // Past keep_until the id is purged (the request itself is refused as too old by then).
+        let later = now + Duration::minutes(16);
+        assert!(store.use_request_id(&[1u8; 32], later, later + Duration::minutes(15)).unwrap());
     }
 
     #[test]

@@ -1,0 +1,216 @@
+//! Signed checkpoints of the audit journal. The hash chain shows that no entry was edited,
+//! deleted or reordered *relative to the others*, but whoever can write the database can delete
+//! the newest entries, or all of them, or edit one and recompute every hash after it, and the
+//! chain still holds. A checkpoint fixes the head: `{ca, seq, head, time}` signed by the CA's
+//! audit key (which the database's owner does not hold) and published as a file beside the CRLs.
+//! A journal that no longer has entry `seq` with hash `head` was truncated or rewritten.
+//!
+//! What it cannot show: anything about entries after the latest checkpoint (they can still be
+//! removed without trace), so checkpoints are written at an interval and after what matters.
+//!
+//! The file is JSON: `{"checkpoint": "<canonical JSON>", "algorithm": "<signature OID>",
+//! "signature": "<base64>"}`; the signature covers the bytes of `checkpoint` exactly, and the
+//! audit key's public key is pinned in the CA directory (`certs/audit.pub.pem`).
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use spki::SubjectPublicKeyInfoOwned;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::signer::{SignatureAlgorithm, Signer};
+use crate::store::AuditVerification;
+
+/// What went wrong with a checkpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("the checkpoint file is not readable: {0}")]
+    Malformed(String),
+    #[error("the checkpoint's signature does not verify with the audit key: {0}")]
+    BadSignature(String),
+    #[error("the checkpoint is for CA {found:?}, this is {expected:?}")]
+    OtherCa { found: String, expected: String },
+    #[error("signing the checkpoint: {0}")]
+    Signing(#[from] crate::signer::SignerError),
+}
+
+/// The journal's head at one moment.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Checkpoint {
+    /// The issuing CA's name in this deployment.
+    pub ca: String,
+    /// Sequence number of the last entry covered.
+    pub seq: i64,
+    /// Hash of that entry (hex).
+    pub head: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+impl Checkpoint {
+    /// The checkpoint of a verified journal.
+    pub fn of(ca: &str, journal: &AuditVerification, at: OffsetDateTime) -> Self {
+        Self { ca: ca.to_owned(), seq: journal.entries as i64, head: journal.head.clone(), at }
+    }
+
+    /// What is signed: UTF-8 JSON, keys sorted, no whitespace.
+    pub fn canonical(&self) -> Vec<u8> {
+        let mut map: BTreeMap<&str, serde_json::Value> = BTreeMap::new();
+        map.insert("ca", self.ca.clone().into());
+        map.insert("head", self.head.clone().into());
+        map.insert("seq", self.seq.into());
+        map.insert("time", self.at.format(&Rfc3339).unwrap_or_default().into());
+        map.insert("type", "ca-audit-checkpoint".into());
+        map.insert("version", 1.into());
+        serde_json::to_vec(&map).unwrap_or_default()
+    }
+
+    /// Sign with the audit key; the file's bytes.
+    pub fn sign(&self, key: &dyn Signer) -> Result<Vec<u8>, CheckpointError> {
+        let canonical = self.canonical();
+        let signature = key.sign(&canonical)?;
+        let file = serde_json::json!({
+            "checkpoint": String::from_utf8_lossy(&canonical),
+            "algorithm": key.algorithm().oid().to_string(),
+            "signature": base64::engine::general_purpose::STANDARD.encode(signature),
+        });
+        let mut bytes = serde_json::to_vec_pretty(&file).map_err(|e| CheckpointError::Malformed(e.to_string()))?;
+        bytes.push(b'\n');
+        Ok(bytes)
+    }
+
+    /// Read a checkpoint file and check its signature with the pinned audit public key and that
+    /// it is this CA's.
+    pub fn verify(file: &[u8], audit_key: &SubjectPublicKeyInfoOwned, ca: &str) -> Result<Self, CheckpointError> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct File {
+            checkpoint: String,
+            algorithm: String,
+            signature: String,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Signed {
+            ca: String,
+            head: String,
+            seq: i64,
+            #[serde(with = "time::serde::rfc3339")]
+            time: OffsetDateTime,
+            #[serde(rename = "type")]
+            kind: String,
+            version: u32,
+        }
+        let malformed = |e: String| CheckpointError::Malformed(e);
+        let file: File = serde_json::from_slice(file).map_err(|e| malformed(e.to_string()))?;
+        let algorithm = file
+            .algorithm
+            .parse()
+            .ok()
+            .and_then(|oid| SignatureAlgorithm::from_oid(&oid))
+            .ok_or_else(|| malformed(format!("unknown signature algorithm {:?}", file.algorithm)))?;
+        let signature = base64::engine::general_purpose::STANDARD
+            .decode(&file.signature)
+            .map_err(|e| malformed(format!("signature: {e}")))?;
+        crate::verify::verify_signature(audit_key, &algorithm.oid(), file.checkpoint.as_bytes(), &signature)
+            .map_err(|e| CheckpointError::BadSignature(e.to_string()))?;
+        let signed: Signed = serde_json::from_str(&file.checkpoint).map_err(|e| malformed(e.to_string()))?;
+        if signed.kind != "ca-audit-checkpoint" || signed.version != 1 {
+            return Err(malformed(format!("not a version 1 audit checkpoint ({} v{})", signed.kind, signed.version)));
+        }
+        if signed.ca != ca {
+            return Err(CheckpointError::OtherCa { found: signed.ca, expected: ca.to_owned() });
+        }
+        Ok(Self { ca: signed.ca, seq: signed.seq, head: signed.head, at: signed.time })
+    }
+
+    /// Whether `journal` (verified from the start) still holds this checkpoint: `entry_hash` is
+    /// the stored hash of entry `seq`, `None` if there is no such entry. The reason when not.
+    pub fn problem_with(&self, journal: &AuditVerification, entry_hash: Option<&str>) -> Option<String> {
+        if self.seq == 0 {
+            return None;
+        }
+        match entry_hash {
+            None => Some(format!(
+                "entry {} of the signed checkpoint of {} is missing: the journal ({} entries) was truncated",
+                self.seq,
+                self.at.format(&Rfc3339).unwrap_or_default(),
+                journal.entries
+            )),
+            Some(hash) if hash != self.head => Some(format!(
+                "entry {} does not have the hash of the signed checkpoint of {}: the journal was rewritten",
+                self.seq,
+                self.at.format(&Rfc3339).unwrap_or_default()
+            )),
+            Some(_) => None,
+        }
+    }
+}
+
+/// Write a checkpoint file: a temporary file beside it, fsync, rename over it, fsync the
+/// directory, so that a reader (or a crash) sees the previous checkpoint or the new one, whole.
+/// Readable by all (0644): it is public, like the CRLs.
+pub fn publish(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let dir = path.parent().unwrap_or_else(|| std::path::Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let nonce = OffsetDateTime::now_utc().unix_timestamp_nanos();
+    let temp = dir.join(format!(".{name}.{}.{nonce}.tmp", std::process::id()));
+    let result = (|| {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o644);
+        let mut file = options.open(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cms::tests::TestKey as P256;
+
+    fn journal(entries: u64, head: &str) -> AuditVerification {
+        AuditVerification { entries, head: head.into(), problems: vec![] }
+    }
+
+    #[test]
+    fn a_checkpoint_verifies_and_any_change_to_it_does_not() {
+        let key = P256::new();
+        let at = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let cp = Checkpoint::of("nca", &journal(7, &"ab".repeat(32)), at);
+        let file = cp.sign(&key).unwrap();
+        assert_eq!(Checkpoint::verify(&file, key.public_key(), "nca").unwrap(), cp);
+        assert!(matches!(Checkpoint::verify(&file, key.public_key(), "other"), Err(CheckpointError::OtherCa { .. })));
+        let forged = String::from_utf8(file.clone()).unwrap().replace(r#"\"seq\":7"#, r#"\"seq\":3"#);
+        assert_ne!(forged.as_bytes(), file.as_slice());
+        assert!(matches!(
+            Checkpoint::verify(forged.as_bytes(), key.public_key(), "nca"),
+            Err(CheckpointError::BadSignature(_))
+        ));
+        let other = P256::new();
+        assert!(matches!(Checkpoint::verify(&file, other.public_key(), "nca"), Err(CheckpointError::BadSignature(_))));
+        assert!(matches!(Checkpoint::verify(b"{}", key.public_key(), "nca"), Err(CheckpointError::Malformed(_))));
+    }
+
+    #[test]
+    fn the_journal_must_still_hold_the_checkpoint() {
+        let at = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let head = "cd".repeat(32);
+        let cp = Checkpoint::of("nca", &journal(5, &head), at);
+        assert_eq!(cp.problem_with(&journal(9, "ff"), Some(&head)), None, "entries after it are fine");
+        assert!(cp.problem_with(&journal(4, "ff"), None).unwrap().contains("truncated"));
+        assert!(cp.problem_with(&journal(0, "00"), None).unwrap().contains("missing"));
+        assert!(cp.problem_with(&journal(9, "ff"), Some(&"ee".repeat(32))).unwrap().contains("rewritten"));
+    }
+}
