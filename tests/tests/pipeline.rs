@@ -270,7 +270,7 @@ fn ocsp_status(ca: &TestCa, responder: &ca_core::ocsp::Responder, serial: &Seria
     let response = OcspResponse::from_der(&der).unwrap();
     let bytes = response.response_bytes.expect("a successful response");
     let basic = BasicOcspResponse::from_der(bytes.response.as_bytes()).unwrap();
-    basic.tbs_response_data.responses[0].cert_status.clone()
+    basic.tbs_response_data.responses[0].cert_status
 }
 
 fn const_oid_sha1() -> der::oid::ObjectIdentifier {
@@ -292,7 +292,7 @@ fn nothing_is_issued_under_a_revoked_ca_and_ocsp_never_calls_its_certificates_go
         &responder_cert.der,
         Arc::new(responder_key),
         store,
-        Arc::new(clock.clone()),
+        Arc::new(clock),
     )
     .unwrap();
     assert!(matches!(ocsp_status(&ca, &responder, &leaf.serial), x509_ocsp::CertStatus::Good(_)));
