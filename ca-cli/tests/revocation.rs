@@ -41,26 +41,35 @@ fn init(partitions: u32) -> Ca {
     Ca { _tmp: tmp, dir, chain }
 }
 
+/// `ca --json issue` of an individual SIGN certificate from a new openssl CSR.
+fn try_issue(ca_: &Ca, name: &str) -> Output {
+    let csr = openssl_csr(ca_.dir.parent().unwrap(), name, &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    let csr = csr.to_str().unwrap();
+    let args = ["--json", "issue", "--profile", "individual-sign", "--iin", IIN, "--surname", "Тестов"];
+    ca(&ca_.dir, &[&args[..], &["--given-name", "Тест", "--csr", csr]].concat())
+}
+
 /// Issue from an openssl CSR; returns (serial, certificate path).
 fn issue(ca_: &Ca, name: &str) -> (String, String) {
-    let csr = openssl_csr(ca_.dir.parent().unwrap(), name, &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
-    let r = json(
-        &ca_.dir,
-        &[
-            "issue",
-            "--profile",
-            "individual-sign",
-            "--iin",
-            IIN,
-            "--surname",
-            "Тестов",
-            "--given-name",
-            "Тест",
-            "--csr",
-            csr.to_str().unwrap(),
-        ],
-    );
+    let out = try_issue(ca_, name);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     (r["serial"].as_str().unwrap().to_owned(), r["certificate"].as_str().unwrap().to_owned())
+}
+
+/// `openssl crl -text` of a DER CRL, checked against `ca_pem`.
+fn crl_text(crl: &Path, ca_pem: &Path) -> (bool, String) {
+    openssl(&[
+        "crl",
+        "-inform",
+        "DER",
+        "-in",
+        crl.to_str().unwrap(),
+        "-CAfile",
+        ca_pem.to_str().unwrap(),
+        "-noout",
+        "-text",
+    ])
 }
 
 fn verify(ca_: &Ca, leaf: &str, crls: &[&Path], deltas: bool) -> (bool, String) {
@@ -109,17 +118,7 @@ fn full_and_delta_crls_are_seen_by_openssl() {
     // openssl crl -verify on both, and the delta names its base.
     let nca = c.dir.join("certs/nca.pem");
     for f in [&full, &delta] {
-        let (v, text) = openssl(&[
-            "crl",
-            "-inform",
-            "DER",
-            "-in",
-            f.to_str().unwrap(),
-            "-CAfile",
-            nca.to_str().unwrap(),
-            "-noout",
-            "-text",
-        ]);
+        let (v, text) = crl_text(f, &nca);
         assert!(v && text.contains("verify OK"), "{text}");
     }
     let (_, text) = openssl(&["crl", "-inform", "DER", "-in", delta.to_str().unwrap(), "-noout", "-text"]);
@@ -203,17 +202,7 @@ fn partitioned_crls_cover_their_certificates() {
         assert!(file.starts_with("nca_p") && file.ends_with(".crl"), "{url}");
         let crl = c.dir.join("publish/crl").join(file);
         let nca = c.dir.join("certs/nca.pem");
-        let (v, text) = openssl(&[
-            "crl",
-            "-inform",
-            "DER",
-            "-in",
-            crl.to_str().unwrap(),
-            "-CAfile",
-            nca.to_str().unwrap(),
-            "-noout",
-            "-text",
-        ]);
+        let (v, text) = crl_text(&crl, &nca);
         assert!(v && text.contains("verify OK") && text.contains("Issuing Distribution Point"), "{text}");
         let (v, text) = verify(&c, leaf, &[&crl], false);
         if *serial == revoked_serial {
@@ -346,17 +335,7 @@ fn a_revoked_issuing_ca_is_in_the_root_crl_and_issues_nothing() {
     ]);
     assert!(text.contains("/crl/root.crl"), "{text}");
     let root_pem = c.dir.join("certs/root.pem");
-    let (v, text) = openssl(&[
-        "crl",
-        "-inform",
-        "DER",
-        "-in",
-        root_crl.to_str().unwrap(),
-        "-CAfile",
-        root_pem.to_str().unwrap(),
-        "-noout",
-        "-text",
-    ]);
+    let (v, text) = crl_text(&root_crl, &root_pem);
     assert!(v && text.contains("verify OK") && text.contains("No Revoked Certificates"), "{text}");
     let first_root_number = crl_number(&root_crl);
 
@@ -371,26 +350,11 @@ fn a_revoked_issuing_ca_is_in_the_root_crl_and_issues_nothing() {
     assert!(out.contains("CA certificate") && out.contains("ca crl publish --root"), "{out}");
 
     // The CA refuses to issue under its revoked certificate, and says why.
-    let csr = openssl_csr(c.dir.parent().unwrap(), "after", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
-    let refused = ca(
-        &c.dir,
-        &[
-            "issue",
-            "--profile",
-            "individual-sign",
-            "--iin",
-            IIN,
-            "--surname",
-            "Т",
-            "--given-name",
-            "Т",
-            "--csr",
-            csr.to_str().unwrap(),
-        ],
-    );
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert_eq!(refused.status.code(), Some(8), "{stderr}");
-    assert!(stderr.contains("revoked") && stderr.contains("signs nothing more"), "{stderr}");
+    let refused = try_issue(&c, "after");
+    let error: serde_json::Value = serde_json::from_slice(&refused.stdout).unwrap();
+    assert_eq!(refused.status.code(), Some(8), "{error}");
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("revoked") && message.contains("signs nothing more"), "{message}");
     assert!(json(&c.dir, &["list", "--status", "reserved"]).as_array().unwrap().is_empty(), "nothing reserved");
 
     // The root's CRL lists it once published with the root key; openssl then rejects the leaf.

@@ -327,6 +327,7 @@ fn nothing_is_issued_under_a_revoked_ca_and_ocsp_never_calls_its_certificates_go
             &clock,
             &ca.urls,
             "test",
+            ca_core::profile::CaPolicies::default(),
         )
         .unwrap_err();
     assert!(matches!(err, IssueError::IssuerRevoked { .. }), "{err}");

@@ -105,7 +105,20 @@ pub(crate) struct Publisher<'a> {
     pub now: OffsetDateTime,
 }
 
-impl Publisher<'_> {
+impl<'a> Publisher<'a> {
+    /// A publisher for `ca` with the context's store, URLs, actor and clock.
+    fn new(ctx: &'a Context, ca: &'a CertificateAuthority, dir: &'a PublicationDir, pem: bool) -> Self {
+        Self {
+            store: ctx.store.as_ref(),
+            urls: &ctx.config.urls,
+            actor: &ctx.actor,
+            ca,
+            dir,
+            pem,
+            now: ctx.clock_now(),
+        }
+    }
+
     /// Allocate a number, sign, write the file into place, then record it. A run that dies
     /// after the rename leaves a published CRL the store does not know; the next run sees that
     /// ([`PublicationDir::published_number`]) and replaces it under a new number.
@@ -235,15 +248,7 @@ pub fn publish(ctx: &Context, args: &PublishArgs) -> Result<Vec<Published>, Fail
     }
     let dir = PublicationDir::lock(&args.out.clone().unwrap_or_else(|| ctx.dir.publish_crl()))?;
     let ca = ctx.authority(&ctx.config.issuing.name)?;
-    let publisher = Publisher {
-        store: ctx.store.as_ref(),
-        urls: &ctx.config.urls,
-        actor: &ctx.actor,
-        ca: &ca,
-        dir: &dir,
-        pem: args.pem,
-        now: ctx.clock_now(),
-    };
+    let publisher = Publisher::new(ctx, &ca, &dir, args.pem);
     let crl = &ctx.config.crl;
     let mut scopes = vec![None];
     if let Some(n) = crl.partitions() {
@@ -304,15 +309,7 @@ fn publish_root(ctx: &Context, args: &PublishArgs) -> Result<Published, Failure>
     }
     let dir = PublicationDir::lock(&args.out.clone().unwrap_or_else(|| ctx.dir.publish_crl()))?;
     let root = ctx.authority(&section.name)?;
-    let publisher = Publisher {
-        store: ctx.store.as_ref(),
-        urls: &ctx.config.urls,
-        actor: &ctx.actor,
-        ca: &root,
-        dir: &dir,
-        pem: args.pem,
-        now: ctx.clock_now(),
-    };
+    let publisher = Publisher::new(ctx, &root, &dir, args.pem);
     publisher.publish_root(ctx.config.crl.root_hours)
 }
 

@@ -200,7 +200,7 @@ pub fn run(cli: &Cli, args: &InitArgs) -> Outcome {
             common_name: config.root.common_name.clone(),
             organisation: config.root.organisation.clone(),
         };
-        let root_cert = CertificateAuthority::create_root_with_policies(
+        let root_cert = CertificateAuthority::create_root(
             &config.root.name,
             root_subject,
             root_key.as_ref(),
@@ -218,7 +218,7 @@ pub fn run(cli: &Cli, args: &InitArgs) -> Outcome {
             common_name: config.issuing.common_name.clone(),
             organisation: config.issuing.organisation.clone(),
         };
-        let issuing_cert = root.create_subordinate_with_policies(
+        let issuing_cert = root.create_subordinate(
             issuing_subject,
             issuing_key.public_key().clone(),
             Duration::days(config.issuing.validity_days.into()),

@@ -148,26 +148,10 @@ impl CertificateAuthority {
             .expect("a DER certificate always encodes as PEM")
     }
 
-    /// Create a self-signed root CA certificate for the key behind `signer`, asserting the
-    /// end-entity policies.
+    /// Create a self-signed root CA certificate for the key behind `signer`, asserting
+    /// `policies` for the certificates under it.
     #[allow(clippy::too_many_arguments)]
     pub fn create_root(
-        name: &str,
-        subject: Subject,
-        signer: &dyn Signer,
-        validity: Duration,
-        store: &dyn Store,
-        clock: &dyn Clock,
-        urls: &PublicationUrls,
-        actor: &str,
-    ) -> Result<IssuedCertificate, IssueError> {
-        let policies = CaPolicies::default();
-        Self::create_root_with_policies(name, subject, signer, validity, store, clock, urls, actor, policies)
-    }
-
-    /// [`Self::create_root`] asserting `policies`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn create_root_with_policies(
         name: &str,
         subject: Subject,
         signer: &dyn Signer,
@@ -201,25 +185,10 @@ impl CertificateAuthority {
         Ok(pipeline.run(vec![prepared])?.remove(0))
     }
 
-    /// Certify a subordinate (issuing) CA's key with this CA, asserting the end-entity policies.
+    /// Certify a subordinate (issuing) CA's key with this CA, asserting `policies` for the
+    /// certificates under it.
     #[allow(clippy::too_many_arguments)]
     pub fn create_subordinate(
-        &self,
-        subject: Subject,
-        public_key: spki::SubjectPublicKeyInfoOwned,
-        validity: Duration,
-        store: &dyn Store,
-        clock: &dyn Clock,
-        urls: &PublicationUrls,
-        actor: &str,
-    ) -> Result<IssuedCertificate, IssueError> {
-        let policies = CaPolicies::default();
-        self.create_subordinate_with_policies(subject, public_key, validity, store, clock, urls, actor, policies)
-    }
-
-    /// [`Self::create_subordinate`] asserting `policies`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn create_subordinate_with_policies(
         &self,
         subject: Subject,
         public_key: spki::SubjectPublicKeyInfoOwned,
