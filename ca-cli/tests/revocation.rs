@@ -29,9 +29,14 @@ struct Ca {
 }
 
 fn init(partitions: u32) -> Ca {
+    init_with(partitions, &[])
+}
+
+fn init_with(partitions: u32, extra: &[&str]) -> Ca {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("ca");
-    ok(&dir, &["init", "--root-key", "p256", "--issuing-key", "p256", "--base-url", "http://pki.test.kz"]);
+    let args = ["init", "--root-key", "p256", "--issuing-key", "p256", "--base-url", "http://pki.test.kz"];
+    ok(&dir, &[&args[..], extra].concat());
     if partitions > 0 {
         let config = dir.join("ca.toml");
         let text = std::fs::read_to_string(&config).unwrap();
@@ -221,9 +226,14 @@ fn crl_number(path: &Path) -> u64 {
     u64::from_str_radix(hex, 16).unwrap()
 }
 
+/// `openssl x509 -ext <name>` of a certificate.
+fn extension(cert: &str, name: &str) -> String {
+    openssl(&["x509", "-in", cert, "-noout", "-ext", name]).1
+}
+
 /// The file a certificate's CRL distribution point (or FreshestCRL) names.
-fn pointer(leaf: &str, extension: &str) -> String {
-    let (_, text) = openssl(&["x509", "-in", leaf, "-noout", "-ext", extension]);
+fn pointer(leaf: &str, name: &str) -> String {
+    let text = extension(leaf, name);
     let url = text.lines().find_map(|l| l.trim().strip_prefix("URI:")).expect("URI").to_owned();
     url.rsplit('/').next().unwrap().to_owned()
 }
@@ -325,15 +335,7 @@ fn a_revoked_issuing_ca_is_in_the_root_crl_and_issues_nothing() {
     let crls = c.dir.join("publish/crl");
     let root_crl = crls.join("root.crl");
     // `ca init` publishes the root's first CRL: the issuing CA's CDP is not a 404.
-    let (_, text) = openssl(&[
-        "x509",
-        "-in",
-        c.dir.join("certs/nca.pem").to_str().unwrap(),
-        "-noout",
-        "-ext",
-        "crlDistributionPoints",
-    ]);
-    assert!(text.contains("/crl/root.crl"), "{text}");
+    assert_eq!(pointer(c.dir.join("certs/nca.pem").to_str().unwrap(), "crlDistributionPoints"), "root.crl");
     let root_pem = c.dir.join("certs/root.pem");
     let (v, text) = crl_text(&root_crl, &root_pem);
     assert!(v && text.contains("verify OK") && text.contains("No Revoked Certificates"), "{text}");
@@ -379,20 +381,8 @@ fn a_revoked_issuing_ca_is_in_the_root_crl_and_issues_nothing() {
 #[test]
 fn chains_pass_openssl_explicit_policy_checks() {
     for ca_policies in ["end-entity", "any-policy"] {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("ca");
-        let args = ["init", "--root-key", "p256", "--issuing-key", "p256", "--ca-policies", ca_policies];
-        ok(&dir, &args);
-        let chain = CaRunner::new(&dir).chain_bundle(&tmp.path().join("chain.pem"));
-        let c = Ca { _tmp: tmp, dir, chain };
-        let (_, text) = openssl(&[
-            "x509",
-            "-in",
-            c.dir.join("certs/nca.pem").to_str().unwrap(),
-            "-noout",
-            "-ext",
-            "certificatePolicies",
-        ]);
+        let c = init_with(0, &["--ca-policies", ca_policies]);
+        let text = extension(c.dir.join("certs/nca.pem").to_str().unwrap(), "certificatePolicies");
         assert_eq!(text.contains("X509v3 Any Policy"), ca_policies == "any-policy", "{text}");
         let (_, leaf) = issue(&c, "policy");
         for policy in ["1.2.398.3.3.2.3", "1.2.398.3.3.2.4"] {
