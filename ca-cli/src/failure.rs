@@ -58,6 +58,7 @@ impl From<ca_core::issuer::IssueError> for Failure {
             E::Subject(_) | E::Roles(_) | E::KeyPolicy(_) | E::SubjectKind { .. } | E::ProfileNotIssuable(_) => {
                 Failure::Input(e.to_string())
             }
+            E::IssuerRevoked { .. } | E::IssuerNotValid { .. } => Failure::Refused(e.to_string()),
             other => Failure::Internal(anyhow::Error::new(other)),
         }
     }

@@ -96,11 +96,20 @@ pub struct CrlSection {
     /// Shard the CRL into this many partitions (0 or 1: one CRL). Fixed for each certificate
     /// at issuance; certificates issued before partitioning stay on the unpartitioned CRL.
     pub partitions: u32,
+    /// Validity of the root CA's CRL (`ca crl publish --root`), hours. The root key may be
+    /// kept offline, so this is long: publish again before it runs out.
+    #[serde(default = "default_root_hours")]
+    pub root_hours: u32,
+}
+
+/// 90 days.
+fn default_root_hours() -> u32 {
+    90 * 24
 }
 
 impl Default for CrlSection {
     fn default() -> Self {
-        Self { full_hours: 24, delta_hours: 1, partitions: 0 }
+        Self { full_hours: 24, delta_hours: 1, partitions: 0, root_hours: default_root_hours() }
     }
 }
 
@@ -120,6 +129,10 @@ pub struct CaSection {
     pub organisation: Option<String>,
     pub key_algorithm: String,
     pub validity_days: u32,
+    /// The policies this CA's certificate asserts for the certificates under it:
+    /// `end-entity` (default: the four end-entity policies) or `any-policy`.
+    #[serde(default)]
+    pub policies: crate::profile::CaPolicies,
     /// Where the CA's private key is; absent means the encrypted file `private/<name>.key.pem`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<KeyLocation>,
@@ -239,6 +252,7 @@ impl CaConfig {
                 organisation: None,
                 key_algorithm: root_key.into(),
                 validity_days: 20 * 365 + 5,
+                policies: Default::default(),
                 key: None,
             },
             issuing: CaSection {
@@ -247,6 +261,7 @@ impl CaConfig {
                 organisation: None,
                 key_algorithm: issuing_key.into(),
                 validity_days: 10 * 365 + 2,
+                policies: Default::default(),
                 key: None,
             },
             end_entity: EndEntitySection { validity_days: 365, key_algorithm: "rsa2048".into() },

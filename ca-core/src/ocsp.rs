@@ -6,6 +6,12 @@
 //! carries an unreasonable nonce gets `malformedRequest`; one about another CA's certificate
 //! gets `unauthorized`; a serial this CA never issued gets `revoked` with certificateHold at
 //! 1970-01-01 and the extended-revoke extension (RFC 6960 section 2.2).
+//!
+//! Once the CA's own certificate is revoked, every certificate it issued is answered `revoked`
+//! (RFC 6960 section 2.7 allows it for a CA key compromise; we do it for any CA revocation,
+//! since a chain through a revoked CA certificate is invalid whatever the reason): at the CA's
+//! revocation time with cACompromise when the CA was revoked for a compromise, otherwise with
+//! the CA's own reason — unless the certificate's own, earlier revocation says more.
 
 use std::sync::Arc;
 
@@ -26,7 +32,7 @@ use crate::clock::Clock;
 use crate::revocation::RevocationReason;
 use crate::serial::SerialNumber;
 use crate::signer::Signer;
-use crate::store::{CertificateStatus, Store};
+use crate::store::{CertificateStatus, Revocation, Store};
 
 /// id-pkix-ocsp-nonce
 pub const NONCE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.2");
@@ -61,6 +67,8 @@ pub struct Responder {
     hashes: Vec<IssuerHashes>,
     responder_cert: Certificate,
     responder_key_hash: Vec<u8>,
+    /// The serial of the CA's own certificate, to see it revoked.
+    ca_serial: Option<SerialNumber>,
     signer: Arc<dyn Signer>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
@@ -131,11 +139,13 @@ impl Responder {
             responder.tbs_certificate.subject_public_key_info.subject_public_key.raw_bytes(),
         )
         .expect("SHA-1 is supported");
+        let ca_serial = SerialNumber::from_bytes(ca.tbs_certificate.serial_number.as_bytes()).ok();
         Ok(Self {
             issuer: issuer.into(),
             hashes,
             responder_cert: responder,
             responder_key_hash,
+            ca_serial,
             signer,
             store,
             clock,
@@ -190,6 +200,7 @@ impl Responder {
         let now = self.clock.now();
         let this_update = generalized(now);
         let next_update = generalized(now + self.validity);
+        let ca_revocation = self.ca_revocation()?;
         let (mut good, mut revoked, mut never_issued) = (0, 0, 0);
         let mut responses = Vec::with_capacity(tbs.request_list.len());
         for r in &tbs.request_list {
@@ -199,16 +210,24 @@ impl Responder {
             };
             let cert_status = match status {
                 Some(rec) if rec.issuer == self.issuer && rec.status == CertificateStatus::Issued => {
-                    good += 1;
-                    CertStatus::good()
+                    match &ca_revocation {
+                        None => {
+                            good += 1;
+                            CertStatus::good()
+                        }
+                        Some(ca) => {
+                            revoked += 1;
+                            revoked_status(ca)
+                        }
+                    }
                 }
                 Some(rec) if rec.issuer == self.issuer && rec.status == CertificateStatus::Revoked => {
                     revoked += 1;
-                    let rev = rec.revocation.ok_or(Outcome::InternalError)?;
-                    CertStatus::revoked(RevokedInfo {
-                        revocation_time: generalized(rev.revoked_at),
-                        revocation_reason: (rev.reason != RevocationReason::Unspecified).then(|| rev.reason.into()),
-                    })
+                    let own = rec.revocation.ok_or(Outcome::InternalError)?;
+                    match &ca_revocation {
+                        Some(ca) if ca.revoked_at < own.revoked_at => revoked_status(ca),
+                        _ => revoked_status(&own),
+                    }
                 }
                 // Reserved but never issued, issued by another CA of ours, or unknown: RFC 6960
                 // 2.2 "non-issued" — revoked, certificateHold, at the epoch.
@@ -263,6 +282,26 @@ impl Responder {
         let response = OcspResponse::successful(basic).map_err(|_| Outcome::InternalError)?;
         Ok((response, Outcome::Answered { good, revoked, never_issued }))
     }
+}
+
+impl Responder {
+    /// How the CA's own certificate stands, as its certificates inherit it: `None` while it is
+    /// not revoked (or the store does not know it).
+    fn ca_revocation(&self) -> Result<Option<Revocation>, Outcome> {
+        let Some(serial) = &self.ca_serial else { return Ok(None) };
+        let state = self.store.state(serial).map_err(|_| Outcome::InternalError)?;
+        Ok(state.filter(|s| s.status == CertificateStatus::Revoked).and_then(|s| s.revocation).map(|r| Revocation {
+            reason: if r.reason.is_compromise() { RevocationReason::CaCompromise } else { r.reason },
+            ..r
+        }))
+    }
+}
+
+fn revoked_status(rev: &Revocation) -> CertStatus {
+    CertStatus::revoked(RevokedInfo {
+        revocation_time: generalized(rev.revoked_at),
+        revocation_reason: (rev.reason != RevocationReason::Unspecified).then(|| rev.reason.into()),
+    })
 }
 
 /// A DER `malformedRequest` response, for requests that never reach a responder.

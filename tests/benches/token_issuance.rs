@@ -44,6 +44,7 @@ fn main() {
                 &clock,
                 &ca.urls,
                 "bench",
+                ca_core::profile::CaPolicies::default(),
             )
             .unwrap();
         let tbs = vec![0x30u8; 900];

@@ -245,3 +245,110 @@ fn pipelined_issuance_records_every_delivered_certificate_and_stops_at_an_error(
     assert!(reserved(&ca.store).is_empty(), "the invalid batch was refused before reservation");
     assert!(ca.store.verify_audit().unwrap().is_intact());
 }
+
+fn ca_serial(ca: &ca_core::issuer::CertificateAuthority) -> SerialNumber {
+    SerialNumber::from_bytes(ca.certificate.tbs_certificate.serial_number.as_bytes()).unwrap()
+}
+
+/// Ask `responder` about `serial` of the issuing CA; the single response's status.
+fn ocsp_status(ca: &TestCa, responder: &ca_core::ocsp::Responder, serial: &SerialNumber) -> x509_ocsp::CertStatus {
+    use x509_ocsp::{BasicOcspResponse, CertId, OcspRequest, OcspResponse, Request, TbsRequest};
+    let sha1 = |data: &[u8]| aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, data);
+    let tbs = &ca.issuing.certificate.tbs_certificate;
+    let req_cert = CertId {
+        hash_algorithm: x509_cert::spki::AlgorithmIdentifierOwned {
+            oid: const_oid_sha1(),
+            parameters: Some(der::Any::from(der::asn1::Null)),
+        },
+        issuer_name_hash: der::asn1::OctetString::new(sha1(&tbs.subject.to_der().unwrap()).as_ref()).unwrap(),
+        issuer_key_hash: der::asn1::OctetString::new(
+            sha1(tbs.subject_public_key_info.subject_public_key.raw_bytes()).as_ref(),
+        )
+        .unwrap(),
+        serial_number: serial.to_x509(),
+    };
+    let request = OcspRequest {
+        tbs_request: TbsRequest {
+            version: Default::default(),
+            requestor_name: None,
+            request_list: vec![Request { req_cert, single_request_extensions: None }],
+            request_extensions: None,
+        },
+        optional_signature: None,
+    };
+    let (der, _) = responder.respond(&request.to_der().unwrap());
+    let response = OcspResponse::from_der(&der).unwrap();
+    let bytes = response.response_bytes.expect("a successful response");
+    let basic = BasicOcspResponse::from_der(bytes.response.as_bytes()).unwrap();
+    basic.tbs_response_data.responses[0].cert_status
+}
+
+fn const_oid_sha1() -> der::oid::ObjectIdentifier {
+    der::oid::ObjectIdentifier::new_unwrap("1.3.14.3.2.26")
+}
+
+#[test]
+fn nothing_is_issued_under_a_revoked_ca_and_ocsp_never_calls_its_certificates_good() {
+    use std::sync::Arc;
+    let clock = fixed_now();
+    let ca = TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256);
+    let key = SoftwareKey::generate(KeyAlgorithm::P256).unwrap();
+    let leaf = ca.issuer(&clock).issue(&request(&key)).expect("issued while the CA stands");
+    let (responder_key, responder_cert) = ca.ocsp_responder(KeyAlgorithm::P256);
+    let store: Arc<dyn Store> = Arc::new(ca_core::store::SqliteStore::open(&ca.dir.path().join("ca.db")).unwrap());
+    let responder = ca_core::ocsp::Responder::new(
+        "nca",
+        &ca.issuing.certificate_der,
+        &responder_cert.der,
+        Arc::new(responder_key),
+        store,
+        Arc::new(clock),
+    )
+    .unwrap();
+    assert!(matches!(ocsp_status(&ca, &responder, &leaf.serial), x509_ocsp::CertStatus::Good(_)));
+
+    // The issuing CA's own certificate is revoked (a compromise).
+    let reason = ca_core::revocation::RevocationReason::KeyCompromise;
+    ca_core::revocation::revoke(&ca.store, &clock, &ca_serial(&ca.issuing), reason, None, "test").unwrap();
+    let err = ca.issuer(&clock).issue(&request(&key)).unwrap_err();
+    assert!(matches!(err, IssueError::IssuerRevoked { .. }), "{err}");
+    assert!(err.to_string().contains("the certificate of CA nca"), "{err}");
+    assert!(reserved(&ca.store).is_empty(), "refused before anything was reserved");
+    match ocsp_status(&ca, &responder, &leaf.serial) {
+        x509_ocsp::CertStatus::Revoked(info) => {
+            assert_eq!(info.revocation_reason, Some(x509_cert::ext::pkix::CrlReason::CaCompromise))
+        }
+        other => panic!("a certificate under a revoked CA is not good: {other:?}"),
+    }
+
+    // Revoking the root stops the issuing CA under it, and the root itself.
+    let ca = TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256);
+    let reason = ca_core::revocation::RevocationReason::CessationOfOperation;
+    ca_core::revocation::revoke(&ca.store, &clock, &ca_serial(&ca.root), reason, None, "test").unwrap();
+    let err = ca.issuer(&clock).issue(&request(&key)).unwrap_err();
+    assert!(matches!(err, IssueError::IssuerRevoked { .. }) && err.to_string().contains("CA above nca"), "{err}");
+    let err = ca
+        .root
+        .create_subordinate(
+            individual_ca(),
+            key.public_key().clone(),
+            time::Duration::days(30),
+            &ca.store,
+            &clock,
+            &ca.urls,
+            "test",
+            ca_core::profile::CaPolicies::default(),
+        )
+        .unwrap_err();
+    assert!(matches!(err, IssueError::IssuerRevoked { .. }), "{err}");
+
+    // An expired issuing CA refuses too, and says how to go on.
+    let ca = TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256);
+    let later = ca_core::clock::FixedClock(ca.issuing.validity().1 + time::Duration::days(1));
+    let err = ca.issuer(&later).issue(&request(&key)).unwrap_err();
+    assert!(matches!(err, IssueError::IssuerNotValid { .. }) && err.to_string().contains("renew"), "{err}");
+}
+
+fn individual_ca() -> ca_core::identity::Subject {
+    ca_core::identity::Subject::Service { common_name: "ANOTHER CA".into(), organisation: None }
+}

@@ -33,6 +33,7 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Outcome {
             issuing_key: args.ca_key.clone(),
             base_url: "http://127.0.0.1:8080".into(),
             root_cn: None,
+            ca_policies: Default::default(),
             issuing_cn: None,
             hsm_module: None,
             hsm_token: None,
@@ -109,14 +110,20 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Outcome {
     }
 
     step("ca crl publish: the full CRL lists it, the delta builds on the full one");
-    crl::run(&ctx, &crl::CrlCommand::Publish(crl::PublishArgs { which: crl::Which::Both, pem: true, out: None }))?;
+    crl::run(
+        &ctx,
+        &crl::CrlCommand::Publish(crl::PublishArgs { which: crl::Which::Both, pem: true, out: None, root: false }),
+    )?;
 
     step("ca revoke <legal SIGN> --reason certificateHold, then ca crl publish --which delta");
     revoke::run(
         &ctx,
         &revoke::RevokeArgs { serial: legal.serial.clone(), reason: "certificateHold".into(), invalidity_date: None },
     )?;
-    crl::run(&ctx, &crl::CrlCommand::Publish(crl::PublishArgs { which: crl::Which::Delta, pem: false, out: None }))?;
+    crl::run(
+        &ctx,
+        &crl::CrlCommand::Publish(crl::PublishArgs { which: crl::Which::Delta, pem: false, out: None, root: false }),
+    )?;
 
     step("ca show <individual SIGN>: status and the CRL that first listed it");
     show::show(&ctx, &show::ShowArgs { serial: sign.serial.clone(), pem: false })?;

@@ -7,12 +7,14 @@ use anyhow::Context as _;
 use ca_core::clock::{Clock, SystemClock};
 use ca_core::identity::Subject;
 use ca_core::issuer::{CertificateAuthority, IssuedCertificate};
+use ca_core::profile::CaPolicies;
 use ca_core::store::SqliteStore;
 use clap::Args;
 use hsm::{KeyAlgorithm, SoftwareKey};
 use serde::Serialize;
 use time::Duration;
 
+use crate::commands::crl::{PublicationDir, Publisher};
 use crate::context::{hsm_pin_source, passphrase_source};
 use crate::failure::Failure;
 use crate::keys::open_token;
@@ -40,6 +42,10 @@ pub struct InitArgs {
     /// Common name of the issuing CA.
     #[arg(long)]
     pub issuing_cn: Option<String>,
+    /// Policies the CA certificates assert for the certificates under them: end-entity (the
+    /// four end-entity policies) or any-policy (anyPolicy).
+    #[arg(long, default_value = "end-entity", value_parser = parse_ca_policies)]
+    pub ca_policies: CaPolicies,
     /// Generate the CA keys inside this PKCS#11 module's token (HSM) instead of files.
     #[arg(long, requires = "hsm_token")]
     pub hsm_module: Option<PathBuf>,
@@ -63,6 +69,14 @@ struct InitReport {
     dir: PathBuf,
     root: CaSummary,
     issuing: CaSummary,
+}
+
+fn parse_ca_policies(s: &str) -> Result<CaPolicies, String> {
+    match s {
+        "end-entity" => Ok(CaPolicies::EndEntity),
+        "any-policy" => Ok(CaPolicies::AnyPolicy),
+        _ => Err(format!("{s:?}: expected end-entity or any-policy")),
+    }
 }
 
 fn parse_key(s: &str) -> Result<KeyAlgorithm, Failure> {
@@ -109,6 +123,8 @@ pub fn run(cli: &Cli, args: &InitArgs) -> Outcome {
     let issuing_alg = parse_key(&args.issuing_key)?;
     let mut config = CaConfig::defaults(&args.base_url, root_alg.name(), issuing_alg.name());
     config.urls.validate().map_err(Failure::Input)?;
+    config.root.policies = args.ca_policies;
+    config.issuing.policies = args.ca_policies;
     if let Some(cn) = &args.root_cn {
         config.root.common_name = cn.clone();
     }
@@ -193,6 +209,7 @@ pub fn run(cli: &Cli, args: &InitArgs) -> Outcome {
             &clock,
             &config.urls,
             &cli.actor,
+            config.root.policies,
         )?;
         write_certificate(&dir, &config.root.name, &root_cert.der)?;
         let root = CertificateAuthority::new(config.root.name.clone(), root_cert.der.clone(), root_key)
@@ -209,8 +226,22 @@ pub fn run(cli: &Cli, args: &InitArgs) -> Outcome {
             &clock,
             &config.urls,
             &cli.actor,
+            config.issuing.policies,
         )?;
         write_certificate(&dir, &config.issuing.name, &issuing_cert.der)?;
+        // The issuing CA's CRL distribution point names the root's CRL: publish the first one
+        // now, while the root key is at hand (later: `ca crl publish --root`).
+        let publication = PublicationDir::lock(&dir.publish_crl())?;
+        let publisher = Publisher {
+            store: &store,
+            urls: &config.urls,
+            actor: &cli.actor,
+            ca: &root,
+            dir: &publication,
+            pem: false,
+            now: clock.now(),
+        };
+        publisher.publish_root(config.crl.root_hours)?;
         config.write(&dir.config())?;
         Ok((root_cert, issuing_cert))
     })();

@@ -1,5 +1,6 @@
 //! `ca revoke`: a status change and an audit entry; the CRL picks it up when published.
 
+use ca_core::profile::ProfileId;
 use ca_core::revocation::{revoke, RevocationReason, RevokeError};
 use ca_core::store::RevokeOutcome;
 use clap::Args;
@@ -43,12 +44,15 @@ pub fn run(ctx: &Context, args: &RevokeArgs) -> Outcome {
     match outcome {
         RevokeOutcome::Revoked(record) => {
             let rev = record.revocation.as_ref().expect("a revoked record carries its revocation");
+            let meaning = what_it_means(&record.profile);
             if ctx.json {
-                print_json(&serde_json::json!({ "revoked": true, "already": false, "certificate": record }));
+                print_json(&serde_json::json!({
+                    "revoked": true, "already": false, "certificate": record, "meaning": meaning,
+                }));
             } else {
                 println!("Revoked {} ({}) at {}", record.serial, rev.reason, when(rev.revoked_at));
                 println!("  subject {}", record.subject_dn);
-                println!("  OCSP answers revoked now; the next `ca crl publish` lists it (delta and full CRL)");
+                println!("  {meaning}");
             }
             Ok(())
         }
@@ -70,6 +74,24 @@ pub fn run(ctx: &Context, args: &RevokeArgs) -> Outcome {
             }
             Err(Failure::Already(message))
         }
+    }
+}
+
+/// What a revocation of a certificate of `profile` does, in plain words.
+fn what_it_means(profile: &str) -> &'static str {
+    match profile.parse::<ProfileId>() {
+        Ok(ProfileId::IssuingCa) => {
+            "This is a CA certificate. Its CA now signs nothing more (every issuing command refuses), \
+             OCSP answers revoked for every certificate that CA issued, and relying parties reject the CA \
+             and everything under it once the root's CRL lists it: publish that now with the root key, \
+             `ca crl publish --root`."
+        }
+        Ok(ProfileId::RootCa) => {
+            "This is the root certificate, a trust anchor: no CRL or OCSP answer can withdraw it from \
+             relying parties, who must remove it from their trust stores. Nothing is signed under it any \
+             more (every issuing command refuses); `ca crl publish --root` records it in the root's CRL."
+        }
+        _ => "OCSP answers revoked now; the next `ca crl publish` lists it (delta and full CRL)",
     }
 }
 

@@ -13,7 +13,7 @@ use crate::clock::{Clock, FixedClock, SystemClock};
 use crate::config::PublicationUrls;
 use crate::identity::{Iin, KeyType, Person, Subject};
 use crate::issuer::{CertificateAuthority, IssuanceRequest, Issuer};
-use crate::profile::ProfileId;
+use crate::profile::{CaPolicies, ProfileId};
 use crate::signer::{SignatureAlgorithm, Signer, SignerError};
 use crate::store::SqliteStore;
 
@@ -74,12 +74,22 @@ fn setup(clock: &dyn Clock) -> Setup {
         clock,
         &urls,
         "t",
+        CaPolicies::default(),
     )
     .unwrap();
     let root = CertificateAuthority::new("root", root_cert.der, Box::new(root_key)).unwrap();
     let key = TestKey::new();
     let cert = root
-        .create_subordinate(service("NCA"), key.public_key().clone(), Duration::days(1825), &store, clock, &urls, "t")
+        .create_subordinate(
+            service("NCA"),
+            key.public_key().clone(),
+            Duration::days(1825),
+            &store,
+            clock,
+            &urls,
+            "t",
+            CaPolicies::default(),
+        )
         .unwrap();
     let issuing = CertificateAuthority::new("nca", cert.der, Box::new(key)).unwrap();
     Setup { _dir: dir, store, root, issuing, urls }

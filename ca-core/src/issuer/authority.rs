@@ -5,7 +5,7 @@
 use const_oid::AssociatedOid;
 use der::Decode;
 use time::{Duration, OffsetDateTime};
-use x509_cert::ext::pkix::SubjectKeyIdentifier;
+use x509_cert::ext::pkix::{AuthorityKeyIdentifier, SubjectKeyIdentifier};
 use x509_cert::name::Name;
 use x509_cert::Certificate;
 
@@ -15,9 +15,10 @@ use crate::clock::Clock;
 use crate::config::PublicationUrls;
 use crate::identity::Subject;
 use crate::profile::lint::IssuerFacts;
-use crate::profile::{key_identifier, ProfileId};
+use crate::profile::{key_identifier, CaPolicies, ProfileId};
+use crate::serial::SerialNumber;
 use crate::signer::Signer;
-use crate::store::Store;
+use crate::store::{CertificateStatus, RevokedEntry, Store, StoreError};
 
 /// A CA's certificate and key do not belong together, or the certificate is unusable.
 #[derive(Debug, thiserror::Error)]
@@ -63,15 +64,7 @@ impl CertificateAuthority {
         if !is_ca {
             return Err(AuthorityError::NotACa);
         }
-        let key_id = certificate
-            .tbs_certificate
-            .extensions
-            .iter()
-            .flatten()
-            .find(|e| e.extn_id == SubjectKeyIdentifier::OID)
-            .and_then(|e| SubjectKeyIdentifier::from_der(e.extn_value.as_bytes()).ok())
-            .map(|ski| ski.0.as_bytes().to_vec())
-            .unwrap_or_else(|| key_identifier(&certificate.tbs_certificate.subject_public_key_info));
+        let key_id = subject_key_id(&certificate);
         Ok(Self { name: name.into(), certificate, certificate_der, key_id, signer })
     }
 
@@ -93,13 +86,70 @@ impl CertificateAuthority {
         (to_offset(&v.not_before), to_offset(&v.not_after))
     }
 
+    /// Whether this CA may sign now: its certificate is within its validity period and neither
+    /// it nor the certificate of the CA that issued it is revoked in `store`. Every issuing
+    /// path goes through here (the [`Issuer`](super::Issuer) and [`Self::create_subordinate`]).
+    ///
+    /// The check is keyed by the certificates themselves (serial; the parent by subject name and
+    /// key identifier), not by the CA's name, so it holds for several issuing CAs. A CA
+    /// certificate this store did not issue (an external root) is not found and not refused.
+    pub fn check_standing(&self, store: &dyn Store, now: OffsetDateTime) -> Result<(), IssueError> {
+        let (not_before, not_after) = self.validity();
+        if now < not_before || now > not_after {
+            return Err(IssueError::IssuerNotValid { ca: self.name.clone(), now, not_before, not_after });
+        }
+        let tbs = &self.certificate.tbs_certificate;
+        let Ok(serial) = SerialNumber::from_bytes(tbs.serial_number.as_bytes()) else {
+            return Ok(());
+        };
+        let Some(own) = store.state(&serial)? else {
+            return Ok(());
+        };
+        if let Some(rev) = own.revocation.filter(|_| own.status == CertificateStatus::Revoked) {
+            return Err(IssueError::IssuerRevoked {
+                ca: self.name.clone(),
+                whose: format!("the certificate of CA {}", self.name),
+                serial,
+                reason: rev.reason,
+                revoked_at: rev.revoked_at,
+            });
+        }
+        if tbs.issuer == tbs.subject {
+            return Ok(());
+        }
+        // The parent's revoked certificates (few: it issues CAs) through the revoked-list index.
+        let Some(parent_key_id) = authority_key_id(&self.certificate) else {
+            return Ok(());
+        };
+        let mut revoked = Vec::new();
+        store.revoked_snapshot(&own.issuer, None, &mut |e: RevokedEntry| -> Result<(), StoreError> {
+            revoked.push(e);
+            Ok(())
+        })?;
+        for entry in revoked {
+            let Some(der) = store.certificate(&entry.serial)?.and_then(|r| r.der) else { continue };
+            let Ok(parent) = Certificate::from_der(&der) else { continue };
+            if parent.tbs_certificate.subject == tbs.issuer && subject_key_id(&parent) == parent_key_id {
+                return Err(IssueError::IssuerRevoked {
+                    ca: self.name.clone(),
+                    whose: format!("the certificate of the CA above {}, {},", self.name, tbs.issuer),
+                    serial: entry.serial,
+                    reason: entry.reason,
+                    revoked_at: entry.revoked_at,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The CA certificate in PEM.
     pub fn certificate_pem(&self) -> String {
         der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &self.certificate_der)
             .expect("a DER certificate always encodes as PEM")
     }
 
-    /// Create a self-signed root CA certificate for the key behind `signer`.
+    /// Create a self-signed root CA certificate for the key behind `signer`, asserting
+    /// `policies` for the certificates under it.
     #[allow(clippy::too_many_arguments)]
     pub fn create_root(
         name: &str,
@@ -110,6 +160,7 @@ impl CertificateAuthority {
         clock: &dyn Clock,
         urls: &PublicationUrls,
         actor: &str,
+        policies: CaPolicies,
     ) -> Result<IssuedCertificate, IssueError> {
         let now = clock.now();
         let not_after = now + validity;
@@ -126,6 +177,7 @@ impl CertificateAuthority {
             ca_name: name,
             algorithm: signer.algorithm(),
             crl_partitions: None,
+            ca_policies: policies,
         };
         let prepared = prepare(&request, ProfileId::RootCa.profile(), &issuer, urls, now, not_after)?;
         let facts = IssuerFacts { subject: &subject_name, key_id: None, algorithm: signer.algorithm(), validity: None };
@@ -133,7 +185,8 @@ impl CertificateAuthority {
         Ok(pipeline.run(vec![prepared])?.remove(0))
     }
 
-    /// Certify a subordinate (issuing) CA's key with this CA.
+    /// Certify a subordinate (issuing) CA's key with this CA, asserting `policies` for the
+    /// certificates under it.
     #[allow(clippy::too_many_arguments)]
     pub fn create_subordinate(
         &self,
@@ -144,12 +197,11 @@ impl CertificateAuthority {
         clock: &dyn Clock,
         urls: &PublicationUrls,
         actor: &str,
+        policies: CaPolicies,
     ) -> Result<IssuedCertificate, IssueError> {
         let now = clock.now();
+        self.check_standing(store, now)?;
         let (nb, na) = self.validity();
-        if now < nb || now > na {
-            return Err(IssueError::IssuerNotValid(now));
-        }
         let not_after = now + validity;
         if not_after > na {
             return Err(IssueError::OutlivesIssuer { not_after, ca_not_after: na });
@@ -161,6 +213,7 @@ impl CertificateAuthority {
             ca_name: &self.name,
             algorithm: self.signer.algorithm(),
             crl_partitions: None,
+            ca_policies: policies,
         };
         let prepared = prepare(&request, ProfileId::IssuingCa.profile(), &issuer, urls, now, not_after)?;
         let facts = IssuerFacts {
@@ -172,6 +225,32 @@ impl CertificateAuthority {
         let pipeline = Pipeline { signer: self.signer(), facts, store, actor, issuer: &self.name };
         Ok(pipeline.run(vec![prepared])?.remove(0))
     }
+}
+
+/// The subject key identifier of a certificate (computed by RFC 5280 method 1 when absent).
+fn subject_key_id(certificate: &Certificate) -> Vec<u8> {
+    certificate
+        .tbs_certificate
+        .extensions
+        .iter()
+        .flatten()
+        .find(|e| e.extn_id == SubjectKeyIdentifier::OID)
+        .and_then(|e| SubjectKeyIdentifier::from_der(e.extn_value.as_bytes()).ok())
+        .map(|ski| ski.0.as_bytes().to_vec())
+        .unwrap_or_else(|| key_identifier(&certificate.tbs_certificate.subject_public_key_info))
+}
+
+/// The keyIdentifier of the authority key identifier, if there is one.
+fn authority_key_id(certificate: &Certificate) -> Option<Vec<u8>> {
+    certificate
+        .tbs_certificate
+        .extensions
+        .iter()
+        .flatten()
+        .find(|e| e.extn_id == AuthorityKeyIdentifier::OID)
+        .and_then(|e| AuthorityKeyIdentifier::from_der(e.extn_value.as_bytes()).ok())
+        .and_then(|aki| aki.key_identifier)
+        .map(|k| k.as_bytes().to_vec())
 }
 
 impl std::fmt::Debug for CertificateAuthority {

@@ -73,8 +73,19 @@ pub enum IssueError {
     ProfileNotIssuable(ProfileId),
     #[error("the certificate would be valid until {not_after}, after the issuing CA's own certificate expires ({ca_not_after}); renew the issuing CA first")]
     OutlivesIssuer { not_after: OffsetDateTime, ca_not_after: OffsetDateTime },
-    #[error("the issuing CA certificate is not valid at {0}")]
-    IssuerNotValid(OffsetDateTime),
+    #[error("the certificate of CA {ca} is valid from {not_before} to {not_after}, not at {now}: the CA signs nothing outside that period; renew the CA certificate (or issue from a newer CA) first")]
+    IssuerNotValid { ca: String, now: OffsetDateTime, not_before: OffsetDateTime, not_after: OffsetDateTime },
+    /// The CA's certificate, or that of the CA above it, is revoked: nothing may be signed
+    /// under it any more.
+    #[error("{whose} (serial {serial}) was revoked at {revoked_at} ({reason}): CA {ca} signs nothing more; certificates must come from a new, unrevoked CA certificate")]
+    IssuerRevoked {
+        ca: String,
+        /// "the certificate of CA nca" or "the certificate of the CA above it, CN=…".
+        whose: String,
+        serial: SerialNumber,
+        reason: crate::revocation::RevocationReason,
+        revoked_at: OffsetDateTime,
+    },
     #[error("to-be-signed certificate failed the profile lint (nothing was signed; serial {serial} stays reserved): {problems:?}")]
     Lint { serial: SerialNumber, problems: Vec<String> },
     #[error("signing failed (serial {serial} stays reserved, no certificate exists): {source}")]
@@ -139,10 +150,8 @@ impl Issuer<'_> {
     /// Validate requests and build their to-be-signed certificates; touches nothing.
     pub(crate) fn prepare(&self, requests: &[IssuanceRequest]) -> Result<Vec<tbs::Prepared>, IssueError> {
         let now = self.clock.now();
-        let (ca_nb, ca_na) = self.ca.validity();
-        if now < ca_nb || now > ca_na {
-            return Err(IssueError::IssuerNotValid(now));
-        }
+        self.ca.check_standing(self.store, now)?;
+        let (_, ca_na) = self.ca.validity();
         let not_after = now + self.validity;
         if not_after > ca_na {
             return Err(IssueError::OutlivesIssuer { not_after, ca_not_after: ca_na });
@@ -153,6 +162,7 @@ impl Issuer<'_> {
             ca_name: &self.ca.name,
             algorithm: self.ca.signer().algorithm(),
             crl_partitions: self.crl_partitions,
+            ca_policies: Default::default(),
         };
         let mut prepared = Vec::with_capacity(requests.len());
         for request in requests {

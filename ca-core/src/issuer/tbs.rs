@@ -10,7 +10,7 @@ use super::{IssuanceRequest, IssueError};
 use crate::config::PublicationUrls;
 use crate::identity::{Bin, Iin};
 use crate::keys::check_key_policy;
-use crate::profile::{build_extensions, ExtensionContext, Profile};
+use crate::profile::{build_extensions, CaPolicies, ExtensionContext, Profile};
 use crate::serial::SerialNumber;
 use crate::signer::SignatureAlgorithm;
 
@@ -22,6 +22,8 @@ pub(crate) struct IssuerContext<'a> {
     pub algorithm: SignatureAlgorithm,
     /// Number of CRL partitions of the issuing CA, if partitioned.
     pub crl_partitions: Option<u32>,
+    /// The policies a CA certificate signed here asserts (end-entity certificates: unused).
+    pub ca_policies: CaPolicies,
 }
 
 /// A validated, not yet reserved, to-be-signed certificate.
@@ -71,6 +73,7 @@ pub(crate) fn prepare(
             urls,
             issuer_name: issuer.ca_name,
             crl_partition,
+            ca_policies: issuer.ca_policies,
         },
     )?;
     let tbs = TbsCertificate {

@@ -16,8 +16,9 @@ use x509_cert::ext::pkix::{
 };
 use x509_cert::ext::Extension;
 
-use super::{Profile, Role, OCSP_NOCHECK};
+use super::{CaPolicies, Profile, Role, END_ENTITY_POLICIES, OCSP_NOCHECK};
 use crate::config::PublicationUrls;
+use const_oid::ObjectIdentifier;
 
 /// What, beyond the profile, decides a certificate's extensions.
 pub struct ExtensionContext<'a> {
@@ -32,6 +33,8 @@ pub struct ExtensionContext<'a> {
     pub issuer_name: &'a str,
     /// The CRL partition the certificate belongs to, when the CA's CRL is partitioned.
     pub crl_partition: Option<u32>,
+    /// For a CA certificate: the policies it asserts for the certificates under it.
+    pub ca_policies: CaPolicies,
 }
 
 /// RFC 5280 4.2.1.2 method (1): SHA-1 of the subjectPublicKey BIT STRING contents.
@@ -55,6 +58,21 @@ fn distribution_point(url: &str) -> der::Result<DistributionPoint> {
         reasons: None,
         crl_issuer: None,
     })
+}
+
+/// anyPolicy (RFC 5280 4.2.1.4).
+pub const ANY_POLICY: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.32.0");
+
+/// A CA certificate's policies: its own, with the qualifiers, then those it asserts for the
+/// certificates under it.
+fn ca_policies(profile: &Profile, ctx: &ExtensionContext<'_>) -> der::Result<CertificatePolicies> {
+    let mut out = policies(profile, ctx.urls)?;
+    let extra: &[ObjectIdentifier] = match ctx.ca_policies {
+        CaPolicies::EndEntity => &END_ENTITY_POLICIES,
+        CaPolicies::AnyPolicy => &[ANY_POLICY],
+    };
+    out.0.extend(extra.iter().map(|oid| PolicyInformation { policy_identifier: *oid, policy_qualifiers: None }));
+    Ok(out)
 }
 
 fn policies(profile: &Profile, urls: &PublicationUrls) -> der::Result<CertificatePolicies> {
@@ -96,7 +114,7 @@ pub fn build_extensions(profile: &Profile, ctx: &ExtensionContext<'_>) -> der::R
         if let Some(aki) = &aki {
             out.push(ext(aki, false)?);
         }
-        out.push(ext(&policies(profile, ctx.urls)?, false)?);
+        out.push(ext(&ca_policies(profile, ctx)?, false)?);
         if profile.revocation_pointers {
             out.push(ext(&CrlDistributionPoints(vec![distribution_point(&ctx.urls.crl(ctx.issuer_name))?]), false)?);
             let aia = AuthorityInfoAccessSyntax(vec![AccessDescription {

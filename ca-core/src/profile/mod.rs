@@ -12,7 +12,7 @@ use const_oid::db::rfc5280;
 use const_oid::ObjectIdentifier;
 use x509_cert::ext::pkix::KeyUsages;
 
-pub use extensions::{build_extensions, key_identifier, ExtensionContext};
+pub use extensions::{build_extensions, key_identifier, ExtensionContext, ANY_POLICY};
 pub use roles::{Role, UnknownRole};
 
 /// Policy of individual AUTH certificates.
@@ -25,6 +25,23 @@ pub const POLICY_LEGAL_AUTH: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.
 pub const POLICY_LEGAL_SIGN: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.398.3.3.2.1");
 /// Policy of CA certificates.
 pub const POLICY_CA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.398.3.3.1.1");
+/// The policies of end-entity certificates, which CA certificates carry for them.
+pub const END_ENTITY_POLICIES: [ObjectIdentifier; 4] =
+    [POLICY_INDIVIDUAL_AUTH, POLICY_INDIVIDUAL_SIGN, POLICY_LEGAL_AUTH, POLICY_LEGAL_SIGN];
+
+/// Which certificate policies a CA certificate asserts besides the CA policy. A relying party
+/// that requires a policy (`openssl verify -policy … -explicit_policy`, RFC 5280 6.1) accepts a
+/// chain only if every CA certificate on it asserts that policy or anyPolicy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CaPolicies {
+    /// The four end-entity policies (1.2.398.3.3.2.1–4): the CA vouches for exactly these.
+    #[default]
+    EndEntity,
+    /// anyPolicy (2.5.29.32.0): whatever policy the certificates under it carry.
+    AnyPolicy,
+}
+
 /// id-pkix-ocsp-nocheck.
 pub const OCSP_NOCHECK: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.5");
 
