@@ -146,6 +146,13 @@ pub fn verify_signature(
         (DSA, DSA_SHA1) => {
             return verify_dsa(spki, inherited, message, signature).map(|()| note);
         }
+        // A known algorithm of another key family: this key did not make the signature (a
+        // candidate issuer with the right name and the wrong key).
+        (RSA, ECDSA_SHA256 | ECDSA_SHA384 | ECDSA_SHA512 | DSA_SHA1)
+        | (EC, SHA1_RSA | SHA256_RSA | SHA384_RSA | SHA512_RSA | DSA_SHA1)
+        | (DSA, SHA1_RSA | SHA256_RSA | SHA384_RSA | SHA512_RSA | ECDSA_SHA256 | ECDSA_SHA384 | ECDSA_SHA512) => {
+            return Err(SignatureProblem::Invalid)
+        }
         (_, other) => {
             return Err(SignatureProblem::Refused(format!(
                 "signature algorithm {other} with a {key_name} key is not supported"
