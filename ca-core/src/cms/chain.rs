@@ -1,36 +1,24 @@
 //! Certificate path validation for CMS signers.
 //!
-//! Chain building, signatures along the path, validity of the end-entity and intermediate
-//! certificates and basicConstraints are rustls-webpki's (the conventions: do not hand-roll
-//! chain building). webpki is told to accept any extendedKeyUsage, because our end-entity
-//! certificates carry role OIDs next to clientAuth/emailProtection and whether an AUTH or a SIGN
-//! key was used is a relying-party requirement reported with its own reason, not a path
-//! failure. On top of webpki, this module checks what webpki deliberately leaves out: the trust
-//! anchor's own validity and keyCertSign in every CA certificate of the path.
+//! Path building and the RFC 5280 §6.1 algorithm are [`crate::pkix`]'s (policies, name
+//! constraints for every name form, key rollover, §7.1 name comparison, the algorithm and key
+//! policy). No extendedKeyUsage is demanded here, because our end-entity certificates carry
+//! role OIDs next to clientAuth/emailProtection and whether an AUTH or a SIGN key was used is
+//! a relying-party requirement reported with its own reason, not a path failure. Revocation of
+//! the path's links is asked afterwards from the verifier's revocation sources. On top of the
+//! engine, this module checks the trust anchor's own validity.
 
 use std::sync::Arc;
 
 use der::Decode;
-use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm, TrustAnchor, UnixTime};
 use time::OffsetDateTime;
-use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter};
-use x509_cert::ext::pkix::KeyUsage;
 use x509_cert::Certificate;
 
 use super::path_cache::{fingerprint, BoundedCache, CaPath, Fingerprint, PathCache, PathCacheStats, VerifiedPath};
 use super::report::{CertificateReport, Reason};
 use super::CmsError;
 use crate::identity::{format_dn, CertificateIdentity};
-
-const ALGORITHMS: &[&dyn SignatureVerificationAlgorithm] = &[
-    webpki::aws_lc_rs::RSA_PKCS1_2048_8192_SHA256,
-    webpki::aws_lc_rs::RSA_PKCS1_2048_8192_SHA384,
-    webpki::aws_lc_rs::RSA_PKCS1_2048_8192_SHA512,
-    webpki::aws_lc_rs::ECDSA_P256_SHA256,
-    webpki::aws_lc_rs::ECDSA_P256_SHA384,
-    webpki::aws_lc_rs::ECDSA_P384_SHA256,
-    webpki::aws_lc_rs::ECDSA_P384_SHA384,
-];
+use crate::pkix::{self, FailureKind, PkixCert, RevocationPolicy, ValidationSettings};
 
 /// A certificate kept both parsed and as DER.
 #[derive(Clone, Debug)]
@@ -76,8 +64,9 @@ impl KnownCertificate {
 /// Trust anchors (roots) and intermediate CA certificates, parsed once and shared by every
 /// verification; and what earlier verifications established about the certificates they saw.
 pub struct TrustStore {
-    anchors: Vec<(Parsed, TrustAnchor<'static>)>,
-    pub(crate) intermediates: Vec<Parsed>,
+    anchors: Vec<Arc<PkixCert>>,
+    /// The intermediates as the path engine reads them.
+    pool: Vec<Arc<PkixCert>>,
     /// The anchors and intermediates, for finding a signer among them.
     trusted: Vec<Arc<KnownCertificate>>,
     path_cache: PathCache,
@@ -95,26 +84,26 @@ impl TrustStore {
     /// `anchors`: DER of the trusted roots; `intermediates`: DER of CA certificates that may
     /// complete a path when a CMS does not carry them.
     pub fn new(anchors: &[Vec<u8>], intermediates: &[Vec<u8>]) -> Result<Self, CmsError> {
-        let anchors: Vec<(Parsed, TrustAnchor<'static>)> = anchors
+        let anchors: Vec<Arc<PkixCert>> = anchors
             .iter()
             .map(|der| {
-                let parsed = Parsed::new(der)?;
-                let anchor = webpki::anchor_from_trusted_cert(&CertificateDer::from(der.as_slice()))
-                    .map_err(|e| CmsError::Certificate(format!("trust anchor: {e}")))?
-                    .to_owned();
-                Ok((parsed, anchor))
+                PkixCert::from_der(der).map(Arc::new).map_err(|e| CmsError::Certificate(format!("trust anchor: {e}")))
             })
             .collect::<Result<_, CmsError>>()?;
         let intermediates: Vec<Parsed> = intermediates.iter().map(|der| Parsed::new(der)).collect::<Result<_, _>>()?;
+        let pool = intermediates
+            .iter()
+            .map(|p| PkixCert::from_der(&p.der).map(Arc::new).map_err(|e| CmsError::Certificate(e.to_string())))
+            .collect::<Result<_, _>>()?;
         let trusted = anchors
             .iter()
-            .map(|(p, _)| p)
-            .chain(&intermediates)
-            .map(|p| KnownCertificate::parse(&p.der).map(Arc::new))
+            .map(|a| a.der.as_slice())
+            .chain(intermediates.iter().map(|p| p.der.as_slice()))
+            .map(|der| KnownCertificate::parse(der).map(Arc::new))
             .collect::<Result<_, _>>()?;
         Ok(Self {
             anchors,
-            intermediates,
+            pool,
             trusted,
             path_cache: PathCache::new(DEFAULT_PATH_CACHE),
             certificates: BoundedCache::new(DEFAULT_CERTIFICATE_CACHE),
@@ -158,19 +147,6 @@ pub(crate) struct PathOutcome {
     /// A path to a trust anchor (possibly with expired or not-yet-valid certificates), or none.
     pub path: Option<VerifiedPath>,
     pub problems: Vec<(Reason, String)>,
-}
-
-struct AnyPurpose;
-
-impl ExtendedKeyUsageValidator for AnyPurpose {
-    fn validate(&self, mut iter: KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
-        // Still refuse a malformed extension.
-        iter.try_for_each(|purpose| purpose.map(|_| ()))
-    }
-}
-
-fn unix(t: OffsetDateTime) -> UnixTime {
-    UnixTime::since_unix_epoch(std::time::Duration::from_secs(t.unix_timestamp().max(0) as u64))
 }
 
 pub(crate) fn to_offset(t: &x509_cert::time::Time) -> OffsetDateTime {
@@ -228,7 +204,7 @@ impl TrustStore {
         PathOutcome { path: Some(path), problems }
     }
 
-    /// Build and check a path with webpki at `path_time`, and remember it.
+    /// Build and check a path with the RFC 5280 engine at `path_time`, and remember it.
     fn build_path(
         &self,
         leaf: &Parsed,
@@ -236,71 +212,47 @@ impl TrustStore {
         extra: &[&[u8]],
         path_time: OffsetDateTime,
     ) -> Result<VerifiedPath, (Reason, String)> {
-        let leaf_der = CertificateDer::from(leaf.der.as_slice());
-        let ee = EndEntityCert::try_from(&leaf_der)
-            .map_err(|e| (Reason::Untrusted, format!("webpki cannot parse the signer certificate: {e}")))?;
-        let intermediates: Vec<CertificateDer<'_>> = self
-            .intermediates
-            .iter()
-            .map(|c| c.der.as_slice())
-            .chain(extra.iter().copied())
-            .filter(|der| *der != leaf.der)
-            .map(CertificateDer::from)
-            .collect();
-        let anchors: Vec<TrustAnchor<'_>> = self.anchors.iter().map(|(_, a)| a.clone()).collect();
-        let path = ee
-            .verify_for_usage(ALGORITHMS, &anchors, &intermediates, unix(path_time), AnyPurpose, None, None)
-            .map_err(|e| {
-            let reason = match e {
-                webpki::Error::CertExpired { .. } => Reason::Expired,
-                webpki::Error::CertNotValidYet { .. } => Reason::NotYetValid,
+        let target = PkixCert::from_der(&leaf.der)
+            .map(Arc::new)
+            .map_err(|e| (Reason::Untrusted, format!("the certificate cannot be read for path validation: {e}")))?;
+        let mut certificates = self.pool.clone();
+        // Unreadable extra certificates simply offer no path.
+        certificates.extend(
+            extra.iter().filter(|der| **der != leaf.der).filter_map(|der| PkixCert::from_der(der).ok().map(Arc::new)),
+        );
+        let env =
+            pkix::Environment { anchors: self.anchors.clone(), certificates, crls: Vec::new(), status: Vec::new() };
+        let mut settings = ValidationSettings::at(path_time);
+        // Revocation of every link is asked afterwards from the verifier's sources.
+        settings.revocation = RevocationPolicy::None;
+        let path = pkix::validate_path(&target, &env, &settings).map_err(|f| {
+            let reason = match f.kind {
+                FailureKind::Expired => Reason::Expired,
+                FailureKind::NotYetValid => Reason::NotYetValid,
+                FailureKind::Algorithm => Reason::UnsupportedAlgorithm,
                 _ => Reason::Untrusted,
             };
             let detail = match reason {
-                Reason::Untrusted => format!("no path to a trust anchor: {e}"),
-                _ => format!("a CA certificate in the path is not valid at {path_time}: {e}"),
+                Reason::Untrusted => format!("no valid path to a trust anchor: {f}"),
+                Reason::UnsupportedAlgorithm => format!("refused by the algorithm policy: {f}"),
+                _ => format!("a CA certificate in the path is not valid at {path_time}: {f}"),
             };
             (reason, detail)
         })?;
-        let mut certificates = Vec::new();
-        let mut static_problems = Vec::new();
-        let mut ca_ders: Vec<Vec<u8>> = Vec::new();
-        for cert in path.intermediate_certificates() {
-            ca_ders.push(cert.der().to_vec());
-            match Certificate::from_der(cert.der().as_ref()) {
-                Ok(c) => certificates.push(c),
-                Err(e) => static_problems.push((Reason::Untrusted, format!("unreadable intermediate: {e}"))),
-            }
-        }
-        // The window in which webpki's validity checks hold: the leaf and every intermediate.
+        let cas = &path.certificates[1..];
+        let certificates: Vec<Certificate> = cas.iter().map(|c| c.cert.clone()).collect();
+        // The window in which the validity checks hold: the leaf and every intermediate.
         let mut valid_from = to_offset(&leaf.cert.tbs_certificate.validity.not_before);
         let mut valid_until = to_offset(&leaf.cert.tbs_certificate.validity.not_after);
-        for c in &certificates {
+        for c in &certificates[..certificates.len().saturating_sub(1)] {
             valid_from = valid_from.max(to_offset(&c.tbs_certificate.validity.not_before));
             valid_until = valid_until.min(to_offset(&c.tbs_certificate.validity.not_after));
         }
-        let anchor = path.anchor();
-        if let Some((parsed, _)) = self
-            .anchors
-            .iter()
-            .find(|(_, a)| a.subject == anchor.subject && a.subject_public_key_info == anchor.subject_public_key_info)
-        {
-            ca_ders.push(parsed.der.clone());
-            certificates.push(parsed.cert.clone());
-        }
-        for ca in &certificates {
-            if !has_key_cert_sign(ca) {
-                static_problems.push((
-                    Reason::Untrusted,
-                    format!("CA certificate {} lacks keyCertSign", format_dn(&ca.tbs_certificate.subject)),
-                ));
-            }
-        }
         let subjects = certificates.iter().map(|c| format_dn(&c.tbs_certificate.subject)).collect();
-        let ca_key = fingerprint(&ca_ders.iter().map(Vec::as_slice).collect::<Vec<_>>());
-        let ca = CaPath { certificates, subjects, static_problems };
-        if ca.certificates.is_empty() || ca.static_problems.iter().any(|(r, _)| *r == Reason::Untrusted) {
-            // Not worth remembering a path that is useless anyway.
+        let ca_key = fingerprint(&cas.iter().map(|c| c.der.as_slice()).collect::<Vec<_>>());
+        let ca = CaPath { certificates, subjects, static_problems: Vec::new() };
+        if ca.certificates.is_empty() {
+            // The target is itself an anchor: not worth remembering.
             return Ok(VerifiedPath { ca: Arc::new(ca), valid_from, valid_until });
         }
         Ok(self.path_cache.insert(leaf_key, ca_key, ca, valid_from, valid_until))
@@ -310,13 +262,4 @@ impl TrustStore {
     pub fn path_cache_stats(&self) -> PathCacheStats {
         self.path_cache.stats()
     }
-}
-
-/// keyUsage, when present, must allow certificate signing (RFC 5280 4.2.1.3).
-fn has_key_cert_sign(cert: &Certificate) -> bool {
-    use const_oid::AssociatedOid;
-    let Some(ext) = cert.tbs_certificate.extensions.iter().flatten().find(|e| e.extn_id == KeyUsage::OID) else {
-        return true;
-    };
-    KeyUsage::from_der(ext.extn_value.as_bytes()).map(|ku| ku.key_cert_sign()).unwrap_or(false)
 }
