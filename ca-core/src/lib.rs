@@ -15,6 +15,7 @@ pub mod identity;
 pub mod issuer;
 pub mod keys;
 pub mod ocsp;
+pub mod pem;
 pub mod profile;
 pub mod ra;
 pub mod revocation;

@@ -17,7 +17,7 @@ use spki::SubjectPublicKeyInfoOwned;
 use time::{Duration, OffsetDateTime};
 use x509_cert::Certificate;
 
-use crate::clock::Clock;
+use crate::clock::{rfc3339, Clock};
 use crate::config::PublicationUrls;
 use crate::identity::{Subject, SubjectError};
 use crate::profile::lint::{lint, IssuerFacts};
@@ -71,11 +71,11 @@ pub enum IssueError {
     SubjectKind { profile: ProfileId, wanted: &'static str },
     #[error("profile {0} is not issued by an issuing CA")]
     ProfileNotIssuable(ProfileId),
-    #[error("the certificate would be valid until {not_after}, after the issuing CA's own certificate expires ({ca_not_after}); renew the issuing CA first")]
+    #[error("the certificate would be valid until {}, after the issuing CA's own certificate expires ({}); renew the issuing CA first", rfc3339(*not_after), rfc3339(*ca_not_after))]
     OutlivesIssuer { not_after: OffsetDateTime, ca_not_after: OffsetDateTime },
-    #[error("the issuing CA certificate is not valid at {0}")]
+    #[error("the issuing CA certificate is not valid at {}", rfc3339(*.0))]
     IssuerNotValid(OffsetDateTime),
-    #[error("to-be-signed certificate failed the profile lint (nothing was signed; serial {serial} stays reserved): {problems:?}")]
+    #[error("to-be-signed certificate failed the profile lint (nothing was signed; serial {serial} stays reserved): {}", problems.join("; "))]
     Lint { serial: SerialNumber, problems: Vec<String> },
     #[error("signing failed (serial {serial} stays reserved, no certificate exists): {source}")]
     Signing { serial: SerialNumber, source: SignerError },
