@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
@@ -176,4 +177,35 @@ fn times_in_messages_are_rfc3339() {
         w.len() == 20 && w.ends_with('Z') && w.as_bytes()[10] == b'T'
     });
     assert!(rfc3339, "{text}");
+}
+
+/// `/cps` from ca.toml's cps_file; `/ocsp` without a responder says tryLater; logs into a file
+/// or a pipe carry no colour codes.
+#[test]
+fn server_serves_the_configured_cps_and_logs_without_ansi_codes_off_a_terminal() {
+    let (_tmp, ca) = init();
+    // The CPS page named in ca.toml is what /cps serves.
+    edit_config(&ca.dir, "[server]\n", "[server]\ncps_file = \"cps.html\"\n");
+    std::fs::write(ca.dir.join("cps.html"), "<h1>CPS of the test CA</h1>").unwrap();
+    let (mut server, port) = ca.serve_with_stderr(Stdio::piped());
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(stream, "GET /cps HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.to_lowercase().contains("content-type: text/html"), "{response}");
+    assert!(response.ends_with("<h1>CPS of the test CA</h1>"), "{response}");
+
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(stream, "POST /ocsp HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n0\x00").unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let head = String::from_utf8_lossy(&response).to_lowercase();
+    assert!(head.starts_with("http/1.1 200") && head.contains("application/ocsp-response"), "{head}");
+    // OCSPResponse { responseStatus tryLater (3) }: 30 03 0a 01 03.
+    assert!(response.ends_with(&[0x30, 0x03, 0x0a, 0x01, 0x03]), "{response:02x?}");
+    server.kill().unwrap();
+    let out = server.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("tryLater"), "the warning is logged: {log}");
+    assert!(!log.contains('\x1b'), "ANSI escape codes in a log that is not a terminal: {log:?}");
 }

@@ -330,7 +330,7 @@ fn errors_outside_the_api_are_json_and_ocsp_without_a_responder_says_try_later()
 }
 
 #[test]
-fn cps_file_and_ca_certificate_media_types_match_the_openapi_description() {
+fn ca_certificate_media_types_empty_fields_and_400s_match_the_openapi_description() {
     let r = start(KeyAlgorithm::P256);
     let certs = r.ca.dir.path().join("certs");
     std::fs::create_dir_all(&certs).unwrap();
@@ -361,7 +361,8 @@ fn cps_file_and_ca_certificate_media_types_match_the_openapi_description() {
     assert_eq!(status, 400, "{}", String::from_utf8_lossy(&text));
     json_error(status, &head, &text);
     for (path, item) in doc["paths"].as_object().unwrap() {
-        if let Some(post) = item.get("post") {
+        // (/ocsp answers every request body with an OCSPResponse, never 400.)
+        if let Some(post) = item.get("post").filter(|_| path.starts_with("/api/")) {
             if post.get("requestBody").is_some() {
                 assert!(post["responses"]["400"].is_object(), "{path} does not document its 400");
             }
