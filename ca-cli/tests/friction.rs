@@ -18,9 +18,21 @@ fn init() -> (tempfile::TempDir, CaRunner) {
 }
 
 fn person(profile: &str) -> Vec<String> {
-    ["issue", "--profile", profile, "--iin", IIN, "--surname", "Тестов", "--given-name", "Тест", "--patronymic", "Тестович"]
-        .map(str::to_owned)
-        .to_vec()
+    [
+        "issue",
+        "--profile",
+        profile,
+        "--iin",
+        IIN,
+        "--surname",
+        "Тестов",
+        "--given-name",
+        "Тест",
+        "--patronymic",
+        "Тестович",
+    ]
+    .map(str::to_owned)
+    .to_vec()
 }
 
 fn run(ca: &CaRunner, args: &[String]) -> (i32, String) {
@@ -82,8 +94,19 @@ fn ec_legal_auth_certificate_has_key_agreement_not_key_encipherment() {
     let (tmp, ca) = init();
     let mut args = person("legal-auth");
     args.extend(
-        ["--bin", BIN, "--org", "ТОО ТЕСТ", "--role", "employee", "--generate-key", "--key-algorithm", "p256", "--p12-dir"]
-            .map(str::to_owned),
+        [
+            "--bin",
+            BIN,
+            "--org",
+            "ТОО ТЕСТ",
+            "--role",
+            "employee",
+            "--generate-key",
+            "--key-algorithm",
+            "p256",
+            "--p12-dir",
+        ]
+        .map(str::to_owned),
     );
     args.push(tmp.path().to_str().unwrap().into());
     args.insert(0, "--json".into());

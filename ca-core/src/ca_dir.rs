@@ -292,7 +292,10 @@ mod tests {
         assert!(load_with_crl("[crl]\nfull_hours = 24\ndelta_hours = 24\npartitions = 0\n").is_ok());
         for (crl, expected) in [
             ("[crl]\nfull_hours = 24\ndelta_hours = 0\npartitions = 0\n", "delta_hours = 0"),
-            ("[crl]\nfull_hours = 24\ndelta_hours = 25\npartitions = 0\n", "delta_hours = 25 is longer than full_hours = 24"),
+            (
+                "[crl]\nfull_hours = 24\ndelta_hours = 25\npartitions = 0\n",
+                "delta_hours = 25 is longer than full_hours = 24",
+            ),
             ("[crl]\nfull_hours = 0\ndelta_hours = 0\npartitions = 0\n", "full_hours = 0"),
         ] {
             match load_with_crl(crl) {

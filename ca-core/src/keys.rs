@@ -141,10 +141,8 @@ mod tests {
         // The policy reads sizes only, so any 2048-bit odd modulus will do.
         let mut modulus = vec![0xC5; 256];
         modulus[255] |= 1;
-        let key = RsaPublicKey {
-            modulus: UintRef::new(&modulus).unwrap(),
-            public_exponent: UintRef::new(exponent).unwrap(),
-        };
+        let key =
+            RsaPublicKey { modulus: UintRef::new(&modulus).unwrap(), public_exponent: UintRef::new(exponent).unwrap() };
         SubjectPublicKeyInfoOwned {
             algorithm: AlgorithmIdentifierOwned {
                 oid: rfc5912::RSA_ENCRYPTION,

@@ -24,14 +24,19 @@ pub struct CpsPage {
 impl CpsPage {
     /// The page of a configured file: HTML for `.html`/`.htm`, plain text otherwise.
     pub fn from_file(path: &Path, body: String) -> Self {
-        let html = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"));
+        let html = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"));
         Self { content_type: if html { "text/html; charset=utf-8" } else { "text/plain; charset=utf-8" }, body }
     }
 
     /// The built-in notice when no CPS file is configured: which CA this is, which policies its
     /// certificates carry, and where the full text comes from.
     pub fn notice(ca: &str) -> Self {
-        use ca_core::profile::{POLICY_CA, POLICY_INDIVIDUAL_AUTH, POLICY_INDIVIDUAL_SIGN, POLICY_LEGAL_AUTH, POLICY_LEGAL_SIGN};
+        use ca_core::profile::{
+            POLICY_CA, POLICY_INDIVIDUAL_AUTH, POLICY_INDIVIDUAL_SIGN, POLICY_LEGAL_AUTH, POLICY_LEGAL_SIGN,
+        };
         let body = format!(
             "Certification practice statement: {ca}\n\n\
              This address is the CPS pointer (policy qualifier) in every certificate {ca} issues.\n\
@@ -49,7 +54,8 @@ impl CpsPage {
 }
 
 fn not_found(what: &str, name: &str) -> Response {
-    ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("no {what} named {name:?} is published here")).into_response()
+    ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("no {what} named {name:?} is published here"))
+        .into_response()
 }
 
 /// Only plain file names: no paths, no hidden files.
@@ -98,7 +104,10 @@ pub(crate) async fn cps(State(services): State<Arc<Services>>) -> Response {
     let page = &services.cps;
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, page.content_type.to_owned()), (header::CACHE_CONTROL, "public, max-age=3600".to_owned())],
+        [
+            (header::CONTENT_TYPE, page.content_type.to_owned()),
+            (header::CACHE_CONTROL, "public, max-age=3600".to_owned()),
+        ],
         page.body.clone(),
     )
         .into_response()

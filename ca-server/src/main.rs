@@ -127,7 +127,7 @@ mod tests {
 
     #[test]
     fn help_explains_options_and_environment() {
-        let mut command = Args::command();
+        let mut command = super::Args::command();
         command.build();
         for arg in command.get_arguments() {
             let id = arg.get_id().as_str();

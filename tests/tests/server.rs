@@ -357,7 +357,8 @@ fn ca_certificate_media_types_empty_fields_and_400s_match_the_openapi_descriptio
         assert_eq!(schema["properties"][field]["minLength"], 1, "{path}");
     }
     // (verify_api.rs sends the empty values to the endpoints that need a verifier.)
-    let (status, head, text) = exchange(r.port, "POST", "/api/v1/x509/info", "application/json", br#"{"certificate": ""}"#);
+    let (status, head, text) =
+        exchange(r.port, "POST", "/api/v1/x509/info", "application/json", br#"{"certificate": ""}"#);
     assert_eq!(status, 400, "{}", String::from_utf8_lossy(&text));
     json_error(status, &head, &text);
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -376,7 +377,8 @@ fn certificate_info_names_first_name_and_patronymic_and_reads_annotated_pem() {
     let (_, leaf) = leaf(&r, 1);
     let pem = std::fs::read_to_string(&leaf).unwrap();
     // What `openssl pkcs12 -nokeys` writes before each certificate.
-    let annotated = format!("Bag Attributes\n    localKeyID: 01 02\n    friendlyName: x\nsubject=CN = X\nissuer=CN = Y\n{pem}");
+    let annotated =
+        format!("Bag Attributes\n    localKeyID: 01 02\n    friendlyName: x\nsubject=CN = X\nissuer=CN = Y\n{pem}");
     let body = serde_json::json!({ "certificate": annotated }).to_string();
     let (status, text) = request(r.port, "POST", "/api/v1/x509/info", "application/json", body.as_bytes());
     assert_eq!(status, 200, "{text}");
@@ -388,6 +390,7 @@ fn certificate_info_names_first_name_and_patronymic_and_reads_annotated_pem() {
     assert_eq!(subject["patronymic"], person.patronymic.unwrap().to_uppercase());
     assert!(subject.get("given_name").is_none() && subject.get("organization").is_none(), "{subject}");
     assert!(subject.as_object().unwrap().contains_key("organisation"), "{subject}");
-    let kinds: Vec<&str> = subject["attributes"].as_array().unwrap().iter().map(|a| a["type"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> =
+        subject["attributes"].as_array().unwrap().iter().map(|a| a["type"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["CN", "SN", "SERIALNUMBER", "C", "G"]);
 }

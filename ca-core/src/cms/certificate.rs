@@ -213,8 +213,12 @@ fn requirement_problems(req: &Requirements, id: &CertificateIdentity) -> Vec<(Re
             problems.push((
                 Reason::WrongKeyType,
                 match id.key_type {
-                    Some(found) => format!("an {} key is required, the certificate is for a {} key", wanted.name(), found.name()),
-                    None => format!("an {} key is required, the certificate is for neither AUTH nor SIGN", wanted.name()),
+                    Some(found) => {
+                        format!("an {} key is required, the certificate is for a {} key", wanted.name(), found.name())
+                    }
+                    None => {
+                        format!("an {} key is required, the certificate is for neither AUTH nor SIGN", wanted.name())
+                    }
                 },
             ));
         }

@@ -322,7 +322,8 @@ mod tests {
         assert_eq!(errors[0].to_string(), "line 2: surname is too long (5000000 characters, at most 64)");
         assert!(errors.iter().all(|e| e.problem.len() < 200), "no echo of huge values: {errors:?}");
         // The same limits as the DN builder: what passes here is issuable.
-        let edge = format!("person,{IIN},{},{},{},1,0,1,0,N1,2020-01-01,,", "Я".repeat(31), "Я".repeat(32), "Я".repeat(64));
+        let edge =
+            format!("person,{IIN},{},{},{},1,0,1,0,N1,2020-01-01,,", "Я".repeat(31), "Я".repeat(32), "Я".repeat(64));
         let person = parse(&edge).unwrap().persons.remove(0);
         let subject = crate::identity::Person {
             iin: person.iin,
