@@ -1,6 +1,24 @@
 //! `ca`: the command of CA administrators and personalization stations.
 #![forbid(unsafe_code)]
 
+// `println!` and `print!` for the whole crate (textual scope: defined before every module):
+// like std's, except that a reader that went away (`ca list | head -1`) ends the command
+// quietly instead of panicking on the broken pipe.
+macro_rules! println {
+    () => {
+        $crate::output::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+macro_rules! print {
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(format_args!($($arg)*))
+    };
+}
+
 mod commands;
 
 mod context;
@@ -34,8 +52,10 @@ pub struct Cli {
     /// Who is acting, for the audit journal.
     #[arg(long, global = true, env = "CA_ACTOR", default_value = "ca-cli")]
     pub actor: String,
+    /// Where the CA key passphrase and the token PIN come from.
     #[command(flatten)]
     pub passphrase: PassphraseArgs,
+    /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
@@ -114,6 +134,7 @@ pub enum Command {
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(
             // cryptoki logs an ERROR for every mechanism a module lists that it has no name for
@@ -122,6 +143,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "warn,cryptoki::mechanism=off".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never into log files or journald.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let cli = Cli::parse();
     let json = cli.json;
@@ -135,3 +158,47 @@ fn main() -> ExitCode {
 }
 
 pub type Outcome = Result<(), Failure>;
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every subcommand and argument an administrator can type, without a help text.
+    fn undocumented(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            let id = arg.get_id().as_str();
+            if arg.is_hide_set() || id == "help" || id == "version" {
+                continue;
+            }
+            if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                missing.push(format!("{path}: argument {id}"));
+            }
+        }
+        for sub in command.get_subcommands() {
+            let name = format!("{path} {}", sub.get_name());
+            if sub.get_about().is_none() && sub.get_long_about().is_none() {
+                missing.push(format!("{name}: subcommand"));
+            }
+            undocumented(sub, &name, missing);
+        }
+    }
+
+    #[test]
+    fn every_subcommand_and_argument_has_help() {
+        let mut command = super::Cli::command();
+        command.build();
+        let mut missing = Vec::new();
+        undocumented(&command, "ca", &mut missing);
+        assert!(missing.is_empty(), "without help text:\n{}", missing.join("\n"));
+    }
+
+    #[test]
+    fn revoke_help_lists_only_reasons_that_are_accepted() {
+        let mut command = super::Cli::command();
+        let help = command.find_subcommand_mut("revoke").unwrap().render_long_help().to_string();
+        assert!(help.contains("keyCompromise") && !help.contains("removeFromCRL"), "{help}");
+        for reason in ca_core::revocation::RevocationReason::operator_reasons().split(", ") {
+            assert!(help.contains(reason), "{reason} missing: {help}");
+        }
+    }
+}

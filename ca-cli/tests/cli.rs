@@ -336,8 +336,8 @@ fn bad_input_is_refused_and_changes_nothing() {
             3,
             "email",
         ),
-        (vec!["revoke", "1122334455"], 4, "no certificate with serial"),
-        (vec!["revoke", "zz-not-hex"], 3, "hexadecimal"),
+        (vec!["revoke", "1122334455", "--reason", "keyCompromise"], 4, "no certificate with serial"),
+        (vec!["revoke", "zz-not-hex", "--reason", "keyCompromise"], 3, "hexadecimal"),
         (vec!["show", "1122334455"], 4, "no certificate with serial"),
     ];
     for (args, code, message) in cases {

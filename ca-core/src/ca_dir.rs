@@ -61,6 +61,11 @@ pub struct ServerSection {
     /// token). Only `ca audit checkpoint` opens it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audit_key: Option<KeyLocation>,
+    /// The certification practice statement served at `/cps` (the CPS URL in every
+    /// certificate): an HTML (`.html`, `.htm`) or plain-text file, relative to the CA
+    /// directory. Without it `/cps` serves a notice that names the CA.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cps_file: Option<PathBuf>,
 }
 
 impl ServerSection {
@@ -81,6 +86,7 @@ impl Default for ServerSection {
             system_key: None,
             ocsp_key: None,
             audit_key: None,
+            cps_file: None,
         }
     }
 }
@@ -116,6 +122,24 @@ impl Default for CrlSection {
 impl CrlSection {
     pub fn partitions(&self) -> Option<u32> {
         (self.partitions > 1).then_some(self.partitions)
+    }
+
+    /// A CRL valid for no time is already stale when published, and a delta that outlives its
+    /// full CRL makes relying parties combine a delta with an expired base.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.full_hours == 0 {
+            return Err("[crl] full_hours = 0: a full CRL must be valid for at least one hour".into());
+        }
+        if self.delta_hours == 0 {
+            return Err("[crl] delta_hours = 0: a delta CRL must be valid for at least one hour".into());
+        }
+        if self.delta_hours > self.full_hours {
+            return Err(format!(
+                "[crl] delta_hours = {} is longer than full_hours = {}: a delta CRL must not outlive its full CRL",
+                self.delta_hours, self.full_hours
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -237,7 +261,8 @@ impl CaDir {
         let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
         let config: CaConfig =
             toml::from_str(&text).map_err(|e| ConfigError::Invalid { path: path.clone(), message: e.to_string() })?;
-        config.urls.validate().map_err(|message| ConfigError::Invalid { path, message })?;
+        config.urls.validate().map_err(|message| ConfigError::Invalid { path: path.clone(), message })?;
+        config.crl.validate().map_err(|message| ConfigError::Invalid { path, message })?;
         Ok(config)
     }
 }
@@ -275,5 +300,40 @@ impl CaConfig {
         let text = toml::to_string_pretty(self).map_err(|e| err(e.to_string()))?;
         std::fs::write(path, format!("# Configuration of this CA directory; see README.md.\n{text}"))
             .map_err(|e| err(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_with_crl(crl: &str) -> Result<CaConfig, ConfigError> {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = CaDir::new(tmp.path());
+        let text = toml::to_string(&CaConfig::defaults("http://pki.test.kz", "p256", "p256")).unwrap();
+        let default = "[crl]\nfull_hours = 24\ndelta_hours = 1\npartitions = 0\n";
+        assert!(text.contains(default), "{text}");
+        let text = text.replace(default, crl);
+        std::fs::write(dir.config(), text).unwrap();
+        dir.load_config()
+    }
+
+    #[test]
+    fn crl_periods_are_checked_at_load() {
+        assert!(load_with_crl("[crl]\nfull_hours = 24\ndelta_hours = 1\npartitions = 0\n").is_ok());
+        assert!(load_with_crl("[crl]\nfull_hours = 24\ndelta_hours = 24\npartitions = 0\n").is_ok());
+        for (crl, expected) in [
+            ("[crl]\nfull_hours = 24\ndelta_hours = 0\npartitions = 0\n", "delta_hours = 0"),
+            (
+                "[crl]\nfull_hours = 24\ndelta_hours = 25\npartitions = 0\n",
+                "delta_hours = 25 is longer than full_hours = 24",
+            ),
+            ("[crl]\nfull_hours = 0\ndelta_hours = 0\npartitions = 0\n", "full_hours = 0"),
+        ] {
+            match load_with_crl(crl) {
+                Err(e @ ConfigError::Invalid { .. }) => assert!(e.to_string().contains(expected), "{e}"),
+                other => panic!("{crl:?} accepted: {other:?}"),
+            }
+        }
     }
 }

@@ -34,11 +34,12 @@ pub struct VerifiedCsr {
 
 const PEM_LABELS: [&str; 2] = ["CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"];
 
-/// Parse a CSR in PEM or DER, verify its self-signature and apply the key policy.
+/// Parse a CSR in PEM (explanatory text before it is skipped) or DER, verify its
+/// self-signature and apply the key policy.
 pub fn parse_and_verify(input: &[u8]) -> Result<VerifiedCsr, CsrError> {
-    let trimmed = input.trim_ascii_start();
-    let der_bytes = if trimmed.starts_with(b"-----BEGIN") {
-        let (label, der) = der::pem::decode_vec(trimmed).map_err(|e| CsrError::Malformed(format!("PEM: {e}")))?;
+    let pem = if input.first() == Some(&0x30) { None } else { crate::pem::first_block(input) };
+    let der_bytes = if let Some(block) = pem {
+        let (label, der) = der::pem::decode_vec(block).map_err(|e| CsrError::Malformed(format!("PEM: {e}")))?;
         if !PEM_LABELS.contains(&label) {
             return Err(CsrError::Malformed(format!("PEM label {label:?} is not a certificate request")));
         }

@@ -1,5 +1,7 @@
-//! Key policy for subject public keys: RSA of at least 2048 bits with a sane exponent, or
-//! ECDSA on P-256 / P-384. Everything else is refused with a message that says why.
+//! Key policy for subject public keys: RSA of at least 2048 bits with an odd public exponent of
+//! at least 65537, or ECDSA on P-256 / P-384. Everything else is refused with a message that
+//! says why. This is the one key policy: CSRs, keys generated here or on tokens, the lint
+//! before signing and signature verification all apply it.
 
 use const_oid::db::rfc5912;
 use const_oid::ObjectIdentifier;
@@ -11,6 +13,12 @@ use spki::SubjectPublicKeyInfoOwned;
 pub const MIN_RSA_BITS: usize = 2048;
 /// Maximum RSA modulus size the verifier supports.
 pub const MAX_RSA_BITS: usize = 8192;
+/// Smallest RSA public exponent accepted (F4, 2^16 + 1): small exponents such as 3 make
+/// low-exponent attacks on badly padded messages practical, and no current key generator
+/// (OpenSSL, aws-lc, PKCS#11 tokens) makes them unless asked to.
+pub const MIN_RSA_EXPONENT: u32 = 65_537;
+/// Largest RSA public exponent, in bits (CA/Browser Forum: below 2^256).
+const MAX_RSA_EXPONENT_BITS: usize = 256;
 
 /// A public key that passed the key policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -38,8 +46,8 @@ pub enum KeyPolicyError {
     RsaTooShort { bits: usize },
     #[error("RSA key of {bits} bits is too long: at most {MAX_RSA_BITS} bits are supported")]
     RsaTooLong { bits: usize },
-    #[error("RSA public exponent must be odd and at least 3 (and at most 2^256)")]
-    RsaExponent,
+    #[error("RSA public exponent {exponent} is refused: it must be odd, at least {MIN_RSA_EXPONENT} and below 2^256 (generate the key with the default exponent 65537)")]
+    RsaExponent { exponent: String },
     #[error("elliptic curve {0} is not accepted: use P-256 or P-384")]
     UnsupportedCurve(String),
     #[error("public key algorithm {0} is not accepted: use RSA (2048 bits or more) or ECDSA P-256/P-384")]
@@ -61,6 +69,23 @@ fn bit_len(magnitude: &[u8]) -> usize {
     }
 }
 
+/// The public exponent (big-endian magnitude) must be odd, at least [`MIN_RSA_EXPONENT`] and
+/// below 2^256.
+fn check_rsa_exponent(e: &[u8]) -> Result<(), KeyPolicyError> {
+    let bits = bit_len(e);
+    let small = (bits <= 32).then(|| e.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)));
+    let odd = e.last().is_some_and(|b| b & 1 == 1);
+    let too_small = small.is_some_and(|v| v < u64::from(MIN_RSA_EXPONENT));
+    if !odd || too_small || bits > MAX_RSA_EXPONENT_BITS {
+        let exponent = match small {
+            Some(v) => v.to_string(),
+            None => format!("of {bits} bits"),
+        };
+        return Err(KeyPolicyError::RsaExponent { exponent });
+    }
+    Ok(())
+}
+
 /// Apply the key policy.
 pub fn check_key_policy(spki: &SubjectPublicKeyInfoOwned) -> Result<PublicKeyKind, KeyPolicyError> {
     let oid = spki.algorithm.oid;
@@ -77,11 +102,7 @@ pub fn check_key_policy(spki: &SubjectPublicKeyInfoOwned) -> Result<PublicKeyKin
         if bits > MAX_RSA_BITS {
             return Err(KeyPolicyError::RsaTooLong { bits });
         }
-        let e = key.public_exponent.as_bytes();
-        let e_bits = bit_len(e);
-        if e.last().is_none_or(|b| b & 1 == 0) || !(2..=256).contains(&e_bits) {
-            return Err(KeyPolicyError::RsaExponent);
-        }
+        check_rsa_exponent(key.public_exponent.as_bytes())?;
         return Ok(PublicKeyKind::Rsa { bits });
     }
     if oid == rfc5912::ID_EC_PUBLIC_KEY {
@@ -111,6 +132,50 @@ pub fn check_key_policy(spki: &SubjectPublicKeyInfoOwned) -> Result<PublicKeyKin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use der::asn1::BitString;
+    use der::Encode;
+    use spki::AlgorithmIdentifierOwned;
+
+    fn rsa_spki(exponent: &[u8]) -> SubjectPublicKeyInfoOwned {
+        // The policy reads sizes only, so any 2048-bit odd modulus will do.
+        let mut modulus = vec![0xC5; 256];
+        modulus[255] |= 1;
+        let key =
+            RsaPublicKey { modulus: UintRef::new(&modulus).unwrap(), public_exponent: UintRef::new(exponent).unwrap() };
+        SubjectPublicKeyInfoOwned {
+            algorithm: AlgorithmIdentifierOwned {
+                oid: rfc5912::RSA_ENCRYPTION,
+                parameters: Some(der::asn1::Null.into()),
+            },
+            subject_public_key: BitString::from_bytes(&key.to_der().unwrap()).unwrap(),
+        }
+    }
+
+    #[test]
+    fn rsa_exponent_must_be_odd_and_at_least_65537() {
+        assert_eq!(check_key_policy(&rsa_spki(&[0x01, 0x00, 0x01])), Ok(PublicKeyKind::Rsa { bits: 2048 }));
+        // Larger odd exponents below 2^256 are allowed (CA/Browser Forum baseline).
+        assert!(check_key_policy(&rsa_spki(&[0x01, 0x00, 0x00, 0x00, 0x01])).is_ok());
+        for (e, shown) in [
+            (&[0x03][..], "3"),
+            (&[0x11][..], "17"),
+            (&[0x01, 0x01][..], "257"),
+            (&[0xFF, 0xFF][..], "65535"),
+            (&[0x01, 0x00, 0x00][..], "65536"),
+            (&[0x01, 0x00, 0x02][..], "65538"),
+        ] {
+            match check_key_policy(&rsa_spki(e)) {
+                Err(KeyPolicyError::RsaExponent { exponent }) => assert_eq!(exponent, shown),
+                other => panic!("exponent {shown} accepted: {other:?}"),
+            }
+        }
+        let mut huge = vec![0x01];
+        huge.extend_from_slice(&[0; 32]);
+        *huge.last_mut().unwrap() = 1;
+        let e = check_key_policy(&rsa_spki(&huge)).unwrap_err();
+        assert_eq!(e.to_string(), "RSA public exponent of 257 bits is refused: it must be odd, at least 65537 and below 2^256 (generate the key with the default exponent 65537)");
+    }
 
     #[test]
     fn bit_length() {

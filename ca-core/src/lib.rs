@@ -18,6 +18,7 @@ pub mod identity;
 pub mod issuer;
 pub mod keys;
 pub mod ocsp;
+pub mod pem;
 pub mod pkix;
 pub mod profile;
 pub mod ra;

@@ -313,3 +313,9 @@ pub fn malformed_response() -> Vec<u8> {
 pub fn internal_error_response() -> Vec<u8> {
     OcspResponse::internal_error().to_der().unwrap_or_default()
 }
+
+/// A DER `tryLater` response (RFC 6960 4.2.1: the service exists but cannot answer now, e.g.
+/// no responder key has been set up yet).
+pub fn try_later_response() -> Vec<u8> {
+    OcspResponse::try_later().to_der().unwrap_or_default()
+}

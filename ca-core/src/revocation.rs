@@ -58,9 +58,10 @@ impl From<RevocationReason> for x509_cert::ext::pkix::CrlReason {
     }
 }
 
-/// The reason is not one of RFC 5280's.
+/// The reason is not one of RFC 5280's. The message lists the reasons an operator can give
+/// (not removeFromCRL, which is refused anyway).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown revocation reason {0:?}; expected one of: unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, certificateHold, removeFromCRL, privilegeWithdrawn, aACompromise")]
+#[error("unknown revocation reason {0:?}; expected one of: {list}", list = RevocationReason::operator_reasons())]
 pub struct UnknownReason(pub String);
 
 impl RevocationReason {
@@ -93,6 +94,11 @@ impl RevocationReason {
             Self::PrivilegeWithdrawn => "privilegeWithdrawn",
             Self::AaCompromise => "aACompromise",
         }
+    }
+
+    /// The names of the reasons an operator may give, comma-separated, for messages and help.
+    pub fn operator_reasons() -> String {
+        ALL.iter().filter(|r| r.is_revocation()).map(|r| r.name()).collect::<Vec<_>>().join(", ")
     }
 
     /// Whether an operator may put a certificate into this state with `revoke`.
@@ -178,6 +184,10 @@ mod tests {
         assert_eq!("key-compromise".parse::<RevocationReason>().unwrap(), RevocationReason::KeyCompromise);
         assert_eq!("6".parse::<RevocationReason>().unwrap(), RevocationReason::CertificateHold);
         assert!("7".parse::<RevocationReason>().is_err());
+        // The list offered never includes the reason that is then refused.
+        let message = "nonsense".parse::<RevocationReason>().unwrap_err().to_string();
+        assert!(message.contains("keyCompromise") && message.contains("certificateHold"), "{message}");
+        assert!(!message.contains("removeFromCRL"), "{message}");
         assert!("stolen".parse::<RevocationReason>().is_err());
         for r in RevocationReason::all() {
             assert_eq!(RevocationReason::from_code(r.code()), Some(*r));

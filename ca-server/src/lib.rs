@@ -3,7 +3,9 @@
 //! information for portals (`/api/v1/x509/info`), verification of signed requests and bare
 //! certificates (`/api/v1/cms/verify`, `/api/v1/x509/verify`), login by signature
 //! (`/api/v1/auth/challenge`, `/api/v1/auth/login`), signing with the service's own system
-//! certificate (`/api/v1/cms/sign`), health, Prometheus metrics and the OpenAPI description.
+//! certificate (`/api/v1/cms/sign`), the certification practice statement (`/cps`), health,
+//! Prometheus metrics and the OpenAPI description. Every error, inside `/api/v1` or not, is a
+//! JSON body `{"error": kind, "message": …}`; OCSP answers are OCSPResponses.
 //!
 //! Status comes from the store at request time; CPU-heavy work runs off the async executor;
 //! bodies, concurrency and time per request are bounded.
@@ -34,6 +36,7 @@ use hsm::SoftwareKey;
 
 pub use api::sign::{ApiTokens, SystemSigner};
 pub use crl_source::CrlRevocationSource;
+pub use distribution::CpsPage;
 pub use metrics::Metrics;
 pub use rate_limit::{Rate, RateLimiter};
 pub use verifier::Verifier;
@@ -77,6 +80,8 @@ pub struct Services {
     pub admin_refusal_limiter: RateLimiter,
     /// Refused anonymous administration requests, summed into one journal entry per interval.
     pub anonymous_refusals: refusals::AnonymousRefusals,
+    /// What `/cps` serves.
+    pub cps: CpsPage,
 }
 
 /// Refused anonymous administration requests per client (IP address), sustained and at once.
@@ -106,10 +111,12 @@ impl Services {
         crl_dir: PathBuf,
         certs_dir: PathBuf,
     ) -> Self {
+        let ca_name = ca_name.into();
         Self {
             ocsp,
             store,
-            ca_name: ca_name.into(),
+            cps: CpsPage::notice(&ca_name),
+            ca_name,
             crl_dir,
             certs_dir,
             metrics: Metrics::default(),
@@ -194,7 +201,8 @@ fn check_key_matches(key: &dyn ca_core::signer::Signer, certificate: &[u8], path
 fn read_pem_certificate(path: &Path) -> Result<Vec<u8>, StartError> {
     let err = |message: String| StartError::Read { path: path.to_owned(), message };
     let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-    let (label, der) = der::pem::decode_vec(text.as_bytes()).map_err(|e| err(format!("not PEM: {e}")))?;
+    let block = ca_core::pem::first_block(text.as_bytes()).ok_or_else(|| err("not PEM: no BEGIN line".into()))?;
+    let (label, der) = der::pem::decode_vec(block).map_err(|e| err(format!("not PEM: {e}")))?;
     if label != "CERTIFICATE" {
         return Err(err(format!("PEM label {label:?}, expected CERTIFICATE")));
     }
@@ -258,7 +266,17 @@ impl Services {
         } else {
             ApiTokens::default()
         };
+        let cps = match &config.server.cps_file {
+            Some(file) => {
+                let path = dir.root.join(file);
+                let body = std::fs::read_to_string(&path)
+                    .map_err(|e| StartError::Read { path: path.clone(), message: e.to_string() })?;
+                CpsPage::from_file(&path, body)
+            }
+            None => CpsPage::notice(&config.issuing.common_name),
+        };
         let mut services = Self::new(ocsp, Some(store), config.issuing.name, dir.publish_crl(), dir.certs());
+        services.cps = cps;
         services.verifier = Some(Arc::new(verifier));
         services.nonces = Some(sqlite.clone());
         services.sqlite = Some(sqlite);
@@ -283,17 +301,21 @@ pub fn router(services: Arc<Services>) -> Router {
         .route("/api/v1/admin/applications/{number}/confirm", post(api::admin::confirm))
         .route("/api/v1/admin/revocations", post(api::admin::revoke_certificate))
         .route("/api/v1/openapi.json", get(api::openapi))
-        .layer(DefaultBodyLimit::max(MAX_API_BODY))
-        .layer(axum::middleware::from_fn(api::json_errors));
+        .layer(DefaultBodyLimit::max(MAX_API_BODY));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics::render))
-        .route("/ocsp", post(ocsp_http::ocsp_post))
-        .route("/ocsp/", post(ocsp_http::ocsp_post))
+        // GET without a request in the path is an empty, hence malformed, OCSP request.
+        .route("/ocsp", post(ocsp_http::ocsp_post).get(ocsp_http::ocsp_get_empty))
+        .route("/ocsp/", post(ocsp_http::ocsp_post).get(ocsp_http::ocsp_get_empty))
         .route("/ocsp/{*request}", get(ocsp_http::ocsp_get))
         .route("/crl/{file}", get(distribution::crl_file))
         .route("/ca/{file}", get(distribution::ca_file))
+        .route("/cps", get(distribution::cps))
         .merge(api)
+        .fallback(api::no_route)
+        // Framework refusals (wrong method, body too large, …) become JSON errors everywhere.
+        .layer(axum::middleware::from_fn(api::json_errors))
         .layer(axum::middleware::from_fn_with_state(services.clone(), metrics::track))
         .layer(axum::middleware::from_fn(api::deadline))
         .layer(tower::limit::ConcurrencyLimitLayer::new(MAX_CONCURRENT_REQUESTS))

@@ -19,9 +19,31 @@ use zeroize::Zeroizing;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn usage() -> ExitCode {
-    eprintln!("usage: ca-server [--dir DIR] [--listen ADDR:PORT]");
-    ExitCode::from(2)
+/// The CA's HTTP services for one CA directory: the OCSP responder, CRLs, CA certificates,
+/// the CPS, the verification and login API, signing with the system certificate, metrics.
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "ca-server",
+    version,
+    after_help = "Environment:
+  CA_DIR              the CA directory, when --dir is not given
+  CA_PASSPHRASE       passphrase of the encrypted OCSP responder and system signing keys
+                      (without it the server runs without OCSP and /api/v1/cms/sign)
+  CA_PASSPHRASE_FILE  a file whose first line is that passphrase
+  CA_HSM_PIN          PIN of the PKCS#11 token holding a server key ([server] in ca.toml)
+  CA_HSM_PIN_FILE     a file whose first line is that PIN
+  CA_LOG              log filter (tracing EnvFilter syntax), default \"info\"
+
+Secrets are never taken from the command line. `ca serve` does the same with prompts.
+Exit codes: 0 stopped by SIGTERM or Ctrl-C; 1 cannot start; 2 usage; 3 unreadable secret file."
+)]
+struct Args {
+    /// The CA directory made by `ca init` (ca.toml, certificates, keys, ca.db).
+    #[arg(long, env = "CA_DIR", default_value = "ca", value_name = "DIR")]
+    dir: String,
+    /// Address and port to listen on; put a TLS-terminating proxy in front for the public.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR:PORT")]
+    listen: String,
 }
 
 /// A secret from `NAME`, or the first line of the file named by `NAME_FILE`; never argv.
@@ -40,6 +62,9 @@ fn secret(name: &str) -> Result<Option<Zeroizing<String>>, ExitCode> {
 }
 
 fn main() -> ExitCode {
+    use clap::Parser;
+    use std::io::IsTerminal;
+    let Args { dir, listen } = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             // cryptoki logs an ERROR for every mechanism a module lists that it has no name for
@@ -47,17 +72,10 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("CA_LOG")
                 .unwrap_or_else(|_| "info,cryptoki::mechanism=off".into()),
         )
+        .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never into log files or journald.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let mut dir = std::env::var("CA_DIR").unwrap_or_else(|_| "ca".into());
-    let mut listen = "127.0.0.1:8080".to_owned();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match (a.as_str(), args.next()) {
-            ("--dir", Some(v)) => dir = v,
-            ("--listen", Some(v)) => listen = v,
-            _ => return usage(),
-        }
-    }
     let passphrase = match secret("CA_PASSPHRASE") {
         Ok(p) => p,
         Err(code) => return code,
@@ -101,4 +119,24 @@ fn main() -> ExitCode {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn help_explains_options_and_environment() {
+        let mut command = super::Args::command();
+        command.build();
+        for arg in command.get_arguments() {
+            let id = arg.get_id().as_str();
+            assert!(id == "help" || id == "version" || arg.get_help().is_some(), "--{id} has no help");
+        }
+        let help = command.render_long_help().to_string();
+        for needle in ["--dir", "--listen", "CA_DIR", "CA_PASSPHRASE", "CA_PASSPHRASE_FILE", "CA_HSM_PIN", "CA_LOG"] {
+            assert!(help.contains(needle), "{needle} missing:\n{help}");
+        }
+        assert!(help.lines().count() > 10, "{help}");
+    }
 }

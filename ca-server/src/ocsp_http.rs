@@ -1,5 +1,7 @@
 //! The OCSP responder over HTTP (RFC 6960 appendix A): POST with the DER request as body,
-//! GET with it base64- and URL-encoded in the path. Every answer is an OCSPResponse with HTTP 200.
+//! GET with it base64- and URL-encoded in the path. Every answer is an OCSPResponse with HTTP 200
+//! (`tryLater` when no responder is configured), except a wrong method (405, with an `Allow`
+//! header and a JSON problem body).
 
 use std::sync::Arc;
 
@@ -24,7 +26,9 @@ fn ocsp_response(der: Vec<u8>, cache_seconds: Option<u64>) -> Response {
 
 async fn answer(services: &Services, request: Vec<u8>, via: &'static str) -> Response {
     let Some(responder) = services.ocsp.clone() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "OCSP responder not configured (ca ocsp init)").into_response();
+        // An OCSP client reads OCSPResponse bodies, not HTTP status pages: tell it to try later.
+        tracing::warn!(via, "OCSP request while no responder is configured (ca ocsp init): tryLater");
+        return ocsp_response(ca_core::ocsp::try_later_response(), None);
     };
     let cache = u64::try_from(responder.validity.whole_seconds()).ok();
     // Signing is CPU-bound (and may block on a token): keep it off the async executor.
@@ -57,6 +61,11 @@ pub(crate) async fn ocsp_post(State(services): State<Arc<Services>>, body: Body)
             ocsp_response(ca_core::ocsp::malformed_response(), None)
         }
     }
+}
+
+pub(crate) async fn ocsp_get_empty(State(services): State<Arc<Services>>) -> Response {
+    services.metrics.count_ocsp(&Outcome::Malformed);
+    ocsp_response(ca_core::ocsp::malformed_response(), None)
 }
 
 pub(crate) async fn ocsp_get(State(services): State<Arc<Services>>, UrlPath(encoded): UrlPath<String>) -> Response {

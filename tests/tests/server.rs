@@ -86,20 +86,8 @@ fn ocsp(r: &Running, target: &[&str], extra: &[&str]) -> (bool, String) {
 }
 
 fn post(port: u16, body: &[u8]) -> (u16, Vec<u8>) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        s,
-        "POST /ocsp HTTP/1.1\r\nHost: x\r\nContent-Type: application/ocsp-request\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    let _ = s.write_all(body);
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf);
-    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body_start = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4).unwrap_or(buf.len());
-    (status, buf[body_start..].to_vec())
+    let (status, _, body) = exchange(port, "POST", "/ocsp", "application/ocsp-request", body);
+    (status, body)
 }
 
 /// The OCSPResponse's responseStatus: SEQUENCE { ENUMERATED status, ... }.
@@ -212,20 +200,8 @@ fn bad_requests_get_ocsp_error_statuses_and_the_server_keeps_serving() {
 }
 
 fn request(port: u16, method: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    let _ = s.write_all(body);
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    (status, body)
+    let (status, _, body) = exchange(port, method, path, content_type, body);
+    (status, String::from_utf8_lossy(&body).into_owned())
 }
 
 #[test]
@@ -285,4 +261,136 @@ fn certificate_info_metrics_and_openapi() {
     assert!(doc["paths"]["/api/v1/x509/info"]["post"].is_object());
     let (status, _) = request(r.port, "GET", "/healthz", "text/plain", b"");
     assert_eq!(status, 200);
+}
+
+/// Status, headers (lower-cased names) and body of one request.
+fn exchange(port: u16, method: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    let _ = s.write_all(body);
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4).unwrap_or(buf.len());
+    let head = String::from_utf8_lossy(&buf[..split]).to_lowercase();
+    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, head, buf[split..].to_vec())
+}
+
+fn json_error(status: u16, head: &str, body: &[u8]) -> serde_json::Value {
+    assert!(head.contains("content-type: application/json"), "{status}: {head}");
+    let value: serde_json::Value = serde_json::from_slice(body).expect("a JSON body");
+    assert!(value["error"].is_string() && value["message"].as_str().is_some_and(|m| !m.is_empty()), "{value}");
+    value
+}
+
+#[test]
+fn errors_outside_the_api_are_json_and_ocsp_without_a_responder_says_try_later() {
+    let ca = TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256);
+    let store = Arc::new(SqliteStore::open(&ca.dir.path().join("ca.db")).unwrap());
+    let services = ca_server::Services::new(
+        None,
+        Some(store as Arc<dyn ca_core::store::Store>),
+        "nca",
+        ca.dir.path().join("crl"),
+        ca.dir.path().join("certs"),
+    );
+    let (port, _runtime) = ca_tests::serve(Arc::new(services));
+
+    // No responder: an OCSPResponse with tryLater (3), not an HTTP error page.
+    let (status, der) = post(port, b"\x30\x00");
+    assert_eq!(status, 200);
+    assert_eq!(response_status(&der), 3, "tryLater");
+    // GET without a request in the path: malformedRequest (1).
+    let (status, head, der) = exchange(port, "GET", "/ocsp", "text/plain", b"");
+    assert_eq!(status, 200, "{head}");
+    assert!(head.contains("content-type: application/ocsp-response"), "{head}");
+    assert_eq!(response_status(&der), 1);
+
+    let (status, head, body) = exchange(port, "PUT", "/ocsp", "application/ocsp-request", b"x");
+    assert_eq!(status, 405);
+    assert!(head.contains("allow: "), "{head}");
+    assert_eq!(json_error(status, &head, &body)["error"], "method-not-allowed");
+    for path in ["/crl/nca.crl", "/crl/..%2Fca.db", "/ca/missing.pem", "/nothing/here", "/crl/"] {
+        let (status, head, body) = exchange(port, "GET", path, "text/plain", b"");
+        assert_eq!(status, 404, "{path}");
+        assert_eq!(json_error(status, &head, &body)["error"], "not-found", "{path}");
+    }
+
+    // /cps, in every certificate's policies: the built-in notice names the CA.
+    let (status, head, body) = exchange(port, "GET", "/cps", "text/plain", b"");
+    assert_eq!(status, 200);
+    assert!(head.contains("content-type: text/plain"), "{head}");
+    let text = String::from_utf8(body).unwrap();
+    assert!(text.contains("nca") && text.contains("1.2.398.3.3.2.1"), "{text}");
+}
+
+#[test]
+fn ca_certificate_media_types_empty_fields_and_400s_match_the_openapi_description() {
+    let r = start(KeyAlgorithm::P256);
+    let certs = r.ca.dir.path().join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    write_pem(&certs, "nca.pem", "CERTIFICATE", &r.ca.issuing.certificate_der);
+    std::fs::write(certs.join("nca.cer"), &r.ca.issuing.certificate_der).unwrap();
+    let (_, _, doc) = exchange(r.port, "GET", "/api/v1/openapi.json", "application/json", b"");
+    let doc: serde_json::Value = serde_json::from_slice(&doc).unwrap();
+    let documented = &doc["paths"]["/ca/{file}"]["get"]["responses"]["200"]["content"];
+    for (file, media_type) in [("nca.pem", "application/x-pem-file"), ("nca.cer", "application/pkix-cert")] {
+        let (status, head, _) = exchange(r.port, "GET", &format!("/ca/{file}"), "text/plain", b"");
+        assert_eq!(status, 200, "{file}");
+        assert!(head.contains(&format!("content-type: {media_type}")), "{file}: {head}");
+        assert!(documented[media_type].is_object(), "{media_type} not documented: {documented}");
+    }
+    assert!(doc["paths"]["/cps"]["get"].is_object());
+    // Empty base64 fields are not valid requests, and every POST documents its 400.
+    for (path, field) in [
+        ("/api/v1/cms/verify", "cms"),
+        ("/api/v1/auth/login", "cms"),
+        ("/api/v1/x509/info", "certificate"),
+        ("/api/v1/x509/verify", "certificate"),
+    ] {
+        let schema = &doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"];
+        assert_eq!(schema["properties"][field]["minLength"], 1, "{path}");
+    }
+    // (verify_api.rs sends the empty values to the endpoints that need a verifier.)
+    let (status, head, text) =
+        exchange(r.port, "POST", "/api/v1/x509/info", "application/json", br#"{"certificate": ""}"#);
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&text));
+    json_error(status, &head, &text);
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        // (/ocsp answers every request body with an OCSPResponse, never 400.)
+        if let Some(post) = item.get("post").filter(|_| path.starts_with("/api/")) {
+            if post.get("requestBody").is_some() {
+                assert!(post["responses"]["400"].is_object(), "{path} does not document its 400");
+            }
+        }
+    }
+}
+
+#[test]
+fn certificate_info_names_first_name_and_patronymic_and_reads_annotated_pem() {
+    let r = start(KeyAlgorithm::P256);
+    let (_, leaf) = leaf(&r, 1);
+    let pem = std::fs::read_to_string(&leaf).unwrap();
+    // What `openssl pkcs12 -nokeys` writes before each certificate.
+    let annotated =
+        format!("Bag Attributes\n    localKeyID: 01 02\n    friendlyName: x\nsubject=CN = X\nissuer=CN = Y\n{pem}");
+    let body = serde_json::json!({ "certificate": annotated }).to_string();
+    let (status, text) = request(r.port, "POST", "/api/v1/x509/info", "application/json", body.as_bytes());
+    assert_eq!(status, 200, "{text}");
+    let info: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let person = fixtures::person(1);
+    let subject = &info["subject"];
+    assert_eq!(subject["surname"], person.surname.to_uppercase());
+    assert_eq!(subject["first_name"], person.given_name.to_uppercase());
+    assert_eq!(subject["patronymic"], person.patronymic.unwrap().to_uppercase());
+    assert!(subject.get("given_name").is_none() && subject.get("organization").is_none(), "{subject}");
+    assert!(subject.as_object().unwrap().contains_key("organisation"), "{subject}");
+    let kinds: Vec<&str> =
+        subject["attributes"].as_array().unwrap().iter().map(|a| a["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["CN", "SN", "SERIALNUMBER", "C", "G"]);
 }

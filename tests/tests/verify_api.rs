@@ -480,6 +480,10 @@ fn garbage_truncated_and_oversized_bodies_are_json_errors_and_the_server_keeps_s
         ("/api/v1/x509/verify", &raw, big),
         ("/api/v1/auth/login", &json_ct, b"[]".to_vec()),
         ("/api/v1/auth/login", &json_ct, json!({ "cms": "AAAA" }).to_string().into_bytes()),
+        // Empty strings are what the OpenAPI description's minLength: 1 refuses.
+        ("/api/v1/cms/verify", &json_ct, json!({ "cms": "" }).to_string().into_bytes()),
+        ("/api/v1/x509/verify", &json_ct, json!({ "certificate": "" }).to_string().into_bytes()),
+        ("/api/v1/auth/login", &json_ct, json!({ "cms": "" }).to_string().into_bytes()),
     ];
     for (path, headers, body) in cases {
         let (status, v) = http(r.port, "POST", path, headers, &body);

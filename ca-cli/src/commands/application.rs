@@ -34,18 +34,26 @@ pub enum ApplicationCommand {
     /// Register an application (the registry check runs now; a refusal is stored and shown).
     New(NewArgs),
     /// One application with its transitions.
-    Show { number: String },
+    Show {
+        /// The application number (A-YYYY-NNNNNN).
+        number: String,
+    },
     /// Applications, newest first.
     List(ListArgs),
     /// The operator checked the applicant's identity and the form.
-    Verify { number: String },
+    Verify {
+        /// The application number (A-YYYY-NNNNNN).
+        number: String,
+    },
     /// The first head or HR confirms an employee's application with his EDS.
     HeadConfirm(SignedArgs),
     /// The operator confirms with his own EDS (CA-operator role).
     Confirm(SignedArgs),
     /// The operator refuses: the person or the form does not match ("process 8").
     Refuse {
+        /// The application number (A-YYYY-NNNNNN).
         number: String,
+        /// Why, in words the applicant will read in the notice.
         #[arg(long)]
         reason: String,
     },
@@ -57,6 +65,7 @@ pub enum ApplicationCommand {
     /// stores were delivered, otherwise revoke what it issued and give it back to be carried out
     /// again.
     Recover {
+        /// The application number (A-YYYY-NNNNNN).
         number: String,
         /// Only when the claim is older than this many minutes.
         #[arg(long, default_value_t = 10)]
@@ -78,10 +87,13 @@ pub struct StatementArgs {
     /// For `submit`: the kind, IIN, BIN and serials of the application to be submitted.
     #[arg(long, requires = "iin")]
     pub kind: Option<String>,
+    /// For `submit`: the applicant's IIN.
     #[arg(long)]
     pub iin: Option<String>,
+    /// For `submit`: the organisation's BIN (employees' applications).
     #[arg(long)]
     pub bin: Option<String>,
+    /// For `submit`: a certificate serial (hex) the application names (repeatable).
     #[arg(long = "serial")]
     pub serials: Vec<String>,
 }
@@ -91,8 +103,10 @@ pub struct NewArgs {
     /// new-individual, new-employee, repeat, revoke-signed, revoke-counter (card: later).
     #[arg(long)]
     pub kind: String,
+    /// The applicant's IIN (12 digits, checked against the person registry).
     #[arg(long)]
     pub iin: String,
+    /// The organisation's BIN, for an employee's application.
     #[arg(long)]
     pub bin: Option<String>,
     /// A certificate to revoke (repeatable; default: all valid certificates of the IIN).
@@ -108,16 +122,21 @@ pub struct NewArgs {
 
 #[derive(Args, Debug)]
 pub struct ListArgs {
+    /// Only in this state: awaiting-head, awaiting-operator, verified, confirmed, issuing,
+    /// revoking, issued, revoked, refused.
     #[arg(long)]
     pub state: Option<String>,
+    /// Only this applicant's (IIN).
     #[arg(long)]
     pub iin: Option<String>,
+    /// At most this many, newest first.
     #[arg(long, default_value_t = 100)]
     pub limit: u32,
 }
 
 #[derive(Args, Debug)]
 pub struct SignedArgs {
+    /// The application number (A-YYYY-NNNNNN).
     pub number: String,
     /// File holding the CMS SignedData over the application's canonical encoding
     /// (made by the desktop signing client, or `openssl cms -sign` over `ca application statement`).
@@ -127,12 +146,14 @@ pub struct SignedArgs {
     /// default CA_SIGNER_P12_PASSWORD, or a prompt).
     #[arg(long, conflicts_with = "signature")]
     pub p12: Option<PathBuf>,
+    /// Environment variable holding the password of the `--p12` key store.
     #[arg(long, default_value = "CA_SIGNER_P12_PASSWORD", value_name = "VAR")]
     pub p12_password_env: String,
 }
 
 #[derive(Args, Debug)]
 pub struct IssueArgs {
+    /// The application number (A-YYYY-NNNNNN).
     pub number: String,
     /// Directory for the PKCS#12 files; default issued/ in the CA directory.
     #[arg(long)]

@@ -56,6 +56,7 @@ pub struct CardArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct PersonalizeArgs {
+    /// The PKCS#11 module, card and PIN.
     #[command(flatten)]
     pub card: CardArgs,
     /// The confirmed card application (the counter flow); its holder comes from the registry.
@@ -64,17 +65,22 @@ pub struct PersonalizeArgs {
     /// Without an application: the holder's data (CA staff re-personalizing a card).
     #[arg(long, required_unless_present = "application")]
     pub iin: Option<String>,
+    /// The holder's surname (without an application).
     #[arg(long, required_unless_present = "application")]
     pub surname: Option<String>,
+    /// The holder's first name (without an application).
     #[arg(long, required_unless_present = "application")]
     pub given_name: Option<String>,
+    /// The holder's patronymic, written into G (without an application).
     #[arg(long)]
     pub patronymic: Option<String>,
+    /// The holder's email, written into subjectAltName (without an application).
     #[arg(long)]
     pub email: Option<String>,
     /// BIN and organisation for a legal entity's employee.
     #[arg(long, requires = "org")]
     pub bin: Option<String>,
+    /// The organisation's name, as the legal-entity registry writes it.
     #[arg(long, requires = "bin")]
     pub org: Option<String>,
     /// Roles (legal entities: first-head, signing-right, financial-signing, hr, employee).

@@ -48,6 +48,7 @@ pub enum Which {
 
 #[derive(Args, Debug, Clone)]
 pub struct PublishArgs {
+    /// Which CRLs: both, full (daily) or delta (hourly).
     #[arg(long, value_enum, default_value = "both")]
     pub which: Which,
     /// Also write PEM copies (`<name>.pem`).

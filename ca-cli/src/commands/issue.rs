@@ -28,6 +28,7 @@ pub struct IssueArgs {
     /// The holder's IIN (12 digits).
     #[arg(long)]
     pub iin: Option<String>,
+    /// The holder's surname.
     #[arg(long)]
     pub surname: Option<String>,
     /// First name.
@@ -36,6 +37,7 @@ pub struct IssueArgs {
     /// Patronymic (written into G).
     #[arg(long)]
     pub patronymic: Option<String>,
+    /// Email, written into subjectAltName (rfc822Name).
     #[arg(long)]
     pub email: Option<String>,
     /// BIN of the legal entity (legal-* profiles).

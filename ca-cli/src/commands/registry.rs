@@ -14,9 +14,15 @@ use crate::Outcome;
 #[derive(Subcommand, Debug)]
 pub enum RegistryCommand {
     /// Import (insert or update) people and legal entities from a CSV file (format in README).
-    Import { file: PathBuf },
+    Import {
+        /// The CSV file (UTF-8; `person,…` and `entity,…` lines).
+        file: PathBuf,
+    },
     /// Show what the registry holds for an IIN or a BIN.
-    Show { number: String },
+    Show {
+        /// An IIN (person) or a BIN (legal entity), 12 digits.
+        number: String,
+    },
 }
 
 pub fn run(ctx: &Context, cmd: &RegistryCommand) -> Outcome {

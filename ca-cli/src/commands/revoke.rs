@@ -17,9 +17,10 @@ use crate::Outcome;
 pub struct RevokeArgs {
     /// Serial number in hex.
     pub serial: String,
-    /// RFC 5280 reason: unspecified, keyCompromise, cACompromise, affiliationChanged,
-    /// superseded, cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise.
-    #[arg(long, default_value = "unspecified")]
+    /// Why (RFC 5280), required: keyCompromise, cACompromise, affiliationChanged, superseded,
+    /// cessationOfOperation, certificateHold (a hold, lifted by `ca release`),
+    /// privilegeWithdrawn, aACompromise, or unspecified when no reason applies.
+    #[arg(long, value_name = "REASON")]
     pub reason: String,
     /// When the key is known or suspected to have been compromised (RFC 3339).
     #[arg(long)]

@@ -23,8 +23,10 @@ pub struct ShowArgs {
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct ListArgs {
+    /// Only certificates of this person (IIN).
     #[arg(long)]
     pub iin: Option<String>,
+    /// Only certificates for this organisation (BIN).
     #[arg(long)]
     pub bin: Option<String>,
     /// reserved, issued or revoked.
@@ -74,7 +76,7 @@ pub fn show(ctx: &Context, args: &ShowArgs) -> Outcome {
     print_record(&record);
     if let Some(id) = identity {
         if let Some(cn) = &id.common_name {
-            println!("  name         {cn}{}", id.given_name.as_deref().map(|g| format!(" {g}")).unwrap_or_default());
+            println!("  name         {cn}{}", id.patronymic.as_deref().map(|g| format!(" {g}")).unwrap_or_default());
         }
         if let Some(o) = &id.organisation {
             println!("  organisation {o}");
@@ -83,7 +85,7 @@ pub fn show(ctx: &Context, args: &ShowArgs) -> Outcome {
             println!("  email        {e}");
         }
         if let Some(k) = id.key_type {
-            println!("  key type     {}", format!("{k:?}").to_uppercase());
+            println!("  key type     {k}");
         }
         if !id.roles.is_empty() {
             let roles: Vec<&str> = id.roles.iter().map(|r| r.name()).collect();

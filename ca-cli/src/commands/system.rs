@@ -39,12 +39,16 @@ pub struct SystemInitArgs {
     /// The responsible person's IIN.
     #[arg(long)]
     pub iin: String,
+    /// The responsible person's surname.
     #[arg(long)]
     pub surname: String,
+    /// The responsible person's first name.
     #[arg(long)]
     pub given_name: String,
+    /// The responsible person's patronymic, written into G.
     #[arg(long)]
     pub patronymic: Option<String>,
+    /// Email, written into subjectAltName.
     #[arg(long)]
     pub email: Option<String>,
     /// BIN of the organisation (legal-sign).

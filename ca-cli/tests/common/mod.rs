@@ -66,8 +66,14 @@ impl CaRunner {
 
     /// `ca serve` on a free loopback port, once it accepts connections; kill the child when done.
     pub fn serve(&self) -> (std::process::Child, u16) {
+        self.serve_with_stderr(Stdio::inherit())
+    }
+
+    /// [`serve`](Self::serve), its stderr (the log) going to `stderr`.
+    pub fn serve_with_stderr(&self, stderr: Stdio) -> (std::process::Child, u16) {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut server = self.command(&["serve", "--listen", &format!("127.0.0.1:{port}")]).spawn().unwrap();
+        let mut server =
+            self.command(&["serve", "--listen", &format!("127.0.0.1:{port}")]).stderr(stderr).spawn().unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             if let Ok(Some(status)) = server.try_wait() {

@@ -212,7 +212,14 @@ fn requirement_problems(req: &Requirements, id: &CertificateIdentity) -> Vec<(Re
         if id.key_type != Some(wanted) {
             problems.push((
                 Reason::WrongKeyType,
-                format!("a {wanted:?} key is required, the certificate is for {:?}", id.key_type),
+                match id.key_type {
+                    Some(found) => {
+                        format!("an {} key is required, the certificate is for a {} key", wanted.name(), found.name())
+                    }
+                    None => {
+                        format!("an {} key is required, the certificate is for neither AUTH nor SIGN", wanted.name())
+                    }
+                },
             ));
         }
     }
@@ -225,7 +232,10 @@ fn requirement_problems(req: &Requirements, id: &CertificateIdentity) -> Vec<(Re
         if id.iin.as_ref() != Some(iin) {
             problems.push((
                 Reason::WrongPerson,
-                format!("IIN {iin} is required, the certificate is for {:?}", id.iin.map(|i| i.to_string())),
+                match &id.iin {
+                    Some(found) => format!("IIN {iin} is required, the certificate is for IIN {found}"),
+                    None => format!("IIN {iin} is required, the certificate carries no IIN"),
+                },
             ));
         }
     }
@@ -233,9 +243,37 @@ fn requirement_problems(req: &Requirements, id: &CertificateIdentity) -> Vec<(Re
         if id.bin.as_ref() != Some(bin) {
             problems.push((
                 Reason::WrongOrganisation,
-                format!("BIN {bin} is required, the certificate is for {:?}", id.bin.map(|b| b.to_string())),
+                match &id.bin {
+                    Some(found) => format!("BIN {bin} is required, the certificate is for BIN {found}"),
+                    None => format!("BIN {bin} is required, the certificate carries no BIN"),
+                },
             ));
         }
     }
     problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{Iin, KeyType};
+
+    #[test]
+    fn requirement_messages_are_written_for_people() {
+        let iin: Iin = "880101300010".parse().unwrap();
+        let req = Requirements { key_type: Some(KeyType::Auth), iin: Some(iin), ..Default::default() };
+        let id = CertificateIdentity { key_type: Some(KeyType::Sign), ..Default::default() };
+        let messages: Vec<String> = requirement_problems(&req, &id).into_iter().map(|(_, m)| m).collect();
+        assert_eq!(
+            messages,
+            [
+                "an AUTH key is required, the certificate is for a SIGN key",
+                "IIN 880101300010 is required, the certificate carries no IIN"
+            ]
+        );
+        let none = CertificateIdentity::default();
+        let messages: Vec<String> = requirement_problems(&req, &none).into_iter().map(|(_, m)| m).collect();
+        assert_eq!(messages[0], "an AUTH key is required, the certificate is for neither AUTH nor SIGN");
+        assert!(messages.iter().all(|m| !m.contains("Some(") && !m.contains("None")), "{messages:?}");
+    }
 }

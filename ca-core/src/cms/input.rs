@@ -29,7 +29,9 @@ pub fn without_whitespace(text: &str) -> Cow<'_, str> {
 
 fn from_text(text: &[u8]) -> Result<Vec<u8>, CmsError> {
     let text = std::str::from_utf8(text).map_err(|_| CmsError::NotEncoded)?;
-    let body: Cow<'_, str> = if text.starts_with("-----BEGIN ") {
+    // Text before the armour (openssl's "Bag Attributes", RFC 7468 explanatory text) is skipped.
+    let armour = crate::pem::first_block(text.as_bytes()).and_then(|b| std::str::from_utf8(b).ok());
+    let body: Cow<'_, str> = if let Some(text) = armour {
         let mut lines = text.lines().map(str::trim);
         let begin = lines.next().unwrap_or_default();
         let label = begin.trim_start_matches("-----BEGIN ").trim_end_matches("-----");
@@ -86,6 +88,8 @@ mod tests {
         for label in ["CMS", "PKCS7", "PKCS #7 SIGNED DATA"] {
             let pem = format!("-----BEGIN {label}-----\n{b64}\n-----END {label}-----\n");
             assert_eq!(decode_input(pem.as_bytes()).unwrap(), DER, "{label}");
+            let annotated = format!("Bag Attributes\n    friendlyName: x\nsubject=CN = X\n{pem}");
+            assert_eq!(decode_input(annotated.as_bytes()).unwrap(), DER, "{label} after explanatory text");
         }
         let url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(DER);
         assert_eq!(decode_input(url.as_bytes()).unwrap(), DER);

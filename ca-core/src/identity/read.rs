@@ -19,7 +19,8 @@ use crate::profile::Role;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum KeyType {
-    /// Authentication (login): digitalSignature + keyEncipherment, clientAuth.
+    /// Authentication (login): digitalSignature + keyEncipherment (keyAgreement for EC keys),
+    /// clientAuth.
     #[serde(alias = "AUTHENTICATION")]
     Auth,
     /// Signature: digitalSignature + nonRepudiation, emailProtection.
@@ -27,13 +28,32 @@ pub enum KeyType {
     Sign,
 }
 
+impl KeyType {
+    /// `AUTH` or `SIGN`, as the JSON and the national profile name them.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auth => "AUTH",
+            Self::Sign => "SIGN",
+        }
+    }
+}
+
+impl std::fmt::Display for KeyType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Everything a relying party wants to know about who holds a certificate.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CertificateIdentity {
     pub common_name: Option<String>,
     pub surname: Option<String>,
-    /// G (givenName): the patronymic in the national profile.
-    pub given_name: Option<String>,
+    /// The first name: CN is "SURNAME FIRSTNAME" in the national profile, so this is what
+    /// follows the surname in CN (`None` when CN does not start with the surname).
+    pub first_name: Option<String>,
+    /// The patronymic, which the national profile writes into G (givenName).
+    pub patronymic: Option<String>,
     pub iin: Option<Iin>,
     pub bin: Option<Bin>,
     pub organisation: Option<String>,
@@ -43,6 +63,37 @@ pub struct CertificateIdentity {
     pub key_type: Option<KeyType>,
     /// Problems found while reading (e.g. an IIN with a wrong check digit); never fatal.
     pub warnings: Vec<String>,
+    /// Every subject attribute as written, in DN order: what the fields above interpret.
+    pub attributes: Vec<NameAttribute>,
+}
+
+/// One attribute of a subject DN, uninterpreted.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct NameAttribute {
+    /// The short name (CN, SN, SERIALNUMBER, C, O, OU, G, L, ST) or the OID.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The value; `#` and the DER in hex when it is not a directory string.
+    pub value: String,
+}
+
+/// The attributes of `name` in DN order (first RDN first).
+pub fn name_attributes(name: &Name) -> Vec<NameAttribute> {
+    name.0
+        .iter()
+        .flat_map(|rdn| rdn.0.iter())
+        .map(|atv| NameAttribute {
+            kind: short_name(&atv.oid).map_or_else(|| atv.oid.to_string(), str::to_owned),
+            value: directory_string(&atv.value)
+                .unwrap_or_else(|| format!("#{}", hex::encode(der::Encode::to_der(&atv.value).unwrap_or_default()))),
+        })
+        .collect()
+}
+
+/// "SURNAME FIRSTNAME" minus the surname.
+fn first_name(common_name: Option<&str>, surname: Option<&str>) -> Option<String> {
+    let rest = common_name?.strip_prefix(surname?)?.strip_prefix(' ')?.trim();
+    (!rest.is_empty()).then(|| rest.to_owned())
 }
 
 /// Decode a directory string of any of the usual types.
@@ -79,11 +130,13 @@ impl CertificateIdentity {
         let mut id = CertificateIdentity {
             common_name: name_attribute(subject, rfc4519::CN),
             surname: name_attribute(subject, rfc4519::SN),
-            given_name: name_attribute(subject, GIVEN_NAME),
+            patronymic: name_attribute(subject, GIVEN_NAME),
             organisation: name_attribute(subject, rfc4519::O),
             country: name_attribute(subject, rfc4519::C),
+            attributes: name_attributes(subject),
             ..Default::default()
         };
+        id.first_name = first_name(id.common_name.as_deref(), id.surname.as_deref());
         if let Some(sn) = name_attribute(subject, rfc4519::SERIAL_NUMBER) {
             if sn.starts_with(Iin::DN_PREFIX) {
                 match Iin::from_dn_value(&sn) {
@@ -162,6 +215,10 @@ const SHORT_NAMES: [(ObjectIdentifier, &str); 9] = [
     (rfc4519::ST, "ST"),
 ];
 
+fn short_name(oid: &ObjectIdentifier) -> Option<&'static str> {
+    SHORT_NAMES.iter().find(|(o, _)| o == oid).map(|(_, short)| *short)
+}
+
 /// A DN in RFC 4514 form (last RDN first), with short names for the attributes of the
 /// national profile. Unlike `Name`'s `Display`, it does not search the whole OID database for
 /// every attribute, which matters at thousands of certificates per second.
@@ -175,8 +232,8 @@ pub fn format_dn(name: &Name) -> String {
             if j > 0 {
                 out.push('+');
             }
-            match SHORT_NAMES.iter().find(|(oid, _)| *oid == atv.oid) {
-                Some((_, short)) => out.push_str(short),
+            match short_name(&atv.oid) {
+                Some(short) => out.push_str(short),
                 None => out.push_str(&atv.oid.to_string()),
             }
             out.push('=');
@@ -230,5 +287,27 @@ mod tests {
             dn,
             "G=ТЕСТОВИЧ,OU=BIN121340012348,O=ТОО \\\"A\\, B\\\",C=KZ,SERIALNUMBER=IIN880101300010,SN=ТЕСТОВ,CN=ТЕСТОВ ТЕСТ"
         );
+    }
+
+    #[test]
+    fn first_name_and_patronymic_are_told_apart_and_raw_attributes_kept() {
+        let subject = Subject::Individual(Person {
+            iin: Iin::with_check_digit("88010130001").unwrap(),
+            surname: "Тестов".into(),
+            given_name: "Айгерім Тест".into(),
+            patronymic: Some("Тестович".into()),
+            email: None,
+        });
+        let name = subject.to_name().unwrap();
+        let (cn, sn) = (name_attribute(&name, rfc4519::CN), name_attribute(&name, rfc4519::SN));
+        assert_eq!(first_name(cn.as_deref(), sn.as_deref()).as_deref(), Some("АЙГЕРІМ ТЕСТ"));
+        assert_eq!(first_name(Some("ИВАНОВ ИВАН"), Some("ПЕТРОВ")), None, "CN not led by the surname");
+        assert_eq!(first_name(Some("ИВАНОВ"), Some("ИВАНОВ")), None);
+        let attributes = name_attributes(&name);
+        let kinds: Vec<&str> = attributes.iter().map(|a| a.kind.as_str()).collect();
+        assert_eq!(kinds, ["CN", "SN", "SERIALNUMBER", "C", "G"]);
+        assert_eq!(attributes[4].value, "ТЕСТОВИЧ");
+        let json = serde_json::to_value(&attributes[4]).unwrap();
+        assert_eq!(json, serde_json::json!({ "type": "G", "value": "ТЕСТОВИЧ" }));
     }
 }

@@ -61,8 +61,11 @@ pub enum Subject {
     Service { common_name: String, organisation: Option<String> },
 }
 
-const UB_NAME: usize = 64; // RFC 5280 upper bound for most naming attributes
-const UB_ORGANISATION: usize = 200; // national registry names are long; O is UTF8String anyway
+/// Longest CN, SURNAME and G value in characters (RFC 5280 ub-common-name, ub-name).
+pub const UB_NAME: usize = 64;
+/// Longest organisation name (O) in characters: national registry names are long, and O is a
+/// UTF8String anyway.
+pub const UB_ORGANISATION: usize = 200;
 
 fn clean(field: &'static str, value: &str, max: usize) -> Result<String, SubjectError> {
     let v = value.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -77,6 +80,41 @@ fn clean(field: &'static str, value: &str, max: usize) -> Result<String, Subject
         return Err(SubjectError::TooLong { field, len, max });
     }
     Ok(v)
+}
+
+/// A person's names as they go into the DN: whitespace collapsed, checked, in capitals.
+struct DnNames {
+    surname: String,
+    given_name: String,
+    patronymic: Option<String>,
+}
+
+impl DnNames {
+    fn of(surname: &str, given_name: &str, patronymic: Option<&str>) -> Result<Self, SubjectError> {
+        let surname = clean("surname", surname, UB_NAME)?.to_uppercase();
+        let given_name = clean("given name", given_name, UB_NAME)?.to_uppercase();
+        // CN is "SURNAME GIVENNAME" and has the same upper bound as each part.
+        let cn = surname.chars().count() + 1 + given_name.chars().count();
+        if cn > UB_NAME {
+            return Err(SubjectError::TooLong { field: "surname and given name together (CN)", len: cn, max: UB_NAME });
+        }
+        let patronymic = match patronymic {
+            Some(p) if !p.trim().is_empty() => Some(clean("patronymic", p, UB_NAME)?.to_uppercase()),
+            _ => None,
+        };
+        Ok(Self { surname, given_name, patronymic })
+    }
+}
+
+/// Check a person's names against the limits of the subject DN without building it, so that
+/// data accepted elsewhere (the registry import) is never refused later at issuance.
+pub fn check_person_names(surname: &str, given_name: &str, patronymic: Option<&str>) -> Result<(), SubjectError> {
+    DnNames::of(surname, given_name, patronymic).map(|_| ())
+}
+
+/// Check an organisation name against the limits of O.
+pub fn check_organisation_name(name: &str) -> Result<(), SubjectError> {
+    clean("organisation name", name, UB_ORGANISATION).map(|_| ())
 }
 
 /// Validate an email for rfc822Name: ASCII, one `@`, non-empty parts, no spaces.
@@ -147,11 +185,10 @@ impl Subject {
         let mut rdns = Vec::with_capacity(7);
         match self {
             Self::Individual(person) | Self::Employee { person, .. } => {
-                let surname = clean("surname", &person.surname, UB_NAME)?.to_uppercase();
-                let given = clean("given name", &person.given_name, UB_NAME)?.to_uppercase();
-                let cn = format!("{surname} {given}");
+                let names = DnNames::of(&person.surname, &person.given_name, person.patronymic.as_deref())?;
+                let cn = format!("{} {}", names.surname, names.given_name);
                 rdns.push(utf8(rfc4519::CN, &cn)?);
-                rdns.push(utf8(rfc4519::SN, &surname)?);
+                rdns.push(utf8(rfc4519::SN, &names.surname)?);
                 rdns.push(printable(rfc4519::SERIAL_NUMBER, &person.iin.dn_value())?);
                 rdns.push(printable(rfc4519::C, "KZ")?);
                 if let Self::Employee { organisation, .. } = self {
@@ -159,10 +196,8 @@ impl Subject {
                     rdns.push(utf8(rfc4519::O, &org)?);
                     rdns.push(utf8(rfc4519::OU, &organisation.bin.dn_value())?);
                 }
-                if let Some(p) = &person.patronymic {
-                    if !p.trim().is_empty() {
-                        rdns.push(utf8(GIVEN_NAME, &clean("patronymic", p, UB_NAME)?.to_uppercase())?);
-                    }
+                if let Some(p) = &names.patronymic {
+                    rdns.push(utf8(GIVEN_NAME, p)?);
                 }
                 if let Some(email) = &person.email {
                     validate_email(email)?;
@@ -258,5 +293,33 @@ mod tests {
         let mut p = person();
         p.surname = "Я".repeat(65);
         assert!(matches!(Subject::Individual(p).to_name(), Err(SubjectError::TooLong { .. })));
+        // Each part fits, CN ("SURNAME GIVENNAME") does not.
+        let mut p = person();
+        p.surname = "Я".repeat(40);
+        p.given_name = "Я".repeat(30);
+        assert!(matches!(Subject::Individual(p).to_name(), Err(SubjectError::TooLong { len: 71, max: 64, .. })));
+    }
+
+    #[test]
+    fn name_checks_agree_with_the_dn_builder() {
+        let cases = [
+            ("Тестов", "Тест", Some("Тестович")),
+            ("Я", &*"Я".repeat(63), None),
+            ("Я", &*"Я".repeat(62), None),
+            (&*"Я".repeat(65), "Т", None),
+            ("Т", "Т", Some(&*"Я".repeat(65))),
+            ("Т", "a\u{0007}b", None),
+            ("  ", "Т", None),
+        ];
+        for (surname, given, patronymic) in cases {
+            let mut p = person();
+            p.surname = surname.into();
+            p.given_name = given.into();
+            p.patronymic = patronymic.map(Into::into);
+            let built = Subject::Individual(p).to_name().map(|_| ());
+            assert_eq!(check_person_names(surname, given, patronymic), built, "{surname} {given}");
+        }
+        assert!(check_organisation_name(&"Я".repeat(200)).is_ok());
+        assert!(matches!(check_organisation_name(&"Я".repeat(201)), Err(SubjectError::TooLong { .. })));
     }
 }

@@ -17,7 +17,7 @@ use spki::SubjectPublicKeyInfoOwned;
 use time::{Duration, OffsetDateTime};
 use x509_cert::Certificate;
 
-use crate::clock::Clock;
+use crate::clock::{rfc3339, Clock};
 use crate::config::PublicationUrls;
 use crate::identity::{Subject, SubjectError};
 use crate::profile::lint::{lint, IssuerFacts};
@@ -71,13 +71,13 @@ pub enum IssueError {
     SubjectKind { profile: ProfileId, wanted: &'static str },
     #[error("profile {0} is not issued by an issuing CA")]
     ProfileNotIssuable(ProfileId),
-    #[error("the certificate would be valid until {not_after}, after the issuing CA's own certificate expires ({ca_not_after}); renew the issuing CA first")]
+    #[error("the certificate would be valid until {}, after the issuing CA's own certificate expires ({}); renew the issuing CA first", rfc3339(*not_after), rfc3339(*ca_not_after))]
     OutlivesIssuer { not_after: OffsetDateTime, ca_not_after: OffsetDateTime },
-    #[error("the certificate of CA {ca} is valid from {not_before} to {not_after}, not at {now}: the CA signs nothing outside that period; renew the CA certificate (or issue from a newer CA) first")]
+    #[error("the certificate of CA {ca} is valid from {} to {}, not at {}: the CA signs nothing outside that period; renew the CA certificate (or issue from a newer CA) first", rfc3339(*not_before), rfc3339(*not_after), rfc3339(*now))]
     IssuerNotValid { ca: String, now: OffsetDateTime, not_before: OffsetDateTime, not_after: OffsetDateTime },
     /// The CA's certificate, or that of the CA above it, is revoked: nothing may be signed
     /// under it any more.
-    #[error("{whose} (serial {serial}) was revoked at {revoked_at} ({reason}): CA {ca} signs nothing more; certificates must come from a new, unrevoked CA certificate")]
+    #[error("{whose} (serial {serial}) was revoked at {} ({reason}): CA {ca} signs nothing more; certificates must come from a new, unrevoked CA certificate", rfc3339(*revoked_at))]
     IssuerRevoked {
         ca: String,
         /// "the certificate of CA nca" or "the certificate of the CA above it, CN=…".
@@ -86,7 +86,7 @@ pub enum IssueError {
         reason: crate::revocation::RevocationReason,
         revoked_at: OffsetDateTime,
     },
-    #[error("to-be-signed certificate failed the profile lint (nothing was signed; serial {serial} stays reserved): {problems:?}")]
+    #[error("to-be-signed certificate failed the profile lint (nothing was signed; serial {serial} stays reserved): {}", problems.join("; "))]
     Lint { serial: SerialNumber, problems: Vec<String> },
     #[error("signing failed (serial {serial} stays reserved, no certificate exists): {source}")]
     Signing { serial: SerialNumber, source: SignerError },

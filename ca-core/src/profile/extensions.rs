@@ -105,7 +105,7 @@ pub fn build_extensions(profile: &Profile, ctx: &ExtensionContext<'_>) -> der::R
             })
         })
         .transpose()?;
-    let key_usage = profile.key_usage_flags();
+    let key_usage = profile.key_usage_flags(ctx.subject_public_key);
 
     if let Some(path_len) = profile.ca_path_len {
         out.push(ext(&BasicConstraints { ca: true, path_len_constraint: path_len }, true)?);

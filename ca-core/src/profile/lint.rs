@@ -122,7 +122,7 @@ pub fn lint(tbs: &TbsCertificate, profile: &Profile, issuer: &IssuerFacts<'_>) -
     match find(KeyUsage::OID) {
         Some(e) if e.critical => match KeyUsage::from_der(e.extn_value.as_bytes()) {
             Ok(ku) => {
-                if ku != profile.key_usage_flags() {
+                if ku != profile.key_usage_flags(&tbs.subject_public_key_info) {
                     p.push("keyUsage bits differ from the profile".into());
                 }
             }

@@ -207,11 +207,21 @@ impl Profile {
         }
     }
 
-    /// The keyUsage extension value of this profile.
-    pub fn key_usage_flags(&self) -> x509_cert::ext::pkix::KeyUsage {
+    /// The keyUsage extension value of this profile for a certificate of `subject_key`.
+    ///
+    /// `key_usage` is written for RSA keys, as NCA-PROFILE.md lists it (AUTH: digitalSignature,
+    /// keyEncipherment). An EC key cannot encipher keys (RFC 5480 §3 forbids keyEncipherment
+    /// for id-ecPublicKey), so an EC AUTH certificate carries keyAgreement in its place: the
+    /// same intent (others can send the holder encrypted content, by ECDH), in the form the key
+    /// supports.
+    pub fn key_usage_flags(&self, subject_key: &spki::SubjectPublicKeyInfoOwned) -> x509_cert::ext::pkix::KeyUsage {
+        let ec = subject_key.algorithm.oid == const_oid::db::rfc5912::ID_EC_PUBLIC_KEY;
         let mut ku = x509_cert::ext::pkix::KeyUsage(Default::default());
         for k in self.key_usage {
-            ku.0 |= *k;
+            ku.0 |= match *k {
+                KeyUsages::KeyEncipherment if ec => KeyUsages::KeyAgreement,
+                other => other,
+            };
         }
         ku
     }
@@ -275,5 +285,32 @@ mod tests {
         assert_eq!(ind.roles_for(&[]).unwrap(), vec![Role::Individual]);
         assert!(ind.roles_for(&[Role::Hr]).is_err());
         assert_eq!(ind.roles_for(&[Role::CaOperator]).unwrap(), vec![Role::Individual, Role::CaOperator]);
+    }
+
+    fn spki(algorithm: ObjectIdentifier) -> spki::SubjectPublicKeyInfoOwned {
+        spki::SubjectPublicKeyInfoOwned {
+            algorithm: spki::AlgorithmIdentifierOwned { oid: algorithm, parameters: None },
+            subject_public_key: der::asn1::BitString::from_bytes(&[4; 65]).unwrap(),
+        }
+    }
+
+    #[test]
+    fn ec_keys_never_get_key_encipherment() {
+        use const_oid::db::rfc5912::{ID_EC_PUBLIC_KEY, RSA_ENCRYPTION};
+        use KeyUsages::*;
+        let (rsa, ec) = (spki(RSA_ENCRYPTION), spki(ID_EC_PUBLIC_KEY));
+        for id in ProfileId::all() {
+            let ku = Profile::of(id).key_usage_flags(&ec);
+            assert!(!ku.0.contains(KeyEncipherment) && !ku.0.contains(DataEncipherment), "{id}: {ku:?}");
+        }
+        for id in [ProfileId::IndividualAuth, ProfileId::LegalAuth] {
+            let profile = Profile::of(id);
+            assert_eq!(profile.key_usage_flags(&rsa).0, DigitalSignature | KeyEncipherment, "{id}: as NCA-PROFILE.md");
+            assert_eq!(profile.key_usage_flags(&ec).0, DigitalSignature | KeyAgreement, "{id}");
+        }
+        for id in [ProfileId::IndividualSign, ProfileId::LegalSign] {
+            let profile = Profile::of(id);
+            assert_eq!(profile.key_usage_flags(&rsa), profile.key_usage_flags(&ec), "{id}");
+        }
     }
 }

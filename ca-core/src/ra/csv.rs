@@ -9,14 +9,21 @@
 //!
 //! `patronymic`, `email` and `phone` may be empty; `life_status` is the ГБД ФЛ code (9 = died);
 //! `exclusion_code` is 0..9 (0 = none); `legal_capacity` 1..5; `special_register` is 0 or 1;
-//! `document_issued` is `YYYY-MM-DD`. A whole file is checked before anything is written, and
-//! every bad line is reported with its number.
+//! `document_issued` is `YYYY-MM-DD`. Names are checked with the limits of the subject DN
+//! (`identity::check_person_names`, `identity::check_organisation_name`), so that a record the
+//! registry holds is never refused at issuance for its names. A whole file is checked before
+//! anything is written, and every bad line is reported with its number.
 
 use time::macros::format_description;
 use time::Date;
 
 use super::registry::{ExclusionCode, LegalCapacity, LegalEntityRecord, PersonRecord};
-use crate::identity::{Bin, Iin};
+use crate::identity::{check_organisation_name, check_person_names, Bin, Iin};
+
+/// Longest document or registration number, in characters (they are shown, never in a DN).
+pub const MAX_NUMBER_LEN: usize = 64;
+/// Longest telephone number, in characters (E.164 is 15 digits; room for spaces and `+()-`).
+pub const MAX_PHONE_LEN: usize = 32;
 
 /// Number of fields of a `person` line, including the kind.
 pub const PERSON_FIELDS: usize = 13;
@@ -134,6 +141,16 @@ fn required<'a>(value: &'a str, name: &str) -> Result<&'a str, String> {
     }
 }
 
+fn bounded<'a>(value: &'a str, name: &str, max: usize) -> Result<&'a str, String> {
+    let v = required(value, name)?;
+    let len = v.chars().count();
+    if len > max {
+        Err(format!("{name} is too long ({len} characters, at most {max})"))
+    } else {
+        Ok(v)
+    }
+}
+
 fn optional(value: &str) -> Option<String> {
     let v = value.trim();
     (!v.is_empty()).then(|| v.to_owned())
@@ -171,20 +188,25 @@ fn person(f: &[String]) -> Result<PersonRecord, String> {
     }
     let phone = optional(&f[12]);
     if let Some(p) = &phone {
-        if !p.chars().all(|c| c.is_ascii_digit() || "+-() ".contains(c)) {
-            return Err(format!("phone {p:?} is not a telephone number"));
+        if p.chars().count() > MAX_PHONE_LEN || !p.chars().all(|c| c.is_ascii_digit() || "+-() ".contains(c)) {
+            let shown: String = p.chars().take(40).collect();
+            return Err(format!("phone {shown:?} is not a telephone number"));
         }
     }
+    let surname = required(&f[2], "surname")?;
+    let given_name = required(&f[3], "given_name")?;
+    let patronymic = optional(&f[4]);
+    check_person_names(surname, given_name, patronymic.as_deref()).map_err(|e| e.to_string())?;
     Ok(PersonRecord {
         iin,
-        surname: required(&f[2], "surname")?.to_owned(),
-        given_name: required(&f[3], "given_name")?.to_owned(),
-        patronymic: optional(&f[4]),
+        surname: surname.to_owned(),
+        given_name: given_name.to_owned(),
+        patronymic,
         life_status,
         exclusion,
         legal_capacity,
         special_register,
-        document_number: required(&f[9], "document_number")?.to_owned(),
+        document_number: bounded(&f[9], "document_number", MAX_NUMBER_LEN)?.to_owned(),
         document_issued,
         email,
         phone,
@@ -195,10 +217,12 @@ fn entity(f: &[String]) -> Result<LegalEntityRecord, String> {
     count(f, ENTITY_FIELDS, "entity")?;
     let bin: Bin = f[1].parse().map_err(|e| format!("{e}"))?;
     let head_iin: Iin = f[4].parse().map_err(|e| format!("head_iin: {e}"))?;
+    let name = required(&f[2], "name")?;
+    check_organisation_name(name).map_err(|e| e.to_string())?;
     Ok(LegalEntityRecord {
         bin,
-        name: required(&f[2], "name")?.to_owned(),
-        registration_number: required(&f[3], "registration_number")?.to_owned(),
+        name: name.to_owned(),
+        registration_number: bounded(&f[3], "registration_number", MAX_NUMBER_LEN)?.to_owned(),
         head_iin,
     })
 }
@@ -274,5 +298,40 @@ mod tests {
         assert!(parse(&format!("person,{IIN},a,b,,1,0,1,2,N,2020-01-01,,")).is_err());
         assert!(parse(&format!("person,{IIN},a,b,,1,0,1,0,N,2020-13-01,,")).is_err());
         assert!(parse(&format!("person,{IIN},a,b,,1,0,1,0,N,2020-01-01,not-an-email,")).is_err());
+    }
+
+    #[test]
+    fn refuses_what_issuance_would_refuse_with_the_line_number() {
+        let long = "Я".repeat(5_000_000);
+        let ok = format!("person,{IIN},Тестов,Тест,,1,0,1,0,N1,2020-01-01,,");
+        let text = [
+            ok.clone(),
+            format!("person,{IIN},{long},Тест,,1,0,1,0,N1,2020-01-01,,"),
+            format!("person,{IIN},Тестов,{},,1,0,1,0,N1,2020-01-01,,", "Я".repeat(65)),
+            format!("person,{IIN},{},{},,1,0,1,0,N1,2020-01-01,,", "Я".repeat(40), "Я".repeat(30)),
+            format!("person,{IIN},Тестов,Тест,{},1,0,1,0,N1,2020-01-01,,", "Я".repeat(65)),
+            format!("entity,121340012348,{},RC-1,{IIN}", "Я".repeat(201)),
+            format!("person,{IIN},Тестов,Тест,,1,0,1,0,{},2020-01-01,,", "N".repeat(65)),
+            format!("entity,121340012348,ТОО,{},{IIN}", "R".repeat(65)),
+            format!("person,{IIN},Тестов,Тест,,1,0,1,0,N1,2020-01-01,,{}", "1".repeat(33)),
+        ]
+        .join("\n");
+        let errors = parse(&text).unwrap_err();
+        let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, (2..=9).collect::<Vec<_>>(), "{errors:?}");
+        assert_eq!(errors[0].to_string(), "line 2: surname is too long (5000000 characters, at most 64)");
+        assert!(errors.iter().all(|e| e.problem.len() < 200), "no echo of huge values: {errors:?}");
+        // The same limits as the DN builder: what passes here is issuable.
+        let edge =
+            format!("person,{IIN},{},{},{},1,0,1,0,N1,2020-01-01,,", "Я".repeat(31), "Я".repeat(32), "Я".repeat(64));
+        let person = parse(&edge).unwrap().persons.remove(0);
+        let subject = crate::identity::Person {
+            iin: person.iin,
+            surname: person.surname,
+            given_name: person.given_name,
+            patronymic: person.patronymic,
+            email: None,
+        };
+        assert!(crate::identity::Subject::Individual(subject).to_name().is_ok());
     }
 }

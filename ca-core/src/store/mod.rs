@@ -201,7 +201,7 @@ pub enum StoreError {
     DuplicateSerial(SerialNumber),
     #[error("no certificate with serial {0} in the store")]
     UnknownSerial(SerialNumber),
-    #[error("serial {serial} is {status:?}, expected {expected:?}")]
+    #[error("serial {serial} is {}, expected {}", status.as_str(), expected.as_str())]
     WrongStatus { serial: SerialNumber, status: CertificateStatus, expected: CertificateStatus },
     #[error("the store at {path} is from a newer version (schema {found}, this program knows {known})")]
     SchemaTooNew { path: String, found: i64, known: i64 },

@@ -65,8 +65,13 @@ pub(crate) async fn deadline(request: Request, next: Next) -> Response {
     }
 }
 
+/// A path no route serves.
+pub(crate) async fn no_route(uri: axum::http::Uri) -> Response {
+    ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("nothing is served at {}", uri.path())).into_response()
+}
+
 /// Middleware: framework refusals (body too large, bad content type, wrong method) become
-/// JSON errors like every other API answer.
+/// JSON errors like every other answer, on every path (the `Allow` header of a 405 is kept).
 pub(crate) async fn json_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
@@ -86,11 +91,21 @@ pub(crate) async fn json_errors(request: Request, next: Next) -> Response {
         s if s.is_server_error() => "internal",
         _ => "bad-request",
     };
+    let allow = response.headers().get(axum::http::header::ALLOW).cloned();
     let message = match axum::body::to_bytes(response.into_body(), 4096).await {
         Ok(b) if !b.is_empty() => String::from_utf8_lossy(&b).into_owned(),
-        _ => status.canonical_reason().unwrap_or("error").to_owned(),
+        _ => match (status, &allow) {
+            (StatusCode::METHOD_NOT_ALLOWED, Some(a)) => {
+                format!("method not allowed here; allowed: {}", a.to_str().unwrap_or_default())
+            }
+            _ => status.canonical_reason().unwrap_or("error").to_owned(),
+        },
     };
-    ApiError::new(status, kind, message).into_response()
+    let mut response = ApiError::new(status, kind, message).into_response();
+    if let Some(allow) = allow {
+        response.headers_mut().insert(axum::http::header::ALLOW, allow);
+    }
+    response
 }
 
 /// `GET /api/v1/openapi.json`.
@@ -103,15 +118,48 @@ fn openapi_document() -> serde_json::Value {
         "type": "object", "required": ["error", "message"],
         "properties": { "error": { "type": "string" }, "message": { "type": "string" } }
     });
-    serde_json::json!({
-        "openapi": "3.0.3",
-        "info": { "title": "National CA services", "version": env!("CARGO_PKG_VERSION") },
-        "paths": {
+    let name_attribute = serde_json::json!({ "type": "object", "properties": { "type": { "type": "string", "description": "CN, SN, SERIALNUMBER, C, O, OU, G, L, ST or the OID" }, "value": { "type": "string" } } });
+    let identity = serde_json::json!({ "type": "object", "properties": {
+                "common_name": { "type": "string", "nullable": true }, "surname": { "type": "string", "nullable": true },
+                "first_name": { "type": "string", "nullable": true, "description": "what follows the surname in CN (\"SURNAME FIRSTNAME\")" },
+                "patronymic": { "type": "string", "nullable": true, "description": "the G (givenName) attribute, which holds the patronymic in the national profile" },
+                "iin": { "type": "string", "nullable": true }, "bin": { "type": "string", "nullable": true },
+                "organisation": { "type": "string", "nullable": true }, "country": { "type": "string", "nullable": true }, "email": { "type": "string", "nullable": true },
+                "roles": { "type": "array", "items": { "type": "string" } }, "key_type": { "type": "string", "enum": ["AUTH", "SIGN"], "nullable": true },
+                "warnings": { "type": "array", "items": { "type": "string" } },
+                "attributes": { "type": "array", "items": { "$ref": "#/components/schemas/NameAttribute" }, "description": "every subject attribute as written, in DN order" } } });
+    let certificate_info = serde_json::json!({ "type": "object", "properties": {
+                "serial": { "type": "string" }, "subject": { "type": "object", "properties": {
+                    "dn": { "type": "string" }, "common_name": { "type": "string", "nullable": true }, "surname": { "type": "string", "nullable": true },
+                    "first_name": { "type": "string", "nullable": true }, "patronymic": { "type": "string", "nullable": true },
+                    "iin": { "type": "string", "nullable": true }, "bin": { "type": "string", "nullable": true },
+                    "organisation": { "type": "string", "nullable": true }, "email": { "type": "string", "nullable": true }, "country": { "type": "string", "nullable": true },
+                    "attributes": { "type": "array", "items": { "$ref": "#/components/schemas/NameAttribute" } } } }, "issuer": { "type": "string" },
+                "not_before": { "type": "string", "format": "date-time" }, "not_after": { "type": "string", "format": "date-time" },
+                "key_usage": { "type": "string", "enum": ["AUTH", "SIGN"], "nullable": true },
+                "roles": { "type": "array", "items": { "type": "string" } },
+                "public_key": { "type": "object" }, "policies": { "type": "array", "items": { "type": "string" } },
+                "valid_now": { "type": "boolean" }, "issued_by_this_ca": { "type": "boolean" },
+                "status": { "type": "object", "nullable": true }
+            } });
+    let distribution = serde_json::json!({
+            "/crl/{file}": { "get": { "summary": "Published CRLs", "parameters": [{ "name": "file", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "responses": { "200": { "description": "CRL: DER for <name>.crl, PEM for <name>.pem", "content": { "application/pkix-crl": { "schema": { "type": "string", "format": "binary" } }, "application/x-pem-file": { "schema": { "type": "string" } } } },
+                    "404": { "description": "No such CRL", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } } } } },
+            "/ca/{file}": { "get": { "summary": "CA certificates (AIA caIssuers)", "parameters": [{ "name": "file", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "responses": { "200": { "description": "Certificate: DER for <name>.cer, PEM for <name>.pem", "content": { "application/pkix-cert": { "schema": { "type": "string", "format": "binary" } }, "application/x-pem-file": { "schema": { "type": "string" } } } },
+                    "404": { "description": "No such certificate", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } } } } },
+            "/cps": { "get": { "summary": "The certification practice statement (the CPS URL in every certificate): the file set as [server] cps_file in ca.toml, or a notice naming the CA and its policies",
+                "responses": { "200": { "description": "The CPS", "content": { "text/html": { "schema": { "type": "string" } }, "text/plain": { "schema": { "type": "string" } } } } } } }
+    });
+    let mut paths = serde_json::Map::new();
+    for part in [
+        serde_json::json!({
             "/api/v1/x509/info": { "post": {
                 "summary": "Who a certificate belongs to, what it may be used for, and its status in this CA",
                 "requestBody": { "required": true, "content": {
                     "application/json": { "schema": { "type": "object", "required": ["certificate"],
-                        "properties": { "certificate": { "type": "string", "description": "base64 DER or PEM" } } } },
+                        "properties": { "certificate": { "type": "string", "minLength": 1, "description": "base64 DER or PEM" } } } },
                     "application/pkix-cert": { "schema": { "type": "string", "format": "binary" } }
                 } },
                 "responses": {
@@ -125,7 +173,7 @@ fn openapi_document() -> serde_json::Value {
                 "parameters": [{ "$ref": "#/components/parameters/key_usage" }, { "$ref": "#/components/parameters/roles" }, { "$ref": "#/components/parameters/iin" }, { "$ref": "#/components/parameters/bin" }, { "$ref": "#/components/parameters/validation_time" }],
                 "requestBody": { "required": true, "content": {
                     "application/json": { "schema": { "type": "object", "required": ["certificate"], "additionalProperties": false,
-                        "properties": { "certificate": { "type": "string", "description": "base64 DER or PEM" },
+                        "properties": { "certificate": { "type": "string", "minLength": 1, "description": "base64 DER or PEM" },
                             "validation_time": { "type": "string", "format": "date-time" },
                             "requirements": { "$ref": "#/components/schemas/Requirements" } } } },
                     "application/pkix-cert": { "schema": { "type": "string", "format": "binary" } }
@@ -141,7 +189,7 @@ fn openapi_document() -> serde_json::Value {
                 "parameters": [{ "$ref": "#/components/parameters/key_usage" }, { "$ref": "#/components/parameters/roles" }, { "$ref": "#/components/parameters/iin" }, { "$ref": "#/components/parameters/bin" }, { "$ref": "#/components/parameters/validation_time" }],
                 "requestBody": { "required": true, "content": {
                     "application/json": { "schema": { "type": "object", "required": ["cms"], "additionalProperties": false,
-                        "properties": { "cms": { "type": "string", "description": "base64 or PEM of the CMS" },
+                        "properties": { "cms": { "type": "string", "minLength": 1, "description": "base64 or PEM of the CMS" },
                             "data": { "type": "string", "description": "base64 of the content of a detached signature" },
                             "validation_time": { "type": "string", "format": "date-time", "description": "validate at this time instead of each signer's signingTime" },
                             "requirements": { "$ref": "#/components/schemas/Requirements" } } } },
@@ -153,7 +201,9 @@ fn openapi_document() -> serde_json::Value {
                     "400": { "description": "Not a CMS SignedData, or a malformed request", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
                     "413": { "description": "Body larger than 1 MiB", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
                 }
-            } },
+            } }
+        }),
+        serde_json::json!({
             "/api/v1/cms/sign": { "post": {
                 "summary": "Sign content with the service's own system certificate (CAdES-BES)",
                 "security": [{ "bearer": [] }],
@@ -161,6 +211,7 @@ fn openapi_document() -> serde_json::Value {
                     "properties": { "data": { "type": "string", "description": "base64 content" }, "detached": { "type": "boolean" } } } } } },
                 "responses": {
                     "200": { "description": "The SignedData", "content": { "application/json": { "schema": { "type": "object", "properties": { "cms": { "type": "string", "description": "base64 DER" } } } } } },
+                    "400": { "description": "Not JSON of this shape, or data is not base64", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
                     "401": { "description": "No bearer token", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
                     "403": { "description": "Token not authorised", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
                     "503": { "description": "No system key configured", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
@@ -175,46 +226,42 @@ fn openapi_document() -> serde_json::Value {
             "/api/v1/admin/revocations": { "post": {
                 "summary": "Revoke a certificate: a CMS signed by a CA operator (SIGN key, CA-operator role) whose content is {\"action\":\"revoke\",\"serial\":…,\"reason\":…}, signed at most 10 minutes ago; audited",
                 "requestBody": { "required": true, "content": { "application/pkcs7-mime": { "schema": { "type": "string", "format": "binary" } } } },
-                "responses": { "200": { "description": "Revoked (or already revoked)" }, "401": { "description": "No valid signature" }, "403": { "description": "Signer is not a CA operator with a SIGN key" }, "404": { "description": "Unknown serial" } }
+                "responses": { "200": { "description": "Revoked (or already revoked)" }, "400": { "description": "Not a CMS, or signed content that is not a revocation request (unknown reason, bad serial)", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }, "401": { "description": "No valid signature" }, "403": { "description": "Signer is not a CA operator with a SIGN key" }, "404": { "description": "Unknown serial" } }
             } },
             "/api/v1/admin/applications/{number}/confirm": { "post": {
                 "summary": "The operator's confirmation of an application: a CMS by a CA operator over the application's statement (ca application statement); audited",
                 "parameters": [{ "name": "number", "in": "path", "required": true, "schema": { "type": "string" } }],
                 "requestBody": { "required": true, "content": { "application/pkcs7-mime": { "schema": { "type": "string", "format": "binary" } } } },
-                "responses": { "200": { "description": "Confirmed" }, "401": { "description": "No valid signature" }, "403": { "description": "Not an operator, or not this application's statement" }, "404": { "description": "No such application" }, "409": { "description": "Application not in a state to confirm" } }
+                "responses": { "200": { "description": "Confirmed" }, "400": { "description": "Not a CMS, or a malformed application number", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }, "401": { "description": "No valid signature" }, "403": { "description": "Not an operator, or not this application's statement" }, "404": { "description": "No such application" }, "409": { "description": "Application not in a state to confirm" } }
             } },
             "/api/v1/auth/login": { "post": {
                 "summary": "Log in with a CMS signature of the nonce made with an AUTH key; checked now, chain and revocation included; consumes the nonce",
                 "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["cms"], "additionalProperties": false,
-                    "properties": { "cms": { "type": "string" }, "data": { "type": "string", "description": "base64 nonce for a detached signature" } } } } } },
+                    "properties": { "cms": { "type": "string", "minLength": 1, "description": "base64 or PEM of the CMS over the nonce" }, "data": { "type": "string", "description": "base64 nonce for a detached signature" } } } } } },
                 "responses": {
                     "200": { "description": "Who logged in", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/LoginIdentity" } } } },
                     "400": { "description": "Malformed request or CMS", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
                     "401": { "description": "signature-invalid (details.reasons), nonce-unknown, nonce-replayed or nonce-expired", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
                 }
-            } },
-            "/ocsp": { "post": { "summary": "OCSP (RFC 6960)", "requestBody": { "content": { "application/ocsp-request": {} } },
-                "responses": { "200": { "description": "OCSPResponse", "content": { "application/ocsp-response": {} } } } } },
+            } }
+        }),
+        serde_json::json!({
+            "/ocsp": { "post": { "summary": "OCSP (RFC 6960); tryLater when no responder is configured, malformedRequest for an undecodable, oversized or empty request", "requestBody": { "content": { "application/ocsp-request": {} } },
+                "responses": { "200": { "description": "OCSPResponse", "content": { "application/ocsp-response": {} } },
+                    "405": { "description": "Another method than POST (or GET)", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } } } } },
             "/ocsp/{request}": { "get": { "summary": "OCSP (RFC 6960 A.1), base64 request in the path",
                 "parameters": [{ "name": "request", "in": "path", "required": true, "schema": { "type": "string" } }],
                 "responses": { "200": { "description": "OCSPResponse", "content": { "application/ocsp-response": {} } } } } },
-            "/crl/{file}": { "get": { "summary": "Published CRLs", "parameters": [{ "name": "file", "in": "path", "required": true, "schema": { "type": "string" } }],
-                "responses": { "200": { "description": "CRL", "content": { "application/pkix-crl": {} } }, "404": { "description": "No such CRL" } } } },
-            "/ca/{file}": { "get": { "summary": "CA certificates (AIA caIssuers)", "parameters": [{ "name": "file", "in": "path", "required": true, "schema": { "type": "string" } }],
-                "responses": { "200": { "description": "Certificate", "content": { "application/pkix-cert": {} } }, "404": { "description": "No such certificate" } } } },
             "/healthz": { "get": { "summary": "Liveness", "responses": { "200": { "description": "ok" } } } },
             "/metrics": { "get": { "summary": "Prometheus metrics", "responses": { "200": { "description": "text exposition format" } } } }
-        },
-        "components": {
-            "parameters": {
-                "key_usage": { "name": "key_usage", "in": "query", "required": false, "description": "Require an AUTH or a SIGN key (for a binary body; in JSON use requirements)", "schema": { "type": "string", "enum": ["AUTH", "SIGN"] } },
-                "roles": { "name": "roles", "in": "query", "required": false, "description": "Comma-separated role names or OIDs the certificate must carry", "schema": { "type": "string" } },
-                "iin": { "name": "iin", "in": "query", "required": false, "description": "The IIN the certificate must be for", "schema": { "type": "string", "pattern": "^[0-9]{12}$" } },
-                "bin": { "name": "bin", "in": "query", "required": false, "description": "The BIN the certificate must be for", "schema": { "type": "string", "pattern": "^[0-9]{12}$" } },
-                "validation_time": { "name": "validation_time", "in": "query", "required": false, "description": "RFC 3339; validate at this time", "schema": { "type": "string", "format": "date-time" } }
-            },
-          "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
-          "schemas": {
+        }),
+        distribution,
+    ] {
+        if let serde_json::Value::Object(map) = part {
+            paths.extend(map);
+        }
+    }
+    let schemas = serde_json::json!({
             "Error": error,
             "Requirements": { "type": "object", "additionalProperties": false, "properties": {
                 "key_usage": { "type": "string", "enum": ["AUTH", "SIGN"] },
@@ -228,7 +275,9 @@ fn openapi_document() -> serde_json::Value {
             "SignerCertificate": { "type": "object", "properties": {
                 "serial": { "type": "string" }, "subject": { "type": "string" }, "issuer": { "type": "string" },
                 "not_before": { "type": "string", "format": "date-time" }, "not_after": { "type": "string", "format": "date-time" },
-                "identity": { "type": "object", "description": "common_name, surname, given_name, iin, bin, organisation, country, email, roles, key_type (AUTH|SIGN), warnings" } } },
+                "identity": { "$ref": "#/components/schemas/Identity" } } },
+            "NameAttribute": name_attribute,
+            "Identity": identity,
             "CmsVerification": { "type": "object", "properties": {
                 "valid": { "type": "boolean" }, "reasons": { "type": "array", "items": { "type": "string" } },
                 "findings": { "type": "array", "items": { "$ref": "#/components/schemas/Finding" } },
@@ -251,20 +300,27 @@ fn openapi_document() -> serde_json::Value {
                 "revocation": { "$ref": "#/components/schemas/Revocation" } } },
             "LoginIdentity": { "type": "object", "properties": {
                 "iin": { "type": "string", "nullable": true }, "bin": { "type": "string", "nullable": true },
-                "common_name": { "type": "string" }, "surname": { "type": "string" }, "given_name": { "type": "string" },
+                "common_name": { "type": "string" }, "surname": { "type": "string" }, "first_name": { "type": "string", "nullable": true }, "patronymic": { "type": "string", "nullable": true },
                 "organisation": { "type": "string", "nullable": true }, "email": { "type": "string", "nullable": true },
                 "roles": { "type": "array", "items": { "type": "string" } }, "key_usage": { "type": "string" },
                 "certificate": { "type": "object", "properties": { "serial": { "type": "string" }, "subject": { "type": "string" },
                     "issuer": { "type": "string" }, "not_after": { "type": "string", "format": "date-time" } } } } },
-            "CertificateInfo": { "type": "object", "properties": {
-                "serial": { "type": "string" }, "subject": { "type": "object" }, "issuer": { "type": "string" },
-                "not_before": { "type": "string", "format": "date-time" }, "not_after": { "type": "string", "format": "date-time" },
-                "key_usage": { "type": "string", "enum": ["AUTH", "SIGN"], "nullable": true },
-                "roles": { "type": "array", "items": { "type": "string" } },
-                "public_key": { "type": "object" }, "policies": { "type": "array", "items": { "type": "string" } },
-                "valid_now": { "type": "boolean" }, "issued_by_this_ca": { "type": "boolean" },
-                "status": { "type": "object", "nullable": true }
-            } }
-        } }
+            "CertificateInfo": certificate_info
+    });
+    serde_json::json!({
+        "openapi": "3.0.3",
+        "info": { "title": "National CA services", "version": env!("CARGO_PKG_VERSION") },
+        "paths": paths,
+        "components": {
+            "parameters": {
+                "key_usage": { "name": "key_usage", "in": "query", "required": false, "description": "Require an AUTH or a SIGN key (for a binary body; in JSON use requirements)", "schema": { "type": "string", "enum": ["AUTH", "SIGN"] } },
+                "roles": { "name": "roles", "in": "query", "required": false, "description": "Comma-separated role names or OIDs the certificate must carry", "schema": { "type": "string" } },
+                "iin": { "name": "iin", "in": "query", "required": false, "description": "The IIN the certificate must be for", "schema": { "type": "string", "pattern": "^[0-9]{12}$" } },
+                "bin": { "name": "bin", "in": "query", "required": false, "description": "The BIN the certificate must be for", "schema": { "type": "string", "pattern": "^[0-9]{12}$" } },
+                "validation_time": { "name": "validation_time", "in": "query", "required": false, "description": "RFC 3339; validate at this time", "schema": { "type": "string", "format": "date-time" } }
+            },
+          "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+          "schemas": schemas
+        }
     })
 }

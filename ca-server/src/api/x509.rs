@@ -54,12 +54,17 @@ struct Subject {
     dn: String,
     common_name: Option<String>,
     surname: Option<String>,
-    given_name: Option<String>,
+    /// What follows the surname in CN.
+    first_name: Option<String>,
+    /// G (givenName), which holds the patronymic in the national profile.
+    patronymic: Option<String>,
     iin: Option<ca_core::identity::Iin>,
     bin: Option<ca_core::identity::Bin>,
-    organization: Option<String>,
+    organisation: Option<String>,
     email: Option<String>,
     country: Option<String>,
+    /// Every attribute as written, in DN order.
+    attributes: Vec<ca_core::identity::NameAttribute>,
 }
 
 fn time(t: &x509_cert::time::Time) -> OffsetDateTime {
@@ -97,8 +102,9 @@ pub(crate) fn decode_certificate(text_or_der: &[u8]) -> Result<Vec<u8>, ApiError
         return Ok(text_or_der.to_vec());
     }
     let trimmed = text_or_der.trim_ascii();
-    if trimmed.starts_with(b"-----BEGIN") {
-        let (_, der) = der::pem::decode_vec(trimmed)
+    // Text before the PEM block (openssl's "Bag Attributes" and subject= lines) is skipped.
+    if let Some(block) = ca_core::pem::first_block(trimmed) {
+        let (_, der) = der::pem::decode_vec(block)
             .map_err(|e| ApiError::bad_request("malformed-certificate", format!("PEM: {e}")))?;
         return Ok(der);
     }
@@ -161,12 +167,14 @@ pub(crate) async fn info(State(services): State<Arc<Services>>, headers: HeaderM
             dn: format_dn(&tbs.subject),
             common_name: id.common_name,
             surname: id.surname,
-            given_name: id.given_name,
+            first_name: id.first_name,
+            patronymic: id.patronymic,
             iin: id.iin,
             bin: id.bin,
-            organization: id.organisation,
+            organisation: id.organisation,
             email: id.email,
             country: id.country,
+            attributes: id.attributes,
         },
         issuer: format_dn(&tbs.issuer),
         not_before: rfc3339(not_before),

@@ -170,7 +170,11 @@ fn read_public_key(
             let algorithm = KeyAlgorithm::rsa_from_modulus_len(significant).ok_or_else(|| {
                 TokenError::Unsupported(format!("RSA key of {} bits; only 2048, 3072 and 4096", significant * 8))
             })?;
-            Ok((algorithm, rsa_spki(&modulus, &exponent)?))
+            let spki = rsa_spki(&modulus, &exponent)?;
+            // A key made elsewhere (another tool, a card's own generator) may have a small
+            // exponent: refuse it here, before anything is built on it.
+            ca_core::keys::check_key_policy(&spki).map_err(|e| TokenError::Unsupported(e.to_string()))?;
+            Ok((algorithm, spki))
         }
         (Some(KeyType::EC), _, _, Some(params), Some(point)) => {
             let algorithm = curve_from_ec_params(&params)?;
