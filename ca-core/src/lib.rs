@@ -5,12 +5,14 @@
 //! implemented by the `hsm` crate (software keys, PKCS#11 tokens).
 #![forbid(unsafe_code)]
 
+pub mod api_tokens;
 pub mod ca_dir;
 pub mod card;
 pub mod clock;
 pub mod cms;
 pub mod config;
 pub mod csr;
+pub mod expiry;
 pub mod identity;
 pub mod issuer;
 pub mod keys;

@@ -74,7 +74,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(1);
             }
         };
-    if services.ocsp.is_none() {
+    if services.ocsp.get().is_none() {
         tracing::warn!("no OCSP responder (run `ca ocsp init`, and give CA_PASSPHRASE)");
     }
     let runtime = match tokio::runtime::Runtime::new() {

@@ -23,7 +23,7 @@ fn ocsp_response(der: Vec<u8>, cache_seconds: Option<u64>) -> Response {
 }
 
 async fn answer(services: &Services, request: Vec<u8>, via: &'static str) -> Response {
-    let Some(responder) = services.ocsp.clone() else {
+    let Some(responder) = services.ocsp.get() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "OCSP responder not configured (ca ocsp init)").into_response();
     };
     let cache = u64::try_from(responder.validity.whole_seconds()).ok();
