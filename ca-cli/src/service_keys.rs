@@ -70,6 +70,49 @@ pub struct TokenArgs<'a> {
     pub label: &'a str,
 }
 
+/// `--hsm-module LIB --hsm-token LABEL`: make the key on that token.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct HsmArgs {
+    /// Generate the key on this PKCS#11 module's token (HSM) instead of a file.
+    #[arg(long, requires = "hsm_token")]
+    pub hsm_module: Option<PathBuf>,
+    /// Label of that token; its PIN comes from CA_HSM_PIN / --hsm-pin-file.
+    #[arg(long, requires = "hsm_module")]
+    pub hsm_token: Option<String>,
+}
+
+impl HsmArgs {
+    pub fn token(&self) -> Option<TokenArgs<'_>> {
+        self.hsm_module.as_deref().zip(self.hsm_token.as_deref()).map(|(module, label)| TokenArgs { module, label })
+    }
+}
+
+/// Tell the operator (or the script) what `init`/`renew` made.
+pub fn report(
+    ctx: &Context,
+    what: &str,
+    issued: &IssuedCertificate,
+    kind: &str,
+    place: &str,
+    certificate: &Path,
+    replace: bool,
+) {
+    use crate::output::{print_json, when};
+    if ctx.json {
+        print_json(&serde_json::json!({
+            "serial": issued.serial, "certificate": certificate, "key": place, "not_after": when(issued.not_after),
+        }));
+        return;
+    }
+    let verb = if replace { "renewed" } else { "made" };
+    println!("{what} {} {verb} ({kind}), valid until {}", issued.serial, when(issued.not_after));
+    println!("  {}", certificate.display());
+    println!("  key: {place}");
+    if replace {
+        println!("A running server switches to it within [server] reload_seconds, or at once on SIGHUP.");
+    }
+}
+
 /// A key ready to be certified, and where it goes once it is.
 pub struct ServiceKey {
     signer: Box<dyn Signer>,
@@ -210,6 +253,11 @@ impl Service {
             Service::System => "system_key",
         }
     }
+}
+
+/// A key algorithm named on the command line.
+pub fn parse_algorithm(name: &str) -> Result<KeyAlgorithm, Failure> {
+    name.parse().map_err(|e: hsm::UnknownKeyAlgorithm| Failure::Input(e.to_string()))
 }
 
 /// The algorithm of the key certified in `certificate` (PEM), for a renewal that keeps it.

@@ -7,8 +7,6 @@
 //! `<ca dir>/system/api-tokens` ([`ca_core::api_tokens`]); `token list|revoke` show and
 //! withdraw them, and a running server refuses a revoked token from its next request on.
 
-use std::path::PathBuf;
-
 use base64::Engine;
 use ca_core::api_tokens::{self, ApiToken, TokenListError};
 use ca_core::identity::{name_attribute, CertificateIdentity, Organisation, Person, Subject, GIVEN_NAME};
@@ -16,14 +14,13 @@ use ca_core::issuer::IssuanceRequest;
 use ca_core::profile::{ProfileId, Role};
 use ca_core::store::AuditEvent;
 use clap::{Args, Subcommand};
-use hsm::KeyAlgorithm;
 use rand_core::{OsRng, RngCore};
 
 use crate::commands::issue::{check_application, subject_from_args, IssueArgs};
 use crate::context::Context;
 use crate::failure::Failure;
 use crate::output::{print_json, when};
-use crate::service_keys::{self, Service, ServiceKey, TokenArgs};
+use crate::service_keys::{self, HsmArgs, Service, ServiceKey};
 use crate::Outcome;
 
 #[derive(Subcommand, Debug)]
@@ -41,17 +38,13 @@ pub enum SystemCommand {
 #[derive(Args, Debug, Clone)]
 pub struct SystemRenewArgs {
     /// Certify the key in use again instead of making a new one.
-    #[arg(long, conflicts_with_all = ["key_algorithm", "hsm_module"])]
+    #[arg(long, conflicts_with_all = ["key_algorithm", "hsm_module", "hsm_token"])]
     pub keep_key: bool,
     /// Algorithm of the new key (default: the current key's).
     #[arg(long)]
     pub key_algorithm: Option<String>,
-    /// Make the new key on this PKCS#11 module's token (default: where the current key is).
-    #[arg(long, requires = "hsm_token")]
-    pub hsm_module: Option<PathBuf>,
-    /// Label of that token.
-    #[arg(long, requires = "hsm_module")]
-    pub hsm_token: Option<String>,
+    #[command(flatten)]
+    pub hsm: HsmArgs,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -82,12 +75,8 @@ pub struct SystemInitArgs {
     /// rsa2048 (default from ca.toml), rsa3072, rsa4096, p256, p384.
     #[arg(long)]
     pub key_algorithm: Option<String>,
-    /// Generate the key on this PKCS#11 module's token (HSM) instead of a file.
-    #[arg(long, requires = "hsm_token")]
-    pub hsm_module: Option<PathBuf>,
-    /// Label of that token; its PIN comes from CA_HSM_PIN / --hsm-pin-file.
-    #[arg(long, requires = "hsm_module")]
-    pub hsm_token: Option<String>,
+    #[command(flatten)]
+    pub hsm: HsmArgs,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -152,16 +141,11 @@ fn init(ctx: &Context, args: &SystemInitArgs) -> Outcome {
     };
     let subject = subject_from_args(&as_issue, profile)?;
     let roles = check_application(profile, &subject, &args.roles)?;
-    let alg = parse_algorithm(args.key_algorithm.as_deref().unwrap_or(&ctx.config.end_entity.key_algorithm))?;
+    let alg =
+        service_keys::parse_algorithm(args.key_algorithm.as_deref().unwrap_or(&ctx.config.end_entity.key_algorithm))?;
     std::fs::create_dir_all(ctx.dir.system()).map_err(|e| Failure::Internal(e.into()))?;
-    let token =
-        args.hsm_module.as_deref().zip(args.hsm_token.as_deref()).map(|(module, label)| TokenArgs { module, label });
-    let key = ServiceKey::generate(ctx, Service::System, alg, token)?;
+    let key = ServiceKey::generate(ctx, Service::System, alg, args.hsm.token())?;
     certify(ctx, key, profile, subject, roles, false)
-}
-
-fn parse_algorithm(name: &str) -> Result<KeyAlgorithm, Failure> {
-    name.parse().map_err(|e: hsm::UnknownKeyAlgorithm| Failure::Input(e.to_string()))
 }
 
 fn renew(ctx: &Context, args: &SystemRenewArgs) -> Outcome {
@@ -177,15 +161,10 @@ fn renew(ctx: &Context, args: &SystemRenewArgs) -> Outcome {
         ServiceKey::current(ctx, Service::System)?
     } else {
         let alg = match &args.key_algorithm {
-            Some(name) => parse_algorithm(name)?,
+            Some(name) => service_keys::parse_algorithm(name)?,
             None => service_keys::algorithm_of(&cert_path)?,
         };
-        let token = args
-            .hsm_module
-            .as_deref()
-            .zip(args.hsm_token.as_deref())
-            .map(|(module, label)| TokenArgs { module, label });
-        ServiceKey::generate(ctx, Service::System, alg, token)?
+        ServiceKey::generate(ctx, Service::System, alg, args.hsm.token())?
     };
     certify(ctx, key, profile, subject, roles, true)
 }
@@ -239,27 +218,12 @@ fn certify(
         })?)
     })()
     .inspect_err(|_| key.discard())?;
-    let kind = ca_core::keys::check_key_policy(key.signer().public_key()).map(|k| k.to_string()).unwrap_or_default();
-    let cert_path = ctx.dir.system_certificate();
+    let kind = ca_core::keys::check_key_policy(key.signer().public_key()).map(|k| format!("{k}, {profile}"));
     let place = key.install(ctx, Service::System, &issued, replace)?;
-    if ctx.json {
-        print_json(&serde_json::json!({
-            "serial": issued.serial, "certificate": cert_path, "key": place, "not_after": when(issued.not_after),
-        }));
-    } else {
-        let verb = if replace { "renewed" } else { "made" };
-        println!(
-            "System certificate {} {verb} ({kind}, {profile}), valid until {}",
-            issued.serial,
-            when(issued.not_after)
-        );
-        println!("  {}", cert_path.display());
-        println!("  key: {place}");
-        if replace {
-            println!("A running server switches to it within [server] reload_seconds, or at once on SIGHUP.");
-        } else {
-            println!("Restart the server to use it; allow callers with `ca system token --label NAME`.");
-        }
+    let path = ctx.dir.system_certificate();
+    service_keys::report(ctx, "System certificate", &issued, &kind.unwrap_or_default(), &place, &path, replace);
+    if !replace && !ctx.json {
+        println!("Restart the server to use it; allow callers with `ca system token --label NAME`.");
     }
     Ok(())
 }
