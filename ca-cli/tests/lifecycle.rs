@@ -32,13 +32,28 @@ fn http(port: u16, method: &str, path: &str, token: Option<&str>, body: &str) ->
     (status, text[start..].to_owned())
 }
 
-fn stop(mut server: Child) {
-    server.kill().unwrap();
-    let _ = server.wait();
+/// `ca serve`, stopped when dropped — also when an assertion fails, so that no server outlives
+/// the test holding its output pipe.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
-fn hangup(server: &Child) {
-    let out = std::process::Command::new("kill").args(["-HUP", &server.id().to_string()]).output().unwrap();
+fn serve(ca: &CaRunner) -> (Server, u16) {
+    let (child, port) = ca.serve();
+    (Server(child), port)
+}
+
+fn stop(server: Server) {
+    drop(server);
+}
+
+fn hangup(server: &Server) {
+    let out = std::process::Command::new("kill").args(["-HUP", &server.0.id().to_string()]).output().unwrap();
     assert!(out.status.success(), "{out:?}");
 }
 
@@ -134,7 +149,7 @@ fn ocsp_renewal_is_picked_up_by_the_running_server() {
     assert_eq!(out.status.code(), Some(3), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("ca ocsp renew"), "{out:?}");
 
-    let (server, port) = ca.serve();
+    let (server, port) = serve(&ca);
     assert_eq!(responder_id(&ask_ocsp(&ca, port, &cert, &bundle)), first);
     let before = expiry_gauge(port, "ocsp");
     assert!((89 * 86400..=90 * 86400).contains(&before), "90 days: {before}");
@@ -269,7 +284,7 @@ fn tokens_are_listed_and_revoked_and_the_system_certificate_renewed() {
     let file = std::fs::read_to_string(ca.dir.join("system/api-tokens")).unwrap();
     assert!(!file.contains(portal_token) && !file.contains(counter_token), "only hashes are kept");
 
-    let (server, port) = ca.serve();
+    let (server, port) = serve(&ca);
     assert_eq!(sign(port, portal_token).0, 200);
     assert_eq!(sign(port, counter_token).0, 200);
 
@@ -334,7 +349,7 @@ fn ocsp_renewal_on_a_token() {
     let ocsp_pem = ca.dir.join("certs/ocsp.pem");
     let first = responder_key_hash(&ocsp_pem);
     let config_before = std::fs::read_to_string(ca.dir.join("ca.toml")).unwrap();
-    let (server, port) = ca.serve();
+    let (server, port) = serve(&ca);
     assert_eq!(responder_id(&ask_ocsp(&ca, port, &cert, &bundle)), first);
 
     ca.ok(&["ocsp", "renew"]);
