@@ -27,6 +27,7 @@ mod keys;
 mod output;
 mod pem;
 mod secrets;
+mod service_keys;
 mod smtp;
 
 use std::path::PathBuf;
@@ -106,6 +107,8 @@ pub enum Command {
     /// The service's own signing key for /api/v1/cms/sign, and its callers' tokens.
     #[command(subcommand)]
     System(commands::system::SystemCommand),
+    /// The CA's own certificates (root, issuing, OCSP, system) and the days they have left.
+    Status,
     /// Serve OCSP, CRLs and CA certificates over HTTP (the same as the `ca-server` binary).
     Serve(commands::serve::ServeArgs),
     /// The person registry (ГБД ФЛ / ГБД ЮЛ) used by the registration authority.

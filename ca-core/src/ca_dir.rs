@@ -35,6 +35,26 @@ pub struct CaConfig {
     pub crl: CrlSection,
     #[serde(default)]
     pub server: ServerSection,
+    #[serde(default)]
+    pub expiry: ExpirySection,
+}
+
+/// When `ca status` and `/metrics` warn that a certificate of the CA itself nears its end.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExpirySection {
+    /// Warn this many days before a CA certificate (root, issuing) expires. Longer than the
+    /// end-entity validity: an issuing CA must be rolled over before the certificates it
+    /// issues would outlive it.
+    pub ca_warn_days: u32,
+    /// Warn this many days before the OCSP responder's or the system certificate expires.
+    pub service_warn_days: u32,
+}
+
+impl Default for ExpirySection {
+    fn default() -> Self {
+        Self { ca_warn_days: 400, service_warn_days: 21 }
+    }
 }
 
 /// The HTTP server's limits on anonymous, state-creating requests (login challenges).
@@ -66,6 +86,9 @@ pub struct ServerSection {
     /// directory. Without it `/cps` serves a notice that names the CA.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cps_file: Option<PathBuf>,
+    /// How often (seconds) the server looks for a renewed OCSP or system certificate and key
+    /// and switches to them; 0: only on SIGHUP.
+    pub reload_seconds: u64,
 }
 
 impl ServerSection {
@@ -87,6 +110,7 @@ impl Default for ServerSection {
             ocsp_key: None,
             audit_key: None,
             cps_file: None,
+            reload_seconds: 60,
         }
     }
 }
@@ -252,6 +276,11 @@ impl CaDir {
     pub fn audit_checkpoint(&self) -> PathBuf {
         self.publish_crl().join("audit-checkpoint.json")
     }
+    /// The bearer tokens allowed to call `/api/v1/cms/sign` (SHA-256 of each; see
+    /// [`crate::api_tokens`]).
+    pub fn api_tokens(&self) -> PathBuf {
+        self.system().join("api-tokens")
+    }
 
     pub fn load_config(&self) -> Result<CaConfig, ConfigError> {
         let path = self.config();
@@ -292,6 +321,7 @@ impl CaConfig {
             end_entity: EndEntitySection { validity_days: 365, key_algorithm: "rsa2048".into() },
             crl: CrlSection::default(),
             server: ServerSection::default(),
+            expiry: ExpirySection::default(),
         }
     }
 
@@ -301,6 +331,40 @@ impl CaConfig {
         std::fs::write(path, format!("# Configuration of this CA directory; see README.md.\n{text}"))
             .map_err(|e| err(e.to_string()))
     }
+
+    /// Replace `path` with this configuration atomically (see [`write_atomically`]).
+    pub fn replace(&self, path: &Path) -> Result<(), ConfigError> {
+        let err = |message: String| ConfigError::Write { path: path.to_owned(), message };
+        let text = toml::to_string_pretty(self).map_err(|e| err(e.to_string()))?;
+        let text = format!("# Configuration of this CA directory; see README.md.\n{text}");
+        write_atomically(path, text.as_bytes(), 0o644).map_err(|e| err(e.to_string()))
+    }
+}
+
+/// Write `bytes` to a temporary file next to `path` (mode `mode` on Unix), sync it, rename it
+/// over `path` and sync the directory: a reader (a running server) sees the old file or the
+/// new one, never a part, and after a crash one of them is on disk.
+pub fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new().prefix(".replacing-").tempfile_in(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(mode))?;
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    if let Ok(dir) = std::fs::File::open(dir) {
+        dir.sync_all()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! implemented by the `hsm` crate (software keys, PKCS#11 tokens).
 #![forbid(unsafe_code)]
 
+pub mod api_tokens;
 pub mod ca_dir;
 pub mod card;
 pub mod checkpoint;
@@ -12,6 +13,7 @@ pub mod clock;
 pub mod cms;
 pub mod config;
 pub mod csr;
+pub mod expiry;
 pub mod failpoint;
 pub mod fs;
 pub mod identity;

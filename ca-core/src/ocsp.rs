@@ -153,6 +153,11 @@ impl Responder {
         })
     }
 
+    /// The responder certificate this responder signs with (and puts into its responses).
+    pub fn certificate(&self) -> &Certificate {
+        &self.responder_cert
+    }
+
     fn is_ours(&self, id: &CertId) -> bool {
         self.hashes.iter().any(|h| {
             h.algorithm == id.hash_algorithm.oid

@@ -18,6 +18,7 @@ mod metrics;
 mod ocsp_http;
 pub mod rate_limit;
 pub mod refusals;
+mod reload;
 mod verifier;
 
 use std::path::{Path, PathBuf};
@@ -29,6 +30,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use ca_core::ca_dir::{CaConfig, CaDir, KeyLocation, ServerSection};
 use ca_core::clock::{Clock, SystemClock};
+use ca_core::expiry::OwnCertificate;
 use ca_core::ocsp::Responder;
 use ca_core::store::{NonceStore, SqliteStore, Store};
 use hsm::pkcs11::{KeySelector, Pkcs11Module, SecretPin, TokenSelector};
@@ -39,6 +41,7 @@ pub use crl_source::CrlRevocationSource;
 pub use distribution::CpsPage;
 pub use metrics::Metrics;
 pub use rate_limit::{Rate, RateLimiter};
+pub use reload::Live;
 pub use verifier::Verifier;
 
 /// Largest OCSP request body read; anything longer is answered with malformedRequest.
@@ -54,7 +57,8 @@ pub const NONCE_TTL: time::Duration = time::Duration::minutes(5);
 
 /// Everything the routes serve.
 pub struct Services {
-    pub ocsp: Option<Arc<Responder>>,
+    /// The OCSP responder; replaced when its certificate is renewed (see [`Services::reload`]).
+    pub ocsp: Live<Option<Arc<Responder>>>,
     /// The store of this CA, for certificate status in the API.
     pub store: Option<Arc<dyn Store>>,
     /// The issuing CA's name in the store.
@@ -68,8 +72,15 @@ pub struct Services {
     pub nonces: Option<Arc<dyn NonceStore>>,
     pub nonce_ttl: time::Duration,
     /// The service's own signing key and certificate for `/api/v1/cms/sign`.
-    pub system_signer: Option<Arc<SystemSigner>>,
-    pub api_tokens: ApiTokens,
+    pub system_signer: Live<Option<Arc<SystemSigner>>>,
+    /// The bearer tokens allowed to sign; read again from `token_file` when it changes.
+    pub api_tokens: Live<Arc<ApiTokens>>,
+    /// The CA's own certificates, for the expiry gauges of `/metrics`.
+    pub own_certificates: Live<Arc<Vec<OwnCertificate>>>,
+    token_file: Option<reload::TokenFile>,
+    reload_source: Option<ReloadSource>,
+    /// How often [`serve`] looks for renewed keys (SIGHUP always works); `None`: never.
+    pub reload_interval: Option<Duration>,
     pub clock: Arc<dyn Clock>,
     /// The SQLite store as the registration authority's store, for the admin endpoints.
     pub sqlite: Option<Arc<SqliteStore>>,
@@ -113,7 +124,7 @@ impl Services {
     ) -> Self {
         let ca_name = ca_name.into();
         Self {
-            ocsp,
+            ocsp: Live::new(ocsp),
             store,
             cps: CpsPage::notice(&ca_name),
             ca_name,
@@ -123,8 +134,12 @@ impl Services {
             verifier: None,
             nonces: None,
             nonce_ttl: NONCE_TTL,
-            system_signer: None,
-            api_tokens: ApiTokens::default(),
+            system_signer: Live::default(),
+            api_tokens: Live::default(),
+            own_certificates: Live::default(),
+            token_file: None,
+            reload_source: None,
+            reload_interval: None,
             clock: Arc::new(SystemClock),
             sqlite: None,
             challenge_limiter: challenge_limiter(&ServerSection::default()),
@@ -151,6 +166,8 @@ pub enum StartError {
     Token(#[from] hsm::pkcs11::TokenError),
     #[error("a key of the server is on token {0:?}: give its PIN (CA_HSM_PIN or CA_HSM_PIN_FILE)")]
     PinNeeded(String),
+    #[error("certificate of the CA: {0}")]
+    OwnCertificate(#[from] ca_core::expiry::ExpiryError),
 }
 
 fn read_text(path: &Path) -> Result<zeroize::Zeroizing<String>, StartError> {
@@ -226,40 +243,25 @@ impl Services {
         let config: CaConfig = dir.load_config()?;
         let sqlite = Arc::new(SqliteStore::open(&dir.store())?);
         let store: Arc<dyn Store> = sqlite.clone();
-        let server_key = |location: Option<&KeyLocation>, file: &Path| {
-            open_server_key(location, file, passphrase, pin.as_ref(), &dir.config())
+        let source = ReloadSource {
+            dir: dir.clone(),
+            passphrase: passphrase.map(|p| zeroize::Zeroizing::new(p.to_vec())),
+            pin,
+            watched: reload::Watched::new(vec![
+                dir.config(),
+                dir.ocsp_certificate(),
+                dir.ocsp_key(),
+                dir.system_certificate(),
+                dir.system_key(),
+            ]),
         };
-        let ocsp = match server_key(config.server.ocsp_key.as_ref(), &dir.ocsp_key())? {
-            Some(key) => {
-                let issuing = read_pem_certificate(&dir.certificate_pem(&config.issuing.name))?;
-                let responder_cert = read_pem_certificate(&dir.ocsp_certificate())?;
-                let responder = Responder::new(
-                    config.issuing.name.clone(),
-                    &issuing,
-                    &responder_cert,
-                    key,
-                    store.clone(),
-                    Arc::new(SystemClock),
-                )?;
-                Some(Arc::new(responder))
-            }
-            None => None,
-        };
+        let keys = ServerKeys::load(dir, &config, source.secrets(), store.clone())?;
         let root = read_pem_certificate(&dir.certificate_pem(&config.root.name))?;
         let issuing = read_pem_certificate(&dir.certificate_pem(&config.issuing.name))?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let verifier = Verifier::from_dir(&dir.root, root, issuing.clone(), clock.clone())?;
-        let system = dir.system();
-        let system_key = server_key(config.server.system_key.as_ref(), &dir.system_key())?;
-        let system_signer = match system_key {
-            Some(signer) => {
-                let certificate = read_pem_certificate(&dir.system_certificate())?;
-                check_key_matches(signer.as_ref(), &certificate, &dir.system_certificate())?;
-                Some(Arc::new(SystemSigner { signer, certificate, chain: vec![issuing] }))
-            }
-            None => None,
-        };
-        let tokens_path = system.join("api-tokens");
+        let verifier = Verifier::from_dir(&dir.root, root, issuing, clock.clone())?;
+        let tokens_path = dir.api_tokens();
+        let token_state = reload::FileState::of(&tokens_path);
         let api_tokens = if tokens_path.exists() {
             ApiTokens::parse(&read_text(&tokens_path)?)
                 .map_err(|message| StartError::Read { path: tokens_path.clone(), message })?
@@ -275,17 +277,92 @@ impl Services {
             }
             None => CpsPage::notice(&config.issuing.common_name),
         };
-        let mut services = Self::new(ocsp, Some(store), config.issuing.name, dir.publish_crl(), dir.certs());
+        let mut services = Self::new(None, Some(store), config.issuing.name, dir.publish_crl(), dir.certs());
+        services.install(keys);
         services.cps = cps;
         services.verifier = Some(Arc::new(verifier));
         services.nonces = Some(sqlite.clone());
         services.sqlite = Some(sqlite);
-        services.system_signer = system_signer;
-        services.api_tokens = api_tokens;
+        services.api_tokens = Live::new(Arc::new(api_tokens));
+        services.token_file = Some(reload::TokenFile { path: tokens_path, seen: std::sync::Mutex::new(token_state) });
         services.clock = clock;
         services.challenge_limiter = challenge_limiter(&config.server);
         services.admin_refusal_limiter = admin_refusal_limiter(&config.server);
+        services.reload_interval =
+            (config.server.reload_seconds > 0).then(|| Duration::from_secs(config.server.reload_seconds));
+        services.reload_source = Some(source);
         Ok(services)
+    }
+
+    /// Put freshly loaded keys in service.
+    fn install(&self, keys: ServerKeys) {
+        self.ocsp.set(keys.ocsp);
+        self.system_signer.set(keys.system_signer);
+        self.own_certificates.set(Arc::new(keys.own_certificates));
+    }
+}
+
+/// Where [`Services::reload`] loads keys from: the CA directory and the secrets that open them
+/// (kept, zeroized on drop, for as long as the server runs: the keys they open are in memory
+/// anyway).
+struct ReloadSource {
+    dir: CaDir,
+    passphrase: Option<zeroize::Zeroizing<Vec<u8>>>,
+    pin: Option<zeroize::Zeroizing<String>>,
+    watched: reload::Watched,
+}
+
+impl ReloadSource {
+    fn secrets(&self) -> (Option<&[u8]>, Option<&zeroize::Zeroizing<String>>) {
+        (self.passphrase.as_ref().map(|p| p.as_slice()), self.pin.as_ref())
+    }
+}
+
+/// The server's own keys and certificates, loaded together.
+struct ServerKeys {
+    ocsp: Option<Arc<Responder>>,
+    system_signer: Option<Arc<SystemSigner>>,
+    own_certificates: Vec<OwnCertificate>,
+}
+
+impl ServerKeys {
+    /// The OCSP responder runs when `ca ocsp init` has made its key and certificate, the system
+    /// signer when `ca system init` has; a key that is not its certificate's stops the load.
+    fn load(
+        dir: &CaDir,
+        config: &CaConfig,
+        (passphrase, pin): (Option<&[u8]>, Option<&zeroize::Zeroizing<String>>),
+        store: Arc<dyn Store>,
+    ) -> Result<Self, StartError> {
+        let server_key = |location: Option<&KeyLocation>, file: &Path| {
+            open_server_key(location, file, passphrase, pin, &dir.config())
+        };
+        let issuing = read_pem_certificate(&dir.certificate_pem(&config.issuing.name))?;
+        let ocsp = match server_key(config.server.ocsp_key.as_ref(), &dir.ocsp_key())? {
+            Some(key) => {
+                let responder_cert = read_pem_certificate(&dir.ocsp_certificate())?;
+                let responder = Responder::new(
+                    config.issuing.name.clone(),
+                    &issuing,
+                    &responder_cert,
+                    key,
+                    store,
+                    Arc::new(SystemClock),
+                )?;
+                Some(Arc::new(responder))
+            }
+            None => None,
+        };
+        let system_signer = match server_key(config.server.system_key.as_ref(), &dir.system_key())? {
+            Some(signer) => {
+                let certificate = read_pem_certificate(&dir.system_certificate())?;
+                check_key_matches(signer.as_ref(), &certificate, &dir.system_certificate())?;
+                Some(Arc::new(SystemSigner { signer, certificate, chain: vec![issuing] }))
+            }
+            None => None,
+        };
+        let own_certificates = ca_core::expiry::own_certificates(dir, config)?;
+        Ok(Self { ocsp, system_signer, own_certificates })
     }
 }
 
@@ -325,8 +402,11 @@ pub fn router(services: Arc<Services>) -> Router {
 /// Serve until Ctrl-C or SIGTERM, then finish in-flight requests.
 pub async fn serve(listener: tokio::net::TcpListener, services: Arc<Services>) -> std::io::Result<()> {
     // The peer address is what per-client limits key on.
+    let reloader = tokio::spawn(reload::reload_loop(services.clone(), services.reload_interval));
     let app = router(services).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
+    reloader.abort();
+    served
 }
 
 async fn shutdown_signal() {

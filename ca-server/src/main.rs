@@ -5,7 +5,8 @@
 //! The passphrase (for the OCSP responder's and the system signing key) comes from
 //! `CA_PASSPHRASE` or the file named by `CA_PASSPHRASE_FILE`, the PIN of a token holding the
 //! system signing key from `CA_HSM_PIN` or `CA_HSM_PIN_FILE`; never from the command line.
-//! `ca serve` does the same with prompts.
+//! `ca serve` does the same with prompts. SIGHUP (and every `[server] reload_seconds`) makes it
+//! switch to keys and certificates renewed by `ca ocsp renew` / `ca system renew`.
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
@@ -92,7 +93,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(1);
             }
         };
-    if services.ocsp.is_none() {
+    if services.ocsp.get().is_none() {
         tracing::warn!("no OCSP responder (run `ca ocsp init`, and give CA_PASSPHRASE)");
     }
     let runtime = match tokio::runtime::Runtime::new() {

@@ -1,5 +1,6 @@
-//! Prometheus metrics: requests and latency per route and status, OCSP outcomes, and the age of
-//! the published CRLs (so an alert fires when publication stops).
+//! Prometheus metrics: requests and latency per route and status, OCSP outcomes, the age of
+//! the published CRLs (so an alert fires when publication stops), and the seconds left on the
+//! CA's own certificates (so one fires before the OCSP responder's or a CA's expires).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -39,6 +40,8 @@ pub struct Metrics {
     pub ocsp_malformed: AtomicU64,
     pub ocsp_unauthorized: AtomicU64,
     pub ocsp_internal_error: AtomicU64,
+    /// Reloads of renewed keys that failed (the running keys stayed).
+    pub reload_failures: AtomicU64,
 }
 
 impl Metrics {
@@ -161,6 +164,23 @@ pub(crate) async fn render(State(services): State<Arc<Services>>) -> Response {
         let _ = writeln!(out, "# TYPE ca_path_cache_entries gauge");
         let _ = writeln!(out, "ca_path_cache_entries {}", stats.entries);
     }
+    let now = services.clock.now();
+    let _ =
+        writeln!(out, "# HELP ca_certificate_expiry_seconds Seconds until each of the CA's own certificates expires.");
+    let _ = writeln!(out, "# TYPE ca_certificate_expiry_seconds gauge");
+    for cert in services.own_certificates.get().iter() {
+        let _ = writeln!(
+            out,
+            "ca_certificate_expiry_seconds{{role=\"{}\",name=\"{}\"}} {}",
+            cert.role.as_str(),
+            cert.name,
+            cert.seconds_left(now)
+        );
+    }
+    let _ =
+        writeln!(out, "# HELP ca_reload_failures_total Reloads of renewed keys that failed (the running keys stayed).");
+    let _ = writeln!(out, "# TYPE ca_reload_failures_total counter");
+    let _ = writeln!(out, "ca_reload_failures_total {}", m.reload_failures.load(Ordering::Relaxed));
     let _ = writeln!(out, "# HELP ca_crl_age_seconds Seconds since each published CRL file was written.");
     let _ = writeln!(out, "# TYPE ca_crl_age_seconds gauge");
     if let Ok(entries) = std::fs::read_dir(&services.crl_dir) {

@@ -25,7 +25,7 @@ fn ocsp_response(der: Vec<u8>, cache_seconds: Option<u64>) -> Response {
 }
 
 async fn answer(services: &Services, request: Vec<u8>, via: &'static str) -> Response {
-    let Some(responder) = services.ocsp.clone() else {
+    let Some(responder) = services.ocsp.get() else {
         // An OCSP client reads OCSPResponse bodies, not HTTP status pages: tell it to try later.
         tracing::warn!(via, "OCSP request while no responder is configured (ca ocsp init): tryLater");
         return ocsp_response(ca_core::ocsp::try_later_response(), None);

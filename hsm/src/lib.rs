@@ -18,5 +18,6 @@ pub mod software;
 
 pub use error::KeyError;
 pub use software::{
-    build_pkcs12, read_pkcs12, write_encrypted_key_file, KeyAlgorithm, SoftwareKey, UnknownKeyAlgorithm,
+    build_pkcs12, read_pkcs12, replace_encrypted_key_file, write_encrypted_key_file, KeyAlgorithm, SoftwareKey,
+    UnknownKeyAlgorithm,
 };

@@ -82,13 +82,13 @@ fn start_with(ca: TestCa, system: Option<&Holder>, tweak: impl FnOnce(&mut ca_se
     services.clock = clock.clone();
     if let Some(h) = system {
         let key = SoftwareKey::from_encrypted_pem(&h.key.to_encrypted_pem(b"pw").unwrap(), b"pw").unwrap();
-        services.system_signer = Some(Arc::new(ca_server::SystemSigner {
+        services.system_signer.set(Some(Arc::new(ca_server::SystemSigner {
             signer: Arc::new(key),
             certificate: h.cert.der.clone(),
             chain: vec![issuing],
-        }));
+        })));
         let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(TOKEN.as_bytes()));
-        services.api_tokens = ca_server::ApiTokens::parse(&digest).unwrap();
+        services.api_tokens.set(Arc::new(ca_server::ApiTokens::parse(&digest).unwrap()));
     }
     tweak(&mut services);
     let (port, runtime) = ca_tests::serve(Arc::new(services));

@@ -22,7 +22,7 @@ use crate::Outcome;
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct IssueArgs {
-    /// individual-auth, individual-sign, legal-auth, legal-sign, ocsp-responder, tsa.
+    /// individual-auth, individual-sign, legal-auth, legal-sign, tsa (the OCSP responder's: `ca ocsp init|renew`).
     #[arg(long)]
     pub profile: String,
     /// The holder's IIN (12 digits).
@@ -171,6 +171,14 @@ pub fn issue_one(ctx: &Context, args: &IssueArgs) -> Result<IssueReport, Failure
         args.profile.parse().map_err(|e: ca_core::profile::UnknownProfile| Failure::Input(e.to_string()))?;
     if profile.profile().is_ca() {
         return Err(Failure::Input(format!("{profile} certificates are made by `ca init`, not `ca issue`")));
+    }
+    if profile == ProfileId::OcspResponder {
+        // A responder made here would be one the server never signs with.
+        return Err(Failure::Input(
+            "the OCSP responder certificate is made by `ca ocsp init` and replaced by `ca ocsp renew`, \
+             which also put its key where the server uses it; `ca issue` does not make one"
+                .into(),
+        ));
     }
     let subject = subject_from_args(args, profile)?;
     let roles = check_application(profile, &subject, &args.roles)?;

@@ -16,6 +16,7 @@ pub mod report;
 pub mod revoke;
 pub mod serve;
 pub mod show;
+pub mod status;
 pub mod system;
 
 use crate::context::Context;
@@ -36,6 +37,7 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Card(cmd) => card::run(&Context::open(&cli)?, cmd),
         Command::Crl(cmd) => crl::run(&Context::open(&cli)?, cmd),
         Command::Serve(args) => serve::run(&Context::open(&cli)?, args),
+        Command::Status => status::run(&Context::open(&cli)?),
         Command::Registry(cmd) => registry::run(&Context::open(&cli)?, cmd),
         Command::Application(cmd) => application::run(&Context::open(&cli)?, cmd),
         Command::Report(cmd) => report::run(&Context::open(&cli)?, cmd),

@@ -27,10 +27,10 @@ pub fn run(ctx: &Context, args: &ServeArgs) -> Outcome {
             other => Failure::Internal(anyhow::Error::new(other)),
         })?;
     drop(passphrase);
-    if services.ocsp.is_none() {
+    if services.ocsp.get().is_none() {
         eprintln!("note: no OCSP responder yet (ca ocsp init)");
     }
-    if services.system_signer.is_none() {
+    if services.system_signer.get().is_none() {
         eprintln!("note: no system signing key (ca system init): /api/v1/cms/sign answers 503");
     }
     let runtime = tokio::runtime::Runtime::new().map_err(|e| Failure::Internal(e.into()))?;

@@ -1,34 +1,50 @@
-//! `ca system init` and `ca system token`: the service's own signing identity behind
+//! `ca system init|renew|token`: the service's own signing identity behind
 //! `POST /api/v1/cms/sign` (a portal signing its answers to counter workstations). `init` makes
-//! the key (encrypted under the CA passphrase, like the OCSP responder's) and a SIGN certificate
-//! for it in `<ca dir>/system/`; `token` makes a bearer token for one calling system, prints it
-//! once and keeps only its SHA-256 in `<ca dir>/system/api-tokens`.
-
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+//! the key (encrypted under the CA passphrase, like the OCSP responder's, or on a token) and a
+//! SIGN certificate for it in `<ca dir>/system/`; `renew` replaces them (same subject and
+//! roles, read from the certificate in use) without stopping the server; `token` makes a bearer
+//! token for one calling system, prints it once and keeps only its SHA-256 in
+//! `<ca dir>/system/api-tokens` ([`ca_core::api_tokens`]); `token list|revoke` show and
+//! withdraw them, and a running server refuses a revoked token from its next request on.
 
 use base64::Engine;
-use ca_core::ca_dir::KeyLocation;
+use ca_core::api_tokens::{self, ApiToken, TokenListError};
+use ca_core::identity::{name_attribute, CertificateIdentity, Organisation, Person, Subject, GIVEN_NAME};
 use ca_core::issuer::IssuanceRequest;
-use ca_core::profile::ProfileId;
-use ca_core::signer::Signer;
+use ca_core::profile::{ProfileId, Role};
+use ca_core::store::AuditEvent;
 use clap::{Args, Subcommand};
-use hsm::{KeyAlgorithm, SoftwareKey};
 use rand_core::{OsRng, RngCore};
-use sha2::{Digest, Sha256};
 
 use crate::commands::issue::{check_application, subject_from_args, IssueArgs};
 use crate::context::Context;
 use crate::failure::Failure;
 use crate::output::{print_json, when};
+use crate::service_keys::{self, HsmArgs, Service, ServiceKey};
 use crate::Outcome;
 
 #[derive(Subcommand, Debug)]
 pub enum SystemCommand {
     /// Create the service's signing key (encrypted under the CA passphrase) and certificate.
     Init(Box<SystemInitArgs>),
-    /// Make a bearer token for a system allowed to call /api/v1/cms/sign; printed once.
+    /// A new system certificate (and by default a new key) for the same subject and roles; a
+    /// running server switches to it without a restart.
+    Renew(SystemRenewArgs),
+    /// Bearer tokens of the systems allowed to call /api/v1/cms/sign: `--label NAME` makes one
+    /// (printed once); `list`, `revoke ID`.
     Token(SystemTokenArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SystemRenewArgs {
+    /// Certify the key in use again instead of making a new one.
+    #[arg(long, conflicts_with_all = ["key_algorithm", "hsm_module", "hsm_token"])]
+    pub keep_key: bool,
+    /// Algorithm of the new key (default: the current key's).
+    #[arg(long)]
+    pub key_algorithm: Option<String>,
+    #[command(flatten)]
+    pub hsm: HsmArgs,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -63,35 +79,49 @@ pub struct SystemInitArgs {
     /// rsa2048 (default from ca.toml), rsa3072, rsa4096, p256, p384.
     #[arg(long)]
     pub key_algorithm: Option<String>,
-    /// Generate the key on this PKCS#11 module's token (HSM) instead of a file.
-    #[arg(long, requires = "hsm_token")]
-    pub hsm_module: Option<PathBuf>,
-    /// Label of that token; its PIN comes from CA_HSM_PIN / --hsm-pin-file.
-    #[arg(long, requires = "hsm_module")]
-    pub hsm_token: Option<String>,
+    #[command(flatten)]
+    pub hsm: HsmArgs,
 }
 
 #[derive(Args, Debug, Clone)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct SystemTokenArgs {
-    /// Who the token is for (written as a comment next to its hash).
-    #[arg(long)]
-    pub label: String,
+    /// Make a token for this caller (kept next to its hash in the list).
+    #[arg(long, required = true)]
+    pub label: Option<String>,
+    #[command(subcommand)]
+    pub action: Option<TokenAction>,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum TokenAction {
+    /// The tokens: id, label, created; with --all the revoked ones too.
+    List {
+        #[arg(long)]
+        all: bool,
+    },
+    /// Withdraw a token by its id (as `list` shows it, or its first 8+ hex digits).
+    Revoke { id: String },
 }
 
 pub fn run(ctx: &Context, cmd: &SystemCommand) -> Outcome {
     match cmd {
         SystemCommand::Init(args) => init(ctx, args),
-        SystemCommand::Token(args) => token(ctx, args),
+        SystemCommand::Renew(args) => renew(ctx, args),
+        SystemCommand::Token(SystemTokenArgs { action: Some(TokenAction::List { all }), .. }) => list_tokens(ctx, *all),
+        SystemCommand::Token(SystemTokenArgs { action: Some(TokenAction::Revoke { id }), .. }) => revoke_token(ctx, id),
+        SystemCommand::Token(SystemTokenArgs { label: Some(label), action: None }) => token(ctx, label),
+        SystemCommand::Token(SystemTokenArgs { label: None, action: None }) => {
+            Err(Failure::Input("give --label NAME, or list / revoke ID".into()))
+        }
     }
 }
 
 fn init(ctx: &Context, args: &SystemInitArgs) -> Outcome {
-    let dir = ctx.dir.system();
-    let (key_path, cert_path) = (ctx.dir.system_key(), ctx.dir.system_certificate());
-    if key_path.exists() || cert_path.exists() || ctx.config.server.system_key.is_some() {
+    if Service::System.exists(ctx) {
         return Err(Failure::Already(format!(
-            "a system key already exists ({}); nothing was changed",
-            cert_path.display()
+            "a system key already exists ({}); nothing was changed (to replace it: ca system renew)",
+            ctx.dir.system_certificate().display()
         )));
     }
     let profile: ProfileId =
@@ -115,97 +145,174 @@ fn init(ctx: &Context, args: &SystemInitArgs) -> Outcome {
     };
     let subject = subject_from_args(&as_issue, profile)?;
     let roles = check_application(profile, &subject, &args.roles)?;
-    let alg: KeyAlgorithm = args
-        .key_algorithm
-        .as_deref()
-        .unwrap_or(&ctx.config.end_entity.key_algorithm)
-        .parse()
-        .map_err(|e: hsm::UnknownKeyAlgorithm| Failure::Input(e.to_string()))?;
-    let ca = ctx.authority(&ctx.config.issuing.name)?;
-    std::fs::create_dir_all(&dir).map_err(|e| Failure::Internal(e.into()))?;
-    let issue = |key: &dyn Signer| {
-        ctx.issuer(&ca).issue(&IssuanceRequest {
-            profile,
-            subject: subject.clone(),
-            roles: roles.clone(),
-            public_key: key.public_key().clone(),
-        })
-    };
-    let (issued, key_place) = match (&args.hsm_module, &args.hsm_token) {
-        (Some(module), Some(label)) => {
-            // Made on the token, never extractable; removed again if issuance fails.
-            let token = crate::keys::open_token(module, label, &ctx.hsm_pin)?;
-            let key = token.generate_key_pair(alg, "system signing key")?;
-            let issued = issue(&key).inspect_err(|_| {
-                let _ = token.delete_objects_by_id(key.id());
-            })?;
-            let mut config = ctx.config.clone();
-            config.server.system_key =
-                Some(KeyLocation::Pkcs11 { module: module.clone(), token: label.clone(), id: hex::encode(key.id()) });
-            let tmp = ctx.dir.config().with_extension("toml.tmp");
-            config.write(&tmp)?;
-            std::fs::rename(&tmp, ctx.dir.config()).map_err(|e| Failure::Internal(e.into()))?;
-            (issued, format!("token {label:?}, CKA_ID {} (ca.toml [server] system_key)", hex::encode(key.id())))
-        }
-        _ => {
-            // The passphrase is read before anything is issued: a wrong one changes nothing.
-            let passphrase = ctx.passphrase.read(false)?;
-            let key = SoftwareKey::generate(alg)?;
-            let pem = key.to_encrypted_pem(passphrase.as_bytes())?;
-            let issued = issue(&key)?;
-            hsm::write_encrypted_key_file(&key_path, &pem)?;
-            (issued, format!("{} (encrypted under the CA passphrase)", key_path.display()))
-        }
-    };
-    std::fs::write(&cert_path, crate::pem::encode("CERTIFICATE", &issued.der)?)
-        .map_err(|e| Failure::Internal(e.into()))?;
-    if ctx.json {
-        print_json(&serde_json::json!({
-            "serial": issued.serial, "certificate": cert_path, "key": key_place, "not_after": when(issued.not_after),
-        }));
+    let alg =
+        service_keys::parse_algorithm(args.key_algorithm.as_deref().unwrap_or(&ctx.config.end_entity.key_algorithm))?;
+    std::fs::create_dir_all(ctx.dir.system()).map_err(|e| Failure::Internal(e.into()))?;
+    let key = ServiceKey::generate(ctx, Service::System, alg, args.hsm.token())?;
+    certify(ctx, key, profile, subject, roles, false)
+}
+
+fn renew(ctx: &Context, args: &SystemRenewArgs) -> Outcome {
+    if !Service::System.exists(ctx) {
+        return Err(Failure::NotFound("no system key yet: run `ca system init`".into()));
+    }
+    let cert_path = ctx.dir.system_certificate();
+    let text = std::fs::read_to_string(&cert_path)
+        .map_err(|e| Failure::NotFound(format!("cannot read {}: {e}", cert_path.display())))?;
+    let current = crate::pem::decode("CERTIFICATE", &text)?;
+    let (profile, subject, roles) = application_of(&current)?;
+    let key = if args.keep_key {
+        ServiceKey::current(ctx, Service::System)?
     } else {
-        println!("System certificate {} ({alg}, {profile}), valid until {}", issued.serial, when(issued.not_after));
-        println!("  {}", cert_path.display());
-        println!("  key: {key_place}");
+        let alg = match &args.key_algorithm {
+            Some(name) => service_keys::parse_algorithm(name)?,
+            None => service_keys::algorithm_of(&cert_path)?,
+        };
+        ServiceKey::generate(ctx, Service::System, alg, args.hsm.token())?
+    };
+    certify(ctx, key, profile, subject, roles, true)
+}
+
+/// What the system certificate in use was issued for: profile, subject and roles, so that a
+/// renewal certifies the same (and the issuer checks it all again).
+fn application_of(der: &[u8]) -> Result<(ProfileId, Subject, Vec<Role>), Failure> {
+    use der::Decode;
+    use x509_cert::der::oid::db::rfc4519;
+    let cert = x509_cert::Certificate::from_der(der).map_err(|e| Failure::Internal(e.into()))?;
+    let id = CertificateIdentity::from_certificate(&cert);
+    let subject = &cert.tbs_certificate.subject;
+    let missing = |what: &str| Failure::Input(format!("the system certificate has no {what}: renew cannot repeat it"));
+    let surname = id.surname.clone().ok_or_else(|| missing("surname"))?;
+    let common_name = id.common_name.clone().ok_or_else(|| missing("common name"))?;
+    // CN is "SURNAME GIVEN-NAME" in this profile.
+    let given_name =
+        common_name.strip_prefix(&format!("{surname} ")).map(str::to_owned).ok_or_else(|| missing("given name"))?;
+    let person = Person {
+        iin: id.iin.ok_or_else(|| missing("IIN"))?,
+        surname,
+        given_name,
+        patronymic: name_attribute(subject, GIVEN_NAME),
+        email: id.email.clone(),
+    };
+    let (profile, subject) = match (id.bin, name_attribute(subject, rfc4519::O)) {
+        (Some(bin), Some(name)) => {
+            (ProfileId::LegalSign, Subject::Employee { person, organisation: Organisation { bin, name } })
+        }
+        _ => (ProfileId::IndividualSign, Subject::Individual(person)),
+    };
+    Ok((profile, subject, id.roles))
+}
+
+/// Issue the system certificate for `key` and put both in place.
+fn certify(
+    ctx: &Context,
+    key: ServiceKey,
+    profile: ProfileId,
+    subject: Subject,
+    roles: Vec<Role>,
+    replace: bool,
+) -> Outcome {
+    let issued = (|| {
+        let ca = ctx.authority(&ctx.config.issuing.name)?;
+        Ok::<_, Failure>(ctx.issuer(&ca).issue(&IssuanceRequest {
+            profile,
+            subject,
+            roles,
+            public_key: key.signer().public_key().clone(),
+        })?)
+    })()
+    .inspect_err(|_| key.discard())?;
+    let kind = ca_core::keys::check_key_policy(key.signer().public_key()).map(|k| format!("{k}, {profile}"));
+    let place = key.install(ctx, Service::System, &issued, replace)?;
+    let path = ctx.dir.system_certificate();
+    service_keys::report(ctx, "System certificate", &issued, &kind.unwrap_or_default(), &place, &path, replace);
+    if !replace && !ctx.json {
         println!("Restart the server to use it; allow callers with `ca system token --label NAME`.");
     }
     Ok(())
 }
 
-fn token(ctx: &Context, args: &SystemTokenArgs) -> Outcome {
-    if args.label.contains(['\n', '\r']) {
-        return Err(Failure::Input("--label must be one line".into()));
+fn token_failure(e: TokenListError) -> Failure {
+    match e {
+        TokenListError::UnknownId(_) => Failure::NotFound(e.to_string()),
+        TokenListError::Ambiguous(_) | TokenListError::BadLabel | TokenListError::Line { .. } => {
+            Failure::Input(e.to_string())
+        }
+        TokenListError::AlreadyRevoked { .. } => Failure::Already(e.to_string()),
+        other => Failure::Internal(anyhow::Error::new(other)),
     }
+}
+
+fn token(ctx: &Context, label: &str) -> Outcome {
     let mut secret = zeroize::Zeroizing::new([0u8; 32]);
     OsRng.try_fill_bytes(secret.as_mut()).map_err(|e| Failure::Internal(anyhow::anyhow!("random: {e}")))?;
     let token = zeroize::Zeroizing::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret.as_ref()));
-    let digest = hex::encode(Sha256::digest(token.as_bytes()));
-    let path = ctx.dir.system().join("api-tokens");
-    append_private(&path, &format!("# {} (added {})\n{digest}\n", args.label, when(time::OffsetDateTime::now_utc())))
-        .map_err(|e| Failure::Internal(anyhow::anyhow!("{}: {e}", path.display())))?;
+    let entry = ApiToken::new(token.as_bytes(), label, ctx.clock_now()).map_err(token_failure)?;
+    let path = ctx.dir.api_tokens();
+    api_tokens::add(&path, &entry).map_err(token_failure)?;
+    audit(ctx, "system.token.add", &entry)?;
     if ctx.json {
-        print_json(&serde_json::json!({ "label": args.label, "token": token.as_str(), "sha256": digest }));
+        print_json(&serde_json::json!({
+            "id": entry.id(), "label": entry.label, "token": token.as_str(), "sha256": hex::encode(entry.digest),
+        }));
     } else {
         println!("{}", token.as_str());
         eprintln!(
-            "Bearer token for {:?}: shown once, only its SHA-256 is kept in {}. Restart the server to allow it.",
-            args.label,
+            "Bearer token {} for {:?}: shown once, only its SHA-256 is kept in {}. A running server accepts it from now on.",
+            entry.id(),
+            entry.label,
             path.display()
         );
     }
     Ok(())
 }
 
-/// Append to a file only the owner may read (created so if new).
-fn append_private(path: &Path, text: &str) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+fn audit(ctx: &Context, action: &str, entry: &ApiToken) -> Outcome {
+    use ca_core::store::Store as _;
+    let event =
+        AuditEvent::new(&ctx.actor, action).target(entry.id()).details(serde_json::json!({ "label": entry.label }));
+    ctx.store.append_audit(&event)?;
+    Ok(())
+}
+
+fn token_json(t: &ApiToken) -> serde_json::Value {
+    serde_json::json!({
+        "id": t.id(), "label": t.label, "created": t.created.map(when), "revoked": t.revoked.map(when),
+    })
+}
+
+fn list_tokens(ctx: &Context, all: bool) -> Outcome {
+    let tokens: Vec<ApiToken> = api_tokens::read(&ctx.dir.api_tokens())
+        .map_err(token_failure)?
+        .into_iter()
+        .filter(|t| all || t.is_active())
+        .collect();
+    if ctx.json {
+        print_json(&tokens.iter().map(token_json).collect::<Vec<_>>());
+        return Ok(());
     }
-    let mut options = std::fs::OpenOptions::new();
-    options.create(true).append(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()
+    if tokens.is_empty() {
+        eprintln!("no tokens (make one with `ca system token --label NAME`)");
+    }
+    for t in &tokens {
+        let created = t.created.map_or_else(|| "-".to_owned(), when);
+        let state = t.revoked.map_or_else(String::new, |at| format!("  revoked {}", when(at)));
+        println!("{}  {created}  {}{state}", t.id(), t.label);
+    }
+    Ok(())
+}
+
+fn revoke_token(ctx: &Context, id: &str) -> Outcome {
+    let entry = api_tokens::revoke(&ctx.dir.api_tokens(), id, ctx.clock_now()).map_err(token_failure)?;
+    audit(ctx, "system.token.revoke", &entry)?;
+    if ctx.json {
+        print_json(&token_json(&entry));
+    } else {
+        println!(
+            "token {} ({}) revoked; a running server refuses it from its next request on",
+            entry.id(),
+            entry.label
+        );
+    }
+    Ok(())
 }

@@ -1,7 +1,8 @@
 //! `POST /api/v1/cms/sign`: the service signs content with its own system certificate (a portal
 //! signing its answers to counter workstations). The key is a [`Signer`]; callers prove they
-//! are authorised with a bearer token whose SHA-256 is listed in `<ca dir>/system/api-tokens`.
-//! No token: 401; a token not listed: 403; no system key configured: 503.
+//! are authorised with a bearer token whose SHA-256 is listed, unrevoked, in
+//! `<ca dir>/system/api-tokens` (read again when it changes: a revocation counts from the next
+//! request). No token: 401; a token not listed or revoked: 403; no system key configured: 503.
 
 use std::sync::Arc;
 
@@ -37,20 +38,10 @@ impl ApiTokens {
         Self(digests)
     }
 
-    /// One hex SHA-256 per line; blank lines and `#` comments are ignored.
+    /// The tokens of a token list ([`ca_core::api_tokens`]) that are not revoked.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let mut out = Vec::new();
-        for (i, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let bytes = hex::decode(line).map_err(|e| format!("line {}: {e}", i + 1))?;
-            let digest: [u8; 32] =
-                bytes.try_into().map_err(|_| format!("line {}: a SHA-256 is 64 hex digits", i + 1))?;
-            out.push(digest);
-        }
-        Ok(Self(out))
+        let list = ca_core::api_tokens::parse(text).map_err(|e| e.to_string())?;
+        Ok(Self(list.into_iter().filter(|t| t.is_active()).map(|t| t.digest).collect()))
     }
 
     /// Whether `token` is allowed. Every listed digest is compared, in constant time each.
@@ -84,10 +75,10 @@ pub(crate) async fn sign(State(services): State<Arc<Services>>, headers: HeaderM
         return ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "a bearer token is required")
             .into_response();
     };
-    if !services.api_tokens.allows(token) {
+    if !services.current_api_tokens().allows(token) {
         return ApiError::new(StatusCode::FORBIDDEN, "forbidden", "this token may not sign").into_response();
     }
-    let Some(system) = services.system_signer.clone() else {
+    let Some(system) = services.system_signer.get() else {
         return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-configured", "no system signing key is configured")
             .into_response();
     };
@@ -127,5 +118,10 @@ mod tests {
         assert!(!tokens.allows(b"secret-tokem"));
         assert!(!ApiTokens::default().allows(b""));
         assert!(ApiTokens::parse("abc").is_err());
+        let created = time::OffsetDateTime::UNIX_EPOCH;
+        let mut entry = ca_core::api_tokens::ApiToken::new(b"secret-token", "portal", created).unwrap();
+        assert!(ApiTokens::parse(&entry.line()).unwrap().allows(b"secret-token"));
+        entry.revoked = Some(created);
+        assert!(!ApiTokens::parse(&entry.line()).unwrap().allows(b"secret-token"), "a revoked token is refused");
     }
 }

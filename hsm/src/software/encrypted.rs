@@ -201,6 +201,17 @@ fn pem_rfc7468_label(pem: &str) -> Option<&str> {
 /// in the same directory, which is then hard-linked to `path` (an atomic create that fails if
 /// `path` exists, unlike `rename`) and unlinked. An existing file is never overwritten.
 pub fn write_encrypted_key_file(path: &Path, pem: &str) -> Result<(), KeyError> {
+    write_key_file(path, pem, false)
+}
+
+/// Replace the key file at `path` with `pem` (an `ENCRYPTED PRIVATE KEY` PEM, mode 0600), for
+/// a key renewal: written and synced to a temporary file in the same directory, then renamed
+/// over `path`, so a reader sees the old key or the new one, never a part.
+pub fn replace_encrypted_key_file(path: &Path, pem: &str) -> Result<(), KeyError> {
+    write_key_file(path, pem, true)
+}
+
+fn write_key_file(path: &Path, pem: &str, replace: bool) -> Result<(), KeyError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| KeyError::Io { path, source }
@@ -210,7 +221,7 @@ pub fn write_encrypted_key_file(path: &Path, pem: &str) -> Result<(), KeyError> 
     if label != Some(ENCRYPTED_LABEL) {
         return Err(KeyError::Malformed("only an ENCRYPTED PRIVATE KEY PEM may be written as a key file".into()));
     }
-    if path.symlink_metadata().is_ok() {
+    if !replace && path.symlink_metadata().is_ok() {
         return Err(KeyError::AlreadyExists(path.to_path_buf()));
     }
     let dir = match path.parent() {
@@ -230,6 +241,9 @@ pub fn write_encrypted_key_file(path: &Path, pem: &str) -> Result<(), KeyError> 
         let mut file = options.open(&temp).map_err(io(&temp))?;
         file.write_all(pem.as_bytes()).map_err(io(&temp))?;
         file.sync_all().map_err(io(&temp))?;
+        if replace {
+            return fs::rename(&temp, path).map_err(io(path));
+        }
         fs::hard_link(&temp, path).map_err(|source| {
             if source.kind() == std::io::ErrorKind::AlreadyExists {
                 KeyError::AlreadyExists(path.to_path_buf())
@@ -238,7 +252,8 @@ pub fn write_encrypted_key_file(path: &Path, pem: &str) -> Result<(), KeyError> 
             }
         })
     })();
-    let removed = fs::remove_file(&temp);
+    // After a rename the temporary name is gone; after a hard link (or a failure) remove it.
+    let removed = if replace && result.is_ok() { Ok(()) } else { fs::remove_file(&temp) };
     result?;
     removed.map_err(io(&temp))?;
     // Make the new directory entry durable too.
@@ -400,6 +415,18 @@ mod tests {
         assert_eq!(fs::read_to_string(&path).unwrap(), first);
         let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary files left behind");
+
+        // A renewal replaces it, keeping it private.
+        replace_encrypted_key_file(&path, &second).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), second);
+        assert!(matches!(replace_encrypted_key_file(&path, &plain), Err(KeyError::Malformed(_))));
+        assert_eq!(fs::read_to_string(&path).unwrap(), second);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary files left behind");
     }
 
     #[test]

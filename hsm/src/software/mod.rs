@@ -28,7 +28,7 @@ use zeroize::Zeroizing;
 use crate::error::KeyError;
 
 pub use self::algorithm::{KeyAlgorithm, UnknownKeyAlgorithm};
-pub use self::encrypted::{write_encrypted_key_file, SCRYPT_LOG_N, SCRYPT_P, SCRYPT_R};
+pub use self::encrypted::{replace_encrypted_key_file, write_encrypted_key_file, SCRYPT_LOG_N, SCRYPT_P, SCRYPT_R};
 pub use self::pkcs12::{build_pkcs12, read_pkcs12, FRIENDLY_NAME_OID, LOCAL_KEY_ID_OID, PKCS12_ITERATIONS};
 
 /// The private half, as aws-lc-rs holds it.
