@@ -97,11 +97,15 @@ pub struct SystemTokenArgs {
 pub enum TokenAction {
     /// The tokens: id, label, created; with --all the revoked ones too.
     List {
+        /// Also list the revoked tokens (with when they were revoked).
         #[arg(long)]
         all: bool,
     },
     /// Withdraw a token by its id (as `list` shows it, or its first 8+ hex digits).
-    Revoke { id: String },
+    Revoke {
+        /// The token's id, as `ca system token list` shows it (or its first 8+ hex digits).
+        id: String,
+    },
 }
 
 pub fn run(ctx: &Context, cmd: &SystemCommand) -> Outcome {
