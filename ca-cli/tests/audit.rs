@@ -240,3 +240,48 @@ fn the_journal_is_listed_and_exported_by_time_range_and_actor() {
     assert_eq!(ca.ca().run(&["audit", "list", "--from", "yesterday"]).status.code(), Some(3));
     assert!(ca.ca().ok(&["audit", "list", "--limit", "2"]).lines().count() == 2);
 }
+
+/// The `seq` of the published checkpoint file.
+fn published_seq(ca: &Ca) -> Option<i64> {
+    let file = std::fs::read(ca.dir.join("publish/crl/audit-checkpoint.json")).ok()?;
+    let file: serde_json::Value = serde_json::from_slice(&file).ok()?;
+    let signed: serde_json::Value = serde_json::from_str(file["checkpoint"].as_str()?).ok()?;
+    signed["seq"].as_i64()
+}
+
+#[test]
+fn ca_serve_signs_a_checkpoint_when_the_head_moved() {
+    let ca = new_ca();
+    let at_init = published_seq(&ca).unwrap();
+    ca.issue("alice");
+    let entries = ca.ca().json(&["audit", "verify"])["entries"].as_i64().unwrap();
+    assert!(entries > at_init);
+    let (mut server, _port) = ca.ca().serve();
+    // The first tick is at start; later ones every [audit] checkpoint_minutes.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while published_seq(&ca) != Some(entries) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(published_seq(&ca), Some(entries), "the server signed the moved head");
+    let v = ca.ca().json(&["audit", "verify"]);
+    assert_eq!(v["unprotected_entries"], 0, "{v}");
+
+    // Off: checkpoint_minutes = 0 opens no audit key, signs nothing.
+    let config = std::fs::read_to_string(ca.dir.join("ca.toml")).unwrap();
+    assert!(config.contains("checkpoint_minutes = 60"), "the default is written: {config}");
+    std::fs::write(ca.dir.join("ca.toml"), config.replace("checkpoint_minutes = 60", "checkpoint_minutes = 0"))
+        .unwrap();
+    ca.issue("bob");
+    let (mut server, port) = ca.ca().env("CA_PASSPHRASE", "").serve();
+    // The server answers (it needed no passphrase), and by then the first tick would have run.
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    std::io::Write::write_all(&mut stream, b"GET /healthz HTTP/1.0\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut reply).unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert!(reply.ends_with("ok"), "{reply}");
+    assert_eq!(published_seq(&ca), Some(entries));
+}

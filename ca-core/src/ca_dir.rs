@@ -35,6 +35,31 @@ pub struct CaConfig {
     pub crl: CrlSection,
     #[serde(default)]
     pub server: ServerSection,
+    #[serde(default)]
+    pub audit: AuditSection,
+}
+
+/// Signed checkpoints of the audit journal.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSection {
+    /// `ca serve` / `ca-server` sign a checkpoint of the journal's head this often, when the
+    /// audit key is available to them and the head moved (0: never; `ca audit checkpoint` from a
+    /// timer instead).
+    pub checkpoint_minutes: u32,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        Self { checkpoint_minutes: 60 }
+    }
+}
+
+impl AuditSection {
+    /// The interval of the server's checkpoints, `None` when off.
+    pub fn checkpoint_interval(&self) -> Option<std::time::Duration> {
+        (self.checkpoint_minutes > 0).then(|| std::time::Duration::from_secs(u64::from(self.checkpoint_minutes) * 60))
+    }
 }
 
 /// The HTTP server's limits on anonymous, state-creating requests (login challenges).
@@ -57,8 +82,9 @@ pub struct ServerSection {
     /// Where the OCSP responder's key lives when it is not `private/ocsp.key.pem` (a token).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ocsp_key: Option<KeyLocation>,
-    /// Where the audit key (`ca audit init-key`) lives when it is not `private/audit.key.pem` (a
-    /// token). Only `ca audit checkpoint` opens it.
+    /// Where the audit key (`ca init`, `ca audit init-key`) lives when it is not
+    /// `private/audit.key.pem` (a token). `ca audit checkpoint` opens it, and the server when it
+    /// signs checkpoints at an interval (`[audit] checkpoint_minutes`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audit_key: Option<KeyLocation>,
 }
@@ -252,6 +278,7 @@ impl CaConfig {
             end_entity: EndEntitySection { validity_days: 365, key_algorithm: "rsa2048".into() },
             crl: CrlSection::default(),
             server: ServerSection::default(),
+            audit: AuditSection::default(),
         }
     }
 

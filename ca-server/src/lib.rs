@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod api;
+pub mod checkpoints;
 mod crl_source;
 mod distribution;
 mod metrics;
@@ -33,6 +34,7 @@ use hsm::pkcs11::{KeySelector, Pkcs11Module, SecretPin, TokenSelector};
 use hsm::SoftwareKey;
 
 pub use api::sign::{ApiTokens, SystemSigner};
+pub use checkpoints::AuditCheckpoints;
 pub use crl_source::CrlRevocationSource;
 pub use metrics::Metrics;
 pub use rate_limit::{Rate, RateLimiter};
@@ -77,6 +79,9 @@ pub struct Services {
     pub admin_refusal_limiter: RateLimiter,
     /// Refused anonymous administration requests, summed into one journal entry per interval.
     pub anonymous_refusals: refusals::AnonymousRefusals,
+    /// Signed checkpoints of the audit journal at an interval, when configured and the audit
+    /// key could be opened.
+    pub audit_checkpoints: Option<Arc<AuditCheckpoints>>,
 }
 
 /// Refused anonymous administration requests per client (IP address), sustained and at once.
@@ -123,6 +128,7 @@ impl Services {
             challenge_limiter: challenge_limiter(&ServerSection::default()),
             admin_refusal_limiter: admin_refusal_limiter(&ServerSection::default()),
             anonymous_refusals: refusals::AnonymousRefusals::default(),
+            audit_checkpoints: None,
         }
     }
 }
@@ -144,6 +150,8 @@ pub enum StartError {
     Token(#[from] hsm::pkcs11::TokenError),
     #[error("a key of the server is on token {0:?}: give its PIN (CA_HSM_PIN or CA_HSM_PIN_FILE)")]
     PinNeeded(String),
+    #[error("audit checkpoints: {0}")]
+    Checkpoint(#[from] ca_core::checkpoint::CheckpointError),
 }
 
 fn read_text(path: &Path) -> Result<zeroize::Zeroizing<String>, StartError> {
@@ -251,6 +259,7 @@ impl Services {
             }
             None => None,
         };
+        let audit_checkpoints = checkpoints::load(dir, &config, store.clone(), &server_key)?;
         let tokens_path = system.join("api-tokens");
         let api_tokens = if tokens_path.exists() {
             ApiTokens::parse(&read_text(&tokens_path)?)
@@ -267,6 +276,7 @@ impl Services {
         services.clock = clock;
         services.challenge_limiter = challenge_limiter(&config.server);
         services.admin_refusal_limiter = admin_refusal_limiter(&config.server);
+        services.audit_checkpoints = audit_checkpoints.map(Arc::new);
         Ok(services)
     }
 }
@@ -303,8 +313,16 @@ pub fn router(services: Arc<Services>) -> Router {
 /// Serve until Ctrl-C or SIGTERM, then finish in-flight requests.
 pub async fn serve(listener: tokio::net::TcpListener, services: Arc<Services>) -> std::io::Result<()> {
     // The peer address is what per-client limits key on.
+    let checkpoints = services
+        .audit_checkpoints
+        .clone()
+        .map(|checkpoints| tokio::spawn(checkpoints::run(checkpoints, services.clock.clone())));
     let app = router(services).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
+    if let Some(task) = checkpoints {
+        task.abort();
+    }
+    served
 }
 
 async fn shutdown_signal() {
