@@ -57,6 +57,17 @@ impl Setup {
         number
     }
 
+    /// `ca application issue` killed at failpoint `point`.
+    fn issue_killed_at(&self, number: &str, p12_dir: &Path, point: &str) {
+        let out = self
+            .ca
+            .command(&["application", "issue", number, "--p12-dir", p12_dir.to_str().unwrap()])
+            .env("CA_FAILPOINT", point)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(failpoint::EXIT_CODE), "{point}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
     fn state(&self, number: &str) -> String {
         self.ca.json(&["application", "show", number])["application"]["state"].as_str().unwrap().to_owned()
     }
@@ -135,12 +146,7 @@ fn a_kill_between_any_two_steps_of_application_issue_is_completed_or_revoked() {
     for (point, delivered) in steps {
         let p12_dir = s.work.join(format!("p12-{}", point.replace(['#', '.'], "-")));
         std::fs::create_dir(&p12_dir).unwrap();
-        let out =
-            s.ca.command(&["application", "issue", &number, "--p12-dir", p12_dir.to_str().unwrap()])
-                .env("CA_FAILPOINT", point)
-                .output()
-                .unwrap();
-        assert_eq!(out.status.code(), Some(failpoint::EXIT_CODE), "{point}: {}", String::from_utf8_lossy(&out.stderr));
+        s.issue_killed_at(&number, &p12_dir, point);
         let before = s.certificates(&iin);
 
         let recover =
@@ -206,12 +212,7 @@ fn recovery_acts_on_the_claims_serials_only_not_on_another_issuance_to_the_same_
         let number = s.confirmed_application(&iin);
         let p12_dir = s.work.join(format!("p12-other-{}", point.replace(['#', '.'], "-")));
         std::fs::create_dir(&p12_dir).unwrap();
-        let out =
-            s.ca.command(&["application", "issue", &number, "--p12-dir", p12_dir.to_str().unwrap()])
-                .env("CA_FAILPOINT", point)
-                .output()
-                .unwrap();
-        assert_eq!(out.status.code(), Some(failpoint::EXIT_CODE), "{point}: {}", String::from_utf8_lossy(&out.stderr));
+        s.issue_killed_at(&number, &p12_dir, point);
         let claimed: Vec<String> = s.certificates(&iin).into_keys().collect();
         assert_eq!(claimed.len(), 2, "{point}");
         let other =
