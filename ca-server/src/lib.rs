@@ -259,7 +259,7 @@ impl Services {
             }
             None => None,
         };
-        let audit_checkpoints = checkpoints::load(dir, &config, store.clone(), &server_key)?;
+        let audit_checkpoints = checkpoints::load(dir, &config, store.clone(), server_key)?;
         let tokens_path = system.join("api-tokens");
         let api_tokens = if tokens_path.exists() {
             ApiTokens::parse(&read_text(&tokens_path)?)
