@@ -94,3 +94,14 @@ impl From<ca_core::ca_dir::ConfigError> for Failure {
         }
     }
 }
+
+impl From<ca_core::checkpoint::CheckpointError> for Failure {
+    fn from(e: ca_core::checkpoint::CheckpointError) -> Self {
+        use ca_core::checkpoint::CheckpointError as E;
+        match e {
+            E::BrokenJournal(_) | E::NotPinnedKey(_) => Failure::Integrity(e.to_string()),
+            E::Store(s) => Failure::from(s),
+            other => Failure::Internal(anyhow::Error::new(other)),
+        }
+    }
+}

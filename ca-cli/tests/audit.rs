@@ -56,8 +56,8 @@ impl Ca {
     }
 }
 
-/// A CA with some journal, an audit key and a checkpoint, and an entry after the checkpoint.
-fn checkpointed() -> Ca {
+/// A new CA (P-256 keys).
+fn new_ca() -> Ca {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("ca");
     CaRunner::new(&dir).ok(&[
@@ -69,11 +69,55 @@ fn checkpointed() -> Ca {
         "--base-url",
         "http://pki.test.kz",
     ]);
-    let ca = Ca { _tmp: tmp, dir };
-    let (code, out) = ca.verify();
-    assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("no audit key"), "{out}");
+    Ca { _tmp: tmp, dir }
+}
+
+#[test]
+fn a_new_ca_is_protected_by_a_checkpoint_from_its_first_entries() {
+    let ca = new_ca();
+    let v = ca.ca().json(&["audit", "verify"]);
+    assert_eq!(v["intact"], true, "{v}");
+    let entries = v["entries"].as_i64().unwrap();
+    assert!(entries >= 3, "root, issuing CA and audit key: {v}");
+    assert_eq!(v["checkpoint"]["seq"].as_i64(), Some(entries), "init's checkpoint covers all of init: {v}");
+    assert_eq!(v["unprotected_entries"], 0, "{v}");
+    assert!(ca.dir.join("private/audit.key.pem").exists());
+    assert!(ca.dir.join("certs/audit.pub.pem").exists());
+    // The key follows the CA key policy: encrypted under the CA passphrase.
+    let wrong = ca.ca().env("CA_PASSPHRASE", "not the passphrase").run(&["audit", "checkpoint"]);
+    assert_eq!(wrong.status.code(), Some(5), "{}", String::from_utf8_lossy(&wrong.stderr));
+    // Already made: init-key changes nothing.
+    assert_eq!(ca.ca().run(&["audit", "init-key"]).status.code(), Some(6));
+    // Truncating init's own entries is caught.
+    ca.db().execute("DELETE FROM audit WHERE seq = ?1", [entries]).unwrap();
+    assert_eq!(ca.verify().0, Some(7));
+}
+
+#[test]
+fn a_ca_without_any_checkpoint_is_a_warning_with_its_own_exit_code() {
+    let ca = new_ca();
+    // A CA made before init made the audit key: nothing protects the head.
+    for f in ["certs/audit.pub.pem", "private/audit.key.pem", "publish/crl/audit-checkpoint.json"] {
+        std::fs::remove_file(ca.dir.join(f)).unwrap();
+    }
+    let out = ca.ca().run(&["audit", "verify"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{stdout}");
+    assert!(stdout.contains("audit journal intact"), "{stdout}");
+    assert!(stdout.contains("WARNING: no audit key and no signed checkpoint"), "{stdout}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no signed checkpoint"));
+    let out = ca.ca().run(&["--json", "audit", "verify"]);
+    assert_eq!(out.status.code(), Some(4));
+    let v: serde_json::Value = serde_json::Deserializer::from_slice(&out.stdout).into_iter().next().unwrap().unwrap();
+    assert!(v["warning"].as_str().unwrap().contains("no signed checkpoint"), "{v}");
+    // init-key puts it right.
     ca.ca().ok(&["audit", "init-key"]);
+    assert_eq!(ca.verify().0, Some(0));
+}
+
+/// A CA with some journal, an audit key and a checkpoint, and an entry after the checkpoint.
+fn checkpointed() -> Ca {
+    let ca = new_ca();
     ca.issue("alice");
     ca.ca().ok(&["audit", "checkpoint"]);
     ca.issue("bob");
@@ -195,4 +239,49 @@ fn the_journal_is_listed_and_exported_by_time_range_and_actor() {
     assert_eq!(ca.ca().run(&["audit", "export", "--out", out.to_str().unwrap()]).status.code(), Some(3));
     assert_eq!(ca.ca().run(&["audit", "list", "--from", "yesterday"]).status.code(), Some(3));
     assert!(ca.ca().ok(&["audit", "list", "--limit", "2"]).lines().count() == 2);
+}
+
+/// The `seq` of the published checkpoint file.
+fn published_seq(ca: &Ca) -> Option<i64> {
+    let file = std::fs::read(ca.dir.join("publish/crl/audit-checkpoint.json")).ok()?;
+    let file: serde_json::Value = serde_json::from_slice(&file).ok()?;
+    let signed: serde_json::Value = serde_json::from_str(file["checkpoint"].as_str()?).ok()?;
+    signed["seq"].as_i64()
+}
+
+#[test]
+fn ca_serve_signs_a_checkpoint_when_the_head_moved() {
+    let ca = new_ca();
+    let at_init = published_seq(&ca).unwrap();
+    ca.issue("alice");
+    let entries = ca.ca().json(&["audit", "verify"])["entries"].as_i64().unwrap();
+    assert!(entries > at_init);
+    let (mut server, _port) = ca.ca().serve();
+    // The first tick is at start; later ones every [audit] checkpoint_minutes.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while published_seq(&ca) != Some(entries) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(published_seq(&ca), Some(entries), "the server signed the moved head");
+    let v = ca.ca().json(&["audit", "verify"]);
+    assert_eq!(v["unprotected_entries"], 0, "{v}");
+
+    // Off: checkpoint_minutes = 0 opens no audit key, signs nothing.
+    let config = std::fs::read_to_string(ca.dir.join("ca.toml")).unwrap();
+    assert!(config.contains("checkpoint_minutes = 60"), "the default is written: {config}");
+    std::fs::write(ca.dir.join("ca.toml"), config.replace("checkpoint_minutes = 60", "checkpoint_minutes = 0"))
+        .unwrap();
+    ca.issue("bob");
+    let (mut server, port) = ca.ca().env("CA_PASSPHRASE", "").serve();
+    // The server answers (it needed no passphrase), and by then the first tick would have run.
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    std::io::Write::write_all(&mut stream, b"GET /healthz HTTP/1.0\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut reply).unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert!(reply.ends_with("ok"), "{reply}");
+    assert_eq!(published_seq(&ca), Some(entries));
 }

@@ -57,6 +57,17 @@ impl Setup {
         number
     }
 
+    /// `ca application issue` killed at failpoint `point`.
+    fn issue_killed_at(&self, number: &str, p12_dir: &Path, point: &str) {
+        let out = self
+            .ca
+            .command(&["application", "issue", number, "--p12-dir", p12_dir.to_str().unwrap()])
+            .env("CA_FAILPOINT", point)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(failpoint::EXIT_CODE), "{point}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
     fn state(&self, number: &str) -> String {
         self.ca.json(&["application", "show", number])["application"]["state"].as_str().unwrap().to_owned()
     }
@@ -135,12 +146,7 @@ fn a_kill_between_any_two_steps_of_application_issue_is_completed_or_revoked() {
     for (point, delivered) in steps {
         let p12_dir = s.work.join(format!("p12-{}", point.replace(['#', '.'], "-")));
         std::fs::create_dir(&p12_dir).unwrap();
-        let out =
-            s.ca.command(&["application", "issue", &number, "--p12-dir", p12_dir.to_str().unwrap()])
-                .env("CA_FAILPOINT", point)
-                .output()
-                .unwrap();
-        assert_eq!(out.status.code(), Some(failpoint::EXIT_CODE), "{point}: {}", String::from_utf8_lossy(&out.stderr));
+        s.issue_killed_at(&number, &p12_dir, point);
         let before = s.certificates(&iin);
 
         let recover =
@@ -194,6 +200,35 @@ fn a_kill_between_any_two_steps_of_application_issue_is_completed_or_revoked() {
     assert_eq!(key_stores(&p12_dir, &s.work).len(), 2);
     assert_eq!(s.notices(&number), 1);
     s.ca.ok(&["audit", "verify"]);
+}
+
+#[test]
+fn recovery_acts_on_the_claims_serials_only_not_on_another_issuance_to_the_same_person() {
+    let s = setup();
+    // Killed before the key stores (revoke) and after both (complete): either way a `ca issue`
+    // to the same person while the application was stuck is not the claim's and stays issued.
+    for (point, delivered) in [(failpoint::RECORDED, false), ("fs.renamed#2", true)] {
+        let iin = s.people.iter().find(|p| s.certificates(p).is_empty()).unwrap().clone();
+        let number = s.confirmed_application(&iin);
+        let p12_dir = s.work.join(format!("p12-other-{}", point.replace(['#', '.'], "-")));
+        std::fs::create_dir(&p12_dir).unwrap();
+        s.issue_killed_at(&number, &p12_dir, point);
+        let claimed: Vec<String> = s.certificates(&iin).into_keys().collect();
+        assert_eq!(claimed.len(), 2, "{point}");
+        let other =
+            s.ca.json(&issue_individual("individual-sign", &iin, &["--generate-key", "--key-algorithm", "p256"]));
+        let other = other["serial"].as_str().unwrap().to_lowercase();
+
+        let recover =
+            ["application", "recover", &number, "--stale-minutes", "0", "--p12-dir", p12_dir.to_str().unwrap()];
+        let r = s.ca.json(&recover);
+        assert_eq!(r["application"]["state"], if delivered { "issued" } else { "confirmed" }, "{point}: {r}");
+        let after = s.certificates(&iin);
+        assert_eq!(after[&other], "issued", "{point}: the other issuance is untouched: {after:?}");
+        for serial in &claimed {
+            assert_eq!(after[serial], if delivered { "issued" } else { "revoked" }, "{point}: {after:?}");
+        }
+    }
 }
 
 #[test]

@@ -50,8 +50,14 @@ fn a_ca_with_keys_in_softhsm_issues_certificates_openssl_accepts() {
     // The keys are on the token, private and never extractable.
     let list = h.softhsm.tool("ca-hsm", PIN, &["--list-objects"]);
     let text = String::from_utf8_lossy(&list.stdout);
-    assert_eq!(text.matches("Private Key Object").count(), 2, "{text}");
+    // Root, issuing, and the audit key that signs journal checkpoints.
+    assert_eq!(text.matches("Private Key Object").count(), 3, "{text}");
     assert!(text.contains("never extractable"), "{text}");
+    assert!(text.contains("audit checkpoint key"), "{text}");
+    assert!(config.contains("[server.audit_key]") || config.contains("audit_key = {"), "{config}");
+    assert!(!h.dir.join("private/audit.key.pem").exists(), "the audit key is on the token too");
+    assert!(ok(&h, &["audit", "verify"]).contains("checkpoint: entry"));
+    ok(&h, &["audit", "checkpoint"]);
 
     let work = h.dir.parent().unwrap();
     let request = openssl_csr(work, "leaf", &["-newkey", "rsa:2048"]);

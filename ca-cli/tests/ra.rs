@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::process::Output;
 
-use common::{iin_where, operator, registry_csv, sign_statement, CaRunner};
+use common::{iin_where, operator, registry_csv, sign_statement, sign_statement_with, CaRunner};
 
 fn ca(dir: &Path, args: &[&str]) -> Output {
     CaRunner::new(dir).run(args)
@@ -129,11 +129,27 @@ fn operator_confirms_with_an_openssl_cms_signature_and_the_certificates_are_issu
     assert!(String::from_utf8_lossy(&out.stderr).contains("content"), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(json(&dir, &["application", "show", &number])["application"]["state"], "verified");
 
+    // Without signed attributes (no signingTime: nothing tells a replay from a new request).
+    let bare = sign_statement_with(&CaRunner::new(&dir), &work, &number, &op.key, &op.cert, &["-noattr"]);
+    let out = ca(&dir, &["application", "confirm", &number, "--signature", bare.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(8), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no signed attributes"));
+    assert_eq!(json(&dir, &["application", "show", &number])["application"]["state"], "verified");
+
     // The operator's own valid SIGN certificate with the CA-operator role: confirmed, issued.
     let sig = sign_statement(&CaRunner::new(&dir), &work, &number, &op.key, &op.cert);
+    let used = work.join("used.cms");
+    std::fs::copy(&sig, &used).unwrap();
     let confirmed =
         json(&dir, &["--actor", "operator-1", "application", "confirm", &number, "--signature", sig.to_str().unwrap()]);
     assert_eq!(confirmed["application"]["state"], "confirmed");
+    // The same CMS again is a replay; a new signature is a harmless second confirmation.
+    let out = ca(&dir, &["application", "confirm", &number, "--signature", used.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(8), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already used"), "{}", String::from_utf8_lossy(&out.stderr));
+    let again = sign_statement_with(&CaRunner::new(&dir), &work, &number, &op.key, &op.cert, &["-md", "sha384"]);
+    let again = json(&dir, &["application", "confirm", &number, "--signature", again.to_str().unwrap()]);
+    assert_eq!(again["application"]["state"], "confirmed");
     let issued = json(&dir, &["application", "issue", &number, "--p12-dir", work.to_str().unwrap()]);
     assert_eq!(json(&dir, &["application", "show", &number])["application"]["state"], "issued", "{issued}");
     assert_eq!(json(&dir, &["list", "--iin", &good]).as_array().unwrap().len(), 2);

@@ -37,6 +37,8 @@ pub struct CaConfig {
     pub server: ServerSection,
     #[serde(default)]
     pub expiry: ExpirySection,
+    #[serde(default)]
+    pub audit: AuditSection,
 }
 
 /// When `ca status` and `/metrics` warn that a certificate of the CA itself nears its end.
@@ -54,6 +56,29 @@ pub struct ExpirySection {
 impl Default for ExpirySection {
     fn default() -> Self {
         Self { ca_warn_days: 400, service_warn_days: 21 }
+    }
+}
+
+/// Signed checkpoints of the audit journal.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSection {
+    /// `ca serve` / `ca-server` sign a checkpoint of the journal's head this often, when the
+    /// audit key is available to them and the head moved (0: never; `ca audit checkpoint` from a
+    /// timer instead).
+    pub checkpoint_minutes: u32,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        Self { checkpoint_minutes: 60 }
+    }
+}
+
+impl AuditSection {
+    /// The interval of the server's checkpoints, `None` when off.
+    pub fn checkpoint_interval(&self) -> Option<std::time::Duration> {
+        (self.checkpoint_minutes > 0).then(|| std::time::Duration::from_secs(u64::from(self.checkpoint_minutes) * 60))
     }
 }
 
@@ -77,8 +102,9 @@ pub struct ServerSection {
     /// Where the OCSP responder's key lives when it is not `private/ocsp.key.pem` (a token).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ocsp_key: Option<KeyLocation>,
-    /// Where the audit key (`ca audit init-key`) lives when it is not `private/audit.key.pem` (a
-    /// token). Only `ca audit checkpoint` opens it.
+    /// Where the audit key (`ca init`, `ca audit init-key`) lives when it is not
+    /// `private/audit.key.pem` (a token). `ca audit checkpoint` opens it, and the server when it
+    /// signs checkpoints at an interval (`[audit] checkpoint_minutes`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audit_key: Option<KeyLocation>,
     /// The certification practice statement served at `/cps` (the CPS URL in every
@@ -322,6 +348,7 @@ impl CaConfig {
             crl: CrlSection::default(),
             server: ServerSection::default(),
             expiry: ExpirySection::default(),
+            audit: AuditSection::default(),
         }
     }
 

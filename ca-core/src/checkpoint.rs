@@ -20,7 +20,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::signer::{SignatureAlgorithm, Signer};
-use crate::store::AuditVerification;
+use crate::store::{AuditVerification, Store, StoreError};
 
 /// What went wrong with a checkpoint.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +33,15 @@ pub enum CheckpointError {
     OtherCa { found: String, expected: String },
     #[error("signing the checkpoint: {0}")]
     Signing(#[from] crate::signer::SignerError),
+    #[error("reading the audit journal: {0}")]
+    Store(#[from] StoreError),
+    /// A broken journal gets no checkpoint: that would vouch for the damage.
+    #[error("the audit journal has {0} problem(s); no checkpoint was signed (run `ca audit verify`)")]
+    BrokenJournal(usize),
+    #[error("the audit key is not the one pinned in {0}")]
+    NotPinnedKey(String),
+    #[error("cannot read or write {path}: {message}")]
+    File { path: String, message: String },
 }
 
 /// The journal's head at one moment.
@@ -52,6 +61,26 @@ impl Checkpoint {
     /// The checkpoint of a verified journal.
     pub fn of(ca: &str, journal: &AuditVerification, at: OffsetDateTime) -> Self {
         Self { ca: ca.to_owned(), seq: journal.entries as i64, head: journal.head.clone(), at }
+    }
+
+    /// The checkpoint of the journal in `store` as it is now, verified from its first entry.
+    pub fn of_store(store: &dyn Store, ca: &str, at: OffsetDateTime) -> Result<Self, CheckpointError> {
+        let journal = store.verify_audit()?;
+        if !journal.is_intact() {
+            return Err(CheckpointError::BrokenJournal(journal.problems.len()));
+        }
+        Ok(Self::of(ca, &journal, at))
+    }
+
+    /// Sign with the audit key and publish the file at `path` ([`publish`]).
+    pub fn sign_and_publish(&self, key: &dyn Signer, path: &std::path::Path) -> Result<(), CheckpointError> {
+        let file = self.sign(key)?;
+        publish(path, &file).map_err(|e| file_error(path, e))
+    }
+
+    /// Whether this checkpoint covers the same head as `other` (times aside).
+    pub fn same_head(&self, other: &Checkpoint) -> bool {
+        self.ca == other.ca && self.seq == other.seq && self.head == other.head
     }
 
     /// What is signed: UTF-8 JSON, keys sorted, no whitespace.
@@ -146,6 +175,38 @@ impl Checkpoint {
             Some(_) => None,
         }
     }
+}
+
+fn file_error(path: &std::path::Path, e: impl std::fmt::Display) -> CheckpointError {
+    CheckpointError::File { path: path.display().to_string(), message: e.to_string() }
+}
+
+/// The audit key's pinned public key (`certs/audit.pub.pem`, SPKI in PEM); `None` when no audit
+/// key was made.
+pub fn read_pinned_key(path: &std::path::Path) -> Result<Option<SubjectPublicKeyInfoOwned>, CheckpointError> {
+    use der::Decode as _;
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(file_error(path, e)),
+    };
+    let (label, der) = der::pem::decode_vec(text.as_bytes()).map_err(|e| file_error(path, format!("not PEM: {e}")))?;
+    if label != "PUBLIC KEY" {
+        return Err(file_error(path, format!("PEM label {label:?}, expected PUBLIC KEY")));
+    }
+    SubjectPublicKeyInfoOwned::from_der(&der).map(Some).map_err(|e| file_error(path, e))
+}
+
+/// Refuse an audit key that is not the pinned one: its checkpoints would never verify.
+pub fn check_pinned(
+    key: &dyn Signer,
+    pinned: &SubjectPublicKeyInfoOwned,
+    pinned_path: &std::path::Path,
+) -> Result<(), CheckpointError> {
+    if key.public_key() != pinned {
+        return Err(CheckpointError::NotPinnedKey(pinned_path.display().to_string()));
+    }
+    Ok(())
 }
 
 /// Write a checkpoint file: a temporary file beside it, fsync, rename over it, fsync the

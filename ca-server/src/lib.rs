@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod api;
+pub mod checkpoints;
 mod crl_source;
 mod distribution;
 mod metrics;
@@ -37,6 +38,7 @@ use hsm::pkcs11::{KeySelector, Pkcs11Module, SecretPin, TokenSelector};
 use hsm::SoftwareKey;
 
 pub use api::sign::{ApiTokens, SystemSigner};
+pub use checkpoints::AuditCheckpoints;
 pub use crl_source::CrlRevocationSource;
 pub use distribution::CpsPage;
 pub use metrics::Metrics;
@@ -93,6 +95,9 @@ pub struct Services {
     pub anonymous_refusals: refusals::AnonymousRefusals,
     /// What `/cps` serves.
     pub cps: CpsPage,
+    /// Signed checkpoints of the audit journal at an interval, when configured and the audit
+    /// key could be opened.
+    pub audit_checkpoints: Option<Arc<AuditCheckpoints>>,
 }
 
 /// Refused anonymous administration requests per client (IP address), sustained and at once.
@@ -145,6 +150,7 @@ impl Services {
             challenge_limiter: challenge_limiter(&ServerSection::default()),
             admin_refusal_limiter: admin_refusal_limiter(&ServerSection::default()),
             anonymous_refusals: refusals::AnonymousRefusals::default(),
+            audit_checkpoints: None,
         }
     }
 }
@@ -168,6 +174,8 @@ pub enum StartError {
     PinNeeded(String),
     #[error("certificate of the CA: {0}")]
     OwnCertificate(#[from] ca_core::expiry::ExpiryError),
+    #[error("audit checkpoints: {0}")]
+    Checkpoint(#[from] ca_core::checkpoint::CheckpointError),
 }
 
 fn read_text(path: &Path) -> Result<zeroize::Zeroizing<String>, StartError> {
@@ -256,6 +264,12 @@ impl Services {
             ]),
         };
         let keys = ServerKeys::load(dir, &config, source.secrets(), store.clone())?;
+        let audit_checkpoints = {
+            let (passphrase, pin) = source.secrets();
+            checkpoints::load(dir, &config, store.clone(), |location, file| {
+                open_server_key(location, file, passphrase, pin, &dir.config())
+            })?
+        };
         let root = read_pem_certificate(&dir.certificate_pem(&config.root.name))?;
         let issuing = read_pem_certificate(&dir.certificate_pem(&config.issuing.name))?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -288,6 +302,7 @@ impl Services {
         services.clock = clock;
         services.challenge_limiter = challenge_limiter(&config.server);
         services.admin_refusal_limiter = admin_refusal_limiter(&config.server);
+        services.audit_checkpoints = audit_checkpoints.map(Arc::new);
         services.reload_interval =
             (config.server.reload_seconds > 0).then(|| Duration::from_secs(config.server.reload_seconds));
         services.reload_source = Some(source);
@@ -403,9 +418,16 @@ pub fn router(services: Arc<Services>) -> Router {
 pub async fn serve(listener: tokio::net::TcpListener, services: Arc<Services>) -> std::io::Result<()> {
     // The peer address is what per-client limits key on.
     let reloader = tokio::spawn(reload::reload_loop(services.clone(), services.reload_interval));
+    let checkpoints = services
+        .audit_checkpoints
+        .clone()
+        .map(|checkpoints| tokio::spawn(checkpoints::run(checkpoints, services.clock.clone())));
     let app = router(services).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
     reloader.abort();
+    if let Some(task) = checkpoints {
+        task.abort();
+    }
     served
 }
 

@@ -2,7 +2,8 @@
 //!
 //!     CA_PASSPHRASE=… ca-server --dir ./ca --listen 127.0.0.1:8080
 //!
-//! The passphrase (for the OCSP responder's and the system signing key) comes from
+//! The passphrase (for the OCSP responder's, the system signing and the audit key, which signs
+//! journal checkpoints every `[audit] checkpoint_minutes`) comes from
 //! `CA_PASSPHRASE` or the file named by `CA_PASSPHRASE_FILE`, the PIN of a token holding the
 //! system signing key from `CA_HSM_PIN` or `CA_HSM_PIN_FILE`; never from the command line.
 //! `ca serve` does the same with prompts. SIGHUP (and every `[server] reload_seconds`) makes it

@@ -94,6 +94,8 @@ impl SignatureCheck for FakeSignatureCheck {
             roles: v["roles"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().parse().unwrap()).collect(),
             key_type: Some(if v["key"] == "SIGN" { KeyType::Sign } else { KeyType::Auth }),
             signing_time: None,
+            request_id: None,
+            certificate_not_after: None,
         })
     }
 }

@@ -11,7 +11,7 @@ use ca_core::cms::{StoreRevocationSource, TrustStore};
 use ca_core::identity::{Bin, Iin};
 use ca_core::issuer::Issuer;
 use ca_core::ra::application::{ApplicationKind, ApplicationNumber, ApplicationState};
-use ca_core::ra::cms_check::CmsSignatureCheck;
+use ca_core::ra::cms_check::{CmsSignatureCheck, SingleUse};
 use ca_core::ra::store::ApplicationQuery;
 use ca_core::ra::{
     Application, RaError, RaStore, RegistrationAuthority, Statement, StoreRegistry, Submission, Submitted,
@@ -282,6 +282,9 @@ pub fn run(ctx: &Context, cmd: &ApplicationCommand) -> Outcome {
         clock: &ctx.clock,
         install_url: "https://pki.gov.kz/install",
     };
+    // Confirmations take each signature once: the same CMS presented again is a replay.
+    let single_use = SingleUse { inner: &signatures, requests: ctx.store.as_ref(), clock: &ctx.clock };
+    let confirming = RegistrationAuthority { signatures: &single_use, ..ra };
     match cmd {
         ApplicationCommand::New(args) => {
             let kind: ApplicationKind =
@@ -352,13 +355,13 @@ pub fn run(ctx: &Context, cmd: &ApplicationCommand) -> Outcome {
         ApplicationCommand::HeadConfirm(args) => {
             let n = number(&args.number)?;
             let cms = signature_for(ctx, &ra, &n, "head-confirm", args)?;
-            let a = ra.head_confirm(&n, &cms)?;
+            let a = confirming.head_confirm(&n, &cms)?;
             print_application(ctx, a.application())
         }
         ApplicationCommand::Confirm(args) => {
             let n = number(&args.number)?;
             let cms = signature_for(ctx, &ra, &n, "operator-confirm", args)?;
-            let a = ra.confirm(&n, &ctx.actor, &cms)?;
+            let a = confirming.confirm(&n, &ctx.actor, &cms)?;
             print_application(ctx, a.application())
         }
         ApplicationCommand::Refuse { number: n, reason } => {

@@ -138,7 +138,10 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Outcome {
         }),
     )?;
 
-    step("ca audit verify");
+    step("ca audit checkpoint: sign the journal's head (ca init signed the first; `ca serve` signs hourly)");
+    audit::run(&ctx, &audit::AuditCommand::Checkpoint)?;
+
+    step("ca audit verify: the chain, and the journal still holds the signed checkpoint");
     audit::run(&ctx, &audit::AuditCommand::Verify(audit::VerifyArgs::default()))?;
 
     println!(

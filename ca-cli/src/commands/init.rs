@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use ca_core::checkpoint::Checkpoint;
 use ca_core::clock::{Clock, SystemClock};
 use ca_core::identity::Subject;
 use ca_core::issuer::{CertificateAuthority, IssuedCertificate};
@@ -14,6 +15,8 @@ use hsm::{KeyAlgorithm, SoftwareKey};
 use serde::Serialize;
 use time::Duration;
 
+use crate::commands::audit::key::{self as audit_key, AuditKeyPlace, NewAuditKey};
+use crate::commands::audit::print_checkpoint;
 use crate::commands::crl::{PublicationDir, Publisher};
 use crate::context::{hsm_pin_source, passphrase_source};
 use crate::failure::Failure;
@@ -65,10 +68,19 @@ struct CaSummary {
 }
 
 #[derive(Serialize)]
+struct AuditKeySummary {
+    key: String,
+    public_key: PathBuf,
+    public_key_sha256: String,
+}
+
+#[derive(Serialize)]
 struct InitReport {
     dir: PathBuf,
     root: CaSummary,
     issuing: CaSummary,
+    audit_key: AuditKeySummary,
+    checkpoint: Checkpoint,
 }
 
 fn parse_ca_policies(s: &str) -> Result<CaPolicies, String> {
@@ -162,7 +174,8 @@ pub fn run(cli: &Cli, args: &InitArgs) -> Outcome {
 
     // A key made on the token is removed again if init fails later, so a re-run starts clean.
     let mut made_on_token: Vec<Vec<u8>> = Vec::new();
-    let result = (|| -> Result<(IssuedCertificate, IssuedCertificate), Failure> {
+    #[allow(clippy::type_complexity)]
+    let result = (|| -> Result<(IssuedCertificate, IssuedCertificate, NewAuditKey, Checkpoint), Failure> {
         let mut new_key =
             |section: &mut ca_core::ca_dir::CaSection, alg: KeyAlgorithm| -> Result<Box<dyn Signer>, Failure> {
                 if !cli.json {
@@ -242,10 +255,24 @@ pub fn run(cli: &Cli, args: &InitArgs) -> Outcome {
             now: clock.now(),
         };
         publisher.publish_root(config.crl.root_hours)?;
+        // The audit key, under the same policy as the CA keys, and the first checkpoint: the
+        // journal is protected from its first entries on.
+        let place = match (&token, &passphrase) {
+            (Some((module, label, token)), _) => AuditKeyPlace::Token { module, label, token },
+            (None, Some(passphrase)) => AuditKeyPlace::File { passphrase: passphrase.as_bytes() },
+            (None, None) => unreachable!("a passphrase is read when there is no token"),
+        };
+        let audit_key = audit_key::make(&dir, KeyAlgorithm::P256, place)?;
+        if let Some(KeyLocation::Pkcs11 { id, .. }) = &audit_key.location {
+            made_on_token.extend(hex::decode(id).ok());
+        }
+        config.server.audit_key = audit_key.location.clone();
+        let checkpoint =
+            audit_key::first_checkpoint(&store, &dir, &config.issuing.name, &audit_key, &cli.actor, clock.now())?;
         config.write(&dir.config())?;
-        Ok((root_cert, issuing_cert))
+        Ok((root_cert, issuing_cert, audit_key, checkpoint))
     })();
-    let (root_cert, issuing_cert) = match result {
+    let (root_cert, issuing_cert, audit_key, checkpoint) = match result {
         Ok(certs) => certs,
         Err(e) => {
             if let Some((_, _, token)) = &token {
@@ -271,6 +298,15 @@ pub fn run(cli: &Cli, args: &InitArgs) -> Outcome {
         dir: target.clone(),
         root: summary(&final_dir, &config.root.name, &root_cert, root_alg),
         issuing: summary(&final_dir, &config.issuing.name, &issuing_cert, issuing_alg),
+        audit_key: AuditKeySummary {
+            key: match &audit_key.location {
+                Some(_) => audit_key.place.clone(),
+                None => format!("{} (encrypted under the CA passphrase)", final_dir.audit_key().display()),
+            },
+            public_key: final_dir.audit_public_key(),
+            public_key_sha256: audit_key.fingerprint.clone(),
+        },
+        checkpoint,
     };
     let _ = clock.now();
     if cli.json {
@@ -287,6 +323,11 @@ pub fn run(cli: &Cli, args: &InitArgs) -> Outcome {
             Some((_, label, _)) => println!("CA keys are on the token {label:?} (non-extractable)"),
             None => println!("CA keys are encrypted (PKCS#8, PBES2/scrypt) under {}", final_dir.private().display()),
         }
+        let audit = &report.audit_key;
+        println!("Audit key (signs journal checkpoints): {}", audit.key);
+        println!("  public key {} (SHA-256 {})", audit.public_key.display(), audit.public_key_sha256);
+        println!("  Record that fingerprint away from this machine: checkpoints are verified with the key.");
+        print_checkpoint(&report.checkpoint, &final_dir.audit_checkpoint());
     }
     Ok(())
 }

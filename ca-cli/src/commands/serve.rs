@@ -16,10 +16,16 @@ pub struct ServeArgs {
 }
 
 pub fn run(ctx: &Context, args: &ServeArgs) -> Outcome {
-    // The passphrase opens the OCSP responder's and the system signing key, when they exist.
-    let needs_passphrase = ctx.dir.ocsp_key().exists() || ctx.dir.system_key().exists();
+    // The passphrase opens the OCSP responder's and the system signing key, and the audit key
+    // when the server signs checkpoints ([audit] checkpoint_minutes), when they exist.
+    let checkpoints = ctx.config.audit.checkpoint_interval().is_some();
+    let needs_passphrase = ctx.dir.ocsp_key().exists()
+        || ctx.dir.system_key().exists()
+        || (checkpoints && ctx.config.server.audit_key.is_none() && ctx.dir.audit_key().exists());
     let passphrase = if needs_passphrase { Some(ctx.passphrase.read(false)?) } else { None };
-    let pin = if ctx.config.server.keys_on_tokens() { Some(ctx.hsm_pin.read(false)?) } else { None };
+    let audit_key_on_token = matches!(ctx.config.server.audit_key, Some(ca_core::ca_dir::KeyLocation::Pkcs11 { .. }));
+    let needs_pin = ctx.config.server.keys_on_tokens() || (checkpoints && audit_key_on_token);
+    let pin = if needs_pin { Some(ctx.hsm_pin.read(false)?) } else { None };
     let services = ca_server::Services::load_with_pin(&ctx.dir, passphrase.as_ref().map(|p| p.as_bytes()), pin)
         .map_err(|e| match e {
             ca_server::StartError::Key(hsm::KeyError::WrongPassphrase) => Failure::Auth(e.to_string()),
@@ -29,6 +35,11 @@ pub fn run(ctx: &Context, args: &ServeArgs) -> Outcome {
     drop(passphrase);
     if services.ocsp.get().is_none() {
         eprintln!("note: no OCSP responder yet (ca ocsp init)");
+    }
+    match &services.audit_checkpoints {
+        Some(c) => eprintln!("audit checkpoints every {} min when the journal moved", c.interval.as_secs() / 60),
+        None if checkpoints => eprintln!("note: no audit key (ca audit init-key): no audit checkpoints"),
+        None => {}
     }
     if services.system_signer.get().is_none() {
         eprintln!("note: no system signing key (ca system init): /api/v1/cms/sign answers 503");

@@ -220,27 +220,44 @@ pub fn operator(ca: &CaRunner, work: &Path, profile: &str, iin: &str, name: &str
 
 /// `openssl cms -sign` over what `ca application statement` prints for the operator's step.
 pub fn sign_statement(ca: &CaRunner, work: &Path, number: &str, key: &Path, cert: &Path) -> PathBuf {
+    sign_statement_with(ca, work, number, key, cert, &[])
+}
+
+/// [`sign_statement`] with more `openssl cms -sign` options (`-noattr`, `-md sha384` …).
+pub fn sign_statement_with(
+    ca: &CaRunner,
+    work: &Path,
+    number: &str,
+    key: &Path,
+    cert: &Path,
+    options: &[&str],
+) -> PathBuf {
     let statement = ca.run(&["application", "statement", "--action", "operator-confirm", "--number", number]);
     assert!(statement.status.success());
     let input = work.join("statement.json");
     std::fs::write(&input, &statement.stdout).unwrap();
     let sig = work.join(format!("{number}.cms"));
-    openssl_ok(&[
-        "cms",
-        "-sign",
-        "-binary",
-        "-nodetach",
-        "-in",
-        input.to_str().unwrap(),
-        "-signer",
-        cert.to_str().unwrap(),
-        "-inkey",
-        key.to_str().unwrap(),
-        "-outform",
-        "DER",
-        "-out",
-        sig.to_str().unwrap(),
-    ]);
+    openssl_ok(
+        &[
+            "cms",
+            "-sign",
+            "-binary",
+            "-nodetach",
+            "-in",
+            input.to_str().unwrap(),
+            "-signer",
+            cert.to_str().unwrap(),
+            "-inkey",
+            key.to_str().unwrap(),
+            "-outform",
+            "DER",
+            "-out",
+            sig.to_str().unwrap(),
+        ]
+        .into_iter()
+        .chain(options.iter().copied())
+        .collect::<Vec<_>>(),
+    );
     sig
 }
 

@@ -9,6 +9,7 @@ use crate::cms::{
     verify, CmsVerification, Reason, Requirements, SignerReport, StoreRevocationSource, TrustStore, VerifyContext,
 };
 use crate::serial::SerialNumber;
+use crate::store::NonceStore;
 
 use super::signature::{Expectation, SignatureCheck, SignatureProblem, SignedPayload, SignerFacts};
 
@@ -76,6 +77,8 @@ pub fn facts_from_verification(v: &CmsVerification, content: &[u8]) -> Result<Si
         roles: id.roles.clone(),
         key_type: id.key_type,
         signing_time: signer.signing_time,
+        request_id: signer.signed_attributes_digest,
+        certificate_not_after: Some(certificate.not_after),
     })
 }
 
@@ -91,4 +94,92 @@ pub fn require_signed_attributes(signer: &SignerReport) -> Result<OffsetDateTime
         );
     }
     signer.signing_time.ok_or_else(|| "the signature has no signingTime signed attribute".into())
+}
+
+/// A [`SignatureCheck`] that accepts each act of signing once: the id of a valid signature
+/// (the digest of its signed attributes, [`SignerFacts::request_id`], and its signer's serial)
+/// is recorded with
+/// [`NonceStore::use_request_id`], and the same signature presented again — re-encoded or not —
+/// is refused as [`SignatureProblem::Replayed`]. A signature over another statement fails the
+/// inner check first and uses nothing up. The id is kept until the signer's certificate expires,
+/// after which the signature is refused anyway.
+///
+/// For the steps where a second signature changes nothing (confirmations): a *new* signature on
+/// a confirmed application is still answered "already confirmed".
+pub struct SingleUse<'a> {
+    pub inner: &'a dyn SignatureCheck,
+    pub requests: &'a dyn NonceStore,
+    pub clock: &'a dyn Clock,
+}
+
+impl SignatureCheck for SingleUse<'_> {
+    fn check(&self, signed: &SignedPayload, expected: &Expectation) -> Result<SignerFacts, SignatureProblem> {
+        let facts = self.inner.check(signed, expected)?;
+        let attributes = facts.request_id.ok_or_else(|| {
+            SignatureProblem::Invalid("the signature has no signed attributes to tell it from a replay".into())
+        })?;
+        // The signed attributes hold no signer: two signers of one statement in the same second
+        // have the same ones. The id names the signer too.
+        let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        context.update(b"ra-signature\0");
+        context.update(&attributes);
+        context.update(facts.serial.as_bytes());
+        let mut id = [0u8; 32];
+        id.copy_from_slice(context.finish().as_ref());
+        let now = self.clock.now();
+        // A second's margin for the store's millisecond times.
+        let keep_until =
+            facts.certificate_not_after.unwrap_or(now + time::Duration::days(3650)) + time::Duration::seconds(1);
+        match self.requests.use_request_id(&id, now, keep_until.max(now)) {
+            Ok(true) => Ok(facts),
+            Ok(false) => Err(SignatureProblem::Replayed),
+            Err(e) => Err(SignatureProblem::Unavailable(format!("cannot record the signature's use: {e}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FixedClock;
+    use crate::identity::KeyType;
+    use crate::store::SqliteStore;
+
+    /// Accepts any signature; its request id is the first byte of the CMS, repeated.
+    struct AnySignature(OffsetDateTime);
+
+    impl SignatureCheck for AnySignature {
+        fn check(&self, signed: &SignedPayload, _: &Expectation) -> Result<SignerFacts, SignatureProblem> {
+            Ok(SignerFacts {
+                serial: "1000000000000000000000000000000000000001".parse().unwrap(),
+                iin: None,
+                bin: None,
+                roles: vec![],
+                key_type: Some(KeyType::Sign),
+                signing_time: None,
+                request_id: signed.cms.first().map(|b| [*b; 32]),
+                certificate_not_after: Some(self.0),
+            })
+        }
+    }
+
+    #[test]
+    fn a_signature_is_taken_once_until_its_certificate_expires() {
+        let now = OffsetDateTime::from_unix_timestamp(1_780_000_000).unwrap();
+        let store = SqliteStore::open_in_memory().unwrap();
+        let inner = AnySignature(now + time::Duration::days(30));
+        let check = |cms: &[u8], at: OffsetDateTime| {
+            let clock = FixedClock(at);
+            let single = SingleUse { inner: &inner, requests: &store, clock: &clock };
+            let expected =
+                Expectation { iin: None, bin: None, any_role: vec![], key_type: KeyType::Sign, at: clock.now() };
+            single.check(&SignedPayload { cms: cms.to_vec(), content: b"statement".to_vec() }, &expected)
+        };
+        assert!(check(b"A", now).is_ok());
+        assert_eq!(check(b"A", now + time::Duration::days(29)), Err(SignatureProblem::Replayed));
+        assert!(check(b"B", now).is_ok(), "another signature");
+        assert!(matches!(check(b"", now), Err(SignatureProblem::Invalid(_))), "no signed attributes");
+        // Past the certificate's end the id is forgotten: the RA refuses such a signature anyway.
+        assert!(check(b"A", now + time::Duration::days(31)).is_ok());
+    }
 }

@@ -64,15 +64,20 @@ impl RegistrationAuthority<'_> {
             _ => return Err(RaError::Invalid(format!("application {number} is a {}, not an issuance", a.kind))),
         };
         let subject = self.subject(&a)?;
-        // Where the key stores go is written down with the claim, for recovery.
-        let details = serde_json::json!({ "key_stores": delivery.location() });
-        let claimed = self.claim(&a, ApplicationState::Issuing, actor, details)?;
-        crate::failpoint::hit(crate::failpoint::CLAIMED);
         let requests = [
             IssuanceRequest { profile: auth, subject: subject.clone(), roles: roles.clone(), public_key: auth_key },
             IssuanceRequest { profile: sign, subject, roles, public_key: sign_key },
         ];
-        let certificates = match issuer.issue_batch(&requests) {
+        // The certificates are prepared (serials drawn, nothing touched) before the claim, so
+        // that the claim records exactly which serials it will reserve, and where the key stores
+        // go: recovery acts on those and nothing else (another issuance to the same person
+        // meanwhile is not this claim's).
+        let prepared = issuer.prepare(&requests);
+        let serials: Vec<String> = prepared.iter().flatten().map(|p| p.serial.to_hex()).collect();
+        let details = serde_json::json!({ "key_stores": delivery.location(), "serials": serials });
+        let claimed = self.claim(&a, ApplicationState::Issuing, actor, details)?;
+        crate::failpoint::hit(crate::failpoint::CLAIMED);
+        let certificates = match prepared.and_then(|prepared| issuer.pipeline().run(prepared)) {
             Ok(c) => c,
             Err(e) => {
                 self.release(&claimed, actor, &e.to_string())?;

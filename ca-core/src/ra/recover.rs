@@ -139,9 +139,8 @@ impl RegistrationAuthority<'_> {
     /// Recovery must look where the interrupted worker delivered, or it would revoke
     /// certificates whose key stores are in place elsewhere.
     fn same_location(&self, a: &Application, delivery: &dyn KeyStoreDelivery) -> Result<(), RaError> {
-        let events = self.store.application_events(Some(&a.number))?;
-        let claim = events.iter().rev().find(|e| e.step == Step::Claim);
-        match claim.and_then(|e| e.details.get("key_stores")).and_then(|l| l.as_str()) {
+        let claim = self.claim_details(a)?;
+        match claim.get("key_stores").and_then(|l| l.as_str()) {
             Some(recorded) if recorded != delivery.location() => Err(RaError::Invalid(format!(
                 "the interrupted issuance of {} delivered its key stores to {recorded}, not {}: recover with that \
                  location (--p12-dir)",
@@ -152,8 +151,38 @@ impl RegistrationAuthority<'_> {
         }
     }
 
-    /// The key-store profiles' certificates issued to the applicant since the claim, still issued.
+    /// What the latest claim of `a` recorded (`key_stores`, `serials`); `null` if nothing.
+    fn claim_details(&self, a: &Application) -> Result<serde_json::Value, RaError> {
+        let events = self.store.application_events(Some(&a.number))?;
+        Ok(events.into_iter().rev().find(|e| e.step == Step::Claim).map(|e| e.details).unwrap_or_default())
+    }
+
+    /// The certificates of the claim's serials (recorded with the claim) that are issued.
     fn issued_under_claim(&self, a: &Application) -> Result<Vec<IssuedCertificate>, RaError> {
+        let claim = self.claim_details(a)?;
+        let Some(serials) = claim.get("serials").and_then(|s| s.as_array()) else {
+            return self.issued_since_claim(a);
+        };
+        let mut out = Vec::new();
+        for serial in serials {
+            let serial: SerialNumber = serial
+                .as_str()
+                .unwrap_or_default()
+                .parse()
+                .map_err(|e| RaError::Invalid(format!("the claim of {} records a bad serial: {e}", a.number)))?;
+            // A serial that was never reserved or recorded (a kill before that) has no record.
+            if let Some(record) = self.certificates.certificate(&serial)? {
+                if record.status == CertificateStatus::Issued {
+                    out.push(issued_certificate(self, record)?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// For a claim made before claims recorded their serials: the key-store profiles'
+    /// certificates issued to the applicant since the claim, still issued.
+    fn issued_since_claim(&self, a: &Application) -> Result<Vec<IssuedCertificate>, RaError> {
         let query = CertificateQuery {
             iin: Some(a.iin),
             bin: a.bin,

@@ -79,6 +79,14 @@ pub struct SignerFacts {
     pub key_type: Option<KeyType>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub signing_time: Option<OffsetDateTime>,
+    /// SHA-256 of the signed attributes: names this one act of signing, however the CMS is
+    /// re-encoded ([`crate::cms::SignerReport::signed_attributes_digest`]); `None` when the
+    /// checker has none.
+    #[serde(skip)]
+    pub request_id: Option<[u8; 32]>,
+    /// The end of the signer certificate's validity: a signature is refused after it anyway.
+    #[serde(skip)]
+    pub certificate_not_after: Option<OffsetDateTime>,
 }
 
 /// Why the checker did not accept a signature.
@@ -96,6 +104,8 @@ pub enum SignatureProblem {
     Revoked(SerialNumber),
     #[error("the signature cannot be checked now: {0}")]
     Unavailable(String),
+    #[error("this signature was already used once; sign the statement again")]
+    Replayed,
 }
 
 /// The CMS verifier, seen from the RA.

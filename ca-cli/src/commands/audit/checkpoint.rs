@@ -3,14 +3,12 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use ca_core::ca_dir::KeyLocation;
 use ca_core::checkpoint::{self, Checkpoint};
-use ca_core::signer::Signer;
 use ca_core::store::Store;
 use clap::Args;
-use der::{Decode, Encode};
-use hsm::{KeyAlgorithm, SoftwareKey};
-use spki::SubjectPublicKeyInfoOwned;
+use hsm::KeyAlgorithm;
+
+use super::key::{self, AuditKeyPlace};
 
 use crate::context::Context;
 use crate::failure::Failure;
@@ -38,22 +36,6 @@ pub struct InitKeyArgs {
     pub hsm_token: Option<String>,
 }
 
-fn internal(e: impl Into<anyhow::Error>) -> Failure {
-    Failure::Internal(e.into())
-}
-
-/// The pinned public key of the audit key, if one was made.
-fn audit_public_key(ctx: &Context) -> Result<Option<SubjectPublicKeyInfoOwned>, Failure> {
-    let path = ctx.dir.audit_public_key();
-    if !path.exists() {
-        return Ok(None);
-    }
-    let pem = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let der = crate::pem::decode("PUBLIC KEY", &pem).with_context(|| format!("{}", path.display()))?;
-    let spki = SubjectPublicKeyInfoOwned::from_der(&der).with_context(|| format!("{}", path.display()))?;
-    Ok(Some(spki))
-}
-
 pub fn init_key(ctx: &Context, args: &InitKeyArgs) -> Outcome {
     let public = ctx.dir.audit_public_key();
     if public.exists() || ctx.dir.audit_key().exists() || ctx.config.server.audit_key.is_some() {
@@ -64,63 +46,48 @@ pub fn init_key(ctx: &Context, args: &InitKeyArgs) -> Outcome {
     }
     let alg: KeyAlgorithm =
         args.key_algorithm.parse().map_err(|e: hsm::UnknownKeyAlgorithm| Failure::Input(e.to_string()))?;
-    let (spki, place) = match (&args.hsm_module, &args.hsm_token) {
+    let key = match (&args.hsm_module, &args.hsm_token) {
         (Some(module), Some(label)) => {
             // Made on the token, never extractable.
             let token = crate::keys::open_token(module, label, &ctx.hsm_pin)?;
-            let key = token.generate_key_pair(alg, "audit checkpoint key")?;
+            let key = key::make(&ctx.dir, alg, AuditKeyPlace::Token { module, label, token: &token })?;
             let mut config = ctx.config.clone();
-            config.server.audit_key =
-                Some(KeyLocation::Pkcs11 { module: module.clone(), token: label.clone(), id: hex::encode(key.id()) });
+            config.server.audit_key = key.location.clone();
             let tmp = ctx.dir.config().with_extension("toml.tmp");
             config.write(&tmp)?;
-            std::fs::rename(&tmp, ctx.dir.config()).map_err(internal)?;
-            (
-                key.public_key().clone(),
-                format!("token {label:?}, CKA_ID {} (ca.toml [server] audit_key)", hex::encode(key.id())),
-            )
+            std::fs::rename(&tmp, ctx.dir.config()).map_err(|e| Failure::Internal(e.into()))?;
+            key
         }
         _ => {
             let passphrase = ctx.passphrase.read(false)?;
-            let key = SoftwareKey::generate(alg)?;
-            let pem = key.to_encrypted_pem(passphrase.as_bytes())?;
-            hsm::write_encrypted_key_file(&ctx.dir.audit_key(), &pem)?;
-            (key.public_key().clone(), format!("{} (encrypted under the CA passphrase)", ctx.dir.audit_key().display()))
+            key::make(&ctx.dir, alg, AuditKeyPlace::File { passphrase: passphrase.as_bytes() })?
         }
     };
-    let der = spki.to_der().map_err(internal)?;
-    std::fs::create_dir_all(ctx.dir.certs()).map_err(internal)?;
-    checkpoint::publish(&public, crate::pem::encode("PUBLIC KEY", &der)?.as_bytes())
-        .with_context(|| format!("cannot write {}", public.display()))?;
-    let fingerprint = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&der));
-    ctx.store.append_audit(
-        &ca_core::store::AuditEvent::new(&ctx.actor, "audit.key.created")
-            .details(serde_json::json!({ "algorithm": alg.to_string(), "public_key_sha256": fingerprint })),
-    )?;
-    let first = checkpoint(ctx)?;
+    let store = ctx.store.as_ref();
+    let first = key::first_checkpoint(store, &ctx.dir, &ctx.config.issuing.name, &key, &ctx.actor, ctx.clock_now())?;
     if ctx.json {
         print_json(&serde_json::json!({
-            "public_key": public, "public_key_sha256": fingerprint, "key": place, "checkpoint": first,
+            "public_key": public, "public_key_sha256": key.fingerprint, "key": key.place, "checkpoint": first,
         }));
     } else {
-        println!("Audit key made ({alg}): {place}");
-        println!("  public key {} (SHA-256 {fingerprint})", public.display());
+        print_checkpoint(&first, &ctx.dir.audit_checkpoint());
+        println!("Audit key made ({alg}): {}", key.place);
+        println!("  public key {} (SHA-256 {})", public.display(), key.fingerprint);
         println!("  Record that fingerprint away from this machine: checkpoints are verified with the key.");
     }
     Ok(())
 }
 
+pub(crate) fn print_checkpoint(cp: &Checkpoint, path: &std::path::Path) {
+    println!("audit checkpoint: entry {} head {} at {} -> {}", cp.seq, cp.head, when(cp.at), path.display());
+}
+
 /// Verify the journal, sign a checkpoint of its head and publish it. A broken journal gets no
 /// checkpoint: that would vouch for the damage.
 pub fn checkpoint(ctx: &Context) -> Result<Checkpoint, Failure> {
-    let journal = ctx.store.verify_audit()?;
-    if !journal.is_intact() {
-        return Err(Failure::Integrity(format!(
-            "the audit journal has {} problem(s); no checkpoint was signed (run `ca audit verify`)",
-            journal.problems.len()
-        )));
-    }
-    let Some(pinned) = audit_public_key(ctx)? else {
+    let cp = Checkpoint::of_store(ctx.store.as_ref(), &ctx.config.issuing.name, ctx.clock_now())?;
+    let pinned_path = ctx.dir.audit_public_key();
+    let Some(pinned) = checkpoint::read_pinned_key(&pinned_path)? else {
         return Err(Failure::NotFound("no audit key: run `ca audit init-key` first".into()));
     };
     let key = crate::keys::load_signer(
@@ -130,27 +97,24 @@ pub fn checkpoint(ctx: &Context) -> Result<Checkpoint, Failure> {
         &ctx.passphrase,
         &ctx.hsm_pin,
     )?;
-    if key.public_key() != &pinned {
-        return Err(Failure::Integrity(format!(
-            "the audit key is not the one pinned in {}",
-            ctx.dir.audit_public_key().display()
-        )));
-    }
-    let cp = Checkpoint::of(&ctx.config.issuing.name, &journal, ctx.clock_now());
-    let file = cp.sign(key.as_ref()).map_err(internal)?;
+    checkpoint::check_pinned(key.as_ref(), &pinned, &pinned_path)?;
     let path = ctx.dir.audit_checkpoint();
-    checkpoint::publish(&path, &file).with_context(|| format!("cannot write {}", path.display()))?;
+    cp.sign_and_publish(key.as_ref(), &path)?;
     if !ctx.json {
-        println!("audit checkpoint: entry {} head {} at {} -> {}", cp.seq, cp.head, when(cp.at), path.display());
+        print_checkpoint(&cp, &path);
     }
     Ok(cp)
 }
+
+/// What `audit verify` says of a CA without an audit key (exit 4).
+const NO_CHECKPOINT: &str = "no audit key and no signed checkpoint: the chain is intact as far as it goes, but its \
+newest entries, or all of them, could have been deleted or rewritten without trace (run `ca audit init-key`)";
 
 pub fn verify(ctx: &Context, args: &VerifyArgs) -> Outcome {
     let v = ctx.store.verify_audit()?;
     let mut problems: Vec<String> = v.problems.iter().map(|p| format!("entry {}: {}", p.seq, p.problem)).collect();
     let path = args.checkpoint.clone().unwrap_or_else(|| ctx.dir.audit_checkpoint());
-    let pinned = audit_public_key(ctx)?;
+    let pinned = checkpoint::read_pinned_key(&ctx.dir.audit_public_key())?;
     let checkpoint = match (&pinned, path.exists()) {
         (Some(key), true) => {
             let file = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -181,6 +145,7 @@ pub fn verify(ctx: &Context, args: &VerifyArgs) -> Outcome {
             "problems": problems,
             "checkpoint": checkpoint,
             "checkpoint_age_seconds": age.map(|a| a.whole_seconds()),
+            "warning": pinned.is_none().then_some(NO_CHECKPOINT),
             "unprotected_entries": checkpoint.as_ref().map_or(v.entries as i64, |cp| v.entries as i64 - cp.seq),
         }));
     } else {
@@ -200,15 +165,16 @@ pub fn verify(ctx: &Context, args: &VerifyArgs) -> Outcome {
                 age.whole_minutes(),
                 v.entries as i64 - cp.seq
             ),
-            _ if pinned.is_none() => {
-                println!("no audit key: truncation of the newest entries cannot be detected (run `ca audit init-key`)")
-            }
+            _ if pinned.is_none() => println!("WARNING: {NO_CHECKPOINT}"),
             _ => {}
         }
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
+    if !problems.is_empty() {
         Err(Failure::Integrity(format!("the audit journal has {} problem(s)", problems.len())))
+    } else if pinned.is_none() {
+        // Not a silent success: a cron job must notice a journal that nothing protects.
+        Err(Failure::NotFound(format!("no signed checkpoint: {NO_CHECKPOINT}")))
+    } else {
+        Ok(())
     }
 }

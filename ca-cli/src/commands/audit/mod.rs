@@ -2,6 +2,7 @@
 //! `init-key`, `checkpoint`), and reading it (`list`, `export`).
 
 mod checkpoint;
+pub(crate) mod key;
 mod list;
 
 use clap::Subcommand;
@@ -9,6 +10,7 @@ use clap::Subcommand;
 use crate::context::Context;
 use crate::Outcome;
 
+pub(crate) use checkpoint::print_checkpoint;
 pub use checkpoint::{InitKeyArgs, VerifyArgs};
 pub use list::{ExportArgs, ListArgs};
 
