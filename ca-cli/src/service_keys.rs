@@ -205,7 +205,8 @@ impl ServiceKey {
         let key_path = service.key_file(ctx);
         let pem = crate::pem::encode("CERTIFICATE", &issued.der)?;
         let write_certificate = || {
-            ca_core::ca_dir::write_atomically(&cert_path, pem.as_bytes(), 0o644).map_err(|e| internal(e, &cert_path))
+            ca_core::fs::write_atomically(&cert_path, pem.as_bytes(), ca_core::fs::AtomicWrite::PUBLIC)
+                .map_err(|e| internal(e, &cert_path))
         };
         match self.place {
             Place::NewFile { pem: key_pem } => {

@@ -246,7 +246,7 @@ pub fn revoke(path: &Path, id: &str, at: OffsetDateTime) -> Result<ApiToken, Tok
         if std::fs::read_to_string(path).map_err(io(path))? != text {
             continue;
         }
-        crate::ca_dir::write_atomically(path, new_text.as_bytes(), 0o600).map_err(io(path))?;
+        crate::fs::write_atomically(path, new_text.as_bytes(), crate::fs::AtomicWrite::PRIVATE).map_err(io(path))?;
         return Ok(revoked);
     }
     Err(TokenListError::Contended { path: path.to_owned() })

@@ -364,34 +364,9 @@ impl CaConfig {
         let err = |message: String| ConfigError::Write { path: path.to_owned(), message };
         let text = toml::to_string_pretty(self).map_err(|e| err(e.to_string()))?;
         let text = format!("# Configuration of this CA directory; see README.md.\n{text}");
-        write_atomically(path, text.as_bytes(), 0o644).map_err(|e| err(e.to_string()))
+        crate::fs::write_atomically(path, text.as_bytes(), crate::fs::AtomicWrite::PUBLIC)
+            .map_err(|e| err(e.to_string()))
     }
-}
-
-/// Write `bytes` to a temporary file next to `path` (mode `mode` on Unix), sync it, rename it
-/// over `path` and sync the directory: a reader (a running server) sees the old file or the
-/// new one, never a part, and after a crash one of them is on disk.
-pub fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new().prefix(".replacing-").tempfile_in(dir)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(mode))?;
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    if let Ok(dir) = std::fs::File::open(dir) {
-        dir.sync_all()?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

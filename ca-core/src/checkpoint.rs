@@ -213,27 +213,10 @@ pub fn check_pinned(
 /// directory, so that a reader (or a crash) sees the previous checkpoint or the new one, whole.
 /// Readable by all (0644): it is public, like the CRLs.
 pub fn publish(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let dir = path.parent().unwrap_or_else(|| std::path::Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let nonce = OffsetDateTime::now_utc().unix_timestamp_nanos();
-    let temp = dir.join(format!(".{name}.{}.{nonce}.tmp", std::process::id()));
-    let result = (|| {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o644);
-        let mut file = options.open(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
     }
-    result
+    crate::fs::write_atomically(path, bytes, crate::fs::AtomicWrite::PUBLIC)
 }
 
 #[cfg(test)]

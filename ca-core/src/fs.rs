@@ -32,8 +32,13 @@ impl AtomicWrite {
     pub const PRIVATE_NEW: Self = Self { existing: Existing::Refuse, mode: Some(0o600) };
     /// A new file that must not exist yet, with default permissions (certificates).
     pub const NEW: Self = Self { existing: Existing::Refuse, mode: None };
-    /// Replace whatever is there (publication files).
+    /// Replace whatever is there, with default permissions.
     pub const REPLACE: Self = Self { existing: Existing::Replace, mode: None };
+    /// Replace whatever is there with a file anyone may read (CRLs, certificates, checkpoints,
+    /// ca.toml).
+    pub const PUBLIC: Self = Self { existing: Existing::Replace, mode: Some(0o644) };
+    /// Replace whatever is there with a file only the owner may read (the token list).
+    pub const PRIVATE: Self = Self { existing: Existing::Replace, mode: Some(0o600) };
 }
 
 /// Write `bytes` to `path` atomically and durably.
@@ -126,7 +131,17 @@ fn create_temporary(dir: &Path, name: &str, mode: Option<u32>) -> io::Result<(Pa
         }
         let _ = mode;
         match options.open(&tmp) {
-            Ok(f) => return Ok((tmp, f)),
+            Ok(f) => {
+                // The mode given at open is narrowed by the umask: a public file (a CRL) must be
+                // readable by all whatever the umask, so set it exactly. A private file is
+                // created private, so it is never readable by others even for a moment.
+                #[cfg(unix)]
+                if let Some(mode) = mode {
+                    use std::os::unix::fs::PermissionsExt;
+                    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+                }
+                return Ok((tmp, f));
+            }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
         }

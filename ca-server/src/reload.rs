@@ -218,7 +218,7 @@ mod tests {
         let watched = Watched::new(vec![path.clone(), dir.path().join("absent")]);
         assert!(watched.changed().is_none());
         // Same size, same second: the rename still gives a new inode.
-        ca_core::ca_dir::write_atomically(&path, b"two", 0o644).unwrap();
+        ca_core::fs::write_atomically(&path, b"two", ca_core::fs::AtomicWrite::PUBLIC).unwrap();
         let state = watched.changed().expect("replaced");
         watched.loaded(state);
         assert!(watched.changed().is_none());

@@ -82,6 +82,21 @@ pub fn facts_from_verification(v: &CmsVerification, content: &[u8]) -> Result<Si
     })
 }
 
+/// The single-use id of a signed request: its signed attributes (which cover the content's digest
+/// and the signingTime) and its signer. The signed attributes hold no signer, so two signers of
+/// one statement in the same second have the same ones: the id names the signer too. `purpose`
+/// keeps the ids of different kinds of request apart.
+pub fn request_id(purpose: &[u8], signed_attributes_digest: &[u8; 32], signer_serial: &[u8]) -> [u8; 32] {
+    let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    context.update(purpose);
+    context.update(b"\0");
+    context.update(signed_attributes_digest);
+    context.update(signer_serial);
+    let mut id = [0u8; 32];
+    id.copy_from_slice(context.finish().as_ref());
+    id
+}
+
 /// A signed request must carry signed attributes — contentType and messageDigest (checked by the
 /// verifier whenever they are present) and signingTime — so that the signature covers a time and
 /// a replay can be told from a new request. Without them (`openssl cms -sign -noattr`) the
@@ -118,14 +133,7 @@ impl SignatureCheck for SingleUse<'_> {
         let attributes = facts.request_id.ok_or_else(|| {
             SignatureProblem::Invalid("the signature has no signed attributes to tell it from a replay".into())
         })?;
-        // The signed attributes hold no signer: two signers of one statement in the same second
-        // have the same ones. The id names the signer too.
-        let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-        context.update(b"ra-signature\0");
-        context.update(&attributes);
-        context.update(facts.serial.as_bytes());
-        let mut id = [0u8; 32];
-        id.copy_from_slice(context.finish().as_ref());
+        let id = request_id(b"ra-signature", &attributes, facts.serial.as_bytes());
         let now = self.clock.now();
         // A second's margin for the store's millisecond times.
         let keep_until =

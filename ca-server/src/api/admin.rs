@@ -176,8 +176,10 @@ impl AdminCall<'_> {
             let message = "the request was signed more than 10 minutes ago".to_string();
             return Err(self.signed(&actor, "too-old", unauthenticated(message)));
         }
-        let id =
+        let attributes =
             signer.signed_attributes_digest.ok_or_else(|| ApiError::internal("signed attributes without a digest"))?;
+        // Two operators signing the same request in the same second make two requests.
+        let id = ca_core::ra::cms_check::request_id(b"admin-request", &attributes, operator.serial.as_bytes());
         let nonces = services.nonces.as_ref().ok_or_else(|| ApiError::internal("no store for request ids"))?;
         // Kept until the request would be refused as too old anyway (a second's margin for the
         // store's millisecond times).

@@ -53,9 +53,7 @@ pub fn init_key(ctx: &Context, args: &InitKeyArgs) -> Outcome {
             let key = key::make(&ctx.dir, alg, AuditKeyPlace::Token { module, label, token: &token })?;
             let mut config = ctx.config.clone();
             config.server.audit_key = key.location.clone();
-            let tmp = ctx.dir.config().with_extension("toml.tmp");
-            config.write(&tmp)?;
-            std::fs::rename(&tmp, ctx.dir.config()).map_err(|e| Failure::Internal(e.into()))?;
+            config.replace(&ctx.dir.config())?;
             key
         }
         _ => {

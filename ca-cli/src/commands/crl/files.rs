@@ -7,15 +7,14 @@
 //! to a run that was killed mid-write and is removed. CRLs are public: they are written 0644
 //! whatever the umask, fsynced, renamed into place and the directory entry is fsynced too.
 
-use std::fs::{File, OpenOptions, Permissions};
+use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-const TEMP_PREFIX: &str = ".publishing-";
+/// Temporary files of earlier versions of the publisher.
+const OLD_TEMP_PREFIX: &str = ".publishing-";
 const LOCK_FILE: &str = ".publish.lock";
-/// Published CRLs and their PEM copies are public files.
-const PUBLIC_MODE: u32 = 0o644;
 
 /// A locked publication directory; the lock is released when this is dropped.
 pub struct PublicationDir {
@@ -51,7 +50,7 @@ impl PublicationDir {
         let entries = std::fs::read_dir(&self.path).with_context(|| format!("cannot list {}", self.path.display()))?;
         for entry in entries {
             let entry = entry.with_context(|| format!("cannot list {}", self.path.display()))?;
-            if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+            if is_publication_temporary(&entry.file_name().to_string_lossy()) {
                 let path = entry.path();
                 std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
                 tracing::info!(file = %path.display(), "removed the temporary file of an interrupted publication");
@@ -60,16 +59,11 @@ impl PublicationDir {
         Ok(())
     }
 
-    /// Write `name` atomically: readers see the old file or the new one, never a part.
+    /// Write `name` atomically and readable by all: readers see the old file or the new one,
+    /// never a part ([`ca_core::fs`]).
     pub fn write(&self, name: &str, write: impl FnOnce(&mut File) -> anyhow::Result<()>) -> anyhow::Result<PathBuf> {
-        use std::os::unix::fs::PermissionsExt;
         let path = self.path.join(name);
-        let mut tmp = tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(&self.path)?;
-        write(tmp.as_file_mut())?;
-        tmp.as_file().set_permissions(Permissions::from_mode(PUBLIC_MODE))?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(&path).map_err(|e| e.error)?;
-        self.sync()?;
+        ca_core::fs::write_with(&path, ca_core::fs::AtomicWrite::PUBLIC, write)?;
         Ok(path)
     }
 
@@ -101,4 +95,15 @@ impl PublicationDir {
             .and_then(|d| d.sync_all())
             .with_context(|| format!("cannot sync the directory {}", self.path.display()))
     }
+}
+
+/// A temporary file of a publisher: a CRL or its PEM copy being written ([`ca_core::fs`] names
+/// them `.<name>.partial-…`). Other writers of this directory (audit checkpoints) are left alone:
+/// they do not take the lock and may be writing right now.
+fn is_publication_temporary(name: &str) -> bool {
+    if name.starts_with(OLD_TEMP_PREFIX) {
+        return true;
+    }
+    ca_core::fs::is_partial(name)
+        && name.split(".partial-").next().is_some_and(|target| target.ends_with(".crl") || target.ends_with(".pem"))
 }
