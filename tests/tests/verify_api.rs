@@ -111,22 +111,9 @@ fn issue(ca: &TestCa, clock: &dyn Clock, profile: ProfileId, n: u32, alg: KeyAlg
 
 /// A raw HTTP/1.1 exchange; the answer's status and JSON body.
 fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Value) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let mut head =
-        format!("{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes()).unwrap();
-    let _ = s.write_all(body); // the server may refuse an oversized body before reading it
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf);
-    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let start = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4).unwrap_or(buf.len());
-    let body = serde_json::from_slice(&buf[start..]).unwrap_or_else(|_| Value::String(text[start..].to_string()));
-    (status, body)
+    let (status, body) = ca_tests::http(port, method, path, headers, body);
+    let json = serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into()));
+    (status, json)
 }
 
 fn post_json(r: &Running, path: &str, body: &Value) -> (u16, Value) {
@@ -863,7 +850,7 @@ fn a_foreign_cas_crl_is_fetched_cached_until_next_update_and_never_trusted_stale
     .unwrap();
     let check = || {
         let now = clock.now();
-        verifier.with_context(None, now, Some(now), Requirements::default(), |ctx| {
+        verifier.with_context(None, now, Some(now), Requirements::default(), Default::default(), |ctx| {
             cms::verify(&signature, None, ctx).unwrap()
         })
     };

@@ -6,6 +6,7 @@ pub(crate) mod admin;
 pub(crate) mod auth;
 pub(crate) mod sign;
 pub(crate) mod verify;
+pub(crate) mod verify_inputs;
 pub(crate) mod x509;
 
 use axum::extract::Request;
