@@ -792,16 +792,14 @@ fn crl_server() -> CrlServer {
     CrlServer { port, files, hits }
 }
 
-/// Publish `ca`'s CRL as `file` (signed by `authority`, the issuing or the root CA).
-fn publish_crl(
+/// A CRL of `authority` (the issuing or the root CA) revoking `revoked` for a key compromise.
+fn make_crl(
     authority: &ca_core::issuer::CertificateAuthority,
-    server: &CrlServer,
-    file: &str,
     number: u64,
     revoked: &[&ca_core::serial::SerialNumber],
     this: OffsetDateTime,
     next: OffsetDateTime,
-) {
+) -> Vec<u8> {
     let params = crl::CrlParams {
         issuer: authority.subject().clone(),
         authority_key_id: authority.key_id().to_vec(),
@@ -818,8 +816,89 @@ fn publish_crl(
         reason: Some(ca_core::revocation::RevocationReason::KeyCompromise),
         invalidity_date: None,
     });
-    let der = crl::build_crl(&params, entries, authority.signer()).unwrap();
+    crl::build_crl(&params, entries, authority.signer()).unwrap()
+}
+
+/// Publish `ca`'s CRL as `file` (signed by `authority`, the issuing or the root CA).
+fn publish_crl(
+    authority: &ca_core::issuer::CertificateAuthority,
+    server: &CrlServer,
+    file: &str,
+    number: u64,
+    revoked: &[&ca_core::serial::SerialNumber],
+    this: OffsetDateTime,
+    next: OffsetDateTime,
+) {
+    let der = make_crl(authority, number, revoked, this, next);
     server.files.lock().unwrap().insert(file.to_owned(), der);
+}
+
+/// `cms` with `crls` in its SignedData's RevocationInfoChoices (outside what the signer signed).
+fn with_crls(cms: &[u8], crls: &[Vec<u8>]) -> Vec<u8> {
+    use cms_types::content_info::ContentInfo;
+    use cms_types::revocation::{RevocationInfoChoice, RevocationInfoChoices};
+    use cms_types::signed_data::SignedData;
+    use der::{Any, Decode, Encode};
+    let mut info = ContentInfo::from_der(cms).unwrap();
+    let mut signed: SignedData = info.content.decode_as().unwrap();
+    let choices = crls
+        .iter()
+        .map(|der| RevocationInfoChoice::Crl(x509_cert::crl::CertificateList::from_der(der).unwrap()))
+        .collect::<Vec<_>>();
+    signed.crls = Some(RevocationInfoChoices::try_from(choices).unwrap());
+    info.content = Any::encode_from(&signed).unwrap();
+    info.to_der().unwrap()
+}
+
+/// A foreign trusted CA whose distribution points cannot be reached: without revocation
+/// evidence its signer is refused (revocation is required by default); the CRLs the signer
+/// carries in the SignedData, or the relying party sends, answer instead.
+#[test]
+fn crls_carried_in_the_signature_or_sent_answer_when_the_distribution_point_fails() {
+    use ca_core::cms::{self, PathOptions, Requirements};
+    let clock = Arc::new(ShiftedClock::default());
+    // Port 1 on the loopback: the fetch is refused at once.
+    let urls = ca_core::config::PublicationUrls::under("http://127.0.0.1:1");
+    let foreign = TestCa::with_urls(KeyAlgorithm::P256, KeyAlgorithm::P256, clock.as_ref(), urls);
+    let signer = issue(&foreign, clock.as_ref(), ProfileId::IndividualSign, 41, KeyAlgorithm::P256);
+    let verifier = ca_server::Verifier::new(
+        std::slice::from_ref(&foreign.root.certificate_der),
+        std::slice::from_ref(&foreign.issuing.certificate_der),
+        Vec::new(),
+        clock.clone(),
+    )
+    .unwrap();
+    let now = clock.now();
+    let chain = std::slice::from_ref(&foreign.issuing.certificate_der);
+    let signature = cms::sign(b"foreign", false, &signer.key, &signer.cert.der, chain, now).unwrap();
+    let check = |cms: &[u8], options: PathOptions| {
+        verifier.with_context(None, now, Some(now), Requirements::default(), options, |ctx| {
+            cms::verify(cms, None, ctx).unwrap()
+        })
+    };
+    let reasons = |v: &ca_core::cms::CmsVerification| format!("{:?}", v.signers[0].findings);
+
+    let v = check(&signature, PathOptions::default());
+    assert!(!v.valid && v.has(ca_core::cms::Reason::RevocationUnavailable), "{}", reasons(&v));
+
+    let next = now + Duration::days(1);
+    let root_crl = make_crl(&foreign.root, 1, &[], now, next);
+    let good = [root_crl.clone(), make_crl(&foreign.issuing, 1, &[], now, next)];
+    let v = check(&with_crls(&signature, &good), PathOptions::default());
+    assert!(v.valid, "{}", reasons(&v));
+    assert_eq!(v.signers[0].revocation.source.as_deref(), Some("CRL"));
+
+    let revoked = [root_crl, make_crl(&foreign.issuing, 2, &[&signer.cert.serial], now, next)];
+    let v = check(&with_crls(&signature, &revoked), PathOptions::default());
+    assert!(!v.valid && v.has(ca_core::cms::Reason::Revoked), "{}", reasons(&v));
+
+    // The same CRLs sent by the relying party instead.
+    let sent = |crls: &[Vec<u8>]| PathOptions {
+        crls: crls.iter().map(|c| Arc::new(ca_core::pkix::PkixCrl::from_der(c).unwrap())).collect(),
+        ..PathOptions::default()
+    };
+    assert!(check(&signature, sent(&good)).valid);
+    assert!(!check(&signature, sent(&revoked)).valid);
 }
 
 #[test]

@@ -134,13 +134,21 @@ pub(crate) fn check_certificate(
                 }
             };
             let (state, found) = match answer {
-                Some(answer) => link_revocation(answer, at, at_is_claimed, &mut revocation, i == 0, &what()),
+                Some((source, Ok(facts))) => {
+                    link_revocation((source, Ok(facts)), at, at_is_claimed, &mut revocation, i == 0, &what())
+                }
                 None if policy == RevocationPolicy::None => (RevocationState::NotChecked, Vec::new()),
-                None => match evidence.status(i) {
-                    Some(status) => {
+                // No source covers the certificate, or the one that does failed (a CRL that
+                // cannot be fetched): the evidence at hand decides if it can.
+                failed => match (evidence.status(i), failed) {
+                    (Some(status), _) if decisive(&status) => {
                         evidence_revocation(status, policy, at, at_is_claimed, &mut revocation, i == 0, &what())
                     }
-                    None => missing_status(policy, &what(), "no revocation source covers it (not issued by this CA, no CRL sent with the request or carried in the signature, no distribution point that can be fetched)"),
+                    (_, Some(failed)) => link_revocation(failed, at, at_is_claimed, &mut revocation, i == 0, &what()),
+                    (Some(status), None) => {
+                        evidence_revocation(status, policy, at, at_is_claimed, &mut revocation, i == 0, &what())
+                    }
+                    (None, None) => missing_status(policy, &what(), NO_SOURCE),
                 },
             };
             for (reason, message) in found {
@@ -171,6 +179,19 @@ pub(crate) fn check_certificate(
         profile_findings,
         revocation,
         certificate,
+    }
+}
+
+/// Why a certificate has no status when nothing at all answers for it.
+const NO_SOURCE: &str = "no revocation source covers it (not issued by this CA, no CRL sent with the request or \
+                         carried in the signature, no distribution point that can be fetched)";
+
+/// Whether the engine's answer from the evidence is a status (rather than "none to be had").
+fn decisive(status: &Result<CertificateStatus, PathFailure>) -> bool {
+    match status {
+        Ok(CertificateStatus::NotChecked { .. }) => false,
+        Ok(_) => true,
+        Err(f) => f.kind == FailureKind::Revoked,
     }
 }
 

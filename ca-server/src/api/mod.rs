@@ -100,6 +100,12 @@ pub(crate) async fn openapi() -> Response {
 }
 
 fn openapi_document() -> serde_json::Value {
+    let mut doc = openapi_base();
+    verify_inputs::document(&mut doc);
+    doc
+}
+
+fn openapi_base() -> serde_json::Value {
     let error = serde_json::json!({
         "type": "object", "required": ["error", "message"],
         "properties": { "error": { "type": "string" }, "message": { "type": "string" } }

@@ -301,6 +301,58 @@ fn decode_crl(text: &str) -> Result<Vec<u8>, String> {
         .map_err(|_| "not PEM or base64 of a CRL".to_string())
 }
 
+/// Add the verification inputs (body fields and query parameters) and the path outputs to the
+/// OpenAPI document of `/api/v1/x509/verify` and `/api/v1/cms/verify`.
+pub(crate) fn document(doc: &mut serde_json::Value) {
+    use serde_json::json;
+    let oids = |d: &str| json!({ "type": "array", "items": { "type": "string" }, "description": d });
+    let body = json!({
+        "revocation": { "type": "string", "enum": ["require", "prefer", "none"], "default": "require",
+            "description": "require: every certificate of the path needs a current status, else valid=false with RevocationUnavailable; prefer: a missing status is a note (RevocationNotChecked); none: no status is asked" },
+        "intermediates": { "type": "array", "maxItems": MAX_SENT, "items": { "type": "string" }, "description": "candidate intermediate certificates, base64 DER or PEM (trust anchors stay the server's)" },
+        "crls": { "type": "array", "maxItems": MAX_SENT, "items": { "type": "string" }, "description": "CRLs (full, delta, indirect), base64 DER or PEM, processed by RFC 5280 §6.3" },
+        "initial_policy_set": oids("user-initial-policy-set: OIDs, anyPolicy (default) for any"),
+        "initial_explicit_policy": { "type": "boolean", "default": false },
+        "initial_policy_mapping_inhibit": { "type": "boolean", "default": false },
+        "initial_inhibit_any_policy": { "type": "boolean", "default": false },
+        "extended_key_usage": oids("purposes the certificate's extendedKeyUsage must allow: OIDs or serverAuth, clientAuth, codeSigning, emailProtection, timeStamping, OCSPSigning"),
+        "max_path_length": { "type": "integer", "minimum": 0, "description": "most intermediate certificates the path may have" },
+        "strict": { "type": "boolean", "default": false, "description": "CA-side profile findings (profile_findings) become fatal (ProfileViolation)" }
+    });
+    let query = |name: &str, schema: serde_json::Value, d: &str| json!({ "name": name, "in": "query", "required": false, "description": d, "schema": schema });
+    let parameters = [
+        query("revocation", json!({ "type": "string", "enum": ["require", "prefer", "none"] }), "as the body field"),
+        query("initial_policy_set", json!({ "type": "string" }), "comma-separated OIDs"),
+        query("initial_explicit_policy", json!({ "type": "boolean" }), "as the body field"),
+        query("initial_policy_mapping_inhibit", json!({ "type": "boolean" }), "as the body field"),
+        query("initial_inhibit_any_policy", json!({ "type": "boolean" }), "as the body field"),
+        query("extended_key_usage", json!({ "type": "string" }), "comma-separated purposes"),
+        query("max_path_length", json!({ "type": "integer", "minimum": 0 }), "as the body field"),
+        query("strict", json!({ "type": "boolean" }), "as the body field"),
+    ];
+    let outputs = json!({
+        "path": { "type": "array", "description": "the validated path, the certificate first, trust anchor last",
+            "items": { "type": "object", "properties": { "subject": { "type": "string" }, "serial": { "type": "string" }, "sha256": { "type": "string" } } } },
+        "user_constrained_policy_set": oids("RFC 5280 §6.1.6 output: policy OIDs (2.5.29.32.0: any)"),
+        "profile_findings": { "type": "array", "description": "obligations RFC 5280 puts on the issuing CA that certificates of the path break (non-fatal unless strict)",
+            "items": { "type": "object", "properties": { "certificate": { "type": "string" }, "message": { "type": "string" } } } }
+    });
+    let extend = |target: Option<&mut serde_json::Value>, with: &serde_json::Value| {
+        if let (Some(serde_json::Value::Object(target)), serde_json::Value::Object(with)) = (target, with) {
+            target.extend(with.clone());
+        }
+    };
+    for path in ["/api/v1/x509/verify", "/api/v1/cms/verify"] {
+        let post = &mut doc["paths"][path]["post"];
+        extend(post.pointer_mut("/requestBody/content/application~1json/schema/properties"), &body);
+        if let Some(serde_json::Value::Array(list)) = post.get_mut("parameters") {
+            list.extend(parameters.iter().cloned());
+        }
+    }
+    extend(doc.pointer_mut("/components/schemas/CertificateVerification/properties"), &outputs);
+    extend(doc.pointer_mut("/components/schemas/CmsVerification/properties/signers/items/properties"), &outputs);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,6 +407,22 @@ mod tests {
             let message = json(body.clone()).err().map(|e| e.message).unwrap_or_default();
             assert!(message.contains(needle), "{body}: {message}");
         }
+    }
+
+    #[test]
+    fn the_openapi_document_names_every_input_and_output() {
+        let doc = super::super::openapi_document();
+        for path in ["/api/v1/x509/verify", "/api/v1/cms/verify"] {
+            let post = &doc["paths"][path]["post"];
+            let body = &post["requestBody"]["content"]["application/json"]["schema"]["properties"];
+            for field in ["revocation", "intermediates", "crls", "initial_policy_set", "max_path_length", "strict"] {
+                assert!(body.get(field).is_some(), "{path}: {field}");
+            }
+            assert!(post["parameters"].to_string().contains("\"extended_key_usage\""), "{path}");
+        }
+        let signer = &doc["components"]["schemas"]["CmsVerification"]["properties"]["signers"]["items"];
+        assert!(signer["properties"].get("user_constrained_policy_set").is_some());
+        assert!(doc["components"]["schemas"]["CertificateVerification"]["properties"].get("path").is_some());
     }
 
     #[test]
