@@ -1080,7 +1080,15 @@ fn requirements_in_the_query_for_binary_bodies() {
     assert!(v["valid"] == false && reasons(&v) == ["WrongKeyType"], "{v:#}");
 
     // Wrong queries are refused, never ignored.
-    for query in ["colour=red", "key_usage=ENCRYPT", "iin=123", "validation_time=yesterday"] {
+    for query in [
+        "colour=red",
+        "key_usage=ENCRYPT",
+        "iin=123",
+        "validation_time=yesterday",
+        "revocation=sometimes",
+        "max_path_length=-1",
+        "initial_policy_set=x",
+    ] {
         let (status, v) = post(&format!("/api/v1/cms/verify?{query}"), &cms);
         assert_eq!(status, 400, "{query}: {v}");
         assert!(v["error"].as_str().is_some_and(|e| e.starts_with("malformed")), "{query}: {v}");
@@ -1096,7 +1104,8 @@ fn requirements_in_the_query_for_binary_bodies() {
     assert_eq!(status, 400, "{v}");
     let (_, openapi) = http(r.port, "GET", "/api/v1/openapi.json", &[], b"");
     for path in ["/api/v1/cms/verify", "/api/v1/x509/verify"] {
-        assert_eq!(openapi["paths"][path]["post"]["parameters"].as_array().map(Vec::len), Some(5), "{path}");
+        // The requirements and the validation time (5), and the path validation inputs (8).
+        assert_eq!(openapi["paths"][path]["post"]["parameters"].as_array().map(Vec::len), Some(13), "{path}");
     }
     assert_eq!(openapi["components"]["parameters"]["key_usage"]["in"], "query");
     // The query alone also applies to a JSON body without requirements.

@@ -135,18 +135,18 @@ pub(crate) fn check_certificate(
             };
             let (state, found) = match answer {
                 Some((source, Ok(facts))) => {
-                    link_revocation((source, Ok(facts)), at, at_is_claimed, &mut revocation, i == 0, &what())
+                    link_revocation((source, Ok(facts)), at, at_is_claimed, &mut revocation, i == 0, &what)
                 }
                 None if policy == RevocationPolicy::None => (RevocationState::NotChecked, Vec::new()),
                 // No source covers the certificate, or the one that does failed (a CRL that
                 // cannot be fetched): the evidence at hand decides if it can.
                 failed => match (evidence.status(i), failed) {
                     (Some(status), _) if decisive(&status) => {
-                        evidence_revocation(status, policy, at, at_is_claimed, &mut revocation, i == 0, &what())
+                        evidence_revocation(status, policy, at, at_is_claimed, &mut revocation, i == 0, &what)
                     }
-                    (_, Some(failed)) => link_revocation(failed, at, at_is_claimed, &mut revocation, i == 0, &what()),
+                    (_, Some(failed)) => link_revocation(failed, at, at_is_claimed, &mut revocation, i == 0, &what),
                     (Some(status), None) => {
-                        evidence_revocation(status, policy, at, at_is_claimed, &mut revocation, i == 0, &what())
+                        evidence_revocation(status, policy, at, at_is_claimed, &mut revocation, i == 0, &what)
                     }
                     (None, None) => missing_status(policy, &what(), NO_SOURCE),
                 },
@@ -157,9 +157,6 @@ pub(crate) fn check_certificate(
             if i == 0 {
                 revocation.state = state;
             }
-        }
-        if ctx.options.revocation == RevocationPolicy::None && !links.is_empty() {
-            revocation.source = Some("not requested".into());
         }
     }
     for (reason, message) in requirement_problems(&ctx.requirements, &leaf.report.identity) {
@@ -265,8 +262,9 @@ fn evidence_revocation(
     at_is_claimed: bool,
     report: &mut RevocationReport,
     is_leaf: bool,
-    what: &str,
+    what: &dyn Fn() -> String,
 ) -> (RevocationState, Vec<(Reason, String)>) {
+    let what = &what();
     match status {
         Ok(CertificateStatus::Good { source }) => {
             if is_leaf {
@@ -340,9 +338,9 @@ fn link_revocation(
     at_is_claimed: bool,
     report: &mut RevocationReport,
     is_leaf: bool,
-    what: &str,
+    // Formatted only when a finding needs it: the common answer ("good") names nobody.
+    what: &dyn Fn() -> String,
 ) -> (RevocationState, Vec<(Reason, String)>) {
-    let what = || what.to_owned();
     if is_leaf {
         report.source = Some(source.to_owned());
     }
