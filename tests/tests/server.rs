@@ -86,20 +86,7 @@ fn ocsp(r: &Running, target: &[&str], extra: &[&str]) -> (bool, String) {
 }
 
 fn post(port: u16, body: &[u8]) -> (u16, Vec<u8>) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        s,
-        "POST /ocsp HTTP/1.1\r\nHost: x\r\nContent-Type: application/ocsp-request\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    let _ = s.write_all(body);
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf);
-    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body_start = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4).unwrap_or(buf.len());
-    (status, buf[body_start..].to_vec())
+    ca_tests::http(port, "POST", "/ocsp", &[("Content-Type", "application/ocsp-request")], body)
 }
 
 /// The OCSPResponse's responseStatus: SEQUENCE { ENUMERATED status, ... }.
