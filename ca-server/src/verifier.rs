@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use ca_core::clock::Clock;
 use ca_core::cms::{
-    ca_keys, CmsError, Requirements, RevocationSource, StoreRevocationSource, TrustStore, VerifyContext,
+    ca_keys, CmsError, PathOptions, Requirements, RevocationSource, StoreRevocationSource, TrustStore, VerifyContext,
 };
+use ca_core::pkix::AlgorithmPolicy;
 use ca_core::store::Store;
 use time::OffsetDateTime;
 
@@ -43,6 +44,14 @@ impl Verifier {
         self
     }
 
+    /// Accept keys and signature algorithms by `algorithms` (for instance SHA-1 for
+    /// validation times before a date, for historical documents); see
+    /// [`TrustStore::with_algorithms`].
+    pub fn with_algorithms(mut self, algorithms: AlgorithmPolicy) -> Self {
+        self.trust = self.trust.with_algorithms(algorithms);
+        self
+    }
+
     /// Hits, misses and size of the validated-path cache, for metrics.
     pub fn path_cache_stats(&self) -> ca_core::cms::PathCacheStats {
         self.trust.path_cache_stats()
@@ -58,14 +67,15 @@ impl Verifier {
             .map_err(|e| StartError::Read { path: ca_dir.join("trust"), message: e.to_string() })
     }
 
-    /// Run `f` with a verification context: revocation from `store` for our CAs, CRLs for the
-    /// others.
+    /// Run `f` with a verification context: revocation from `store` for our CAs, fetched CRLs
+    /// for the others, and what the relying party sent (`options`).
     pub fn with_context<T>(
         &self,
         store: Option<&dyn Store>,
         now: OffsetDateTime,
         validation_time: Option<OffsetDateTime>,
         requirements: Requirements,
+        options: PathOptions,
         f: impl FnOnce(&VerifyContext<'_>) -> T,
     ) -> T {
         let store_source = store.map(|s| StoreRevocationSource::with_ca_keys(s, &self.our_ca_keys));
@@ -74,7 +84,7 @@ impl Verifier {
             revocation.push(s);
         }
         revocation.push(&self.crl);
-        let ctx = VerifyContext { trust: &self.trust, revocation, now, validation_time, requirements };
+        let ctx = VerifyContext { trust: &self.trust, revocation, now, validation_time, requirements, options };
         f(&ctx)
     }
 }

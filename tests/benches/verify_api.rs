@@ -247,7 +247,7 @@ fn in_process_rate(ca: &TestCa, signed: &[Vec<u8>], threads: usize, seconds: f64
     let requirements = ca_core::cms::Requirements { key_type: Some(KeyType::Sign), ..Default::default() };
     let verify_one = |cms: &[u8]| {
         let now = ca_core::clock::Clock::now(&SystemClock);
-        let v = verifier.with_context(Some(&store), now, None, requirements.clone(), |ctx| {
+        let v = verifier.with_context(Some(&store), now, None, requirements.clone(), Default::default(), |ctx| {
             ca_core::cms::SignedCms::parse(cms).and_then(|c| c.verify(None, ctx))
         });
         assert!(v.unwrap().valid);

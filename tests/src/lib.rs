@@ -109,3 +109,35 @@ pub fn rate_on_threads(threads: usize, seconds: f64, op: impl Fn(usize) + Sync) 
     });
     total as f64 / start.elapsed().as_secs_f64()
 }
+
+/// A raw HTTP/1.1 exchange with a server on the loopback: the answer's status and body.
+pub fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Vec<u8>) {
+    let (status, _, body) = http_with_head(port, method, path, headers, body);
+    (status, body)
+}
+
+/// [`http`], with the response head (status line and headers) as text.
+pub fn http_with_head(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to the test server");
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).expect("send the request head");
+    let _ = s.write_all(body); // the server may refuse an oversized body before reading it
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let start = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4).unwrap_or(buf.len());
+    let head = String::from_utf8_lossy(&buf[..start]).into_owned();
+    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, head, buf[start..].to_vec())
+}

@@ -79,7 +79,14 @@ fn check_at(
     let store =
         StoreRevocationSource::new(&ca.store, &[ca.issuing.certificate_der.clone(), ca.root.certificate_der.clone()])
             .unwrap();
-    let ctx = VerifyContext { trust: &trust, revocation: vec![&store], now, validation_time, requirements };
+    let ctx = VerifyContext {
+        trust: &trust,
+        revocation: vec![&store],
+        now,
+        validation_time,
+        requirements,
+        options: Default::default(),
+    };
     cms::verify(cms, detached, &ctx).unwrap()
 }
 
@@ -393,6 +400,7 @@ fn untrusted_unknown_to_store_and_relying_party_requirements() {
         now,
         validation_time: None,
         requirements: Requirements::default(),
+        options: Default::default(),
     };
     let r = cms::verify(&cms, None, &ctx).unwrap();
     assert!(!r.valid && r.has(Reason::UnknownToStore), "{:?}", r.reasons());
@@ -466,6 +474,7 @@ fn garbage_truncated_and_empty_input_is_an_error_never_a_panic() {
         now: clock.0,
         validation_time: None,
         requirements: Requirements::default(),
+        options: Default::default(),
     };
     for input in [&b""[..], b"   ", b"garbage, not base64!", &[0x30, 0x03, 0x02, 0x01, 0x01], &[0xde, 0xad, 0xbe, 0xef]]
     {

@@ -86,8 +86,7 @@ fn ocsp(r: &Running, target: &[&str], extra: &[&str]) -> (bool, String) {
 }
 
 fn post(port: u16, body: &[u8]) -> (u16, Vec<u8>) {
-    let (status, _, body) = exchange(port, "POST", "/ocsp", "application/ocsp-request", body);
-    (status, body)
+    ca_tests::http(port, "POST", "/ocsp", &[("Content-Type", "application/ocsp-request")], body)
 }
 
 /// The OCSPResponse's responseStatus: SEQUENCE { ENUMERATED status, ... }.
@@ -265,20 +264,8 @@ fn certificate_info_metrics_and_openapi() {
 
 /// Status, headers (lower-cased names) and body of one request.
 fn exchange(port: u16, method: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    let _ = s.write_all(body);
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4).unwrap_or(buf.len());
-    let head = String::from_utf8_lossy(&buf[..split]).to_lowercase();
-    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    (status, head, buf[split..].to_vec())
+    let (status, head, body) = ca_tests::http_with_head(port, method, path, &[("Content-Type", content_type)], body);
+    (status, head.to_lowercase(), body)
 }
 
 fn json_error(status: u16, head: &str, body: &[u8]) -> serde_json::Value {

@@ -128,6 +128,7 @@ fn verify(ca: &TestCa, cms: &[u8], now: OffsetDateTime) -> cms::CmsVerification 
         now,
         validation_time: None,
         requirements: Requirements::default(),
+        options: Default::default(),
     };
     cms::verify(cms, None, &ctx).unwrap()
 }

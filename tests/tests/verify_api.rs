@@ -111,22 +111,9 @@ fn issue(ca: &TestCa, clock: &dyn Clock, profile: ProfileId, n: u32, alg: KeyAlg
 
 /// A raw HTTP/1.1 exchange; the answer's status and JSON body.
 fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Value) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let mut head =
-        format!("{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes()).unwrap();
-    let _ = s.write_all(body); // the server may refuse an oversized body before reading it
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf);
-    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let start = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4).unwrap_or(buf.len());
-    let body = serde_json::from_slice(&buf[start..]).unwrap_or_else(|_| Value::String(text[start..].to_string()));
-    (status, body)
+    let (status, body) = ca_tests::http(port, method, path, headers, body);
+    let json = serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into()));
+    (status, json)
 }
 
 fn post_json(r: &Running, path: &str, body: &Value) -> (u16, Value) {
@@ -809,16 +796,14 @@ fn crl_server() -> CrlServer {
     CrlServer { port, files, hits }
 }
 
-/// Publish `ca`'s CRL as `file` (signed by `authority`, the issuing or the root CA).
-fn publish_crl(
+/// A CRL of `authority` (the issuing or the root CA) revoking `revoked` for a key compromise.
+fn make_crl(
     authority: &ca_core::issuer::CertificateAuthority,
-    server: &CrlServer,
-    file: &str,
     number: u64,
     revoked: &[&ca_core::serial::SerialNumber],
     this: OffsetDateTime,
     next: OffsetDateTime,
-) {
+) -> Vec<u8> {
     let params = crl::CrlParams {
         issuer: authority.subject().clone(),
         authority_key_id: authority.key_id().to_vec(),
@@ -835,8 +820,89 @@ fn publish_crl(
         reason: Some(ca_core::revocation::RevocationReason::KeyCompromise),
         invalidity_date: None,
     });
-    let der = crl::build_crl(&params, entries, authority.signer()).unwrap();
+    crl::build_crl(&params, entries, authority.signer()).unwrap()
+}
+
+/// Publish `ca`'s CRL as `file` (signed by `authority`, the issuing or the root CA).
+fn publish_crl(
+    authority: &ca_core::issuer::CertificateAuthority,
+    server: &CrlServer,
+    file: &str,
+    number: u64,
+    revoked: &[&ca_core::serial::SerialNumber],
+    this: OffsetDateTime,
+    next: OffsetDateTime,
+) {
+    let der = make_crl(authority, number, revoked, this, next);
     server.files.lock().unwrap().insert(file.to_owned(), der);
+}
+
+/// `cms` with `crls` in its SignedData's RevocationInfoChoices (outside what the signer signed).
+fn with_crls(cms: &[u8], crls: &[Vec<u8>]) -> Vec<u8> {
+    use cms_types::content_info::ContentInfo;
+    use cms_types::revocation::{RevocationInfoChoice, RevocationInfoChoices};
+    use cms_types::signed_data::SignedData;
+    use der::{Any, Decode, Encode};
+    let mut info = ContentInfo::from_der(cms).unwrap();
+    let mut signed: SignedData = info.content.decode_as().unwrap();
+    let choices = crls
+        .iter()
+        .map(|der| RevocationInfoChoice::Crl(x509_cert::crl::CertificateList::from_der(der).unwrap()))
+        .collect::<Vec<_>>();
+    signed.crls = Some(RevocationInfoChoices::try_from(choices).unwrap());
+    info.content = Any::encode_from(&signed).unwrap();
+    info.to_der().unwrap()
+}
+
+/// A foreign trusted CA whose distribution points cannot be reached: without revocation
+/// evidence its signer is refused (revocation is required by default); the CRLs the signer
+/// carries in the SignedData, or the relying party sends, answer instead.
+#[test]
+fn crls_carried_in_the_signature_or_sent_answer_when_the_distribution_point_fails() {
+    use ca_core::cms::{self, PathOptions, Requirements};
+    let clock = Arc::new(ShiftedClock::default());
+    // Port 1 on the loopback: the fetch is refused at once.
+    let urls = ca_core::config::PublicationUrls::under("http://127.0.0.1:1");
+    let foreign = TestCa::with_urls(KeyAlgorithm::P256, KeyAlgorithm::P256, clock.as_ref(), urls);
+    let signer = issue(&foreign, clock.as_ref(), ProfileId::IndividualSign, 41, KeyAlgorithm::P256);
+    let verifier = ca_server::Verifier::new(
+        std::slice::from_ref(&foreign.root.certificate_der),
+        std::slice::from_ref(&foreign.issuing.certificate_der),
+        Vec::new(),
+        clock.clone(),
+    )
+    .unwrap();
+    let now = clock.now();
+    let chain = std::slice::from_ref(&foreign.issuing.certificate_der);
+    let signature = cms::sign(b"foreign", false, &signer.key, &signer.cert.der, chain, now).unwrap();
+    let check = |cms: &[u8], options: PathOptions| {
+        verifier.with_context(None, now, Some(now), Requirements::default(), options, |ctx| {
+            cms::verify(cms, None, ctx).unwrap()
+        })
+    };
+    let reasons = |v: &ca_core::cms::CmsVerification| format!("{:?}", v.signers[0].findings);
+
+    let v = check(&signature, PathOptions::default());
+    assert!(!v.valid && v.has(ca_core::cms::Reason::RevocationUnavailable), "{}", reasons(&v));
+
+    let next = now + Duration::days(1);
+    let root_crl = make_crl(&foreign.root, 1, &[], now, next);
+    let good = [root_crl.clone(), make_crl(&foreign.issuing, 1, &[], now, next)];
+    let v = check(&with_crls(&signature, &good), PathOptions::default());
+    assert!(v.valid, "{}", reasons(&v));
+    assert_eq!(v.signers[0].revocation.source.as_deref(), Some("CRL"));
+
+    let revoked = [root_crl, make_crl(&foreign.issuing, 2, &[&signer.cert.serial], now, next)];
+    let v = check(&with_crls(&signature, &revoked), PathOptions::default());
+    assert!(!v.valid && v.has(ca_core::cms::Reason::Revoked), "{}", reasons(&v));
+
+    // The same CRLs sent by the relying party instead.
+    let sent = |crls: &[Vec<u8>]| PathOptions {
+        crls: crls.iter().map(|c| Arc::new(ca_core::pkix::PkixCrl::from_der(c).unwrap())).collect(),
+        ..PathOptions::default()
+    };
+    assert!(check(&signature, sent(&good)).valid);
+    assert!(!check(&signature, sent(&revoked)).valid);
 }
 
 #[test]
@@ -867,7 +933,7 @@ fn a_foreign_cas_crl_is_fetched_cached_until_next_update_and_never_trusted_stale
     .unwrap();
     let check = || {
         let now = clock.now();
-        verifier.with_context(None, now, Some(now), Requirements::default(), |ctx| {
+        verifier.with_context(None, now, Some(now), Requirements::default(), Default::default(), |ctx| {
             cms::verify(&signature, None, ctx).unwrap()
         })
     };
@@ -1018,7 +1084,15 @@ fn requirements_in_the_query_for_binary_bodies() {
     assert!(v["valid"] == false && reasons(&v) == ["WrongKeyType"], "{v:#}");
 
     // Wrong queries are refused, never ignored.
-    for query in ["colour=red", "key_usage=ENCRYPT", "iin=123", "validation_time=yesterday"] {
+    for query in [
+        "colour=red",
+        "key_usage=ENCRYPT",
+        "iin=123",
+        "validation_time=yesterday",
+        "revocation=sometimes",
+        "max_path_length=-1",
+        "initial_policy_set=x",
+    ] {
         let (status, v) = post(&format!("/api/v1/cms/verify?{query}"), &cms);
         assert_eq!(status, 400, "{query}: {v}");
         assert!(v["error"].as_str().is_some_and(|e| e.starts_with("malformed")), "{query}: {v}");
@@ -1034,7 +1108,8 @@ fn requirements_in_the_query_for_binary_bodies() {
     assert_eq!(status, 400, "{v}");
     let (_, openapi) = http(r.port, "GET", "/api/v1/openapi.json", &[], b"");
     for path in ["/api/v1/cms/verify", "/api/v1/x509/verify"] {
-        assert_eq!(openapi["paths"][path]["post"]["parameters"].as_array().map(Vec::len), Some(5), "{path}");
+        // The requirements and the validation time (5), and the path validation inputs (8).
+        assert_eq!(openapi["paths"][path]["post"]["parameters"].as_array().map(Vec::len), Some(13), "{path}");
     }
     assert_eq!(openapi["components"]["parameters"]["key_usage"]["in"], "query");
     // The query alone also applies to a JSON body without requirements.

@@ -9,16 +9,24 @@ use time::OffsetDateTime;
 use x509_cert::Certificate;
 
 use super::chain::KnownCertificate;
-use super::report::{CertificateReport, Finding, Reason, Requirements, RevocationReport, RevocationState};
+use super::report::{
+    CertificateReport, Finding, PathCertificate, Reason, Requirements, RevocationReport, RevocationState,
+};
 use super::revocation::RevocationFacts;
 use super::{CmsError, VerifyContext};
 use crate::identity::{format_dn, CertificateIdentity};
+use crate::pkix::{
+    self, CertificateStatus, FailureKind, PathFailure, PkixCert, PkixCrl, ProfileFinding, RevocationPolicy,
+};
 
 /// What was found about one certificate.
 pub(crate) struct CertificateCheck {
     pub findings: Vec<Finding>,
     pub chain: Vec<String>,
     pub chain_trusted: bool,
+    pub path: Vec<PathCertificate>,
+    pub policies: Vec<String>,
+    pub profile_findings: Vec<ProfileFinding>,
     pub revocation: RevocationReport,
     pub certificate: CertificateReport,
 }
@@ -35,6 +43,14 @@ pub struct CertificateVerification {
     /// Subjects of the path from the certificate's issuer to the trust anchor.
     pub chain: Vec<String>,
     pub chain_trusted: bool,
+    /// The validated path, the certificate first, trust anchor last (empty without one).
+    pub path: Vec<PathCertificate>,
+    /// RFC 5280 §6.1.6's user-constrained policy set (dotted OIDs; anyPolicy,
+    /// `2.5.29.32.0`, when any is acceptable; empty when none is).
+    pub user_constrained_policy_set: Vec<String>,
+    /// Obligations RFC 5280 puts on the issuing CA that certificates of the path break
+    /// (non-fatal unless `strict`).
+    pub profile_findings: Vec<ProfileFinding>,
     pub revocation: RevocationReport,
 }
 
@@ -50,7 +66,7 @@ impl CertificateVerification {
 pub fn verify_certificate(der: &[u8], ctx: &VerifyContext<'_>) -> Result<CertificateVerification, CmsError> {
     let leaf = ctx.trust.certificate(der)?;
     let at = ctx.validation_time.unwrap_or(ctx.now);
-    let checked = check_certificate(&leaf, &[], at, false, ctx);
+    let checked = check_certificate(&leaf, &[], &[], at, false, ctx);
     Ok(CertificateVerification {
         valid: checked.chain_trusted && checked.findings.iter().all(|f| !f.fatal),
         findings: checked.findings,
@@ -58,14 +74,19 @@ pub fn verify_certificate(der: &[u8], ctx: &VerifyContext<'_>) -> Result<Certifi
         certificate: checked.certificate,
         chain: checked.chain,
         chain_trusted: checked.chain_trusted,
+        path: checked.path,
+        user_constrained_policy_set: checked.policies,
+        profile_findings: checked.profile_findings,
         revocation: checked.revocation,
     })
 }
 
 /// `at_is_claimed`: `at` is the signer's own signingTime, which nothing else vouches for.
+/// `carried_crls`: CRLs the signature carries (RevocationInfoChoices).
 pub(crate) fn check_certificate(
     leaf: &Arc<KnownCertificate>,
     extra: &[&[u8]],
+    carried_crls: &[Arc<PkixCrl>],
     at: OffsetDateTime,
     at_is_claimed: bool,
     ctx: &VerifyContext<'_>,
@@ -73,23 +94,63 @@ pub(crate) fn check_certificate(
     let mut findings = Vec::new();
     let mut revocation =
         RevocationReport { state: RevocationState::NotChecked, source: None, reason: None, revoked_at: None };
-    let outcome = ctx.trust.validate(leaf, extra, at);
+    let outcome = ctx.trust.validate(leaf, extra, at, &ctx.options);
     for (reason, message) in outcome.problems {
         findings.push(Finding::new(reason, message));
     }
     let mut chain = Vec::new();
+    let mut path_report = Vec::new();
+    let mut policies = Vec::new();
+    let mut profile_findings = Vec::new();
     if let Some(path) = &outcome.path {
         chain = path.ca.subjects.clone();
+        path_report.push(PathCertificate {
+            subject: leaf.report.subject.clone(),
+            serial: leaf.report.serial.clone(),
+            sha256: hex::encode(leaf.fingerprint),
+        });
+        path_report.extend(path.ca.described.iter().cloned());
+        policies = path.facts.policies.clone();
+        profile_findings = path.facts.findings.clone();
         let cas = &path.ca.certificates;
         let links: Vec<(&Certificate, &Certificate)> = cas
             .first()
-            .map(|issuer| (&leaf.parsed.cert, issuer))
+            .map(|issuer| (&leaf.parsed.cert, &issuer.cert))
             .into_iter()
-            .chain(cas.windows(2).map(|w| (&w[0], &w[1])))
+            .chain(cas.windows(2).map(|w| (&w[0].cert, &w[1].cert)))
             .collect();
-        let answers = ask_sources(ctx, &links);
+        let policy = ctx.options.revocation;
+        let answers = match policy {
+            RevocationPolicy::None => links.iter().map(|_| None).collect(),
+            _ => ask_sources(ctx, &links),
+        };
+        let mut evidence = Evidence::new(leaf, cas, extra, carried_crls, at, ctx);
         for (i, ((cert, _), answer)) in links.iter().zip(answers).enumerate() {
-            let (state, found) = link_revocation(answer, cert, at, at_is_claimed, &mut revocation, i == 0);
+            let what = || {
+                if i == 0 {
+                    "the certificate".to_string()
+                } else {
+                    format!("CA certificate {}", format_dn(&cert.tbs_certificate.subject))
+                }
+            };
+            let (state, found) = match answer {
+                Some((source, Ok(facts))) => {
+                    link_revocation((source, Ok(facts)), at, at_is_claimed, &mut revocation, i == 0, &what)
+                }
+                None if policy == RevocationPolicy::None => (RevocationState::NotChecked, Vec::new()),
+                // No source covers the certificate, or the one that does failed (a CRL that
+                // cannot be fetched): the evidence at hand decides if it can.
+                failed => match (evidence.status(i), failed) {
+                    (Some(status), _) if decisive(&status) => {
+                        evidence_revocation(status, policy, at, at_is_claimed, &mut revocation, i == 0, &what)
+                    }
+                    (_, Some(failed)) => link_revocation(failed, at, at_is_claimed, &mut revocation, i == 0, &what),
+                    (Some(status), None) => {
+                        evidence_revocation(status, policy, at, at_is_claimed, &mut revocation, i == 0, &what)
+                    }
+                    (None, None) => missing_status(policy, &what(), NO_SOURCE),
+                },
+            };
             for (reason, message) in found {
                 findings.push(Finding::new(reason, message));
             }
@@ -106,7 +167,143 @@ pub(crate) fn check_certificate(
         ctx.trust.remember(leaf);
     }
     let certificate = leaf.report.clone();
-    CertificateCheck { findings, chain, chain_trusted, revocation, certificate }
+    CertificateCheck {
+        findings,
+        chain,
+        chain_trusted,
+        path: path_report,
+        policies,
+        profile_findings,
+        revocation,
+        certificate,
+    }
+}
+
+/// Why a certificate has no status when nothing at all answers for it.
+const NO_SOURCE: &str = "no revocation source covers it (not issued by this CA, no CRL sent with the request or \
+                         carried in the signature, no distribution point that can be fetched)";
+
+/// Whether the engine's answer from the evidence is a status (rather than "none to be had").
+fn decisive(status: &Result<CertificateStatus, PathFailure>) -> bool {
+    match status {
+        Ok(CertificateStatus::NotChecked { .. }) => false,
+        Ok(_) => true,
+        Err(f) => f.kind == FailureKind::Revoked,
+    }
+}
+
+/// Revocation evidence at hand for the links no source covers: CRLs sent with the request or
+/// carried in the signature, processed by RFC 5280 §6.3 (scope, reasons, delta and indirect
+/// CRLs, the CRL issuer's own path to the same anchor).
+struct Evidence<'c> {
+    leaf: &'c KnownCertificate,
+    cas: &'c [Arc<PkixCert>],
+    extra: &'c [&'c [u8]],
+    crls: Vec<Arc<PkixCrl>>,
+    at: OffsetDateTime,
+    ctx: &'c VerifyContext<'c>,
+    /// The path as the engine reads it, made on first use.
+    path: Option<Option<Vec<Arc<PkixCert>>>>,
+}
+
+impl<'c> Evidence<'c> {
+    fn new(
+        leaf: &'c KnownCertificate,
+        cas: &'c [Arc<PkixCert>],
+        extra: &'c [&'c [u8]],
+        carried_crls: &[Arc<PkixCrl>],
+        at: OffsetDateTime,
+        ctx: &'c VerifyContext<'c>,
+    ) -> Self {
+        let crls = ctx.options.crls.iter().chain(carried_crls).cloned().collect();
+        Self { leaf, cas, extra, crls, at, ctx, path: None }
+    }
+
+    /// The status of path certificate `k` (0: the leaf) by the CRLs at hand; `None` without any.
+    fn status(&mut self, k: usize) -> Option<Result<CertificateStatus, PathFailure>> {
+        if self.crls.is_empty() {
+            return None;
+        }
+        let (leaf, cas) = (self.leaf, self.cas);
+        let path = self.path.get_or_insert_with(|| {
+            let leaf = PkixCert::from_der(&leaf.parsed.der).ok()?;
+            Some(std::iter::once(Arc::new(leaf)).chain(cas.iter().cloned()).collect())
+        });
+        let path = path.as_ref()?;
+        let (anchors, mut certificates) = self.ctx.trust.environment();
+        certificates.extend(self.ctx.options.intermediates.iter().cloned());
+        certificates.extend(self.extra.iter().filter_map(|der| PkixCert::from_der(der).ok().map(Arc::new)));
+        let env = pkix::Environment { anchors, certificates, crls: self.crls.clone(), status: Vec::new() };
+        let settings = self.ctx.options.for_other_certificates().settings(self.at, self.ctx.trust.algorithms());
+        Some(pkix::certificate_status(path, k, &env, &settings))
+    }
+}
+
+/// No usable status for a certificate of the path: fatal when the relying party requires one.
+fn missing_status(policy: RevocationPolicy, what: &str, why: &str) -> (RevocationState, Vec<(Reason, String)>) {
+    match policy {
+        RevocationPolicy::Require => (
+            RevocationState::Unavailable,
+            vec![(Reason::RevocationUnavailable, format!("no usable revocation status for {what}: {why}"))],
+        ),
+        RevocationPolicy::Prefer => (
+            RevocationState::NotChecked,
+            vec![(Reason::RevocationNotChecked, format!("no revocation status for {what}: {why}"))],
+        ),
+        RevocationPolicy::None => (RevocationState::NotChecked, Vec::new()),
+    }
+}
+
+/// The engine's answer from the CRLs at hand, as a state and findings.
+fn evidence_revocation(
+    status: Result<CertificateStatus, PathFailure>,
+    policy: RevocationPolicy,
+    at: OffsetDateTime,
+    at_is_claimed: bool,
+    report: &mut RevocationReport,
+    is_leaf: bool,
+    what: &dyn Fn() -> String,
+) -> (RevocationState, Vec<(Reason, String)>) {
+    let what = &what();
+    match status {
+        Ok(CertificateStatus::Good { source }) => {
+            if is_leaf {
+                report.source = Some(source);
+            }
+            (RevocationState::Good, Vec::new())
+        }
+        Ok(CertificateStatus::RevokedLater { source, revoked_at, reason }) => {
+            if is_leaf {
+                report.source = Some(source);
+                report.revoked_at = Some(revoked_at);
+            }
+            let named = reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
+            let mut found = vec![(
+                Reason::RevokedAfterSigning,
+                format!("{what} was valid at {at}; revoked later{named} at {revoked_at}"),
+            )];
+            // The CRL's reasonCode names (x509-cert's CrlReason); no reason code may hide one.
+            let compromise = reason.as_deref().is_none_or(|r| r.ends_with("Compromise"));
+            if at_is_claimed && compromise {
+                found.push((
+                    Reason::SigningTimeUnproven,
+                    format!(
+                        "{what} was revoked{named}; only the signer's own signingTime ({at}) says the signature is \
+                         older, and whoever holds a compromised key can write any signingTime"
+                    ),
+                ));
+            }
+            (RevocationState::RevokedLater, found)
+        }
+        Ok(CertificateStatus::NotChecked { why }) => missing_status(policy, what, &why),
+        Err(f) if f.kind == FailureKind::Revoked => {
+            if is_leaf {
+                report.source = Some("CRL".into());
+            }
+            (RevocationState::Revoked, vec![(Reason::Revoked, format!("{what}: {}, before {at}", f.message))])
+        }
+        Err(f) => missing_status(policy, what, &f.message),
+    }
 }
 
 /// What a source answered about one link: its name and the answer.
@@ -136,26 +333,14 @@ fn ask_sources<'s>(ctx: &VerifyContext<'s>, links: &[(&Certificate, &Certificate
 /// Turn the answer about one link of the path into a state and findings; fills `report` for
 /// the leaf.
 fn link_revocation(
-    answer: Answer<'_>,
-    cert: &Certificate,
+    (source, answer): (&str, Result<RevocationFacts, String>),
     at: OffsetDateTime,
     at_is_claimed: bool,
     report: &mut RevocationReport,
     is_leaf: bool,
+    // Formatted only when a finding needs it: the common answer ("good") names nobody.
+    what: &dyn Fn() -> String,
 ) -> (RevocationState, Vec<(Reason, String)>) {
-    let what = || {
-        if is_leaf {
-            "the certificate".to_string()
-        } else {
-            format!("CA certificate {}", format_dn(&cert.tbs_certificate.subject))
-        }
-    };
-    let Some((source, answer)) = answer else {
-        // Only the certificate's own status is worth a note; an uncovered CA certificate (a
-        // root's subordinates are often in no store) is silent.
-        let note = is_leaf.then(|| (Reason::RevocationNotChecked, format!("no revocation source covers {}", what())));
-        return (RevocationState::NotChecked, note.into_iter().collect());
-    };
     if is_leaf {
         report.source = Some(source.to_owned());
     }

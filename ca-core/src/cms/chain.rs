@@ -10,15 +10,17 @@
 
 use std::sync::Arc;
 
-use der::Decode;
 use time::OffsetDateTime;
 use x509_cert::Certificate;
 
-use super::path_cache::{fingerprint, BoundedCache, CaPath, Fingerprint, PathCache, PathCacheStats, VerifiedPath};
-use super::report::{CertificateReport, Reason};
+use super::options::PathOptions;
+use super::path_cache::{
+    fingerprint, BoundedCache, CaPath, Fingerprint, PathCache, PathCacheStats, PathFacts, VerifiedPath,
+};
+use super::report::{CertificateReport, PathCertificate, Reason};
 use super::CmsError;
 use crate::identity::{format_dn, CertificateIdentity};
-use crate::pkix::{self, FailureKind, PkixCert, RevocationPolicy, ValidationSettings};
+use crate::pkix::{self, AlgorithmPolicy, FailureKind, PkixCert, RevocationPolicy};
 
 /// A certificate kept both parsed and as DER.
 #[derive(Clone, Debug)]
@@ -29,7 +31,8 @@ pub(crate) struct Parsed {
 
 impl Parsed {
     fn new(der: &[u8]) -> Result<Self, CmsError> {
-        let cert = Certificate::from_der(der).map_err(|e| CmsError::Certificate(e.to_string()))?;
+        // UTCTime years 1950-1969 (RFC 5280 §4.1.2.5.1) are read as 1970, which `der` can hold.
+        let cert = pkix::decode_certificate(der).map_err(|e| CmsError::Certificate(e.to_string()))?;
         Ok(Self { der: der.to_vec(), cert })
     }
 }
@@ -73,6 +76,7 @@ pub struct TrustStore {
     /// Parsed signer certificates with a validated path, by fingerprint: a request presenting
     /// one of them neither parses it nor re-reads its identity.
     certificates: BoundedCache<Arc<KnownCertificate>>,
+    algorithms: AlgorithmPolicy,
 }
 
 /// Leaf certificates whose validated paths are remembered by default (about 150 bytes each).
@@ -107,7 +111,25 @@ impl TrustStore {
             trusted,
             path_cache: PathCache::new(DEFAULT_PATH_CACHE),
             certificates: BoundedCache::new(DEFAULT_CERTIFICATE_CACHE),
+            algorithms: AlgorithmPolicy::default(),
         })
+    }
+
+    /// Accept keys and signature algorithms by `algorithms` (default: RSA from 2048 bits,
+    /// P-256 and up, no DSA, no SHA-1).
+    pub fn with_algorithms(mut self, algorithms: AlgorithmPolicy) -> Self {
+        self.algorithms = algorithms;
+        self
+    }
+
+    /// The algorithm and key policy of every validation.
+    pub fn algorithms(&self) -> &AlgorithmPolicy {
+        &self.algorithms
+    }
+
+    /// The trust anchors and configured intermediates, as the path engine reads them.
+    pub(crate) fn environment(&self) -> (Vec<Arc<PkixCert>>, Vec<Arc<PkixCert>>) {
+        (self.anchors.clone(), self.pool.clone())
     }
 
     /// Remember at most `capacity` validated paths, and parsed certificates up to
@@ -167,8 +189,16 @@ fn validity_problem(cert: &Certificate, at: OffsetDateTime, what: &str) -> Optio
 }
 
 impl TrustStore {
-    /// Validate `leaf` at `at`, with `extra` (the CMS's certificates) as possible intermediates.
-    pub(crate) fn validate(&self, leaf: &KnownCertificate, extra: &[&[u8]], at: OffsetDateTime) -> PathOutcome {
+    /// Validate `leaf` at `at`, with `extra` (the CMS's certificates) and the options'
+    /// intermediates as possible intermediates, under the relying party's `options` (a
+    /// remembered path answers only when they cannot change the path).
+    pub(crate) fn validate(
+        &self,
+        leaf: &KnownCertificate,
+        extra: &[&[u8]],
+        at: OffsetDateTime,
+        options: &PathOptions,
+    ) -> PathOutcome {
         let (leaf_key, leaf) = (leaf.fingerprint, &leaf.parsed);
         let mut problems = Vec::new();
         if let Some(p) = validity_problem(&leaf.cert, at, "the signer certificate") {
@@ -183,9 +213,10 @@ impl TrustStore {
             Some(_) => to_offset(&v.not_before),
             None => at,
         };
-        let path = match self.path_cache.get(&leaf_key, path_time) {
+        let remembered = if options.constrain_path() { None } else { self.path_cache.get(&leaf_key, path_time) };
+        let path = match remembered {
             Some(path) => path,
-            None => match self.build_path(leaf, leaf_key, extra, path_time) {
+            None => match self.build_path(leaf, leaf_key, extra, path_time, options) {
                 Ok(path) => path,
                 Err(problem) => {
                     problems.push(problem);
@@ -197,65 +228,77 @@ impl TrustStore {
         // webpki does not check the anchor's validity, and checked the intermediates at
         // `path_time`, which differs from `at` when the leaf itself is out of its validity.
         for ca in &path.ca.certificates {
-            if let Some(p) = validity_problem(ca, at, "CA certificate") {
+            if let Some(p) = validity_problem(&ca.cert, at, "CA certificate") {
                 problems.push(p);
             }
         }
         PathOutcome { path: Some(path), problems }
     }
 
-    /// Build and check a path with the RFC 5280 engine at `path_time`, and remember it.
+    /// Build and check a path with the RFC 5280 engine at `path_time`, and remember it when
+    /// the options do not constrain it.
     fn build_path(
         &self,
         leaf: &Parsed,
         leaf_key: [u8; 32],
         extra: &[&[u8]],
         path_time: OffsetDateTime,
+        options: &PathOptions,
     ) -> Result<VerifiedPath, (Reason, String)> {
         let target = PkixCert::from_der(&leaf.der)
             .map(Arc::new)
             .map_err(|e| (Reason::Untrusted, format!("the certificate cannot be read for path validation: {e}")))?;
         let mut certificates = self.pool.clone();
+        certificates.extend(options.intermediates.iter().cloned());
         // Unreadable extra certificates simply offer no path.
         certificates.extend(
             extra.iter().filter(|der| **der != leaf.der).filter_map(|der| PkixCert::from_der(der).ok().map(Arc::new)),
         );
         let env =
             pkix::Environment { anchors: self.anchors.clone(), certificates, crls: Vec::new(), status: Vec::new() };
-        let mut settings = ValidationSettings::at(path_time);
-        // Revocation of every link is asked afterwards from the verifier's sources.
+        let mut settings = options.settings(path_time, &self.algorithms);
+        // Revocation of every link is asked afterwards (see `check_certificate`): a remembered
+        // path must not remember a status.
         settings.revocation = RevocationPolicy::None;
         let path = pkix::validate_path(&target, &env, &settings).map_err(|f| {
             let reason = match f.kind {
                 FailureKind::Expired => Reason::Expired,
                 FailureKind::NotYetValid => Reason::NotYetValid,
                 FailureKind::Algorithm => Reason::UnsupportedAlgorithm,
+                FailureKind::Profile => Reason::ProfileViolation,
                 _ => Reason::Untrusted,
             };
             let detail = match reason {
                 Reason::Untrusted => format!("no valid path to a trust anchor: {f}"),
                 Reason::UnsupportedAlgorithm => format!("refused by the algorithm policy: {f}"),
+                Reason::ProfileViolation => format!("strict validation: {f}"),
                 _ => format!("a CA certificate in the path is not valid at {path_time}: {f}"),
             };
             (reason, detail)
         })?;
+        let facts = PathFacts {
+            policies: path.user_constrained_policy_set.iter().map(|p| p.to_string()).collect(),
+            findings: path.findings.clone(),
+        };
         let cas = &path.certificates[1..];
-        let certificates: Vec<Certificate> = cas.iter().map(|c| c.cert.clone()).collect();
+        let certificates: Vec<Arc<PkixCert>> = cas.to_vec();
         // The window in which the validity checks hold: the leaf and every intermediate.
         let mut valid_from = to_offset(&leaf.cert.tbs_certificate.validity.not_before);
         let mut valid_until = to_offset(&leaf.cert.tbs_certificate.validity.not_after);
         for c in &certificates[..certificates.len().saturating_sub(1)] {
-            valid_from = valid_from.max(to_offset(&c.tbs_certificate.validity.not_before));
-            valid_until = valid_until.min(to_offset(&c.tbs_certificate.validity.not_after));
+            valid_from = valid_from.max(to_offset(&c.cert.tbs_certificate.validity.not_before));
+            valid_until = valid_until.min(to_offset(&c.cert.tbs_certificate.validity.not_after));
         }
-        let subjects = certificates.iter().map(|c| format_dn(&c.tbs_certificate.subject)).collect();
+        let subjects = certificates.iter().map(|c| format_dn(&c.cert.tbs_certificate.subject)).collect();
+        let described = certificates.iter().map(|c| PathCertificate::of(c)).collect();
         let ca_key = fingerprint(&cas.iter().map(|c| c.der.as_slice()).collect::<Vec<_>>());
-        let ca = CaPath { certificates, subjects, static_problems: Vec::new() };
-        if ca.certificates.is_empty() {
-            // The target is itself an anchor: not worth remembering.
-            return Ok(VerifiedPath { ca: Arc::new(ca), valid_from, valid_until });
+        let ca = CaPath { certificates, subjects, described, static_problems: Vec::new() };
+        if ca.certificates.is_empty() || options.constrain_path() {
+            // The target is itself an anchor (not worth remembering), or the path was found
+            // under the relying party's own constraints.
+            return Ok(VerifiedPath { ca: Arc::new(ca), facts: Arc::new(facts), valid_from, valid_until });
         }
-        Ok(self.path_cache.insert(leaf_key, ca_key, ca, valid_from, valid_until))
+        Ok(self.path_cache.insert(leaf_key, ca_key, ca, facts, valid_from, valid_until))
     }
 
     /// Hits, misses and size of the validated-path cache.

@@ -12,6 +12,7 @@ mod certificate;
 mod chain;
 mod ess;
 mod input;
+mod options;
 mod parts;
 mod path_cache;
 mod report;
@@ -28,10 +29,11 @@ pub use certificate::{verify_certificate, CertificateVerification};
 pub use chain::{TrustStore, DEFAULT_PATH_CACHE};
 pub use ess::{EssCertIdV2, IssuerSerial, SigningCertificateV2, SIGNING_CERTIFICATE_V2};
 pub use input::{decode_input, without_whitespace};
+pub use options::PathOptions;
 pub use path_cache::PathCacheStats;
 pub use report::{
-    CertificateReport, CmsVerification, Finding, Reason, Requirements, RevocationReport, RevocationState, SignerReport,
-    TimeSource, TimestampReport,
+    CertificateReport, CmsVerification, Finding, PathCertificate, Reason, Requirements, RevocationReport,
+    RevocationState, SignerReport, TimeSource, TimestampReport,
 };
 pub use revocation::{ca_keys, RevocationFacts, RevocationSource, StoreRevocationSource};
 pub use sign::sign;

@@ -15,6 +15,9 @@ pub(crate) struct SignedDataParts<'a> {
     pub encap_content_info: EncapsulatedContentInfo,
     /// The `certificates` field's Certificate choices (other choices are skipped).
     pub certificates: Vec<&'a [u8]>,
+    /// The `crls` field's CertificateList choices (RevocationInfoChoices; other formats are
+    /// skipped): revocation evidence the signer sent along.
+    pub crls: Vec<&'a [u8]>,
     pub signer_infos: Vec<&'a [u8]>,
 }
 
@@ -45,13 +48,18 @@ impl<'a> SignedDataParts<'a> {
                 }
             }
         }
+        let mut crls = Vec::new();
         if r.peek_tag()? == context_tag(1) {
-            r.tlv_bytes()?; // CRLs: revocation comes from our own sources
+            for raw in children(&mut r)? {
+                if raw.first() == Some(&0x30) {
+                    crls.push(raw);
+                }
+            }
         }
         let signer_infos_tag = r.peek_tag()?;
         signer_infos_tag.assert_eq(Tag::Set)?;
         let signer_infos = children(&mut r)?;
-        r.finish(Self { encap_content_info, certificates, signer_infos })
+        r.finish(Self { encap_content_info, certificates, crls, signer_infos })
     }
 }
 

@@ -23,26 +23,39 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use time::OffsetDateTime;
-use x509_cert::Certificate;
 
-use super::report::Reason;
+use super::report::{PathCertificate, Reason};
+use crate::pkix::{PkixCert, ProfileFinding};
 
 /// The CA part of a validated path: the same for every leaf issued by the same CA, so entries
 /// share it.
 #[derive(Debug)]
 pub(crate) struct CaPath {
     /// Issuer first, trust anchor last.
-    pub certificates: Vec<Certificate>,
+    pub certificates: Vec<Arc<PkixCert>>,
     /// Their subjects, formatted for reports.
     pub subjects: Vec<String>,
+    /// Subject, serial and fingerprint of each, for reports.
+    pub described: Vec<PathCertificate>,
     /// Problems that do not depend on time (a CA certificate without keyCertSign).
     pub static_problems: Vec<(Reason, String)>,
+}
+
+/// What the validation of one leaf's path established besides the path: outputs that depend
+/// only on the certificates and the (default) settings it was found with.
+#[derive(Debug, Default)]
+pub(crate) struct PathFacts {
+    /// The user-constrained policy set (dotted OIDs; `2.5.29.32.0` for any).
+    pub policies: Vec<String>,
+    /// CA-side obligations broken by certificates of the path.
+    pub findings: Vec<ProfileFinding>,
 }
 
 /// A validated path of one leaf certificate.
 #[derive(Clone, Debug)]
 pub(crate) struct VerifiedPath {
     pub ca: Arc<CaPath>,
+    pub facts: Arc<PathFacts>,
     /// webpki found the path valid at any time in `[valid_from, valid_until]`: the
     /// intersection of the leaf's and the intermediates' validity periods.
     pub valid_from: OffsetDateTime,
@@ -166,11 +179,13 @@ impl PathCache {
         leaf: Fingerprint,
         ca_key: Fingerprint,
         ca: CaPath,
+        facts: PathFacts,
         valid_from: OffsetDateTime,
         valid_until: OffsetDateTime,
     ) -> VerifiedPath {
+        let facts = Arc::new(facts);
         if self.paths.capacity == 0 {
-            return VerifiedPath { ca: Arc::new(ca), valid_from, valid_until };
+            return VerifiedPath { ca: Arc::new(ca), facts, valid_from, valid_until };
         }
         let ca = {
             let mut ca_paths = self.ca_paths.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -181,7 +196,7 @@ impl PathCache {
             }
             ca_paths.entry(ca_key).or_insert_with(|| Arc::new(ca)).clone()
         };
-        let path = VerifiedPath { ca, valid_from, valid_until };
+        let path = VerifiedPath { ca, facts, valid_from, valid_until };
         self.paths.insert(leaf, path.clone());
         path
     }
@@ -200,7 +215,12 @@ mod tests {
     use super::*;
 
     fn ca() -> CaPath {
-        CaPath { certificates: Vec::new(), subjects: vec!["CN=CA".into()], static_problems: Vec::new() }
+        CaPath {
+            certificates: Vec::new(),
+            subjects: vec!["CN=CA".into()],
+            described: Vec::new(),
+            static_problems: Vec::new(),
+        }
     }
 
     fn at(unix: i64) -> OffsetDateTime {
@@ -211,7 +231,7 @@ mod tests {
     fn a_path_is_found_only_inside_its_window() {
         let cache = PathCache::new(8);
         let leaf = fingerprint(&[b"leaf"]);
-        cache.insert(leaf, fingerprint(&[b"ca"]), ca(), at(100), at(200));
+        cache.insert(leaf, fingerprint(&[b"ca"]), ca(), PathFacts::default(), at(100), at(200));
         assert!(cache.get(&leaf, at(100)).is_some());
         assert!(cache.get(&leaf, at(200)).is_some());
         assert!(cache.get(&leaf, at(99)).is_none());
@@ -224,8 +244,8 @@ mod tests {
     #[test]
     fn leaves_of_one_ca_share_its_path() {
         let cache = PathCache::new(8);
-        let a = cache.insert(fingerprint(&[b"a"]), fingerprint(&[b"ca"]), ca(), at(0), at(10));
-        let b = cache.insert(fingerprint(&[b"b"]), fingerprint(&[b"ca"]), ca(), at(0), at(10));
+        let a = cache.insert(fingerprint(&[b"a"]), fingerprint(&[b"ca"]), ca(), PathFacts::default(), at(0), at(10));
+        let b = cache.insert(fingerprint(&[b"b"]), fingerprint(&[b"ca"]), ca(), PathFacts::default(), at(0), at(10));
         assert!(Arc::ptr_eq(&a.ca, &b.ca));
     }
 
@@ -234,12 +254,12 @@ mod tests {
         let cache = PathCache::new(4);
         let key = |i: u32| fingerprint(&[&i.to_be_bytes()]);
         for i in 0..2 {
-            cache.insert(key(i), fingerprint(&[b"ca"]), ca(), at(0), at(10));
+            cache.insert(key(i), fingerprint(&[b"ca"]), ca(), PathFacts::default(), at(0), at(10));
         }
         for i in 2..100 {
             // Key 0 is used all the time, so it survives every generation change.
             assert!(cache.get(&key(0), at(5)).is_some(), "key 0 lost at {i}");
-            cache.insert(key(i), fingerprint(&[b"ca"]), ca(), at(0), at(10));
+            cache.insert(key(i), fingerprint(&[b"ca"]), ca(), PathFacts::default(), at(0), at(10));
             assert!(cache.stats().entries <= 4);
         }
         assert!(cache.get(&key(1), at(5)).is_none(), "an unused entry is evicted");
@@ -249,7 +269,7 @@ mod tests {
     fn capacity_zero_remembers_nothing() {
         let cache = PathCache::new(0);
         let leaf = fingerprint(&[b"leaf"]);
-        cache.insert(leaf, fingerprint(&[b"ca"]), ca(), at(0), at(10));
+        cache.insert(leaf, fingerprint(&[b"ca"]), ca(), PathFacts::default(), at(0), at(10));
         assert!(cache.get(&leaf, at(5)).is_none());
         assert_eq!(cache.stats().entries, 0);
     }

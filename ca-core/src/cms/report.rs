@@ -48,10 +48,17 @@ pub enum Reason {
     TimestampInvalid,
     /// A certificate of our own CA that the store does not know.
     UnknownToStore,
-    /// The revocation source responsible for the certificate could not answer.
+    /// No usable revocation status for a certificate of the path, and the relying party
+    /// requires one (revocation `require`, the default): the responsible source failed, no
+    /// CRL or other source covers it, or the CRLs at hand are stale or out of scope.
     RevocationUnavailable,
-    /// No revocation source covers the certificate's issuer (a foreign CA without CRL source).
+    /// No status could be had for a certificate of the path and the relying party said
+    /// revocation `prefer` (with `require`, the default, this is `RevocationUnavailable`).
     RevocationNotChecked,
+    /// A certificate of the path breaks an obligation RFC 5280 puts on its issuing CA, and the
+    /// relying party asked for `strict` validation (otherwise it is only listed in
+    /// `profile_findings`).
+    ProfileViolation,
     /// The relying party requires the other key type (AUTH vs SIGN).
     WrongKeyType,
     /// The relying party requires a role the certificate does not carry.
@@ -108,6 +115,26 @@ pub struct CertificateReport {
     pub identity: CertificateIdentity,
     #[serde(skip)]
     pub der: Vec<u8>,
+}
+
+/// One certificate of a validated path, as the answer names it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct PathCertificate {
+    pub subject: String,
+    /// Serial number in hex.
+    pub serial: String,
+    /// SHA-256 of the DER, hex.
+    pub sha256: String,
+}
+
+impl PathCertificate {
+    pub(crate) fn of(cert: &crate::pkix::PkixCert) -> Self {
+        Self {
+            subject: cert.subject_text(),
+            serial: hex::encode(cert.cert.tbs_certificate.serial_number.as_bytes()),
+            sha256: hex::encode(cert.fingerprint),
+        }
+    }
 }
 
 /// Revocation status of the signer certificate at the validation time.
@@ -192,6 +219,14 @@ pub struct SignerReport {
     /// Subjects of the path from the signer's issuer to the trust anchor.
     pub chain: Vec<String>,
     pub chain_trusted: bool,
+    /// The validated path, signer certificate first, trust anchor last (empty without one).
+    pub path: Vec<PathCertificate>,
+    /// RFC 5280 §6.1.6's user-constrained policy set of that path (dotted OIDs;
+    /// `2.5.29.32.0`, anyPolicy, when any policy is acceptable; empty when none is).
+    pub user_constrained_policy_set: Vec<String>,
+    /// Obligations RFC 5280 puts on the issuing CA that certificates of the path break
+    /// (non-fatal unless `strict`).
+    pub profile_findings: Vec<crate::pkix::ProfileFinding>,
     pub revocation: RevocationReport,
     /// SHA-256 of the DER signed attributes the signature covers; `None` without signed
     /// attributes. They hold the content's digest and the signingTime, so this names one act of

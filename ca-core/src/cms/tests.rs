@@ -110,13 +110,17 @@ fn sign_then_verify_attached_and_detached_with_report() {
     let clock = FixedClock(SystemClock.now());
     let (s, key, cert) = signer(&clock);
     let trust = TrustStore::new(std::slice::from_ref(&s.root.certificate_der), &[]).unwrap();
-    let store = StoreRevocationSource::new(&s.store, std::slice::from_ref(&s.issuing.certificate_der)).unwrap();
+    // The store answers for both CAs: revocation is required for every certificate of the
+    // path, the issuing CA's (issued by the root) too.
+    let ours = [s.issuing.certificate_der.clone(), s.root.certificate_der.clone()];
+    let store = StoreRevocationSource::new(&s.store, &ours).unwrap();
     let ctx = VerifyContext {
         trust: &trust,
         revocation: vec![&store],
         now: clock.0 + Duration::minutes(10),
         validation_time: None,
         requirements: Requirements { key_type: Some(KeyType::Sign), ..Default::default() },
+        options: Default::default(),
     };
     let chain = vec![s.issuing.certificate_der.clone()];
     let signed_at = clock.0 + Duration::minutes(1);
@@ -187,13 +191,17 @@ fn a_remembered_path_still_sees_revocation_and_time() {
     let clock = FixedClock(SystemClock.now());
     let (s, key, cert) = signer(&clock);
     let trust = TrustStore::new(std::slice::from_ref(&s.root.certificate_der), &[]).unwrap();
-    let store = StoreRevocationSource::new(&s.store, std::slice::from_ref(&s.issuing.certificate_der)).unwrap();
+    // The store answers for both CAs: revocation is required for every certificate of the
+    // path, the issuing CA's (issued by the root) too.
+    let ours = [s.issuing.certificate_der.clone(), s.root.certificate_der.clone()];
+    let store = StoreRevocationSource::new(&s.store, &ours).unwrap();
     let ctx = |now, validation_time| VerifyContext {
         trust: &trust,
         revocation: vec![&store],
         now,
         validation_time,
         requirements: Requirements::default(),
+        options: Default::default(),
     };
     let chain = vec![s.issuing.certificate_der.clone()];
     let cms = sign(b"hello", false, &key, &cert.der, &chain, clock.0).unwrap();

@@ -72,6 +72,7 @@ fn check(token: &der::Any, signature: &[u8], ctx: &VerifyContext<'_>) -> Result<
         now: ctx.now,
         validation_time: Some(time),
         requirements: Requirements::default(),
+        options: ctx.options.for_other_certificates(),
     };
     let report = signed
         .verify_nested(None, &tsa_ctx, Nesting::Timestamp)

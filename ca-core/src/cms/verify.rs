@@ -19,6 +19,7 @@ use x509_cert::Certificate;
 use super::certificate::check_certificate;
 use super::chain::{to_offset, KnownCertificate, TrustStore};
 use super::ess::{SigningCertificateV2, SIGNING_CERTIFICATE_V2};
+use super::options::PathOptions;
 use super::parts::{read_signer_info, SignedDataParts};
 use super::report::{
     CmsVerification, Finding, Reason, Requirements, RevocationReport, RevocationState, SignerReport, TimeSource,
@@ -28,6 +29,7 @@ use super::revocation::RevocationSource;
 use super::timestamp::{check_token, SIGNATURE_TIME_STAMP_TOKEN};
 use super::{decode_input, CmsError, Digest, ATTR_CONTENT_TYPE, ATTR_MESSAGE_DIGEST, ATTR_SIGNING_TIME};
 use crate::identity::format_dn;
+use crate::pkix::{PkixCrl, RevocationPolicy};
 
 /// How far a signingTime may lie ahead of the verifier's clock (clients' clocks drift).
 const CLOCK_SKEW: Duration = Duration::minutes(5);
@@ -43,6 +45,8 @@ pub struct VerifyContext<'a> {
     /// signer has no signingTime).
     pub validation_time: Option<OffsetDateTime>,
     pub requirements: Requirements,
+    /// Revocation demand, extra certificates and CRLs, RFC 5280 inputs.
+    pub options: PathOptions,
 }
 
 /// Verify a CMS SignedData (DER, BER, base64 or PEM). `detached_content` is the signed data
@@ -128,6 +132,12 @@ fn verify_parts(
     // are never needed.
     let cms_certificates: Vec<CmsCertificate<'_>> =
         parts.certificates.iter().map(|der| CmsCertificate { der, parsed: OnceCell::new() }).collect();
+    // CRLs the signer sent along (RevocationInfoChoices): evidence like CRLs sent with the
+    // request; one that cannot be read is no evidence.
+    let carried_crls: Vec<Arc<PkixCrl>> = match ctx.options.revocation {
+        RevocationPolicy::None => Vec::new(),
+        _ => parts.crls.iter().filter_map(|der| PkixCrl::from_der(der).ok().map(Arc::new)).collect(),
+    };
     let signer_infos = parts
         .signer_infos
         .iter()
@@ -164,6 +174,7 @@ fn verify_parts(
                 content: content.as_deref(),
                 econtent_type,
                 cms_certificates: &cms_certificates,
+                carried_crls: &carried_crls,
                 ctx,
                 nesting,
             }
@@ -193,6 +204,7 @@ struct Signer<'a> {
     content: Option<&'a [u8]>,
     econtent_type: ObjectIdentifier,
     cms_certificates: &'a [CmsCertificate<'a>],
+    carried_crls: &'a [Arc<PkixCrl>],
     ctx: &'a VerifyContext<'a>,
     nesting: Nesting,
 }
@@ -215,6 +227,9 @@ impl<'a> Signer<'a> {
             certificate: None,
             chain: Vec::new(),
             chain_trusted: false,
+            path: Vec::new(),
+            user_constrained_policy_set: Vec::new(),
+            profile_findings: Vec::new(),
             revocation: RevocationReport {
                 state: RevocationState::NotChecked,
                 source: None,
@@ -320,10 +335,13 @@ impl<'a> Signer<'a> {
         if let Some(leaf) = leaf {
             let extra: Vec<&[u8]> = self.cms_certificates.iter().map(|c| c.der).collect();
             let at_is_claimed = self.ctx.validation_time.is_none() && proven.is_none() && report.signing_time.is_some();
-            let checked = check_certificate(leaf, &extra, at, at_is_claimed, self.ctx);
+            let checked = check_certificate(leaf, &extra, self.carried_crls, at, at_is_claimed, self.ctx);
             report.findings.extend(checked.findings);
             report.chain = checked.chain;
             report.chain_trusted = checked.chain_trusted;
+            report.path = checked.path;
+            report.user_constrained_policy_set = checked.policies;
+            report.profile_findings = checked.profile_findings;
             report.revocation = checked.revocation;
             report.certificate = Some(checked.certificate);
         }

@@ -128,7 +128,7 @@ fn pre_1970_validity(der: &[u8]) -> der::Result<Vec<usize>> {
 /// Decode a certificate; validity times before 1970 are read as 1970-01-01 (only for the
 /// decoded copy: signatures are checked over the original bytes). For validation at any time
 /// after 1970 that changes nothing: such a notBefore is passed, such a notAfter is expired.
-fn decode_certificate(der: &[u8]) -> der::Result<Certificate> {
+pub(crate) fn decode_certificate(der: &[u8]) -> der::Result<Certificate> {
     match Certificate::from_der(der) {
         Ok(cert) => Ok(cert),
         Err(e) => {

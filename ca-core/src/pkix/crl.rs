@@ -272,15 +272,15 @@ impl Validator<'_, '_> {
         let issuer = &path.certificates[k + 1];
         let at = self.settings.time;
         let revoked = |source: &str, revoked_at: OffsetDateTime, reason: Option<String>| {
-            let reason = reason.map(|r| format!(" ({r})")).unwrap_or_default();
             if revoked_at <= at {
+                let reason = reason.map(|r| format!(" ({r})")).unwrap_or_default();
                 Err(PathFailure::new(
                     FailureKind::Revoked,
                     Some(cert),
                     format!("revoked{reason} at {revoked_at} ({source})"),
                 ))
             } else {
-                Ok(CertificateStatus::RevokedLater { source: source.to_owned(), revoked_at: revoked_at.to_string() })
+                Ok(CertificateStatus::RevokedLater { source: source.to_owned(), revoked_at, reason })
             }
         };
         for source in &self.env.status {
@@ -433,6 +433,8 @@ impl Validator<'_, '_> {
                 initial_inhibit_any_policy: false,
                 required_eku: Vec::new(),
                 max_intermediates: None,
+                // The relying party's strictness is about the path it asked for.
+                strict: false,
                 ..self.settings.clone()
             };
             let nested = Validator {

@@ -32,6 +32,7 @@ use const_oid::ObjectIdentifier;
 use time::OffsetDateTime;
 
 pub use algorithm::{describe_key, AlgorithmPolicy};
+pub(crate) use cert::decode_certificate;
 pub use cert::PkixCert;
 pub use crl::PkixCrl;
 pub use findings::{profile_findings, ProfileFinding};
@@ -82,6 +83,9 @@ pub struct ValidationSettings {
     /// Purposes the target's extendedKeyUsage must allow (anyExtendedKeyUsage allows all;
     /// no extension allows all).
     pub required_eku: Vec<ObjectIdentifier>,
+    /// CA-side obligations broken anywhere in the path ([`profile_findings`]) fail it
+    /// ([`FailureKind::Profile`]) instead of being reported.
+    pub strict: bool,
 }
 
 impl ValidationSettings {
@@ -96,6 +100,7 @@ impl ValidationSettings {
             revocation: RevocationPolicy::Require,
             algorithms: AlgorithmPolicy::default(),
             required_eku: Vec::new(),
+            strict: false,
         }
     }
 }
@@ -192,7 +197,10 @@ pub enum CertificateStatus {
     /// Revoked after the validation time.
     RevokedLater {
         source: String,
-        revoked_at: String,
+        #[serde(with = "time::serde::rfc3339")]
+        revoked_at: OffsetDateTime,
+        /// The CRL's reasonCode (`KeyCompromise`, `Superseded` …) or the source's reason.
+        reason: Option<String>,
     },
     /// No status could be had (revocation policy `prefer`), or none was asked (`none`).
     NotChecked {
@@ -225,4 +233,31 @@ pub fn validate_path(
     settings: &ValidationSettings,
 ) -> Result<ValidatedPath, PathFailure> {
     validate::Validator::new(env, settings).validate(target, None)
+}
+
+/// The revocation status of `path[k]` (path: target first, trust anchor last, as a
+/// [`ValidatedPath`] has it) by §6.3 over the environment's CRLs and its other status sources:
+/// for a path that passed §6.1 earlier (a remembered one) whose status is asked now. A CRL
+/// issuer's own path is validated against `env` with `settings` and must end in the path's
+/// anchor.
+pub fn certificate_status(
+    path: &[Arc<PkixCert>],
+    k: usize,
+    env: &Environment<'_>,
+    settings: &ValidationSettings,
+) -> Result<CertificateStatus, PathFailure> {
+    if k + 1 >= path.len() {
+        return Err(PathFailure::new(
+            FailureKind::NoPath,
+            path.get(k).map(|c| c.as_ref()),
+            "the certificate has no issuer in the path",
+        ));
+    }
+    let checked = validate::CheckedPath {
+        certificates: path.to_vec(),
+        key_parameters: validate::inherited_key_parameters(path),
+        user_constrained_policy_set: Vec::new(),
+        notes: Vec::new(),
+    };
+    validate::Validator::new(env, settings).status_of(&checked, k, 0)
 }

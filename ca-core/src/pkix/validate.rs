@@ -318,7 +318,18 @@ impl<'e, 'a> Validator<'e, 'a> {
             };
             statuses.push(status);
         }
-        let findings = checked.certificates.iter().enumerate().flat_map(|(k, c)| profile_findings(c, k == n)).collect();
+        let findings: Vec<_> =
+            checked.certificates.iter().enumerate().flat_map(|(k, c)| profile_findings(c, k == n)).collect();
+        if self.settings.strict {
+            if let Some(f) = findings.first() {
+                let cert = checked.certificates.iter().find(|c| c.subject_text() == f.certificate);
+                return Err(PathFailure::new(
+                    FailureKind::Profile,
+                    cert.map(|c| c.as_ref()),
+                    format!("{} (fatal: strict validation)", f.message),
+                ));
+            }
+        }
         Ok(ValidatedPath {
             certificates: checked.certificates,
             user_constrained_policy_set: checked.user_constrained_policy_set,
@@ -327,6 +338,26 @@ impl<'e, 'a> Validator<'e, 'a> {
             findings,
         })
     }
+}
+
+/// Effective DSA parameters of every certificate's key along `path` (target first, anchor
+/// last), as §6.1.4(d)-(f) carries them down from the anchor; the target's own stay `None`
+/// unless it carries them, as in [`Validator::check_path`].
+pub(crate) fn inherited_key_parameters(path: &[Arc<PkixCert>]) -> Vec<Option<Vec<u8>>> {
+    let n = path.len() - 1;
+    let mut out = vec![None; path.len()];
+    let mut working_key = &path[n].cert.tbs_certificate.subject_public_key_info;
+    let mut working_params = dsa_parameters(working_key);
+    out[n] = working_params.clone();
+    for i in 1..n {
+        let key = &path[n - i].cert.tbs_certificate.subject_public_key_info;
+        if !(needs_inherited_parameters(key) && key.algorithm.oid == working_key.algorithm.oid) {
+            working_params = dsa_parameters(key);
+        }
+        working_key = key;
+        out[n - i] = working_params.clone();
+    }
+    out
 }
 
 /// A trust anchor given as a certificate must itself be fit to be one: a CA certificate (when

@@ -6,8 +6,10 @@ use crate::clock::Clock;
 use time::OffsetDateTime;
 
 use crate::cms::{
-    verify, CmsVerification, Reason, Requirements, SignerReport, StoreRevocationSource, TrustStore, VerifyContext,
+    verify, CmsVerification, PathOptions, Reason, Requirements, SignerReport, StoreRevocationSource, TrustStore,
+    VerifyContext,
 };
+use crate::pkix::RevocationPolicy;
 use crate::serial::SerialNumber;
 use crate::store::NonceStore;
 
@@ -29,6 +31,9 @@ impl SignatureCheck for CmsSignatureCheck<'_> {
             validation_time: Some(expected.at),
             // The RA matches person, organisation, role and key type itself, with its own words.
             requirements: Requirements::default(),
+            // Revocation required for every certificate of the path: the operators are this
+            // CA's, so the store has their status (and a store that cannot answer refuses).
+            options: PathOptions { revocation: RevocationPolicy::Require, ..PathOptions::default() },
         };
         let v = verify(&signed.cms, Some(&signed.content), &ctx)
             .map_err(|e| SignatureProblem::Invalid(format!("not a CMS signature: {e}")))?;

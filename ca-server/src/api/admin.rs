@@ -48,6 +48,13 @@ use crate::Services;
 /// How old a signed administration request may be.
 const MAX_REQUEST_AGE: Duration = Duration::minutes(10);
 
+/// How an operator's signature is checked: by the same path engine as any relying party's,
+/// with revocation required for every certificate of the path (the operators are this CA's,
+/// so the store has their status; a store that cannot answer refuses the request).
+fn operator_options() -> ca_core::cms::PathOptions {
+    ca_core::cms::PathOptions { revocation: ca_core::pkix::RevocationPolicy::Require, ..Default::default() }
+}
+
 /// The operator behind a verified request.
 struct Operator {
     serial: String,
@@ -130,7 +137,9 @@ impl AdminCall<'_> {
         let requirements =
             Requirements { key_type: Some(KeyType::Sign), roles: vec![Role::CaOperator], ..Default::default() };
         let v = verifier
-            .with_context(services.store.as_deref(), now, Some(now), requirements, |ctx| cms::verify(body, None, ctx))
+            .with_context(services.store.as_deref(), now, Some(now), requirements, operator_options(), |ctx| {
+                cms::verify(body, None, ctx)
+            })
             .map_err(|e| {
                 self.anonymous(AnonymousReason::NotCms, StatusCode::UNAUTHORIZED, format!("not a CMS signature: {e}"))
             })?;

@@ -116,7 +116,8 @@ async fn login_inner(services: Arc<Services>, body: &[u8]) -> Result<Response, A
     let verification = tokio::task::spawn_blocking(move || {
         let now = svc.clock.now();
         let requirements = Requirements { key_type: Some(KeyType::Auth), ..Requirements::default() };
-        verifier.with_context(svc.store.as_deref(), now, Some(now), requirements, |ctx| {
+        // Revocation required (the default) for every certificate of the signer's path.
+        verifier.with_context(svc.store.as_deref(), now, Some(now), requirements, Default::default(), |ctx| {
             cms::verify(&input, data.as_deref(), ctx)
         })
     })

@@ -6,6 +6,7 @@ pub(crate) mod admin;
 pub(crate) mod auth;
 pub(crate) mod sign;
 pub(crate) mod verify;
+pub(crate) mod verify_inputs;
 pub(crate) mod x509;
 
 use axum::extract::Request;
@@ -114,6 +115,12 @@ pub(crate) async fn openapi() -> Response {
 }
 
 fn openapi_document() -> serde_json::Value {
+    let mut doc = openapi_base();
+    verify_inputs::document(&mut doc);
+    doc
+}
+
+fn openapi_base() -> serde_json::Value {
     let error = serde_json::json!({
         "type": "object", "required": ["error", "message"],
         "properties": { "error": { "type": "string" }, "message": { "type": "string" } }

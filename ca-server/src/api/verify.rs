@@ -13,134 +13,48 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine;
-use ca_core::cms::{self, CmsVerification, Requirements};
-use ca_core::identity::KeyType;
-use serde::Deserialize;
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
+use ca_core::cms::{self, CmsVerification};
 
+use super::verify_inputs::{from_body_or_query, from_query, verify_query, Inputs, InputsJson, VerifyQuery};
 use super::ApiError;
 use crate::Services;
 
-/// What a relying party demands of the signer, as JSON. Unknown fields are refused: a
-/// misspelt requirement must not silently become no requirement.
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RequirementsJson {
-    #[serde(default, alias = "key_type", alias = "keyUsage")]
-    key_usage: Option<KeyType>,
-    #[serde(default)]
-    roles: Vec<String>,
-    #[serde(default)]
-    iin: Option<String>,
-    #[serde(default)]
-    bin: Option<String>,
-}
-
-impl RequirementsJson {
-    pub(crate) fn parse(self) -> Result<Requirements, ApiError> {
-        let bad = |m: String| ApiError::bad_request("malformed-requirements", m);
-        Ok(Requirements {
-            key_type: self.key_usage,
-            roles: self.roles.iter().map(|r| r.parse().map_err(|e| bad(format!("{e}")))).collect::<Result<_, _>>()?,
-            iin: self.iin.map(|i| i.parse().map_err(|e| bad(format!("iin: {e}")))).transpose()?,
-            bin: self.bin.map(|b| b.parse().map_err(|e| bad(format!("bin: {e}")))).transpose()?,
-        })
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CmsVerifyJson {
-    cms: String,
-    #[serde(default)]
-    data: Option<String>,
-    #[serde(default)]
-    requirements: Option<RequirementsJson>,
-    #[serde(default)]
-    validation_time: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CertificateVerifyJson {
-    certificate: String,
-    #[serde(default)]
-    requirements: Option<RequirementsJson>,
-    #[serde(default)]
-    validation_time: Option<String>,
-}
-
-/// Requirements and validation time as query parameters, for a body that is the CMS or the
-/// certificate itself (which has nowhere else to carry them):
-/// `?key_usage=SIGN&roles=first-head,hr&iin=…&bin=…&validation_time=…`. Unknown parameters
-/// are refused, as in the JSON form.
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct VerifyQuery {
-    #[serde(default)]
-    key_usage: Option<KeyType>,
-    /// Comma-separated role names or OIDs.
-    #[serde(default)]
-    roles: Option<String>,
-    #[serde(default)]
-    iin: Option<String>,
-    #[serde(default)]
-    bin: Option<String>,
-    #[serde(default)]
-    validation_time: Option<String>,
-}
-
-impl VerifyQuery {
-    fn is_empty(&self) -> bool {
-        self.key_usage.is_none()
-            && self.roles.is_none()
-            && self.iin.is_none()
-            && self.bin.is_none()
-            && self.validation_time.is_none()
-    }
-
-    fn parse(self) -> Result<(Requirements, Option<OffsetDateTime>), ApiError> {
-        let roles = self.roles.iter().flat_map(|r| r.split(',')).map(str::trim).filter(|r| !r.is_empty());
-        let requirements = RequirementsJson {
-            key_usage: self.key_usage,
-            roles: roles.map(String::from).collect(),
-            iin: self.iin,
-            bin: self.bin,
+/// A JSON body: `subject` (`cms` or `certificate`) and the optional `data`, taken out; the
+/// other fields are the verification inputs.
+fn split_json(
+    body: &[u8],
+    subject: &str,
+    with_data: bool,
+    expected: &str,
+) -> Result<(String, Option<String>, InputsJson), ApiError> {
+    let mut map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(body).map_err(|e| json_error(e, expected))?;
+    let mut text = |name: &str| -> Result<Option<String>, ApiError> {
+        match map.remove(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(ApiError::bad_request("malformed-request", format!("{name}: expected a string"))),
         }
-        .parse()?;
-        Ok((requirements, time_field(self.validation_time)?))
-    }
-}
-
-/// The query, or a JSON 400 naming what is wrong with it.
-pub(crate) fn verify_query(query: Result<Query<VerifyQuery>, QueryRejection>) -> Result<VerifyQuery, ApiError> {
-    query.map(|Query(q)| q).map_err(|e| ApiError::bad_request("malformed-query", e.body_text()))
-}
-
-/// Requirements from the JSON body or from the query, not both.
-fn one_source<T>(
-    query: VerifyQuery,
-    body: Option<T>,
-    from_body: impl FnOnce(T) -> Result<(Requirements, Option<OffsetDateTime>), ApiError>,
-) -> Result<(Requirements, Option<OffsetDateTime>), ApiError> {
-    match (query.is_empty(), body) {
-        (true, Some(b)) => from_body(b),
-        (_, None) => query.parse(),
-        (false, Some(_)) => Err(ApiError::bad_request(
-            "malformed-request",
-            "requirements or validation_time are given both in the query and in the body; give them once",
-        )),
-    }
+    };
+    let main = text(subject)?.ok_or_else(|| {
+        ApiError::bad_request("malformed-request", format!("expected {expected}: missing field `{subject}`"))
+    })?;
+    let data = if with_data { text("data")? } else { None };
+    let inputs = serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| json_error(e, expected))?;
+    Ok((main, data, inputs))
 }
 
 /// A parsed verification request.
 pub(crate) struct VerifyRequest {
     pub input: Vec<u8>,
     pub data: Option<Vec<u8>>,
-    pub requirements: Requirements,
-    pub validation_time: Option<OffsetDateTime>,
+    pub inputs: Inputs,
 }
+
+/// The JSON form of a CMS verification request, for error messages.
+const CMS_JSON: &str = r#"{"cms": …, "data"?: base64, "requirements"?: {…}, "validation_time"?: RFC 3339, "revocation"?: "require"|"prefer"|"none", "intermediates"?: […], "crls"?: […], "initial_policy_set"?: […], …}"#;
+/// The JSON form of a certificate verification request, for error messages.
+const CERTIFICATE_JSON: &str = r#"{"certificate": …, "requirements"?: {…}, "validation_time"?: RFC 3339, "revocation"?: …, "intermediates"?: […], "crls"?: […], …}"#;
 
 pub(crate) fn is_json(headers: &HeaderMap) -> bool {
     headers
@@ -156,16 +70,6 @@ pub(crate) fn base64_field(name: &str, value: &str) -> Result<Vec<u8>, ApiError>
         .map_err(|e| ApiError::bad_request("malformed-request", format!("{name}: not base64: {e}")))
 }
 
-fn time_field(value: Option<String>) -> Result<Option<OffsetDateTime>, ApiError> {
-    value
-        .map(|t| {
-            OffsetDateTime::parse(&t, &Rfc3339).map_err(|e| {
-                ApiError::bad_request("malformed-request", format!("validation_time: not RFC 3339 ({t:?}): {e}"))
-            })
-        })
-        .transpose()
-}
-
 pub(crate) fn json_error(e: serde_json::Error, expected: &str) -> ApiError {
     ApiError::bad_request("malformed-request", format!("expected {expected}: {e}"))
 }
@@ -178,21 +82,13 @@ pub(crate) fn parse_cms_request(
     body: &[u8],
 ) -> Result<VerifyRequest, ApiError> {
     if !is_json(headers) {
-        let (requirements, validation_time) = query.parse()?;
-        return Ok(VerifyRequest { input: body.to_vec(), data: None, requirements, validation_time });
+        return Ok(VerifyRequest { input: body.to_vec(), data: None, inputs: from_query(query)? });
     }
-    let req: CmsVerifyJson = serde_json::from_slice(body).map_err(|e| {
-        json_error(e, r#"{"cms": …, "data"?: base64, "requirements"?: {…}, "validation_time"?: RFC 3339}"#)
-    })?;
-    let in_body = (req.requirements.is_some() || req.validation_time.is_some())
-        .then_some((req.requirements, req.validation_time));
-    let (requirements, validation_time) =
-        one_source(query, in_body, |(r, t)| Ok((r.unwrap_or_default().parse()?, time_field(t)?)))?;
+    let (cms, data, inputs) = split_json(body, "cms", true, CMS_JSON)?;
     Ok(VerifyRequest {
-        input: req.cms.into_bytes(),
-        data: req.data.map(|d| base64_field("data", &d)).transpose()?,
-        requirements,
-        validation_time,
+        input: cms.into_bytes(),
+        data: data.map(|d| base64_field("data", &d)).transpose()?,
+        inputs: from_body_or_query(query, inputs)?,
     })
 }
 
@@ -251,7 +147,7 @@ pub(crate) async fn cms_verify(
     let Some(verifier) = services.verifier.clone() else {
         return unavailable().into_response();
     };
-    let VerifyRequest { input, data, requirements, validation_time } = req;
+    let VerifyRequest { input, data, inputs: Inputs { requirements, validation_time, options } } = req;
     let inline = body.len() <= INLINE_BODY;
     let parsed = if inline {
         cms::SignedCms::parse(&input)
@@ -269,7 +165,7 @@ pub(crate) async fn cms_verify(
     let svc = services.clone();
     let check = move || {
         let now = svc.clock.now();
-        verifier.with_context(svc.store.as_deref(), now, validation_time, requirements, |ctx| {
+        verifier.with_context(svc.store.as_deref(), now, validation_time, requirements, options, |ctx| {
             signed.verify(data.as_deref(), ctx)
         })
     };
@@ -292,22 +188,15 @@ pub(crate) async fn x509_verify(
 ) -> Response {
     let parsed = verify_query(query).and_then(|query| {
         if is_json(&headers) {
-            let r = serde_json::from_slice::<CertificateVerifyJson>(&body).map_err(|e| {
-                json_error(e, r#"{"certificate": …, "requirements"?: {…}, "validation_time"?: RFC 3339}"#)
-            })?;
-            let der = super::x509::decode_certificate(r.certificate.as_bytes())?;
-            let in_body = (r.requirements.is_some() || r.validation_time.is_some())
-                .then_some((r.requirements, r.validation_time));
-            let (requirements, time) =
-                one_source(query, in_body, |(r, t)| Ok((r.unwrap_or_default().parse()?, time_field(t)?)))?;
-            Ok((der, requirements, time))
+            let (certificate, _, inputs) = split_json(&body, "certificate", false, CERTIFICATE_JSON)?;
+            let der = super::x509::decode_certificate(certificate.as_bytes())?;
+            Ok((der, from_body_or_query(query, inputs)?))
         } else {
             let der = super::x509::decode_certificate(&body)?;
-            let (requirements, time) = query.parse()?;
-            Ok((der, requirements, time))
+            Ok((der, from_query(query)?))
         }
     });
-    let (der, requirements, validation_time) = match parsed {
+    let (der, Inputs { requirements, validation_time, options }) = match parsed {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
@@ -317,7 +206,7 @@ pub(crate) async fn x509_verify(
     let svc = services.clone();
     let result = tokio::task::spawn_blocking(move || {
         let now = svc.clock.now();
-        verifier.with_context(svc.store.as_deref(), now, validation_time, requirements, |ctx| {
+        verifier.with_context(svc.store.as_deref(), now, validation_time, requirements, options, |ctx| {
             cms::verify_certificate(&der, ctx)
         })
     })
