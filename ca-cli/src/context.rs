@@ -72,25 +72,31 @@ impl Context {
             .with_context(|| format!("cannot read the certificate of CA {ca}"))?;
         let cert_der =
             crate::pem::decode("CERTIFICATE", &cert_pem).with_context(|| format!("certificate of CA {ca}"))?;
-        let section = [&self.config.root, &self.config.issuing]
-            .into_iter()
-            .find(|s| s.name == ca)
+        let location = self
+            .config
+            .key_location(ca)
             .ok_or_else(|| Failure::NotFound(format!("no CA named {ca} in ca.toml")))?;
-        let signer = crate::keys::load_ca_signer(&self.dir, section, &self.passphrase, &self.hsm_pin)?;
+        let signer = crate::keys::load_ca_signer(&self.dir, ca, location, &self.passphrase, &self.hsm_pin)?;
         tracing::info!(ca, "CA key opened");
         CertificateAuthority::new(ca, cert_der, signer).map_err(|e| Failure::Internal(e.into()))
     }
 
-    /// The issuing CA's chain, issuing certificate first, as DER.
+    /// The issuing CA's chain, issuing certificate first, as DER: the chain of every
+    /// certificate issued now.
     pub fn chain_der(&self) -> Result<Vec<Vec<u8>>, Failure> {
-        [&self.config.issuing.name, &self.config.root.name]
-            .into_iter()
-            .map(|ca| {
-                let pem = std::fs::read_to_string(self.dir.certificate_pem(ca))
-                    .with_context(|| format!("cannot read the certificate of CA {ca}"))?;
-                Ok(crate::pem::decode("CERTIFICATE", &pem).with_context(|| format!("certificate of CA {ca}"))?)
-            })
-            .collect()
+        [&self.config.issuing.name, &self.config.root.name].into_iter().map(|ca| self.ca_certificate(ca)).collect()
+    }
+
+    /// The certificate (DER) of the CA named `ca`.
+    pub fn ca_certificate(&self, ca: &str) -> Result<Vec<u8>, Failure> {
+        let pem = std::fs::read_to_string(self.dir.certificate_pem(ca))
+            .with_context(|| format!("cannot read the certificate of CA {ca}"))?;
+        Ok(crate::pem::decode("CERTIFICATE", &pem).with_context(|| format!("certificate of CA {ca}"))?)
+    }
+
+    /// The certificates (DER) of every issuing CA generation, current first.
+    pub fn issuing_certificates(&self) -> Result<Vec<Vec<u8>>, Failure> {
+        self.config.issuing_names().map(|ca| self.ca_certificate(ca)).collect()
     }
 }
 

@@ -37,6 +37,38 @@ pub struct CaConfig {
     pub server: ServerSection,
     #[serde(default)]
     pub expiry: ExpirySection,
+    /// Earlier generations of the issuing CA (`ca rollover issuing`), oldest first: they sign
+    /// nothing new, but their CRLs and OCSP answers are published until `until`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<RetiredCa>,
+}
+
+/// An issuing CA replaced by a newer generation: kept for the CRLs and OCSP answers of the
+/// certificates it issued until the last of them expires.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RetiredCa {
+    /// Its name (certificate, key and CRL files; `issuer` in the store).
+    pub name: String,
+    pub common_name: String,
+    pub key_algorithm: String,
+    /// Where its key is; absent means the encrypted file `private/<name>.key.pem`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<KeyLocation>,
+    /// Where its OCSP responder's key is when it is not `private/ocsp-<name>.key.pem` (a token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ocsp_key: Option<KeyLocation>,
+    /// The latest notAfter of the certificates it issued, when it was retired: its CRLs are
+    /// published until then.
+    #[serde(with = "time::serde::rfc3339")]
+    pub until: time::OffsetDateTime,
+}
+
+impl RetiredCa {
+    /// Whether its certificates may still be valid at `now` (its CRLs are still published).
+    pub fn serving(&self, now: time::OffsetDateTime) -> bool {
+        now <= self.until
+    }
 }
 
 /// When `ca status` and `/metrics` warn that a certificate of the CA itself nears its end.
@@ -248,6 +280,14 @@ impl CaDir {
     pub fn ocsp_certificate(&self) -> PathBuf {
         self.certs().join("ocsp.pem")
     }
+    /// The certificate of the OCSP responder of a retired issuing CA `ca` (PEM).
+    pub fn retired_ocsp_certificate(&self, ca: &str) -> PathBuf {
+        self.certs().join(format!("ocsp-{ca}.pem"))
+    }
+    /// The encrypted key of the OCSP responder of a retired issuing CA `ca`.
+    pub fn retired_ocsp_key(&self, ca: &str) -> PathBuf {
+        self.private().join(format!("ocsp-{ca}.key.pem"))
+    }
     /// The service's own signing identity (`/api/v1/cms/sign`) and its callers' token hashes.
     pub fn system(&self) -> PathBuf {
         self.root.join("system")
@@ -322,7 +362,22 @@ impl CaConfig {
             crl: CrlSection::default(),
             server: ServerSection::default(),
             expiry: ExpirySection::default(),
+            retired: Vec::new(),
         }
+    }
+
+    /// The issuing CA generations, current first, then the retired ones newest first.
+    pub fn issuing_names(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.issuing.name.as_str()).chain(self.retired.iter().rev().map(|r| r.name.as_str()))
+    }
+
+    /// Where the key of the CA named `name` (root, issuing or retired) is: `Some(None)` for the
+    /// encrypted file `private/<name>.key.pem`; `None` when no CA has that name.
+    pub fn key_location(&self, name: &str) -> Option<Option<&KeyLocation>> {
+        if let Some(section) = [&self.root, &self.issuing].into_iter().find(|s| s.name == name) {
+            return Some(section.key.as_ref());
+        }
+        self.retired.iter().find(|r| r.name == name).map(|r| r.key.as_ref())
     }
 
     pub fn write(&self, path: &Path) -> Result<(), ConfigError> {
