@@ -72,10 +72,8 @@ impl Context {
             .with_context(|| format!("cannot read the certificate of CA {ca}"))?;
         let cert_der =
             crate::pem::decode("CERTIFICATE", &cert_pem).with_context(|| format!("certificate of CA {ca}"))?;
-        let location = self
-            .config
-            .key_location(ca)
-            .ok_or_else(|| Failure::NotFound(format!("no CA named {ca} in ca.toml")))?;
+        let location =
+            self.config.key_location(ca).ok_or_else(|| Failure::NotFound(format!("no CA named {ca} in ca.toml")))?;
         let signer = crate::keys::load_ca_signer(&self.dir, ca, location, &self.passphrase, &self.hsm_pin)?;
         tracing::info!(ca, "CA key opened");
         CertificateAuthority::new(ca, cert_der, signer).map_err(|e| Failure::Internal(e.into()))

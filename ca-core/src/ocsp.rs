@@ -171,7 +171,8 @@ impl Responder {
     /// is nobody's.
     pub fn serves(&self, request: &[u8]) -> bool {
         OcspRequest::from_der(request).is_ok_and(|r| {
-            !r.tbs_request.request_list.is_empty() && r.tbs_request.request_list.iter().all(|r| self.is_ours(&r.req_cert))
+            !r.tbs_request.request_list.is_empty()
+                && r.tbs_request.request_list.iter().all(|r| self.is_ours(&r.req_cert))
         })
     }
 

@@ -1,4 +1,5 @@
-//! `ca crl publish`: full and delta CRLs of the issuing CA (and of each partition), written
+//! `ca crl publish`: full and delta CRLs of the issuing CA (and of each partition), and of each
+//! retired generation whose certificates may still be valid (`ca rollover issuing`), written
 //! atomically under stable names in the publication directory that `ca serve` serves at /crl/.
 //!
 //! Full and delta CRLs share one increasing CRL number sequence per CA. A delta lists every
@@ -248,8 +249,27 @@ pub fn publish(ctx: &Context, args: &PublishArgs) -> Result<Vec<Published>, Fail
         return publish_root(ctx, args).map(|p| vec![p]);
     }
     let dir = PublicationDir::lock(&args.out.clone().unwrap_or_else(|| ctx.dir.publish_crl()))?;
-    let ca = ctx.authority(&ctx.config.issuing.name)?;
-    let publisher = Publisher::new(ctx, &ca, &dir, args.pem);
+    // The current issuing CA, and each retired generation whose certificates may still be valid
+    // (`ca rollover issuing`), with its own files and CRL numbers.
+    let now = ctx.clock_now();
+    let generations = std::iter::once(ctx.config.issuing.name.as_str())
+        .chain(ctx.config.retired.iter().filter(|r| r.serving(now)).map(|r| r.name.as_str()));
+    let mut published = Vec::new();
+    for name in generations {
+        let ca = ctx.authority(name)?;
+        published.extend(publish_ca(ctx, args, &dir, &ca)?);
+    }
+    Ok(published)
+}
+
+/// The full and delta CRLs (of each partition) of one issuing CA.
+fn publish_ca(
+    ctx: &Context,
+    args: &PublishArgs,
+    dir: &PublicationDir,
+    ca: &CertificateAuthority,
+) -> Result<Vec<Published>, Failure> {
+    let publisher = Publisher::new(ctx, ca, dir, args.pem);
     let crl = &ctx.config.crl;
     let mut scopes = vec![None];
     if let Some(n) = crl.partitions() {

@@ -105,7 +105,8 @@ fn new_key(ctx: &Context, args: &IssuingArgs, name: &str, alg: KeyAlgorithm) -> 
 fn write_certificate(ctx: &Context, name: &str, der_bytes: &[u8]) -> Result<(), Failure> {
     let pem = crate::pem::encode("CERTIFICATE", der_bytes)?;
     for (path, bytes) in [(ctx.dir.certificate_pem(name), pem.as_bytes()), (ctx.dir.certificate_der(name), der_bytes)] {
-        ca_core::ca_dir::write_atomically(&path, bytes, 0o644).with_context(|| format!("writing {}", path.display()))?;
+        ca_core::ca_dir::write_atomically(&path, bytes, 0o644)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }
@@ -118,8 +119,7 @@ fn retire_ocsp_files(ctx: &Context, old: &str) -> Result<(), Failure> {
         (ctx.dir.ocsp_key(), ctx.dir.retired_ocsp_key(old)),
     ] {
         if from.exists() {
-            std::fs::rename(&from, &to)
-                .with_context(|| format!("moving {} to {}", from.display(), to.display()))?;
+            std::fs::rename(&from, &to).with_context(|| format!("moving {} to {}", from.display(), to.display()))?;
         }
     }
     Ok(())
@@ -128,7 +128,8 @@ fn retire_ocsp_files(ctx: &Context, old: &str) -> Result<(), Failure> {
 fn issuing(ctx: &Context, args: &IssuingArgs) -> Outcome {
     let old = ctx.config.issuing.clone();
     let alg_name = args.key_algorithm.as_deref().unwrap_or(&old.key_algorithm);
-    let alg: KeyAlgorithm = alg_name.parse().map_err(|e: <KeyAlgorithm as std::str::FromStr>::Err| Failure::Input(e.to_string()))?;
+    let alg: KeyAlgorithm =
+        alg_name.parse().map_err(|e: <KeyAlgorithm as std::str::FromStr>::Err| Failure::Input(e.to_string()))?;
     let validity_days = args.validity_days.unwrap_or(old.validity_days);
     let end_entity_days = ctx.config.end_entity.validity_days;
     if validity_days <= end_entity_days {
@@ -209,7 +210,8 @@ fn certify(
     key: &dyn Signer,
     section: &CaSection,
 ) -> Result<IssuedCertificate, Failure> {
-    let subject = Subject::Service { common_name: section.common_name.clone(), organisation: section.organisation.clone() };
+    let subject =
+        Subject::Service { common_name: section.common_name.clone(), organisation: section.organisation.clone() };
     let issued = root.create_subordinate(
         subject,
         key.public_key().clone(),

@@ -1,0 +1,183 @@
+//! Issuing-CA rollover through the `ca` command and the real openssl: certificates of both
+//! generations verify under the root, the old generation stays manageable (show, list, revoke),
+//! its CRLs keep being published with their own numbers until its certificates have expired,
+//! and a revocation made after the rollover reaches relying parties through them.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{openssl, openssl_csr, CaRunner, IIN};
+
+struct Ca {
+    _tmp: tempfile::TempDir,
+    work: PathBuf,
+    run: CaRunner,
+}
+
+impl Ca {
+    fn init() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let work = tmp.path().to_owned();
+        let run = CaRunner::new(&work.join("ca"));
+        run.ok(&["init", "--root-key", "p256", "--issuing-key", "p256", "--base-url", "http://pki.test.kz"]);
+        Self { _tmp: tmp, work, run }
+    }
+
+    fn cert(&self, name: &str) -> PathBuf {
+        self.run.dir.join("certs").join(format!("{name}.pem"))
+    }
+
+    /// Issue an individual SIGN certificate from an openssl CSR: (serial, certificate path).
+    fn issue(&self, name: &str) -> (String, String) {
+        let csr = openssl_csr(&self.work, name, &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+        let r = self.run.json(&[
+            "issue",
+            "--profile",
+            "individual-sign",
+            "--iin",
+            IIN,
+            "--surname",
+            "Тестов",
+            "--given-name",
+            "Тест",
+            "--csr",
+            csr.to_str().unwrap(),
+        ]);
+        (r["serial"].as_str().unwrap().to_owned(), r["certificate"].as_str().unwrap().to_owned())
+    }
+
+    /// `openssl verify` of `leaf` with the root trusted and `issuing` as the intermediate,
+    /// optionally against a CRL of that issuing CA.
+    fn verify(&self, leaf: &str, issuing: &str, crl: Option<&Path>) -> (bool, String) {
+        let root = self.cert("root");
+        let issuing = self.cert(issuing);
+        let mut args = vec!["verify", "-CAfile", root.to_str().unwrap(), "-untrusted", issuing.to_str().unwrap()];
+        let crl_pem;
+        if let Some(crl) = crl {
+            crl_pem = self.work.join("check.crl.pem");
+            let (ok, text) =
+                openssl(&["crl", "-inform", "DER", "-in", crl.to_str().unwrap(), "-out", crl_pem.to_str().unwrap()]);
+            assert!(ok, "{text}");
+            args.extend(["-crl_check", "-CRLfile", crl_pem.to_str().unwrap()]);
+        }
+        args.push(leaf);
+        openssl(&args)
+    }
+
+    fn crl(&self, name: &str) -> PathBuf {
+        self.run.dir.join("publish/crl").join(format!("{name}.crl"))
+    }
+
+    /// `openssl crl -verify` of a published CRL against the certificate of `ca`: its number.
+    fn crl_number(&self, file: &str, ca: &str) -> u64 {
+        let (ok, text) = openssl(&[
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            self.crl(file).to_str().unwrap(),
+            "-CAfile",
+            self.cert(ca).to_str().unwrap(),
+            "-noout",
+            "-crlnumber",
+        ]);
+        assert!(ok && text.contains("verify OK"), "{file} against {ca}: {text}");
+        let hex = text.lines().find_map(|l| l.strip_prefix("crlNumber=0x")).expect("crlNumber");
+        u64::from_str_radix(hex.trim(), 16).unwrap()
+    }
+}
+
+#[test]
+fn both_generations_verify_under_the_root_and_stay_manageable() {
+    let ca = Ca::init();
+    let (old_serial, old_cert) = ca.issue("before");
+
+    let out = ca.run.ok(&["rollover", "issuing"]);
+    assert!(out.contains("New issuing CA nca-2"), "{out}");
+    let config = std::fs::read_to_string(ca.run.dir.join("ca.toml")).unwrap();
+    assert!(config.contains("[[retired]]\nname = \"nca\""), "{config}");
+    assert!(ca.cert("nca-2").exists() && ca.run.dir.join("private/nca-2.key.pem").exists());
+
+    let (new_serial, new_cert) = ca.issue("after");
+    // Each certificate chains to the root through the generation that signed it, and only it.
+    for (leaf, issuing, other) in [(&old_cert, "nca", "nca-2"), (&new_cert, "nca-2", "nca")] {
+        let (ok, text) = ca.verify(leaf, issuing, None);
+        assert!(ok, "{leaf} under {issuing}: {text}");
+        let (ok, text) = ca.verify(leaf, other, None);
+        assert!(!ok, "{leaf} must not verify under {other}: {text}");
+    }
+    let (ok, text) =
+        openssl(&["x509", "-in", &new_cert, "-noout", "-ext", "authorityInfoAccess,crlDistributionPoints"]);
+    assert!(ok && text.contains("/ca/nca-2.cer") && text.contains("/crl/nca-2"), "{text}");
+
+    // show, list and revoke work for both.
+    assert_eq!(ca.run.json(&["show", &old_serial])["issuer"], "nca");
+    assert_eq!(ca.run.json(&["show", &new_serial])["issuer"], "nca-2");
+    let listed = ca.run.json(&["list", "--issuer", "nca"]);
+    assert!(listed.as_array().unwrap().iter().any(|r| r["serial"] == old_serial.as_str()), "{listed}");
+    let listed = ca.run.json(&["list", "--issuer", "nca-2"]);
+    let serials: Vec<_> = listed.as_array().unwrap().iter().map(|r| r["serial"].as_str().unwrap()).collect();
+    assert_eq!(serials, [new_serial.as_str()]);
+
+    // A revocation of an old-generation certificate after the rollover: the old CA's own CRL
+    // (its own number sequence) lists it; the new CA's does not.
+    ca.run.ok(&["revoke", &old_serial, "--reason", "keyCompromise"]);
+    let published = ca.run.json(&["crl", "publish"]);
+    let files: Vec<_> = published.as_array().unwrap().iter().map(|p| p["file"].as_str().unwrap().to_owned()).collect();
+    assert!(
+        files.iter().any(|f| f.ends_with("/nca.crl")) && files.iter().any(|f| f.ends_with("/nca-2.crl")),
+        "{files:?}"
+    );
+    assert!(files.iter().any(|f| f.ends_with("/nca_d.crl")) && files.iter().any(|f| f.ends_with("/nca-2_d.crl")));
+    assert_eq!(ca.crl_number("nca-2", "nca-2"), 1, "the new generation numbers its CRLs from 1");
+    assert!(ca.crl_number("nca", "nca") >= 1);
+    let (ok, text) = ca.verify(&old_cert, "nca", Some(&ca.crl("nca")));
+    assert!(!ok && text.contains("certificate revoked"), "{text}");
+    let (ok, text) = ca.verify(&new_cert, "nca-2", Some(&ca.crl("nca-2")));
+    assert!(ok, "{text}");
+
+    // A second rollover: nca-3; both earlier generations are retired.
+    let out = ca.run.json(&["rollover", "issuing"]);
+    assert_eq!(out["issuing"], "nca-3");
+    assert_eq!(out["retired"], "nca-2");
+}
+
+#[test]
+fn a_retired_generation_stops_publishing_once_its_certificates_expired() {
+    let ca = Ca::init();
+    ca.issue("before");
+    ca.run.ok(&["rollover", "issuing"]);
+    ca.run.ok(&["crl", "publish", "--which", "full"]);
+    let before = ca.crl_number("nca", "nca");
+    ca.run.ok(&["crl", "publish", "--which", "full"]);
+    assert_eq!(ca.crl_number("nca", "nca"), before + 1, "published while its certificates are valid");
+
+    // Its last certificate expired (until in the past): no more CRLs for it, the new one goes on.
+    let path = ca.run.dir.join("ca.toml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    let until = config.lines().find(|l| l.starts_with("until = ")).expect("until").to_owned();
+    std::fs::write(&path, config.replace(&until, "until = \"2020-01-01T00:00:00Z\"")).unwrap();
+    let published = ca.run.json(&["crl", "publish", "--which", "full"]);
+    let files: Vec<_> = published.as_array().unwrap().iter().map(|p| p["file"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].ends_with("/nca-2.crl"), "{files:?}");
+    assert_eq!(ca.crl_number("nca", "nca"), before + 1);
+}
+
+#[test]
+fn rollover_refuses_a_ca_that_would_not_outlive_its_certificates() {
+    let ca = Ca::init();
+    let out = ca.run.run(&["rollover", "issuing", "--validity-days", "365"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not longer than the 365 days"), "{err}");
+    let out = ca.run.run(&["rollover", "issuing", "--validity-days", "40000"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the root CA's certificate expires"), "{err}");
+    // Nothing changed.
+    let config = std::fs::read_to_string(ca.run.dir.join("ca.toml")).unwrap();
+    assert!(!config.contains("[[retired]]"));
+    assert!(!ca.cert("nca-2").exists() && !ca.run.dir.join("private/nca-2.key.pem").exists());
+}
