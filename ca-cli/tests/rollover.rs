@@ -181,3 +181,82 @@ fn rollover_refuses_a_ca_that_would_not_outlive_its_certificates() {
     assert!(!config.contains("[[retired]]"));
     assert!(!ca.cert("nca-2").exists() && !ca.run.dir.join("private/nca-2.key.pem").exists());
 }
+
+/// Kills `ca serve` when the test ends, passed or failed.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn ocsp_answers_for_each_generation_with_its_own_responder() {
+    let ca = Ca::init();
+    ca.run.ok(&["ocsp", "init", "--key-algorithm", "p256"]);
+    let (old_serial, old_cert) = ca.issue("before");
+    ca.run.ok(&["rollover", "issuing"]);
+    // The old responder now belongs to the retired generation; the new one gets its own.
+    assert!(ca.cert("ocsp-nca").exists() && ca.run.dir.join("private/ocsp-nca.key.pem").exists());
+    assert!(!ca.cert("ocsp").exists() && !ca.run.dir.join("private/ocsp.key.pem").exists());
+    ca.run.ok(&["ocsp", "init", "--key-algorithm", "p256"]);
+    let (_, new_cert) = ca.issue("after");
+    let out = ca.run.run(&["ocsp", "renew", "--ca", "nca-9"]);
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("generations: nca-2, nca"), "{out:?}");
+    ca.run.ok(&["ocsp", "renew", "--ca", "nca", "--validity-days", "30"]);
+    ca.run.ok(&["revoke", &old_serial, "--reason", "superseded"]);
+
+    let (server, port) = ca.run.serve();
+    let _server = Server(server);
+    let bundle = ca.work.join("bundle.pem");
+    let text: String = ["root", "nca", "nca-2"].iter().map(|n| std::fs::read_to_string(ca.cert(n)).unwrap()).collect();
+    std::fs::write(&bundle, text).unwrap();
+    let ask = |cert: &str, issuing: &str| {
+        let (ok, text) = openssl(&[
+            "ocsp",
+            "-issuer",
+            ca.cert(issuing).to_str().unwrap(),
+            "-cert",
+            cert,
+            "-url",
+            &format!("http://127.0.0.1:{port}/ocsp"),
+            "-CAfile",
+            bundle.to_str().unwrap(),
+            "-resp_text",
+        ]);
+        assert!(ok && text.contains("Response verify OK"), "{cert} of {issuing}: {text}");
+        text
+    };
+    let old = ask(&old_cert, "nca");
+    assert!(old.contains(": revoked") && old.contains("Reason: superseded"), "{old}");
+    let new = ask(&new_cert, "nca-2");
+    assert!(new.contains(": good"), "{new}");
+    // Each answer is signed by the responder its own CA certified (the responder certificate's
+    // authority key identifier is that CA's key identifier).
+    let ski = |ca_name: &str| {
+        let (ok, text) =
+            openssl(&["x509", "-in", ca.cert(ca_name).to_str().unwrap(), "-noout", "-ext", "subjectKeyIdentifier"]);
+        assert!(ok, "{text}");
+        text.lines().nth(1).unwrap().trim().to_owned()
+    };
+    let (old_ski, new_ski) = (ski("nca"), ski("nca-2"));
+    assert!(old.contains(&old_ski) && !old.contains(&new_ski), "{old}");
+    assert!(new.contains(&new_ski) && !new.contains(&old_ski), "{new}");
+    // A CertID that mixes the generations (new certificate's issuer name, old CA's key) is no
+    // responder's: unauthorized, not an answer from a responder of the wrong CA.
+    let (_, crossed) = openssl(&[
+        "ocsp",
+        "-issuer",
+        ca.cert("nca").to_str().unwrap(),
+        "-cert",
+        &new_cert,
+        "-url",
+        &format!("http://127.0.0.1:{port}/ocsp"),
+        "-CAfile",
+        bundle.to_str().unwrap(),
+    ]);
+    assert!(crossed.contains("unauthorized"), "{crossed}");
+}

@@ -36,7 +36,8 @@ pub struct IssuingArgs {
     /// Key of the new issuing CA: rsa4096, p384, rsa3072, rsa2048, p256 (default: the current one's).
     #[arg(long)]
     pub key_algorithm: Option<String>,
-    /// Common name of the new issuing CA (default: the current one's).
+    /// Common name of the new issuing CA, different from every earlier generation's (default:
+    /// the current one's with the generation number, `… G2`).
     #[arg(long)]
     pub common_name: Option<String>,
     /// Validity of the new issuing CA's certificate in days (default: the current one's).
@@ -67,6 +68,16 @@ fn next_name(ctx: &Context) -> String {
                 && !ctx.dir.key(name).exists()
         })
         .expect("some generation number is free")
+}
+
+/// `… G<n>` for generation `<base>-<n>`, replacing an earlier `G<m>` suffix.
+fn default_common_name(current: &str, name: &str) -> String {
+    let generation = name.rsplit_once('-').map_or("2", |(_, n)| n);
+    let base = match current.rsplit_once(" G") {
+        Some((base, n)) if n.parse::<u32>().is_ok() => base,
+        _ => current,
+    };
+    format!("{base} G{generation}")
 }
 
 /// A key for the new CA and where ca.toml will say it is.
@@ -151,6 +162,17 @@ fn issuing(ctx: &Context, args: &IssuingArgs) -> Outcome {
         )));
     }
     let name = next_name(ctx);
+    let common_name = match &args.common_name {
+        Some(cn) => cn.clone(),
+        None => default_common_name(&old.common_name, &name),
+    };
+    // Relying parties find a certificate's issuer, and a CRL's, by name first: two generations
+    // under one name make them depend on key identifiers to tell them apart.
+    if ctx.config.retired.iter().any(|r| r.common_name == common_name) || old.common_name == common_name {
+        return Err(Failure::Input(format!(
+            "an earlier issuing CA generation is named {common_name:?}: give the new one its own --common-name"
+        )));
+    }
     // The old CA's certificates all end by then; nothing new is issued under it from here on.
     let until = ctx.store.latest_not_after(&old.name)?.unwrap_or(now).max(now);
     if !ctx.json {
@@ -159,7 +181,7 @@ fn issuing(ctx: &Context, args: &IssuingArgs) -> Outcome {
     let key = new_key(ctx, args, &name, alg)?;
     let section = CaSection {
         name: name.clone(),
-        common_name: args.common_name.clone().unwrap_or_else(|| old.common_name.clone()),
+        common_name,
         organisation: old.organisation.clone(),
         key_algorithm: alg.name().to_owned(),
         validity_days,
