@@ -7,7 +7,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{openssl, openssl_csr, CaRunner, IIN};
+use base64::Engine;
+use common::{http, openssl, openssl_csr, CaRunner, Server, IIN};
 
 struct Ca {
     _tmp: tempfile::TempDir,
@@ -182,16 +183,6 @@ fn rollover_refuses_a_ca_that_would_not_outlive_its_certificates() {
     assert!(!ca.cert("nca-2").exists() && !ca.run.dir.join("private/nca-2.key.pem").exists());
 }
 
-/// Kills `ca serve` when the test ends, passed or failed.
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn ocsp_answers_for_each_generation_with_its_own_responder() {
     let ca = Ca::init();
@@ -259,4 +250,22 @@ fn ocsp_answers_for_each_generation_with_its_own_responder() {
         bundle.to_str().unwrap(),
     ]);
     assert!(crossed.contains("unauthorized"), "{crossed}");
+
+    // The verification API knows both generations as this CA's: the store says the old
+    // certificate is revoked, the new one is good.
+    let verify = |cert: &str| {
+        let pem = std::fs::read_to_string(cert).unwrap();
+        let (_, der) = der::pem::decode_vec(pem.as_bytes()).unwrap();
+        let body = serde_json::json!({ "certificate": base64::engine::general_purpose::STANDARD.encode(der) });
+        let (status, text) = http(port, "POST", "/api/v1/x509/verify", None, &body.to_string());
+        assert_eq!(status, 200, "{text}");
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()
+    };
+    let v = verify(&old_cert);
+    assert_eq!(v["chain_trusted"], true, "{v:#}");
+    assert_eq!(v["revocation"]["source"], "store", "{v:#}");
+    assert_eq!(v["revocation"]["state"], "revoked", "{v:#}");
+    let v = verify(&new_cert);
+    assert_eq!(v["valid"], true, "{v:#}");
+    assert_eq!(v["revocation"]["source"], "store", "{v:#}");
 }
