@@ -93,8 +93,13 @@ impl Ca {
 fn both_generations_verify_under_the_root_and_stay_manageable() {
     let ca = Ca::init();
     let (old_serial, old_cert) = ca.issue("before");
+    ca.run.ok(&["audit", "init-key"]);
+    ca.run.ok(&["audit", "checkpoint"]);
 
     let out = ca.run.ok(&["rollover", "issuing"]);
+    // The journal and its checkpoint (made under the old generation's name) still verify.
+    let v = ca.run.json(&["audit", "verify"]);
+    assert!(v["intact"] == true && v["checkpoint"]["seq"].is_i64(), "{v}");
     assert!(out.contains("New issuing CA nca-2"), "{out}");
     let config = std::fs::read_to_string(ca.run.dir.join("ca.toml")).unwrap();
     assert!(config.contains("[[retired]]\nname = \"nca\""), "{config}");
