@@ -8,7 +8,9 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
-use common::{http, openssl, openssl_csr, CaRunner, Server, IIN};
+use common::{http, openssl, openssl_csr, CaRunner, Server, SoftHsm, IIN, MODULE};
+
+const TOKEN_PIN: &str = "1234-5678";
 
 struct Ca {
     _tmp: tempfile::TempDir,
@@ -22,6 +24,19 @@ impl Ca {
         let work = tmp.path().to_owned();
         let run = CaRunner::new(&work.join("ca"));
         run.ok(&["init", "--root-key", "p256", "--issuing-key", "p256", "--base-url", "http://pki.test.kz"]);
+        Self { _tmp: tmp, work, run }
+    }
+
+    /// A CA whose keys are on a SoftHSM2 token.
+    fn init_on_token(softhsm: &SoftHsm) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let work = tmp.path().to_owned();
+        let run = CaRunner::new(&work.join("ca"))
+            .env("SOFTHSM2_CONF", &softhsm.conf)
+            .env("CA_HSM_PIN", TOKEN_PIN)
+            .env("CA_PASSPHRASE", "");
+        let args = ["init", "--root-key", "p256", "--issuing-key", "p256", "--base-url", "http://pki.test.kz"];
+        run.ok(&[&args[..], &["--hsm-module", MODULE, "--hsm-token", "ca-hsm"]].concat());
         Self { _tmp: tmp, work, run }
     }
 
@@ -273,4 +288,30 @@ fn ocsp_answers_for_each_generation_with_its_own_responder() {
     let v = verify(&new_cert);
     assert_eq!(v["valid"], true, "{v:#}");
     assert_eq!(v["revocation"]["source"], "store", "{v:#}");
+}
+
+#[test]
+fn a_ca_with_keys_on_a_token_rolls_over_on_the_token() {
+    let softhsm = SoftHsm::new();
+    softhsm.init_token("ca-hsm", TOKEN_PIN);
+    let ca = Ca::init_on_token(&softhsm);
+    let (_, old_cert) = ca.issue("before");
+    ca.run.ok(&["rollover", "issuing"]);
+    assert!(!ca.run.dir.join("private/nca-2.key.pem").exists(), "no key file: the new key is on the token too");
+    let config = std::fs::read_to_string(ca.run.dir.join("ca.toml")).unwrap();
+    let issuing = &config[config.find("[issuing]").unwrap()..];
+    assert!(issuing.contains("name = \"nca-2\"") && issuing.contains("type = \"pkcs11\""), "{config}");
+    let list = softhsm.tool("ca-hsm", TOKEN_PIN, &["--list-objects", "--type", "privkey"]);
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert_eq!(text.matches("Private Key Object").count(), 3, "root, nca, nca-2: {text}");
+    assert!(text.contains("nca-2 CA key"), "{text}");
+
+    let (_, new_cert) = ca.issue("after");
+    for (leaf, issuing) in [(&old_cert, "nca"), (&new_cert, "nca-2")] {
+        let (ok, text) = ca.verify(leaf, issuing, None);
+        assert!(ok, "{leaf} under {issuing}: {text}");
+    }
+    // Both generations' CRLs are signed on the token.
+    ca.run.ok(&["crl", "publish"]);
+    assert!(ca.crl_number("nca", "nca") >= 1 && ca.crl_number("nca-2", "nca-2") == 1);
 }
