@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
-use common::{http, openssl, openssl_csr, CaRunner, Server, SoftHsm, IIN, MODULE};
+use common::{http, issue_individual, openssl, openssl_csr, CaRunner, Server, SoftHsm, IIN, MODULE};
 
 const TOKEN_PIN: &str = "1234-5678";
 
@@ -47,19 +47,7 @@ impl Ca {
     /// Issue an individual SIGN certificate from an openssl CSR: (serial, certificate path).
     fn issue(&self, name: &str) -> (String, String) {
         let csr = openssl_csr(&self.work, name, &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
-        let r = self.run.json(&[
-            "issue",
-            "--profile",
-            "individual-sign",
-            "--iin",
-            IIN,
-            "--surname",
-            "Тестов",
-            "--given-name",
-            "Тест",
-            "--csr",
-            csr.to_str().unwrap(),
-        ]);
+        let r = self.run.json(&issue_individual("individual-sign", IIN, &["--csr", csr.to_str().unwrap()]));
         (r["serial"].as_str().unwrap().to_owned(), r["certificate"].as_str().unwrap().to_owned())
     }
 
@@ -314,4 +302,43 @@ fn a_ca_with_keys_on_a_token_rolls_over_on_the_token() {
     // Both generations' CRLs are signed on the token.
     ca.run.ok(&["crl", "publish"]);
     assert!(ca.crl_number("nca", "nca") >= 1 && ca.crl_number("nca-2", "nca-2") == 1);
+}
+
+#[test]
+fn a_rollover_killed_before_ca_toml_is_replaced_is_finished_by_running_it_again() {
+    let ca = Ca::init();
+    ca.run.ok(&["ocsp", "init", "--key-algorithm", "p256"]);
+    let (_, old_cert) = ca.issue("before");
+    let config_before = std::fs::read_to_string(ca.run.dir.join("ca.toml")).unwrap();
+    let out = ca.run.command(&["rollover", "issuing"]).env("CA_FAILPOINT", "rollover.prepared").output().unwrap();
+    assert_eq!(out.status.code(), Some(86), "{out:?}");
+    // Killed: ca.toml still names nca as the issuing CA, and issuance goes on under it.
+    assert_eq!(std::fs::read_to_string(ca.run.dir.join("ca.toml")).unwrap(), config_before);
+    let (_, during) = ca.issue("during");
+    assert!(ca.verify(&during, "nca", None).0);
+
+    // Run again: a new generation (the half-made one's name is not reused), the old responder
+    // found where the first run left it.
+    let out = ca.run.json(&["rollover", "issuing"]);
+    assert_eq!(out["issuing"], "nca-3", "{out}");
+    let config = std::fs::read_to_string(ca.run.dir.join("ca.toml")).unwrap();
+    assert!(config.contains("[[retired]]\nname = \"nca\""), "{config}");
+    ca.run.ok(&["ocsp", "init", "--key-algorithm", "p256"]);
+    let (server, port) = ca.run.serve();
+    let _server = Server(server);
+    let bundle = ca.work.join("bundle.pem");
+    let text: String = ["root", "nca"].iter().map(|n| std::fs::read_to_string(ca.cert(n)).unwrap()).collect();
+    std::fs::write(&bundle, text).unwrap();
+    let (ok, text) = openssl(&[
+        "ocsp",
+        "-issuer",
+        ca.cert("nca").to_str().unwrap(),
+        "-cert",
+        &old_cert,
+        "-url",
+        &format!("http://127.0.0.1:{port}/ocsp"),
+        "-CAfile",
+        bundle.to_str().unwrap(),
+    ]);
+    assert!(ok && text.contains("Response verify OK") && text.contains(": good"), "{text}");
 }

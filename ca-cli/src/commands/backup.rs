@@ -41,7 +41,10 @@ pub struct BackupArgs {
 pub enum BackupCommand {
     /// Check a backup: every file against the manifest, nothing missing or extra, the store's
     /// integrity.
-    Verify { dir: PathBuf },
+    Verify {
+        /// The backup directory (as `ca backup DEST` wrote it).
+        dir: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]

@@ -136,6 +136,18 @@ fn retire_ocsp_files(ctx: &Context, old: &str) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Undo [`retire_ocsp_files`] when the rollover fails after it.
+fn restore_ocsp_files(ctx: &Context, old: &str) {
+    for (from, to) in [
+        (ctx.dir.retired_ocsp_certificate(old), ctx.dir.ocsp_certificate()),
+        (ctx.dir.retired_ocsp_key(old), ctx.dir.ocsp_key()),
+    ] {
+        if from.exists() && !to.exists() {
+            let _ = std::fs::rename(&from, &to);
+        }
+    }
+}
+
 fn issuing(ctx: &Context, args: &IssuingArgs) -> Outcome {
     let old = ctx.config.issuing.clone();
     let alg_name = args.key_algorithm.as_deref().unwrap_or(&old.key_algorithm);
@@ -190,6 +202,7 @@ fn issuing(ctx: &Context, args: &IssuingArgs) -> Outcome {
     };
     let result = certify(ctx, &root, key.signer.as_ref(), &section).and_then(|issued| {
         retire_ocsp_files(ctx, &old.name)?;
+        ca_core::failpoint::hit(ca_core::failpoint::ROLLOVER_PREPARED);
         let mut config = ctx.config.clone();
         config.retired.push(RetiredCa {
             name: old.name.clone(),
@@ -200,7 +213,11 @@ fn issuing(ctx: &Context, args: &IssuingArgs) -> Outcome {
             until,
         });
         config.issuing = section.clone();
-        config.replace(&ctx.dir.config())?;
+        if let Err(e) = config.replace(&ctx.dir.config()) {
+            // ca.toml still names the old CA as the current one: its responder goes back.
+            restore_ocsp_files(ctx, &old.name);
+            return Err(e.into());
+        }
         Ok(issued)
     });
     let issued = match result {

@@ -97,11 +97,15 @@ pub struct SystemTokenArgs {
 pub enum TokenAction {
     /// The tokens: id, label, created; with --all the revoked ones too.
     List {
+        /// Also the revoked tokens.
         #[arg(long)]
         all: bool,
     },
     /// Withdraw a token by its id (as `list` shows it, or its first 8+ hex digits).
-    Revoke { id: String },
+    Revoke {
+        /// The token's id, or its first 8 or more hex digits.
+        id: String,
+    },
 }
 
 pub fn run(ctx: &Context, cmd: &SystemCommand) -> Outcome {
