@@ -342,3 +342,57 @@ fn a_rollover_killed_before_ca_toml_is_replaced_is_finished_by_running_it_again(
     ]);
     assert!(ok && text.contains("Response verify OK") && text.contains(": good"), "{text}");
 }
+
+#[test]
+fn a_new_root_is_reached_through_its_cross_certificate_and_directly() {
+    let ca = Ca::init();
+    let (_, old_cert) = ca.issue("before");
+    let out = ca.run.json(&["rollover", "root"]);
+    assert_eq!(out["root"], "root-2", "{out}");
+    let out = ca.run.json(&["rollover", "issuing"]);
+    assert_eq!(out["issuing"], "nca-2", "{out}");
+    let (_, new_cert) = ca.issue("after");
+    let path = |name: &str| ca.cert(name).to_str().unwrap().to_owned();
+    let verify = |args: &[&str], leaf: &str| {
+        let mut all = vec!["verify"];
+        all.extend_from_slice(args);
+        all.push(leaf);
+        openssl(&all)
+    };
+    // A relying party that trusts only the old root reaches the new hierarchy by the cross
+    // certificate; one that trusts the new root, directly; without the cross certificate the
+    // old root alone does not reach it.
+    let (old_root, new_root, cross, nca, nca2) =
+        (path("root"), path("root-2"), path("root-2-cross"), path("nca"), path("nca-2"));
+    let (ok, text) = verify(&["-CAfile", &old_root, "-untrusted", &cross, "-untrusted", &nca2], &new_cert);
+    assert!(ok, "{text}");
+    let (ok, text) = verify(&["-CAfile", &new_root, "-untrusted", &nca2], &new_cert);
+    assert!(ok, "{text}");
+    let (ok, text) = verify(&["-CAfile", &old_root, "-untrusted", &nca2], &new_cert);
+    assert!(!ok, "{text}");
+    // The old hierarchy goes on under the old root.
+    let (ok, text) = verify(&["-CAfile", &old_root, "-untrusted", &nca], &old_cert);
+    assert!(ok, "{text}");
+    let (ok, text) = openssl(&["x509", "-in", &nca2, "-noout", "-ext", "crlDistributionPoints,authorityInfoAccess"]);
+    assert!(ok && text.contains("/crl/root-2.crl") && text.contains("/ca/root-2.cer"), "{text}");
+    let (ok, text) = openssl(&["x509", "-in", &cross, "-noout", "-text"]);
+    assert!(ok && text.contains("CA:TRUE") && !text.contains("pathlen") && text.contains("/crl/root.crl"), "{text}");
+
+    // Both roots publish their CRLs, each its own numbers; revoking the cross certificate lists
+    // it on the old root's CRL.
+    let cross_serial = out_serial(&cross);
+    ca.run.ok(&["revoke", &cross_serial, "--reason", "superseded"]);
+    let published = ca.run.json(&["crl", "publish", "--root"]);
+    assert_eq!(published.as_array().unwrap().len(), 2, "{published}");
+    ca.crl_number("root-2", "root-2");
+    ca.crl_number("root", "root");
+    let (ok, text) = openssl(&["crl", "-inform", "DER", "-in", ca.crl("root").to_str().unwrap(), "-noout", "-text"]);
+    assert!(ok && text.to_uppercase().contains(&cross_serial.to_uppercase()), "{text}");
+}
+
+/// The serial (hex) of a PEM certificate.
+fn out_serial(pem: &str) -> String {
+    let (ok, text) = openssl(&["x509", "-in", pem, "-noout", "-serial"]);
+    assert!(ok, "{text}");
+    text.trim().trim_start_matches("serial=").to_lowercase()
+}

@@ -41,6 +41,10 @@ pub struct CaConfig {
     /// nothing new, but their CRLs and OCSP answers are published until `until`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retired: Vec<RetiredCa>,
+    /// Earlier roots (`ca rollover root`), oldest first: they sign nothing new but their CRL
+    /// (`ca crl publish --root`), until the CA certificates they issued expire.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired_roots: Vec<RetiredCa>,
 }
 
 /// An issuing CA replaced by a newer generation: kept for the CRLs and OCSP answers of the
@@ -268,6 +272,11 @@ impl CaDir {
     pub fn certificate_der(&self, ca: &str) -> PathBuf {
         self.certs().join(format!("{ca}.cer"))
     }
+    /// The cross certificate of root `ca` (its key certified by the root before it), PEM; the
+    /// DER copy is `<ca>-cross.cer`, published at `/ca/`.
+    pub fn cross_certificate_pem(&self, ca: &str) -> PathBuf {
+        self.certificate_pem(&format!("{ca}-cross"))
+    }
     pub fn key(&self, ca: &str) -> PathBuf {
         self.private().join(format!("{ca}.key.pem"))
     }
@@ -363,6 +372,7 @@ impl CaConfig {
             server: ServerSection::default(),
             expiry: ExpirySection::default(),
             retired: Vec::new(),
+            retired_roots: Vec::new(),
         }
     }
 
@@ -377,7 +387,12 @@ impl CaConfig {
         if let Some(section) = [&self.root, &self.issuing].into_iter().find(|s| s.name == name) {
             return Some(section.key.as_ref());
         }
-        self.retired.iter().find(|r| r.name == name).map(|r| r.key.as_ref())
+        self.retired.iter().chain(&self.retired_roots).find(|r| r.name == name).map(|r| r.key.as_ref())
+    }
+
+    /// The roots, current first, then the retired ones newest first.
+    pub fn root_names(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.root.name.as_str()).chain(self.retired_roots.iter().rev().map(|r| r.name.as_str()))
     }
 
     pub fn write(&self, path: &Path) -> Result<(), ConfigError> {

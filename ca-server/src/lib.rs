@@ -264,13 +264,22 @@ impl Services {
             ]),
         };
         let keys = ServerKeys::load(dir, &config, source.secrets(), store.clone())?;
-        let root = read_pem_certificate(&dir.certificate_pem(&config.root.name))?;
-        let issuing = config
+        let roots = config
+            .root_names()
+            .map(|name| read_pem_certificate(&dir.certificate_pem(name)))
+            .collect::<Result<_, _>>()?;
+        let mut issuing = config
             .issuing_names()
             .map(|name| read_pem_certificate(&dir.certificate_pem(name)))
             .collect::<Result<Vec<_>, _>>()?;
+        for root in config.root_names() {
+            let cross = dir.cross_certificate_pem(root);
+            if cross.exists() {
+                issuing.push(read_pem_certificate(&cross)?);
+            }
+        }
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let verifier = Verifier::from_dir(&dir.root, root, issuing, clock.clone())?;
+        let verifier = Verifier::from_dir(&dir.root, roots, issuing, clock.clone())?;
         let tokens_path = dir.api_tokens();
         let token_state = reload::FileState::of(&tokens_path);
         let api_tokens = if tokens_path.exists() {

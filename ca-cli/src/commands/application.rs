@@ -258,10 +258,10 @@ pub struct Verifier {
 
 impl Verifier {
     pub fn new(ctx: &Context) -> Result<Self, Failure> {
-        let root = ctx.ca_certificate(&ctx.config.root.name)?;
+        let roots = ctx.root_certificates()?;
         let mut chain = ctx.issuing_certificates()?;
-        let trust = TrustStore::new(std::slice::from_ref(&root), &chain).map_err(|e| Failure::Internal(e.into()))?;
-        chain.push(root);
+        let trust = TrustStore::new(&roots, &chain).map_err(|e| Failure::Internal(e.into()))?;
+        chain.extend(roots);
         Ok(Self { trust, chain })
     }
 

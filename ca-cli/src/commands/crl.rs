@@ -246,7 +246,7 @@ fn hours(h: u32) -> Duration {
 /// Publish according to `args`; used by the command and the demo.
 pub fn publish(ctx: &Context, args: &PublishArgs) -> Result<Vec<Published>, Failure> {
     if args.root {
-        return publish_root(ctx, args).map(|p| vec![p]);
+        return publish_root(ctx, args);
     }
     let dir = PublicationDir::lock(&args.out.clone().unwrap_or_else(|| ctx.dir.publish_crl()))?;
     // The current issuing CA, and each retired generation whose certificates may still be valid
@@ -317,21 +317,32 @@ fn publish_ca(
 }
 
 /// The root CA's CRL (ARL): the issuing CA certificates it revoked, signed with the root key,
-/// which may be kept offline. Its own CRL number sequence, no deltas, `crl.root_hours`.
-fn publish_root(ctx: &Context, args: &PublishArgs) -> Result<Published, Failure> {
-    let section = &ctx.config.root;
-    let key_file = ctx.dir.key(&section.name);
-    if matches!(section.key, None | Some(KeyLocation::File)) && !key_file.exists() {
-        return Err(Failure::NotFound(format!(
-            "the root CA's key is not here ({} is missing; it may be kept offline): bring it back and run \
-             `ca crl publish --root` again. Until then the root CRL stays as last published.",
-            key_file.display()
-        )));
+/// which may be kept offline. Its own CRL number sequence, no deltas, `crl.root_hours`. After
+/// `ca rollover root`, each earlier root's CRL too while CA certificates it issued (the issuing
+/// CAs under it, the cross certificate) may be valid.
+fn publish_root(ctx: &Context, args: &PublishArgs) -> Result<Vec<Published>, Failure> {
+    let now = ctx.clock_now();
+    let retired = ctx.config.retired_roots.iter().filter(|r| r.serving(now)).map(|r| (r.name.as_str(), r.key.as_ref()));
+    let roots: Vec<_> =
+        std::iter::once((ctx.config.root.name.as_str(), ctx.config.root.key.as_ref())).chain(retired).collect();
+    for (name, key) in &roots {
+        let key_file = ctx.dir.key(name);
+        if matches!(key, None | Some(KeyLocation::File)) && !key_file.exists() {
+            return Err(Failure::NotFound(format!(
+                "the root CA's key is not here ({} is missing; it may be kept offline): bring it back and run \
+                 `ca crl publish --root` again. Until then the root CRL stays as last published.",
+                key_file.display()
+            )));
+        }
     }
     let dir = PublicationDir::lock(&args.out.clone().unwrap_or_else(|| ctx.dir.publish_crl()))?;
-    let root = ctx.authority(&section.name)?;
-    let publisher = Publisher::new(ctx, &root, &dir, args.pem);
-    publisher.publish_root(ctx.config.crl.root_hours)
+    let mut published = Vec::new();
+    for (name, _) in roots {
+        let root = ctx.authority(name)?;
+        let publisher = Publisher::new(ctx, &root, &dir, args.pem);
+        published.push(publisher.publish_root(ctx.config.crl.root_hours)?);
+    }
+    Ok(published)
 }
 
 impl Publisher<'_> {

@@ -29,6 +29,26 @@ pub enum RolloverCommand {
     /// A new issuing CA under the root; the current one keeps publishing CRLs and OCSP answers
     /// for its certificates until they expire, and issues nothing more.
     Issuing(IssuingArgs),
+    /// A new root, and a cross certificate from the current root for its key; the current
+    /// root keeps signing its CRL for the CAs under it until their certificates expire. Run
+    /// `ca rollover issuing` next for an issuing CA under the new root.
+    Root(RootArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RootArgs {
+    /// Key of the new root: rsa4096, p384, rsa3072, rsa2048, p256 (default: the current one's).
+    #[arg(long)]
+    pub key_algorithm: Option<String>,
+    /// Common name of the new root, different from every earlier root's (default: the current
+    /// one's with the generation number, `… G2`).
+    #[arg(long)]
+    pub common_name: Option<String>,
+    /// Validity of the new root's certificate in days (default: the current one's).
+    #[arg(long)]
+    pub validity_days: Option<u32>,
+    #[command(flatten)]
+    pub hsm: HsmArgs,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -50,15 +70,15 @@ pub struct IssuingArgs {
 pub fn run(ctx: &Context, cmd: &RolloverCommand) -> Outcome {
     match cmd {
         RolloverCommand::Issuing(args) => issuing(ctx, args),
+        RolloverCommand::Root(args) => root(ctx, args),
     }
 }
 
-/// The next free generation name after the current issuing CA: `nca` → `nca-2` → `nca-3`.
-fn next_name(ctx: &Context) -> String {
-    let current = &ctx.config.issuing.name;
+/// The next free generation name after `current`: `nca` → `nca-2` → `nca-3`.
+fn next_name(ctx: &Context, current: &str) -> String {
     let base = match current.rsplit_once('-') {
         Some((base, n)) if !base.is_empty() && n.parse::<u32>().is_ok() => base,
-        _ => current.as_str(),
+        _ => current,
     };
     (2u32..)
         .map(|n| format!("{base}-{n}"))
@@ -68,6 +88,28 @@ fn next_name(ctx: &Context) -> String {
                 && !ctx.dir.key(name).exists()
         })
         .expect("some generation number is free")
+}
+
+fn parse_algorithm(name: &str) -> Result<KeyAlgorithm, Failure> {
+    name.parse().map_err(|e: hsm::UnknownKeyAlgorithm| Failure::Input(e.to_string()))
+}
+
+/// The common name given, or the default, refused when an earlier generation has it: relying
+/// parties find a certificate's issuer, and a CRL's, by name first, and two generations under
+/// one name would leave them only key identifiers to tell them apart.
+fn new_common_name<'a>(
+    given: Option<&str>,
+    current: &str,
+    name: &str,
+    mut earlier: impl Iterator<Item = &'a str>,
+) -> Result<String, Failure> {
+    let common_name = given.map_or_else(|| default_common_name(current, name), str::to_owned);
+    if earlier.any(|cn| cn == common_name) {
+        return Err(Failure::Input(format!(
+            "an earlier generation is named {common_name:?}: give the new one its own --common-name"
+        )));
+    }
+    Ok(common_name)
 }
 
 /// `… G<n>` for generation `<base>-<n>`, replacing an earlier `G<m>` suffix.
@@ -88,10 +130,30 @@ struct NewKey {
     token: Option<(hsm::pkcs11::Token, Vec<u8>)>,
 }
 
-/// On the token given, else on the token the current issuing key is on, else a file encrypted
-/// under the CA passphrase.
-fn new_key(ctx: &Context, args: &IssuingArgs, name: &str, alg: KeyAlgorithm) -> Result<NewKey, Failure> {
-    let on_token = match (args.hsm.token(), &ctx.config.issuing.key) {
+impl NewKey {
+    /// Give up a key that got no certificate in ca.toml: deleted from the token or the file.
+    fn discard(&self, ctx: &Context, name: &str) {
+        match &self.token {
+            Some((token, id)) => {
+                let _ = token.delete_objects_by_id(id);
+            }
+            None => {
+                let _ = std::fs::remove_file(ctx.dir.key(name));
+            }
+        }
+    }
+}
+
+/// On the token given, else on the token the key it replaces (`current`) is on, else a file
+/// encrypted under the CA passphrase.
+fn new_key(
+    ctx: &Context,
+    hsm: &HsmArgs,
+    current: Option<&KeyLocation>,
+    name: &str,
+    alg: KeyAlgorithm,
+) -> Result<NewKey, Failure> {
+    let on_token = match (hsm.token(), current) {
         (Some(t), _) => Some((t.module.to_owned(), t.label.to_owned())),
         (None, Some(KeyLocation::Pkcs11 { module, token, .. })) => Some((module.clone(), token.clone())),
         (None, _) => None,
@@ -150,9 +212,7 @@ fn restore_ocsp_files(ctx: &Context, old: &str) {
 
 fn issuing(ctx: &Context, args: &IssuingArgs) -> Outcome {
     let old = ctx.config.issuing.clone();
-    let alg_name = args.key_algorithm.as_deref().unwrap_or(&old.key_algorithm);
-    let alg: KeyAlgorithm =
-        alg_name.parse().map_err(|e: <KeyAlgorithm as std::str::FromStr>::Err| Failure::Input(e.to_string()))?;
+    let alg = parse_algorithm(args.key_algorithm.as_deref().unwrap_or(&old.key_algorithm))?;
     let validity_days = args.validity_days.unwrap_or(old.validity_days);
     let end_entity_days = ctx.config.end_entity.validity_days;
     if validity_days <= end_entity_days {
@@ -173,24 +233,15 @@ fn issuing(ctx: &Context, args: &IssuingArgs) -> Outcome {
             when(not_after)
         )));
     }
-    let name = next_name(ctx);
-    let common_name = match &args.common_name {
-        Some(cn) => cn.clone(),
-        None => default_common_name(&old.common_name, &name),
-    };
-    // Relying parties find a certificate's issuer, and a CRL's, by name first: two generations
-    // under one name make them depend on key identifiers to tell them apart.
-    if ctx.config.retired.iter().any(|r| r.common_name == common_name) || old.common_name == common_name {
-        return Err(Failure::Input(format!(
-            "an earlier issuing CA generation is named {common_name:?}: give the new one its own --common-name"
-        )));
-    }
+    let name = next_name(ctx, &old.name);
+    let earlier = ctx.config.retired.iter().map(|r| r.common_name.as_str()).chain([old.common_name.as_str()]);
+    let common_name = new_common_name(args.common_name.as_deref(), &old.common_name, &name, earlier)?;
     // The old CA's certificates all end by then; nothing new is issued under it from here on.
     let until = ctx.store.latest_not_after(&old.name)?.unwrap_or(now).max(now);
     if !ctx.json {
         eprintln!("generating the {name} CA key ({alg}) …");
     }
-    let key = new_key(ctx, args, &name, alg)?;
+    let key = new_key(ctx, &args.hsm, old.key.as_ref(), &name, alg)?;
     let section = CaSection {
         name: name.clone(),
         common_name,
@@ -220,20 +271,7 @@ fn issuing(ctx: &Context, args: &IssuingArgs) -> Outcome {
         }
         Ok(issued)
     });
-    let issued = match result {
-        Ok(issued) => issued,
-        Err(e) => {
-            match &key.token {
-                Some((token, id)) => {
-                    let _ = token.delete_objects_by_id(id);
-                }
-                None => {
-                    let _ = std::fs::remove_file(ctx.dir.key(&name));
-                }
-            }
-            return Err(e);
-        }
-    };
+    let issued = result.inspect_err(|_| key.discard(ctx, &name))?;
     let audit = AuditEvent::new(&ctx.actor, "ca.rollover").target(name.clone()).details(serde_json::json!({
         "serial": issued.serial.to_hex(), "retired": old.name, "until": when(until),
     }));
@@ -278,4 +316,112 @@ fn report(ctx: &Context, name: &str, old: &str, issued: &IssuedCertificate, unti
     println!("{old} is retired: it issues nothing more; its CRLs are published until {}", when(until));
     println!("Next: `ca crl publish` (CRLs of both), `ca ocsp init` (a responder for {name}),");
     println!("      `ca system renew` (the system certificate from {name}); a running server reloads ca.toml.");
+}
+
+/// `ca rollover root`: a new self-signed root, its cross certificate from the current root,
+/// ca.toml (the current root to `[[retired_roots]]`), then the new root's first CRL.
+fn root(ctx: &Context, args: &RootArgs) -> Outcome {
+    let old = ctx.config.root.clone();
+    let alg = parse_algorithm(args.key_algorithm.as_deref().unwrap_or(&old.key_algorithm))?;
+    let validity_days = args.validity_days.unwrap_or(old.validity_days);
+    let issuing_days = ctx.config.issuing.validity_days;
+    if validity_days <= issuing_days {
+        return Err(Failure::Input(format!(
+            "the new root would be valid for {validity_days} days, not longer than the {issuing_days} days of \
+             the issuing CAs under it ([issuing] validity_days): give a longer --validity-days"
+        )));
+    }
+    let old_root = ctx.authority(&old.name)?;
+    let now = ctx.clock_now();
+    let name = next_name(ctx, &old.name);
+    let earlier = ctx.config.retired_roots.iter().map(|r| r.common_name.as_str()).chain([old.common_name.as_str()]);
+    let common_name = new_common_name(args.common_name.as_deref(), &old.common_name, &name, earlier)?;
+    if !ctx.json {
+        eprintln!("generating the {name} root key ({alg}) …");
+    }
+    let key = new_key(ctx, &args.hsm, old.key.as_ref(), &name, alg)?;
+    let section = CaSection {
+        name: name.clone(),
+        common_name,
+        organisation: old.organisation.clone(),
+        key_algorithm: alg.name().to_owned(),
+        validity_days,
+        policies: old.policies,
+        key: key.location.clone(),
+    };
+    let result = (|| {
+        let subject =
+            Subject::Service { common_name: section.common_name.clone(), organisation: section.organisation.clone() };
+        let validity = Duration::days(validity_days.into());
+        let (store, clock, urls, actor) = (ctx.store.as_ref(), &ctx.clock, &ctx.config.urls, ctx.actor.as_str());
+        let policies = section.policies;
+        let signer = key.signer.as_ref();
+        let new_root = CertificateAuthority::create_root(
+            &name,
+            subject.clone(),
+            signer,
+            validity,
+            store,
+            clock,
+            urls,
+            actor,
+            policies,
+        )?;
+        write_certificate(ctx, &name, &new_root.der)?;
+        // The cross certificate lives within the current root's validity.
+        let (_, old_not_after) = old_root.validity();
+        let cross_validity = validity.min(old_not_after - now);
+        let public_key = signer.public_key().clone();
+        let cross = old_root.create_cross(subject, public_key, cross_validity, store, clock, urls, actor, policies)?;
+        write_certificate(ctx, &format!("{name}-cross"), &cross.der)?;
+        // The old root's CA certificates (issuing CAs, the cross certificate) all end by then.
+        let until = ctx.store.latest_not_after(&old.name)?.unwrap_or(now).max(now);
+        let mut config = ctx.config.clone();
+        config.retired_roots.push(RetiredCa {
+            name: old.name.clone(),
+            common_name: old.common_name.clone(),
+            key_algorithm: old.key_algorithm.clone(),
+            key: old.key.clone(),
+            ocsp_key: None,
+            until,
+        });
+        config.root = section.clone();
+        config.replace(&ctx.dir.config())?;
+        Ok::<_, Failure>((new_root, cross, until))
+    })();
+    let (new_root, cross, until) = result.inspect_err(|_| key.discard(ctx, &name))?;
+    // The new root's first (empty) CRL, which the issuing CAs it certifies will point at.
+    let root_ca = CertificateAuthority::new(name.clone(), new_root.der.clone(), key.signer)
+        .map_err(|e| Failure::Internal(e.into()))?;
+    let publication = crate::commands::crl::PublicationDir::lock(&ctx.dir.publish_crl())?;
+    let publisher = crate::commands::crl::Publisher {
+        store: ctx.store.as_ref(),
+        urls: &ctx.config.urls,
+        actor: &ctx.actor,
+        ca: &root_ca,
+        dir: &publication,
+        pem: false,
+        now,
+    };
+    publisher.publish_root(ctx.config.crl.root_hours)?;
+    let audit = AuditEvent::new(&ctx.actor, "ca.rollover-root").target(name.clone()).details(serde_json::json!({
+        "serial": new_root.serial.to_hex(), "cross": cross.serial.to_hex(), "retired": old.name, "until": when(until),
+    }));
+    ctx.store.append_audit(&audit)?;
+    let cross_path = ctx.dir.cross_certificate_pem(&name);
+    if ctx.json {
+        print_json(&serde_json::json!({
+            "root": name, "serial": new_root.serial.to_hex(), "not_after": when(new_root.not_after),
+            "certificate": ctx.dir.certificate_pem(&name), "cross": cross_path,
+            "cross_serial": cross.serial.to_hex(), "retired": old.name, "retired_until": when(until),
+        }));
+        return Ok(());
+    }
+    println!("New root {name}, serial {}, valid until {}", new_root.serial, when(new_root.not_after));
+    println!("  {}", ctx.dir.certificate_pem(&name).display());
+    println!("Cross certificate ({name}'s key certified by {}), valid until {}", old.name, when(cross.not_after));
+    println!("  {}", cross_path.display());
+    println!("{} is retired: it certifies nothing more; its CRL is published until {}", old.name, when(until));
+    println!("Next: `ca rollover issuing` (an issuing CA under {name}); give {name} to relying parties.");
+    Ok(())
 }
