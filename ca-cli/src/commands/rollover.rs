@@ -1,5 +1,5 @@
-//! `ca rollover issuing`: a new generation of the issuing CA under the root (see
-//! docs/ROLLOVER.md). The new CA gets a new name (`nca-2`, `nca-3`, …), so its certificate, key,
+//! `ca rollover issuing`: a new generation of the issuing CA under the root, and `ca rollover
+//! root`: a new root with a cross certificate from the current one (see docs/ROLLOVER.md). The new CA gets a new name (`nca-2`, `nca-3`, …), so its certificate, key,
 //! CRL files, AIA and CDP URLs and store records are its own; the old one moves to `[[retired]]`
 //! in ca.toml and keeps its CRLs and OCSP responder until the last certificate it issued expires.
 //!
