@@ -28,39 +28,24 @@ use crate::Outcome;
 pub enum RolloverCommand {
     /// A new issuing CA under the root; the current one keeps publishing CRLs and OCSP answers
     /// for its certificates until they expire, and issues nothing more.
-    Issuing(IssuingArgs),
+    Issuing(NewCaArgs),
     /// A new root, and a cross certificate from the current root for its key; the current
     /// root keeps signing its CRL for the CAs under it until their certificates expire. Run
     /// `ca rollover issuing` next for an issuing CA under the new root.
-    Root(RootArgs),
+    Root(NewCaArgs),
 }
 
+/// The new CA of a rollover; each default is the current CA's.
 #[derive(Args, Debug, Clone)]
-pub struct RootArgs {
-    /// Key of the new root: rsa4096, p384, rsa3072, rsa2048, p256 (default: the current one's).
+pub struct NewCaArgs {
+    /// Key of the new CA: rsa4096, p384, rsa3072, rsa2048, p256 (default: the current one's).
     #[arg(long)]
     pub key_algorithm: Option<String>,
-    /// Common name of the new root, different from every earlier root's (default: the current
-    /// one's with the generation number, `… G2`).
+    /// Common name of the new CA, different from every earlier generation's (default: the
+    /// current one's with the generation number, `… G2`).
     #[arg(long)]
     pub common_name: Option<String>,
-    /// Validity of the new root's certificate in days (default: the current one's).
-    #[arg(long)]
-    pub validity_days: Option<u32>,
-    #[command(flatten)]
-    pub hsm: HsmArgs,
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct IssuingArgs {
-    /// Key of the new issuing CA: rsa4096, p384, rsa3072, rsa2048, p256 (default: the current one's).
-    #[arg(long)]
-    pub key_algorithm: Option<String>,
-    /// Common name of the new issuing CA, different from every earlier generation's (default:
-    /// the current one's with the generation number, `… G2`).
-    #[arg(long)]
-    pub common_name: Option<String>,
-    /// Validity of the new issuing CA's certificate in days (default: the current one's).
+    /// Validity of the new CA's certificate in days (default: the current one's).
     #[arg(long)]
     pub validity_days: Option<u32>,
     #[command(flatten)]
@@ -210,7 +195,7 @@ fn restore_ocsp_files(ctx: &Context, old: &str) {
     }
 }
 
-fn issuing(ctx: &Context, args: &IssuingArgs) -> Outcome {
+fn issuing(ctx: &Context, args: &NewCaArgs) -> Outcome {
     let old = ctx.config.issuing.clone();
     let alg = parse_algorithm(args.key_algorithm.as_deref().unwrap_or(&old.key_algorithm))?;
     let validity_days = args.validity_days.unwrap_or(old.validity_days);
@@ -320,7 +305,7 @@ fn report(ctx: &Context, name: &str, old: &str, issued: &IssuedCertificate, unti
 
 /// `ca rollover root`: a new self-signed root, its cross certificate from the current root,
 /// ca.toml (the current root to `[[retired_roots]]`), then the new root's first CRL.
-fn root(ctx: &Context, args: &RootArgs) -> Outcome {
+fn root(ctx: &Context, args: &NewCaArgs) -> Outcome {
     let old = ctx.config.root.clone();
     let alg = parse_algorithm(args.key_algorithm.as_deref().unwrap_or(&old.key_algorithm))?;
     let validity_days = args.validity_days.unwrap_or(old.validity_days);
