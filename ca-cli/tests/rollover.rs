@@ -349,8 +349,11 @@ fn a_new_root_is_reached_through_its_cross_certificate_and_directly() {
     let (_, old_cert) = ca.issue("before");
     let out = ca.run.json(&["rollover", "root"]);
     assert_eq!(out["root"], "root-2", "{out}");
+    // Until an issuing CA is under the new root, key stores carry the old root in their chain.
+    assert_eq!(p12_chain(&ca), ["nca", "root"]);
     let out = ca.run.json(&["rollover", "issuing"]);
     assert_eq!(out["issuing"], "nca-2", "{out}");
+    assert_eq!(p12_chain(&ca), ["nca-2", "root-2", "root-2-cross"]);
     let (_, new_cert) = ca.issue("after");
     let path = |name: &str| ca.cert(name).to_str().unwrap().to_owned();
     let verify = |args: &[&str], leaf: &str| {
@@ -395,4 +398,27 @@ fn out_serial(pem: &str) -> String {
     let (ok, text) = openssl(&["x509", "-in", pem, "-noout", "-serial"]);
     assert!(ok, "{text}");
     text.trim().trim_start_matches("serial=").to_lowercase()
+}
+
+/// The CA certificates in the PKCS#12 key store of a newly issued certificate, by the names of
+/// their files under `certs/`.
+fn p12_chain(ca: &Ca) -> Vec<String> {
+    let r = ca.run.json(&issue_individual("individual-auth", IIN, &["--generate-key", "--key-algorithm", "p256"]));
+    let p12 = r["pkcs12"].as_str().expect("a key store").to_owned();
+    let password = format!("pass:{}", common::P12_PASSWORD);
+    let (ok, text) = openssl(&["pkcs12", "-in", &p12, "-passin", &password, "-nokeys", "-cacerts"]);
+    assert!(ok, "{text}");
+    let der_of = |pem: &str| der::pem::decode_vec(pem.as_bytes()).map(|(_, d)| d).unwrap();
+    let blocks: Vec<Vec<u8>> = text
+        .split_inclusive("-----END CERTIFICATE-----")
+        .filter_map(|b| b.find("-----BEGIN CERTIFICATE-----").map(|i| der_of(&b[i..])))
+        .collect();
+    let names = ["nca", "nca-2", "root", "root-2", "root-2-cross"];
+    blocks
+        .iter()
+        .map(|d| {
+            let name = names.iter().find(|n| std::fs::read_to_string(ca.cert(n)).is_ok_and(|p| der_of(&p) == *d));
+            name.expect("a CA certificate of this directory").to_string()
+        })
+        .collect()
 }
