@@ -72,25 +72,57 @@ impl Context {
             .with_context(|| format!("cannot read the certificate of CA {ca}"))?;
         let cert_der =
             crate::pem::decode("CERTIFICATE", &cert_pem).with_context(|| format!("certificate of CA {ca}"))?;
-        let section = [&self.config.root, &self.config.issuing]
-            .into_iter()
-            .find(|s| s.name == ca)
-            .ok_or_else(|| Failure::NotFound(format!("no CA named {ca} in ca.toml")))?;
-        let signer = crate::keys::load_ca_signer(&self.dir, section, &self.passphrase, &self.hsm_pin)?;
+        let location =
+            self.config.key_location(ca).ok_or_else(|| Failure::NotFound(format!("no CA named {ca} in ca.toml")))?;
+        let signer = crate::keys::load_ca_signer(&self.dir, ca, location, &self.passphrase, &self.hsm_pin)?;
         tracing::info!(ca, "CA key opened");
         CertificateAuthority::new(ca, cert_der, signer).map_err(|e| Failure::Internal(e.into()))
     }
 
-    /// The issuing CA's chain, issuing certificate first, as DER.
+    /// The issuing CA's chain, issuing certificate first, as DER: the chain of every
+    /// certificate issued now.
+    /// After `ca rollover root` the chain goes on to the root that certified the issuing CA,
+    /// and, when that root has a cross certificate, to it too (for relying parties who still
+    /// trust only the previous root).
     pub fn chain_der(&self) -> Result<Vec<Vec<u8>>, Failure> {
-        [&self.config.issuing.name, &self.config.root.name]
-            .into_iter()
-            .map(|ca| {
-                let pem = std::fs::read_to_string(self.dir.certificate_pem(ca))
-                    .with_context(|| format!("cannot read the certificate of CA {ca}"))?;
-                Ok(crate::pem::decode("CERTIFICATE", &pem).with_context(|| format!("certificate of CA {ca}"))?)
-            })
-            .collect()
+        use der::Decode;
+        let issuing = self.ca_certificate(&self.config.issuing.name)?;
+        let issuer = x509_cert::Certificate::from_der(&issuing)
+            .map_err(|e| Failure::Internal(anyhow::anyhow!("certificate of CA {}: {e}", self.config.issuing.name)))?
+            .tbs_certificate
+            .issuer;
+        let mut chain = vec![issuing];
+        for root in self.config.root_names() {
+            let der = self.ca_certificate(root)?;
+            let subject = x509_cert::Certificate::from_der(&der).map(|c| c.tbs_certificate.subject);
+            if subject.is_ok_and(|s| s == issuer) {
+                chain.push(der);
+                let cross = self.dir.cross_certificate_pem(root);
+                if cross.exists() {
+                    chain.push(self.ca_certificate(&format!("{root}-cross"))?);
+                }
+                return Ok(chain);
+            }
+        }
+        chain.push(self.ca_certificate(&self.config.root.name)?);
+        Ok(chain)
+    }
+
+    /// The root certificates (DER), current first: every one is a trust anchor here.
+    pub fn root_certificates(&self) -> Result<Vec<Vec<u8>>, Failure> {
+        self.config.root_names().map(|ca| self.ca_certificate(ca)).collect()
+    }
+
+    /// The certificate (DER) of the CA named `ca`.
+    pub fn ca_certificate(&self, ca: &str) -> Result<Vec<u8>, Failure> {
+        let pem = std::fs::read_to_string(self.dir.certificate_pem(ca))
+            .with_context(|| format!("cannot read the certificate of CA {ca}"))?;
+        Ok(crate::pem::decode("CERTIFICATE", &pem).with_context(|| format!("certificate of CA {ca}"))?)
+    }
+
+    /// The certificates (DER) of every issuing CA generation, current first.
+    pub fn issuing_certificates(&self) -> Result<Vec<Vec<u8>>, Failure> {
+        self.config.issuing_names().map(|ca| self.ca_certificate(ca)).collect()
     }
 }
 

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::Context as _;
-use ca_core::ca_dir::{CaDir, CaSection, KeyLocation};
+use ca_core::ca_dir::{CaDir, KeyLocation};
 use ca_core::signer::Signer;
 use hsm::pkcs11::{KeySelector, Pkcs11Module, SecretPin, Token, TokenError, TokenSelector};
 use hsm::SoftwareKey;
@@ -35,15 +35,16 @@ pub fn open_token(module: &Path, label: &str, pin: &SecretSource) -> Result<Toke
     Ok(token)
 }
 
-/// The signer for a CA key.
+/// The signer for the key of the CA `name` (root, issuing or retired), at `location`.
 pub fn load_ca_signer(
     dir: &CaDir,
-    section: &CaSection,
+    name: &str,
+    location: Option<&KeyLocation>,
     passphrase: &SecretSource,
     pin: &SecretSource,
 ) -> Result<Box<dyn Signer>, Failure> {
-    let what = format!("CA {}", section.name);
-    load_signer(section.key.as_ref(), &dir.key(&section.name), &what, passphrase, pin)
+    let what = format!("CA {name}");
+    load_signer(location, &dir.key(name), &what, passphrase, pin)
 }
 
 /// The signer for a key at `location`: a token key, or (no location) the encrypted `file`.

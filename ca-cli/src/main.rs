@@ -109,6 +109,9 @@ pub enum Command {
     System(commands::system::SystemCommand),
     /// The CA's own certificates (root, issuing, OCSP, system) and the days they have left.
     Status,
+    /// A new generation of a CA: `ca rollover issuing` (the old one stays for its CRLs and OCSP).
+    #[command(subcommand)]
+    Rollover(commands::rollover::RolloverCommand),
     /// Serve OCSP, CRLs and CA certificates over HTTP (the same as the `ca-server` binary).
     Serve(commands::serve::ServeArgs),
     /// The person registry (ГБД ФЛ / ГБД ЮЛ) used by the registration authority.

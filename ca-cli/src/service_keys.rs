@@ -22,7 +22,10 @@ use crate::failure::Failure;
 /// Which service key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Service {
+    /// The OCSP responder of the current issuing CA.
     Ocsp,
+    /// The OCSP responder of the retired issuing CA at this index of `[[retired]]`.
+    RetiredOcsp(usize),
     System,
 }
 
@@ -30,31 +33,35 @@ impl Service {
     /// Label of a key made on a token.
     fn key_label(self) -> &'static str {
         match self {
-            Service::Ocsp => "OCSP responder key",
+            Service::Ocsp | Service::RetiredOcsp(_) => "OCSP responder key",
             Service::System => "system signing key",
         }
     }
     pub fn key_file(self, ctx: &Context) -> PathBuf {
         match self {
             Service::Ocsp => ctx.dir.ocsp_key(),
+            Service::RetiredOcsp(i) => ctx.dir.retired_ocsp_key(&ctx.config.retired[i].name),
             Service::System => ctx.dir.system_key(),
         }
     }
     pub fn certificate_file(self, ctx: &Context) -> PathBuf {
         match self {
             Service::Ocsp => ctx.dir.ocsp_certificate(),
+            Service::RetiredOcsp(i) => ctx.dir.retired_ocsp_certificate(&ctx.config.retired[i].name),
             Service::System => ctx.dir.system_certificate(),
         }
     }
     pub fn location(self, config: &CaConfig) -> Option<&KeyLocation> {
         match self {
             Service::Ocsp => config.server.ocsp_key.as_ref(),
+            Service::RetiredOcsp(i) => config.retired[i].ocsp_key.as_ref(),
             Service::System => config.server.system_key.as_ref(),
         }
     }
     fn set_location(self, config: &mut CaConfig, location: Option<KeyLocation>) {
         match self {
             Service::Ocsp => config.server.ocsp_key = location,
+            Service::RetiredOcsp(i) => config.retired[i].ocsp_key = location,
             Service::System => config.server.system_key = location,
         }
     }
@@ -237,7 +244,7 @@ impl ServiceKey {
                     // Moved from a file to a token: the file key is no longer used.
                     std::fs::remove_file(&key_path).map_err(|e| internal(e, &key_path))?;
                 }
-                Ok(format!("token {label:?}, CKA_ID {id} (ca.toml [server] {})", service.config_key()))
+                Ok(format!("token {label:?}, CKA_ID {id} (ca.toml {})", service.config_key()))
             }
             Place::Kept => {
                 write_certificate()?;
@@ -248,10 +255,12 @@ impl ServiceKey {
 }
 
 impl Service {
+    /// Where ca.toml says the key is.
     fn config_key(self) -> &'static str {
         match self {
-            Service::Ocsp => "ocsp_key",
-            Service::System => "system_key",
+            Service::Ocsp => "[server] ocsp_key",
+            Service::RetiredOcsp(_) => "[[retired]] ocsp_key",
+            Service::System => "[server] system_key",
         }
     }
 }

@@ -4,28 +4,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-
 use base64::Engine;
-use common::{openssl, CaRunner, SoftHsm, BIN, IIN, MODULE};
+use common::{http, openssl, CaRunner, SoftHsm, BIN, IIN, MODULE};
 
 fn post(port: u16, path: &str, token: Option<&str>, body: &str) -> (u16, serde_json::Value) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{auth}\
-         Connection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body.as_bytes()).unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).unwrap();
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let start = text.find("\r\n\r\n").map(|p| p + 4).unwrap_or(text.len());
-    (status, serde_json::from_str(&text[start..]).unwrap_or(serde_json::Value::Null))
+    let (status, text) = http(port, "POST", path, token, body);
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
 }
 
 /// `ca serve` signs for the holder of `token`; openssl verifies what it signed; no or an

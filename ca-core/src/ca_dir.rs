@@ -39,6 +39,42 @@ pub struct CaConfig {
     pub expiry: ExpirySection,
     #[serde(default)]
     pub audit: AuditSection,
+    /// Earlier generations of the issuing CA (`ca rollover issuing`), oldest first: they sign
+    /// nothing new, but their CRLs and OCSP answers are published until `until`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<RetiredCa>,
+    /// Earlier roots (`ca rollover root`), oldest first: they sign nothing new but their CRL
+    /// (`ca crl publish --root`), until the CA certificates they issued expire.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired_roots: Vec<RetiredCa>,
+}
+
+/// An issuing CA replaced by a newer generation: kept for the CRLs and OCSP answers of the
+/// certificates it issued until the last of them expires.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RetiredCa {
+    /// Its name (certificate, key and CRL files; `issuer` in the store).
+    pub name: String,
+    pub common_name: String,
+    pub key_algorithm: String,
+    /// Where its key is; absent means the encrypted file `private/<name>.key.pem`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<KeyLocation>,
+    /// Where its OCSP responder's key is when it is not `private/ocsp-<name>.key.pem` (a token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ocsp_key: Option<KeyLocation>,
+    /// The latest notAfter of the certificates it issued, when it was retired: its CRLs are
+    /// published until then.
+    #[serde(with = "time::serde::rfc3339")]
+    pub until: time::OffsetDateTime,
+}
+
+impl RetiredCa {
+    /// Whether its certificates may still be valid at `now` (its CRLs are still published).
+    pub fn serving(&self, now: time::OffsetDateTime) -> bool {
+        now <= self.until
+    }
 }
 
 /// When `ca status` and `/metrics` warn that a certificate of the CA itself nears its end.
@@ -262,6 +298,11 @@ impl CaDir {
     pub fn certificate_der(&self, ca: &str) -> PathBuf {
         self.certs().join(format!("{ca}.cer"))
     }
+    /// The cross certificate of root `ca` (its key certified by the root before it), PEM; the
+    /// DER copy is `<ca>-cross.cer`, published at `/ca/`.
+    pub fn cross_certificate_pem(&self, ca: &str) -> PathBuf {
+        self.certificate_pem(&format!("{ca}-cross"))
+    }
     pub fn key(&self, ca: &str) -> PathBuf {
         self.private().join(format!("{ca}.key.pem"))
     }
@@ -273,6 +314,14 @@ impl CaDir {
     /// The OCSP responder's certificate (PEM).
     pub fn ocsp_certificate(&self) -> PathBuf {
         self.certs().join("ocsp.pem")
+    }
+    /// The certificate of the OCSP responder of a retired issuing CA `ca` (PEM).
+    pub fn retired_ocsp_certificate(&self, ca: &str) -> PathBuf {
+        self.certs().join(format!("ocsp-{ca}.pem"))
+    }
+    /// The encrypted key of the OCSP responder of a retired issuing CA `ca`.
+    pub fn retired_ocsp_key(&self, ca: &str) -> PathBuf {
+        self.private().join(format!("ocsp-{ca}.key.pem"))
     }
     /// The service's own signing identity (`/api/v1/cms/sign`) and its callers' token hashes.
     pub fn system(&self) -> PathBuf {
@@ -349,7 +398,28 @@ impl CaConfig {
             server: ServerSection::default(),
             expiry: ExpirySection::default(),
             audit: AuditSection::default(),
+            retired: Vec::new(),
+            retired_roots: Vec::new(),
         }
+    }
+
+    /// The issuing CA generations, current first, then the retired ones newest first.
+    pub fn issuing_names(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.issuing.name.as_str()).chain(self.retired.iter().rev().map(|r| r.name.as_str()))
+    }
+
+    /// Where the key of the CA named `name` (root, issuing or retired) is: `Some(None)` for the
+    /// encrypted file `private/<name>.key.pem`; `None` when no CA has that name.
+    pub fn key_location(&self, name: &str) -> Option<Option<&KeyLocation>> {
+        if let Some(section) = [&self.root, &self.issuing].into_iter().find(|s| s.name == name) {
+            return Some(section.key.as_ref());
+        }
+        self.retired.iter().chain(&self.retired_roots).find(|r| r.name == name).map(|r| r.key.as_ref())
+    }
+
+    /// The roots, current first, then the retired ones newest first.
+    pub fn root_names(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.root.name.as_str()).chain(self.retired_roots.iter().rev().map(|r| r.name.as_str()))
     }
 
     pub fn write(&self, path: &Path) -> Result<(), ConfigError> {

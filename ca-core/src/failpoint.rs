@@ -19,6 +19,9 @@ pub const RESERVED: &str = "issue.reserved";
 pub const SIGNED: &str = "issue.signed";
 /// The certificates are recorded as issued.
 pub const RECORDED: &str = "issue.recorded";
+/// `ca rollover issuing`: the new CA's certificate is written and the old OCSP responder's
+/// files renamed, ca.toml not yet replaced.
+pub const ROLLOVER_PREPARED: &str = "rollover.prepared";
 /// A temporary file is written and synced, not yet renamed into place.
 pub const BEFORE_RENAME: &str = "fs.before-rename";
 /// A file was renamed into place (and its directory synced).

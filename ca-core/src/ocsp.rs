@@ -166,6 +166,16 @@ impl Responder {
         })
     }
 
+    /// Whether every CertID of the DER `request` names this responder's CA (by its name and
+    /// key hashes): the request is this responder's to answer. A request that does not decode
+    /// is nobody's.
+    pub fn serves(&self, request: &[u8]) -> bool {
+        OcspRequest::from_der(request).is_ok_and(|r| {
+            !r.tbs_request.request_list.is_empty()
+                && r.tbs_request.request_list.iter().all(|r| self.is_ours(&r.req_cert))
+        })
+    }
+
     /// Answer a DER `OCSPRequest` with a DER `OCSPResponse`. Never fails: errors become OCSP
     /// error statuses.
     pub fn respond(&self, request: &[u8]) -> (Vec<u8>, Outcome) {
@@ -310,6 +320,12 @@ fn revoked_status(rev: &Revocation) -> CertStatus {
 }
 
 /// A DER `malformedRequest` response, for requests that never reach a responder.
+/// The responder, among those of several CA generations, whose CA the request's CertIDs name;
+/// else the first, which answers `malformedRequest` or `unauthorized` as the request deserves.
+pub fn route<'r>(responders: &'r [std::sync::Arc<Responder>], request: &[u8]) -> Option<&'r std::sync::Arc<Responder>> {
+    responders.iter().find(|r| r.serves(request)).or_else(|| responders.first())
+}
+
 pub fn malformed_response() -> Vec<u8> {
     OcspResponse::malformed_request().to_der().unwrap_or_default()
 }

@@ -61,6 +61,9 @@ pub const NONCE_TTL: time::Duration = time::Duration::minutes(5);
 pub struct Services {
     /// The OCSP responder; replaced when its certificate is renewed (see [`Services::reload`]).
     pub ocsp: Live<Option<Arc<Responder>>>,
+    /// The responders of retired issuing CA generations (`ca rollover issuing`); a request goes
+    /// to the responder whose CA its CertIDs name.
+    pub retired_ocsp: Live<Arc<Vec<Arc<Responder>>>>,
     /// The store of this CA, for certificate status in the API.
     pub store: Option<Arc<dyn Store>>,
     /// The issuing CA's name in the store.
@@ -130,6 +133,7 @@ impl Services {
         let ca_name = ca_name.into();
         Self {
             ocsp: Live::new(ocsp),
+            retired_ocsp: Live::default(),
             store,
             cps: CpsPage::notice(&ca_name),
             ca_name,
@@ -261,6 +265,10 @@ impl Services {
                 dir.ocsp_key(),
                 dir.system_certificate(),
                 dir.system_key(),
+                // Responders of retired generations come and go with rollovers and renewals:
+                // any entry made or replaced in these directories changes their state.
+                dir.certs(),
+                dir.private(),
             ]),
         };
         let keys = ServerKeys::load(dir, &config, source.secrets(), store.clone())?;
@@ -270,10 +278,22 @@ impl Services {
                 open_server_key(location, file, passphrase, pin, &dir.config())
             })?
         };
-        let root = read_pem_certificate(&dir.certificate_pem(&config.root.name))?;
-        let issuing = read_pem_certificate(&dir.certificate_pem(&config.issuing.name))?;
+        let roots = config
+            .root_names()
+            .map(|name| read_pem_certificate(&dir.certificate_pem(name)))
+            .collect::<Result<_, _>>()?;
+        let mut issuing = config
+            .issuing_names()
+            .map(|name| read_pem_certificate(&dir.certificate_pem(name)))
+            .collect::<Result<Vec<_>, _>>()?;
+        for root in config.root_names() {
+            let cross = dir.cross_certificate_pem(root);
+            if cross.exists() {
+                issuing.push(read_pem_certificate(&cross)?);
+            }
+        }
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let verifier = Verifier::from_dir(&dir.root, root, issuing, clock.clone())?;
+        let verifier = Verifier::from_dir(&dir.root, roots, issuing, clock.clone())?;
         let tokens_path = dir.api_tokens();
         let token_state = reload::FileState::of(&tokens_path);
         let api_tokens = if tokens_path.exists() {
@@ -312,6 +332,7 @@ impl Services {
     /// Put freshly loaded keys in service.
     fn install(&self, keys: ServerKeys) {
         self.ocsp.set(keys.ocsp);
+        self.retired_ocsp.set(Arc::new(keys.retired_ocsp));
         self.system_signer.set(keys.system_signer);
         self.own_certificates.set(Arc::new(keys.own_certificates));
     }
@@ -336,6 +357,7 @@ impl ReloadSource {
 /// The server's own keys and certificates, loaded together.
 struct ServerKeys {
     ocsp: Option<Arc<Responder>>,
+    retired_ocsp: Vec<Arc<Responder>>,
     system_signer: Option<Arc<SystemSigner>>,
     own_certificates: Vec<OwnCertificate>,
 }
@@ -353,32 +375,55 @@ impl ServerKeys {
             open_server_key(location, file, passphrase, pin, &dir.config())
         };
         let issuing = read_pem_certificate(&dir.certificate_pem(&config.issuing.name))?;
-        let ocsp = match server_key(config.server.ocsp_key.as_ref(), &dir.ocsp_key())? {
-            Some(key) => {
-                let responder_cert = read_pem_certificate(&dir.ocsp_certificate())?;
-                let responder = Responder::new(
-                    config.issuing.name.clone(),
-                    &issuing,
-                    &responder_cert,
-                    key,
-                    store,
-                    Arc::new(SystemClock),
-                )?;
-                Some(Arc::new(responder))
-            }
-            None => None,
+        let responder = |ca: &str, ca_cert: &[u8], key: Option<Arc<dyn ca_core::signer::Signer>>, cert: &Path| {
+            key.map(|key| -> Result<_, StartError> {
+                let responder_cert = read_pem_certificate(cert)?;
+                let responder =
+                    Responder::new(ca, ca_cert, &responder_cert, key, store.clone(), Arc::new(SystemClock))?;
+                Ok(Arc::new(responder))
+            })
+            .transpose()
         };
+        let ocsp = responder(
+            &config.issuing.name,
+            &issuing,
+            server_key(config.server.ocsp_key.as_ref(), &dir.ocsp_key())?,
+            &dir.ocsp_certificate(),
+        )?;
+        let mut retired_ocsp = Vec::new();
+        for retired in &config.retired {
+            let key = server_key(retired.ocsp_key.as_ref(), &dir.retired_ocsp_key(&retired.name))?;
+            let ca_cert = read_pem_certificate(&dir.certificate_pem(&retired.name))?;
+            retired_ocsp.extend(responder(&retired.name, &ca_cert, key, &dir.retired_ocsp_certificate(&retired.name))?);
+        }
         let system_signer = match server_key(config.server.system_key.as_ref(), &dir.system_key())? {
             Some(signer) => {
                 let certificate = read_pem_certificate(&dir.system_certificate())?;
                 check_key_matches(signer.as_ref(), &certificate, &dir.system_certificate())?;
-                Some(Arc::new(SystemSigner { signer, certificate, chain: vec![issuing] }))
+                // The generation that issued the system certificate (it may predate a rollover).
+                let chain = vec![issuer_of(dir, config, &certificate)?.unwrap_or(issuing)];
+                Some(Arc::new(SystemSigner { signer, certificate, chain }))
             }
             None => None,
         };
         let own_certificates = ca_core::expiry::own_certificates(dir, config)?;
-        Ok(Self { ocsp, system_signer, own_certificates })
+        Ok(Self { ocsp, retired_ocsp, system_signer, own_certificates })
     }
+}
+
+/// The certificate of the issuing CA generation whose subject is `certificate`'s issuer.
+fn issuer_of(dir: &CaDir, config: &CaConfig, certificate: &[u8]) -> Result<Option<Vec<u8>>, StartError> {
+    use der::Decode;
+    let issuer_name = |der: &[u8]| x509_cert::Certificate::from_der(der).map(|c| c.tbs_certificate.issuer);
+    let subject_name = |der: &[u8]| x509_cert::Certificate::from_der(der).map(|c| c.tbs_certificate.subject);
+    let Ok(wanted) = issuer_name(certificate) else { return Ok(None) };
+    for name in config.issuing_names() {
+        let ca = read_pem_certificate(&dir.certificate_pem(name))?;
+        if subject_name(&ca).is_ok_and(|s| s == wanted) {
+            return Ok(Some(ca));
+        }
+    }
+    Ok(None)
 }
 
 /// All routes, with limits on body size, concurrency and time.

@@ -25,7 +25,12 @@ fn ocsp_response(der: Vec<u8>, cache_seconds: Option<u64>) -> Response {
 }
 
 async fn answer(services: &Services, request: Vec<u8>, via: &'static str) -> Response {
-    let Some(responder) = services.ocsp.get() else {
+    // The current issuing CA's responder, then those of retired generations: the one whose CA
+    // the request names answers.
+    let retired = services.retired_ocsp.get();
+    let mut responders: Vec<_> = services.ocsp.get().into_iter().collect();
+    responders.extend(retired.iter().cloned());
+    let Some(responder) = ca_core::ocsp::route(&responders, &request).cloned() else {
         // An OCSP client reads OCSPResponse bodies, not HTTP status pages: tell it to try later.
         tracing::warn!(via, "OCSP request while no responder is configured (ca ocsp init): tryLater");
         return ocsp_response(ca_core::ocsp::try_later_response(), None);

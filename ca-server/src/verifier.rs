@@ -57,13 +57,22 @@ impl Verifier {
         self.trust.path_cache_stats()
     }
 
-    /// Trust as configured in a CA directory: `root` and `issuing` are this CA's certificates.
-    pub fn from_dir(ca_dir: &Path, root: Vec<u8>, issuing: Vec<u8>, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
-        let mut anchors = vec![root.clone()];
+    /// Trust as configured in a CA directory: `roots` (the current root and earlier ones) and
+    /// `issuing` (every generation of the issuing CA, and cross certificates between roots) are
+    /// this CA's certificates, whose revocations the store knows.
+    pub fn from_dir(
+        ca_dir: &Path,
+        roots: Vec<Vec<u8>>,
+        issuing: Vec<Vec<u8>>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartError> {
+        let mut anchors = roots.clone();
         anchors.extend(read_pem_dir(&ca_dir.join("trust").join("anchors"))?);
-        let mut intermediates = vec![issuing.clone()];
+        let mut intermediates = issuing.clone();
         intermediates.extend(read_pem_dir(&ca_dir.join("trust").join("intermediates"))?);
-        Self::new(&anchors, &intermediates, vec![issuing, root], clock)
+        let mut ours = issuing;
+        ours.extend(roots);
+        Self::new(&anchors, &intermediates, ours, clock)
             .map_err(|e| StartError::Read { path: ca_dir.join("trust"), message: e.to_string() })
     }
 

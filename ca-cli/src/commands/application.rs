@@ -249,8 +249,8 @@ fn print_application(ctx: &Context, a: &Application) -> Outcome {
     Ok(())
 }
 
-/// The CMS-backed signature check of this CA (trust: its root; intermediates: the issuing CA;
-/// revocation: the store).
+/// The CMS-backed signature check of this CA (trust: its root; intermediates: every generation
+/// of the issuing CA; revocation: the store).
 pub struct Verifier {
     trust: TrustStore,
     chain: Vec<Vec<u8>>,
@@ -258,8 +258,10 @@ pub struct Verifier {
 
 impl Verifier {
     pub fn new(ctx: &Context) -> Result<Self, Failure> {
-        let chain = ctx.chain_der()?;
-        let trust = TrustStore::new(&chain[1..], &chain[..1]).map_err(|e| Failure::Internal(e.into()))?;
+        let roots = ctx.root_certificates()?;
+        let mut chain = ctx.issuing_certificates()?;
+        let trust = TrustStore::new(&roots, &chain).map_err(|e| Failure::Internal(e.into()))?;
+        chain.extend(roots);
         Ok(Self { trust, chain })
     }
 

@@ -1,4 +1,5 @@
-//! `ca crl publish`: full and delta CRLs of the issuing CA (and of each partition), written
+//! `ca crl publish`: full and delta CRLs of the issuing CA (and of each partition), and of each
+//! retired generation whose certificates may still be valid (`ca rollover issuing`), written
 //! atomically under stable names in the publication directory that `ca serve` serves at /crl/.
 //!
 //! Full and delta CRLs share one increasing CRL number sequence per CA. A delta lists every
@@ -245,11 +246,30 @@ fn hours(h: u32) -> Duration {
 /// Publish according to `args`; used by the command and the demo.
 pub fn publish(ctx: &Context, args: &PublishArgs) -> Result<Vec<Published>, Failure> {
     if args.root {
-        return publish_root(ctx, args).map(|p| vec![p]);
+        return publish_root(ctx, args);
     }
     let dir = PublicationDir::lock(&args.out.clone().unwrap_or_else(|| ctx.dir.publish_crl()))?;
-    let ca = ctx.authority(&ctx.config.issuing.name)?;
-    let publisher = Publisher::new(ctx, &ca, &dir, args.pem);
+    // The current issuing CA, and each retired generation whose certificates may still be valid
+    // (`ca rollover issuing`), with its own files and CRL numbers.
+    let now = ctx.clock_now();
+    let generations = std::iter::once(ctx.config.issuing.name.as_str())
+        .chain(ctx.config.retired.iter().filter(|r| r.serving(now)).map(|r| r.name.as_str()));
+    let mut published = Vec::new();
+    for name in generations {
+        let ca = ctx.authority(name)?;
+        published.extend(publish_ca(ctx, args, &dir, &ca)?);
+    }
+    Ok(published)
+}
+
+/// The full and delta CRLs (of each partition) of one issuing CA.
+fn publish_ca(
+    ctx: &Context,
+    args: &PublishArgs,
+    dir: &PublicationDir,
+    ca: &CertificateAuthority,
+) -> Result<Vec<Published>, Failure> {
+    let publisher = Publisher::new(ctx, ca, dir, args.pem);
     let crl = &ctx.config.crl;
     let mut scopes = vec![None];
     if let Some(n) = crl.partitions() {
@@ -297,21 +317,32 @@ pub fn publish(ctx: &Context, args: &PublishArgs) -> Result<Vec<Published>, Fail
 }
 
 /// The root CA's CRL (ARL): the issuing CA certificates it revoked, signed with the root key,
-/// which may be kept offline. Its own CRL number sequence, no deltas, `crl.root_hours`.
-fn publish_root(ctx: &Context, args: &PublishArgs) -> Result<Published, Failure> {
-    let section = &ctx.config.root;
-    let key_file = ctx.dir.key(&section.name);
-    if matches!(section.key, None | Some(KeyLocation::File)) && !key_file.exists() {
-        return Err(Failure::NotFound(format!(
-            "the root CA's key is not here ({} is missing; it may be kept offline): bring it back and run \
-             `ca crl publish --root` again. Until then the root CRL stays as last published.",
-            key_file.display()
-        )));
+/// which may be kept offline. Its own CRL number sequence, no deltas, `crl.root_hours`. After
+/// `ca rollover root`, each earlier root's CRL too while CA certificates it issued (the issuing
+/// CAs under it, the cross certificate) may be valid.
+fn publish_root(ctx: &Context, args: &PublishArgs) -> Result<Vec<Published>, Failure> {
+    let now = ctx.clock_now();
+    let retired = ctx.config.retired_roots.iter().filter(|r| r.serving(now)).map(|r| (r.name.as_str(), r.key.as_ref()));
+    let roots: Vec<_> =
+        std::iter::once((ctx.config.root.name.as_str(), ctx.config.root.key.as_ref())).chain(retired).collect();
+    for (name, key) in &roots {
+        let key_file = ctx.dir.key(name);
+        if matches!(key, None | Some(KeyLocation::File)) && !key_file.exists() {
+            return Err(Failure::NotFound(format!(
+                "the root CA's key is not here ({} is missing; it may be kept offline): bring it back and run \
+                 `ca crl publish --root` again. Until then the root CRL stays as last published.",
+                key_file.display()
+            )));
+        }
     }
     let dir = PublicationDir::lock(&args.out.clone().unwrap_or_else(|| ctx.dir.publish_crl()))?;
-    let root = ctx.authority(&section.name)?;
-    let publisher = Publisher::new(ctx, &root, &dir, args.pem);
-    publisher.publish_root(ctx.config.crl.root_hours)
+    let mut published = Vec::new();
+    for (name, _) in roots {
+        let root = ctx.authority(name)?;
+        let publisher = Publisher::new(ctx, &root, &dir, args.pem);
+        published.push(publisher.publish_root(ctx.config.crl.root_hours)?);
+    }
+    Ok(published)
 }
 
 impl Publisher<'_> {

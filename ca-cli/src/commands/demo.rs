@@ -134,6 +134,7 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Outcome {
         &ocsp::OcspCommand::Init(ocsp::OcspInitArgs {
             key_algorithm: "rsa2048".into(),
             validity_days: 90,
+            ca: None,
             hsm: Default::default(),
         }),
     )?;

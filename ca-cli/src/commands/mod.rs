@@ -14,6 +14,7 @@ pub mod pending;
 pub mod registry;
 pub mod report;
 pub mod revoke;
+pub mod rollover;
 pub mod serve;
 pub mod show;
 pub mod status;
@@ -37,6 +38,7 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Card(cmd) => card::run(&Context::open(&cli)?, cmd),
         Command::Crl(cmd) => crl::run(&Context::open(&cli)?, cmd),
         Command::Serve(args) => serve::run(&Context::open(&cli)?, args),
+        Command::Rollover(cmd) => rollover::run(&Context::open(&cli)?, cmd),
         Command::Status => status::run(&Context::open(&cli)?),
         Command::Registry(cmd) => registry::run(&Context::open(&cli)?, cmd),
         Command::Application(cmd) => application::run(&Context::open(&cli)?, cmd),

@@ -1,6 +1,11 @@
 //! `ca ocsp init` and `ca ocsp renew`: the delegated OCSP responder's key and certificate
 //! (id-kp-OCSPSigning, id-pkix-ocsp-nocheck, 90 days), issued by the issuing CA; see
 //! [`crate::service_keys`] for where the key goes and how a renewal replaces it.
+//!
+//! A delegated responder answers only for the CA that issued its certificate (RFC 6960
+//! 4.2.2.2), so each issuing CA generation has its own (`--ca NAME` for a retired one, after
+//! `ca rollover issuing`): `certs/ocsp.pem` for the current one, `certs/ocsp-<name>.pem` for
+//! the others. The server routes each request by its CertID.
 
 use ca_core::identity::Subject;
 use ca_core::issuer::{IssuanceRequest, Issuer};
@@ -30,6 +35,9 @@ pub struct OcspInitArgs {
     /// Validity of the responder certificate in days (it carries ocsp-nocheck, so keep it short).
     #[arg(long, default_value_t = 90)]
     pub validity_days: u32,
+    /// The issuing CA generation it answers for, by name (default: the current issuing CA).
+    #[arg(long, value_name = "NAME")]
+    pub ca: Option<String>,
     #[command(flatten)]
     pub hsm: HsmArgs,
 }
@@ -45,6 +53,9 @@ pub struct OcspRenewArgs {
     /// Validity of the new responder certificate in days.
     #[arg(long, default_value_t = 90)]
     pub validity_days: u32,
+    /// The issuing CA generation whose responder to renew, by name (default: the current one).
+    #[arg(long, value_name = "NAME")]
+    pub ca: Option<String>,
     #[command(flatten)]
     pub hsm: HsmArgs,
 }
@@ -56,38 +67,64 @@ pub fn run(ctx: &Context, cmd: &OcspCommand) -> Outcome {
     }
 }
 
+/// The responder of the issuing CA generation `ca` (default: the current one), and its CA's name.
+fn responder_of<'c>(ctx: &'c Context, ca: Option<&'c str>) -> Result<(Service, &'c str), Failure> {
+    match ca {
+        None => Ok((Service::Ocsp, &ctx.config.issuing.name)),
+        Some(name) if name == ctx.config.issuing.name => Ok((Service::Ocsp, name)),
+        Some(name) => match ctx.config.retired.iter().position(|r| r.name == name) {
+            Some(i) => Ok((Service::RetiredOcsp(i), name)),
+            None => Err(Failure::NotFound(format!(
+                "no issuing CA named {name} in ca.toml (generations: {})",
+                ctx.config.issuing_names().collect::<Vec<_>>().join(", ")
+            ))),
+        },
+    }
+}
+
 fn init(ctx: &Context, args: &OcspInitArgs) -> Outcome {
-    if Service::Ocsp.exists(ctx) {
+    let (service, ca) = responder_of(ctx, args.ca.as_deref())?;
+    if service.exists(ctx) {
+        let renew = args.ca.as_ref().map_or(String::new(), |ca| format!(" --ca {ca}"));
         return Err(Failure::Already(format!(
-            "an OCSP responder already exists ({}); nothing was changed (to replace it: ca ocsp renew)",
-            ctx.dir.ocsp_certificate().display()
+            "an OCSP responder already exists ({}); nothing was changed (to replace it: ca ocsp renew{renew})",
+            service.certificate_file(ctx).display()
         )));
     }
     let alg = service_keys::parse_algorithm(&args.key_algorithm)?;
-    let key = ServiceKey::generate(ctx, Service::Ocsp, alg, args.hsm.token())?;
-    certify(ctx, key, args.validity_days, false)
+    let key = ServiceKey::generate(ctx, service, alg, args.hsm.token())?;
+    certify(ctx, service, ca, key, args.validity_days, false)
 }
 
 fn renew(ctx: &Context, args: &OcspRenewArgs) -> Outcome {
-    if !Service::Ocsp.exists(ctx) {
-        return Err(Failure::NotFound("no OCSP responder yet: run `ca ocsp init`".into()));
+    let (service, ca) = responder_of(ctx, args.ca.as_deref())?;
+    if !service.exists(ctx) {
+        let init = args.ca.as_ref().map_or(String::new(), |ca| format!(" --ca {ca}"));
+        return Err(Failure::NotFound(format!("no OCSP responder yet: run `ca ocsp init{init}`")));
     }
     let key = if args.keep_key {
-        ServiceKey::current(ctx, Service::Ocsp)?
+        ServiceKey::current(ctx, service)?
     } else {
         let alg = match &args.key_algorithm {
             Some(name) => service_keys::parse_algorithm(name)?,
-            None => service_keys::algorithm_of(&ctx.dir.ocsp_certificate())?,
+            None => service_keys::algorithm_of(&service.certificate_file(ctx))?,
         };
-        ServiceKey::generate(ctx, Service::Ocsp, alg, args.hsm.token())?
+        ServiceKey::generate(ctx, service, alg, args.hsm.token())?
     };
-    certify(ctx, key, args.validity_days, true)
+    certify(ctx, service, ca, key, args.validity_days, true)
 }
 
-/// Issue the responder certificate for `key` and put both in place.
-fn certify(ctx: &Context, key: ServiceKey, validity_days: u32, replace: bool) -> Outcome {
+/// Issue the responder certificate for `key` from the CA `ca_name` and put both in place.
+fn certify(
+    ctx: &Context,
+    service: Service,
+    ca_name: &str,
+    key: ServiceKey,
+    validity_days: u32,
+    replace: bool,
+) -> Outcome {
     let issued = (|| {
-        let ca = ctx.authority(&ctx.config.issuing.name)?;
+        let ca = ctx.authority(ca_name)?;
         // Responder certificates are short-lived and never on a partitioned CRL.
         let issuer = Issuer { validity: Duration::days(validity_days.into()), crl_partitions: None, ..ctx.issuer(&ca) };
         Ok::<_, Failure>(issuer.issue(&IssuanceRequest {
@@ -99,8 +136,8 @@ fn certify(ctx: &Context, key: ServiceKey, validity_days: u32, replace: bool) ->
     })()
     .inspect_err(|_| key.discard())?;
     let kind = ca_core::keys::check_key_policy(key.signer().public_key()).map(|k| k.to_string()).unwrap_or_default();
-    let place = key.install(ctx, Service::Ocsp, &issued, replace)?;
-    let path = ctx.dir.ocsp_certificate();
+    let place = key.install(ctx, service, &issued, replace)?;
+    let path = service.certificate_file(ctx);
     service_keys::report(ctx, "OCSP responder certificate", &issued, &kind, &place, &path, replace);
     Ok(())
 }

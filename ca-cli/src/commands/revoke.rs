@@ -87,6 +87,11 @@ fn what_it_means(profile: &str) -> &'static str {
              and everything under it once the root's CRL lists it: publish that now with the root key, \
              `ca crl publish --root`."
         }
+        Ok(ProfileId::CrossCa) => {
+            "This is a cross certificate: relying parties who trust only the previous root no longer reach \
+             the new root's hierarchy through it once the previous root's CRL lists it: publish that now, \
+             `ca crl publish --root`."
+        }
         Ok(ProfileId::RootCa) => {
             "This is the root certificate, a trust anchor: no CRL or OCSP answer can withdraw it from \
              relying parties, who must remove it from their trust stores. Nothing is signed under it any \

@@ -2,6 +2,7 @@
 //! the real openssl, and SoftHSM2 tokens under their own configuration.
 #![allow(dead_code)]
 
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -267,4 +268,34 @@ pub fn issue_individual<'a>(profile: &'a str, iin: &'a str, extra: &[&'a str]) -
     let mut args = vec!["issue", "--profile", profile, "--iin", iin, "--surname", "ТЕСТОВ", "--given-name", "ТЕСТ"];
     args.extend_from_slice(extra);
     args
+}
+
+/// One HTTP/1.1 request to the server on `port`: (status, body).
+pub fn http(port: u16, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{auth}\
+         Connection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body.as_bytes()).unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let start = text.find("\r\n\r\n").map(|p| p + 4).unwrap_or(text.len());
+    (status, text[start..].to_owned())
+}
+
+/// `ca serve`, stopped when dropped — also when an assertion fails, so that no server outlives
+/// the test holding its output pipe.
+pub struct Server(pub std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

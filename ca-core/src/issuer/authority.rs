@@ -199,6 +199,37 @@ impl CertificateAuthority {
         actor: &str,
         policies: CaPolicies,
     ) -> Result<IssuedCertificate, IssueError> {
+        let ca = CaCertificate { profile: ProfileId::IssuingCa, subject, public_key, validity, policies };
+        self.certify_ca(ca, store, clock, urls, actor)
+    }
+
+    /// Cross-certify a new root (its subject and key) with this root, so that relying parties
+    /// who trust only this one reach the new hierarchy: no path length limit, this root's CRL.
+    #[allow(clippy::too_many_arguments)]
+    pub fn create_cross(
+        &self,
+        subject: Subject,
+        public_key: spki::SubjectPublicKeyInfoOwned,
+        validity: Duration,
+        store: &dyn Store,
+        clock: &dyn Clock,
+        urls: &PublicationUrls,
+        actor: &str,
+        policies: CaPolicies,
+    ) -> Result<IssuedCertificate, IssueError> {
+        let ca = CaCertificate { profile: ProfileId::CrossCa, subject, public_key, validity, policies };
+        self.certify_ca(ca, store, clock, urls, actor)
+    }
+
+    fn certify_ca(
+        &self,
+        ca: CaCertificate,
+        store: &dyn Store,
+        clock: &dyn Clock,
+        urls: &PublicationUrls,
+        actor: &str,
+    ) -> Result<IssuedCertificate, IssueError> {
+        let CaCertificate { profile, subject, public_key, validity, policies } = ca;
         let now = clock.now();
         self.check_standing(store, now)?;
         let (nb, na) = self.validity();
@@ -206,7 +237,7 @@ impl CertificateAuthority {
         if not_after > na {
             return Err(IssueError::OutlivesIssuer { not_after, ca_not_after: na });
         }
-        let request = IssuanceRequest { profile: ProfileId::IssuingCa, subject, roles: vec![], public_key };
+        let request = IssuanceRequest { profile, subject, roles: vec![], public_key };
         let issuer = IssuerContext {
             name: self.subject(),
             key_id: Some(self.key_id()),
@@ -215,7 +246,7 @@ impl CertificateAuthority {
             crl_partitions: None,
             ca_policies: policies,
         };
-        let prepared = prepare(&request, ProfileId::IssuingCa.profile(), &issuer, urls, now, not_after)?;
+        let prepared = prepare(&request, profile.profile(), &issuer, urls, now, not_after)?;
         let facts = IssuerFacts {
             subject: self.subject(),
             key_id: Some(self.key_id()),
@@ -225,6 +256,16 @@ impl CertificateAuthority {
         let pipeline = Pipeline { signer: self.signer(), facts, store, actor, issuer: &self.name };
         Ok(pipeline.run(vec![prepared])?.remove(0))
     }
+}
+
+/// A CA certificate to issue: what [`CertificateAuthority::certify_ca`] needs besides the
+/// pipeline.
+struct CaCertificate {
+    profile: ProfileId,
+    subject: Subject,
+    public_key: spki::SubjectPublicKeyInfoOwned,
+    validity: Duration,
+    policies: CaPolicies,
 }
 
 /// The subject key identifier of a certificate (computed by RFC 5280 method 1 when absent).

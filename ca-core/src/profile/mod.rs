@@ -55,24 +55,27 @@ pub enum ProfileId {
     LegalSign,
     RootCa,
     IssuingCa,
+    /// A new root's subject and key certified by the previous root (`ca rollover root`).
+    CrossCa,
     OcspResponder,
     TimeStamping,
 }
 
-const NAMES: [(ProfileId, &str); 8] = [
+const NAMES: [(ProfileId, &str); 9] = [
     (ProfileId::IndividualAuth, "individual-auth"),
     (ProfileId::IndividualSign, "individual-sign"),
     (ProfileId::LegalAuth, "legal-auth"),
     (ProfileId::LegalSign, "legal-sign"),
     (ProfileId::RootCa, "root-ca"),
     (ProfileId::IssuingCa, "issuing-ca"),
+    (ProfileId::CrossCa, "cross-ca"),
     (ProfileId::OcspResponder, "ocsp-responder"),
     (ProfileId::TimeStamping, "tsa"),
 ];
 
 /// The profile name is not known.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown profile {0:?}; expected one of: individual-auth, individual-sign, legal-auth, legal-sign, ocsp-responder, tsa (root-ca and issuing-ca are made by `ca init`)")]
+#[error("unknown profile {0:?}; expected one of: individual-auth, individual-sign, legal-auth, legal-sign, ocsp-responder, tsa (root-ca and issuing-ca are made by `ca init`, cross-ca by `ca rollover root`)")]
 pub struct UnknownProfile(pub String);
 
 impl ProfileId {
@@ -168,7 +171,9 @@ impl Profile {
             ProfileId::LegalSign => {
                 person(SubjectKind::Employee, SIGN_KU, EMAIL_PROTECTION, POLICY_LEGAL_SIGN, Role::LegalEntity)
             }
-            ProfileId::RootCa | ProfileId::IssuingCa => Profile {
+            // A cross certificate stands for the new root in a chain to the old one: no path
+            // length limit (as the root it certifies), revocation through the old root's CRL.
+            ProfileId::RootCa | ProfileId::IssuingCa | ProfileId::CrossCa => Profile {
                 id,
                 subject: SubjectKind::CertificateAuthority,
                 key_usage: CA_KU,
@@ -177,7 +182,7 @@ impl Profile {
                 policy: POLICY_CA,
                 ca_path_len: Some(if id == ProfileId::IssuingCa { Some(0) } else { None }),
                 base_role: None,
-                revocation_pointers: id == ProfileId::IssuingCa,
+                revocation_pointers: id != ProfileId::RootCa,
                 ocsp_nocheck: false,
             },
             ProfileId::OcspResponder => Profile {

@@ -292,4 +292,11 @@ pub trait Store: Send + Sync {
 
     /// The latest published CRL of a kind for `issuer` and partition.
     fn last_crl(&self, issuer: &str, partition: Option<u32>, kind: CrlKind) -> Result<Option<CrlRecord>, StoreError>;
+
+    /// The latest notAfter of the certificates `issuer` issued or reserved: until then its CRLs
+    /// must be published (see `ca rollover`). `None` when it issued nothing.
+    fn latest_not_after(&self, issuer: &str) -> Result<Option<time::OffsetDateTime>, StoreError> {
+        let query = CertificateQuery { issuer: Some(issuer.to_owned()), ..Default::default() };
+        Ok(self.find(&query)?.iter().map(|r| r.not_after).max())
+    }
 }

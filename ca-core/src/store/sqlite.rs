@@ -483,6 +483,10 @@ impl Store for SqliteStore {
         crls::last_crl(&self.lock(), issuer, partition, kind)
     }
 
+    fn latest_not_after(&self, issuer: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+        crls::latest_not_after(&self.lock(), issuer)
+    }
+
     fn audit_entries(&self, query: &AuditQuery, sink: &mut AuditSink<'_>) -> Result<(), StoreError> {
         audit::entries(self, query, sink)
     }

@@ -116,7 +116,15 @@ pub fn verify(ctx: &Context, args: &VerifyArgs) -> Outcome {
     let checkpoint = match (&pinned, path.exists()) {
         (Some(key), true) => {
             let file = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            match Checkpoint::verify(&file, key, &ctx.config.issuing.name) {
+            // A checkpoint made before `ca rollover issuing` names an earlier generation.
+            let checked = ctx
+                .config
+                .issuing_names()
+                .skip(1)
+                .map(|ca| Checkpoint::verify(&file, key, ca))
+                .find(Result::is_ok)
+                .unwrap_or_else(|| Checkpoint::verify(&file, key, &ctx.config.issuing.name));
+            match checked {
                 Ok(cp) => {
                     let hash = ctx.store.audit_hash(cp.seq)?.map(hex::encode);
                     problems.extend(cp.problem_with(&v, hash.as_deref()));

@@ -249,3 +249,12 @@ impl<A, B, C, D> TryIntoTuple<(A, B, C, D)>
         Ok((self.0?, self.1?, self.2?, self.3?))
     }
 }
+
+/// The latest notAfter among `issuer`'s certificates (a scan of them: run once per rollover).
+pub(super) fn latest_not_after(conn: &Connection, issuer: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+    let secs: Option<i64> = conn
+        .prepare_cached("SELECT MAX(not_after) FROM certificates WHERE issuer = ?1")
+        .and_then(|mut s| s.query_row(params![issuer], |row| row.get(0)))
+        .with_context(|| format!("the latest notAfter of {issuer}'s certificates"))?;
+    secs.map(|s| time(s, "not_after")).transpose()
+}
