@@ -96,7 +96,7 @@ impl Ca {
 fn both_generations_verify_under_the_root_and_stay_manageable() {
     let ca = Ca::init();
     let (old_serial, old_cert) = ca.issue("before");
-    ca.run.ok(&["audit", "init-key"]);
+    // `ca init` made the audit key; a checkpoint now names the old generation.
     ca.run.ok(&["audit", "checkpoint"]);
 
     let out = ca.run.ok(&["rollover", "issuing"]);
@@ -291,7 +291,7 @@ fn a_ca_with_keys_on_a_token_rolls_over_on_the_token() {
     assert!(issuing.contains("name = \"nca-2\"") && issuing.contains("type = \"pkcs11\""), "{config}");
     let list = softhsm.tool("ca-hsm", TOKEN_PIN, &["--list-objects", "--type", "privkey"]);
     let text = String::from_utf8_lossy(&list.stdout);
-    assert_eq!(text.matches("Private Key Object").count(), 3, "root, nca, nca-2: {text}");
+    assert_eq!(text.matches("Private Key Object").count(), 4, "root, nca, nca-2 and the audit key: {text}");
     assert!(text.contains("nca-2 CA key"), "{text}");
 
     let (_, new_cert) = ca.issue("after");
