@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{issue_individual, openssl, openssl_csr, CaRunner, IIN};
+use common::{issue_individual, openssl_csr, CaRunner, IIN};
 
 fn issue_from_csr(ca: &CaRunner, work: &Path, name: &str) -> (String, std::path::PathBuf) {
     let csr = openssl_csr(work, name, &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
@@ -21,17 +21,7 @@ fn issue_from_csr(ca: &CaRunner, work: &Path, name: &str) -> (String, std::path:
 }
 
 fn ocsp_status(ca: &CaRunner, port: u16, cert: &Path, bundle: &Path) -> String {
-    let (ok, text) = openssl(&[
-        "ocsp",
-        "-issuer",
-        ca.dir.join("certs/nca.pem").to_str().unwrap(),
-        "-cert",
-        cert.to_str().unwrap(),
-        "-url",
-        &format!("http://127.0.0.1:{port}/ocsp"),
-        "-CAfile",
-        bundle.to_str().unwrap(),
-    ]);
+    let (ok, text) = ca.openssl_ocsp(port, cert, bundle, &[]);
     assert!(ok && text.contains("Response verify OK"), "{text}");
     text
 }

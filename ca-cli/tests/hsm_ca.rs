@@ -153,17 +153,7 @@ fn an_ocsp_responder_key_on_the_token_answers_openssl() {
     ]);
     let bundle = ca.chain_bundle(&work.join("bundle.pem"));
     let (mut server, port) = ca.serve();
-    let (ok, text) = openssl(&[
-        "ocsp",
-        "-issuer",
-        ca.dir.join("certs/nca.pem").to_str().unwrap(),
-        "-cert",
-        cert.to_str().unwrap(),
-        "-url",
-        &format!("http://127.0.0.1:{port}/ocsp"),
-        "-CAfile",
-        bundle.to_str().unwrap(),
-    ]);
+    let (ok, text) = ca.openssl_ocsp(port, &cert, &bundle, &[]);
     server.kill().unwrap();
     let _ = server.wait();
     assert!(ok && text.contains("Response verify OK") && text.contains(": good"), "{text}");

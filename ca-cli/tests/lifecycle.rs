@@ -48,18 +48,7 @@ fn responder_key_hash(cert: &Path) -> String {
 
 /// `openssl ocsp` for `cert`, verified against the CA bundle; the whole output.
 fn ask_ocsp(ca: &CaRunner, port: u16, cert: &Path, bundle: &Path) -> String {
-    let (ok, text) = openssl(&[
-        "ocsp",
-        "-issuer",
-        ca.dir.join("certs/nca.pem").to_str().unwrap(),
-        "-cert",
-        cert.to_str().unwrap(),
-        "-url",
-        &format!("http://127.0.0.1:{port}/ocsp"),
-        "-CAfile",
-        bundle.to_str().unwrap(),
-        "-resp_text",
-    ]);
+    let (ok, text) = ca.openssl_ocsp(port, cert, bundle, &["-resp_text"]);
     assert!(ok && text.contains("Response verify OK") && text.contains(": good"), "{text}");
     text
 }

@@ -93,6 +93,27 @@ impl CaRunner {
         std::fs::write(out, bundle).unwrap();
         out.to_owned()
     }
+
+    /// `openssl ocsp` for `cert` (issued by the CA `nca`) against the server on `port`, the
+    /// answer verified with `bundle`; `extra` options are appended. Whether openssl succeeded,
+    /// and all it printed.
+    pub fn openssl_ocsp(&self, port: u16, cert: &Path, bundle: &Path, extra: &[&str]) -> (bool, String) {
+        let issuer = self.dir.join("certs/nca.pem");
+        let url = format!("http://127.0.0.1:{port}/ocsp");
+        let mut args = vec![
+            "ocsp",
+            "-issuer",
+            issuer.to_str().unwrap(),
+            "-cert",
+            cert.to_str().unwrap(),
+            "-url",
+            &url,
+            "-CAfile",
+            bundle.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        openssl(&args)
+    }
 }
 
 pub fn openssl_output(args: &[&str]) -> Output {
