@@ -120,11 +120,15 @@ pub(crate) fn check_certificate(
             .chain(cas.windows(2).map(|w| (&w[0].cert, &w[1].cert)))
             .collect();
         let policy = ctx.options.revocation;
-        let answers = match policy {
+        let mut answers = match policy {
             RevocationPolicy::None => links.iter().map(|_| None).collect(),
             _ => ask_sources(ctx, &links),
         };
-        let mut evidence = Evidence::new(leaf, cas, extra, carried_crls, at, ctx);
+        let fetched = match policy {
+            RevocationPolicy::None => Vec::new(),
+            _ => fetch_crls(ctx, &links, &mut answers),
+        };
+        let mut evidence = Evidence::new(leaf, cas, extra, &fetched, carried_crls, at, ctx);
         for (i, ((cert, _), answer)) in links.iter().zip(answers).enumerate() {
             let what = || {
                 if i == 0 {
@@ -179,6 +183,37 @@ pub(crate) fn check_certificate(
     }
 }
 
+/// CRLs the sources fetch for the links none of them gave a status for; a source that should
+/// fetch one but cannot makes that link's answer its error (what the CRLs at hand may still
+/// override).
+fn fetch_crls<'s>(
+    ctx: &VerifyContext<'s>,
+    links: &[(&Certificate, &Certificate)],
+    answers: &mut [Answer<'s>],
+) -> Vec<Arc<PkixCrl>> {
+    let mut fetched: Vec<Arc<PkixCrl>> = Vec::new();
+    for ((certificate, _), answer) in links.iter().zip(answers.iter_mut()) {
+        if answer.is_some() {
+            continue;
+        }
+        for source in &ctx.revocation {
+            match source.crls(certificate) {
+                Ok(crls) if crls.is_empty() => continue,
+                Ok(crls) => {
+                    for crl in crls {
+                        if !fetched.iter().any(|c| Arc::ptr_eq(c, &crl)) {
+                            fetched.push(crl);
+                        }
+                    }
+                }
+                Err(e) => *answer = Some((source.name(), Err(e))),
+            }
+            break;
+        }
+    }
+    fetched
+}
+
 /// Why a certificate has no status when nothing at all answers for it.
 const NO_SOURCE: &str = "no revocation source covers it (not issued by this CA, no CRL sent with the request or \
                          carried in the signature, no distribution point that can be fetched)";
@@ -192,8 +227,8 @@ fn decisive(status: &Result<CertificateStatus, PathFailure>) -> bool {
     }
 }
 
-/// Revocation evidence at hand for the links no source covers: CRLs sent with the request or
-/// carried in the signature, processed by RFC 5280 §6.3 (scope, reasons, delta and indirect
+/// Revocation evidence at hand for the links no source covers: CRLs fetched from distribution
+/// points, sent with the request or carried in the signature, processed by RFC 5280 §6.3 (scope, reasons, delta and indirect
 /// CRLs, the CRL issuer's own path to the same anchor).
 struct Evidence<'c> {
     leaf: &'c KnownCertificate,
@@ -211,11 +246,14 @@ impl<'c> Evidence<'c> {
         leaf: &'c KnownCertificate,
         cas: &'c [Arc<PkixCert>],
         extra: &'c [&'c [u8]],
+        fetched_crls: &[Arc<PkixCrl>],
         carried_crls: &[Arc<PkixCrl>],
         at: OffsetDateTime,
         ctx: &'c VerifyContext<'c>,
     ) -> Self {
-        let crls = ctx.options.crls.iter().chain(carried_crls).cloned().collect();
+        // Fetched CRLs first: they are the freshest, and §6.3 stops at the first complete CRL
+        // that covers every reason.
+        let crls = fetched_crls.iter().chain(&ctx.options.crls).chain(carried_crls).cloned().collect();
         Self { leaf, cas, extra, crls, at, ctx, path: None }
     }
 

@@ -163,10 +163,13 @@ impl PkixCrl {
         self.base_crl_number.is_some()
     }
 
-    /// thisUpdate is not after `at` and nextUpdate (when present) not before it.
+    /// nextUpdate (when present) is not before `at`. A CRL issued after `at` is evidence of the
+    /// status at `at` too (it lists every revocation up to its thisUpdate, with the date): how
+    /// a signature made last week is checked against today's CRL, its later revocations told
+    /// apart by their dates. §6.3.3(a) itself asks nothing of thisUpdate.
     fn current_at(&self, at: OffsetDateTime) -> bool {
         let list = &self.crl.tbs_cert_list;
-        to_offset(&list.this_update) <= at && list.next_update.as_ref().is_none_or(|n| at <= to_offset(n))
+        list.next_update.as_ref().is_none_or(|n| at <= to_offset(n))
     }
 
     fn entry_for(&self, cert: &PkixCert) -> Option<&Entry> {
