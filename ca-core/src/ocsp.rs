@@ -87,7 +87,8 @@ pub enum ResponderError {
     NotIssuedByCa,
 }
 
-fn digest(alg: &ObjectIdentifier, data: &[u8]) -> Option<Vec<u8>> {
+/// The digest of `data` by one of the hashes a CertID may use; `None` for another.
+pub(crate) fn digest(alg: &ObjectIdentifier, data: &[u8]) -> Option<Vec<u8>> {
     use aws_lc_rs::digest as d;
     let algorithm = match *alg {
         rfc5912::ID_SHA_1 => &d::SHA1_FOR_LEGACY_USE_ONLY,

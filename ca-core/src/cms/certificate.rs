@@ -227,7 +227,8 @@ fn decisive(status: &Result<CertificateStatus, PathFailure>) -> bool {
     }
 }
 
-/// Revocation evidence at hand for the links no source covers: CRLs fetched from distribution
+/// Revocation evidence at hand for the links no source covers: OCSP responses sent with the
+/// request (asked first), CRLs fetched from distribution
 /// points, sent with the request or carried in the signature, processed by RFC 5280 §6.3 (scope, reasons, delta and indirect
 /// CRLs, the CRL issuer's own path to the same anchor).
 struct Evidence<'c> {
@@ -259,7 +260,7 @@ impl<'c> Evidence<'c> {
 
     /// The status of path certificate `k` (0: the leaf) by the CRLs at hand; `None` without any.
     fn status(&mut self, k: usize) -> Option<Result<CertificateStatus, PathFailure>> {
-        if self.crls.is_empty() {
+        if self.crls.is_empty() && self.ctx.options.ocsp_responses.is_empty() {
             return None;
         }
         let (leaf, cas) = (self.leaf, self.cas);
@@ -271,8 +272,9 @@ impl<'c> Evidence<'c> {
         let (anchors, mut certificates) = self.ctx.trust.environment();
         certificates.extend(self.ctx.options.intermediates.iter().cloned());
         certificates.extend(self.extra.iter().filter_map(|der| PkixCert::from_der(der).ok().map(Arc::new)));
-        let env = pkix::Environment { anchors, certificates, crls: self.crls.clone(), status: Vec::new() };
         let settings = self.ctx.options.for_other_certificates().settings(self.at, self.ctx.trust.algorithms());
+        let ocsp = pkix::OcspResponses { responses: &self.ctx.options.ocsp_responses, settings: &settings };
+        let env = pkix::Environment { anchors, certificates, crls: self.crls.clone(), status: vec![&ocsp] };
         Some(pkix::certificate_status(path, k, &env, &settings))
     }
 }
