@@ -100,6 +100,29 @@ pub(crate) fn digest(alg: &ObjectIdentifier, data: &[u8]) -> Option<Vec<u8>> {
     Some(d::digest(algorithm, data).as_ref().to_vec())
 }
 
+/// A DER OCSPRequest for `cert`, issued by `issuer`: one CertID with SHA-1 (the hash every
+/// responder supports, RFC 5019 §2.1.1), no nonce (so a responder may answer from its cache),
+/// unsigned. What a relying party posts to a foreign CA's responder.
+pub fn request_for(cert: &Certificate, issuer: &Certificate) -> Result<Vec<u8>, der::Error> {
+    let hash = |data: &[u8]| OctetString::new(digest(&rfc5912::ID_SHA_1, data).expect("SHA-1 is supported"));
+    let id = CertId {
+        hash_algorithm: spki::AlgorithmIdentifierOwned { oid: rfc5912::ID_SHA_1, parameters: Some(Null.into()) },
+        issuer_name_hash: hash(&issuer.tbs_certificate.subject.to_der()?)?,
+        issuer_key_hash: hash(issuer.tbs_certificate.subject_public_key_info.subject_public_key.raw_bytes())?,
+        serial_number: cert.tbs_certificate.serial_number.clone(),
+    };
+    OcspRequest {
+        tbs_request: x509_ocsp::TbsRequest {
+            version: Version::V1,
+            requestor_name: None,
+            request_list: vec![x509_ocsp::Request { req_cert: id, single_request_extensions: None }],
+            request_extensions: None,
+        },
+        optional_signature: None,
+    }
+    .to_der()
+}
+
 fn generalized(t: OffsetDateTime) -> OcspGeneralizedTime {
     let secs = u64::try_from(t.unix_timestamp()).unwrap_or(0);
     let time = GeneralizedTime::from_unix_duration(std::time::Duration::from_secs(secs))

@@ -163,3 +163,93 @@ fn malformed_ocsp_responses_are_refused_by_index() {
         assert!(answer.contains(needle), "{answer}");
     }
 }
+
+/// A clock the test moves.
+#[derive(Default)]
+struct ShiftedClock(std::sync::atomic::AtomicI64);
+
+impl Clock for ShiftedClock {
+    fn now(&self) -> time::OffsetDateTime {
+        SystemClock.now() + Duration::seconds(self.0.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+/// A foreign CA whose CRL cannot be had (its distribution point answers 404) runs its OCSP
+/// responder in a loopback `ca-server`; the verifier asks it (the AIA's URL, by POST), keeps
+/// the answer until its nextUpdate, and then asks again.
+#[test]
+fn the_ocsp_responder_in_a_foreign_certificates_aia_is_asked_and_cached_until_next_update() {
+    use ca_core::cms::{self, PathOptions, Requirements};
+    let clock = Arc::new(ShiftedClock::default());
+    let mut foreign = TestCa::new_at(KeyAlgorithm::P256, KeyAlgorithm::P256, clock.as_ref());
+    let (responder_key, responder_cert) = foreign.ocsp_responder(KeyAlgorithm::P256);
+    let store = Arc::new(SqliteStore::open(&foreign.dir.path().join("ca.db")).unwrap());
+    let responder = Responder::new(
+        "nca",
+        &foreign.issuing.certificate_der,
+        &responder_cert.der,
+        Arc::new(responder_key),
+        store.clone(),
+        clock.clone(),
+    )
+    .unwrap();
+    let dir = foreign.dir.path();
+    let mut services =
+        ca_server::Services::new(Some(Arc::new(responder)), Some(store), "nca", dir.join("crl"), dir.join("certs"));
+    services.clock = clock.clone();
+    let (port, _runtime) = ca_tests::serve(Arc::new(services));
+    // Certificates issued from now on name this server for CRLs (none published: 404) and OCSP.
+    foreign.urls = ca_core::config::PublicationUrls::under(&format!("http://127.0.0.1:{port}"));
+    let key = SoftwareKey::generate(KeyAlgorithm::P256).unwrap();
+    let request = IssuanceRequest {
+        profile: ProfileId::IndividualSign,
+        subject: individual(62),
+        roles: vec![],
+        public_key: key.public_key().clone(),
+    };
+    let cert = foreign.issuer(clock.as_ref()).issue(&request).unwrap();
+
+    let verifier = ca_server::Verifier::new(
+        std::slice::from_ref(&foreign.root.certificate_der),
+        std::slice::from_ref(&foreign.issuing.certificate_der),
+        Vec::new(),
+        clock.clone(),
+    )
+    .unwrap();
+    let now = clock.now();
+    // The issuing CA's own certificate: the root's CRL, sent.
+    let root_crl = {
+        let params = crl::CrlParams {
+            issuer: foreign.root.subject().clone(),
+            authority_key_id: foreign.root.key_id().to_vec(),
+            crl_number: 1,
+            this_update: now,
+            next_update: now + Duration::days(1),
+            delta_base: None,
+            issuing_distribution_point: None,
+            freshest_crl: None,
+        };
+        crl::build_crl(&params, std::iter::empty::<crl::CrlEntry<Vec<u8>>>(), foreign.root.signer()).unwrap()
+    };
+    let options = PathOptions {
+        crls: vec![Arc::new(ca_core::pkix::PkixCrl::from_der(&root_crl).unwrap())],
+        ..PathOptions::default()
+    };
+    let check = || {
+        let now = clock.now();
+        verifier.with_context(None, now, Some(now), Requirements::default(), options.clone(), |ctx| {
+            cms::verify_certificate(&cert.der, ctx).unwrap()
+        })
+    };
+
+    let v = check();
+    assert!(v.valid, "{:?}", v.findings);
+    assert_eq!(v.revocation.source.as_deref(), Some("OCSP"));
+
+    // Revoked at the CA: the cached good answer stands until its nextUpdate (ten minutes).
+    revoke(&foreign.store, clock.as_ref(), &cert.serial, RevocationReason::KeyCompromise, None, "t").unwrap();
+    assert!(check().valid, "the cached response");
+    clock.0.store(11 * 60, std::sync::atomic::Ordering::Relaxed);
+    let v = check();
+    assert!(!v.valid && v.findings.iter().any(|f| f.reason == ca_core::cms::Reason::Revoked), "{:?}", v.findings);
+}

@@ -16,7 +16,8 @@ use super::revocation::RevocationFacts;
 use super::{CmsError, VerifyContext};
 use crate::identity::{format_dn, CertificateIdentity};
 use crate::pkix::{
-    self, CertificateStatus, FailureKind, PathFailure, PkixCert, PkixCrl, ProfileFinding, RevocationPolicy,
+    self, CertificateStatus, FailureKind, OcspResponse, PathFailure, PkixCert, PkixCrl, ProfileFinding,
+    RevocationPolicy,
 };
 
 /// What was found about one certificate.
@@ -125,10 +126,10 @@ pub(crate) fn check_certificate(
             _ => ask_sources(ctx, &links),
         };
         let fetched = match policy {
-            RevocationPolicy::None => Vec::new(),
-            _ => fetch_crls(ctx, &links, &mut answers),
+            RevocationPolicy::None => Fetched::default(),
+            _ => fetch_evidence(ctx, &links, &mut answers),
         };
-        let mut evidence = Evidence::new(leaf, cas, extra, &fetched, carried_crls, at, ctx);
+        let mut evidence = Evidence::new(leaf, cas, extra, fetched, carried_crls, at, ctx);
         for (i, ((cert, _), answer)) in links.iter().zip(answers).enumerate() {
             let what = || {
                 if i == 0 {
@@ -183,30 +184,54 @@ pub(crate) fn check_certificate(
     }
 }
 
-/// CRLs the sources fetch for the links none of them gave a status for; a source that should
-/// fetch one but cannot makes that link's answer its error (what the CRLs at hand may still
-/// override).
-fn fetch_crls<'s>(
+/// Revocation evidence the sources fetched.
+#[derive(Default)]
+struct Fetched {
+    crls: Vec<Arc<PkixCrl>>,
+    ocsp: Vec<Arc<OcspResponse>>,
+}
+
+/// What the sources fetch for the links none of them gave a status for: CRLs, and OCSP
+/// responses for the links whose CRLs could not be had. A source that should fetch but cannot
+/// makes that link's answer its error (what the evidence at hand may still override).
+fn fetch_evidence<'s>(
     ctx: &VerifyContext<'s>,
     links: &[(&Certificate, &Certificate)],
     answers: &mut [Answer<'s>],
-) -> Vec<Arc<PkixCrl>> {
-    let mut fetched: Vec<Arc<PkixCrl>> = Vec::new();
-    for ((certificate, _), answer) in links.iter().zip(answers.iter_mut()) {
+) -> Fetched {
+    let mut fetched = Fetched::default();
+    for ((certificate, issuer), answer) in links.iter().zip(answers.iter_mut()) {
         if answer.is_some() {
             continue;
         }
+        let mut have_crls = false;
         for source in &ctx.revocation {
             match source.crls(certificate) {
                 Ok(crls) if crls.is_empty() => continue,
                 Ok(crls) => {
+                    have_crls = true;
                     for crl in crls {
-                        if !fetched.iter().any(|c| Arc::ptr_eq(c, &crl)) {
-                            fetched.push(crl);
+                        if !fetched.crls.iter().any(|c| Arc::ptr_eq(c, &crl)) {
+                            fetched.crls.push(crl);
                         }
                     }
                 }
                 Err(e) => *answer = Some((source.name(), Err(e))),
+            }
+            break;
+        }
+        if have_crls {
+            continue;
+        }
+        for source in &ctx.revocation {
+            match source.ocsp_responses(certificate, issuer) {
+                Ok(responses) if responses.is_empty() => continue,
+                Ok(responses) => fetched.ocsp.extend(responses),
+                Err(e) => {
+                    if answer.is_none() {
+                        *answer = Some((source.name(), Err(e)));
+                    }
+                }
             }
             break;
         }
@@ -236,6 +261,8 @@ struct Evidence<'c> {
     cas: &'c [Arc<PkixCert>],
     extra: &'c [&'c [u8]],
     crls: Vec<Arc<PkixCrl>>,
+    /// Fetched OCSP responses and those the relying party sent.
+    ocsp: Vec<Arc<OcspResponse>>,
     at: OffsetDateTime,
     ctx: &'c VerifyContext<'c>,
     /// The path as the engine reads it, made on first use.
@@ -247,20 +274,21 @@ impl<'c> Evidence<'c> {
         leaf: &'c KnownCertificate,
         cas: &'c [Arc<PkixCert>],
         extra: &'c [&'c [u8]],
-        fetched_crls: &[Arc<PkixCrl>],
+        fetched: Fetched,
         carried_crls: &[Arc<PkixCrl>],
         at: OffsetDateTime,
         ctx: &'c VerifyContext<'c>,
     ) -> Self {
         // Fetched CRLs first: they are the freshest, and §6.3 stops at the first complete CRL
         // that covers every reason.
-        let crls = fetched_crls.iter().chain(&ctx.options.crls).chain(carried_crls).cloned().collect();
-        Self { leaf, cas, extra, crls, at, ctx, path: None }
+        let crls = fetched.crls.iter().chain(&ctx.options.crls).chain(carried_crls).cloned().collect();
+        let ocsp = fetched.ocsp.into_iter().chain(ctx.options.ocsp_responses.iter().cloned()).collect();
+        Self { leaf, cas, extra, crls, ocsp, at, ctx, path: None }
     }
 
     /// The status of path certificate `k` (0: the leaf) by the CRLs at hand; `None` without any.
     fn status(&mut self, k: usize) -> Option<Result<CertificateStatus, PathFailure>> {
-        if self.crls.is_empty() && self.ctx.options.ocsp_responses.is_empty() {
+        if self.crls.is_empty() && self.ocsp.is_empty() {
             return None;
         }
         let (leaf, cas) = (self.leaf, self.cas);
@@ -273,7 +301,7 @@ impl<'c> Evidence<'c> {
         certificates.extend(self.ctx.options.intermediates.iter().cloned());
         certificates.extend(self.extra.iter().filter_map(|der| PkixCert::from_der(der).ok().map(Arc::new)));
         let settings = self.ctx.options.for_other_certificates().settings(self.at, self.ctx.trust.algorithms());
-        let ocsp = pkix::OcspResponses { responses: &self.ctx.options.ocsp_responses, settings: &settings };
+        let ocsp = pkix::OcspResponses { responses: &self.ocsp, settings: &settings };
         let env = pkix::Environment { anchors, certificates, crls: self.crls.clone(), status: vec![&ocsp] };
         Some(pkix::certificate_status(path, k, &env, &settings))
     }

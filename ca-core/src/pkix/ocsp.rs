@@ -52,6 +52,13 @@ impl OcspResponse {
         Ok(Self { basic, tbs, certs })
     }
 
+    /// The earliest nextUpdate of its single responses: until when a cache may keep it (`None`
+    /// when one has none: newer status is always available).
+    pub fn next_update(&self) -> Option<OffsetDateTime> {
+        let singles = &self.basic.tbs_response_data.responses;
+        singles.iter().map(|s| s.next_update.as_ref().map(offset)).collect::<Option<Vec<_>>>()?.into_iter().min()
+    }
+
     /// Whether the response is signed by `issuer`'s key or by a responder it delegated to.
     fn signed_for(&self, issuer: &PkixCert, settings: &ValidationSettings) -> bool {
         let verifies = |key: &spki::SubjectPublicKeyInfoOwned| {
