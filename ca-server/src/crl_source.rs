@@ -65,15 +65,7 @@ impl CrlRevocationSource {
 
     fn download(&self, url: &str, now: OffsetDateTime) -> Result<CachedCrl, String> {
         let response = self.agent.get(url).call().map_err(|e| format!("fetching {url}: {e}"))?;
-        let mut der = Vec::new();
-        response
-            .into_reader()
-            .take(MAX_CRL_BYTES + 1)
-            .read_to_end(&mut der)
-            .map_err(|e| format!("reading {url}: {e}"))?;
-        if der.len() as u64 > MAX_CRL_BYTES {
-            return Err(format!("{url}: CRL larger than {MAX_CRL_BYTES} bytes"));
-        }
+        let der = read_body(response, url, "CRL", MAX_CRL_BYTES)?;
         let crl = PkixCrl::from_der(&der).map_err(|e| format!("{url}: {e}"))?;
         let next_update = crl.crl.tbs_cert_list.next_update.as_ref().map(to_offset);
         if next_update.is_some_and(|n| n < now) {
@@ -115,6 +107,16 @@ impl CrlRevocationSource {
             }
         }
     }
+}
+
+/// The body of a response, at most `max` bytes (a larger one is refused, not cut).
+pub(crate) fn read_body(response: ureq::Response, url: &str, what: &str, max: u64) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    response.into_reader().take(max + 1).read_to_end(&mut body).map_err(|e| format!("reading {url}: {e}"))?;
+    if body.len() as u64 > max {
+        return Err(format!("{url}: {what} larger than {max} bytes"));
+    }
+    Ok(body)
 }
 
 fn to_offset(t: &x509_cert::time::Time) -> OffsetDateTime {

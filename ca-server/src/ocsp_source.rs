@@ -7,7 +7,6 @@
 //! left alone for 30 s.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -57,15 +56,7 @@ impl OcspRevocationSource {
             .set("Content-Type", "application/ocsp-request")
             .send_bytes(request)
             .map_err(|e| format!("asking {url}: {e}"))?;
-        let mut der = Vec::new();
-        response
-            .into_reader()
-            .take(MAX_RESPONSE_BYTES + 1)
-            .read_to_end(&mut der)
-            .map_err(|e| format!("reading {url}: {e}"))?;
-        if der.len() as u64 > MAX_RESPONSE_BYTES {
-            return Err(format!("{url}: OCSP response larger than {MAX_RESPONSE_BYTES} bytes"));
-        }
+        let der = crate::crl_source::read_body(response, url, "OCSP response", MAX_RESPONSE_BYTES)?;
         OcspResponse::from_der(&der).map_err(|e| format!("{url}: {e}"))
     }
 }

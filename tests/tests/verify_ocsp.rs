@@ -42,6 +42,22 @@ fn responder(ca: &TestCa, certifier: &TestCa) -> Responder {
     Responder::new("nca", &ca.issuing.certificate_der, &cert.der, Arc::new(key), store, Arc::new(SystemClock)).unwrap()
 }
 
+/// An empty CRL of `ca`'s root, current for a day from `now`: the status of the issuing CA's
+/// own certificate.
+fn root_crl(ca: &TestCa, now: time::OffsetDateTime) -> Vec<u8> {
+    let params = crl::CrlParams {
+        issuer: ca.root.subject().clone(),
+        authority_key_id: ca.root.key_id().to_vec(),
+        crl_number: 1,
+        this_update: now,
+        next_update: now + Duration::days(1),
+        delta_base: None,
+        issuing_distribution_point: None,
+        freshest_crl: None,
+    };
+    crl::build_crl(&params, std::iter::empty::<crl::CrlEntry<Vec<u8>>>(), ca.root.signer()).unwrap()
+}
+
 #[test]
 fn ocsp_responses_sent_with_the_request_answer_for_a_foreign_ca() {
     let now = SystemClock.now();
@@ -67,19 +83,7 @@ fn ocsp_responses_sent_with_the_request_answer_for_a_foreign_ca() {
     services.verifier = Some(Arc::new(verifier));
     let (port, _runtime) = ca_tests::serve(Arc::new(services));
     // The root's CRL answers for the issuing CA's certificate; the OCSP response for the leaf.
-    let root_crl = {
-        let params = crl::CrlParams {
-            issuer: foreign.root.subject().clone(),
-            authority_key_id: foreign.root.key_id().to_vec(),
-            crl_number: 1,
-            this_update: now,
-            next_update: now + Duration::days(1),
-            delta_base: None,
-            issuing_distribution_point: None,
-            freshest_crl: None,
-        };
-        crl::build_crl(&params, std::iter::empty::<crl::CrlEntry<Vec<u8>>>(), foreign.root.signer()).unwrap()
-    };
+    let root_crl = root_crl(&foreign, now);
     let verify_at = |responses: &[Vec<u8>], at: time::OffsetDateTime| -> Value {
         let at = at.format(&time::format_description::well_known::Rfc3339).unwrap();
         let body = json!({
@@ -218,19 +222,7 @@ fn the_ocsp_responder_in_a_foreign_certificates_aia_is_asked_and_cached_until_ne
     .unwrap();
     let now = clock.now();
     // The issuing CA's own certificate: the root's CRL, sent.
-    let root_crl = {
-        let params = crl::CrlParams {
-            issuer: foreign.root.subject().clone(),
-            authority_key_id: foreign.root.key_id().to_vec(),
-            crl_number: 1,
-            this_update: now,
-            next_update: now + Duration::days(1),
-            delta_base: None,
-            issuing_distribution_point: None,
-            freshest_crl: None,
-        };
-        crl::build_crl(&params, std::iter::empty::<crl::CrlEntry<Vec<u8>>>(), foreign.root.signer()).unwrap()
-    };
+    let root_crl = root_crl(&foreign, now);
     let options = PathOptions {
         crls: vec![Arc::new(ca_core::pkix::PkixCrl::from_der(&root_crl).unwrap())],
         ..PathOptions::default()
