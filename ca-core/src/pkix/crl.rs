@@ -4,6 +4,7 @@
 //! extensions that make a CRL unusable. Other status sources are asked first.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use const_oid::db::rfc5280 as oids;
@@ -48,7 +49,6 @@ pub(crate) fn to_offset(t: &x509_cert::time::Time) -> OffsetDateTime {
 /// indirect CRL's certificateIssuer says otherwise).
 #[derive(Clone, Debug)]
 struct Entry {
-    serial: Vec<u8>,
     certificate_issuer: Name,
     revoked_at: OffsetDateTime,
     reason: Option<CrlReason>,
@@ -68,6 +68,9 @@ pub struct PkixCrl {
     /// Why the CRL must not be used (a critical extension or entry extension we do not process).
     unusable: Option<String>,
     entries: Vec<Entry>,
+    /// Serial → indexes into `entries`: a CRL fetched once answers every later look-up, and a
+    /// national CA's CRL can list a million certificates.
+    by_serial: HashMap<Vec<u8>, Vec<usize>>,
 }
 
 fn integer(bytes: &[u8]) -> Vec<u8> {
@@ -90,6 +93,7 @@ impl PkixCrl {
             authority_key_id: None,
             unusable: None,
             entries: Vec::new(),
+            by_serial: HashMap::new(),
             crl: crl.clone(),
         };
         for ext in list.crl_extensions.iter().flatten() {
@@ -145,8 +149,9 @@ impl PkixCrl {
                     _ => {}
                 }
             }
+            let serial = revoked.serial_number.as_bytes().to_vec();
+            out.by_serial.entry(serial).or_default().push(out.entries.len());
             out.entries.push(Entry {
-                serial: revoked.serial_number.as_bytes().to_vec(),
                 certificate_issuer: issuer.clone(),
                 revoked_at: to_offset(&revoked.revocation_date),
                 reason,
@@ -174,7 +179,8 @@ impl PkixCrl {
 
     fn entry_for(&self, cert: &PkixCert) -> Option<&Entry> {
         let serial = cert.cert.tbs_certificate.serial_number.as_bytes();
-        self.entries.iter().find(|e| e.serial == serial && names_equal(&e.certificate_issuer, cert.issuer()))
+        let indexes = self.by_serial.get(serial)?;
+        indexes.iter().map(|i| &self.entries[*i]).find(|e| names_equal(&e.certificate_issuer, cert.issuer()))
     }
 }
 
