@@ -87,7 +87,8 @@ pub enum ResponderError {
     NotIssuedByCa,
 }
 
-fn digest(alg: &ObjectIdentifier, data: &[u8]) -> Option<Vec<u8>> {
+/// The digest of `data` by one of the hashes a CertID may use; `None` for another.
+pub(crate) fn digest(alg: &ObjectIdentifier, data: &[u8]) -> Option<Vec<u8>> {
     use aws_lc_rs::digest as d;
     let algorithm = match *alg {
         rfc5912::ID_SHA_1 => &d::SHA1_FOR_LEGACY_USE_ONLY,
@@ -97,6 +98,29 @@ fn digest(alg: &ObjectIdentifier, data: &[u8]) -> Option<Vec<u8>> {
         _ => return None,
     };
     Some(d::digest(algorithm, data).as_ref().to_vec())
+}
+
+/// A DER OCSPRequest for `cert`, issued by `issuer`: one CertID with SHA-1 (the hash every
+/// responder supports, RFC 5019 §2.1.1), no nonce (so a responder may answer from its cache),
+/// unsigned. What a relying party posts to a foreign CA's responder.
+pub fn request_for(cert: &Certificate, issuer: &Certificate) -> Result<Vec<u8>, der::Error> {
+    let hash = |data: &[u8]| OctetString::new(digest(&rfc5912::ID_SHA_1, data).expect("SHA-1 is supported"));
+    let id = CertId {
+        hash_algorithm: spki::AlgorithmIdentifierOwned { oid: rfc5912::ID_SHA_1, parameters: Some(Null.into()) },
+        issuer_name_hash: hash(&issuer.tbs_certificate.subject.to_der()?)?,
+        issuer_key_hash: hash(issuer.tbs_certificate.subject_public_key_info.subject_public_key.raw_bytes())?,
+        serial_number: cert.tbs_certificate.serial_number.clone(),
+    };
+    OcspRequest {
+        tbs_request: x509_ocsp::TbsRequest {
+            version: Version::V1,
+            requestor_name: None,
+            request_list: vec![x509_ocsp::Request { req_cert: id, single_request_extensions: None }],
+            request_extensions: None,
+        },
+        optional_signature: None,
+    }
+    .to_der()
 }
 
 fn generalized(t: OffsetDateTime) -> OcspGeneralizedTime {

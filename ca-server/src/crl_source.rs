@@ -1,10 +1,13 @@
-//! Revocation status of foreign trusted CAs' certificates from their CRLs.
+//! CRLs of foreign trusted CAs, fetched from their certificates' distribution points.
 //!
-//! The certificate's CRL distribution point (the first `http` URI) is fetched, the CRL is
-//! verified with the issuer's key (the issuer is the verified link of the path) and must name
-//! that issuer, and is cached until its nextUpdate. A CRL past its nextUpdate is fetched again;
-//! when that fails, the answer is an error ("revocation unavailable"), never "good". Delta
-//! CRLs are not consulted: the full CRL decides.
+//! The certificate's CRL distribution point (the first `http` URI) is fetched, and so is the
+//! delta CRL named by a FreshestCRL extension (the certificate's, else the complete CRL's).
+//! This source decides nothing: the CRLs go to the verifier's RFC 5280 §6.3 processing (scope
+//! and Issuing Distribution Point, the CRL issuer's cRLSign and its own path to the same
+//! anchor, the signature by whichever key of the CA has such a path, deltas). Each download is
+//! cached until its nextUpdate; a CRL past its nextUpdate is fetched again, and when that
+//! fails the answer is an error ("revocation unavailable"), never "good". A delta that cannot
+//! be had leaves the complete CRL to decide.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -13,12 +16,14 @@ use std::time::Duration;
 
 use ca_core::clock::Clock;
 use ca_core::cms::{RevocationFacts, RevocationSource};
-use ca_core::revocation::RevocationReason;
+use ca_core::pkix::PkixCrl;
 use const_oid::AssociatedOid;
 use der::Decode;
 use time::OffsetDateTime;
+use x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
-use x509_cert::ext::pkix::CrlDistributionPoints;
+use x509_cert::ext::pkix::{CrlDistributionPoints, FreshestCrl};
+use x509_cert::ext::Extension;
 use x509_cert::Certificate;
 
 /// Largest CRL downloaded.
@@ -28,23 +33,20 @@ const NO_NEXT_UPDATE_TTL: time::Duration = time::Duration::hours(1);
 /// After a failed fetch, wait this long before trying the URL again (answers are errors meanwhile).
 const RETRY_AFTER: time::Duration = time::Duration::seconds(30);
 
-/// One verified CRL, reduced to what status look-ups need.
+/// One downloaded CRL, decoded once.
 struct CachedCrl {
-    issuer_key: Vec<u8>,
+    crl: Arc<PkixCrl>,
     refresh_at: OffsetDateTime,
-    next_update: Option<OffsetDateTime>,
-    /// Serial (big-endian, leading zeros stripped) → reason and time.
-    revoked: HashMap<Vec<u8>, (RevocationReason, OffsetDateTime, Option<OffsetDateTime>)>,
 }
 
 #[derive(Default)]
 struct Slot {
-    crl: Option<Arc<CachedCrl>>,
+    crl: Option<CachedCrl>,
     last_failure: Option<(OffsetDateTime, String)>,
 }
 
-/// Fetches, verifies and caches CRLs; one lock per URL so concurrent verifications wait for a
-/// single download.
+/// Fetches and caches CRLs; one lock per URL so concurrent verifications wait for a single
+/// download.
 pub struct CrlRevocationSource {
     clock: Arc<dyn Clock>,
     agent: ureq::Agent,
@@ -61,56 +63,69 @@ impl CrlRevocationSource {
         Self { clock, agent, slots: Mutex::new(HashMap::new()) }
     }
 
-    fn fetch(&self, url: &str, issuer: &Certificate, now: OffsetDateTime) -> Result<CachedCrl, String> {
-        use der::Encode;
+    fn download(&self, url: &str, now: OffsetDateTime) -> Result<CachedCrl, String> {
         let response = self.agent.get(url).call().map_err(|e| format!("fetching {url}: {e}"))?;
-        let mut der = Vec::new();
-        response
-            .into_reader()
-            .take(MAX_CRL_BYTES + 1)
-            .read_to_end(&mut der)
-            .map_err(|e| format!("reading {url}: {e}"))?;
-        if der.len() as u64 > MAX_CRL_BYTES {
-            return Err(format!("{url}: CRL larger than {MAX_CRL_BYTES} bytes"));
+        let der = read_body(response, url, "CRL", MAX_CRL_BYTES)?;
+        let crl = PkixCrl::from_der(&der).map_err(|e| format!("{url}: {e}"))?;
+        let next_update = crl.crl.tbs_cert_list.next_update.as_ref().map(to_offset);
+        if next_update.is_some_and(|n| n < now) {
+            return Err(format!("{url}: the CRL is stale (nextUpdate {next_update:?})"));
         }
-        let spki = &issuer.tbs_certificate.subject_public_key_info;
-        let crl = crl::parse_and_verify(&der, spki).map_err(|e| format!("{url}: {e}"))?;
-        if crl.issuer != issuer.tbs_certificate.subject {
-            return Err(format!("{url}: the CRL is not issued by the certificate's issuer"));
+        let refresh_at = next_update.unwrap_or(now + NO_NEXT_UPDATE_TTL);
+        Ok(CachedCrl { crl: Arc::new(crl), refresh_at })
+    }
+
+    /// The CRL at `url`, from the cache while it is current.
+    fn crl_at(&self, url: &str) -> Result<Arc<PkixCrl>, String> {
+        let slot = {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            slots.entry(url.to_owned()).or_default().clone()
+        };
+        let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+        let now = self.clock.now();
+        // refresh_at is never after nextUpdate: a cached CRL is current.
+        if let Some(cached) = slot.crl.as_ref().filter(|c| c.refresh_at > now) {
+            return Ok(cached.crl.clone());
         }
-        if crl.is_delta() {
-            return Err(format!("{url}: a delta CRL where a full CRL was expected"));
+        let recently_failed = slot.last_failure.as_ref().is_some_and(|(at, _)| *at + RETRY_AFTER > now);
+        if recently_failed {
+            let message = slot.last_failure.as_ref().map(|(_, m)| m.clone()).unwrap_or_default();
+            return Err(format!("CRL unavailable (last attempt failed: {message})"));
         }
-        if crl.next_update.is_some_and(|n| n < now) {
-            return Err(format!("{url}: the CRL is stale (nextUpdate {:?})", crl.next_update));
-        }
-        let mut revoked = HashMap::with_capacity(usize::try_from(crl.entry_count()).unwrap_or(0));
-        for entry in crl.entries() {
-            let reason = entry.reason.unwrap_or(RevocationReason::Unspecified);
-            if reason != RevocationReason::RemoveFromCrl {
-                revoked.insert(strip(entry.serial).to_vec(), (reason, entry.revoked_at, entry.invalidity_date));
+        match self.download(url, now) {
+            Ok(cached) => {
+                let crl = cached.crl.clone();
+                slot.crl = Some(cached);
+                slot.last_failure = None;
+                Ok(crl)
+            }
+            Err(message) => {
+                tracing::warn!(%url, %message, "CRL fetch failed");
+                slot.crl = None;
+                slot.last_failure = Some((now, message.clone()));
+                Err(message)
             }
         }
-        let refresh_at = crl.next_update.unwrap_or(now + NO_NEXT_UPDATE_TTL);
-        Ok(CachedCrl {
-            issuer_key: spki.to_der().map_err(|e| e.to_string())?,
-            refresh_at,
-            next_update: crl.next_update,
-            revoked,
-        })
     }
 }
 
-fn strip(serial: &[u8]) -> &[u8] {
-    let start = serial.iter().position(|b| *b != 0).unwrap_or(serial.len());
-    &serial[start..]
+/// The body of a response, at most `max` bytes (a larger one is refused, not cut).
+pub(crate) fn read_body(response: ureq::Response, url: &str, what: &str, max: u64) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    response.into_reader().take(max + 1).read_to_end(&mut body).map_err(|e| format!("reading {url}: {e}"))?;
+    if body.len() as u64 > max {
+        return Err(format!("{url}: {what} larger than {max} bytes"));
+    }
+    Ok(body)
 }
 
-/// The first HTTP URI of the certificate's CRL distribution points.
-fn distribution_point(cert: &Certificate) -> Option<String> {
-    let ext = cert.tbs_certificate.extensions.iter().flatten().find(|e| e.extn_id == CrlDistributionPoints::OID)?;
-    let points = CrlDistributionPoints::from_der(ext.extn_value.as_bytes()).ok()?;
-    points.0.iter().find_map(|dp| match &dp.distribution_point {
+fn to_offset(t: &x509_cert::time::Time) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(t.to_unix_duration().as_secs() as i64).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// The first HTTP URI among distribution points.
+fn first_http_uri(points: &[DistributionPoint]) -> Option<String> {
+    points.iter().find_map(|dp| match &dp.distribution_point {
         Some(DistributionPointName::FullName(names)) => names.iter().find_map(|n| match n {
             GeneralName::UniformResourceIdentifier(uri) if uri.as_str().starts_with("http://") => {
                 Some(uri.as_str().to_owned())
@@ -121,53 +136,45 @@ fn distribution_point(cert: &Certificate) -> Option<String> {
     })
 }
 
+fn extension(extensions: Option<&Vec<Extension>>, oid: const_oid::ObjectIdentifier) -> Option<&[u8]> {
+    extensions.into_iter().flatten().find(|e| e.extn_id == oid).map(|e| e.extn_value.as_bytes())
+}
+
+/// The first HTTP URI of the certificate's CRL distribution points.
+fn distribution_point(cert: &Certificate) -> Option<String> {
+    let value = extension(cert.tbs_certificate.extensions.as_ref(), CrlDistributionPoints::OID)?;
+    first_http_uri(&CrlDistributionPoints::from_der(value).ok()?.0)
+}
+
+/// Where the delta CRLs are: the FreshestCRL of the certificate, else of the complete CRL.
+fn freshest_crl(cert: &Certificate, complete: &PkixCrl) -> Option<String> {
+    let value = extension(cert.tbs_certificate.extensions.as_ref(), FreshestCrl::OID)
+        .or_else(|| extension(complete.crl.tbs_cert_list.crl_extensions.as_ref(), FreshestCrl::OID))?;
+    first_http_uri(&FreshestCrl::from_der(value).ok()?.0)
+}
+
 impl RevocationSource for CrlRevocationSource {
     fn name(&self) -> &str {
         "crl"
     }
 
-    fn status(&self, certificate: &Certificate, issuer: &Certificate) -> Result<Option<RevocationFacts>, String> {
-        use der::Encode;
+    /// Never a status of its own: the fetched CRLs go through §6.3 ([`Self::crls`]).
+    fn status(&self, _certificate: &Certificate, _issuer: &Certificate) -> Result<Option<RevocationFacts>, String> {
+        Ok(None)
+    }
+
+    fn crls(&self, certificate: &Certificate) -> Result<Vec<Arc<PkixCrl>>, String> {
         let Some(url) = distribution_point(certificate) else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
-        let slot = {
-            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-            slots.entry(url.clone()).or_default().clone()
-        };
-        let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
-        let now = self.clock.now();
-        let issuer_key = issuer.tbs_certificate.subject_public_key_info.to_der().map_err(|e| e.to_string())?;
-        let fresh = slot.crl.as_ref().is_some_and(|c| c.refresh_at > now && c.issuer_key == issuer_key);
-        if !fresh {
-            let recently_failed = slot.last_failure.as_ref().is_some_and(|(at, _)| *at + RETRY_AFTER > now);
-            if recently_failed {
-                let message = slot.last_failure.as_ref().map(|(_, m)| m.clone()).unwrap_or_default();
-                return Err(format!("CRL unavailable (last attempt failed: {message})"));
-            }
-            match self.fetch(&url, issuer, now) {
-                Ok(crl) => {
-                    slot.crl = Some(Arc::new(crl));
-                    slot.last_failure = None;
-                }
-                Err(message) => {
-                    tracing::warn!(%url, %message, "CRL fetch failed");
-                    slot.last_failure = Some((now, message.clone()));
-                    return Err(message);
-                }
+        let complete = self.crl_at(&url)?;
+        let mut out = vec![complete.clone()];
+        if let Some(delta_url) = freshest_crl(certificate, &complete).filter(|d| *d != url) {
+            match self.crl_at(&delta_url) {
+                Ok(delta) => out.push(delta),
+                Err(message) => tracing::warn!(url = %delta_url, %message, "delta CRL unavailable"),
             }
         }
-        let crl = slot.crl.clone().ok_or("no CRL")?;
-        drop(slot);
-        if crl.next_update.is_some_and(|n| n < now) {
-            return Err(format!("the CRL from {url} is stale"));
-        }
-        let serial = strip(certificate.tbs_certificate.serial_number.as_bytes());
-        Ok(Some(match crl.revoked.get(serial) {
-            Some((reason, revoked_at, invalidity_date)) => {
-                RevocationFacts::Revoked { reason: *reason, revoked_at: *revoked_at, invalidity_date: *invalidity_date }
-            }
-            None => RevocationFacts::Good,
-        }))
+        Ok(out)
     }
 }

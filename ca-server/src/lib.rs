@@ -17,6 +17,7 @@ mod crl_source;
 mod distribution;
 mod metrics;
 mod ocsp_http;
+mod ocsp_source;
 pub mod rate_limit;
 pub mod refusals;
 mod reload;

@@ -1,7 +1,7 @@
 //! What the verification endpoints share, built once at start: the trust store (this CA's
 //! root plus `<ca dir>/trust/anchors/*.pem`; the issuing CA plus
 //! `<ca dir>/trust/intermediates/*.pem`) and the revocation sources (the store for our own
-//! CAs, fetched and cached CRLs for foreign ones).
+//! CAs; for foreign ones fetched and cached CRLs, and OCSP responses when those fail).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use ca_core::store::Store;
 use time::OffsetDateTime;
 
 use crate::crl_source::CrlRevocationSource;
+use crate::ocsp_source::OcspRevocationSource;
 use crate::StartError;
 
 pub struct Verifier {
@@ -22,6 +23,7 @@ pub struct Verifier {
     /// Public keys (SPKI DER) of the CAs whose issued certificates our store records.
     our_ca_keys: Vec<Vec<u8>>,
     crl: CrlRevocationSource,
+    ocsp: OcspRevocationSource,
 }
 
 impl Verifier {
@@ -34,7 +36,12 @@ impl Verifier {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, CmsError> {
         let our_ca_keys = ca_keys(&our_cas).map_err(|e| CmsError::Certificate(e.to_string()))?;
-        Ok(Self { trust: TrustStore::new(anchors, intermediates)?, our_ca_keys, crl: CrlRevocationSource::new(clock) })
+        Ok(Self {
+            trust: TrustStore::new(anchors, intermediates)?,
+            our_ca_keys,
+            crl: CrlRevocationSource::new(clock.clone()),
+            ocsp: OcspRevocationSource::new(clock),
+        })
     }
 
     /// Remember at most `capacity` validated certificate paths (0: validate every path from
@@ -93,6 +100,7 @@ impl Verifier {
             revocation.push(s);
         }
         revocation.push(&self.crl);
+        revocation.push(&self.ocsp);
         let ctx = VerifyContext { trust: &self.trust, revocation, now, validation_time, requirements, options };
         f(&ctx)
     }

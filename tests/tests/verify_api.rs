@@ -804,7 +804,19 @@ fn make_crl(
     this: OffsetDateTime,
     next: OffsetDateTime,
 ) -> Vec<u8> {
-    let params = crl::CrlParams {
+    make_crl_with(authority, number, revoked, this, next, |_| {})
+}
+
+/// [`make_crl`] with its parameters changed by `tweak` (scope, delta base).
+fn make_crl_with(
+    authority: &ca_core::issuer::CertificateAuthority,
+    number: u64,
+    revoked: &[&ca_core::serial::SerialNumber],
+    this: OffsetDateTime,
+    next: OffsetDateTime,
+    tweak: impl FnOnce(&mut crl::CrlParams),
+) -> Vec<u8> {
+    let mut params = crl::CrlParams {
         issuer: authority.subject().clone(),
         authority_key_id: authority.key_id().to_vec(),
         crl_number: number,
@@ -814,6 +826,7 @@ fn make_crl(
         issuing_distribution_point: None,
         freshest_crl: None,
     };
+    tweak(&mut params);
     let entries = revoked.iter().map(|s| crl::CrlEntry {
         serial: s.as_bytes(),
         revoked_at: this,
@@ -946,7 +959,7 @@ fn a_foreign_cas_crl_is_fetched_cached_until_next_update_and_never_trusted_stale
     publish_crl(&foreign.issuing, &server, "nca.crl", 1, &[], now, now + Duration::hours(1));
     let v = check();
     assert!(v.valid, "{}", reasons(&v));
-    assert_eq!(v.signers[0].revocation.source.as_deref(), Some("crl"));
+    assert_eq!(v.signers[0].revocation.source.as_deref(), Some("CRL"));
     let v = check();
     assert!(v.valid);
     assert_eq!(server.hits("nca.crl"), 1, "cached until nextUpdate");
@@ -967,6 +980,139 @@ fn a_foreign_cas_crl_is_fetched_cached_until_next_update_and_never_trusted_stale
     let v = check();
     assert!(!v.valid);
     assert!(reasons(&v).contains("RevocationUnavailable"), "{}", reasons(&v));
+}
+
+/// A foreign trusted CA publishing its CRLs on a loopback server, and a signature by one of
+/// its subscribers.
+struct Foreign {
+    server: CrlServer,
+    clock: Arc<ShiftedClock>,
+    ca: TestCa,
+    signer: Holder,
+}
+
+fn foreign_ca(n: u32) -> Foreign {
+    let server = crl_server();
+    let clock = Arc::new(ShiftedClock::default());
+    let urls = ca_core::config::PublicationUrls::under(&format!("http://127.0.0.1:{}", server.port));
+    let ca = TestCa::with_urls(KeyAlgorithm::P256, KeyAlgorithm::P256, clock.as_ref(), urls);
+    let signer = issue(&ca, clock.as_ref(), ProfileId::IndividualSign, n, KeyAlgorithm::P256);
+    let now = clock.now();
+    // The root's CRL, for the issuing CA's own certificate, is good all along.
+    publish_crl(&ca.root, &server, "root.crl", 1, &[], now, now + Duration::days(30));
+    Foreign { server, clock, ca, signer }
+}
+
+impl Foreign {
+    /// Verify a fresh signature through a new verifier (empty caches) that trusts the root and
+    /// knows `intermediate` as the issuing CA's certificate; revocation is required.
+    fn verify(&self, intermediate: &[u8]) -> ca_core::cms::CmsVerification {
+        use ca_core::cms::{self, Requirements};
+        let now = self.clock.now();
+        let verifier = ca_server::Verifier::new(
+            std::slice::from_ref(&self.ca.root.certificate_der),
+            &[intermediate.to_vec()],
+            Vec::new(),
+            self.clock.clone(),
+        )
+        .unwrap();
+        let chain = [intermediate.to_vec()];
+        let signature = cms::sign(b"foreign", false, &self.signer.key, &self.signer.cert.der, &chain, now).unwrap();
+        verifier.with_context(None, now, Some(now), Requirements::default(), Default::default(), |ctx| {
+            cms::verify(&signature, None, ctx).unwrap()
+        })
+    }
+}
+
+/// RFC 5280 §6.3.3(f): a fetched CRL counts only when its issuer's certificate allows
+/// cRLSign, even when the CRL is signed with the very key that issued the certificate.
+#[test]
+fn a_fetched_crl_whose_issuer_lacks_crl_sign_is_no_status() {
+    use der::{Decode, Encode};
+    use x509_cert::ext::pkix::{KeyUsage, KeyUsages};
+    let f = foreign_ca(50);
+    let now = f.clock.now();
+    publish_crl(&f.ca.issuing, &f.server, "nca.crl", 1, &[], now, now + Duration::days(1));
+    assert!(f.verify(&f.ca.issuing.certificate_der).valid, "the CA's own certificate allows cRLSign");
+
+    // The same name and key, certified by the root for keyCertSign only.
+    let mut cert = x509_cert::Certificate::from_der(&f.ca.issuing.certificate_der).unwrap();
+    let tbs = &mut cert.tbs_certificate;
+    tbs.serial_number = x509_cert::serial_number::SerialNumber::new(&[0x42; 16]).unwrap();
+    let usage = KeyUsage(KeyUsages::KeyCertSign.into()).to_der().unwrap();
+    let ku =
+        tbs.extensions.iter_mut().flatten().find(|e| e.extn_id == der::asn1::ObjectIdentifier::new_unwrap("2.5.29.15"));
+    ku.expect("a CA certificate has keyUsage").extn_value = der::asn1::OctetString::new(usage).unwrap();
+    let signature = f.ca.root.signer().sign(&tbs.to_der().unwrap()).unwrap();
+    cert.signature = der::asn1::BitString::from_bytes(&signature).unwrap();
+    let without_crl_sign = cert.to_der().unwrap();
+
+    let v = f.verify(&without_crl_sign);
+    let reasons = format!("{:?}", v.signers[0].findings);
+    assert!(!v.valid && v.has(ca_core::cms::Reason::RevocationUnavailable), "{reasons}");
+    assert!(reasons.contains("cRLSign"), "{reasons}");
+}
+
+/// RFC 5280 §6.3.3(b): a fetched CRL whose Issuing Distribution Point is another partition
+/// does not cover the certificate.
+#[test]
+fn a_fetched_crl_scoped_to_another_distribution_point_is_no_status() {
+    let f = foreign_ca(51);
+    let now = f.clock.now();
+    let other = format!("http://127.0.0.1:{}/crl/nca_p7.crl", f.server.port);
+    let scoped = make_crl_with(&f.ca.issuing, 1, &[], now, now + Duration::days(1), |p| {
+        p.issuing_distribution_point =
+            Some(crl::IssuingDistributionPoint { uri: other, only_contains_user_certs: true })
+    });
+    f.server.files.lock().unwrap().insert("nca.crl".into(), scoped);
+    let v = f.verify(&f.ca.issuing.certificate_der);
+    let reasons = format!("{:?}", v.signers[0].findings);
+    assert!(!v.valid && v.has(ca_core::cms::Reason::RevocationUnavailable), "{reasons}");
+}
+
+/// The delta CRL a certificate's FreshestCRL names is fetched with the complete CRL: a
+/// revocation published only in the delta counts.
+#[test]
+fn a_revocation_only_in_the_fetched_delta_crl_counts() {
+    let f = foreign_ca(52);
+    let now = f.clock.now();
+    publish_crl(&f.ca.issuing, &f.server, "nca.crl", 1, &[], now, now + Duration::days(1));
+    let empty_delta = make_crl_with(&f.ca.issuing, 2, &[], now, now + Duration::hours(1), |p| p.delta_base = Some(1));
+    f.server.files.lock().unwrap().insert("nca_d.crl".into(), empty_delta);
+    let v = f.verify(&f.ca.issuing.certificate_der);
+    assert!(v.valid, "{:?}", v.signers[0].findings);
+    assert_eq!(f.server.hits("nca_d.crl"), 1);
+
+    let serial = &f.signer.cert.serial;
+    let delta = make_crl_with(&f.ca.issuing, 3, &[serial], now, now + Duration::hours(1), |p| p.delta_base = Some(1));
+    f.server.files.lock().unwrap().insert("nca_d.crl".into(), delta);
+    let v = f.verify(&f.ca.issuing.certificate_der);
+    let reasons = format!("{:?}", v.signers[0].findings);
+    assert!(!v.valid && v.has(ca_core::cms::Reason::Revoked), "{reasons}");
+}
+
+/// A signature checked at a past validation time against the CRL fetched today: the CRL
+/// issued after that time is the evidence, and a revocation after it is reported, not fatal.
+#[test]
+fn a_past_signature_is_checked_against_todays_fetched_crl() {
+    use ca_core::cms::{self, Reason, Requirements};
+    let f = foreign_ca(53);
+    let signed_at = f.clock.now();
+    let chain = [f.ca.issuing.certificate_der.clone()];
+    let signature = cms::sign(b"last week", false, &f.signer.key, &f.signer.cert.der, &chain, signed_at).unwrap();
+    f.clock.0.store(2 * 86_400, Ordering::Relaxed);
+    let now = f.clock.now();
+    publish_crl(&f.ca.root, &f.server, "root.crl", 2, &[], now, now + Duration::days(30));
+    let serial = &f.signer.cert.serial;
+    publish_crl(&f.ca.issuing, &f.server, "nca.crl", 2, &[serial], now, now + Duration::days(1));
+    let verifier =
+        ca_server::Verifier::new(std::slice::from_ref(&f.ca.root.certificate_der), &chain, Vec::new(), f.clock.clone())
+            .unwrap();
+    let v = verifier.with_context(None, now, Some(signed_at), Requirements::default(), Default::default(), |ctx| {
+        cms::verify(&signature, None, ctx).unwrap()
+    });
+    let reasons = format!("{:?}", v.signers[0].findings);
+    assert!(v.valid && v.has(Reason::RevokedAfterSigning), "{reasons}");
 }
 
 /// A new P-256 CA, a SIGN certificate for person `n` issued now, and its attached signature of

@@ -9,15 +9,14 @@ use time::OffsetDateTime;
 use x509_cert::Certificate;
 
 use super::chain::KnownCertificate;
+use super::evidence::{ask_sources, fetch_evidence, Evidence, Fetched};
 use super::report::{
     CertificateReport, Finding, PathCertificate, Reason, Requirements, RevocationReport, RevocationState,
 };
 use super::revocation::RevocationFacts;
 use super::{CmsError, VerifyContext};
 use crate::identity::{format_dn, CertificateIdentity};
-use crate::pkix::{
-    self, CertificateStatus, FailureKind, PathFailure, PkixCert, PkixCrl, ProfileFinding, RevocationPolicy,
-};
+use crate::pkix::{CertificateStatus, FailureKind, PathFailure, PkixCrl, ProfileFinding, RevocationPolicy};
 
 /// What was found about one certificate.
 pub(crate) struct CertificateCheck {
@@ -120,11 +119,15 @@ pub(crate) fn check_certificate(
             .chain(cas.windows(2).map(|w| (&w[0].cert, &w[1].cert)))
             .collect();
         let policy = ctx.options.revocation;
-        let answers = match policy {
+        let mut answers = match policy {
             RevocationPolicy::None => links.iter().map(|_| None).collect(),
             _ => ask_sources(ctx, &links),
         };
-        let mut evidence = Evidence::new(leaf, cas, extra, carried_crls, at, ctx);
+        let fetched = match policy {
+            RevocationPolicy::None => Fetched::default(),
+            _ => fetch_evidence(ctx, &links, &mut answers),
+        };
+        let mut evidence = Evidence::new(leaf, cas, extra, fetched, carried_crls, at, ctx);
         for (i, ((cert, _), answer)) in links.iter().zip(answers).enumerate() {
             let what = || {
                 if i == 0 {
@@ -189,53 +192,6 @@ fn decisive(status: &Result<CertificateStatus, PathFailure>) -> bool {
         Ok(CertificateStatus::NotChecked { .. }) => false,
         Ok(_) => true,
         Err(f) => f.kind == FailureKind::Revoked,
-    }
-}
-
-/// Revocation evidence at hand for the links no source covers: CRLs sent with the request or
-/// carried in the signature, processed by RFC 5280 §6.3 (scope, reasons, delta and indirect
-/// CRLs, the CRL issuer's own path to the same anchor).
-struct Evidence<'c> {
-    leaf: &'c KnownCertificate,
-    cas: &'c [Arc<PkixCert>],
-    extra: &'c [&'c [u8]],
-    crls: Vec<Arc<PkixCrl>>,
-    at: OffsetDateTime,
-    ctx: &'c VerifyContext<'c>,
-    /// The path as the engine reads it, made on first use.
-    path: Option<Option<Vec<Arc<PkixCert>>>>,
-}
-
-impl<'c> Evidence<'c> {
-    fn new(
-        leaf: &'c KnownCertificate,
-        cas: &'c [Arc<PkixCert>],
-        extra: &'c [&'c [u8]],
-        carried_crls: &[Arc<PkixCrl>],
-        at: OffsetDateTime,
-        ctx: &'c VerifyContext<'c>,
-    ) -> Self {
-        let crls = ctx.options.crls.iter().chain(carried_crls).cloned().collect();
-        Self { leaf, cas, extra, crls, at, ctx, path: None }
-    }
-
-    /// The status of path certificate `k` (0: the leaf) by the CRLs at hand; `None` without any.
-    fn status(&mut self, k: usize) -> Option<Result<CertificateStatus, PathFailure>> {
-        if self.crls.is_empty() {
-            return None;
-        }
-        let (leaf, cas) = (self.leaf, self.cas);
-        let path = self.path.get_or_insert_with(|| {
-            let leaf = PkixCert::from_der(&leaf.parsed.der).ok()?;
-            Some(std::iter::once(Arc::new(leaf)).chain(cas.iter().cloned()).collect())
-        });
-        let path = path.as_ref()?;
-        let (anchors, mut certificates) = self.ctx.trust.environment();
-        certificates.extend(self.ctx.options.intermediates.iter().cloned());
-        certificates.extend(self.extra.iter().filter_map(|der| PkixCert::from_der(der).ok().map(Arc::new)));
-        let env = pkix::Environment { anchors, certificates, crls: self.crls.clone(), status: Vec::new() };
-        let settings = self.ctx.options.for_other_certificates().settings(self.at, self.ctx.trust.algorithms());
-        Some(pkix::certificate_status(path, k, &env, &settings))
     }
 }
 
@@ -304,30 +260,6 @@ fn evidence_revocation(
         }
         Err(f) => missing_status(policy, what, &f.message),
     }
-}
-
-/// What a source answered about one link: its name and the answer.
-type Answer<'s> = Option<(&'s str, Result<RevocationFacts, String>)>;
-
-/// Ask the revocation sources, in order, about every link of a path: each source gets the
-/// links no earlier source covered, all at once.
-fn ask_sources<'s>(ctx: &VerifyContext<'s>, links: &[(&Certificate, &Certificate)]) -> Vec<Answer<'s>> {
-    let mut answers: Vec<Answer<'s>> = links.iter().map(|_| None).collect();
-    for source in &ctx.revocation {
-        let pending: Vec<usize> = (0..links.len()).filter(|i| answers[*i].is_none()).collect();
-        if pending.is_empty() {
-            break;
-        }
-        let asked: Vec<_> = pending.iter().map(|i| links[*i]).collect();
-        for (i, answer) in pending.into_iter().zip(source.statuses(&asked)) {
-            answers[i] = match answer {
-                Ok(None) => None,
-                Ok(Some(facts)) => Some((source.name(), Ok(facts))),
-                Err(e) => Some((source.name(), Err(e))),
-            };
-        }
-    }
-    answers
 }
 
 /// Turn the answer about one link of the path into a state and findings; fills `report` for

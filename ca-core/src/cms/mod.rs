@@ -11,6 +11,7 @@ mod ber;
 mod certificate;
 mod chain;
 mod ess;
+mod evidence;
 mod input;
 mod options;
 mod parts;

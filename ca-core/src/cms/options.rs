@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use const_oid::ObjectIdentifier;
 
-use crate::pkix::{PkixCert, PkixCrl, RevocationPolicy, ValidationSettings, ANY_POLICY};
+use crate::pkix::{OcspResponse, PkixCert, PkixCrl, RevocationPolicy, ValidationSettings, ANY_POLICY};
 
 /// Per-verification path validation inputs. The default is what a relying party that says
 /// nothing gets: revocation required for every certificate of the path, any policy, no extra
@@ -21,6 +21,9 @@ pub struct PathOptions {
     pub intermediates: Vec<Arc<PkixCert>>,
     /// CRLs sent with the request (full, delta or indirect; checked by RFC 5280 §6.3).
     pub crls: Vec<Arc<PkixCrl>>,
+    /// OCSP responses sent with the request (RFC 6960; signed by the certificate's issuer or
+    /// a responder it delegated to), asked before the CRLs.
+    pub ocsp_responses: Vec<Arc<OcspResponse>>,
     /// user-initial-policy-set; `None` is `{anyPolicy}`.
     pub initial_policy_set: Option<Vec<ObjectIdentifier>>,
     pub initial_explicit_policy: bool,
@@ -78,6 +81,7 @@ impl PathOptions {
             revocation: self.revocation,
             intermediates: self.intermediates.clone(),
             crls: self.crls.clone(),
+            ocsp_responses: self.ocsp_responses.clone(),
             ..Self::default()
         }
     }

@@ -3,10 +3,12 @@
 //! the same trait.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use time::OffsetDateTime;
 use x509_cert::Certificate;
 
+use crate::pkix::{OcspResponse, PkixCrl};
 use crate::revocation::RevocationReason;
 use crate::serial::SerialNumber;
 use crate::store::{CertificateState, CertificateStatus, Store};
@@ -39,6 +41,27 @@ pub trait RevocationSource: Send + Sync {
     /// source can answer them in one read.
     fn statuses(&self, links: &[(&Certificate, &Certificate)]) -> Vec<Result<Option<RevocationFacts>, String>> {
         links.iter().map(|(certificate, issuer)| self.status(certificate, issuer)).collect()
+    }
+
+    /// CRLs this source fetched for `certificate` (the complete CRL of its distribution point
+    /// and the delta CRL a FreshestCRL names), asked for the links no source gave a status
+    /// for. They decide nothing by themselves: the verifier processes them by RFC 5280 §6.3
+    /// (scope, the CRL issuer's cRLSign and own path, deltas) with the CRLs at hand. Empty:
+    /// this source fetches none for the certificate; `Err`: it should, but cannot.
+    fn crls(&self, _certificate: &Certificate) -> Result<Vec<Arc<PkixCrl>>, String> {
+        Ok(Vec::new())
+    }
+
+    /// OCSP responses this source fetched for `certificate` issued by `issuer` (from its
+    /// AIA), asked for the links whose CRLs could not be had; processed like the responses a
+    /// relying party sends (RFC 6960 §4.2.2.2 responder, CertID, times). Empty: this source
+    /// fetches none for the certificate; `Err`: it should, but cannot.
+    fn ocsp_responses(
+        &self,
+        _certificate: &Certificate,
+        _issuer: &Certificate,
+    ) -> Result<Vec<Arc<OcspResponse>>, String> {
+        Ok(Vec::new())
     }
 }
 

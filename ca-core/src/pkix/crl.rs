@@ -4,7 +4,8 @@
 //! extensions that make a CRL unusable. Other status sources are asked first.
 
 use std::cell::RefCell;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use const_oid::db::rfc5280 as oids;
 use const_oid::{AssociatedOid, ObjectIdentifier};
@@ -48,11 +49,13 @@ pub(crate) fn to_offset(t: &x509_cert::time::Time) -> OffsetDateTime {
 /// indirect CRL's certificateIssuer says otherwise).
 #[derive(Clone, Debug)]
 struct Entry {
-    serial: Vec<u8>,
     certificate_issuer: Name,
     revoked_at: OffsetDateTime,
     reason: Option<CrlReason>,
 }
+
+/// A key's SubjectPublicKeyInfo DER and the DSA parameters it inherits.
+type VerifyingKey = (Vec<u8>, Option<Vec<u8>>);
 
 /// A CRL read once.
 #[derive(Clone, Debug)]
@@ -68,6 +71,14 @@ pub struct PkixCrl {
     /// Why the CRL must not be used (a critical extension or entry extension we do not process).
     unusable: Option<String>,
     entries: Vec<Entry>,
+    /// Serial → indexes into `entries`: a CRL fetched once answers every later look-up, and a
+    /// national CA's CRL can list a million certificates.
+    by_serial: HashMap<Vec<u8>, Vec<usize>>,
+    /// Keys (SPKI DER, inherited parameters) whose check of the signature passed without an
+    /// exception: a CRL fetched once and shared is hashed once, not on every look-up (a
+    /// national CA's CRL runs to tens of megabytes). The algorithm policy is the verifier's,
+    /// the same for every look-up of a CRL it fetched.
+    verified_by: Arc<Mutex<Vec<VerifyingKey>>>,
 }
 
 fn integer(bytes: &[u8]) -> Vec<u8> {
@@ -90,6 +101,8 @@ impl PkixCrl {
             authority_key_id: None,
             unusable: None,
             entries: Vec::new(),
+            by_serial: HashMap::new(),
+            verified_by: Arc::default(),
             crl: crl.clone(),
         };
         for ext in list.crl_extensions.iter().flatten() {
@@ -145,8 +158,9 @@ impl PkixCrl {
                     _ => {}
                 }
             }
+            let serial = revoked.serial_number.as_bytes().to_vec();
+            out.by_serial.entry(serial).or_default().push(out.entries.len());
             out.entries.push(Entry {
-                serial: revoked.serial_number.as_bytes().to_vec(),
                 certificate_issuer: issuer.clone(),
                 revoked_at: to_offset(&revoked.revocation_date),
                 reason,
@@ -163,15 +177,47 @@ impl PkixCrl {
         self.base_crl_number.is_some()
     }
 
-    /// thisUpdate is not after `at` and nextUpdate (when present) not before it.
+    /// nextUpdate (when present) is not before `at`. A CRL issued after `at` is evidence of the
+    /// status at `at` too (it lists every revocation up to its thisUpdate, with the date): how
+    /// a signature made last week is checked against today's CRL, its later revocations told
+    /// apart by their dates. §6.3.3(a) itself asks nothing of thisUpdate.
     fn current_at(&self, at: OffsetDateTime) -> bool {
         let list = &self.crl.tbs_cert_list;
-        to_offset(&list.this_update) <= at && list.next_update.as_ref().is_none_or(|n| at <= to_offset(n))
+        list.next_update.as_ref().is_none_or(|n| at <= to_offset(n))
+    }
+
+    /// [`verify_signature`] of this CRL by `key`, remembered when it passes without exception.
+    fn verify_with(
+        &self,
+        key: &spki::SubjectPublicKeyInfoOwned,
+        inherited: Option<&[u8]>,
+        at: OffsetDateTime,
+        policy: &super::AlgorithmPolicy,
+    ) -> Result<Option<String>, SignatureProblem> {
+        let memo = key.to_der().ok().map(|k| (k, inherited.map(<[u8]>::to_vec)));
+        let verified = || self.verified_by.lock().unwrap_or_else(|p| p.into_inner());
+        if memo.as_ref().is_some_and(|m| verified().contains(m)) {
+            return Ok(None);
+        }
+        let result = verify_signature(
+            &self.crl.signature_algorithm,
+            key,
+            inherited,
+            &self.tbs,
+            self.crl.signature.raw_bytes(),
+            at,
+            policy,
+        );
+        if let (Ok(None), Some(m)) = (&result, memo) {
+            verified().push(m);
+        }
+        result
     }
 
     fn entry_for(&self, cert: &PkixCert) -> Option<&Entry> {
         let serial = cert.cert.tbs_certificate.serial_number.as_bytes();
-        self.entries.iter().find(|e| e.serial == serial && names_equal(&e.certificate_issuer, cert.issuer()))
+        let indexes = self.by_serial.get(serial)?;
+        indexes.iter().map(|i| &self.entries[*i]).find(|e| names_equal(&e.certificate_issuer, cert.issuer()))
     }
 }
 
@@ -400,15 +446,7 @@ impl Validator<'_, '_> {
         for (candidate, on_path) in candidates {
             let key = &candidate.cert.tbs_certificate.subject_public_key_info;
             let params = on_path.and_then(|j| path.key_parameters[j].clone());
-            let verified = verify_signature(
-                &crl.crl.signature_algorithm,
-                key,
-                params.as_deref(),
-                &crl.tbs,
-                crl.crl.signature.raw_bytes(),
-                self.settings.time,
-                &self.settings.algorithms,
-            );
+            let verified = crl.verify_with(key, params.as_deref(), self.settings.time, &self.settings.algorithms);
             if matches!(verified, Err(SignatureProblem::Invalid | SignatureProblem::Refused(_))) {
                 continue;
             }
@@ -477,18 +515,7 @@ impl Validator<'_, '_> {
                 (Some(base), Some(number)) => compare_integers(base, number) != std::cmp::Ordering::Greater,
                 _ => false,
             })
-            .find(|d| {
-                verify_signature(
-                    &d.crl.signature_algorithm,
-                    &signer.0,
-                    signer.1.as_deref(),
-                    &d.tbs,
-                    d.crl.signature.raw_bytes(),
-                    at,
-                    &self.settings.algorithms,
-                )
-                .is_ok()
-            })
+            .find(|d| d.verify_with(&signer.0, signer.1.as_deref(), at, &self.settings.algorithms).is_ok())
             .cloned()
     }
 }

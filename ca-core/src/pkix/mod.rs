@@ -23,6 +23,7 @@ mod constraints;
 mod crl;
 mod findings;
 mod name;
+mod ocsp;
 mod policy;
 mod validate;
 
@@ -37,6 +38,7 @@ pub use cert::PkixCert;
 pub use crl::PkixCrl;
 pub use findings::{profile_findings, ProfileFinding};
 pub use name::names_equal;
+pub use ocsp::{OcspResponse, OcspResponses};
 pub use policy::ANY_POLICY;
 
 /// SHA-256 of a DER encoding: how certificates are told apart.

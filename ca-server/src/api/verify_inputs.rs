@@ -11,7 +11,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::Query;
 use ca_core::cms::{PathOptions, Requirements};
 use ca_core::identity::KeyType;
-use ca_core::pkix::{PkixCert, PkixCrl, RevocationPolicy, ANY_POLICY};
+use ca_core::pkix::{OcspResponse, PkixCert, PkixCrl, RevocationPolicy, ANY_POLICY};
 use const_oid::ObjectIdentifier;
 use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
@@ -66,6 +66,9 @@ pub(crate) struct InputsJson {
     /// CRLs: base64 DER or PEM each.
     #[serde(default)]
     crls: Vec<String>,
+    /// OCSP responses (RFC 6960 OCSPResponse): base64 DER each.
+    #[serde(default)]
+    ocsp_responses: Vec<String>,
     #[serde(default)]
     initial_policy_set: Option<Vec<String>>,
     #[serde(default)]
@@ -100,6 +103,7 @@ impl InputsJson {
             && self.revocation.is_none()
             && self.intermediates.is_empty()
             && self.crls.is_empty()
+            && self.ocsp_responses.is_empty()
             && self.initial_policy_set.is_none()
             && self.initial_explicit_policy.is_none()
             && self.initial_policy_mapping_inhibit.is_none()
@@ -111,8 +115,10 @@ impl InputsJson {
 
     pub(crate) fn parse(self) -> Result<Inputs, ApiError> {
         let bad = |m: String| ApiError::bad_request("malformed-request", m);
-        if self.intermediates.len() > MAX_SENT || self.crls.len() > MAX_SENT {
-            return Err(bad(format!("at most {MAX_SENT} intermediates and {MAX_SENT} CRLs per request")));
+        if self.intermediates.len() > MAX_SENT || self.crls.len() > MAX_SENT || self.ocsp_responses.len() > MAX_SENT {
+            return Err(bad(format!(
+                "at most {MAX_SENT} intermediates, {MAX_SENT} CRLs and {MAX_SENT} OCSP responses per request"
+            )));
         }
         let intermediates = self
             .intermediates
@@ -133,6 +139,18 @@ impl InputsJson {
                 PkixCrl::from_der(&der).map(Arc::new).map_err(|e| bad(format!("crls[{i}]: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let ocsp_responses = self
+            .ocsp_responses
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                use base64::Engine;
+                let der = base64::engine::general_purpose::STANDARD
+                    .decode(ca_core::cms::without_whitespace(text.trim()).as_bytes())
+                    .map_err(|_| bad(format!("ocsp_responses[{i}]: not base64")))?;
+                OcspResponse::from_der(&der).map(Arc::new).map_err(|e| bad(format!("ocsp_responses[{i}]: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let initial_policy_set = self
             .initial_policy_set
             .map(|set| set.iter().map(|p| policy_oid(p).map_err(bad)).collect::<Result<Vec<_>, _>>())
@@ -149,6 +167,7 @@ impl InputsJson {
                 revocation: self.revocation.unwrap_or_default(),
                 intermediates,
                 crls,
+                ocsp_responses,
                 initial_policy_set,
                 initial_explicit_policy: self.initial_explicit_policy.unwrap_or(false),
                 initial_policy_mapping_inhibit: self.initial_policy_mapping_inhibit.unwrap_or(false),
@@ -220,6 +239,7 @@ impl VerifyQuery {
             revocation: self.revocation,
             intermediates: Vec::new(),
             crls: Vec::new(),
+            ocsp_responses: Vec::new(),
             initial_policy_set: self.initial_policy_set.map(|s| comma_list(Some(s))),
             initial_explicit_policy: self.initial_explicit_policy,
             initial_policy_mapping_inhibit: self.initial_policy_mapping_inhibit,
@@ -311,6 +331,7 @@ pub(crate) fn document(doc: &mut serde_json::Value) {
             "description": "require: every certificate of the path needs a current status, else valid=false with RevocationUnavailable; prefer: a missing status is a note (RevocationNotChecked); none: no status is asked" },
         "intermediates": { "type": "array", "maxItems": MAX_SENT, "items": { "type": "string" }, "description": "candidate intermediate certificates, base64 DER or PEM (trust anchors stay the server's)" },
         "crls": { "type": "array", "maxItems": MAX_SENT, "items": { "type": "string" }, "description": "CRLs (full, delta, indirect), base64 DER or PEM, processed by RFC 5280 §6.3" },
+        "ocsp_responses": { "type": "array", "maxItems": MAX_SENT, "items": { "type": "string", "format": "byte" }, "description": "OCSP responses (RFC 6960 OCSPResponse, base64 DER), asked before the CRLs; one counts for a certificate when signed by its issuer or by a responder the issuer certified with id-kp-OCSPSigning (carried in the response), when its CertID names the certificate and when its nextUpdate (else thisUpdate) is not before the validation time; others are ignored" },
         "initial_policy_set": oids("user-initial-policy-set: OIDs, anyPolicy (default) for any"),
         "initial_explicit_policy": { "type": "boolean", "default": false },
         "initial_policy_mapping_inhibit": { "type": "boolean", "default": false },
@@ -401,6 +422,8 @@ mod tests {
             (serde_json::json!({"extended_key_usage": ["clientauth"]}), "extended_key_usage"),
             (serde_json::json!({"crls": ["%%%"]}), "crls[0]"),
             (serde_json::json!({"crls": ["MAMCAQE="]}), "crls[0]"),
+            (serde_json::json!({"ocsp_responses": ["%%%"]}), "ocsp_responses[0]"),
+            (serde_json::json!({"ocsp_responses": ["MAMCAQE="]}), "ocsp_responses[0]"),
             (serde_json::json!({"intermediates": ["MAMCAQE="]}), "intermediates[0]"),
             (serde_json::json!({"revocation_policy": "none"}), "unknown field"),
         ] {
@@ -415,7 +438,15 @@ mod tests {
         for path in ["/api/v1/x509/verify", "/api/v1/cms/verify"] {
             let post = &doc["paths"][path]["post"];
             let body = &post["requestBody"]["content"]["application/json"]["schema"]["properties"];
-            for field in ["revocation", "intermediates", "crls", "initial_policy_set", "max_path_length", "strict"] {
+            for field in [
+                "revocation",
+                "intermediates",
+                "crls",
+                "ocsp_responses",
+                "initial_policy_set",
+                "max_path_length",
+                "strict",
+            ] {
                 assert!(body.get(field).is_some(), "{path}: {field}");
             }
             assert!(post["parameters"].to_string().contains("\"extended_key_usage\""), "{path}");

@@ -1,0 +1,146 @@
+//! Revocation evidence for the links of a path: what the sources answer or fetch (CRLs, OCSP
+//! responses), and the engine's RFC 5280 §6.3 / RFC 6960 processing of what is at hand.
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+use x509_cert::Certificate;
+
+use super::chain::KnownCertificate;
+use super::revocation::RevocationFacts;
+use super::VerifyContext;
+use crate::pkix::{self, CertificateStatus, OcspResponse, PathFailure, PkixCert, PkixCrl};
+
+/// What a source answered about one link: its name and the answer.
+pub(super) type Answer<'s> = Option<(&'s str, Result<RevocationFacts, String>)>;
+
+/// Ask the revocation sources, in order, about every link of a path: each source gets the
+/// links no earlier source covered, all at once.
+pub(super) fn ask_sources<'s>(ctx: &VerifyContext<'s>, links: &[(&Certificate, &Certificate)]) -> Vec<Answer<'s>> {
+    let mut answers: Vec<Answer<'s>> = links.iter().map(|_| None).collect();
+    for source in &ctx.revocation {
+        let pending: Vec<usize> = (0..links.len()).filter(|i| answers[*i].is_none()).collect();
+        if pending.is_empty() {
+            break;
+        }
+        let asked: Vec<_> = pending.iter().map(|i| links[*i]).collect();
+        for (i, answer) in pending.into_iter().zip(source.statuses(&asked)) {
+            answers[i] = match answer {
+                Ok(None) => None,
+                Ok(Some(facts)) => Some((source.name(), Ok(facts))),
+                Err(e) => Some((source.name(), Err(e))),
+            };
+        }
+    }
+    answers
+}
+
+/// Revocation evidence the sources fetched.
+#[derive(Default)]
+pub(super) struct Fetched {
+    crls: Vec<Arc<PkixCrl>>,
+    ocsp: Vec<Arc<OcspResponse>>,
+}
+
+/// What the sources fetch for the links none of them gave a status for: CRLs, and OCSP
+/// responses for the links whose CRLs could not be had. A source that should fetch but cannot
+/// makes that link's answer its error (what the evidence at hand may still override).
+pub(super) fn fetch_evidence<'s>(
+    ctx: &VerifyContext<'s>,
+    links: &[(&Certificate, &Certificate)],
+    answers: &mut [Answer<'s>],
+) -> Fetched {
+    let mut fetched = Fetched::default();
+    for ((certificate, issuer), answer) in links.iter().zip(answers.iter_mut()) {
+        if answer.is_some() {
+            continue;
+        }
+        let mut have_crls = false;
+        for source in &ctx.revocation {
+            match source.crls(certificate) {
+                Ok(crls) if crls.is_empty() => continue,
+                Ok(crls) => {
+                    have_crls = true;
+                    for crl in crls {
+                        if !fetched.crls.iter().any(|c| Arc::ptr_eq(c, &crl)) {
+                            fetched.crls.push(crl);
+                        }
+                    }
+                }
+                Err(e) => *answer = Some((source.name(), Err(e))),
+            }
+            break;
+        }
+        if have_crls {
+            continue;
+        }
+        for source in &ctx.revocation {
+            match source.ocsp_responses(certificate, issuer) {
+                Ok(responses) if responses.is_empty() => continue,
+                Ok(responses) => fetched.ocsp.extend(responses),
+                Err(e) => {
+                    if answer.is_none() {
+                        *answer = Some((source.name(), Err(e)));
+                    }
+                }
+            }
+            break;
+        }
+    }
+    fetched
+}
+
+/// Revocation evidence at hand for the links no source covers: OCSP responses fetched or sent
+/// with the request (asked first), CRLs fetched from distribution points, sent with the request
+/// or carried in the signature, processed by RFC 5280 §6.3 (scope, reasons, delta and indirect
+/// CRLs, the CRL issuer's own path to the same anchor).
+pub(super) struct Evidence<'c> {
+    leaf: &'c KnownCertificate,
+    cas: &'c [Arc<PkixCert>],
+    extra: &'c [&'c [u8]],
+    crls: Vec<Arc<PkixCrl>>,
+    /// Fetched OCSP responses and those the relying party sent.
+    ocsp: Vec<Arc<OcspResponse>>,
+    at: OffsetDateTime,
+    ctx: &'c VerifyContext<'c>,
+    /// The path as the engine reads it, made on first use.
+    path: Option<Option<Vec<Arc<PkixCert>>>>,
+}
+
+impl<'c> Evidence<'c> {
+    pub(super) fn new(
+        leaf: &'c KnownCertificate,
+        cas: &'c [Arc<PkixCert>],
+        extra: &'c [&'c [u8]],
+        fetched: Fetched,
+        carried_crls: &[Arc<PkixCrl>],
+        at: OffsetDateTime,
+        ctx: &'c VerifyContext<'c>,
+    ) -> Self {
+        // Fetched CRLs first: they are the freshest, and §6.3 stops at the first complete CRL
+        // that covers every reason.
+        let crls = fetched.crls.iter().chain(&ctx.options.crls).chain(carried_crls).cloned().collect();
+        let ocsp = fetched.ocsp.into_iter().chain(ctx.options.ocsp_responses.iter().cloned()).collect();
+        Self { leaf, cas, extra, crls, ocsp, at, ctx, path: None }
+    }
+
+    /// The status of path certificate `k` (0: the leaf) by the CRLs at hand; `None` without any.
+    pub(super) fn status(&mut self, k: usize) -> Option<Result<CertificateStatus, PathFailure>> {
+        if self.crls.is_empty() && self.ocsp.is_empty() {
+            return None;
+        }
+        let (leaf, cas) = (self.leaf, self.cas);
+        let path = self.path.get_or_insert_with(|| {
+            let leaf = PkixCert::from_der(&leaf.parsed.der).ok()?;
+            Some(std::iter::once(Arc::new(leaf)).chain(cas.iter().cloned()).collect())
+        });
+        let path = path.as_ref()?;
+        let (anchors, mut certificates) = self.ctx.trust.environment();
+        certificates.extend(self.ctx.options.intermediates.iter().cloned());
+        certificates.extend(self.extra.iter().filter_map(|der| PkixCert::from_der(der).ok().map(Arc::new)));
+        let settings = self.ctx.options.for_other_certificates().settings(self.at, self.ctx.trust.algorithms());
+        let ocsp = pkix::OcspResponses { responses: &self.ocsp, settings: &settings };
+        let env = pkix::Environment { anchors, certificates, crls: self.crls.clone(), status: vec![&ocsp] };
+        Some(pkix::certificate_status(path, k, &env, &settings))
+    }
+}
