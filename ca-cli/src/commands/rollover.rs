@@ -160,6 +160,49 @@ fn new_key(
     }
 }
 
+/// The next generation after `old` (a root or an issuing CA; `earlier`: its retired
+/// predecessors): its name, a common name no earlier generation had, its key (on the token given
+/// or the one `old` is on, else a file) and its ca.toml section.
+fn next_generation(
+    ctx: &Context,
+    args: &NewCaArgs,
+    old: &CaSection,
+    earlier: &[RetiredCa],
+    alg: KeyAlgorithm,
+    validity_days: u32,
+    what: &str,
+) -> Result<(CaSection, NewKey), Failure> {
+    let name = next_name(ctx, &old.name);
+    let earlier = earlier.iter().map(|r| r.common_name.as_str()).chain([old.common_name.as_str()]);
+    let common_name = new_common_name(args.common_name.as_deref(), &old.common_name, &name, earlier)?;
+    if !ctx.json {
+        eprintln!("generating the {name} {what} key ({alg}) …");
+    }
+    let key = new_key(ctx, &args.hsm, old.key.as_ref(), &name, alg)?;
+    let section = CaSection {
+        name,
+        common_name,
+        organisation: old.organisation.clone(),
+        key_algorithm: alg.name().to_owned(),
+        validity_days,
+        policies: old.policies,
+        key: key.location.clone(),
+    };
+    Ok((section, key))
+}
+
+/// `old` as a retired generation whose CRLs (and OCSP, with `ocsp_key`) are served until `until`.
+fn retired(old: &CaSection, ocsp_key: Option<KeyLocation>, until: time::OffsetDateTime) -> RetiredCa {
+    RetiredCa {
+        name: old.name.clone(),
+        common_name: old.common_name.clone(),
+        key_algorithm: old.key_algorithm.clone(),
+        key: old.key.clone(),
+        ocsp_key,
+        until,
+    }
+}
+
 fn write_certificate(ctx: &Context, name: &str, der_bytes: &[u8]) -> Result<(), Failure> {
     let pem = crate::pem::encode("CERTIFICATE", der_bytes)?;
     for (path, bytes) in [(ctx.dir.certificate_pem(name), pem.as_bytes()), (ctx.dir.certificate_der(name), der_bytes)] {
@@ -218,36 +261,16 @@ fn issuing(ctx: &Context, args: &NewCaArgs) -> Outcome {
             when(not_after)
         )));
     }
-    let name = next_name(ctx, &old.name);
-    let earlier = ctx.config.retired.iter().map(|r| r.common_name.as_str()).chain([old.common_name.as_str()]);
-    let common_name = new_common_name(args.common_name.as_deref(), &old.common_name, &name, earlier)?;
     // The old CA's certificates all end by then; nothing new is issued under it from here on.
     let until = ctx.store.latest_not_after(&old.name)?.unwrap_or(now).max(now);
-    if !ctx.json {
-        eprintln!("generating the {name} CA key ({alg}) …");
-    }
-    let key = new_key(ctx, &args.hsm, old.key.as_ref(), &name, alg)?;
-    let section = CaSection {
-        name: name.clone(),
-        common_name,
-        organisation: old.organisation.clone(),
-        key_algorithm: alg.name().to_owned(),
-        validity_days,
-        policies: old.policies,
-        key: key.location.clone(),
-    };
+    let (section, key) = next_generation(ctx, args, &old, &ctx.config.retired, alg, validity_days, "CA")?;
+    let name = section.name.clone();
     let result = certify(ctx, &root, key.signer.as_ref(), &section).and_then(|issued| {
         retire_ocsp_files(ctx, &old.name)?;
         ca_core::failpoint::hit(ca_core::failpoint::ROLLOVER_PREPARED);
         let mut config = ctx.config.clone();
-        config.retired.push(RetiredCa {
-            name: old.name.clone(),
-            common_name: old.common_name.clone(),
-            key_algorithm: old.key_algorithm.clone(),
-            key: old.key.clone(),
-            ocsp_key: config.server.ocsp_key.take(),
-            until,
-        });
+        let ocsp_key = config.server.ocsp_key.take();
+        config.retired.push(retired(&old, ocsp_key, until));
         config.issuing = section.clone();
         if let Err(e) = config.replace(&ctx.dir.config()) {
             // ca.toml still names the old CA as the current one: its responder goes back.
@@ -318,22 +341,8 @@ fn root(ctx: &Context, args: &NewCaArgs) -> Outcome {
     }
     let old_root = ctx.authority(&old.name)?;
     let now = ctx.clock_now();
-    let name = next_name(ctx, &old.name);
-    let earlier = ctx.config.retired_roots.iter().map(|r| r.common_name.as_str()).chain([old.common_name.as_str()]);
-    let common_name = new_common_name(args.common_name.as_deref(), &old.common_name, &name, earlier)?;
-    if !ctx.json {
-        eprintln!("generating the {name} root key ({alg}) …");
-    }
-    let key = new_key(ctx, &args.hsm, old.key.as_ref(), &name, alg)?;
-    let section = CaSection {
-        name: name.clone(),
-        common_name,
-        organisation: old.organisation.clone(),
-        key_algorithm: alg.name().to_owned(),
-        validity_days,
-        policies: old.policies,
-        key: key.location.clone(),
-    };
+    let (section, key) = next_generation(ctx, args, &old, &ctx.config.retired_roots, alg, validity_days, "root")?;
+    let name = section.name.clone();
     let result = (|| {
         let subject =
             Subject::Service { common_name: section.common_name.clone(), organisation: section.organisation.clone() };
@@ -357,19 +366,16 @@ fn root(ctx: &Context, args: &NewCaArgs) -> Outcome {
         let (_, old_not_after) = old_root.validity();
         let cross_validity = validity.min(old_not_after - now);
         let public_key = signer.public_key().clone();
-        let cross = old_root.create_cross(subject, public_key, cross_validity, store, clock, urls, actor, policies)?;
+        // Certified at the instant the validity was computed from: read later, the clock could
+        // put the end a second past the current root's and the issuer would refuse it.
+        let at_now = ca_core::clock::FixedClock(now);
+        let cross =
+            old_root.create_cross(subject, public_key, cross_validity, store, &at_now, urls, actor, policies)?;
         write_certificate(ctx, &format!("{name}-cross"), &cross.der)?;
         // The old root's CA certificates (issuing CAs, the cross certificate) all end by then.
         let until = ctx.store.latest_not_after(&old.name)?.unwrap_or(now).max(now);
         let mut config = ctx.config.clone();
-        config.retired_roots.push(RetiredCa {
-            name: old.name.clone(),
-            common_name: old.common_name.clone(),
-            key_algorithm: old.key_algorithm.clone(),
-            key: old.key.clone(),
-            ocsp_key: None,
-            until,
-        });
+        config.retired_roots.push(retired(&old, None, until));
         config.root = section.clone();
         config.replace(&ctx.dir.config())?;
         Ok::<_, Failure>((new_root, cross, until))
