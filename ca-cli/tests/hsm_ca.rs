@@ -7,7 +7,7 @@ mod common;
 use std::path::PathBuf;
 use std::process::Output;
 
-use common::{openssl, openssl_csr, CaRunner, SoftHsm, IIN, MODULE};
+use common::{issue_individual, openssl, openssl_csr, CaRunner, SoftHsm, IIN, MODULE};
 
 const PIN: &str = "1234-5678";
 
@@ -136,21 +136,11 @@ fn an_ocsp_responder_key_on_the_token_answers_openssl() {
     let work = h.softhsm.tmp.path();
     let csr = openssl_csr(work, "holder", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
     let cert = work.join("holder.pem");
-    ca.ok(&[
-        "issue",
-        "--profile",
+    ca.ok(&issue_individual(
         "individual-sign",
-        "--iin",
         IIN,
-        "--surname",
-        "ТЕСТОВ",
-        "--given-name",
-        "ТЕСТ",
-        "--csr",
-        csr.to_str().unwrap(),
-        "--out",
-        cert.to_str().unwrap(),
-    ]);
+        &["--csr", csr.to_str().unwrap(), "--out", cert.to_str().unwrap()],
+    ));
     let bundle = ca.chain_bundle(&work.join("bundle.pem"));
     let (mut server, port) = ca.serve();
     let (ok, text) = ca.openssl_ocsp(port, &cert, &bundle, &[]);

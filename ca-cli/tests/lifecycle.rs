@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::{http, openssl, openssl_csr, CaRunner, Server, SoftHsm, BIN, IIN, MODULE};
+use common::{http, issue_individual, openssl, openssl_csr, CaRunner, Server, SoftHsm, BIN, IIN, MODULE};
 
 fn serve(ca: &CaRunner) -> (Server, u16) {
     let (child, port) = ca.serve();
@@ -61,21 +61,11 @@ fn responder_id(ocsp_text: &str) -> String {
 fn holder(ca: &CaRunner, work: &Path) -> PathBuf {
     let csr = openssl_csr(work, "holder", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
     let cert = work.join("holder.pem");
-    ca.ok(&[
-        "issue",
-        "--profile",
+    ca.ok(&issue_individual(
         "individual-sign",
-        "--iin",
         IIN,
-        "--surname",
-        "ТЕСТОВ",
-        "--given-name",
-        "ТЕСТ",
-        "--csr",
-        csr.to_str().unwrap(),
-        "--out",
-        cert.to_str().unwrap(),
-    ]);
+        &["--csr", csr.to_str().unwrap(), "--out", cert.to_str().unwrap()],
+    ));
     cert
 }
 
