@@ -140,7 +140,8 @@ impl Env {
             registry,
             signatures: &FakeSignatureCheck,
             clock: &self.clock,
-            install_url: "https://pki.test.kz/install",
+            install_url: "https://pki.test.kz",
+            install_ttl: time::Duration::hours(72),
         }
     }
 
@@ -166,6 +167,8 @@ fn new_app(kind: ca_core::ra::ApplicationKind, n: u32, bin: Option<Bin>) -> Subm
         revocation_reason: None,
         signature: None,
         operator: None,
+        email: None,
+        csrs: None,
     }
 }
 
@@ -177,13 +180,22 @@ fn statement(a: &Application, action: &'static str) -> Vec<u8> {
         iin: a.iin,
         bin: a.bin,
         serials: a.serials.clone(),
+        keys: Vec::new(),
     }
     .canonical()
 }
 
 fn submit_statement(s: &Submission) -> Vec<u8> {
-    Statement { action: "submit", number: None, kind: s.kind, iin: s.iin, bin: s.bin, serials: s.serials.clone() }
-        .canonical()
+    Statement {
+        action: "submit",
+        number: None,
+        kind: s.kind,
+        iin: s.iin,
+        bin: s.bin,
+        serials: s.serials.clone(),
+        keys: Vec::new(),
+    }
+    .canonical()
 }
 
 fn keys() -> (SoftwareKey, SoftwareKey) {
@@ -672,6 +684,7 @@ fn an_application_left_issuing_by_a_dead_worker_is_recovered() {
         serials: None,
         refusal: None,
         notice: None,
+        token: None,
     };
     env.ca.store.transition(&a.number, &claim).unwrap();
     let (k1, k2) = keys();
