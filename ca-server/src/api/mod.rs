@@ -151,7 +151,7 @@ fn applications_paths() -> serde_json::Value {
         "/api/v1/applications/{number}/head-confirm": { "post": {
             "summary": "The legal entity's first head or HR confirms an employee's application: his CMS (SIGN key) over the head-confirm statement, single use",
             "parameters": [number.clone()], "requestBody": cms_body.clone(),
-            "responses": { "200": { "description": "Confirmed (or already)" }, "403": { "description": "Signature refused (wrong signer, role, key, replay)", "content": error.clone() }, "404": { "description": "No such application", "content": error.clone() }, "409": { "description": "Not awaiting the head", "content": error.clone() } } } },
+            "responses": { "200": { "description": "Confirmed (or already)" }, "400": { "description": "Not a CMS, or a malformed application number", "content": error.clone() }, "401": { "description": "No signature" }, "403": { "description": "Signature refused (wrong signer, role, key, replay)", "content": error.clone() }, "404": { "description": "No such application", "content": error.clone() }, "409": { "description": "Not awaiting the head", "content": error.clone() } } } },
         "/api/v1/admin/applications/{number}/verify": { "post": {
             "summary": "The operator checked the applicant's identity and the form: a CMS by a CA operator whose content is {\"action\":\"operator-verify\",\"application\":…}; audited",
             "parameters": [number.clone()], "requestBody": cms_body.clone(),
