@@ -82,9 +82,11 @@ impl Setup {
             .collect()
     }
 
+    /// The issuance notices of `number` (its registration notice went out at registration).
     fn notices(&self, number: &str) -> usize {
         let list = self.ca.json(&["outbox", "list"]);
-        list.as_array().unwrap().iter().filter(|m| m["application"] == number).count()
+        let issuance = |m: &&serde_json::Value| m["subject"].as_str().is_some_and(|s| s.contains("выпущены"));
+        list.as_array().unwrap().iter().filter(|m| m["application"] == number).filter(issuance).count()
     }
 }
 
