@@ -172,11 +172,16 @@ pub struct SignedArgs {
 pub struct IssueArgs {
     /// The application number (A-YYYY-NNNNNN).
     pub number: String,
-    /// Directory for the PKCS#12 files; default issued/ in the CA directory.
+    /// Staff only, for an application without the applicant's own keys (CSRs): generate his
+    /// key pairs here and hand them over as PKCS#12 files. The key stores' password is the
+    /// applicant's: typed by him at the prompt, or from `--p12-password-env`.
     #[arg(long)]
+    pub generate_keys: bool,
+    /// Directory for the PKCS#12 files (--generate-keys); default issued/ in the CA directory.
+    #[arg(long, requires = "generate_keys")]
     pub p12_dir: Option<PathBuf>,
-    /// Environment variable holding the PKCS#12 password.
-    #[arg(long, default_value = "CA_P12_PASSWORD", value_name = "VAR")]
+    /// Environment variable holding the applicant's PKCS#12 password (--generate-keys).
+    #[arg(long, default_value = "CA_APPLICANT_P12_PASSWORD", value_name = "VAR")]
     pub p12_password_env: String,
 }
 
@@ -508,8 +513,19 @@ fn issue(ctx: &Context, ra: &RegistrationAuthority<'_>, args: &IssueArgs) -> Out
     };
     if !ctx.store.application_keys(&n)?.is_empty() {
         // The applicant brought his own keys: certificates only, installed from the notice's link.
+        if args.generate_keys {
+            return Err(Failure::Input(format!(
+                "application {n} came with the applicant's own keys: no key is generated here (drop --generate-keys)"
+            )));
+        }
         let done = ra.issue_for_applicant_keys(&n, &issuer, &ctx.actor)?;
         return print_application(ctx, &done.application);
+    }
+    if !args.generate_keys {
+        return Err(Failure::Input(format!(
+            "application {n} has no keys of the applicant's own (CSRs): he sends them with the application, or \
+             staff generate his key pairs here with --generate-keys (the key stores' password is then his)"
+        )));
     }
     let p12_dir = args.p12_dir.clone().unwrap_or_else(|| ctx.dir.issued());
     if !p12_dir.is_dir() {
@@ -522,7 +538,8 @@ fn issue(ctx: &Context, ra: &RegistrationAuthority<'_>, args: &IssueArgs) -> Out
         .parse()
         .map_err(|e: hsm::UnknownKeyAlgorithm| Failure::Input(e.to_string()))?;
     let password =
-        SecretSource { what: "PKCS#12 password", env: args.p12_password_env.clone(), file: None }.read(true)?;
+        SecretSource { what: "the applicant's key store password", env: args.p12_password_env.clone(), file: None }
+            .read(true)?;
     // Keys are generated here; ca-core gets the public keys only.
     let auth = SoftwareKey::generate(alg)?;
     let sign = SoftwareKey::generate(alg)?;
