@@ -45,3 +45,23 @@ pub fn install_link(base: &str, number: &ApplicationNumber, secret: &str) -> Str
 pub fn status_link(base: &str, number: &str, secret: &str) -> String {
     format!("{}/api/v1/applications/{number}?t={secret}", base.trim_end_matches('/'))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_256_random_bits_kept_as_their_digest() {
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let a = new_token(TokenPurpose::Install, now, Duration::hours(72));
+        let b = new_token(TokenPurpose::Install, now, Duration::hours(72));
+        assert_ne!(a.secret, b.secret);
+        assert_eq!(a.secret.len(), 43, "32 bytes, URL-safe base64 without padding");
+        assert!(a.secret.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        assert_eq!(a.stored.sha256, token_sha256(&a.secret));
+        assert_ne!(a.stored.sha256.as_slice(), a.secret.as_bytes());
+        assert_eq!(a.stored.expires_at, now + Duration::hours(72));
+        let n: ApplicationNumber = "A-2026-000007".parse().unwrap();
+        assert_eq!(install_link("https://ca.test/", &n, "tok"), "https://ca.test/install/A-2026-000007?t=tok");
+    }
+}

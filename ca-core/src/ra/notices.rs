@@ -80,3 +80,48 @@ pub fn valid_email(email: &str) -> bool {
         && !domain.contains('@')
         && email.chars().all(|c| c.is_ascii_graphic() && !matches!(c, '<' | '>' | ',' | ';' | '"' | '\\'))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_on_the_application_is_one_plain_address() {
+        for good in ["a@example.kz", "first.last+tag@mail.example.test"] {
+            assert!(valid_email(good), "{good}");
+        }
+        for bad in [
+            "",
+            "a",
+            "@example.kz",
+            "a@",
+            "a@kz",
+            "a@.kz",
+            "a@kz.",
+            "a b@example.kz",
+            "a@b@example.kz",
+            "a@example.kz\r\nBcc: x@example.kz",
+            "<a@example.kz>",
+            "a@example.kz, b@example.kz",
+        ] {
+            assert!(!valid_email(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_refusal_notice_carries_the_text_on_a_line_of_its_own() {
+        let text = "Отказ оператора: документы не соответствуют";
+        let m = refusal("a@example.kz", "A-2026-000001", text);
+        assert!(m.subject.contains("A-2026-000001"));
+        assert!(m.body.lines().any(|l| l == text), "{}", m.body);
+        let form = registration(
+            "a@example.kz",
+            ApplicationKind::NewIndividual,
+            &Iin::with_check_digit("88010130001").unwrap(),
+            None,
+            Some("https://x/s"),
+        );
+        assert!(form.body.contains("Уникальный номер заявления: {number}") && form.subject.contains("{number}"));
+        assert!(form.body.contains("https://x/s"));
+    }
+}

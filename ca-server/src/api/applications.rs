@@ -103,6 +103,15 @@ fn ra_api_error(e: RaError) -> ApiError {
     ApiError::new(status, kind, e.to_string())
 }
 
+/// Run `f` off the async executor (store and signature work block); its error as JSON.
+async fn blocking(f: impl FnOnce() -> Result<Response, ApiError> + Send + 'static) -> Response {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => ApiError::internal(e.to_string()).into_response(),
+    }
+}
+
 fn sqlite_of(services: &Services) -> Result<&SqliteStore, ApiError> {
     services
         .sqlite
@@ -201,7 +210,7 @@ fn submission(json: NewApplicationJson) -> Result<Submission, ApiError> {
 }
 
 pub(crate) async fn submit(State(services): State<Arc<Services>>, body: Bytes) -> Response {
-    let result = tokio::task::spawn_blocking(move || -> Result<Response, ApiError> {
+    blocking(move || {
         let json: NewApplicationJson = serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad_request("bad-request", format!("not an application: {e}")))?;
         let submission = submission(json)?;
@@ -225,12 +234,7 @@ pub(crate) async fn submit(State(services): State<Arc<Services>>, body: Bytes) -
         });
         Ok((status, Json(body)).into_response())
     })
-    .await;
-    match result {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => e.into_response(),
-        Err(e) => ApiError::internal(e.to_string()).into_response(),
-    }
+    .await
 }
 
 #[derive(serde::Deserialize)]
@@ -243,7 +247,7 @@ pub(crate) async fn status(
     UrlPath(number): UrlPath<String>,
     Query(query): Query<StatusQuery>,
 ) -> Response {
-    let result = tokio::task::spawn_blocking(move || -> Result<Response, ApiError> {
+    blocking(move || {
         let unknown = || ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such application for this token");
         let sqlite = sqlite_of(&services)?;
         let (Ok(number), Some(token)) = (number.parse::<ApplicationNumber>(), query.t.as_deref()) else {
@@ -264,12 +268,7 @@ pub(crate) async fn status(
         let events = sqlite.application_events(Some(&number)).map_err(|e| ApiError::internal(e.to_string()))?;
         Ok(Json(serde_json::json!({ "application": application, "events": events })).into_response())
     })
-    .await;
-    match result {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => e.into_response(),
-        Err(e) => ApiError::internal(e.to_string()).into_response(),
-    }
+    .await
 }
 
 pub(crate) async fn head_confirm(
@@ -277,7 +276,7 @@ pub(crate) async fn head_confirm(
     UrlPath(number): UrlPath<String>,
     body: Bytes,
 ) -> Response {
-    let result = tokio::task::spawn_blocking(move || -> Result<Response, ApiError> {
+    blocking(move || {
         let number: ApplicationNumber = number
             .parse()
             .map_err(|e: ca_core::ra::application::BadNumber| ApiError::bad_request("bad-request", e.to_string()))?;
@@ -298,10 +297,5 @@ pub(crate) async fn head_confirm(
         let confirmed = ra.head_confirm(&number, &cms).map_err(ra_api_error)?;
         Ok(Json(serde_json::json!({ "application": confirmed.application() })).into_response())
     })
-    .await;
-    match result {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => e.into_response(),
-        Err(e) => ApiError::internal(e.to_string()).into_response(),
-    }
+    .await
 }
