@@ -487,6 +487,7 @@ pub fn router(services: Arc<Services>) -> Router {
         .route("/api/v1/admin/applications/{number}/refuse", post(api::admin::refuse))
         .route("/api/v1/applications", post(api::applications::submit))
         .route("/api/v1/applications/{number}", get(api::applications::status))
+        .route("/api/v1/applications/{number}/status", post(api::applications::signed_status))
         .route("/api/v1/applications/{number}/head-confirm", post(api::applications::head_confirm))
         .route("/api/v1/openapi.json", get(api::openapi))
         .layer(DefaultBodyLimit::max(MAX_API_BODY));

@@ -577,3 +577,38 @@ fn an_install_link_serves_pkcs7_and_der_and_expires() {
     let usage = openssl_ok(&["x509", "-inform", "DER", "-in", cert.to_str().unwrap(), "-noout", "-ext", "keyUsage"]);
     assert!(usage.contains("Non Repudiation"), "{usage}");
 }
+
+#[test]
+fn an_applicant_with_an_eds_reads_his_application_by_signed_request() {
+    let r = start();
+    let registry = StoreRegistry(r.store.as_ref());
+    let ra = r.ra(&registry, &NoSignatures);
+    let n = 80;
+    let (auth, sign) = r.csrs("reader");
+    let (_, v) = r.apply(&json!({ "kind": "new-individual", "iin": fixtures::person(n).iin.as_string(),
+        "csr_auth": auth, "csr_sign": sign }));
+    let number = v["application"]["number"].as_str().unwrap().to_owned();
+    let a = r.store.application(&number.parse().unwrap()).unwrap().unwrap();
+    let statement = ra.statement("status", &a).canonical();
+    let path = format!("/api/v1/applications/{number}/status");
+
+    let own = r.holder(ProfileId::IndividualSign, n, None, vec![]);
+    let cms = r.openssl_sign(&own, "status-own", &statement);
+    let (status, v) = r.json("POST", &path, "application/pkcs7-mime", &cms);
+    assert_eq!((status, v["application"]["number"].as_str()), (200, Some(number.as_str())), "{v}");
+    assert_eq!(v["events"][0]["step"], "register");
+    // The same request again is a replay; someone else's signature, or his AUTH key, is refused.
+    let (status, v) = r.json("POST", &path, "application/pkcs7-mime", &cms);
+    assert_eq!(status, 403, "{v}");
+    let other = r.holder(ProfileId::IndividualSign, n + 1, None, vec![]);
+    let (status, v) =
+        r.json("POST", &path, "application/pkcs7-mime", &r.openssl_sign(&other, "status-other", &statement));
+    assert_eq!(status, 403, "{v}");
+    assert!(v.get("application").is_none(), "{v}");
+    let auth_key = r.holder(ProfileId::IndividualAuth, n, None, vec![]);
+    let (status, v) =
+        r.json("POST", &path, "application/pkcs7-mime", &r.openssl_sign(&auth_key, "status-auth", &statement));
+    assert_eq!(status, 403, "{v}");
+    let (status, _) = r.json("POST", &path, "application/pkcs7-mime", b"");
+    assert_eq!(status, 401);
+}

@@ -79,7 +79,8 @@ pub enum ApplicationCommand {
 
 #[derive(Args, Debug)]
 pub struct StatementArgs {
-    /// submit (a signed new application), head-confirm or operator-confirm.
+    /// submit (a signed new application), head-confirm, operator-confirm, or status (the
+    /// applicant reads his application over HTTP with a signed request).
     #[arg(long)]
     pub action: String,
     /// The application (head-confirm, operator-confirm).
@@ -433,14 +434,15 @@ pub fn run(ctx: &Context, cmd: &ApplicationCommand) -> Outcome {
                 "submit" => "submit",
                 "head-confirm" => "head-confirm",
                 "operator-confirm" => "operator-confirm",
+                "status" => "status",
                 other => {
                     return Err(Failure::Input(format!(
-                        "unknown action {other:?}; use submit, head-confirm or operator-confirm"
+                        "unknown action {other:?}; use submit, head-confirm, operator-confirm or status"
                     )))
                 }
             };
             let statement = match (&args.number, action) {
-                (Some(n), "head-confirm" | "operator-confirm") => {
+                (Some(n), "head-confirm" | "operator-confirm" | "status") => {
                     let n = number(n)?;
                     let a =
                         ra.store.application(&n)?.ok_or_else(|| Failure::NotFound(format!("no application {n}")))?;
@@ -477,12 +479,10 @@ pub fn run(ctx: &Context, cmd: &ApplicationCommand) -> Outcome {
                     };
                     Statement { action, number: None, kind, iin, bin, serials, keys }
                 }
-                _ => {
-                    return Err(Failure::Input(
-                        "submit takes --kind/--iin (no --number); head-confirm and operator-confirm take --number"
-                            .into(),
-                    ))
-                }
+                _ => return Err(Failure::Input(
+                    "submit takes --kind/--iin (no --number); head-confirm, operator-confirm and status take --number"
+                        .into(),
+                )),
             };
             use std::io::Write;
             std::io::stdout().write_all(&statement.canonical()).map_err(|e| Failure::Internal(e.into()))?;

@@ -367,6 +367,21 @@ impl RegistrationAuthority<'_> {
         self.move_on(&a, ApplicationState::AwaitingOperator, event)
     }
 
+    /// The applicant reads his application with a signed request: his SIGN key's CMS over the
+    /// application's `status` statement (a certificate of the application's IIN, valid now).
+    pub fn applicant_view(&self, number: &ApplicationNumber, cms: &[u8]) -> Result<Application, RaError> {
+        let a = self.load(number)?;
+        let expected = Expectation {
+            iin: Some(a.iin),
+            bin: None,
+            any_role: Vec::new(),
+            key_type: KeyType::Sign,
+            at: self.clock.now(),
+        };
+        self.verify(cms, &self.statement("status", &a), &expected, None)?;
+        Ok(a)
+    }
+
     /// The operator checked the applicant's identity and the form (no signature: the EDS comes
     /// with the confirmation).
     pub fn verify_identity(&self, number: &ApplicationNumber, operator: &str) -> Result<Confirmed, RaError> {

@@ -9,6 +9,9 @@
 //!   one, the applicant's status token; the applicant is emailed the application form.
 //! - `GET /api/v1/applications/{number}?t=<status token>`: state, every event with its budget
 //!   and deadline, the refusal. A wrong token and an unknown application answer the same 404.
+//! - `POST /api/v1/applications/{number}/status`: the same for an applicant who has an EDS,
+//!   with a signed request instead of the token: his SIGN key's CMS over the application's
+//!   `status` statement (`ca application statement --action status --number …`), single use.
 //! - `POST /api/v1/applications/{number}/head-confirm`: the legal entity's first head (or HR)
 //!   confirms an employee's application: the body is his CMS over the statement
 //!   (`--action head-confirm`), single use.
@@ -265,6 +268,36 @@ pub(crate) async fn status(
         }
         let application =
             sqlite.application(&number).map_err(|e| ApiError::internal(e.to_string()))?.ok_or_else(unknown)?;
+        let events = sqlite.application_events(Some(&number)).map_err(|e| ApiError::internal(e.to_string()))?;
+        Ok(Json(serde_json::json!({ "application": application, "events": events })).into_response())
+    })
+    .await
+}
+
+pub(crate) async fn signed_status(
+    State(services): State<Arc<Services>>,
+    UrlPath(number): UrlPath<String>,
+    body: Bytes,
+) -> Response {
+    blocking(move || {
+        let number: ApplicationNumber = number
+            .parse()
+            .map_err(|e: ca_core::ra::application::BadNumber| ApiError::bad_request("bad-request", e.to_string()))?;
+        if body.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "the applicant's CMS signature is required",
+            ));
+        }
+        let cms = ca_core::cms::decode_input(&body).map_err(|e| ApiError::bad_request("bad-request", e.to_string()))?;
+        let sqlite = sqlite_of(&services)?;
+        let registry = StoreRegistry(sqlite);
+        let check = ServerSignatureCheck(&services);
+        let nonces = services.nonces.as_deref().ok_or_else(|| ApiError::internal("no store for request ids"))?;
+        let single = SingleUse { inner: &check, requests: nonces, clock: services.clock.as_ref() };
+        let ra = registration_authority(&services, sqlite, &registry, &single);
+        let application = ra.applicant_view(&number, &cms).map_err(ra_api_error)?;
         let events = sqlite.application_events(Some(&number)).map_err(|e| ApiError::internal(e.to_string()))?;
         Ok(Json(serde_json::json!({ "application": application, "events": events })).into_response())
     })

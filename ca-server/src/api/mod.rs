@@ -148,6 +148,10 @@ fn applications_paths() -> serde_json::Value {
             "summary": "The applicant's view of his application: state, every event with its budget and deadline, the refusal",
             "parameters": [number.clone(), token.clone()],
             "responses": { "200": { "description": "Application and events" }, "404": { "description": "No such application for this token", "content": error.clone() }, "410": { "description": "The status token has expired", "content": error.clone() } } } },
+        "/api/v1/applications/{number}/status": { "post": {
+            "summary": "The applicant's view of his application by signed request: his SIGN key's CMS over the application's status statement (ca application statement --action status), single use",
+            "parameters": [number.clone()], "requestBody": cms_body.clone(),
+            "responses": { "200": { "description": "Application and events" }, "400": { "description": "Not a CMS, or a malformed application number", "content": error.clone() }, "401": { "description": "No signature" }, "403": { "description": "Not the applicant's valid signature over this application's status statement, or a replay", "content": error.clone() }, "404": { "description": "No such application", "content": error.clone() } } } },
         "/api/v1/applications/{number}/head-confirm": { "post": {
             "summary": "The legal entity's first head or HR confirms an employee's application: his CMS (SIGN key) over the head-confirm statement, single use",
             "parameters": [number.clone()], "requestBody": cms_body.clone(),
