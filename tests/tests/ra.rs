@@ -765,3 +765,78 @@ fn an_application_left_issuing_by_a_dead_worker_is_recovered() {
     ));
     assert_audit_intact(&env.ca.store);
 }
+
+/// CSRs for two fresh P-256 keys, as the applicant's signing client makes them (the subject it
+/// writes is ignored by the CA).
+fn applicant_csrs() -> ca_core::ra::ApplicantCsrs {
+    let (a, s) = keys();
+    let name = fixtures::individual(0).to_name().unwrap();
+    ca_core::ra::ApplicantCsrs {
+        auth: ca_core::csr::build_csr(name.clone(), &a).unwrap(),
+        sign: ca_core::csr::build_csr(name, &s).unwrap(),
+    }
+}
+
+#[test]
+fn an_issuance_for_the_applicants_own_keys_left_by_a_dead_worker_is_completed() {
+    use ca_core::ra::application::{ActorRole, Step};
+    use ca_core::ra::store::{NewEvent, Transition};
+    let env = Env::new();
+    let ra = ra!(env);
+    let csrs = applicant_csrs();
+    let keys = csrs.keys().unwrap();
+    let a = ra
+        .submit(&Submission { csrs: Some(csrs), ..new_app(K::NewIndividual, 29, None) })
+        .unwrap()
+        .application()
+        .clone();
+    assert_eq!(env.ca.store.application_keys(&a.number).unwrap(), keys);
+    ra.confirm(&a.number, "operator-1", &TestSigner::operator(200).sign(&statement(&a, "operator-confirm"))).unwrap();
+    // Keys are never generated at the CA for such an application.
+    assert!(matches!(issue(&ra, &env.issuer_on(&env.ca.store), &a.number), Err(RaError::Invalid(_))));
+
+    // A worker claimed it for the applicant's keys, issued both certificates, and died.
+    let issuer = env.issuer_on(&env.ca.store);
+    let issued: Vec<_> = keys
+        .iter()
+        .zip([ca_core::profile::ProfileId::IndividualAuth, ca_core::profile::ProfileId::IndividualSign])
+        .map(|(k, profile)| {
+            let public_key = <x509_cert::spki::SubjectPublicKeyInfoOwned as der::Decode>::from_der(&k.spki).unwrap();
+            let request = ca_core::issuer::IssuanceRequest {
+                profile,
+                subject: fixtures::individual(29),
+                roles: vec![Role::IdentifiedInPerson],
+                public_key,
+            };
+            issuer.issue(&request).unwrap().serial.to_hex()
+        })
+        .collect();
+    let claim = Transition {
+        from: vec![S::Confirmed],
+        to: S::Issuing,
+        event: NewEvent {
+            step: Step::Claim,
+            actor_role: ActorRole::Operator,
+            actor: "worker-1".into(),
+            signer_serial: None,
+            at: env.clock.now(),
+            details: serde_json::json!({ "key_stores": "the applicant's own keys", "serials": issued }),
+        },
+        serials: None,
+        refusal: None,
+        notice: None,
+        token: None,
+    };
+    env.ca.store.transition(&a.number, &claim).unwrap();
+    env.clock.advance(Duration::minutes(15));
+    // Nothing of the applicant's can be lost: recovery completes it, whatever delivery it is given.
+    let done = ra.recover(&a.number, "operator-2", Duration::minutes(10), &NothingDelivered).unwrap();
+    assert!(done.completed && done.revoked.is_empty());
+    assert_eq!(done.application.state, S::Issued);
+    let notice = env.ca.store.outbox(10).unwrap().into_iter().find(|m| m.subject.contains("выпущены")).unwrap();
+    assert!(notice.body.contains(&format!("https://pki.test.kz/install/{}?t=", a.number)), "{}", notice.body);
+    // The keys are spent: they are in certificates now.
+    let holder = ra.store.key_in_use(&ca_core::ra::csr_keys::spki_sha256(&keys[1].spki), None).unwrap();
+    assert_eq!(holder, Some(format!("certificate {}", issued[1])));
+    assert_audit_intact(&env.ca.store);
+}
