@@ -29,6 +29,8 @@ use time::{Duration, OffsetDateTime};
 
 /// Where the notices' links point; the test sends the path to its own port.
 const BASE_URL: &str = "https://ca.example.test";
+/// The portal's bearer token (unsigned applications come through the portal).
+const PORTAL_TOKEN: &str = "portal-token-for-applications";
 
 /// The system clock moved by a settable number of seconds (install links expire).
 #[derive(Default)]
@@ -82,6 +84,8 @@ fn start() -> Running {
     services.ca_certificates = vec![root, issuing];
     services.public_base_url = BASE_URL.into();
     services.install_ttl = Duration::hours(72);
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(PORTAL_TOKEN.as_bytes()));
+    services.api_tokens.set(Arc::new(ca_server::ApiTokens::parse(&digest).unwrap()));
     let (port, runtime) = ca_tests::serve(Arc::new(services));
     let maildir = ca.dir.path().join("mail");
     Running { ca, store, port, clock, maildir, _runtime: runtime }
@@ -98,8 +102,13 @@ impl Running {
         (status, v)
     }
 
+    /// Submit as the portal does (with its bearer token).
     fn apply(&self, application: &Value) -> (u16, Value) {
-        self.json("POST", "/api/v1/applications", "application/json", application.to_string().as_bytes())
+        let auth = format!("Bearer {PORTAL_TOKEN}");
+        let headers = [("Content-Type", "application/json"), ("Authorization", auth.as_str())];
+        let (status, body) =
+            ca_tests::http(self.port, "POST", "/api/v1/applications", &headers, application.to_string().as_bytes());
+        (status, serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into())))
     }
 
     fn admin(&self, number: &str, step: &str, signer: &Holder, content: &Value) -> (u16, Value) {
@@ -481,6 +490,14 @@ fn bad_csrs_and_reused_keys_are_refused_and_nothing_is_stored() {
         r.apply(&json!({ "kind": "new-individual", "iin": fixtures::person(n).iin.as_string(), "csr_auth": auth, "csr_sign": sign }))
     };
     let (auth, sign) = r.csrs("good");
+
+    // An unsigned application comes from the portal: without its token, 401; another, 403.
+    let body = json!({ "kind": "new-individual", "iin": fixtures::person(60).iin.as_string(), "csr_auth": auth, "csr_sign": sign });
+    let (status, v) = r.json("POST", "/api/v1/applications", "application/json", body.to_string().as_bytes());
+    assert_eq!(status, 401, "{v}");
+    let headers = [("Content-Type", "application/json"), ("Authorization", "Bearer not-the-portal")];
+    let (status, _) = ca_tests::http(r.port, "POST", "/api/v1/applications", &headers, body.to_string().as_bytes());
+    assert_eq!(status, 403);
 
     // A weak key: RSA-1024 fails the issuer's key policy.
     let weak = String::from_utf8(openssl_csr(&dir, "weak", &["-newkey", "rsa:1024"])).unwrap();

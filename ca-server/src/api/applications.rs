@@ -7,6 +7,11 @@
 //!   (`ca application statement --action submit …`), which names the keys' digests. The answer
 //!   is the application (refused ones included: a registry refusal is stored) and, for a new
 //!   one, the applicant's status token; the applicant is emailed the application form.
+//!   An unsigned application (new-individual, new-employee) is registered only for a caller
+//!   with a listed bearer token (`<ca dir>/system/api-tokens`): the portal, which identified
+//!   the person, submits it for him. Anyone else could otherwise probe the person registry
+//!   (the refusal tells a deceased person from one on the special register) and send mail in
+//!   the CA's name to any address. A signed application is authenticated by its signature.
 //! - `GET /api/v1/applications/{number}?t=<status token>`: state, every event with its budget
 //!   and deadline, the refusal. A wrong token and an unknown application answer the same 404.
 //! - `POST /api/v1/applications/{number}/status`: the same for an applicant who has an EDS,
@@ -23,7 +28,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine as _;
@@ -212,11 +217,25 @@ fn submission(json: NewApplicationJson) -> Result<Submission, ApiError> {
     })
 }
 
-pub(crate) async fn submit(State(services): State<Arc<Services>>, body: Bytes) -> Response {
+pub(crate) async fn submit(State(services): State<Arc<Services>>, headers: HeaderMap, body: Bytes) -> Response {
+    let token = super::sign::bearer(&headers).map(<[u8]>::to_vec);
     blocking(move || {
         let json: NewApplicationJson = serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad_request("bad-request", format!("not an application: {e}")))?;
         let submission = submission(json)?;
+        if submission.signature.is_none() {
+            let Some(token) = token else {
+                let message = "an unsigned application is submitted by the portal with its bearer token";
+                return Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", message));
+            };
+            if !services.current_api_tokens().allows(&token) {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "this token may not submit applications",
+                ));
+            }
+        }
         let sqlite = sqlite_of(&services)?;
         let registry = StoreRegistry(sqlite);
         let check = ServerSignatureCheck(&services);

@@ -130,7 +130,8 @@ fn applications_paths() -> serde_json::Value {
     let cms_body = serde_json::json!({ "required": true, "content": { "application/pkcs7-mime": { "schema": { "type": "string", "format": "binary" } } } });
     serde_json::json!({
         "/api/v1/applications": { "post": {
-            "summary": "Register an application (regulation 004): new-individual and new-employee with the applicant's own AUTH and SIGN CSRs, repeat (CSRs, signed with his SIGN key), revoke-signed (signed); the applicant is emailed the application form or the refusal",
+            "summary": "Register an application (regulation 004): new-individual and new-employee with the applicant's own AUTH and SIGN CSRs, submitted by the portal with its bearer token; repeat (CSRs, signed with his SIGN key) and revoke-signed (signed) need no token; the applicant is emailed the application form or the refusal",
+            "security": [{}, { "bearer": [] }],
             "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["kind", "iin"], "additionalProperties": false, "properties": {
                 "kind": { "type": "string", "enum": ["new-individual", "new-employee", "repeat", "revoke-signed"] },
                 "iin": { "type": "string", "pattern": "^[0-9]{12}$" }, "bin": { "type": "string", "pattern": "^[0-9]{12}$" },
@@ -143,7 +144,9 @@ fn applications_paths() -> serde_json::Value {
             "responses": {
                 "201": { "description": "Registered (a refusal by the registry or of the signature is stored and returned with state refused); status_token reads the application" },
                 "200": { "description": "The same application is already open" },
-                "400": { "description": "Malformed; a CSR without proof of possession, with a weak key, or a key already in use", "content": error.clone() } } } },
+                "400": { "description": "Malformed; a CSR without proof of possession, with a weak key, or a key already in use", "content": error.clone() },
+                "401": { "description": "An unsigned application without a bearer token", "content": error.clone() },
+                "403": { "description": "A bearer token that is not listed", "content": error.clone() } } } },
         "/api/v1/applications/{number}": { "get": {
             "summary": "The applicant's view of his application: state, every event with its budget and deadline, the refusal",
             "parameters": [number.clone(), token.clone()],
