@@ -151,9 +151,26 @@ pub struct ServerSection {
     /// How often (seconds) the server looks for a renewed OCSP or system certificate and key
     /// and switches to them; 0: only on SIGHUP.
     pub reload_seconds: u64,
+    /// The public base URL of this server as applicants reach it (`https://…`, no trailing
+    /// path): the issuance notice links to `<base>/install/<application>?t=<token>`, the
+    /// registration notice to the applicant's status look-up. Unset: notices carry no link.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_base_url: Option<String>,
+    /// How long an install link stays valid, in hours.
+    pub install_link_hours: u32,
 }
 
 impl ServerSection {
+    /// The base URL of the notices' links ("" when none is configured).
+    pub fn link_base(&self) -> &str {
+        self.public_base_url.as_deref().unwrap_or("").trim_end_matches('/')
+    }
+
+    /// How long an install link stays valid.
+    pub fn install_ttl(&self) -> time::Duration {
+        time::Duration::hours(self.install_link_hours.into())
+    }
+
     /// Whether the server needs a token PIN to start.
     pub fn keys_on_tokens(&self) -> bool {
         [&self.system_key, &self.ocsp_key].iter().any(|k| matches!(k, Some(KeyLocation::Pkcs11 { .. })))
@@ -173,6 +190,8 @@ impl Default for ServerSection {
             audit_key: None,
             cps_file: None,
             reload_seconds: 60,
+            public_base_url: None,
+            install_link_hours: 72,
         }
     }
 }

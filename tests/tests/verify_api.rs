@@ -594,6 +594,7 @@ fn administration_needs_an_operator_signature_and_is_audited() {
         signatures: &NoSignatures,
         clock: &clock,
         install_url: "",
+        install_ttl: time::Duration::hours(72),
     };
     let submission = ca_core::ra::Submission {
         kind: ca_core::ra::ApplicationKind::NewIndividual,
@@ -603,6 +604,8 @@ fn administration_needs_an_operator_signature_and_is_audited() {
         revocation_reason: None,
         signature: None,
         operator: None,
+        email: None,
+        csrs: None,
     };
     let a = ra.submit(&submission).unwrap().application().clone();
     ra.verify_identity(&a.number, "operator-1").unwrap();
@@ -685,6 +688,7 @@ fn a_confirmation_signed_for_another_application_is_refused() {
         signatures: &NoSignatures,
         clock: &SystemClock,
         install_url: "",
+        install_ttl: time::Duration::hours(72),
     };
     let submit = |n: u32| {
         let submission = ca_core::ra::Submission {
@@ -695,6 +699,8 @@ fn a_confirmation_signed_for_another_application_is_refused() {
             revocation_reason: None,
             signature: None,
             operator: None,
+            email: None,
+            csrs: None,
         };
         ra.submit(&submission).unwrap().application().clone()
     };

@@ -22,7 +22,11 @@ impl CaRunner {
     pub fn new(dir: &Path) -> Self {
         Self {
             dir: dir.to_owned(),
-            env: vec![("CA_PASSPHRASE".into(), PASS.into()), ("CA_P12_PASSWORD".into(), P12_PASSWORD.into())],
+            env: vec![
+                ("CA_PASSPHRASE".into(), PASS.into()),
+                ("CA_P12_PASSWORD".into(), P12_PASSWORD.into()),
+                ("CA_APPLICANT_P12_PASSWORD".into(), P12_PASSWORD.into()),
+            ],
         }
     }
 

@@ -37,7 +37,7 @@ pub use report::{
     RevocationState, SignerReport, TimeSource, TimestampReport,
 };
 pub use revocation::{ca_keys, RevocationFacts, RevocationSource, StoreRevocationSource};
-pub use sign::sign;
+pub use sign::{certs_only, sign};
 pub use timestamp::{ID_CT_TST_INFO, ID_KP_TIME_STAMPING, SIGNATURE_TIME_STAMP_TOKEN};
 pub use verify::{verify, SignedCms, VerifyContext};
 

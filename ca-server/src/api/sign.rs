@@ -64,7 +64,7 @@ struct SignJson {
     detached: bool,
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
     let value = headers.get(header::AUTHORIZATION)?.as_bytes();
     let scheme = value.get(..7)?;
     scheme.eq_ignore_ascii_case(b"bearer ").then(|| value[7..].trim_ascii()).filter(|t| !t.is_empty())

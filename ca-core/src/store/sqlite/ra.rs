@@ -1,11 +1,11 @@
 //! [`RaStore`] on SQLite: the person registry, applications with their events, and the outbox.
 
 use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, Row, Transaction};
+use rusqlite::{params, params_from_iter, OptionalExtension, Row, Transaction};
 use time::OffsetDateTime;
 
 use super::{append, chain_head, immediate, now, Context, SqliteStore};
-use crate::identity::{Bin, Iin};
+use crate::identity::{Bin, Iin, KeyType};
 use crate::ra::application::{
     ActorRole, Application, ApplicationEvent, ApplicationKind, ApplicationNumber, ApplicationState, Step, StoredRefusal,
 };
@@ -13,7 +13,8 @@ use crate::ra::budget::Budget;
 use crate::ra::csv::RegistryImport;
 use crate::ra::registry::{ExclusionCode, ImportCounts, LegalCapacity, LegalEntityRecord, PersonRecord};
 use crate::ra::store::{
-    ApplicationQuery, NewApplication, NewEvent, OutboxMessage, RaStore, Submitted, Transition, Transitioned,
+    ApplicantKey, ApplicationQuery, NewApplication, NewEvent, NewMessage, NewToken, OutboxMessage, RaStore, Submitted,
+    TokenPurpose, TokenUse, Transition, Transitioned,
 };
 use crate::revocation::RevocationReason;
 use crate::serial::SerialNumber;
@@ -246,6 +247,39 @@ fn insert_event(
     append(tx, &mut head, &now, &audit)
 }
 
+fn insert_token(tx: &Transaction<'_>, number: &ApplicationNumber, token: &NewToken, at: i64) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO application_tokens (number, purpose, token_sha256, created_at, expires_at, used_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, NULL)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            number.as_str(),
+            token.purpose.name(),
+            token.sha256.as_slice(),
+            at,
+            token.expires_at.unix_timestamp()
+        ])
+    })
+    .with_context(|| format!("storing the {} token of {number}", token.purpose.name()))?;
+    Ok(())
+}
+
+fn queue_notice(
+    tx: &Transaction<'_>,
+    number: &ApplicationNumber,
+    notice: &NewMessage,
+    at: i64,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO outbox (application, recipient, subject, body, created_at, next_attempt_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+    )
+    .and_then(|mut s| s.execute(params![number.as_str(), notice.to, notice.subject, notice.body, at]))
+    .with_context(|| format!("queueing the notice of {number}"))?;
+    Ok(())
+}
+
 impl RaStore for SqliteStore {
     fn import_registry(&self, import: &RegistryImport, actor: &str) -> Result<ImportCounts, StoreError> {
         let now = now()?;
@@ -369,6 +403,26 @@ impl RaStore for SqliteStore {
         })
         .with_context(|| format!("registering application {number}"))?;
         insert_event(&tx, &number, a.kind, None, a.state, event)?;
+        for key in &a.keys {
+            let sha = crate::ra::csr_keys::spki_sha256(&key.spki);
+            let key_type = if key.key_type == KeyType::Auth { "auth" } else { "sign" };
+            tx.prepare_cached(
+                "INSERT INTO application_keys (number, key_type, spki, spki_sha256) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .and_then(|mut s| s.execute(params![number.as_str(), key_type, key.spki, sha.as_slice()]))
+            .with_context(|| format!("storing the applicant's {key_type} key of {number}"))?;
+        }
+        for token in &a.tokens {
+            insert_token(&tx, &number, token, at)?;
+        }
+        if let Some(notice) = &a.notice {
+            let notice = NewMessage {
+                to: notice.to.clone(),
+                subject: notice.subject.replace("{number}", number.as_str()),
+                body: notice.body.replace("{number}", number.as_str()),
+            };
+            queue_notice(&tx, &number, &notice, at)?;
+        }
         let created = load_application(&tx, number.as_str())?
             .ok_or_else(|| StoreError::Corrupt(format!("application {number} vanished while being registered")))?;
         tx.commit().context("committing an application")?;
@@ -408,14 +462,11 @@ impl RaStore for SqliteStore {
             return Ok(Transitioned::NotApplicable(current));
         }
         insert_event(&tx, number, current.kind, Some(current.state), t.to, &t.event)?;
+        if let Some(token) = &t.token {
+            insert_token(&tx, number, token, t.event.at.unix_timestamp())?;
+        }
         if let Some(notice) = &t.notice {
-            let at = t.event.at.unix_timestamp();
-            tx.prepare_cached(
-                "INSERT INTO outbox (application, recipient, subject, body, created_at, next_attempt_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-            )
-            .and_then(|mut s| s.execute(params![number.as_str(), notice.to, notice.subject, notice.body, at]))
-            .with_context(|| format!("queueing the notice of {number}"))?;
+            queue_notice(&tx, number, notice, t.event.at.unix_timestamp())?;
         }
         let updated = load_application(&tx, number.as_str())?
             .ok_or_else(|| StoreError::Corrupt(format!("application {number} vanished during a transition")))?;
@@ -459,6 +510,95 @@ impl RaStore for SqliteStore {
             Some(n) => collect(&conn, &format!("{base} WHERE e.number = ?1 ORDER BY e.seq"), [n.as_str()], event_row),
             None => collect(&conn, &format!("{base} ORDER BY e.seq"), [], event_row),
         }
+    }
+
+    fn application_keys(&self, number: &ApplicationNumber) -> Result<Vec<ApplicantKey>, StoreError> {
+        fn key_row(row: &Row<'_>) -> Result<ApplicantKey, StoreError> {
+            const T: &str = "application_keys";
+            let key_type: String = get(row, 0, T)?;
+            Ok(ApplicantKey {
+                key_type: if key_type == "auth" { KeyType::Auth } else { KeyType::Sign },
+                spki: get(row, 1, T)?,
+            })
+        }
+        let sql = "SELECT key_type, spki FROM application_keys WHERE number = ?1 ORDER BY key_type";
+        collect(&self.lock(), sql, [number.as_str()], key_row)
+    }
+
+    fn key_in_use(
+        &self,
+        spki_sha256: &[u8; 32],
+        except: Option<&ApplicationNumber>,
+    ) -> Result<Option<String>, StoreError> {
+        let conn = self.lock();
+        let certificate: Option<String> = conn
+            .query_row(
+                "SELECT serial FROM certificates WHERE spki_sha256 = ?1 AND status <> 'revoked' LIMIT 1",
+                [spki_sha256.as_slice()],
+                |r| r.get(0),
+            )
+            .optional()
+            .context("looking for a certificate of the key")?;
+        if let Some(serial) = certificate {
+            return Ok(Some(format!("certificate {serial}")));
+        }
+        // Refused and revoked applications gave their keys up; an issued one's certificates
+        // were found above unless revoked, and then the key is spent too.
+        let application: Option<String> = conn
+            .query_row(
+                "SELECT k.number FROM application_keys k JOIN applications a USING (number)
+                 WHERE k.spki_sha256 = ?1 AND a.state NOT IN ('refused', 'revoked') AND k.number <> ?2 LIMIT 1",
+                params![spki_sha256.as_slice(), except.map_or("", ApplicationNumber::as_str)],
+                |r| r.get(0),
+            )
+            .optional()
+            .context("looking for an application with the key")?;
+        Ok(application.map(|n| format!("application {n}")))
+    }
+
+    fn use_token(
+        &self,
+        number: &ApplicationNumber,
+        purpose: TokenPurpose,
+        sha256: &[u8; 32],
+        now: OffsetDateTime,
+        consume: bool,
+    ) -> Result<TokenUse, StoreError> {
+        let mut conn = self.lock();
+        let tx = immediate(&mut conn)?;
+        let row: Option<(Vec<u8>, i64, Option<i64>)> = tx
+            .query_row(
+                "SELECT token_sha256, expires_at, used_at FROM application_tokens WHERE number = ?1 AND purpose = ?2",
+                params![number.as_str(), purpose.name()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .context("reading an application token")?;
+        let Some((stored, expires_at, used_at)) = row else { return Ok(TokenUse::Unknown) };
+        // Both are SHA-256 digests of a random token: comparing them leaks nothing useful, but
+        // compare in constant time anyway.
+        if aws_lc_rs::constant_time::verify_slices_are_equal(&stored, sha256).is_err() {
+            return Ok(TokenUse::Unknown);
+        }
+        if used_at.is_some() {
+            return Ok(TokenUse::Used);
+        }
+        if now.unix_timestamp() >= expires_at {
+            return Ok(TokenUse::Expired);
+        }
+        if consume {
+            let changed = tx
+                .execute(
+                    "UPDATE application_tokens SET used_at = ?3 WHERE number = ?1 AND purpose = ?2 AND used_at IS NULL",
+                    params![number.as_str(), purpose.name(), now.unix_timestamp()],
+                )
+                .context("consuming an application token")?;
+            if changed != 1 {
+                return Ok(TokenUse::Used);
+            }
+            tx.commit().context("committing the use of a token")?;
+        }
+        Ok(TokenUse::Accepted)
     }
 
     fn due_messages(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<OutboxMessage>, StoreError> {
