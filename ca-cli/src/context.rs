@@ -35,6 +35,8 @@ impl Context {
         let config = dir.load_config()?;
         let store =
             SqliteStore::open(&dir.store()).with_context(|| format!("cannot open {}", dir.store().display()))?;
+        // Checked when the configuration was loaded.
+        store.set_timing(config.regulation.timing().map_err(Failure::Input)?);
         Ok(Self {
             dir,
             config,

@@ -59,6 +59,14 @@ pub enum ApplicationCommand {
     },
     /// Carry out a confirmed application: issue AUTH + SIGN key stores, or revoke.
     Issue(IssueArgs),
+    /// Record a step at the counter: `present` (the applicant presents his form: the operator's
+    /// time starts), and in the card flow `enter-pin` and `applicant-sign`.
+    Step {
+        /// The application number (A-YYYY-NNNNNN).
+        number: String,
+        /// present, enter-pin or applicant-sign.
+        step: String,
+    },
     /// Print the exact bytes a signer signs for a step (to stdout, no newline).
     Statement(StatementArgs),
     /// Finish an application a crashed worker left issuing/revoking: complete it when both key
@@ -118,6 +126,15 @@ pub struct NewArgs {
     /// The applicant's CMS signature (repeat, revoke-signed).
     #[arg(long)]
     pub signature: Option<PathBuf>,
+    /// At the counter (card, revoke-counter): when the applicant came (RFC 3339).
+    #[arg(long)]
+    pub arrived_at: Option<String>,
+    /// At the counter: when the operator identified him (RFC 3339).
+    #[arg(long, requires = "arrived_at")]
+    pub identified_at: Option<String>,
+    /// At the counter (card): when the forms were filled through the gateway (RFC 3339).
+    #[arg(long, requires = "arrived_at")]
+    pub form_filled_at: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -314,7 +331,12 @@ pub fn run(ctx: &Context, cmd: &ApplicationCommand) -> Outcome {
             let signature = args.signature.as_deref().map(read_signature).transpose()?;
             let operator = (kind == ApplicationKind::RevokeCounter).then(|| ctx.actor.clone());
             let submission = Submission { kind, iin, bin, serials, revocation_reason: reason, signature, operator };
-            let submitted = ra.submit(&submission)?;
+            let times = super::counter::CounterTimes {
+                arrived_at: args.arrived_at.as_deref(),
+                identified_at: args.identified_at.as_deref(),
+                form_filled_at: args.form_filled_at.as_deref(),
+            };
+            let submitted = super::counter::submit(ctx, &ra, &submission, &times)?;
             let a = submitted.application();
             if !ctx.json && matches!(submitted, Submitted::Existing(_)) {
                 println!("(the same application is already open)");
@@ -365,6 +387,10 @@ pub fn run(ctx: &Context, cmd: &ApplicationCommand) -> Outcome {
             let cms = signature_for(ctx, &ra, &n, "operator-confirm", args)?;
             let a = confirming.confirm(&n, &ctx.actor, &cms)?;
             print_application(ctx, a.application())
+        }
+        ApplicationCommand::Step { number: n, step } => {
+            let a = super::counter::step(ctx, &ra, &number(n)?, step)?;
+            print_application(ctx, &a)
         }
         ApplicationCommand::Refuse { number: n, reason } => {
             let a = ra.refuse(&number(n)?, &ctx.actor, reason)?;

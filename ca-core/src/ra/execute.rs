@@ -311,6 +311,6 @@ impl RegistrationAuthority<'_> {
 }
 
 fn event(step: Step, actor: &str, at: time::OffsetDateTime, details: serde_json::Value) -> NewEvent {
-    let role = if actor == "system" { ActorRole::System } else { ActorRole::Operator };
+    let role = if actor == "system" || actor.starts_with("worker:") { ActorRole::System } else { ActorRole::Operator };
     NewEvent { step, actor_role: role, actor: actor.to_owned(), signer_serial: None, at, details }
 }

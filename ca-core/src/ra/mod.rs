@@ -9,15 +9,18 @@
 pub mod application;
 pub mod budget;
 pub mod cms_check;
+pub mod counter;
 pub mod csv;
 mod execute;
 pub mod outbox;
 mod recover;
 pub mod refusal;
+pub mod regulation;
 pub mod registry;
 mod service;
 pub mod signature;
 pub mod store;
+pub mod worker;
 
 pub use application::{
     ActorRole, Application, ApplicationEvent, ApplicationKind, ApplicationNumber, ApplicationState, Step, StoredRefusal,

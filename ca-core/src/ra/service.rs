@@ -66,6 +66,11 @@ impl RegistrationAuthority<'_> {
     /// Register an application. A registry or signature refusal is stored as a refused
     /// application and returned as such (`state == Refused`, `refusal` set).
     pub fn submit(&self, s: &Submission) -> Result<Submitted, RaError> {
+        self.submit_after(s, Vec::new())
+    }
+
+    /// [`Self::submit`], recording `earlier` steps (done at the counter) before the registration.
+    pub(super) fn submit_after(&self, s: &Submission, earlier: Vec<NewEvent>) -> Result<Submitted, RaError> {
         use ApplicationKind as K;
         match (s.kind, &s.bin) {
             (K::Card, Some(_)) => {
@@ -129,6 +134,7 @@ impl RegistrationAuthority<'_> {
             dedup_key: dedup_key(s.kind, &s.iin, s.bin.as_ref(), &s.serials),
             state,
             refusal: refusal.as_ref().map(stored),
+            earlier,
         };
         let event = NewEvent {
             step: Step::Register,

@@ -27,6 +27,9 @@ pub struct NewApplication {
     /// The state after registration (`Refused` with `refusal` when the registry check failed).
     pub state: ApplicationState,
     pub refusal: Option<StoredRefusal>,
+    /// Steps done at the counter before the registration (arrival, identification, forms),
+    /// recorded before it, oldest first.
+    pub earlier: Vec<NewEvent>,
 }
 
 /// One transition as the RA asks for it; the store adds the budget, deadline and breach.
@@ -136,6 +139,10 @@ pub trait RaStore: Send + Sync {
     fn due_messages(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<OutboxMessage>, StoreError>;
     /// Every message, newest first.
     fn outbox(&self, limit: u32) -> Result<Vec<OutboxMessage>, StoreError>;
+    /// Take a due message for delivery: it is not due again before `lease_until`, so a second
+    /// worker does not deliver it too; `false` if it is not due (taken, sent) any more. A
+    /// sender that dies holding it leaves it to be delivered after the lease.
+    fn claim_message(&self, id: i64, now: OffsetDateTime, lease_until: OffsetDateTime) -> Result<bool, StoreError>;
     /// Mark a message delivered; `false` if it already was.
     fn mark_sent(&self, id: i64, at: OffsetDateTime) -> Result<bool, StoreError>;
     /// Record a failed attempt and when to try again.
