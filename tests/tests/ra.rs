@@ -166,6 +166,7 @@ fn new_app(kind: ca_core::ra::ApplicationKind, n: u32, bin: Option<Bin>) -> Subm
         revocation_reason: None,
         signature: None,
         operator: None,
+        roles: Vec::new(),
     }
 }
 

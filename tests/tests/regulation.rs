@@ -81,6 +81,7 @@ fn submission(kind: ca_core::ra::ApplicationKind, n: u32) -> Submission {
         revocation_reason: None,
         signature: None,
         operator: (kind == K::RevokeCounter).then(|| "operator-1".to_owned()),
+        roles: Vec::new(),
     }
 }
 
@@ -238,11 +239,15 @@ fn the_operators_time_runs_from_the_presentation_of_the_form() {
 #[test]
 fn budgets_and_holidays_come_from_the_configuration() {
     let env = Env::new();
-    let section: Regulation = toml::from_str(
-        r#"budgets = { "revoke-counter.operator-verify-confirm" = "30 min", "revoke" = "2 working days" }
-           holidays = ["2026-03-17"]"#,
-    )
-    .unwrap();
+    let section = Regulation {
+        budgets: [
+            ("revoke-counter.operator-verify-confirm".to_owned(), "30 min".to_owned()),
+            ("revoke".to_owned(), "2 working days".to_owned()),
+        ]
+        .into(),
+        holidays: vec!["2026-03-17".into()],
+        ..Regulation::default()
+    };
     env.ca.store.set_timing(section.timing().unwrap());
     let ra = ra!(env);
     let a = ra.submit(&submission(K::RevokeCounter, 76)).unwrap().application().clone();

@@ -603,6 +603,7 @@ fn administration_needs_an_operator_signature_and_is_audited() {
         revocation_reason: None,
         signature: None,
         operator: None,
+        roles: Vec::new(),
     };
     let a = ra.submit(&submission).unwrap().application().clone();
     ra.verify_identity(&a.number, "operator-1").unwrap();
@@ -695,6 +696,7 @@ fn a_confirmation_signed_for_another_application_is_refused() {
             revocation_reason: None,
             signature: None,
             operator: None,
+            roles: Vec::new(),
         };
         ra.submit(&submission).unwrap().application().clone()
     };

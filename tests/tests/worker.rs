@@ -11,8 +11,8 @@ use ca_core::profile::ProfileId;
 use ca_core::ra::application::{
     dedup_key, ActorRole, ApplicationKind as K, ApplicationNumber, ApplicationState as S, Step,
 };
-use ca_core::ra::outbox::Maildir;
-use ca_core::ra::store::{NewApplication, NewEvent, RaStore, Transition};
+use ca_core::ra::outbox::{Maildir, Transport};
+use ca_core::ra::store::{NewApplication, NewEvent, OutboxMessage, RaStore, Transition};
 use ca_core::ra::worker::{CrlPublication, CrlTimes, NewKeys, RepeatKeys, Round, Worker, WorkerMetrics, WorkerSettings};
 use ca_core::ra::{
     Expectation, KeyStoreDelivery, NothingDelivered, RegistrationAuthority, SignatureCheck, SignatureProblem,
@@ -119,20 +119,38 @@ struct Env {
     keys: CountedKeys,
     metrics: WorkerMetrics,
     stop: AtomicBool,
+    /// Outbox ids in the order they were delivered, by every worker.
+    deliveries: Mutex<Vec<i64>>,
+}
+
+/// TEST ONLY: a maildir that also records what it delivered.
+struct Recorded<'a> {
+    maildir: Maildir,
+    log: &'a Mutex<Vec<i64>>,
+}
+
+impl Transport for Recorded<'_> {
+    fn deliver(&self, message: &OutboxMessage) -> Result<(), String> {
+        self.maildir.deliver(message)?;
+        self.log.lock().unwrap().push(message.id);
+        Ok(())
+    }
 }
 
 impl Env {
     fn new() -> Self {
-        let ca = TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256);
+        // A Wednesday noon in Kazakhstan: one working day is one day.
+        let clock = TestClock(Mutex::new(time::macros::datetime!(2026-01-07 07:00 UTC)));
+        let ca = TestCa::new_at(KeyAlgorithm::P256, KeyAlgorithm::P256, &clock);
         let import = ca_core::ra::csv::parse(&fixtures::registry::registry_csv()).unwrap();
         ca.store.import_registry(&import, "test").unwrap();
         Self {
             ca,
-            // A Wednesday noon in Kazakhstan: one working day is one day.
-            clock: TestClock(Mutex::new(time::macros::datetime!(2026-01-07 07:00 UTC))),
+            clock,
             keys: CountedKeys { delivered: AtomicUsize::new(0) },
             metrics: WorkerMetrics::default(),
             stop: AtomicBool::new(false),
+            deliveries: Mutex::new(Vec::new()),
         }
     }
 
@@ -165,6 +183,7 @@ impl Env {
             dedup_key: dedup_key(kind, &person.iin, None, &serials),
             serials,
             revocation_reason: kind.is_revocation().then_some(RevocationReason::KeyCompromise),
+            roles: Vec::new(),
             state: S::Confirmed,
             refusal: None,
             earlier: Vec::new(),
@@ -191,7 +210,8 @@ fn with_worker<R>(
 ) -> R {
     let registry = StoreRegistry(store);
     let issuer = ca_core::issuer::Issuer { store, actor, ..env.ca.issuer(&env.clock) };
-    let maildir = Maildir::new(env.ca.dir.path().join("mail"), "nca@pki.test.kz");
+    let maildir =
+        Recorded { maildir: Maildir::new(env.ca.dir.path().join("mail"), "nca@pki.test.kz"), log: &env.deliveries };
     let ra = RegistrationAuthority {
         store,
         certificates: store,
@@ -329,7 +349,8 @@ fn a_stale_claim_is_recovered_and_carried_out_and_a_stop_finishes_nothing_new() 
         w.round().unwrap()
     });
     assert!(round.stopped);
-    assert!(round.issued.is_empty());
+    assert!(round.issued.is_empty() && round.recovered.is_empty(), "{round:?}");
+    assert_eq!(store.application(&n).unwrap().unwrap().state, S::Revoking);
     assert_eq!(store.application(&other).unwrap().unwrap().state, S::Confirmed);
 
     env.stop.store(false, Ordering::SeqCst);
@@ -340,6 +361,19 @@ fn a_stale_claim_is_recovered_and_carried_out_and_a_stop_finishes_nothing_new() 
     assert_eq!(store.application(&n).unwrap().unwrap().state, S::Revoked);
     assert_eq!(steps(store, &n, Step::Release), 1);
     assert_eq!(steps(store, &n, Step::Revoke), 1);
+
+    // A due notice is taken by one sender only, until its lease runs out.
+    let queued = env.confirmed(K::RevokeSigned, 32, vec![]);
+    with_worker(&env, store, None, "worker:test:2", |w| {
+        w.ra.revoke(&queued, "worker:test:2").unwrap();
+    });
+    let id = store.due_messages(env.clock.now(), 10).unwrap()[0].id;
+    let now = env.clock.now();
+    let lease = ca_core::ra::outbox::DELIVERY_LEASE;
+    assert!(store.claim_message(id, now, now + lease).unwrap());
+    assert!(!store.claim_message(id, now, now + lease).unwrap(), "taken by the first sender");
+    assert!(store.due_messages(now, 10).unwrap().is_empty());
+    assert!(store.claim_message(id, now + lease, now + lease * 2).unwrap(), "the lease ran out: sent again");
 }
 
 #[test]
@@ -397,10 +431,15 @@ fn two_workers_on_one_store_do_every_job_exactly_once() {
         let query = CertificateQuery { iin: Some(fixtures::person(n).iin), ..Default::default() };
         assert_eq!(store.find(&query).unwrap().len(), 2);
     }
-    // One notice per job, each delivered once.
+    // One notice per job, each delivered once: a sender takes a message before delivering it.
     let outbox = store.outbox(100).unwrap();
     assert_eq!(outbox.len(), jobs.len());
     assert!(outbox.iter().all(|m| m.sent_at.is_some() && m.attempts == 1));
+    let mut delivered = env.deliveries.lock().unwrap().clone();
+    delivered.sort();
+    let before = delivered.len();
+    delivered.dedup();
+    assert_eq!((before, delivered.len()), (jobs.len(), jobs.len()), "no notice delivered twice");
     let audit = store.verify_audit().unwrap();
     assert!(audit.is_intact(), "{:?}", audit.problems);
 }

@@ -126,6 +126,10 @@ pub struct NewArgs {
     /// The applicant's CMS signature (repeat, revoke-signed).
     #[arg(long)]
     pub signature: Option<PathBuf>,
+    /// new-employee: a legal-entity role asked for (first-head, signing-right, financial-signing,
+    /// hr; repeatable), confirmed by the entity's first head.
+    #[arg(long = "role")]
+    pub roles: Vec<String>,
     /// At the counter (card, revoke-counter): when the applicant came (RFC 3339).
     #[arg(long)]
     pub arrived_at: Option<String>,
@@ -330,7 +334,14 @@ pub fn run(ctx: &Context, cmd: &ApplicationCommand) -> Outcome {
                 .map_err(|e| Failure::Input(e.to_string()))?;
             let signature = args.signature.as_deref().map(read_signature).transpose()?;
             let operator = (kind == ApplicationKind::RevokeCounter).then(|| ctx.actor.clone());
-            let submission = Submission { kind, iin, bin, serials, revocation_reason: reason, signature, operator };
+            let roles = args
+                .roles
+                .iter()
+                .map(|r| r.parse::<ca_core::profile::Role>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| Failure::Input(e.to_string()))?;
+            let submission =
+                Submission { kind, iin, bin, serials, revocation_reason: reason, signature, operator, roles };
             let times = super::counter::CounterTimes {
                 arrived_at: args.arrived_at.as_deref(),
                 identified_at: args.identified_at.as_deref(),

@@ -320,6 +320,9 @@ pub struct Application {
     /// Revocation: the certificates to revoke. Issuance: the certificates issued.
     pub serials: Vec<SerialNumber>,
     pub revocation_reason: Option<RevocationReason>,
+    /// An employee's application: the legal-entity roles asked for (first head, signing right,
+    /// financial signing, HR), each confirmed by the entity's first head.
+    pub roles: Vec<crate::profile::Role>,
     pub refusal: Option<StoredRefusal>,
     /// Two submissions with the same key while the first is open are one application.
     pub dedup_key: String,

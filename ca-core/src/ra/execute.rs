@@ -53,7 +53,7 @@ impl RegistrationAuthority<'_> {
                 (ProfileId::IndividualAuth, ProfileId::IndividualSign, vec![Role::IdentifiedInPerson])
             }
             ApplicationKind::NewEmployee => {
-                (ProfileId::LegalAuth, ProfileId::LegalSign, vec![Role::Employee, Role::IdentifiedInPerson])
+                (ProfileId::LegalAuth, ProfileId::LegalSign, super::roles::certificate_roles(&a.roles))
             }
             ApplicationKind::Repeat if a.bin.is_some() => {
                 (ProfileId::LegalAuth, ProfileId::LegalSign, vec![Role::Employee, Role::IdentifiedRemotely])

@@ -17,6 +17,7 @@ mod recover;
 pub mod refusal;
 pub mod regulation;
 pub mod registry;
+pub mod roles;
 mod service;
 pub mod signature;
 pub mod store;

@@ -23,6 +23,8 @@ pub struct NewApplication {
     pub email: Option<String>,
     pub serials: Vec<SerialNumber>,
     pub revocation_reason: Option<RevocationReason>,
+    /// Legal-entity roles asked for (employees' applications).
+    pub roles: Vec<crate::profile::Role>,
     pub dedup_key: String,
     /// The state after registration (`Refused` with `refusal` when the registry check failed).
     pub state: ApplicationState,

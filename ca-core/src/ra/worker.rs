@@ -276,6 +276,10 @@ impl Worker<'_> {
         let now = self.ra.clock.now();
         for state in [ApplicationState::Issuing, ApplicationState::Revoking] {
             for a in self.queue(state)? {
+                if self.stopping() {
+                    round.stopped = true;
+                    return Ok(());
+                }
                 if now - a.updated_at < stale {
                     continue;
                 }

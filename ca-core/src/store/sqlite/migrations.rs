@@ -27,6 +27,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "single-use admin requests; audit journal by time and actor",
         sql: V5_ADMIN_REQUESTS,
     },
+    Migration { version: 6, name: "legal-entity roles asked for on applications", sql: V6_APPLICATION_ROLES },
 ];
 
 /// The schema version this program writes.
@@ -259,6 +260,12 @@ CREATE TABLE admin_requests (
 CREATE INDEX admin_requests_by_expiry ON admin_requests (keep_until);
 CREATE INDEX audit_by_time ON audit (at_ns);
 CREATE INDEX audit_by_actor ON audit (actor, at_ns);
+"#;
+
+// The legal-entity roles (first head, signing right, financial signing, HR) an employee's
+// application asks for, as a JSON list of role names; each needs the first head's confirmation.
+const V6_APPLICATION_ROLES: &str = r#"
+ALTER TABLE applications ADD COLUMN roles TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(roles));
 "#;
 
 /// Bring the schema up to [`LATEST`]; returns the version now in place.

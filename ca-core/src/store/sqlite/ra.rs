@@ -24,7 +24,7 @@ const PERSON_COLUMNS: &str = "iin, surname, given_name, patronymic, life_status,
      special_register, document_number, document_issued, email, phone";
 const ENTITY_COLUMNS: &str = "bin, name, registration_number, head_iin";
 const APPLICATION_COLUMNS: &str = "number, kind, state, iin, bin, email, serials, revocation_reason, refusal_code, \
-     refusal_message, dedup_key, created_at, updated_at";
+     refusal_message, dedup_key, created_at, updated_at, roles";
 const EVENT_COLUMNS: &str = "e.seq, e.number, a.kind, e.step, e.from_state, e.to_state, e.actor_role, e.actor, \
      e.signer_serial, e.started_at, e.at, e.budget, e.deadline, e.breached, e.details";
 const OUTBOX_COLUMNS: &str =
@@ -95,7 +95,10 @@ fn application_row(row: &Row<'_>) -> Result<Application, StoreError> {
     let reason: Option<u8> = get(row, 7, T)?;
     let code: Option<String> = get(row, 8, T)?;
     let message: Option<String> = get(row, 9, T)?;
+    let roles: String = get(row, 13, T)?;
+    let roles: Vec<String> = serde_json::from_str(&roles).map_err(|e| corrupt(T, e))?;
     Ok(Application {
+        roles: roles.iter().map(|r| r.parse().map_err(|e| corrupt(T, e))).collect::<Result<_, _>>()?,
         number: number.parse().map_err(|e| corrupt(T, e))?,
         kind: kind.parse().map_err(|e| corrupt(T, e))?,
         state: ApplicationState::parse(&state).ok_or_else(|| corrupt(T, format!("state {state:?}")))?,
@@ -392,7 +395,7 @@ impl RaStore for SqliteStore {
         let at = event.at.unix_timestamp();
         tx.prepare_cached(&format!(
             "INSERT INTO applications ({APPLICATION_COLUMNS})
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)"
         ))
         .and_then(|mut s| {
             s.execute(params![
@@ -408,6 +411,7 @@ impl RaStore for SqliteStore {
                 a.refusal.as_ref().map(|r| &r.message),
                 a.dedup_key,
                 at,
+                serde_json::Value::from(a.roles.iter().map(|r| r.name()).collect::<Vec<_>>()).to_string(),
             ])
         })
         .with_context(|| format!("registering application {number}"))?;
