@@ -107,5 +107,9 @@ fn report_sla_open_lists_what_is_overdue() {
     std::fs::write(&config, toml.replace("\"2 h\"", "\"soon\"")).unwrap();
     let out = ca.run(&["report", "sla", "--open"]);
     assert_ne!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("budgets.operator-verify"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("budgets.operator-verify"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

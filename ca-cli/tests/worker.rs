@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{eligible, iin_where, operator, openssl, registry_csv, CaRunner};
+use common::{eligible, iin_where, openssl, operator, registry_csv, CaRunner};
 
 /// `openssl cms -sign` over the statement of a submission (`ca application statement --action submit`).
 fn sign_submission(ca: &CaRunner, work: &Path, kind: &str, iin: &str, key: &Path, cert: &Path) -> PathBuf {
@@ -53,7 +53,8 @@ fn the_worker_alone_issues_a_repeat_and_revokes_on_a_signed_request_with_a_delta
     ca.ok(&["crl", "publish"]);
 
     let sig = sign_submission(&ca, &work, "repeat", &renewing, &old.key, &old.cert);
-    let repeat = ca.json(&["application", "new", "--kind", "repeat", "--iin", &renewing, "--signature", sig.to_str().unwrap()]);
+    let repeat =
+        ca.json(&["application", "new", "--kind", "repeat", "--iin", &renewing, "--signature", sig.to_str().unwrap()]);
     assert_eq!(repeat["application"]["state"], "confirmed", "{repeat}");
     let repeat = repeat["application"]["number"].as_str().unwrap().to_owned();
     let sig = sign_submission(&ca, &work, "revoke-signed", &revoking, &leaving.key, &leaving.cert);
@@ -74,7 +75,8 @@ fn the_worker_alone_issues_a_repeat_and_revokes_on_a_signed_request_with_a_delta
 
     let keys = work.join("keys");
     std::fs::create_dir(&keys).unwrap();
-    let round = ca.json(&["worker", "--once", "--p12-dir", keys.to_str().unwrap(), "--delta-after-revocation-minutes", "0"]);
+    let round =
+        ca.json(&["worker", "--once", "--p12-dir", keys.to_str().unwrap(), "--delta-after-revocation-minutes", "0"]);
     assert_eq!(round["issued"], serde_json::json!([repeat]), "{round}");
     assert_eq!(round["revoked"], serde_json::json!([revoke]), "{round}");
     assert_eq!(round["failed"], serde_json::json!([]), "{round}");
@@ -128,6 +130,45 @@ fn sigterm_stops_a_running_worker() {
             break status;
         }
         assert!(std::time::Instant::now() < deadline, "the worker did not stop");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn serve_with_the_worker_shows_its_progress_in_metrics_and_stops_on_sigterm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ca");
+    let ca = CaRunner::new(&dir);
+    ca.ok(&["init", "--root-key", "p256", "--issuing-key", "p256"]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = ca
+        .command(&["serve", "--worker", "--listen", &format!("127.0.0.1:{port}")])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut server = common::Server(child);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    // The first round publishes the first full CRL; wait for the server and that round.
+    let metrics = loop {
+        assert!(std::time::Instant::now() < deadline, "no worker round in /metrics");
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            let (status, body) = common::http(port, "GET", "/metrics", None, "");
+            if status == 200 && body.contains("ca_worker_rounds_total 1") {
+                break body;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(metrics.contains("ca_worker_crls_published_total 2"), "{metrics}");
+    assert!(dir.join("publish/crl/nca.crl").exists());
+    let kill = std::process::Command::new("kill").args(["-TERM", &server.0.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let status = loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline + std::time::Duration::from_secs(10), "did not stop");
         std::thread::sleep(std::time::Duration::from_millis(50));
     };
     assert!(status.success(), "{status:?}");

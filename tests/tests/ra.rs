@@ -769,9 +769,14 @@ fn an_employee_gets_a_first_head_certificate_only_after_the_heads_signed_confirm
         let ident = ca_core::identity::CertificateIdentity::from_certificate(&c.certificate);
         assert!(ident.roles.contains(&Role::FirstHead), "{:?}", ident.roles);
         assert!(!ident.roles.contains(&Role::Employee), "{:?}", ident.roles);
-        let eku = c.certificate.tbs_certificate.extensions.as_ref().unwrap().iter().find(|e| {
-            e.extn_id.to_string() == "2.5.29.37"
-        });
+        let eku = c
+            .certificate
+            .tbs_certificate
+            .extensions
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|e| e.extn_id.to_string() == "2.5.29.37");
         let der = eku.unwrap().extn_value.as_bytes();
         let first_head = Role::FirstHead.oid();
         assert_eq!(first_head.to_string(), "1.2.398.3.3.4.1.2.1");

@@ -202,7 +202,9 @@ fn the_operators_time_runs_from_the_presentation_of_the_form() {
     // Registered online on Monday; the applicant comes on Tuesday.
     let a = ra.submit(&submission(K::NewIndividual, 72)).unwrap().application().clone();
     let timing = Timing::default();
-    let open = |now| overdue(&timing, &env.ca.store.application(&a.number).unwrap().unwrap(), &events(&env.ca.store, &a.number), now);
+    let open = |now| {
+        overdue(&timing, &env.ca.store.application(&a.number).unwrap().unwrap(), &events(&env.ca.store, &a.number), now)
+    };
     assert_eq!(open(env.clock.now() + Duration::days(3)), None, "no clock runs until the form is presented");
     env.clock.advance(Duration::hours(23));
     ra.present(&a.number, "operator-1").unwrap();
@@ -254,14 +256,18 @@ fn budgets_and_holidays_come_from_the_configuration() {
     let a_now = || env.ca.store.application(&a.number).unwrap().unwrap();
     let timing = env.ca.store.timing();
     // 25 minutes: within the configured 30 (the document says 20).
-    assert_eq!(overdue(&timing, &a_now(), &events(&env.ca.store, &a.number), env.clock.now() + Duration::minutes(25)), None);
+    assert_eq!(
+        overdue(&timing, &a_now(), &events(&env.ca.store, &a.number), env.clock.now() + Duration::minutes(25)),
+        None
+    );
     env.clock.advance(Duration::minutes(25));
     system_step(&env, &a.number, S::AwaitingOperator, S::Confirmed, Step::OperatorVerifyConfirm);
     let e = events(&env.ca.store, &a.number);
     assert_eq!(event(&e, Step::OperatorVerifyConfirm).budget, Some(Budget::Minutes(30)));
     assert!(!event(&e, Step::OperatorVerifyConfirm).breached);
     // Confirmed on Monday; Tuesday is a holiday here: two working days run to Thursday.
-    let overdue_at = |days| overdue(&timing, &a_now(), &events(&env.ca.store, &a.number), env.clock.now() + Duration::days(days));
+    let overdue_at =
+        |days| overdue(&timing, &a_now(), &events(&env.ca.store, &a.number), env.clock.now() + Duration::days(days));
     assert_eq!(overdue_at(2), None, "Wednesday: one working day gone");
     let late = overdue_at(4).unwrap();
     assert_eq!((late.waiting_for, late.budget), (Step::Revoke, Budget::WorkingDays(2)));

@@ -13,7 +13,9 @@ use ca_core::ra::application::{
 };
 use ca_core::ra::outbox::{Maildir, Transport};
 use ca_core::ra::store::{NewApplication, NewEvent, OutboxMessage, RaStore, Transition};
-use ca_core::ra::worker::{CrlPublication, CrlTimes, NewKeys, RepeatKeys, Round, Worker, WorkerMetrics, WorkerSettings};
+use ca_core::ra::worker::{
+    CrlPublication, CrlTimes, NewKeys, RepeatKeys, Round, Worker, WorkerMetrics, WorkerSettings,
+};
 use ca_core::ra::{
     Expectation, KeyStoreDelivery, NothingDelivered, RegistrationAuthority, SignatureCheck, SignatureProblem,
     SignedPayload, SignerFacts, StoreRegistry,
@@ -96,9 +98,12 @@ impl CrlPublication for RecordedCrls<'_> {
     fn last_published(&self) -> Result<CrlTimes, String> {
         let mut times = *self.times.lock().unwrap();
         let query = CertificateQuery { status: Some(CertificateStatus::Revoked), ..Default::default() };
-        times.revocations_pending = self.store.find(&query).unwrap().iter().any(|c| {
-            c.revocation.as_ref().is_some_and(|r| times.delta.is_none_or(|d| r.revoked_at >= d))
-        });
+        times.revocations_pending = self
+            .store
+            .find(&query)
+            .unwrap()
+            .iter()
+            .any(|c| c.revocation.as_ref().is_some_and(|r| times.delta.is_none_or(|d| r.revoked_at >= d)));
         Ok(times)
     }
     fn publish(&self, full: bool) -> Result<Vec<String>, String> {
@@ -411,15 +416,15 @@ fn two_workers_on_one_store_do_every_job_exactly_once() {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    let done: Vec<String> =
-        rounds.iter().flatten().flat_map(|r| r.issued.iter().chain(&r.revoked)).cloned().collect();
+    let done: Vec<String> = rounds.iter().flatten().flat_map(|r| r.issued.iter().chain(&r.revoked)).cloned().collect();
     let failed: Vec<&String> = rounds.iter().flatten().flat_map(|r| &r.failed).collect();
     assert!(failed.is_empty(), "{failed:?}");
     assert_eq!(done.len(), jobs.len(), "every job once: {done:?}");
     let store = &env.ca.store;
     for n in &jobs {
         let a = store.application(n).unwrap().unwrap();
-        let (final_state, step) = if a.kind == K::Repeat { (S::Issued, Step::Issue) } else { (S::Revoked, Step::Revoke) };
+        let (final_state, step) =
+            if a.kind == K::Repeat { (S::Issued, Step::Issue) } else { (S::Revoked, Step::Revoke) };
         assert_eq!(a.state, final_state, "{n}");
         assert_eq!(steps(store, n, Step::Claim), 1, "{n} claimed once");
         assert_eq!(steps(store, n, step), 1, "{n} carried out once");

@@ -13,8 +13,9 @@ use crate::failure::Failure;
 
 /// An RFC 3339 time given for `what`.
 pub fn time_arg(what: &str, value: &str) -> Result<OffsetDateTime, Failure> {
-    OffsetDateTime::parse(value, &Rfc3339)
-        .map_err(|e| Failure::Input(format!("{what} {value:?} is not an RFC 3339 time (2026-03-16T10:00:00+05:00): {e}")))
+    OffsetDateTime::parse(value, &Rfc3339).map_err(|e| {
+        Failure::Input(format!("{what} {value:?} is not an RFC 3339 time (2026-03-16T10:00:00+05:00): {e}"))
+    })
 }
 
 /// The steps before the registration, when the arrival at the counter is given.

@@ -56,6 +56,23 @@ pub struct WorkerArgs {
     pub delta_after_revocation_minutes: Option<u32>,
 }
 
+impl WorkerArgs {
+    /// The worker of `ca serve --worker`: every default.
+    pub fn for_server() -> Self {
+        Self {
+            once: false,
+            p12_dir: None,
+            p12_password_env: "CA_P12_PASSWORD".into(),
+            maildir: None,
+            smtp_url: std::env::var("CA_SMTP_URL").ok(),
+            from: "nca-noreply@pki.gov.kz".into(),
+            install_url: None,
+            no_crl: false,
+            delta_after_revocation_minutes: None,
+        }
+    }
+}
+
 /// Repeat issuance with keys generated here, delivered as PKCS#12 files (as `ca application
 /// issue` does) until applicants' own requests come with the application.
 struct GeneratedKeys {
@@ -144,7 +161,8 @@ impl CrlPublication for CliCrls<'_> {
     }
 
     fn publish(&self, full: bool) -> Result<Vec<String>, String> {
-        let args = PublishArgs { which: if full { Which::Both } else { Which::Delta }, pem: false, out: None, root: false };
+        let args =
+            PublishArgs { which: if full { Which::Both } else { Which::Delta }, pem: false, out: None, root: false };
         let published = super::crl::publish(self.ctx, &args).map_err(|e| e.to_string())?;
         Ok(published
             .iter()
@@ -156,10 +174,8 @@ impl CrlPublication for CliCrls<'_> {
 /// SIGTERM and SIGINT set `stop`; the handlers are in place when this returns.
 fn stop_on_signals(stop: Arc<AtomicBool>) -> Result<(), Failure> {
     use tokio::signal::unix::{signal, SignalKind};
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::Internal(e.into()))?;
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| Failure::Internal(e.into()))?;
     let (mut term, mut int) = {
         let _entered = runtime.enter();
         let term = signal(SignalKind::terminate()).map_err(|e| Failure::Internal(e.into()))?;
@@ -181,6 +197,16 @@ fn stop_on_signals(stop: Arc<AtomicBool>) -> Result<(), Failure> {
 }
 
 pub fn run(ctx: &Context, args: &WorkerArgs) -> Outcome {
+    let stop = Arc::new(AtomicBool::new(false));
+    if !args.once {
+        stop_on_signals(stop.clone())?;
+    }
+    work(ctx, args, &WorkerMetrics::default(), &stop)
+}
+
+/// The worker over `ctx` until `stop` (or one round with `--once`), counting into `metrics`;
+/// `ca serve --worker` runs it beside the HTTP services.
+pub fn work(ctx: &Context, args: &WorkerArgs, metrics: &WorkerMetrics, stop: &AtomicBool) -> Outcome {
     let mut settings = ctx.config.worker.clone();
     if let Some(m) = args.delta_after_revocation_minutes {
         settings.delta_after_revocation_minutes = m;
@@ -195,7 +221,8 @@ pub fn run(ctx: &Context, args: &WorkerArgs) -> Outcome {
         .key_algorithm
         .parse()
         .map_err(|e: hsm::UnknownKeyAlgorithm| Failure::Input(e.to_string()))?;
-    let password = SecretSource { what: "PKCS#12 password", env: args.p12_password_env.clone(), file: None }.read(false)?;
+    let password =
+        SecretSource { what: "PKCS#12 password", env: args.p12_password_env.clone(), file: None }.read(false)?;
     let keys = GeneratedKeys { algorithm, dir, password, chain: ctx.chain_der()? };
 
     let registry = StoreRegistry(ctx.store.as_ref());
@@ -219,13 +246,10 @@ pub fn run(ctx: &Context, args: &WorkerArgs) -> Outcome {
     let crls = CliCrls { ctx };
     let transport: Box<dyn Transport> = match &args.smtp_url {
         Some(url) => Box::new(crate::smtp::Smtp::new(url, &args.from)?),
-        None => Box::new(Maildir::new(
-            args.maildir.clone().unwrap_or_else(|| ctx.dir.root.join("mail")),
-            args.from.clone(),
-        )),
+        None => {
+            Box::new(Maildir::new(args.maildir.clone().unwrap_or_else(|| ctx.dir.root.join("mail")), args.from.clone()))
+        }
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    let metrics = WorkerMetrics::default();
     let worker = Worker {
         ra,
         issuer: &issuer,
@@ -234,8 +258,8 @@ pub fn run(ctx: &Context, args: &WorkerArgs) -> Outcome {
         transport: Some(transport.as_ref()),
         settings,
         actor: &actor,
-        metrics: &metrics,
-        stop: &stop,
+        metrics,
+        stop,
     };
     if args.once {
         let round = worker.round()?;
@@ -263,7 +287,6 @@ pub fn run(ctx: &Context, args: &WorkerArgs) -> Outcome {
             Err(Failure::Internal(anyhow::anyhow!("{} jobs failed: {}", round.failed.len(), round.failed.join("; "))))
         };
     }
-    stop_on_signals(stop.clone())?;
     eprintln!("RA worker {actor} running on {} (SIGTERM or ctrl-c to stop)", ctx.dir.root.display());
     worker.run();
     Ok(())

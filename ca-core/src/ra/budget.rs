@@ -134,8 +134,8 @@ mod tests {
         use time::macros::date;
         let calendar = Calendar {
             annual: [(1, 1)].into(),
-            holidays: [date!(2026-03-23)].into(),
-            working_weekends: [date!(2026-03-28)].into(),
+            holidays: [date!(2026 - 03 - 23)].into(),
+            working_weekends: [date!(2026 - 03 - 28)].into(),
         };
         // Friday 2026-03-20 → Monday 23 is a holiday → Tuesday 24.
         let fri = datetime!(2026-03-20 10:00 UTC);

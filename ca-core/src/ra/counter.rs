@@ -43,7 +43,11 @@ impl RegistrationAuthority<'_> {
             ));
         }
         let now = self.clock.now();
-        let steps = [(Step::Present, Some(c.arrived_at)), (Step::Identify, c.identified_at), (Step::FillForm, c.form_filled_at)];
+        let steps = [
+            (Step::Present, Some(c.arrived_at)),
+            (Step::Identify, c.identified_at),
+            (Step::FillForm, c.form_filled_at),
+        ];
         let mut earlier: Vec<NewEvent> = Vec::new();
         for (step, at) in steps {
             let Some(at) = at else { continue };
@@ -78,7 +82,11 @@ impl RegistrationAuthority<'_> {
         let in_order = match step {
             Step::EnterPin => last == Some(Step::Register),
             Step::ApplicantSign => last == Some(Step::EnterPin),
-            _ => return Err(RaError::Invalid(format!("{step} is not recorded on its own; use enter-pin or applicant-sign"))),
+            _ => {
+                return Err(RaError::Invalid(format!(
+                    "{step} is not recorded on its own; use enter-pin or applicant-sign"
+                )))
+            }
         };
         if !in_order {
             return Err(RaError::Invalid(format!(

@@ -24,7 +24,8 @@ pub const MESSAGE_SPECIAL_REGISTER: &str = "Невозможно создать 
 /// «…(код: N - признак исключения ИИН)» for codes 2..9, the codes both requirements word: one
 /// form for all of them, so the same code never reads two ways.
 pub fn message_excluded(code: u8) -> String {
-    let code = if code >= 2 { format!("{code} - признак исключения ИИН") } else { code.to_string() };
+    let code =
+        if code >= 2 { format!("{code} - признак исключения ИИН") } else { code.to_string() };
     format!("Невозможно создать учетную запись по введенному ИИН. За разъяснениями необходимо обратиться в отдел документирования населения в ЦОН (код: {code})")
 }
 

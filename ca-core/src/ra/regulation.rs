@@ -25,8 +25,9 @@ use super::budget::{Budget, Calendar};
 /// holidays): New Year 1–2 Jan, 8 Mar, Nauryz 21–23 Mar, 1 May, 7 May, 9 May, 6 Jul, 30 Aug,
 /// 25 Oct, 16 Dec. Moving holidays (Kurban ait) and the days the government moves each year
 /// go in `holidays` / `working_weekends`.
-pub const KAZAKHSTAN_HOLIDAYS: [&str; 13] =
-    ["01-01", "01-02", "03-08", "03-21", "03-22", "03-23", "05-01", "05-07", "05-09", "07-06", "08-30", "10-25", "12-16"];
+pub const KAZAKHSTAN_HOLIDAYS: [&str; 13] = [
+    "01-01", "01-02", "03-08", "03-21", "03-22", "03-23", "05-01", "05-07", "05-09", "07-06", "08-30", "10-25", "12-16",
+];
 
 /// `[regulation]` in ca.toml, as written.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -60,18 +61,22 @@ impl Regulation {
         let mut budgets = HashMap::new();
         for (key, value) in &self.budgets {
             let (kind, step) = match key.split_once('.') {
-                Some((kind, step)) => (Some(ApplicationKind::from_str(kind).map_err(|e| format!("[regulation] budgets: {e}"))?), step),
+                Some((kind, step)) => {
+                    (Some(ApplicationKind::from_str(kind).map_err(|e| format!("[regulation] budgets: {e}"))?), step)
+                }
                 None => (None, key.as_str()),
             };
-            let step =
-                Step::parse(step).ok_or_else(|| format!("[regulation] budgets: {step:?} is not a step of the regulation"))?;
+            let step = Step::parse(step)
+                .ok_or_else(|| format!("[regulation] budgets: {step:?} is not a step of the regulation"))?;
             let budget = value.parse::<Budget>().map_err(|e| format!("[regulation] budgets.{key}: {e}"))?;
             budgets.insert((kind, step), budget);
         }
         let format = time::macros::format_description!("[year]-[month]-[day]");
         let dates = |what: &str, list: &[String]| -> Result<BTreeSet<Date>, String> {
             list.iter()
-                .map(|d| Date::parse(d, format).map_err(|_| format!("[regulation] {what}: {d:?} is not a date (YYYY-MM-DD)")))
+                .map(|d| {
+                    Date::parse(d, format).map_err(|_| format!("[regulation] {what}: {d:?} is not a date (YYYY-MM-DD)"))
+                })
                 .collect()
         };
         let mut annual = BTreeSet::new();
@@ -190,7 +195,7 @@ mod tests {
         let default = Timing::default();
         assert_eq!(default.budget(Step::Identify, ApplicationKind::Card), Some(Budget::Minutes(1)));
         assert_eq!(default.budget(Step::Issue, ApplicationKind::NewIndividual), Some(Budget::Hours(7)));
-        assert!(!default.calendar.is_working_day(time::macros::date!(2026-03-23)), "Nauryz");
+        assert!(!default.calendar.is_working_day(time::macros::date!(2026 - 03 - 23)), "Nauryz");
         let section: Regulation = toml::from_str(
             r#"budgets = { "issue" = "2 working days", "card.identify" = "2 min" }
                holidays = ["2026-05-27"]"#,
@@ -200,8 +205,8 @@ mod tests {
         assert_eq!(timing.budget(Step::Identify, ApplicationKind::Card), Some(Budget::Minutes(2)));
         assert_eq!(timing.budget(Step::Identify, ApplicationKind::RevokeCounter), Some(Budget::Minutes(5)));
         assert_eq!(timing.budget(Step::Issue, ApplicationKind::Repeat), Some(Budget::WorkingDays(2)));
-        assert!(!timing.calendar.is_working_day(time::macros::date!(2026-05-27)));
-        assert!(!timing.calendar.is_working_day(time::macros::date!(2026-01-01)), "the default annual days stay");
+        assert!(!timing.calendar.is_working_day(time::macros::date!(2026 - 05 - 27)));
+        assert!(!timing.calendar.is_working_day(time::macros::date!(2026 - 01 - 01)), "the default annual days stay");
         for (bad, expect) in [
             (r#"budgets = { "card.lunch" = "5 min" }"#, "not a step"),
             (r#"budgets = { "bank.issue" = "5 min" }"#, "unknown application kind"),

@@ -1,8 +1,9 @@
 //! The automatic worker: what an operator would otherwise do by hand after a confirmation.
 //!
 //! One round ([`Worker::round`]):
-//! 1. recovers applications a dead worker left `issuing`/`revoking` once their claim is stale
-//!    (what `ca application recover` does);
+//! 1. recovers applications (of any kind) a dead worker left `issuing`/`revoking` once their
+//!    claim is stale (what `ca application recover` does; a key-store issuance made into another
+//!    directory than the worker's is reported, for `ca application recover --p12-dir`);
 //! 2. carries out confirmed applications that need nobody at a counter: repeat issuance and
 //!    revocations (signed by the applicant, or confirmed by an operator at a counter);
 //! 3. publishes a delta CRL after revocations (at most every `delta_after_revocation`), a delta
@@ -187,15 +188,17 @@ impl Worker<'_> {
         self.stop.load(Ordering::SeqCst)
     }
 
-    /// Applications in `state` of the worker's kinds, oldest first.
-    fn queue(&self, state: ApplicationState) -> Result<Vec<Application>, RaError> {
+    /// Applications in `state`, oldest first: of every kind (recovery), or of the kinds the
+    /// worker carries out.
+    fn queue(&self, state: ApplicationState, every_kind: bool) -> Result<Vec<Application>, RaError> {
+        use ApplicationKind as K;
         let query = ApplicationQuery { state: Some(state), ..Default::default() };
         let mut list: Vec<Application> = self
             .ra
             .store
             .applications(&query)?
             .into_iter()
-            .filter(|a| matches!(a.kind, ApplicationKind::Repeat | ApplicationKind::RevokeSigned | ApplicationKind::RevokeCounter))
+            .filter(|a| every_kind || matches!(a.kind, K::Repeat | K::RevokeSigned | K::RevokeCounter))
             .collect();
         list.reverse();
         list.truncate(self.settings.batch as usize);
@@ -206,7 +209,7 @@ impl Worker<'_> {
     pub fn round(&self) -> Result<Round, RaError> {
         let mut round = Round::default();
         self.recover_stale(&mut round)?;
-        for a in self.queue(ApplicationState::Confirmed)? {
+        for a in self.queue(ApplicationState::Confirmed, false)? {
             if self.stopping() {
                 round.stopped = true;
                 break;
@@ -275,7 +278,7 @@ impl Worker<'_> {
         let stale = minutes(self.settings.stale_minutes);
         let now = self.ra.clock.now();
         for state in [ApplicationState::Issuing, ApplicationState::Revoking] {
-            for a in self.queue(state)? {
+            for a in self.queue(state, true)? {
                 if self.stopping() {
                     round.stopped = true;
                     return Ok(());
@@ -291,7 +294,9 @@ impl Worker<'_> {
                         round.recovered.push(a.number.to_string());
                     }
                     // Another worker recovered it first, or its worker came back.
-                    Err(RaError::InProgress(_) | RaError::WrongState { .. }) => round.skipped.push(a.number.to_string()),
+                    Err(RaError::InProgress(_) | RaError::WrongState { .. }) => {
+                        round.skipped.push(a.number.to_string())
+                    }
                     Err(e) => {
                         tracing::error!(application = %a.number, error = %e, "recovery failed");
                         round.failed.push(format!("{}: {e}", a.number));
@@ -320,7 +325,11 @@ impl Worker<'_> {
         match outcome {
             Ok(issued) => {
                 tracing::info!(application = %number, kind = %a.kind, "carried out");
-                if issued { round.issued.push(number) } else { round.revoked.push(number) }
+                if issued {
+                    round.issued.push(number)
+                } else {
+                    round.revoked.push(number)
+                }
             }
             Err(RaError::InProgress(_) | RaError::AlreadyDone(_)) => {
                 tracing::debug!(application = %number, "claimed by another worker");

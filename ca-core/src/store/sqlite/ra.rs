@@ -10,9 +10,9 @@ use crate::ra::application::{
     ActorRole, Application, ApplicationEvent, ApplicationKind, ApplicationNumber, ApplicationState, Step, StoredRefusal,
 };
 use crate::ra::budget::Budget;
-use crate::ra::regulation::Timing;
 use crate::ra::csv::RegistryImport;
 use crate::ra::registry::{ExclusionCode, ImportCounts, LegalCapacity, LegalEntityRecord, PersonRecord};
+use crate::ra::regulation::Timing;
 use crate::ra::store::{
     ApplicationQuery, NewApplication, NewEvent, OutboxMessage, RaStore, Submitted, Transition, Transitioned,
 };
