@@ -99,8 +99,8 @@ fn report_sla_open_lists_what_is_overdue() {
     // A budget from ca.toml: 2 hours for the operator at the counter.
     let config = dir.join("ca.toml");
     let mut toml = std::fs::read_to_string(&config).unwrap();
-    assert!(toml.contains("[regulation]"), "ca init writes the section: {toml}");
-    toml = toml.replace("[regulation]\n", "[regulation]\nbudgets = { \"operator-verify\" = \"2 h\" }\n");
+    assert!(toml.contains("[regulation.budgets]\n"), "ca init writes the section: {toml}");
+    toml = toml.replace("[regulation.budgets]\n", "[regulation.budgets]\n\"operator-verify\" = \"2 h\"\n");
     std::fs::write(&config, &toml).unwrap();
     let later = ca.json(&["report", "sla", "--open", "--at", &at(now + Duration::minutes(30))]);
     assert!(!later.to_string().contains(&presented), "{later}");
