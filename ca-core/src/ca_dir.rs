@@ -373,6 +373,7 @@ impl CaDir {
             toml::from_str(&text).map_err(|e| ConfigError::Invalid { path: path.clone(), message: e.to_string() })?;
         config.urls.validate().map_err(|message| ConfigError::Invalid { path: path.clone(), message })?;
         config.crl.validate().map_err(|message| ConfigError::Invalid { path: path.clone(), message })?;
+        config.worker.validate().map_err(|message| ConfigError::Invalid { path: path.clone(), message })?;
         config.regulation.timing().map_err(|message| ConfigError::Invalid { path, message })?;
         Ok(config)
     }

@@ -108,7 +108,8 @@ pub struct StatementArgs {
 
 #[derive(Args, Debug)]
 pub struct NewArgs {
-    /// new-individual, new-employee, repeat, revoke-signed, revoke-counter (card: later).
+    /// new-individual, new-employee, repeat, revoke-signed, revoke-counter, card (at the
+    /// counter, with --arrived-at …).
     #[arg(long)]
     pub kind: String,
     /// The applicant's IIN (12 digits, checked against the person registry).

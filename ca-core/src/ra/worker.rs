@@ -74,7 +74,7 @@ pub struct WorkerSettings {
     pub delta_every_minutes: u32,
     /// A full CRL this often (minutes; 0: never from the worker).
     pub full_every_minutes: u32,
-    /// A claim older than this is a dead worker's (minutes).
+    /// A claim older than this is a dead worker's (minutes; longer than the longest issuance).
     pub stale_minutes: u32,
     /// At most this many applications and notices per round.
     pub batch: u32,
@@ -90,6 +90,27 @@ impl Default for WorkerSettings {
             stale_minutes: 10,
             batch: 100,
         }
+    }
+}
+
+impl WorkerSettings {
+    /// A worker that never pauses would hammer the store, one that takes nothing does nothing,
+    /// and one that thinks a claim is stale at once would recover (revoke) the jobs other
+    /// workers are still carrying out.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.poll_seconds == 0 {
+            return Err("[worker] poll_seconds = 0: the worker would never pause".into());
+        }
+        if self.batch == 0 {
+            return Err("[worker] batch = 0: the worker would take no job".into());
+        }
+        if self.stale_minutes == 0 {
+            return Err(
+                "[worker] stale_minutes = 0: running jobs would be recovered; make it longer than the longest issuance"
+                    .into(),
+            );
+        }
+        Ok(())
     }
 }
 
