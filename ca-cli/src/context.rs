@@ -63,6 +63,24 @@ impl Context {
         }
     }
 
+    /// The key algorithm of end-entity keys generated here (`[end_entity] key_algorithm`).
+    pub fn end_entity_key_algorithm(&self) -> Result<hsm::KeyAlgorithm, Failure> {
+        self.config
+            .end_entity
+            .key_algorithm
+            .parse()
+            .map_err(|e: hsm::UnknownKeyAlgorithm| Failure::Input(e.to_string()))
+    }
+
+    /// Where generated key stores go: `given`, or issued/ in the CA directory; it must exist.
+    pub fn key_store_dir(&self, given: Option<&std::path::Path>) -> Result<std::path::PathBuf, Failure> {
+        let dir = given.map_or_else(|| self.dir.issued(), std::path::Path::to_path_buf);
+        if !dir.is_dir() {
+            return Err(Failure::Input(format!("{} is not a directory", dir.display())));
+        }
+        Ok(dir)
+    }
+
     /// Now, from the injected clock.
     pub fn clock_now(&self) -> time::OffsetDateTime {
         ca_core::clock::Clock::now(&self.clock)

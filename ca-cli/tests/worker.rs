@@ -16,23 +16,7 @@ fn sign_submission(ca: &CaRunner, work: &Path, kind: &str, iin: &str, key: &Path
     let input = work.join(format!("{kind}-{iin}.json"));
     std::fs::write(&input, &statement.stdout).unwrap();
     let sig = work.join(format!("{kind}-{iin}.cms"));
-    let (ok, text) = openssl(&[
-        "cms",
-        "-sign",
-        "-binary",
-        "-nodetach",
-        "-in",
-        input.to_str().unwrap(),
-        "-signer",
-        cert.to_str().unwrap(),
-        "-inkey",
-        key.to_str().unwrap(),
-        "-outform",
-        "DER",
-        "-out",
-        sig.to_str().unwrap(),
-    ]);
-    assert!(ok, "{text}");
+    common::cms_sign(&input, key, cert, &sig, &[]);
     sig
 }
 

@@ -19,7 +19,7 @@ use ca_core::ra::{
 use ca_core::revocation::RevocationReason;
 use ca_core::serial::SerialNumber;
 use clap::{Args, Subcommand};
-use hsm::{KeyAlgorithm, SoftwareKey};
+use hsm::SoftwareKey;
 use time::Duration;
 
 use super::delivery::Pkcs12Files;
@@ -497,16 +497,8 @@ fn issue(ctx: &Context, ra: &RegistrationAuthority<'_>, args: &IssueArgs) -> Out
     if a.state != ApplicationState::Confirmed {
         return Err(Failure::Input(format!("application {n} is {}: only a confirmed application is issued", a.state)));
     }
-    let p12_dir = args.p12_dir.clone().unwrap_or_else(|| ctx.dir.issued());
-    if !p12_dir.is_dir() {
-        return Err(Failure::Input(format!("{} is not a directory", p12_dir.display())));
-    }
-    let alg: KeyAlgorithm = ctx
-        .config
-        .end_entity
-        .key_algorithm
-        .parse()
-        .map_err(|e: hsm::UnknownKeyAlgorithm| Failure::Input(e.to_string()))?;
+    let p12_dir = ctx.key_store_dir(args.p12_dir.as_deref())?;
+    let alg = ctx.end_entity_key_algorithm()?;
     let password =
         SecretSource { what: "PKCS#12 password", env: args.p12_password_env.clone(), file: None }.read(true)?;
     // Keys are generated here; ca-core gets the public keys only.

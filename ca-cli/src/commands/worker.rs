@@ -211,16 +211,8 @@ pub fn work(ctx: &Context, args: &WorkerArgs, metrics: &WorkerMetrics, stop: &At
     if let Some(m) = args.delta_after_revocation_minutes {
         settings.delta_after_revocation_minutes = m;
     }
-    let dir = args.p12_dir.clone().unwrap_or_else(|| ctx.dir.issued());
-    if !dir.is_dir() {
-        return Err(Failure::Input(format!("{} is not a directory", dir.display())));
-    }
-    let algorithm: KeyAlgorithm = ctx
-        .config
-        .end_entity
-        .key_algorithm
-        .parse()
-        .map_err(|e: hsm::UnknownKeyAlgorithm| Failure::Input(e.to_string()))?;
+    let dir = ctx.key_store_dir(args.p12_dir.as_deref())?;
+    let algorithm = ctx.end_entity_key_algorithm()?;
     let password =
         SecretSource { what: "PKCS#12 password", env: args.p12_password_env.clone(), file: None }.read(false)?;
     let keys = GeneratedKeys { algorithm, dir, password, chain: ctx.chain_der()? };
