@@ -297,7 +297,8 @@ impl RegistrationAuthority<'_> {
         let registered_head = entity.as_ref().map(|e| Some(e.head_iin) == facts.iin);
         // A first head's certificate held by someone else than the registry's first head: he
         // acts for him (a deputy, an acting head), and is recorded as such.
-        let acting_for = entity.filter(|_| registered_head == Some(false)).map(|e| e.head_iin.as_string());
+        let acting = registered_head == Some(false) && facts.roles.contains(&Role::FirstHead);
+        let acting_for = entity.filter(|_| acting).map(|e| e.head_iin.as_string());
         let event = NewEvent {
             step: Step::HeadConfirm,
             actor_role: ActorRole::Head,
