@@ -56,7 +56,7 @@ fn registry_and_applications_from_the_command_line() {
     let excluded = iin_where(|f| f[6] == "5");
     let out = ca(&dir, &["application", "new", "--kind", "new-individual", "--iin", &excluded]);
     assert_eq!(out.status.code(), Some(8));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("в ЦОН (код: 5)"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("в ЦОН (код: 5 - признак исключения ИИН)"));
     let listed = json(&dir, &["application", "list", "--state", "refused"]);
     assert_eq!(listed.as_array().unwrap().len(), 2);
 

@@ -39,6 +39,12 @@ pub struct CaConfig {
     pub expiry: ExpirySection,
     #[serde(default)]
     pub audit: AuditSection,
+    /// The RA's automatic worker (`ca worker`): its rounds and CRL schedule.
+    #[serde(default)]
+    pub worker: crate::ra::worker::WorkerSettings,
+    /// The regulation's budgets and working-day calendar (document 004 is a repealed edition).
+    #[serde(default)]
+    pub regulation: crate::ra::regulation::Regulation,
     /// Earlier generations of the issuing CA (`ca rollover issuing`), oldest first: they sign
     /// nothing new, but their CRLs and OCSP answers are published until `until`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -385,7 +391,9 @@ impl CaDir {
         let config: CaConfig =
             toml::from_str(&text).map_err(|e| ConfigError::Invalid { path: path.clone(), message: e.to_string() })?;
         config.urls.validate().map_err(|message| ConfigError::Invalid { path: path.clone(), message })?;
-        config.crl.validate().map_err(|message| ConfigError::Invalid { path, message })?;
+        config.crl.validate().map_err(|message| ConfigError::Invalid { path: path.clone(), message })?;
+        config.worker.validate().map_err(|message| ConfigError::Invalid { path: path.clone(), message })?;
+        config.regulation.timing().map_err(|message| ConfigError::Invalid { path, message })?;
         Ok(config)
     }
 }
@@ -417,6 +425,8 @@ impl CaConfig {
             server: ServerSection::default(),
             expiry: ExpirySection::default(),
             audit: AuditSection::default(),
+            worker: Default::default(),
+            regulation: Default::default(),
             retired: Vec::new(),
             retired_roots: Vec::new(),
         }

@@ -294,6 +294,10 @@ impl Services {
     ) -> Result<Self, StartError> {
         let config: CaConfig = dir.load_config()?;
         let sqlite = Arc::new(SqliteStore::open(&dir.store())?);
+        // Checked when the configuration was loaded: application steps are timed by ca.toml.
+        if let Ok(timing) = config.regulation.timing() {
+            sqlite.set_timing(timing);
+        }
         let store: Arc<dyn Store> = sqlite.clone();
         let source = ReloadSource {
             dir: dir.clone(),

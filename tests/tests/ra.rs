@@ -169,6 +169,7 @@ fn new_app(kind: ca_core::ra::ApplicationKind, n: u32, bin: Option<Bin>) -> Subm
         operator: None,
         email: None,
         csrs: None,
+        roles: Vec::new(),
     }
 }
 
@@ -266,8 +267,9 @@ fn every_registry_status_code_gets_its_exact_message() {
     assert_eq!(outcome(reg::DECEASED, None), (S::Refused, Some(MESSAGE_DECEASED.to_owned())));
     assert!(MESSAGE_DECEASED.ends_with("в ЦОН (код:9)"));
     for code in 1..=9u8 {
+        let mark = if code == 1 { String::new() } else { " - признак исключения ИИН".to_owned() };
         let expected = format!(
-            "Невозможно создать учетную запись по введенному ИИН. За разъяснениями необходимо обратиться в отдел документирования населения в ЦОН (код: {code})"
+            "Невозможно создать учетную запись по введенному ИИН. За разъяснениями необходимо обратиться в отдел документирования населения в ЦОН (код: {code}{mark})"
         );
         assert_eq!(message_excluded(code), expected);
         assert_eq!(outcome(reg::excluded(code), None), (S::Refused, Some(expected)), "exclusion code {code}");
@@ -275,7 +277,7 @@ fn every_registry_status_code_gets_its_exact_message() {
     assert_eq!(outcome(reg::SPECIAL_REGISTER, None), (S::Refused, Some(MESSAGE_SPECIAL_REGISTER.to_owned())));
     assert_eq!(
         MESSAGE_SPECIAL_REGISTER,
-        "Невозможно создать учетную запись по введенному значению ИИН. За разъяснениями необходимо обратиться в Управление Комитета по правовой статистике и специальным учетам Генеральной прокуратуры Республики Казахстан"
+        "Невозможно создать учетную запись по введенному значению ИИН. За разъяснениями необходимо обратиться в Управление Комитета по правовой статистике и специальным учетам Генеральной прокуратуры Республики Казахстан <http://www.pravstat.kz>"
     );
     let missing = fixtures::person(reg::NOT_IN_REGISTRY).iin;
     let (state, message) = outcome(reg::NOT_IN_REGISTRY, None);
@@ -838,5 +840,84 @@ fn an_issuance_for_the_applicants_own_keys_left_by_a_dead_worker_is_completed() 
     // The keys are spent: they are in certificates now.
     let holder = ra.store.key_in_use(&ca_core::ra::csr_keys::spki_sha256(&keys[1].spki), None).unwrap();
     assert_eq!(holder, Some(format!("certificate {}", issued[1])));
+}
+
+// ---- legal-entity roles ----------------------------------------------------------------------
+
+#[test]
+fn an_employee_gets_a_first_head_certificate_only_after_the_heads_signed_confirmation() {
+    let env = Env::new();
+    let ra = ra!(env);
+    let issuer = env.issuer_on(&env.ca.store);
+    let org = fixtures::organisation(5);
+    let asked = Submission { roles: vec![Role::FirstHead], ..new_app(K::NewEmployee, 31, Some(org.bin)) };
+    let a = ra.submit(&asked).unwrap().application().clone();
+    assert_eq!((a.state, a.roles.clone()), (S::AwaitingHead, vec![Role::FirstHead]));
+
+    // Without the head's confirmation nothing is issued.
+    let op = TestSigner::operator(200);
+    let op_sig = op.sign(&statement(&a, "operator-confirm"));
+    assert!(matches!(ra.confirm(&a.number, "operator-1", &op_sig), Err(RaError::WrongState { .. })));
+    assert!(matches!(issue(&ra, &issuer, &a.number), Err(RaError::WrongState { .. })));
+    let query = ca_core::store::CertificateQuery { iin: Some(a.iin), ..Default::default() };
+    assert!(env.ca.store.find(&query).unwrap().is_empty());
+
+    // HR confirms employees, but does not give the first head's role.
+    let head_content = statement(&a, "head-confirm");
+    let hr = TestSigner {
+        bin: Some(org.bin),
+        roles: vec![Role::LegalEntity, Role::Hr],
+        ..TestSigner::person(61, KeyType::Sign)
+    };
+    let refused = refused_message(ra.head_confirm(&a.number, &hr.sign(&head_content)).unwrap_err());
+    assert!(refused.contains("first-head") && !refused.contains("hr"), "{refused}");
+    assert_eq!(env.ca.store.application(&a.number).unwrap().unwrap().state, S::AwaitingHead);
+
+    // The person acting for the first head (a first-head certificate of the entity, not the
+    // registry's head) confirms, and is recorded as acting for him.
+    let acting = TestSigner {
+        bin: Some(org.bin),
+        roles: vec![Role::LegalEntity, Role::FirstHead],
+        ..TestSigner::person(62, KeyType::Sign)
+    };
+    ra.head_confirm(&a.number, &acting.sign(&head_content)).unwrap();
+    let events = env.ca.store.application_events(Some(&a.number)).unwrap();
+    let confirmation = events.iter().find(|e| e.step == Step::HeadConfirm).unwrap();
+    let head_iin = fixtures::person(reg::head_of(5)).iin.as_string();
+    assert_eq!(confirmation.details["registered_first_head"], false);
+    assert_eq!(confirmation.details["acting_for"], head_iin.as_str());
+    assert_eq!(confirmation.details["roles_confirmed"], serde_json::json!(["first-head"]));
+    ra.confirm(&a.number, "operator-1", &op_sig).unwrap();
+    let done = issue(&ra, &issuer, &a.number).unwrap();
+    for c in &done.certificates {
+        let ident = ca_core::identity::CertificateIdentity::from_certificate(&c.certificate);
+        assert!(ident.roles.contains(&Role::FirstHead), "{:?}", ident.roles);
+        assert!(!ident.roles.contains(&Role::Employee), "{:?}", ident.roles);
+        let eku = c
+            .certificate
+            .tbs_certificate
+            .extensions
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|e| e.extn_id.to_string() == "2.5.29.37");
+        let der = eku.unwrap().extn_value.as_bytes();
+        let first_head = Role::FirstHead.oid();
+        assert_eq!(first_head.to_string(), "1.2.398.3.3.4.1.2.1");
+        assert!(der.windows(first_head.as_bytes().len()).any(|w| w == first_head.as_bytes()));
+    }
+
+    // The first head's own application goes to the operator, the registry naming him head.
+    let own = Submission { roles: vec![Role::FirstHead], ..new_app(K::NewEmployee, reg::head_of(5), Some(org.bin)) };
+    let own = ra.submit(&own).unwrap().application().clone();
+    assert_eq!(own.state, S::AwaitingOperator);
+    let registered = &env.ca.store.application_events(Some(&own.number)).unwrap()[0];
+    assert_eq!(registered.details["registered_first_head"], true);
+
+    // Roles are for employees' applications, and only the legal entity's.
+    let individual = Submission { roles: vec![Role::Hr], ..new_app(K::NewIndividual, 32, None) };
+    assert!(matches!(ra.submit(&individual), Err(RaError::Invalid(_))));
+    let staff = Submission { roles: vec![Role::CaOperator], ..new_app(K::NewEmployee, 33, Some(org.bin)) };
+    assert!(matches!(ra.submit(&staff), Err(RaError::Invalid(_))));
     assert_audit_intact(&env.ca.store);
 }

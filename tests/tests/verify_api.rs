@@ -606,6 +606,7 @@ fn administration_needs_an_operator_signature_and_is_audited() {
         operator: None,
         email: None,
         csrs: None,
+        roles: Vec::new(),
     };
     let a = ra.submit(&submission).unwrap().application().clone();
     ra.verify_identity(&a.number, "operator-1").unwrap();
@@ -701,6 +702,7 @@ fn a_confirmation_signed_for_another_application_is_refused() {
             operator: None,
             email: None,
             csrs: None,
+            roles: Vec::new(),
         };
         ra.submit(&submission).unwrap().application().clone()
     };

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 
 use ca_core::cms::{StoreRevocationSource, TrustStore};
 use ca_core::identity::{Bin, Iin};
-use ca_core::issuer::Issuer;
 use ca_core::ra::application::{ApplicationKind, ApplicationNumber, ApplicationState};
 use ca_core::ra::cms_check::{CmsSignatureCheck, SingleUse};
 use ca_core::ra::store::ApplicationQuery;
@@ -20,8 +19,7 @@ use ca_core::ra::{
 use ca_core::revocation::RevocationReason;
 use ca_core::serial::SerialNumber;
 use clap::{Args, Subcommand};
-use hsm::{KeyAlgorithm, SoftwareKey};
-use time::Duration;
+use hsm::SoftwareKey;
 
 use super::delivery::Pkcs12Files;
 use crate::context::Context;
@@ -60,6 +58,14 @@ pub enum ApplicationCommand {
     },
     /// Carry out a confirmed application: issue AUTH + SIGN key stores, or revoke.
     Issue(IssueArgs),
+    /// Record a step at the counter: `present` (the applicant presents his form: the operator's
+    /// time starts), and in the card flow `enter-pin` and `applicant-sign`.
+    Step {
+        /// The application number (A-YYYY-NNNNNN).
+        number: String,
+        /// present, enter-pin or applicant-sign.
+        step: String,
+    },
     /// Print the exact bytes a signer signs for a step (to stdout, no newline).
     Statement(StatementArgs),
     /// Finish an application a crashed worker left issuing/revoking: complete it when both key
@@ -108,7 +114,8 @@ pub struct StatementArgs {
 
 #[derive(Args, Debug)]
 pub struct NewArgs {
-    /// new-individual, new-employee, repeat, revoke-signed, revoke-counter (card: later).
+    /// new-individual, new-employee, repeat, revoke-signed, revoke-counter, card (at the
+    /// counter, with --arrived-at …).
     #[arg(long)]
     pub kind: String,
     /// The applicant's IIN (12 digits, checked against the person registry).
@@ -136,6 +143,19 @@ pub struct NewArgs {
     /// Where the applicant's notices go (default: the address in the person registry).
     #[arg(long)]
     pub email: Option<String>,
+    /// new-employee: a legal-entity role asked for (first-head, signing-right, financial-signing,
+    /// hr; repeatable), confirmed by the entity's first head.
+    #[arg(long = "role")]
+    pub roles: Vec<String>,
+    /// At the counter (card, revoke-counter): when the applicant came (RFC 3339).
+    #[arg(long)]
+    pub arrived_at: Option<String>,
+    /// At the counter: when the operator identified him (RFC 3339).
+    #[arg(long, requires = "arrived_at")]
+    pub identified_at: Option<String>,
+    /// At the counter (card): when the forms were filled through the gateway (RFC 3339).
+    #[arg(long, requires = "arrived_at")]
+    pub form_filled_at: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -345,6 +365,12 @@ pub fn run(ctx: &Context, cmd: &ApplicationCommand) -> Outcome {
             let signature = args.signature.as_deref().map(read_signature).transpose()?;
             let operator = (kind == ApplicationKind::RevokeCounter).then(|| ctx.actor.clone());
             let csrs = read_csrs(args.csr_auth.as_deref(), args.csr_sign.as_deref())?;
+            let roles = args
+                .roles
+                .iter()
+                .map(|r| r.parse::<ca_core::profile::Role>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| Failure::Input(e.to_string()))?;
             let submission = Submission {
                 kind,
                 iin,
@@ -355,8 +381,14 @@ pub fn run(ctx: &Context, cmd: &ApplicationCommand) -> Outcome {
                 operator,
                 email: args.email.clone(),
                 csrs,
+                roles,
             };
-            let submitted = ra.submit(&submission)?;
+            let times = super::counter::CounterTimes {
+                arrived_at: args.arrived_at.as_deref(),
+                identified_at: args.identified_at.as_deref(),
+                form_filled_at: args.form_filled_at.as_deref(),
+            };
+            let submitted = super::counter::submit(ctx, &ra, &submission, &times)?;
             let a = submitted.application();
             if !ctx.json && matches!(submitted, Submitted::Existing(_)) {
                 println!("(the same application is already open)");
@@ -407,6 +439,10 @@ pub fn run(ctx: &Context, cmd: &ApplicationCommand) -> Outcome {
             let cms = signature_for(ctx, &ra, &n, "operator-confirm", args)?;
             let a = confirming.confirm(&n, &ctx.actor, &cms)?;
             print_application(ctx, a.application())
+        }
+        ApplicationCommand::Step { number: n, step } => {
+            let a = super::counter::step(ctx, &ra, &number(n)?, step)?;
+            print_application(ctx, &a)
         }
         ApplicationCommand::Refuse { number: n, reason } => {
             let a = ra.refuse(&number(n)?, &ctx.actor, reason)?;
@@ -502,15 +538,7 @@ fn issue(ctx: &Context, ra: &RegistrationAuthority<'_>, args: &IssueArgs) -> Out
         return Err(Failure::Input(format!("application {n} is {}: only a confirmed application is issued", a.state)));
     }
     let ca = ctx.authority(&ctx.config.issuing.name)?;
-    let issuer = Issuer {
-        ca: &ca,
-        store: ctx.store.as_ref(),
-        clock: &ctx.clock,
-        urls: &ctx.config.urls,
-        validity: Duration::days(ctx.config.end_entity.validity_days.into()),
-        actor: &ctx.actor,
-        crl_partitions: ctx.config.crl.partitions(),
-    };
+    let issuer = ctx.issuer(&ca);
     if !ctx.store.application_keys(&n)?.is_empty() {
         // The applicant brought his own keys: certificates only, installed from the notice's link.
         if args.generate_keys {
@@ -527,16 +555,8 @@ fn issue(ctx: &Context, ra: &RegistrationAuthority<'_>, args: &IssueArgs) -> Out
              staff generate his key pairs here with --generate-keys (the key stores' password is then his)"
         )));
     }
-    let p12_dir = args.p12_dir.clone().unwrap_or_else(|| ctx.dir.issued());
-    if !p12_dir.is_dir() {
-        return Err(Failure::Input(format!("{} is not a directory", p12_dir.display())));
-    }
-    let alg: KeyAlgorithm = ctx
-        .config
-        .end_entity
-        .key_algorithm
-        .parse()
-        .map_err(|e: hsm::UnknownKeyAlgorithm| Failure::Input(e.to_string()))?;
+    let p12_dir = ctx.key_store_dir(args.p12_dir.as_deref())?;
+    let alg = ctx.end_entity_key_algorithm()?;
     let password =
         SecretSource { what: "the applicant's key store password", env: args.p12_password_env.clone(), file: None }
             .read(true)?;

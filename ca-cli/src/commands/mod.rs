@@ -4,6 +4,7 @@ pub mod application;
 pub mod audit;
 pub mod backup;
 pub mod card;
+pub mod counter;
 pub mod crl;
 pub mod delivery;
 pub mod demo;
@@ -19,6 +20,7 @@ pub mod serve;
 pub mod show;
 pub mod status;
 pub mod system;
+pub mod worker;
 
 use crate::context::Context;
 use crate::{Cli, Command, Outcome};
@@ -46,5 +48,6 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Backup(args) => backup::run(&cli, args),
         Command::Restore(args) => backup::restore(&cli.dir, args, cli.json),
         Command::Outbox(cmd) => report::outbox(&Context::open(&cli)?, cmd),
+        Command::Worker(args) => worker::run(&Context::open(&cli)?, args),
     }
 }

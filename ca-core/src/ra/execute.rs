@@ -101,7 +101,7 @@ impl RegistrationAuthority<'_> {
                 (ProfileId::IndividualAuth, ProfileId::IndividualSign, vec![Role::IdentifiedInPerson])
             }
             ApplicationKind::NewEmployee => {
-                (ProfileId::LegalAuth, ProfileId::LegalSign, vec![Role::Employee, Role::IdentifiedInPerson])
+                (ProfileId::LegalAuth, ProfileId::LegalSign, super::roles::certificate_roles(&a.roles))
             }
             ApplicationKind::Repeat if a.bin.is_some() => {
                 (ProfileId::LegalAuth, ProfileId::LegalSign, vec![Role::Employee, Role::IdentifiedRemotely])
@@ -377,6 +377,6 @@ impl RegistrationAuthority<'_> {
 }
 
 fn event(step: Step, actor: &str, at: time::OffsetDateTime, details: serde_json::Value) -> NewEvent {
-    let role = if actor == "system" { ActorRole::System } else { ActorRole::Operator };
+    let role = if actor == "system" || actor.starts_with("worker:") { ActorRole::System } else { ActorRole::Operator };
     NewEvent { step, actor_role: role, actor: actor.to_owned(), signer_serial: None, at, details }
 }

@@ -9,6 +9,7 @@
 pub mod application;
 pub mod budget;
 pub mod cms_check;
+pub mod counter;
 pub mod csr_keys;
 pub mod csv;
 mod execute;
@@ -18,9 +19,12 @@ pub mod outbox;
 mod recover;
 pub mod refusal;
 pub mod registry;
+pub mod regulation;
+pub mod roles;
 mod service;
 pub mod signature;
 pub mod store;
+pub mod worker;
 
 pub use application::{
     ActorRole, Application, ApplicationEvent, ApplicationKind, ApplicationNumber, ApplicationState, Step, StoredRefusal,

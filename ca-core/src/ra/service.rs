@@ -54,6 +54,9 @@ pub struct Submission {
     pub email: Option<String>,
     /// The applicant's own AUTH and SIGN requests (new-individual, new-employee, repeat).
     pub csrs: Option<ApplicantCsrs>,
+    /// new-employee: the legal-entity roles asked for (first-head, signing-right,
+    /// financial-signing, hr); none: an employee's certificate.
+    pub roles: Vec<Role>,
 }
 
 /// A registration, with the status token handed to the applicant (a new application only).
@@ -90,10 +93,19 @@ impl RegistrationAuthority<'_> {
         Ok(self.register(s)?.submitted)
     }
 
+    /// [`Self::submit`], recording `earlier` steps (done at the counter) before the registration.
+    pub(super) fn submit_after(&self, s: &Submission, earlier: Vec<NewEvent>) -> Result<Submitted, RaError> {
+        Ok(self.register_after(s, earlier)?.submitted)
+    }
+
     /// [`Self::submit`], also giving the applicant's status token of a new application. The
     /// applicant is sent the application form with its number ("process 6"), or the refusal
     /// with its exact text ("process 3", "process 5").
     pub fn register(&self, s: &Submission) -> Result<Registered, RaError> {
+        self.register_after(s, Vec::new())
+    }
+
+    fn register_after(&self, s: &Submission, earlier: Vec<NewEvent>) -> Result<Registered, RaError> {
         use ApplicationKind as K;
         match (s.kind, &s.bin) {
             (K::Card, Some(_)) => {
@@ -108,6 +120,7 @@ impl RegistrationAuthority<'_> {
             }
             _ => {}
         }
+        super::roles::check_asked(s)?;
         if !s.kind.is_revocation() && (!s.serials.is_empty() || s.revocation_reason.is_some()) {
             return Err(RaError::Invalid("serials and a revocation reason belong to revocation applications".into()));
         }
@@ -153,8 +166,15 @@ impl RegistrationAuthority<'_> {
         };
         let now = self.clock.now();
         let (refusal, email, signer) = self.registration_checks(s, &keys)?;
+        // The first head's own application goes to the operator (nobody above him confirms it);
+        // the registry says who the first head is.
+        let own_head = match (&refusal, s.kind) {
+            (None, K::NewEmployee) => self.is_registered_head(s)?,
+            _ => false,
+        };
         let state = match (&refusal, s.kind) {
             (Some(_), _) => ApplicationState::Refused,
+            (None, K::NewEmployee) if own_head => ApplicationState::AwaitingOperator,
             (None, K::NewEmployee) => ApplicationState::AwaitingHead,
             (None, K::NewIndividual | K::RevokeCounter | K::Card) => ApplicationState::AwaitingOperator,
             (None, K::Repeat | K::RevokeSigned) => ApplicationState::Confirmed,
@@ -166,12 +186,14 @@ impl RegistrationAuthority<'_> {
             email,
             serials: s.serials.clone(),
             revocation_reason: s.revocation_reason,
+            roles: s.roles.clone(),
             dedup_key: dedup_key(s.kind, &s.iin, s.bin.as_ref(), &s.serials),
             state,
             refusal: refusal.as_ref().map(stored),
             keys,
             tokens: Vec::new(),
             notice: None,
+            earlier,
         };
         let token = super::install::new_token(TokenPurpose::Status, now, super::install::STATUS_TOKEN_TTL);
         let application = NewApplication {
@@ -195,6 +217,7 @@ impl RegistrationAuthority<'_> {
             details: serde_json::json!({
                 "refusal": refusal.as_ref().map(Refusal::code),
                 "signer": signer,
+                "registered_first_head": own_head.then_some(true),
             }),
         };
         let submitted = self.store.submit(&application, &event)?;
@@ -344,7 +367,9 @@ impl RegistrationAuthority<'_> {
         let expected = Expectation {
             iin: None,
             bin: a.bin,
-            any_role: vec![Role::FirstHead, Role::Hr],
+            // Roles to act for the entity are given by the first head (or whoever acts for him);
+            // HR confirms an employee's certificate only.
+            any_role: if a.roles.is_empty() { vec![Role::FirstHead, Role::Hr] } else { vec![Role::FirstHead] },
             key_type: KeyType::Sign,
             at: self.clock.now(),
         };
@@ -352,17 +377,27 @@ impl RegistrationAuthority<'_> {
         if already {
             return Ok(Confirmed::Already(a));
         }
-        let registered_head = match &a.bin {
-            Some(bin) => self.registry.legal_entity(bin)?.map(|e| Some(e.head_iin) == facts.iin),
+        let entity = match &a.bin {
+            Some(bin) => self.registry.legal_entity(bin)?,
             None => None,
         };
+        let registered_head = entity.as_ref().map(|e| Some(e.head_iin) == facts.iin);
+        // A first head's certificate held by someone else than the registry's first head: he
+        // acts for him (a deputy, an acting head), and is recorded as such.
+        let acting = registered_head == Some(false) && facts.roles.contains(&Role::FirstHead);
+        let acting_for = entity.filter(|_| acting).map(|e| e.head_iin.as_string());
         let event = NewEvent {
             step: Step::HeadConfirm,
             actor_role: ActorRole::Head,
             actor: facts.iin.map_or_else(|| facts.serial.to_hex(), |i| i.as_string()),
             signer_serial: Some(facts.serial.clone()),
             at: self.clock.now(),
-            details: serde_json::json!({ "roles": facts.roles, "registered_first_head": registered_head }),
+            details: serde_json::json!({
+                "roles": facts.roles,
+                "registered_first_head": registered_head,
+                "acting_for": acting_for,
+                "roles_confirmed": a.roles,
+            }),
         };
         self.move_on(&a, ApplicationState::AwaitingOperator, event)
     }

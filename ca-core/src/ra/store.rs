@@ -23,6 +23,8 @@ pub struct NewApplication {
     pub email: Option<String>,
     pub serials: Vec<SerialNumber>,
     pub revocation_reason: Option<RevocationReason>,
+    /// Legal-entity roles asked for (employees' applications).
+    pub roles: Vec<crate::profile::Role>,
     pub dedup_key: String,
     /// The state after registration (`Refused` with `refusal` when the registry check failed).
     pub state: ApplicationState,
@@ -34,6 +36,9 @@ pub struct NewApplication {
     /// The notice of the registration, queued in the same transaction; `{number}` in its
     /// subject and body becomes the number the store allocates.
     pub notice: Option<NewMessage>,
+    /// Steps done at the counter before the registration (arrival, identification, forms),
+    /// recorded before it, oldest first.
+    pub earlier: Vec<NewEvent>,
 }
 
 /// A public key of the applicant's own, taken from his CSR (the private key never comes here).
@@ -211,6 +216,10 @@ pub trait RaStore: Send + Sync {
     fn due_messages(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<OutboxMessage>, StoreError>;
     /// Every message, newest first.
     fn outbox(&self, limit: u32) -> Result<Vec<OutboxMessage>, StoreError>;
+    /// Take a due message for delivery: it is not due again before `lease_until`, so a second
+    /// worker does not deliver it too; `false` if it is not due (taken, sent) any more. A
+    /// sender that dies holding it leaves it to be delivered after the lease.
+    fn claim_message(&self, id: i64, now: OffsetDateTime, lease_until: OffsetDateTime) -> Result<bool, StoreError>;
     /// Mark a message delivered; `false` if it already was.
     fn mark_sent(&self, id: i64, at: OffsetDateTime) -> Result<bool, StoreError>;
     /// Record a failed attempt and when to try again.

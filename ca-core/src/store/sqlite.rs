@@ -49,6 +49,8 @@ const VERIFY_BATCH: i64 = 10_000;
 pub struct SqliteStore {
     conn: Mutex<Connection>,
     path: Option<PathBuf>,
+    /// The regulation's budgets and calendar, for the deadlines of application events.
+    timing: std::sync::RwLock<std::sync::Arc<crate::ra::regulation::Timing>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -89,7 +91,18 @@ impl SqliteStore {
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
         migrations::migrate(&mut conn, location, now()?.secs)?;
         index_certificate_keys(&mut conn)?;
-        Ok(Self { conn: Mutex::new(conn), path })
+        Ok(Self { conn: Mutex::new(conn), path, timing: Default::default() })
+    }
+
+    /// Time application steps by `timing` (ca.toml's `[regulation]`) from now on; until then,
+    /// by the document's budgets and Kazakhstan's fixed-date holidays.
+    pub fn set_timing(&self, timing: crate::ra::regulation::Timing) {
+        *self.timing.write().unwrap_or_else(std::sync::PoisonError::into_inner) = std::sync::Arc::new(timing);
+    }
+
+    /// The budgets and calendar application events are timed by.
+    pub fn timing(&self) -> std::sync::Arc<crate::ra::regulation::Timing> {
+        self.timing.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// The file behind the store; `None` in memory.

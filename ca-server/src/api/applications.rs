@@ -153,6 +153,10 @@ pub(crate) struct NewApplicationJson {
     /// Base64 CMS of the applicant's SIGN key over the statement (repeat, revoke-signed).
     #[serde(default)]
     signature: Option<String>,
+    /// new-employee: legal-entity roles asked for (first-head, signing-right, financial-signing,
+    /// hr), each confirmed by the entity's first head.
+    #[serde(default)]
+    roles: Vec<String>,
 }
 
 fn csr_bytes(text: &str) -> Result<Vec<u8>, ApiError> {
@@ -204,7 +208,14 @@ fn submission(json: NewApplicationJson) -> Result<Submission, ApiError> {
         .map(|s| base64::engine::general_purpose::STANDARD.decode(ca_core::cms::without_whitespace(s).as_bytes()))
         .transpose()
         .map_err(|e| bad(format!("signature is base64 of a CMS: {e}")))?;
+    let roles = json
+        .roles
+        .iter()
+        .map(|r| r.parse::<ca_core::profile::Role>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(e.to_string()))?;
     Ok(Submission {
+        roles,
         kind,
         iin,
         bin,

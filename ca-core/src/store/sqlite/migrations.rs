@@ -32,6 +32,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "applicants' own keys, certificates by key, application tokens",
         sql: V6_APPLICANT_KEYS_AND_TOKENS,
     },
+    Migration { version: 7, name: "legal-entity roles asked for on applications", sql: V7_APPLICATION_ROLES },
 ];
 
 /// The schema version this program writes.
@@ -295,6 +296,12 @@ CREATE TABLE application_tokens (
     used_at      INTEGER,
     PRIMARY KEY (number, purpose)
 ) STRICT, WITHOUT ROWID;
+"#;
+
+// The legal-entity roles (first head, signing right, financial signing, HR) an employee's
+// application asks for, as a JSON list of role names; each needs the first head's confirmation.
+const V7_APPLICATION_ROLES: &str = r#"
+ALTER TABLE applications ADD COLUMN roles TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(roles));
 "#;
 
 /// Bring the schema up to [`LATEST`]; returns the version now in place.
