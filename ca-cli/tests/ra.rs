@@ -93,7 +93,7 @@ fn registry_and_applications_from_the_command_line() {
     let outbox = json(&dir, &["outbox", "list"]);
     let outbox = outbox.as_array().unwrap();
     assert!(outbox.iter().any(|m| m["body"].as_str().unwrap().contains("\nОтказ оператора: documents do not match\n")));
-    assert!(outbox.iter().any(|m| m["body"].as_str().unwrap().contains("(код: 5)")));
+    assert!(outbox.iter().any(|m| m["body"].as_str().unwrap().contains("(код: 5 - признак исключения ИИН)")));
     assert_eq!(json(&dir, &["outbox", "send"])["sent"].as_u64(), Some(outbox.len() as u64));
     assert_eq!(ca(&dir, &["application", "show", "A-1"]).status.code(), Some(3));
     ok(&dir, &["audit", "verify"]);

@@ -64,7 +64,8 @@ fn the_worker_alone_issues_a_repeat_and_revokes_on_a_signed_request_with_a_delta
     assert_eq!(round["issued"], serde_json::json!([repeat]), "{round}");
     assert_eq!(round["revoked"], serde_json::json!([revoke]), "{round}");
     assert_eq!(round["failed"], serde_json::json!([]), "{round}");
-    assert_eq!(round["notices_sent"], 2, "{round}");
+    // Each applicant's application form (at registration) and the notice of what was done.
+    assert_eq!(round["notices_sent"], 4, "{round}");
     assert_eq!(ca.json(&["application", "show", &repeat])["application"]["state"], "issued");
     assert_eq!(ca.json(&["application", "show", &revoke])["application"]["state"], "revoked");
     // The repeat issuance: two new certificates beside the old one, their key stores delivered.
@@ -82,8 +83,8 @@ fn the_worker_alone_issues_a_repeat_and_revokes_on_a_signed_request_with_a_delta
     assert!(text.to_uppercase().contains(&format!("SERIAL NUMBER: {}", leaving.serial.to_uppercase())), "{text}");
     assert!(text.contains("Key Compromise"), "{text}");
 
-    // Both notices in the maildir.
-    assert_eq!(std::fs::read_dir(dir.join("mail/new")).unwrap().count(), 2);
+    // All four notices in the maildir.
+    assert_eq!(std::fs::read_dir(dir.join("mail/new")).unwrap().count(), 4);
 
     // Nothing left: a second round does nothing and publishes nothing.
     let again = ca.json(&["worker", "--once", "--p12-dir", keys.to_str().unwrap()]);
