@@ -44,14 +44,15 @@ pub(crate) struct KnownCertificate {
     pub parsed: Parsed,
     /// [`fingerprint`] of the DER: the key of both caches.
     pub fingerprint: Fingerprint,
-    pub report: CertificateReport,
+    /// Shared by every report on the certificate.
+    pub report: Arc<CertificateReport>,
 }
 
 impl KnownCertificate {
     pub fn parse(der: &[u8]) -> Result<Self, CmsError> {
         let parsed = Parsed::new(der)?;
         let tbs = &parsed.cert.tbs_certificate;
-        let report = CertificateReport {
+        let report = Arc::new(CertificateReport {
             serial: hex::encode(tbs.serial_number.as_bytes()),
             subject: format_dn(&tbs.subject),
             issuer: format_dn(&tbs.issuer),
@@ -59,7 +60,7 @@ impl KnownCertificate {
             not_after: to_offset(&tbs.validity.not_after),
             identity: CertificateIdentity::from_certificate(&parsed.cert),
             der: der.to_vec(),
-        };
+        });
         Ok(Self { fingerprint: fingerprint(&[der]), parsed, report })
     }
 }
@@ -276,10 +277,6 @@ impl TrustStore {
             };
             (reason, detail)
         })?;
-        let facts = PathFacts {
-            policies: path.user_constrained_policy_set.iter().map(|p| p.to_string()).collect(),
-            findings: path.findings.clone(),
-        };
         let cas = &path.certificates[1..];
         let certificates: Vec<Arc<PkixCert>> = cas.to_vec();
         // The window in which the validity checks hold: the leaf and every intermediate.
@@ -290,9 +287,13 @@ impl TrustStore {
             valid_until = valid_until.min(to_offset(&c.cert.tbs_certificate.validity.not_after));
         }
         let subjects = certificates.iter().map(|c| format_dn(&c.cert.tbs_certificate.subject)).collect();
-        let described = certificates.iter().map(|c| PathCertificate::of(c)).collect();
+        let facts = PathFacts {
+            path: path.certificates.iter().map(|c| PathCertificate::of(c)).collect(),
+            policies: path.user_constrained_policy_set.iter().map(|p| p.to_string()).collect(),
+            findings: path.findings.into(),
+        };
         let ca_key = fingerprint(&cas.iter().map(|c| c.der.as_slice()).collect::<Vec<_>>());
-        let ca = CaPath { certificates, subjects, described, static_problems: Vec::new() };
+        let ca = CaPath { certificates, subjects, static_problems: Vec::new() };
         if ca.certificates.is_empty() || options.constrain_path() {
             // The target is itself an anchor (not worth remembering), or the path was found
             // under the relying party's own constraints.

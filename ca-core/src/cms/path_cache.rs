@@ -33,22 +33,25 @@ use crate::pkix::{PkixCert, ProfileFinding};
 pub(crate) struct CaPath {
     /// Issuer first, trust anchor last.
     pub certificates: Vec<Arc<PkixCert>>,
-    /// Their subjects, formatted for reports.
-    pub subjects: Vec<String>,
-    /// Subject, serial and fingerprint of each, for reports.
-    pub described: Vec<PathCertificate>,
+    /// Their subjects, formatted for reports (a report's `chain`, shared).
+    pub subjects: Arc<[String]>,
     /// Problems that do not depend on time (a CA certificate without keyCertSign).
     pub static_problems: Vec<(Reason, String)>,
 }
 
 /// What the validation of one leaf's path established besides the path: outputs that depend
-/// only on the certificates and the (default) settings it was found with.
+/// only on the certificates and the (default) settings it was found with. They are the part of
+/// every answer about this leaf that neither the validation time nor revocation changes, so
+/// they are rendered once, here, and shared by the reports (a remembered signer's answer
+/// copies no string of them).
 #[derive(Debug, Default)]
 pub(crate) struct PathFacts {
+    /// The path as a report names it: the leaf first, trust anchor last.
+    pub path: Arc<[PathCertificate]>,
     /// The user-constrained policy set (dotted OIDs; `2.5.29.32.0` for any).
-    pub policies: Vec<String>,
+    pub policies: Arc<[String]>,
     /// CA-side obligations broken by certificates of the path.
-    pub findings: Vec<ProfileFinding>,
+    pub findings: Arc<[ProfileFinding]>,
 }
 
 /// A validated path of one leaf certificate.
@@ -217,8 +220,7 @@ mod tests {
     fn ca() -> CaPath {
         CaPath {
             certificates: Vec::new(),
-            subjects: vec!["CN=CA".into()],
-            described: Vec::new(),
+            subjects: Arc::from(vec!["CN=CA".to_string()]),
             static_problems: Vec::new(),
         }
     }

@@ -1,6 +1,8 @@
 //! What a CMS verification reports: per signer, what was checked and what failed, with
 //! machine-readable reasons a portal can act on and messages a person can read.
 
+use std::sync::Arc;
+
 use time::OffsetDateTime;
 
 use crate::identity::{Bin, CertificateIdentity, Iin, KeyType};
@@ -215,18 +217,19 @@ pub struct SignerReport {
     /// Where `validation_time` comes from: only `relying-party` and `timestamp` are more than
     /// the signer's word.
     pub validation_time_source: TimeSource,
-    pub certificate: Option<CertificateReport>,
+    /// Shared with every report on the same certificate while it is remembered.
+    pub certificate: Option<Arc<CertificateReport>>,
     /// Subjects of the path from the signer's issuer to the trust anchor.
-    pub chain: Vec<String>,
+    pub chain: Arc<[String]>,
     pub chain_trusted: bool,
     /// The validated path, signer certificate first, trust anchor last (empty without one).
-    pub path: Vec<PathCertificate>,
+    pub path: Arc<[PathCertificate]>,
     /// RFC 5280 §6.1.6's user-constrained policy set of that path (dotted OIDs;
     /// `2.5.29.32.0`, anyPolicy, when any policy is acceptable; empty when none is).
-    pub user_constrained_policy_set: Vec<String>,
+    pub user_constrained_policy_set: Arc<[String]>,
     /// Obligations RFC 5280 puts on the issuing CA that certificates of the path break
     /// (non-fatal unless `strict`).
-    pub profile_findings: Vec<crate::pkix::ProfileFinding>,
+    pub profile_findings: Arc<[crate::pkix::ProfileFinding]>,
     pub revocation: RevocationReport,
     /// SHA-256 of the DER signed attributes the signature covers; `None` without signed
     /// attributes. They hold the content's digest and the signingTime, so this names one act of

@@ -329,8 +329,24 @@ impl Validator<'_, '_> {
                 Ok(CertificateStatus::RevokedLater { source: source.to_owned(), revoked_at, reason })
             }
         };
+        // A delegated OCSP responder's certificate, checked by the CRLs at hand as if it stood
+        // in the path in place of `cert` (same issuer, same path above it).
+        let issued_status = |other: &Arc<PkixCert>| -> Result<(), String> {
+            let certificates: Vec<Arc<PkixCert>> =
+                std::iter::once(other.clone()).chain(path.certificates[k + 1..].iter().cloned()).collect();
+            let key_parameters = super::validate::inherited_key_parameters(&certificates);
+            let sibling = CheckedPath { certificates, key_parameters, user_constrained_policy_set: Vec::new(), notes: Vec::new() };
+            match self.crl_status(&sibling, 0, depth + 1) {
+                Ok(CrlVerdict::NotRevoked) => Ok(()),
+                Ok(CrlVerdict::Revoked { at: revoked_at, reason }) => {
+                    let reason = reason.map(|r| format!(" ({r:?})")).unwrap_or_default();
+                    Err(format!("revoked{reason} at {revoked_at}"))
+                }
+                Err(why) => Err(why),
+            }
+        };
         for source in &self.env.status {
-            match source.status(cert, issuer, at) {
+            match source.status(cert, issuer, at, &issued_status) {
                 None => continue,
                 Some(Ok((name, ExternalStatus::Good))) => return Ok(CertificateStatus::Good { source: name }),
                 Some(Ok((name, ExternalStatus::Revoked { revoked_at, reason }))) => {
