@@ -454,5 +454,9 @@ fn a_revoked_delegated_responder_without_nocheck_is_not_believed() {
     assert!(!v.valid && v.has(ca_core::cms::Reason::RevocationUnavailable), "{:?}", v.findings);
 
     let v = verify(None);
-    assert!(!v.valid && v.has(ca_core::cms::Reason::RevocationUnavailable), "no status for the responder: {:?}", v.findings);
+    assert!(
+        !v.valid && v.has(ca_core::cms::Reason::RevocationUnavailable),
+        "no status for the responder: {:?}",
+        v.findings
+    );
 }
