@@ -67,9 +67,12 @@ impl Fetched {
                 Ok(responses) if responses.is_empty() => continue,
                 Ok(responses) => {
                     for responder in responses.iter().flat_map(|r| r.responders_to_check()) {
-                        if let Some(Ok(crls)) = ctx.revocation.iter().map(|s| s.crls(responder)).find(|c| {
-                            c.as_ref().map_or(true, |crls| !crls.is_empty())
-                        }) {
+                        if let Some(Ok(crls)) = ctx
+                            .revocation
+                            .iter()
+                            .map(|s| s.crls(responder))
+                            .find(|c| c.as_ref().map_or(true, |crls| !crls.is_empty()))
+                        {
                             self.add_crls(crls);
                         }
                     }

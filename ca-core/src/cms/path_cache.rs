@@ -218,11 +218,7 @@ mod tests {
     use super::*;
 
     fn ca() -> CaPath {
-        CaPath {
-            certificates: Vec::new(),
-            subjects: Arc::from(vec!["CN=CA".to_string()]),
-            static_problems: Vec::new(),
-        }
+        CaPath { certificates: Vec::new(), subjects: Arc::from(vec!["CN=CA".to_string()]), static_problems: Vec::new() }
     }
 
     fn at(unix: i64) -> OffsetDateTime {
