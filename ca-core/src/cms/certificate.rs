@@ -10,9 +10,7 @@ use x509_cert::Certificate;
 
 use super::chain::KnownCertificate;
 use super::evidence::{ask_sources, fetch_evidence, Answer, Evidence, Fetched};
-use super::report::{
-    CertificateReport, Finding, PathCertificate, Reason, Requirements, RevocationReport, RevocationState,
-};
+use super::report::{CertificateReport, Finding, PathReport, Reason, Requirements, RevocationReport, RevocationState};
 use super::revocation::RevocationFacts;
 use super::{CmsError, VerifyContext};
 use crate::identity::{format_dn, CertificateIdentity};
@@ -23,7 +21,7 @@ pub(crate) struct CertificateCheck {
     pub findings: Vec<Finding>,
     pub chain: Arc<[String]>,
     pub chain_trusted: bool,
-    pub path: Arc<[PathCertificate]>,
+    pub path: PathReport,
     pub policies: Arc<[String]>,
     pub profile_findings: Arc<[ProfileFinding]>,
     pub revocation: RevocationReport,
@@ -44,7 +42,7 @@ pub struct CertificateVerification {
     pub chain: Arc<[String]>,
     pub chain_trusted: bool,
     /// The validated path, the certificate first, trust anchor last (empty without one).
-    pub path: Arc<[PathCertificate]>,
+    pub path: PathReport,
     /// RFC 5280 §6.1.6's user-constrained policy set (dotted OIDs; anyPolicy,
     /// `2.5.29.32.0`, when any is acceptable; empty when none is).
     pub user_constrained_policy_set: Arc<[String]>,
@@ -100,10 +98,10 @@ pub(crate) fn check_certificate(
     }
     // What depends only on the path is shared from it, not copied.
     let (mut chain, mut path_report, mut policies, mut profile_findings) =
-        (Arc::default(), Arc::default(), Arc::default(), Arc::default());
+        (Arc::default(), PathReport::default(), Arc::default(), Arc::default());
     if let Some(path) = &outcome.path {
         chain = path.ca.subjects.clone();
-        path_report = path.facts.path.clone();
+        path_report = PathReport::new(path.facts.target.clone(), path.ca.described.clone());
         policies = path.facts.policies.clone();
         profile_findings = path.facts.findings.clone();
         let cas = &path.ca.certificates;

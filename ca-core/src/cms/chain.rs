@@ -80,7 +80,8 @@ pub struct TrustStore {
     algorithms: AlgorithmPolicy,
 }
 
-/// Leaf certificates whose validated paths are remembered by default (about 150 bytes each).
+/// Leaf certificates whose validated paths are remembered by default (about 500 bytes each,
+/// the leaf's entry in an answer's `path` included; the CA part is shared).
 pub const DEFAULT_PATH_CACHE: usize = 100_000;
 /// Parsed signer certificates remembered by default (about 6 KiB each).
 pub const DEFAULT_CERTIFICATE_CACHE: usize = 10_000;
@@ -288,12 +289,13 @@ impl TrustStore {
         }
         let subjects = certificates.iter().map(|c| format_dn(&c.cert.tbs_certificate.subject)).collect();
         let facts = PathFacts {
-            path: path.certificates.iter().map(|c| PathCertificate::of(c)).collect(),
+            target: Arc::new(PathCertificate::of(&path.certificates[0])),
             policies: path.user_constrained_policy_set.iter().map(|p| p.to_string()).collect(),
             findings: path.findings.into(),
         };
         let ca_key = fingerprint(&cas.iter().map(|c| c.der.as_slice()).collect::<Vec<_>>());
-        let ca = CaPath { certificates, subjects, static_problems: Vec::new() };
+        let described = certificates.iter().map(|c| PathCertificate::of(c)).collect();
+        let ca = CaPath { certificates, subjects, described, static_problems: Vec::new() };
         if ca.certificates.is_empty() || options.constrain_path() {
             // The target is itself an anchor (not worth remembering), or the path was found
             // under the relying party's own constraints.

@@ -35,6 +35,8 @@ pub(crate) struct CaPath {
     pub certificates: Vec<Arc<PkixCert>>,
     /// Their subjects, formatted for reports (a report's `chain`, shared).
     pub subjects: Arc<[String]>,
+    /// Subject, serial and fingerprint of each: the CA part of a report's `path`, shared.
+    pub described: Arc<[PathCertificate]>,
     /// Problems that do not depend on time (a CA certificate without keyCertSign).
     pub static_problems: Vec<(Reason, String)>,
 }
@@ -46,8 +48,8 @@ pub(crate) struct CaPath {
 /// copies no string of them).
 #[derive(Debug, Default)]
 pub(crate) struct PathFacts {
-    /// The path as a report names it: the leaf first, trust anchor last.
-    pub path: Arc<[PathCertificate]>,
+    /// The leaf's entry in a report's `path` (its CA part is [`CaPath::described`]).
+    pub target: Arc<PathCertificate>,
     /// The user-constrained policy set (dotted OIDs; `2.5.29.32.0` for any).
     pub policies: Arc<[String]>,
     /// CA-side obligations broken by certificates of the path.
@@ -218,7 +220,12 @@ mod tests {
     use super::*;
 
     fn ca() -> CaPath {
-        CaPath { certificates: Vec::new(), subjects: Arc::from(vec!["CN=CA".to_string()]), static_problems: Vec::new() }
+        CaPath {
+            certificates: Vec::new(),
+            subjects: Arc::from(vec!["CN=CA".to_string()]),
+            described: Arc::default(),
+            static_problems: Vec::new(),
+        }
     }
 
     fn at(unix: i64) -> OffsetDateTime {

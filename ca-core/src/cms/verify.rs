@@ -22,8 +22,8 @@ use super::ess::{SigningCertificateV2, SIGNING_CERTIFICATE_V2};
 use super::options::PathOptions;
 use super::parts::{read_signer_info, SignedDataParts};
 use super::report::{
-    CmsVerification, Finding, Reason, Requirements, RevocationReport, RevocationState, SignerReport, TimeSource,
-    TimestampReport,
+    CmsVerification, Finding, PathReport, Reason, Requirements, RevocationReport, RevocationState, SignerReport,
+    TimeSource, TimestampReport,
 };
 use super::revocation::RevocationSource;
 use super::timestamp::{check_token, SIGNATURE_TIME_STAMP_TOKEN};
@@ -227,7 +227,7 @@ impl<'a> Signer<'a> {
             certificate: None,
             chain: Arc::default(),
             chain_trusted: false,
-            path: Arc::default(),
+            path: PathReport::default(),
             user_constrained_policy_set: Arc::default(),
             profile_findings: Arc::default(),
             revocation: RevocationReport {
