@@ -33,7 +33,7 @@ pub use input::{decode_input, without_whitespace};
 pub use options::PathOptions;
 pub use path_cache::PathCacheStats;
 pub use report::{
-    CertificateReport, CmsVerification, Finding, PathCertificate, Reason, Requirements, RevocationReport,
+    CertificateReport, CmsVerification, Finding, PathCertificate, PathReport, Reason, Requirements, RevocationReport,
     RevocationState, SignerReport, TimeSource, TimestampReport,
 };
 pub use revocation::{ca_keys, RevocationFacts, RevocationSource, StoreRevocationSource};

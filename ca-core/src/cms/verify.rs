@@ -22,8 +22,8 @@ use super::ess::{SigningCertificateV2, SIGNING_CERTIFICATE_V2};
 use super::options::PathOptions;
 use super::parts::{read_signer_info, SignedDataParts};
 use super::report::{
-    CmsVerification, Finding, Reason, Requirements, RevocationReport, RevocationState, SignerReport, TimeSource,
-    TimestampReport,
+    CmsVerification, Finding, PathReport, Reason, Requirements, RevocationReport, RevocationState, SignerReport,
+    TimeSource, TimestampReport,
 };
 use super::revocation::RevocationSource;
 use super::timestamp::{check_token, SIGNATURE_TIME_STAMP_TOKEN};
@@ -225,11 +225,11 @@ impl<'a> Signer<'a> {
             validation_time: self.ctx.now,
             validation_time_source: TimeSource::Now,
             certificate: None,
-            chain: Vec::new(),
+            chain: Arc::default(),
             chain_trusted: false,
-            path: Vec::new(),
-            user_constrained_policy_set: Vec::new(),
-            profile_findings: Vec::new(),
+            path: PathReport::default(),
+            user_constrained_policy_set: Arc::default(),
+            profile_findings: Arc::default(),
             revocation: RevocationReport {
                 state: RevocationState::NotChecked,
                 source: None,
