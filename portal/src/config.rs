@@ -33,7 +33,8 @@
 //!
 //! [signing]                           # the portal's own EDS (a system certificate)
 //! certificate = "system.pem"
-//! key = "system.key"                  # encrypted PKCS#8, passphrase from PORTAL_KEY_PASSPHRASE
+//! key = "system.key"                  # encrypted PKCS#8; passphrase from PORTAL_KEY_PASSPHRASE
+//! # passphrase_file = "system.pass"   # or from a file (first line)
 //! chain = ["../ca/certs/nca.pem"]
 //!
 //! [[counter.workstations]]            # who may register people at a counter
@@ -143,6 +144,9 @@ pub struct SigningConfig {
     /// The variable holding the key's passphrase.
     #[serde(default = "default_passphrase_env")]
     pub passphrase_env: String,
+    /// A file holding the passphrase (first line); used instead of the variable when given.
+    #[serde(default)]
+    pub passphrase_file: Option<PathBuf>,
     /// Certificates put into every signed response (the issuing CA).
     #[serde(default)]
     pub chain: Vec<PathBuf>,
@@ -214,6 +218,9 @@ impl PortalConfig {
         if let Some(s) = &mut self.signing {
             fix(&mut s.certificate);
             fix(&mut s.key);
+            if let Some(f) = &mut s.passphrase_file {
+                fix(f);
+            }
             s.chain.iter_mut().for_each(fix);
         }
     }

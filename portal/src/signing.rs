@@ -24,10 +24,16 @@ impl PortalSigner {
             .into_iter()
             .next()
             .ok_or_else(|| format!("{}: no certificate", config.certificate.display()))?;
-        let passphrase = zeroize::Zeroizing::new(
-            std::env::var(&config.passphrase_env)
+        let passphrase = zeroize::Zeroizing::new(match &config.passphrase_file {
+            Some(file) => std::fs::read_to_string(file)
+                .map_err(|e| format!("{}: {e}", file.display()))?
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+            None => std::env::var(&config.passphrase_env)
                 .map_err(|_| format!("the key passphrase is read from {}, which is not set", config.passphrase_env))?,
-        );
+        });
         let pem = zeroize::Zeroizing::new(
             std::fs::read_to_string(&config.key).map_err(|e| format!("{}: {e}", config.key.display()))?,
         );
