@@ -210,7 +210,12 @@ impl PortalConfig {
         if let Some(d) = &mut self.trust.ca_dir {
             fix(d);
         }
-        self.trust.anchors.iter_mut().chain(&mut self.trust.intermediates).chain(&mut self.trust.crl_dirs).for_each(fix);
+        self.trust
+            .anchors
+            .iter_mut()
+            .chain(&mut self.trust.intermediates)
+            .chain(&mut self.trust.crl_dirs)
+            .for_each(fix);
         fix(&mut self.registry.csv);
         if let Some(m) = &mut self.mail {
             fix(&mut m.maildir);

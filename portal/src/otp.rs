@@ -89,7 +89,8 @@ impl OtpService {
         if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
             return Err(PortalError::invalid("invalid-otp", "Одноразовый пароль состоит из 6 цифр"));
         }
-        let matches = |salt: &[u8], stored: &[u8]| -> bool { code_hash(salt, purpose, subject, code).ct_eq(stored).into() };
+        let matches =
+            |salt: &[u8], stored: &[u8]| -> bool { code_hash(salt, purpose, subject, code).ct_eq(stored).into() };
         Ok(self.store.check_otp(purpose, subject, self.clock.now(), self.max_attempts, &matches)?)
     }
 }

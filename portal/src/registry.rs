@@ -7,9 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use ca_core::identity::{Bin, Iin};
-use ca_core::ra::registry::{
-    LegalEntityRecord, PersonRecord, PersonRegistry, RegistryError, LIFE_STATUS_DECEASED,
-};
+use ca_core::ra::registry::{LegalEntityRecord, PersonRecord, PersonRegistry, RegistryError, LIFE_STATUS_DECEASED};
 
 use crate::error::PortalError;
 use crate::messages;

@@ -33,9 +33,10 @@ pub fn build(config: &PortalConfig, plugins: Plugins) -> Result<Portal, String> 
     let registry = CsvRegistry::load(&config.registry.csv)?;
     let passwords = PasswordHasherConfig::new(config.argon2).map_err(|e| e.to_string())?;
     let signer = config.signing.as_ref().map(PortalSigner::load).transpose()?;
-    let mailer = config.mail.as_ref().map(|m| {
-        Mailer::new(store.clone(), plugins.clock.clone(), Arc::new(Maildir::new(&m.maildir, m.from.clone())))
-    });
+    let mailer = config
+        .mail
+        .as_ref()
+        .map(|m| Mailer::new(store.clone(), plugins.clock.clone(), Arc::new(Maildir::new(&m.maildir, m.from.clone()))));
     Ok(Portal {
         otp: OtpService::new(store.clone(), plugins.clock.clone(), MAX_TTL, DEFAULT_ATTEMPTS),
         store,

@@ -113,9 +113,10 @@ impl PortalTrust {
                         continue;
                     }
                 }
-                match std::fs::read(&path).map_err(|e| e.to_string()).and_then(|der| {
-                    PkixCrl::from_der(&der).map_err(|e| e.to_string())
-                }) {
+                match std::fs::read(&path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|der| PkixCrl::from_der(&der).map_err(|e| e.to_string()))
+                {
                     Ok(crl) => {
                         seen.insert(path, (stamp.0, stamp.1, Arc::new(crl)));
                     }
@@ -137,10 +138,16 @@ impl PortalTrust {
         now: OffsetDateTime,
     ) -> Result<VerifiedSignature, PortalError> {
         let options = PathOptions { crls: self.current_crls(), ..PathOptions::default() };
-        let ctx =
-            VerifyContext { trust: &self.trust, revocation: Vec::new(), now, validation_time: Some(now), requirements, options };
-        let verification = cms::verify(cms_bytes, detached, &ctx)
-            .map_err(|e| PortalError::invalid("malformed-cms", e.to_string()))?;
+        let ctx = VerifyContext {
+            trust: &self.trust,
+            revocation: Vec::new(),
+            now,
+            validation_time: Some(now),
+            requirements,
+            options,
+        };
+        let verification =
+            cms::verify(cms_bytes, detached, &ctx).map_err(|e| PortalError::invalid("malformed-cms", e.to_string()))?;
         if !verification.valid {
             let messages: Vec<&str> = verification
                 .findings
@@ -152,9 +159,13 @@ impl PortalTrust {
             return Err(PortalError::unauthenticated("signature-invalid", messages.join("; ")));
         }
         let [signer] = verification.signers.as_slice() else {
-            return Err(PortalError::unauthenticated("signature-invalid", "the statement must have exactly one signer"));
+            return Err(PortalError::unauthenticated(
+                "signature-invalid",
+                "the statement must have exactly one signer",
+            ));
         };
-        let signer = signer.certificate.clone().ok_or_else(|| PortalError::internal("a valid signer without certificate"))?;
+        let signer =
+            signer.certificate.clone().ok_or_else(|| PortalError::internal("a valid signer without certificate"))?;
         Ok(VerifiedSignature { signer, content: verification.content })
     }
 }

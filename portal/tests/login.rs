@@ -40,9 +40,16 @@ fn ten_failures_lock_password_login_for_fifteen_minutes_eds_stays_open_and_the_j
     assert!(journal[..10].iter().all(|a| a.reason == "wrong-password"));
     assert!(journal[10..].iter().all(|a| a.reason == "locked"));
     for a in &journal {
-        assert_eq!((a.method.as_str(), a.client_address.as_deref(), a.user_agent.as_deref()), ("password", Some("127.0.0.1"), Some("portal-tests/1")));
+        assert_eq!(
+            (a.method.as_str(), a.client_address.as_deref(), a.user_agent.as_deref()),
+            ("password", Some("127.0.0.1"), Some("portal-tests/1"))
+        );
     }
-    assert_eq!(journal[0].at + Duration::minutes(15), ca_core::clock::Clock::now(t.clock.as_ref()), "the portal's time");
+    assert_eq!(
+        journal[0].at + Duration::minutes(15),
+        ca_core::clock::Clock::now(t.clock.as_ref()),
+        "the portal's time"
+    );
     // A success resets the count: nine more failures do not lock.
     for _ in 0..9 {
         assert_eq!(t.login_password(&iin, "Неверный1пароль").0, 401);
@@ -123,7 +130,10 @@ fn sessions_are_listed_idle_out_end_at_logout_and_tokens_are_stored_hashed() {
     // Ending another session, then logging out this one.
     let other = second["session_id"].as_i64().unwrap();
     assert_eq!(t.call("DELETE", &format!("/api/v1/sessions/{other}"), Some(token), &serde_json::Value::Null).0, 204);
-    assert_eq!(t.call("GET", "/api/v1/sessions", Some(second["token"].as_str().unwrap()), &serde_json::Value::Null).0, 401);
+    assert_eq!(
+        t.call("GET", "/api/v1/sessions", Some(second["token"].as_str().unwrap()), &serde_json::Value::Null).0,
+        401
+    );
     assert_eq!(t.call("POST", "/api/v1/logout", Some(token), &serde_json::Value::Null).0, 204);
     assert_eq!(t.call("GET", "/api/v1/sessions", Some(token), &serde_json::Value::Null).0, 401);
     // Idle timeout (30 minutes): a session unused that long is over.

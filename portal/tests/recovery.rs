@@ -54,7 +54,8 @@ fn recovery_by_email_mails_a_generated_password_that_must_be_changed_and_a_misma
         (record.document_number.as_str(), "2001-01-01".to_owned(), iin.clone()),
         (record.document_number.as_str(), record.document_issued.to_string(), fixtures::person(43).iin.to_string()),
     ] {
-        let (status, body) = t.post("/api/v1/recovery/email", json!({ "iin": who, "document_number": number, "document_issued": date }));
+        let (status, body) =
+            t.post("/api/v1/recovery/email", json!({ "iin": who, "document_number": number, "document_issued": date }));
         assert_eq!((status, body["message"].as_str().unwrap()), (202, messages::RECOVERY_EMAIL_SENT));
     }
     assert_eq!(t.portal.store.account_by_login(&iin).unwrap().unwrap(), before);
@@ -82,7 +83,12 @@ fn recovery_by_email_mails_a_generated_password_that_must_be_changed_and_a_misma
     let (status, body) = t.call("GET", "/api/v1/sessions", Some(token), &Value::Null);
     assert_eq!((status, body["error"].as_str().unwrap()), (403, "password-change-required"));
     let change = |current: &str, new: &str| {
-        t.call("POST", "/api/v1/password/change", Some(token), &json!({ "current_password": current, "new_password": new, "new_password_repeat": new }))
+        t.call(
+            "POST",
+            "/api/v1/password/change",
+            Some(token),
+            &json!({ "current_password": current, "new_password": new, "new_password_repeat": new }),
+        )
     };
     assert_eq!(change(&generated, &generated).0, 400, "the same password again");
     assert_eq!(change("Неверный1пароль", NEW).0, 401);
@@ -98,10 +104,21 @@ fn a_legal_entity_recovers_by_bin_and_registration_number() {
     let t = TestPortal::start();
     let org = fixtures::organisation(4);
     let head = fixtures::registry::head_of(4);
-    let holder = t.holder("head4", ca_core::profile::ProfileId::LegalAuth, fixtures::employee(head, 4), vec![ca_core::profile::Role::FirstHead]);
+    let holder = t.holder(
+        "head4",
+        ca_core::profile::ProfileId::LegalAuth,
+        fixtures::employee(head, 4),
+        vec![ca_core::profile::Role::FirstHead],
+    );
     let (iin, bin) = (fixtures::person(head).iin.to_string(), org.bin.to_string());
     let challenge = t.challenge();
-    let statement = portal::account::registration::statement(portal::account::AccountKind::LegalEntity, &iin, Some(&bin), "org4@example.kz", &challenge);
+    let statement = portal::account::registration::statement(
+        portal::account::AccountKind::LegalEntity,
+        &iin,
+        Some(&bin),
+        "org4@example.kz",
+        &challenge,
+    );
     let (status, body) = t.post("/api/v1/registration", json!({ "kind": "legal-entity", "iin": iin, "bin": bin, "email": "org4@example.kz",
         "password": PASSWORD, "password_repeat": PASSWORD, "agreement_accepted": true, "challenge": challenge, "cms": t.sign(&holder, &statement) }));
     assert_eq!(status, 200, "{body}");

@@ -38,19 +38,34 @@ fn an_individual_and_a_legal_entity_register_and_a_second_registration_is_refuse
     let employee = t.holder("head3", ProfileId::LegalAuth, fixtures::employee(head, 3), vec![Role::FirstHead]);
     let challenge = t.challenge();
     let (iin, bin) = (fixtures::person(head).iin.to_string(), org.bin.to_string());
-    let statement = portal::account::registration::statement(AccountKind::LegalEntity, &iin, Some(&bin), "org3@example.kz", &challenge);
+    let statement = portal::account::registration::statement(
+        AccountKind::LegalEntity,
+        &iin,
+        Some(&bin),
+        "org3@example.kz",
+        &challenge,
+    );
     let request = json!({ "kind": "legal-entity", "iin": iin, "bin": bin, "email": "org3@example.kz", "password": PASSWORD,
         "password_repeat": PASSWORD, "agreement_accepted": true, "challenge": challenge, "cms": t.sign(&employee, &statement) });
     let (status, body) = t.post("/api/v1/registration", request);
     assert_eq!((status, body["message"].as_str().unwrap()), (200, messages::REGISTERED), "{body}");
     let account = t.portal.store.account_by_login(&bin).unwrap().unwrap();
-    assert_eq!((account.kind, account.iin.as_str(), account.bin.as_deref()), (AccountKind::LegalEntity, iin.as_str(), Some(bin.as_str())));
+    assert_eq!(
+        (account.kind, account.iin.as_str(), account.bin.as_deref()),
+        (AccountKind::LegalEntity, iin.as_str(), Some(bin.as_str()))
+    );
     assert!(account.password_hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
     assert_eq!(t.login_password(&bin, PASSWORD).0, 200);
     // And the statement endpoint gives exactly the bytes that were signed.
-    let (status, body) = t.post("/api/v1/registration/statement", json!({ "kind": "legal-entity", "iin": iin, "bin": bin, "email": "org3@example.kz", "challenge": challenge }));
+    let (status, body) = t.post(
+        "/api/v1/registration/statement",
+        json!({ "kind": "legal-entity", "iin": iin, "bin": bin, "email": "org3@example.kz", "challenge": challenge }),
+    );
     assert_eq!(status, 200);
-    assert_eq!(base64::engine::general_purpose::STANDARD.decode(body["statement"].as_str().unwrap()).unwrap(), statement);
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD.decode(body["statement"].as_str().unwrap()).unwrap(),
+        statement
+    );
 }
 
 #[test]
@@ -67,14 +82,20 @@ fn every_registry_refusal_has_the_documents_text_and_creates_nothing() {
     for (n, kind, message) in cases {
         let holder = t.person_auth(n);
         let (status, body) = t.post("/api/v1/registration", t.registration(n, &holder, PASSWORD));
-        assert_eq!((status, body["error"].as_str().unwrap(), body["message"].as_str().unwrap()), (403, kind, message.as_str()), "person {n}");
+        assert_eq!(
+            (status, body["error"].as_str().unwrap(), body["message"].as_str().unwrap()),
+            (403, kind, message.as_str()),
+            "person {n}"
+        );
         assert!(t.portal.store.account_by_login(&fixtures::person(n).iin.to_string()).unwrap().is_none());
     }
     // The texts themselves, word for word.
     assert!(messages::DECEASED.ends_with("в ЦОН (код:9)"));
     assert!(messages::excluded(1).ends_with("в ЦОН (код: 1)"));
     assert!(messages::excluded(9).ends_with("в ЦОН (код: 9 - признак исключения ИИН)"));
-    assert!(messages::SPECIAL_REGISTER.ends_with("Генеральной прокуратуры Республики Казахстан <http://www.pravstat.kz>"));
+    assert!(
+        messages::SPECIAL_REGISTER.ends_with("Генеральной прокуратуры Республики Казахстан <http://www.pravstat.kz>")
+    );
 }
 
 #[test]
@@ -124,7 +145,12 @@ fn bad_input_gets_a_clear_error_changes_nothing_and_the_server_keeps_serving() {
     let clock = FixedClock(t.ca_now() - Duration::minutes(5));
     let cert = stranger
         .issuer(&clock)
-        .issue(&IssuanceRequest { profile: ProfileId::IndividualAuth, subject: fixtures::individual(n), roles: vec![], public_key: key.public_key().clone() })
+        .issue(&IssuanceRequest {
+            profile: ProfileId::IndividualAuth,
+            subject: fixtures::individual(n),
+            roles: vec![],
+            public_key: key.public_key().clone(),
+        })
         .unwrap();
     let untrusted = holder_files(&stranger, t.dir.path(), "stranger", key, cert);
     expect(t.registration(n, &untrusted, PASSWORD), 401, "signature-invalid");
@@ -133,7 +159,12 @@ fn bad_input_gets_a_clear_error_changes_nothing_and_the_server_keeps_serving() {
     let past = FixedClock(t.ca_now() - Duration::minutes(9));
     let cert = t
         .issuer_at(&past, Duration::minutes(2))
-        .issue(&IssuanceRequest { profile: ProfileId::IndividualAuth, subject: fixtures::individual(n), roles: vec![], public_key: key.public_key().clone() })
+        .issue(&IssuanceRequest {
+            profile: ProfileId::IndividualAuth,
+            subject: fixtures::individual(n),
+            roles: vec![],
+            public_key: key.public_key().clone(),
+        })
         .unwrap();
     let expired = holder_files(&t.ca, t.dir.path(), "expired", key, cert);
     expect(t.registration(n, &expired, PASSWORD), 401, "signature-invalid");

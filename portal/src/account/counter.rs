@@ -103,16 +103,25 @@ pub fn authorised(rules: &[WorkstationRule], signer: &CertificateReport) -> bool
 impl Portal {
     /// Handle a signed counter request; the answer is the signed response (DER CMS).
     pub fn counter_register(&self, cms: &[u8]) -> Result<Vec<u8>, PortalError> {
-        let signer = self.signer.as_ref().ok_or_else(|| PortalError::Unavailable("the portal's EDS is not configured".into()))?;
+        let signer = self
+            .signer
+            .as_ref()
+            .ok_or_else(|| PortalError::Unavailable("the portal's EDS is not configured".into()))?;
         let now = self.clock.now();
         let verified = self.trust.verify(cms, None, Requirements::default(), now)?;
         if !authorised(&self.counter.workstations, &verified.signer) {
             tracing::warn!(serial = %verified.signer.serial, subject = %verified.signer.subject, "counter request from an unlisted workstation");
-            return Err(PortalError::refused("workstation-not-authorised", "the signer is not an authorised counter workstation"));
+            return Err(PortalError::refused(
+                "workstation-not-authorised",
+                "the signer is not an authorised counter workstation",
+            ));
         }
-        let content = verified.content.ok_or_else(|| PortalError::invalid("content-missing", "the request must be an attached signature"))?;
-        let req: CounterRequest = serde_json::from_slice(&content)
-            .map_err(|e| PortalError::invalid("invalid-request", format!("the signed request is not a counter request: {e}")))?;
+        let content = verified
+            .content
+            .ok_or_else(|| PortalError::invalid("content-missing", "the request must be an attached signature"))?;
+        let req: CounterRequest = serde_json::from_slice(&content).map_err(|e| {
+            PortalError::invalid("invalid-request", format!("the signed request is not a counter request: {e}"))
+        })?;
         let id: [u8; 32] = hex::decode(&req.request_id)
             .ok()
             .and_then(|b| b.try_into().ok())
@@ -126,7 +135,10 @@ impl Portal {
             return Err(PortalError::invalid("invalid-email", "Адрес электронной почты введен неверно"));
         }
         if !(req.consents.user_agreement && req.consents.personal_data) {
-            return Err(PortalError::invalid("consent-missing", "the user agreement and the consent to personal data processing are required"));
+            return Err(PortalError::invalid(
+                "consent-missing",
+                "the user agreement and the consent to personal data processing are required",
+            ));
         }
         if !self.store.use_request_id(&id, now, now + window * 2)? {
             return Err(PortalError::refused("request-replayed", "this request was already handled"));

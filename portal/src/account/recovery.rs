@@ -111,8 +111,9 @@ impl Portal {
                 let iin = Iin::from_str(iin.trim()).map_err(|e| PortalError::invalid("invalid-iin", e.to_string()))?;
                 let number = req.document_number.as_deref().ok_or_else(|| missing("document_number"))?;
                 let issued = req.document_issued.as_deref().ok_or_else(|| missing("document_issued"))?;
-                let issued = time::Date::parse(issued.trim(), time::macros::format_description!("[year]-[month]-[day]"))
-                    .map_err(|_| PortalError::invalid("invalid-date", "document_issued is YYYY-MM-DD"))?;
+                let issued =
+                    time::Date::parse(issued.trim(), time::macros::format_description!("[year]-[month]-[day]"))
+                        .map_err(|_| PortalError::invalid("invalid-date", "document_issued is YYYY-MM-DD"))?;
                 let record = self.registry.person(&iin).map_err(|e| PortalError::Unavailable(e.to_string()))?;
                 let account = self.store.account_by_login(&iin.to_string())?;
                 match (record, account) {
@@ -131,13 +132,20 @@ impl Portal {
                 let record = self.registry.legal_entity(&bin).map_err(|e| PortalError::Unavailable(e.to_string()))?;
                 let account = self.store.account_by_login(&bin.to_string())?;
                 match (record, account) {
-                    (Some(r), Some(a)) if a.kind == AccountKind::LegalEntity && same(&r.registration_number, number) => {
+                    (Some(r), Some(a))
+                        if a.kind == AccountKind::LegalEntity && same(&r.registration_number, number) =>
+                    {
                         Some(a)
                     }
                     _ => None,
                 }
             }
-            _ => return Err(PortalError::invalid("invalid-request", "give either iin (with document_number and document_issued) or bin (with registration_number)")),
+            _ => {
+                return Err(PortalError::invalid(
+                    "invalid-request",
+                    "give either iin (with document_number and document_issued) or bin (with registration_number)",
+                ))
+            }
         };
         let password = Zeroizing::new(generate()?);
         let hash = self.passwords.hash(&password)?;

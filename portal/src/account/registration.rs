@@ -52,7 +52,10 @@ impl Portal {
     /// Register; the answer is the document's success message.
     pub fn register(&self, req: &RegistrationRequest) -> Result<&'static str, PortalError> {
         if !req.agreement_accepted {
-            return Err(PortalError::invalid("agreement-not-accepted", "Необходимо принять пользовательское соглашение"));
+            return Err(PortalError::invalid(
+                "agreement-not-accepted",
+                "Необходимо принять пользовательское соглашение",
+            ));
         }
         let iin = Iin::from_str(req.iin.trim()).map_err(|e| PortalError::invalid("invalid-iin", e.to_string()))?;
         let bin = match (req.kind, req.bin.as_deref().map(str::trim).filter(|b| !b.is_empty())) {
@@ -76,7 +79,8 @@ impl Portal {
         check_new_password(&req.password, &req.password_repeat, &login)?;
         let nonce = decode_challenge(&req.challenge)?;
         let signed = statement(req.kind, &iin_s, bin_s.as_deref(), email, req.challenge.trim());
-        let requirements = Requirements { key_type: Some(KeyType::Auth), iin: Some(iin), bin, ..Requirements::default() };
+        let requirements =
+            Requirements { key_type: Some(KeyType::Auth), iin: Some(iin), bin, ..Requirements::default() };
         let verified = self.trust.verify(req.cms.as_bytes(), Some(&signed), requirements, self.clock.now())?;
         if verified.content.as_deref().is_some_and(|c| c != signed.as_slice()) {
             return Err(PortalError::unauthenticated("statement-mismatch", "the signature is over other bytes"));

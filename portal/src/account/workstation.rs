@@ -83,7 +83,8 @@ pub fn send(base_url: &str, signed: &[u8]) -> Result<Vec<u8>, WorkstationError> 
         Err(e) => return Err(WorkstationError::Send(e.to_string())),
     };
     let text = answer.into_string().map_err(|e| WorkstationError::BadAnswer(e.to_string()))?;
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| WorkstationError::BadAnswer(e.to_string()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| WorkstationError::BadAnswer(e.to_string()))?;
     let cms = value["cms"].as_str().ok_or_else(|| WorkstationError::BadAnswer("no cms in the answer".into()))?;
     b64.decode(cms).map_err(|e| WorkstationError::BadAnswer(e.to_string()))
 }
@@ -95,9 +96,11 @@ pub fn verify_response(
     cms: &[u8],
     now: OffsetDateTime,
 ) -> Result<(CounterResponse, ca_core::cms::CertificateReport), WorkstationError> {
-    let verified =
-        trust.verify(cms, None, Requirements::default(), now).map_err(|e| WorkstationError::BadAnswer(e.to_string()))?;
-    let content = verified.content.ok_or_else(|| WorkstationError::BadAnswer("the answer carries no content".into()))?;
+    let verified = trust
+        .verify(cms, None, Requirements::default(), now)
+        .map_err(|e| WorkstationError::BadAnswer(e.to_string()))?;
+    let content =
+        verified.content.ok_or_else(|| WorkstationError::BadAnswer("the answer carries no content".into()))?;
     let response: CounterResponse =
         serde_json::from_slice(&content).map_err(|e| WorkstationError::BadAnswer(e.to_string()))?;
     if response.request_id != request.request_id || response.login != request.iin.trim() {

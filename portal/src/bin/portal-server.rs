@@ -40,62 +40,64 @@ enum Command {
     /// At a State Corporation counter: register a person (or regenerate his password) with a
     /// request signed by this workstation's EDS; prints login and password once the portal's
     /// signed answer has verified.
-    CounterRegister {
-        /// The portal's base URL.
-        #[arg(long)]
-        portal: String,
-        /// The workstation's key store (PKCS#12 as the CA issues it).
-        #[arg(long)]
-        p12: PathBuf,
-        /// The variable that holds the key store's password.
-        #[arg(long, default_value = "WORKSTATION_P12_PASSWORD")]
-        p12_password_env: String,
-        /// Trust the portal's answer by this CA directory's certificates and CRLs...
-        #[arg(long)]
-        ca_dir: Option<PathBuf>,
-        /// ...or by these anchors, intermediates and CRL directories.
-        #[arg(long)]
-        anchor: Vec<PathBuf>,
-        #[arg(long)]
-        intermediate: Vec<PathBuf>,
-        #[arg(long)]
-        crl_dir: Vec<PathBuf>,
-        #[arg(long)]
-        iin: String,
-        #[arg(long)]
-        surname: String,
-        #[arg(long)]
-        given_name: String,
-        #[arg(long)]
-        patronymic: Option<String>,
-        #[arg(long)]
-        email: String,
-        #[arg(long)]
-        phone: String,
-        /// The person accepted the user agreement.
-        #[arg(long)]
-        user_agreement: bool,
-        /// The person consented to the processing of personal data.
-        #[arg(long)]
-        personal_data: bool,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    CounterRegister(Box<CounterArgs>),
+}
+
+#[derive(clap::Args)]
+struct CounterArgs {
+    /// The portal's base URL.
+    #[arg(long)]
+    portal: String,
+    /// The workstation's key store (PKCS#12 as the CA issues it).
+    #[arg(long)]
+    p12: PathBuf,
+    /// The variable that holds the key store's password.
+    #[arg(long, default_value = "WORKSTATION_P12_PASSWORD")]
+    p12_password_env: String,
+    /// Trust the portal's answer by this CA directory's certificates and CRLs...
+    #[arg(long)]
+    ca_dir: Option<PathBuf>,
+    /// ...or by these anchors, intermediates and CRL directories.
+    #[arg(long)]
+    anchor: Vec<PathBuf>,
+    #[arg(long)]
+    intermediate: Vec<PathBuf>,
+    #[arg(long)]
+    crl_dir: Vec<PathBuf>,
+    #[arg(long)]
+    iin: String,
+    #[arg(long)]
+    surname: String,
+    #[arg(long)]
+    given_name: String,
+    #[arg(long)]
+    patronymic: Option<String>,
+    #[arg(long)]
+    email: String,
+    #[arg(long)]
+    phone: String,
+    /// The person accepted the user agreement.
+    #[arg(long)]
+    user_agreement: bool,
+    /// The person consented to the processing of personal data.
+    #[arg(long)]
+    personal_data: bool,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PORTAL_LOG").unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("PORTAL_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("portal-server: {e:#}");
-            let refused = e.downcast_ref::<WorkstationError>().is_some_and(|w| matches!(w, WorkstationError::Refused { .. }));
+            let refused =
+                e.downcast_ref::<WorkstationError>().is_some_and(|w| matches!(w, WorkstationError::Refused { .. }));
             std::process::ExitCode::from(if refused { 8 } else { 1 })
         }
     }
@@ -116,33 +118,40 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 serve(listener, AppState::new(Arc::new(portal))).await.context("serving")
             })
         }
-        Command::CounterRegister {
-            portal,
-            p12,
-            p12_password_env,
-            ca_dir,
-            anchor,
-            intermediate,
-            crl_dir,
-            iin,
-            surname,
-            given_name,
-            patronymic,
-            email,
-            phone,
-            user_agreement,
-            personal_data,
-            json,
-        } => {
+        Command::CounterRegister(args) => {
+            let CounterArgs {
+                portal,
+                p12,
+                p12_password_env,
+                ca_dir,
+                anchor,
+                intermediate,
+                crl_dir,
+                iin,
+                surname,
+                given_name,
+                patronymic,
+                email,
+                phone,
+                user_agreement,
+                personal_data,
+                json,
+            } = *args;
             if ca_dir.is_none() && anchor.is_empty() {
                 bail!("give --ca-dir or --anchor to verify the portal's answer");
             }
-            let trust = PortalTrust::from_config(&TrustConfig { ca_dir, anchors: anchor, intermediates: intermediate, crl_dirs: crl_dir })?;
+            let trust = PortalTrust::from_config(&TrustConfig {
+                ca_dir,
+                anchors: anchor,
+                intermediates: intermediate,
+                crl_dirs: crl_dir,
+            })?;
             let password = zeroize::Zeroizing::new(
                 std::env::var(&p12_password_env).with_context(|| format!("{p12_password_env} is not set"))?,
             );
             let der = std::fs::read(&p12).with_context(|| format!("reading {}", p12.display()))?;
-            let (key, certificates) = hsm::read_pkcs12(&der, &password).with_context(|| format!("opening {}", p12.display()))?;
+            let (key, certificates) =
+                hsm::read_pkcs12(&der, &password).with_context(|| format!("opening {}", p12.display()))?;
             let (certificate, chain) = certificates.split_first().context("the key store holds no certificate")?;
             let now = SystemClock.now();
             let applicant = Applicant {
@@ -159,7 +168,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let answer = workstation::send(&portal, &signed)?;
             let (response, signer) = workstation::verify_response(&trust, &request, &answer, SystemClock.now())?;
             if json {
-                println!("{}", serde_json::json!({ "login": response.login, "password": response.password, "outcome": response.outcome, "signed_by": signer.subject, "signer_serial": signer.serial }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "login": response.login, "password": response.password, "outcome": response.outcome, "signed_by": signer.subject, "signer_serial": signer.serial })
+                );
             } else {
                 println!("login:     {}", response.login);
                 println!("password:  {}", response.password);

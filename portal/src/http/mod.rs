@@ -87,11 +87,10 @@ impl IntoResponse for ApiError {
 async fn deadline(request: Request, next: Next) -> Response {
     match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => ApiError(PortalError::Unavailable(format!(
-            "the request took longer than {} s",
-            REQUEST_TIMEOUT.as_secs()
-        )))
-        .into_response(),
+        Err(_) => {
+            ApiError(PortalError::Unavailable(format!("the request took longer than {} s", REQUEST_TIMEOUT.as_secs())))
+                .into_response()
+        }
     }
 }
 
@@ -135,7 +134,8 @@ async fn json_errors(request: Request, next: Next) -> Response {
 }
 
 async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "other".into());
+    let route =
+        request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "other".into());
     let response = next.run(request).await;
     state.portal.metrics.request(&route, response.status().as_u16());
     response

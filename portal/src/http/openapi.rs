@@ -8,7 +8,10 @@ fn error_response(description: &str) -> Value {
 
 fn operation(summary: &str, request: Option<Value>, ok: (&str, Value), errors: &[(&str, &str)], auth: bool) -> Value {
     let mut responses = serde_json::Map::new();
-    responses.insert(ok.0.into(), json!({ "description": "Success", "content": { "application/json": { "schema": ok.1 } } }));
+    responses.insert(
+        ok.0.into(),
+        json!({ "description": "Success", "content": { "application/json": { "schema": ok.1 } } }),
+    );
     for (code, description) in errors {
         responses.insert((*code).into(), error_response(description));
     }

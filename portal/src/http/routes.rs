@@ -23,7 +23,9 @@ use crate::{Client, Portal, PortalError};
 type Answer = Result<Response, ApiError>;
 
 fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError(PortalError::invalid("malformed-json", format!("the body is not the expected JSON: {e}"))))
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError(PortalError::invalid("malformed-json", format!("the body is not the expected JSON: {e}")))
+    })
 }
 
 fn client(headers: &HeaderMap, extensions: &axum::http::Extensions) -> Client {
@@ -39,7 +41,10 @@ fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
         Some(scheme) if scheme.eq_ignore_ascii_case("bearer ") && !value[7..].trim().is_empty() => {
             Ok(value[7..].trim().to_owned())
         }
-        _ => Err(ApiError(PortalError::unauthenticated("session-missing", "a session token (Authorization: Bearer) is required"))),
+        _ => Err(ApiError(PortalError::unauthenticated(
+            "session-missing",
+            "a session token (Authorization: Bearer) is required",
+        ))),
     }
 }
 
@@ -173,7 +178,11 @@ pub(super) async fn login_otp(
     ok(run(&state, false, move |p| p.login_otp(&req.login, &req.code, &client)).await?)
 }
 
-async fn authenticated(state: &Arc<AppState>, headers: &HeaderMap, allow_must_change: bool) -> Result<Authenticated, ApiError> {
+async fn authenticated(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    allow_must_change: bool,
+) -> Result<Authenticated, ApiError> {
     let token = bearer(headers)?;
     run(state, false, move |p| p.authenticate(&token, allow_must_change)).await
 }
@@ -211,8 +220,10 @@ struct PasswordChangeJson {
 pub(super) async fn change_password(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Answer {
     let req: PasswordChangeJson = json(&body)?;
     let auth = authenticated(&state, &headers, true).await?;
-    run(&state, true, move |p| p.change_password(&auth, &req.current_password, &req.new_password, &req.new_password_repeat))
-        .await?;
+    run(&state, true, move |p| {
+        p.change_password(&auth, &req.current_password, &req.new_password, &req.new_password_repeat)
+    })
+    .await?;
     ok(serde_json::json!({ "message": "Пароль изменен" }))
 }
 

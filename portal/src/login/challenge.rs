@@ -49,7 +49,9 @@ impl Portal {
             NonceOutcome::AlreadyUsed => {
                 Err(PortalError::unauthenticated("challenge-replayed", "this challenge was already used"))
             }
-            NonceOutcome::Expired => Err(PortalError::unauthenticated("challenge-expired", "this challenge has expired")),
+            NonceOutcome::Expired => {
+                Err(PortalError::unauthenticated("challenge-expired", "this challenge has expired"))
+            }
             NonceOutcome::Unknown => {
                 Err(PortalError::unauthenticated("challenge-unknown", "the portal did not issue this challenge"))
             }

@@ -43,13 +43,14 @@ impl Portal {
             e
         };
         let content = verified.content.as_deref().or(detached);
-        let nonce = content
-            .and_then(challenge_of)
-            .ok_or_else(|| fail(PortalError::unauthenticated("challenge-unknown", "the signed content is not a challenge")))?;
-        self.consume_challenge(&nonce).map_err(fail)?;
-        let iin = identity.iin.map(|i| i.to_string()).ok_or_else(|| {
-            fail(PortalError::unauthenticated("no-iin", "the certificate carries no IIN"))
+        let nonce = content.and_then(challenge_of).ok_or_else(|| {
+            fail(PortalError::unauthenticated("challenge-unknown", "the signed content is not a challenge"))
         })?;
+        self.consume_challenge(&nonce).map_err(fail)?;
+        let iin = identity
+            .iin
+            .map(|i| i.to_string())
+            .ok_or_else(|| fail(PortalError::unauthenticated("no-iin", "the certificate carries no IIN")))?;
         let account = match identity.bin {
             Some(bin) => self
                 .store

@@ -23,8 +23,7 @@ impl Portal {
         let login = parse_login(login)?;
         let password = Zeroizing::new(password.to_owned());
         let now = self.clock.now();
-        let gate =
-            self.store.begin_password_attempt(&login, now, self.policy.max_failures, self.policy.lockout())?;
+        let gate = self.store.begin_password_attempt(&login, now, self.policy.max_failures, self.policy.lockout())?;
         let failures = match gate {
             AttemptGate::Locked { until } => {
                 self.journal_failure(&login, method::PASSWORD, client, "locked");

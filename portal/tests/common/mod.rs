@@ -17,7 +17,9 @@ use ca_core::signer::Signer;
 use ca_tests::{openssl_ok, write_pem};
 use fixtures::TestCa;
 use hsm::{KeyAlgorithm, SoftwareKey};
-use portal::config::{CounterConfig, LoginPolicy, PortalConfig, RegistryConfig, SigningConfig, TrustConfig, WorkstationRule};
+use portal::config::{
+    CounterConfig, LoginPolicy, PortalConfig, RegistryConfig, SigningConfig, TrustConfig, WorkstationRule,
+};
 use portal::http::{serve, AppState};
 use portal::login::otp_login::BoundPhones;
 use portal::notify::SmsSender;
@@ -164,7 +166,8 @@ impl TestPortal {
         config.validate().unwrap();
         let phones = Arc::new(TestPhones::default());
         let portal = Arc::new(
-            build(&config, Plugins { clock: clock.clone(), phones: phones.clone(), sms: Some(phones.clone()) }).unwrap(),
+            build(&config, Plugins { clock: clock.clone(), phones: phones.clone(), sms: Some(phones.clone()) })
+                .unwrap(),
         );
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
@@ -243,9 +246,7 @@ impl TestPortal {
         let data = dir.join(format!("data{n}.bin"));
         let out = dir.join(format!("out{n}.cms"));
         std::fs::write(&data, content).unwrap();
-        let mut args = vec![
-            "cms", "-sign", "-binary", "-md", "sha256", "-outform", "DER",
-        ];
+        let mut args = vec!["cms", "-sign", "-binary", "-md", "sha256", "-outform", "DER"];
         let (signer, key, certfile, input, output) = (
             holder.cert_pem.to_str().unwrap().to_owned(),
             holder.key_pem.to_str().unwrap().to_owned(),
@@ -268,7 +269,11 @@ impl TestPortal {
         }
         let body = if body.is_null() { Vec::new() } else { body.to_string().into_bytes() };
         let (status, bytes) = ca_tests::http(self.port, method, path, &headers, &body);
-        let json = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into())) };
+        let json = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
         (status, json)
     }
 
@@ -353,11 +358,22 @@ fn holder_in(
 
 /// PEM files of a holder's certificate and key (the key through a PKCS#12, as a client has it).
 pub fn holder_files(ca: &TestCa, dir: &Path, name: &str, key: SoftwareKey, cert: IssuedCertificate) -> Holder {
-    let p12 = hsm::build_pkcs12(&key, &cert.der, &[ca.issuing.certificate_der.clone()], "pw", name).unwrap();
+    let p12 =
+        hsm::build_pkcs12(&key, &cert.der, std::slice::from_ref(&ca.issuing.certificate_der), "pw", name).unwrap();
     let p12_path = dir.join(format!("{name}.p12"));
     std::fs::write(&p12_path, p12).unwrap();
     let key_pem = dir.join(format!("{name}.key"));
-    openssl_ok(&["pkcs12", "-in", p12_path.to_str().unwrap(), "-passin", "pass:pw", "-nodes", "-nocerts", "-out", key_pem.to_str().unwrap()]);
+    openssl_ok(&[
+        "pkcs12",
+        "-in",
+        p12_path.to_str().unwrap(),
+        "-passin",
+        "pass:pw",
+        "-nodes",
+        "-nocerts",
+        "-out",
+        key_pem.to_str().unwrap(),
+    ]);
     let cert_pem = write_pem(dir, &format!("{name}.pem"), "CERTIFICATE", &cert.der);
     Holder { key, cert, cert_pem, key_pem }
 }

@@ -5,7 +5,9 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use time::OffsetDateTime;
 
 use super::{from_millis, millis, Context};
-use crate::store::{AttemptGate, FailedAttempt, NewOtp, NewSession, OtpOutcome, QueuedMail, SessionInfo, SessionLookup};
+use crate::store::{
+    AttemptGate, FailedAttempt, NewOtp, NewSession, OtpOutcome, QueuedMail, SessionInfo, SessionLookup,
+};
 
 /// The gate of [`crate::store::PortalStore::begin_password_attempt`]: read, decide and count
 /// under one write lock, so no number of concurrent attempts gets past `max_failures`.
@@ -163,7 +165,11 @@ pub(super) fn touch_session(
 ) -> Result<SessionLookup, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting a transaction")?;
     let row = tx
-        .query_row(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = ?1"), [&token_hash[..]], session_row)
+        .query_row(
+            &format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = ?1"),
+            [&token_hash[..]],
+            session_row,
+        )
         .optional()
         .context("reading a session")?;
     let now_ms = millis(now);
@@ -224,6 +230,9 @@ pub(super) fn issue_otp(conn: &mut Connection, otp: &NewOtp) -> Result<(), Store
     tx.commit().context("committing a one-time password")
 }
 
+/// id, salt, code hash, expires_at, attempts.
+type OtpRow = (i64, Vec<u8>, Vec<u8>, i64, i64);
+
 pub(super) fn check_otp(
     conn: &mut Connection,
     purpose: &str,
@@ -233,7 +242,7 @@ pub(super) fn check_otp(
     matches: &dyn Fn(&[u8], &[u8]) -> bool,
 ) -> Result<OtpOutcome, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting a transaction")?;
-    let row: Option<(i64, Vec<u8>, Vec<u8>, i64, i64)> = tx
+    let row: Option<OtpRow> = tx
         .query_row(
             "SELECT id, salt, code_hash, expires_at, attempts FROM otps
              WHERE purpose = ?1 AND subject = ?2 AND closed_at IS NULL ORDER BY id DESC LIMIT 1",
@@ -257,11 +266,8 @@ pub(super) fn check_otp(
         OtpOutcome::Accepted
     } else {
         let closed = (attempts >= max_attempts).then_some(now_ms);
-        tx.execute(
-            "UPDATE otps SET attempts = ?2, closed_at = ?3 WHERE id = ?1",
-            params![id, attempts, closed],
-        )
-        .context("counting a one-time password attempt")?;
+        tx.execute("UPDATE otps SET attempts = ?2, closed_at = ?3 WHERE id = ?1", params![id, attempts, closed])
+            .context("counting a one-time password attempt")?;
         OtpOutcome::Wrong { attempts_left: max_attempts - attempts }
     };
     tx.commit().context("committing a one-time password check")?;

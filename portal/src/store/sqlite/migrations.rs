@@ -142,7 +142,8 @@ pub(super) fn migrate(conn: &mut Connection, location: &str, now_ms: i64) -> Res
         if found >= migration.version {
             continue;
         }
-        tx.execute_batch(migration.sql).with_context(|| format!("migration {} ({})", migration.version, migration.name))?;
+        tx.execute_batch(migration.sql)
+            .with_context(|| format!("migration {} ({})", migration.version, migration.name))?;
         tx.execute(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
             params![migration.version, migration.name, now_ms],

@@ -374,7 +374,12 @@ impl ca_core::store::NonceStore for SqlitePortalStore {
         })
     }
 
-    fn use_request_id(&self, id: &[u8; 32], now: OffsetDateTime, keep_until: OffsetDateTime) -> Result<bool, StoreError> {
+    fn use_request_id(
+        &self,
+        id: &[u8; 32],
+        now: OffsetDateTime,
+        keep_until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
         let conn = self.lock();
         conn.execute("DELETE FROM request_ids WHERE keep_until < ?1", [millis(now)]).context("purging request ids")?;
         let inserted = conn

@@ -24,7 +24,8 @@ fn accounts_are_unique_per_login_and_the_counter_resets_or_creates() {
     assert_eq!(store.create_account(&account("900101300017")).unwrap(), None, "duplicate");
     let a = store.account_by_login("900101300017").unwrap().unwrap();
     assert_eq!((a.id, a.state, a.created_by), (id, AccountState::Active, CreatedBy::SelfService));
-    let reset = NewAccount { password_hash: "h2".into(), state: AccountState::MustChangePassword, ..account("900101300017") };
+    let reset =
+        NewAccount { password_hash: "h2".into(), state: AccountState::MustChangePassword, ..account("900101300017") };
     assert!(!store.create_or_reset_account(&reset).unwrap(), "existing: reset");
     let a = store.account_by_id(id).unwrap().unwrap();
     assert_eq!((a.password_hash.as_str(), a.state), ("h2", AccountState::MustChangePassword));
@@ -44,7 +45,10 @@ fn the_gate_counts_before_checking_locks_at_the_limit_and_lifts_after_the_time()
         other => panic!("{other:?}"),
     };
     assert_eq!((until - now).whole_seconds(), lock.whole_seconds());
-    assert!(matches!(store.begin_password_attempt("x", until - Duration::seconds(1), 10, lock).unwrap(), AttemptGate::Locked { .. }));
+    assert!(matches!(
+        store.begin_password_attempt("x", until - Duration::seconds(1), 10, lock).unwrap(),
+        AttemptGate::Locked { .. }
+    ));
     assert_eq!(store.begin_password_attempt("x", until, 10, lock).unwrap(), AttemptGate::Allowed { failures: 1 });
     store.password_attempt_succeeded("x").unwrap();
     assert_eq!(store.begin_password_attempt("x", until, 10, lock).unwrap(), AttemptGate::Allowed { failures: 1 });
@@ -107,10 +111,17 @@ fn sessions_expire_idle_out_and_end_with_a_recovery_that_queues_mail() {
     };
     open(1);
     open(2);
-    assert!(matches!(store.touch_session(&[1; 32], now + Duration::minutes(29), idle).unwrap(), SessionLookup::Active(_)));
+    assert!(matches!(
+        store.touch_session(&[1; 32], now + Duration::minutes(29), idle).unwrap(),
+        SessionLookup::Active(_)
+    ));
     assert_eq!(store.touch_session(&[2; 32], now + Duration::minutes(31), idle).unwrap(), SessionLookup::Expired);
     assert_eq!(store.touch_session(&[2; 32], now + Duration::minutes(31), idle).unwrap(), SessionLookup::Unknown);
-    assert_eq!(store.touch_session(&[1; 32], now + Duration::hours(9), idle).unwrap(), SessionLookup::Expired, "past expiry");
+    assert_eq!(
+        store.touch_session(&[1; 32], now + Duration::hours(9), idle).unwrap(),
+        SessionLookup::Expired,
+        "past expiry"
+    );
     open(3);
     assert_eq!(store.sessions_of(id, now, idle).unwrap().len(), 1);
     store
