@@ -61,6 +61,11 @@ fn recovery_by_email_mails_a_generated_password_that_must_be_changed_and_a_misma
     assert_eq!(t.portal.store.account_by_login(&iin).unwrap().unwrap(), before);
     assert!(t.mail().is_empty());
     assert_eq!(t.login_password(&iin, PASSWORD).0, 200);
+    // Locked out by ten wrong passwords: the recovery lifts the lock.
+    for _ in 0..10 {
+        t.login_password(&iin, "Неверный1пароль");
+    }
+    assert_eq!(t.login_password(&iin, PASSWORD).0, 429);
 
     let (status, body) = t.post(
         "/api/v1/recovery/email",

@@ -8,7 +8,8 @@
 //! is generated, queued to the account's email with the change in one transaction, and must be
 //! changed at the next login. The answer is the same whether anything matched or not, and the
 //! work is the same (a password is generated and hashed either way), so a mismatch reveals
-//! nothing.
+//! nothing. Both recoveries lift a password-login lock (the new password is not the one
+//! that was being guessed).
 
 use std::str::FromStr;
 
@@ -169,6 +170,9 @@ impl Portal {
                 body,
             }),
         })?;
+        // The new password is known only to whoever reads the account's mail: the guesses
+        // counted against the old one no longer matter.
+        self.store.password_attempt_succeeded(&account.login)?;
         tracing::info!(login = %account.login, "password recovered by email");
         if let Some(mailer) = &self.mailer {
             if let Err(e) = mailer.deliver_pending() {
