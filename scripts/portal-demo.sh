@@ -15,7 +15,11 @@ export CA_PASSPHRASE="${CA_PASSPHRASE:-demo passphrase, not for production}"
 export CA_P12_PASSWORD="${CA_P12_PASSWORD:-demo applicant password}"
 export CARGO_INCREMENTAL=0
 profile="${PORTAL_DEMO_PROFILE:-debug}"
-[ "$profile" = release ] && cargo build --release --locked -q -p ca-cli -p portal || cargo build --locked -q -p ca-cli -p portal
+if [ "$profile" = release ]; then
+  cargo build --release --locked -q -p ca-cli -p portal
+else
+  cargo build --locked -q -p ca-cli -p portal
+fi
 ca() { "./target/$profile/ca" --dir "$work/ca" "$@"; }
 portal_server="./target/$profile/portal-server"
 say() { printf '\n== %s\n' "$*"; }
