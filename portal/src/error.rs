@@ -19,9 +19,10 @@ pub enum PortalError {
     /// The IIN/BIN already has an account (409).
     #[error("{0}")]
     Duplicate(String),
-    /// Password login is locked for the IIN/BIN until the time given (429).
+    /// Password login is locked for the IIN/BIN until `until`, `retry_after` seconds from the
+    /// portal's clock (429).
     #[error("{message}")]
-    Locked { message: String, until: time::OffsetDateTime },
+    Locked { message: String, until: time::OffsetDateTime, retry_after: i64 },
     /// A part the request needs is not configured or not reachable (503).
     #[error("{0}")]
     Unavailable(String),

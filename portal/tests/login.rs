@@ -24,6 +24,17 @@ fn ten_failures_lock_password_login_for_fifteen_minutes_eds_stays_open_and_the_j
     let (status, body) = t.login_password(&iin, PASSWORD);
     assert_eq!((status, body["error"].as_str().unwrap()), (429, "password-login-locked"));
     assert_eq!(body["message"], messages::LOCKED);
+    // Retry-After counts from the portal's clock: the full 15 minutes now.
+    let request = json!({ "login": iin, "password": PASSWORD }).to_string();
+    let (status, head, _) = ca_tests::http_with_head(
+        t.port,
+        "POST",
+        "/api/v1/login/password",
+        &[("User-Agent", "portal-tests/1")],
+        request.as_bytes(),
+    );
+    assert_eq!(status, 429);
+    assert!(head.to_ascii_lowercase().contains("retry-after: 900\r\n"), "{head}");
     // EDS login is not locked.
     let (status, body) = t.login_eds(&holder);
     assert_eq!(status, 200, "{body}");
@@ -34,9 +45,9 @@ fn ten_failures_lock_password_login_for_fifteen_minutes_eds_stays_open_and_the_j
     t.clock.advance(Duration::seconds(1));
     let (status, body) = t.login_password(&iin, PASSWORD);
     assert_eq!(status, 200, "{body}");
-    // The journal: ten wrong passwords and two locked attempts, every field.
+    // The journal: ten wrong passwords and three locked attempts, every field.
     let journal = t.portal.store.failed_attempts(Some(&iin), 100).unwrap();
-    assert_eq!(journal.len(), 12);
+    assert_eq!(journal.len(), 13);
     assert!(journal[..10].iter().all(|a| a.reason == "wrong-password"));
     assert!(journal[10..].iter().all(|a| a.reason == "locked"));
     for a in &journal {

@@ -67,10 +67,9 @@ impl IntoResponse for ApiError {
         }
         let mut body = serde_json::json!({ "error": e.kind(), "message": e.to_string() });
         let mut retry_after = None;
-        if let PortalError::Locked { until, .. } = &e {
+        if let PortalError::Locked { until, retry_after: seconds, .. } = &e {
             body["locked_until"] = serde_json::Value::String(ca_core::clock::rfc3339(*until));
-            let seconds = (*until - time::OffsetDateTime::now_utc()).whole_seconds().clamp(1, 24 * 3600);
-            retry_after = Some(seconds);
+            retry_after = Some(*seconds);
         }
         if status.is_server_error() && !matches!(e, PortalError::Unavailable(_)) {
             // Internal detail stays in the log.

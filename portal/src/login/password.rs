@@ -27,7 +27,8 @@ impl Portal {
         let failures = match gate {
             AttemptGate::Locked { until } => {
                 self.journal_failure(&login, method::PASSWORD, client, "locked");
-                return Err(PortalError::Locked { message: messages::LOCKED.into(), until });
+                let retry_after = (until - now).whole_seconds().max(1);
+                return Err(PortalError::Locked { message: messages::LOCKED.into(), until, retry_after });
             }
             AttemptGate::Allowed { failures } => failures,
         };
