@@ -84,12 +84,15 @@ CREATE TABLE challenges (
     expires_at  INTEGER NOT NULL,
     consumed_at INTEGER
 ) STRICT;
+-- Every new challenge purges the long-expired ones: by index, not by a scan.
+CREATE INDEX challenges_by_expiry ON challenges (expires_at);
 
 CREATE TABLE request_ids (
     id         BLOB    NOT NULL PRIMARY KEY CHECK (length(id) = 32),
     used_at    INTEGER NOT NULL,
     keep_until INTEGER NOT NULL
 ) STRICT;
+CREATE INDEX request_ids_by_expiry ON request_ids (keep_until);
 
 CREATE TABLE otps (
     id         INTEGER NOT NULL PRIMARY KEY,
