@@ -70,4 +70,6 @@ pub struct Portal {
     pub signer: Option<PortalSigner>,
     pub counter: CounterConfig,
     pub metrics: Metrics,
+    /// Authenticates the challenges the portal issues (see [`login::challenge`]).
+    pub challenge_key: aws_lc_rs::hmac::Key,
 }

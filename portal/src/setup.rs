@@ -37,7 +37,10 @@ pub fn build(config: &PortalConfig, plugins: Plugins) -> Result<Portal, String> 
         .mail
         .as_ref()
         .map(|m| Mailer::new(store.clone(), plugins.clock.clone(), Arc::new(Maildir::new(&m.maildir, m.from.clone()))));
+    let key = zeroize::Zeroizing::new(store.challenge_key().map_err(|e| e.to_string())?);
+    let challenge_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key.as_ref());
     Ok(Portal {
+        challenge_key,
         otp: OtpService::new(store.clone(), plugins.clock.clone(), MAX_TTL, DEFAULT_ATTEMPTS),
         store,
         clock: plugins.clock,

@@ -211,6 +211,11 @@ fn eds_login_refuses_a_sign_key_a_replayed_challenge_and_an_unregistered_person(
     assert_eq!(t.post("/api/v1/login/eds", json!({ "cms": cms })).0, 200);
     let (status, body) = t.post("/api/v1/login/eds", json!({ "cms": cms }));
     assert_eq!((status, body["error"].as_str().unwrap()), (401, "challenge-replayed"));
+    // A challenge the portal did not issue (one bit of a real one changed): refused.
+    let mut forged = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, t.challenge()).unwrap();
+    forged[3] ^= 1;
+    let (status, body) = t.post("/api/v1/login/eds", json!({ "cms": t.sign(&holder, &forged) }));
+    assert_eq!((status, body["error"].as_str().unwrap()), (401, "challenge-unknown"));
     let sign = t.holder("sign36", ca_core::profile::ProfileId::IndividualSign, fixtures::individual(36), vec![]);
     assert_eq!(t.login_eds(&sign).0, 401);
     let (status, body) = t.login_eds(&t.person_auth(37));

@@ -46,7 +46,7 @@ impl Portal {
         let nonce = content.and_then(challenge_of).ok_or_else(|| {
             fail(PortalError::unauthenticated("challenge-unknown", "the signed content is not a challenge"))
         })?;
-        self.consume_challenge(&nonce).map_err(fail)?;
+        let challenge = self.check_challenge(&nonce).map_err(fail)?;
         let iin = identity
             .iin
             .map(|i| i.to_string())
@@ -67,6 +67,6 @@ impl Portal {
         if account.state == AccountState::Blocked {
             return Err(fail(PortalError::refused("account-blocked", "the account is blocked")));
         }
-        self.open_session(&account, method::EDS, client)
+        self.open_session_using(&account, method::EDS, client, Some(challenge)).map_err(fail)
     }
 }

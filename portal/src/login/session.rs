@@ -38,12 +38,24 @@ pub fn token_hash(token: &str) -> [u8; 32] {
 impl Portal {
     /// Open a session for `account` after a successful login by `method`.
     pub fn open_session(&self, account: &Account, method: &str, client: &Client) -> Result<SessionGrant, PortalError> {
+        self.open_session_using(account, method, client, None)
+    }
+
+    /// [`open_session`](Self::open_session), using `challenge` up in the same transaction
+    /// (a replayed challenge opens nothing).
+    pub fn open_session_using(
+        &self,
+        account: &Account,
+        method: &str,
+        client: &Client,
+        challenge: Option<super::challenge::ValidChallenge>,
+    ) -> Result<SessionGrant, PortalError> {
         let mut raw = [0u8; 32];
         OsRng.try_fill_bytes(&mut raw).map_err(|e| PortalError::internal(format!("random: {e}")))?;
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
         let now = self.clock.now();
         let expires_at = now + self.policy.session();
-        let session_id = self.store.create_session(&NewSession {
+        let session = NewSession {
             token_hash: token_hash(&token),
             account_id: account.id,
             method: method.to_owned(),
@@ -51,7 +63,13 @@ impl Portal {
             expires_at,
             client_address: client.address.clone(),
             user_agent: client.user_agent.as_ref().map(|ua| ua.chars().take(512).collect()),
-        })?;
+        };
+        let session_id = match challenge {
+            None => self.store.create_session(&session)?,
+            Some(c) => {
+                self.store.open_session_using(&c.id, c.keep_until, &session)?.ok_or_else(super::challenge::replayed)?
+            }
+        };
         self.metrics.login(method, "success");
         Ok(SessionGrant {
             token,

@@ -199,6 +199,18 @@ pub trait PortalStore: NonceStore + Send + Sync {
     fn failed_attempts(&self, login: Option<&str>, limit: u32) -> Result<Vec<FailedAttempt>, StoreError>;
 
     fn create_session(&self, session: &NewSession) -> Result<i64, StoreError>;
+    /// Use the single-use id `used` (a challenge) and open `session` in one transaction:
+    /// `None` (and no session) when the id was already used. The id is remembered until
+    /// `keep_until`.
+    fn open_session_using(
+        &self,
+        used: &[u8; 32],
+        keep_until: OffsetDateTime,
+        session: &NewSession,
+    ) -> Result<Option<i64>, StoreError>;
+    /// The 32-byte key that authenticates the portal's challenges, made when the database was
+    /// created (so every process on it, and a restart, accept the same challenges).
+    fn challenge_key(&self) -> Result<[u8; 32], StoreError>;
     /// Find the session of a token hash and mark it used at `now`, unless it expired or was
     /// idle for longer than `idle`.
     fn touch_session(

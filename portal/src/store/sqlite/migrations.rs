@@ -107,6 +107,12 @@ CREATE TABLE otps (
 ) STRICT;
 CREATE INDEX otps_current ON otps (purpose, subject) WHERE closed_at IS NULL;
 
+-- Keys of the portal itself (the challenge MAC key), made once when the database is created.
+CREATE TABLE secrets (
+    name  TEXT NOT NULL PRIMARY KEY,
+    value BLOB NOT NULL
+) STRICT;
+
 CREATE TABLE outbox (
     id              INTEGER NOT NULL PRIMARY KEY,
     recipient       TEXT    NOT NULL,

@@ -70,6 +70,15 @@ impl SqlitePortalStore {
         conn.pragma_update(None, "synchronous", "FULL").context("setting synchronous=FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON").context("enabling foreign keys")?;
         migrations::migrate(&mut conn, location, millis(OffsetDateTime::now_utc()))?;
+        let mut key = zeroize::Zeroizing::new([0u8; 32]);
+        rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, key.as_mut())
+            .map_err(|e| StoreError::Database(format!("random: {e}")))?;
+        // The first process to open a new database makes the key; the others keep it.
+        conn.execute(
+            "INSERT INTO secrets (name, value) VALUES ('challenge-key', ?1) ON CONFLICT (name) DO NOTHING",
+            [&key[..]],
+        )
+        .context("making the challenge key")?;
         Ok(Self { conn: Mutex::new(conn) })
     }
 
@@ -260,6 +269,38 @@ impl PortalStore for SqlitePortalStore {
 
     fn create_session(&self, s: &super::NewSession) -> Result<i64, StoreError> {
         auth::create_session(&self.lock(), s)
+    }
+
+    fn open_session_using(
+        &self,
+        used: &[u8; 32],
+        keep_until: OffsetDateTime,
+        session: &super::NewSession,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting a transaction")?;
+        let now = millis(session.created_at);
+        tx.execute("DELETE FROM request_ids WHERE keep_until < ?1", [now]).context("purging request ids")?;
+        let inserted = tx
+            .execute(
+                "INSERT INTO request_ids (id, used_at, keep_until) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO NOTHING",
+                params![&used[..], now, millis(keep_until)],
+            )
+            .context("recording a used challenge")?;
+        if inserted != 1 {
+            return Ok(None);
+        }
+        let id = auth::create_session(&tx, session)?;
+        tx.commit().context("committing a session")?;
+        Ok(Some(id))
+    }
+
+    fn challenge_key(&self) -> Result<[u8; 32], StoreError> {
+        let conn = self.lock();
+        let key: Vec<u8> = conn
+            .query_row("SELECT value FROM secrets WHERE name = 'challenge-key'", [], |r| r.get(0))
+            .context("reading the challenge key")?;
+        key.try_into().map_err(|_| StoreError::Corrupt("the challenge key is not 32 bytes".into()))
     }
 
     fn touch_session(

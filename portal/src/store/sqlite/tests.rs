@@ -142,3 +142,12 @@ fn sessions_expire_idle_out_and_end_with_a_recovery_that_queues_mail() {
     let body: String = store.lock().query_row("SELECT body FROM outbox", [], |r| r.get(0)).unwrap();
     assert_eq!(body, "", "a delivered message's body (the password) is erased");
 }
+
+#[test]
+fn the_challenge_key_is_made_once_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("portal.db");
+    let key = SqlitePortalStore::open(&path).unwrap().challenge_key().unwrap();
+    assert_eq!(SqlitePortalStore::open(&path).unwrap().challenge_key().unwrap(), key, "a restart keeps it");
+    assert_ne!(SqlitePortalStore::open_in_memory().unwrap().challenge_key().unwrap(), key);
+}
