@@ -1,5 +1,6 @@
-//! Helpers for the interoperability tests in `tests/tests/`: running the real `openssl`.
-//! The setup script installs openssl; a missing binary fails the tests rather than skipping.
+//! Helpers for the interoperability tests in `tests/tests/`: running the real `openssl` and
+//! `xmlsec1`. The setup script installs them; a missing binary fails the tests rather than
+//! skipping.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -19,6 +20,12 @@ pub fn openssl_ok(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Run `xmlsec1` with `args`; panics if the binary cannot be started (scripts/setup.sh
+/// installs it).
+pub fn xmlsec1(args: &[&str]) -> Output {
+    Command::new("xmlsec1").args(args).output().expect("xmlsec1 must be installed (scripts/setup.sh)")
 }
 
 /// Write DER as a PEM file with `label`.

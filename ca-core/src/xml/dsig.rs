@@ -30,7 +30,8 @@ pub enum C14n {
 }
 
 impl C14n {
-    pub(crate) const ALL: [Self; 4] = [Self::Inclusive, Self::InclusiveWithComments, Self::Exclusive, Self::ExclusiveWithComments];
+    pub(crate) const ALL: [Self; 4] =
+        [Self::Inclusive, Self::InclusiveWithComments, Self::Exclusive, Self::ExclusiveWithComments];
 
     pub fn uri(self) -> &'static str {
         match self {
@@ -208,8 +209,9 @@ pub(crate) fn read<'a, 'i>(signature: Node<'a, 'i>) -> Result<SignatureParts<'a,
         }
     };
     let c14n_uri = algorithm(info.first(), "CanonicalizationMethod")?;
-    let canonicalization = C14n::from_uri(&c14n_uri)
-        .ok_or_else(|| Finding::new(Reason::UnsupportedAlgorithm, format!("canonicalisation {c14n_uri} is not accepted")))?;
+    let canonicalization = C14n::from_uri(&c14n_uri).ok_or_else(|| {
+        Finding::new(Reason::UnsupportedAlgorithm, format!("canonicalisation {c14n_uri} is not accepted"))
+    })?;
     let canonicalization_prefixes = prefix_list(info[0]);
     let method_uri = algorithm(info.get(1), "SignatureMethod")?;
     let method = SignatureMethod::from_uri(&method_uri).ok_or_else(|| {
@@ -282,10 +284,13 @@ pub(crate) fn read<'a, 'i>(signature: Node<'a, 'i>) -> Result<SignatureParts<'a,
         }
         _ => return Err(malformed("ds:Reference lacks ds:DigestMethod")),
     };
-    let digest = digest_from_uri(digest_uri)
-        .ok_or_else(|| Finding::new(Reason::UnsupportedAlgorithm, format!("digest method {digest_uri} is not accepted")))?;
+    let digest = digest_from_uri(digest_uri).ok_or_else(|| {
+        Finding::new(Reason::UnsupportedAlgorithm, format!("digest method {digest_uri} is not accepted"))
+    })?;
     let digest_value = match rest.get(1) {
-        Some(v) if is_ds(*v, "DigestValue") => base64_of(*v).ok_or_else(|| malformed("ds:DigestValue is not base64"))?,
+        Some(v) if is_ds(*v, "DigestValue") => {
+            base64_of(*v).ok_or_else(|| malformed("ds:DigestValue is not base64"))?
+        }
         _ => return Err(malformed("ds:Reference lacks ds:DigestValue")),
     };
     Ok(SignatureParts {

@@ -7,7 +7,9 @@ use der::Decode;
 use x509_cert::Certificate;
 
 use super::document::parse;
-use super::dsig::{self, canonical_reference, canonical_signed_info, digest_uri, is_ds, C14n, SignatureMethod, DSIG_NS};
+use super::dsig::{
+    self, canonical_reference, canonical_signed_info, digest_uri, is_ds, C14n, SignatureMethod, DSIG_NS,
+};
 use super::XmlError;
 use crate::cms::Digest;
 use crate::signer::{SignatureAlgorithm, Signer};

@@ -28,7 +28,8 @@ fn world() -> World {
 impl World {
     fn sign(&self, xml: &str, c14n: C14n) -> String {
         let chain = [self.setup.issuing.certificate_der.clone()];
-        String::from_utf8(sign(xml.as_bytes(), &self.key, &self.cert, &chain, &XmlSignOptions { c14n }).unwrap()).unwrap()
+        String::from_utf8(sign(xml.as_bytes(), &self.key, &self.cert, &chain, &XmlSignOptions { c14n }).unwrap())
+            .unwrap()
     }
 
     fn verify_as(&self, xml: &str, relied: &ReliedElement, key_type: KeyType) -> Result<XmlVerification, XmlError> {
@@ -142,7 +143,10 @@ fn references_and_transforms_outside_the_profile_are_refused() {
     // A signature value made by another key.
     let value_start = signed.find("<ds:SignatureValue>").unwrap() + "<ds:SignatureValue>".len();
     let mut forged = signed.clone();
-    forged.replace_range(value_start..value_start + 4, if &signed[value_start..value_start + 4] == "AAAA" { "BBBB" } else { "AAAA" });
+    forged.replace_range(
+        value_start..value_start + 4,
+        if &signed[value_start..value_start + 4] == "AAAA" { "BBBB" } else { "AAAA" },
+    );
     assert!(w.verify(&forged).has(Reason::SignatureInvalid));
 }
 

@@ -129,7 +129,8 @@ pub fn verify(xml: &[u8], relied: &ReliedElement, ctx: &VerifyContext<'_>) -> Re
         if signatures.is_empty() {
             findings.push(Finding::new(Reason::NoSigner, "the document carries no ds:Signature"));
         }
-        let valid = !signatures.is_empty() && signatures.iter().all(|s| s.signer.valid) && findings.iter().all(|f| !f.fatal);
+        let valid =
+            !signatures.is_empty() && signatures.iter().all(|s| s.signer.valid) && findings.iter().all(|f| !f.fatal);
         XmlVerification { valid, findings, relied_on, signatures }
     }))
 }
@@ -145,7 +146,12 @@ fn check_signature(
         signature_path: signature_path.clone(),
         signed_element: None,
         canonicalization: None,
-        signer: SignerReport::unchecked(format!("ds:Signature at {signature_path}"), String::new(), String::new(), ctx.now),
+        signer: SignerReport::unchecked(
+            format!("ds:Signature at {signature_path}"),
+            String::new(),
+            String::new(),
+            ctx.now,
+        ),
     };
     let parts = match dsig::read(signature) {
         Ok(parts) => parts,
@@ -181,7 +187,10 @@ fn check_signature(
         if !within(signature, target) {
             findings.push(Finding::new(
                 Reason::ReferenceRefused,
-                format!("the signature is not inside the element it covers ({}): not an enveloped signature", signed.path),
+                format!(
+                    "the signature is not inside the element it covers ({}): not an enveloped signature",
+                    signed.path
+                ),
             ));
         }
         match relied {
@@ -198,15 +207,23 @@ fn check_signature(
             None => {}
         }
         report.signed_element = Some(signed);
-        match canonical_reference(doc, target, Some(signature), parts.reference_c14n, parts.reference_prefixes.as_deref())
-        {
+        match canonical_reference(
+            doc,
+            target,
+            Some(signature),
+            parts.reference_c14n,
+            parts.reference_prefixes.as_deref(),
+        ) {
             Ok(canonical) => {
                 let ok = parts.digest.digest(&canonical) == parts.digest_value;
                 report.signer.digest_valid = Some(ok);
                 if !ok {
                     report.signer.findings.push(Finding::new(
                         Reason::DigestMismatch,
-                        format!("the digest of {} does not match: the signed content was changed", element_path(target)),
+                        format!(
+                            "the digest of {} does not match: the signed content was changed",
+                            element_path(target)
+                        ),
                     ));
                 }
             }
@@ -238,14 +255,18 @@ fn check_value_and_signer(
         ));
         return;
     }
-    let signed_info =
-        match canonical_signed_info(doc, parts.signed_info, parts.canonicalization, parts.canonicalization_prefixes.as_deref()) {
-            Ok(c) => c,
-            Err(e) => {
-                report.findings.push(Finding::new(Reason::Malformed, e.to_string()));
-                return;
-            }
-        };
+    let signed_info = match canonical_signed_info(
+        doc,
+        parts.signed_info,
+        parts.canonicalization,
+        parts.canonicalization_prefixes.as_deref(),
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            report.findings.push(Finding::new(Reason::Malformed, e.to_string()));
+            return;
+        }
+    };
     let value = match parts.method.is_ecdsa() {
         true => dsig::ecdsa_fixed_to_der(&parts.signature_value),
         false => Some(parts.signature_value.clone()),
@@ -255,7 +276,8 @@ fn check_value_and_signer(
     for (index, der) in parts.certificates.iter().enumerate() {
         let Ok(candidate) = ctx.trust.certificate(der) else { continue };
         let spki = &candidate.parsed.cert.tbs_certificate.subject_public_key_info;
-        let outcome = value.as_ref().map(|v| crate::verify::verify_signature(spki, &parts.method.oid(), &signed_info, v));
+        let outcome =
+            value.as_ref().map(|v| crate::verify::verify_signature(spki, &parts.method.oid(), &signed_info, v));
         if let Some(Ok(_)) = outcome {
             report.signature_valid = true;
             leaf = Some((index, candidate));
