@@ -71,7 +71,7 @@ impl Service {
     /// Answer one request frame from a page of `origin`. Signing may block (a card): call it
     /// off the async executor.
     pub fn handle(&self, origin: &str, frame: &str) -> String {
-        self.answer(origin, frame).unwrap_or_else(|message| refusal(message)).to_string()
+        self.answer(origin, frame).unwrap_or_else(refusal).to_string()
     }
 
     fn answer(&self, origin: &str, frame: &str) -> Result<Value, &'static str> {

@@ -148,3 +148,47 @@ pub fn http_with_head(
     let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     (status, head, buf[start..].to_vec())
 }
+
+/// A wrk script that posts `bodies` (JSON) in turn and stops a thread at the first answer that
+/// is not a valid verification (so errors show as a collapsed rate, not as fast failures).
+pub fn wrk_post_script(bodies: &[String]) -> String {
+    let list: Vec<String> = bodies.iter().map(|b| format!("[[{b}]]")).collect();
+    format!(
+        "local bodies = {{ {} }}\nlocal i = 0\nwrk.method = \"POST\"\n\
+         wrk.headers[\"Content-Type\"] = \"application/json\"\n\
+         request = function()\n  i = i % #bodies + 1\n  return wrk.format(nil, nil, nil, bodies[i])\nend\n\
+         response = function(status, headers, body)\n  if not string.find(body, '\"valid\":true', 1, true) then\n    \
+         wrk.thread:stop()\n  end\nend\n",
+        list.join(", ")
+    )
+}
+
+/// Services that verify for a CA: its `root` the only trust anchor, its `issuing` CA, status
+/// from the store `dir/ca.db` (revocation required), `clock` the server's time; no system key
+/// and no OCSP responder. What the API tests and benchmarks start.
+pub fn verifying_services(
+    dir: &Path,
+    root: &[u8],
+    issuing: &[u8],
+    clock: std::sync::Arc<dyn ca_core::clock::Clock>,
+) -> ca_server::Services {
+    let store = std::sync::Arc::new(ca_core::store::SqliteStore::open(&dir.join("ca.db")).expect("the CA's store"));
+    let mut services = ca_server::Services::new(
+        None,
+        Some(store.clone() as std::sync::Arc<dyn ca_core::store::Store>),
+        "nca",
+        dir.join("crl"),
+        dir.join("certs"),
+    );
+    let verifier = ca_server::Verifier::new(
+        &[root.to_vec()],
+        &[issuing.to_vec()],
+        vec![issuing.to_vec(), root.to_vec()],
+        clock.clone(),
+    )
+    .expect("verifier");
+    services.verifier = Some(std::sync::Arc::new(verifier));
+    services.nonces = Some(store);
+    services.clock = clock;
+    services
+}

@@ -13,7 +13,6 @@ use ca_core::clock::{Clock, FixedClock, SystemClock};
 use ca_core::issuer::{IssuanceRequest, IssuedCertificate};
 use ca_core::profile::ProfileId;
 use ca_core::signer::{SignatureAlgorithm, Signer, SignerError};
-use ca_core::store::SqliteStore;
 use ca_signer::keys::{self, KeyEntry};
 use ca_signer::{Confirmer, Policy, Service};
 use ca_tests::{openssl, write_pem, xmlsec1};
@@ -50,23 +49,8 @@ fn signer(keys: Vec<KeyEntry>, confirmer: Arc<dyn Confirmer>) -> (u16, tokio::ru
 
 /// ca-server verifying for this CA.
 fn verifier(ca: &TestCa) -> (u16, tokio::runtime::Runtime) {
-    let store = Arc::new(SqliteStore::open(&ca.dir.path().join("ca.db")).unwrap());
-    let mut services = ca_server::Services::new(
-        None,
-        Some(store as Arc<dyn ca_core::store::Store>),
-        "nca",
-        ca.dir.path().join("crl"),
-        ca.dir.path().join("certs"),
-    );
-    let (root, issuing) = (ca.root.certificate_der.clone(), ca.issuing.certificate_der.clone());
-    let v = ca_server::Verifier::new(
-        std::slice::from_ref(&root),
-        std::slice::from_ref(&issuing),
-        vec![issuing.clone(), root.clone()],
-        Arc::new(SystemClock),
-    )
-    .unwrap();
-    services.verifier = Some(Arc::new(v));
+    let (root, issuing) = (&ca.root.certificate_der, &ca.issuing.certificate_der);
+    let services = ca_tests::verifying_services(ca.dir.path(), root, issuing, Arc::new(SystemClock));
     ca_tests::serve_on(Arc::new(services), 1)
 }
 

@@ -12,7 +12,6 @@ use ca_core::clock::{Clock, FixedClock, SystemClock};
 use ca_core::issuer::{IssuanceRequest, IssuedCertificate};
 use ca_core::profile::ProfileId;
 use ca_core::signer::Signer;
-use ca_core::store::SqliteStore;
 use ca_tests::{write_pem, xmlsec1};
 use fixtures::{individual, TestCa};
 use hsm::{KeyAlgorithm, SoftwareKey};
@@ -43,25 +42,9 @@ fn issue(ca: &TestCa, profile: ProfileId, n: u32, alg: KeyAlgorithm) -> Holder {
 
 /// The server with this CA's trust and, when given, `system` as its signing identity.
 fn start(ca: TestCa, system: Option<&Holder>) -> Running {
-    let store = Arc::new(SqliteStore::open(&ca.dir.path().join("ca.db")).unwrap());
-    let mut services = ca_server::Services::new(
-        None,
-        Some(store.clone() as Arc<dyn ca_core::store::Store>),
-        "nca",
-        ca.dir.path().join("crl"),
-        ca.dir.path().join("certs"),
-    );
-    let (root, issuing) = (ca.root.certificate_der.clone(), ca.issuing.certificate_der.clone());
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let verifier = ca_server::Verifier::new(
-        std::slice::from_ref(&root),
-        std::slice::from_ref(&issuing),
-        vec![issuing.clone(), root.clone()],
-        clock,
-    )
-    .unwrap();
-    services.verifier = Some(Arc::new(verifier));
-    services.nonces = Some(store);
+    let (root, issuing) = (&ca.root.certificate_der, &ca.issuing.certificate_der);
+    let services = ca_tests::verifying_services(ca.dir.path(), root, issuing, Arc::new(SystemClock));
+    let issuing = issuing.clone();
     if let Some(h) = system {
         let key = SoftwareKey::from_encrypted_pem(&h.key.to_encrypted_pem(b"pw").unwrap(), b"pw").unwrap();
         let signer =

@@ -86,8 +86,8 @@ pub fn sign(
         let signature = doc
             .root_element()
             .children()
-            .filter(|n| is_ds(*n, "Signature"))
-            .last()
+            .rev()
+            .find(|n| is_ds(*n, "Signature"))
             .ok_or_else(|| XmlError::Malformed("the signature was not appended".into()))?;
         let mut children = signature.children().filter(|n| n.is_element());
         let (Some(info), Some(value)) = (children.next(), children.next()) else {
