@@ -180,3 +180,40 @@ impl Service {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::confirm::Policy;
+
+    fn service() -> Service {
+        Service::new(Vec::new(), Arc::new(Policy::Refuse), Arc::new(ca_core::clock::SystemClock))
+    }
+
+    fn answer(frame: &str) -> Value {
+        serde_json::from_str(&service().handle("https://portal.test", frame)).unwrap()
+    }
+
+    #[test]
+    fn malformed_and_unknown_requests_get_the_protocols_refusals() {
+        let refused = |message: &str| json!({ "code": "500", "message": message });
+        assert_eq!(answer("not json"), refused(BAD_ARGUMENTS));
+        assert_eq!(answer(r#"{"module":"other","method":"getActiveTokens","args":[]}"#), refused(UNKNOWN_METHOD));
+        assert_eq!(
+            answer(&json!({ "module": MODULE, "method": "getKeyInfo", "args": "x" }).to_string()),
+            refused(BAD_ARGUMENTS)
+        );
+        assert_eq!(
+            answer(&json!({ "module": MODULE, "method": "getKeyInfo", "args": [] }).to_string()),
+            refused(BAD_ARGUMENTS)
+        );
+        assert_eq!(
+            answer(&json!({ "module": MODULE, "method": "getKeyInfo", "args": ["PKCS12"] }).to_string()),
+            refused(UNKNOWN_STORAGE)
+        );
+        let tokens = answer(&json!({ "module": MODULE, "method": "getActiveTokens" }).to_string());
+        assert_eq!(tokens, json!({ "code": "200", "responseObject": [] }));
+        let greeting: Value = serde_json::from_str(&greeting()).unwrap();
+        assert_eq!(greeting["result"]["version"], VERSION);
+    }
+}

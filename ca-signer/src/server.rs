@@ -85,3 +85,18 @@ async fn session(mut socket: WebSocket, origin: String, shared: Arc<Shared>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_addresses_are_served() {
+        for ok in ["127.0.0.1:13579", "[::1]:13579", "127.0.0.2:1"] {
+            assert!(check_loopback(&ok.parse().unwrap()).is_ok(), "{ok}");
+        }
+        for refused in ["0.0.0.0:13579", "[::]:13579", "192.0.2.7:13579"] {
+            assert!(check_loopback(&refused.parse().unwrap()).is_err(), "{refused}");
+        }
+    }
+}

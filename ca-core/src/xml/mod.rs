@@ -19,8 +19,9 @@
 //! moved next to a forged element, a second element with the same ID, an unsigned element added
 //! to a document signed by ID: all refused.
 //!
-//! **Input.** At most [`MAX_XML_BYTES`] bytes nested at most [`MAX_DEPTH`] deep; DTDs (and so
-//! entity declarations and entity expansion) are refused before anything is expanded.
+//! **Input.** At most [`MAX_XML_BYTES`] bytes nested at most [`MAX_DEPTH`] deep, with at most
+//! [`MAX_SIGNATURES`] signatures (each canonicalises what it covers); DTDs (and so entity
+//! declarations and entity expansion) are refused before anything is expanded.
 //!
 //! **Crate.** Canonicalisation comes from `xml-sec` (pure Rust, maintained, W3C C14N test
 //! vectors, its own bounded DTD-refusing parser; only its `c14n` feature is built, so none of
@@ -45,6 +46,7 @@ mod tests;
 pub use document::{document_child_text, MAX_DEPTH, MAX_XML_BYTES};
 pub use dsig::{C14n, DSIG_NS};
 pub use sign::{sign, XmlSignOptions};
+pub use verify::MAX_SIGNATURES;
 pub use verify::{verify, ReliedElement, SignedElement, XmlSignatureReport, XmlVerification};
 
 /// The input is not an XML document this verifier reads, or a signature could not be made.
@@ -57,6 +59,8 @@ pub enum XmlError {
     TooLarge { size: usize, limit: usize },
     #[error("the XML document nests elements more than {limit} deep")]
     TooDeep { limit: usize },
+    #[error("the XML document carries {count} signatures, more than the {limit} accepted")]
+    TooManySignatures { count: usize, limit: usize },
     #[error("DTDs are refused (a DOCTYPE with entity declarations is what entity-expansion attacks use)")]
     Dtd,
     #[error("not a well-formed XML document: {0}")]

@@ -167,6 +167,13 @@ fn dtds_entity_bombs_and_oversized_input_are_errors() {
     assert!(matches!(w.verify_as(&big, &ReliedElement::Document, KeyType::Sign), Err(XmlError::TooLarge { .. })));
     assert!(matches!(w.verify_as("<a><b></a>", &ReliedElement::Document, KeyType::Sign), Err(XmlError::Malformed(_))));
     assert!(matches!(w.verify_as("  ", &ReliedElement::Document, KeyType::Sign), Err(XmlError::Empty)));
+    // Each signature canonicalises what it covers: their number is bounded.
+    let signed = w.sign(LOGIN, C14n::Inclusive);
+    let start = signed.find("<ds:Signature").unwrap();
+    let end = signed.find("</ds:Signature>").unwrap() + "</ds:Signature>".len();
+    let many = signed.replacen(&signed[start..end], &signed[start..end].repeat(MAX_SIGNATURES + 1), 1);
+    let e = w.verify_as(&many, &ReliedElement::Document, KeyType::Sign).unwrap_err();
+    assert!(matches!(e, XmlError::TooManySignatures { count, .. } if count == MAX_SIGNATURES + 1), "{e}");
 }
 
 #[test]

@@ -10,6 +10,10 @@ use super::dsig::{self, canonical_reference, canonical_signed_info, digest_uri, 
 use super::XmlError;
 use crate::cms::{check_certificate, Finding, Reason, SignerReport, TimeSource, VerifyContext};
 
+/// The most signatures one document may carry: each canonicalises what it covers (possibly the
+/// whole document), so their number bounds the work.
+pub const MAX_SIGNATURES: usize = 16;
+
 /// The element whose content the relying party reads, and so must be signed.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -98,6 +102,10 @@ impl XmlVerification {
 /// deep); everything about signatures is in the verdict.
 pub fn verify(xml: &[u8], relied: &ReliedElement, ctx: &VerifyContext<'_>) -> Result<XmlVerification, XmlError> {
     let document = parse(xml)?;
+    let count = document.with_view(|view| view.document().descendants().filter(|n| is_ds(*n, "Signature")).count());
+    if count > MAX_SIGNATURES {
+        return Err(XmlError::TooManySignatures { count, limit: MAX_SIGNATURES });
+    }
     Ok(document.with_view(|view| {
         let doc = view.document();
         let mut findings = Vec::new();

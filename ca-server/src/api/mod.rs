@@ -270,7 +270,7 @@ fn openapi_base() -> serde_json::Value {
                 } },
                 "responses": {
                     "200": { "description": "Verdict; an invalid, uncovered or wrapped signature is valid=false with reasons", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/XmlVerification" } } } },
-                    "400": { "description": "malformed-xml: not well-formed, a DTD (entity declarations are refused), more than 1 MiB or nested deeper than 64; or a malformed request", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+                    "400": { "description": "malformed-xml: not well-formed, a DTD (entity declarations are refused), more than 1 MiB, nested deeper than 64 or more than 16 signatures; or a malformed request", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
                     "413": { "description": "Body larger than 1 MiB", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
                 }
             } },
