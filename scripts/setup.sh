@@ -7,10 +7,11 @@
 #   sqlite3   - to look into the embedded store by hand
 #   python3   - its debugging SMTP server stands in for the mail relay in a test
 #   curl      - the portal demo (scripts/portal-demo.sh) talks HTTP with it
+#   xmlsec1   - interoperability oracle for XML signatures (--sign, --verify)
 # Idempotent: re-running installs nothing new.
 set -euo pipefail
 
-packages=(openssl softhsm2 opensc sqlite3 python3 curl ca-certificates pkg-config build-essential)
+packages=(openssl softhsm2 opensc sqlite3 python3 curl xmlsec1 ca-certificates pkg-config build-essential)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

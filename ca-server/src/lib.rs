@@ -1,7 +1,8 @@
 //! HTTP services of the CA: the OCSP responder (RFC 6960, GET and POST), CRL distribution
 //! (`/crl/<file>`), CA certificate distribution for AIA caIssuers (`/ca/<file>`), certificate
 //! information for portals (`/api/v1/x509/info`), verification of signed requests and bare
-//! certificates (`/api/v1/cms/verify`, `/api/v1/x509/verify`), login by signature
+//! certificates (`/api/v1/cms/verify`, `/api/v1/x509/verify`), XML signatures
+//! (`/api/v1/xml/verify`, `/api/v1/xml/sign`), login by signature
 //! (`/api/v1/auth/challenge`, `/api/v1/auth/login`), signing with the service's own system
 //! certificate (`/api/v1/cms/sign`), the certification practice statement (`/cps`), health,
 //! Prometheus metrics and the OpenAPI description. Every error, inside `/api/v1` or not, is a
@@ -483,6 +484,8 @@ pub fn router(services: Arc<Services>) -> Router {
         .route("/api/v1/x509/verify", post(api::verify::x509_verify))
         .route("/api/v1/cms/verify", post(api::verify::cms_verify))
         .route("/api/v1/cms/sign", post(api::sign::sign))
+        .route("/api/v1/xml/verify", post(api::xml::verify))
+        .route("/api/v1/xml/sign", post(api::xml::sign))
         .route("/api/v1/auth/challenge", post(api::auth::challenge))
         .route("/api/v1/auth/login", post(api::auth::login))
         .route("/api/v1/admin/applications/{number}/confirm", post(api::admin::confirm))

@@ -164,8 +164,11 @@ impl PortalTrust {
                 "the statement must have exactly one signer",
             ));
         };
-        let signer =
-            signer.certificate.clone().ok_or_else(|| PortalError::internal("a valid signer without certificate"))?;
+        let signer = signer
+            .certificate
+            .as_deref()
+            .cloned()
+            .ok_or_else(|| PortalError::internal("a valid signer without certificate"))?;
         Ok(VerifiedSignature { signer, content: verification.content })
     }
 }

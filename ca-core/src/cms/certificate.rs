@@ -28,6 +28,20 @@ pub(crate) struct CertificateCheck {
     pub certificate: Arc<CertificateReport>,
 }
 
+impl CertificateCheck {
+    /// Put what was found into a signer's report (a CMS SignerInfo or an XML signature).
+    pub(crate) fn record_in(self, report: &mut super::report::SignerReport) {
+        report.findings.extend(self.findings);
+        report.chain = self.chain;
+        report.chain_trusted = self.chain_trusted;
+        report.path = self.path;
+        report.user_constrained_policy_set = self.policies;
+        report.profile_findings = self.profile_findings;
+        report.revocation = self.revocation;
+        report.certificate = Some(self.certificate);
+    }
+}
+
 /// The verdict on a bare certificate.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct CertificateVerification {

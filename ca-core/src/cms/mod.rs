@@ -26,6 +26,7 @@ mod verify;
 pub(crate) mod tests;
 
 pub use ber::{ber_to_der, BerError};
+pub(crate) use certificate::check_certificate;
 pub use certificate::{verify_certificate, CertificateVerification};
 pub use chain::{TrustStore, DEFAULT_PATH_CACHE};
 pub use ess::{EssCertIdV2, IssuerSerial, SigningCertificateV2, SIGNING_CERTIFICATE_V2};

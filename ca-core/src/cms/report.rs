@@ -69,6 +69,14 @@ pub enum Reason {
     WrongPerson,
     /// The certificate belongs to another organisation (BIN), or to none.
     WrongOrganisation,
+    /// XML signature: the signature does not cover the element the relying party relies on
+    /// (the document element, or the element with the ID it names), or that element cannot be
+    /// found exactly once: what signature wrapping attacks exploit.
+    NotCovered,
+    /// XML signature: a reference or transform outside the accepted profile (an external or
+    /// non-ID URI, XPath/XSLT or other transforms, several references, a signature that is not
+    /// enveloped in the element it covers).
+    ReferenceRefused,
 }
 
 impl Reason {
@@ -274,6 +282,41 @@ pub struct SignerReport {
 }
 
 impl SignerReport {
+    /// A report on a signer before anything was checked: not valid, validated at `now`.
+    pub(crate) fn unchecked(
+        signer_id: String,
+        digest_algorithm: String,
+        signature_algorithm: String,
+        now: OffsetDateTime,
+    ) -> Self {
+        Self {
+            valid: false,
+            findings: Vec::new(),
+            signer_id,
+            digest_algorithm,
+            signature_algorithm,
+            signature_valid: false,
+            digest_valid: None,
+            signing_time: None,
+            timestamp: None,
+            validation_time: now,
+            validation_time_source: TimeSource::Now,
+            certificate: None,
+            chain: Arc::default(),
+            chain_trusted: false,
+            path: PathReport::default(),
+            user_constrained_policy_set: Arc::default(),
+            profile_findings: Arc::default(),
+            revocation: RevocationReport {
+                state: RevocationState::NotChecked,
+                source: None,
+                reason: None,
+                revoked_at: None,
+            },
+            signed_attributes_digest: None,
+        }
+    }
+
     /// Whether a finding with `reason` was made.
     pub fn has(&self, reason: Reason) -> bool {
         self.findings.iter().any(|f| f.reason == reason)

@@ -10,6 +10,7 @@ pub(crate) mod sign;
 pub(crate) mod verify;
 pub(crate) mod verify_inputs;
 pub(crate) mod x509;
+pub(crate) mod xml;
 
 use axum::extract::Request;
 use axum::http::StatusCode;
@@ -301,13 +302,49 @@ fn openapi_base() -> serde_json::Value {
                 "responses": { "200": { "description": "Confirmed" }, "400": { "description": "Not a CMS, or a malformed application number", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }, "401": { "description": "No valid signature" }, "403": { "description": "Not an operator, or not this application's statement" }, "404": { "description": "No such application" }, "409": { "description": "Application not in a state to confirm" } }
             } },
             "/api/v1/auth/login": { "post": {
-                "summary": "Log in with a CMS signature of the nonce made with an AUTH key; checked now, chain and revocation included; consumes the nonce",
-                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["cms"], "additionalProperties": false,
-                    "properties": { "cms": { "type": "string", "minLength": 1, "description": "base64 or PEM of the CMS over the nonce" }, "data": { "type": "string", "description": "base64 nonce for a detached signature" } } } } } },
+                "summary": "Log in with a signature of the nonce made with an AUTH key (a CMS, or an XML document signed as a whole whose document element has a <nonce> child); checked now, chain and revocation included; consumes the nonce",
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "additionalProperties": false,
+                    "description": "either cms (with data for a detached one) or xml",
+                    "properties": { "cms": { "type": "string", "minLength": 1, "description": "base64 or PEM of the CMS over the nonce" }, "data": { "type": "string", "description": "base64 nonce for a detached signature" },
+                        "xml": { "type": "string", "minLength": 1, "description": "an XML document with an enveloped signature over the whole document (URI=\"\") whose document element has a <nonce> child holding the base64 nonce" } } } } } },
                 "responses": {
                     "200": { "description": "Who logged in", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/LoginIdentity" } } } },
-                    "400": { "description": "Malformed request or CMS", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+                    "400": { "description": "Malformed request, CMS or XML", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
                     "401": { "description": "signature-invalid (details.reasons), nonce-unknown, nonce-replayed or nonce-expired", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
+                }
+            } }
+        }),
+        serde_json::json!({
+            "/api/v1/xml/verify": { "post": {
+                "summary": "Verify the enveloped XML signatures of a document (RSA-SHA256/384/512, ECDSA-SHA256/384; C14N 1.0 and exclusive C14N, with or without comments; references \"\" and #id): what each signature covers, the signature, and its signer as /api/v1/cms/verify checks one. A signature that does not cover the element the relying party reads (the document element, or signed_id) is NotCovered; external URIs, transforms other than enveloped + C14N and several references are ReferenceRefused",
+                "parameters": [{ "$ref": "#/components/parameters/key_usage" }, { "$ref": "#/components/parameters/roles" }, { "$ref": "#/components/parameters/iin" }, { "$ref": "#/components/parameters/bin" }, { "$ref": "#/components/parameters/validation_time" }],
+                "requestBody": { "required": true, "content": {
+                    "application/json": { "schema": { "type": "object", "required": ["xml"], "additionalProperties": false,
+                        "properties": { "xml": { "type": "string", "minLength": 1, "description": "the XML document as text, or base64 of its bytes" },
+                            "signed_id": { "type": "string", "description": "the ID of the element the relying party reads (default: the document element)" },
+                            "validation_time": { "type": "string", "format": "date-time", "description": "validate at this time (default: now; XML signatures carry no signing time)" },
+                            "requirements": { "$ref": "#/components/schemas/Requirements" } } } },
+                    "application/xml": { "schema": { "type": "string" } },
+                    "text/xml": { "schema": { "type": "string" } }
+                } },
+                "responses": {
+                    "200": { "description": "Verdict; an invalid, uncovered or wrapped signature is valid=false with reasons", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/XmlVerification" } } } },
+                    "400": { "description": "malformed-xml: not well-formed, a DTD (entity declarations are refused), more than 1 MiB, nested deeper than 64 or more than 16 signatures; or a malformed request", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+                    "413": { "description": "Body larger than 1 MiB", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
+                }
+            } },
+            "/api/v1/xml/sign": { "post": {
+                "summary": "Sign an XML document with the service's system certificate: an enveloped signature over the whole document (URI=\"\"), the certificate and chain in KeyInfo/X509Data",
+                "security": [{ "bearer": [] }],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["xml"], "additionalProperties": false,
+                    "properties": { "xml": { "type": "string", "description": "the document as text or base64" },
+                        "c14n": { "type": "string", "enum": ["inclusive", "inclusive-with-comments", "exclusive", "exclusive-with-comments"], "default": "inclusive" } } } } } },
+                "responses": {
+                    "200": { "description": "The signed document", "content": { "application/json": { "schema": { "type": "object", "properties": { "xml": { "type": "string" } } } } } },
+                    "400": { "description": "Not JSON of this shape, or not an acceptable XML document", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+                    "401": { "description": "No bearer token", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+                    "403": { "description": "Token not authorised", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+                    "503": { "description": "No system key configured", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
                 }
             } }
         }),
@@ -358,6 +395,24 @@ fn openapi_base() -> serde_json::Value {
                     "certificate": { "$ref": "#/components/schemas/SignerCertificate" },
                     "chain": { "type": "array", "items": { "type": "string" } }, "chain_trusted": { "type": "boolean" },
                     "revocation": { "$ref": "#/components/schemas/Revocation" } } } } } },
+            "XmlVerification": { "type": "object", "properties": {
+                "valid": { "type": "boolean" }, "reasons": { "type": "array", "items": { "type": "string" } },
+                "findings": { "type": "array", "items": { "$ref": "#/components/schemas/Finding" } },
+                "relied_on": { "$ref": "#/components/schemas/SignedElement" },
+                "signatures": { "type": "array", "items": { "type": "object", "properties": {
+                    "signature_path": { "type": "string" }, "signed_element": { "$ref": "#/components/schemas/SignedElement" },
+                    "canonicalization": { "type": "string", "nullable": true },
+                    "valid": { "type": "boolean" }, "findings": { "type": "array", "items": { "$ref": "#/components/schemas/Finding" } },
+                    "digest_algorithm": { "type": "string" }, "signature_algorithm": { "type": "string" },
+                    "signature_valid": { "type": "boolean" }, "digest_valid": { "type": "boolean", "nullable": true },
+                    "validation_time": { "type": "string", "format": "date-time" },
+                    "certificate": { "$ref": "#/components/schemas/SignerCertificate" },
+                    "chain": { "type": "array", "items": { "type": "string" } }, "chain_trusted": { "type": "boolean" },
+                    "revocation": { "$ref": "#/components/schemas/Revocation" } } } } } },
+            "SignedElement": { "type": "object", "nullable": true, "properties": {
+                "reference": { "type": "string", "description": "the reference URI as written (\"\" or #id)" },
+                "element": { "type": "string" }, "path": { "type": "string", "description": "/a[1]/b[1]" },
+                "id": { "type": "string", "nullable": true } } },
             "CertificateVerification": { "type": "object", "properties": {
                 "valid": { "type": "boolean" }, "reasons": { "type": "array", "items": { "type": "string" } },
                 "findings": { "type": "array", "items": { "$ref": "#/components/schemas/Finding" } },
