@@ -41,6 +41,12 @@ fn the_worker_alone_issues_a_repeat_and_revokes_on_a_signed_request_with_a_delta
         ca.json(&["application", "new", "--kind", "repeat", "--iin", &renewing, "--signature", sig.to_str().unwrap()]);
     assert_eq!(repeat["application"]["state"], "confirmed", "{repeat}");
     let repeat = repeat["application"]["number"].as_str().unwrap().to_owned();
+    // It came without the applicant's CSRs: the worker generates keys only on the staff's choice.
+    let refused = ca.json(&["worker", "--once"]);
+    assert_eq!(refused["issued"], serde_json::json!([]), "{refused}");
+    assert_eq!(refused["failed"], serde_json::json!([]), "{refused}");
+    assert!(refused["held"][0].as_str().unwrap().contains("--generate-keys"), "{refused}");
+    assert_eq!(ca.json(&["application", "show", &repeat])["application"]["state"], "confirmed");
     let sig = sign_submission(&ca, &work, "revoke-signed", &revoking, &leaving.key, &leaving.cert);
     let revoke = ca.json(&[
         "application",
@@ -59,13 +65,21 @@ fn the_worker_alone_issues_a_repeat_and_revokes_on_a_signed_request_with_a_delta
 
     let keys = work.join("keys");
     std::fs::create_dir(&keys).unwrap();
-    let round =
-        ca.json(&["worker", "--once", "--p12-dir", keys.to_str().unwrap(), "--delta-after-revocation-minutes", "0"]);
+    let round = ca.json(&[
+        "worker",
+        "--once",
+        "--generate-keys",
+        "--p12-dir",
+        keys.to_str().unwrap(),
+        "--delta-after-revocation-minutes",
+        "0",
+    ]);
     assert_eq!(round["issued"], serde_json::json!([repeat]), "{round}");
     assert_eq!(round["revoked"], serde_json::json!([revoke]), "{round}");
     assert_eq!(round["failed"], serde_json::json!([]), "{round}");
-    // Each applicant's application form (at registration) and the notice of what was done.
-    assert_eq!(round["notices_sent"], 4, "{round}");
+    // The second applicant's application form (the first one's went out in the held round) and
+    // the notices of what was done.
+    assert_eq!(round["notices_sent"], 3, "{round}");
     assert_eq!(ca.json(&["application", "show", &repeat])["application"]["state"], "issued");
     assert_eq!(ca.json(&["application", "show", &revoke])["application"]["state"], "revoked");
     // The repeat issuance: two new certificates beside the old one, their key stores delivered.

@@ -33,7 +33,12 @@ pub struct WorkerArgs {
     /// Directory for the PKCS#12 key stores of repeat issuance; default issued/ in the CA directory.
     #[arg(long)]
     pub p12_dir: Option<PathBuf>,
-    /// Environment variable holding the PKCS#12 password of repeat issuance's key stores.
+    /// Staff's explicit choice: for a confirmed repeat application that came without the
+    /// applicant's own key requests (CSRs), generate his key pairs here and write PKCS#12 files.
+    /// Without it such an application is left for `ca application issue N --generate-keys`.
+    #[arg(long)]
+    pub generate_keys: bool,
+    /// Environment variable holding the PKCS#12 password of generated key stores (--generate-keys).
     #[arg(long, default_value = "CA_P12_PASSWORD", value_name = "VAR")]
     pub p12_password_env: String,
     /// Deliver notices to this maildir; default mail/ in the CA directory.
@@ -59,6 +64,7 @@ impl WorkerArgs {
         Self {
             once: false,
             p12_dir: None,
+            generate_keys: false,
             p12_password_env: "CA_P12_PASSWORD".into(),
             maildir: None,
             smtp_url: std::env::var("CA_SMTP_URL").ok(),
@@ -70,8 +76,10 @@ impl WorkerArgs {
 }
 
 /// Repeat issuance with keys generated here, delivered as PKCS#12 files (as `ca application
-/// issue` does) until applicants' own requests come with the application.
+/// issue --generate-keys` does), for an application that came without the applicant's CSRs and
+/// only when the staff started the worker with `--generate-keys`.
 struct GeneratedKeys {
+    enabled: bool,
     algorithm: KeyAlgorithm,
     dir: PathBuf,
     password: Zeroizing<String>,
@@ -111,7 +119,14 @@ impl KeyStoreDelivery for OwnKeyStores<'_> {
 }
 
 impl RepeatKeys for GeneratedKeys {
-    fn keys_for(&self, _: &Application) -> Result<NewKeys<'_>, String> {
+    fn keys_for(&self, a: &Application) -> Result<NewKeys<'_>, String> {
+        if !self.enabled {
+            return Err(format!(
+                "{} came without the applicant's own key requests (CSRs); keys are generated at the CA only by \
+                 staff: `ca application issue {} --generate-keys`, or a worker started with --generate-keys",
+                a.number, a.number
+            ));
+        }
         let generate = || SoftwareKey::generate(self.algorithm).map_err(|e| e.to_string());
         let keys = [generate()?, generate()?];
         let public = |k: &SoftwareKey| ca_core::signer::Signer::public_key(k).clone();
@@ -209,9 +224,12 @@ pub fn work(ctx: &Context, args: &WorkerArgs, metrics: &WorkerMetrics, stop: &At
     }
     let dir = ctx.key_store_dir(args.p12_dir.as_deref())?;
     let algorithm = ctx.end_entity_key_algorithm()?;
-    let password =
-        SecretSource { what: "PKCS#12 password", env: args.p12_password_env.clone(), file: None }.read(false)?;
-    let keys = GeneratedKeys { algorithm, dir, password, chain: ctx.chain_der()? };
+    let password = if args.generate_keys {
+        SecretSource { what: "PKCS#12 password", env: args.p12_password_env.clone(), file: None }.read(false)?
+    } else {
+        Zeroizing::new(String::new())
+    };
+    let keys = GeneratedKeys { enabled: args.generate_keys, algorithm, dir, password, chain: ctx.chain_der()? };
 
     let registry = StoreRegistry(ctx.store.as_ref());
     let verifier = Verifier::new(ctx)?;

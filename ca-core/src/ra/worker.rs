@@ -175,6 +175,9 @@ pub struct Round {
     pub skipped: Vec<String>,
     /// `number: error`; the application stays confirmed and is tried again next round.
     pub failed: Vec<String>,
+    /// `number: why`: confirmed, but left for the staff (a repeat without the applicant's own
+    /// keys, and this worker does not generate keys); nothing was claimed.
+    pub held: Vec<String>,
     pub crls: Vec<String>,
     pub notices_sent: u32,
     pub notices_failed: u32,
@@ -345,7 +348,11 @@ impl Worker<'_> {
                         .ra
                         .issue(&a.number, self.issuer, keys.auth, keys.sign, self.actor, keys.delivery.as_ref())
                         .map(|_| true),
-                    Err(why) => Err(RaError::Delivery(format!("no keys for the repeat issuance: {why}"))),
+                    Err(why) => {
+                        tracing::warn!(application = %number, reason = %why, "left for the staff");
+                        round.held.push(format!("{number}: {why}"));
+                        return;
+                    }
                 },
                 Err(e) => Err(RaError::Store(e)),
             }
