@@ -27,8 +27,9 @@ use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior};
 use time::OffsetDateTime;
 
+use super::chain::{now, ChainHead, Now};
 use super::audit::{
-    entry_hash, AuditEntry, AuditEvent, AuditQuery, AuditSink, AuditVerification, ChainVerifier, GENESIS_HASH,
+    entry_hash, AuditEntry, AuditEvent, AuditQuery, AuditSink, AuditVerification, ChainVerifier,
 };
 use super::{
     CertificateQuery, CertificateRecord, CertificateState, CertificateStatus, CrlKind, CrlRecord, EntrySink, Issued,
@@ -101,7 +102,7 @@ impl SqliteStore {
         migrations::current_version(&self.lock())
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
+    pub(in crate::store) fn lock(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|poisoned| {
             // A panic while holding the lock unwound through `Transaction::drop`, which rolls
             // back; make sure of it and carry on.
@@ -137,31 +138,8 @@ fn is_primary_key_violation(e: &rusqlite::Error) -> bool {
             && f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
 }
 
-/// The time of one transaction, in the precisions the tables store.
-struct Now {
-    secs: i64,
-    /// Audit time, already truncated to what `at_ns` can hold so the hash matches what is read back.
-    at: OffsetDateTime,
-    at_ns: i64,
-}
-
-fn now() -> Result<Now, StoreError> {
-    let t = OffsetDateTime::now_utc();
-    let at_ns = i64::try_from(t.unix_timestamp_nanos())
-        .map_err(|_| StoreError::Database(format!("the clock reads {t}, beyond what the audit journal can store")))?;
-    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ns))
-        .map_err(|e| StoreError::Database(format!("audit time: {e}")))?;
-    Ok(Now { secs: t.unix_timestamp(), at, at_ns })
-}
-
 fn immediate(conn: &mut Connection) -> Result<Transaction<'_>, StoreError> {
     conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting a write transaction")
-}
-
-/// The last entry of the journal, or the genesis position.
-struct ChainHead {
-    seq: i64,
-    hash: [u8; 32],
 }
 
 fn chain_head(tx: &Transaction<'_>) -> Result<ChainHead, StoreError> {
@@ -170,7 +148,7 @@ fn chain_head(tx: &Transaction<'_>) -> Result<ChainHead, StoreError> {
         .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
         .context("reading the audit journal head")?;
     match last {
-        None => Ok(ChainHead { seq: 0, hash: GENESIS_HASH }),
+        None => Ok(ChainHead::GENESIS),
         Some((seq, hash)) => {
             let hash = <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| {
                 StoreError::Corrupt(format!("audit entry {seq}: hash is {} bytes, expected 32", hash.len()))
