@@ -18,6 +18,7 @@ pub mod rollover;
 pub mod serve;
 pub mod show;
 pub mod status;
+pub mod store;
 pub mod system;
 
 use crate::context::Context;
@@ -46,5 +47,6 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Backup(args) => backup::run(&cli, args),
         Command::Restore(args) => backup::restore(&cli.dir, args, cli.json),
         Command::Outbox(cmd) => report::outbox(&Context::open(&cli)?, cmd),
+        Command::Store(cmd) => store::run(&cli, cmd),
     }
 }

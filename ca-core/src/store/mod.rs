@@ -215,6 +215,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Database(String),
+    /// The store's configuration is unusable (a URL that does not parse or carries a password).
+    #[error("store configuration: {0}")]
+    Configuration(String),
 }
 
 /// The storage authority interface.

@@ -78,9 +78,9 @@ impl std::fmt::Debug for PostgresStore {
 /// from a command line or `ca.toml`.
 pub fn parse_url(url: &str, password: Option<&str>) -> Result<(Config, String), StoreError> {
     let mut config: Config =
-        url.parse().map_err(|e| StoreError::Database(format!("the store URL is not a PostgreSQL URL: {e}")))?;
+        url.parse().map_err(|e| StoreError::Configuration(format!("the store URL is not a PostgreSQL URL: {e}")))?;
     if config.get_password().is_some() {
-        return Err(StoreError::Database(
+        return Err(StoreError::Configuration(
             "the store URL carries a password: remove it and give the password in CA_STORE_PASSWORD or \
              CA_STORE_PASSWORD_FILE"
                 .into(),

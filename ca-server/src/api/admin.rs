@@ -288,7 +288,7 @@ pub(crate) async fn confirm(
     let cms = body.clone();
     admin_call(services, headers, extensions, endpoint, body, move |svc, verification, operator| {
         let sqlite = svc
-            .sqlite
+            .ra_store
             .as_ref()
             .ok_or_else(|| Refused::Journal("unavailable", ApiError::internal("no registration authority store")))?;
         let number = number.parse().map_err(|e: ca_core::ra::application::BadNumber| malformed(e.to_string()))?;
