@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::{issue_individual, openssl, CaRunner, IIN};
+use common::{issue_individual, openssl, openssl_csr, CaRunner, Server, IIN};
 use fixtures::postgres::PgCluster;
 
 fn cluster() -> &'static PgCluster {
@@ -126,7 +126,10 @@ fn store_migrate_reports_the_schema_version() {
 }
 
 /// Four `ca` processes at a time issue and revoke on one database; after each revocation the
-/// OCSP responder of a `ca serve` on the same database answers "revoked" at once.
+/// OCSP responder of a `ca serve` on the same database answers "revoked" at once. Each worker
+/// has its own copy of the CA directory (keys, ca.toml), as on separate machines: concurrent
+/// `ca issue` runs in one directory share its `issued/.pending` markers, which is the file
+/// layer's business, not the store's.
 #[test]
 fn four_processes_issue_and_revoke_on_one_database() {
     const WORKERS: usize = 4;
@@ -136,20 +139,27 @@ fn four_processes_issue_and_revoke_on_one_database() {
     ca.ok(&["init", "--root-key", "p256", "--issuing-key", "p256", "--store", &database()]);
     ca.ok(&["ocsp", "init", "--key-algorithm", "p256"]);
     let bundle = ca.chain_bundle(&tmp.path().join("chain.pem"));
-    let (mut server, port) = ca.serve();
+    let (server, port) = ca.serve();
+    let _server = Server(server);
 
     let serials: Vec<String> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..WORKERS)
             .map(|w| {
-                let (ca, bundle, work) = (&ca, &bundle, tmp.path().join(format!("w{w}")));
+                let (bundle, work) = (&bundle, tmp.path().join(format!("w{w}")));
+                std::fs::create_dir_all(&work).unwrap();
+                let copy = work.join("ca");
+                let copied = std::process::Command::new("cp").arg("-a").arg(&ca.dir).arg(&copy).status().unwrap();
+                assert!(copied.success());
+                let ca = runner(&copy);
                 s.spawn(move || {
-                    std::fs::create_dir_all(&work).unwrap();
+                    let ca = &ca;
                     let mut mine = Vec::new();
                     for i in 0..EACH {
-                        let args = issue_individual("individual-auth", IIN, &["--generate-key", "--key-algorithm", "p256"]);
-                        let out_dir = work.join(format!("{i}"));
-                        let out_dir = out_dir.to_str().unwrap();
-                        let issued = ca.json(&[&args[..], &["--out", out_dir]].concat());
+                        // From a CSR: concurrent `--generate-key` deliveries in one CA directory
+                        // are a matter of the file layer (issued/.pending), not of the store.
+                        let csr = openssl_csr(&work, &format!("k{i}"), &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+                        let args = issue_individual("individual-sign", IIN, &["--csr", csr.to_str().unwrap()]);
+                        let issued = ca.json(&args);
                         let serial = issued["serial"].as_str().unwrap().to_owned();
                         ca.ok(&["revoke", &serial, "--reason", "keyCompromise"]);
                         let cert = pem_of(ca, &serial, &work.join(format!("{serial}.pem")));
@@ -163,8 +173,7 @@ fn four_processes_issue_and_revoke_on_one_database() {
             .collect();
         workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
     });
-    server.kill().unwrap();
-    server.wait().unwrap();
+    drop(_server);
 
     let mut unique = serials.clone();
     unique.sort();
