@@ -13,7 +13,8 @@ use fixtures::postgres::PgCluster;
 
 fn cluster() -> &'static PgCluster {
     static CLUSTER: OnceLock<PgCluster> = OnceLock::new();
-    CLUSTER.get_or_init(|| PgCluster::start().expect("a PostgreSQL test cluster (scripts/setup.sh installs PostgreSQL)"))
+    CLUSTER
+        .get_or_init(|| PgCluster::start().expect("a PostgreSQL test cluster (scripts/setup.sh installs PostgreSQL)"))
 }
 
 /// A new empty database; its URL (without the password).
@@ -34,9 +35,11 @@ fn pem_of(ca: &CaRunner, serial: &str, out: &Path) -> PathBuf {
 
 /// `openssl verify -crl_check` of `leaf` against the chain and the CA's published full CRL.
 fn verify_with_crl(ca: &CaRunner, work: &Path, leaf: &Path) -> (bool, String) {
-    let (ok, crl_pem) = openssl(&["crl", "-inform", "DER", "-in", ca.dir.join("publish/crl/nca.crl").to_str().unwrap()]);
+    let (ok, crl_pem) =
+        openssl(&["crl", "-inform", "DER", "-in", ca.dir.join("publish/crl/nca.crl").to_str().unwrap()]);
     assert!(ok, "{crl_pem}");
-    let (ok, root_crl) = openssl(&["crl", "-inform", "DER", "-in", ca.dir.join("publish/crl/root.crl").to_str().unwrap()]);
+    let (ok, root_crl) =
+        openssl(&["crl", "-inform", "DER", "-in", ca.dir.join("publish/crl/root.crl").to_str().unwrap()]);
     assert!(ok, "{root_crl}");
     let crls = work.join("crls.pem");
     std::fs::write(&crls, format!("{crl_pem}{root_crl}")).unwrap();
@@ -104,7 +107,11 @@ fn store_copy_moves_the_demo_ca_without_reissuing_and_its_crls_verify() {
     other.ok(&["demo", "--ca-key", "p256"]);
     let out = other.run(&["store", "copy", "--to", &url]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("copy into an empty one"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("copy into an empty one"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -115,9 +122,20 @@ fn store_migrate_reports_the_schema_version() {
     ca.ok(&["init", "--root-key", "p256", "--issuing-key", "p256", "--store", &url]);
     assert!(!ca.dir.join("ca.db").exists(), "the store is in PostgreSQL");
     let report = ca.json(&["store", "migrate"]);
-    assert_eq!((report["store"].as_str(), report["version_before"].as_i64()), (Some("postgres"), report["version"].as_i64()));
+    assert_eq!(
+        (report["store"].as_str(), report["version_before"].as_i64()),
+        (Some("postgres"), report["version"].as_i64())
+    );
     // A database that holds a CA is not given to a second one.
-    let out = runner(&tmp.path().join("second")).run(&["init", "--root-key", "p256", "--issuing-key", "p256", "--store", &url]);
+    let out = runner(&tmp.path().join("second")).run(&[
+        "init",
+        "--root-key",
+        "p256",
+        "--issuing-key",
+        "p256",
+        "--store",
+        &url,
+    ]);
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
     // Without the password the store cannot be opened, and says where it failed.
     let out = CaRunner::new(&ca.dir).run(&["list"]);
@@ -157,7 +175,11 @@ fn four_processes_issue_and_revoke_on_one_database() {
                     for i in 0..EACH {
                         // From a CSR: concurrent `--generate-key` deliveries in one CA directory
                         // are a matter of the file layer (issued/.pending), not of the store.
-                        let csr = openssl_csr(&work, &format!("k{i}"), &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+                        let csr = openssl_csr(
+                            &work,
+                            &format!("k{i}"),
+                            &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+                        );
                         let args = issue_individual("individual-sign", IIN, &["--csr", csr.to_str().unwrap()]);
                         let issued = ca.json(&args);
                         let serial = issued["serial"].as_str().unwrap().to_owned();

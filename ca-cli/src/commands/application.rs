@@ -13,9 +13,7 @@ use ca_core::issuer::Issuer;
 use ca_core::ra::application::{ApplicationKind, ApplicationNumber, ApplicationState};
 use ca_core::ra::cms_check::{CmsSignatureCheck, SingleUse};
 use ca_core::ra::store::ApplicationQuery;
-use ca_core::ra::{
-    Application, RaError, RegistrationAuthority, Statement, StoreRegistry, Submission, Submitted,
-};
+use ca_core::ra::{Application, RaError, RegistrationAuthority, Statement, StoreRegistry, Submission, Submitted};
 use ca_core::revocation::RevocationReason;
 use ca_core::serial::SerialNumber;
 use clap::{Args, Subcommand};

@@ -64,7 +64,10 @@ fn migrate(cli: &Cli, dir: &CaDir) -> Outcome {
     } else if report.version_before == report.version {
         println!("the {} store is at schema version {}; nothing to do", report.store, report.version);
     } else {
-        println!("the {} store moved from schema version {} to {}", report.store, report.version_before, report.version);
+        println!(
+            "the {} store moved from schema version {} to {}",
+            report.store, report.version_before, report.version
+        );
     }
     Ok(())
 }
@@ -72,7 +75,9 @@ fn migrate(cli: &Cli, dir: &CaDir) -> Outcome {
 fn copy(cli: &Cli, dir: &CaDir, args: &CopyArgs) -> Outcome {
     let mut config = dir.load_config()?;
     if let Some(url) = &config.store.url {
-        return Err(Failure::Already(format!("this CA's store is already the PostgreSQL database {url}; nothing was changed")));
+        return Err(Failure::Already(format!(
+            "this CA's store is already the PostgreSQL database {url}; nothing was changed"
+        )));
     }
     if !dir.store().exists() {
         return Err(Failure::NotFound(format!("no store at {}", dir.store().display())));

@@ -101,12 +101,8 @@ pub fn parse_url(url: &str, password: Option<&str>) -> Result<(Config, String), 
             postgres::config::Host::Unix(path) => path.display().to_string(),
         })
         .collect();
-    let location = format!(
-        "postgres://{}/{} (port {:?})",
-        hosts.join(","),
-        config.get_dbname().unwrap_or(""),
-        config.get_ports()
-    );
+    let location =
+        format!("postgres://{}/{} (port {:?})", hosts.join(","), config.get_dbname().unwrap_or(""), config.get_ports());
     Ok((config, location))
 }
 
@@ -222,13 +218,16 @@ fn audited(client: &mut postgres::Client) -> Result<Transaction<'_>, StoreError>
 
 /// The journal head; only meaningful under the audit lock.
 fn chain_head(tx: &mut Transaction<'_>) -> Result<ChainHead, StoreError> {
-    let row = tx.query_opt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[]).context("reading the audit journal head")?;
+    let row = tx
+        .query_opt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[])
+        .context("reading the audit journal head")?;
     match row {
         None => Ok(ChainHead::GENESIS),
         Some(row) => {
             let seq: i64 = row.try_get(0).context("reading the audit journal head")?;
             let hash: Vec<u8> = row.try_get(1).context("reading the audit journal head")?;
-            let hash = super::chain::hash32(&hash, "hash").map_err(|p| StoreError::Corrupt(format!("audit entry {seq}: {p}")))?;
+            let hash = super::chain::hash32(&hash, "hash")
+                .map_err(|p| StoreError::Corrupt(format!("audit entry {seq}: {p}")))?;
             Ok(ChainHead { seq, hash })
         }
     }
@@ -241,7 +240,16 @@ fn append(tx: &mut Transaction<'_>, head: &mut ChainHead, now: &Now, event: &Aud
     tx.execute(
         "INSERT INTO audit (seq, at_ns, actor, action, target, details, prev_hash, hash)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        &[&seq, &now.at_ns, &event.actor, &event.action, &event.target, &event.details.to_string(), &&head.hash[..], &&hash[..]],
+        &[
+            &seq,
+            &now.at_ns,
+            &event.actor,
+            &event.action,
+            &event.target,
+            &event.details.to_string(),
+            &&head.hash[..],
+            &&hash[..],
+        ],
     )
     .with_context(|| format!("appending audit entry {seq} ({})", event.action))?;
     *head = ChainHead { seq, hash };
@@ -256,14 +264,19 @@ fn append_all(tx: &mut Transaction<'_>, now: &Now, events: &[AuditEvent]) -> Res
     events.iter().try_for_each(|event| append(tx, &mut head, now, event))
 }
 
-fn load_certificate(client: &mut impl GenericClient, serial: &SerialNumber) -> Result<Option<CertificateRecord>, StoreError> {
+fn load_certificate(
+    client: &mut impl GenericClient,
+    serial: &SerialNumber,
+) -> Result<Option<CertificateRecord>, StoreError> {
     let sql = format!("SELECT {} FROM certificates WHERE serial = $1", rows::CERTIFICATE_COLUMNS);
     let row = client.query_opt(&sql, &[&serial.to_hex()]).context("looking up a certificate")?;
     row.as_ref().map(rows::certificate).transpose()
 }
 
 fn status_of(tx: &mut Transaction<'_>, serial: &SerialNumber) -> Result<Option<CertificateStatus>, StoreError> {
-    let row = tx.query_opt("SELECT status FROM certificates WHERE serial = $1", &[&serial.to_hex()]).context("reading a certificate status")?;
+    let row = tx
+        .query_opt("SELECT status FROM certificates WHERE serial = $1", &[&serial.to_hex()])
+        .context("reading a certificate status")?;
     row.map(|r| {
         let s: String = r.try_get(0).context("reading a certificate status")?;
         super::chain::parse_status(&s)
@@ -334,9 +347,11 @@ impl Store for PostgresStore {
             if changed == 0 {
                 return Err(match status_of(&mut tx, &cert.serial)? {
                     None => StoreError::UnknownSerial(cert.serial.clone()),
-                    Some(status) => {
-                        StoreError::WrongStatus { serial: cert.serial.clone(), status, expected: CertificateStatus::Reserved }
-                    }
+                    Some(status) => StoreError::WrongStatus {
+                        serial: cert.serial.clone(),
+                        status,
+                        expected: CertificateStatus::Reserved,
+                    },
                 });
             }
         }
@@ -344,7 +359,12 @@ impl Store for PostgresStore {
         tx.commit().context("committing issued certificates")
     }
 
-    fn revoke(&self, serial: &SerialNumber, revocation: &Revocation, audit: &AuditEvent) -> Result<RevokeOutcome, StoreError> {
+    fn revoke(
+        &self,
+        serial: &SerialNumber,
+        revocation: &Revocation,
+        audit: &AuditEvent,
+    ) -> Result<RevokeOutcome, StoreError> {
         let now = now()?;
         let mut client = self.primary.get()?;
         let mut tx = audited(&mut client)?;
@@ -501,7 +521,12 @@ impl Store for PostgresStore {
         crls::allocate_crl_number(&mut *self.primary.get()?, issuer)
     }
 
-    fn revoked_snapshot(&self, issuer: &str, partition: Option<u32>, sink: &mut EntrySink<'_>) -> Result<i64, StoreError> {
+    fn revoked_snapshot(
+        &self,
+        issuer: &str,
+        partition: Option<u32>,
+        sink: &mut EntrySink<'_>,
+    ) -> Result<i64, StoreError> {
         crls::revoked_snapshot(&mut *self.primary.get()?, issuer, partition, sink)
     }
 

@@ -27,10 +27,8 @@ use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior};
 use time::OffsetDateTime;
 
+use super::audit::{entry_hash, AuditEntry, AuditEvent, AuditQuery, AuditSink, AuditVerification, ChainVerifier};
 use super::chain::{now, ChainHead, Now};
-use super::audit::{
-    entry_hash, AuditEntry, AuditEvent, AuditQuery, AuditSink, AuditVerification, ChainVerifier,
-};
 use super::{
     CertificateQuery, CertificateRecord, CertificateState, CertificateStatus, CrlKind, CrlRecord, EntrySink, Issued,
     ReleaseOutcome, Reservation, Revocation, RevokeOutcome, Store, StoreError,

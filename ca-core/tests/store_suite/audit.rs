@@ -140,4 +140,3 @@ pub fn concurrent_appends_from_several_connections_form_one_chain(b: &impl Backe
     assert!(v.is_intact(), "{v:?}");
     assert_eq!(v.entries, (THREADS * EACH) as u64);
 }
-

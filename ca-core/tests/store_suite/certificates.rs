@@ -199,7 +199,11 @@ pub fn concurrent_issuers_keep_one_chain(b: &impl Backend) {
                 for _ in 0..EACH {
                     let serial = issue_one(store, reservation(None, None));
                     store
-                        .revoke(&serial, &revocation(RevocationReason::Superseded), &event("certificate.revoke", &serial))
+                        .revoke(
+                            &serial,
+                            &revocation(RevocationReason::Superseded),
+                            &event("certificate.revoke", &serial),
+                        )
                         .unwrap();
                 }
             });

@@ -111,7 +111,8 @@ pub fn a_hold_can_become_final_and_keeps_its_date(b: &impl Backend) {
     let a = issued_cert(store, None);
     revoke(store, &a, RevocationReason::CertificateHold);
     assert!(matches!(revoke(store, &a, RevocationReason::CertificateHold), RevokeOutcome::AlreadyRevoked(_)));
-    let later = Revocation { reason: RevocationReason::KeyCompromise, revoked_at: t(1_720_000_000), invalidity_date: None };
+    let later =
+        Revocation { reason: RevocationReason::KeyCompromise, revoked_at: t(1_720_000_000), invalidity_date: None };
     let RevokeOutcome::Revoked(rec) = store.revoke(&a, &later, &event("certificate.revoke", &a)).unwrap() else {
         panic!("hold becomes final")
     };

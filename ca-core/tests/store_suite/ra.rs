@@ -11,7 +11,14 @@ use crate::backends::Backend;
 use crate::common::*;
 
 fn new_event(step: Step, actor: &str, at: OffsetDateTime) -> NewEvent {
-    NewEvent { step, actor_role: ActorRole::Operator, actor: actor.into(), signer_serial: None, at, details: serde_json::json!({}) }
+    NewEvent {
+        step,
+        actor_role: ActorRole::Operator,
+        actor: actor.into(),
+        signer_serial: None,
+        at,
+        details: serde_json::json!({}),
+    }
 }
 
 fn application(dedup: &str, state: ApplicationState) -> NewApplication {
@@ -42,13 +49,16 @@ fn claim(actor: &str) -> Transition {
 pub fn a_second_submission_returns_the_open_application(b: &impl Backend) {
     let store = b.store();
     let at = t(1_760_000_000);
-    let Submitted::New(first) = store.submit(&application("k1", ApplicationState::Confirmed), &new_event(Step::Register, "op", at)).unwrap()
+    let Submitted::New(first) =
+        store.submit(&application("k1", ApplicationState::Confirmed), &new_event(Step::Register, "op", at)).unwrap()
     else {
         panic!("a new application")
     };
-    let again = store.submit(&application("k1", ApplicationState::Confirmed), &new_event(Step::Register, "op", at)).unwrap();
+    let again =
+        store.submit(&application("k1", ApplicationState::Confirmed), &new_event(Step::Register, "op", at)).unwrap();
     assert_eq!(again, Submitted::Existing(first.clone()));
-    let Submitted::New(other) = store.submit(&application("k2", ApplicationState::Confirmed), &new_event(Step::Register, "op", at)).unwrap()
+    let Submitted::New(other) =
+        store.submit(&application("k2", ApplicationState::Confirmed), &new_event(Step::Register, "op", at)).unwrap()
     else {
         panic!("another dedup key is another application")
     };
@@ -65,7 +75,8 @@ pub fn a_second_submission_returns_the_open_application(b: &impl Backend) {
 /// gets it; the others find it already claimed and nothing of theirs is recorded.
 pub fn one_claim_wins_among_concurrent_workers(b: &impl Backend) {
     let at = t(1_760_000_000);
-    let Submitted::New(a) = b.store().submit(&application("k", ApplicationState::Confirmed), &new_event(Step::Register, "op", at)).unwrap()
+    let Submitted::New(a) =
+        b.store().submit(&application("k", ApplicationState::Confirmed), &new_event(Step::Register, "op", at)).unwrap()
     else {
         panic!("a new application")
     };
@@ -76,13 +87,16 @@ pub fn one_claim_wins_among_concurrent_workers(b: &impl Backend) {
             .enumerate()
             .map(|(i, w)| {
                 let number = a.number.clone();
-                s.spawn(move || matches!(w.transition(&number, &claim(&format!("worker-{i}"))).unwrap(), Transitioned::Applied(_)))
+                s.spawn(move || {
+                    matches!(w.transition(&number, &claim(&format!("worker-{i}"))).unwrap(), Transitioned::Applied(_))
+                })
             })
             .collect();
         handles.into_iter().map(|h| usize::from(h.join().unwrap())).sum()
     });
     assert_eq!(wins, 1);
-    let claims = b.store().application_events(Some(&a.number)).unwrap().into_iter().filter(|e| e.step == Step::Claim).count();
+    let claims =
+        b.store().application_events(Some(&a.number)).unwrap().into_iter().filter(|e| e.step == Step::Claim).count();
     assert_eq!(claims, 1);
     assert_eq!(b.store().application(&a.number).unwrap().unwrap().state, ApplicationState::Issuing);
     assert!(b.store().verify_audit().unwrap().is_intact());
@@ -91,7 +105,8 @@ pub fn one_claim_wins_among_concurrent_workers(b: &impl Backend) {
 pub fn a_transition_queues_its_notice_and_the_outbox_delivers_once(b: &impl Backend) {
     let store = b.store();
     let at = t(1_760_000_000);
-    let Submitted::New(a) = store.submit(&application("k", ApplicationState::Confirmed), &new_event(Step::Register, "op", at)).unwrap()
+    let Submitted::New(a) =
+        store.submit(&application("k", ApplicationState::Confirmed), &new_event(Step::Register, "op", at)).unwrap()
     else {
         panic!("a new application")
     };
@@ -145,7 +160,8 @@ pub fn registry_import_adds_updates_and_counts(b: &impl Backend) {
     let counts = store.import_registry(&import, "op").unwrap();
     assert_eq!((counts.persons_unchanged, counts.entities_unchanged), (1, 1));
     let moved = PersonRecord { surname: "Иванова".into(), ..person.clone() };
-    let counts = store.import_registry(&RegistryImport { persons: vec![moved.clone()], entities: vec![] }, "op").unwrap();
+    let counts =
+        store.import_registry(&RegistryImport { persons: vec![moved.clone()], entities: vec![] }, "op").unwrap();
     assert_eq!(counts.persons_updated, 1);
     assert_eq!(store.registry_person(&person.iin).unwrap(), Some(moved));
     assert_eq!(store.registry_entity(&entity.bin).unwrap(), Some(entity));

@@ -67,7 +67,8 @@ pub(super) fn entries(pool: &Pool, query: &AuditQuery, sink: &mut AuditSink<'_>)
 
 /// The stored hash of entry `seq`.
 pub(super) fn hash(client: &mut Client, seq: i64) -> Result<Option<[u8; 32]>, StoreError> {
-    let row = client.query_opt("SELECT hash FROM audit WHERE seq = $1", &[&seq]).context("reading an audit entry's hash")?;
+    let row =
+        client.query_opt("SELECT hash FROM audit WHERE seq = $1", &[&seq]).context("reading an audit entry's hash")?;
     row.map(|r| {
         let h: Vec<u8> = r.try_get(0).context("reading an audit entry's hash")?;
         crate::store::chain::hash32(&h, "hash").map_err(|p| StoreError::Corrupt(format!("audit entry {seq}: {p}")))

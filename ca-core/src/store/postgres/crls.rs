@@ -6,7 +6,9 @@ use time::OffsetDateTime;
 use super::{append, audited, chain_head, load_certificate, now, Context};
 use crate::revocation::RevocationReason;
 use crate::serial::SerialNumber;
-use crate::store::{AuditEvent, CertificateStatus, CrlKind, CrlRecord, EntrySink, ReleaseOutcome, RevokedEntry, StoreError};
+use crate::store::{
+    AuditEvent, CertificateStatus, CrlKind, CrlRecord, EntrySink, ReleaseOutcome, RevokedEntry, StoreError,
+};
 
 /// CRL rows fetched per round trip: a million-entry CRL streams in bounded memory.
 const FETCH: i32 = 10_000;
@@ -22,7 +24,12 @@ fn time(secs: i64, what: &str) -> Result<OffsetDateTime, StoreError> {
 
 /// Append a revocation event for `serial` and return its position. Called under the audit
 /// lock, so positions are handed out in commit order.
-pub(super) fn insert_event(tx: &mut Transaction<'_>, serial: &SerialNumber, kind: &str, at: i64) -> Result<i64, StoreError> {
+pub(super) fn insert_event(
+    tx: &mut Transaction<'_>,
+    serial: &SerialNumber,
+    kind: &str,
+    at: i64,
+) -> Result<i64, StoreError> {
     tx.query_one(
         "INSERT INTO revocation_events (serial, issuer, crl_partition, kind, at)
          SELECT serial, issuer, crl_partition, $2, $3 FROM certificates WHERE serial = $1
@@ -33,7 +40,11 @@ pub(super) fn insert_event(tx: &mut Transaction<'_>, serial: &SerialNumber, kind
     .with_context(|| format!("logging the {kind} of {serial}"))
 }
 
-pub(super) fn release_hold(client: &mut Client, serial: &SerialNumber, audit: &AuditEvent) -> Result<ReleaseOutcome, StoreError> {
+pub(super) fn release_hold(
+    client: &mut Client,
+    serial: &SerialNumber,
+    audit: &AuditEvent,
+) -> Result<ReleaseOutcome, StoreError> {
     let now = now()?;
     let mut tx = audited(client)?;
     let record = load_certificate(&mut tx, serial)?.ok_or_else(|| StoreError::UnknownSerial(serial.clone()))?;

@@ -246,11 +246,19 @@ pub(super) fn migrate(client: &mut Client, location: &str, now_secs: i64) -> Res
         return Err(StoreError::SchemaTooNew { path: location.to_owned(), found: current, known: LATEST });
     }
     for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
-        tracing::info!(version = migration.version, name = migration.name, store = location, "applying store migration");
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            store = location,
+            "applying store migration"
+        );
         tx.batch_execute(migration.sql)
             .with_context(|| format!("applying migration {} ({})", migration.version, migration.name))?;
-        tx.execute("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)", &[&migration.version, &now_secs])
-            .context("recording a migration")?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+            &[&migration.version, &now_secs],
+        )
+        .context("recording a migration")?;
     }
     tx.commit().context("committing migrations")?;
     Ok(LATEST)

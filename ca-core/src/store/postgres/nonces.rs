@@ -55,7 +55,12 @@ impl NonceStore for PostgresStore {
         })
     }
 
-    fn use_request_id(&self, id: &[u8; 32], now: OffsetDateTime, keep_until: OffsetDateTime) -> Result<bool, StoreError> {
+    fn use_request_id(
+        &self,
+        id: &[u8; 32],
+        now: OffsetDateTime,
+        keep_until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
         let mut client = self.primary.get()?;
         client
             .execute("DELETE FROM admin_requests WHERE keep_until < $1", &[&millis(now)])

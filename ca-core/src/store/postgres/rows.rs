@@ -38,8 +38,12 @@ fn decode_certificate(row: &Row) -> Result<CertificateRecord, String> {
     let status = parse_status(&status).ok_or_else(|| format!("status: unknown value {status:?}"))?;
     let iin = get::<Option<String>>(row, 5, "iin")?.map(|v| v.parse().map_err(|e| format!("iin: {e}"))).transpose()?;
     let bin = get::<Option<String>>(row, 6, "bin")?.map(|v| v.parse().map_err(|e| format!("bin: {e}"))).transpose()?;
-    let revocation =
-        revocation(status, get(row, 12, "revoked_at")?, get(row, 13, "revocation_reason")?, get(row, 14, "invalidity_date")?)?;
+    let revocation = revocation(
+        status,
+        get(row, 12, "revoked_at")?,
+        get(row, 13, "revocation_reason")?,
+        get(row, 14, "invalidity_date")?,
+    )?;
     let der: Option<Vec<u8>> = get(row, 11, "der")?;
     if status != CertificateStatus::Reserved && der.is_none() {
         return Err(format!("{} without a certificate", status.as_str()));
@@ -72,8 +76,12 @@ pub(super) fn state(row: &Row, serial: &str) -> Result<CertificateState, StoreEr
     let decode = || -> Result<CertificateState, String> {
         let status: String = get(row, 2, "status")?;
         let status = parse_status(&status).ok_or_else(|| format!("status: unknown value {status:?}"))?;
-        let revocation =
-            revocation(status, get(row, 3, "revoked_at")?, get(row, 4, "revocation_reason")?, get(row, 5, "invalidity_date")?)?;
+        let revocation = revocation(
+            status,
+            get(row, 3, "revoked_at")?,
+            get(row, 4, "revocation_reason")?,
+            get(row, 5, "invalidity_date")?,
+        )?;
         Ok(CertificateState { issuer: get(row, 1, "issuer")?, status, revocation })
     };
     decode().map_err(|problem| StoreError::Corrupt(format!("certificates row {serial}: {problem}")))
@@ -105,7 +113,9 @@ pub(super) fn audit_entry(row: &Row, seq: i64) -> Result<AuditEntry, UnreadableA
     })();
     match (decoded, hash) {
         (Ok((at, event, prev_hash)), Ok(hash)) => Ok(AuditEntry { seq, at, event, prev_hash, hash }),
-        (Err(problem), hash) => Err(UnreadableAudit { hash: hash.ok(), problem: format!("unreadable entry: {problem}") }),
+        (Err(problem), hash) => {
+            Err(UnreadableAudit { hash: hash.ok(), problem: format!("unreadable entry: {problem}") })
+        }
         (Ok(_), Err(problem)) => Err(UnreadableAudit { hash: None, problem: format!("unreadable entry: {problem}") }),
     }
 }

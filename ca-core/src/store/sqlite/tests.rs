@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use time::OffsetDateTime;
 
 use super::*;
-use crate::identity::Iin;
+use crate::identity::{Bin, Iin};
 
 fn iin(first_eleven: &str) -> Iin {
     Iin::with_check_digit(first_eleven).expect("valid test IIN")
