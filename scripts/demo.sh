@@ -12,3 +12,7 @@ cargo build --release --locked -p ca-cli
 ./target/release/ca --dir "$dir" demo
 echo
 echo "The demo CA is in $dir; try: ./target/release/ca --dir $dir list"
+
+# The e-government portal on the same kind of CA directory: registration by EDS, password
+# login, lockout, EDS login, recovery by email, counter registration.
+PORTAL_DEMO_PROFILE=release ./scripts/portal-demo.sh "$(dirname "$dir")/portal-demo"

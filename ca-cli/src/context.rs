@@ -41,6 +41,8 @@ impl Context {
                 Some(_) => "cannot open the PostgreSQL store named in ca.toml".to_owned(),
             }
         })?;
+        // Checked when the configuration was loaded.
+        store.set_timing(config.regulation.timing().map_err(Failure::Input)?);
         Ok(Self {
             dir,
             config,
@@ -65,6 +67,24 @@ impl Context {
             actor: &self.actor,
             crl_partitions: self.config.crl.partitions(),
         }
+    }
+
+    /// The key algorithm of end-entity keys generated here (`[end_entity] key_algorithm`).
+    pub fn end_entity_key_algorithm(&self) -> Result<hsm::KeyAlgorithm, Failure> {
+        self.config
+            .end_entity
+            .key_algorithm
+            .parse()
+            .map_err(|e: hsm::UnknownKeyAlgorithm| Failure::Input(e.to_string()))
+    }
+
+    /// Where generated key stores go: `given`, or issued/ in the CA directory; it must exist.
+    pub fn key_store_dir(&self, given: Option<&std::path::Path>) -> Result<std::path::PathBuf, Failure> {
+        let dir = given.map_or_else(|| self.dir.issued(), std::path::Path::to_path_buf);
+        if !dir.is_dir() {
+            return Err(Failure::Input(format!("{} is not a directory", dir.display())));
+        }
+        Ok(dir)
     }
 
     /// Now, from the injected clock.

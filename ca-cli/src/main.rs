@@ -126,6 +126,9 @@ pub enum Command {
     /// Notices to applicants: deliver what is queued.
     #[command(subcommand)]
     Outbox(commands::report::OutboxCommand),
+    /// The RA's automatic worker: carries out repeat issuance and revocations, recovers stale
+    /// claims, publishes CRLs and delivers notices, until SIGTERM (or one round with --once).
+    Worker(commands::worker::WorkerArgs),
     /// Back up the CA directory online (`ca backup DEST`), or check a backup (`ca backup verify DIR`).
     Backup(commands::backup::BackupArgs),
     /// Restore a backup into a new CA directory (--dir), which must not exist.

@@ -56,7 +56,7 @@ fn registry_and_applications_from_the_command_line() {
     let excluded = iin_where(|f| f[6] == "5");
     let out = ca(&dir, &["application", "new", "--kind", "new-individual", "--iin", &excluded]);
     assert_eq!(out.status.code(), Some(8));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("в ЦОН (код: 5)"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("в ЦОН (код: 5 - признак исключения ИИН)"));
     let listed = json(&dir, &["application", "list", "--state", "refused"]);
     assert_eq!(listed.as_array().unwrap().len(), 2);
 
@@ -89,7 +89,12 @@ fn registry_and_applications_from_the_command_line() {
 
     let sla = json(&dir, &["report", "sla"]);
     assert!(sla.as_array().unwrap().iter().any(|r| r["step"] == "operator-verify" && r["budget"] == "20 min"));
-    assert_eq!(json(&dir, &["outbox", "send"])["sent"], 0);
+    // Every refusal and application form went to the applicant, the operator's with its text.
+    let outbox = json(&dir, &["outbox", "list"]);
+    let outbox = outbox.as_array().unwrap();
+    assert!(outbox.iter().any(|m| m["body"].as_str().unwrap().contains("\nОтказ оператора: documents do not match\n")));
+    assert!(outbox.iter().any(|m| m["body"].as_str().unwrap().contains("(код: 5 - признак исключения ИИН)")));
+    assert_eq!(json(&dir, &["outbox", "send"])["sent"].as_u64(), Some(outbox.len() as u64));
     assert_eq!(ca(&dir, &["application", "show", "A-1"]).status.code(), Some(3));
     ok(&dir, &["audit", "verify"]);
 }
@@ -112,14 +117,25 @@ fn operator_confirms_with_an_openssl_cms_signature_and_the_certificates_are_issu
     let number = a["application"]["number"].as_str().unwrap().to_owned();
     ok(&dir, &["--actor", "operator-1", "application", "verify", &number]);
 
-    // Refused signatures leave the application as it was: an AUTH key, a revoked certificate,
-    // and a signature over another application's statement.
+    // "Process 10": an operator's signature over the application's statement that fails the
+    // check (an AUTH key, a revoked certificate) refuses that application, stored.
+    let mut taken = vec![good.clone(), operator_iin.clone()];
     for (key, cert, expect) in [(&auth.key, &auth.cert, "AUTH"), (&rev.key, &rev.cert, "revoked")] {
-        let sig = sign_statement(&CaRunner::new(&dir), &work, &number, key, cert);
-        let out = ca(&dir, &["application", "confirm", &number, "--signature", sig.to_str().unwrap()]);
+        let iin = iin_where(|f| {
+            f[5] == "1" && f[6] == "0" && f[7] == "1" && f[8] == "0" && !taken.contains(&f[1].to_owned())
+        });
+        taken.push(iin.clone());
+        let a = json(&dir, &["application", "new", "--kind", "new-individual", "--iin", &iin]);
+        let n = a["application"]["number"].as_str().unwrap().to_owned();
+        let sig = sign_statement(&CaRunner::new(&dir), &work, &n, key, cert);
+        let out = ca(&dir, &["application", "confirm", &n, "--signature", sig.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(8), "{}", String::from_utf8_lossy(&out.stderr));
         assert!(String::from_utf8_lossy(&out.stderr).contains(expect), "{}", String::from_utf8_lossy(&out.stderr));
+        let shown = json(&dir, &["application", "show", &n]);
+        assert_eq!(shown["application"]["state"], "refused", "{shown}");
+        assert_eq!(shown["application"]["refusal"]["code"], "signature.refused", "{shown}");
     }
+    // A signature over another application's statement refuses only the request.
     let other = json(&dir, &["application", "new", "--kind", "new-individual", "--iin", &operator_iin]);
     let other_number = other["application"]["number"].as_str().unwrap().to_owned();
     ok(&dir, &["application", "verify", &other_number]);
@@ -150,7 +166,17 @@ fn operator_confirms_with_an_openssl_cms_signature_and_the_certificates_are_issu
     let again = sign_statement_with(&CaRunner::new(&dir), &work, &number, &op.key, &op.cert, &["-md", "sha384"]);
     let again = json(&dir, &["application", "confirm", &number, "--signature", again.to_str().unwrap()]);
     assert_eq!(again["application"]["state"], "confirmed");
-    let issued = json(&dir, &["application", "issue", &number, "--p12-dir", work.to_str().unwrap()]);
+    // Keys are generated here only on the staff's explicit choice.
+    let out = ca(&dir, &["application", "issue", &number, "--p12-dir", work.to_str().unwrap()]);
+    assert_ne!(out.status.code(), Some(0));
+    let out = ca(&dir, &["application", "issue", &number]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--generate-keys"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let issued = json(&dir, &["application", "issue", &number, "--generate-keys", "--p12-dir", work.to_str().unwrap()]);
     assert_eq!(json(&dir, &["application", "show", &number])["application"]["state"], "issued", "{issued}");
     assert_eq!(json(&dir, &["list", "--iin", &good]).as_array().unwrap().len(), 2);
 

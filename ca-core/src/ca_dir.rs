@@ -43,6 +43,12 @@ pub struct CaConfig {
     /// Where the store is: the embedded `ca.db` unless `[store] url` names a PostgreSQL database.
     #[serde(default, skip_serializing_if = "StoreSection::is_embedded")]
     pub store: StoreSection,
+    /// The RA's automatic worker (`ca worker`): its rounds and CRL schedule.
+    #[serde(default)]
+    pub worker: crate::ra::worker::WorkerSettings,
+    /// The regulation's budgets and working-day calendar (document 004 is a repealed edition).
+    #[serde(default)]
+    pub regulation: crate::ra::regulation::Regulation,
     /// Earlier generations of the issuing CA (`ca rollover issuing`), oldest first: they sign
     /// nothing new, but their CRLs and OCSP answers are published until `until`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -155,9 +161,26 @@ pub struct ServerSection {
     /// How often (seconds) the server looks for a renewed OCSP or system certificate and key
     /// and switches to them; 0: only on SIGHUP.
     pub reload_seconds: u64,
+    /// The public base URL of this server as applicants reach it (`https://…`, no trailing
+    /// path): the issuance notice links to `<base>/install/<application>?t=<token>`, the
+    /// registration notice to the applicant's status look-up. Unset: notices carry no link.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_base_url: Option<String>,
+    /// How long an install link stays valid, in hours.
+    pub install_link_hours: u32,
 }
 
 impl ServerSection {
+    /// The base URL of the notices' links ("" when none is configured).
+    pub fn link_base(&self) -> &str {
+        self.public_base_url.as_deref().unwrap_or("").trim_end_matches('/')
+    }
+
+    /// How long an install link stays valid.
+    pub fn install_ttl(&self) -> time::Duration {
+        time::Duration::hours(self.install_link_hours.into())
+    }
+
     /// Whether the server needs a token PIN to start.
     pub fn keys_on_tokens(&self) -> bool {
         [&self.system_key, &self.ocsp_key].iter().any(|k| matches!(k, Some(KeyLocation::Pkcs11 { .. })))
@@ -177,6 +200,8 @@ impl Default for ServerSection {
             audit_key: None,
             cps_file: None,
             reload_seconds: 60,
+            public_base_url: None,
+            install_link_hours: 72,
         }
     }
 }
@@ -370,7 +395,9 @@ impl CaDir {
         let config: CaConfig =
             toml::from_str(&text).map_err(|e| ConfigError::Invalid { path: path.clone(), message: e.to_string() })?;
         config.urls.validate().map_err(|message| ConfigError::Invalid { path: path.clone(), message })?;
-        config.crl.validate().map_err(|message| ConfigError::Invalid { path, message })?;
+        config.crl.validate().map_err(|message| ConfigError::Invalid { path: path.clone(), message })?;
+        config.worker.validate().map_err(|message| ConfigError::Invalid { path: path.clone(), message })?;
+        config.regulation.timing().map_err(|message| ConfigError::Invalid { path, message })?;
         Ok(config)
     }
 }
@@ -403,6 +430,8 @@ impl CaConfig {
             expiry: ExpirySection::default(),
             audit: AuditSection::default(),
             store: StoreSection::default(),
+            worker: Default::default(),
+            regulation: Default::default(),
             retired: Vec::new(),
             retired_roots: Vec::new(),
         }

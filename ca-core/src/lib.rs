@@ -29,3 +29,4 @@ pub mod serial;
 pub mod signer;
 pub mod store;
 pub mod verify;
+pub mod xml;

@@ -11,7 +11,11 @@ const DASHES: &[u8] = b"-----";
 /// line starts a PEM block. A block without its END line is returned to the end of the input,
 /// so that the PEM decoder names what is missing.
 pub fn first_block(input: &[u8]) -> Option<&[u8]> {
-    let start = (0..input.len()).find(|&i| (i == 0 || input[i - 1] == b'\n') && input[i..].starts_with(BEGIN))?;
+    // Only line starts are looked at: base64 of a CMS (kilobytes on one line) is skipped whole.
+    let mut start = 0;
+    while !input[start..].starts_with(BEGIN) {
+        start += input[start..].iter().position(|&b| b == b'\n')? + 1;
+    }
     let rest = &input[start..];
     let label_end = rest[BEGIN.len()..].windows(DASHES.len()).position(|w| w == DASHES)? + BEGIN.len();
     let label = &rest[BEGIN.len()..label_end];

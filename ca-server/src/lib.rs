@@ -1,7 +1,8 @@
 //! HTTP services of the CA: the OCSP responder (RFC 6960, GET and POST), CRL distribution
 //! (`/crl/<file>`), CA certificate distribution for AIA caIssuers (`/ca/<file>`), certificate
 //! information for portals (`/api/v1/x509/info`), verification of signed requests and bare
-//! certificates (`/api/v1/cms/verify`, `/api/v1/x509/verify`), login by signature
+//! certificates (`/api/v1/cms/verify`, `/api/v1/x509/verify`), XML signatures
+//! (`/api/v1/xml/verify`, `/api/v1/xml/sign`), login by signature
 //! (`/api/v1/auth/challenge`, `/api/v1/auth/login`), signing with the service's own system
 //! certificate (`/api/v1/cms/sign`), the certification practice statement (`/cps`), health,
 //! Prometheus metrics and the OpenAPI description. Every error, inside `/api/v1` or not, is a
@@ -104,6 +105,14 @@ pub struct Services {
     /// Signed checkpoints of the audit journal at an interval, when configured and the audit
     /// key could be opened.
     pub audit_checkpoints: Option<Arc<AuditCheckpoints>>,
+    /// This CA's certificates (roots, every issuing generation, cross certificates), DER: the
+    /// chain served with an applicant's certificates.
+    pub ca_certificates: Vec<Vec<u8>>,
+    /// The public base URL of this server for the links of the applicants' notices
+    /// (`[server] public_base_url`); empty: no links.
+    pub public_base_url: String,
+    /// How long an install link stays valid.
+    pub install_ttl: time::Duration,
 }
 
 /// Refused anonymous administration requests per client (IP address), sustained and at once.
@@ -158,7 +167,38 @@ impl Services {
             admin_refusal_limiter: admin_refusal_limiter(&ServerSection::default()),
             anonymous_refusals: refusals::AnonymousRefusals::default(),
             audit_checkpoints: None,
+            ca_certificates: Vec::new(),
+            public_base_url: String::new(),
+            install_ttl: ServerSection::default().install_ttl(),
         }
+    }
+
+    /// The chain of `certificate` (DER) among this CA's certificates, from its issuer up to a
+    /// self-signed root; empty when its issuer is not one of ours.
+    pub fn chain_of(&self, certificate: &[u8]) -> Vec<Vec<u8>> {
+        use der::Decode;
+        let parse = |der: &[u8]| x509_cert::Certificate::from_der(der).ok();
+        let mut chain: Vec<Vec<u8>> = Vec::new();
+        let Some(mut current) = parse(certificate) else { return chain };
+        // Bounded: a chain longer than the CA's certificates would be a loop.
+        while chain.len() < self.ca_certificates.len() {
+            let wanted = &current.tbs_certificate.issuer;
+            // Roots come first in the list, so a self-signed root wins over a cross certificate
+            // with the same subject.
+            let next = self
+                .ca_certificates
+                .iter()
+                .filter(|der| !chain.contains(der))
+                .filter_map(|der| parse(der).map(|c| (der, c)))
+                .find(|(_, c)| c.tbs_certificate.subject == *wanted);
+            let Some((der, c)) = next else { break };
+            chain.push(der.clone());
+            if c.tbs_certificate.subject == c.tbs_certificate.issuer {
+                break;
+            }
+            current = c;
+        }
+        chain
     }
 }
 
@@ -257,6 +297,10 @@ impl Services {
     ) -> Result<Self, StartError> {
         let config: CaConfig = dir.load_config()?;
         let primary = ca_core::store::open::open(&dir.store(), &config.store, Reads::Primary)?;
+        // Checked when the configuration was loaded: application steps are timed by ca.toml.
+        if let Ok(timing) = config.regulation.timing() {
+            primary.set_timing(timing);
+        }
         // OCSP, verification and downloads may read a streaming replica (`[store] read_url`).
         let store: Arc<dyn Store> = match config.store.read_url {
             Some(_) => ca_core::store::open::open(&dir.store(), &config.store, Reads::Replica)?,
@@ -285,11 +329,11 @@ impl Services {
                 open_server_key(location, file, passphrase, pin, &dir.config())
             })?
         };
-        let roots = config
+        let roots: Vec<Vec<u8>> = config
             .root_names()
             .map(|name| read_pem_certificate(&dir.certificate_pem(name)))
             .collect::<Result<_, _>>()?;
-        let mut issuing = config
+        let mut issuing: Vec<Vec<u8>> = config
             .issuing_names()
             .map(|name| read_pem_certificate(&dir.certificate_pem(name)))
             .collect::<Result<Vec<_>, _>>()?;
@@ -300,6 +344,9 @@ impl Services {
             }
         }
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        // Roots first: among several certificates with the issuer's name, the chain takes the
+        // self-signed one (not a cross certificate) when it reaches the root.
+        let ca_certificates: Vec<Vec<u8>> = roots.iter().chain(issuing.iter()).cloned().collect();
         let verifier = Verifier::from_dir(&dir.root, roots, issuing, clock.clone())?;
         let tokens_path = dir.api_tokens();
         let token_state = reload::FileState::of(&tokens_path);
@@ -330,6 +377,9 @@ impl Services {
         services.challenge_limiter = challenge_limiter(&config.server);
         services.admin_refusal_limiter = admin_refusal_limiter(&config.server);
         services.audit_checkpoints = audit_checkpoints.map(Arc::new);
+        services.ca_certificates = ca_certificates;
+        services.public_base_url = config.server.link_base().to_owned();
+        services.install_ttl = config.server.install_ttl();
         services.reload_interval =
             (config.server.reload_seconds > 0).then(|| Duration::from_secs(config.server.reload_seconds));
         services.reload_source = Some(source);
@@ -440,10 +490,18 @@ pub fn router(services: Arc<Services>) -> Router {
         .route("/api/v1/x509/verify", post(api::verify::x509_verify))
         .route("/api/v1/cms/verify", post(api::verify::cms_verify))
         .route("/api/v1/cms/sign", post(api::sign::sign))
+        .route("/api/v1/xml/verify", post(api::xml::verify))
+        .route("/api/v1/xml/sign", post(api::xml::sign))
         .route("/api/v1/auth/challenge", post(api::auth::challenge))
         .route("/api/v1/auth/login", post(api::auth::login))
         .route("/api/v1/admin/applications/{number}/confirm", post(api::admin::confirm))
         .route("/api/v1/admin/revocations", post(api::admin::revoke_certificate))
+        .route("/api/v1/admin/applications/{number}/verify", post(api::admin::verify_identity))
+        .route("/api/v1/admin/applications/{number}/refuse", post(api::admin::refuse))
+        .route("/api/v1/applications", post(api::applications::submit))
+        .route("/api/v1/applications/{number}", get(api::applications::status))
+        .route("/api/v1/applications/{number}/status", post(api::applications::signed_status))
+        .route("/api/v1/applications/{number}/head-confirm", post(api::applications::head_confirm))
         .route("/api/v1/openapi.json", get(api::openapi))
         .layer(DefaultBodyLimit::max(MAX_API_BODY));
     Router::new()
@@ -456,6 +514,7 @@ pub fn router(services: Arc<Services>) -> Router {
         .route("/crl/{file}", get(distribution::crl_file))
         .route("/ca/{file}", get(distribution::ca_file))
         .route("/cps", get(distribution::cps))
+        .route("/install/{number}", get(api::install::install))
         .merge(api)
         .fallback(api::no_route)
         // Framework refusals (wrong method, body too large, …) become JSON errors everywhere.

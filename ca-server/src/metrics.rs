@@ -42,6 +42,8 @@ pub struct Metrics {
     pub ocsp_internal_error: AtomicU64,
     /// Reloads of renewed keys that failed (the running keys stayed).
     pub reload_failures: AtomicU64,
+    /// The RA worker's counters, when it runs inside the server (`ca serve --worker`).
+    pub worker: std::sync::OnceLock<std::sync::Arc<ca_core::ra::worker::WorkerMetrics>>,
 }
 
 impl Metrics {
@@ -181,6 +183,9 @@ pub(crate) async fn render(State(services): State<Arc<Services>>) -> Response {
         writeln!(out, "# HELP ca_reload_failures_total Reloads of renewed keys that failed (the running keys stayed).");
     let _ = writeln!(out, "# TYPE ca_reload_failures_total counter");
     let _ = writeln!(out, "ca_reload_failures_total {}", m.reload_failures.load(Ordering::Relaxed));
+    if let Some(worker) = m.worker.get() {
+        out.push_str(&worker.render());
+    }
     let _ = writeln!(out, "# HELP ca_crl_age_seconds Seconds since each published CRL file was written.");
     let _ = writeln!(out, "# TYPE ca_crl_age_seconds gauge");
     if let Ok(entries) = std::fs::read_dir(&services.crl_dir) {

@@ -1,5 +1,6 @@
-//! Helpers for the interoperability tests in `tests/tests/`: running the real `openssl`.
-//! The setup script installs openssl; a missing binary fails the tests rather than skipping.
+//! Helpers for the interoperability tests in `tests/tests/`: running the real `openssl` and
+//! `xmlsec1`. The setup script installs them; a missing binary fails the tests rather than
+//! skipping.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -19,6 +20,12 @@ pub fn openssl_ok(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Run `xmlsec1` with `args`; panics if the binary cannot be started (scripts/setup.sh
+/// installs it).
+pub fn xmlsec1(args: &[&str]) -> Output {
+    Command::new("xmlsec1").args(args).output().expect("xmlsec1 must be installed (scripts/setup.sh)")
 }
 
 /// Write DER as a PEM file with `label`.
@@ -140,4 +147,48 @@ pub fn http_with_head(
     let head = String::from_utf8_lossy(&buf[..start]).into_owned();
     let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     (status, head, buf[start..].to_vec())
+}
+
+/// A wrk script that posts `bodies` (JSON) in turn and stops a thread at the first answer that
+/// is not a valid verification (so errors show as a collapsed rate, not as fast failures).
+pub fn wrk_post_script(bodies: &[String]) -> String {
+    let list: Vec<String> = bodies.iter().map(|b| format!("[[{b}]]")).collect();
+    format!(
+        "local bodies = {{ {} }}\nlocal i = 0\nwrk.method = \"POST\"\n\
+         wrk.headers[\"Content-Type\"] = \"application/json\"\n\
+         request = function()\n  i = i % #bodies + 1\n  return wrk.format(nil, nil, nil, bodies[i])\nend\n\
+         response = function(status, headers, body)\n  if not string.find(body, '\"valid\":true', 1, true) then\n    \
+         wrk.thread:stop()\n  end\nend\n",
+        list.join(", ")
+    )
+}
+
+/// Services that verify for a CA: its `root` the only trust anchor, its `issuing` CA, status
+/// from the store `dir/ca.db` (revocation required), `clock` the server's time; no system key
+/// and no OCSP responder. What the API tests and benchmarks start.
+pub fn verifying_services(
+    dir: &Path,
+    root: &[u8],
+    issuing: &[u8],
+    clock: std::sync::Arc<dyn ca_core::clock::Clock>,
+) -> ca_server::Services {
+    let store = std::sync::Arc::new(ca_core::store::SqliteStore::open(&dir.join("ca.db")).expect("the CA's store"));
+    let mut services = ca_server::Services::new(
+        None,
+        Some(store.clone() as std::sync::Arc<dyn ca_core::store::Store>),
+        "nca",
+        dir.join("crl"),
+        dir.join("certs"),
+    );
+    let verifier = ca_server::Verifier::new(
+        &[root.to_vec()],
+        &[issuing.to_vec()],
+        vec![issuing.to_vec(), root.to_vec()],
+        clock.clone(),
+    )
+    .expect("verifier");
+    services.verifier = Some(std::sync::Arc::new(verifier));
+    services.nonces = Some(store);
+    services.clock = clock;
+    services
 }

@@ -140,7 +140,8 @@ impl Env {
             registry,
             signatures: &FakeSignatureCheck,
             clock: &self.clock,
-            install_url: "https://pki.test.kz/install",
+            install_url: "https://pki.test.kz",
+            install_ttl: time::Duration::hours(72),
         }
     }
 
@@ -166,6 +167,9 @@ fn new_app(kind: ca_core::ra::ApplicationKind, n: u32, bin: Option<Bin>) -> Subm
         revocation_reason: None,
         signature: None,
         operator: None,
+        email: None,
+        csrs: None,
+        roles: Vec::new(),
     }
 }
 
@@ -177,13 +181,22 @@ fn statement(a: &Application, action: &'static str) -> Vec<u8> {
         iin: a.iin,
         bin: a.bin,
         serials: a.serials.clone(),
+        keys: Vec::new(),
     }
     .canonical()
 }
 
 fn submit_statement(s: &Submission) -> Vec<u8> {
-    Statement { action: "submit", number: None, kind: s.kind, iin: s.iin, bin: s.bin, serials: s.serials.clone() }
-        .canonical()
+    Statement {
+        action: "submit",
+        number: None,
+        kind: s.kind,
+        iin: s.iin,
+        bin: s.bin,
+        serials: s.serials.clone(),
+        keys: Vec::new(),
+    }
+    .canonical()
 }
 
 fn keys() -> (SoftwareKey, SoftwareKey) {
@@ -254,8 +267,9 @@ fn every_registry_status_code_gets_its_exact_message() {
     assert_eq!(outcome(reg::DECEASED, None), (S::Refused, Some(MESSAGE_DECEASED.to_owned())));
     assert!(MESSAGE_DECEASED.ends_with("в ЦОН (код:9)"));
     for code in 1..=9u8 {
+        let mark = if code == 1 { String::new() } else { " - признак исключения ИИН".to_owned() };
         let expected = format!(
-            "Невозможно создать учетную запись по введенному ИИН. За разъяснениями необходимо обратиться в отдел документирования населения в ЦОН (код: {code})"
+            "Невозможно создать учетную запись по введенному ИИН. За разъяснениями необходимо обратиться в отдел документирования населения в ЦОН (код: {code}{mark})"
         );
         assert_eq!(message_excluded(code), expected);
         assert_eq!(outcome(reg::excluded(code), None), (S::Refused, Some(expected)), "exclusion code {code}");
@@ -263,7 +277,7 @@ fn every_registry_status_code_gets_its_exact_message() {
     assert_eq!(outcome(reg::SPECIAL_REGISTER, None), (S::Refused, Some(MESSAGE_SPECIAL_REGISTER.to_owned())));
     assert_eq!(
         MESSAGE_SPECIAL_REGISTER,
-        "Невозможно создать учетную запись по введенному значению ИИН. За разъяснениями необходимо обратиться в Управление Комитета по правовой статистике и специальным учетам Генеральной прокуратуры Республики Казахстан"
+        "Невозможно создать учетную запись по введенному значению ИИН. За разъяснениями необходимо обратиться в Управление Комитета по правовой статистике и специальным учетам Генеральной прокуратуры Республики Казахстан <http://www.pravstat.kz>"
     );
     let missing = fixtures::person(reg::NOT_IN_REGISTRY).iin;
     let (state, message) = outcome(reg::NOT_IN_REGISTRY, None);
@@ -358,17 +372,49 @@ fn new_individual_is_registered_verified_confirmed_issued_and_notified() {
     assert!(!events[1].breached);
     assert_eq!(events[4].budget, Some(ca_core::ra::budget::Budget::Hours(7)));
 
-    // The notice: queued with the issuance, delivered to a maildir.
+    // The notices: the application form at registration ("process 6"), the issuance with the
+    // install link; delivered to a maildir.
     let pending = env.ca.store.due_messages(env.clock.now(), 10).unwrap();
-    assert_eq!(pending.len(), 1);
-    assert_eq!(pending[0].to, fixtures::person(20).email.unwrap());
-    assert!(pending[0].body.contains(&format!("https://pki.test.kz/install/{}", a.number)));
+    assert_eq!(pending.len(), 2);
+    assert!(pending.iter().all(|m| m.to == fixtures::person(20).email.unwrap()));
+    assert!(pending[0].body.contains(&format!("Уникальный номер заявления: {}", a.number)), "{}", pending[0].body);
+    assert!(pending[1].body.contains(&format!("https://pki.test.kz/install/{}?t=", a.number)));
     let maildir = env.ca.dir.path().join("mail");
     let report = send_due(&env.ca.store, &Maildir::new(&maildir, "nca@pki.test.kz"), &env.clock, 10).unwrap();
-    assert_eq!(report.sent, 1);
+    assert_eq!(report.sent, 2);
     let files: Vec<_> = std::fs::read_dir(maildir.join("new")).unwrap().collect();
-    assert_eq!(files.len(), 1);
+    assert_eq!(files.len(), 2);
     assert!(env.ca.store.due_messages(env.clock.now(), 10).unwrap().is_empty());
+    assert_audit_intact(&env.ca.store);
+}
+
+#[test]
+fn a_failed_operator_signature_refuses_the_application() {
+    let env = Env::new();
+    let ra = ra!(env);
+    let op = TestSigner::operator(200);
+    for (n, signer, why) in [
+        (31, TestSigner { key: KeyType::Auth, ..op.clone() }, "AUTH key"),
+        (32, TestSigner { problem: Some("revoked"), ..op.clone() }, "revoked"),
+        (33, TestSigner::operator(33), "his own application"),
+    ] {
+        let a = ra.submit(&new_app(K::NewIndividual, n, None)).unwrap().application().clone();
+        let message = refused_message(
+            ra.confirm(&a.number, "operator-1", &signer.sign(&statement(&a, "operator-confirm"))).unwrap_err(),
+        );
+        assert!(message.contains(why), "{message}");
+        // "Process 10": stored as the application's refusal, and sent to the applicant word for word.
+        let stored = env.ca.store.application(&a.number).unwrap().unwrap();
+        assert_eq!(stored.state, S::Refused);
+        let refusal = stored.refusal.unwrap();
+        assert_eq!((refusal.code.as_str(), refusal.message.as_str()), ("signature.refused", message.as_str()));
+        let notice = env.ca.store.outbox(100).unwrap().into_iter().find(|m| m.application.as_ref() == Some(&a.number));
+        let notice = notice.unwrap();
+        assert_eq!(notice.to, fixtures::person(n).email.unwrap());
+        assert!(notice.body.lines().any(|l| l == message), "{}", notice.body);
+        // A good signature afterwards changes nothing: the service was refused.
+        assert!(ra.confirm(&a.number, "operator-1", &op.sign(&statement(&a, "operator-confirm"))).is_err());
+    }
     assert_audit_intact(&env.ca.store);
 }
 
@@ -415,9 +461,9 @@ fn new_employee_needs_the_heads_signature_and_a_real_operator() {
         refused_message(ra.confirm(&a.number, "operator-1", &s.sign(&statement(&a, "operator-confirm"))).unwrap_err())
     };
     assert!(op_refused(TestSigner::person(201, KeyType::Sign)).contains("ca-operator"));
-    assert!(op_refused(TestSigner { key: KeyType::Auth, ..op.clone() }).contains("AUTH key"));
-    assert!(op_refused(TestSigner { problem: Some("revoked"), ..op.clone() }).contains("revoked"));
-    assert!(op_refused(TestSigner::operator(30)).contains("his own application"));
+    // Someone without the role refuses only his request (an operator's failed signature is
+    // "process 10": see a_failed_operator_signature_refuses_the_application).
+    assert_eq!(env.ca.store.application(&a.number).unwrap().unwrap().state, S::AwaitingOperator);
     ra.confirm(&a.number, "operator-1", &op_sig).unwrap();
     let done = issue(&ra, &env.issuer_on(&env.ca.store), &a.number).unwrap();
     let ident = ca_core::identity::CertificateIdentity::from_certificate(&done.certificates[0].certificate);
@@ -594,7 +640,8 @@ fn two_operators_racing_issue_exactly_one_pair() {
     assert_eq!(env.ca.store.find(&query).unwrap().len(), 2, "exactly one pair in the store");
     let events = env.ca.store.application_events(Some(&a.number)).unwrap();
     assert_eq!(events.iter().filter(|e| e.step == Step::Issue).count(), 1);
-    assert_eq!(env.ca.store.outbox(10).unwrap().len(), 1);
+    let issuance_notices = env.ca.store.outbox(10).unwrap().into_iter().filter(|m| m.subject.contains("выпущены"));
+    assert_eq!(issuance_notices.count(), 1);
     assert_audit_intact(&env.ca.store);
 }
 
@@ -623,6 +670,10 @@ impl Transport for CrashAfterDelivery<'_> {
 fn a_crash_between_delivery_and_marking_redelivers_once_and_loses_nothing() {
     let env = Env::new();
     issued_individual(&env, 28);
+    // Only the issuance notice is left to deliver (the registration's went out before).
+    for m in env.ca.store.outbox(10).unwrap().iter().filter(|m| !m.subject.contains("выпущены")) {
+        env.ca.store.mark_sent(m.id, env.clock.now()).unwrap();
+    }
     let maildir = Maildir::new(env.ca.dir.path().join("mail"), "nca@pki.test.kz");
     let transport = CrashAfterDelivery { inner: &maildir, crashed: Mutex::new(false) };
     let first = send_due(&env.ca.store, &transport, &env.clock, 10).unwrap();
@@ -672,6 +723,7 @@ fn an_application_left_issuing_by_a_dead_worker_is_recovered() {
         serials: None,
         refusal: None,
         notice: None,
+        token: None,
     };
     env.ca.store.transition(&a.number, &claim).unwrap();
     let (k1, k2) = keys();
@@ -713,5 +765,159 @@ fn an_application_left_issuing_by_a_dead_worker_is_recovered() {
         ra.recover(&a.number, "operator-2", Duration::minutes(10), &NothingDelivered),
         Err(RaError::WrongState { .. })
     ));
+    assert_audit_intact(&env.ca.store);
+}
+
+/// CSRs for two fresh P-256 keys, as the applicant's signing client makes them (the subject it
+/// writes is ignored by the CA).
+fn applicant_csrs() -> ca_core::ra::ApplicantCsrs {
+    let (a, s) = keys();
+    let name = fixtures::individual(0).to_name().unwrap();
+    ca_core::ra::ApplicantCsrs {
+        auth: ca_core::csr::build_csr(name.clone(), &a).unwrap(),
+        sign: ca_core::csr::build_csr(name, &s).unwrap(),
+    }
+}
+
+#[test]
+fn an_issuance_for_the_applicants_own_keys_left_by_a_dead_worker_is_completed() {
+    use ca_core::ra::application::{ActorRole, Step};
+    use ca_core::ra::store::{NewEvent, Transition};
+    let env = Env::new();
+    let ra = ra!(env);
+    let csrs = applicant_csrs();
+    let keys = csrs.keys().unwrap();
+    let a = ra
+        .submit(&Submission { csrs: Some(csrs), ..new_app(K::NewIndividual, 29, None) })
+        .unwrap()
+        .application()
+        .clone();
+    assert_eq!(env.ca.store.application_keys(&a.number).unwrap(), keys);
+    ra.confirm(&a.number, "operator-1", &TestSigner::operator(200).sign(&statement(&a, "operator-confirm"))).unwrap();
+    // Keys are never generated at the CA for such an application.
+    assert!(matches!(issue(&ra, &env.issuer_on(&env.ca.store), &a.number), Err(RaError::Invalid(_))));
+
+    // A worker claimed it for the applicant's keys, issued both certificates, and died.
+    let issuer = env.issuer_on(&env.ca.store);
+    let issued: Vec<_> = keys
+        .iter()
+        .zip([ca_core::profile::ProfileId::IndividualAuth, ca_core::profile::ProfileId::IndividualSign])
+        .map(|(k, profile)| {
+            let public_key = <x509_cert::spki::SubjectPublicKeyInfoOwned as der::Decode>::from_der(&k.spki).unwrap();
+            let request = ca_core::issuer::IssuanceRequest {
+                profile,
+                subject: fixtures::individual(29),
+                roles: vec![Role::IdentifiedInPerson],
+                public_key,
+            };
+            issuer.issue(&request).unwrap().serial.to_hex()
+        })
+        .collect();
+    let claim = Transition {
+        from: vec![S::Confirmed],
+        to: S::Issuing,
+        event: NewEvent {
+            step: Step::Claim,
+            actor_role: ActorRole::Operator,
+            actor: "worker-1".into(),
+            signer_serial: None,
+            at: env.clock.now(),
+            details: serde_json::json!({ "key_stores": "the applicant's own keys", "serials": issued }),
+        },
+        serials: None,
+        refusal: None,
+        notice: None,
+        token: None,
+    };
+    env.ca.store.transition(&a.number, &claim).unwrap();
+    env.clock.advance(Duration::minutes(15));
+    // Nothing of the applicant's can be lost: recovery completes it, whatever delivery it is given.
+    let done = ra.recover(&a.number, "operator-2", Duration::minutes(10), &NothingDelivered).unwrap();
+    assert!(done.completed && done.revoked.is_empty());
+    assert_eq!(done.application.state, S::Issued);
+    let notice = env.ca.store.outbox(10).unwrap().into_iter().find(|m| m.subject.contains("выпущены")).unwrap();
+    assert!(notice.body.contains(&format!("https://pki.test.kz/install/{}?t=", a.number)), "{}", notice.body);
+    // The keys are spent: they are in certificates now.
+    let holder = ra.store.key_in_use(&ca_core::ra::csr_keys::spki_sha256(&keys[1].spki), None).unwrap();
+    assert_eq!(holder, Some(format!("certificate {}", issued[1])));
+}
+
+// ---- legal-entity roles ----------------------------------------------------------------------
+
+#[test]
+fn an_employee_gets_a_first_head_certificate_only_after_the_heads_signed_confirmation() {
+    let env = Env::new();
+    let ra = ra!(env);
+    let issuer = env.issuer_on(&env.ca.store);
+    let org = fixtures::organisation(5);
+    let asked = Submission { roles: vec![Role::FirstHead], ..new_app(K::NewEmployee, 31, Some(org.bin)) };
+    let a = ra.submit(&asked).unwrap().application().clone();
+    assert_eq!((a.state, a.roles.clone()), (S::AwaitingHead, vec![Role::FirstHead]));
+
+    // Without the head's confirmation nothing is issued.
+    let op = TestSigner::operator(200);
+    let op_sig = op.sign(&statement(&a, "operator-confirm"));
+    assert!(matches!(ra.confirm(&a.number, "operator-1", &op_sig), Err(RaError::WrongState { .. })));
+    assert!(matches!(issue(&ra, &issuer, &a.number), Err(RaError::WrongState { .. })));
+    let query = ca_core::store::CertificateQuery { iin: Some(a.iin), ..Default::default() };
+    assert!(env.ca.store.find(&query).unwrap().is_empty());
+
+    // HR confirms employees, but does not give the first head's role.
+    let head_content = statement(&a, "head-confirm");
+    let hr = TestSigner {
+        bin: Some(org.bin),
+        roles: vec![Role::LegalEntity, Role::Hr],
+        ..TestSigner::person(61, KeyType::Sign)
+    };
+    let refused = refused_message(ra.head_confirm(&a.number, &hr.sign(&head_content)).unwrap_err());
+    assert!(refused.contains("first-head") && !refused.contains("hr"), "{refused}");
+    assert_eq!(env.ca.store.application(&a.number).unwrap().unwrap().state, S::AwaitingHead);
+
+    // The person acting for the first head (a first-head certificate of the entity, not the
+    // registry's head) confirms, and is recorded as acting for him.
+    let acting = TestSigner {
+        bin: Some(org.bin),
+        roles: vec![Role::LegalEntity, Role::FirstHead],
+        ..TestSigner::person(62, KeyType::Sign)
+    };
+    ra.head_confirm(&a.number, &acting.sign(&head_content)).unwrap();
+    let events = env.ca.store.application_events(Some(&a.number)).unwrap();
+    let confirmation = events.iter().find(|e| e.step == Step::HeadConfirm).unwrap();
+    let head_iin = fixtures::person(reg::head_of(5)).iin.as_string();
+    assert_eq!(confirmation.details["registered_first_head"], false);
+    assert_eq!(confirmation.details["acting_for"], head_iin.as_str());
+    assert_eq!(confirmation.details["roles_confirmed"], serde_json::json!(["first-head"]));
+    ra.confirm(&a.number, "operator-1", &op_sig).unwrap();
+    let done = issue(&ra, &issuer, &a.number).unwrap();
+    for c in &done.certificates {
+        let ident = ca_core::identity::CertificateIdentity::from_certificate(&c.certificate);
+        assert!(ident.roles.contains(&Role::FirstHead), "{:?}", ident.roles);
+        assert!(!ident.roles.contains(&Role::Employee), "{:?}", ident.roles);
+        let eku = c
+            .certificate
+            .tbs_certificate
+            .extensions
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|e| e.extn_id.to_string() == "2.5.29.37");
+        let der = eku.unwrap().extn_value.as_bytes();
+        let first_head = Role::FirstHead.oid();
+        assert_eq!(first_head.to_string(), "1.2.398.3.3.4.1.2.1");
+        assert!(der.windows(first_head.as_bytes().len()).any(|w| w == first_head.as_bytes()));
+    }
+
+    // The first head's own application goes to the operator, the registry naming him head.
+    let own = Submission { roles: vec![Role::FirstHead], ..new_app(K::NewEmployee, reg::head_of(5), Some(org.bin)) };
+    let own = ra.submit(&own).unwrap().application().clone();
+    assert_eq!(own.state, S::AwaitingOperator);
+    let registered = &env.ca.store.application_events(Some(&own.number)).unwrap()[0];
+    assert_eq!(registered.details["registered_first_head"], true);
+
+    // Roles are for employees' applications, and only the legal entity's.
+    let individual = Submission { roles: vec![Role::Hr], ..new_app(K::NewIndividual, 32, None) };
+    assert!(matches!(ra.submit(&individual), Err(RaError::Invalid(_))));
+    let staff = Submission { roles: vec![Role::CaOperator], ..new_app(K::NewEmployee, 33, Some(org.bin)) };
+    assert!(matches!(ra.submit(&staff), Err(RaError::Invalid(_))));
     assert_audit_intact(&env.ca.store);
 }

@@ -245,3 +245,218 @@ fn the_ocsp_responder_in_a_foreign_certificates_aia_is_asked_and_cached_until_ne
     let v = check();
     assert!(!v.valid && v.findings.iter().any(|f| f.reason == ca_core::cms::Reason::Revoked), "{:?}", v.findings);
 }
+
+/// A CRL of `ca`'s issuing CA (its name and key identifier) signed by `signer`, current for a
+/// day from `now`, listing `revoked`; scoped to `partition` (an Issuing Distribution Point for
+/// end-entity certificates) when given.
+fn issuing_crl(
+    ca: &TestCa,
+    signer: &dyn ca_core::signer::Signer,
+    now: time::OffsetDateTime,
+    revoked: &[&ca_core::serial::SerialNumber],
+    partition: Option<&str>,
+) -> Vec<u8> {
+    let params = crl::CrlParams {
+        issuer: ca.issuing.subject().clone(),
+        authority_key_id: ca.issuing.key_id().to_vec(),
+        crl_number: 1,
+        this_update: now,
+        next_update: now + Duration::days(1),
+        delta_base: None,
+        issuing_distribution_point: partition
+            .map(|uri| crl::IssuingDistributionPoint { uri: uri.to_owned(), only_contains_user_certs: true }),
+        freshest_crl: None,
+    };
+    let entries = revoked.iter().map(|s| crl::CrlEntry {
+        serial: s.as_bytes(),
+        revoked_at: now,
+        reason: Some(RevocationReason::KeyCompromise),
+        invalidity_date: None,
+    });
+    crl::build_crl(&params, entries, signer).unwrap()
+}
+
+/// A foreign CA whose CRL distribution point and OCSP responder are one loopback `ca-server`
+/// (the responder certified by `certifier`'s issuing CA: the foreign CA itself, or an
+/// impostor's of the same name), and a certificate it issued that names both.
+struct Published {
+    ca: TestCa,
+    leaf: ca_core::issuer::IssuedCertificate,
+    _runtime: tokio::runtime::Runtime,
+}
+
+fn published(n: u32, certifier: Option<&TestCa>) -> Published {
+    let mut ca = TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256);
+    let responder = responder(&ca, certifier.unwrap_or(&ca));
+    let dir = ca.dir.path();
+    std::fs::create_dir_all(dir.join("crl")).unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.join("ca.db")).unwrap());
+    let services =
+        ca_server::Services::new(Some(Arc::new(responder)), Some(store), "nca", dir.join("crl"), dir.join("certs"));
+    let (port, runtime) = ca_tests::serve(Arc::new(services));
+    ca.urls = ca_core::config::PublicationUrls::under(&format!("http://127.0.0.1:{port}"));
+    let key = SoftwareKey::generate(KeyAlgorithm::P256).unwrap();
+    let request = IssuanceRequest {
+        profile: ProfileId::IndividualSign,
+        subject: individual(n),
+        roles: vec![],
+        public_key: key.public_key().clone(),
+    };
+    let leaf = ca.issuer(&SystemClock).issue(&request).unwrap();
+    Published { ca, leaf, _runtime: runtime }
+}
+
+impl Published {
+    /// Publish `der` as the issuing CA's CRL at the distribution point the leaf names.
+    fn publish_crl(&self, der: &[u8]) {
+        std::fs::write(self.ca.dir.path().join("crl").join("nca.crl"), der).unwrap();
+    }
+
+    /// Verify the leaf now with a new verifier (empty caches), the root's CRL sent.
+    fn verify(&self) -> ca_core::cms::CertificateVerification {
+        use ca_core::cms::{self, PathOptions, Requirements};
+        let verifier = ca_server::Verifier::new(
+            std::slice::from_ref(&self.ca.root.certificate_der),
+            std::slice::from_ref(&self.ca.issuing.certificate_der),
+            Vec::new(),
+            Arc::new(SystemClock),
+        )
+        .unwrap();
+        let now = SystemClock.now();
+        let root_crl = root_crl(&self.ca, now);
+        let options = PathOptions {
+            crls: vec![Arc::new(ca_core::pkix::PkixCrl::from_der(&root_crl).unwrap())],
+            ..PathOptions::default()
+        };
+        verifier.with_context(None, now, Some(now), Requirements::default(), options, |ctx| {
+            cms::verify_certificate(&self.leaf.der, ctx).unwrap()
+        })
+    }
+}
+
+/// A fetched CRL that decides nothing (signed by a key that is not the CA's) does not end
+/// the search: the certificate's OCSP responder (AIA) is asked before the answer becomes
+/// RevocationUnavailable; with both broken it is not valid.
+#[test]
+fn an_unusable_fetched_crl_falls_back_to_the_ocsp_responder() {
+    use ca_core::cms::Reason;
+    let unrelated = TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256);
+    let now = SystemClock.now();
+
+    let f = published(70, None);
+    f.publish_crl(&issuing_crl(&f.ca, unrelated.issuing.signer(), now, &[], None));
+    let v = f.verify();
+    assert!(v.valid, "{:?}", v.findings);
+    assert_eq!(v.revocation.source.as_deref(), Some("OCSP"));
+    // The responder answers from the CA's store: a revocation there is seen through it.
+    revoke(&f.ca.store, &SystemClock, &f.leaf.serial, RevocationReason::KeyCompromise, None, "t").unwrap();
+    let v = f.verify();
+    assert!(!v.valid && v.has(Reason::Revoked), "{:?}", v.findings);
+
+    // The responder's certificate is an impostor's too: nothing usable, and the answer says
+    // what each source lacked.
+    let f = published(71, Some(&unrelated));
+    f.publish_crl(&issuing_crl(&f.ca, unrelated.issuing.signer(), now, &[], None));
+    let v = f.verify();
+    assert!(!v.valid && v.has(Reason::RevocationUnavailable), "{:?}", v.findings);
+
+    // The other way round: the responder is broken and the CRL is the CA's own: the CRL answers.
+    f.publish_crl(&issuing_crl(&f.ca, f.ca.issuing.signer(), now, &[], None));
+    let v = f.verify();
+    assert!(v.valid, "{:?}", v.findings);
+    assert_eq!(v.revocation.source.as_deref(), Some("CRL"));
+}
+
+/// RFC 6960 §4.2.2.2.1: a delegated responder whose certificate lacks id-pkix-ocsp-nocheck is
+/// checked for revocation by the CA's CRL; when it is revoked, or its status cannot be had, its
+/// responses are not used.
+#[test]
+fn a_revoked_delegated_responder_without_nocheck_is_not_believed() {
+    use der::{Decode, Encode};
+    use x509_cert::ext::pkix::crl::dp::DistributionPoint;
+    use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
+    use x509_cert::ext::pkix::CrlDistributionPoints;
+    let now = SystemClock.now();
+    // The leaf's own distribution point cannot be reached: the OCSP response sent is its only
+    // status.
+    let urls = ca_core::config::PublicationUrls::under("http://127.0.0.1:1");
+    let ca = TestCa::with_urls(KeyAlgorithm::P256, KeyAlgorithm::P256, &FixedClock(now), urls);
+    let key = SoftwareKey::generate(KeyAlgorithm::P256).unwrap();
+    let request = IssuanceRequest {
+        profile: ProfileId::IndividualSign,
+        subject: individual(72),
+        roles: vec![],
+        public_key: key.public_key().clone(),
+    };
+    let leaf = ca.issuer(&FixedClock(now)).issue(&request).unwrap();
+
+    // The responder's certificate re-issued without nocheck, in a CRL partition of its own.
+    let partition = "http://127.0.0.1:1/crl/responders.crl";
+    let (responder_key, issued) = ca.ocsp_responder(KeyAlgorithm::P256);
+    let mut cert = x509_cert::Certificate::from_der(&issued.der).unwrap();
+    let extensions = cert.tbs_certificate.extensions.get_or_insert_with(Vec::new);
+    let nocheck = der::asn1::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.5");
+    assert!(extensions.iter().any(|e| e.extn_id == nocheck), "the profile writes nocheck");
+    extensions.retain(|e| e.extn_id != nocheck);
+    let uri = der::asn1::Ia5String::new(partition).unwrap();
+    let dp = CrlDistributionPoints(vec![DistributionPoint {
+        distribution_point: Some(DistributionPointName::FullName(vec![GeneralName::UniformResourceIdentifier(uri)])),
+        reasons: None,
+        crl_issuer: None,
+    }]);
+    extensions.push(x509_cert::ext::Extension {
+        extn_id: der::asn1::ObjectIdentifier::new_unwrap("2.5.29.31"),
+        critical: false,
+        extn_value: der::asn1::OctetString::new(dp.to_der().unwrap()).unwrap(),
+    });
+    let signature = ca.issuing.signer().sign(&cert.tbs_certificate.to_der().unwrap()).unwrap();
+    cert.signature = der::asn1::BitString::from_bytes(&signature).unwrap();
+    let responder_der = cert.to_der().unwrap();
+    let store = Arc::new(SqliteStore::open(&ca.dir.path().join("ca.db")).unwrap());
+    let responder = Responder::new(
+        "nca",
+        &ca.issuing.certificate_der,
+        &responder_der,
+        Arc::new(responder_key),
+        store,
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    let response = ocsp_response(&ca, &responder, &leaf.der);
+
+    let verifier = ca_server::Verifier::new(
+        std::slice::from_ref(&ca.root.certificate_der),
+        std::slice::from_ref(&ca.issuing.certificate_der),
+        Vec::new(),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    let root_crl = root_crl(&ca, now);
+    let verify = |responder_crl: Option<Vec<u8>>| {
+        use ca_core::cms::{self, PathOptions, Requirements};
+        let crls = std::iter::once(root_crl.clone()).chain(responder_crl);
+        let options = PathOptions {
+            crls: crls.map(|c| Arc::new(ca_core::pkix::PkixCrl::from_der(&c).unwrap())).collect(),
+            ocsp_responses: vec![Arc::new(ca_core::pkix::OcspResponse::from_der(&response).unwrap())],
+            ..PathOptions::default()
+        };
+        verifier.with_context(None, now, Some(now), Requirements::default(), options, |ctx| {
+            cms::verify_certificate(&leaf.der, ctx).unwrap()
+        })
+    };
+    let signer = ca.issuing.signer();
+
+    let v = verify(Some(issuing_crl(&ca, signer, now, &[], Some(partition))));
+    assert!(v.valid, "the responder is not revoked: {:?}", v.findings);
+    assert_eq!(v.revocation.source.as_deref(), Some("OCSP"));
+
+    let v = verify(Some(issuing_crl(&ca, signer, now, &[&issued.serial], Some(partition))));
+    assert!(!v.valid && v.has(ca_core::cms::Reason::RevocationUnavailable), "{:?}", v.findings);
+
+    let v = verify(None);
+    assert!(
+        !v.valid && v.has(ca_core::cms::Reason::RevocationUnavailable),
+        "no status for the responder: {:?}",
+        v.findings
+    );
+}

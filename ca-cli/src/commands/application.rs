@@ -9,16 +9,16 @@ use std::path::{Path, PathBuf};
 
 use ca_core::cms::{StoreRevocationSource, TrustStore};
 use ca_core::identity::{Bin, Iin};
-use ca_core::issuer::Issuer;
 use ca_core::ra::application::{ApplicationKind, ApplicationNumber, ApplicationState};
 use ca_core::ra::cms_check::{CmsSignatureCheck, SingleUse};
 use ca_core::ra::store::ApplicationQuery;
-use ca_core::ra::{Application, RaError, RegistrationAuthority, Statement, StoreRegistry, Submission, Submitted};
+use ca_core::ra::{
+    ApplicantCsrs, Application, RaError, RegistrationAuthority, Statement, StoreRegistry, Submission, Submitted,
+};
 use ca_core::revocation::RevocationReason;
 use ca_core::serial::SerialNumber;
 use clap::{Args, Subcommand};
-use hsm::{KeyAlgorithm, SoftwareKey};
-use time::Duration;
+use hsm::SoftwareKey;
 
 use super::delivery::Pkcs12Files;
 use crate::context::Context;
@@ -57,6 +57,14 @@ pub enum ApplicationCommand {
     },
     /// Carry out a confirmed application: issue AUTH + SIGN key stores, or revoke.
     Issue(IssueArgs),
+    /// Record a step at the counter: `present` (the applicant presents his form: the operator's
+    /// time starts), and in the card flow `enter-pin` and `applicant-sign`.
+    Step {
+        /// The application number (A-YYYY-NNNNNN).
+        number: String,
+        /// present, enter-pin or applicant-sign.
+        step: String,
+    },
     /// Print the exact bytes a signer signs for a step (to stdout, no newline).
     Statement(StatementArgs),
     /// Finish an application a crashed worker left issuing/revoking: complete it when both key
@@ -76,7 +84,8 @@ pub enum ApplicationCommand {
 
 #[derive(Args, Debug)]
 pub struct StatementArgs {
-    /// submit (a signed new application), head-confirm or operator-confirm.
+    /// submit (a signed new application), head-confirm, operator-confirm, or status (the
+    /// applicant reads his application over HTTP with a signed request).
     #[arg(long)]
     pub action: String,
     /// The application (head-confirm, operator-confirm).
@@ -94,11 +103,18 @@ pub struct StatementArgs {
     /// For `submit`: a certificate serial (hex) the application names (repeatable).
     #[arg(long = "serial")]
     pub serials: Vec<String>,
+    /// For `submit` with the applicant's own keys: his AUTH request (with --csr-sign).
+    #[arg(long, requires = "csr_sign")]
+    pub csr_auth: Option<PathBuf>,
+    /// For `submit` with the applicant's own keys: his SIGN request (with --csr-auth).
+    #[arg(long, requires = "csr_auth")]
+    pub csr_sign: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
 pub struct NewArgs {
-    /// new-individual, new-employee, repeat, revoke-signed, revoke-counter (card: later).
+    /// new-individual, new-employee, repeat, revoke-signed, revoke-counter, card (at the
+    /// counter, with --arrived-at …).
     #[arg(long)]
     pub kind: String,
     /// The applicant's IIN (12 digits, checked against the person registry).
@@ -116,6 +132,29 @@ pub struct NewArgs {
     /// The applicant's CMS signature (repeat, revoke-signed).
     #[arg(long)]
     pub signature: Option<PathBuf>,
+    /// The applicant's AUTH key request (PKCS#10, PEM or DER) made by his signing client;
+    /// with --csr-sign. Only the public key is taken.
+    #[arg(long, requires = "csr_sign")]
+    pub csr_auth: Option<PathBuf>,
+    /// The applicant's SIGN key request (PKCS#10, PEM or DER); with --csr-auth.
+    #[arg(long, requires = "csr_auth")]
+    pub csr_sign: Option<PathBuf>,
+    /// Where the applicant's notices go (default: the address in the person registry).
+    #[arg(long)]
+    pub email: Option<String>,
+    /// new-employee: a legal-entity role asked for (first-head, signing-right, financial-signing,
+    /// hr; repeatable), confirmed by the entity's first head.
+    #[arg(long = "role")]
+    pub roles: Vec<String>,
+    /// At the counter (card, revoke-counter): when the applicant came (RFC 3339).
+    #[arg(long)]
+    pub arrived_at: Option<String>,
+    /// At the counter: when the operator identified him (RFC 3339).
+    #[arg(long, requires = "arrived_at")]
+    pub identified_at: Option<String>,
+    /// At the counter (card): when the forms were filled through the gateway (RFC 3339).
+    #[arg(long, requires = "arrived_at")]
+    pub form_filled_at: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -153,19 +192,31 @@ pub struct SignedArgs {
 pub struct IssueArgs {
     /// The application number (A-YYYY-NNNNNN).
     pub number: String,
-    /// Directory for the PKCS#12 files; default issued/ in the CA directory.
+    /// Staff only, for an application without the applicant's own keys (CSRs): generate his
+    /// key pairs here and hand them over as PKCS#12 files. The key stores' password is the
+    /// applicant's: typed by him at the prompt, or from `--p12-password-env`.
     #[arg(long)]
+    pub generate_keys: bool,
+    /// Directory for the PKCS#12 files (--generate-keys); default issued/ in the CA directory.
+    #[arg(long, requires = "generate_keys")]
     pub p12_dir: Option<PathBuf>,
-    /// Environment variable holding the PKCS#12 password.
-    #[arg(long, default_value = "CA_P12_PASSWORD", value_name = "VAR")]
+    /// Environment variable holding the applicant's PKCS#12 password (--generate-keys).
+    #[arg(long, default_value = "CA_APPLICANT_P12_PASSWORD", value_name = "VAR")]
     pub p12_password_env: String,
-    /// Base of the installation link in the notice.
-    #[arg(long, default_value = "https://pki.gov.kz/install")]
-    pub install_url: String,
 }
 
 fn number(s: &str) -> Result<ApplicationNumber, Failure> {
     s.parse().map_err(|e: ca_core::ra::application::BadNumber| Failure::Input(e.to_string()))
+}
+
+/// The applicant's two requests, when given.
+fn read_csrs(auth: Option<&Path>, sign: Option<&Path>) -> Result<Option<ApplicantCsrs>, Failure> {
+    let read = |p: &Path| std::fs::read(p).map_err(|e| Failure::Input(format!("cannot read {}: {e}", p.display())));
+    match (auth, sign) {
+        (Some(a), Some(s)) => Ok(Some(ApplicantCsrs { auth: read(a)?, sign: read(s)? })),
+        (None, None) => Ok(None),
+        _ => Err(Failure::Input("give both --csr-auth and --csr-sign".into())),
+    }
 }
 
 fn read_signature(path: &Path) -> Result<Vec<u8>, Failure> {
@@ -280,7 +331,8 @@ pub fn run(ctx: &Context, cmd: &ApplicationCommand) -> Outcome {
         registry: &registry,
         signatures: &signatures,
         clock: &ctx.clock,
-        install_url: "https://pki.gov.kz/install",
+        install_url: ctx.config.server.link_base(),
+        install_ttl: ctx.config.server.install_ttl(),
     };
     // Confirmations take each signature once: the same CMS presented again is a replay.
     let single_use = SingleUse { inner: &signatures, requests: ctx.store.as_ref(), clock: &ctx.clock };
@@ -311,8 +363,31 @@ pub fn run(ctx: &Context, cmd: &ApplicationCommand) -> Outcome {
                 .map_err(|e| Failure::Input(e.to_string()))?;
             let signature = args.signature.as_deref().map(read_signature).transpose()?;
             let operator = (kind == ApplicationKind::RevokeCounter).then(|| ctx.actor.clone());
-            let submission = Submission { kind, iin, bin, serials, revocation_reason: reason, signature, operator };
-            let submitted = ra.submit(&submission)?;
+            let csrs = read_csrs(args.csr_auth.as_deref(), args.csr_sign.as_deref())?;
+            let roles = args
+                .roles
+                .iter()
+                .map(|r| r.parse::<ca_core::profile::Role>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| Failure::Input(e.to_string()))?;
+            let submission = Submission {
+                kind,
+                iin,
+                bin,
+                serials,
+                revocation_reason: reason,
+                signature,
+                operator,
+                email: args.email.clone(),
+                csrs,
+                roles,
+            };
+            let times = super::counter::CounterTimes {
+                arrived_at: args.arrived_at.as_deref(),
+                identified_at: args.identified_at.as_deref(),
+                form_filled_at: args.form_filled_at.as_deref(),
+            };
+            let submitted = super::counter::submit(ctx, &ra, &submission, &times)?;
             let a = submitted.application();
             if !ctx.json && matches!(submitted, Submitted::Existing(_)) {
                 println!("(the same application is already open)");
@@ -364,14 +439,15 @@ pub fn run(ctx: &Context, cmd: &ApplicationCommand) -> Outcome {
             let a = confirming.confirm(&n, &ctx.actor, &cms)?;
             print_application(ctx, a.application())
         }
+        ApplicationCommand::Step { number: n, step } => {
+            let a = super::counter::step(ctx, &ra, &number(n)?, step)?;
+            print_application(ctx, &a)
+        }
         ApplicationCommand::Refuse { number: n, reason } => {
             let a = ra.refuse(&number(n)?, &ctx.actor, reason)?;
             print_application(ctx, &a)
         }
-        ApplicationCommand::Issue(args) => {
-            let ra = RegistrationAuthority { install_url: &args.install_url, ..ra };
-            issue(ctx, &ra, args)
-        }
+        ApplicationCommand::Issue(args) => issue(ctx, &ra, args),
         ApplicationCommand::Recover { number: n, stale_minutes, p12_dir } => {
             // Recovery only looks for and takes back key stores: it holds no key and no password.
             let dir = p12_dir.clone().unwrap_or_else(|| ctx.dir.issued());
@@ -393,14 +469,15 @@ pub fn run(ctx: &Context, cmd: &ApplicationCommand) -> Outcome {
                 "submit" => "submit",
                 "head-confirm" => "head-confirm",
                 "operator-confirm" => "operator-confirm",
+                "status" => "status",
                 other => {
                     return Err(Failure::Input(format!(
-                        "unknown action {other:?}; use submit, head-confirm or operator-confirm"
+                        "unknown action {other:?}; use submit, head-confirm, operator-confirm or status"
                     )))
                 }
             };
             let statement = match (&args.number, action) {
-                (Some(n), "head-confirm" | "operator-confirm") => {
+                (Some(n), "head-confirm" | "operator-confirm" | "status") => {
                     let n = number(n)?;
                     let a =
                         ra.store.application(&n)?.ok_or_else(|| Failure::NotFound(format!("no application {n}")))?;
@@ -431,14 +508,16 @@ pub fn run(ctx: &Context, cmd: &ApplicationCommand) -> Outcome {
                         .map(|s| s.parse::<SerialNumber>())
                         .collect::<Result<Vec<_>, _>>()
                         .map_err(|e| Failure::Input(e.to_string()))?;
-                    Statement { action, number: None, kind, iin, bin, serials }
+                    let keys = match read_csrs(args.csr_auth.as_deref(), args.csr_sign.as_deref())? {
+                        Some(csrs) => RegistrationAuthority::key_digests(&csrs.keys()?),
+                        None => Vec::new(),
+                    };
+                    Statement { action, number: None, kind, iin, bin, serials, keys }
                 }
-                _ => {
-                    return Err(Failure::Input(
-                        "submit takes --kind/--iin (no --number); head-confirm and operator-confirm take --number"
-                            .into(),
-                    ))
-                }
+                _ => return Err(Failure::Input(
+                    "submit takes --kind/--iin (no --number); head-confirm, operator-confirm and status take --number"
+                        .into(),
+                )),
             };
             use std::io::Write;
             std::io::stdout().write_all(&statement.canonical()).map_err(|e| Failure::Internal(e.into()))?;
@@ -457,32 +536,33 @@ fn issue(ctx: &Context, ra: &RegistrationAuthority<'_>, args: &IssueArgs) -> Out
     if a.state != ApplicationState::Confirmed {
         return Err(Failure::Input(format!("application {n} is {}: only a confirmed application is issued", a.state)));
     }
-    let p12_dir = args.p12_dir.clone().unwrap_or_else(|| ctx.dir.issued());
-    if !p12_dir.is_dir() {
-        return Err(Failure::Input(format!("{} is not a directory", p12_dir.display())));
+    let ca = ctx.authority(&ctx.config.issuing.name)?;
+    let issuer = ctx.issuer(&ca);
+    if !ctx.store.application_keys(&n)?.is_empty() {
+        // The applicant brought his own keys: certificates only, installed from the notice's link.
+        if args.generate_keys {
+            return Err(Failure::Input(format!(
+                "application {n} came with the applicant's own keys: no key is generated here (drop --generate-keys)"
+            )));
+        }
+        let done = ra.issue_for_applicant_keys(&n, &issuer, &ctx.actor)?;
+        return print_application(ctx, &done.application);
     }
-    let alg: KeyAlgorithm = ctx
-        .config
-        .end_entity
-        .key_algorithm
-        .parse()
-        .map_err(|e: hsm::UnknownKeyAlgorithm| Failure::Input(e.to_string()))?;
+    if !args.generate_keys {
+        return Err(Failure::Input(format!(
+            "application {n} has no keys of the applicant's own (CSRs): he sends them with the application, or \
+             staff generate his key pairs here with --generate-keys (the key stores' password is then his)"
+        )));
+    }
+    let p12_dir = ctx.key_store_dir(args.p12_dir.as_deref())?;
+    let alg = ctx.end_entity_key_algorithm()?;
     let password =
-        SecretSource { what: "PKCS#12 password", env: args.p12_password_env.clone(), file: None }.read(true)?;
+        SecretSource { what: "the applicant's key store password", env: args.p12_password_env.clone(), file: None }
+            .read(true)?;
     // Keys are generated here; ca-core gets the public keys only.
     let auth = SoftwareKey::generate(alg)?;
     let sign = SoftwareKey::generate(alg)?;
     let public = |k: &SoftwareKey| ca_core::signer::Signer::public_key(k).clone();
-    let ca = ctx.authority(&ctx.config.issuing.name)?;
-    let issuer = Issuer {
-        ca: &ca,
-        store: ctx.store.as_ref(),
-        clock: &ctx.clock,
-        urls: &ctx.config.urls,
-        validity: Duration::days(ctx.config.end_entity.validity_days.into()),
-        actor: &ctx.actor,
-        crl_partitions: ctx.config.crl.partitions(),
-    };
     let delivery = Pkcs12Files { dir: p12_dir, keys: vec![&auth, &sign], password: &password, chain: ctx.chain_der()? };
     let done = ra.issue(&n, &issuer, public(&auth), public(&sign), &ctx.actor, &delivery)?;
     if !ctx.json {

@@ -150,6 +150,7 @@ fn personalize_application(ctx: &Context, args: &PersonalizeArgs, number: &str) 
         signatures: &signatures,
         clock: &ctx.clock,
         install_url: "",
+        install_ttl: time::Duration::hours(72),
     };
     let pin = pin_source(&args.card);
     let login = || -> Result<(), String> {

@@ -4,6 +4,7 @@ pub mod application;
 pub mod audit;
 pub mod backup;
 pub mod card;
+pub mod counter;
 pub mod crl;
 pub mod delivery;
 pub mod demo;
@@ -20,6 +21,7 @@ pub mod show;
 pub mod status;
 pub mod store;
 pub mod system;
+pub mod worker;
 
 use crate::context::Context;
 use crate::{Cli, Command, Outcome};
@@ -48,5 +50,6 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Restore(args) => backup::restore(&cli.dir, args, cli.json),
         Command::Outbox(cmd) => report::outbox(&Context::open(&cli)?, cmd),
         Command::Store(cmd) => store::run(&cli, cmd),
+        Command::Worker(args) => worker::run(&Context::open(&cli)?, args),
     }
 }

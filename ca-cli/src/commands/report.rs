@@ -1,4 +1,5 @@
-//! `ca report sla` (time of each step against the regulation's budget) and `ca outbox send`.
+//! `ca report sla` (time of each step against the regulation's budget; `--open`: open
+//! applications already past the deadline of the step they wait for) and `ca outbox send`.
 
 use std::path::PathBuf;
 
@@ -12,7 +13,17 @@ use crate::Outcome;
 #[derive(Subcommand, Debug)]
 pub enum ReportCommand {
     /// Every timed step with its duration and budget; breaches listed at the end.
-    Sla,
+    Sla(SlaArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SlaArgs {
+    /// Instead: the open applications already past the deadline of the step they wait for.
+    #[arg(long)]
+    pub open: bool,
+    /// With --open: overdue as of this time (RFC 3339; default now), to see what will be late.
+    #[arg(long, requires = "open")]
+    pub at: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -53,9 +64,53 @@ struct SlaRow {
     breached: bool,
 }
 
+/// Open applications past the deadline of the step they wait for, oldest deadline first.
+fn open_overdue(ctx: &Context, args: &SlaArgs) -> Outcome {
+    let now = match &args.at {
+        Some(t) => super::counter::time_arg("--at", t)?,
+        None => ctx.clock_now(),
+    };
+    let timing = ctx.store.timing();
+    let mut events: std::collections::HashMap<_, Vec<_>> = std::collections::HashMap::new();
+    for e in ctx.store.application_events(None)? {
+        events.entry(e.number.clone()).or_default().push(e);
+    }
+    let mut late: Vec<_> = ctx
+        .store
+        .applications(&ca_core::ra::store::ApplicationQuery::default())?
+        .iter()
+        .filter(|a| !a.state.is_final())
+        .filter_map(|a| {
+            let events = events.get(&a.number).map_or(&[][..], Vec::as_slice);
+            ca_core::ra::regulation::overdue(&timing, a, events, now)
+        })
+        .collect();
+    late.sort_by_key(|o| o.deadline);
+    if ctx.json {
+        print_json(&late);
+        return Ok(());
+    }
+    for o in &late {
+        println!(
+            "{} {:<14} {:<17} waits for {:<24} since {} ({}), due {}, late {} min",
+            o.number,
+            o.kind,
+            o.state,
+            o.waiting_for.name(),
+            when(o.since),
+            o.budget.describe(),
+            when(o.deadline),
+            (now - o.deadline).whole_minutes()
+        );
+    }
+    println!("{} open applications overdue at {}", late.len(), when(now));
+    Ok(())
+}
+
 pub fn run(ctx: &Context, cmd: &ReportCommand) -> Outcome {
     match cmd {
-        ReportCommand::Sla => {
+        ReportCommand::Sla(args) if args.open => open_overdue(ctx, args),
+        ReportCommand::Sla(_) => {
             let rows: Vec<SlaRow> = ctx
                 .store
                 .application_events(None)?

@@ -13,6 +13,10 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
+    /// Also run the RA's automatic worker (as `ca worker` with its defaults and `[worker]` of
+    /// ca.toml); its counters appear in /metrics, and a stop lets its current job finish.
+    #[arg(long)]
+    pub worker: bool,
 }
 
 pub fn run(ctx: &Context, args: &ServeArgs) -> Outcome {
@@ -44,7 +48,34 @@ pub fn run(ctx: &Context, args: &ServeArgs) -> Outcome {
     if services.system_signer.get().is_none() {
         eprintln!("note: no system signing key (ca system init): /api/v1/cms/sign answers 503");
     }
+    let worker_metrics = std::sync::Arc::new(ca_core::ra::worker::WorkerMetrics::default());
+    if args.worker {
+        let _ = services.metrics.worker.set(worker_metrics.clone());
+    }
     let runtime = tokio::runtime::Runtime::new().map_err(|e| Failure::Internal(e.into()))?;
+    if !args.worker {
+        return serve(ctx, args, &runtime, services);
+    }
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let worker_args = super::worker::WorkerArgs::for_server();
+    std::thread::scope(|scope| {
+        let worker = scope.spawn(|| {
+            let worked = super::worker::work(ctx, &worker_args, &worker_metrics, &stop);
+            if worked.is_err() {
+                tracing::error!("the RA worker stopped with an error; the server goes on without it");
+            }
+            worked
+        });
+        let served = serve(ctx, args, &runtime, services);
+        // The server stopped (SIGTERM, ctrl-c): the worker finishes its job and stops too.
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let worked =
+            worker.join().unwrap_or_else(|_| Err(Failure::Internal(anyhow::anyhow!("the RA worker panicked"))));
+        served.and(worked)
+    })
+}
+
+fn serve(ctx: &Context, args: &ServeArgs, runtime: &tokio::runtime::Runtime, services: ca_server::Services) -> Outcome {
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await

@@ -22,7 +22,11 @@ impl CaRunner {
     pub fn new(dir: &Path) -> Self {
         Self {
             dir: dir.to_owned(),
-            env: vec![("CA_PASSPHRASE".into(), PASS.into()), ("CA_P12_PASSWORD".into(), P12_PASSWORD.into())],
+            env: vec![
+                ("CA_PASSPHRASE".into(), PASS.into()),
+                ("CA_P12_PASSWORD".into(), P12_PASSWORD.into()),
+                ("CA_APPLICANT_P12_PASSWORD".into(), P12_PASSWORD.into()),
+            ],
         }
     }
 
@@ -259,6 +263,12 @@ pub fn sign_statement_with(
     let input = work.join("statement.json");
     std::fs::write(&input, &statement.stdout).unwrap();
     let sig = work.join(format!("{number}.cms"));
+    cms_sign(&input, key, cert, &sig, options);
+    sig
+}
+
+/// `openssl cms -sign` of the bytes in `input` (attached, DER) into `out`, with more options.
+pub fn cms_sign(input: &Path, key: &Path, cert: &Path, out: &Path, options: &[&str]) {
     openssl_ok(
         &[
             "cms",
@@ -274,13 +284,12 @@ pub fn sign_statement_with(
             "-outform",
             "DER",
             "-out",
-            sig.to_str().unwrap(),
+            out.to_str().unwrap(),
         ]
         .into_iter()
         .chain(options.iter().copied())
         .collect::<Vec<_>>(),
     );
-    sig
 }
 
 /// `ca issue` of a test individual (IIN, surname ТЕСТОВ, name ТЕСТ) with `extra` arguments

@@ -9,10 +9,8 @@ use time::OffsetDateTime;
 use x509_cert::Certificate;
 
 use super::chain::KnownCertificate;
-use super::evidence::{ask_sources, fetch_evidence, Evidence, Fetched};
-use super::report::{
-    CertificateReport, Finding, PathCertificate, Reason, Requirements, RevocationReport, RevocationState,
-};
+use super::evidence::{ask_sources, fetch_evidence, Answer, Evidence, Fetched};
+use super::report::{CertificateReport, Finding, PathReport, Reason, Requirements, RevocationReport, RevocationState};
 use super::revocation::RevocationFacts;
 use super::{CmsError, VerifyContext};
 use crate::identity::{format_dn, CertificateIdentity};
@@ -21,13 +19,27 @@ use crate::pkix::{CertificateStatus, FailureKind, PathFailure, PkixCrl, ProfileF
 /// What was found about one certificate.
 pub(crate) struct CertificateCheck {
     pub findings: Vec<Finding>,
-    pub chain: Vec<String>,
+    pub chain: Arc<[String]>,
     pub chain_trusted: bool,
-    pub path: Vec<PathCertificate>,
-    pub policies: Vec<String>,
-    pub profile_findings: Vec<ProfileFinding>,
+    pub path: PathReport,
+    pub policies: Arc<[String]>,
+    pub profile_findings: Arc<[ProfileFinding]>,
     pub revocation: RevocationReport,
-    pub certificate: CertificateReport,
+    pub certificate: Arc<CertificateReport>,
+}
+
+impl CertificateCheck {
+    /// Put what was found into a signer's report (a CMS SignerInfo or an XML signature).
+    pub(crate) fn record_in(self, report: &mut super::report::SignerReport) {
+        report.findings.extend(self.findings);
+        report.chain = self.chain;
+        report.chain_trusted = self.chain_trusted;
+        report.path = self.path;
+        report.user_constrained_policy_set = self.policies;
+        report.profile_findings = self.profile_findings;
+        report.revocation = self.revocation;
+        report.certificate = Some(self.certificate);
+    }
 }
 
 /// The verdict on a bare certificate.
@@ -38,18 +50,19 @@ pub struct CertificateVerification {
     pub findings: Vec<Finding>,
     #[serde(with = "time::serde::rfc3339")]
     pub validation_time: OffsetDateTime,
-    pub certificate: CertificateReport,
+    /// Shared with every report on the same certificate while it is remembered.
+    pub certificate: Arc<CertificateReport>,
     /// Subjects of the path from the certificate's issuer to the trust anchor.
-    pub chain: Vec<String>,
+    pub chain: Arc<[String]>,
     pub chain_trusted: bool,
     /// The validated path, the certificate first, trust anchor last (empty without one).
-    pub path: Vec<PathCertificate>,
+    pub path: PathReport,
     /// RFC 5280 §6.1.6's user-constrained policy set (dotted OIDs; anyPolicy,
     /// `2.5.29.32.0`, when any is acceptable; empty when none is).
-    pub user_constrained_policy_set: Vec<String>,
+    pub user_constrained_policy_set: Arc<[String]>,
     /// Obligations RFC 5280 puts on the issuing CA that certificates of the path break
     /// (non-fatal unless `strict`).
-    pub profile_findings: Vec<ProfileFinding>,
+    pub profile_findings: Arc<[ProfileFinding]>,
     pub revocation: RevocationReport,
 }
 
@@ -97,18 +110,12 @@ pub(crate) fn check_certificate(
     for (reason, message) in outcome.problems {
         findings.push(Finding::new(reason, message));
     }
-    let mut chain = Vec::new();
-    let mut path_report = Vec::new();
-    let mut policies = Vec::new();
-    let mut profile_findings = Vec::new();
+    // What depends only on the path is shared from it, not copied.
+    let (mut chain, mut path_report, mut policies, mut profile_findings) =
+        (Arc::default(), PathReport::default(), Arc::default(), Arc::default());
     if let Some(path) = &outcome.path {
         chain = path.ca.subjects.clone();
-        path_report.push(PathCertificate {
-            subject: leaf.report.subject.clone(),
-            serial: leaf.report.serial.clone(),
-            sha256: hex::encode(leaf.fingerprint),
-        });
-        path_report.extend(path.ca.described.iter().cloned());
+        path_report = PathReport::new(path.facts.target.clone(), path.ca.described.clone());
         policies = path.facts.policies.clone();
         profile_findings = path.facts.findings.clone();
         let cas = &path.ca.certificates;
@@ -142,8 +149,9 @@ pub(crate) fn check_certificate(
                 }
                 None if policy == RevocationPolicy::None => (RevocationState::NotChecked, Vec::new()),
                 // No source covers the certificate, or the one that does failed (a CRL that
-                // cannot be fetched): the evidence at hand decides if it can.
-                failed => match (evidence.status(i), failed) {
+                // cannot be fetched): the evidence at hand decides if it can, the certificate's
+                // OCSP responder asked too when the fetched CRLs decide nothing.
+                failed => match with_ocsp_fallback(&mut evidence, i, failed) {
                     (Some(status), _) if decisive(&status) => {
                         evidence_revocation(status, policy, at, at_is_claimed, &mut revocation, i == 0, &what)
                     }
@@ -180,6 +188,39 @@ pub(crate) fn check_certificate(
         revocation,
         certificate,
     }
+}
+
+/// The evidence's status of link `k` and the failure of the source that should have answered;
+/// when the status is not decisive, after asking the link's OCSP responder (an unusable CRL
+/// falls back to OCSP before the link is left without a status). A responder that fails adds
+/// its reason to what the CRLs lacked.
+fn with_ocsp_fallback<'s>(
+    evidence: &mut Evidence<'s>,
+    k: usize,
+    failed: Answer<'s>,
+) -> (Option<Result<CertificateStatus, PathFailure>>, Answer<'s>) {
+    let status = evidence.status(k);
+    if status.as_ref().is_some_and(decisive) {
+        return (status, failed);
+    }
+    let Some((responder, why)) = evidence.fall_back_to_ocsp(k) else {
+        return (evidence.status(k), failed);
+    };
+    let status = evidence.status(k);
+    if status.as_ref().is_some_and(decisive) {
+        return (status, failed);
+    }
+    let lacked = match (&status, &failed) {
+        (_, Some((source, Err(e)))) => Some(format!("{source}: {e}")),
+        (Some(Ok(CertificateStatus::NotChecked { why })), None) => Some(why.clone()),
+        (Some(Err(f)), None) => Some(f.message.clone()),
+        _ => None,
+    };
+    let why = match lacked {
+        Some(lacked) => format!("{lacked}; {responder}: {why}"),
+        None => why,
+    };
+    (None, Some((failed.map_or(responder, |(source, _)| source), Err(why))))
 }
 
 /// Why a certificate has no status when nothing at all answers for it.

@@ -44,14 +44,15 @@ pub(crate) struct KnownCertificate {
     pub parsed: Parsed,
     /// [`fingerprint`] of the DER: the key of both caches.
     pub fingerprint: Fingerprint,
-    pub report: CertificateReport,
+    /// Shared by every report on the certificate.
+    pub report: Arc<CertificateReport>,
 }
 
 impl KnownCertificate {
     pub fn parse(der: &[u8]) -> Result<Self, CmsError> {
         let parsed = Parsed::new(der)?;
         let tbs = &parsed.cert.tbs_certificate;
-        let report = CertificateReport {
+        let report = Arc::new(CertificateReport {
             serial: hex::encode(tbs.serial_number.as_bytes()),
             subject: format_dn(&tbs.subject),
             issuer: format_dn(&tbs.issuer),
@@ -59,7 +60,7 @@ impl KnownCertificate {
             not_after: to_offset(&tbs.validity.not_after),
             identity: CertificateIdentity::from_certificate(&parsed.cert),
             der: der.to_vec(),
-        };
+        });
         Ok(Self { fingerprint: fingerprint(&[der]), parsed, report })
     }
 }
@@ -79,7 +80,8 @@ pub struct TrustStore {
     algorithms: AlgorithmPolicy,
 }
 
-/// Leaf certificates whose validated paths are remembered by default (about 150 bytes each).
+/// Leaf certificates whose validated paths are remembered by default (about 500 bytes each,
+/// the leaf's entry in an answer's `path` included; the CA part is shared).
 pub const DEFAULT_PATH_CACHE: usize = 100_000;
 /// Parsed signer certificates remembered by default (about 6 KiB each).
 pub const DEFAULT_CERTIFICATE_CACHE: usize = 10_000;
@@ -276,10 +278,6 @@ impl TrustStore {
             };
             (reason, detail)
         })?;
-        let facts = PathFacts {
-            policies: path.user_constrained_policy_set.iter().map(|p| p.to_string()).collect(),
-            findings: path.findings.clone(),
-        };
         let cas = &path.certificates[1..];
         let certificates: Vec<Arc<PkixCert>> = cas.to_vec();
         // The window in which the validity checks hold: the leaf and every intermediate.
@@ -290,8 +288,13 @@ impl TrustStore {
             valid_until = valid_until.min(to_offset(&c.cert.tbs_certificate.validity.not_after));
         }
         let subjects = certificates.iter().map(|c| format_dn(&c.cert.tbs_certificate.subject)).collect();
-        let described = certificates.iter().map(|c| PathCertificate::of(c)).collect();
+        let facts = PathFacts {
+            target: Arc::new(PathCertificate::of(&path.certificates[0])),
+            policies: path.user_constrained_policy_set.iter().map(|p| p.to_string()).collect(),
+            findings: path.findings.into(),
+        };
         let ca_key = fingerprint(&cas.iter().map(|c| c.der.as_slice()).collect::<Vec<_>>());
+        let described = certificates.iter().map(|c| PathCertificate::of(c)).collect();
         let ca = CaPath { certificates, subjects, described, static_problems: Vec::new() };
         if ca.certificates.is_empty() || options.constrain_path() {
             // The target is itself an anchor (not worth remembering), or the path was found

@@ -40,32 +40,74 @@ pub(super) fn ask_sources<'s>(ctx: &VerifyContext<'s>, links: &[(&Certificate, &
 pub(super) struct Fetched {
     crls: Vec<Arc<PkixCrl>>,
     ocsp: Vec<Arc<OcspResponse>>,
+    /// Per link: its OCSP responder was asked already.
+    ocsp_asked: Vec<bool>,
+}
+
+impl Fetched {
+    fn add_crls(&mut self, crls: Vec<Arc<PkixCrl>>) {
+        for crl in crls {
+            if !self.crls.iter().any(|c| Arc::ptr_eq(c, &crl)) {
+                self.crls.push(crl);
+            }
+        }
+    }
+
+    /// Ask the first source with a responder for `certificate` (its AIA) for OCSP responses,
+    /// and fetch the CRLs of the delegated responders that sign them without
+    /// id-pkix-ocsp-nocheck (their own revocation is checked, RFC 6960 §4.2.2.2.1). `Some`:
+    /// the source that should have answered, and why it could not.
+    fn ask_ocsp<'s>(
+        &mut self,
+        ctx: &VerifyContext<'s>,
+        (certificate, issuer): (&Certificate, &Certificate),
+    ) -> Option<(&'s str, String)> {
+        for source in &ctx.revocation {
+            match source.ocsp_responses(certificate, issuer) {
+                Ok(responses) if responses.is_empty() => continue,
+                Ok(responses) => {
+                    for responder in responses.iter().flat_map(|r| r.responders_to_check()) {
+                        if let Some(Ok(crls)) = ctx
+                            .revocation
+                            .iter()
+                            .map(|s| s.crls(responder))
+                            .find(|c| c.as_ref().map_or(true, |crls| !crls.is_empty()))
+                        {
+                            self.add_crls(crls);
+                        }
+                    }
+                    self.ocsp.extend(responses);
+                    return None;
+                }
+                Err(e) => return Some((source.name(), e)),
+            }
+        }
+        None
+    }
 }
 
 /// What the sources fetch for the links none of them gave a status for: CRLs, and OCSP
-/// responses for the links whose CRLs could not be had. A source that should fetch but cannot
-/// makes that link's answer its error (what the evidence at hand may still override).
+/// responses for the links whose CRLs could not be had (more are asked by
+/// [`Evidence::fall_back_to_ocsp`] when the fetched CRLs decide nothing). A source that should
+/// fetch but cannot makes that link's answer its error (what the evidence at hand may still
+/// override).
 pub(super) fn fetch_evidence<'s>(
     ctx: &VerifyContext<'s>,
     links: &[(&Certificate, &Certificate)],
     answers: &mut [Answer<'s>],
 ) -> Fetched {
-    let mut fetched = Fetched::default();
-    for ((certificate, issuer), answer) in links.iter().zip(answers.iter_mut()) {
+    let mut fetched = Fetched { ocsp_asked: vec![false; links.len()], ..Fetched::default() };
+    for (i, (link, answer)) in links.iter().zip(answers.iter_mut()).enumerate() {
         if answer.is_some() {
             continue;
         }
         let mut have_crls = false;
         for source in &ctx.revocation {
-            match source.crls(certificate) {
+            match source.crls(link.0) {
                 Ok(crls) if crls.is_empty() => continue,
                 Ok(crls) => {
                     have_crls = true;
-                    for crl in crls {
-                        if !fetched.crls.iter().any(|c| Arc::ptr_eq(c, &crl)) {
-                            fetched.crls.push(crl);
-                        }
-                    }
+                    fetched.add_crls(crls);
                 }
                 Err(e) => *answer = Some((source.name(), Err(e))),
             }
@@ -74,17 +116,11 @@ pub(super) fn fetch_evidence<'s>(
         if have_crls {
             continue;
         }
-        for source in &ctx.revocation {
-            match source.ocsp_responses(certificate, issuer) {
-                Ok(responses) if responses.is_empty() => continue,
-                Ok(responses) => fetched.ocsp.extend(responses),
-                Err(e) => {
-                    if answer.is_none() {
-                        *answer = Some((source.name(), Err(e)));
-                    }
-                }
+        fetched.ocsp_asked[i] = true;
+        if let Some((source, e)) = fetched.ask_ocsp(ctx, *link) {
+            if answer.is_none() {
+                *answer = Some((source, Err(e)));
             }
-            break;
         }
     }
     fetched
@@ -101,6 +137,8 @@ pub(super) struct Evidence<'c> {
     crls: Vec<Arc<PkixCrl>>,
     /// Fetched OCSP responses and those the relying party sent.
     ocsp: Vec<Arc<OcspResponse>>,
+    /// Per link: its OCSP responder was asked already.
+    ocsp_asked: Vec<bool>,
     at: OffsetDateTime,
     ctx: &'c VerifyContext<'c>,
     /// The path as the engine reads it, made on first use.
@@ -121,7 +159,31 @@ impl<'c> Evidence<'c> {
         // that covers every reason.
         let crls = fetched.crls.iter().chain(&ctx.options.crls).chain(carried_crls).cloned().collect();
         let ocsp = fetched.ocsp.into_iter().chain(ctx.options.ocsp_responses.iter().cloned()).collect();
-        Self { leaf, cas, extra, crls, ocsp, at, ctx, path: None }
+        Self { leaf, cas, extra, crls, ocsp, ocsp_asked: fetched.ocsp_asked, at, ctx, path: None }
+    }
+
+    /// When the CRLs fetched for link `k` (0: the leaf) decide nothing (signed by another key,
+    /// out of scope, stale), ask its certificate's OCSP responder (AIA) too, once. `Some`: the
+    /// responder's source and why it could not answer.
+    pub(super) fn fall_back_to_ocsp(&mut self, k: usize) -> Option<(&'c str, String)> {
+        if self.ocsp_asked.get(k).copied().unwrap_or(true) {
+            return None;
+        }
+        self.ocsp_asked[k] = true;
+        let certificate = match k {
+            0 => &self.leaf.parsed.cert,
+            _ => &self.cas.get(k - 1)?.cert,
+        };
+        let issuer = &self.cas.get(k)?.cert;
+        let mut fetched = Fetched::default();
+        let failure = fetched.ask_ocsp(self.ctx, (certificate, issuer));
+        for crl in fetched.crls {
+            if !self.crls.iter().any(|c| Arc::ptr_eq(c, &crl)) {
+                self.crls.push(crl);
+            }
+        }
+        self.ocsp.extend(fetched.ocsp);
+        failure
     }
 
     /// The status of path certificate `k` (0: the leaf) by the CRLs at hand; `None` without any.

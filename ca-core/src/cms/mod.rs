@@ -26,6 +26,7 @@ mod verify;
 pub(crate) mod tests;
 
 pub use ber::{ber_to_der, BerError};
+pub(crate) use certificate::check_certificate;
 pub use certificate::{verify_certificate, CertificateVerification};
 pub use chain::{TrustStore, DEFAULT_PATH_CACHE};
 pub use ess::{EssCertIdV2, IssuerSerial, SigningCertificateV2, SIGNING_CERTIFICATE_V2};
@@ -33,11 +34,11 @@ pub use input::{decode_input, without_whitespace};
 pub use options::PathOptions;
 pub use path_cache::PathCacheStats;
 pub use report::{
-    CertificateReport, CmsVerification, Finding, PathCertificate, Reason, Requirements, RevocationReport,
+    CertificateReport, CmsVerification, Finding, PathCertificate, PathReport, Reason, Requirements, RevocationReport,
     RevocationState, SignerReport, TimeSource, TimestampReport,
 };
 pub use revocation::{ca_keys, RevocationFacts, RevocationSource, StoreRevocationSource};
-pub use sign::sign;
+pub use sign::{certs_only, sign};
 pub use timestamp::{ID_CT_TST_INFO, ID_KP_TIME_STAMPING, SIGNATURE_TIME_STAMP_TOKEN};
 pub use verify::{verify, SignedCms, VerifyContext};
 

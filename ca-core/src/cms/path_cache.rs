@@ -33,22 +33,27 @@ use crate::pkix::{PkixCert, ProfileFinding};
 pub(crate) struct CaPath {
     /// Issuer first, trust anchor last.
     pub certificates: Vec<Arc<PkixCert>>,
-    /// Their subjects, formatted for reports.
-    pub subjects: Vec<String>,
-    /// Subject, serial and fingerprint of each, for reports.
-    pub described: Vec<PathCertificate>,
+    /// Their subjects, formatted for reports (a report's `chain`, shared).
+    pub subjects: Arc<[String]>,
+    /// Subject, serial and fingerprint of each: the CA part of a report's `path`, shared.
+    pub described: Arc<[PathCertificate]>,
     /// Problems that do not depend on time (a CA certificate without keyCertSign).
     pub static_problems: Vec<(Reason, String)>,
 }
 
 /// What the validation of one leaf's path established besides the path: outputs that depend
-/// only on the certificates and the (default) settings it was found with.
+/// only on the certificates and the (default) settings it was found with. They are the part of
+/// every answer about this leaf that neither the validation time nor revocation changes, so
+/// they are rendered once, here, and shared by the reports (a remembered signer's answer
+/// copies no string of them).
 #[derive(Debug, Default)]
 pub(crate) struct PathFacts {
+    /// The leaf's entry in a report's `path` (its CA part is [`CaPath::described`]).
+    pub target: Arc<PathCertificate>,
     /// The user-constrained policy set (dotted OIDs; `2.5.29.32.0` for any).
-    pub policies: Vec<String>,
+    pub policies: Arc<[String]>,
     /// CA-side obligations broken by certificates of the path.
-    pub findings: Vec<ProfileFinding>,
+    pub findings: Arc<[ProfileFinding]>,
 }
 
 /// A validated path of one leaf certificate.
@@ -217,8 +222,8 @@ mod tests {
     fn ca() -> CaPath {
         CaPath {
             certificates: Vec::new(),
-            subjects: vec!["CN=CA".into()],
-            described: Vec::new(),
+            subjects: Arc::from(vec!["CN=CA".to_string()]),
+            described: Arc::default(),
             static_problems: Vec::new(),
         }
     }

@@ -1,6 +1,8 @@
 //! What a CMS verification reports: per signer, what was checked and what failed, with
 //! machine-readable reasons a portal can act on and messages a person can read.
 
+use std::sync::Arc;
+
 use time::OffsetDateTime;
 
 use crate::identity::{Bin, CertificateIdentity, Iin, KeyType};
@@ -67,6 +69,14 @@ pub enum Reason {
     WrongPerson,
     /// The certificate belongs to another organisation (BIN), or to none.
     WrongOrganisation,
+    /// XML signature: the signature does not cover the element the relying party relies on
+    /// (the document element, or the element with the ID it names), or that element cannot be
+    /// found exactly once: what signature wrapping attacks exploit.
+    NotCovered,
+    /// XML signature: a reference or transform outside the accepted profile (an external or
+    /// non-ID URI, XPath/XSLT or other transforms, several references, a signature that is not
+    /// enveloped in the element it covers).
+    ReferenceRefused,
 }
 
 impl Reason {
@@ -118,7 +128,7 @@ pub struct CertificateReport {
 }
 
 /// One certificate of a validated path, as the answer names it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PathCertificate {
     pub subject: String,
     /// Serial number in hex.
@@ -134,6 +144,40 @@ impl PathCertificate {
             serial: hex::encode(cert.cert.tbs_certificate.serial_number.as_bytes()),
             sha256: hex::encode(cert.fingerprint),
         }
+    }
+}
+
+/// A validated path as an answer names it (target first, trust anchor last), serialised as one
+/// list: the target's entry, and the CA part shared by every certificate the same CAs issued
+/// (a remembered path keeps one entry of its own, not a copy of its CAs').
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PathReport {
+    target: Option<Arc<PathCertificate>>,
+    cas: Arc<[PathCertificate]>,
+}
+
+impl PathReport {
+    pub(crate) fn new(target: Arc<PathCertificate>, cas: Arc<[PathCertificate]>) -> Self {
+        Self { target: Some(target), cas }
+    }
+
+    pub fn len(&self) -> usize {
+        usize::from(self.target.is_some()) + self.cas.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The certificates, target first.
+    pub fn iter(&self) -> impl Iterator<Item = &PathCertificate> {
+        self.target.as_deref().into_iter().chain(self.cas.iter())
+    }
+}
+
+impl serde::Serialize for PathReport {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
     }
 }
 
@@ -215,18 +259,19 @@ pub struct SignerReport {
     /// Where `validation_time` comes from: only `relying-party` and `timestamp` are more than
     /// the signer's word.
     pub validation_time_source: TimeSource,
-    pub certificate: Option<CertificateReport>,
+    /// Shared with every report on the same certificate while it is remembered.
+    pub certificate: Option<Arc<CertificateReport>>,
     /// Subjects of the path from the signer's issuer to the trust anchor.
-    pub chain: Vec<String>,
+    pub chain: Arc<[String]>,
     pub chain_trusted: bool,
     /// The validated path, signer certificate first, trust anchor last (empty without one).
-    pub path: Vec<PathCertificate>,
+    pub path: PathReport,
     /// RFC 5280 §6.1.6's user-constrained policy set of that path (dotted OIDs;
     /// `2.5.29.32.0`, anyPolicy, when any policy is acceptable; empty when none is).
-    pub user_constrained_policy_set: Vec<String>,
+    pub user_constrained_policy_set: Arc<[String]>,
     /// Obligations RFC 5280 puts on the issuing CA that certificates of the path break
     /// (non-fatal unless `strict`).
-    pub profile_findings: Vec<crate::pkix::ProfileFinding>,
+    pub profile_findings: Arc<[crate::pkix::ProfileFinding]>,
     pub revocation: RevocationReport,
     /// SHA-256 of the DER signed attributes the signature covers; `None` without signed
     /// attributes. They hold the content's digest and the signingTime, so this names one act of
@@ -237,6 +282,41 @@ pub struct SignerReport {
 }
 
 impl SignerReport {
+    /// A report on a signer before anything was checked: not valid, validated at `now`.
+    pub(crate) fn unchecked(
+        signer_id: String,
+        digest_algorithm: String,
+        signature_algorithm: String,
+        now: OffsetDateTime,
+    ) -> Self {
+        Self {
+            valid: false,
+            findings: Vec::new(),
+            signer_id,
+            digest_algorithm,
+            signature_algorithm,
+            signature_valid: false,
+            digest_valid: None,
+            signing_time: None,
+            timestamp: None,
+            validation_time: now,
+            validation_time_source: TimeSource::Now,
+            certificate: None,
+            chain: Arc::default(),
+            chain_trusted: false,
+            path: PathReport::default(),
+            user_constrained_policy_set: Arc::default(),
+            profile_findings: Arc::default(),
+            revocation: RevocationReport {
+                state: RevocationState::NotChecked,
+                source: None,
+                reason: None,
+                revoked_at: None,
+            },
+            signed_attributes_digest: None,
+        }
+    }
+
     /// Whether a finding with `reason` was made.
     pub fn has(&self, reason: Reason) -> bool {
         self.findings.iter().any(|f| f.reason == reason)
@@ -278,5 +358,23 @@ impl CmsVerification {
 
     pub fn has(&self, reason: Reason) -> bool {
         self.reasons().contains(&reason)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_report_is_one_list_target_first() {
+        let entry = |subject: &str| PathCertificate { subject: subject.into(), ..Default::default() };
+        let cas: Arc<[PathCertificate]> = vec![entry("CN=CA"), entry("CN=Root")].into();
+        let path = PathReport::new(Arc::new(entry("CN=Leaf")), cas);
+        let json = serde_json::to_value(&path).unwrap();
+        let subjects: Vec<&str> = json.as_array().unwrap().iter().map(|c| c["subject"].as_str().unwrap()).collect();
+        assert_eq!(subjects, ["CN=Leaf", "CN=CA", "CN=Root"]);
+        assert_eq!((path.len(), path.iter().count()), (3, 3));
+        assert_eq!(serde_json::to_string(&PathReport::default()).unwrap(), "[]");
+        assert!(PathReport::default().is_empty());
     }
 }

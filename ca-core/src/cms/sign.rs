@@ -98,3 +98,24 @@ pub fn sign(
 fn attribute(oid: const_oid::ObjectIdentifier, value: Any) -> der::Result<Attribute> {
     Ok(Attribute { oid, values: SetOfVec::try_from(vec![value])? })
 }
+
+/// A "certs-only" PKCS#7 / CMS bundle (RFC 5652 §5, the degenerate SignedData of RFC 8551
+/// §3.6.2: no signers, no content): how a set of certificates is handed over in one DER file
+/// (`.p7c`), e.g. an applicant's certificates with the CA chain.
+pub fn certs_only(certificates_der: &[Vec<u8>]) -> Result<Vec<u8>, CmsError> {
+    let mut certificates = Vec::with_capacity(certificates_der.len());
+    for der in certificates_der {
+        let cert = Certificate::from_der(der).map_err(|e| CmsError::Certificate(e.to_string()))?;
+        certificates.push(CertificateChoices::Certificate(cert));
+    }
+    let signed_data = SignedData {
+        version: CmsVersion::V1,
+        digest_algorithms: SetOfVec::new(),
+        encap_content_info: EncapsulatedContentInfo { econtent_type: ID_DATA, econtent: None },
+        certificates: Some(CertificateSet::try_from(certificates)?),
+        crls: None,
+        signer_infos: SignerInfos::try_from(Vec::new())?,
+    };
+    let info = ContentInfo { content_type: ID_SIGNED_DATA, content: Any::encode_from(&signed_data)? };
+    Ok(info.to_der()?)
+}

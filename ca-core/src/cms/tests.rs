@@ -51,11 +51,11 @@ impl Signer for TestKey {
     }
 }
 
-struct Setup {
+pub(crate) struct Setup {
     _dir: tempfile::TempDir,
-    store: SqliteStore,
-    root: CertificateAuthority,
-    issuing: CertificateAuthority,
+    pub(crate) store: SqliteStore,
+    pub(crate) root: CertificateAuthority,
+    pub(crate) issuing: CertificateAuthority,
     urls: PublicationUrls,
 }
 
@@ -156,7 +156,7 @@ fn sign_then_verify_attached_and_detached_with_report() {
 }
 
 /// A signer certificate issued by the test hierarchy, with its key and the setup.
-fn signer(clock: &FixedClock) -> (Setup, TestKey, crate::issuer::IssuedCertificate) {
+pub(crate) fn signer(clock: &FixedClock) -> (Setup, TestKey, crate::issuer::IssuedCertificate) {
     let s = setup(clock);
     let issuer = Issuer {
         ca: &s.issuing,

@@ -21,10 +21,7 @@ use super::chain::{to_offset, KnownCertificate, TrustStore};
 use super::ess::{SigningCertificateV2, SIGNING_CERTIFICATE_V2};
 use super::options::PathOptions;
 use super::parts::{read_signer_info, SignedDataParts};
-use super::report::{
-    CmsVerification, Finding, Reason, Requirements, RevocationReport, RevocationState, SignerReport, TimeSource,
-    TimestampReport,
-};
+use super::report::{CmsVerification, Finding, Reason, Requirements, SignerReport, TimeSource, TimestampReport};
 use super::revocation::RevocationSource;
 use super::timestamp::{check_token, SIGNATURE_TIME_STAMP_TOKEN};
 use super::{decode_input, CmsError, Digest, ATTR_CONTENT_TYPE, ATTR_MESSAGE_DIGEST, ATTR_SIGNING_TIME};
@@ -212,32 +209,12 @@ struct Signer<'a> {
 impl<'a> Signer<'a> {
     fn check(&self) -> SignerReport {
         let info = self.info;
-        let mut report = SignerReport {
-            valid: false,
-            findings: Vec::new(),
-            signer_id: describe_sid(&info.sid),
-            digest_algorithm: info.digest_alg.oid.to_string(),
-            signature_algorithm: info.signature_algorithm.oid.to_string(),
-            signature_valid: false,
-            digest_valid: None,
-            signing_time: None,
-            timestamp: None,
-            validation_time: self.ctx.now,
-            validation_time_source: TimeSource::Now,
-            certificate: None,
-            chain: Vec::new(),
-            chain_trusted: false,
-            path: Vec::new(),
-            user_constrained_policy_set: Vec::new(),
-            profile_findings: Vec::new(),
-            revocation: RevocationReport {
-                state: RevocationState::NotChecked,
-                source: None,
-                reason: None,
-                revoked_at: None,
-            },
-            signed_attributes_digest: None,
-        };
+        let mut report = SignerReport::unchecked(
+            describe_sid(&info.sid),
+            info.digest_alg.oid.to_string(),
+            info.signature_algorithm.oid.to_string(),
+            self.ctx.now,
+        );
         let mut add = |reason, message: String| report.findings.push(Finding::new(reason, message));
         let leaf = self.find_certificate();
         if leaf.is_none() {
@@ -335,15 +312,7 @@ impl<'a> Signer<'a> {
         if let Some(leaf) = leaf {
             let extra: Vec<&[u8]> = self.cms_certificates.iter().map(|c| c.der).collect();
             let at_is_claimed = self.ctx.validation_time.is_none() && proven.is_none() && report.signing_time.is_some();
-            let checked = check_certificate(leaf, &extra, self.carried_crls, at, at_is_claimed, self.ctx);
-            report.findings.extend(checked.findings);
-            report.chain = checked.chain;
-            report.chain_trusted = checked.chain_trusted;
-            report.path = checked.path;
-            report.user_constrained_policy_set = checked.policies;
-            report.profile_findings = checked.profile_findings;
-            report.revocation = checked.revocation;
-            report.certificate = Some(checked.certificate);
+            check_certificate(leaf, &extra, self.carried_crls, at, at_is_claimed, self.ctx).record_in(&mut report);
         }
         report.valid = report.signature_valid && report.findings.iter().all(|f| !f.fatal);
         report

@@ -119,15 +119,22 @@ pub enum ExternalStatus {
     Unknown,
 }
 
+/// The status, by the CRLs at hand (§6.3, the CRL issuer's path ending in the same anchor),
+/// of another certificate of the issuer a [`StatusSource`] is asked about: how a delegated OCSP
+/// responder's own certificate is checked (RFC 6960 §4.2.2.2.1). `Ok` when a current CRL in
+/// scope does not list it; `Err` says why it is revoked or has no status.
+pub type IssuedStatus<'a> = &'a dyn Fn(&Arc<PkixCert>) -> Result<(), String>;
+
 /// Revocation sources beside CRLs, asked first for every certificate of a path.
 pub trait StatusSource: Send + Sync {
     /// `None`: this source knows nothing of the certificate; `Some(Err)`: it is responsible
-    /// but could not answer.
+    /// but could not answer. `issued_status` checks another certificate `issuer` issued.
     fn status(
         &self,
         cert: &PkixCert,
         issuer: &PkixCert,
         at: OffsetDateTime,
+        issued_status: IssuedStatus<'_>,
     ) -> Option<Result<(String, ExternalStatus), String>>;
 }
 

@@ -3,7 +3,11 @@
 //! certificate's issuer or by a responder the issuer delegated to (a certificate it issued
 //! with id-kp-OCSPSigning, carried in the response, §4.2.2.2), when its CertID names the
 //! certificate (issuer name and key hashes, serial) and when it speaks for the validation
-//! time (nextUpdate not before it; without nextUpdate, thisUpdate not before it). A response
+//! time (nextUpdate not before it; without nextUpdate, thisUpdate not before it). A delegated
+//! responder's certificate without id-pkix-ocsp-nocheck is itself checked for revocation by the
+//! CRLs at hand (RFC 6960 §4.2.2.2.1: the client decides when the CA does not say; a key that
+//! may be compromised must not vouch for others), and its responses count only when a current
+//! CRL says it is not revoked; with nocheck it is trusted for its validity period. A response
 //! that does not count is ignored: the CRLs at hand may still answer.
 
 use std::sync::Arc;
@@ -17,8 +21,9 @@ use x509_ocsp::{BasicOcspResponse, CertStatus, OcspResponse as OcspResponseDer, 
 use super::algorithm::verify_signature;
 use super::cert::PkixCert;
 use super::name::names_equal;
-use super::{ExternalStatus, PkixError, StatusSource, ValidationSettings};
+use super::{ExternalStatus, IssuedStatus, PkixError, StatusSource, ValidationSettings};
 use crate::ocsp::digest;
+use crate::profile::OCSP_NOCHECK;
 
 /// An OCSPResponse (status successful, a BasicOCSPResponse), read once.
 #[derive(Clone, Debug)]
@@ -27,7 +32,7 @@ pub struct OcspResponse {
     /// The ResponseData exactly as encoded: what the responder signed.
     tbs: Vec<u8>,
     /// The certificates the response carries (a delegated responder's).
-    certs: Vec<PkixCert>,
+    certs: Vec<Arc<PkixCert>>,
 }
 
 impl OcspResponse {
@@ -47,7 +52,7 @@ impl OcspResponse {
         let tbs = basic.tbs_response_data.to_der().map_err(|e| bad(e.to_string()))?;
         let mut certs = Vec::new();
         for cert in basic.certs.iter().flatten() {
-            certs.push(PkixCert::from_der(&cert.to_der().map_err(|e| bad(e.to_string()))?)?);
+            certs.push(Arc::new(PkixCert::from_der(&cert.to_der().map_err(|e| bad(e.to_string()))?)?));
         }
         Ok(Self { basic, tbs, certs })
     }
@@ -59,8 +64,16 @@ impl OcspResponse {
         singles.iter().map(|s| s.next_update.as_ref().map(offset)).collect::<Option<Vec<_>>>()?.into_iter().min()
     }
 
-    /// Whether the response is signed by `issuer`'s key or by a responder it delegated to.
-    fn signed_for(&self, issuer: &PkixCert, settings: &ValidationSettings) -> bool {
+    /// The certificates the response carries that would need a revocation check of their own
+    /// to sign it as delegated responders (id-kp-OCSPSigning, no id-pkix-ocsp-nocheck): what a
+    /// verifier fetches CRLs for.
+    pub fn responders_to_check(&self) -> impl Iterator<Item = &x509_cert::Certificate> {
+        self.certs.iter().filter(|c| is_responder(c) && !has_nocheck(c)).map(|c| &c.cert)
+    }
+
+    /// Whether the response is signed by `issuer`'s key or by a responder it delegated to
+    /// whose certificate is not revoked (`issued_status`) or carries nocheck.
+    fn signed_for(&self, issuer: &PkixCert, settings: &ValidationSettings, issued_status: IssuedStatus<'_>) -> bool {
         let verifies = |key: &spki::SubjectPublicKeyInfoOwned| {
             verify_signature(
                 &self.basic.signature_algorithm,
@@ -81,7 +94,7 @@ impl OcspResponse {
             let tbs = &responder.cert.tbs_certificate;
             let validity = &tbs.validity;
             names_equal(responder.issuer(), issuer.subject())
-                && responder.ext.extended_key_usage.as_ref().is_some_and(|eku| eku.contains(&ID_KP_OCSP_SIGNING))
+                && is_responder(responder)
                 && super::crl::to_offset(&validity.not_before) <= settings.time
                 && settings.time <= super::crl::to_offset(&validity.not_after)
                 && verify_signature(
@@ -95,8 +108,17 @@ impl OcspResponse {
                 )
                 .is_ok()
                 && verifies(&tbs.subject_public_key_info)
+                && (has_nocheck(responder) || issued_status(responder).is_ok())
         })
     }
+}
+
+fn is_responder(cert: &PkixCert) -> bool {
+    cert.ext.extended_key_usage.as_ref().is_some_and(|eku| eku.contains(&ID_KP_OCSP_SIGNING))
+}
+
+fn has_nocheck(cert: &PkixCert) -> bool {
+    cert.cert.tbs_certificate.extensions.iter().flatten().any(|e| e.extn_id == OCSP_NOCHECK)
 }
 
 fn offset(t: &x509_ocsp::OcspGeneralizedTime) -> OffsetDateTime {
@@ -130,6 +152,7 @@ impl StatusSource for OcspResponses<'_> {
         cert: &PkixCert,
         issuer: &PkixCert,
         at: OffsetDateTime,
+        issued_status: IssuedStatus<'_>,
     ) -> Option<Result<(String, ExternalStatus), String>> {
         for response in self.responses {
             let speaks = |s: &&SingleResponse| match &s.next_update {
@@ -138,7 +161,7 @@ impl StatusSource for OcspResponses<'_> {
             };
             let single = response.basic.tbs_response_data.responses.iter().filter(|s| names(s, cert, issuer));
             let mut singles = single.filter(speaks).peekable();
-            if singles.peek().is_none() || !response.signed_for(issuer, self.settings) {
+            if singles.peek().is_none() || !response.signed_for(issuer, self.settings, issued_status) {
                 continue;
             }
             for single in singles {

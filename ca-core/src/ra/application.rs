@@ -182,9 +182,23 @@ pub enum Step {
     Refuse,
     /// A claim given back after a failure, so the application can be carried out again.
     Release,
+    /// The applicant presents the form at the counter (flow 1) or comes to it (card flow): the
+    /// operator's clock starts here, not at the online registration.
+    Present,
+    /// Card flow: the operator identifies the applicant (1 min).
+    Identify,
+    /// Card flow: the operator fills the forms through the e-government gateway (5 min).
+    FillForm,
+    /// Card flow: the applicant enters the PIN on the token (1 min).
+    EnterPin,
+    /// Card flow: the applicant signs the paper or electronic form (1 min).
+    ApplicantSign,
+    /// Card flow: the whole stay at the counter, from [`Step::Present`] to the certificates
+    /// written to the card (20 min); recorded with the writing step.
+    CounterTotal,
 }
 
-const STEPS: [(Step, &str); 10] = [
+const STEPS: [(Step, &str); 16] = [
     (Step::Register, "register"),
     (Step::HeadConfirm, "head-confirm"),
     (Step::OperatorVerify, "operator-verify"),
@@ -195,6 +209,12 @@ const STEPS: [(Step, &str); 10] = [
     (Step::Revoke, "revoke"),
     (Step::Refuse, "refuse"),
     (Step::Release, "release"),
+    (Step::Present, "present"),
+    (Step::Identify, "identify"),
+    (Step::FillForm, "fill-form"),
+    (Step::EnterPin, "enter-pin"),
+    (Step::ApplicantSign, "applicant-sign"),
+    (Step::CounterTotal, "counter-total"),
 ];
 
 impl Step {
@@ -206,7 +226,8 @@ impl Step {
         STEPS.iter().find(|(_, n)| *n == s).map(|(k, _)| *k)
     }
 
-    /// The regulation's budget for this step of this kind of application.
+    /// The document's budget for this step of this kind of application (ca.toml may replace
+    /// it: [`super::regulation::Timing`]).
     pub fn budget(self, kind: ApplicationKind) -> Option<Budget> {
         use ApplicationKind as K;
         match (self, kind) {
@@ -215,14 +236,19 @@ impl Step {
             (Self::Register, _) => Some(Budget::Minutes(5)),
             (Self::OperatorVerify, K::RevokeCounter) => Some(Budget::Minutes(5)),
             (Self::OperatorVerify, _) => Some(Budget::Minutes(20)),
-            (Self::OperatorConfirm, K::Card) => Some(Budget::Minutes(4)),
+            (Self::OperatorConfirm | Self::OperatorVerifyConfirm, K::Card) => Some(Budget::Minutes(4)),
             (Self::OperatorConfirm, _) => Some(Budget::Minutes(15)),
             (Self::OperatorVerifyConfirm, K::RevokeCounter) => Some(Budget::Minutes(20)),
             (Self::OperatorVerifyConfirm, _) => Some(Budget::Minutes(35)),
             (Self::Issue, K::NewIndividual | K::NewEmployee) => Some(Budget::Hours(7)),
             (Self::Issue, K::Card) => Some(Budget::Minutes(4)),
             (Self::Issue, _) | (Self::Revoke, _) => Some(Budget::WorkingDays(1)),
-            (Self::HeadConfirm | Self::Claim | Self::Refuse | Self::Release, _) => None,
+            (Self::Identify, K::Card) => Some(Budget::Minutes(1)),
+            (Self::Identify, _) => Some(Budget::Minutes(5)),
+            (Self::FillForm, _) => Some(Budget::Minutes(5)),
+            (Self::EnterPin | Self::ApplicantSign, _) => Some(Budget::Minutes(1)),
+            (Self::CounterTotal, _) => Some(Budget::Minutes(20)),
+            (Self::HeadConfirm | Self::Claim | Self::Refuse | Self::Release | Self::Present, _) => None,
         }
     }
 }
@@ -294,6 +320,9 @@ pub struct Application {
     /// Revocation: the certificates to revoke. Issuance: the certificates issued.
     pub serials: Vec<SerialNumber>,
     pub revocation_reason: Option<RevocationReason>,
+    /// An employee's application: the legal-entity roles asked for (first head, signing right,
+    /// financial signing, HR), each confirmed by the entity's first head.
+    pub roles: Vec<crate::profile::Role>,
     pub refusal: Option<StoredRefusal>,
     /// Two submissions with the same key while the first is open are one application.
     pub dedup_key: String,

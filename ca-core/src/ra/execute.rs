@@ -8,11 +8,11 @@
 use spki::SubjectPublicKeyInfoOwned;
 
 use super::application::{ActorRole, Application, ApplicationKind, ApplicationNumber, ApplicationState, Step};
-use super::recover::KeyStoreDelivery;
+use super::recover::{ApplicantHoldsKeys, KeyStoreDelivery};
 use super::service::RegistrationAuthority;
-use super::store::{NewEvent, NewMessage, Transition, Transitioned};
+use super::store::{NewEvent, NewMessage, NewToken, TokenPurpose, Transition, Transitioned};
 use super::RaError;
-use crate::identity::Subject;
+use crate::identity::{KeyType, Subject};
 use crate::issuer::{IssuanceRequest, IssuedCertificate, Issuer};
 use crate::profile::{ProfileId, Role};
 use crate::revocation::RevocationReason;
@@ -38,6 +38,9 @@ impl RegistrationAuthority<'_> {
     /// (one transaction). A crash before the last step leaves the application `issuing`, which
     /// [`Self::recover`] completes (both key stores were delivered) or revokes; a delivery that
     /// fails with an error revokes the certificates at once and gives the application back.
+    ///
+    /// Only for an application without the applicant's own keys: the staff's explicit choice of
+    /// keys generated at the CA.
     pub fn issue(
         &self,
         number: &ApplicationNumber,
@@ -48,12 +51,57 @@ impl RegistrationAuthority<'_> {
         delivery: &dyn KeyStoreDelivery,
     ) -> Result<Executed, RaError> {
         let a = self.store.application(number)?.ok_or_else(|| RaError::NotFound(number.clone()))?;
+        if !self.store.application_keys(number)?.is_empty() {
+            return Err(RaError::Invalid(format!(
+                "application {number} came with the applicant's own keys: its certificates are issued for those"
+            )));
+        }
+        self.issue_keys(&a, issuer, auth_key, sign_key, actor, delivery)
+    }
+
+    /// Issue AUTH and SIGN certificates of a confirmed application for the public keys of the
+    /// applicant's own CSRs, stored with it. The keys are checked again: one certified since the
+    /// registration (and not revoked) is refused. The applicant installs the certificates from
+    /// the link of the notice; the CA never had his private keys.
+    pub fn issue_for_applicant_keys(
+        &self,
+        number: &ApplicationNumber,
+        issuer: &Issuer<'_>,
+        actor: &str,
+    ) -> Result<Executed, RaError> {
+        use der::Decode;
+        let a = self.store.application(number)?.ok_or_else(|| RaError::NotFound(number.clone()))?;
+        let keys = self.store.application_keys(number)?;
+        let key = |t: KeyType| -> Result<SubjectPublicKeyInfoOwned, RaError> {
+            let k = keys.iter().find(|k| k.key_type == t).ok_or_else(|| {
+                RaError::Invalid(format!("application {number} has no {} key of the applicant's own", t.name()))
+            })?;
+            SubjectPublicKeyInfoOwned::from_der(&k.spki)
+                .map_err(|e| RaError::Invalid(format!("the stored {} key of {number}: {e}", t.name())))
+        };
+        let (auth, sign) = (key(KeyType::Auth)?, key(KeyType::Sign)?);
+        if a.state == ApplicationState::Confirmed {
+            self.check_keys_unused(&keys, Some(number))?;
+        }
+        self.issue_keys(&a, issuer, auth, sign, actor, &ApplicantHoldsKeys)
+    }
+
+    fn issue_keys(
+        &self,
+        a: &Application,
+        issuer: &Issuer<'_>,
+        auth_key: SubjectPublicKeyInfoOwned,
+        sign_key: SubjectPublicKeyInfoOwned,
+        actor: &str,
+        delivery: &dyn KeyStoreDelivery,
+    ) -> Result<Executed, RaError> {
+        let number = &a.number;
         let (auth, sign, roles) = match a.kind {
             ApplicationKind::NewIndividual => {
                 (ProfileId::IndividualAuth, ProfileId::IndividualSign, vec![Role::IdentifiedInPerson])
             }
             ApplicationKind::NewEmployee => {
-                (ProfileId::LegalAuth, ProfileId::LegalSign, vec![Role::Employee, Role::IdentifiedInPerson])
+                (ProfileId::LegalAuth, ProfileId::LegalSign, super::roles::certificate_roles(&a.roles))
             }
             ApplicationKind::Repeat if a.bin.is_some() => {
                 (ProfileId::LegalAuth, ProfileId::LegalSign, vec![Role::Employee, Role::IdentifiedRemotely])
@@ -63,7 +111,7 @@ impl RegistrationAuthority<'_> {
             }
             _ => return Err(RaError::Invalid(format!("application {number} is a {}, not an issuance", a.kind))),
         };
-        let subject = self.subject(&a)?;
+        let subject = self.subject(a)?;
         let requests = [
             IssuanceRequest { profile: auth, subject: subject.clone(), roles: roles.clone(), public_key: auth_key },
             IssuanceRequest { profile: sign, subject, roles, public_key: sign_key },
@@ -75,7 +123,7 @@ impl RegistrationAuthority<'_> {
         let prepared = issuer.prepare(&requests);
         let serials: Vec<String> = prepared.iter().flatten().map(|p| p.serial.to_hex()).collect();
         let details = serde_json::json!({ "key_stores": delivery.location(), "serials": serials });
-        let claimed = self.claim(&a, ApplicationState::Issuing, actor, details)?;
+        let claimed = self.claim(a, ApplicationState::Issuing, actor, details)?;
         crate::failpoint::hit(crate::failpoint::CLAIMED);
         let certificates = match prepared.and_then(|prepared| issuer.pipeline().run(prepared)) {
             Ok(c) => c,
@@ -104,19 +152,31 @@ impl RegistrationAuthority<'_> {
     ) -> Result<Application, RaError> {
         let a = claimed;
         let serials: Vec<SerialNumber> = certificates.iter().map(|c| c.serial.clone()).collect();
-        let link = format!("{}/{}", self.install_url.trim_end_matches('/'), a.number);
+        // The install link: a fresh one-time token, of which the store keeps the digest.
+        let token = (!self.install_url.is_empty())
+            .then(|| super::install::new_token(TokenPurpose::Install, self.clock.now(), self.install_ttl));
+        let install = match &token {
+            Some(t) => format!(
+                "Установить их можно по ссылке (действует до {}, один раз): {}",
+                t.stored.expires_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+                super::install::install_link(self.install_url, &a.number, &t.secret)
+            ),
+            None => "Получить их можно у Услугодателя.".to_owned(),
+        };
         let notice = a.email.as_ref().map(|to| NewMessage {
             to: to.clone(),
             subject: format!("Регистрационные свидетельства выпущены (заявка {})", a.number),
             body: format!(
                 "Здравствуйте!\n\nПо заявке {} выпущены регистрационные свидетельства (AUTH и SIGN).\n\
-                 Установить их можно по ссылке: {link}\n\nСерийные номера: {}\n\n\
+                 {install}\n\nСерийные номера: {}\n\n\
                  Национальный удостоверяющий центр Республики Казахстан\n",
                 a.number,
                 serials.iter().map(SerialNumber::to_hex).collect::<Vec<_>>().join(", ")
             ),
         });
-        let application = self.complete(claimed, ApplicationState::Issued, Step::Issue, actor, serials, notice)?;
+        let token = token.map(|t| t.stored);
+        let application =
+            self.complete(claimed, ApplicationState::Issued, Step::Issue, actor, serials, notice, token)?;
         crate::failpoint::hit(crate::failpoint::COMPLETED);
         Ok(application)
     }
@@ -162,7 +222,7 @@ impl RegistrationAuthority<'_> {
             ),
         });
         let application =
-            self.complete(&claimed, ApplicationState::Revoked, Step::Revoke, actor, targets.clone(), notice)?;
+            self.complete(&claimed, ApplicationState::Revoked, Step::Revoke, actor, targets.clone(), notice, None)?;
         Ok(Executed { application, certificates: Vec::new(), revoked: targets })
     }
 
@@ -213,7 +273,8 @@ impl RegistrationAuthority<'_> {
                 serials.iter().map(SerialNumber::to_hex).collect::<Vec<_>>().join(", ")
             ),
         });
-        let application = self.complete(&claimed, ApplicationState::Issued, Step::Issue, actor, serials, notice)?;
+        let application =
+            self.complete(&claimed, ApplicationState::Issued, Step::Issue, actor, serials, notice, None)?;
         Ok((Executed { application, certificates: Vec::new(), revoked: Vec::new() }, written))
     }
 
@@ -250,6 +311,7 @@ impl RegistrationAuthority<'_> {
             serials: None,
             refusal: None,
             notice: None,
+            token: None,
         };
         match self.store.transition(&a.number, &transition)? {
             Transitioned::Applied(a) => Ok(a),
@@ -273,11 +335,13 @@ impl RegistrationAuthority<'_> {
             serials: None,
             refusal: None,
             notice: None,
+            token: None,
         };
         self.store.transition(&a.number, &transition)?;
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn complete(
         &self,
         a: &Application,
@@ -286,6 +350,7 @@ impl RegistrationAuthority<'_> {
         actor: &str,
         serials: Vec<SerialNumber>,
         notice: Option<NewMessage>,
+        token: Option<NewToken>,
     ) -> Result<Application, RaError> {
         let details = serde_json::json!({
             "serials": serials.iter().map(SerialNumber::to_hex).collect::<Vec<_>>(),
@@ -298,6 +363,7 @@ impl RegistrationAuthority<'_> {
             serials: Some(serials),
             refusal: None,
             notice,
+            token,
         };
         match self.store.transition(&a.number, &transition)? {
             Transitioned::Applied(a) => Ok(a),
@@ -311,6 +377,6 @@ impl RegistrationAuthority<'_> {
 }
 
 fn event(step: Step, actor: &str, at: time::OffsetDateTime, details: serde_json::Value) -> NewEvent {
-    let role = if actor == "system" { ActorRole::System } else { ActorRole::Operator };
+    let role = if actor == "system" || actor.starts_with("worker:") { ActorRole::System } else { ActorRole::Operator };
     NewEvent { step, actor_role: role, actor: actor.to_owned(), signer_serial: None, at, details }
 }

@@ -9,31 +9,40 @@
 pub mod application;
 pub mod budget;
 pub mod cms_check;
+pub mod counter;
+pub mod csr_keys;
 pub mod csv;
 mod execute;
+pub mod install;
+pub mod notices;
 pub mod outbox;
 mod recover;
 pub mod refusal;
 pub mod registry;
+pub mod regulation;
+pub mod roles;
 mod service;
 pub mod signature;
 pub mod store;
+pub mod worker;
 
 pub use application::{
     ActorRole, Application, ApplicationEvent, ApplicationKind, ApplicationNumber, ApplicationState, Step, StoredRefusal,
 };
+pub use csr_keys::ApplicantCsrs;
 pub use execute::Executed;
-pub use recover::{KeyStoreDelivery, NothingDelivered, Recovered};
+pub use recover::{ApplicantHoldsKeys, KeyStoreDelivery, NothingDelivered, Recovered};
 pub use refusal::Refusal;
 pub use registry::{LegalEntityRecord, PersonRecord, PersonRegistry, RegistryError, StoreRegistry};
-pub use service::{Confirmed, RegistrationAuthority, Submission};
+pub use service::{Confirmed, Registered, RegistrationAuthority, Submission};
 pub use signature::{Expectation, SignatureCheck, SignatureProblem, SignedPayload, SignerFacts, Statement};
 pub use store::{RaStore, Submitted};
 
 use crate::store::StoreError;
 
 /// Why a step was not done. A [`Refusal`] of a step leaves the application as it was (a bad
-/// signature on a confirmation must not let anyone refuse someone else's application); a
+/// signature on a confirmation must not let anyone refuse someone else's application), except
+/// the operator's own failed confirmation ("process 10"), which refuses the application; a
 /// refused *submission* is stored as a refused application instead.
 #[derive(Debug, thiserror::Error)]
 pub enum RaError {

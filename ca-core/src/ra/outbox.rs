@@ -1,7 +1,7 @@
 //! Delivering queued notices. A message is queued in the same transaction as the issuance or
-//! revocation it reports, delivered, and only then marked sent: a crash between delivery and
-//! marking re-delivers it on the next run (at most once more), a crash before delivery delays
-//! it; nothing is lost. The maildir transport names each file after the message id, so a
+//! revocation it reports, taken for delivery (a lease, so two senders never deliver it both),
+//! delivered, and only then marked sent: a crash between delivery and marking re-delivers it
+//! once the lease ends (at most once more), a crash before delivery delays it; nothing is lost. The maildir transport names each file after the message id, so a
 //! re-delivery that finds the first copy still in `new/` replaces it instead of duplicating it.
 
 use std::io::Write;
@@ -130,6 +130,9 @@ pub struct SendReport {
     pub failures: Vec<String>,
 }
 
+/// How long a sender holds a message it took for delivery.
+pub const DELIVERY_LEASE: Duration = Duration::minutes(10);
+
 /// Deliver every due message once.
 pub fn send_due(
     store: &dyn RaStore,
@@ -139,6 +142,11 @@ pub fn send_due(
 ) -> Result<SendReport, StoreError> {
     let mut report = SendReport::default();
     for message in store.due_messages(clock.now(), limit)? {
+        let now = clock.now();
+        if !store.claim_message(message.id, now, now + DELIVERY_LEASE)? {
+            // Another sender took it (or sent it) since the listing.
+            continue;
+        }
         match transport.deliver(&message) {
             Ok(()) => {
                 store.mark_sent(message.id, clock.now())?;

@@ -81,6 +81,10 @@ impl RegistrationAuthority<'_> {
         } else {
             Vec::new()
         };
+        // An issuance for the applicant's own keys delivered nothing and lost nothing.
+        let applicant_keys =
+            self.claim_details(&a)?.get("key_stores").and_then(|l| l.as_str()) == Some(APPLICANT_LOCATION);
+        let delivery: &dyn KeyStoreDelivery = if applicant_keys { &ApplicantHoldsKeys } else { delivery };
         if !issued.is_empty() {
             self.same_location(&a, delivery)?;
         }
@@ -233,6 +237,28 @@ fn issued_certificate(ra: &RegistrationAuthority<'_>, record: CertificateRecord)
         not_before: record.not_before,
         not_after: record.not_after,
     })
+}
+
+/// Where the key stores "go" when the applicant brought his own keys (CSRs): nowhere, he holds
+/// the private keys. Recovery of such an issuance always completes it: nothing can be lost.
+pub struct ApplicantHoldsKeys;
+
+/// The location an applicant-key issuance records with its claim.
+pub const APPLICANT_LOCATION: &str = "the applicant's own keys";
+
+impl KeyStoreDelivery for ApplicantHoldsKeys {
+    fn deliver(&self, _: &[IssuedCertificate]) -> Result<(), String> {
+        Ok(())
+    }
+    fn delivered(&self, _: &IssuedCertificate) -> Result<bool, String> {
+        Ok(true)
+    }
+    fn withdraw(&self, _: &IssuedCertificate) -> Result<(), String> {
+        Ok(())
+    }
+    fn location(&self) -> String {
+        APPLICANT_LOCATION.into()
+    }
 }
 
 /// A delivery that has nothing: for callers that recover revocations and cards only, and for

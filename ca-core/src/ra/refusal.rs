@@ -16,11 +16,16 @@ use super::registry::{LegalCapacity, PersonRecord, LIFE_STATUS_DECEASED};
 /// «…(код:9)» — life status 9 (died), as the portal regulation words it.
 pub const MESSAGE_DECEASED: &str = "Невозможно создать учетную запись по введенному ИИН. За разъяснениями необходимо обратиться в отдел документирования населения в ЦОН (код:9)";
 
-/// The prosecutor's special register.
-pub const MESSAGE_SPECIAL_REGISTER: &str = "Невозможно создать учетную запись по введенному значению ИИН. За разъяснениями необходимо обратиться в Управление Комитета по правовой статистике и специальным учетам Генеральной прокуратуры Республики Казахстан";
+/// The prosecutor's special register; the message ends with the Committee's address, as the
+/// document writes it.
+pub const MESSAGE_SPECIAL_REGISTER: &str = "Невозможно создать учетную запись по введенному значению ИИН. За разъяснениями необходимо обратиться в Управление Комитета по правовой статистике и специальным учетам Генеральной прокуратуры Республики Казахстан <http://www.pravstat.kz>";
 
-/// «…(код: N)» — IIN exclusion code N.
+/// IIN exclusion code N: «…(код: 1)» for code 1 (Requirement 6), and Requirement 7's
+/// «…(код: N - признак исключения ИИН)» for codes 2..9, the codes both requirements word: one
+/// form for all of them, so the same code never reads two ways.
 pub fn message_excluded(code: u8) -> String {
+    let code =
+        if code >= 2 { format!("{code} - признак исключения ИИН") } else { code.to_string() };
     format!("Невозможно создать учетную запись по введенному ИИН. За разъяснениями необходимо обратиться в отдел документирования населения в ЦОН (код: {code})")
 }
 

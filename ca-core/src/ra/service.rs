@@ -3,10 +3,15 @@
 use super::application::{
     dedup_key, ActorRole, Application, ApplicationKind, ApplicationNumber, ApplicationState, Step,
 };
+use super::csr_keys::ApplicantCsrs;
 use super::refusal::{check_person, Refusal};
 use super::registry::PersonRegistry;
-use super::signature::{mismatch, Expectation, SignatureCheck, SignedPayload, SignerFacts, Statement};
-use super::store::{NewApplication, NewEvent, RaStore, Submitted, Transition, Transitioned};
+use super::signature::{
+    mismatch, Expectation, SignatureCheck, SignatureProblem, SignedPayload, SignerFacts, Statement,
+};
+use super::store::{
+    ApplicantKey, NewApplication, NewEvent, RaStore, Submitted, TokenPurpose, Transition, Transitioned,
+};
 use super::{RaError, StoredRefusal};
 use crate::clock::Clock;
 use crate::identity::{Bin, Iin, KeyType};
@@ -23,8 +28,12 @@ pub struct RegistrationAuthority<'a> {
     pub registry: &'a dyn PersonRegistry,
     pub signatures: &'a dyn SignatureCheck,
     pub clock: &'a dyn Clock,
-    /// Base of the installation link in the issuance notice: `<base>/<application number>`.
+    /// The public base URL of `ca-server` (`[server] public_base_url` in ca.toml): the issuance
+    /// notice links to `<base>/install/<number>?t=<token>`, the registration notice to the
+    /// applicant's status look-up. Empty: the notices carry no link.
     pub install_url: &'a str,
+    /// How long the install link stays valid.
+    pub install_ttl: time::Duration,
 }
 
 /// An application as it is handed in.
@@ -41,6 +50,21 @@ pub struct Submission {
     pub signature: Option<Vec<u8>>,
     /// The operator who filled in the application (revoke-counter).
     pub operator: Option<String>,
+    /// Where notices go; `None`: the address in the person registry.
+    pub email: Option<String>,
+    /// The applicant's own AUTH and SIGN requests (new-individual, new-employee, repeat).
+    pub csrs: Option<ApplicantCsrs>,
+    /// new-employee: the legal-entity roles asked for (first-head, signing-right,
+    /// financial-signing, hr); none: an employee's certificate.
+    pub roles: Vec<Role>,
+}
+
+/// A registration, with the status token handed to the applicant (a new application only).
+#[derive(Clone, Debug)]
+pub struct Registered {
+    pub submitted: Submitted,
+    /// The secret of the applicant's status token (see [`super::install`]).
+    pub status_token: Option<String>,
 }
 
 /// What the registration checks found: a refusal, the notice address, the signer.
@@ -66,6 +90,22 @@ impl RegistrationAuthority<'_> {
     /// Register an application. A registry or signature refusal is stored as a refused
     /// application and returned as such (`state == Refused`, `refusal` set).
     pub fn submit(&self, s: &Submission) -> Result<Submitted, RaError> {
+        Ok(self.register(s)?.submitted)
+    }
+
+    /// [`Self::submit`], recording `earlier` steps (done at the counter) before the registration.
+    pub(super) fn submit_after(&self, s: &Submission, earlier: Vec<NewEvent>) -> Result<Submitted, RaError> {
+        Ok(self.register_after(s, earlier)?.submitted)
+    }
+
+    /// [`Self::submit`], also giving the applicant's status token of a new application. The
+    /// applicant is sent the application form with its number ("process 6"), or the refusal
+    /// with its exact text ("process 3", "process 5").
+    pub fn register(&self, s: &Submission) -> Result<Registered, RaError> {
+        self.register_after(s, Vec::new())
+    }
+
+    fn register_after(&self, s: &Submission, earlier: Vec<NewEvent>) -> Result<Registered, RaError> {
         use ApplicationKind as K;
         match (s.kind, &s.bin) {
             (K::Card, Some(_)) => {
@@ -80,6 +120,7 @@ impl RegistrationAuthority<'_> {
             }
             _ => {}
         }
+        super::roles::check_asked(s)?;
         if !s.kind.is_revocation() && (!s.serials.is_empty() || s.revocation_reason.is_some()) {
             return Err(RaError::Invalid("serials and a revocation reason belong to revocation applications".into()));
         }
@@ -111,10 +152,29 @@ impl RegistrationAuthority<'_> {
                 }
             }
         }
+        if s.csrs.is_some() && !matches!(s.kind, K::NewIndividual | K::NewEmployee | K::Repeat) {
+            return Err(RaError::Invalid(format!("a {} application takes no certificate requests", s.kind)));
+        }
+        if let Some(email) = &s.email {
+            if !super::notices::valid_email(email) {
+                return Err(RaError::Invalid("the email address is not one valid address".into()));
+            }
+        }
+        let keys = match &s.csrs {
+            Some(csrs) => self.check_csrs(csrs, None)?,
+            None => Vec::new(),
+        };
         let now = self.clock.now();
-        let (refusal, email, signer) = self.registration_checks(s)?;
+        let (refusal, email, signer) = self.registration_checks(s, &keys)?;
+        // The first head's own application goes to the operator (nobody above him confirms it);
+        // the registry says who the first head is.
+        let own_head = match (&refusal, s.kind) {
+            (None, K::NewEmployee) => self.is_registered_head(s)?,
+            _ => false,
+        };
         let state = match (&refusal, s.kind) {
             (Some(_), _) => ApplicationState::Refused,
+            (None, K::NewEmployee) if own_head => ApplicationState::AwaitingOperator,
             (None, K::NewEmployee) => ApplicationState::AwaitingHead,
             (None, K::NewIndividual | K::RevokeCounter | K::Card) => ApplicationState::AwaitingOperator,
             (None, K::Repeat | K::RevokeSigned) => ApplicationState::Confirmed,
@@ -126,9 +186,27 @@ impl RegistrationAuthority<'_> {
             email,
             serials: s.serials.clone(),
             revocation_reason: s.revocation_reason,
+            roles: s.roles.clone(),
             dedup_key: dedup_key(s.kind, &s.iin, s.bin.as_ref(), &s.serials),
             state,
             refusal: refusal.as_ref().map(stored),
+            keys,
+            tokens: Vec::new(),
+            notice: None,
+            earlier,
+        };
+        let token = super::install::new_token(TokenPurpose::Status, now, super::install::STATUS_TOKEN_TTL);
+        let application = NewApplication {
+            notice: application.email.as_deref().map(|to| match &refusal {
+                Some(r) => super::notices::refusal(to, "{number}", &r.to_string()),
+                None => {
+                    let link = (!self.install_url.is_empty())
+                        .then(|| super::install::status_link(self.install_url, "{number}", &token.secret));
+                    super::notices::registration(to, s.kind, &s.iin, s.bin.as_ref(), link.as_deref())
+                }
+            }),
+            tokens: vec![token.stored.clone()],
+            ..application
         };
         let event = NewEvent {
             step: Step::Register,
@@ -139,15 +217,19 @@ impl RegistrationAuthority<'_> {
             details: serde_json::json!({
                 "refusal": refusal.as_ref().map(Refusal::code),
                 "signer": signer,
+                "registered_first_head": own_head.then_some(true),
             }),
         };
-        Ok(self.store.submit(&application, &event)?)
+        let submitted = self.store.submit(&application, &event)?;
+        let status_token = matches!(submitted, Submitted::New(_)).then_some(token.secret);
+        Ok(Registered { submitted, status_token })
     }
 
-    /// Registry and signature checks of a submission: a refusal, the notice address and the signer.
-    fn registration_checks(&self, s: &Submission) -> Result<Checked, RaError> {
+    /// Registry and signature checks of a submission: a refusal, the notice address (given on
+    /// the application, else the registry's) and the signer.
+    fn registration_checks(&self, s: &Submission, keys: &[ApplicantKey]) -> Result<Checked, RaError> {
         let person = self.registry.person(&s.iin)?;
-        let email = person.as_ref().and_then(|p| p.email.clone());
+        let email = s.email.clone().or_else(|| person.as_ref().and_then(|p| p.email.clone()));
         if !s.kind.is_revocation() {
             // A revocation is served whatever the registry says: a dead person's keys must be
             // revocable too.
@@ -171,6 +253,7 @@ impl RegistrationAuthority<'_> {
             iin: s.iin,
             bin: s.bin,
             serials: s.serials.clone(),
+            keys: Self::key_digests(keys),
         };
         let expectation = Expectation {
             iin: Some(s.iin),
@@ -195,30 +278,52 @@ impl RegistrationAuthority<'_> {
         expected: &Expectation,
         not_iin: Option<&Iin>,
     ) -> Result<SignerFacts, RaError> {
+        self.verify_step(cms, statement, expected, not_iin).map_err(|(e, _)| e)
+    }
+
+    /// [`Self::verify`], also telling whether a refusal is the signer's own ("process 10" when
+    /// he is the operator): a signature over this application's statement by someone holding
+    /// the role the step needs that fails the check (expired or revoked certificate, his own
+    /// application, the wrong key). A replay, a revocation status that cannot be had, a
+    /// signature over anything else (another application's statement) and a signature by
+    /// someone without the role are not: they refuse the request, not the application.
+    fn verify_step(
+        &self,
+        cms: &[u8],
+        statement: &Statement,
+        expected: &Expectation,
+        not_iin: Option<&Iin>,
+    ) -> Result<SignerFacts, (RaError, bool)> {
         let payload = SignedPayload { cms: cms.to_vec(), content: statement.canonical() };
-        let refuse = |why: String| {
+        let refuse = |why: String, signers_own: bool| {
             let _ = self.certificates.append_audit(
                 &AuditEvent::new("ra", "signature.refused")
                     .target(statement.number.as_ref().map_or_else(|| statement.iin.as_string(), |n| n.to_string()))
                     .details(serde_json::json!({ "action": statement.action, "reason": why })),
             );
-            RaError::Refused(Refusal::Signature(why))
+            (RaError::Refused(Refusal::Signature(why)), signers_own)
         };
-        let facts = self.signatures.check(&payload, expected).map_err(|p| refuse(p.to_string()))?;
+        let facts = self.signatures.check(&payload, expected).map_err(|p| {
+            let own = matches!(p, SignatureProblem::Expired(_) | SignatureProblem::Revoked(_));
+            refuse(p.to_string(), own)
+        })?;
+        let has_role = expected.any_role.is_empty() || facts.roles.iter().any(|r| expected.any_role.contains(r));
         if let Some(why) = mismatch(&facts, expected) {
-            return Err(refuse(why));
+            return Err(refuse(why, has_role));
         }
         if let (Some(forbidden), Some(iin)) = (not_iin, &facts.iin) {
             if forbidden == iin {
-                return Err(refuse("an operator cannot confirm his own application".into()));
+                return Err(refuse("an operator cannot confirm his own application".into(), true));
             }
         }
-        if let Some(record) = self.certificates.certificate(&facts.serial)? {
+        let record = self.certificates.certificate(&facts.serial).map_err(|e| (e.into(), false))?;
+        if let Some(record) = record {
             if record.status != CertificateStatus::Issued {
-                return Err(refuse(format!("the signer's certificate {} is {}", facts.serial, record.status.as_str())));
+                let why = format!("the signer's certificate {} is {}", facts.serial, record.status.as_str());
+                return Err(refuse(why, true));
             }
             if expected.at < record.not_before || expected.at > record.not_after {
-                return Err(refuse(format!("the signer's certificate {} is not valid now", facts.serial)));
+                return Err(refuse(format!("the signer's certificate {} is not valid now", facts.serial), true));
             }
         }
         Ok(facts)
@@ -237,6 +342,7 @@ impl RegistrationAuthority<'_> {
             iin: a.iin,
             bin: a.bin,
             serials: a.serials.clone(),
+            keys: Vec::new(),
         }
     }
 
@@ -261,7 +367,9 @@ impl RegistrationAuthority<'_> {
         let expected = Expectation {
             iin: None,
             bin: a.bin,
-            any_role: vec![Role::FirstHead, Role::Hr],
+            // Roles to act for the entity are given by the first head (or whoever acts for him);
+            // HR confirms an employee's certificate only.
+            any_role: if a.roles.is_empty() { vec![Role::FirstHead, Role::Hr] } else { vec![Role::FirstHead] },
             key_type: KeyType::Sign,
             at: self.clock.now(),
         };
@@ -269,19 +377,44 @@ impl RegistrationAuthority<'_> {
         if already {
             return Ok(Confirmed::Already(a));
         }
-        let registered_head = match &a.bin {
-            Some(bin) => self.registry.legal_entity(bin)?.map(|e| Some(e.head_iin) == facts.iin),
+        let entity = match &a.bin {
+            Some(bin) => self.registry.legal_entity(bin)?,
             None => None,
         };
+        let registered_head = entity.as_ref().map(|e| Some(e.head_iin) == facts.iin);
+        // A first head's certificate held by someone else than the registry's first head: he
+        // acts for him (a deputy, an acting head), and is recorded as such.
+        let acting = registered_head == Some(false) && facts.roles.contains(&Role::FirstHead);
+        let acting_for = entity.filter(|_| acting).map(|e| e.head_iin.as_string());
         let event = NewEvent {
             step: Step::HeadConfirm,
             actor_role: ActorRole::Head,
             actor: facts.iin.map_or_else(|| facts.serial.to_hex(), |i| i.as_string()),
             signer_serial: Some(facts.serial.clone()),
             at: self.clock.now(),
-            details: serde_json::json!({ "roles": facts.roles, "registered_first_head": registered_head }),
+            details: serde_json::json!({
+                "roles": facts.roles,
+                "registered_first_head": registered_head,
+                "acting_for": acting_for,
+                "roles_confirmed": a.roles,
+            }),
         };
         self.move_on(&a, ApplicationState::AwaitingOperator, event)
+    }
+
+    /// The applicant reads his application with a signed request: his SIGN key's CMS over the
+    /// application's `status` statement (a certificate of the application's IIN, valid now).
+    pub fn applicant_view(&self, number: &ApplicationNumber, cms: &[u8]) -> Result<Application, RaError> {
+        let a = self.load(number)?;
+        let expected = Expectation {
+            iin: Some(a.iin),
+            bin: None,
+            any_role: Vec::new(),
+            key_type: KeyType::Sign,
+            at: self.clock.now(),
+        };
+        self.verify(cms, &self.statement("status", &a), &expected, None)?;
+        Ok(a)
     }
 
     /// The operator checked the applicant's identity and the form (no signature: the EDS comes
@@ -317,7 +450,16 @@ impl RegistrationAuthority<'_> {
             key_type: KeyType::Sign,
             at: self.clock.now(),
         };
-        let facts = self.verify(cms, &self.statement("operator-confirm", &a), &expected, Some(&a.iin))?;
+        let facts = match self.verify_step(cms, &self.statement("operator-confirm", &a), &expected, Some(&a.iin)) {
+            Ok(facts) => facts,
+            // "Process 10": the operator's own signature fails the check; the service is
+            // refused, the refusal stored and sent to the applicant.
+            Err((RaError::Refused(refusal), true)) if step.is_some() => {
+                self.refuse_with(&a, operator, refusal.clone())?;
+                return Err(RaError::Refused(refusal));
+            }
+            Err((e, _)) => return Err(e),
+        };
         let Some(step) = step else {
             return Ok(Confirmed::Already(a));
         };
@@ -325,14 +467,23 @@ impl RegistrationAuthority<'_> {
         self.move_on(&a, ApplicationState::Confirmed, event)
     }
 
-    /// The operator refuses ("process 8"): the person or the form does not match.
+    /// The operator refuses ("process 8"): the person or the form does not match. The applicant
+    /// is sent the refusal with its text.
     pub fn refuse(&self, number: &ApplicationNumber, operator: &str, reason: &str) -> Result<Application, RaError> {
         let reason = reason.trim();
         if reason.is_empty() || reason.chars().any(char::is_control) {
             return Err(RaError::Invalid("give the reason of the refusal in one line".into()));
         }
         let a = self.load(number)?;
-        let refusal = Refusal::OperatorRefused(reason.to_owned());
+        self.refuse_with(&a, operator, Refusal::OperatorRefused(reason.to_owned()))
+    }
+
+    /// Refuse an open application with `refusal`, queueing its notice in the same transaction.
+    fn refuse_with(&self, a: &Application, operator: &str, refusal: Refusal) -> Result<Application, RaError> {
+        let reason = match &refusal {
+            Refusal::OperatorRefused(r) | Refusal::Signature(r) => r.clone(),
+            other => other.to_string(),
+        };
         let transition = Transition {
             from: vec![
                 ApplicationState::AwaitingHead,
@@ -342,12 +493,13 @@ impl RegistrationAuthority<'_> {
             ],
             to: ApplicationState::Refused,
             event: NewEvent {
-                details: serde_json::json!({ "reason": reason }),
+                details: serde_json::json!({ "reason": reason, "refusal": refusal.code() }),
                 ..operator_event(Step::Refuse, operator, None, self.clock.now())
             },
             serials: None,
             refusal: Some(stored(&refusal)),
-            notice: None,
+            notice: super::notices::refusal_of(a, &refusal.to_string()),
+            token: None,
         };
         match self.store.transition(&a.number, &transition)? {
             Transitioned::Applied(a) => Ok(a),
@@ -360,7 +512,8 @@ impl RegistrationAuthority<'_> {
     }
 
     fn move_on(&self, a: &Application, to: ApplicationState, event: NewEvent) -> Result<Confirmed, RaError> {
-        let transition = Transition { from: vec![a.state], to, event, serials: None, refusal: None, notice: None };
+        let transition =
+            Transition { from: vec![a.state], to, event, serials: None, refusal: None, notice: None, token: None };
         match self.store.transition(&a.number, &transition)? {
             Transitioned::Applied(a) => Ok(Confirmed::Now(a)),
             // Someone else moved it first: a second confirmation is harmless.

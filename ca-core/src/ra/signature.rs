@@ -28,6 +28,10 @@ pub struct Statement {
     pub iin: Iin,
     pub bin: Option<Bin>,
     pub serials: Vec<SerialNumber>,
+    /// A submission with the applicant's own keys: the SHA-256 (hex) of the AUTH and the SIGN
+    /// SubjectPublicKeyInfo, in that order, so the signature covers the keys to be certified.
+    /// Encoded only when present (statements without keys keep their encoding).
+    pub keys: Vec<String>,
 }
 
 impl Statement {
@@ -38,6 +42,9 @@ impl Statement {
         map.insert("application", self.number.as_ref().map(|n| n.as_str().to_owned()).into());
         map.insert("bin", self.bin.map(|b| b.as_string()).into());
         map.insert("iin", self.iin.as_string().into());
+        if !self.keys.is_empty() {
+            map.insert("keys", self.keys.clone().into());
+        }
         map.insert("kind", self.kind.name().into());
         let mut serials: Vec<String> = self.serials.iter().map(SerialNumber::to_hex).collect();
         serials.sort();

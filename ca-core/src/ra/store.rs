@@ -9,7 +9,7 @@ use super::application::{
 };
 use super::csv::RegistryImport;
 use super::registry::{ImportCounts, LegalEntityRecord, PersonRecord};
-use crate::identity::{Bin, Iin};
+use crate::identity::{Bin, Iin, KeyType};
 use crate::revocation::RevocationReason;
 use crate::serial::SerialNumber;
 use crate::store::StoreError;
@@ -23,10 +23,68 @@ pub struct NewApplication {
     pub email: Option<String>,
     pub serials: Vec<SerialNumber>,
     pub revocation_reason: Option<RevocationReason>,
+    /// Legal-entity roles asked for (employees' applications).
+    pub roles: Vec<crate::profile::Role>,
     pub dedup_key: String,
     /// The state after registration (`Refused` with `refusal` when the registry check failed).
     pub state: ApplicationState,
     pub refusal: Option<StoredRefusal>,
+    /// The applicant's own public keys (from his CSRs), stored with the application.
+    pub keys: Vec<ApplicantKey>,
+    /// Tokens handed to the applicant with the application (his status look-up).
+    pub tokens: Vec<NewToken>,
+    /// The notice of the registration, queued in the same transaction; `{number}` in its
+    /// subject and body becomes the number the store allocates.
+    pub notice: Option<NewMessage>,
+    /// Steps done at the counter before the registration (arrival, identification, forms),
+    /// recorded before it, oldest first.
+    pub earlier: Vec<NewEvent>,
+}
+
+/// A public key of the applicant's own, taken from his CSR (the private key never comes here).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApplicantKey {
+    pub key_type: KeyType,
+    /// The SubjectPublicKeyInfo, DER.
+    pub spki: Vec<u8>,
+}
+
+/// What an application token lets its holder do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenPurpose {
+    /// Download the issued certificates once (the install link of the issuance notice).
+    Install,
+    /// Read the application's state and events (given at registration).
+    Status,
+}
+
+impl TokenPurpose {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Install => "install",
+            Self::Status => "status",
+        }
+    }
+}
+
+/// A token to store: only its SHA-256 is kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewToken {
+    pub purpose: TokenPurpose,
+    pub sha256: [u8; 32],
+    pub expires_at: OffsetDateTime,
+}
+
+/// What presenting a token found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenUse {
+    /// The token is this application's and valid; when it was to be consumed, it now is.
+    Accepted,
+    /// No such token for this application (wrong token, or another application's).
+    Unknown,
+    Expired,
+    /// A single-use token that was used already.
+    Used,
 }
 
 /// One transition as the RA asks for it; the store adds the budget, deadline and breach.
@@ -58,6 +116,8 @@ pub struct Transition {
     pub serials: Option<Vec<SerialNumber>>,
     pub refusal: Option<StoredRefusal>,
     pub notice: Option<NewMessage>,
+    /// A token to store (replacing one of the same purpose), e.g. the install link's.
+    pub token: Option<NewToken>,
 }
 
 /// The result of a submission.
@@ -132,10 +192,34 @@ pub trait RaStore: Send + Sync {
     /// Events of one application, or of all (oldest first).
     fn application_events(&self, number: Option<&ApplicationNumber>) -> Result<Vec<ApplicationEvent>, StoreError>;
 
+    /// The applicant's own public keys stored with an application.
+    fn application_keys(&self, number: &ApplicationNumber) -> Result<Vec<ApplicantKey>, StoreError>;
+    /// What already holds the public key whose SubjectPublicKeyInfo has this SHA-256: a
+    /// certificate that is not revoked, or an open or issued application other than `except`.
+    fn key_in_use(
+        &self,
+        spki_sha256: &[u8; 32],
+        except: Option<&ApplicationNumber>,
+    ) -> Result<Option<String>, StoreError>;
+    /// Check a token of `number`; with `consume`, an accepted token is marked used in the same
+    /// transaction (a second use answers [`TokenUse::Used`]).
+    fn use_token(
+        &self,
+        number: &ApplicationNumber,
+        purpose: TokenPurpose,
+        sha256: &[u8; 32],
+        now: OffsetDateTime,
+        consume: bool,
+    ) -> Result<TokenUse, StoreError>;
+
     /// Unsent messages due at `now`, oldest first.
     fn due_messages(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<OutboxMessage>, StoreError>;
     /// Every message, newest first.
     fn outbox(&self, limit: u32) -> Result<Vec<OutboxMessage>, StoreError>;
+    /// Take a due message for delivery: it is not due again before `lease_until`, so a second
+    /// worker does not deliver it too; `false` if it is not due (taken, sent) any more. A
+    /// sender that dies holding it leaves it to be delivered after the lease.
+    fn claim_message(&self, id: i64, now: OffsetDateTime, lease_until: OffsetDateTime) -> Result<bool, StoreError>;
     /// Mark a message delivered; `false` if it already was.
     fn mark_sent(&self, id: i64, at: OffsetDateTime) -> Result<bool, StoreError>;
     /// Record a failed attempt and when to try again.

@@ -68,6 +68,10 @@ impl StoreSection {
 pub trait CaStore: Store + RaStore + NonceStore + std::fmt::Debug {
     /// `sqlite` or `postgres`, for messages.
     fn kind(&self) -> &'static str;
+    /// Time application steps by `timing` (ca.toml's `[regulation]`) from now on.
+    fn set_timing(&self, timing: crate::ra::regulation::Timing);
+    /// The budgets and calendar application events are timed by.
+    fn timing(&self) -> Arc<crate::ra::regulation::Timing>;
     /// The SQLite store, for what only a file can do (`ca backup`).
     fn as_sqlite(&self) -> Option<&SqliteStore> {
         None
@@ -82,6 +86,12 @@ impl CaStore for SqliteStore {
     fn kind(&self) -> &'static str {
         "sqlite"
     }
+    fn set_timing(&self, timing: crate::ra::regulation::Timing) {
+        SqliteStore::set_timing(self, timing);
+    }
+    fn timing(&self) -> Arc<crate::ra::regulation::Timing> {
+        SqliteStore::timing(self)
+    }
     fn as_sqlite(&self) -> Option<&SqliteStore> {
         Some(self)
     }
@@ -90,6 +100,12 @@ impl CaStore for SqliteStore {
 impl CaStore for PostgresStore {
     fn kind(&self) -> &'static str {
         "postgres"
+    }
+    fn set_timing(&self, timing: crate::ra::regulation::Timing) {
+        PostgresStore::set_timing(self, timing);
+    }
+    fn timing(&self) -> Arc<crate::ra::regulation::Timing> {
+        PostgresStore::timing(self)
     }
     fn as_postgres(&self) -> Option<&PostgresStore> {
         Some(self)

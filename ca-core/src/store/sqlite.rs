@@ -48,6 +48,8 @@ const VERIFY_BATCH: i64 = 10_000;
 pub struct SqliteStore {
     conn: Mutex<Connection>,
     path: Option<PathBuf>,
+    /// The regulation's budgets and calendar, for the deadlines of application events.
+    timing: std::sync::RwLock<std::sync::Arc<crate::ra::regulation::Timing>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -87,7 +89,19 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON").context("enabling foreign keys")?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
         migrations::migrate(&mut conn, location, now()?.secs)?;
-        Ok(Self { conn: Mutex::new(conn), path })
+        index_certificate_keys(&mut conn)?;
+        Ok(Self { conn: Mutex::new(conn), path, timing: Default::default() })
+    }
+
+    /// Time application steps by `timing` (ca.toml's `[regulation]`) from now on; until then,
+    /// by the document's budgets and Kazakhstan's fixed-date holidays.
+    pub fn set_timing(&self, timing: crate::ra::regulation::Timing) {
+        *self.timing.write().unwrap_or_else(std::sync::PoisonError::into_inner) = std::sync::Arc::new(timing);
+    }
+
+    /// The budgets and calendar application events are timed by.
+    pub fn timing(&self) -> std::sync::Arc<crate::ra::regulation::Timing> {
+        self.timing.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// The file behind the store; `None` in memory.
@@ -112,6 +126,36 @@ impl SqliteStore {
             conn
         })
     }
+}
+
+/// The SHA-256 of a certificate's SubjectPublicKeyInfo (`None` if the DER does not decode, which
+/// the issuer never records).
+fn certificate_key_sha256(der: &[u8]) -> Option<Vec<u8>> {
+    use der::{Decode, Encode};
+    let certificate = x509_cert::Certificate::from_der(der).ok()?;
+    let spki = certificate.tbs_certificate.subject_public_key_info.to_der().ok()?;
+    Some(crate::ra::csr_keys::spki_sha256(&spki).to_vec())
+}
+
+/// Give the certificates recorded before schema version 6 the key digest that finds them by
+/// key (a key already certified is refused on a new application). A no-op once done: the
+/// partial index holds only the rows still to do.
+fn index_certificate_keys(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = immediate(conn)?;
+    let todo: Vec<(String, Vec<u8>)> = {
+        let mut stmt = tx
+            .prepare("SELECT serial, der FROM certificates WHERE spki_sha256 IS NULL AND der IS NOT NULL")
+            .context("finding certificates without a key digest")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).context("reading certificates")?;
+        rows.collect::<Result<_, _>>().context("reading certificates")?
+    };
+    for (serial, der) in &todo {
+        if let Some(sha) = certificate_key_sha256(der) {
+            tx.execute("UPDATE certificates SET spki_sha256 = ?2 WHERE serial = ?1", params![serial, sha])
+                .with_context(|| format!("indexing the key of certificate {serial}"))?;
+        }
+    }
+    tx.commit().context("committing the key digests")
 }
 
 /// `rusqlite` errors become [`StoreError::Database`] saying what was being done.
@@ -260,13 +304,13 @@ impl Store for SqliteStore {
         {
             let mut update = tx
                 .prepare_cached(
-                    "UPDATE certificates SET status = 'issued', der = ?2, issued_at = ?3
+                    "UPDATE certificates SET status = 'issued', der = ?2, issued_at = ?3, spki_sha256 = ?4
                      WHERE serial = ?1 AND status = 'reserved'",
                 )
                 .context("preparing to record a certificate")?;
             for cert in issued {
                 let changed = update
-                    .execute(params![cert.serial.to_hex(), cert.der, now.secs])
+                    .execute(params![cert.serial.to_hex(), cert.der, now.secs, certificate_key_sha256(&cert.der)])
                     .with_context(|| format!("recording certificate {}", cert.serial))?;
                 if changed == 0 {
                     // Only now find out why, so the common path is one statement per certificate.

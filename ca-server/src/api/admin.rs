@@ -287,23 +287,96 @@ pub(crate) async fn confirm(
     let endpoint = format!("/api/v1/admin/applications/{number}/confirm");
     let cms = body.clone();
     admin_call(services, headers, extensions, endpoint, body, move |svc, verification, operator| {
-        let sqlite = svc
+        let ra_store = svc
             .ra_store
             .as_ref()
             .ok_or_else(|| Refused::Journal("unavailable", ApiError::internal("no registration authority store")))?;
         let number = number.parse().map_err(|e: ca_core::ra::application::BadNumber| malformed(e.to_string()))?;
-        let registry = StoreRegistry(sqlite.as_ref());
+        let registry = StoreRegistry(ra_store.as_ref());
         let check = AlreadyVerified(verification);
-        let ra = RegistrationAuthority {
-            store: sqlite.as_ref(),
-            certificates: sqlite.as_ref(),
-            registry: &registry,
-            signatures: &check,
-            clock: svc.clock.as_ref(),
-            install_url: "",
-        };
+        let ra = super::applications::registration_authority(svc, ra_store.as_ref(), &registry, &check);
         let confirmed = ra.confirm(&number, &operator.actor(), &cms).map_err(ra_error)?;
         Ok(serde_json::json!({ "application": confirmed.application() }))
+    })
+    .await
+}
+
+/// The signed content of an operator's verify or refuse request.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApplicationStep {
+    action: String,
+    application: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// Authenticate an operator's request on application `number` whose signed content is an
+/// [`ApplicationStep`] with `action`, then carry it out with `act`.
+async fn application_step(
+    services: Arc<Services>,
+    number: String,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+    action: &'static str,
+    act: fn(
+        &RegistrationAuthority<'_>,
+        &ca_core::ra::ApplicationNumber,
+        &str,
+        Option<&str>,
+    ) -> Result<ca_core::ra::Application, RaError>,
+) -> Response {
+    let endpoint = format!("/api/v1/admin/applications/{number}/{}", action.trim_start_matches("operator-"));
+    admin_call(services, headers, extensions, endpoint, body, move |svc, verification, operator| {
+        let content = verification.content.clone().unwrap_or_default();
+        let step: ApplicationStep = serde_json::from_slice(&content).map_err(|e| {
+            malformed(format!(r#"signed content must be {{"action":"{action}","application":…}}: {e}"#))
+        })?;
+        // The signature must be for this step of this application, not another one's.
+        if step.action != action || step.application != number {
+            return Err(malformed(format!("the signed request is not {action} of application {number}")));
+        }
+        let ra_store = svc
+            .ra_store
+            .as_ref()
+            .ok_or_else(|| Refused::Journal("unavailable", ApiError::internal("no registration authority store")))?;
+        let number = number.parse().map_err(|e: ca_core::ra::application::BadNumber| malformed(e.to_string()))?;
+        let registry = StoreRegistry(ra_store.as_ref());
+        let check = AlreadyVerified(verification);
+        let ra = super::applications::registration_authority(svc, ra_store.as_ref(), &registry, &check);
+        let application = act(&ra, &number, &operator.actor(), step.reason.as_deref()).map_err(ra_error)?;
+        Ok(serde_json::json!({ "application": application }))
+    })
+    .await
+}
+
+/// `POST /api/v1/admin/applications/{number}/verify`: the operator checked the applicant's
+/// identity and the form; signed content `{"action":"operator-verify","application":…}`.
+pub(crate) async fn verify_identity(
+    State(services): State<Arc<Services>>,
+    UrlPath(number): UrlPath<String>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
+    application_step(services, number, headers, extensions, body, "operator-verify", |ra, n, operator, _| {
+        ra.verify_identity(n, operator).map(|c| c.application().clone())
+    })
+    .await
+}
+
+/// `POST /api/v1/admin/applications/{number}/refuse` ("process 8"): signed content
+/// `{"action":"operator-refuse","application":…,"reason":…}`; the reason is sent to the applicant.
+pub(crate) async fn refuse(
+    State(services): State<Arc<Services>>,
+    UrlPath(number): UrlPath<String>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
+    application_step(services, number, headers, extensions, body, "operator-refuse", |ra, n, operator, reason| {
+        ra.refuse(n, operator, reason.unwrap_or_default())
     })
     .await
 }

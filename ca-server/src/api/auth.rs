@@ -4,6 +4,8 @@
 //! `POST /api/v1/auth/login` verifies signature, chain and revocation *now* (the client's
 //! signingTime is not trusted), requires an AUTH key, consumes the nonce and answers who logged
 //! in. Nonces live in the store, so a restart neither forgets them nor allows a replay.
+//! Instead of a CMS, the client may send an XML document signed as a whole with its AUTH key
+//! (`signXml`), whose document element has a `<nonce>` child holding the challenge.
 
 use std::sync::Arc;
 
@@ -82,10 +84,75 @@ pub(crate) async fn challenge(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LoginJson {
-    cms: String,
+    /// A CMS over the nonce.
+    #[serde(default)]
+    cms: Option<String>,
     /// The nonce (base64) for a detached signature.
     #[serde(default)]
     data: Option<String>,
+    /// Or an XML document signed as a whole (enveloped, `URI=""`) whose document element has
+    /// a `nonce` child holding the challenge (base64): the signing client's `signXml`.
+    #[serde(default)]
+    xml: Option<String>,
+}
+
+const LOGIN_JSON: &str = r#"{"cms": …, "data"?: base64} or {"xml": signed XML with <nonce>…</nonce>}"#;
+
+/// What a login signature proved, CMS or XML alike.
+struct Proof {
+    valid: bool,
+    reasons: Vec<cms::Reason>,
+    fatal_messages: Vec<String>,
+    first_fatal: Option<cms::Reason>,
+    signers: Vec<cms::SignerReport>,
+    /// The nonce the signed content carries, if it carries one.
+    nonce: Option<Vec<u8>>,
+}
+
+impl Proof {
+    fn of_cms(v: cms::CmsVerification) -> Self {
+        let fatal_messages = v
+            .findings
+            .iter()
+            .chain(v.signers.iter().flat_map(|s| &s.findings))
+            .filter(|f| f.fatal)
+            .map(|f| f.message.clone())
+            .collect();
+        Self {
+            valid: v.valid,
+            reasons: v.reasons(),
+            fatal_messages,
+            first_fatal: cms_first_fatal(&v),
+            nonce: v.content.as_deref().and_then(nonce_of),
+            signers: v.signers,
+        }
+    }
+
+    fn of_xml(v: ca_core::xml::XmlVerification, document: &[u8]) -> Self {
+        let fatal_messages = v
+            .findings
+            .iter()
+            .chain(v.signatures.iter().flat_map(|s| &s.signer.findings))
+            .filter(|f| f.fatal)
+            .map(|f| f.message.clone())
+            .collect();
+        // Read only from a document whose signatures all cover the document element (the
+        // verification required it), so the nonce is signed content.
+        let nonce = match v.valid {
+            true => {
+                ca_core::xml::document_child_text(document, "nonce").ok().flatten().and_then(|t| nonce_of(t.as_bytes()))
+            }
+            false => None,
+        };
+        Self {
+            valid: v.valid,
+            reasons: v.reasons(),
+            fatal_messages,
+            first_fatal: v.first_fatal().map(|f| f.reason),
+            nonce,
+            signers: v.signatures.into_iter().map(|s| s.signer).collect(),
+        }
+    }
 }
 
 /// The nonce a signed content stands for: the raw 32 bytes, or their base64 text (clients
@@ -98,6 +165,12 @@ fn nonce_of(content: &[u8]) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD.decode(text).ok().filter(|n| n.len() == NONCE_LEN)
 }
 
+/// The signed login as sent.
+enum Signed {
+    Cms(Vec<u8>, Option<Vec<u8>>),
+    Xml(Vec<u8>),
+}
+
 pub(crate) async fn login(State(services): State<Arc<Services>>, _headers: HeaderMap, body: Bytes) -> Response {
     match login_inner(services, &body).await {
         Ok(r) => r,
@@ -106,45 +179,48 @@ pub(crate) async fn login(State(services): State<Arc<Services>>, _headers: Heade
 }
 
 async fn login_inner(services: Arc<Services>, body: &[u8]) -> Result<Response, ApiError> {
-    let req: LoginJson = serde_json::from_slice(body).map_err(|e| json_error(e, r#"{"cms": …, "data"?: base64}"#))?;
+    let req: LoginJson = serde_json::from_slice(body).map_err(|e| json_error(e, LOGIN_JSON))?;
     let data = req.data.map(|d| base64_field("data", &d)).transpose()?;
     let (Some(verifier), Some(nonces)) = (services.verifier.clone(), services.nonces.clone()) else {
         return Err(not_configured());
     };
+    let signed = match (req.cms, req.xml) {
+        (Some(cms), None) => Signed::Cms(cms.into_bytes(), data),
+        (None, Some(xml)) if data.is_none() => Signed::Xml(xml.into_bytes()),
+        _ => return Err(ApiError::bad_request("malformed-request", format!("expected {LOGIN_JSON}"))),
+    };
     let svc = services.clone();
-    let input = req.cms.into_bytes();
-    let verification = tokio::task::spawn_blocking(move || {
-        let now = svc.clock.now();
-        let requirements = Requirements { key_type: Some(KeyType::Auth), ..Requirements::default() };
-        // Revocation required (the default) for every certificate of the signer's path.
-        verifier.with_context(svc.store.as_deref(), now, Some(now), requirements, Default::default(), |ctx| {
-            cms::verify(&input, data.as_deref(), ctx)
+    let proof =
+        tokio::task::spawn_blocking(move || {
+            let now = svc.clock.now();
+            let requirements = Requirements { key_type: Some(KeyType::Auth), ..Requirements::default() };
+            // Revocation required (the default) for every certificate of the signer's path.
+            verifier.with_context(svc.store.as_deref(), now, Some(now), requirements, Default::default(), |ctx| {
+                match signed {
+                    Signed::Cms(input, data) => cms::verify(&input, data.as_deref(), ctx)
+                        .map(Proof::of_cms)
+                        .map_err(|e| ApiError::bad_request("malformed-cms", e.to_string())),
+                    Signed::Xml(document) => {
+                        ca_core::xml::verify(&document, &ca_core::xml::ReliedElement::Document, ctx)
+                            .map(|v| Proof::of_xml(v, &document))
+                            .map_err(|e| ApiError::bad_request("malformed-xml", e.to_string()))
+                    }
+                }
+            })
         })
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))?
-    .map_err(|e| ApiError::bad_request("malformed-cms", e.to_string()))?;
-    services.metrics.count_verdict("login", verification.valid, cms_first_fatal(&verification));
-    if !verification.valid {
-        let reasons = serde_json::to_value(verification.reasons()).unwrap_or_default();
-        let messages: Vec<&str> = verification
-            .findings
-            .iter()
-            .chain(verification.signers.iter().flat_map(|s| &s.findings))
-            .filter(|f| f.fatal)
-            .map(|f| f.message.as_str())
-            .collect();
-        return Err(unauthorized("signature-invalid", messages.join("; "))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+    services.metrics.count_verdict("login", proof.valid, proof.first_fatal);
+    if !proof.valid {
+        let reasons = serde_json::to_value(&proof.reasons).unwrap_or_default();
+        return Err(unauthorized("signature-invalid", proof.fatal_messages.join("; "))
             .with_details(serde_json::json!({ "reasons": reasons })));
     }
-    let [signer] = verification.signers.as_slice() else {
+    let [signer] = proof.signers.as_slice() else {
         return Err(unauthorized("signature-invalid", "a login signature has exactly one signer"));
     };
-    let nonce = verification
-        .content
-        .as_deref()
-        .and_then(nonce_of)
-        .ok_or_else(|| unauthorized("nonce-unknown", "the signed content is not a challenge nonce"))?;
+    let nonce =
+        proof.nonce.ok_or_else(|| unauthorized("nonce-unknown", "the signed content is not a challenge nonce"))?;
     let now = services.clock.now();
     let outcome = tokio::task::spawn_blocking(move || nonces.consume_nonce(&nonce, now))
         .await

@@ -3,11 +3,14 @@
 //! answered 503.
 
 pub(crate) mod admin;
+pub(crate) mod applications;
 pub(crate) mod auth;
+pub(crate) mod install;
 pub(crate) mod sign;
 pub(crate) mod verify;
 pub(crate) mod verify_inputs;
 pub(crate) mod x509;
+pub(crate) mod xml;
 
 use axum::extract::Request;
 use axum::http::StatusCode;
@@ -118,6 +121,63 @@ fn openapi_document() -> serde_json::Value {
     let mut doc = openapi_base();
     verify_inputs::document(&mut doc);
     doc
+}
+
+/// The applicants' and operators' application endpoints and the install link.
+fn applications_paths() -> serde_json::Value {
+    let error = serde_json::json!({ "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } });
+    let number = serde_json::json!({ "name": "number", "in": "path", "required": true, "schema": { "type": "string", "pattern": "^A-[0-9]{4}-[0-9]{6,12}$" } });
+    let token = serde_json::json!({ "name": "t", "in": "query", "required": true, "schema": { "type": "string" } });
+    let cms_body = serde_json::json!({ "required": true, "content": { "application/pkcs7-mime": { "schema": { "type": "string", "format": "binary" } } } });
+    serde_json::json!({
+        "/api/v1/applications": { "post": {
+            "summary": "Register an application (regulation 004): new-individual and new-employee with the applicant's own AUTH and SIGN CSRs, submitted by the portal with its bearer token; repeat (CSRs, signed with his SIGN key) and revoke-signed (signed) need no token; the applicant is emailed the application form or the refusal",
+            "security": [{}, { "bearer": [] }],
+            "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["kind", "iin"], "additionalProperties": false, "properties": {
+                "kind": { "type": "string", "enum": ["new-individual", "new-employee", "repeat", "revoke-signed"] },
+                "iin": { "type": "string", "pattern": "^[0-9]{12}$" }, "bin": { "type": "string", "pattern": "^[0-9]{12}$" },
+                "email": { "type": "string", "description": "where notices go; default: the person registry's address" },
+                "csr_auth": { "type": "string", "description": "PKCS#10 of the AUTH key, PEM or base64 DER" },
+                "csr_sign": { "type": "string", "description": "PKCS#10 of the SIGN key, PEM or base64 DER" },
+                "serials": { "type": "array", "items": { "type": "string" }, "description": "revoke-signed: certificates to revoke (hex); none: all valid ones" },
+                "reason": { "type": "string", "description": "revoke-signed: RFC 5280 reason name" },
+                "signature": { "type": "string", "description": "base64 CMS by the applicant's SIGN key over the submit statement (repeat, revoke-signed)" } } } } } },
+            "responses": {
+                "201": { "description": "Registered (a refusal by the registry or of the signature is stored and returned with state refused); status_token reads the application" },
+                "200": { "description": "The same application is already open" },
+                "400": { "description": "Malformed; a CSR without proof of possession, with a weak key, or a key already in use", "content": error.clone() },
+                "401": { "description": "An unsigned application without a bearer token", "content": error.clone() },
+                "403": { "description": "A bearer token that is not listed", "content": error.clone() } } } },
+        "/api/v1/applications/{number}": { "get": {
+            "summary": "The applicant's view of his application: state, every event with its budget and deadline, the refusal",
+            "parameters": [number.clone(), token.clone()],
+            "responses": { "200": { "description": "Application and events" }, "404": { "description": "No such application for this token", "content": error.clone() }, "410": { "description": "The status token has expired", "content": error.clone() } } } },
+        "/api/v1/applications/{number}/status": { "post": {
+            "summary": "The applicant's view of his application by signed request: his SIGN key's CMS over the application's status statement (ca application statement --action status), single use",
+            "parameters": [number.clone()], "requestBody": cms_body.clone(),
+            "responses": { "200": { "description": "Application and events" }, "400": { "description": "Not a CMS, or a malformed application number", "content": error.clone() }, "401": { "description": "No signature" }, "403": { "description": "Not the applicant's valid signature over this application's status statement, or a replay", "content": error.clone() }, "404": { "description": "No such application", "content": error.clone() } } } },
+        "/api/v1/applications/{number}/head-confirm": { "post": {
+            "summary": "The legal entity's first head or HR confirms an employee's application: his CMS (SIGN key) over the head-confirm statement, single use",
+            "parameters": [number.clone()], "requestBody": cms_body.clone(),
+            "responses": { "200": { "description": "Confirmed (or already)" }, "400": { "description": "Not a CMS, or a malformed application number", "content": error.clone() }, "401": { "description": "No signature" }, "403": { "description": "Signature refused (wrong signer, role, key, replay)", "content": error.clone() }, "404": { "description": "No such application", "content": error.clone() }, "409": { "description": "Not awaiting the head", "content": error.clone() } } } },
+        "/api/v1/admin/applications/{number}/verify": { "post": {
+            "summary": "The operator checked the applicant's identity and the form: a CMS by a CA operator whose content is {\"action\":\"operator-verify\",\"application\":…}; audited",
+            "parameters": [number.clone()], "requestBody": cms_body.clone(),
+            "responses": { "200": { "description": "Verified" }, "400": { "description": "Not this step of this application", "content": error.clone() }, "401": { "description": "No valid signature" }, "403": { "description": "Not an operator" }, "409": { "description": "Not awaiting the operator", "content": error.clone() } } } },
+        "/api/v1/admin/applications/{number}/refuse": { "post": {
+            "summary": "The operator refuses (process 8): a CMS by a CA operator whose content is {\"action\":\"operator-refuse\",\"application\":…,\"reason\":…}; the applicant is sent the refusal",
+            "parameters": [number.clone()], "requestBody": cms_body,
+            "responses": { "200": { "description": "Refused" }, "400": { "description": "Not this step of this application, or no reason", "content": error.clone() }, "401": { "description": "No valid signature" }, "403": { "description": "Not an operator" }, "409": { "description": "Can no longer be refused", "content": error.clone() } } } },
+        "/install/{number}": { "get": {
+            "summary": "The install link of the issuance notice: the certificates with the CA chain, once",
+            "parameters": [number, token,
+                { "name": "format", "in": "query", "required": false, "schema": { "type": "string", "enum": ["pem", "p7c", "der"] } },
+                { "name": "cert", "in": "query", "required": false, "description": "with format=der", "schema": { "type": "string", "enum": ["auth", "sign"] } }],
+            "responses": {
+                "200": { "description": "Certificates", "content": { "application/x-pem-file": {}, "application/pkcs7-mime": {}, "application/pkix-cert": {} } },
+                "404": { "description": "No such install link (wrong token, another application's, unknown number)", "content": error.clone() },
+                "410": { "description": "Used already, or expired", "content": error } } } }
+    })
 }
 
 fn openapi_base() -> serde_json::Value {
@@ -242,13 +302,49 @@ fn openapi_base() -> serde_json::Value {
                 "responses": { "200": { "description": "Confirmed" }, "400": { "description": "Not a CMS, or a malformed application number", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }, "401": { "description": "No valid signature" }, "403": { "description": "Not an operator, or not this application's statement" }, "404": { "description": "No such application" }, "409": { "description": "Application not in a state to confirm" } }
             } },
             "/api/v1/auth/login": { "post": {
-                "summary": "Log in with a CMS signature of the nonce made with an AUTH key; checked now, chain and revocation included; consumes the nonce",
-                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["cms"], "additionalProperties": false,
-                    "properties": { "cms": { "type": "string", "minLength": 1, "description": "base64 or PEM of the CMS over the nonce" }, "data": { "type": "string", "description": "base64 nonce for a detached signature" } } } } } },
+                "summary": "Log in with a signature of the nonce made with an AUTH key (a CMS, or an XML document signed as a whole whose document element has a <nonce> child); checked now, chain and revocation included; consumes the nonce",
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "additionalProperties": false,
+                    "description": "either cms (with data for a detached one) or xml",
+                    "properties": { "cms": { "type": "string", "minLength": 1, "description": "base64 or PEM of the CMS over the nonce" }, "data": { "type": "string", "description": "base64 nonce for a detached signature" },
+                        "xml": { "type": "string", "minLength": 1, "description": "an XML document with an enveloped signature over the whole document (URI=\"\") whose document element has a <nonce> child holding the base64 nonce" } } } } } },
                 "responses": {
                     "200": { "description": "Who logged in", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/LoginIdentity" } } } },
-                    "400": { "description": "Malformed request or CMS", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+                    "400": { "description": "Malformed request, CMS or XML", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
                     "401": { "description": "signature-invalid (details.reasons), nonce-unknown, nonce-replayed or nonce-expired", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
+                }
+            } }
+        }),
+        serde_json::json!({
+            "/api/v1/xml/verify": { "post": {
+                "summary": "Verify the enveloped XML signatures of a document (RSA-SHA256/384/512, ECDSA-SHA256/384; C14N 1.0 and exclusive C14N, with or without comments; references \"\" and #id): what each signature covers, the signature, and its signer as /api/v1/cms/verify checks one. A signature that does not cover the element the relying party reads (the document element, or signed_id) is NotCovered; external URIs, transforms other than enveloped + C14N and several references are ReferenceRefused",
+                "parameters": [{ "$ref": "#/components/parameters/key_usage" }, { "$ref": "#/components/parameters/roles" }, { "$ref": "#/components/parameters/iin" }, { "$ref": "#/components/parameters/bin" }, { "$ref": "#/components/parameters/validation_time" }],
+                "requestBody": { "required": true, "content": {
+                    "application/json": { "schema": { "type": "object", "required": ["xml"], "additionalProperties": false,
+                        "properties": { "xml": { "type": "string", "minLength": 1, "description": "the XML document as text, or base64 of its bytes" },
+                            "signed_id": { "type": "string", "description": "the ID of the element the relying party reads (default: the document element)" },
+                            "validation_time": { "type": "string", "format": "date-time", "description": "validate at this time (default: now; XML signatures carry no signing time)" },
+                            "requirements": { "$ref": "#/components/schemas/Requirements" } } } },
+                    "application/xml": { "schema": { "type": "string" } },
+                    "text/xml": { "schema": { "type": "string" } }
+                } },
+                "responses": {
+                    "200": { "description": "Verdict; an invalid, uncovered or wrapped signature is valid=false with reasons", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/XmlVerification" } } } },
+                    "400": { "description": "malformed-xml: not well-formed, a DTD (entity declarations are refused), more than 1 MiB, nested deeper than 64 or more than 16 signatures; or a malformed request", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+                    "413": { "description": "Body larger than 1 MiB", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
+                }
+            } },
+            "/api/v1/xml/sign": { "post": {
+                "summary": "Sign an XML document with the service's system certificate: an enveloped signature over the whole document (URI=\"\"), the certificate and chain in KeyInfo/X509Data",
+                "security": [{ "bearer": [] }],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["xml"], "additionalProperties": false,
+                    "properties": { "xml": { "type": "string", "description": "the document as text or base64" },
+                        "c14n": { "type": "string", "enum": ["inclusive", "inclusive-with-comments", "exclusive", "exclusive-with-comments"], "default": "inclusive" } } } } } },
+                "responses": {
+                    "200": { "description": "The signed document", "content": { "application/json": { "schema": { "type": "object", "properties": { "xml": { "type": "string" } } } } } },
+                    "400": { "description": "Not JSON of this shape, or not an acceptable XML document", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+                    "401": { "description": "No bearer token", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+                    "403": { "description": "Token not authorised", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+                    "503": { "description": "No system key configured", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
                 }
             } }
         }),
@@ -262,6 +358,7 @@ fn openapi_base() -> serde_json::Value {
             "/healthz": { "get": { "summary": "Liveness", "responses": { "200": { "description": "ok" } } } },
             "/metrics": { "get": { "summary": "Prometheus metrics", "responses": { "200": { "description": "text exposition format" } } } }
         }),
+        applications_paths(),
         distribution,
     ] {
         if let serde_json::Value::Object(map) = part {
@@ -298,6 +395,24 @@ fn openapi_base() -> serde_json::Value {
                     "certificate": { "$ref": "#/components/schemas/SignerCertificate" },
                     "chain": { "type": "array", "items": { "type": "string" } }, "chain_trusted": { "type": "boolean" },
                     "revocation": { "$ref": "#/components/schemas/Revocation" } } } } } },
+            "XmlVerification": { "type": "object", "properties": {
+                "valid": { "type": "boolean" }, "reasons": { "type": "array", "items": { "type": "string" } },
+                "findings": { "type": "array", "items": { "$ref": "#/components/schemas/Finding" } },
+                "relied_on": { "$ref": "#/components/schemas/SignedElement" },
+                "signatures": { "type": "array", "items": { "type": "object", "properties": {
+                    "signature_path": { "type": "string" }, "signed_element": { "$ref": "#/components/schemas/SignedElement" },
+                    "canonicalization": { "type": "string", "nullable": true },
+                    "valid": { "type": "boolean" }, "findings": { "type": "array", "items": { "$ref": "#/components/schemas/Finding" } },
+                    "digest_algorithm": { "type": "string" }, "signature_algorithm": { "type": "string" },
+                    "signature_valid": { "type": "boolean" }, "digest_valid": { "type": "boolean", "nullable": true },
+                    "validation_time": { "type": "string", "format": "date-time" },
+                    "certificate": { "$ref": "#/components/schemas/SignerCertificate" },
+                    "chain": { "type": "array", "items": { "type": "string" } }, "chain_trusted": { "type": "boolean" },
+                    "revocation": { "$ref": "#/components/schemas/Revocation" } } } } } },
+            "SignedElement": { "type": "object", "nullable": true, "properties": {
+                "reference": { "type": "string", "description": "the reference URI as written (\"\" or #id)" },
+                "element": { "type": "string" }, "path": { "type": "string", "description": "/a[1]/b[1]" },
+                "id": { "type": "string", "nullable": true } } },
             "CertificateVerification": { "type": "object", "properties": {
                 "valid": { "type": "boolean" }, "reasons": { "type": "array", "items": { "type": "string" } },
                 "findings": { "type": "array", "items": { "$ref": "#/components/schemas/Finding" } },

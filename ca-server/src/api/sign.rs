@@ -64,23 +64,30 @@ struct SignJson {
     detached: bool,
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
     let value = headers.get(header::AUTHORIZATION)?.as_bytes();
     let scheme = value.get(..7)?;
     scheme.eq_ignore_ascii_case(b"bearer ").then(|| value[7..].trim_ascii()).filter(|t| !t.is_empty())
 }
 
-pub(crate) async fn sign(State(services): State<Arc<Services>>, headers: HeaderMap, body: Bytes) -> Response {
-    let Some(token) = bearer(&headers) else {
-        return ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "a bearer token is required")
-            .into_response();
+/// The system signer, for a caller whose bearer token is listed (`/api/v1/cms/sign` and
+/// `/api/v1/xml/sign`).
+pub(crate) fn authorised_signer(services: &Services, headers: &HeaderMap) -> Result<Arc<SystemSigner>, ApiError> {
+    let Some(token) = bearer(headers) else {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "a bearer token is required"));
     };
     if !services.current_api_tokens().allows(token) {
-        return ApiError::new(StatusCode::FORBIDDEN, "forbidden", "this token may not sign").into_response();
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "this token may not sign"));
     }
-    let Some(system) = services.system_signer.get() else {
-        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-configured", "no system signing key is configured")
-            .into_response();
+    services.system_signer.get().ok_or_else(|| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-configured", "no system signing key is configured")
+    })
+}
+
+pub(crate) async fn sign(State(services): State<Arc<Services>>, headers: HeaderMap, body: Bytes) -> Response {
+    let system = match authorised_signer(&services, &headers) {
+        Ok(system) => system,
+        Err(e) => return e.into_response(),
     };
     let req: SignJson = match serde_json::from_slice(&body) {
         Ok(r) => r,

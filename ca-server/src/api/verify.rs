@@ -103,6 +103,15 @@ pub(crate) struct CmsAnswer<'a> {
     content: Option<String>,
 }
 
+/// The JSON answer for a certificate: the report and the reasons of its findings, serialised
+/// straight into the response body.
+#[derive(serde::Serialize)]
+struct CertificateAnswer<'a> {
+    #[serde(flatten)]
+    report: &'a cms::CertificateVerification,
+    reasons: Vec<ca_core::cms::Reason>,
+}
+
 pub(crate) fn render_cms(v: &CmsVerification) -> CmsAnswer<'_> {
     let content = match (v.detached, &v.content) {
         (false, Some(content)) => Some(base64::engine::general_purpose::STANDARD.encode(content)),
@@ -214,12 +223,8 @@ pub(crate) async fn x509_verify(
     match result {
         Ok(Ok(v)) => {
             services.metrics.count_verdict("x509", v.valid, first_fatal(v.findings.iter().cloned()));
-            let mut value = serde_json::to_value(&v).unwrap_or_default();
-            if let Some(map) = value.as_object_mut() {
-                let reasons: Vec<_> = v.findings.iter().map(|f| f.reason).collect();
-                map.insert("reasons".into(), serde_json::to_value(reasons).unwrap_or_default());
-            }
-            Json(value).into_response()
+            let reasons = v.findings.iter().map(|f| f.reason).collect();
+            Json(CertificateAnswer { report: &v, reasons }).into_response()
         }
         Ok(Err(e)) => ApiError::bad_request("malformed-certificate", e.to_string()).into_response(),
         Err(e) => ApiError::internal(e.to_string()).into_response(),

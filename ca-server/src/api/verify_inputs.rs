@@ -363,7 +363,7 @@ pub(crate) fn document(doc: &mut serde_json::Value) {
             target.extend(with.clone());
         }
     };
-    for path in ["/api/v1/x509/verify", "/api/v1/cms/verify"] {
+    for path in ["/api/v1/x509/verify", "/api/v1/cms/verify", "/api/v1/xml/verify"] {
         let post = &mut doc["paths"][path]["post"];
         extend(post.pointer_mut("/requestBody/content/application~1json/schema/properties"), &body);
         if let Some(serde_json::Value::Array(list)) = post.get_mut("parameters") {
@@ -372,6 +372,7 @@ pub(crate) fn document(doc: &mut serde_json::Value) {
     }
     extend(doc.pointer_mut("/components/schemas/CertificateVerification/properties"), &outputs);
     extend(doc.pointer_mut("/components/schemas/CmsVerification/properties/signers/items/properties"), &outputs);
+    extend(doc.pointer_mut("/components/schemas/XmlVerification/properties/signatures/items/properties"), &outputs);
 }
 
 #[cfg(test)]
@@ -435,7 +436,7 @@ mod tests {
     #[test]
     fn the_openapi_document_names_every_input_and_output() {
         let doc = super::super::openapi_document();
-        for path in ["/api/v1/x509/verify", "/api/v1/cms/verify"] {
+        for path in ["/api/v1/x509/verify", "/api/v1/cms/verify", "/api/v1/xml/verify"] {
             let post = &doc["paths"][path]["post"];
             let body = &post["requestBody"]["content"]["application/json"]["schema"]["properties"];
             for field in [

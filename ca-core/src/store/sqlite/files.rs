@@ -45,7 +45,11 @@ impl SqliteStore {
         }
         // Leave one self-contained file: no WAL beside the copy.
         target.pragma_update(None, "journal_mode", "DELETE").context("finishing the copy")?;
-        let copy = SqliteStore { conn: std::sync::Mutex::new(target), path: Some(dest.to_owned()) };
+        let copy = SqliteStore {
+            conn: std::sync::Mutex::new(target),
+            path: Some(dest.to_owned()),
+            timing: Default::default(),
+        };
         let audit = copy.verify_audit()?;
         let target = copy.conn.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
         target.close().map_err(|(_, e)| StoreError::Database(format!("closing {location}: {e}")))?;

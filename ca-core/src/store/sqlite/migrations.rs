@@ -27,6 +27,12 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "single-use admin requests; audit journal by time and actor",
         sql: V5_ADMIN_REQUESTS,
     },
+    Migration {
+        version: 6,
+        name: "applicants' own keys, certificates by key, application tokens",
+        sql: V6_APPLICANT_KEYS_AND_TOKENS,
+    },
+    Migration { version: 7, name: "legal-entity roles asked for on applications", sql: V7_APPLICATION_ROLES },
 ];
 
 /// The schema version this program writes.
@@ -259,6 +265,43 @@ CREATE TABLE admin_requests (
 CREATE INDEX admin_requests_by_expiry ON admin_requests (keep_until);
 CREATE INDEX audit_by_time ON audit (at_ns);
 CREATE INDEX audit_by_actor ON audit (actor, at_ns);
+"#;
+
+// Applicants' own keys: the public keys of the CSRs an application came with (never a private
+// key). Certificates are found by the SHA-256 of their SubjectPublicKeyInfo, so a key already
+// certified and not revoked is refused; rows issued before this version get it on the next open
+// (the partial index finds them). Application tokens (the install link, the applicant's status
+// look-up) are random; only their SHA-256 is kept.
+const V6_APPLICANT_KEYS_AND_TOKENS: &str = r#"
+CREATE TABLE application_keys (
+    number      TEXT NOT NULL REFERENCES applications (number),
+    key_type    TEXT NOT NULL CHECK (key_type IN ('auth', 'sign')),
+    spki        BLOB NOT NULL,
+    spki_sha256 BLOB NOT NULL CHECK (length(spki_sha256) = 32),
+    PRIMARY KEY (number, key_type)
+) STRICT, WITHOUT ROWID;
+
+CREATE INDEX application_keys_by_key ON application_keys (spki_sha256);
+
+ALTER TABLE certificates ADD COLUMN spki_sha256 BLOB CHECK (spki_sha256 IS NULL OR length(spki_sha256) = 32);
+CREATE INDEX certificates_by_key ON certificates (spki_sha256) WHERE spki_sha256 IS NOT NULL;
+CREATE INDEX certificates_without_key ON certificates (serial) WHERE spki_sha256 IS NULL AND der IS NOT NULL;
+
+CREATE TABLE application_tokens (
+    number       TEXT    NOT NULL REFERENCES applications (number),
+    purpose      TEXT    NOT NULL CHECK (purpose IN ('install', 'status')),
+    token_sha256 BLOB    NOT NULL CHECK (length(token_sha256) = 32),
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,
+    used_at      INTEGER,
+    PRIMARY KEY (number, purpose)
+) STRICT, WITHOUT ROWID;
+"#;
+
+// The legal-entity roles (first head, signing right, financial signing, HR) an employee's
+// application asks for, as a JSON list of role names; each needs the first head's confirmation.
+const V7_APPLICATION_ROLES: &str = r#"
+ALTER TABLE applications ADD COLUMN roles TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(roles));
 "#;
 
 /// Bring the schema up to [`LATEST`]; returns the version now in place.

@@ -1,225 +1,23 @@
-//! CRL processing by RFC 5280 §6.3: scope (issuer, distribution points, Issuing Distribution
-//! Point with its onlyContains… and onlySomeReasons fields), indirect CRLs (certificateIssuer),
-//! delta CRLs, the CRL issuer's cRLSign and its own path to the same trust anchor, critical
-//! extensions that make a CRL unusable. Other status sources are asked first.
+//! RFC 5280 §6.3 over the CRLs of the environment: which CRL covers a certificate (scope,
+//! reasons), its issuer's cRLSign and own path, delta CRLs; the status of one certificate of a
+//! path from the other status sources first, then from the CRLs.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use const_oid::db::rfc5280 as oids;
-use const_oid::{AssociatedOid, ObjectIdentifier};
-use der::{Decode, Encode};
+use der::Encode;
 use time::OffsetDateTime;
-use x509_cert::crl::CertificateList;
-use x509_cert::ext::pkix::crl::dp::{DistributionPoint, IssuingDistributionPoint, ReasonFlags};
+use x509_cert::ext::pkix::crl::dp::{DistributionPoint, ReasonFlags};
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
-use x509_cert::ext::pkix::{AuthorityKeyIdentifier, BaseCrlNumber, CrlNumber, CrlReason, KeyUsages};
+use x509_cert::ext::pkix::{CrlReason, KeyUsages};
 use x509_cert::name::Name;
 
-use super::algorithm::{verify_signature, SignatureProblem};
-use super::cert::{signed_part, PkixCert};
-use super::name::names_equal;
-use super::validate::{CheckedPath, Validator};
-use super::{CertificateStatus, ExternalStatus, FailureKind, PathFailure};
-
-/// id-ce-issuingDistributionPoint (x509-cert 0.2's type carries a wrong OID).
-const IDP: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.28");
-const CERTIFICATE_ISSUER: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.29");
-const INVALIDITY_DATE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.24");
-const HOLD_INSTRUCTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.23");
-/// CRL extensions this engine processes or may ignore.
-const KNOWN_CRL_EXTENSIONS: &[ObjectIdentifier] = &[
-    oids::ID_CE_AUTHORITY_KEY_IDENTIFIER,
-    oids::ID_CE_ISSUER_ALT_NAME,
-    oids::ID_CE_CRL_NUMBER,
-    oids::ID_CE_DELTA_CRL_INDICATOR,
-    IDP,
-    oids::ID_CE_FRESHEST_CRL,
-    oids::ID_PE_AUTHORITY_INFO_ACCESS,
-];
-const KNOWN_ENTRY_EXTENSIONS: &[ObjectIdentifier] =
-    &[oids::ID_CE_CRL_REASONS, INVALIDITY_DATE, CERTIFICATE_ISSUER, HOLD_INSTRUCTION];
-
-pub(crate) fn to_offset(t: &x509_cert::time::Time) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(t.to_unix_duration().as_secs() as i64).unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
-
-/// One revoked entry, with the issuer of the certificate it names (the CRL issuer unless an
-/// indirect CRL's certificateIssuer says otherwise).
-#[derive(Clone, Debug)]
-struct Entry {
-    certificate_issuer: Name,
-    revoked_at: OffsetDateTime,
-    reason: Option<CrlReason>,
-}
-
-/// A key's SubjectPublicKeyInfo DER and the DSA parameters it inherits.
-type VerifyingKey = (Vec<u8>, Option<Vec<u8>>);
-
-/// A CRL read once.
-#[derive(Clone, Debug)]
-pub struct PkixCrl {
-    pub der: Vec<u8>,
-    tbs: Vec<u8>,
-    pub crl: CertificateList,
-    idp: Option<IssuingDistributionPoint>,
-    crl_number: Option<Vec<u8>>,
-    /// deltaCRLIndicator: the base CRL number of a delta CRL.
-    base_crl_number: Option<Vec<u8>>,
-    authority_key_id: Option<Vec<u8>>,
-    /// Why the CRL must not be used (a critical extension or entry extension we do not process).
-    unusable: Option<String>,
-    entries: Vec<Entry>,
-    /// Serial → indexes into `entries`: a CRL fetched once answers every later look-up, and a
-    /// national CA's CRL can list a million certificates.
-    by_serial: HashMap<Vec<u8>, Vec<usize>>,
-    /// Keys (SPKI DER, inherited parameters) whose check of the signature passed without an
-    /// exception: a CRL fetched once and shared is hashed once, not on every look-up (a
-    /// national CA's CRL runs to tens of megabytes). The algorithm policy is the verifier's,
-    /// the same for every look-up of a CRL it fetched.
-    verified_by: Arc<Mutex<Vec<VerifyingKey>>>,
-}
-
-fn integer(bytes: &[u8]) -> Vec<u8> {
-    let stripped: Vec<u8> = bytes.iter().skip_while(|b| **b == 0).copied().collect();
-    stripped
-}
-
-impl PkixCrl {
-    pub fn from_der(der: &[u8]) -> Result<Self, super::PkixError> {
-        let bad = |e: String| super::PkixError::Malformed(format!("CRL: {e}"));
-        let crl = CertificateList::from_der(der).map_err(|e| bad(e.to_string()))?;
-        let tbs = signed_part(der).map_err(|e| bad(e.to_string()))?;
-        let list = &crl.tbs_cert_list;
-        let mut out = PkixCrl {
-            der: der.to_vec(),
-            tbs,
-            idp: None,
-            crl_number: None,
-            base_crl_number: None,
-            authority_key_id: None,
-            unusable: None,
-            entries: Vec::new(),
-            by_serial: HashMap::new(),
-            verified_by: Arc::default(),
-            crl: crl.clone(),
-        };
-        for ext in list.crl_extensions.iter().flatten() {
-            let v = ext.extn_value.as_bytes();
-            match ext.extn_id {
-                IDP => {
-                    out.idp = Some(
-                        IssuingDistributionPoint::from_der(v)
-                            .map_err(|e| bad(format!("issuingDistributionPoint: {e}")))?,
-                    )
-                }
-                CrlNumber::OID => {
-                    out.crl_number = Some(integer(CrlNumber::from_der(v).map_err(|e| bad(e.to_string()))?.0.as_bytes()))
-                }
-                oids::ID_CE_DELTA_CRL_INDICATOR => {
-                    out.base_crl_number =
-                        Some(integer(BaseCrlNumber::from_der(v).map_err(|e| bad(e.to_string()))?.0.as_bytes()))
-                }
-                AuthorityKeyIdentifier::OID => {
-                    let aki = AuthorityKeyIdentifier::from_der(v).map_err(|e| bad(e.to_string()))?;
-                    out.authority_key_id = aki.key_identifier.map(|k| k.as_bytes().to_vec());
-                }
-                other if ext.critical && !KNOWN_CRL_EXTENSIONS.contains(&other) => {
-                    out.unusable = Some(format!("critical CRL extension {other} is not understood"));
-                }
-                _ => {}
-            }
-        }
-        let indirect = out.idp.as_ref().is_some_and(|i| i.indirect_crl);
-        let mut issuer = list.issuer.clone();
-        for revoked in list.revoked_certificates.iter().flatten() {
-            let mut reason = None;
-            for ext in revoked.crl_entry_extensions.iter().flatten() {
-                let v = ext.extn_value.as_bytes();
-                match ext.extn_id {
-                    oids::ID_CE_CRL_REASONS => {
-                        reason = Some(CrlReason::from_der(v).map_err(|e| bad(format!("reasonCode: {e}")))?)
-                    }
-                    CERTIFICATE_ISSUER if indirect => {
-                        let names =
-                            x509_cert::ext::pkix::name::GeneralNames::from_der(v).map_err(|e| bad(e.to_string()))?;
-                        match names.into_iter().find_map(|n| match n {
-                            GeneralName::DirectoryName(d) => Some(d),
-                            _ => None,
-                        }) {
-                            Some(d) => issuer = d,
-                            None => out.unusable = Some("certificateIssuer without a directoryName".into()),
-                        }
-                    }
-                    other if ext.critical && !KNOWN_ENTRY_EXTENSIONS.contains(&other) => {
-                        out.unusable = Some(format!("critical CRL entry extension {other} is not understood"));
-                    }
-                    _ => {}
-                }
-            }
-            let serial = revoked.serial_number.as_bytes().to_vec();
-            out.by_serial.entry(serial).or_default().push(out.entries.len());
-            out.entries.push(Entry {
-                certificate_issuer: issuer.clone(),
-                revoked_at: to_offset(&revoked.revocation_date),
-                reason,
-            });
-        }
-        Ok(out)
-    }
-
-    fn issuer(&self) -> &Name {
-        &self.crl.tbs_cert_list.issuer
-    }
-
-    fn is_delta(&self) -> bool {
-        self.base_crl_number.is_some()
-    }
-
-    /// nextUpdate (when present) is not before `at`. A CRL issued after `at` is evidence of the
-    /// status at `at` too (it lists every revocation up to its thisUpdate, with the date): how
-    /// a signature made last week is checked against today's CRL, its later revocations told
-    /// apart by their dates. §6.3.3(a) itself asks nothing of thisUpdate.
-    fn current_at(&self, at: OffsetDateTime) -> bool {
-        let list = &self.crl.tbs_cert_list;
-        list.next_update.as_ref().is_none_or(|n| at <= to_offset(n))
-    }
-
-    /// [`verify_signature`] of this CRL by `key`, remembered when it passes without exception.
-    fn verify_with(
-        &self,
-        key: &spki::SubjectPublicKeyInfoOwned,
-        inherited: Option<&[u8]>,
-        at: OffsetDateTime,
-        policy: &super::AlgorithmPolicy,
-    ) -> Result<Option<String>, SignatureProblem> {
-        let memo = key.to_der().ok().map(|k| (k, inherited.map(<[u8]>::to_vec)));
-        let verified = || self.verified_by.lock().unwrap_or_else(|p| p.into_inner());
-        if memo.as_ref().is_some_and(|m| verified().contains(m)) {
-            return Ok(None);
-        }
-        let result = verify_signature(
-            &self.crl.signature_algorithm,
-            key,
-            inherited,
-            &self.tbs,
-            self.crl.signature.raw_bytes(),
-            at,
-            policy,
-        );
-        if let (Ok(None), Some(m)) = (&result, memo) {
-            verified().push(m);
-        }
-        result
-    }
-
-    fn entry_for(&self, cert: &PkixCert) -> Option<&Entry> {
-        let serial = cert.cert.tbs_certificate.serial_number.as_bytes();
-        let indexes = self.by_serial.get(serial)?;
-        indexes.iter().map(|i| &self.entries[*i]).find(|e| names_equal(&e.certificate_issuer, cert.issuer()))
-    }
-}
+use super::PkixCrl;
+use crate::pkix::algorithm::SignatureProblem;
+use crate::pkix::cert::PkixCert;
+use crate::pkix::name::names_equal;
+use crate::pkix::validate::{inherited_key_parameters, CheckedPath, Validator};
+use crate::pkix::{CertificateStatus, ExternalStatus, FailureKind, PathFailure, ValidationSettings, ANY_POLICY};
 
 const ALL_REASONS: u16 = 0x1fe;
 
@@ -329,8 +127,29 @@ impl Validator<'_, '_> {
                 Ok(CertificateStatus::RevokedLater { source: source.to_owned(), revoked_at, reason })
             }
         };
+        // A delegated OCSP responder's certificate, checked by the CRLs at hand as if it stood
+        // in the path in place of `cert` (same issuer, same path above it).
+        let issued_status = |other: &Arc<PkixCert>| -> Result<(), String> {
+            let certificates: Vec<Arc<PkixCert>> =
+                std::iter::once(other.clone()).chain(path.certificates[k + 1..].iter().cloned()).collect();
+            let key_parameters = inherited_key_parameters(&certificates);
+            let sibling = CheckedPath {
+                certificates,
+                key_parameters,
+                user_constrained_policy_set: Vec::new(),
+                notes: Vec::new(),
+            };
+            match self.crl_status(&sibling, 0, depth + 1) {
+                Ok(CrlVerdict::NotRevoked) => Ok(()),
+                Ok(CrlVerdict::Revoked { at: revoked_at, reason }) => {
+                    let reason = reason.map(|r| format!(" ({r:?})")).unwrap_or_default();
+                    Err(format!("revoked{reason} at {revoked_at}"))
+                }
+                Err(why) => Err(why),
+            }
+        };
         for source in &self.env.status {
-            match source.status(cert, issuer, at) {
+            match source.status(cert, issuer, at, &issued_status) {
                 None => continue,
                 Some(Ok((name, ExternalStatus::Good))) => return Ok(CertificateStatus::Good { source: name }),
                 Some(Ok((name, ExternalStatus::Revoked { revoked_at, reason }))) => {
@@ -464,8 +283,8 @@ impl Validator<'_, '_> {
                 continue;
             }
             self.in_progress.borrow_mut().push(candidate.fingerprint);
-            let sub = super::ValidationSettings {
-                initial_policy_set: vec![super::ANY_POLICY],
+            let sub = ValidationSettings {
+                initial_policy_set: vec![ANY_POLICY],
                 initial_explicit_policy: false,
                 initial_policy_mapping_inhibit: false,
                 initial_inhibit_any_policy: false,

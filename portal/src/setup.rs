@@ -1,0 +1,58 @@
+//! Building a [`Portal`] from `portal.toml`.
+
+use std::sync::Arc;
+
+use ca_core::clock::Clock;
+use ca_core::ra::outbox::Maildir;
+
+use crate::account::password::PasswordHasherConfig;
+use crate::config::PortalConfig;
+use crate::http::metrics::Metrics;
+use crate::login::otp_login::BoundPhones;
+use crate::notify::{Mailer, SmsSender};
+use crate::otp::{OtpService, DEFAULT_ATTEMPTS, MAX_TTL};
+use crate::registry::CsvRegistry;
+use crate::signing::PortalSigner;
+use crate::store::{PortalStore, SqlitePortalStore};
+use crate::trust::PortalTrust;
+use crate::Portal;
+
+/// The parts of a portal that are not in its configuration file.
+pub struct Plugins {
+    pub clock: Arc<dyn Clock>,
+    pub phones: Arc<dyn BoundPhones>,
+    pub sms: Option<Arc<dyn SmsSender>>,
+}
+
+/// Open the store, read trust, registry and signing identity, and check the Argon2id
+/// parameters; every failure names what could not be used.
+pub fn build(config: &PortalConfig, plugins: Plugins) -> Result<Portal, String> {
+    let store: Arc<dyn PortalStore> =
+        Arc::new(SqlitePortalStore::open(&config.store).map_err(|e| format!("{}: {e}", config.store.display()))?);
+    let trust = PortalTrust::from_config(&config.trust).map_err(|e| e.to_string())?;
+    let registry = CsvRegistry::load(&config.registry.csv)?;
+    let passwords = PasswordHasherConfig::new(config.argon2).map_err(|e| e.to_string())?;
+    let signer = config.signing.as_ref().map(PortalSigner::load).transpose()?;
+    let mailer = config
+        .mail
+        .as_ref()
+        .map(|m| Mailer::new(store.clone(), plugins.clock.clone(), Arc::new(Maildir::new(&m.maildir, m.from.clone()))));
+    let key = zeroize::Zeroizing::new(store.challenge_key().map_err(|e| e.to_string())?);
+    let challenge_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key.as_ref());
+    Ok(Portal {
+        challenge_key,
+        otp: OtpService::new(store.clone(), plugins.clock.clone(), MAX_TTL, DEFAULT_ATTEMPTS),
+        store,
+        clock: plugins.clock,
+        trust: Arc::new(trust),
+        registry: Arc::new(registry),
+        passwords,
+        policy: config.login,
+        phones: plugins.phones,
+        sms: plugins.sms,
+        mailer,
+        signer,
+        counter: config.counter.clone(),
+        metrics: Metrics::default(),
+    })
+}

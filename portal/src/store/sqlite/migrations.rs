@@ -1,0 +1,164 @@
+//! The portal database's schema versions. Each migration runs once, in order, in one
+//! `BEGIN IMMEDIATE` transaction with its `schema_migrations` row. Never edit a migration
+//! that has shipped: add a new one at the end.
+
+use rusqlite::{params, Connection, TransactionBehavior};
+
+use ca_core::store::StoreError;
+
+use super::Context;
+
+pub(super) struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+pub(super) const MIGRATIONS: &[Migration] =
+    &[Migration { version: 1, name: "accounts, lockout, failed-login journal, sessions, OTP, outbox", sql: V1 }];
+
+pub(super) const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
+
+// Times are unix milliseconds. Tables are STRICT.
+const V1: &str = r#"
+CREATE TABLE accounts (
+    id                  INTEGER NOT NULL PRIMARY KEY,
+    login               TEXT    NOT NULL UNIQUE CHECK (length(login) = 12),
+    kind                TEXT    NOT NULL CHECK (kind IN ('individual', 'legal-entity')),
+    iin                 TEXT    NOT NULL CHECK (length(iin) = 12),
+    bin                 TEXT    CHECK (bin IS NULL OR length(bin) = 12),
+    email               TEXT    NOT NULL,
+    password_hash       TEXT    NOT NULL,
+    state               TEXT    NOT NULL CHECK (state IN ('active', 'must-change-password', 'blocked')),
+    created_by          TEXT    NOT NULL CHECK (created_by IN ('self', 'counter')),
+    created_at          INTEGER NOT NULL,
+    password_changed_at INTEGER NOT NULL,
+    CHECK ((kind = 'legal-entity') = (bin IS NOT NULL AND login = bin)),
+    CHECK (kind = 'legal-entity' OR login = iin)
+) STRICT;
+
+-- Per IIN/BIN given at password login, whether or not an account has it (so a lockout tells
+-- nothing about which IINs have accounts).
+CREATE TABLE password_attempts (
+    login        TEXT    NOT NULL PRIMARY KEY,
+    failures     INTEGER NOT NULL CHECK (failures >= 0),
+    locked_until INTEGER
+) STRICT;
+
+CREATE TABLE failed_logins (
+    seq            INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+    at             INTEGER NOT NULL,
+    login          TEXT    NOT NULL,
+    method         TEXT    NOT NULL,
+    client_address TEXT,
+    user_agent     TEXT,
+    reason         TEXT    NOT NULL
+) STRICT;
+CREATE INDEX failed_logins_by_login ON failed_logins (login, seq);
+CREATE TRIGGER failed_logins_no_update BEFORE UPDATE ON failed_logins
+BEGIN
+    SELECT RAISE(ABORT, 'the journal of failed logins is append-only');
+END;
+CREATE TRIGGER failed_logins_no_delete BEFORE DELETE ON failed_logins
+BEGIN
+    SELECT RAISE(ABORT, 'the journal of failed logins is append-only');
+END;
+
+CREATE TABLE sessions (
+    id             INTEGER NOT NULL PRIMARY KEY,
+    token_hash     BLOB    NOT NULL UNIQUE CHECK (length(token_hash) = 32),
+    account_id     INTEGER NOT NULL REFERENCES accounts (id),
+    method         TEXT    NOT NULL,
+    created_at     INTEGER NOT NULL,
+    expires_at     INTEGER NOT NULL,
+    last_seen_at   INTEGER NOT NULL,
+    client_address TEXT,
+    user_agent     TEXT,
+    ended_at       INTEGER
+) STRICT;
+CREATE INDEX sessions_by_account ON sessions (account_id) WHERE ended_at IS NULL;
+
+CREATE TABLE challenges (
+    nonce       BLOB    NOT NULL PRIMARY KEY,
+    issued_at   INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    consumed_at INTEGER
+) STRICT;
+-- Every new challenge purges the long-expired ones: by index, not by a scan.
+CREATE INDEX challenges_by_expiry ON challenges (expires_at);
+
+CREATE TABLE request_ids (
+    id         BLOB    NOT NULL PRIMARY KEY CHECK (length(id) = 32),
+    used_at    INTEGER NOT NULL,
+    keep_until INTEGER NOT NULL
+) STRICT;
+CREATE INDEX request_ids_by_expiry ON request_ids (keep_until);
+
+CREATE TABLE otps (
+    id         INTEGER NOT NULL PRIMARY KEY,
+    purpose    TEXT    NOT NULL,
+    subject    TEXT    NOT NULL,
+    salt       BLOB    NOT NULL CHECK (length(salt) = 16),
+    code_hash  BLOB    NOT NULL CHECK (length(code_hash) = 32),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    closed_at  INTEGER
+) STRICT;
+CREATE INDEX otps_current ON otps (purpose, subject) WHERE closed_at IS NULL;
+
+-- Keys of the portal itself (the challenge MAC key), made once when the database is created.
+CREATE TABLE secrets (
+    name  TEXT NOT NULL PRIMARY KEY,
+    value BLOB NOT NULL
+) STRICT;
+
+CREATE TABLE outbox (
+    id              INTEGER NOT NULL PRIMARY KEY,
+    recipient       TEXT    NOT NULL,
+    subject         TEXT    NOT NULL,
+    body            TEXT    NOT NULL,
+    created_at      INTEGER NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    sent_at         INTEGER,
+    last_error      TEXT
+) STRICT;
+CREATE INDEX outbox_pending ON outbox (next_attempt_at) WHERE sent_at IS NULL;
+"#;
+
+pub(super) fn current_version(conn: &Connection) -> Result<i64, StoreError> {
+    conn.query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| r.get(0))
+        .context("reading the schema version")
+}
+
+/// Apply every migration the database does not have yet; refuse a newer database.
+pub(super) fn migrate(conn: &mut Connection, location: &str, now_ms: i64) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version    INTEGER NOT NULL PRIMARY KEY,
+             name       TEXT    NOT NULL,
+             applied_at INTEGER NOT NULL
+         ) STRICT;",
+    )
+    .context("creating schema_migrations")?;
+    for migration in MIGRATIONS {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting a migration")?;
+        let found = current_version(&tx)?;
+        if found > LATEST {
+            return Err(StoreError::SchemaTooNew { path: location.to_owned(), found, known: LATEST });
+        }
+        if found >= migration.version {
+            continue;
+        }
+        tx.execute_batch(migration.sql)
+            .with_context(|| format!("migration {} ({})", migration.version, migration.name))?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+            params![migration.version, migration.name, now_ms],
+        )
+        .context("recording a migration")?;
+        tx.commit().context("committing a migration")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,434 @@
+//! The portal store in a SQLite file: one connection behind a mutex, WAL with
+//! `synchronous=FULL`, every write one `BEGIN IMMEDIATE` transaction. The file holds personal
+//! data and password hashes, so it is created readable by its owner only.
+
+mod auth;
+mod migrations;
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use ca_core::store::StoreError;
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+use time::OffsetDateTime;
+
+use super::{Account, NewAccount, PasswordChange, PortalStore};
+use crate::account::{AccountKind, AccountState, CreatedBy};
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The portal's store in SQLite.
+pub struct SqlitePortalStore {
+    conn: Mutex<Connection>,
+}
+
+trait Context<T> {
+    fn context(self, what: &str) -> Result<T, StoreError>;
+    fn with_context(self, what: impl FnOnce() -> String) -> Result<T, StoreError>;
+}
+
+impl<T> Context<T> for rusqlite::Result<T> {
+    fn context(self, what: &str) -> Result<T, StoreError> {
+        self.map_err(|e| StoreError::Database(format!("{what}: {e}")))
+    }
+    fn with_context(self, what: impl FnOnce() -> String) -> Result<T, StoreError> {
+        self.map_err(|e| StoreError::Database(format!("{}: {e}", what())))
+    }
+}
+
+/// Unix milliseconds.
+pub(crate) fn millis(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+fn from_millis(ms: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map_err(|e| StoreError::Corrupt(format!("time {ms}: {e}")))
+}
+
+impl SqlitePortalStore {
+    /// Open (or create, mode 0600) the store at `path` and bring its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let location = path.display().to_string();
+        create_private(path).map_err(|e| StoreError::Database(format!("{location}: {e}")))?;
+        let conn = Connection::open(path).with_context(|| format!("opening {location}"))?;
+        conn.busy_timeout(BUSY_TIMEOUT).context("setting the busy timeout")?;
+        let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).context("switching to WAL")?;
+        Self::finish_open(conn, &location)
+    }
+
+    /// A private store in memory, for tests.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        let conn = Connection::open_in_memory().context("opening an in-memory database")?;
+        Self::finish_open(conn, ":memory:")
+    }
+
+    fn finish_open(mut conn: Connection, location: &str) -> Result<Self, StoreError> {
+        conn.pragma_update(None, "synchronous", "FULL").context("setting synchronous=FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON").context("enabling foreign keys")?;
+        migrations::migrate(&mut conn, location, millis(OffsetDateTime::now_utc()))?;
+        let mut key = zeroize::Zeroizing::new([0u8; 32]);
+        rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, key.as_mut())
+            .map_err(|e| StoreError::Database(format!("random: {e}")))?;
+        // The first process to open a new database makes the key; the others keep it.
+        conn.execute(
+            "INSERT INTO secrets (name, value) VALUES ('challenge-key', ?1) ON CONFLICT (name) DO NOTHING",
+            [&key[..]],
+        )
+        .context("making the challenge key")?;
+        Ok(Self { conn: Mutex::new(conn) })
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        migrations::current_version(&self.lock())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|poisoned| {
+            let conn = poisoned.into_inner();
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            self.conn.clear_poison();
+            conn
+        })
+    }
+}
+
+/// Create the file readable and writable by its owner only (an existing one is narrowed).
+fn create_private(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+const ACCOUNT_COLUMNS: &str = "id, login, kind, iin, bin, email, password_hash, state, created_by, created_at";
+
+fn account_row(r: &Row<'_>) -> rusqlite::Result<(Account, i64)> {
+    let kind: String = r.get(2)?;
+    let state: String = r.get(7)?;
+    let created_by: String = r.get(8)?;
+    let bad = |what: &str, v: &str| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, format!("{what} {v:?}").into())
+    };
+    Ok((
+        Account {
+            id: r.get(0)?,
+            login: r.get(1)?,
+            kind: AccountKind::from_name(&kind).ok_or_else(|| bad("account kind", &kind))?,
+            iin: r.get(3)?,
+            bin: r.get(4)?,
+            email: r.get(5)?,
+            password_hash: r.get(6)?,
+            state: AccountState::from_name(&state).ok_or_else(|| bad("account state", &state))?,
+            created_by: CreatedBy::from_name(&created_by).ok_or_else(|| bad("created by", &created_by))?,
+            created_at: OffsetDateTime::UNIX_EPOCH,
+        },
+        r.get(9)?,
+    ))
+}
+
+impl SqlitePortalStore {
+    fn account_where(&self, condition: &str, value: &dyn rusqlite::ToSql) -> Result<Option<Account>, StoreError> {
+        let conn = self.lock();
+        let row = conn
+            .prepare_cached(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE {condition}"))
+            .and_then(|mut s| s.query_row([value], account_row).optional())
+            .context("reading an account")?;
+        row.map(|(mut a, created)| {
+            a.created_at = from_millis(created)?;
+            Ok(a)
+        })
+        .transpose()
+    }
+}
+
+fn insert_account(conn: &Connection, a: &NewAccount) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO accounts (login, kind, iin, bin, email, password_hash, state, created_by, created_at, password_changed_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+    )?
+    .execute(params![
+        a.login,
+        a.kind.name(),
+        a.iin,
+        a.bin,
+        a.email,
+        a.password_hash,
+        a.state.name(),
+        a.created_by.name(),
+        millis(a.at)
+    ])?;
+    Ok(conn.last_insert_rowid())
+}
+
+impl PortalStore for SqlitePortalStore {
+    fn create_account(&self, account: &NewAccount) -> Result<Option<i64>, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting a transaction")?;
+        let exists: bool = tx
+            .query_row("SELECT EXISTS (SELECT 1 FROM accounts WHERE login = ?1)", [&account.login], |r| r.get(0))
+            .context("looking for an account")?;
+        if exists {
+            return Ok(None);
+        }
+        let id = insert_account(&tx, account).context("creating an account")?;
+        tx.commit().context("committing an account")?;
+        Ok(Some(id))
+    }
+
+    fn account_by_login(&self, login: &str) -> Result<Option<Account>, StoreError> {
+        self.account_where("login = ?1", &login)
+    }
+
+    fn account_by_id(&self, id: i64) -> Result<Option<Account>, StoreError> {
+        self.account_where("id = ?1", &id)
+    }
+
+    fn create_or_reset_account(&self, account: &NewAccount) -> Result<bool, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting a transaction")?;
+        let updated = tx
+            .execute(
+                "UPDATE accounts SET password_hash = ?2, state = ?3, password_changed_at = ?4 WHERE login = ?1",
+                params![account.login, account.password_hash, account.state.name(), millis(account.at)],
+            )
+            .context("resetting an account's password")?;
+        let created = updated == 0;
+        if created {
+            insert_account(&tx, account).context("creating an account")?;
+        }
+        tx.commit().context("committing an account")?;
+        Ok(created)
+    }
+
+    fn change_password(&self, change: &PasswordChange) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting a transaction")?;
+        let at = millis(change.at);
+        let n = tx
+            .execute(
+                "UPDATE accounts SET password_hash = ?2, state = ?3, password_changed_at = ?4 WHERE id = ?1",
+                params![change.account_id, change.password_hash, change.state.name(), at],
+            )
+            .context("changing a password")?;
+        if n != 1 {
+            return Err(StoreError::Corrupt(format!("no account {}", change.account_id)));
+        }
+        if change.end_sessions {
+            tx.execute(
+                "UPDATE sessions SET ended_at = ?2 WHERE account_id = ?1 AND ended_at IS NULL",
+                params![change.account_id, at],
+            )
+            .context("ending the account's sessions")?;
+        }
+        if let Some(mail) = &change.mail {
+            tx.execute(
+                "INSERT INTO outbox (recipient, subject, body, created_at, next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+                params![mail.to, mail.subject, mail.body, at],
+            )
+            .context("queueing a message")?;
+        }
+        tx.commit().context("committing a password change")
+    }
+
+    fn begin_password_attempt(
+        &self,
+        login: &str,
+        now: OffsetDateTime,
+        max_failures: u32,
+        lock_for: time::Duration,
+    ) -> Result<super::AttemptGate, StoreError> {
+        auth::begin_password_attempt(&mut self.lock(), login, now, max_failures, lock_for)
+    }
+
+    fn password_attempt_succeeded(&self, login: &str) -> Result<(), StoreError> {
+        self.lock()
+            .execute("DELETE FROM password_attempts WHERE login = ?1", [login])
+            .context("resetting the password attempts")?;
+        Ok(())
+    }
+
+    fn journal_failure(&self, a: &super::FailedAttempt) -> Result<(), StoreError> {
+        auth::journal_failure(&self.lock(), a)
+    }
+
+    fn failed_attempts(&self, login: Option<&str>, limit: u32) -> Result<Vec<super::FailedAttempt>, StoreError> {
+        auth::failed_attempts(&self.lock(), login, limit)
+    }
+
+    fn create_session(&self, s: &super::NewSession) -> Result<i64, StoreError> {
+        auth::create_session(&self.lock(), s)
+    }
+
+    fn open_session_using(
+        &self,
+        used: &[u8; 32],
+        keep_until: OffsetDateTime,
+        session: &super::NewSession,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting a transaction")?;
+        let now = millis(session.created_at);
+        tx.execute("DELETE FROM request_ids WHERE keep_until < ?1", [now]).context("purging request ids")?;
+        let inserted = tx
+            .execute(
+                "INSERT INTO request_ids (id, used_at, keep_until) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO NOTHING",
+                params![&used[..], now, millis(keep_until)],
+            )
+            .context("recording a used challenge")?;
+        if inserted != 1 {
+            return Ok(None);
+        }
+        let id = auth::create_session(&tx, session)?;
+        tx.commit().context("committing a session")?;
+        Ok(Some(id))
+    }
+
+    fn challenge_key(&self) -> Result<[u8; 32], StoreError> {
+        let conn = self.lock();
+        let key: Vec<u8> = conn
+            .query_row("SELECT value FROM secrets WHERE name = 'challenge-key'", [], |r| r.get(0))
+            .context("reading the challenge key")?;
+        key.try_into().map_err(|_| StoreError::Corrupt("the challenge key is not 32 bytes".into()))
+    }
+
+    fn touch_session(
+        &self,
+        token_hash: &[u8; 32],
+        now: OffsetDateTime,
+        idle: time::Duration,
+    ) -> Result<super::SessionLookup, StoreError> {
+        auth::touch_session(&mut self.lock(), token_hash, now, idle)
+    }
+
+    fn end_session(&self, account_id: i64, id: i64, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let n = self
+            .lock()
+            .execute(
+                "UPDATE sessions SET ended_at = ?3 WHERE id = ?2 AND account_id = ?1 AND ended_at IS NULL",
+                params![account_id, id, millis(now)],
+            )
+            .context("ending a session")?;
+        Ok(n == 1)
+    }
+
+    fn sessions_of(
+        &self,
+        account_id: i64,
+        now: OffsetDateTime,
+        idle: time::Duration,
+    ) -> Result<Vec<super::SessionInfo>, StoreError> {
+        auth::sessions_of(&self.lock(), account_id, now, idle)
+    }
+
+    fn issue_otp(&self, otp: &super::NewOtp) -> Result<(), StoreError> {
+        auth::issue_otp(&mut self.lock(), otp)
+    }
+
+    fn check_otp(
+        &self,
+        purpose: &str,
+        subject: &str,
+        now: OffsetDateTime,
+        max_attempts: u32,
+        matches: &dyn Fn(&[u8], &[u8]) -> bool,
+    ) -> Result<super::OtpOutcome, StoreError> {
+        auth::check_otp(&mut self.lock(), purpose, subject, now, max_attempts, matches)
+    }
+
+    fn pending_mail(&self, now: OffsetDateTime) -> Result<Vec<super::QueuedMail>, StoreError> {
+        auth::pending_mail(&self.lock(), now)
+    }
+
+    fn mail_sent(&self, id: i64, now: OffsetDateTime) -> Result<(), StoreError> {
+        self.lock()
+            .execute(
+                "UPDATE outbox SET sent_at = ?2, body = '', attempts = attempts + 1 WHERE id = ?1",
+                params![id, millis(now)],
+            )
+            .context("marking a message sent")?;
+        Ok(())
+    }
+
+    fn mail_failed(&self, id: i64, error: &str, next_attempt_at: OffsetDateTime) -> Result<(), StoreError> {
+        self.lock()
+            .execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 WHERE id = ?1",
+                params![id, error, millis(next_attempt_at)],
+            )
+            .context("recording a failed delivery")?;
+        Ok(())
+    }
+}
+
+impl ca_core::store::NonceStore for SqlitePortalStore {
+    fn issue_nonce(
+        &self,
+        nonce: &[u8],
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+        purge_before: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let conn = self.lock();
+        conn.execute("DELETE FROM challenges WHERE expires_at < ?1", [millis(purge_before)])
+            .context("purging old challenges")?;
+        conn.execute(
+            "INSERT INTO challenges (nonce, issued_at, expires_at) VALUES (?1, ?2, ?3)",
+            params![nonce, millis(now), millis(expires_at)],
+        )
+        .context("recording a challenge")?;
+        Ok(())
+    }
+
+    fn consume_nonce(&self, nonce: &[u8], now: OffsetDateTime) -> Result<ca_core::store::NonceOutcome, StoreError> {
+        use ca_core::store::NonceOutcome;
+        let conn = self.lock();
+        // One statement: the condition and the update cannot be split by another consumer.
+        let consumed = conn
+            .execute(
+                "UPDATE challenges SET consumed_at = ?2 WHERE nonce = ?1 AND consumed_at IS NULL AND expires_at > ?2",
+                params![nonce, millis(now)],
+            )
+            .context("consuming a challenge")?;
+        if consumed == 1 {
+            return Ok(NonceOutcome::Consumed);
+        }
+        let row: Option<Option<i64>> = conn
+            .query_row("SELECT consumed_at FROM challenges WHERE nonce = ?1", [nonce], |r| r.get(0))
+            .optional()
+            .context("reading a challenge")?;
+        Ok(match row {
+            None => NonceOutcome::Unknown,
+            Some(Some(_)) => NonceOutcome::AlreadyUsed,
+            Some(None) => NonceOutcome::Expired,
+        })
+    }
+
+    fn use_request_id(
+        &self,
+        id: &[u8; 32],
+        now: OffsetDateTime,
+        keep_until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let conn = self.lock();
+        conn.execute("DELETE FROM request_ids WHERE keep_until < ?1", [millis(now)]).context("purging request ids")?;
+        let inserted = conn
+            .execute(
+                "INSERT INTO request_ids (id, used_at, keep_until) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO NOTHING",
+                params![&id[..], millis(now), millis(keep_until)],
+            )
+            .context("recording a request id")?;
+        Ok(inserted == 1)
+    }
+}
