@@ -80,3 +80,33 @@ pub(super) fn revocation(
         _ => return Err("revocation fields set on a certificate that is not revoked".into()),
     })
 }
+
+/// The SHA-256 of a certificate's SubjectPublicKeyInfo, the digest a key is looked up by (`None`
+/// if the DER does not decode, which the issuer never records).
+pub(super) fn certificate_key_sha256(der: &[u8]) -> Option<Vec<u8>> {
+    use der::{Decode, Encode};
+    let certificate = x509_cert::Certificate::from_der(der).ok()?;
+    let spki = certificate.tbs_certificate.subject_public_key_info.to_der().ok()?;
+    Some(crate::ra::csr_keys::spki_sha256(&spki).to_vec())
+}
+
+/// When an application step recorded at `at` is timed from, given the application's previous
+/// timed step (its time and name; claims, releases and counter totals are bookkeeping and not
+/// passed here). Flow 1: the operator's time runs from when the applicant presents the form at
+/// the counter (a recorded step), never from the online registration or the head's
+/// confirmation; without a recorded presentation the operator's step is not timed.
+pub(super) fn step_started(
+    kind: crate::ra::application::ApplicationKind,
+    step: crate::ra::application::Step,
+    previous: Option<(i64, &str)>,
+    at: i64,
+) -> i64 {
+    use crate::ra::application::{ApplicationKind, Step};
+    let operator_at_counter = matches!(kind, ApplicationKind::NewIndividual | ApplicationKind::NewEmployee)
+        && matches!(step, Step::OperatorVerify | Step::OperatorVerifyConfirm);
+    match previous {
+        Some((_, step)) if operator_at_counter && step != Step::Present.name() => at,
+        Some((started, _)) => started.min(at),
+        None => at,
+    }
+}

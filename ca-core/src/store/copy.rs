@@ -42,6 +42,7 @@ fn tables() -> Vec<(&'static str, Vec<Column>)> {
                 ("crl_partition", T::INT8),
                 ("revocation_seq", T::INT8),
                 ("first_crl_number", T::INT8),
+                ("spki_sha256", T::BYTEA),
             ],
         ),
         (
@@ -128,6 +129,22 @@ fn tables() -> Vec<(&'static str, Vec<Column>)> {
                 ("dedup_key", T::TEXT),
                 ("created_at", T::INT8),
                 ("updated_at", T::INT8),
+                ("roles", T::TEXT),
+            ],
+        ),
+        (
+            "application_keys",
+            vec![("number", T::TEXT), ("key_type", T::TEXT), ("spki", T::BYTEA), ("spki_sha256", T::BYTEA)],
+        ),
+        (
+            "application_tokens",
+            vec![
+                ("number", T::TEXT),
+                ("purpose", T::TEXT),
+                ("token_sha256", T::BYTEA),
+                ("created_at", T::INT8),
+                ("expires_at", T::INT8),
+                ("used_at", T::INT8),
             ],
         ),
         (

@@ -64,6 +64,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct PostgresStore {
     pub(in crate::store) primary: Pool,
     replica: Option<Pool>,
+    /// The regulation's budgets and calendar, for the deadlines of application events.
+    timing: std::sync::RwLock<std::sync::Arc<crate::ra::regulation::Timing>>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -229,13 +231,16 @@ impl Store for PostgresStore {
         let mut tx = audited(&mut client)?;
         let update = tx
             .prepare(
-                "UPDATE certificates SET status = 'issued', der = $2, issued_at = $3
+                "UPDATE certificates SET status = 'issued', der = $2, issued_at = $3, spki_sha256 = $4
                  WHERE serial = $1 AND status = 'reserved'",
             )
             .context("preparing to record a certificate")?;
         for cert in issued {
             let changed = tx
-                .execute(&update, &[&cert.serial.to_hex(), &cert.der, &now.secs])
+                .execute(
+                    &update,
+                    &[&cert.serial.to_hex(), &cert.der, &now.secs, &super::chain::certificate_key_sha256(&cert.der)],
+                )
                 .with_context(|| format!("recording certificate {}", cert.serial))?;
             if changed == 0 {
                 return Err(match status_of(&mut tx, &cert.serial)? {

@@ -128,15 +128,6 @@ impl SqliteStore {
     }
 }
 
-/// The SHA-256 of a certificate's SubjectPublicKeyInfo (`None` if the DER does not decode, which
-/// the issuer never records).
-fn certificate_key_sha256(der: &[u8]) -> Option<Vec<u8>> {
-    use der::{Decode, Encode};
-    let certificate = x509_cert::Certificate::from_der(der).ok()?;
-    let spki = certificate.tbs_certificate.subject_public_key_info.to_der().ok()?;
-    Some(crate::ra::csr_keys::spki_sha256(&spki).to_vec())
-}
-
 /// Give the certificates recorded before schema version 6 the key digest that finds them by
 /// key (a key already certified is refused on a new application). A no-op once done: the
 /// partial index holds only the rows still to do.
@@ -150,7 +141,7 @@ fn index_certificate_keys(conn: &mut Connection) -> Result<(), StoreError> {
         rows.collect::<Result<_, _>>().context("reading certificates")?
     };
     for (serial, der) in &todo {
-        if let Some(sha) = certificate_key_sha256(der) {
+        if let Some(sha) = super::chain::certificate_key_sha256(der) {
             tx.execute("UPDATE certificates SET spki_sha256 = ?2 WHERE serial = ?1", params![serial, sha])
                 .with_context(|| format!("indexing the key of certificate {serial}"))?;
         }
@@ -310,7 +301,12 @@ impl Store for SqliteStore {
                 .context("preparing to record a certificate")?;
             for cert in issued {
                 let changed = update
-                    .execute(params![cert.serial.to_hex(), cert.der, now.secs, certificate_key_sha256(&cert.der)])
+                    .execute(params![
+                        cert.serial.to_hex(),
+                        cert.der,
+                        now.secs,
+                        super::chain::certificate_key_sha256(&cert.der)
+                    ])
                     .with_context(|| format!("recording certificate {}", cert.serial))?;
                 if changed == 0 {
                     // Only now find out why, so the common path is one statement per certificate.

@@ -5,13 +5,12 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use ca_core::ra::store::RaStore;
-use ca_core::store::{NonceStore, PostgresStore, SqliteStore, Store};
+use ca_core::store::{CaStore, PostgresStore, SqliteStore};
 use fixtures::postgres::PgCluster;
 
 /// A store under test, and the database behind it.
 pub trait Backend: Sync {
-    type Store: Store + RaStore + NonceStore + 'static;
+    type Store: CaStore + 'static;
     /// The store every test works on.
     fn store(&self) -> &Self::Store;
     /// Another handle on the same database, with connections of its own (another process).

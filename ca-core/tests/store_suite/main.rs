@@ -10,6 +10,7 @@ mod common;
 mod crls;
 mod nonces;
 mod ra;
+mod ra_keys;
 
 macro_rules! suite {
     ($($module:ident :: $case:ident),* $(,)?) => {
@@ -51,4 +52,9 @@ suite! {
     ra::one_claim_wins_among_concurrent_workers,
     ra::a_transition_queues_its_notice_and_the_outbox_delivers_once,
     ra::registry_import_adds_updates_and_counts,
+    ra_keys::a_key_is_in_use_by_an_open_application_or_a_live_certificate,
+    ra_keys::certificates_recorded_without_a_key_digest_get_one_on_open,
+    ra_keys::tokens_are_single_use_and_expire,
+    ra_keys::a_claimed_message_is_leased_to_one_worker,
+    ra_keys::steps_are_timed_by_the_configured_regulation,
 }

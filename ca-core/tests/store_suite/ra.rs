@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use crate::backends::Backend;
 use crate::common::*;
 
-fn new_event(step: Step, actor: &str, at: OffsetDateTime) -> NewEvent {
+pub fn new_event(step: Step, actor: &str, at: OffsetDateTime) -> NewEvent {
     NewEvent {
         step,
         actor_role: ActorRole::Operator,
@@ -21,7 +21,7 @@ fn new_event(step: Step, actor: &str, at: OffsetDateTime) -> NewEvent {
     }
 }
 
-fn application(dedup: &str, state: ApplicationState) -> NewApplication {
+pub fn application(dedup: &str, state: ApplicationState) -> NewApplication {
     NewApplication {
         kind: ApplicationKind::NewIndividual,
         iin: iin("88010130001"),
@@ -32,6 +32,11 @@ fn application(dedup: &str, state: ApplicationState) -> NewApplication {
         dedup_key: dedup.into(),
         state,
         refusal: None,
+        roles: Vec::new(),
+        keys: Vec::new(),
+        tokens: Vec::new(),
+        notice: None,
+        earlier: Vec::new(),
     }
 }
 
@@ -43,6 +48,7 @@ fn claim(actor: &str) -> Transition {
         serials: None,
         refusal: None,
         notice: None,
+        token: None,
     }
 }
 
@@ -118,6 +124,7 @@ pub fn a_transition_queues_its_notice_and_the_outbox_delivers_once(b: &impl Back
         serials: Some(vec![ca_core::serial::SerialNumber::random()]),
         refusal: None,
         notice: Some(NewMessage { to: "a@example.kz".into(), subject: "issued".into(), body: "ok".into() }),
+        token: None,
     };
     let Transitioned::Applied(issued) = store.transition(&a.number, &done).unwrap() else { panic!("applied") };
     assert_eq!(issued.serials, done.serials.clone().unwrap());

@@ -67,12 +67,26 @@ impl PostgresStore {
         let primary = Pool::new(config, location);
         // Fail now, with the location in the message, rather than at the first query.
         primary.get()?;
-        Ok(Self { primary, replica: None })
+        Ok(Self { primary, replica: None, timing: Default::default() })
     }
 
     /// Apply the migrations this program knows; returns the schema version now in place.
     pub fn migrate(&self) -> Result<i64, StoreError> {
-        migrations::migrate(&mut *self.primary.get()?, &self.primary.location, now()?.secs)
+        let mut client = self.primary.get()?;
+        let version = migrations::migrate(&mut client, &self.primary.location, now()?.secs)?;
+        index_certificate_keys(&mut client)?;
+        Ok(version)
+    }
+
+    /// Time application steps by `timing` (ca.toml's `[regulation]`) from now on; until then,
+    /// by the document's budgets and Kazakhstan's fixed-date holidays.
+    pub fn set_timing(&self, timing: crate::ra::regulation::Timing) {
+        *self.timing.write().unwrap_or_else(std::sync::PoisonError::into_inner) = std::sync::Arc::new(timing);
+    }
+
+    /// The budgets and calendar application events are timed by.
+    pub fn timing(&self) -> std::sync::Arc<crate::ra::regulation::Timing> {
+        self.timing.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// The schema version of the database.
@@ -116,4 +130,23 @@ pub struct ReplicaFreshness {
     pub caught_up: bool,
     /// When the last replayed transaction committed on the primary.
     pub last_replayed: Option<OffsetDateTime>,
+}
+
+/// Give the certificates recorded before schema version 2 the key digest that finds them by key
+/// (a key already certified is refused on a new application). A no-op once done: the partial
+/// index holds only the rows still to do.
+fn index_certificate_keys(client: &mut postgres::Client) -> Result<(), StoreError> {
+    let mut tx = client.transaction().context("starting to index certificate keys")?;
+    let rows = tx
+        .query("SELECT serial, der FROM certificates WHERE spki_sha256 IS NULL AND der IS NOT NULL FOR UPDATE", &[])
+        .context("finding certificates without a key digest")?;
+    for row in &rows {
+        let serial: String = row.try_get(0).context("reading certificates")?;
+        let der: Vec<u8> = row.try_get(1).context("reading certificates")?;
+        if let Some(sha) = crate::store::chain::certificate_key_sha256(&der) {
+            tx.execute("UPDATE certificates SET spki_sha256 = $2 WHERE serial = $1", &[&serial, &sha])
+                .with_context(|| format!("indexing the key of certificate {serial}"))?;
+        }
+    }
+    tx.commit().context("committing the key digests")
 }

@@ -19,11 +19,18 @@ pub(super) struct Migration {
     pub sql: &'static str,
 }
 
-pub(super) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "certificates, audit journal, CRLs, registration authority, nonces, admin requests",
-    sql: V1_SCHEMA,
-}];
+pub(super) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "certificates, audit journal, CRLs, registration authority, nonces, admin requests",
+        sql: V1_SCHEMA,
+    },
+    Migration {
+        version: 2,
+        name: "applicants' own keys, certificates by key, application tokens, legal-entity roles",
+        sql: V2_APPLICANT_KEYS_TOKENS_ROLES,
+    },
+];
 
 pub(super) const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
 
@@ -228,6 +235,41 @@ CREATE TABLE admin_requests (
 );
 
 CREATE INDEX admin_requests_by_expiry ON admin_requests (keep_until);
+"#;
+
+// SQLite's versions 6 and 7. Applicants' own keys: the public keys of the CSRs an application
+// came with (never a private key). Certificates are found by the SHA-256 of their
+// SubjectPublicKeyInfo, so a key already certified and not revoked is refused; rows recorded
+// before this version get it when the store next connects (the partial index finds them).
+// Application tokens (the install link, the status look-up) are random; only their SHA-256 is
+// kept. The roles an employee's application asks for are a JSON list of role names, as TEXT like
+// SQLite's (so `ca store copy` moves it unchanged).
+const V2_APPLICANT_KEYS_TOKENS_ROLES: &str = r#"
+CREATE TABLE application_keys (
+    number      TEXT  NOT NULL REFERENCES applications (number),
+    key_type    TEXT  NOT NULL CHECK (key_type IN ('auth', 'sign')),
+    spki        BYTEA NOT NULL,
+    spki_sha256 BYTEA NOT NULL CHECK (length(spki_sha256) = 32),
+    PRIMARY KEY (number, key_type)
+);
+
+CREATE INDEX application_keys_by_key ON application_keys (spki_sha256);
+
+ALTER TABLE certificates ADD COLUMN spki_sha256 BYTEA CHECK (spki_sha256 IS NULL OR length(spki_sha256) = 32);
+CREATE INDEX certificates_by_key ON certificates (spki_sha256) WHERE spki_sha256 IS NOT NULL;
+CREATE INDEX certificates_without_key ON certificates (serial) WHERE spki_sha256 IS NULL AND der IS NOT NULL;
+
+CREATE TABLE application_tokens (
+    number       TEXT   NOT NULL REFERENCES applications (number),
+    purpose      TEXT   NOT NULL CHECK (purpose IN ('install', 'status')),
+    token_sha256 BYTEA  NOT NULL CHECK (length(token_sha256) = 32),
+    created_at   BIGINT NOT NULL,
+    expires_at   BIGINT NOT NULL,
+    used_at      BIGINT,
+    PRIMARY KEY (number, purpose)
+);
+
+ALTER TABLE applications ADD COLUMN roles TEXT NOT NULL DEFAULT '[]' CHECK (roles::jsonb IS NOT NULL);
 "#;
 
 /// Bring the schema up to [`LATEST`]; returns the version now in place.

@@ -8,15 +8,17 @@ use postgres::{GenericClient, Row, Transaction};
 use time::OffsetDateTime;
 
 use super::{append, audited, chain_head, now, Context, PostgresStore};
-use crate::identity::{Bin, Iin};
+use crate::identity::{Bin, Iin, KeyType};
 use crate::ra::application::{
     ActorRole, Application, ApplicationEvent, ApplicationKind, ApplicationNumber, ApplicationState, Step, StoredRefusal,
 };
 use crate::ra::budget::Budget;
 use crate::ra::csv::RegistryImport;
 use crate::ra::registry::{ExclusionCode, ImportCounts, LegalCapacity, LegalEntityRecord, PersonRecord};
+use crate::ra::regulation::Timing;
 use crate::ra::store::{
-    ApplicationQuery, NewApplication, NewEvent, OutboxMessage, RaStore, Submitted, Transition, Transitioned,
+    ApplicantKey, ApplicationQuery, NewApplication, NewEvent, NewMessage, NewToken, OutboxMessage, RaStore, Submitted,
+    TokenPurpose, TokenUse, Transition, Transitioned,
 };
 use crate::revocation::RevocationReason;
 use crate::serial::SerialNumber;
@@ -26,7 +28,7 @@ const PERSON_COLUMNS: &str = "iin, surname, given_name, patronymic, life_status,
      special_register, document_number, document_issued, email, phone";
 const ENTITY_COLUMNS: &str = "bin, name, registration_number, head_iin";
 const APPLICATION_COLUMNS: &str = "number, kind, state, iin, bin, email, serials, revocation_reason, refusal_code, \
-     refusal_message, dedup_key, created_at, updated_at";
+     refusal_message, dedup_key, created_at, updated_at, roles";
 const EVENT_COLUMNS: &str = "e.seq, e.number, a.kind, e.step, e.from_state, e.to_state, e.actor_role, e.actor, \
      e.signer_serial, e.started_at, e.at, e.budget, e.deadline, e.breached, e.details";
 const OUTBOX_COLUMNS: &str =
@@ -102,7 +104,10 @@ fn application_row(row: &Row) -> Result<Application, StoreError> {
     let reason: Option<i64> = get(row, 7, T)?;
     let code: Option<String> = get(row, 8, T)?;
     let message: Option<String> = get(row, 9, T)?;
+    let roles: String = get(row, 13, T)?;
+    let roles: Vec<String> = serde_json::from_str(&roles).map_err(|e| corrupt(T, e))?;
     Ok(Application {
+        roles: roles.iter().map(|r| r.parse().map_err(|e| corrupt(T, e))).collect::<Result<_, _>>()?,
         number: number.parse().map_err(|e| corrupt(T, e))?,
         kind: kind.parse().map_err(|e| corrupt(T, e))?,
         state: ApplicationState::parse(&state).ok_or_else(|| corrupt(T, format!("state {state:?}")))?,
@@ -191,28 +196,61 @@ fn load_application(client: &mut impl GenericClient, number: &str) -> Result<Opt
     Ok(collect(client, &sql, &[&number], application_row)?.pop())
 }
 
-/// Insert one event with its budget, and its audit entry.
+/// Insert one event with its budget, and its audit entry; with the writing to a card, the
+/// whole stay at the counter too ([`Step::CounterTotal`]).
 fn insert_event(
     tx: &mut Transaction<'_>,
+    timing: &Timing,
     number: &ApplicationNumber,
     kind: ApplicationKind,
     from: Option<ApplicationState>,
     to: ApplicationState,
     event: &NewEvent,
 ) -> Result<(), StoreError> {
-    let started: Option<i64> = tx
-        .query_one(
+    let previous: Option<(i64, String)> = tx
+        .query_opt(
             // A claim is bookkeeping: the step it precedes is timed from the last real step.
-            "SELECT MAX(at) FROM application_events WHERE number = $1 AND step NOT IN ('claim', 'release')",
+            "SELECT at, step FROM application_events WHERE number = $1
+                 AND step NOT IN ('claim', 'release', 'counter-total') ORDER BY seq DESC LIMIT 1",
             &[&number.as_str()],
         )
-        .and_then(|r| r.try_get(0))
+        .and_then(|r| r.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose())
         .context("reading the previous transition")?;
     let at = event.at.unix_timestamp();
-    let started_at = started.unwrap_or(at).min(at);
-    let budget = event.step.budget(kind);
+    let started =
+        crate::store::chain::step_started(kind, event.step, previous.as_ref().map(|(t, s)| (*t, s.as_str())), at);
+    insert_timed(tx, timing, number, kind, from, to, event, started)?;
+    if kind == ApplicationKind::Card && event.step == Step::Issue {
+        let arrived: Option<i64> = tx
+            .query_one(
+                "SELECT MIN(at) FROM application_events WHERE number = $1 AND step = 'present'",
+                &[&number.as_str()],
+            )
+            .and_then(|r| r.try_get(0))
+            .context("reading the arrival at the counter")?;
+        if let Some(arrived) = arrived {
+            let total = NewEvent { step: Step::CounterTotal, ..event.clone() };
+            insert_timed(tx, timing, number, kind, Some(to), to, &total, arrived.min(at))?;
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn insert_timed(
+    tx: &mut Transaction<'_>,
+    timing: &Timing,
+    number: &ApplicationNumber,
+    kind: ApplicationKind,
+    from: Option<ApplicationState>,
+    to: ApplicationState,
+    event: &NewEvent,
+    started_at: i64,
+) -> Result<(), StoreError> {
+    let at = event.at.unix_timestamp();
+    let budget = timing.budget(event.step, kind);
     let start_time = time_of("application_events", started_at)?;
-    let deadline = budget.map(|b| b.deadline(start_time));
+    let deadline = budget.map(|b| timing.deadline(b, start_time));
     let breached = deadline.is_some_and(|d| event.at > d);
     let budget_json = budget.map(|b| serde_json::to_string(&b).unwrap_or_default());
     tx.execute(
@@ -251,6 +289,38 @@ fn insert_event(
     let now = now()?;
     let mut head = chain_head(tx)?;
     append(tx, &mut head, &now, &audit)
+}
+
+fn insert_token(
+    tx: &mut Transaction<'_>,
+    number: &ApplicationNumber,
+    token: &NewToken,
+    at: i64,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO application_tokens (number, purpose, token_sha256, created_at, expires_at, used_at)
+         VALUES ($1, $2, $3, $4, $5, NULL)
+         ON CONFLICT (number, purpose) DO UPDATE SET token_sha256 = EXCLUDED.token_sha256,
+             created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at, used_at = NULL",
+        &[&number.as_str(), &token.purpose.name(), &token.sha256.as_slice(), &at, &token.expires_at.unix_timestamp()],
+    )
+    .with_context(|| format!("storing the {} token of {number}", token.purpose.name()))?;
+    Ok(())
+}
+
+fn queue_notice(
+    tx: &mut Transaction<'_>,
+    number: &ApplicationNumber,
+    notice: &NewMessage,
+    at: i64,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO outbox (application, recipient, subject, body, created_at, next_attempt_at)
+         VALUES ($1, $2, $3, $4, $5, $5)",
+        &[&number.as_str(), &notice.to, &notice.subject, &notice.body, &at],
+    )
+    .with_context(|| format!("queueing the notice of {number}"))?;
+    Ok(())
 }
 
 impl RaStore for PostgresStore {
@@ -368,7 +438,7 @@ impl RaStore for PostgresStore {
         tx.execute(
             &format!(
                 "INSERT INTO applications ({APPLICATION_COLUMNS})
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)"
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13)"
             ),
             &[
                 &number.as_str(),
@@ -383,10 +453,35 @@ impl RaStore for PostgresStore {
                 &a.refusal.as_ref().map(|r| &r.message),
                 &a.dedup_key,
                 &at,
+                &serde_json::Value::from(a.roles.iter().map(|r| r.name()).collect::<Vec<_>>()).to_string(),
             ],
         )
         .with_context(|| format!("registering application {number}"))?;
-        insert_event(&mut tx, &number, a.kind, None, a.state, event)?;
+        let timing = self.timing();
+        for earlier in &a.earlier {
+            insert_event(&mut tx, &timing, &number, a.kind, None, a.state, earlier)?;
+        }
+        insert_event(&mut tx, &timing, &number, a.kind, None, a.state, event)?;
+        for key in &a.keys {
+            let sha = crate::ra::csr_keys::spki_sha256(&key.spki);
+            let key_type = if key.key_type == KeyType::Auth { "auth" } else { "sign" };
+            tx.execute(
+                "INSERT INTO application_keys (number, key_type, spki, spki_sha256) VALUES ($1, $2, $3, $4)",
+                &[&number.as_str(), &key_type, &key.spki, &sha.as_slice()],
+            )
+            .with_context(|| format!("storing the applicant's {key_type} key of {number}"))?;
+        }
+        for token in &a.tokens {
+            insert_token(&mut tx, &number, token, at)?;
+        }
+        if let Some(notice) = &a.notice {
+            let notice = NewMessage {
+                to: notice.to.clone(),
+                subject: notice.subject.replace("{number}", number.as_str()),
+                body: notice.body.replace("{number}", number.as_str()),
+            };
+            queue_notice(&mut tx, &number, &notice, at)?;
+        }
         let created = load_application(&mut tx, number.as_str())?
             .ok_or_else(|| StoreError::Corrupt(format!("application {number} vanished while being registered")))?;
         tx.commit().context("committing an application")?;
@@ -422,15 +517,12 @@ impl RaStore for PostgresStore {
         if changed != 1 {
             return Ok(Transitioned::NotApplicable(current));
         }
-        insert_event(&mut tx, number, current.kind, Some(current.state), t.to, &t.event)?;
+        insert_event(&mut tx, &self.timing(), number, current.kind, Some(current.state), t.to, &t.event)?;
+        if let Some(token) = &t.token {
+            insert_token(&mut tx, number, token, t.event.at.unix_timestamp())?;
+        }
         if let Some(notice) = &t.notice {
-            let at = t.event.at.unix_timestamp();
-            tx.execute(
-                "INSERT INTO outbox (application, recipient, subject, body, created_at, next_attempt_at)
-                 VALUES ($1, $2, $3, $4, $5, $5)",
-                &[&number.as_str(), &notice.to, &notice.subject, &notice.body, &at],
-            )
-            .with_context(|| format!("queueing the notice of {number}"))?;
+            queue_notice(&mut tx, number, notice, t.event.at.unix_timestamp())?;
         }
         let updated = load_application(&mut tx, number.as_str())?
             .ok_or_else(|| StoreError::Corrupt(format!("application {number} vanished during a transition")))?;
@@ -479,6 +571,98 @@ impl RaStore for PostgresStore {
         }
     }
 
+    fn application_keys(&self, number: &ApplicationNumber) -> Result<Vec<ApplicantKey>, StoreError> {
+        fn key_row(row: &Row) -> Result<ApplicantKey, StoreError> {
+            const T: &str = "application_keys";
+            let key_type: String = get(row, 0, T)?;
+            Ok(ApplicantKey {
+                key_type: if key_type == "auth" { KeyType::Auth } else { KeyType::Sign },
+                spki: get(row, 1, T)?,
+            })
+        }
+        let sql = "SELECT key_type, spki FROM application_keys WHERE number = $1 ORDER BY key_type";
+        collect(&mut *self.primary.get()?, sql, &[&number.as_str()], key_row)
+    }
+
+    fn key_in_use(
+        &self,
+        spki_sha256: &[u8; 32],
+        except: Option<&ApplicationNumber>,
+    ) -> Result<Option<String>, StoreError> {
+        let mut client = self.primary.get()?;
+        let certificate: Option<String> = client
+            .query_opt(
+                "SELECT serial FROM certificates WHERE spki_sha256 = $1 AND status <> 'revoked' LIMIT 1",
+                &[&spki_sha256.as_slice()],
+            )
+            .and_then(|r| r.map(|r| r.try_get(0)).transpose())
+            .context("looking for a certificate of the key")?;
+        if let Some(serial) = certificate {
+            return Ok(Some(format!("certificate {serial}")));
+        }
+        // Refused and revoked applications gave their keys up; an issued one's certificates
+        // were found above unless revoked, and then the key is spent too.
+        let application: Option<String> = client
+            .query_opt(
+                "SELECT k.number FROM application_keys k JOIN applications a USING (number)
+                 WHERE k.spki_sha256 = $1 AND a.state NOT IN ('refused', 'revoked') AND k.number <> $2 LIMIT 1",
+                &[&spki_sha256.as_slice(), &except.map_or("", ApplicationNumber::as_str)],
+            )
+            .and_then(|r| r.map(|r| r.try_get(0)).transpose())
+            .context("looking for an application with the key")?;
+        Ok(application.map(|n| format!("application {n}")))
+    }
+
+    fn use_token(
+        &self,
+        number: &ApplicationNumber,
+        purpose: TokenPurpose,
+        sha256: &[u8; 32],
+        now: OffsetDateTime,
+        consume: bool,
+    ) -> Result<TokenUse, StoreError> {
+        let mut client = self.primary.get()?;
+        let mut tx = client.transaction().context("starting to check a token")?;
+        // FOR UPDATE: of two concurrent uses of a single-use token, the second waits here and
+        // then reads it used.
+        let row = tx
+            .query_opt(
+                "SELECT token_sha256, expires_at, used_at FROM application_tokens
+                 WHERE number = $1 AND purpose = $2 FOR UPDATE",
+                &[&number.as_str(), &purpose.name()],
+            )
+            .context("reading an application token")?;
+        let Some(row) = row else { return Ok(TokenUse::Unknown) };
+        const T: &str = "application_tokens";
+        let stored: Vec<u8> = get(&row, 0, T)?;
+        let expires_at: i64 = get(&row, 1, T)?;
+        let used_at: Option<i64> = get(&row, 2, T)?;
+        // Both are SHA-256 digests of a random token: comparing them leaks nothing useful, but
+        // compare in constant time anyway.
+        if aws_lc_rs::constant_time::verify_slices_are_equal(&stored, sha256).is_err() {
+            return Ok(TokenUse::Unknown);
+        }
+        if used_at.is_some() {
+            return Ok(TokenUse::Used);
+        }
+        if now.unix_timestamp() >= expires_at {
+            return Ok(TokenUse::Expired);
+        }
+        if consume {
+            let changed = tx
+                .execute(
+                    "UPDATE application_tokens SET used_at = $3 WHERE number = $1 AND purpose = $2 AND used_at IS NULL",
+                    &[&number.as_str(), &purpose.name(), &now.unix_timestamp()],
+                )
+                .context("consuming an application token")?;
+            if changed != 1 {
+                return Ok(TokenUse::Used);
+            }
+            tx.commit().context("committing the use of a token")?;
+        }
+        Ok(TokenUse::Accepted)
+    }
+
     fn due_messages(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<OutboxMessage>, StoreError> {
         let sql = format!(
             "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= $1 ORDER BY id LIMIT $2"
@@ -489,6 +673,20 @@ impl RaStore for PostgresStore {
     fn outbox(&self, limit: u32) -> Result<Vec<OutboxMessage>, StoreError> {
         let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox ORDER BY id DESC LIMIT $1");
         collect(&mut *self.primary.get()?, &sql, &[&i64::from(limit)], outbox_row)
+    }
+
+    fn claim_message(&self, id: i64, now: OffsetDateTime, lease_until: OffsetDateTime) -> Result<bool, StoreError> {
+        // One conditional statement: its row lock makes two workers' claims of one message
+        // take turns, and the second finds it no longer due.
+        let changed = self
+            .primary
+            .get()?
+            .execute(
+                "UPDATE outbox SET next_attempt_at = $3 WHERE id = $1 AND sent_at IS NULL AND next_attempt_at <= $2",
+                &[&id, &now.unix_timestamp(), &lease_until.unix_timestamp()],
+            )
+            .with_context(|| format!("taking message {id} for delivery"))?;
+        Ok(changed == 1)
     }
 
     fn mark_sent(&self, id: i64, at: OffsetDateTime) -> Result<bool, StoreError> {
