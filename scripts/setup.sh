@@ -7,11 +7,13 @@
 #   sqlite3   - to look into the embedded store by hand
 #   python3   - its debugging SMTP server stands in for the mail relay in a test
 #   curl      - the portal demo (scripts/portal-demo.sh) talks HTTP with it
+#   postgresql - the deployment store; tests start their own throwaway clusters
+#                (initdb in a temp dir; fixtures::postgres), never the packaged one
 #   xmlsec1   - interoperability oracle for XML signatures (--sign, --verify)
 # Idempotent: re-running installs nothing new.
 set -euo pipefail
 
-packages=(openssl softhsm2 opensc sqlite3 python3 curl xmlsec1 ca-certificates pkg-config build-essential)
+packages=(openssl softhsm2 opensc sqlite3 python3 postgresql curl xmlsec1 ca-certificates pkg-config build-essential)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use ca_core::clock::SystemClock;
 use ca_core::issuer::{CertificateAuthority, Issuer};
-use ca_core::store::SqliteStore;
+use ca_core::store::open::Reads;
+use ca_core::store::CaStore;
 
 use crate::failure::Failure;
 use crate::secrets::SecretSource;
@@ -15,7 +16,8 @@ use ca_core::ca_dir::{CaConfig, CaDir};
 pub struct Context {
     pub dir: CaDir,
     pub config: CaConfig,
-    pub store: Arc<SqliteStore>,
+    /// The CA's store: `ca.db`, or the PostgreSQL database `[store] url` names.
+    pub store: Arc<dyn CaStore>,
     pub clock: SystemClock,
     pub actor: String,
     pub json: bool,
@@ -33,14 +35,18 @@ impl Context {
             )));
         }
         let config = dir.load_config()?;
-        let store =
-            SqliteStore::open(&dir.store()).with_context(|| format!("cannot open {}", dir.store().display()))?;
+        let store = ca_core::store::open::open(&dir.store(), &config.store, Reads::Primary).with_context(|| {
+            match &config.store.url {
+                None => format!("cannot open {}", dir.store().display()),
+                Some(_) => "cannot open the PostgreSQL store named in ca.toml".to_owned(),
+            }
+        })?;
         // Checked when the configuration was loaded.
         store.set_timing(config.regulation.timing().map_err(Failure::Input)?);
         Ok(Self {
             dir,
             config,
-            store: Arc::new(store),
+            store,
             clock: SystemClock,
             actor: cli.actor.clone(),
             json: cli.json,

@@ -69,7 +69,7 @@ impl From<ca_core::store::StoreError> for Failure {
         use ca_core::store::StoreError as E;
         match e {
             E::UnknownSerial(_) => Failure::NotFound(e.to_string()),
-            E::WrongStatus { .. } => Failure::Input(e.to_string()),
+            E::WrongStatus { .. } | E::Configuration(_) => Failure::Input(e.to_string()),
             other => Failure::Internal(anyhow::Error::new(other)),
         }
     }

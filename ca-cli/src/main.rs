@@ -133,6 +133,9 @@ pub enum Command {
     Backup(commands::backup::BackupArgs),
     /// Restore a backup into a new CA directory (--dir), which must not exist.
     Restore(commands::backup::RestoreArgs),
+    /// The store: `ca store migrate`, `ca store copy --to postgres://…` (SQLite → PostgreSQL).
+    #[command(subcommand)]
+    Store(commands::store::StoreCommand),
     /// Run a whole CA lifecycle in a fresh directory: init, issue, list, revoke, audit.
     Demo(commands::demo::DemoArgs),
 }

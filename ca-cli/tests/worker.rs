@@ -1,7 +1,8 @@
 //! `ca worker` end to end: a repeat issuance (flow 2) and a revocation on the applicant's
 //! signed request (flow 4), both signed with openssl-made CMS and carried out by the worker
 //! alone; the revocation in the next delta CRL as openssl reads it; the notices in the
-//! maildir; a second round with nothing to do; SIGTERM stops a running worker.
+//! maildir; a second round with nothing to do (on SQLite and on PostgreSQL); SIGTERM stops a
+//! running worker.
 
 mod common;
 
@@ -22,11 +23,35 @@ fn sign_submission(ca: &CaRunner, work: &Path, kind: &str, iin: &str, key: &Path
 
 #[test]
 fn the_worker_alone_issues_a_repeat_and_revokes_on_a_signed_request_with_a_delta_crl() {
+    the_worker_alone(None);
+}
+
+/// The same on a PostgreSQL store (`ca init --store`): the RA, the outbox's delivery lease and
+/// the worker's issuance and revocation go through the store traits, not SQLite.
+#[test]
+fn the_worker_alone_on_a_postgresql_store() {
+    static CLUSTER: std::sync::OnceLock<fixtures::postgres::PgCluster> = std::sync::OnceLock::new();
+    let cluster = CLUSTER.get_or_init(|| {
+        fixtures::postgres::PgCluster::start()
+            .expect("a PostgreSQL test cluster (scripts/setup.sh installs PostgreSQL)")
+    });
+    let url = cluster.url(&cluster.create_database(None).unwrap());
+    the_worker_alone(Some((&url, cluster.password())));
+}
+
+/// `store`: a PostgreSQL URL and its password, or `None` for the embedded SQLite store.
+fn the_worker_alone(store: Option<(&str, &str)>) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("ca");
     let work = tmp.path().to_path_buf();
-    let ca = CaRunner::new(&dir);
-    ca.ok(&["init", "--root-key", "p256", "--issuing-key", "p256"]);
+    let mut ca = CaRunner::new(&dir);
+    let mut init = vec!["init", "--root-key", "p256", "--issuing-key", "p256"];
+    if let Some((url, password)) = store {
+        ca = ca.env("CA_STORE_PASSWORD", password);
+        init.extend(["--store", url]);
+    }
+    ca.ok(&init);
+    assert_eq!(dir.join("ca.db").exists(), store.is_none(), "the store is where ca.toml says");
     ca.ok(&["registry", "import", registry_csv().to_str().unwrap()]);
     let renewing = iin_where(eligible);
     let revoking = iin_where(|f| eligible(f) && f[1] != renewing);

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::config::PublicationUrls;
+use crate::store::StoreSection;
 
 /// The configuration cannot be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +40,9 @@ pub struct CaConfig {
     pub expiry: ExpirySection,
     #[serde(default)]
     pub audit: AuditSection,
+    /// Where the store is: the embedded `ca.db` unless `[store] url` names a PostgreSQL database.
+    #[serde(default, skip_serializing_if = "StoreSection::is_embedded")]
+    pub store: StoreSection,
     /// The RA's automatic worker (`ca worker`): its rounds and CRL schedule.
     #[serde(default)]
     pub worker: crate::ra::worker::WorkerSettings,
@@ -425,6 +429,7 @@ impl CaConfig {
             server: ServerSection::default(),
             expiry: ExpirySection::default(),
             audit: AuditSection::default(),
+            store: StoreSection::default(),
             worker: Default::default(),
             regulation: Default::default(),
             retired: Vec::new(),

@@ -35,7 +35,8 @@ use ca_core::ca_dir::{CaConfig, CaDir, KeyLocation, ServerSection};
 use ca_core::clock::{Clock, SystemClock};
 use ca_core::expiry::OwnCertificate;
 use ca_core::ocsp::Responder;
-use ca_core::store::{NonceStore, SqliteStore, Store};
+use ca_core::store::open::Reads;
+use ca_core::store::{CaStore, NonceStore, Store};
 use hsm::pkcs11::{KeySelector, Pkcs11Module, SecretPin, TokenSelector};
 use hsm::SoftwareKey;
 
@@ -89,8 +90,9 @@ pub struct Services {
     /// How often [`serve`] looks for renewed keys (SIGHUP always works); `None`: never.
     pub reload_interval: Option<Duration>,
     pub clock: Arc<dyn Clock>,
-    /// The SQLite store as the registration authority's store, for the admin endpoints.
-    pub sqlite: Option<Arc<SqliteStore>>,
+    /// The store as the registration authority's store, for the admin endpoints (always the
+    /// primary database: the RA reads back what it writes).
+    pub ra_store: Option<Arc<dyn CaStore>>,
     /// Limits on login challenges (each is a row in the store until it expires).
     pub challenge_limiter: RateLimiter,
     /// Limits on refused anonymous administration requests: a client past them is turned away
@@ -160,7 +162,7 @@ impl Services {
             reload_source: None,
             reload_interval: None,
             clock: Arc::new(SystemClock),
-            sqlite: None,
+            ra_store: None,
             challenge_limiter: challenge_limiter(&ServerSection::default()),
             admin_refusal_limiter: admin_refusal_limiter(&ServerSection::default()),
             anonymous_refusals: refusals::AnonymousRefusals::default(),
@@ -294,12 +296,16 @@ impl Services {
         pin: Option<zeroize::Zeroizing<String>>,
     ) -> Result<Self, StartError> {
         let config: CaConfig = dir.load_config()?;
-        let sqlite = Arc::new(SqliteStore::open(&dir.store())?);
+        let primary = ca_core::store::open::open(&dir.store(), &config.store, Reads::Primary)?;
         // Checked when the configuration was loaded: application steps are timed by ca.toml.
         if let Ok(timing) = config.regulation.timing() {
-            sqlite.set_timing(timing);
+            primary.set_timing(timing);
         }
-        let store: Arc<dyn Store> = sqlite.clone();
+        // OCSP, verification and downloads may read a streaming replica (`[store] read_url`).
+        let store: Arc<dyn Store> = match config.store.read_url {
+            Some(_) => ca_core::store::open::open(&dir.store(), &config.store, Reads::Replica)?,
+            None => primary.clone(),
+        };
         let source = ReloadSource {
             dir: dir.clone(),
             passphrase: passphrase.map(|p| zeroize::Zeroizing::new(p.to_vec())),
@@ -363,8 +369,8 @@ impl Services {
         services.install(keys);
         services.cps = cps;
         services.verifier = Some(Arc::new(verifier));
-        services.nonces = Some(sqlite.clone());
-        services.sqlite = Some(sqlite);
+        services.nonces = Some(primary.clone());
+        services.ra_store = Some(primary);
         services.api_tokens = Live::new(Arc::new(api_tokens));
         services.token_file = Some(reload::TokenFile { path: tokens_path, seen: std::sync::Mutex::new(token_state) });
         services.clock = clock;

@@ -79,7 +79,7 @@ fn start() -> Running {
     .unwrap();
     services.verifier = Some(Arc::new(verifier));
     services.nonces = Some(store.clone());
-    services.sqlite = Some(store.clone());
+    services.ra_store = Some(store.clone());
     services.clock = clock.clone();
     services.ca_certificates = vec![root, issuing];
     services.public_base_url = BASE_URL.into();

@@ -13,8 +13,7 @@ use ca_core::ra::application::{ApplicationKind, ApplicationNumber, ApplicationSt
 use ca_core::ra::cms_check::{CmsSignatureCheck, SingleUse};
 use ca_core::ra::store::ApplicationQuery;
 use ca_core::ra::{
-    ApplicantCsrs, Application, RaError, RaStore, RegistrationAuthority, Statement, StoreRegistry, Submission,
-    Submitted,
+    ApplicantCsrs, Application, RaError, RegistrationAuthority, Statement, StoreRegistry, Submission, Submitted,
 };
 use ca_core::revocation::RevocationReason;
 use ca_core::serial::SerialNumber;

@@ -111,6 +111,13 @@ pub fn run(cli: &crate::Cli, args: &BackupArgs) -> Outcome {
 
 /// Make a backup of the CA in `ctx` at `dest` (which must not exist).
 pub fn create(ctx: &Context, dest: &Path) -> Result<Manifest, Failure> {
+    let Some(sqlite) = ctx.store.as_sqlite() else {
+        return Err(Failure::Input(format!(
+            "ca backup copies an embedded SQLite store; this CA's store is {}: back the database up with \
+             pg_basebackup or pg_dump, and the CA directory by copying it",
+            ctx.store.kind()
+        )));
+    };
     if dest.exists() {
         return Err(Failure::Input(format!("{} exists; a backup goes into a new directory", dest.display())));
     }
@@ -127,7 +134,7 @@ pub fn create(ctx: &Context, dest: &Path) -> Result<Manifest, Failure> {
     let result = (|| {
         std::fs::create_dir(&scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
         set_mode(&scratch, 0o700)?;
-        let audit = ctx.store.backup_to(&scratch.join(STORE_FILE))?;
+        let audit = sqlite.backup_to(&scratch.join(STORE_FILE))?;
         if !audit.is_intact() {
             tracing::warn!(problems = audit.problems.len(), "the audit journal in the backup has problems");
         }

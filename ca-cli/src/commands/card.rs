@@ -8,7 +8,6 @@ use ca_core::card::{personalize, CardKeyKind, CardRequest};
 use ca_core::identity::CertificateIdentity;
 use ca_core::profile::ProfileId;
 use ca_core::serial::SerialNumber;
-use ca_core::store::Store;
 use clap::{Args, Subcommand};
 use der::Decode;
 use serde::Serialize;

@@ -37,6 +37,7 @@ pub fn run(cli: &Cli, args: &DemoArgs) -> Outcome {
             issuing_cn: None,
             hsm_module: None,
             hsm_token: None,
+            store: None,
         },
     )?;
     let ctx = Context::open(cli)?;

@@ -9,7 +9,8 @@ use ca_core::clock::{Clock, SystemClock};
 use ca_core::identity::Subject;
 use ca_core::issuer::{CertificateAuthority, IssuedCertificate};
 use ca_core::profile::CaPolicies;
-use ca_core::store::SqliteStore;
+use ca_core::store::open::Reads;
+use ca_core::store::{CaStore, Store};
 use clap::Args;
 use hsm::{KeyAlgorithm, SoftwareKey};
 use serde::Serialize;
@@ -55,6 +56,11 @@ pub struct InitArgs {
     /// Label of the token for --hsm-module; its PIN comes from CA_HSM_PIN, --hsm-pin-file or a prompt.
     #[arg(long, requires = "hsm_module")]
     pub hsm_token: Option<String>,
+    /// Keep the store in this PostgreSQL database (`postgres://user@host:port/db`, empty and
+    /// without a password in it: the password comes from CA_STORE_PASSWORD or
+    /// CA_STORE_PASSWORD_FILE) instead of the embedded ca.db.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -123,6 +129,18 @@ fn make_private_dir(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A PostgreSQL database given to `ca init` must be new: a second CA in it would share (and
+/// confuse) the first one's journal and serials. A new SQLite file is always empty.
+fn refuse_a_used_database(store: &dyn CaStore) -> Result<(), Failure> {
+    if store.audit_hash(1)?.is_some() {
+        return Err(Failure::Input(format!(
+            "the {} store already holds a CA (its audit journal is not empty); give ca init an empty database",
+            store.kind()
+        )));
+    }
+    Ok(())
+}
+
 pub fn run(cli: &Cli, args: &InitArgs) -> Outcome {
     let target = cli.dir.clone();
     if target.join(ca_core::ca_dir::CONFIG_FILE).exists() {
@@ -143,6 +161,7 @@ pub fn run(cli: &Cli, args: &InitArgs) -> Outcome {
     if let Some(cn) = &args.issuing_cn {
         config.issuing.common_name = cn.clone();
     }
+    config.store.url = args.store.clone();
     // Keys on a token (HSM), or encrypted files under a passphrase.
     let token = match (&args.hsm_module, &args.hsm_token) {
         (Some(module), Some(label)) => {
@@ -169,7 +188,9 @@ pub fn run(cli: &Cli, args: &InitArgs) -> Outcome {
     std::fs::create_dir_all(dir.certs()).context("cannot create certs/")?;
     std::fs::create_dir_all(dir.issued()).context("cannot create issued/")?;
     make_private_dir(&dir.private()).context("cannot create private/")?;
-    let store = SqliteStore::open(&dir.store())?;
+    let store = ca_core::store::open::open(&dir.store(), &config.store, Reads::Primary)?;
+    refuse_a_used_database(store.as_ref())?;
+    let store: &dyn Store = store.as_ref();
     let clock = SystemClock;
 
     // A key made on the token is removed again if init fails later, so a re-run starts clean.
@@ -218,7 +239,7 @@ pub fn run(cli: &Cli, args: &InitArgs) -> Outcome {
             root_subject,
             root_key.as_ref(),
             Duration::days(config.root.validity_days.into()),
-            &store,
+            store,
             &clock,
             &config.urls,
             &cli.actor,
@@ -235,7 +256,7 @@ pub fn run(cli: &Cli, args: &InitArgs) -> Outcome {
             issuing_subject,
             issuing_key.public_key().clone(),
             Duration::days(config.issuing.validity_days.into()),
-            &store,
+            store,
             &clock,
             &config.urls,
             &cli.actor,
@@ -246,7 +267,7 @@ pub fn run(cli: &Cli, args: &InitArgs) -> Outcome {
         // now, while the root key is at hand (later: `ca crl publish --root`).
         let publication = PublicationDir::lock(&dir.publish_crl())?;
         let publisher = Publisher {
-            store: &store,
+            store,
             urls: &config.urls,
             actor: &cli.actor,
             ca: &root,
@@ -268,7 +289,7 @@ pub fn run(cli: &Cli, args: &InitArgs) -> Outcome {
         }
         config.server.audit_key = audit_key.location.clone();
         let checkpoint =
-            audit_key::first_checkpoint(&store, &dir, &config.issuing.name, &audit_key, &cli.actor, clock.now())?;
+            audit_key::first_checkpoint(store, &dir, &config.issuing.name, &audit_key, &cli.actor, clock.now())?;
         config.write(&dir.config())?;
         Ok((root_cert, issuing_cert, audit_key, checkpoint))
     })();
@@ -283,8 +304,6 @@ pub fn run(cli: &Cli, args: &InitArgs) -> Outcome {
             return Err(e);
         }
     };
-    drop(store);
-
     let scratch_path = scratch.keep();
     std::fs::rename(&scratch_path, &target)
         .or_else(|_| {

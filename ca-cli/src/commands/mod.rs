@@ -19,6 +19,7 @@ pub mod rollover;
 pub mod serve;
 pub mod show;
 pub mod status;
+pub mod store;
 pub mod system;
 pub mod worker;
 
@@ -48,6 +49,7 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Backup(args) => backup::run(&cli, args),
         Command::Restore(args) => backup::restore(&cli.dir, args, cli.json),
         Command::Outbox(cmd) => report::outbox(&Context::open(&cli)?, cmd),
+        Command::Store(cmd) => store::run(&cli, cmd),
         Command::Worker(args) => worker::run(&Context::open(&cli)?, args),
     }
 }

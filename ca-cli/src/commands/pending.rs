@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use ca_core::fs::{remove_durably, write_atomically, AtomicWrite};
 use ca_core::identity::{Bin, Iin};
 use ca_core::revocation::RevocationReason;
-use ca_core::store::{CertificateQuery, CertificateRecord, Store};
+use ca_core::store::{CertificateQuery, CertificateRecord};
 use serde::{Deserialize, Serialize};
 
 use crate::context::Context;

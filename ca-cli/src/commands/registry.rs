@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use ca_core::identity::{Bin, Iin};
-use ca_core::ra::RaStore;
 use clap::Subcommand;
 
 use crate::context::Context;

@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 
 use ca_core::ra::outbox::{send_due, Maildir};
-use ca_core::ra::RaStore;
 use clap::{Args, Subcommand};
 
 use crate::context::Context;

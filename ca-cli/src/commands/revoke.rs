@@ -110,7 +110,7 @@ pub struct ReleaseArgs {
 /// `ca release`: lift a certificateHold; the next delta CRL lists the certificate with
 /// removeFromCRL and the next full CRL no longer lists it.
 pub fn release(ctx: &Context, args: &ReleaseArgs) -> Outcome {
-    use ca_core::store::{AuditEvent, ReleaseOutcome, Store};
+    use ca_core::store::{AuditEvent, ReleaseOutcome};
     let serial = parse_serial(&args.serial)?;
     let event = AuditEvent::new(&ctx.actor, "certificate.release-hold").target(serial.to_hex());
     match ctx.store.release_hold(&serial, &event)? {

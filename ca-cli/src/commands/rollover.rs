@@ -13,7 +13,7 @@ use ca_core::ca_dir::{CaSection, KeyLocation, RetiredCa};
 use ca_core::identity::Subject;
 use ca_core::issuer::{CertificateAuthority, IssuedCertificate};
 use ca_core::signer::Signer;
-use ca_core::store::{AuditEvent, Store};
+use ca_core::store::AuditEvent;
 use clap::{Args, Subcommand};
 use hsm::{KeyAlgorithm, SoftwareKey};
 use time::Duration;

@@ -2,7 +2,7 @@
 
 use ca_core::identity::{Bin, CertificateIdentity, Iin};
 use ca_core::serial::SerialNumber;
-use ca_core::store::{CertificateQuery, CertificateRecord, CertificateStatus, Store};
+use ca_core::store::{CertificateQuery, CertificateRecord, CertificateStatus};
 use clap::Args;
 use der::Decode;
 use serde::Serialize;

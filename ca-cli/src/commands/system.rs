@@ -272,7 +272,6 @@ fn token(ctx: &Context, label: &str) -> Outcome {
 }
 
 fn audit(ctx: &Context, action: &str, entry: &ApiToken) -> Outcome {
-    use ca_core::store::Store as _;
     let event =
         AuditEvent::new(&ctx.actor, action).target(entry.id()).details(serde_json::json!({ "label": entry.label }));
     ctx.store.append_audit(&event)?;

@@ -11,7 +11,7 @@ use ca_core::issuer::IssuedCertificate;
 use ca_core::ra::outbox::{Maildir, Transport};
 use ca_core::ra::worker::{CrlPublication, CrlTimes, NewKeys, RepeatKeys, Worker, WorkerMetrics};
 use ca_core::ra::{Application, KeyStoreDelivery, RegistrationAuthority, StoreRegistry};
-use ca_core::store::{CrlKind, Store};
+use ca_core::store::CrlKind;
 use clap::Args;
 use hsm::{KeyAlgorithm, SoftwareKey};
 use zeroize::Zeroizing;

@@ -1,11 +1,15 @@
 //! The storage authority: the only code that talks to the database.
 //!
-//! [`Store`] is written in domain types only, so the SQLite implementation here and a
-//! PostgreSQL one later are interchangeable. Every state change and its audit entries are
+//! [`Store`] is written in domain types only, so the embedded SQLite implementation and the
+//! PostgreSQL one for deployments are interchangeable. Every state change and its audit entries are
 //! written in one transaction.
 
 pub mod audit;
+mod chain;
+pub mod copy;
 mod nonce;
+pub mod open;
+pub mod postgres;
 pub mod sqlite;
 
 use time::OffsetDateTime;
@@ -16,6 +20,8 @@ use crate::serial::SerialNumber;
 
 pub use audit::{AuditEntry, AuditEvent, AuditProblem, AuditQuery, AuditSink, AuditVerification};
 pub use nonce::{NonceOutcome, NonceStore};
+pub use open::{CaStore, StoreSection};
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// Life cycle of a serial number in the store.
@@ -209,6 +215,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Database(String),
+    /// The store's configuration is unusable (a URL that does not parse or carries a password).
+    #[error("store configuration: {0}")]
+    Configuration(String),
 }
 
 /// The storage authority interface.

@@ -27,9 +27,8 @@ use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior};
 use time::OffsetDateTime;
 
-use super::audit::{
-    entry_hash, AuditEntry, AuditEvent, AuditQuery, AuditSink, AuditVerification, ChainVerifier, GENESIS_HASH,
-};
+use super::audit::{entry_hash, AuditEntry, AuditEvent, AuditQuery, AuditSink, AuditVerification, ChainVerifier};
+use super::chain::{now, ChainHead, Now};
 use super::{
     CertificateQuery, CertificateRecord, CertificateState, CertificateStatus, CrlKind, CrlRecord, EntrySink, Issued,
     ReleaseOutcome, Reservation, Revocation, RevokeOutcome, Store, StoreError,
@@ -115,7 +114,7 @@ impl SqliteStore {
         migrations::current_version(&self.lock())
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
+    pub(in crate::store) fn lock(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|poisoned| {
             // A panic while holding the lock unwound through `Transaction::drop`, which rolls
             // back; make sure of it and carry on.
@@ -127,15 +126,6 @@ impl SqliteStore {
             conn
         })
     }
-}
-
-/// The SHA-256 of a certificate's SubjectPublicKeyInfo (`None` if the DER does not decode, which
-/// the issuer never records).
-fn certificate_key_sha256(der: &[u8]) -> Option<Vec<u8>> {
-    use der::{Decode, Encode};
-    let certificate = x509_cert::Certificate::from_der(der).ok()?;
-    let spki = certificate.tbs_certificate.subject_public_key_info.to_der().ok()?;
-    Some(crate::ra::csr_keys::spki_sha256(&spki).to_vec())
 }
 
 /// Give the certificates recorded before schema version 6 the key digest that finds them by
@@ -151,7 +141,7 @@ fn index_certificate_keys(conn: &mut Connection) -> Result<(), StoreError> {
         rows.collect::<Result<_, _>>().context("reading certificates")?
     };
     for (serial, der) in &todo {
-        if let Some(sha) = certificate_key_sha256(der) {
+        if let Some(sha) = super::chain::certificate_key_sha256(der) {
             tx.execute("UPDATE certificates SET spki_sha256 = ?2 WHERE serial = ?1", params![serial, sha])
                 .with_context(|| format!("indexing the key of certificate {serial}"))?;
         }
@@ -181,31 +171,8 @@ fn is_primary_key_violation(e: &rusqlite::Error) -> bool {
             && f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
 }
 
-/// The time of one transaction, in the precisions the tables store.
-struct Now {
-    secs: i64,
-    /// Audit time, already truncated to what `at_ns` can hold so the hash matches what is read back.
-    at: OffsetDateTime,
-    at_ns: i64,
-}
-
-fn now() -> Result<Now, StoreError> {
-    let t = OffsetDateTime::now_utc();
-    let at_ns = i64::try_from(t.unix_timestamp_nanos())
-        .map_err(|_| StoreError::Database(format!("the clock reads {t}, beyond what the audit journal can store")))?;
-    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ns))
-        .map_err(|e| StoreError::Database(format!("audit time: {e}")))?;
-    Ok(Now { secs: t.unix_timestamp(), at, at_ns })
-}
-
 fn immediate(conn: &mut Connection) -> Result<Transaction<'_>, StoreError> {
     conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting a write transaction")
-}
-
-/// The last entry of the journal, or the genesis position.
-struct ChainHead {
-    seq: i64,
-    hash: [u8; 32],
 }
 
 fn chain_head(tx: &Transaction<'_>) -> Result<ChainHead, StoreError> {
@@ -214,7 +181,7 @@ fn chain_head(tx: &Transaction<'_>) -> Result<ChainHead, StoreError> {
         .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
         .context("reading the audit journal head")?;
     match last {
-        None => Ok(ChainHead { seq: 0, hash: GENESIS_HASH }),
+        None => Ok(ChainHead::GENESIS),
         Some((seq, hash)) => {
             let hash = <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| {
                 StoreError::Corrupt(format!("audit entry {seq}: hash is {} bytes, expected 32", hash.len()))
@@ -334,7 +301,12 @@ impl Store for SqliteStore {
                 .context("preparing to record a certificate")?;
             for cert in issued {
                 let changed = update
-                    .execute(params![cert.serial.to_hex(), cert.der, now.secs, certificate_key_sha256(&cert.der)])
+                    .execute(params![
+                        cert.serial.to_hex(),
+                        cert.der,
+                        now.secs,
+                        super::chain::certificate_key_sha256(&cert.der)
+                    ])
                     .with_context(|| format!("recording certificate {}", cert.serial))?;
                 if changed == 0 {
                     // Only now find out why, so the common path is one statement per certificate.

@@ -287,14 +287,14 @@ pub(crate) async fn confirm(
     let endpoint = format!("/api/v1/admin/applications/{number}/confirm");
     let cms = body.clone();
     admin_call(services, headers, extensions, endpoint, body, move |svc, verification, operator| {
-        let sqlite = svc
-            .sqlite
+        let ra_store = svc
+            .ra_store
             .as_ref()
             .ok_or_else(|| Refused::Journal("unavailable", ApiError::internal("no registration authority store")))?;
         let number = number.parse().map_err(|e: ca_core::ra::application::BadNumber| malformed(e.to_string()))?;
-        let registry = StoreRegistry(sqlite.as_ref());
+        let registry = StoreRegistry(ra_store.as_ref());
         let check = AlreadyVerified(verification);
-        let ra = super::applications::registration_authority(svc, sqlite, &registry, &check);
+        let ra = super::applications::registration_authority(svc, ra_store.as_ref(), &registry, &check);
         let confirmed = ra.confirm(&number, &operator.actor(), &cms).map_err(ra_error)?;
         Ok(serde_json::json!({ "application": confirmed.application() }))
     })
@@ -337,14 +337,14 @@ async fn application_step(
         if step.action != action || step.application != number {
             return Err(malformed(format!("the signed request is not {action} of application {number}")));
         }
-        let sqlite = svc
-            .sqlite
+        let ra_store = svc
+            .ra_store
             .as_ref()
             .ok_or_else(|| Refused::Journal("unavailable", ApiError::internal("no registration authority store")))?;
         let number = number.parse().map_err(|e: ca_core::ra::application::BadNumber| malformed(e.to_string()))?;
-        let registry = StoreRegistry(sqlite.as_ref());
+        let registry = StoreRegistry(ra_store.as_ref());
         let check = AlreadyVerified(verification);
-        let ra = super::applications::registration_authority(svc, sqlite, &registry, &check);
+        let ra = super::applications::registration_authority(svc, ra_store.as_ref(), &registry, &check);
         let application = act(&ra, &number, &operator.actor(), step.reason.as_deref()).map_err(ra_error)?;
         Ok(serde_json::json!({ "application": application }))
     })

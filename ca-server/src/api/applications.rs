@@ -39,12 +39,12 @@ use ca_core::ra::cms_check::{facts_from_verification, SingleUse};
 use ca_core::ra::install::token_sha256;
 use ca_core::ra::store::{TokenPurpose, TokenUse};
 use ca_core::ra::{
-    ApplicantCsrs, ApplicationKind, Expectation, RaError, RaStore, RegistrationAuthority, SignatureCheck,
-    SignatureProblem, SignedPayload, SignerFacts, StoreRegistry, Submission, Submitted,
+    ApplicantCsrs, ApplicationKind, Expectation, RaError, RegistrationAuthority, SignatureCheck, SignatureProblem,
+    SignedPayload, SignerFacts, StoreRegistry, Submission, Submitted,
 };
 use ca_core::revocation::RevocationReason;
 use ca_core::serial::SerialNumber;
-use ca_core::store::SqliteStore;
+use ca_core::store::CaStore;
 
 use super::ApiError;
 use crate::Services;
@@ -71,16 +71,16 @@ impl SignatureCheck for ServerSignatureCheck<'_> {
     }
 }
 
-/// The registration authority of the server over `sqlite`, with `signatures`.
+/// The registration authority of the server over `ra_store`, with `signatures`.
 pub(crate) fn registration_authority<'a>(
     services: &'a Services,
-    sqlite: &'a SqliteStore,
+    ra_store: &'a dyn CaStore,
     registry: &'a StoreRegistry<'a>,
     signatures: &'a dyn SignatureCheck,
 ) -> RegistrationAuthority<'a> {
     RegistrationAuthority {
-        store: sqlite,
-        certificates: sqlite,
+        store: ra_store,
+        certificates: ra_store,
         registry,
         signatures,
         clock: services.clock.as_ref(),
@@ -120,9 +120,9 @@ async fn blocking(f: impl FnOnce() -> Result<Response, ApiError> + Send + 'stati
     }
 }
 
-fn sqlite_of(services: &Services) -> Result<&SqliteStore, ApiError> {
+fn ra_store_of(services: &Services) -> Result<&dyn CaStore, ApiError> {
     services
-        .sqlite
+        .ra_store
         .as_deref()
         .ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "no registration authority store"))
 }
@@ -247,19 +247,19 @@ pub(crate) async fn submit(State(services): State<Arc<Services>>, headers: Heade
                 ));
             }
         }
-        let sqlite = sqlite_of(&services)?;
-        let registry = StoreRegistry(sqlite);
+        let ra_store = ra_store_of(&services)?;
+        let registry = StoreRegistry(ra_store);
         let check = ServerSignatureCheck(&services);
         let nonces = services.nonces.as_deref().ok_or_else(|| ApiError::internal("no store for request ids"))?;
         let single = SingleUse { inner: &check, requests: nonces, clock: services.clock.as_ref() };
-        let ra = registration_authority(&services, sqlite, &registry, &single);
+        let ra = registration_authority(&services, ra_store, &registry, &single);
         let registered = ra.register(&submission).map_err(ra_api_error)?;
         let (status, application) = match &registered.submitted {
             Submitted::New(a) => (StatusCode::CREATED, a),
             Submitted::Existing(a) => (StatusCode::OK, a),
         };
         let events =
-            sqlite.application_events(Some(&application.number)).map_err(|e| ApiError::internal(e.to_string()))?;
+            ra_store.application_events(Some(&application.number)).map_err(|e| ApiError::internal(e.to_string()))?;
         let body = serde_json::json!({
             "application": application,
             "events": events,
@@ -282,11 +282,11 @@ pub(crate) async fn status(
 ) -> Response {
     blocking(move || {
         let unknown = || ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such application for this token");
-        let sqlite = sqlite_of(&services)?;
+        let ra_store = ra_store_of(&services)?;
         let (Ok(number), Some(token)) = (number.parse::<ApplicationNumber>(), query.t.as_deref()) else {
             return Err(unknown());
         };
-        let found = sqlite
+        let found = ra_store
             .use_token(&number, TokenPurpose::Status, &token_sha256(token), services.clock.now(), false)
             .map_err(|e| ApiError::internal(e.to_string()))?;
         match found {
@@ -297,8 +297,8 @@ pub(crate) async fn status(
             TokenUse::Unknown => return Err(unknown()),
         }
         let application =
-            sqlite.application(&number).map_err(|e| ApiError::internal(e.to_string()))?.ok_or_else(unknown)?;
-        let events = sqlite.application_events(Some(&number)).map_err(|e| ApiError::internal(e.to_string()))?;
+            ra_store.application(&number).map_err(|e| ApiError::internal(e.to_string()))?.ok_or_else(unknown)?;
+        let events = ra_store.application_events(Some(&number)).map_err(|e| ApiError::internal(e.to_string()))?;
         Ok(Json(serde_json::json!({ "application": application, "events": events })).into_response())
     })
     .await
@@ -321,14 +321,14 @@ pub(crate) async fn signed_status(
             ));
         }
         let cms = ca_core::cms::decode_input(&body).map_err(|e| ApiError::bad_request("bad-request", e.to_string()))?;
-        let sqlite = sqlite_of(&services)?;
-        let registry = StoreRegistry(sqlite);
+        let ra_store = ra_store_of(&services)?;
+        let registry = StoreRegistry(ra_store);
         let check = ServerSignatureCheck(&services);
         let nonces = services.nonces.as_deref().ok_or_else(|| ApiError::internal("no store for request ids"))?;
         let single = SingleUse { inner: &check, requests: nonces, clock: services.clock.as_ref() };
-        let ra = registration_authority(&services, sqlite, &registry, &single);
+        let ra = registration_authority(&services, ra_store, &registry, &single);
         let application = ra.applicant_view(&number, &cms).map_err(ra_api_error)?;
-        let events = sqlite.application_events(Some(&number)).map_err(|e| ApiError::internal(e.to_string()))?;
+        let events = ra_store.application_events(Some(&number)).map_err(|e| ApiError::internal(e.to_string()))?;
         Ok(Json(serde_json::json!({ "application": application, "events": events })).into_response())
     })
     .await
@@ -351,12 +351,12 @@ pub(crate) async fn head_confirm(
             ));
         }
         let cms = ca_core::cms::decode_input(&body).map_err(|e| ApiError::bad_request("bad-request", e.to_string()))?;
-        let sqlite = sqlite_of(&services)?;
-        let registry = StoreRegistry(sqlite);
+        let ra_store = ra_store_of(&services)?;
+        let registry = StoreRegistry(ra_store);
         let check = ServerSignatureCheck(&services);
         let nonces = services.nonces.as_deref().ok_or_else(|| ApiError::internal("no store for request ids"))?;
         let single = SingleUse { inner: &check, requests: nonces, clock: services.clock.as_ref() };
-        let ra = registration_authority(&services, sqlite, &registry, &single);
+        let ra = registration_authority(&services, ra_store, &registry, &single);
         let confirmed = ra.head_confirm(&number, &cms).map_err(ra_api_error)?;
         Ok(Json(serde_json::json!({ "application": confirmed.application() })).into_response())
     })

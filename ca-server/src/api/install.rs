@@ -20,7 +20,7 @@ use ca_core::identity::KeyType;
 use ca_core::ra::application::ApplicationNumber;
 use ca_core::ra::install::token_sha256;
 use ca_core::ra::store::{TokenPurpose, TokenUse};
-use ca_core::ra::{ApplicationState, RaStore};
+use ca_core::ra::ApplicationState;
 use ca_core::store::{AuditEvent, Store};
 
 use super::ApiError;
@@ -71,15 +71,15 @@ pub(crate) async fn install(
 }
 
 fn download(services: &Services, number: &str, query: &InstallQuery) -> Result<Response, ApiError> {
-    let sqlite = services
-        .sqlite
+    let ra_store = services
+        .ra_store
         .as_ref()
         .ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "no store"))?;
     let format = format_of(query)?;
     let target: String = number.chars().take(40).collect();
     let audit = |action: &str, details: serde_json::Value| {
         let event = AuditEvent::new("applicant", action).target(target.clone()).details(details);
-        if let Err(e) = Store::append_audit(sqlite.as_ref(), &event) {
+        if let Err(e) = Store::append_audit(ra_store.as_ref(), &event) {
             tracing::error!(error = %e, "cannot journal an install download");
         }
     };
@@ -93,7 +93,7 @@ fn download(services: &Services, number: &str, query: &InstallQuery) -> Result<R
     let now = services.clock.now();
     let hash = token_sha256(token);
     let store_error = |e: ca_core::store::StoreError| ApiError::internal(format!("store: {e}"));
-    match sqlite.use_token(&number, TokenPurpose::Install, &hash, now, false).map_err(store_error)? {
+    match ra_store.use_token(&number, TokenPurpose::Install, &hash, now, false).map_err(store_error)? {
         TokenUse::Accepted => {}
         TokenUse::Unknown => return Err(refused("unknown", unknown_link())),
         TokenUse::Expired => {
@@ -105,13 +105,13 @@ fn download(services: &Services, number: &str, query: &InstallQuery) -> Result<R
             return Err(refused("used", e));
         }
     }
-    let application = sqlite.application(&number).map_err(store_error)?.ok_or_else(unknown_link)?;
+    let application = ra_store.application(&number).map_err(store_error)?.ok_or_else(unknown_link)?;
     if application.state != ApplicationState::Issued {
         return Err(refused("not-issued", ApiError::new(StatusCode::CONFLICT, "not-issued", "nothing is issued yet")));
     }
     let mut own = Vec::new();
     for serial in &application.serials {
-        let record = Store::certificate(sqlite.as_ref(), serial).map_err(store_error)?;
+        let record = Store::certificate(ra_store.as_ref(), serial).map_err(store_error)?;
         let der = record
             .and_then(|r| r.der)
             .ok_or_else(|| ApiError::internal(format!("certificate {serial} of {number} has no DER in the store")))?;
@@ -143,7 +143,7 @@ fn download(services: &Services, number: &str, query: &InstallQuery) -> Result<R
         }
     };
     // Spent only now that the answer is ready; a download racing this one finds it spent.
-    match sqlite.use_token(&number, TokenPurpose::Install, &hash, now, true).map_err(store_error)? {
+    match ra_store.use_token(&number, TokenPurpose::Install, &hash, now, true).map_err(store_error)? {
         TokenUse::Accepted => {}
         _ => {
             let e = ApiError::new(StatusCode::GONE, "used", "this install link was used already");

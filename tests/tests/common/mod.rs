@@ -74,7 +74,7 @@ pub fn start_with(ca: TestCa, system: Option<&Holder>, tweak: impl FnOnce(&mut c
     .unwrap();
     services.verifier = Some(Arc::new(verifier));
     services.nonces = Some(store.clone());
-    services.sqlite = Some(store);
+    services.ra_store = Some(store);
     services.clock = clock.clone();
     if let Some(h) = system {
         let key = SoftwareKey::from_encrypted_pem(&h.key.to_encrypted_pem(b"pw").unwrap(), b"pw").unwrap();

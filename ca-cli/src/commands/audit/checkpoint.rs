@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use ca_core::checkpoint::{self, Checkpoint};
-use ca_core::store::Store;
 use clap::Args;
 use hsm::KeyAlgorithm;
 

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use ca_core::store::{AuditEntry, AuditQuery, Store, StoreError};
+use ca_core::store::{AuditEntry, AuditQuery, StoreError};
 use clap::Args;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;

@@ -209,16 +209,8 @@ fn insert_event(
         .optional()
         .context("reading the previous transition")?;
     let at = event.at.unix_timestamp();
-    // Flow 1: the operator's time runs from when the applicant presents the form at the
-    // counter (a recorded step), never from the online registration or the head's
-    // confirmation; without a recorded presentation the operator's step is not timed.
-    let operator_at_counter = matches!(kind, ApplicationKind::NewIndividual | ApplicationKind::NewEmployee)
-        && matches!(event.step, Step::OperatorVerify | Step::OperatorVerifyConfirm);
-    let started = match previous {
-        Some((_, step)) if operator_at_counter && step != Step::Present.name() => at,
-        Some((started, _)) => started.min(at),
-        None => at,
-    };
+    let started =
+        crate::store::chain::step_started(kind, event.step, previous.as_ref().map(|(t, s)| (*t, s.as_str())), at);
     insert_timed(tx, timing, number, kind, from, to, event, started)?;
     if kind == ApplicationKind::Card && event.step == Step::Issue {
         let arrived: Option<i64> = tx

@@ -5,7 +5,6 @@ use rusqlite::types::FromSql;
 use rusqlite::Row;
 use time::OffsetDateTime;
 
-use crate::revocation::RevocationReason;
 use crate::serial::SerialNumber;
 use crate::store::audit::{AuditEntry, AuditEvent};
 use crate::store::{CertificateRecord, CertificateState, CertificateStatus, Revocation, StoreError};
@@ -22,22 +21,8 @@ fn get<T: FromSql>(row: &Row<'_>, idx: usize, column: &str) -> Result<T, String>
     row.get(idx).map_err(|e| format!("{column}: {e}"))
 }
 
-fn seconds(value: i64, column: &str) -> Result<OffsetDateTime, String> {
-    OffsetDateTime::from_unix_timestamp(value).map_err(|e| format!("{column}: {value} is not a time: {e}"))
-}
-
-fn optional_seconds(value: Option<i64>, column: &str) -> Result<Option<OffsetDateTime>, String> {
-    value.map(|v| seconds(v, column)).transpose()
-}
-
-pub(super) fn parse_status(value: &str) -> Option<CertificateStatus> {
-    match value {
-        "reserved" => Some(CertificateStatus::Reserved),
-        "issued" => Some(CertificateStatus::Issued),
-        "revoked" => Some(CertificateStatus::Revoked),
-        _ => None,
-    }
-}
+pub(super) use crate::store::chain::parse_status;
+use crate::store::chain::{hash32, optional_seconds, seconds};
 
 /// A row of `certificates` selected with [`CERTIFICATE_COLUMNS`].
 pub(super) fn certificate(row: &Row<'_>) -> Result<CertificateRecord, StoreError> {
@@ -98,21 +83,12 @@ pub(super) fn state(row: &Row<'_>, serial: &str) -> Result<CertificateState, Sto
 /// revoked_at, revocation_reason, invalidity_date from column `first` on, checked against
 /// the status.
 fn decode_revocation(row: &Row<'_>, status: CertificateStatus, first: usize) -> Result<Option<Revocation>, String> {
-    let revoked_at = optional_seconds(get(row, first, "revoked_at")?, "revoked_at")?;
-    let reason: Option<i64> = get(row, first + 1, "revocation_reason")?;
-    let invalidity_date = optional_seconds(get(row, first + 2, "invalidity_date")?, "invalidity_date")?;
-    Ok(match (status, revoked_at, reason) {
-        (CertificateStatus::Revoked, Some(revoked_at), Some(code)) => {
-            let reason = u8::try_from(code)
-                .ok()
-                .and_then(RevocationReason::from_code)
-                .ok_or_else(|| format!("revocation_reason: {code} is not a CRLReason"))?;
-            Some(Revocation { reason, revoked_at, invalidity_date })
-        }
-        (CertificateStatus::Revoked, _, _) => return Err("revoked without revocation time and reason".into()),
-        (_, None, None) if invalidity_date.is_none() => None,
-        _ => return Err("revocation fields set on a certificate that is not revoked".into()),
-    })
+    crate::store::chain::revocation(
+        status,
+        get(row, first, "revoked_at")?,
+        get(row, first + 1, "revocation_reason")?,
+        get(row, first + 2, "invalidity_date")?,
+    )
 }
 
 /// Why one audit row could not be decoded; the verifier reports it as a problem at `seq` and
@@ -122,13 +98,9 @@ pub(super) struct UnreadableAudit {
     pub problem: String,
 }
 
-fn hash32(value: Vec<u8>, column: &str) -> Result<[u8; 32], String> {
-    <[u8; 32]>::try_from(value.as_slice()).map_err(|_| format!("{column}: {} bytes, expected 32", value.len()))
-}
-
 /// A row of `audit` selected with [`AUDIT_COLUMNS`].
 pub(super) fn audit_entry(row: &Row<'_>, seq: i64) -> Result<AuditEntry, UnreadableAudit> {
-    let hash = get::<Vec<u8>>(row, 7, "hash").and_then(|h| hash32(h, "hash"));
+    let hash = get::<Vec<u8>>(row, 7, "hash").and_then(|h| hash32(&h, "hash"));
     let decoded = (|| {
         let at_ns: i64 = get(row, 1, "at_ns")?;
         let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ns))
@@ -141,7 +113,7 @@ pub(super) fn audit_entry(row: &Row<'_>, seq: i64) -> Result<AuditEntry, Unreada
             target: get(row, 4, "target")?,
             details,
         };
-        let prev_hash = hash32(get(row, 6, "prev_hash")?, "prev_hash")?;
+        let prev_hash = hash32(&get::<Vec<u8>>(row, 6, "prev_hash")?, "prev_hash")?;
         Ok::<_, String>((at, event, prev_hash))
     })();
     match (decoded, hash) {
