@@ -309,27 +309,10 @@ pub(crate) async fn signed_status(
     UrlPath(number): UrlPath<String>,
     body: Bytes,
 ) -> Response {
-    blocking(move || {
-        let number: ApplicationNumber = number
-            .parse()
-            .map_err(|e: ca_core::ra::application::BadNumber| ApiError::bad_request("bad-request", e.to_string()))?;
-        if body.is_empty() {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                "the applicant's CMS signature is required",
-            ));
-        }
-        let cms = ca_core::cms::decode_input(&body).map_err(|e| ApiError::bad_request("bad-request", e.to_string()))?;
-        let ra_store = ra_store_of(&services)?;
-        let registry = StoreRegistry(ra_store);
-        let check = ServerSignatureCheck(&services);
-        let nonces = services.nonces.as_deref().ok_or_else(|| ApiError::internal("no store for request ids"))?;
-        let single = SingleUse { inner: &check, requests: nonces, clock: services.clock.as_ref() };
-        let ra = registration_authority(&services, ra_store, &registry, &single);
-        let application = ra.applicant_view(&number, &cms).map_err(ra_api_error)?;
-        let events = ra_store.application_events(Some(&number)).map_err(|e| ApiError::internal(e.to_string()))?;
-        Ok(Json(serde_json::json!({ "application": application, "events": events })).into_response())
+    signed_step(services, number, body, "the applicant's", |ra, store, number, cms| {
+        let application = ra.applicant_view(number, cms).map_err(ra_api_error)?;
+        let events = store.application_events(Some(number)).map_err(|e| ApiError::internal(e.to_string()))?;
+        Ok(serde_json::json!({ "application": application, "events": events }))
     })
     .await
 }
@@ -339,6 +322,29 @@ pub(crate) async fn head_confirm(
     UrlPath(number): UrlPath<String>,
     body: Bytes,
 ) -> Response {
+    signed_step(services, number, body, "the head's", |ra, _, number, cms| {
+        let confirmed = ra.head_confirm(number, cms).map_err(ra_api_error)?;
+        Ok(serde_json::json!({ "application": confirmed.application() }))
+    })
+    .await
+}
+
+/// A step on application `number` signed by `whose` EDS (the CMS is the body): `step` gets the
+/// registration authority, whose signature check takes each request once.
+async fn signed_step(
+    services: Arc<Services>,
+    number: String,
+    body: Bytes,
+    whose: &'static str,
+    step: impl FnOnce(
+            &RegistrationAuthority<'_>,
+            &dyn CaStore,
+            &ApplicationNumber,
+            &[u8],
+        ) -> Result<serde_json::Value, ApiError>
+        + Send
+        + 'static,
+) -> Response {
     blocking(move || {
         let number: ApplicationNumber = number
             .parse()
@@ -347,7 +353,7 @@ pub(crate) async fn head_confirm(
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
-                "the head's CMS signature is required",
+                format!("{whose} CMS signature is required"),
             ));
         }
         let cms = ca_core::cms::decode_input(&body).map_err(|e| ApiError::bad_request("bad-request", e.to_string()))?;
@@ -357,8 +363,7 @@ pub(crate) async fn head_confirm(
         let nonces = services.nonces.as_deref().ok_or_else(|| ApiError::internal("no store for request ids"))?;
         let single = SingleUse { inner: &check, requests: nonces, clock: services.clock.as_ref() };
         let ra = registration_authority(&services, ra_store, &registry, &single);
-        let confirmed = ra.head_confirm(&number, &cms).map_err(ra_api_error)?;
-        Ok(Json(serde_json::json!({ "application": confirmed.application() })).into_response())
+        Ok(Json(step(&ra, ra_store, &number, &cms)?).into_response())
     })
     .await
 }
