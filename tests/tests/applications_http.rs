@@ -8,13 +8,15 @@
 //! key already used, a CSR whose signature fails, install tokens reused, expired or of another
 //! application.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use base64::Engine;
-use ca_core::clock::{Clock, SystemClock};
-use ca_core::issuer::{IssuanceRequest, IssuedCertificate};
+use ca_core::clock::SystemClock;
+use ca_core::issuer::IssuanceRequest;
 use ca_core::profile::{ProfileId, Role};
 use ca_core::ra::outbox::{send_due, Maildir};
 use ca_core::ra::{RaStore, Refusal, RegistrationAuthority, SignatureCheck, StoreRegistry};
@@ -25,27 +27,14 @@ use fixtures::registry as reg;
 use fixtures::TestCa;
 use hsm::{KeyAlgorithm, SoftwareKey};
 use serde_json::{json, Value};
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
 /// Where the notices' links point; the test sends the path to its own port.
 const BASE_URL: &str = "https://ca.example.test";
 /// The portal's bearer token (unsigned applications come through the portal).
 const PORTAL_TOKEN: &str = "portal-token-for-applications";
 
-/// The system clock moved by a settable number of seconds (install links expire).
-#[derive(Default)]
-struct ShiftedClock(AtomicI64);
-
-impl Clock for ShiftedClock {
-    fn now(&self) -> OffsetDateTime {
-        SystemClock.now() + Duration::seconds(self.0.load(Ordering::Relaxed))
-    }
-}
-
-struct Holder {
-    key: SoftwareKey,
-    cert: IssuedCertificate,
-}
+use common::{Holder, ShiftedClock};
 
 struct Running {
     ca: TestCa,
@@ -58,37 +47,20 @@ struct Running {
 
 fn start() -> Running {
     let ca = TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256);
+    let certificates = vec![ca.root.certificate_der.clone(), ca.issuing.certificate_der.clone()];
+    let common::Running { ca, port, clock, _runtime } = common::start_with(ca, None, |services| {
+        services.ca_certificates = certificates;
+        services.public_base_url = BASE_URL.into();
+        services.install_ttl = Duration::hours(72);
+        let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(PORTAL_TOKEN.as_bytes()));
+        services.api_tokens.set(Arc::new(ca_server::ApiTokens::parse(&digest).unwrap()));
+    });
+    // The test's own connection to the server's database.
     let store = Arc::new(SqliteStore::open(&ca.dir.path().join("ca.db")).unwrap());
     let import = ca_core::ra::csv::parse(&reg::registry_csv()).unwrap();
     store.import_registry(&import, "test").unwrap();
-    let clock = Arc::new(ShiftedClock::default());
-    let mut services = ca_server::Services::new(
-        None,
-        Some(store.clone() as Arc<dyn ca_core::store::Store>),
-        "nca",
-        ca.dir.path().join("crl"),
-        ca.dir.path().join("certs"),
-    );
-    let (root, issuing) = (ca.root.certificate_der.clone(), ca.issuing.certificate_der.clone());
-    let verifier = ca_server::Verifier::new(
-        std::slice::from_ref(&root),
-        std::slice::from_ref(&issuing),
-        vec![issuing.clone(), root.clone()],
-        clock.clone(),
-    )
-    .unwrap();
-    services.verifier = Some(Arc::new(verifier));
-    services.nonces = Some(store.clone());
-    services.ra_store = Some(store.clone());
-    services.clock = clock.clone();
-    services.ca_certificates = vec![root, issuing];
-    services.public_base_url = BASE_URL.into();
-    services.install_ttl = Duration::hours(72);
-    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(PORTAL_TOKEN.as_bytes()));
-    services.api_tokens.set(Arc::new(ca_server::ApiTokens::parse(&digest).unwrap()));
-    let (port, runtime) = ca_tests::serve(Arc::new(services));
     let maildir = ca.dir.path().join("mail");
-    Running { ca, store, port, clock, maildir, _runtime: runtime }
+    Running { ca, store, port, clock, maildir, _runtime }
 }
 
 impl Running {
