@@ -58,7 +58,8 @@ impl IntoResponse for ApiError {
             PortalError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
             PortalError::Refused { .. } => StatusCode::FORBIDDEN,
             PortalError::Duplicate(_) => StatusCode::CONFLICT,
-            PortalError::Locked { .. } => StatusCode::TOO_MANY_REQUESTS,
+            PortalError::Locked { .. } | PortalError::Limited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            PortalError::NotFound { .. } => StatusCode::NOT_FOUND,
             PortalError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             PortalError::Store(_) | PortalError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -69,6 +70,9 @@ impl IntoResponse for ApiError {
         let mut retry_after = None;
         if let PortalError::Locked { until, retry_after: seconds, .. } = &e {
             body["locked_until"] = serde_json::Value::String(ca_core::clock::rfc3339(*until));
+            retry_after = Some(*seconds);
+        }
+        if let PortalError::Limited { retry_after: seconds, .. } = &e {
             retry_after = Some(*seconds);
         }
         if status.is_server_error() && !matches!(e, PortalError::Unavailable(_)) {
