@@ -83,7 +83,8 @@ fn representative_line(line: &str) -> Result<(Iin, RepresentedChild), String> {
     };
     let birth_date = time::Date::parse(born, time::macros::format_description!("[year]-[month]-[day]"))
         .map_err(|e| format!("birth date {born:?}: {e}"))?;
-    let yymmdd = format!("{:02}{:02}{:02}", birth_date.year().rem_euclid(100), u8::from(birth_date.month()), birth_date.day());
+    let yymmdd =
+        format!("{:02}{:02}{:02}", birth_date.year().rem_euclid(100), u8::from(birth_date.month()), birth_date.day());
     if !child.to_string().starts_with(&yymmdd) {
         return Err(format!("birth date {born} does not agree with the child's IIN"));
     }
@@ -110,7 +111,12 @@ impl CsvRegistry {
             rest.push('\n');
         }
         let import = ca_core::ra::csv::parse(&rest).map_err(|errors| {
-            errors.iter().map(|e| format!("line {}: {}", e.line, e.problem)).chain(problems.clone()).collect::<Vec<_>>().join("; ")
+            errors
+                .iter()
+                .map(|e| format!("line {}: {}", e.line, e.problem))
+                .chain(problems.clone())
+                .collect::<Vec<_>>()
+                .join("; ")
         })?;
         if !problems.is_empty() {
             return Err(problems.join("; "));

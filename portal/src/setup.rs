@@ -40,9 +40,10 @@ pub fn build(config: &PortalConfig, plugins: Plugins) -> Result<Portal, String> 
         .map(|m| Mailer::new(store.clone(), plugins.clock.clone(), Arc::new(Maildir::new(&m.maildir, m.from.clone()))));
     let key = zeroize::Zeroizing::new(store.challenge_key().map_err(|e| e.to_string())?);
     let challenge_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key.as_ref());
-    let stamper = config.documents.tsa.as_ref().map(|tsa| {
-        Arc::new(HttpTimeStamper::new(tsa, trust.clone(), plugins.clock.clone())) as Arc<dyn TimeStamper>
-    });
+    let stamper =
+        config.documents.tsa.as_ref().map(|tsa| {
+            Arc::new(HttpTimeStamper::new(tsa, trust.clone(), plugins.clock.clone())) as Arc<dyn TimeStamper>
+        });
     Ok(Portal {
         challenge_key,
         otp: OtpService::new(store.clone(), plugins.clock.clone(), MAX_TTL, DEFAULT_ATTEMPTS),

@@ -91,7 +91,12 @@ fn viewer_kind(account: &Account) -> &'static str {
 
 impl Portal {
     /// Open access to document `document_id` for a third party.
-    pub fn open_access(&self, auth: &Authenticated, document_id: i64, client: &Client) -> Result<OpenedAccess, PortalError> {
+    pub fn open_access(
+        &self,
+        auth: &Authenticated,
+        document_id: i64,
+        client: &Client,
+    ) -> Result<OpenedAccess, PortalError> {
         let account = &auth.account;
         let refuse = |e: PortalError| {
             let mut event = self.document_event(&account.login, actor::SUBJECT, "access-opened", e.kind(), client);
@@ -112,7 +117,13 @@ impl Portal {
         event.document_id = Some(doc.id);
         event.subject_iin = Some(doc.subject_iin.clone());
         let grant = self.store.open_grant(
-            &NewGrant { document_id: doc.id, opened_by: account.id, token_hash: token_hash(&token), created_at: now, expires_at },
+            &NewGrant {
+                document_id: doc.id,
+                opened_by: account.id,
+                token_hash: token_hash(&token),
+                created_at: now,
+                expires_at,
+            },
             &mut || random_code().map_err(|e| ca_core::store::StoreError::Database(e.to_string())),
             &event,
         )?;
@@ -157,7 +168,12 @@ impl Portal {
     }
 
     /// A third party resolves a QR token.
-    pub fn view_by_token(&self, auth: &Authenticated, token: &str, client: &Client) -> Result<DocumentView, PortalError> {
+    pub fn view_by_token(
+        &self,
+        auth: &Authenticated,
+        token: &str,
+        client: &Client,
+    ) -> Result<DocumentView, PortalError> {
         let event = self.viewer_event(&auth.account, Channel::Qr, client);
         let token = token.trim();
         let well_formed = token.len() == 43

@@ -162,7 +162,13 @@ impl AccessPolicy {
     }
 }
 
-fn check_party(what: &str, bin: &str, role: &Option<String>, sha: &Option<String>, types: &[String]) -> Result<(), String> {
+fn check_party(
+    what: &str,
+    bin: &str,
+    role: &Option<String>,
+    sha: &Option<String>,
+    types: &[String],
+) -> Result<(), String> {
     Bin::from_str(bin).map_err(|e| format!("{what} bin {bin:?}: {e}"))?;
     if let Some(role) = role {
         Role::from_str(role).map_err(|e| format!("{what} role: {e}"))?;

@@ -133,10 +133,9 @@ impl Portal {
                 tracing::info!(document = id, version, authority = %doc.authority_bin, doc_type = %doc.doc_type, "document stored");
                 Ok(Submitted { document_id: id, version, stamped_at: token.gen_time })
             }
-            DocumentStored::DuplicateNumber => Err(PortalError::Duplicate(format!(
-                "the authority already submitted document number {}",
-                doc.number
-            ))),
+            DocumentStored::DuplicateNumber => {
+                Err(PortalError::Duplicate(format!("the authority already submitted document number {}", doc.number)))
+            }
         }
     }
 
@@ -147,7 +146,10 @@ impl Portal {
         signer: &ca_core::cms::CertificateReport,
     ) -> Result<&AuthorityRule, PortalError> {
         let refused = || {
-            PortalError::refused("authority-not-authorised", "the signer is not an authorised issuer of digital documents")
+            PortalError::refused(
+                "authority-not-authorised",
+                "the signer is not an authorised issuer of digital documents",
+            )
         };
         let rule = self.documents.authorities.iter().find(|a| a.bin == bin).ok_or_else(refused)?;
         if super::config::signer_matches(&rule.bin, &rule.role, &rule.certificate_sha256, signer) {

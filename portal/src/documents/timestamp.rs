@@ -140,7 +140,12 @@ impl TimeStamper for HttpTimeStamper {
 
 impl HttpTimeStamper {
     /// Check a reply to our request for `digest` with `nonce`; the token.
-    pub fn check_reply(&self, reply: &[u8], digest: &[u8; 32], nonce: &[u8; 8]) -> Result<TimeStampToken, TimestampError> {
+    pub fn check_reply(
+        &self,
+        reply: &[u8],
+        digest: &[u8; 32],
+        nonce: &[u8; 8],
+    ) -> Result<TimeStampToken, TimestampError> {
         let bad = |m: String| TimestampError::BadReply(m);
         let resp = TimeStampResp::from_der(reply).map_err(|e| bad(format!("not a TimeStampResp: {e}")))?;
         let status = resp.status.status as u8;
@@ -227,7 +232,8 @@ pub fn with_timestamp(cms_der: &[u8], token: &[u8]) -> Result<Vec<u8>, String> {
     };
     let attribute = Attribute {
         oid: SIGNATURE_TIME_STAMP_TOKEN,
-        values: SetOfVec::try_from(vec![Any::from_der(token).map_err(|e| e.to_string())?]).map_err(|e| e.to_string())?,
+        values: SetOfVec::try_from(vec![Any::from_der(token).map_err(|e| e.to_string())?])
+            .map_err(|e| e.to_string())?,
     };
     let mut attrs: Vec<Attribute> = signer
         .unsigned_attrs

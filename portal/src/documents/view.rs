@@ -145,7 +145,11 @@ impl Portal {
     }
 
     /// The caller's documents (current versions, or with history), newest first.
-    pub fn list_documents(&self, auth: &Authenticated, with_history: bool) -> Result<Vec<DocumentListItem>, PortalError> {
+    pub fn list_documents(
+        &self,
+        auth: &Authenticated,
+        with_history: bool,
+    ) -> Result<Vec<DocumentListItem>, PortalError> {
         let mut out = Vec::new();
         for (iin, standing) in self.represented(&auth.account)? {
             for d in self.store.documents_of(&iin, with_history)? {
@@ -176,7 +180,12 @@ impl Portal {
     }
 
     /// A stored document as shown, with the report when `report`.
-    pub fn document_view(&self, doc: &StoredDocument, standing: Standing, report: bool) -> Result<DocumentView, PortalError> {
+    pub fn document_view(
+        &self,
+        doc: &StoredDocument,
+        standing: Standing,
+        report: bool,
+    ) -> Result<DocumentView, PortalError> {
         let submission: DocumentSubmission = serde_json::from_slice(&doc.content)
             .map_err(|e| PortalError::internal(format!("stored document {}: {e}", doc.id)))?;
         let report = if report { Some(self.verification_report(doc)?) } else { None };

@@ -4,8 +4,10 @@
 //! [`REQUEST_TIMEOUT`], and concurrent Argon2id computations (19 MiB each at OWASP's minimum)
 //! to a few per core so a burst of logins cannot exhaust memory.
 
+mod documents;
 pub mod metrics;
 mod openapi;
+mod openapi_documents;
 mod routes;
 
 use std::sync::Arc;
@@ -164,6 +166,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/recovery/eds", post(routes::recover_eds))
         .route("/api/v1/recovery/email", post(routes::recover_email))
         .route("/api/v1/counter/registrations", post(routes::counter_register))
+        .merge(documents::routes())
         .fallback(no_route)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(json_errors))

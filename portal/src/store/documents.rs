@@ -174,8 +174,12 @@ pub trait DocumentStore: Send + Sync {
     fn withdraw_grant(&self, id: i64, now: OffsetDateTime, event: &DocumentEvent) -> Result<bool, StoreError>;
     /// Resolve a QR token hash: no rate limit (128 bits are not guessable), the attempt
     /// journaled as `event` with the outcome filled in.
-    fn resolve_token(&self, token_hash: &[u8; 32], now: OffsetDateTime, event: &DocumentEvent)
-        -> Result<Resolution, StoreError>;
+    fn resolve_token(
+        &self,
+        token_hash: &[u8; 32],
+        now: OffsetDateTime,
+        event: &DocumentEvent,
+    ) -> Result<Resolution, StoreError>;
     /// Resolve a short code for `event.actor` under `limits`: the rate limits checked, a wrong
     /// code counted against every live code (and those reaching `lock_after` locked), the attempt
     /// journaled — all in one transaction.
@@ -191,7 +195,12 @@ pub trait DocumentStore: Send + Sync {
     fn journal_document_event(&self, event: &DocumentEvent) -> Result<(), StoreError>;
     /// The history shown in a cabinet: events about the subject's documents (`subject_iin`)
     /// and events the account itself performed (`actor`), successful ones, newest first.
-    fn cabinet_history(&self, subject_iins: &[String], actor: &str, limit: u32) -> Result<Vec<DocumentEvent>, StoreError>;
+    fn cabinet_history(
+        &self,
+        subject_iins: &[String],
+        actor: &str,
+        limit: u32,
+    ) -> Result<Vec<DocumentEvent>, StoreError>;
     /// Every journaled event (tests, audit), oldest first.
     fn document_events(&self, limit: u32) -> Result<Vec<DocumentEvent>, StoreError>;
 

@@ -6,8 +6,8 @@ use time::OffsetDateTime;
 
 use super::{from_millis, millis, Context, SqlitePortalStore};
 use crate::store::documents::{
-    CodeLimits, DocumentEvent, DocumentStore, DocumentStored, Grant, NewDocument, NewGrant, ReleaseRequest,
-    Resolution, StoredDocument,
+    CodeLimits, DocumentEvent, DocumentStore, DocumentStored, Grant, NewDocument, NewGrant, ReleaseRequest, Resolution,
+    StoredDocument,
 };
 
 const DOCUMENT_COLUMNS: &str = "id, authority_bin, subject_iin, doc_type, number, title, version, issued_at, content, \
@@ -36,7 +36,9 @@ fn document_row(r: &Row<'_>) -> rusqlite::Result<(StoredDocument, [i64; 3])> {
     ))
 }
 
-fn finish_document((mut d, [issued, stamped, received]): (StoredDocument, [i64; 3])) -> Result<StoredDocument, StoreError> {
+fn finish_document(
+    (mut d, [issued, stamped, received]): (StoredDocument, [i64; 3]),
+) -> Result<StoredDocument, StoreError> {
     d.issued_at = from_millis(issued)?;
     d.stamped_at = from_millis(stamped)?;
     d.received_at = from_millis(received)?;
@@ -62,7 +64,9 @@ fn grant_row(r: &Row<'_>) -> rusqlite::Result<(Grant, [Option<i64>; 4])> {
     ))
 }
 
-fn finish_grant((mut g, [created, expires, withdrawn, locked]): (Grant, [Option<i64>; 4])) -> Result<Grant, StoreError> {
+fn finish_grant(
+    (mut g, [created, expires, withdrawn, locked]): (Grant, [Option<i64>; 4]),
+) -> Result<Grant, StoreError> {
     g.created_at = from_millis(created.unwrap_or_default())?;
     g.expires_at = from_millis(expires.unwrap_or_default())?;
     g.withdrawn_at = withdrawn.map(from_millis).transpose()?;
@@ -321,7 +325,9 @@ impl DocumentStore for SqlitePortalStore {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting a transaction")?;
         let now_ms = millis(now);
         let mine: i64 = tx
-            .prepare_cached("SELECT count(*) FROM document_events WHERE outcome = 'wrong-code' AND actor = ?1 AND at > ?2")
+            .prepare_cached(
+                "SELECT count(*) FROM document_events WHERE outcome = 'wrong-code' AND actor = ?1 AND at > ?2",
+            )
             .and_then(|mut s| s.query_row(params![event.actor, millis(now - limits.viewer_window)], |r| r.get(0)))
             .context("counting wrong codes")?;
         let all: i64 = tx
