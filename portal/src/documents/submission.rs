@@ -81,7 +81,7 @@ impl Portal {
         let Verified { request: doc, signer, cms, content } = self.verify_signed_request::<DocumentSubmission>(cms)?;
         *who = signer.identity.bin.map(|b| b.to_string()).unwrap_or_else(|| signer.subject.clone());
         let authority = self.authority_for(&doc.authority_bin, &signer)?;
-        if !authority.types.iter().any(|t| *t == doc.doc_type) {
+        if !authority.types.contains(&doc.doc_type) {
             return Err(PortalError::refused(
                 "document-type-not-allowed",
                 format!("{} may not issue documents of type {:?}", authority.name, doc.doc_type),

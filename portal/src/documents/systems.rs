@@ -123,7 +123,7 @@ impl Portal {
         let req = verified.request;
         *who = req.system.clone();
         let rule = self.system_rule(&req.system, &verified.signer)?;
-        if !rule.types.iter().any(|t| *t == req.doc_type) {
+        if !rule.types.contains(&req.doc_type) {
             return Err(PortalError::refused(
                 "document-type-not-allowed",
                 format!("{} may not receive documents of type {:?}", rule.name, req.doc_type),

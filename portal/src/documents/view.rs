@@ -224,7 +224,7 @@ fn report_of(v: &CmsVerification, doc: &StoredDocument, config: &super::config::
     let certificate = signer.and_then(|s| s.certificate.as_deref());
     let signer_is_authority =
         certificate.is_some_and(|c| c.identity.bin.is_some_and(|b| b.to_string() == doc.authority_bin));
-    let authorised = rule.is_some_and(|r| r.types.iter().any(|t| *t == doc.doc_type));
+    let authorised = rule.is_some_and(|r| r.types.contains(&doc.doc_type));
     let timestamp = signer.and_then(|s| s.timestamp.as_ref()).map(|t| TimestampSummary {
         valid: t.valid,
         time: t.time,

@@ -409,7 +409,7 @@ impl DocumentStore for SqlitePortalStore {
             &format!("SELECT {EVENT_COLUMNS} FROM document_events WHERE actor = ?1 AND outcome = 'ok' ORDER BY seq DESC LIMIT ?2"),
             actor,
         )?;
-        out.sort_by(|a, b| b.seq.cmp(&a.seq));
+        out.sort_by_key(|e| std::cmp::Reverse(e.seq));
         out.truncate(limit as usize);
         Ok(out)
     }
