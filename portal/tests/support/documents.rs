@@ -1,3 +1,5 @@
+#![allow(dead_code)]
+
 //! Digital documents in the HTTP tests: a loopback time-stamping authority (`openssl ts -reply`
 //! with a TSA certificate our test CA issued, behind a tiny axum handler), an authority and an
 //! integrated system with SIGN certificates of our CA, and their signed requests made with
