@@ -172,3 +172,40 @@ pub fn legal_entity(registry: &dyn PersonRegistry, bin: &Bin) -> Result<LegalEnt
         .map_err(|e| PortalError::Unavailable(e.to_string()))?
         .ok_or_else(|| PortalError::refused("registry-no-legal-entity", messages::NO_LEGAL_ENTITY))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn representative_lines_are_read_checked_and_minority_ends_at_18() {
+        let parent = fixtures_like_iin();
+        let text = format!("representative,{parent},080315500015,parent,2008-03-15\n");
+        // The child's IIN must be valid for the test: find one with that birth date.
+        let child = (0..10_000)
+            .flat_map(|s| (0..10).map(move |d| format!("0803155{s:04}{d}")))
+            .find(|c| Iin::from_str(c).is_ok())
+            .unwrap();
+        let text = text.replace("080315500015", &child);
+        let registry = CsvRegistry::parse(&text).unwrap();
+        let children = registry.children_of(&Iin::from_str(&parent).unwrap()).unwrap();
+        assert_eq!(children.len(), 1);
+        let link = &children[0];
+        assert_eq!((link.relation, link.child.to_string()), (Relation::Parent, child.clone()));
+        let day = |y, m, d| time::Date::from_calendar_date(y, time::Month::try_from(m).unwrap(), d).unwrap();
+        assert!(link.minor_on(day(2026, 3, 14)));
+        assert!(!link.minor_on(day(2026, 3, 15)), "18 on the birthday");
+
+        let wrong_date = format!("representative,{parent},{child},parent,2008-03-16\n");
+        assert!(CsvRegistry::parse(&wrong_date).unwrap_err().contains("line 1"), "a date that disagrees with the IIN");
+        let wrong_relation = format!("\nrepresentative,{parent},{child},uncle,2008-03-15\n");
+        assert!(CsvRegistry::parse(&wrong_relation).unwrap_err().contains("line 2"));
+        // Born on 29 February: an adult on 1 March of a common year.
+        let leap = RepresentedChild { child: link.child, relation: Relation::Guardian, birth_date: day(2008, 2, 29) };
+        assert!(leap.minor_on(day(2026, 2, 28)) && !leap.minor_on(day(2026, 3, 1)));
+    }
+
+    fn fixtures_like_iin() -> String {
+        (0..10).map(|d| format!("90010130001{d}")).find(|c| Iin::from_str(c).is_ok()).unwrap()
+    }
+}
