@@ -418,3 +418,42 @@ fn a_time_stamp_from_a_tsa_that_is_not_pinned_is_refused_and_nothing_is_stored()
     assert!(d.t.portal.store.documents_of(&iin(81), true).unwrap().is_empty());
     assert_eq!(journal_outcomes(&d, "submit"), ["unavailable"]);
 }
+
+#[test]
+fn a_bank_at_its_counter_is_recorded_as_the_organisation_that_viewed() {
+    let d = DocsPortal::start(|_| {});
+    let subject = 82;
+    let id = d.submit_ok(&iin(subject), "identity-card", "N-60");
+    let me = d.person_session(subject);
+    let (_, grant) = d.post_as(&format!("/api/v1/documents/{id}/access"), &me, Value::Null);
+    // The bank's legal-entity account (login = its BIN), the cashier's IIN kept.
+    let bin = support::system_bin();
+    let cashier = iin(252);
+    let store = &d.t.portal.store;
+    store
+        .create_account(&portal::store::NewAccount {
+            login: bin.clone(),
+            kind: portal::account::AccountKind::LegalEntity,
+            iin: cashier.clone(),
+            bin: Some(bin.clone()),
+            email: "bank@example.kz".into(),
+            password_hash: "unused".into(),
+            state: portal::account::AccountState::Active,
+            created_by: portal::account::CreatedBy::SelfService,
+            at: ca_core::clock::Clock::now(d.t.clock.as_ref()),
+        })
+        .unwrap()
+        .unwrap();
+    let account = store.account_by_login(&bin).unwrap().unwrap();
+    let bank = d.t.portal.open_session(&account, "eds", &portal::Client::default()).unwrap().token;
+    let (status, doc) = d.post_as("/api/v1/documents/open", &bank, json!({ "code": grant["short_code"] }));
+    assert_eq!(status, 200, "{doc}");
+    // A legal entity has no documents of its own; it sees the view it made.
+    let (_, list) = d.get("/api/v1/documents", &bank);
+    assert_eq!(list["documents"].as_array().unwrap().len(), 0);
+    for token in [&me, &bank] {
+        let view = events(&d, token).into_iter().find(|e| e["action"] == "view").expect("view mark");
+        assert_eq!((view["actor"].as_str(), view["actor_kind"].as_str()), (Some(bin.as_str()), Some("organisation")));
+        assert!(view["detail"].as_str().unwrap().starts_with(&format!("acting: {cashier}; grant ")), "{view}");
+    }
+}

@@ -496,7 +496,10 @@ fn journal_resolution(
                 .context("reading the document's subject")?;
             let mark = DocumentEvent {
                 subject_iin: Some(subject),
-                detail: Some(format!("grant {}", grant.id)),
+                detail: Some(match &event.detail {
+                    Some(d) => format!("{d}; grant {}", grant.id),
+                    None => format!("grant {}", grant.id),
+                }),
                 ..with_outcome(event, "ok", Some(grant.document_id))
             };
             return insert_event(conn, &mark);
