@@ -457,3 +457,27 @@ fn a_bank_at_its_counter_is_recorded_as_the_organisation_that_viewed() {
         assert!(view["detail"].as_str().unwrap().starts_with(&format!("acting: {cashier}; grant ")), "{view}");
     }
 }
+
+#[test]
+fn a_time_stamp_reply_for_another_request_is_refused() {
+    let d = DocsPortal::start(|_| {});
+    let first = d.submit_ok(&iin(83), "identity-card", "N-70");
+    // The first reply, checked again as the answer to a request with the same imprint but
+    // another nonce: refused.
+    let stored = d.t.portal.store.document(first).unwrap().unwrap();
+    let signature = portal::documents::timestamp::signature_value(&stored.cms).unwrap();
+    let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&signature).into();
+    let reply = std::fs::read(d.t.dir.path().join("tsa").join("r0.tsr")).unwrap();
+    let config = d.t.portal.documents.tsa.clone().unwrap();
+    let client =
+        portal::documents::timestamp::HttpTimeStamper::new(&config, d.t.portal.trust.clone(), d.t.clock.clone());
+    let err = client.check_reply(&reply, &digest, &[0x11; 8]).unwrap_err().to_string();
+    assert!(err.contains("does not echo our nonce"), "{err}");
+    // The TSA answers the next request with the reply to the previous one: a valid token of our
+    // TSA, but over another signature and with another nonce.
+    d.slot.replay_previous.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (status, body) = d.submit(&d.signed_document(&d.authority, &iin(83), "identity-card", "N-71"));
+    assert_eq!((status, body["error"].as_str()), (503, Some("unavailable")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("messageImprint differs"), "{body}");
+    assert_eq!(d.t.portal.store.documents_of(&iin(83), true).unwrap().len(), 1, "nothing more stored");
+}

@@ -31,6 +31,8 @@ pub const PASSWORD: &str = "Docs-Pass-2026!";
 pub struct TsaSlot {
     pub dir: Mutex<Option<PathBuf>>,
     pub served: std::sync::atomic::AtomicU32,
+    /// Answer with the previous reply instead (a replayed or misrouted answer).
+    pub replay_previous: std::sync::atomic::AtomicBool,
 }
 
 /// A portal with documents configured: one authority (identity cards, birth certificates), one
@@ -193,6 +195,10 @@ fn reply(slot: &TsaSlot, query: &[u8]) -> axum::response::Response {
         return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
     let n = slot.served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    if n > 0 && slot.replay_previous.load(std::sync::atomic::Ordering::SeqCst) {
+        let previous = std::fs::read(dir.join(format!("r{}.tsr", n - 1))).unwrap();
+        return ([(header::CONTENT_TYPE, "application/timestamp-reply")], previous).into_response();
+    }
     let (q, r) = (dir.join(format!("q{n}.tsq")), dir.join(format!("r{n}.tsr")));
     std::fs::write(&q, query).unwrap();
     let out = ca_tests::openssl(&[
