@@ -42,6 +42,9 @@
 //! role = "employee"
 //! [[counter.workstations]]
 //! certificate_sha256 = "…"
+//!
+//! [documents.tsa]                     # digital documents: see `documents::config`
+//! url = "http://127.0.0.1:8080/tsa"
 //! ```
 
 use std::net::SocketAddr;
@@ -67,6 +70,9 @@ pub struct PortalConfig {
     pub signing: Option<SigningConfig>,
     #[serde(default)]
     pub counter: CounterConfig,
+    /// Digital documents (see [`crate::documents::config`]).
+    #[serde(default)]
+    pub documents: crate::documents::config::DocumentsConfig,
 }
 
 fn default_listen() -> SocketAddr {
@@ -244,6 +250,7 @@ impl PortalConfig {
         for rule in &self.counter.workstations {
             crate::account::counter::check_rule(rule).map_err(ConfigError::Invalid)?;
         }
+        self.documents.validate().map_err(ConfigError::Invalid)?;
         Ok(())
     }
 }

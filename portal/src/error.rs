@@ -23,6 +23,12 @@ pub enum PortalError {
     /// portal's clock (429).
     #[error("{message}")]
     Locked { message: String, until: time::OffsetDateTime, retry_after: i64 },
+    /// Nothing of that name the caller may see: a document, an access grant (404).
+    #[error("{message}")]
+    NotFound { kind: &'static str, message: String },
+    /// Too many tries (short-code guessing): refused for `retry_after` seconds (429).
+    #[error("{message}")]
+    Limited { kind: &'static str, message: String, retry_after: i64 },
     /// A part the request needs is not configured or not reachable (503).
     #[error("{0}")]
     Unavailable(String),
@@ -42,6 +48,9 @@ impl PortalError {
     pub fn refused(kind: &'static str, message: impl Into<String>) -> Self {
         Self::Refused { kind, message: message.into() }
     }
+    pub fn not_found(kind: &'static str, message: impl Into<String>) -> Self {
+        Self::NotFound { kind, message: message.into() }
+    }
     pub fn internal(message: impl std::fmt::Display) -> Self {
         Self::Internal(message.to_string())
     }
@@ -49,7 +58,11 @@ impl PortalError {
     /// The machine-readable kind of the error.
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Invalid { kind, .. } | Self::Unauthenticated { kind, .. } | Self::Refused { kind, .. } => kind,
+            Self::Invalid { kind, .. }
+            | Self::Unauthenticated { kind, .. }
+            | Self::Refused { kind, .. }
+            | Self::NotFound { kind, .. }
+            | Self::Limited { kind, .. } => kind,
             Self::Duplicate(_) => "account-exists",
             Self::Locked { .. } => "password-login-locked",
             Self::Unavailable(_) => "unavailable",

@@ -9,13 +9,14 @@
 //!
 //! Layout: [`account`] (registration, passwords, recovery, counter), [`login`] (password,
 //! signature, one-time password; sessions), [`otp`] (the one OTP service), [`notify`] (mail
-//! outbox, SMS), [`journal`], [`store`] (the only code that touches SQL), [`http`] (handlers
+//! outbox, SMS), [`documents`] (authority-signed documents, open access, consent), [`journal`], [`store`] (the only code that touches SQL), [`http`] (handlers
 //! that only translate).
 
 #![forbid(unsafe_code)]
 
 pub mod account;
 pub mod config;
+pub mod documents;
 pub mod error;
 pub mod http;
 pub mod journal;
@@ -72,4 +73,10 @@ pub struct Portal {
     pub metrics: Metrics,
     /// Authenticates the challenges the portal issues (see [`login::challenge`]).
     pub challenge_key: aws_lc_rs::hmac::Key,
+    /// Digital documents: authorities, integrated systems, open-access policy.
+    pub documents: documents::config::DocumentsConfig,
+    /// Time stamps for stored documents (none: documents cannot be accepted).
+    pub stamper: Option<Arc<dyn documents::timestamp::TimeStamper>>,
+    /// Legal representatives' links (a minor's documents are shown to them).
+    pub representatives: Arc<dyn registry::Representatives>,
 }

@@ -7,6 +7,7 @@ use ca_core::ra::outbox::Maildir;
 
 use crate::account::password::PasswordHasherConfig;
 use crate::config::PortalConfig;
+use crate::documents::timestamp::{HttpTimeStamper, TimeStamper};
 use crate::http::metrics::Metrics;
 use crate::login::otp_login::BoundPhones;
 use crate::notify::{Mailer, SmsSender};
@@ -29,8 +30,8 @@ pub struct Plugins {
 pub fn build(config: &PortalConfig, plugins: Plugins) -> Result<Portal, String> {
     let store: Arc<dyn PortalStore> =
         Arc::new(SqlitePortalStore::open(&config.store).map_err(|e| format!("{}: {e}", config.store.display()))?);
-    let trust = PortalTrust::from_config(&config.trust).map_err(|e| e.to_string())?;
-    let registry = CsvRegistry::load(&config.registry.csv)?;
+    let trust = Arc::new(PortalTrust::from_config(&config.trust).map_err(|e| e.to_string())?);
+    let registry = Arc::new(CsvRegistry::load(&config.registry.csv)?);
     let passwords = PasswordHasherConfig::new(config.argon2).map_err(|e| e.to_string())?;
     let signer = config.signing.as_ref().map(PortalSigner::load).transpose()?;
     let mailer = config
@@ -39,13 +40,20 @@ pub fn build(config: &PortalConfig, plugins: Plugins) -> Result<Portal, String> 
         .map(|m| Mailer::new(store.clone(), plugins.clock.clone(), Arc::new(Maildir::new(&m.maildir, m.from.clone()))));
     let key = zeroize::Zeroizing::new(store.challenge_key().map_err(|e| e.to_string())?);
     let challenge_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key.as_ref());
+    let stamper =
+        config.documents.tsa.as_ref().map(|tsa| {
+            Arc::new(HttpTimeStamper::new(tsa, trust.clone(), plugins.clock.clone())) as Arc<dyn TimeStamper>
+        });
     Ok(Portal {
         challenge_key,
         otp: OtpService::new(store.clone(), plugins.clock.clone(), MAX_TTL, DEFAULT_ATTEMPTS),
         store,
         clock: plugins.clock,
-        trust: Arc::new(trust),
-        registry: Arc::new(registry),
+        trust,
+        registry: registry.clone(),
+        representatives: registry,
+        documents: config.documents.clone(),
+        stamper,
         passwords,
         policy: config.login,
         phones: plugins.phones,

@@ -128,6 +128,22 @@ impl PortalTrust {
         cache.files.values().map(|(_, _, crl)| crl.clone()).collect()
     }
 
+    /// Verify a stored signature for its verification report: at the time its signature time
+    /// stamp proves (CAdES-T) when it carries a valid one, else at `now`; revocation by the
+    /// CRLs at hand. The report is returned whatever it says.
+    pub fn verify_report(&self, cms_bytes: &[u8], now: OffsetDateTime) -> Result<cms::CmsVerification, PortalError> {
+        let options = PathOptions { crls: self.current_crls(), ..PathOptions::default() };
+        let ctx = VerifyContext {
+            trust: &self.trust,
+            revocation: Vec::new(),
+            now,
+            validation_time: None,
+            requirements: Requirements::default(),
+            options,
+        };
+        cms::verify(cms_bytes, None, &ctx).map_err(|e| PortalError::invalid("malformed-cms", e.to_string()))
+    }
+
     /// Verify a CMS SignedData at `now` (chain, revocation by the CRLs at hand, `requirements`):
     /// exactly one signer, valid. The refusal names the failed checks.
     pub fn verify(

@@ -4,8 +4,10 @@
 //! [`REQUEST_TIMEOUT`], and concurrent Argon2id computations (19 MiB each at OWASP's minimum)
 //! to a few per core so a burst of logins cannot exhaust memory.
 
+mod documents;
 pub mod metrics;
 mod openapi;
+mod openapi_documents;
 mod routes;
 
 use std::sync::Arc;
@@ -58,7 +60,8 @@ impl IntoResponse for ApiError {
             PortalError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
             PortalError::Refused { .. } => StatusCode::FORBIDDEN,
             PortalError::Duplicate(_) => StatusCode::CONFLICT,
-            PortalError::Locked { .. } => StatusCode::TOO_MANY_REQUESTS,
+            PortalError::Locked { .. } | PortalError::Limited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            PortalError::NotFound { .. } => StatusCode::NOT_FOUND,
             PortalError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             PortalError::Store(_) | PortalError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -69,6 +72,9 @@ impl IntoResponse for ApiError {
         let mut retry_after = None;
         if let PortalError::Locked { until, retry_after: seconds, .. } = &e {
             body["locked_until"] = serde_json::Value::String(ca_core::clock::rfc3339(*until));
+            retry_after = Some(*seconds);
+        }
+        if let PortalError::Limited { retry_after: seconds, .. } = &e {
             retry_after = Some(*seconds);
         }
         if status.is_server_error() && !matches!(e, PortalError::Unavailable(_)) {
@@ -160,6 +166,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/recovery/eds", post(routes::recover_eds))
         .route("/api/v1/recovery/email", post(routes::recover_email))
         .route("/api/v1/counter/registrations", post(routes::counter_register))
+        .merge(documents::routes())
         .fallback(no_route)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(json_errors))

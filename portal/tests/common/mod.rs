@@ -161,6 +161,7 @@ impl TestPortal {
                 }],
                 request_window_seconds: 600,
             },
+            documents: Default::default(),
         };
         tweak(&mut config);
         config.validate().unwrap();

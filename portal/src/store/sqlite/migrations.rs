@@ -14,8 +14,10 @@ pub(super) struct Migration {
     pub sql: &'static str,
 }
 
-pub(super) const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "accounts, lockout, failed-login journal, sessions, OTP, outbox", sql: V1 }];
+pub(super) const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "accounts, lockout, failed-login journal, sessions, OTP, outbox", sql: V1 },
+    Migration { version: 3, name: "digital documents, access grants, release requests, document journal", sql: V3 },
+];
 
 pub(super) const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
 
@@ -125,6 +127,93 @@ CREATE TABLE outbox (
     last_error      TEXT
 ) STRICT;
 CREATE INDEX outbox_pending ON outbox (next_attempt_at) WHERE sent_at IS NULL;
+"#;
+
+// Digital documents (document 003). Documents are never deleted; a newer version of a type
+// supersedes the older one in the view, the older stays in history.
+const V3: &str = r#"
+CREATE TABLE documents (
+    id              INTEGER NOT NULL PRIMARY KEY,
+    authority_bin   TEXT    NOT NULL CHECK (length(authority_bin) = 12),
+    subject_iin     TEXT    NOT NULL CHECK (length(subject_iin) = 12),
+    doc_type        TEXT    NOT NULL,
+    number          TEXT    NOT NULL,
+    title           TEXT    NOT NULL,
+    version         INTEGER NOT NULL CHECK (version >= 1),
+    issued_at       INTEGER NOT NULL,
+    content         BLOB    NOT NULL,
+    cms             BLOB    NOT NULL,
+    timestamp_token BLOB    NOT NULL,
+    stamped_at      INTEGER NOT NULL,
+    received_at     INTEGER NOT NULL,
+    superseded_by   INTEGER REFERENCES documents (id),
+    UNIQUE (authority_bin, number),
+    UNIQUE (subject_iin, doc_type, version)
+) STRICT;
+CREATE INDEX documents_current ON documents (subject_iin, doc_type) WHERE superseded_by IS NULL;
+CREATE TRIGGER documents_no_delete BEFORE DELETE ON documents
+BEGIN
+    SELECT RAISE(ABORT, 'documents are never deleted');
+END;
+CREATE TRIGGER documents_only_superseded BEFORE UPDATE ON documents
+WHEN OLD.superseded_by IS NOT NULL OR NEW.content IS NOT OLD.content OR NEW.cms IS NOT OLD.cms
+  OR NEW.subject_iin IS NOT OLD.subject_iin OR NEW.version IS NOT OLD.version
+BEGIN
+    SELECT RAISE(ABORT, 'a stored document only gains its successor');
+END;
+
+CREATE TABLE access_grants (
+    id           INTEGER NOT NULL PRIMARY KEY,
+    document_id  INTEGER NOT NULL REFERENCES documents (id),
+    opened_by    INTEGER NOT NULL REFERENCES accounts (id),
+    token_hash   BLOB    NOT NULL UNIQUE CHECK (length(token_hash) = 32),
+    short_code   TEXT    NOT NULL CHECK (length(short_code) = 6),
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,
+    withdrawn_at INTEGER,
+    locked_at    INTEGER,
+    wrong_tries  INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX access_grants_open ON access_grants (short_code, expires_at) WHERE withdrawn_at IS NULL AND locked_at IS NULL;
+CREATE INDEX access_grants_live ON access_grants (expires_at) WHERE withdrawn_at IS NULL AND locked_at IS NULL;
+CREATE INDEX access_grants_by_opener ON access_grants (opened_by, id);
+
+CREATE TABLE release_requests (
+    id          TEXT    NOT NULL PRIMARY KEY,
+    system      TEXT    NOT NULL,
+    subject_iin TEXT    NOT NULL CHECK (length(subject_iin) = 12),
+    doc_type    TEXT    NOT NULL,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    released_at INTEGER
+) STRICT;
+
+-- Every attempt on a document, successful or not; the cabinets' history is read from it.
+CREATE TABLE document_events (
+    seq            INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+    at             INTEGER NOT NULL,
+    document_id    INTEGER,
+    subject_iin    TEXT,
+    actor          TEXT    NOT NULL,
+    actor_kind     TEXT    NOT NULL,
+    action         TEXT    NOT NULL,
+    channel        TEXT,
+    outcome        TEXT    NOT NULL,
+    detail         TEXT,
+    client_address TEXT
+) STRICT;
+CREATE INDEX document_events_by_subject ON document_events (subject_iin, seq) WHERE outcome = 'ok';
+CREATE INDEX document_events_by_actor ON document_events (actor, seq) WHERE outcome = 'ok';
+CREATE INDEX document_events_wrong_codes ON document_events (actor, at) WHERE outcome = 'wrong-code';
+CREATE INDEX document_events_wrong_codes_all ON document_events (at) WHERE outcome = 'wrong-code';
+CREATE TRIGGER document_events_no_update BEFORE UPDATE ON document_events
+BEGIN
+    SELECT RAISE(ABORT, 'the document journal is append-only');
+END;
+CREATE TRIGGER document_events_no_delete BEFORE DELETE ON document_events
+BEGIN
+    SELECT RAISE(ABORT, 'the document journal is append-only');
+END;
 "#;
 
 pub(super) fn current_version(conn: &Connection) -> Result<i64, StoreError> {

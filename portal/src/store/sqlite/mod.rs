@@ -3,6 +3,7 @@
 //! data and password hashes, so it is created readable by its owner only.
 
 mod auth;
+mod documents;
 mod migrations;
 #[cfg(test)]
 mod tests;
