@@ -16,6 +16,7 @@ mod execute;
 pub mod install;
 pub mod notices;
 pub mod outbox;
+pub mod receipt;
 mod recover;
 pub mod refusal;
 pub mod registry;
@@ -23,11 +24,13 @@ pub mod regulation;
 pub mod roles;
 mod service;
 pub mod signature;
+pub mod state_corporation;
 pub mod store;
 pub mod worker;
 
 pub use application::{
-    ActorRole, Application, ApplicationEvent, ApplicationKind, ApplicationNumber, ApplicationState, Step, StoredRefusal,
+    ActorRole, Application, ApplicationEvent, ApplicationKind, ApplicationNumber, ApplicationState, Channel, Step,
+    StoredRefusal,
 };
 pub use csr_keys::ApplicantCsrs;
 pub use execute::Executed;
