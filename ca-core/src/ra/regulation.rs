@@ -5,10 +5,14 @@
 //!
 //! ```toml
 //! [regulation]
-//! budgets = { "issue" = "1 working day", "card.identify" = "2 min",
-//!             "state-corporation.issue" = "1 working day", "state-corporation.card.applicant-sign" = "3 min" }
 //! holidays = ["2026-05-27"]          # dated days off (Kurban ait, days moved by decree)
 //! working_weekends = ["2026-01-03"]  # Saturdays/Sundays declared working
+//!
+//! [regulation.budgets]               # [channel.][kind.]step
+//! "issue" = "1 working day"
+//! "card.identify" = "2 min"
+//! "state-corporation.issue" = "1 working day"
+//! "state-corporation.card.applicant-sign" = "3 min"
 //! ```
 //!
 //! [`overdue`] tells which open applications already missed the deadline of the step they
@@ -226,8 +230,10 @@ mod tests {
         assert_eq!(default.budget(Step::ApplicantSign, ApplicationKind::Card, sc), Some(Budget::Minutes(3)));
         assert_eq!(default.budget(Step::ApplicantSign, ApplicationKind::Card, sp), Some(Budget::Minutes(1)));
         let section: Regulation = toml::from_str(
-            r#"budgets = { "issue" = "9 h", "state-corporation.issue" = "2 working days",
-                           "state-corporation.card.applicant-sign" = "4 min" }"#,
+            r#"[budgets]
+               "issue" = "9 h"
+               "state-corporation.issue" = "2 working days"
+               "state-corporation.card.applicant-sign" = "4 min""#,
         )
         .unwrap();
         let timing = section.timing().unwrap();
