@@ -37,7 +37,7 @@ pub use execute::Executed;
 pub use recover::{ApplicantHoldsKeys, KeyStoreDelivery, NothingDelivered, Recovered};
 pub use refusal::Refusal;
 pub use registry::{LegalEntityRecord, PersonRecord, PersonRegistry, RegistryError, StoreRegistry};
-pub use service::{Confirmed, Registered, RegistrationAuthority, Submission};
+pub use service::{confirmer_role, Confirmed, Registered, RegistrationAuthority, Submission};
 pub use signature::{Expectation, SignatureCheck, SignatureProblem, SignedPayload, SignerFacts, Statement};
 pub use store::{RaStore, Submitted};
 

@@ -111,8 +111,9 @@ pub fn an_acceptance_is_stored_with_its_application_channel_and_paperwork(b: &im
         && m.subject.contains("R-2026-000001")
         && m.body.contains(a.number.as_str())));
     // An application without paperwork reads back as the service provider's.
-    let Submitted::New(plain) =
-        store.submit(&application("k2", ApplicationState::Confirmed), &new_event(Step::Register, "op", t(1_768_000_100))).unwrap()
+    let Submitted::New(plain) = store
+        .submit(&application("k2", ApplicationState::Confirmed), &new_event(Step::Register, "op", t(1_768_000_100)))
+        .unwrap()
     else {
         panic!("a new application");
     };
