@@ -235,6 +235,11 @@ pub fn operator(ca: &CaRunner, work: &Path, profile: &str, iin: &str, name: &str
         "--p12-dir",
         work.to_str().unwrap(),
     ]);
+    unpack_operator(&r, work, name)
+}
+
+/// The key and certificate (PEM) of the key store `ca issue --generate-key` reported in `r`.
+pub fn unpack_operator(r: &serde_json::Value, work: &Path, name: &str) -> Operator {
     let p12 = r["pkcs12"].as_str().unwrap();
     let key = work.join(format!("{name}.key"));
     let cert = work.join(format!("{name}.pem"));
@@ -244,7 +249,6 @@ pub fn operator(ca: &CaRunner, work: &Path, profile: &str, iin: &str, name: &str
     Operator { key, cert, serial: r["serial"].as_str().unwrap().to_owned(), p12: PathBuf::from(p12) }
 }
 
-/// `openssl cms -sign` over what `ca application statement` prints for the operator's step.
 pub fn sign_statement(ca: &CaRunner, work: &Path, number: &str, key: &Path, cert: &Path) -> PathBuf {
     sign_statement_with(ca, work, number, key, cert, &[])
 }
