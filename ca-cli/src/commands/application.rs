@@ -30,7 +30,7 @@ use crate::Outcome;
 #[derive(Subcommand, Debug)]
 pub enum ApplicationCommand {
     /// Register an application (the registry check runs now; a refusal is stored and shown).
-    New(NewArgs),
+    New(Box<NewArgs>),
     /// One application with its transitions.
     Show {
         /// The application number (A-YYYY-NNNNNN).

@@ -203,7 +203,7 @@ pub struct Intake {
 pub enum Taken {
     /// Registered (or the same application was already open: no new receipt), with the receipt
     /// of acceptance of a new one.
-    Registered { registered: Registered, receipt: Option<Receipt> },
+    Registered { registered: Box<Registered>, receipt: Option<Receipt> },
     /// The package was incomplete: only the receipt of refusal is stored.
     Incomplete(Receipt),
 }
@@ -299,7 +299,7 @@ impl RegistrationAuthority<'_> {
             None => Vec::new(),
         };
         let (registered, receipt) = self.register_paperwork(s, earlier, paperwork, details)?;
-        Ok(Taken::Registered { registered, receipt })
+        Ok(Taken::Registered { registered: Box::new(registered), receipt })
     }
 }
 

@@ -325,7 +325,7 @@ pub(crate) async fn submit(State(services): State<Arc<Services>>, headers: Heade
         let ra = registration_authority(&services, ra_store, &registry, &single);
         let (registered, receipt) = match &intake {
             Some(intake) => match ra.submit_at_state_corporation(&submission, intake).map_err(ra_api_error)? {
-                Taken::Registered { registered, receipt } => (registered, receipt),
+                Taken::Registered { registered, receipt } => (*registered, receipt),
                 Taken::Incomplete(receipt) => {
                     let body = serde_json::json!({
                         "error": "incomplete",
