@@ -7,35 +7,10 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{iin_where, openssl, openssl_csr, registry_csv, sign_statement, CaRunner, Operator};
+use common::{iin_where, openssl, openssl_csr, registry_csv, sign_statement, staff, CaRunner};
 
 const NO_CONSENT: &str = "Отказано в приеме заявления: отсутствует письменное согласие услугополучателя на \
      использование сведений, составляющих охраняемую законом тайну, содержащихся в информационных системах";
-
-/// An operator certificate with `role` (PKCS#12 unpacked to PEM key and certificate).
-fn staff(ca: &CaRunner, work: &Path, iin: &str, name: &str, role: &str) -> Operator {
-    let r = ca.json(&[
-        "issue",
-        "--profile",
-        "individual-sign",
-        "--iin",
-        iin,
-        "--surname",
-        "Оператор",
-        "--given-name",
-        name,
-        "--role",
-        role,
-        "--generate-key",
-        "--key-algorithm",
-        "p256",
-        "--p12-dir",
-        work.to_str().unwrap(),
-    ]);
-    common::unpack_operator(&r, work, name)
-}
 
 #[test]
 fn a_state_corporation_counter_from_consent_to_an_issued_certificate() {
@@ -50,8 +25,8 @@ fn a_state_corporation_counter_from_consent_to_an_issued_certificate() {
     let con_iin = iin_where(|f| common::eligible(f) && f[1] != applicant && f[1] != representative);
     let ca_iin =
         iin_where(|f| common::eligible(f) && ![&applicant, &representative, &con_iin].contains(&&f[1].to_owned()));
-    let con = staff(&ca, &work, &con_iin, "con", "state-corporation-operator");
-    let provider = staff(&ca, &work, &ca_iin, "provider", "ca-operator");
+    let con = staff(&ca, &work, "individual-sign", &con_iin, "con", "state-corporation-operator");
+    let provider = staff(&ca, &work, "individual-sign", &ca_iin, "provider", "ca-operator");
     let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
     let (auth, sign) = (openssl_csr(&work, "auth", &ec), openssl_csr(&work, "sign", &ec));
     let base = [

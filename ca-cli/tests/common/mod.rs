@@ -217,6 +217,11 @@ pub struct Operator {
 }
 
 pub fn operator(ca: &CaRunner, work: &Path, profile: &str, iin: &str, name: &str) -> Operator {
+    staff(ca, work, profile, iin, name, "ca-operator")
+}
+
+/// [`operator`] with another staff role (`state-corporation-operator` …).
+pub fn staff(ca: &CaRunner, work: &Path, profile: &str, iin: &str, name: &str, role: &str) -> Operator {
     let r = ca.json(&[
         "issue",
         "--profile",
@@ -228,18 +233,13 @@ pub fn operator(ca: &CaRunner, work: &Path, profile: &str, iin: &str, name: &str
         "--given-name",
         name,
         "--role",
-        "ca-operator",
+        role,
         "--generate-key",
         "--key-algorithm",
         "p256",
         "--p12-dir",
         work.to_str().unwrap(),
     ]);
-    unpack_operator(&r, work, name)
-}
-
-/// The key and certificate (PEM) of the key store `ca issue --generate-key` reported in `r`.
-pub fn unpack_operator(r: &serde_json::Value, work: &Path, name: &str) -> Operator {
     let p12 = r["pkcs12"].as_str().unwrap();
     let key = work.join(format!("{name}.key"));
     let cert = work.join(format!("{name}.pem"));

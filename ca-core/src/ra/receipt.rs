@@ -190,6 +190,20 @@ impl Receipt {
         })
     }
 
+    /// The audit journal's entry of the receipt (its number, the applicant, what was missing).
+    pub fn audit_event(&self) -> crate::store::AuditEvent {
+        let d = &self.details;
+        crate::store::AuditEvent::new(format!("operator:{}", d.operator), format!("receipt.{}", d.kind.name()))
+            .target(self.number.as_str())
+            .details(serde_json::json!({
+                "application": self.application.as_ref().map(ApplicationNumber::as_str),
+                "application_kind": d.application_kind.name(),
+                "iin": d.iin.as_string(),
+                "missing": d.missing,
+                "representative": d.representative.as_ref().map(|r| r.iin.as_string()),
+            }))
+    }
+
     /// The receipt emailed to `to`.
     pub fn notice(&self, to: &str) -> NewMessage {
         NewMessage {

@@ -6,7 +6,7 @@ use rusqlite::{params, OptionalExtension, Transaction};
 use super::{append, chain_head, now, Context};
 use crate::ra::application::ApplicationNumber;
 use crate::ra::receipt::{Receipt, ReceiptDetails, ReceiptNumber};
-use crate::store::{AuditEvent, StoreError};
+use crate::store::StoreError;
 
 /// The next receipt number of `year`.
 pub(super) fn next_number(tx: &Transaction<'_>, year: i32) -> Result<ReceiptNumber, StoreError> {
@@ -57,15 +57,7 @@ pub(super) fn store(
         })
         .with_context(|| format!("queueing receipt {}", receipt.number))?;
     }
-    let audit = AuditEvent::new(format!("operator:{}", details.operator), format!("receipt.{}", details.kind.name()))
-        .target(receipt.number.as_str())
-        .details(serde_json::json!({
-            "application": application.map(ApplicationNumber::as_str),
-            "application_kind": details.application_kind.name(),
-            "iin": details.iin.as_string(),
-            "missing": details.missing,
-            "representative": details.representative.as_ref().map(|r| r.iin.as_string()),
-        }));
+    let audit = receipt.audit_event();
     let now = now()?;
     let mut head = chain_head(tx)?;
     append(tx, &mut head, &now, &audit)?;
