@@ -26,6 +26,7 @@ mod failure;
 mod keys;
 mod output;
 mod pem;
+mod receipt_pdf;
 mod secrets;
 mod service_keys;
 mod smtp;

@@ -160,6 +160,7 @@ macro_rules! ra {
 
 fn new_app(kind: ca_core::ra::ApplicationKind, n: u32, bin: Option<Bin>) -> Submission {
     Submission {
+        channel: ca_core::ra::Channel::ServiceProvider,
         kind,
         iin: fixtures::person(n).iin,
         bin,
@@ -553,6 +554,7 @@ fn revocation_on_the_applicants_signed_request() {
     let first = issued_individual(&env, 24);
     let ra = ra!(env);
     let mut s = Submission {
+        channel: ca_core::ra::Channel::ServiceProvider,
         revocation_reason: Some(ca_core::revocation::RevocationReason::KeyCompromise),
         ..new_app(K::RevokeSigned, 24, None)
     };
@@ -582,6 +584,7 @@ fn revocation_on_a_counter_application_confirmed_by_the_operator() {
     let ra = ra!(env);
     // Even a person the registry now lists as dead can have his certificates revoked.
     let s = Submission {
+        channel: ca_core::ra::Channel::ServiceProvider,
         serials: vec![first.serials[0].clone()],
         operator: Some("operator-3".into()),
         ..new_app(K::RevokeCounter, 26, None)

@@ -75,6 +75,7 @@ macro_rules! ra {
 
 fn submission(kind: ca_core::ra::ApplicationKind, n: u32) -> Submission {
     Submission {
+        channel: ca_core::ra::Channel::ServiceProvider,
         kind,
         iin: fixtures::person(n).iin,
         bin: None,

@@ -130,6 +130,7 @@ fn administration_needs_an_operator_signature_and_is_audited() {
         install_ttl: time::Duration::hours(72),
     };
     let submission = ca_core::ra::Submission {
+        channel: ca_core::ra::Channel::ServiceProvider,
         kind: ca_core::ra::ApplicationKind::NewIndividual,
         iin: fixtures::person(21).iin,
         bin: None,
@@ -226,6 +227,7 @@ fn a_confirmation_signed_for_another_application_is_refused() {
     };
     let submit = |n: u32| {
         let submission = ca_core::ra::Submission {
+            channel: ca_core::ra::Channel::ServiceProvider,
             kind: ca_core::ra::ApplicationKind::NewIndividual,
             iin: fixtures::person(n).iin,
             bin: None,

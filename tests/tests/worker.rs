@@ -181,6 +181,9 @@ impl Env {
     fn confirmed(&self, kind: ca_core::ra::ApplicationKind, n: u32, serials: Vec<SerialNumber>) -> ApplicationNumber {
         let person = fixtures::person(n);
         let application = NewApplication {
+            channel: ca_core::ra::Channel::ServiceProvider,
+            paperwork: None,
+            receipt: None,
             kind,
             iin: person.iin,
             bin: None,

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use ca_core::cms::{StoreRevocationSource, TrustStore};
 use ca_core::identity::{Bin, Iin};
-use ca_core::ra::application::{ApplicationKind, ApplicationNumber, ApplicationState};
+use ca_core::ra::application::{ApplicationKind, ApplicationNumber, ApplicationState, Channel};
 use ca_core::ra::cms_check::{CmsSignatureCheck, SingleUse};
 use ca_core::ra::store::ApplicationQuery;
 use ca_core::ra::{
@@ -30,7 +30,7 @@ use crate::Outcome;
 #[derive(Subcommand, Debug)]
 pub enum ApplicationCommand {
     /// Register an application (the registry check runs now; a refusal is stored and shown).
-    New(NewArgs),
+    New(Box<NewArgs>),
     /// One application with its transitions.
     Show {
         /// The application number (A-YYYY-NNNNNN).
@@ -67,6 +67,15 @@ pub enum ApplicationCommand {
     },
     /// Print the exact bytes a signer signs for a step (to stdout, no newline).
     Statement(StatementArgs),
+    /// A State Corporation counter's numbered receipt (of acceptance or of refusal), as text,
+    /// or as PDF with --pdf.
+    Receipt {
+        /// The receipt number (R-YYYY-NNNNNN).
+        number: String,
+        /// Write it as PDF to this file.
+        #[arg(long)]
+        pdf: Option<PathBuf>,
+    },
     /// Finish an application a crashed worker left issuing/revoking: complete it when both key
     /// stores were delivered, otherwise revoke what it issued and give it back to be carried out
     /// again.
@@ -146,6 +155,12 @@ pub struct NewArgs {
     /// hr; repeatable), confirmed by the entity's first head.
     #[arg(long = "role")]
     pub roles: Vec<String>,
+    /// Where the applicant is served: service-provider (its counter), state-corporation (a
+    /// State Corporation counter: --consent and --document required), online.
+    #[arg(long, default_value = "service-provider")]
+    pub channel: String,
+    #[command(flatten)]
+    pub paper: super::state_corporation::CounterPaperArgs,
     /// At the counter (card, revoke-counter): when the applicant came (RFC 3339).
     #[arg(long)]
     pub arrived_at: Option<String>,
@@ -269,13 +284,28 @@ fn print_application(ctx: &Context, a: &Application) -> Outcome {
         return Ok(());
     }
     println!(
-        "{} {} {} IIN {}{}",
+        "{} {} {} IIN {}{} ({})",
         a.number,
         a.kind,
         a.state,
         a.iin,
-        a.bin.map(|b| format!(" BIN {b}")).unwrap_or_default()
+        a.bin.map(|b| format!(" BIN {b}")).unwrap_or_default(),
+        a.channel
     );
+    if let Some(p) = &a.paperwork {
+        if let Some(c) = &p.consent {
+            let scan = c.scan_sha256.as_deref().map(|s| format!(", scan SHA-256 {s}")).unwrap_or_default();
+            println!("  consent taken by {} at {}{scan}", c.taken_by, when(c.taken_at));
+        }
+        if let Some(r) = &p.representative {
+            println!("  representative IIN {} {}, power of attorney {}", r.iin, r.name, r.power_of_attorney);
+        }
+        let docs: Vec<&str> = p.documents.iter().map(|d| d.name()).collect();
+        println!("  documents: {}", docs.join(", "));
+        if let Some(r) = &p.receipt {
+            println!("  receipt of acceptance {r}");
+        }
+    }
     if let Some(r) = &a.refusal {
         println!("  refusal [{}]: {}", r.code, r.message);
     }
@@ -370,8 +400,10 @@ pub fn run(ctx: &Context, cmd: &ApplicationCommand) -> Outcome {
                 .map(|r| r.parse::<ca_core::profile::Role>())
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| Failure::Input(e.to_string()))?;
+            let channel: Channel = args.channel.parse().map_err(Failure::Input)?;
             let submission = Submission {
                 kind,
+                channel,
                 iin,
                 bin,
                 serials,
@@ -387,7 +419,15 @@ pub fn run(ctx: &Context, cmd: &ApplicationCommand) -> Outcome {
                 identified_at: args.identified_at.as_deref(),
                 form_filled_at: args.form_filled_at.as_deref(),
             };
-            let submitted = super::counter::submit(ctx, &ra, &submission, &times)?;
+            let submitted = if channel == Channel::StateCorporation {
+                super::state_corporation::submit(ctx, &ra, &submission, &args.paper, &times)?
+            } else if args.paper.given() {
+                return Err(Failure::Input(
+                    "--consent, --document and --representative-iin are for --channel state-corporation".into(),
+                ));
+            } else {
+                super::counter::submit(ctx, &ra, &submission, &times)?
+            };
             let a = submitted.application();
             if !ctx.json && matches!(submitted, Submitted::Existing(_)) {
                 println!("(the same application is already open)");
@@ -463,6 +503,9 @@ pub fn run(ctx: &Context, cmd: &ApplicationCommand) -> Outcome {
                 }
             }
             print_application(ctx, &done.application)
+        }
+        ApplicationCommand::Receipt { number: n, pdf } => {
+            super::state_corporation::show_receipt(ctx, n, pdf.as_deref())
         }
         ApplicationCommand::Statement(args) => {
             let action: &'static str = match args.action.as_str() {

@@ -25,6 +25,22 @@ pub struct CounterTimes<'a> {
     pub form_filled_at: Option<&'a str>,
 }
 
+/// The counter's steps before the registration, when the arrival is given.
+pub fn steps(ctx: &Context, times: &CounterTimes<'_>) -> Result<Option<CounterSteps>, Failure> {
+    let Some(arrived) = times.arrived_at else {
+        if times.identified_at.is_some() || times.form_filled_at.is_some() {
+            return Err(Failure::Input("give --arrived-at with the times of the counter's steps".into()));
+        }
+        return Ok(None);
+    };
+    Ok(Some(CounterSteps {
+        operator: ctx.actor.clone(),
+        arrived_at: time_arg("--arrived-at", arrived)?,
+        identified_at: times.identified_at.map(|t| time_arg("--identified-at", t)).transpose()?,
+        form_filled_at: times.form_filled_at.map(|t| time_arg("--form-filled-at", t)).transpose()?,
+    }))
+}
+
 /// Register `s`, with the counter's earlier steps when they are given.
 pub fn submit(
     ctx: &Context,
@@ -32,19 +48,10 @@ pub fn submit(
     s: &Submission,
     times: &CounterTimes<'_>,
 ) -> Result<Submitted, Failure> {
-    let Some(arrived) = times.arrived_at else {
-        if times.identified_at.is_some() || times.form_filled_at.is_some() {
-            return Err(Failure::Input("give --arrived-at with the times of the counter's steps".into()));
-        }
-        return Ok(ra.submit(s)?);
-    };
-    let steps = CounterSteps {
-        operator: ctx.actor.clone(),
-        arrived_at: time_arg("--arrived-at", arrived)?,
-        identified_at: times.identified_at.map(|t| time_arg("--identified-at", t)).transpose()?,
-        form_filled_at: times.form_filled_at.map(|t| time_arg("--form-filled-at", t)).transpose()?,
-    };
-    Ok(ra.submit_at_counter(s, &steps)?)
+    match steps(ctx, times)? {
+        Some(steps) => Ok(ra.submit_at_counter(s, &steps)?),
+        None => Ok(ra.submit(s)?),
+    }
 }
 
 /// `present`, `enter-pin` or `applicant-sign` on application `n`.

@@ -18,6 +18,7 @@ pub mod revoke;
 pub mod rollover;
 pub mod serve;
 pub mod show;
+pub mod state_corporation;
 pub mod status;
 pub mod store;
 pub mod system;

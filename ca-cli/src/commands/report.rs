@@ -55,6 +55,8 @@ pub struct SendArgs {
 struct SlaRow {
     application: String,
     kind: String,
+    /// Where it was taken: the State Corporation's budgets differ.
+    channel: String,
     step: String,
     actor: String,
     started_at: String,
@@ -92,9 +94,10 @@ fn open_overdue(ctx: &Context, args: &SlaArgs) -> Outcome {
     }
     for o in &late {
         println!(
-            "{} {:<14} {:<17} waits for {:<24} since {} ({}), due {}, late {} min",
+            "{} {:<14} {:<17} {:<17} waits for {:<24} since {} ({}), due {}, late {} min",
             o.number,
             o.kind,
+            o.channel,
             o.state,
             o.waiting_for.name(),
             when(o.since),
@@ -111,12 +114,19 @@ pub fn run(ctx: &Context, cmd: &ReportCommand) -> Outcome {
     match cmd {
         ReportCommand::Sla(args) if args.open => open_overdue(ctx, args),
         ReportCommand::Sla(_) => {
+            let channels: std::collections::HashMap<_, _> = ctx
+                .store
+                .applications(&ca_core::ra::store::ApplicationQuery::default())?
+                .into_iter()
+                .map(|a| (a.number, a.channel))
+                .collect();
             let rows: Vec<SlaRow> = ctx
                 .store
                 .application_events(None)?
                 .into_iter()
                 .filter(|e| e.budget.is_some())
                 .map(|e| SlaRow {
+                    channel: channels.get(&e.number).copied().unwrap_or_default().to_string(),
                     application: e.number.to_string(),
                     kind: e.kind.to_string(),
                     step: e.step.to_string(),
@@ -134,9 +144,10 @@ pub fn run(ctx: &Context, cmd: &ReportCommand) -> Outcome {
             }
             for r in &rows {
                 println!(
-                    "{} {:<14} {:<24} {:>8}s / {:<14} {}",
+                    "{} {:<14} {:<17} {:<24} {:>8}s / {:<14} {}",
                     r.application,
                     r.kind,
+                    r.channel,
                     r.step,
                     r.seconds,
                     r.budget.as_deref().unwrap_or("-"),

@@ -217,6 +217,11 @@ pub struct Operator {
 }
 
 pub fn operator(ca: &CaRunner, work: &Path, profile: &str, iin: &str, name: &str) -> Operator {
+    staff(ca, work, profile, iin, name, "ca-operator")
+}
+
+/// [`operator`] with another staff role (`state-corporation-operator` …).
+pub fn staff(ca: &CaRunner, work: &Path, profile: &str, iin: &str, name: &str, role: &str) -> Operator {
     let r = ca.json(&[
         "issue",
         "--profile",
@@ -228,7 +233,7 @@ pub fn operator(ca: &CaRunner, work: &Path, profile: &str, iin: &str, name: &str
         "--given-name",
         name,
         "--role",
-        "ca-operator",
+        role,
         "--generate-key",
         "--key-algorithm",
         "p256",
@@ -244,7 +249,6 @@ pub fn operator(ca: &CaRunner, work: &Path, profile: &str, iin: &str, name: &str
     Operator { key, cert, serial: r["serial"].as_str().unwrap().to_owned(), p12: PathBuf::from(p12) }
 }
 
-/// `openssl cms -sign` over what `ca application statement` prints for the operator's step.
 pub fn sign_statement(ca: &CaRunner, work: &Path, number: &str, key: &Path, cert: &Path) -> PathBuf {
     sign_statement_with(ca, work, number, key, cert, &[])
 }

@@ -29,13 +29,17 @@ pub enum Role {
     CaManager,
     /// 1.2.398.3.3.4.2.3 — CA operator.
     CaOperator,
+    /// 1.2.398.3.3.4.2.4 — State Corporation («Правительство для граждан», ЦОН) operator: confirms
+    /// the applications taken at its counters. The national profile has no such role; this
+    /// product assigns it in the CA-staff arc (1.2.398.3.3.4.2), see the README.
+    StateCorporationOperator,
     /// 1.2.398.3.3.4.3.1 — identified in person at a counter.
     IdentifiedInPerson,
     /// 1.2.398.3.3.4.3.2 — identified remotely.
     IdentifiedRemotely,
 }
 
-const ALL: [(Role, &str, &str); 12] = [
+const ALL: [(Role, &str, &str); 13] = [
     (Role::Individual, "1.2.398.3.3.4.1.1", "individual"),
     (Role::LegalEntity, "1.2.398.3.3.4.1.2", "legal-entity"),
     (Role::FirstHead, "1.2.398.3.3.4.1.2.1", "first-head"),
@@ -46,13 +50,14 @@ const ALL: [(Role, &str, &str); 12] = [
     (Role::CaAdministrator, "1.2.398.3.3.4.2.1", "ca-administrator"),
     (Role::CaManager, "1.2.398.3.3.4.2.2", "ca-manager"),
     (Role::CaOperator, "1.2.398.3.3.4.2.3", "ca-operator"),
+    (Role::StateCorporationOperator, "1.2.398.3.3.4.2.4", "state-corporation-operator"),
     (Role::IdentifiedInPerson, "1.2.398.3.3.4.3.1", "identified-in-person"),
     (Role::IdentifiedRemotely, "1.2.398.3.3.4.3.2", "identified-remotely"),
 ];
 
 /// The role name is not known.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown role {0:?}; expected one of: individual, legal-entity, first-head, signing-right, financial-signing, hr, employee, ca-administrator, ca-manager, ca-operator, identified-in-person, identified-remotely")]
+#[error("unknown role {0:?}; expected one of: individual, legal-entity, first-head, signing-right, financial-signing, hr, employee, ca-administrator, ca-manager, ca-operator, state-corporation-operator, identified-in-person, identified-remotely")]
 pub struct UnknownRole(pub String);
 
 impl Role {
@@ -80,7 +85,7 @@ impl Role {
 
     /// Roles of the CA's own staff (1.2.398.3.3.4.2.x).
     pub fn is_ca_staff(self) -> bool {
-        matches!(self, Role::CaAdministrator | Role::CaManager | Role::CaOperator)
+        matches!(self, Role::CaAdministrator | Role::CaManager | Role::CaOperator | Role::StateCorporationOperator)
     }
 
     /// How the holder was identified (1.2.398.3.3.4.3.x).
@@ -119,5 +124,7 @@ mod tests {
         }
         assert_eq!(Role::FirstHead.oid().to_string(), "1.2.398.3.3.4.1.2.1");
         assert!("boss".parse::<Role>().is_err());
+        assert_eq!(Role::StateCorporationOperator.oid().to_string(), "1.2.398.3.3.4.2.4");
+        assert!(Role::StateCorporationOperator.is_ca_staff());
     }
 }

@@ -75,6 +75,62 @@ impl FromStr for ApplicationKind {
     }
 }
 
+/// Where the applicant is served (document 004): the service provider's own counter, a State
+/// Corporation («Правительство для граждан», ЦОН) counter (sections 7–8: consent, receipts, its
+/// own operators and budgets), or online (the portal, the applicant's signing client).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Channel {
+    #[default]
+    ServiceProvider,
+    StateCorporation,
+    Online,
+}
+
+const CHANNELS: [(Channel, &str); 3] = [
+    (Channel::ServiceProvider, "service-provider"),
+    (Channel::StateCorporation, "state-corporation"),
+    (Channel::Online, "online"),
+];
+
+impl Channel {
+    pub fn name(self) -> &'static str {
+        CHANNELS.iter().find(|(c, _)| *c == self).map_or("?", |(_, n)| n)
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        CHANNELS.iter().find(|(_, n)| *n == s.trim()).map(|(c, _)| *c)
+    }
+
+    /// Whether an application of `kind` can come through this channel: the counter kinds (card,
+    /// paper revocation) need a counter; a State Corporation counter serves the new
+    /// applications, cards and paper revocations (section 8), not the applicant's own signed
+    /// requests.
+    pub fn serves(self, kind: ApplicationKind) -> bool {
+        use ApplicationKind as K;
+        match self {
+            Self::ServiceProvider => true,
+            Self::StateCorporation => !matches!(kind, K::Repeat | K::RevokeSigned),
+            Self::Online => !matches!(kind, K::Card | K::RevokeCounter),
+        }
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Channel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s).ok_or_else(|| {
+            format!("unknown channel {s:?}; expected one of: service-provider, state-corporation, online")
+        })
+    }
+}
+
 /// Where an application stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -253,6 +309,27 @@ impl Step {
     }
 }
 
+impl Step {
+    /// The document's budget for this step of this kind on `channel`. At a State Corporation
+    /// counter (section 8): issuance within 1 working day of its operator's confirmation (not
+    /// the service provider's 7 hours); his confirmation 1 min to log in + 15 min; in the card
+    /// flow the application registered, printed and signed by the applicant in 3 minutes after
+    /// the PIN (where the service provider's flow has the 1-minute signature).
+    pub fn budget_on(self, kind: ApplicationKind, channel: Channel) -> Option<Budget> {
+        use ApplicationKind as K;
+        match (channel, self, kind) {
+            (Channel::StateCorporation, Self::Issue, K::NewIndividual | K::NewEmployee) => Some(Budget::WorkingDays(1)),
+            (
+                Channel::StateCorporation,
+                Self::OperatorVerifyConfirm,
+                K::NewIndividual | K::NewEmployee | K::RevokeCounter,
+            ) => Some(Budget::Minutes(16)),
+            (Channel::StateCorporation, Self::ApplicantSign, K::Card) => Some(Budget::Minutes(3)),
+            _ => self.budget(kind),
+        }
+    }
+}
+
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -277,6 +354,14 @@ impl ApplicationNumber {
 impl fmt::Display for ApplicationNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// Read back from stored JSON (a receipt names its application): checked like any other.
+impl<'de> serde::Deserialize<'de> for ApplicationNumber {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -312,6 +397,7 @@ pub struct StoredRefusal {
 pub struct Application {
     pub number: ApplicationNumber,
     pub kind: ApplicationKind,
+    pub channel: Channel,
     pub state: ApplicationState,
     pub iin: Iin,
     pub bin: Option<Bin>,
@@ -324,6 +410,10 @@ pub struct Application {
     /// financial signing, HR), each confirmed by the entity's first head.
     pub roles: Vec<crate::profile::Role>,
     pub refusal: Option<StoredRefusal>,
+    /// At a State Corporation counter: the consent, the representative, the documents checked
+    /// and the receipt of acceptance.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paperwork: Option<super::state_corporation::Paperwork>,
     /// Two submissions with the same key while the first is open are one application.
     pub dedup_key: String,
     #[serde(with = "time::serde::rfc3339")]
@@ -382,6 +472,10 @@ mod tests {
         for (s, n) in STEPS {
             assert_eq!(Step::parse(n), Some(s));
         }
+        for (c, n) in CHANNELS {
+            assert_eq!(n.parse::<Channel>().unwrap(), c);
+        }
+        assert!("bank".parse::<Channel>().unwrap_err().contains("state-corporation"));
         let n = ApplicationNumber::new(2026, 123);
         assert_eq!(n.as_str(), "A-2026-000123");
         assert_eq!(n.as_str().parse::<ApplicationNumber>().unwrap(), n);

@@ -35,7 +35,14 @@ impl RegistrationAuthority<'_> {
         if !matches!(s.kind, K::Card | K::RevokeCounter) {
             return Err(RaError::Invalid(format!("a {} application is not filled at the counter", s.kind)));
         }
-        if s.kind == K::Card && (c.identified_at.is_none() || c.form_filled_at.is_none()) {
+        let earlier = self.counter_events(s, c)?;
+        self.submit_after(s, earlier)
+    }
+
+    /// The counter's steps before the registration as events, checked to be in order and not
+    /// in the future.
+    pub(super) fn counter_events(&self, s: &Submission, c: &CounterSteps) -> Result<Vec<NewEvent>, RaError> {
+        if s.kind == ApplicationKind::Card && (c.identified_at.is_none() || c.form_filled_at.is_none()) {
             return Err(RaError::Invalid(
                 "a card application at the counter records when the applicant was identified and when the forms \
                  were filled"
@@ -59,7 +66,7 @@ impl RegistrationAuthority<'_> {
             }
             earlier.push(operator_event(step, &c.operator, None, at));
         }
-        self.submit_after(s, earlier)
+        Ok(earlier)
     }
 
     /// The applicant presents his form at the counter (flow 1): the operator's clock starts.

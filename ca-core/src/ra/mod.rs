@@ -16,6 +16,7 @@ mod execute;
 pub mod install;
 pub mod notices;
 pub mod outbox;
+pub mod receipt;
 mod recover;
 pub mod refusal;
 pub mod registry;
@@ -23,18 +24,20 @@ pub mod regulation;
 pub mod roles;
 mod service;
 pub mod signature;
+pub mod state_corporation;
 pub mod store;
 pub mod worker;
 
 pub use application::{
-    ActorRole, Application, ApplicationEvent, ApplicationKind, ApplicationNumber, ApplicationState, Step, StoredRefusal,
+    ActorRole, Application, ApplicationEvent, ApplicationKind, ApplicationNumber, ApplicationState, Channel, Step,
+    StoredRefusal,
 };
 pub use csr_keys::ApplicantCsrs;
 pub use execute::Executed;
 pub use recover::{ApplicantHoldsKeys, KeyStoreDelivery, NothingDelivered, Recovered};
 pub use refusal::Refusal;
 pub use registry::{LegalEntityRecord, PersonRecord, PersonRegistry, RegistryError, StoreRegistry};
-pub use service::{Confirmed, Registered, RegistrationAuthority, Submission};
+pub use service::{confirmer_role, Confirmed, Registered, RegistrationAuthority, Submission};
 pub use signature::{Expectation, SignatureCheck, SignatureProblem, SignedPayload, SignerFacts, Statement};
 pub use store::{RaStore, Submitted};
 

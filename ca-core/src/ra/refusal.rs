@@ -51,6 +51,10 @@ pub enum Refusal {
     /// "process 8": the operator found the person or the form not to match.
     #[error("Отказ оператора: {0}")]
     OperatorRefused(String),
+    /// A State Corporation counter without the applicant's written consent (section 7):
+    /// nothing is registered.
+    #[error("{}", super::state_corporation::NO_CONSENT)]
+    NoConsent,
     /// "process 10" and every other signature that does not fit what the step needs.
     #[error("Подпись не принята: {0}")]
     Signature(String),
@@ -69,6 +73,7 @@ impl Refusal {
             Self::ConvictedEconomic => "registry.legal-capacity-4".into(),
             Self::OperatorRefused(_) => "operator.refused".into(),
             Self::Signature(_) => "signature.refused".into(),
+            Self::NoConsent => "state-corporation.no-consent".into(),
         }
     }
 }

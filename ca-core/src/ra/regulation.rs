@@ -5,9 +5,14 @@
 //!
 //! ```toml
 //! [regulation]
-//! budgets = { "issue" = "1 working day", "card.identify" = "2 min" }
 //! holidays = ["2026-05-27"]          # dated days off (Kurban ait, days moved by decree)
 //! working_weekends = ["2026-01-03"]  # Saturdays/Sundays declared working
+//!
+//! [regulation.budgets]               # [channel.][kind.]step
+//! "issue" = "1 working day"
+//! "card.identify" = "2 min"
+//! "state-corporation.issue" = "1 working day"
+//! "state-corporation.card.applicant-sign" = "3 min"
 //! ```
 //!
 //! [`overdue`] tells which open applications already missed the deadline of the step they
@@ -18,7 +23,7 @@ use std::str::FromStr;
 
 use time::{Date, OffsetDateTime};
 
-use super::application::{Application, ApplicationEvent, ApplicationKind, ApplicationState, Step};
+use super::application::{Application, ApplicationEvent, ApplicationKind, ApplicationState, Channel, Step};
 use super::budget::{Budget, Calendar};
 
 /// Kazakhstan's public holidays on fixed dates that are days off (Labour Code art. 84, Law on
@@ -33,8 +38,9 @@ pub const KAZAKHSTAN_HOLIDAYS: [&str; 13] = [
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Regulation {
-    /// Budgets that replace the document's, by step (`"issue"`) or kind and step
-    /// (`"card.identify"`): `"5 min"`, `"7 h"`, `"1 working day"`.
+    /// Budgets that replace the document's, by step (`"issue"`), kind and step
+    /// (`"card.identify"`), channel and step (`"state-corporation.issue"`) or channel, kind and
+    /// step (`"state-corporation.card.applicant-sign"`): `"5 min"`, `"7 h"`, `"1 working day"`.
     pub budgets: BTreeMap<String, String>,
     /// Days off every year, `MM-DD`.
     pub annual_holidays: Vec<String>,
@@ -60,16 +66,23 @@ impl Regulation {
     pub fn timing(&self) -> Result<Timing, String> {
         let mut budgets = HashMap::new();
         for (key, value) in &self.budgets {
-            let (kind, step) = match key.split_once('.') {
-                Some((kind, step)) => {
-                    (Some(ApplicationKind::from_str(kind).map_err(|e| format!("[regulation] budgets: {e}"))?), step)
-                }
-                None => (None, key.as_str()),
+            let parts: Vec<&str> = key.split('.').collect();
+            let kind = |k: &str| ApplicationKind::from_str(k).map_err(|e| format!("[regulation] budgets: {e}"));
+            let channel = |c: &str| Channel::from_str(c).map_err(|e| format!("[regulation] budgets: {e}"));
+            let (channel, kind, step) = match parts.as_slice() {
+                [step] => (None, None, *step),
+                // A kind or a channel: their names do not overlap.
+                [first, step] => match Channel::parse(first) {
+                    Some(c) => (Some(c), None, *step),
+                    None => (None, Some(kind(first)?), *step),
+                },
+                [c, k, step] => (Some(channel(c)?), Some(kind(k)?), *step),
+                _ => return Err(format!("[regulation] budgets: {key:?} is not [channel.][kind.]step")),
             };
             let step = Step::parse(step)
                 .ok_or_else(|| format!("[regulation] budgets: {step:?} is not a step of the regulation"))?;
             let budget = value.parse::<Budget>().map_err(|e| format!("[regulation] budgets.{key}: {e}"))?;
-            budgets.insert((kind, step), budget);
+            budgets.insert((channel, kind, step), budget);
         }
         let format = time::macros::format_description!("[year]-[month]-[day]");
         let dates = |what: &str, list: &[String]| -> Result<BTreeSet<Date>, String> {
@@ -101,8 +114,8 @@ impl Regulation {
 /// The budgets and calendar in force (parsed [`Regulation`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Timing {
-    /// Replacements of the document's budgets; `None` kind: every kind.
-    budgets: HashMap<(Option<ApplicationKind>, Step), Budget>,
+    /// Replacements of the document's budgets; `None` channel or kind: every one.
+    budgets: HashMap<(Option<Channel>, Option<ApplicationKind>, Step), Budget>,
     pub calendar: Calendar,
 }
 
@@ -114,13 +127,14 @@ impl Default for Timing {
 }
 
 impl Timing {
-    /// The budget of `step` of an application of `kind`.
-    pub fn budget(&self, step: Step, kind: ApplicationKind) -> Option<Budget> {
-        self.budgets
-            .get(&(Some(kind), step))
-            .or_else(|| self.budgets.get(&(None, step)))
+    /// The budget of `step` of an application of `kind` that came through `channel`: the most
+    /// specific configured one (channel and kind, channel, kind, any), else the document's.
+    pub fn budget(&self, step: Step, kind: ApplicationKind, channel: Channel) -> Option<Budget> {
+        [(Some(channel), Some(kind)), (Some(channel), None), (None, Some(kind)), (None, None)]
+            .into_iter()
+            .find_map(|(c, k)| self.budgets.get(&(c, k, step)))
             .copied()
-            .or_else(|| step.budget(kind))
+            .or_else(|| step.budget_on(kind, channel))
     }
 
     /// When a step with `budget` started at `start` is due.
@@ -134,6 +148,7 @@ impl Timing {
 pub struct Overdue {
     pub number: super::ApplicationNumber,
     pub kind: ApplicationKind,
+    pub channel: Channel,
     pub state: ApplicationState,
     /// The step it waits for.
     pub waiting_for: Step,
@@ -173,11 +188,12 @@ pub fn waiting_for(a: &Application, events: &[ApplicationEvent]) -> Option<(Step
 /// Whether `a` (with its `events`, oldest first) is past the deadline of the step it waits for.
 pub fn overdue(timing: &Timing, a: &Application, events: &[ApplicationEvent], now: OffsetDateTime) -> Option<Overdue> {
     let (step, since) = waiting_for(a, events)?;
-    let budget = timing.budget(step, a.kind)?;
+    let budget = timing.budget(step, a.kind, a.channel)?;
     let deadline = timing.deadline(budget, since);
     (now > deadline).then(|| Overdue {
         number: a.number.clone(),
         kind: a.kind,
+        channel: a.channel,
         state: a.state,
         waiting_for: step,
         budget,
@@ -193,8 +209,9 @@ mod tests {
     #[test]
     fn budgets_and_holidays_come_from_the_section_and_bad_ones_are_named() {
         let default = Timing::default();
-        assert_eq!(default.budget(Step::Identify, ApplicationKind::Card), Some(Budget::Minutes(1)));
-        assert_eq!(default.budget(Step::Issue, ApplicationKind::NewIndividual), Some(Budget::Hours(7)));
+        let sp = Channel::ServiceProvider;
+        assert_eq!(default.budget(Step::Identify, ApplicationKind::Card, sp), Some(Budget::Minutes(1)));
+        assert_eq!(default.budget(Step::Issue, ApplicationKind::NewIndividual, sp), Some(Budget::Hours(7)));
         assert!(!default.calendar.is_working_day(time::macros::date!(2026 - 03 - 23)), "Nauryz");
         let section: Regulation = toml::from_str(
             r#"budgets = { "issue" = "2 working days", "card.identify" = "2 min" }
@@ -202,14 +219,32 @@ mod tests {
         )
         .unwrap();
         let timing = section.timing().unwrap();
-        assert_eq!(timing.budget(Step::Identify, ApplicationKind::Card), Some(Budget::Minutes(2)));
-        assert_eq!(timing.budget(Step::Identify, ApplicationKind::RevokeCounter), Some(Budget::Minutes(5)));
-        assert_eq!(timing.budget(Step::Issue, ApplicationKind::Repeat), Some(Budget::WorkingDays(2)));
+        assert_eq!(timing.budget(Step::Identify, ApplicationKind::Card, sp), Some(Budget::Minutes(2)));
+        assert_eq!(timing.budget(Step::Identify, ApplicationKind::RevokeCounter, sp), Some(Budget::Minutes(5)));
+        assert_eq!(timing.budget(Step::Issue, ApplicationKind::Repeat, sp), Some(Budget::WorkingDays(2)));
         assert!(!timing.calendar.is_working_day(time::macros::date!(2026 - 05 - 27)));
         assert!(!timing.calendar.is_working_day(time::macros::date!(2026 - 01 - 01)), "the default annual days stay");
+        // The State Corporation's own budgets, and its channel's replacements.
+        let sc = Channel::StateCorporation;
+        assert_eq!(default.budget(Step::Issue, ApplicationKind::NewIndividual, sc), Some(Budget::WorkingDays(1)));
+        assert_eq!(default.budget(Step::ApplicantSign, ApplicationKind::Card, sc), Some(Budget::Minutes(3)));
+        assert_eq!(default.budget(Step::ApplicantSign, ApplicationKind::Card, sp), Some(Budget::Minutes(1)));
+        let section: Regulation = toml::from_str(
+            r#"[budgets]
+               "issue" = "9 h"
+               "state-corporation.issue" = "2 working days"
+               "state-corporation.card.applicant-sign" = "4 min""#,
+        )
+        .unwrap();
+        let timing = section.timing().unwrap();
+        assert_eq!(timing.budget(Step::Issue, ApplicationKind::NewIndividual, sc), Some(Budget::WorkingDays(2)));
+        assert_eq!(timing.budget(Step::Issue, ApplicationKind::NewIndividual, sp), Some(Budget::Hours(9)));
+        assert_eq!(timing.budget(Step::ApplicantSign, ApplicationKind::Card, sc), Some(Budget::Minutes(4)));
         for (bad, expect) in [
             (r#"budgets = { "card.lunch" = "5 min" }"#, "not a step"),
             (r#"budgets = { "bank.issue" = "5 min" }"#, "unknown application kind"),
+            (r#"budgets = { "bank.card.issue" = "5 min" }"#, "unknown channel"),
+            (r#"budgets = { "a.b.c.d" = "5 min" }"#, "not [channel.][kind.]step"),
             (r#"budgets = { "issue" = "soon" }"#, "not a budget"),
             (r#"holidays = ["27.05.2026"]"#, "not a date"),
             (r#"annual_holidays = ["02-30"]"#, "not a day of the year"),

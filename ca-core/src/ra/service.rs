@@ -1,14 +1,16 @@
 //! Submitting, confirming and refusing applications.
 
 use super::application::{
-    dedup_key, ActorRole, Application, ApplicationKind, ApplicationNumber, ApplicationState, Step,
+    dedup_key, ActorRole, Application, ApplicationKind, ApplicationNumber, ApplicationState, Channel, Step,
 };
 use super::csr_keys::ApplicantCsrs;
+use super::receipt::{Receipt, ReceiptDetails};
 use super::refusal::{check_person, Refusal};
 use super::registry::PersonRegistry;
 use super::signature::{
     mismatch, Expectation, SignatureCheck, SignatureProblem, SignedPayload, SignerFacts, Statement,
 };
+use super::state_corporation::Paperwork;
 use super::store::{
     ApplicantKey, NewApplication, NewEvent, RaStore, Submitted, TokenPurpose, Transition, Transitioned,
 };
@@ -40,6 +42,9 @@ pub struct RegistrationAuthority<'a> {
 #[derive(Clone, Debug)]
 pub struct Submission {
     pub kind: ApplicationKind,
+    /// Where the applicant is served. A State Corporation counter registers through
+    /// [`RegistrationAuthority::submit_at_state_corporation`] (consent, documents, receipt).
+    pub channel: Channel,
     pub iin: Iin,
     /// The legal entity (new-employee; an employee's repeat issuance or revocation).
     pub bin: Option<Bin>,
@@ -95,18 +100,56 @@ impl RegistrationAuthority<'_> {
 
     /// [`Self::submit`], recording `earlier` steps (done at the counter) before the registration.
     pub(super) fn submit_after(&self, s: &Submission, earlier: Vec<NewEvent>) -> Result<Submitted, RaError> {
-        Ok(self.register_after(s, earlier)?.submitted)
+        Ok(self.register_after(s, earlier, None)?.submitted)
+    }
+
+    /// Register an application taken at a State Corporation counter with its paperwork and
+    /// the receipt of acceptance, which the store numbers in the same transaction.
+    pub(super) fn register_paperwork(
+        &self,
+        s: &Submission,
+        earlier: Vec<NewEvent>,
+        paperwork: Paperwork,
+        receipt: ReceiptDetails,
+    ) -> Result<(Registered, Option<Receipt>), RaError> {
+        let registered = self.register_after(s, earlier, Some((paperwork, receipt)))?;
+        let receipt = match &registered.submitted {
+            Submitted::New(a) => match a.paperwork.as_ref().and_then(|p| p.receipt.as_ref()) {
+                Some(number) => self.store.receipt(number)?,
+                None => None,
+            },
+            Submitted::Existing(_) => None,
+        };
+        Ok((registered, receipt))
     }
 
     /// [`Self::submit`], also giving the applicant's status token of a new application. The
     /// applicant is sent the application form with its number ("process 6"), or the refusal
     /// with its exact text ("process 3", "process 5").
     pub fn register(&self, s: &Submission) -> Result<Registered, RaError> {
-        self.register_after(s, Vec::new())
+        self.register_after(s, Vec::new(), None)
     }
 
-    fn register_after(&self, s: &Submission, earlier: Vec<NewEvent>) -> Result<Registered, RaError> {
+    fn register_after(
+        &self,
+        s: &Submission,
+        earlier: Vec<NewEvent>,
+        paperwork: Option<(Paperwork, ReceiptDetails)>,
+    ) -> Result<Registered, RaError> {
         use ApplicationKind as K;
+        if !s.channel.serves(s.kind) {
+            return Err(RaError::Invalid(format!(
+                "a {} application does not come through the {} channel",
+                s.kind, s.channel
+            )));
+        }
+        if (s.channel == Channel::StateCorporation) != paperwork.is_some() {
+            return Err(RaError::Invalid(
+                "a State Corporation counter registers an application with the applicant's written consent and \
+                 the package checked (and only it does)"
+                    .into(),
+            ));
+        }
         match (s.kind, &s.bin) {
             (K::Card, Some(_)) => {
                 return Err(RaError::Invalid(
@@ -179,8 +222,15 @@ impl RegistrationAuthority<'_> {
             (None, K::NewIndividual | K::RevokeCounter | K::Card) => ApplicationState::AwaitingOperator,
             (None, K::Repeat | K::RevokeSigned) => ApplicationState::Confirmed,
         };
+        let (paperwork, receipt) = paperwork.unzip();
+        let counter = paperwork.as_ref().map(|p| {
+            serde_json::json!({ "consent": p.consent, "representative": p.representative, "documents": p.documents })
+        });
         let application = NewApplication {
             kind: s.kind,
+            channel: s.channel,
+            paperwork,
+            receipt,
             iin: s.iin,
             bin: s.bin,
             email,
@@ -218,6 +268,8 @@ impl RegistrationAuthority<'_> {
                 "refusal": refusal.as_ref().map(Refusal::code),
                 "signer": signer,
                 "registered_first_head": own_head.then_some(true),
+                "channel": s.channel,
+                "state_corporation": counter,
             }),
         };
         let submitted = self.store.submit(&application, &event)?;
@@ -431,7 +483,10 @@ impl RegistrationAuthority<'_> {
         self.move_on(&a, ApplicationState::Verified, event)
     }
 
-    /// The operator confirms with his own EDS (a certificate with the CA-operator role).
+    /// The operator confirms with his own EDS: the service provider's operator (CA-operator
+    /// role) the applications of his counter and online ones, a State Corporation operator
+    /// (its role) those taken at a State Corporation counter — each only his own channel's
+    /// (document 004: sections 2 and 8 give each his own flows).
     pub fn confirm(&self, number: &ApplicationNumber, operator: &str, cms: &[u8]) -> Result<Confirmed, RaError> {
         let a = self.load(number)?;
         // Once confirmed, a confirmation still has to be one of *this* application: a signature
@@ -446,7 +501,7 @@ impl RegistrationAuthority<'_> {
         let expected = Expectation {
             iin: None,
             bin: None,
-            any_role: vec![Role::CaOperator],
+            any_role: vec![confirmer_role(a.channel)],
             key_type: KeyType::Sign,
             at: self.clock.now(),
         };
@@ -520,6 +575,14 @@ impl RegistrationAuthority<'_> {
             Transitioned::NotApplicable(a) if a.state != ApplicationState::Refused => Ok(Confirmed::Already(a)),
             Transitioned::NotApplicable(a) => Err(refused_already(a)),
         }
+    }
+}
+
+/// The role an operator's certificate needs to confirm an application of `channel`.
+pub fn confirmer_role(channel: Channel) -> Role {
+    match channel {
+        Channel::StateCorporation => Role::StateCorporationOperator,
+        Channel::ServiceProvider | Channel::Online => Role::CaOperator,
     }
 }
 

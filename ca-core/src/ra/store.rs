@@ -18,6 +18,13 @@ use crate::store::StoreError;
 #[derive(Clone, Debug)]
 pub struct NewApplication {
     pub kind: ApplicationKind,
+    pub channel: super::application::Channel,
+    /// A State Corporation counter's consent, representative and documents; the store sets
+    /// the number of the receipt it issues.
+    pub paperwork: Option<super::state_corporation::Paperwork>,
+    /// The receipt of acceptance to number and store with a new application (and email to
+    /// its address).
+    pub receipt: Option<super::receipt::ReceiptDetails>,
     pub iin: Iin,
     pub bin: Option<Bin>,
     pub email: Option<String>,
@@ -211,6 +218,12 @@ pub trait RaStore: Send + Sync {
         now: OffsetDateTime,
         consume: bool,
     ) -> Result<TokenUse, StoreError>;
+
+    /// Store a receipt of refusal of an incomplete package with the next receipt number of its
+    /// year (no application is registered), audited, and queue it to its address.
+    fn refuse_package(&self, receipt: &super::receipt::ReceiptDetails) -> Result<super::receipt::Receipt, StoreError>;
+    /// A receipt by number.
+    fn receipt(&self, number: &super::receipt::ReceiptNumber) -> Result<Option<super::receipt::Receipt>, StoreError>;
 
     /// Unsent messages due at `now`, oldest first.
     fn due_messages(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<OutboxMessage>, StoreError>;

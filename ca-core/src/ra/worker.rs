@@ -4,8 +4,9 @@
 //! 1. recovers applications (of any kind) a dead worker left `issuing`/`revoking` once their
 //!    claim is stale (what `ca application recover` does; a key-store issuance made into another
 //!    directory than the worker's is reported, for `ca application recover --p12-dir`);
-//! 2. carries out confirmed applications that need nobody at a counter: repeat issuance and
-//!    revocations (signed by the applicant, or confirmed by an operator at a counter);
+//! 2. carries out confirmed applications that need nobody at a counter: repeat issuance,
+//!    revocations (signed by the applicant, or confirmed by an operator at a counter), and new
+//!    applications a State Corporation operator confirmed (issued within a working day);
 //! 3. publishes a delta CRL after revocations (at most every `delta_after_revocation`), a delta
 //!    on its own schedule, and a full CRL on its schedule;
 //! 4. delivers the due notices of the outbox.
@@ -213,7 +214,8 @@ impl Worker<'_> {
     }
 
     /// Applications in `state`, oldest first: of every kind (recovery), or of the kinds the
-    /// worker carries out.
+    /// worker carries out — and the new applications a State Corporation operator confirmed,
+    /// which the information system issues by itself (document 004, section 8).
     fn queue(&self, state: ApplicationState, every_kind: bool) -> Result<Vec<Application>, RaError> {
         use ApplicationKind as K;
         let query = ApplicationQuery { state: Some(state), ..Default::default() };
@@ -222,7 +224,12 @@ impl Worker<'_> {
             .store
             .applications(&query)?
             .into_iter()
-            .filter(|a| every_kind || matches!(a.kind, K::Repeat | K::RevokeSigned | K::RevokeCounter))
+            .filter(|a| {
+                every_kind
+                    || matches!(a.kind, K::Repeat | K::RevokeSigned | K::RevokeCounter)
+                    || (a.channel == super::Channel::StateCorporation
+                        && matches!(a.kind, K::NewIndividual | K::NewEmployee))
+            })
             .collect();
         list.reverse();
         list.truncate(self.settings.batch as usize);

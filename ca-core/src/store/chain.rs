@@ -95,6 +95,23 @@ pub(super) fn certificate_key_sha256(der: &[u8]) -> Option<Vec<u8>> {
 /// passed here). Flow 1: the operator's time runs from when the applicant presents the form at
 /// the counter (a recorded step), never from the online registration or the head's
 /// confirmation; without a recorded presentation the operator's step is not timed.
+/// Whether `step` ends the applicant's stay at the counter, which is then timed as a whole
+/// ([`Step::CounterTotal`](crate::ra::application::Step::CounterTotal), 20 minutes): the card
+/// written, or at a State Corporation counter its operator's confirmation (section 7: "не более
+/// 20 минут"; the certificates follow within a working day).
+pub(super) fn ends_counter_stay(
+    kind: crate::ra::application::ApplicationKind,
+    channel: crate::ra::application::Channel,
+    step: crate::ra::application::Step,
+) -> bool {
+    use crate::ra::application::{ApplicationKind as K, Channel, Step};
+    match (kind, channel) {
+        (K::Card, _) => step == Step::Issue,
+        (_, Channel::StateCorporation) => matches!(step, Step::OperatorConfirm | Step::OperatorVerifyConfirm),
+        _ => false,
+    }
+}
+
 pub(super) fn step_started(
     kind: crate::ra::application::ApplicationKind,
     step: crate::ra::application::Step,

@@ -130,6 +130,20 @@ fn tables() -> Vec<(&'static str, Vec<Column>)> {
                 ("created_at", T::INT8),
                 ("updated_at", T::INT8),
                 ("roles", T::TEXT),
+                ("channel", T::TEXT),
+                ("paperwork", T::TEXT),
+            ],
+        ),
+        ("receipt_numbers", vec![("year", T::INT8), ("last", T::INT8)]),
+        (
+            "receipts",
+            vec![
+                ("number", T::TEXT),
+                ("kind", T::TEXT),
+                ("application", T::TEXT),
+                ("iin", T::TEXT),
+                ("issued_at", T::INT8),
+                ("content", T::TEXT),
             ],
         ),
         (

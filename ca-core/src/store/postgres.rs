@@ -31,6 +31,7 @@ mod migrations;
 mod nonces;
 pub(in crate::store) mod pool;
 mod ra;
+mod receipts;
 mod rows;
 
 use std::time::Duration;

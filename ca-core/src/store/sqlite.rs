@@ -15,6 +15,7 @@ mod files;
 mod migrations;
 mod nonces;
 mod ra;
+mod receipts;
 mod rows;
 #[cfg(test)]
 mod tests;

@@ -11,6 +11,7 @@ mod crls;
 mod nonces;
 mod ra;
 mod ra_keys;
+mod receipts;
 
 macro_rules! suite {
     ($($module:ident :: $case:ident),* $(,)?) => {
@@ -57,4 +58,6 @@ suite! {
     ra_keys::tokens_are_single_use_and_expire,
     ra_keys::a_claimed_message_is_leased_to_one_worker,
     ra_keys::steps_are_timed_by_the_configured_regulation,
+    receipts::receipts_are_numbered_per_year_without_gaps_under_concurrent_counters,
+    receipts::an_acceptance_is_stored_with_its_application_channel_and_paperwork,
 }

@@ -23,6 +23,9 @@ pub fn new_event(step: Step, actor: &str, at: OffsetDateTime) -> NewEvent {
 
 pub fn application(dedup: &str, state: ApplicationState) -> NewApplication {
     NewApplication {
+        channel: ca_core::ra::Channel::ServiceProvider,
+        paperwork: None,
+        receipt: None,
         kind: ApplicationKind::NewIndividual,
         iin: iin("88010130001"),
         bin: None,

@@ -108,9 +108,10 @@ impl AdminCall<'_> {
         error
     }
 
-    /// Authenticate and authorise: a valid CMS by a CA operator's SIGN key, checked now, with
-    /// signed attributes, recent, and not seen before.
-    fn authenticate(&self, body: &[u8]) -> Result<(CmsVerification, Operator), ApiError> {
+    /// Authenticate and authorise: a valid CMS by the SIGN key of an operator with `role` (a
+    /// CA operator; a State Corporation operator for the confirmation of its applications),
+    /// checked now, with signed attributes, recent, and not seen before.
+    fn authenticate(&self, body: &[u8], role: Role) -> Result<(CmsVerification, Operator), ApiError> {
         let services = self.services;
         let Some(verifier) = &services.verifier else {
             return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "no trust store configured"));
@@ -134,8 +135,7 @@ impl AdminCall<'_> {
             ));
         }
         let now = services.clock.now();
-        let requirements =
-            Requirements { key_type: Some(KeyType::Sign), roles: vec![Role::CaOperator], ..Default::default() };
+        let requirements = Requirements { key_type: Some(KeyType::Sign), roles: vec![role], ..Default::default() };
         let v = verifier
             .with_context(services.store.as_deref(), now, Some(now), requirements, operator_options(), |ctx| {
                 cms::verify(body, None, ctx)
@@ -171,7 +171,7 @@ impl AdminCall<'_> {
             let only_authorisation =
                 !fatal.is_empty() && fatal.iter().all(|r| matches!(r, Reason::MissingRole | Reason::WrongKeyType));
             return Err(if only_authorisation {
-                let message = format!("the signer is not a CA operator with a SIGN key: {fatal:?}");
+                let message = format!("the signer is not a {role} with a SIGN key: {fatal:?}");
                 self.signed(&actor, "not-an-operator", ApiError::new(StatusCode::FORBIDDEN, "forbidden", message))
             } else {
                 let message = format!("the signature is not valid: {fatal:?}");
@@ -248,7 +248,8 @@ fn malformed(message: impl Into<String>) -> Refused {
     Refused::Journal("malformed-request", ApiError::bad_request("malformed-request", message))
 }
 
-/// Authenticate the request, then carry it out with `act`; every refusal is accounted for.
+/// Authenticate the request by a CA operator, then carry it out with `act`; every refusal is
+/// accounted for.
 async fn admin_call(
     services: Arc<Services>,
     headers: HeaderMap,
@@ -257,10 +258,23 @@ async fn admin_call(
     body: Bytes,
     act: impl FnOnce(&Services, &CmsVerification, &Operator) -> Result<serde_json::Value, Refused> + Send + 'static,
 ) -> Response {
+    admin_call_as(services, headers, extensions, endpoint, body, |_| Role::CaOperator, act).await
+}
+
+/// [`admin_call`] by an operator with the role `role` picks.
+async fn admin_call_as(
+    services: Arc<Services>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    endpoint: String,
+    body: Bytes,
+    role: impl FnOnce(&Services) -> Role + Send + 'static,
+    act: impl FnOnce(&Services, &CmsVerification, &Operator) -> Result<serde_json::Value, Refused> + Send + 'static,
+) -> Response {
     let client = client_of(&services, &headers, &extensions);
     let result = tokio::task::spawn_blocking(move || -> Result<serde_json::Value, ApiError> {
         let call = AdminCall { services: &services, endpoint, client };
-        let (verification, operator) = call.authenticate(&body)?;
+        let (verification, operator) = call.authenticate(&body, role(&services))?;
         act(&services, &verification, &operator).map_err(|refused| match refused {
             Refused::Journal(reason, error) => call.signed(&operator.actor(), reason, error),
             Refused::Journaled(error) => {
@@ -286,7 +300,17 @@ pub(crate) async fn confirm(
 ) -> Response {
     let endpoint = format!("/api/v1/admin/applications/{number}/confirm");
     let cms = body.clone();
-    admin_call(services, headers, extensions, endpoint, body, move |svc, verification, operator| {
+    // An application taken at a State Corporation counter is confirmed by its operator; any
+    // other (and a number that does not parse or exist, refused below) by a CA operator.
+    let parsed: Option<ca_core::ra::ApplicationNumber> = number.parse().ok();
+    let role = move |svc: &Services| {
+        let channel = match (&svc.ra_store, &parsed) {
+            (Some(store), Some(n)) => store.application(n).ok().flatten().map(|a| a.channel),
+            _ => None,
+        };
+        ca_core::ra::confirmer_role(channel.unwrap_or_default())
+    };
+    admin_call_as(services, headers, extensions, endpoint, body, role, move |svc, verification, operator| {
         let ra_store = svc
             .ra_store
             .as_ref()

@@ -37,10 +37,12 @@ use ca_core::identity::{Bin, Iin};
 use ca_core::ra::application::ApplicationNumber;
 use ca_core::ra::cms_check::{facts_from_verification, SingleUse};
 use ca_core::ra::install::token_sha256;
+use ca_core::ra::receipt::Receipt;
+use ca_core::ra::state_corporation::{Consent, Document, Intake, Taken};
 use ca_core::ra::store::{TokenPurpose, TokenUse};
 use ca_core::ra::{
-    ApplicantCsrs, ApplicationKind, Expectation, RaError, RegistrationAuthority, SignatureCheck, SignatureProblem,
-    SignedPayload, SignerFacts, StoreRegistry, Submission, Submitted,
+    ApplicantCsrs, ApplicationKind, Channel, Expectation, RaError, RegistrationAuthority, SignatureCheck,
+    SignatureProblem, SignedPayload, SignerFacts, StoreRegistry, Submission, Submitted,
 };
 use ca_core::revocation::RevocationReason;
 use ca_core::serial::SerialNumber;
@@ -157,6 +159,60 @@ pub(crate) struct NewApplicationJson {
     /// hr), each confirmed by the entity's first head.
     #[serde(default)]
     roles: Vec<String>,
+    /// online (default), service-provider, or state-corporation (with `state_corporation`).
+    #[serde(default)]
+    channel: Option<String>,
+    /// A State Corporation counter's intake: the operator, the consent, the documents, a
+    /// representative.
+    #[serde(default)]
+    state_corporation: Option<IntakeJson>,
+}
+
+/// What the State Corporation's system sends with an application taken at its counter.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct IntakeJson {
+    /// The State Corporation operator who took the application.
+    operator: String,
+    /// The applicant's written consent; absent: refused, nothing registered.
+    #[serde(default)]
+    consent: Option<ConsentJson>,
+    /// The documents handed in (identity-document, application-form, card-or-sim,
+    /// revocation-form, representative-identity, power-of-attorney).
+    #[serde(default)]
+    documents: Vec<String>,
+    #[serde(default)]
+    representative: Option<ca_core::ra::state_corporation::Representative>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConsentJson {
+    #[serde(with = "time::serde::rfc3339")]
+    taken_at: time::OffsetDateTime,
+    /// SHA-256 of the scanned paper, hex.
+    #[serde(default)]
+    scan_sha256: Option<String>,
+}
+
+fn intake(json: IntakeJson) -> Result<Intake, ApiError> {
+    let documents = json
+        .documents
+        .iter()
+        .map(|d| d.parse::<Document>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::bad_request("bad-request", e))?;
+    Ok(Intake {
+        consent: json.consent.map(|c| Consent {
+            taken_by: json.operator.clone(),
+            taken_at: c.taken_at,
+            scan_sha256: c.scan_sha256,
+        }),
+        operator: json.operator,
+        representative: json.representative,
+        documents,
+        steps: None,
+    })
 }
 
 fn csr_bytes(text: &str) -> Result<Vec<u8>, ApiError> {
@@ -168,11 +224,20 @@ fn csr_bytes(text: &str) -> Result<Vec<u8>, ApiError> {
         .map_err(|e| ApiError::bad_request("bad-request", format!("a CSR is PEM or base64 DER: {e}")))
 }
 
-fn submission(json: NewApplicationJson) -> Result<Submission, ApiError> {
+fn submission(json: NewApplicationJson) -> Result<(Submission, Option<Intake>), ApiError> {
     let bad = |m: String| ApiError::bad_request("bad-request", m);
     let kind: ApplicationKind =
         json.kind.parse().map_err(|e: ca_core::ra::application::UnknownKind| bad(e.to_string()))?;
-    if matches!(kind, ApplicationKind::RevokeCounter | ApplicationKind::Card) {
+    let channel: Channel = json.channel.as_deref().unwrap_or("online").parse().map_err(bad)?;
+    let intake = match (channel, json.state_corporation) {
+        (Channel::StateCorporation, Some(i)) => Some(intake(i)?),
+        (Channel::StateCorporation, None) => {
+            return Err(bad("a state-corporation application carries its counter's state_corporation intake".into()))
+        }
+        (_, Some(_)) => return Err(bad("state_corporation belongs to the state-corporation channel".into())),
+        (_, None) => None,
+    };
+    if matches!(kind, ApplicationKind::RevokeCounter | ApplicationKind::Card) && channel != Channel::StateCorporation {
         return Err(bad(format!("a {kind} application is made at a counter, not over this API")));
     }
     let iin: Iin = json.iin.parse().map_err(|e: ca_core::identity::IdNumberError| bad(e.to_string()))?;
@@ -199,6 +264,7 @@ fn submission(json: NewApplicationJson) -> Result<Submission, ApiError> {
     // counter, on the staff's explicit choice.
     if matches!(kind, ApplicationKind::NewIndividual | ApplicationKind::NewEmployee | ApplicationKind::Repeat)
         && csrs.is_none()
+        && channel != Channel::StateCorporation
     {
         return Err(bad(format!("a {kind} application carries the applicant's csr_auth and csr_sign")));
     }
@@ -214,18 +280,20 @@ fn submission(json: NewApplicationJson) -> Result<Submission, ApiError> {
         .map(|r| r.parse::<ca_core::profile::Role>())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| bad(e.to_string()))?;
-    Ok(Submission {
+    let submission = Submission {
         roles,
+        channel,
         kind,
         iin,
         bin,
         serials,
         revocation_reason: reason,
         signature,
-        operator: None,
+        operator: intake.as_ref().filter(|_| kind == ApplicationKind::RevokeCounter).map(|i| i.operator.clone()),
         email: json.email,
         csrs,
-    })
+    };
+    Ok((submission, intake))
 }
 
 pub(crate) async fn submit(State(services): State<Arc<Services>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -233,8 +301,10 @@ pub(crate) async fn submit(State(services): State<Arc<Services>>, headers: Heade
     blocking(move || {
         let json: NewApplicationJson = serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad_request("bad-request", format!("not an application: {e}")))?;
-        let submission = submission(json)?;
-        if submission.signature.is_none() {
+        let (submission, intake) = submission(json)?;
+        // The State Corporation's system vouches for its operator: with its bearer token, like
+        // the portal's unsigned applications.
+        if submission.signature.is_none() || intake.is_some() {
             let Some(token) = token else {
                 let message = "an unsigned application is submitted by the portal with its bearer token";
                 return Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", message));
@@ -253,7 +323,21 @@ pub(crate) async fn submit(State(services): State<Arc<Services>>, headers: Heade
         let nonces = services.nonces.as_deref().ok_or_else(|| ApiError::internal("no store for request ids"))?;
         let single = SingleUse { inner: &check, requests: nonces, clock: services.clock.as_ref() };
         let ra = registration_authority(&services, ra_store, &registry, &single);
-        let registered = ra.register(&submission).map_err(ra_api_error)?;
+        let (registered, receipt) = match &intake {
+            Some(intake) => match ra.submit_at_state_corporation(&submission, intake).map_err(ra_api_error)? {
+                Taken::Registered { registered, receipt } => (*registered, receipt),
+                Taken::Incomplete(receipt) => {
+                    let body = serde_json::json!({
+                        "error": "incomplete",
+                        "message": format!("the package is incomplete: receipt of refusal {}", receipt.number),
+                        "receipt": receipt,
+                        "receipt_text": receipt.text(),
+                    });
+                    return Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response());
+                }
+            },
+            None => (ra.register(&submission).map_err(ra_api_error)?, None),
+        };
         let (status, application) = match &registered.submitted {
             Submitted::New(a) => (StatusCode::CREATED, a),
             Submitted::Existing(a) => (StatusCode::OK, a),
@@ -264,6 +348,8 @@ pub(crate) async fn submit(State(services): State<Arc<Services>>, headers: Heade
             "application": application,
             "events": events,
             "status_token": registered.status_token,
+            "receipt": receipt,
+            "receipt_text": receipt.as_ref().map(Receipt::text),
         });
         Ok((status, Json(body)).into_response())
     })

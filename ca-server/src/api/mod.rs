@@ -129,12 +129,20 @@ fn applications_paths() -> serde_json::Value {
     let number = serde_json::json!({ "name": "number", "in": "path", "required": true, "schema": { "type": "string", "pattern": "^A-[0-9]{4}-[0-9]{6,12}$" } });
     let token = serde_json::json!({ "name": "t", "in": "query", "required": true, "schema": { "type": "string" } });
     let cms_body = serde_json::json!({ "required": true, "content": { "application/pkcs7-mime": { "schema": { "type": "string", "format": "binary" } } } });
+    let state_corporation = serde_json::json!({ "type": "object", "required": ["operator"], "additionalProperties": false, "description": "channel state-corporation: what its operator recorded", "properties": {
+                    "operator": { "type": "string" },
+                    "consent": { "type": "object", "required": ["taken_at"], "properties": { "taken_at": { "type": "string", "format": "date-time" }, "scan_sha256": { "type": "string", "pattern": "^[0-9a-fA-F]{64}$" } } },
+                    "documents": { "type": "array", "items": { "type": "string", "enum": ["identity-document", "application-form", "card-or-sim", "revocation-form", "representative-identity", "power-of-attorney"] } },
+                    "representative": { "type": "object", "required": ["iin", "name", "power_of_attorney"], "properties": { "iin": { "type": "string" }, "name": { "type": "string" }, "power_of_attorney": { "type": "object", "required": ["number", "date", "issuer"], "properties": { "number": { "type": "string" }, "date": { "type": "string", "format": "date" }, "issuer": { "type": "string" } } } } } } });
     serde_json::json!({
         "/api/v1/applications": { "post": {
-            "summary": "Register an application (regulation 004): new-individual and new-employee with the applicant's own AUTH and SIGN CSRs, submitted by the portal with its bearer token; repeat (CSRs, signed with his SIGN key) and revoke-signed (signed) need no token; the applicant is emailed the application form or the refusal",
+            "summary": "Register an application (regulation 004): new-individual and new-employee with the applicant's own AUTH and SIGN CSRs, submitted by the portal with its bearer token; repeat (CSRs, signed with his SIGN key) and revoke-signed (signed) need no token; the applicant is emailed the application form or the refusal. At a State Corporation counter (channel state-corporation, its system's bearer token): the consent and the package are checked first; a receipt of acceptance or of refusal is numbered and emailed",
             "security": [{}, { "bearer": [] }],
             "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["kind", "iin"], "additionalProperties": false, "properties": {
-                "kind": { "type": "string", "enum": ["new-individual", "new-employee", "repeat", "revoke-signed"] },
+                "kind": { "type": "string", "enum": ["new-individual", "new-employee", "repeat", "revoke-signed", "revoke-counter", "card"], "description": "revoke-counter and card only at a State Corporation counter" },
+                "channel": { "type": "string", "enum": ["online", "service-provider", "state-corporation"], "default": "online" },
+                "state_corporation": state_corporation,
+                "roles": { "type": "array", "items": { "type": "string" }, "description": "new-employee: legal-entity roles asked for" },
                 "iin": { "type": "string", "pattern": "^[0-9]{12}$" }, "bin": { "type": "string", "pattern": "^[0-9]{12}$" },
                 "email": { "type": "string", "description": "where notices go; default: the person registry's address" },
                 "csr_auth": { "type": "string", "description": "PKCS#10 of the AUTH key, PEM or base64 DER" },
@@ -147,7 +155,8 @@ fn applications_paths() -> serde_json::Value {
                 "200": { "description": "The same application is already open" },
                 "400": { "description": "Malformed; a CSR without proof of possession, with a weak key, or a key already in use", "content": error.clone() },
                 "401": { "description": "An unsigned application without a bearer token", "content": error.clone() },
-                "403": { "description": "A bearer token that is not listed", "content": error.clone() } } } },
+                "403": { "description": "A bearer token that is not listed; at a State Corporation counter, no consent (nothing registered)", "content": error.clone() },
+                "422": { "description": "State Corporation counter: the package is incomplete; the body has the numbered receipt of refusal (receipt, receipt_text); nothing registered" } } } },
         "/api/v1/applications/{number}": { "get": {
             "summary": "The applicant's view of his application: state, every event with its budget and deadline, the refusal",
             "parameters": [number.clone(), token.clone()],

@@ -30,6 +30,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "applicants' own keys, certificates by key, application tokens, legal-entity roles",
         sql: V2_APPLICANT_KEYS_TOKENS_ROLES,
     },
+    Migration {
+        version: 3,
+        name: "application channels, State Corporation paperwork, numbered receipts",
+        sql: V3_CHANNELS_AND_RECEIPTS,
+    },
 ];
 
 pub(super) const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
@@ -270,6 +275,35 @@ CREATE TABLE application_tokens (
 );
 
 ALTER TABLE applications ADD COLUMN roles TEXT NOT NULL DEFAULT '[]' CHECK (roles::jsonb IS NOT NULL);
+"#;
+
+// SQLite's version 8. Where an application was taken; applications registered before were the
+// service provider's, except the applicant's own signed requests (only online). A State
+// Corporation counter's paperwork is JSON as TEXT like SQLite's. Receipts are numbered per year
+// like applications, the number bumped by `INSERT … ON CONFLICT DO UPDATE` in the transaction
+// that stores the receipt (the row lock orders two counters); a refusal has no application.
+const V3_CHANNELS_AND_RECEIPTS: &str = r#"
+ALTER TABLE applications ADD COLUMN channel TEXT NOT NULL DEFAULT 'service-provider'
+    CHECK (channel IN ('service-provider', 'state-corporation', 'online'));
+UPDATE applications SET channel = 'online' WHERE kind IN ('repeat', 'revoke-signed');
+ALTER TABLE applications ADD COLUMN paperwork TEXT CHECK (paperwork IS NULL OR paperwork::jsonb IS NOT NULL);
+
+CREATE TABLE receipt_numbers (
+    year BIGINT NOT NULL PRIMARY KEY,
+    last BIGINT NOT NULL
+);
+
+CREATE TABLE receipts (
+    number      TEXT   NOT NULL PRIMARY KEY,
+    kind        TEXT   NOT NULL CHECK (kind IN ('acceptance', 'refusal')),
+    application TEXT   REFERENCES applications (number),
+    iin         TEXT   NOT NULL,
+    issued_at   BIGINT NOT NULL,
+    content     TEXT   NOT NULL CHECK (content::jsonb IS NOT NULL),
+    CHECK ((kind = 'acceptance') = (application IS NOT NULL))
+);
+
+CREATE INDEX receipts_by_iin ON receipts (iin, issued_at);
 "#;
 
 /// Bring the schema up to [`LATEST`]; returns the version now in place.

@@ -10,10 +10,12 @@ use time::OffsetDateTime;
 use super::{append, audited, chain_head, now, Context, PostgresStore};
 use crate::identity::{Bin, Iin, KeyType};
 use crate::ra::application::{
-    ActorRole, Application, ApplicationEvent, ApplicationKind, ApplicationNumber, ApplicationState, Step, StoredRefusal,
+    ActorRole, Application, ApplicationEvent, ApplicationKind, ApplicationNumber, ApplicationState, Channel, Step,
+    StoredRefusal,
 };
 use crate::ra::budget::Budget;
 use crate::ra::csv::RegistryImport;
+use crate::ra::receipt::{Receipt, ReceiptDetails, ReceiptNumber};
 use crate::ra::registry::{ExclusionCode, ImportCounts, LegalCapacity, LegalEntityRecord, PersonRecord};
 use crate::ra::regulation::Timing;
 use crate::ra::store::{
@@ -28,7 +30,7 @@ const PERSON_COLUMNS: &str = "iin, surname, given_name, patronymic, life_status,
      special_register, document_number, document_issued, email, phone";
 const ENTITY_COLUMNS: &str = "bin, name, registration_number, head_iin";
 const APPLICATION_COLUMNS: &str = "number, kind, state, iin, bin, email, serials, revocation_reason, refusal_code, \
-     refusal_message, dedup_key, created_at, updated_at, roles";
+     refusal_message, dedup_key, created_at, updated_at, roles, channel, paperwork";
 const EVENT_COLUMNS: &str = "e.seq, e.number, a.kind, e.step, e.from_state, e.to_state, e.actor_role, e.actor, \
      e.signer_serial, e.started_at, e.at, e.budget, e.deadline, e.breached, e.details";
 const OUTBOX_COLUMNS: &str =
@@ -106,7 +108,11 @@ fn application_row(row: &Row) -> Result<Application, StoreError> {
     let message: Option<String> = get(row, 9, T)?;
     let roles: String = get(row, 13, T)?;
     let roles: Vec<String> = serde_json::from_str(&roles).map_err(|e| corrupt(T, e))?;
+    let channel: String = get(row, 14, T)?;
+    let paperwork: Option<String> = get(row, 15, T)?;
     Ok(Application {
+        channel: Channel::parse(&channel).ok_or_else(|| corrupt(T, format!("channel {channel:?}")))?,
+        paperwork: paperwork.map(|p| serde_json::from_str(&p)).transpose().map_err(|e| corrupt(T, e))?,
         roles: roles.iter().map(|r| r.parse().map_err(|e| corrupt(T, e))).collect::<Result<_, _>>()?,
         number: number.parse().map_err(|e| corrupt(T, e))?,
         kind: kind.parse().map_err(|e| corrupt(T, e))?,
@@ -198,11 +204,13 @@ fn load_application(client: &mut impl GenericClient, number: &str) -> Result<Opt
 
 /// Insert one event with its budget, and its audit entry; with the writing to a card, the
 /// whole stay at the counter too ([`Step::CounterTotal`]).
+#[allow(clippy::too_many_arguments)]
 fn insert_event(
     tx: &mut Transaction<'_>,
     timing: &Timing,
     number: &ApplicationNumber,
     kind: ApplicationKind,
+    channel: Channel,
     from: Option<ApplicationState>,
     to: ApplicationState,
     event: &NewEvent,
@@ -219,8 +227,8 @@ fn insert_event(
     let at = event.at.unix_timestamp();
     let started =
         crate::store::chain::step_started(kind, event.step, previous.as_ref().map(|(t, s)| (*t, s.as_str())), at);
-    insert_timed(tx, timing, number, kind, from, to, event, started)?;
-    if kind == ApplicationKind::Card && event.step == Step::Issue {
+    insert_timed(tx, timing, number, (kind, channel), from, to, event, started)?;
+    if crate::store::chain::ends_counter_stay(kind, channel, event.step) {
         let arrived: Option<i64> = tx
             .query_one(
                 "SELECT MIN(at) FROM application_events WHERE number = $1 AND step = 'present'",
@@ -230,7 +238,7 @@ fn insert_event(
             .context("reading the arrival at the counter")?;
         if let Some(arrived) = arrived {
             let total = NewEvent { step: Step::CounterTotal, ..event.clone() };
-            insert_timed(tx, timing, number, kind, Some(to), to, &total, arrived.min(at))?;
+            insert_timed(tx, timing, number, (kind, channel), Some(to), to, &total, arrived.min(at))?;
         }
     }
     Ok(())
@@ -241,14 +249,14 @@ fn insert_timed(
     tx: &mut Transaction<'_>,
     timing: &Timing,
     number: &ApplicationNumber,
-    kind: ApplicationKind,
+    (kind, channel): (ApplicationKind, Channel),
     from: Option<ApplicationState>,
     to: ApplicationState,
     event: &NewEvent,
     started_at: i64,
 ) -> Result<(), StoreError> {
     let at = event.at.unix_timestamp();
-    let budget = timing.budget(event.step, kind);
+    let budget = timing.budget(event.step, kind, channel);
     let start_time = time_of("application_events", started_at)?;
     let deadline = budget.map(|b| timing.deadline(b, start_time));
     let breached = deadline.is_some_and(|d| event.at > d);
@@ -279,6 +287,7 @@ fn insert_timed(
             .target(number.as_str())
             .details(serde_json::json!({
                 "kind": kind.name(),
+                "channel": channel.name(),
                 "from": from.map(ApplicationState::name),
                 "to": to.name(),
                 "signer_serial": event.signer_serial.as_ref().map(SerialNumber::to_hex),
@@ -435,10 +444,21 @@ impl RaStore for PostgresStore {
             .context("allocating an application number")?;
         let number = ApplicationNumber::new(event.at.year(), u64::try_from(sequence).unwrap_or_default());
         let at = event.at.unix_timestamp();
+        let receipt_number = match &a.receipt {
+            Some(r) => Some(super::receipts::next_number(&mut tx, r.issued_at.year())?),
+            None => None,
+        };
+        let paperwork = a
+            .paperwork
+            .clone()
+            .map(|p| crate::ra::state_corporation::Paperwork { receipt: receipt_number.clone(), ..p })
+            .map(|p| serde_json::to_string(&p))
+            .transpose()
+            .map_err(|e| StoreError::Database(format!("encoding the paperwork: {e}")))?;
         tx.execute(
             &format!(
                 "INSERT INTO applications ({APPLICATION_COLUMNS})
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13)"
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15)"
             ),
             &[
                 &number.as_str(),
@@ -454,14 +474,19 @@ impl RaStore for PostgresStore {
                 &a.dedup_key,
                 &at,
                 &serde_json::Value::from(a.roles.iter().map(|r| r.name()).collect::<Vec<_>>()).to_string(),
+                &a.channel.name(),
+                &paperwork,
             ],
         )
         .with_context(|| format!("registering application {number}"))?;
         let timing = self.timing();
         for earlier in &a.earlier {
-            insert_event(&mut tx, &timing, &number, a.kind, None, a.state, earlier)?;
+            insert_event(&mut tx, &timing, &number, a.kind, a.channel, None, a.state, earlier)?;
         }
-        insert_event(&mut tx, &timing, &number, a.kind, None, a.state, event)?;
+        insert_event(&mut tx, &timing, &number, a.kind, a.channel, None, a.state, event)?;
+        if let (Some(details), Some(receipt_number)) = (&a.receipt, receipt_number) {
+            super::receipts::store(&mut tx, receipt_number, details, Some(&number))?;
+        }
         for key in &a.keys {
             let sha = crate::ra::csr_keys::spki_sha256(&key.spki);
             let key_type = if key.key_type == KeyType::Auth { "auth" } else { "sign" };
@@ -517,7 +542,16 @@ impl RaStore for PostgresStore {
         if changed != 1 {
             return Ok(Transitioned::NotApplicable(current));
         }
-        insert_event(&mut tx, &self.timing(), number, current.kind, Some(current.state), t.to, &t.event)?;
+        insert_event(
+            &mut tx,
+            &self.timing(),
+            number,
+            current.kind,
+            current.channel,
+            Some(current.state),
+            t.to,
+            &t.event,
+        )?;
         if let Some(token) = &t.token {
             insert_token(&mut tx, number, token, t.event.at.unix_timestamp())?;
         }
@@ -661,6 +695,19 @@ impl RaStore for PostgresStore {
             tx.commit().context("committing the use of a token")?;
         }
         Ok(TokenUse::Accepted)
+    }
+
+    fn refuse_package(&self, details: &ReceiptDetails) -> Result<Receipt, StoreError> {
+        let mut client = self.primary.get()?;
+        let mut tx = audited(&mut client)?;
+        let number = super::receipts::next_number(&mut tx, details.issued_at.year())?;
+        let receipt = super::receipts::store(&mut tx, number, details, None)?;
+        tx.commit().context("committing a receipt of refusal")?;
+        Ok(receipt)
+    }
+
+    fn receipt(&self, number: &ReceiptNumber) -> Result<Option<Receipt>, StoreError> {
+        super::receipts::load(&mut *self.primary.get()?, number)
     }
 
     fn due_messages(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<OutboxMessage>, StoreError> {

@@ -33,6 +33,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         sql: V6_APPLICANT_KEYS_AND_TOKENS,
     },
     Migration { version: 7, name: "legal-entity roles asked for on applications", sql: V7_APPLICATION_ROLES },
+    Migration {
+        version: 8,
+        name: "application channels, State Corporation paperwork, numbered receipts",
+        sql: V8_CHANNELS_AND_RECEIPTS,
+    },
 ];
 
 /// The schema version this program writes.
@@ -302,6 +307,36 @@ CREATE TABLE application_tokens (
 // application asks for, as a JSON list of role names; each needs the first head's confirmation.
 const V7_APPLICATION_ROLES: &str = r#"
 ALTER TABLE applications ADD COLUMN roles TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(roles));
+"#;
+
+// Where an application was taken (the service provider's counter, a State Corporation counter,
+// online): applications registered before this version were the service provider's, except the
+// applicant's own signed requests, which only come online. A State Corporation counter's
+// paperwork (consent, representative, documents, receipt number) is JSON. Receipts of acceptance
+// and of refusal are numbered per year like applications (`receipt_numbers`, bumped in the
+// transaction that stores the receipt); a refusal has no application.
+const V8_CHANNELS_AND_RECEIPTS: &str = r#"
+ALTER TABLE applications ADD COLUMN channel TEXT NOT NULL DEFAULT 'service-provider'
+    CHECK (channel IN ('service-provider', 'state-corporation', 'online'));
+UPDATE applications SET channel = 'online' WHERE kind IN ('repeat', 'revoke-signed');
+ALTER TABLE applications ADD COLUMN paperwork TEXT CHECK (paperwork IS NULL OR json_valid(paperwork));
+
+CREATE TABLE receipt_numbers (
+    year INTEGER NOT NULL PRIMARY KEY,
+    last INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE receipts (
+    number      TEXT    NOT NULL PRIMARY KEY,
+    kind        TEXT    NOT NULL CHECK (kind IN ('acceptance', 'refusal')),
+    application TEXT    REFERENCES applications (number),
+    iin         TEXT    NOT NULL,
+    issued_at   INTEGER NOT NULL,
+    content     TEXT    NOT NULL CHECK (json_valid(content)),
+    CHECK ((kind = 'acceptance') = (application IS NOT NULL))
+) STRICT;
+
+CREATE INDEX receipts_by_iin ON receipts (iin, issued_at);
 "#;
 
 /// Bring the schema up to [`LATEST`]; returns the version now in place.

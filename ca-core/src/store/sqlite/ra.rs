@@ -7,10 +7,12 @@ use time::OffsetDateTime;
 use super::{append, chain_head, immediate, now, Context, SqliteStore};
 use crate::identity::{Bin, Iin, KeyType};
 use crate::ra::application::{
-    ActorRole, Application, ApplicationEvent, ApplicationKind, ApplicationNumber, ApplicationState, Step, StoredRefusal,
+    ActorRole, Application, ApplicationEvent, ApplicationKind, ApplicationNumber, ApplicationState, Channel, Step,
+    StoredRefusal,
 };
 use crate::ra::budget::Budget;
 use crate::ra::csv::RegistryImport;
+use crate::ra::receipt::{Receipt, ReceiptDetails, ReceiptNumber};
 use crate::ra::registry::{ExclusionCode, ImportCounts, LegalCapacity, LegalEntityRecord, PersonRecord};
 use crate::ra::regulation::Timing;
 use crate::ra::store::{
@@ -25,7 +27,7 @@ const PERSON_COLUMNS: &str = "iin, surname, given_name, patronymic, life_status,
      special_register, document_number, document_issued, email, phone";
 const ENTITY_COLUMNS: &str = "bin, name, registration_number, head_iin";
 const APPLICATION_COLUMNS: &str = "number, kind, state, iin, bin, email, serials, revocation_reason, refusal_code, \
-     refusal_message, dedup_key, created_at, updated_at, roles";
+     refusal_message, dedup_key, created_at, updated_at, roles, channel, paperwork";
 const EVENT_COLUMNS: &str = "e.seq, e.number, a.kind, e.step, e.from_state, e.to_state, e.actor_role, e.actor, \
      e.signer_serial, e.started_at, e.at, e.budget, e.deadline, e.breached, e.details";
 const OUTBOX_COLUMNS: &str =
@@ -98,7 +100,11 @@ fn application_row(row: &Row<'_>) -> Result<Application, StoreError> {
     let message: Option<String> = get(row, 9, T)?;
     let roles: String = get(row, 13, T)?;
     let roles: Vec<String> = serde_json::from_str(&roles).map_err(|e| corrupt(T, e))?;
+    let channel: String = get(row, 14, T)?;
+    let paperwork: Option<String> = get(row, 15, T)?;
     Ok(Application {
+        channel: Channel::parse(&channel).ok_or_else(|| corrupt(T, format!("channel {channel:?}")))?,
+        paperwork: paperwork.map(|p| serde_json::from_str(&p)).transpose().map_err(|e| corrupt(T, e))?,
         roles: roles.iter().map(|r| r.parse().map_err(|e| corrupt(T, e))).collect::<Result<_, _>>()?,
         number: number.parse().map_err(|e| corrupt(T, e))?,
         kind: kind.parse().map_err(|e| corrupt(T, e))?,
@@ -189,11 +195,13 @@ fn load_application(conn: &rusqlite::Connection, number: &str) -> Result<Option<
 
 /// Insert one event with its budget, and its audit entry; with the writing to a card, the
 /// whole stay at the counter too ([`Step::CounterTotal`]).
+#[allow(clippy::too_many_arguments)]
 fn insert_event(
     tx: &Transaction<'_>,
     timing: &Timing,
     number: &ApplicationNumber,
     kind: ApplicationKind,
+    channel: Channel,
     from: Option<ApplicationState>,
     to: ApplicationState,
     event: &NewEvent,
@@ -211,8 +219,8 @@ fn insert_event(
     let at = event.at.unix_timestamp();
     let started =
         crate::store::chain::step_started(kind, event.step, previous.as_ref().map(|(t, s)| (*t, s.as_str())), at);
-    insert_timed(tx, timing, number, kind, from, to, event, started)?;
-    if kind == ApplicationKind::Card && event.step == Step::Issue {
+    insert_timed(tx, timing, number, (kind, channel), from, to, event, started)?;
+    if crate::store::chain::ends_counter_stay(kind, channel, event.step) {
         let arrived: Option<i64> = tx
             .query_row(
                 "SELECT MIN(at) FROM application_events WHERE number = ?1 AND step = 'present'",
@@ -222,7 +230,7 @@ fn insert_event(
             .context("reading the arrival at the counter")?;
         if let Some(arrived) = arrived {
             let total = NewEvent { step: Step::CounterTotal, ..event.clone() };
-            insert_timed(tx, timing, number, kind, Some(to), to, &total, arrived.min(at))?;
+            insert_timed(tx, timing, number, (kind, channel), Some(to), to, &total, arrived.min(at))?;
         }
     }
     Ok(())
@@ -233,14 +241,14 @@ fn insert_timed(
     tx: &Transaction<'_>,
     timing: &Timing,
     number: &ApplicationNumber,
-    kind: ApplicationKind,
+    (kind, channel): (ApplicationKind, Channel),
     from: Option<ApplicationState>,
     to: ApplicationState,
     event: &NewEvent,
     started_at: i64,
 ) -> Result<(), StoreError> {
     let at = event.at.unix_timestamp();
-    let budget = timing.budget(event.step, kind);
+    let budget = timing.budget(event.step, kind, channel);
     let start_time = time_of("application_events", started_at)?;
     let deadline = budget.map(|b| timing.deadline(b, start_time));
     let breached = deadline.is_some_and(|d| event.at > d);
@@ -273,6 +281,7 @@ fn insert_timed(
             .target(number.as_str())
             .details(serde_json::json!({
                 "kind": kind.name(),
+                "channel": channel.name(),
                 "from": from.map(ApplicationState::name),
                 "to": to.name(),
                 "signer_serial": event.signer_serial.as_ref().map(SerialNumber::to_hex),
@@ -419,9 +428,20 @@ impl RaStore for SqliteStore {
             .context("allocating an application number")?;
         let number = ApplicationNumber::new(year, u64::try_from(sequence).unwrap_or_default());
         let at = event.at.unix_timestamp();
+        let receipt_number = match &a.receipt {
+            Some(r) => Some(super::receipts::next_number(&tx, r.issued_at.year())?),
+            None => None,
+        };
+        let paperwork = a
+            .paperwork
+            .clone()
+            .map(|p| crate::ra::state_corporation::Paperwork { receipt: receipt_number.clone(), ..p })
+            .map(|p| serde_json::to_string(&p))
+            .transpose()
+            .map_err(|e| StoreError::Database(format!("encoding the paperwork: {e}")))?;
         tx.prepare_cached(&format!(
             "INSERT INTO applications ({APPLICATION_COLUMNS})
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14, ?15)"
         ))
         .and_then(|mut s| {
             s.execute(params![
@@ -438,14 +458,19 @@ impl RaStore for SqliteStore {
                 a.dedup_key,
                 at,
                 serde_json::Value::from(a.roles.iter().map(|r| r.name()).collect::<Vec<_>>()).to_string(),
+                a.channel.name(),
+                paperwork,
             ])
         })
         .with_context(|| format!("registering application {number}"))?;
         let timing = self.timing();
         for earlier in &a.earlier {
-            insert_event(&tx, &timing, &number, a.kind, None, a.state, earlier)?;
+            insert_event(&tx, &timing, &number, a.kind, a.channel, None, a.state, earlier)?;
         }
-        insert_event(&tx, &timing, &number, a.kind, None, a.state, event)?;
+        insert_event(&tx, &timing, &number, a.kind, a.channel, None, a.state, event)?;
+        if let (Some(details), Some(receipt_number)) = (&a.receipt, receipt_number) {
+            super::receipts::store(&tx, receipt_number, details, Some(&number))?;
+        }
         for key in &a.keys {
             let sha = crate::ra::csr_keys::spki_sha256(&key.spki);
             let key_type = if key.key_type == KeyType::Auth { "auth" } else { "sign" };
@@ -504,7 +529,7 @@ impl RaStore for SqliteStore {
         if changed != 1 {
             return Ok(Transitioned::NotApplicable(current));
         }
-        insert_event(&tx, &self.timing(), number, current.kind, Some(current.state), t.to, &t.event)?;
+        insert_event(&tx, &self.timing(), number, current.kind, current.channel, Some(current.state), t.to, &t.event)?;
         if let Some(token) = &t.token {
             insert_token(&tx, number, token, t.event.at.unix_timestamp())?;
         }
@@ -642,6 +667,19 @@ impl RaStore for SqliteStore {
             tx.commit().context("committing the use of a token")?;
         }
         Ok(TokenUse::Accepted)
+    }
+
+    fn refuse_package(&self, details: &ReceiptDetails) -> Result<Receipt, StoreError> {
+        let mut conn = self.lock();
+        let tx = immediate(&mut conn)?;
+        let number = super::receipts::next_number(&tx, details.issued_at.year())?;
+        let receipt = super::receipts::store(&tx, number, details, None)?;
+        tx.commit().context("committing a receipt of refusal")?;
+        Ok(receipt)
+    }
+
+    fn receipt(&self, number: &ReceiptNumber) -> Result<Option<Receipt>, StoreError> {
+        super::receipts::load(&self.lock(), number)
     }
 
     fn due_messages(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<OutboxMessage>, StoreError> {
