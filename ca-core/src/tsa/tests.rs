@@ -54,9 +54,11 @@ impl Tsa {
     /// Check `f` with a verifier that trusts the test root, at `now`.
     fn with_ctx<R>(&self, f: impl FnOnce(&VerifyContext<'_>) -> R) -> R {
         let s = &self.setup;
-        let trust =
-            TrustStore::new(std::slice::from_ref(&s.root.certificate_der), &[s.issuing.certificate_der.clone()])
-                .unwrap();
+        let trust = TrustStore::new(
+            std::slice::from_ref(&s.root.certificate_der),
+            std::slice::from_ref(&s.issuing.certificate_der),
+        )
+        .unwrap();
         let ours = [s.issuing.certificate_der.clone(), s.root.certificate_der.clone()];
         let store = StoreRevocationSource::new(&s.store, &ours).unwrap();
         let ctx = VerifyContext {
