@@ -174,6 +174,25 @@ impl ServiceKey {
         }
     }
 
+    /// The key of a renewal: the one in use with `keep_key`, else a new one of `algorithm`
+    /// (default: the current certificate's), made where `generate` makes it.
+    pub fn renewal(
+        ctx: &Context,
+        service: Service,
+        keep_key: bool,
+        algorithm: Option<&str>,
+        token: Option<TokenArgs<'_>>,
+    ) -> Result<Self, Failure> {
+        if keep_key {
+            return Self::current(ctx, service);
+        }
+        let alg = match algorithm {
+            Some(name) => parse_algorithm(name)?,
+            None => algorithm_of(&service.certificate_file(ctx))?,
+        };
+        Self::generate(ctx, service, alg, token)
+    }
+
     /// The key in use now (`renew --keep-key`), opened to prove it is there and usable.
     pub fn current(ctx: &Context, service: Service) -> Result<Self, Failure> {
         let signer: Box<dyn Signer> = match service.location(&ctx.config) {

@@ -70,20 +70,8 @@ fn main() {
         );
         std::fs::write(&script, lua).unwrap();
         let url = format!("http://127.0.0.1:{port}/tsa");
-        let out = Command::new("wrk")
-            .args(["-t1", "-c8", &format!("-d{}s", seconds.ceil() as u64), "--latency", "-s", &p(&script), &url])
-            .output()
-            .expect("wrk runs");
-        let text = String::from_utf8_lossy(&out.stdout);
-        let rps: f64 = text
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0.0);
-        let p99 = text.lines().find_map(|l| l.trim().strip_prefix("99%")).map(str::trim).unwrap_or("?").to_owned();
-        if text.contains("Non-2xx") {
-            eprintln!("wrk saw errors:\n{text}");
-        }
+        let run = ca_tests::wrk(&url, seconds, &["-s", &p(&script)]);
+        let (rps, p99) = (run.requests_per_second, run.p99);
         // Every answer was a stamp, not a refusal.
         let granted = ca_tests::http(port, "GET", "/metrics", &[], b"").1;
         let granted = String::from_utf8_lossy(&granted);

@@ -84,15 +84,7 @@ fn renew(ctx: &Context, args: &TsaRenewArgs) -> Outcome {
     if !service.exists(ctx) {
         return Err(Failure::NotFound("no time-stamping authority yet: run `ca tsa init`".into()));
     }
-    let key = if args.keep_key {
-        ServiceKey::current(ctx, service)?
-    } else {
-        let alg = match &args.key_algorithm {
-            Some(name) => service_keys::parse_algorithm(name)?,
-            None => service_keys::algorithm_of(&service.certificate_file(ctx))?,
-        };
-        ServiceKey::generate(ctx, service, alg, args.hsm.token())?
-    };
+    let key = ServiceKey::renewal(ctx, service, args.keep_key, args.key_algorithm.as_deref(), args.hsm.token())?;
     certify(ctx, key, args.validity_days, true)
 }
 
