@@ -108,7 +108,10 @@ pub enum Command {
     /// The service's own signing key for /api/v1/cms/sign, and its callers' tokens.
     #[command(subcommand)]
     System(commands::system::SystemCommand),
-    /// The CA's own certificates (root, issuing, OCSP, system) and the days they have left.
+    /// The RFC 3161 time-stamping authority (`POST /tsa`): its key and certificate.
+    #[command(subcommand)]
+    Tsa(commands::tsa::TsaCommand),
+    /// The CA's own certificates (root, issuing, OCSP, TSA, system) and the days they have left.
     Status,
     /// A new generation of a CA: `ca rollover issuing` (the old one stays for its CRLs and OCSP).
     #[command(subcommand)]

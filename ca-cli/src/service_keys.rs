@@ -1,5 +1,5 @@
-//! The keys and certificates of the server's own services — the OCSP responder and the system
-//! signing identity — made by `init` and replaced by `renew`, in a file encrypted under the CA
+//! The keys and certificates of the server's own services — the OCSP responder, the
+//! time-stamping authority and the system signing identity — made by `init` and replaced by `renew`, in a file encrypted under the CA
 //! passphrase or on a PKCS#11 token, as ca.toml says.
 //!
 //! A renewal writes each file atomically (temporary file, fsync, rename): the running server
@@ -27,6 +27,8 @@ pub enum Service {
     /// The OCSP responder of the retired issuing CA at this index of `[[retired]]`.
     RetiredOcsp(usize),
     System,
+    /// The time-stamping authority (`[tsa] key`).
+    Tsa,
 }
 
 impl Service {
@@ -35,6 +37,7 @@ impl Service {
         match self {
             Service::Ocsp | Service::RetiredOcsp(_) => "OCSP responder key",
             Service::System => "system signing key",
+            Service::Tsa => "TSA key",
         }
     }
     pub fn key_file(self, ctx: &Context) -> PathBuf {
@@ -42,6 +45,7 @@ impl Service {
             Service::Ocsp => ctx.dir.ocsp_key(),
             Service::RetiredOcsp(i) => ctx.dir.retired_ocsp_key(&ctx.config.retired[i].name),
             Service::System => ctx.dir.system_key(),
+            Service::Tsa => ctx.dir.tsa_key(),
         }
     }
     pub fn certificate_file(self, ctx: &Context) -> PathBuf {
@@ -49,6 +53,7 @@ impl Service {
             Service::Ocsp => ctx.dir.ocsp_certificate(),
             Service::RetiredOcsp(i) => ctx.dir.retired_ocsp_certificate(&ctx.config.retired[i].name),
             Service::System => ctx.dir.system_certificate(),
+            Service::Tsa => ctx.dir.tsa_certificate(),
         }
     }
     pub fn location(self, config: &CaConfig) -> Option<&KeyLocation> {
@@ -56,6 +61,7 @@ impl Service {
             Service::Ocsp => config.server.ocsp_key.as_ref(),
             Service::RetiredOcsp(i) => config.retired[i].ocsp_key.as_ref(),
             Service::System => config.server.system_key.as_ref(),
+            Service::Tsa => config.tsa.key.as_ref(),
         }
     }
     fn set_location(self, config: &mut CaConfig, location: Option<KeyLocation>) {
@@ -63,6 +69,7 @@ impl Service {
             Service::Ocsp => config.server.ocsp_key = location,
             Service::RetiredOcsp(i) => config.retired[i].ocsp_key = location,
             Service::System => config.server.system_key = location,
+            Service::Tsa => config.tsa.key = location,
         }
     }
     /// Whether init has run: a certificate, a key file or a key on a token.
@@ -167,6 +174,25 @@ impl ServiceKey {
         }
     }
 
+    /// The key of a renewal: the one in use with `keep_key`, else a new one of `algorithm`
+    /// (default: the current certificate's), made where `generate` makes it.
+    pub fn renewal(
+        ctx: &Context,
+        service: Service,
+        keep_key: bool,
+        algorithm: Option<&str>,
+        token: Option<TokenArgs<'_>>,
+    ) -> Result<Self, Failure> {
+        if keep_key {
+            return Self::current(ctx, service);
+        }
+        let alg = match algorithm {
+            Some(name) => parse_algorithm(name)?,
+            None => algorithm_of(&service.certificate_file(ctx))?,
+        };
+        Self::generate(ctx, service, alg, token)
+    }
+
     /// The key in use now (`renew --keep-key`), opened to prove it is there and usable.
     pub fn current(ctx: &Context, service: Service) -> Result<Self, Failure> {
         let signer: Box<dyn Signer> = match service.location(&ctx.config) {
@@ -261,6 +287,7 @@ impl Service {
             Service::Ocsp => "[server] ocsp_key",
             Service::RetiredOcsp(_) => "[[retired]] ocsp_key",
             Service::System => "[server] system_key",
+            Service::Tsa => "[tsa] key",
         }
     }
 }

@@ -40,6 +40,9 @@ pub struct CaConfig {
     pub expiry: ExpirySection,
     #[serde(default)]
     pub audit: AuditSection,
+    /// The time-stamping authority (`ca tsa init`, `POST /tsa`).
+    #[serde(default)]
+    pub tsa: crate::tsa::TsaSection,
     /// Where the store is: the embedded `ca.db` unless `[store] url` names a PostgreSQL database.
     #[serde(default, skip_serializing_if = "StoreSection::is_embedded")]
     pub store: StoreSection,
@@ -368,6 +371,14 @@ impl CaDir {
     pub fn ocsp_key(&self) -> PathBuf {
         self.private().join("ocsp.key.pem")
     }
+    /// The time-stamping authority's certificate (PEM).
+    pub fn tsa_certificate(&self) -> PathBuf {
+        self.certs().join("tsa.pem")
+    }
+    /// The time-stamping authority's encrypted key.
+    pub fn tsa_key(&self) -> PathBuf {
+        self.private().join("tsa.key.pem")
+    }
     /// The audit key (signs journal checkpoints), encrypted under the CA passphrase.
     pub fn audit_key(&self) -> PathBuf {
         self.private().join("audit.key.pem")
@@ -397,6 +408,7 @@ impl CaDir {
         config.urls.validate().map_err(|message| ConfigError::Invalid { path: path.clone(), message })?;
         config.crl.validate().map_err(|message| ConfigError::Invalid { path: path.clone(), message })?;
         config.worker.validate().map_err(|message| ConfigError::Invalid { path: path.clone(), message })?;
+        config.tsa.settings().map_err(|message| ConfigError::Invalid { path: path.clone(), message })?;
         config.regulation.timing().map_err(|message| ConfigError::Invalid { path, message })?;
         Ok(config)
     }
@@ -429,6 +441,7 @@ impl CaConfig {
             server: ServerSection::default(),
             expiry: ExpirySection::default(),
             audit: AuditSection::default(),
+            tsa: Default::default(),
             store: StoreSection::default(),
             worker: Default::default(),
             regulation: Default::default(),

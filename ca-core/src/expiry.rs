@@ -1,4 +1,4 @@
-//! The CA's own certificates — root, issuing CA, OCSP responder, system signing — and how long
+//! The CA's own certificates — root, issuing CA, OCSP responder, TSA, system signing — and how long
 //! each has left, for `ca status` and the server's `ca_certificate_expiry_seconds` gauges.
 
 use std::path::{Path, PathBuf};
@@ -17,6 +17,7 @@ pub enum Role {
     Issuing,
     Ocsp,
     System,
+    Tsa,
 }
 
 impl Role {
@@ -26,6 +27,7 @@ impl Role {
             Role::Issuing => "issuing",
             Role::Ocsp => "ocsp",
             Role::System => "system",
+            Role::Tsa => "tsa",
         }
     }
 
@@ -33,7 +35,7 @@ impl Role {
     pub fn warn_days(self, expiry: &ExpirySection) -> u32 {
         match self {
             Role::Root | Role::Issuing => expiry.ca_warn_days,
-            Role::Ocsp | Role::System => expiry.service_warn_days,
+            Role::Ocsp | Role::System | Role::Tsa => expiry.service_warn_days,
         }
     }
 }
@@ -42,7 +44,7 @@ impl Role {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct OwnCertificate {
     pub role: Role,
-    /// The CA's name in ca.toml, or `ocsp` / `system`.
+    /// The CA's name in ca.toml, or `ocsp` / `system` / `tsa`.
     pub name: String,
     pub path: PathBuf,
     /// Hex.
@@ -75,11 +77,13 @@ impl OwnCertificate {
             Role::Issuing => "the issuing CA certificate",
             Role::Ocsp => "the OCSP responder certificate",
             Role::System => "the system signing certificate",
+            Role::Tsa => "the time-stamping authority certificate",
         };
         let remedy = match self.role {
             Role::Root | Role::Issuing => "plan a CA rollover",
             Role::Ocsp => "run `ca ocsp renew`",
             Role::System => "run `ca system renew`",
+            Role::Tsa => "run `ca tsa renew`",
         };
         if self.not_after <= now {
             Some(format!("{what} ({}) has expired: {remedy}", self.name))
@@ -138,9 +142,11 @@ pub fn own_certificates(dir: &CaDir, config: &CaConfig) -> Result<Vec<OwnCertifi
         OwnCertificate::read(Role::Root, &config.root.name, &dir.certificate_pem(&config.root.name))?,
         OwnCertificate::read(Role::Issuing, &config.issuing.name, &dir.certificate_pem(&config.issuing.name))?,
     ];
-    for (role, name, path) in
-        [(Role::Ocsp, "ocsp", dir.ocsp_certificate()), (Role::System, "system", dir.system_certificate())]
-    {
+    for (role, name, path) in [
+        (Role::Ocsp, "ocsp", dir.ocsp_certificate()),
+        (Role::System, "system", dir.system_certificate()),
+        (Role::Tsa, "tsa", dir.tsa_certificate()),
+    ] {
         if path.exists() {
             out.push(OwnCertificate::read(role, name, &path)?);
         }

@@ -28,5 +28,6 @@ pub mod revocation;
 pub mod serial;
 pub mod signer;
 pub mod store;
+pub mod tsa;
 pub mod verify;
 pub mod xml;

@@ -4,9 +4,11 @@
 //! certificates (`/api/v1/cms/verify`, `/api/v1/x509/verify`), XML signatures
 //! (`/api/v1/xml/verify`, `/api/v1/xml/sign`), login by signature
 //! (`/api/v1/auth/challenge`, `/api/v1/auth/login`), signing with the service's own system
-//! certificate (`/api/v1/cms/sign`), the certification practice statement (`/cps`), health,
+//! certificate (`/api/v1/cms/sign`), the RFC 3161 time-stamping authority (`/tsa`), the
+//! certification practice statement (`/cps`), health,
 //! Prometheus metrics and the OpenAPI description. Every error, inside `/api/v1` or not, is a
-//! JSON body `{"error": kind, "message": …}`; OCSP answers are OCSPResponses.
+//! JSON body `{"error": kind, "message": …}`; OCSP answers are OCSPResponses, time-stamp answers
+//! TimeStampResps.
 //!
 //! Status comes from the store at request time; CPU-heavy work runs off the async executor;
 //! bodies, concurrency and time per request are bounded.
@@ -22,6 +24,7 @@ mod ocsp_source;
 pub mod rate_limit;
 pub mod refusals;
 mod reload;
+mod tsa_http;
 mod verifier;
 
 use std::path::{Path, PathBuf};
@@ -37,6 +40,7 @@ use ca_core::expiry::OwnCertificate;
 use ca_core::ocsp::Responder;
 use ca_core::store::open::Reads;
 use ca_core::store::{CaStore, NonceStore, Store};
+use ca_core::tsa::TimeStampAuthority;
 use hsm::pkcs11::{KeySelector, Pkcs11Module, SecretPin, TokenSelector};
 use hsm::SoftwareKey;
 
@@ -51,6 +55,9 @@ pub use verifier::Verifier;
 
 /// Largest OCSP request body read; anything longer is answered with malformedRequest.
 pub const MAX_OCSP_REQUEST: usize = 16 * 1024;
+/// Largest time-stamp request body (a TimeStampReq with a SHA-512 imprint and a long nonce is
+/// about 120 octets); a longer one is answered with rejection/badDataFormat.
+pub const MAX_TSA_REQUEST: usize = 4 * 1024;
 /// Largest API request body.
 pub const MAX_API_BODY: usize = 1024 * 1024;
 /// Requests handled at once; more wait.
@@ -67,6 +74,8 @@ pub struct Services {
     /// The responders of retired issuing CA generations (`ca rollover issuing`); a request goes
     /// to the responder whose CA its CertIDs name.
     pub retired_ocsp: Live<Arc<Vec<Arc<Responder>>>>,
+    /// The time-stamping authority (`ca tsa init`, `[tsa] enabled`); replaced when renewed.
+    pub tsa: Live<Option<Arc<TimeStampAuthority>>>,
     /// The store of this CA, for certificate status in the API.
     pub store: Option<Arc<dyn Store>>,
     /// The issuing CA's name in the store.
@@ -146,6 +155,7 @@ impl Services {
         Self {
             ocsp: Live::new(ocsp),
             retired_ocsp: Live::default(),
+            tsa: Live::default(),
             store,
             cps: CpsPage::notice(&ca_name),
             ca_name,
@@ -209,10 +219,12 @@ pub enum StartError {
     Config(#[from] ca_core::ca_dir::ConfigError),
     #[error("store: {0}")]
     Store(#[from] ca_core::store::StoreError),
-    #[error("key of the server (OCSP responder or system signing): {0}")]
+    #[error("key of the server (OCSP responder, TSA or system signing): {0}")]
     Key(#[from] hsm::KeyError),
     #[error("OCSP responder: {0}")]
     Responder(#[from] ca_core::ocsp::ResponderError),
+    #[error("time-stamping authority: {0}")]
+    Tsa(#[from] ca_core::tsa::TsaError),
     #[error("cannot read {path}: {message}")]
     Read { path: PathBuf, message: String },
     #[error("key on a token: {0}")]
@@ -316,6 +328,8 @@ impl Services {
                 dir.ocsp_key(),
                 dir.system_certificate(),
                 dir.system_key(),
+                dir.tsa_certificate(),
+                dir.tsa_key(),
                 // Responders of retired generations come and go with rollovers and renewals:
                 // any entry made or replaced in these directories changes their state.
                 dir.certs(),
@@ -391,6 +405,7 @@ impl Services {
         self.ocsp.set(keys.ocsp);
         self.retired_ocsp.set(Arc::new(keys.retired_ocsp));
         self.system_signer.set(keys.system_signer);
+        self.tsa.set(keys.tsa);
         self.own_certificates.set(Arc::new(keys.own_certificates));
     }
 }
@@ -416,12 +431,14 @@ struct ServerKeys {
     ocsp: Option<Arc<Responder>>,
     retired_ocsp: Vec<Arc<Responder>>,
     system_signer: Option<Arc<SystemSigner>>,
+    tsa: Option<Arc<TimeStampAuthority>>,
     own_certificates: Vec<OwnCertificate>,
 }
 
 impl ServerKeys {
-    /// The OCSP responder runs when `ca ocsp init` has made its key and certificate, the system
-    /// signer when `ca system init` has; a key that is not its certificate's stops the load.
+    /// The OCSP responder runs when `ca ocsp init` has made its key and certificate, the TSA when
+    /// `ca tsa init` has, the system signer when `ca system init` has; a key that is not its
+    /// certificate's stops the load.
     fn load(
         dir: &CaDir,
         config: &CaConfig,
@@ -463,8 +480,20 @@ impl ServerKeys {
             }
             None => None,
         };
+        // The TSA runs when `ca tsa init` has made its key and certificate and [tsa] enables it.
+        // A disabled TSA's key is not even opened (no PIN asked for it).
+        let tsa_key = if config.tsa.enabled { server_key(config.tsa.key.as_ref(), &dir.tsa_key())? } else { None };
+        let tsa = match tsa_key {
+            Some(signer) => {
+                let certificate = read_pem_certificate(&dir.tsa_certificate())?;
+                let settings =
+                    config.tsa.settings().map_err(|message| StartError::Read { path: dir.config(), message })?;
+                Some(Arc::new(TimeStampAuthority::new(&certificate, signer, Arc::new(SystemClock), settings)?))
+            }
+            None => None,
+        };
         let own_certificates = ca_core::expiry::own_certificates(dir, config)?;
-        Ok(Self { ocsp, retired_ocsp, system_signer, own_certificates })
+        Ok(Self { ocsp, retired_ocsp, system_signer, tsa, own_certificates })
     }
 }
 
@@ -513,6 +542,7 @@ pub fn router(services: Arc<Services>) -> Router {
         .route("/ocsp/{*request}", get(ocsp_http::ocsp_get))
         .route("/crl/{file}", get(distribution::crl_file))
         .route("/ca/{file}", get(distribution::ca_file))
+        .route("/tsa", post(tsa_http::tsa_post))
         .route("/cps", get(distribution::cps))
         .route("/install/{number}", get(api::install::install))
         .merge(api)

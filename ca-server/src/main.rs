@@ -2,12 +2,12 @@
 //!
 //!     CA_PASSPHRASE=… ca-server --dir ./ca --listen 127.0.0.1:8080
 //!
-//! The passphrase (for the OCSP responder's, the system signing and the audit key, which signs
+//! The passphrase (for the OCSP responder's, the TSA's, the system signing and the audit key, which signs
 //! journal checkpoints every `[audit] checkpoint_minutes`) comes from
 //! `CA_PASSPHRASE` or the file named by `CA_PASSPHRASE_FILE`, the PIN of a token holding the
-//! system signing key from `CA_HSM_PIN` or `CA_HSM_PIN_FILE`; never from the command line.
+//! a server key from `CA_HSM_PIN` or `CA_HSM_PIN_FILE`; never from the command line.
 //! `ca serve` does the same with prompts. SIGHUP (and every `[server] reload_seconds`) makes it
-//! switch to keys and certificates renewed by `ca ocsp renew` / `ca system renew`.
+//! switch to keys and certificates renewed by `ca ocsp renew` / `ca tsa renew` / `ca system renew`.
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
@@ -29,10 +29,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
     version,
     after_help = "Environment:
   CA_DIR              the CA directory, when --dir is not given
-  CA_PASSPHRASE       passphrase of the encrypted OCSP responder and system signing keys
-                      (without it the server runs without OCSP and /api/v1/cms/sign)
+  CA_PASSPHRASE       passphrase of the encrypted OCSP responder, TSA and system signing keys
+                      (without it the server runs without OCSP, /tsa and /api/v1/cms/sign)
   CA_PASSPHRASE_FILE  a file whose first line is that passphrase
-  CA_HSM_PIN          PIN of the PKCS#11 token holding a server key ([server] in ca.toml)
+  CA_HSM_PIN          PIN of the PKCS#11 token holding a server key ([server], [tsa] in ca.toml)
   CA_HSM_PIN_FILE     a file whose first line is that PIN
   CA_LOG              log filter (tracing EnvFilter syntax), default \"info\"
 

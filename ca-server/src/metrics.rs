@@ -1,4 +1,4 @@
-//! Prometheus metrics: requests and latency per route and status, OCSP outcomes, the age of
+//! Prometheus metrics: requests and latency per route and status, OCSP and time-stamp outcomes, the age of
 //! the published CRLs (so an alert fires when publication stops), and the seconds left on the
 //! CA's own certificates (so one fires before the OCSP responder's or a CA's expires).
 
@@ -40,6 +40,8 @@ pub struct Metrics {
     pub ocsp_malformed: AtomicU64,
     pub ocsp_unauthorized: AtomicU64,
     pub ocsp_internal_error: AtomicU64,
+    /// Time-stamp responses by outcome: `granted` or the failInfo of a rejection.
+    tsa: Mutex<BTreeMap<&'static str, u64>>,
     /// Reloads of renewed keys that failed (the running keys stayed).
     pub reload_failures: AtomicU64,
     /// The RA worker's counters, when it runs inside the server (`ca serve --worker`).
@@ -73,6 +75,20 @@ impl Metrics {
         let verdict = if valid { "valid" } else { "invalid" };
         let mut verdicts = self.verdicts.lock().unwrap_or_else(|p| p.into_inner());
         *verdicts.entry((endpoint, verdict, reason)).or_default() += 1;
+    }
+
+    /// Count one time-stamp response (every stamp and every refusal).
+    pub fn count_tsa(&self, outcome: &ca_core::tsa::Outcome) {
+        let label = match outcome {
+            ca_core::tsa::Outcome::Granted => "granted",
+            ca_core::tsa::Outcome::Rejected(fail) => fail.name(),
+        };
+        *self.tsa.lock().unwrap_or_else(|p| p.into_inner()).entry(label).or_default() += 1;
+    }
+
+    /// The number of time-stamp responses with this outcome label so far.
+    pub fn tsa_count(&self, label: &str) -> u64 {
+        self.tsa.lock().unwrap_or_else(|p| p.into_inner()).get(label).copied().unwrap_or(0)
     }
 
     /// Count a refused administration request; `signer` is `anonymous` or `known`.
@@ -142,6 +158,11 @@ pub(crate) async fn render(State(services): State<Arc<Services>>) -> Response {
         ("internal_error", &m.ocsp_internal_error),
     ] {
         let _ = writeln!(out, "ca_ocsp_responses_total{{outcome=\"{label}\"}} {}", counter.load(Ordering::Relaxed));
+    }
+    let _ = writeln!(out, "# HELP ca_tsa_responses_total Time-stamp responses: granted, or rejected by failInfo.");
+    let _ = writeln!(out, "# TYPE ca_tsa_responses_total counter");
+    for (outcome, n) in m.tsa.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        let _ = writeln!(out, "ca_tsa_responses_total{{outcome=\"{outcome}\"}} {n}");
     }
     let _ = writeln!(out, "# HELP ca_verifications_total Verification verdicts by endpoint, verdict and first reason.");
     let _ = writeln!(out, "# TYPE ca_verifications_total counter");

@@ -99,20 +99,8 @@ fn main() {
             })
             .collect();
         let url = format!("http://127.0.0.1:{port}/ocsp/{encoded}");
-        let out = Command::new("wrk")
-            .args(["-t1", "-c8", &format!("-d{}s", seconds.ceil() as u64), "--latency", &url])
-            .output()
-            .expect("wrk runs");
-        let text = String::from_utf8_lossy(&out.stdout);
-        let rps: f64 = text
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0.0);
-        let p99 = text.lines().find_map(|l| l.trim().strip_prefix("99%")).map(str::trim).unwrap_or("?").to_owned();
-        if text.contains("Non-2xx") {
-            eprintln!("wrk saw errors:\n{text}");
-        }
+        let run = ca_tests::wrk(&url, seconds, &[]);
+        let (rps, p99) = (run.requests_per_second, run.p99);
         println!("{:<8} {:>14.0} {:>14.0} {:>8.2} {:>10}", alg.to_string(), raw, rps, rps / raw, p99);
         runtime.shutdown_timeout(Duration::from_secs(1));
     }

@@ -94,6 +94,36 @@ pub fn serve_on(services: std::sync::Arc<ca_server::Services>, workers: usize) -
     (port, runtime)
 }
 
+/// What `wrk` measured.
+pub struct WrkRun {
+    pub requests_per_second: f64,
+    /// The 99th percentile latency as wrk prints it (`4.01ms`).
+    pub p99: String,
+    /// Everything wrk printed.
+    pub text: String,
+}
+
+/// Run `wrk -t1 -c8 --latency` for `seconds` against `url` with `extra` options (e.g. `-s
+/// script.lua`); warns on stderr when wrk saw non-2xx answers.
+pub fn wrk(url: &str, seconds: f64, extra: &[&str]) -> WrkRun {
+    let duration = format!("-d{}s", seconds.ceil() as u64);
+    let mut args = vec!["-t1", "-c8", &duration, "--latency"];
+    args.extend(extra);
+    args.push(url);
+    let out = Command::new("wrk").args(&args).output().expect("wrk runs (apt-get install wrk)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let requests_per_second = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0);
+    let p99 = text.lines().find_map(|l| l.trim().strip_prefix("99%")).map(str::trim).unwrap_or("?").to_owned();
+    if text.contains("Non-2xx") {
+        eprintln!("wrk saw errors:\n{text}");
+    }
+    WrkRun { requests_per_second, p99, text }
+}
+
 /// Operations per second of `op` run on `threads` threads for `seconds` (the baseline loops
 /// of the benchmarks). `op` gets the thread's iteration count.
 pub fn rate_on_threads(threads: usize, seconds: f64, op: impl Fn(usize) + Sync) -> f64 {

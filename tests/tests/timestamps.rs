@@ -13,14 +13,9 @@ use ca_core::profile::ProfileId;
 use ca_core::revocation::{revoke, RevocationReason};
 use ca_core::signer::Signer;
 use ca_tests::{openssl_ok, write_pem};
-use cms_types::content_info::ContentInfo;
-use cms_types::signed_data::{SignedData, SignerInfos};
-use der::asn1::SetOfVec;
-use der::{Any, Decode, Encode};
 use fixtures::{individual, TestCa};
 use hsm::{KeyAlgorithm, SoftwareKey};
 use time::{Duration, OffsetDateTime};
-use x509_cert::attr::Attribute;
 
 const CONTENT: &[u8] = b"{\"request\":\"re-issue\",\"nonce\":\"7a1f\"}";
 
@@ -97,24 +92,13 @@ fn path(p: &Path) -> &str {
 
 /// The signature value of the CMS's only signer.
 fn signature_value(cms: &[u8]) -> Vec<u8> {
-    let info = ContentInfo::from_der(cms).unwrap();
-    let sd: SignedData = info.content.decode_as().unwrap();
-    sd.signer_infos.0.iter().next().unwrap().signature.as_bytes().to_vec()
+    cms::signature_values(cms).unwrap().remove(0)
 }
 
 /// Add `token` to the CMS's only signer as id-aa-signatureTimeStampToken, as a client
 /// upgrading its signature to CAdES-T does (unsigned: the signature is untouched).
 fn with_timestamp(cms: &[u8], token: &[u8]) -> Vec<u8> {
-    let info = ContentInfo::from_der(cms).unwrap();
-    let mut sd: SignedData = info.content.decode_as().unwrap();
-    let mut signer = sd.signer_infos.0.iter().next().unwrap().clone();
-    let attribute = Attribute {
-        oid: cms::SIGNATURE_TIME_STAMP_TOKEN,
-        values: SetOfVec::try_from(vec![Any::from_der(token).unwrap()]).unwrap(),
-    };
-    signer.unsigned_attrs = Some(SetOfVec::try_from(vec![attribute]).unwrap());
-    sd.signer_infos = SignerInfos(SetOfVec::try_from(vec![signer]).unwrap());
-    ContentInfo { content_type: cms::ID_SIGNED_DATA, content: Any::encode_from(&sd).unwrap() }.to_der().unwrap()
+    cms::add_signature_timestamp(cms, 0, token).unwrap()
 }
 
 fn verify(ca: &TestCa, cms: &[u8], now: OffsetDateTime) -> cms::CmsVerification {

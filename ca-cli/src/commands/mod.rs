@@ -22,6 +22,7 @@ pub mod state_corporation;
 pub mod status;
 pub mod store;
 pub mod system;
+pub mod tsa;
 pub mod worker;
 
 use crate::context::Context;
@@ -39,6 +40,7 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Audit(cmd) => audit::run(&Context::open(&cli)?, cmd),
         Command::Ocsp(cmd) => ocsp::run(&Context::open(&cli)?, cmd),
         Command::System(cmd) => system::run(&Context::open(&cli)?, cmd),
+        Command::Tsa(cmd) => tsa::run(&Context::open(&cli)?, cmd),
         Command::Card(cmd) => card::run(&Context::open(&cli)?, cmd),
         Command::Crl(cmd) => crl::run(&Context::open(&cli)?, cmd),
         Command::Serve(args) => serve::run(&Context::open(&cli)?, args),

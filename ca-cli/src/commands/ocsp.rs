@@ -102,15 +102,7 @@ fn renew(ctx: &Context, args: &OcspRenewArgs) -> Outcome {
         let init = args.ca.as_ref().map_or(String::new(), |ca| format!(" --ca {ca}"));
         return Err(Failure::NotFound(format!("no OCSP responder yet: run `ca ocsp init{init}`")));
     }
-    let key = if args.keep_key {
-        ServiceKey::current(ctx, service)?
-    } else {
-        let alg = match &args.key_algorithm {
-            Some(name) => service_keys::parse_algorithm(name)?,
-            None => service_keys::algorithm_of(&service.certificate_file(ctx))?,
-        };
-        ServiceKey::generate(ctx, service, alg, args.hsm.token())?
-    };
+    let key = ServiceKey::renewal(ctx, service, args.keep_key, args.key_algorithm.as_deref(), args.hsm.token())?;
     certify(ctx, service, ca, key, args.validity_days, true)
 }
 

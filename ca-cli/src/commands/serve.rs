@@ -20,15 +20,17 @@ pub struct ServeArgs {
 }
 
 pub fn run(ctx: &Context, args: &ServeArgs) -> Outcome {
-    // The passphrase opens the OCSP responder's and the system signing key, and the audit key
-    // when the server signs checkpoints ([audit] checkpoint_minutes), when they exist.
+    // The passphrase opens the OCSP responder's, the TSA's and the system signing key, and the
+    // audit key when the server signs checkpoints ([audit] checkpoint_minutes), when they exist.
     let checkpoints = ctx.config.audit.checkpoint_interval().is_some();
     let needs_passphrase = ctx.dir.ocsp_key().exists()
         || ctx.dir.system_key().exists()
+        || (ctx.config.tsa.key.is_none() && ctx.dir.tsa_key().exists())
         || (checkpoints && ctx.config.server.audit_key.is_none() && ctx.dir.audit_key().exists());
     let passphrase = if needs_passphrase { Some(ctx.passphrase.read(false)?) } else { None };
     let audit_key_on_token = matches!(ctx.config.server.audit_key, Some(ca_core::ca_dir::KeyLocation::Pkcs11 { .. }));
-    let needs_pin = ctx.config.server.keys_on_tokens() || (checkpoints && audit_key_on_token);
+    let tsa_key_on_token = matches!(ctx.config.tsa.key, Some(ca_core::ca_dir::KeyLocation::Pkcs11 { .. }));
+    let needs_pin = ctx.config.server.keys_on_tokens() || tsa_key_on_token || (checkpoints && audit_key_on_token);
     let pin = if needs_pin { Some(ctx.hsm_pin.read(false)?) } else { None };
     let services = ca_server::Services::load_with_pin(&ctx.dir, passphrase.as_ref().map(|p| p.as_bytes()), pin)
         .map_err(|e| match e {
@@ -44,6 +46,9 @@ pub fn run(ctx: &Context, args: &ServeArgs) -> Outcome {
         Some(c) => eprintln!("audit checkpoints every {} min when the journal moved", c.interval.as_secs() / 60),
         None if checkpoints => eprintln!("note: no audit key (ca audit init-key): no audit checkpoints"),
         None => {}
+    }
+    if services.tsa.get().is_none() {
+        eprintln!("note: no time-stamping authority (ca tsa init, [tsa] enabled): /tsa answers systemFailure");
     }
     if services.system_signer.get().is_none() {
         eprintln!("note: no system signing key (ca system init): /api/v1/cms/sign answers 503");

@@ -165,15 +165,8 @@ fn renew(ctx: &Context, args: &SystemRenewArgs) -> Outcome {
         .map_err(|e| Failure::NotFound(format!("cannot read {}: {e}", cert_path.display())))?;
     let current = crate::pem::decode("CERTIFICATE", &text)?;
     let (profile, subject, roles) = application_of(&current)?;
-    let key = if args.keep_key {
-        ServiceKey::current(ctx, Service::System)?
-    } else {
-        let alg = match &args.key_algorithm {
-            Some(name) => service_keys::parse_algorithm(name)?,
-            None => service_keys::algorithm_of(&cert_path)?,
-        };
-        ServiceKey::generate(ctx, Service::System, alg, args.hsm.token())?
-    };
+    let key =
+        ServiceKey::renewal(ctx, Service::System, args.keep_key, args.key_algorithm.as_deref(), args.hsm.token())?;
     certify(ctx, key, profile, subject, roles, true)
 }
 

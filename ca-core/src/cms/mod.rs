@@ -39,7 +39,11 @@ pub use report::{
 };
 pub use revocation::{ca_keys, RevocationFacts, RevocationSource, StoreRevocationSource};
 pub use sign::{certs_only, sign};
-pub use timestamp::{ID_CT_TST_INFO, ID_KP_TIME_STAMPING, SIGNATURE_TIME_STAMP_TOKEN};
+pub(crate) use sign::{sign_encapsulated, Encapsulated};
+pub use timestamp::{
+    add_signature_timestamp, signature_values, ID_CT_TST_INFO, ID_KP_TIME_STAMPING, SIGNATURE_TIME_STAMP_TOKEN,
+};
+pub(crate) use timestamp::{check_authority, read_token};
 pub use verify::{verify, SignedCms, VerifyContext};
 
 use const_oid::ObjectIdentifier;
@@ -76,16 +80,16 @@ pub enum CmsError {
     Signer(#[from] crate::signer::SignerError),
 }
 
-/// Digest algorithms accepted in SignerInfo.
+/// Digest algorithms accepted in SignerInfo and in a time stamp's messageImprint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Digest {
+pub enum Digest {
     Sha256,
     Sha384,
     Sha512,
 }
 
 impl Digest {
-    pub(crate) fn from_oid(oid: &ObjectIdentifier) -> Option<Self> {
+    pub fn from_oid(oid: &ObjectIdentifier) -> Option<Self> {
         use const_oid::db::rfc5912::{ID_SHA_256, ID_SHA_384, ID_SHA_512};
         match *oid {
             ID_SHA_256 => Some(Self::Sha256),
@@ -95,7 +99,7 @@ impl Digest {
         }
     }
 
-    pub(crate) fn oid(self) -> ObjectIdentifier {
+    pub fn oid(self) -> ObjectIdentifier {
         use const_oid::db::rfc5912::{ID_SHA_256, ID_SHA_384, ID_SHA_512};
         match self {
             Self::Sha256 => ID_SHA_256,
@@ -104,7 +108,7 @@ impl Digest {
         }
     }
 
-    pub(crate) fn digest(self, data: &[u8]) -> Vec<u8> {
+    pub fn digest(self, data: &[u8]) -> Vec<u8> {
         use aws_lc_rs::digest;
         let alg = match self {
             Self::Sha256 => &digest::SHA256,

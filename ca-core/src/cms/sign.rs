@@ -6,6 +6,7 @@ use cms::content_info::{CmsVersion, ContentInfo};
 use cms::signed_data::{
     CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
 };
+use const_oid::ObjectIdentifier;
 use der::asn1::{OctetString, SetOfVec};
 use der::{Any, Decode, Encode};
 use spki::AlgorithmIdentifierOwned;
@@ -32,6 +33,43 @@ pub fn sign(
     chain: &[Vec<u8>],
     signing_time: OffsetDateTime,
 ) -> Result<Vec<u8>, CmsError> {
+    sign_encapsulated(
+        &Encapsulated {
+            content_type: ID_DATA,
+            content,
+            detached,
+            signing_time: Some(signing_time),
+            include_certificates: true,
+        },
+        signer,
+        certificate_der,
+        chain,
+    )
+}
+
+/// What one SignedData encapsulates, and which optional parts it carries.
+pub(crate) struct Encapsulated<'a> {
+    /// eContentType (id-data, id-ct-TSTInfo …), also the contentType signed attribute.
+    pub content_type: ObjectIdentifier,
+    /// The eContent (DER of the structure for a typed content, the bytes for id-data).
+    pub content: &'a [u8],
+    pub detached: bool,
+    /// The signingTime signed attribute, when wanted (a time stamp carries genTime instead).
+    pub signing_time: Option<OffsetDateTime>,
+    /// Whether the signer's certificate and `chain` go into `certificates` (a time stamp
+    /// carries them only when the request asked, RFC 3161 2.4.1 certReq).
+    pub include_certificates: bool,
+}
+
+/// The one SignedData builder: one SignerInfo (issuerAndSerialNumber) with the signed
+/// attributes contentType, [signingTime,] messageDigest and signingCertificateV2 (RFC 5035,
+/// which CAdES-BES and RFC 5816 time stamps require).
+pub(crate) fn sign_encapsulated(
+    encapsulated: &Encapsulated<'_>,
+    signer: &dyn Signer,
+    certificate_der: &[u8],
+    chain: &[Vec<u8>],
+) -> Result<Vec<u8>, CmsError> {
     let certificate = Certificate::from_der(certificate_der).map_err(|e| CmsError::Certificate(e.to_string()))?;
     if certificate.tbs_certificate.subject_public_key_info != *signer.public_key() {
         return Err(CmsError::Certificate("the certificate is not for the signer's key".into()));
@@ -51,15 +89,19 @@ pub fn sign(
             serial_number: tbs.serial_number.clone(),
         }),
     };
-    let signed_attrs: SetOfVec<Attribute> = SetOfVec::try_from(vec![
-        attribute(ATTR_CONTENT_TYPE, Any::encode_from(&ID_DATA)?)?,
-        attribute(ATTR_SIGNING_TIME, Any::encode_from(&crate::issuer::to_x509_time(signing_time)?)?)?,
-        attribute(ATTR_MESSAGE_DIGEST, Any::encode_from(&OctetString::new(digest.digest(content))?)?)?,
-        attribute(
-            SIGNING_CERTIFICATE_V2,
-            Any::encode_from(&SigningCertificateV2 { certs: vec![cert_id], policies: None })?,
-        )?,
-    ])?;
+    let mut attributes = vec![attribute(ATTR_CONTENT_TYPE, Any::encode_from(&encapsulated.content_type)?)?];
+    if let Some(at) = encapsulated.signing_time {
+        attributes.push(attribute(ATTR_SIGNING_TIME, Any::encode_from(&crate::issuer::to_x509_time(at)?)?)?);
+    }
+    attributes.push(attribute(
+        ATTR_MESSAGE_DIGEST,
+        Any::encode_from(&OctetString::new(digest.digest(encapsulated.content))?)?,
+    )?);
+    attributes.push(attribute(
+        SIGNING_CERTIFICATE_V2,
+        Any::encode_from(&SigningCertificateV2 { certs: vec![cert_id], policies: None })?,
+    )?);
+    let signed_attrs: SetOfVec<Attribute> = SetOfVec::try_from(attributes)?;
     // The signature covers the DER of the SET OF, not of the [0] IMPLICIT field.
     let signature = signer.sign(&signed_attrs.to_der()?)?;
 
@@ -75,19 +117,27 @@ pub fn sign(
         signature: OctetString::new(signature)?,
         unsigned_attrs: None,
     };
-    let mut certificates = vec![CertificateChoices::Certificate(certificate.clone())];
-    for der in chain {
-        let cert = Certificate::from_der(der).map_err(|e| CmsError::Certificate(format!("chain: {e}")))?;
-        certificates.push(CertificateChoices::Certificate(cert));
-    }
+    let certificates = if encapsulated.include_certificates {
+        let mut certificates = vec![CertificateChoices::Certificate(certificate.clone())];
+        for der in chain {
+            let cert = Certificate::from_der(der).map_err(|e| CmsError::Certificate(format!("chain: {e}")))?;
+            certificates.push(CertificateChoices::Certificate(cert));
+        }
+        Some(CertificateSet::try_from(certificates)?)
+    } else {
+        None
+    };
+    // eContent is an OCTET STRING of the content (of its DER for a typed content, RFC 5652 5.2).
+    let content = Any::new(der::Tag::OctetString, encapsulated.content)?;
     let signed_data = SignedData {
-        version: CmsVersion::V1,
+        // RFC 5652 5.1: version 3 when the content is not id-data, else 1.
+        version: if encapsulated.content_type == ID_DATA { CmsVersion::V1 } else { CmsVersion::V3 },
         digest_algorithms: SetOfVec::try_from(vec![digest_algorithm])?,
         encap_content_info: EncapsulatedContentInfo {
-            econtent_type: ID_DATA,
-            econtent: if detached { None } else { Some(Any::encode_from(&OctetString::new(content)?)?) },
+            econtent_type: encapsulated.content_type,
+            econtent: if encapsulated.detached { None } else { Some(content) },
         },
-        certificates: Some(CertificateSet::try_from(certificates)?),
+        certificates,
         crls: None,
         signer_infos: SignerInfos::try_from(vec![signer_info])?,
     };

@@ -56,7 +56,7 @@ pub(crate) struct Setup {
     pub(crate) store: SqliteStore,
     pub(crate) root: CertificateAuthority,
     pub(crate) issuing: CertificateAuthority,
-    urls: PublicationUrls,
+    pub(crate) urls: PublicationUrls,
 }
 
 fn setup(clock: &dyn Clock) -> Setup {
@@ -157,6 +157,15 @@ fn sign_then_verify_attached_and_detached_with_report() {
 
 /// A signer certificate issued by the test hierarchy, with its key and the setup.
 pub(crate) fn signer(clock: &FixedClock) -> (Setup, TestKey, crate::issuer::IssuedCertificate) {
+    issue_for(clock, ProfileId::IndividualSign, person())
+}
+
+/// A certificate of `profile` for `subject` issued by a new test hierarchy, with its key.
+pub(crate) fn issue_for(
+    clock: &FixedClock,
+    profile: ProfileId,
+    subject: Subject,
+) -> (Setup, TestKey, crate::issuer::IssuedCertificate) {
     let s = setup(clock);
     let issuer = Issuer {
         ca: &s.issuing,
@@ -169,12 +178,7 @@ pub(crate) fn signer(clock: &FixedClock) -> (Setup, TestKey, crate::issuer::Issu
     };
     let key = TestKey::new();
     let cert = issuer
-        .issue(&IssuanceRequest {
-            profile: ProfileId::IndividualSign,
-            subject: person(),
-            roles: vec![],
-            public_key: key.public_key().clone(),
-        })
+        .issue(&IssuanceRequest { profile, subject, roles: vec![], public_key: key.public_key().clone() })
         .unwrap();
     (s, key, cert)
 }

@@ -364,6 +364,11 @@ fn openapi_base() -> serde_json::Value {
             "/ocsp/{request}": { "get": { "summary": "OCSP (RFC 6960 A.1), base64 request in the path",
                 "parameters": [{ "name": "request", "in": "path", "required": true, "schema": { "type": "string" } }],
                 "responses": { "200": { "description": "OCSPResponse", "content": { "application/ocsp-response": {} } } } } },
+            "/tsa": { "post": { "summary": "Time stamp (RFC 3161): a DER TimeStampReq in, a DER TimeStampResp out. A refusal is a TimeStampResp with status rejection and its failInfo (badDataFormat: not DER or longer than 4 KiB; badRequest: version other than 1; badAlg: hash other than SHA-256/384/512; unacceptedPolicy; unacceptedExtension; systemFailure: no TSA configured or signing failed). The token carries the TSA certificate only when certReq is set.",
+                "requestBody": { "required": true, "content": { "application/timestamp-query": { "schema": { "type": "string", "format": "binary" } } } },
+                "responses": { "200": { "description": "TimeStampResp (granted or rejection)", "content": { "application/timestamp-reply": { "schema": { "type": "string", "format": "binary" } } } },
+                    "415": { "description": "Content-Type other than application/timestamp-query", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+                    "405": { "description": "Another method than POST", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } } } } },
             "/healthz": { "get": { "summary": "Liveness", "responses": { "200": { "description": "ok" } } } },
             "/metrics": { "get": { "summary": "Prometheus metrics", "responses": { "200": { "description": "text exposition format" } } } }
         }),
