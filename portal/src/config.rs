@@ -67,6 +67,9 @@ pub struct PortalConfig {
     pub signing: Option<SigningConfig>,
     #[serde(default)]
     pub counter: CounterConfig,
+    /// Phone binding and SMS (see [`crate::phone::config`]).
+    #[serde(default)]
+    pub phone: crate::phone::config::PhoneConfig,
 }
 
 fn default_listen() -> SocketAddr {
@@ -228,6 +231,7 @@ impl PortalConfig {
             }
             s.chain.iter_mut().for_each(fix);
         }
+        self.phone.resolve(base);
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -244,6 +248,7 @@ impl PortalConfig {
         for rule in &self.counter.workstations {
             crate::account::counter::check_rule(rule).map_err(ConfigError::Invalid)?;
         }
+        self.phone.validate().map_err(ConfigError::Invalid)?;
         Ok(())
     }
 }

@@ -23,6 +23,7 @@ pub mod login;
 pub mod messages;
 pub mod notify;
 pub mod otp;
+pub mod phone;
 pub mod registry;
 pub mod setup;
 pub mod signing;
@@ -70,6 +71,8 @@ pub struct Portal {
     pub signer: Option<PortalSigner>,
     pub counter: CounterConfig,
     pub metrics: Metrics,
+    /// Phone binding: its settings, OTP service and SMS sender.
+    pub phone: crate::phone::PhoneService,
     /// Authenticates the challenges the portal issues (see [`login::challenge`]).
     pub challenge_key: aws_lc_rs::hmac::Key,
 }

@@ -12,7 +12,6 @@ use portal::account::counter::Consents;
 use portal::account::workstation::{self, Applicant, WorkstationError};
 use portal::config::{PortalConfig, TrustConfig};
 use portal::http::{serve, AppState};
-use portal::login::otp_login::NoBoundPhones;
 use portal::setup::{build, Plugins};
 use portal::trust::PortalTrust;
 
@@ -108,8 +107,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { config, listen } => {
             let config = PortalConfig::load(&config)?;
             let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-            let portal = build(&config, Plugins { clock, phones: Arc::new(NoBoundPhones), sms: None })
-                .map_err(anyhow::Error::msg)?;
+            let portal = build(&config, Plugins { clock, phones: None, sms: None }).map_err(anyhow::Error::msg)?;
             let addr = listen.unwrap_or(config.listen);
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
             runtime.block_on(async move {

@@ -20,22 +20,22 @@ use crate::account::AccountKind;
 use crate::login::session::Authenticated;
 use crate::{Client, Portal, PortalError};
 
-type Answer = Result<Response, ApiError>;
+pub(super) type Answer = Result<Response, ApiError>;
 
-fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(super) fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
         ApiError(PortalError::invalid("malformed-json", format!("the body is not the expected JSON: {e}")))
     })
 }
 
-fn client(headers: &HeaderMap, extensions: &axum::http::Extensions) -> Client {
+pub(super) fn client(headers: &HeaderMap, extensions: &axum::http::Extensions) -> Client {
     Client {
         address: extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()),
         user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
+pub(super) fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
     let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
     match value.get(..7) {
         Some(scheme) if scheme.eq_ignore_ascii_case("bearer ") && !value[7..].trim().is_empty() => {
@@ -49,7 +49,7 @@ fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
 }
 
 /// Run `f` on the blocking pool; with `argon2`, under one of the hashing permits.
-async fn run<T: Send + 'static>(
+pub(super) async fn run<T: Send + 'static>(
     state: &Arc<AppState>,
     argon2: bool,
     f: impl FnOnce(&Portal) -> Result<T, PortalError> + Send + 'static,
@@ -66,7 +66,7 @@ async fn run<T: Send + 'static>(
         .map_err(ApiError)
 }
 
-fn ok(value: impl serde::Serialize) -> Answer {
+pub(super) fn ok(value: impl serde::Serialize) -> Answer {
     Ok(Json(value).into_response())
 }
 
@@ -178,7 +178,7 @@ pub(super) async fn login_otp(
     ok(run(&state, false, move |p| p.login_otp(&req.login, &req.code, &client)).await?)
 }
 
-async fn authenticated(
+pub(super) async fn authenticated(
     state: &Arc<AppState>,
     headers: &HeaderMap,
     allow_must_change: bool,

@@ -7,8 +7,10 @@
 //! concurrency (the lockout gate, a one-time password check, a challenge, a request id) does
 //! its read and its write in one transaction.
 
+pub mod phone;
 mod sqlite;
 
+pub use phone::PhoneStore;
 pub use sqlite::SqlitePortalStore;
 
 use ca_core::store::{NonceStore, StoreError};
@@ -168,7 +170,7 @@ pub enum OtpOutcome {
 }
 
 /// The portal's storage.
-pub trait PortalStore: NonceStore + Send + Sync {
+pub trait PortalStore: NonceStore + PhoneStore + Send + Sync {
     /// Create an account; `Ok(None)` if the login already has one (nothing changed).
     fn create_account(&self, account: &NewAccount) -> Result<Option<i64>, StoreError>;
     fn account_by_login(&self, login: &str) -> Result<Option<Account>, StoreError>;

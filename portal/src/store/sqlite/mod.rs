@@ -4,6 +4,7 @@
 
 mod auth;
 mod migrations;
+mod phone;
 #[cfg(test)]
 mod tests;
 
