@@ -52,6 +52,10 @@ enum Command {
         /// Deliver what is due once and exit.
         #[arg(long)]
         once: bool,
+        /// How long a claimed message is left to this sender before another may send it
+        /// (0: at once, for a single sender run from a scheduler).
+        #[arg(long, default_value_t = 60)]
+        lease_seconds: u32,
     },
 }
 
@@ -129,11 +133,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 serve(listener, AppState::new(Arc::new(portal))).await.context("serving")
             })
         }
-        Command::SmsSender { config, once } => {
+        Command::SmsSender { config, once, lease_seconds } => {
             let config = PortalConfig::load(&config)?;
             let clock: Arc<dyn Clock> = Arc::new(SystemClock);
             let portal = build(&config, Plugins { clock, phones: None, sms: None }).map_err(anyhow::Error::msg)?;
-            let dispatcher = portal.phone.dispatcher.clone().context("[phone.sms] configures no transport")?;
+            let mut dispatcher = portal.phone.dispatcher.clone().context("[phone.sms] configures no transport")?;
+            dispatcher.lease = time::Duration::seconds(i64::from(lease_seconds));
             loop {
                 let report = dispatcher.deliver_pending()?;
                 if report != Default::default() {

@@ -87,7 +87,7 @@ pub fn retry_delay(attempts: u32) -> Duration {
 }
 
 /// What one run of the sender did.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DeliveryReport {
     pub sent: u32,
     pub failed: u32,
