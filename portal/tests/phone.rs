@@ -424,3 +424,71 @@ fn partners_bind_with_their_assertion_and_an_unlisted_partner_or_a_failed_biomet
     assert!(journal.iter().any(|a| a.reason == "biometric-failed" && a.channel == Channel::MobileApp));
     assert!(journal.iter().any(|a| a.reason == "partner-not-authorised"));
 }
+
+/// One attacker session: as many codes as the limits let through within an hour of `start`,
+/// and for each, guesses (never the real code) until the session is spent. Returns (codes
+/// sent, guesses the portal evaluated).
+fn guess_for_an_hour(t: &TestPortal, attackers: &[(&str, &Holder)], phone: &str) -> (u32, u32) {
+    let start = ca_core::clock::Clock::now(t.clock.as_ref());
+    let (mut codes, mut evaluated) = (0, 0);
+    let mut turn = 0;
+    loop {
+        let (token, holder) = attackers[turn % attackers.len()];
+        turn += 1;
+        let (status, sent) = request_code(t, token, phone);
+        if status == 429 {
+            let retry_at = time::OffsetDateTime::parse(
+                sent["retry_at"].as_str().unwrap(),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .unwrap();
+            if retry_at >= start + Duration::hours(1) {
+                if turn % attackers.len() == 0 {
+                    return (codes, evaluated);
+                }
+                continue;
+            }
+            t.clock.advance(retry_at - ca_core::clock::Clock::now(t.clock.as_ref()));
+            continue;
+        }
+        assert_eq!(status, 202, "{sent}");
+        codes += 1;
+        let session = sent["session_id"].as_str().unwrap();
+        let statement = base64::engine::general_purpose::STANDARD.decode(sent["statement"].as_str().unwrap()).unwrap();
+        let cms = t.sign(holder, &statement);
+        let real: u32 = code_sent_to(t, phone).parse().unwrap();
+        for guess in (0..20u32).map(|g| format!("{:06}", (real + 1 + g * 7919) % 1_000_000)) {
+            let (status, body) = bind(t, token, session, &guess, &cms);
+            match (status, body["error"].as_str().unwrap()) {
+                (401, "wrong-otp") => evaluated += 1,
+                (403, "otp-session-spent") => {
+                    // The guess that spent the session was the last one evaluated.
+                    evaluated += 1;
+                    break;
+                }
+                other => panic!("{other:?}: {body}"),
+            }
+        }
+        // Nothing more is evaluated on a spent session.
+        assert_eq!(bind(t, token, session, "000000", &cms).1["error"], "otp-session-spent");
+    }
+}
+
+#[test]
+fn guessing_is_bounded_to_five_tries_per_code_and_twenty_five_per_hour_per_account_and_per_number() {
+    let t = start();
+    // One account guessing at a number: five codes an hour, five tries each.
+    let token = logged_in(&t, 90);
+    let holder = sign_holder(&t, 90);
+    let (codes, guesses) = guess_for_an_hour(&t, &[(&token, &holder)], "+77010009090");
+    assert_eq!((codes, guesses), (5, 25));
+    // Two accounts taking turns at one number: the number's limit holds them together.
+    let (token_b, token_c) = (logged_in(&t, 91), logged_in(&t, 92));
+    let (holder_b, holder_c) = (sign_holder(&t, 91), sign_holder(&t, 92));
+    let (codes, guesses) = guess_for_an_hour(&t, &[(&token_b, &holder_b), (&token_c, &holder_c)], "+77010009191");
+    assert_eq!((codes, guesses), (5, 25));
+    // Every guess is journaled; none was ever accepted.
+    let journal = t.portal.store.phone_attempts(None, 1000).unwrap();
+    assert_eq!(journal.iter().filter(|a| a.reason == "wrong-otp").count(), 2 * 5 * 4);
+    assert!(!journal.iter().any(|a| a.outcome == "bound"));
+}
