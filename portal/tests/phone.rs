@@ -492,3 +492,36 @@ fn guessing_is_bounded_to_five_tries_per_code_and_twenty_five_per_hour_per_accou
     assert_eq!(journal.iter().filter(|a| a.reason == "wrong-otp").count(), 2 * 5 * 4);
     assert!(!journal.iter().any(|a| a.outcome == "bound"));
 }
+
+#[test]
+fn the_counter_bind_phone_command_asks_for_the_code_reads_it_and_prints_the_envelope() {
+    use std::io::{BufRead, Write};
+    let t = start();
+    let a = applicant(75, "+77010007501");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_portal-server"))
+        .env("WORKSTATION_P12_PASSWORD", "pw")
+        .args(["counter-bind-phone", "--portal", &format!("http://127.0.0.1:{}", t.port)])
+        .args(["--p12", t.dir.path().join("workstation.p12").to_str().unwrap()])
+        .args(["--anchor", t.root_pem.to_str().unwrap(), "--intermediate", t.issuing_pem.to_str().unwrap()])
+        .args(["--crl-dir", t.crl_dir.to_str().unwrap(), "--iin", &a.iin, "--surname", &a.surname])
+        .args(["--given-name", &a.given_name, "--patronymic", a.patronymic.as_deref().unwrap()])
+        .args(["--email", &a.email, "--phone", "8 701 000 75 01", "--user-agreement", "--personal-data", "--json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("Enter the code") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "the command ended before asking for the code");
+    }
+    let code = code_sent_to(&t, "+77010007501");
+    writeln!(child.stdin.take().unwrap(), "{code}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((printed["phone"].as_str(), printed["account"].as_str()), (Some("+77010007501"), Some("created")));
+    assert_eq!(t.login_password(&a.iin, printed["password"].as_str().unwrap()).1["must_change_password"], true);
+}

@@ -519,11 +519,24 @@ mod tests {
         assert_eq!(store.schema_version().unwrap(), 2);
         let now = OffsetDateTime::now_utc();
         let (a, b) = (account(&store, "900101300017", now), account(&store, "900101300025", now));
-        assert_eq!(store.issue_phone_code(&code("s1", Some(a), "900101300017", "+77010000001", now), now).unwrap(), CodeIssue::Queued);
-        assert!(matches!(store.bind_phone(&binding("s1", a, "+77010000001", now)).unwrap(), BindOutcome::Bound { previous: None, .. }));
-        assert_eq!(store.bind_phone(&binding("s1", a, "+77010000001", now)).unwrap(), BindOutcome::SessionClosed, "single use");
+        assert_eq!(
+            store.issue_phone_code(&code("s1", Some(a), "900101300017", "+77010000001", now), now).unwrap(),
+            CodeIssue::Queued
+        );
+        assert!(matches!(
+            store.bind_phone(&binding("s1", a, "+77010000001", now)).unwrap(),
+            BindOutcome::Bound { previous: None, .. }
+        ));
+        assert_eq!(
+            store.bind_phone(&binding("s1", a, "+77010000001", now)).unwrap(),
+            BindOutcome::SessionClosed,
+            "single use"
+        );
         // Another account cannot have the number, neither a code nor a binding.
-        assert_eq!(store.issue_phone_code(&code("s2", Some(b), "900101300025", "+77010000001", now), now).unwrap(), CodeIssue::PhoneTaken);
+        assert_eq!(
+            store.issue_phone_code(&code("s2", Some(b), "900101300025", "+77010000001", now), now).unwrap(),
+            CodeIssue::PhoneTaken
+        );
         store.issue_phone_code(&code("s3", Some(b), "900101300025", "+77010000002", now), now).unwrap();
         assert_eq!(store.bind_phone(&binding("s3", b, "+77010000001", now)).unwrap(), BindOutcome::PhoneTaken);
         // A change ends the old binding and queues the notice to the old number.
