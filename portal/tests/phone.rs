@@ -160,6 +160,21 @@ fn bind_see_it_in_the_cabinet_then_change_the_number_with_notices_to_the_old_one
         journal.iter().map(|a| if a.reason.is_empty() { a.outcome.as_str() } else { a.reason.as_str() }).collect();
     assert_eq!(outcomes, ["code-sent", "wrong-otp", "bound", "otp-session-spent", "code-sent", "changed"]);
     assert!(t.portal.store.sms_outbox(100).unwrap().iter().all(|m| m.state == "sent"));
+    let (_, doc) = t.call("GET", "/api/v1/openapi.json", None, &Value::Null);
+    for path in [
+        "/api/v1/phone",
+        "/api/v1/phone/code",
+        "/api/v1/phone/binding",
+        "/api/v1/counter/phone/bindings",
+        "/api/v1/partner/phone/bindings",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} in the OpenAPI document");
+    }
+    let (_, metrics) = t.call("GET", "/metrics", None, &Value::Null);
+    assert!(
+        metrics.as_str().unwrap().contains("portal_phone_bindings_total{channel=\"portal\",within_budget=\"true\"} 2"),
+        "{metrics}"
+    );
 }
 
 #[test]
@@ -361,8 +376,7 @@ fn partner_bind(
     phone: &str,
     session: &str,
     code: &str,
-    method: &str,
-    result: &str,
+    (method, result): (&str, &str),
     by: &Holder,
 ) -> (u16, Value, String) {
     let now = ca_core::clock::Clock::now(t.clock.as_ref());
@@ -394,19 +408,19 @@ fn partners_bind_with_their_assertion_and_an_unlisted_partner_or_a_failed_biomet
     let stranger = t.holder("stranger", ProfileId::LegalSign, fixtures::employee(212, 7), vec![Role::Employee]);
 
     let (session, code) = partner_request(&t, 80, "+77470008001", &mobile);
-    let (status, body, _) = partner_bind(&t, 80, "+77470008001", &session, &code, "biometric", "no-match", &mobile);
+    let (status, body, _) = partner_bind(&t, 80, "+77470008001", &session, &code, ("biometric", "no-match"), &mobile);
     assert_eq!((status, body["message"].as_str().unwrap()), (403, portal::phone::messages::BIOMETRY_FAILED));
-    let (status, body, _) = partner_bind(&t, 80, "+77470008001", &session, &code, "bank-kyc", "match", &mobile);
+    let (status, body, _) = partner_bind(&t, 80, "+77470008001", &session, &code, ("bank-kyc", "match"), &mobile);
     assert_eq!((status, body["error"].as_str().unwrap()), (400, "assertion-invalid"));
-    let (status, body, _) = partner_bind(&t, 80, "+77470008001", &session, &code, "biometric", "match", &stranger);
+    let (status, body, _) = partner_bind(&t, 80, "+77470008001", &session, &code, ("biometric", "match"), &stranger);
     assert_eq!((status, body["error"].as_str().unwrap()), (403, "partner-not-authorised"));
-    let (status, body, id) = partner_bind(&t, 80, "+77470008001", &session, &code, "biometric", "match", &mobile);
+    let (status, body, id) = partner_bind(&t, 80, "+77470008001", &session, &code, ("biometric", "match"), &mobile);
     assert_eq!(status, 200, "{body}");
     let a = answer(&t, &body, &id, &fixtures::person(80).iin.to_string());
     assert_eq!((a.channel, a.account.as_str(), a.password), (Channel::MobileApp, "existing", None));
 
     let (session, code) = partner_request(&t, 81, "+77070008101", &bank);
-    let (status, body, _) = partner_bind(&t, 81, "+77070008101", &session, &code, "bank-kyc", "match", &bank);
+    let (status, body, _) = partner_bind(&t, 81, "+77070008101", &session, &code, ("bank-kyc", "match"), &bank);
     assert_eq!(status, 200, "{body}");
     let account = t.portal.store.account_by_login(&fixtures::person(81).iin.to_string()).unwrap().unwrap();
     assert_eq!(t.portal.store.current_binding(account.id).unwrap().unwrap().channel, Channel::BankApp);

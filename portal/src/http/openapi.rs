@@ -6,7 +6,13 @@ fn error_response(description: &str) -> Value {
     json!({ "description": description, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } })
 }
 
-fn operation(summary: &str, request: Option<Value>, ok: (&str, Value), errors: &[(&str, &str)], auth: bool) -> Value {
+pub(super) fn operation(
+    summary: &str,
+    request: Option<Value>,
+    ok: (&str, Value),
+    errors: &[(&str, &str)],
+    auth: bool,
+) -> Value {
     let mut responses = serde_json::Map::new();
     responses.insert(
         ok.0.into(),
@@ -25,7 +31,7 @@ fn operation(summary: &str, request: Option<Value>, ok: (&str, Value), errors: &
     op
 }
 
-fn object(required: &[&str], properties: Value) -> Value {
+pub(super) fn object(required: &[&str], properties: Value) -> Value {
     json!({ "type": "object", "required": required, "additionalProperties": false, "properties": properties })
 }
 
@@ -34,6 +40,14 @@ fn message() -> Value {
 }
 
 pub(super) fn document() -> Value {
+    let mut doc = core_document();
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        paths.extend(super::phone::openapi_paths());
+    }
+    doc
+}
+
+fn core_document() -> Value {
     let s = json!({ "type": "string" });
     let session = json!({ "$ref": "#/components/schemas/Session" });
     let bad = ("400", "Malformed input (JSON, CMS, IIN/BIN, email, a password rule)");

@@ -129,3 +129,51 @@ async fn partner_bind(
     let signed = run(&state, false, move |p| p.partner_bind_phone(req.cms.as_bytes(), &client)).await?;
     ok(serde_json::json!({ "cms": base64::engine::general_purpose::STANDARD.encode(signed) }))
 }
+
+/// The phone-binding paths of the OpenAPI document.
+pub(super) fn openapi_paths() -> serde_json::Map<String, serde_json::Value> {
+    use super::openapi::{object, operation};
+    use serde_json::json;
+    let s = json!({ "type": "string" });
+    let time = json!({ "type": "string", "format": "date-time" });
+    let bad = ("400", "Malformed input: JSON, a phone number that is not a Kazakhstan mobile number, CMS, session id");
+    let unauth = ("401", "No session, a signature that does not verify (SIGN key of the account's IIN), or a wrong code (refused at once; try the right one)");
+    let refused = ("403", "Refused: the number is bound to another account, the OTP session is spent (5 wrong codes, expired, used), a registry or consent refusal, an unauthorised system, a replayed request");
+    let too_soon = (
+        "429",
+        "A code was sent too recently: one a minute, five an hour per IIN and per number (Retry-After, retry_at)",
+    );
+    let signed = object(
+        &["cms"],
+        json!({ "cms": { "type": "string", "description": "attached CMS (base64 or PEM) over the JSON request, signed with the system's SIGN certificate" } }),
+    );
+    let code_sent = object(
+        &["message", "session_id", "phone", "expires_at", "statement"],
+        json!({
+        "message": s, "session_id": { "type": "string", "description": "the OTP session (16 bytes hex)" }, "phone": { "type": "string", "description": "E.164" },
+        "expires_at": time, "statement": { "type": "string", "description": "base64 of the canonical binding statement to sign (cabinet only)" } }),
+    );
+    let signed_answer = object(
+        &["cms"],
+        json!({ "cms": { "type": "string", "description": "base64 DER CMS over {request_id, login, phone, channel, outcome: bound|changed, account: created|existing, password?, at}, signed by the portal" } }),
+    );
+    let binding = json!({ "type": "object", "properties": { "phone": s, "channel": { "type": "string", "enum": ["portal", "mobile-app", "bank-app", "counter"] }, "bound_at": time, "ended_at": { "type": "string", "format": "date-time", "nullable": true }, "end_reason": { "type": "string", "nullable": true }, "service_seconds": { "type": "integer" } } });
+    let mut paths = serde_json::Map::new();
+    paths.insert("/api/v1/phone".into(), json!({ "get": operation("The cabinet: the bound phone number and the history of bindings", None,
+        ("200", json!({ "type": "object", "properties": { "phone": binding.clone(), "history": { "type": "array", "items": binding } } })), &[unauth], true) }));
+    paths.insert("/api/v1/phone/code".into(), json!({ "post": operation("«Получить проверочный код»: send a 6-digit code (valid 5 minutes) to the number for the logged-in person",
+        Some(object(&["phone"], json!({ "phone": { "type": "string", "description": "+7 7xx xxx xx xx, 8 7xx…, with spaces, dashes, brackets" } }))),
+        ("202", code_sent.clone()), &[bad, unauth, refused, too_soon], true) }));
+    paths.insert("/api/v1/phone/binding".into(), json!({ "post": operation("Bind (or change to) the session's number: the code and the statement signed with the person's SIGN key",
+        Some(object(&["session_id", "code", "cms"], json!({ "session_id": s, "code": s, "cms": { "type": "string", "description": "CMS over the statement (attached or detached)" } }))),
+        ("200", json!({ "type": "object", "properties": { "message": s, "phone": s, "channel": s, "previous": { "type": "string", "nullable": true } } })), &[bad, unauth, refused], true) }));
+    paths.insert("/api/v1/counter/phone/code".into(), json!({ "post": operation("Counter: an operator-signed request {request_id, created_at, iin, phone} to send a code to the applicant",
+        Some(signed.clone()), ("202", code_sent.clone()), &[bad, unauth, refused, too_soon], false) }));
+    paths.insert("/api/v1/counter/phone/bindings".into(), json!({ "post": operation("Counter: the operator-signed form {request_id, created_at, session_id, code, iin, surname, given_name, patronymic?, email, phone, consents}; creates the account (password to change) if there is none",
+        Some(signed.clone()), ("200", signed_answer.clone()), &[bad, unauth, refused, ("503", "The portal's EDS is not configured")], false) }));
+    paths.insert("/api/v1/partner/phone/code".into(), json!({ "post": operation("Partner system: a signed request {request_id, created_at, iin, phone} to send a code (the person must have an account)",
+        Some(signed.clone()), ("202", code_sent), &[bad, unauth, refused, too_soon], false) }));
+    paths.insert("/api/v1/partner/phone/bindings".into(), json!({ "post": operation("Partner system: {request_id, created_at, session_id, code, iin, phone, authentication: {method: biometric|bank-kyc, result: match|no-match, reference, at}}",
+        Some(signed), ("200", signed_answer), &[bad, unauth, refused, ("503", "The portal's EDS is not configured")], false) }));
+    paths
+}
