@@ -1,7 +1,8 @@
 //! The e-government portal that relies on the national CA (document 002): accounts created by
 //! signature or at a State Corporation counter, login by password (with the 10-failure /
 //! 15-minute lockout), by signature and by one-time password, sessions, password recovery by
-//! signature or email, and the HTTP API of `portal-server`.
+//! signature or email, binding a mobile phone number (documents 000, 001: [`phone`]), and the
+//! HTTP API of `portal-server`.
 //!
 //! The portal is a relying party with its own trust boundary: it verifies signatures with
 //! `ca-core` against the CA's published certificates and CRLs, asks the person registry, and
@@ -9,7 +10,7 @@
 //!
 //! Layout: [`account`] (registration, passwords, recovery, counter), [`login`] (password,
 //! signature, one-time password; sessions), [`otp`] (the one OTP service), [`notify`] (mail
-//! outbox, SMS), [`journal`], [`store`] (the only code that touches SQL), [`http`] (handlers
+//! outbox, the SMS outbox and its transports), [`phone`] (numbers, the binding channels), [`journal`], [`store`] (the only code that touches SQL), [`http`] (handlers
 //! that only translate).
 
 #![forbid(unsafe_code)]
