@@ -245,7 +245,21 @@ fn bad_numbers_taken_numbers_foreign_revoked_and_auth_key_signatures_are_refused
     let auth = t.person_auth(62);
     let revoked = sign_holder(&t, 62);
     t.publish_crls(&[&revoked.cert.serial]);
-    for holder in [&other, &auth, &revoked] {
+    let expired = {
+        let key = hsm::SoftwareKey::generate(hsm::KeyAlgorithm::P256).unwrap();
+        let past = ca_core::clock::FixedClock(t.ca_now() - Duration::minutes(9));
+        let cert = t
+            .issuer_at(&past, Duration::minutes(2))
+            .issue(&ca_core::issuer::IssuanceRequest {
+                profile: ProfileId::IndividualSign,
+                subject: fixtures::individual(62),
+                roles: vec![],
+                public_key: ca_core::signer::Signer::public_key(&key).clone(),
+            })
+            .unwrap();
+        common::holder_files(&t.ca, t.dir.path(), "expired-sign", key, cert)
+    };
+    for holder in [&other, &auth, &revoked, &expired] {
         let (status, body) = bind(&t, &token, &session, &code, &t.sign(holder, &statement));
         assert_eq!((status, body["error"].as_str().unwrap()), (401, "signature-invalid"), "{body}");
     }
