@@ -182,6 +182,45 @@ fn main() {
     let otp_rate = ca_tests::rate_on_threads(threads, seconds, |_| otp_login(&clients[client_of(&next)]));
     let next = AtomicUsize::new(0);
     let bind_rate = ca_tests::rate_on_threads(threads, seconds, |n| bind(&clients[client_of(&next)], n));
+    // Where a binding's time goes: one client, the steps timed apart.
+    let steps = {
+        let c = &clients[0];
+        let auth = format!("Bearer {}", c.token);
+        let headers = [("Content-Type", "application/json"), ("Authorization", auth.as_str())];
+        let mut took = [std::time::Duration::ZERO; 4];
+        let rounds = 40;
+        for k in 0..rounds {
+            let phone = &c.numbers[k % 2];
+            let body = json!({ "phone": phone }).to_string();
+            let start = std::time::Instant::now();
+            let (status, answer) = ca_tests::http(t.port, "POST", "/api/v1/phone/code", &headers, body.as_bytes());
+            assert_eq!(status, 202);
+            took[0] += start.elapsed();
+            let start = std::time::Instant::now();
+            sender.deliver_pending().unwrap();
+            let code = code_in(&inbox.0.lock().unwrap()[phone]);
+            took[1] += start.elapsed();
+            let sent: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+            let statement =
+                base64::engine::general_purpose::STANDARD.decode(sent["statement"].as_str().unwrap()).unwrap();
+            let start = std::time::Instant::now();
+            let now = ca_core::clock::Clock::now(&SystemClock);
+            let h = &c.holder;
+            let cms = ca_core::cms::sign(&statement, false, &h.key, &h.cert.der, std::slice::from_ref(&issuing), now)
+                .unwrap();
+            took[2] += start.elapsed();
+            let body = json!({ "session_id": sent["session_id"], "code": code, "cms": base64::engine::general_purpose::STANDARD.encode(cms) }).to_string();
+            let start = std::time::Instant::now();
+            let (status, _) = ca_tests::http(t.port, "POST", "/api/v1/phone/binding", &headers, body.as_bytes());
+            assert_eq!(status, 200);
+            took[3] += start.elapsed();
+        }
+        took.map(|d| d.as_secs_f64() * 1000.0 / rounds as f64)
+    };
+    println!(
+        "one client, ms per step: code request {:.2}, SMS sender run {:.2}, client signature {:.2}, binding {:.2}",
+        steps[0], steps[1], steps[2], steps[3]
+    );
     println!("| measurement | per second | ratio to CA verify |");
     println!("|---|---:|---:|");
     println!("| ca-server `POST /api/v1/cms/verify` (baseline) | {cms_rate:.0} | 1.00 |");
