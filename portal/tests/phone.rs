@@ -28,6 +28,8 @@ fn start() -> TestPortal {
     TestPortal::start_with(|c| {
         let spool = c.store.parent().unwrap().join("sms");
         c.phone.sms = Some(SmsConfig { spool: Some(spool), ..SmsConfig::default() });
+        // The test runs the sender itself (no background sender racing it).
+        c.phone.send_from_serve = false;
         c.phone.partners = vec![
             PartnerRule {
                 name: "egov-mobile".into(),

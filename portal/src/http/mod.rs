@@ -193,18 +193,19 @@ pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AppState>) -> s
             }
         })
     });
-    let sms = state.portal.phone.dispatcher.clone().map(|dispatcher| {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(SMS_INTERVAL);
-            loop {
-                tick.tick().await;
-                let d = dispatcher.clone();
-                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || d.deliver_pending()).await {
-                    tracing::warn!(error = %e, "SMS delivery failed");
+    let sms =
+        state.portal.phone.dispatcher.clone().filter(|_| state.portal.phone.config.send_from_serve).map(|dispatcher| {
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(SMS_INTERVAL);
+                loop {
+                    tick.tick().await;
+                    let d = dispatcher.clone();
+                    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || d.deliver_pending()).await {
+                        tracing::warn!(error = %e, "SMS delivery failed");
+                    }
                 }
-            }
-        })
-    });
+            })
+        });
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
     for task in [mailer, sms].into_iter().flatten() {

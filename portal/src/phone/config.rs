@@ -7,6 +7,7 @@
 //! codes_per_hour = 5                  # codes in any hour, per IIN and per number
 //! max_attempts = 5                    # tries per code; then the session is spent
 //! sender = "eGov"                     # the SMS sender name
+//! send_from_serve = true              # false when a separate `portal-server sms-sender` runs
 //!
 //! [phone.sms]                         # exactly one transport
 //! spool = "sms"                       # one JSON file per message (development)
@@ -33,6 +34,9 @@ pub struct PhoneConfig {
     pub codes_per_hour: u32,
     pub max_attempts: u32,
     pub sender: String,
+    /// Whether `portal-server serve` delivers the SMS outbox itself (false when a separate
+    /// `portal-server sms-sender` does).
+    pub send_from_serve: bool,
     pub sms: Option<SmsConfig>,
     pub partners: Vec<PartnerRule>,
 }
@@ -44,6 +48,7 @@ impl Default for PhoneConfig {
             codes_per_hour: 5,
             max_attempts: 5,
             sender: "eGov".into(),
+            send_from_serve: true,
             sms: None,
             partners: Vec::new(),
         }
