@@ -153,52 +153,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::CounterBindPhone(args) => counter_bind_phone(*args),
         Command::CounterRegister(args) => {
-            let CounterArgs {
-                portal,
-                p12,
-                p12_password_env,
-                ca_dir,
-                anchor,
-                intermediate,
-                crl_dir,
-                iin,
-                surname,
-                given_name,
-                patronymic,
-                email,
-                phone,
-                user_agreement,
-                personal_data,
-                json,
-            } = *args;
-            if ca_dir.is_none() && anchor.is_empty() {
-                bail!("give --ca-dir or --anchor to verify the portal's answer");
-            }
-            let trust = PortalTrust::from_config(&TrustConfig {
-                ca_dir,
-                anchors: anchor,
-                intermediates: intermediate,
-                crl_dirs: crl_dir,
-            })?;
-            let password = zeroize::Zeroizing::new(
-                std::env::var(&p12_password_env).with_context(|| format!("{p12_password_env} is not set"))?,
-            );
-            let der = std::fs::read(&p12).with_context(|| format!("reading {}", p12.display()))?;
-            let (key, certificates) =
-                hsm::read_pkcs12(&der, &password).with_context(|| format!("opening {}", p12.display()))?;
-            let (certificate, chain) = certificates.split_first().context("the key store holds no certificate")?;
+            let portal = args.portal.clone();
+            let Workstation { trust, key, certificate, chain, applicant, json } = workstation_identity(*args)?;
             let now = SystemClock.now();
-            let applicant = Applicant {
-                iin,
-                surname,
-                given_name,
-                patronymic,
-                email,
-                phone,
-                consents: Consents { user_agreement, personal_data },
-            };
             let request = workstation::request(&applicant, now)?;
-            let signed = workstation::sign_request(&request, &key, certificate, chain, now)?;
+            let signed = workstation::sign_request(&request, &key, &certificate, &chain, now)?;
             let answer = workstation::send(&portal, &signed)?;
             let (response, signer) = workstation::verify_response(&trust, &request, &answer, SystemClock.now())?;
             if json {
@@ -217,11 +176,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// The workstation's side of a phone binding at a counter.
-fn counter_bind_phone(args: CounterArgs) -> anyhow::Result<()> {
-    use portal::phone::workstation as ws;
+/// What a counter command works with: the portal's trust, the operator's key and
+/// certificate from his key store, and the applicant's form.
+struct Workstation {
+    trust: PortalTrust,
+    key: hsm::SoftwareKey,
+    certificate: Vec<u8>,
+    chain: Vec<Vec<u8>>,
+    applicant: Applicant,
+    json: bool,
+}
+
+fn workstation_identity(args: CounterArgs) -> anyhow::Result<Workstation> {
     let CounterArgs {
-        portal,
+        portal: _,
         p12,
         p12_password_env,
         ca_dir,
@@ -263,15 +231,23 @@ fn counter_bind_phone(args: CounterArgs) -> anyhow::Result<()> {
         phone,
         consents: Consents { user_agreement, personal_data },
     };
+    Ok(Workstation { trust, key, certificate: certificate.clone(), chain: chain.to_vec(), applicant, json })
+}
+
+/// The workstation's side of a phone binding at a counter.
+fn counter_bind_phone(args: CounterArgs) -> anyhow::Result<()> {
+    use portal::phone::workstation as ws;
+    let portal = args.portal.clone();
+    let Workstation { trust, key, certificate, chain, applicant, json } = workstation_identity(args)?;
     let request = ws::code_request(&applicant, SystemClock.now())?;
-    let signed = ws::sign(&request, &key, certificate, chain, SystemClock.now())?;
+    let signed = ws::sign(&request, &key, &certificate, &chain, SystemClock.now())?;
     let sent = ws::post(&portal, ws::CODE_PATH, &signed)?;
     let session = sent["session_id"].as_str().context("the portal's answer names no session")?.to_owned();
     eprintln!("A code was sent to {}. Enter the code the applicant received:", applicant.phone);
     let mut code = zeroize::Zeroizing::new(String::new());
     std::io::stdin().read_line(&mut code).context("reading the code")?;
     let request = ws::binding_request(&applicant, &session, &code, SystemClock.now())?;
-    let signed = ws::sign(&request, &key, certificate, chain, SystemClock.now())?;
+    let signed = ws::sign(&request, &key, &certificate, &chain, SystemClock.now())?;
     let answer = ws::post(&portal, ws::BIND_PATH, &signed)?;
     let cms = answer["cms"].as_str().context("the portal's answer carries no cms")?;
     use base64::Engine;

@@ -118,7 +118,7 @@ impl Portal {
             client,
         };
         let session = self
-            .open_binding_session(req.session_id.trim(), Channel::Portal, &account.iin)
+            .open_binding_session(req.session_id.trim(), Channel::Portal, &account.iin, None)
             .and_then(|s| {
                 if s.account_id == Some(account.id) {
                     Ok(s)

@@ -226,12 +226,14 @@ impl Portal {
         })
     }
 
-    /// The open OTP session `id` of `channel` for `login`; anything else is refused as spent.
+    /// The open OTP session `id` of `channel` for `login` (and `phone`, when the request
+    /// names one); anything else is refused as spent.
     pub(crate) fn open_binding_session(
         &self,
         id: &str,
         channel: Channel,
         login: &str,
+        phone: Option<&str>,
     ) -> Result<PhoneSession, PortalError> {
         let spent = || PortalError::refused("otp-session-spent", messages::SESSION_SPENT);
         if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -242,6 +244,7 @@ impl Portal {
             || session.expires_at <= self.clock.now()
             || session.channel != channel
             || session.login != login
+            || phone.is_some_and(|p| p != session.phone)
         {
             return Err(spent());
         }

@@ -286,14 +286,7 @@ impl Portal {
             return Err(refuse(&attempt, PortalError::refused("consent-missing", messages::NO_CONSENT)));
         }
         let session = self
-            .open_binding_session(req.session_id.trim(), Channel::Counter, &login)
-            .and_then(|s| {
-                if s.phone == phone.as_str() {
-                    Ok(s)
-                } else {
-                    Err(PortalError::refused("otp-session-spent", messages::SESSION_SPENT))
-                }
-            })
+            .open_binding_session(req.session_id.trim(), Channel::Counter, &login, Some(phone.as_str()))
             .map_err(|e| refuse(&attempt, e))?;
         let record =
             registry::person_may_have_account(self.registry.as_ref(), &iin).map_err(|e| refuse(&attempt, e))?;
@@ -400,14 +393,7 @@ impl Portal {
             .filter(|a| a.kind == AccountKind::Individual)
             .ok_or_else(|| refuse(&attempt, PortalError::refused("no-account", messages::NO_ACCOUNT)))?;
         let session = self
-            .open_binding_session(req.session_id.trim(), v.channel, &login)
-            .and_then(|s| {
-                if s.phone == phone.as_str() {
-                    Ok(s)
-                } else {
-                    Err(PortalError::refused("otp-session-spent", messages::SESSION_SPENT))
-                }
-            })
+            .open_binding_session(req.session_id.trim(), v.channel, &login, Some(phone.as_str()))
             .map_err(|e| refuse(&attempt, e))?;
         registry::person_may_have_account(self.registry.as_ref(), &iin).map_err(|e| refuse(&attempt, e))?;
         self.check_binding_code(&session, &req.code).map_err(|e| refuse(&attempt, e))?;
