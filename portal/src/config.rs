@@ -73,6 +73,9 @@ pub struct PortalConfig {
     /// Digital documents (see [`crate::documents::config`]).
     #[serde(default)]
     pub documents: crate::documents::config::DocumentsConfig,
+    /// Phone binding and SMS (see [`crate::phone::config`]).
+    #[serde(default)]
+    pub phone: crate::phone::config::PhoneConfig,
 }
 
 fn default_listen() -> SocketAddr {
@@ -234,6 +237,7 @@ impl PortalConfig {
             }
             s.chain.iter_mut().for_each(fix);
         }
+        self.phone.resolve(base);
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -251,6 +255,7 @@ impl PortalConfig {
             crate::account::counter::check_rule(rule).map_err(ConfigError::Invalid)?;
         }
         self.documents.validate().map_err(ConfigError::Invalid)?;
+        self.phone.validate().map_err(ConfigError::Invalid)?;
         Ok(())
     }
 }

@@ -29,6 +29,10 @@ pub enum PortalError {
     /// Too many tries (short-code guessing): refused for `retry_after` seconds (429).
     #[error("{message}")]
     Limited { kind: &'static str, message: String, retry_after: i64 },
+    /// Asked again too soon (a code resent within the send limits): nothing changed; the
+    /// next try may come at `until`, `retry_after` seconds from now (429).
+    #[error("{message}")]
+    TooSoon { message: String, until: time::OffsetDateTime, retry_after: i64 },
     /// A part the request needs is not configured or not reachable (503).
     #[error("{0}")]
     Unavailable(String),
@@ -65,6 +69,7 @@ impl PortalError {
             | Self::Limited { kind, .. } => kind,
             Self::Duplicate(_) => "account-exists",
             Self::Locked { .. } => "password-login-locked",
+            Self::TooSoon { .. } => "too-soon",
             Self::Unavailable(_) => "unavailable",
             Self::Store(_) | Self::Internal(_) => "internal",
         }

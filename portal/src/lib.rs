@@ -1,7 +1,8 @@
 //! The e-government portal that relies on the national CA (document 002): accounts created by
 //! signature or at a State Corporation counter, login by password (with the 10-failure /
 //! 15-minute lockout), by signature and by one-time password, sessions, password recovery by
-//! signature or email, and the HTTP API of `portal-server`.
+//! signature or email, binding a mobile phone number (documents 000, 001: [`phone`]), and the
+//! HTTP API of `portal-server`.
 //!
 //! The portal is a relying party with its own trust boundary: it verifies signatures with
 //! `ca-core` against the CA's published certificates and CRLs, asks the person registry, and
@@ -9,7 +10,9 @@
 //!
 //! Layout: [`account`] (registration, passwords, recovery, counter), [`login`] (password,
 //! signature, one-time password; sessions), [`otp`] (the one OTP service), [`notify`] (mail
-//! outbox, SMS), [`documents`] (authority-signed documents, open access, consent), [`journal`], [`store`] (the only code that touches SQL), [`http`] (handlers
+//! outbox, the SMS outbox and its transports), [`phone`] (numbers, the binding channels),
+//! [`documents`] (authority-signed documents, open access, consent), [`journal`], [`store`]
+//! (the only code that touches SQL), [`http`] (handlers
 //! that only translate).
 
 #![forbid(unsafe_code)]
@@ -24,6 +27,7 @@ pub mod login;
 pub mod messages;
 pub mod notify;
 pub mod otp;
+pub mod phone;
 pub mod registry;
 pub mod setup;
 pub mod signing;
@@ -71,6 +75,8 @@ pub struct Portal {
     pub signer: Option<PortalSigner>,
     pub counter: CounterConfig,
     pub metrics: Metrics,
+    /// Phone binding: its settings, OTP service and SMS sender.
+    pub phone: crate::phone::PhoneService,
     /// Authenticates the challenges the portal issues (see [`login::challenge`]).
     pub challenge_key: aws_lc_rs::hmac::Key,
     /// Digital documents: authorities, integrated systems, open-access policy.

@@ -69,19 +69,27 @@ impl OtpService {
     /// A new code for `purpose`/`subject` (the previous one stops working). The caller sends
     /// it; it is never stored or logged in clear.
     pub fn issue(&self, purpose: &str, subject: &str) -> Result<Zeroizing<String>, PortalError> {
+        let (code, otp) = self.prepare(purpose, subject)?;
+        self.store.issue_otp(&otp)?;
+        Ok(code)
+    }
+
+    /// A new code and what to store of it, for a caller that stores it in a transaction of
+    /// its own (with the SMS that carries it).
+    pub fn prepare(&self, purpose: &str, subject: &str) -> Result<(Zeroizing<String>, NewOtp), PortalError> {
         let code = random_code()?;
         let mut salt = [0u8; 16];
         OsRng.try_fill_bytes(&mut salt).map_err(|e| PortalError::internal(format!("random: {e}")))?;
         let now = self.clock.now();
-        self.store.issue_otp(&NewOtp {
+        let otp = NewOtp {
             purpose: purpose.into(),
             subject: subject.into(),
             salt,
             code_hash: code_hash(&salt, purpose, subject, &code),
             created_at: now,
             expires_at: now + self.ttl,
-        })?;
-        Ok(code)
+        };
+        Ok((code, otp))
     }
 
     /// Check `code` for `purpose`/`subject`: the attempt counts whatever the answer.

@@ -10,8 +10,10 @@ use crate::config::PortalConfig;
 use crate::documents::timestamp::{HttpTimeStamper, TimeStamper};
 use crate::http::metrics::Metrics;
 use crate::login::otp_login::BoundPhones;
+use crate::notify::sms::{sms_transport, OutboxSms, SmsDispatcher};
 use crate::notify::{Mailer, SmsSender};
 use crate::otp::{OtpService, DEFAULT_ATTEMPTS, MAX_TTL};
+use crate::phone::{PhoneService, StoreBoundPhones};
 use crate::registry::CsvRegistry;
 use crate::signing::PortalSigner;
 use crate::store::{PortalStore, SqlitePortalStore};
@@ -21,7 +23,9 @@ use crate::Portal;
 /// The parts of a portal that are not in its configuration file.
 pub struct Plugins {
     pub clock: Arc<dyn Clock>,
-    pub phones: Arc<dyn BoundPhones>,
+    /// Where OTP login finds an account's phone; `None`: the phone bindings in the store.
+    pub phones: Option<Arc<dyn BoundPhones>>,
+    /// How OTP login sends its codes; `None`: the SMS outbox, when `[phone.sms]` is configured.
     pub sms: Option<Arc<dyn SmsSender>>,
 }
 
@@ -38,6 +42,24 @@ pub fn build(config: &PortalConfig, plugins: Plugins) -> Result<Portal, String> 
         .mail
         .as_ref()
         .map(|m| Mailer::new(store.clone(), plugins.clock.clone(), Arc::new(Maildir::new(&m.maildir, m.from.clone()))));
+    let dispatcher = match &config.phone.sms {
+        Some(sms) => {
+            Some(SmsDispatcher::new(store.clone(), plugins.clock.clone(), sms_transport(sms, &config.phone.sender)?))
+        }
+        None => None,
+    };
+    let sms = plugins.sms.or_else(|| {
+        dispatcher.as_ref().map(|_| {
+            Arc::new(OutboxSms {
+                store: store.clone(),
+                clock: plugins.clock.clone(),
+                purpose: "login-code",
+                valid_for: Some(MAX_TTL),
+            }) as Arc<dyn SmsSender>
+        })
+    });
+    let phones = plugins.phones.unwrap_or_else(|| Arc::new(StoreBoundPhones(store.clone())));
+    let phone = PhoneService::new(config.phone.clone(), store.clone(), plugins.clock.clone(), dispatcher);
     let key = zeroize::Zeroizing::new(store.challenge_key().map_err(|e| e.to_string())?);
     let challenge_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key.as_ref());
     let stamper =
@@ -56,8 +78,9 @@ pub fn build(config: &PortalConfig, plugins: Plugins) -> Result<Portal, String> 
         stamper,
         passwords,
         policy: config.login,
-        phones: plugins.phones,
-        sms: plugins.sms,
+        phones,
+        sms,
+        phone,
         mailer,
         signer,
         counter: config.counter.clone(),

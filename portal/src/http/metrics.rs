@@ -13,6 +13,10 @@ pub struct Metrics {
     registrations: Mutex<BTreeMap<String, u64>>,
     requests: Mutex<BTreeMap<(String, u16), u64>>,
     lockouts: AtomicU64,
+    /// (channel, outcome) → count of phone binding attempts.
+    phone: Mutex<BTreeMap<(String, String), u64>>,
+    /// (channel, within the 10-minute budget) → bindings.
+    phone_service: Mutex<BTreeMap<(String, bool), u64>>,
 }
 
 fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
@@ -28,6 +32,14 @@ impl Metrics {
     }
     pub fn request(&self, route: &str, status: u16) {
         bump(&self.requests, (route.to_owned(), status));
+    }
+    /// A phone binding attempt: `outcome` is `code-sent`, `bound`, `changed` or the refusal.
+    pub fn phone_binding(&self, channel: &str, outcome: &str) {
+        bump(&self.phone, (channel.to_owned(), outcome.to_owned()));
+    }
+    /// A binding done, within its service-time budget or not.
+    pub fn phone_service_time(&self, channel: &str, within_budget: bool) {
+        bump(&self.phone_service, (channel.to_owned(), within_budget));
     }
     /// An IIN/BIN reached the failure limit.
     pub fn lockout(&self) {
@@ -54,6 +66,22 @@ impl Metrics {
         let _ = writeln!(out, "# TYPE portal_http_requests_total counter");
         for ((route, status), n) in self.requests.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             let _ = writeln!(out, "portal_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}");
+        }
+        let _ =
+            writeln!(out, "# HELP portal_phone_binding_attempts_total Phone binding attempts by channel and outcome.");
+        let _ = writeln!(out, "# TYPE portal_phone_binding_attempts_total counter");
+        for ((channel, outcome), n) in self.phone.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ =
+                writeln!(out, "portal_phone_binding_attempts_total{{channel=\"{channel}\",outcome=\"{outcome}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP portal_phone_bindings_total Bindings by channel and whether they met the 10-minute service budget."
+        );
+        let _ = writeln!(out, "# TYPE portal_phone_bindings_total counter");
+        for ((channel, within), n) in self.phone_service.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ =
+                writeln!(out, "portal_phone_bindings_total{{channel=\"{channel}\",within_budget=\"{within}\"}} {n}");
         }
         out
     }

@@ -8,6 +8,7 @@ mod documents;
 pub mod metrics;
 mod openapi;
 mod openapi_documents;
+mod phone;
 mod routes;
 
 use std::sync::Arc;
@@ -28,6 +29,9 @@ pub const MAX_BODY: usize = 256 * 1024;
 pub const MAX_CONCURRENT_REQUESTS: usize = 512;
 /// Longest a request may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How often the SMS outbox is looked at (codes live 5 minutes: they must go out at once).
+pub const SMS_INTERVAL: Duration = Duration::from_secs(2);
 
 /// What the handlers share.
 pub struct AppState {
@@ -60,7 +64,9 @@ impl IntoResponse for ApiError {
             PortalError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
             PortalError::Refused { .. } => StatusCode::FORBIDDEN,
             PortalError::Duplicate(_) => StatusCode::CONFLICT,
-            PortalError::Locked { .. } | PortalError::Limited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            PortalError::Locked { .. } | PortalError::Limited { .. } | PortalError::TooSoon { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             PortalError::NotFound { .. } => StatusCode::NOT_FOUND,
             PortalError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             PortalError::Store(_) | PortalError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -75,6 +81,10 @@ impl IntoResponse for ApiError {
             retry_after = Some(*seconds);
         }
         if let PortalError::Limited { retry_after: seconds, .. } = &e {
+            retry_after = Some(*seconds);
+        }
+        if let PortalError::TooSoon { until, retry_after: seconds, .. } = &e {
+            body["retry_at"] = serde_json::Value::String(ca_core::clock::rfc3339(*until));
             retry_after = Some(*seconds);
         }
         if status.is_server_error() && !matches!(e, PortalError::Unavailable(_)) {
@@ -167,6 +177,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/recovery/email", post(routes::recover_email))
         .route("/api/v1/counter/registrations", post(routes::counter_register))
         .merge(documents::routes())
+        .merge(phone::routes())
         .fallback(no_route)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(json_errors))
@@ -176,7 +187,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Serve until Ctrl-C or SIGTERM; the outbox is retried every minute meanwhile.
+/// Serve until Ctrl-C or SIGTERM; the mail outbox is retried every minute and the SMS outbox
+/// every [`SMS_INTERVAL`] meanwhile.
 pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AppState>) -> std::io::Result<()> {
     let mailer = state.portal.mailer.clone().map(|mailer| {
         tokio::spawn(async move {
@@ -190,9 +202,22 @@ pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AppState>) -> s
             }
         })
     });
+    let sms =
+        state.portal.phone.dispatcher.clone().filter(|_| state.portal.phone.config.send_from_serve).map(|dispatcher| {
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(SMS_INTERVAL);
+                loop {
+                    tick.tick().await;
+                    let d = dispatcher.clone();
+                    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || d.deliver_pending()).await {
+                        tracing::warn!(error = %e, "SMS delivery failed");
+                    }
+                }
+            })
+        });
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
-    if let Some(task) = mailer {
+    for task in [mailer, sms].into_iter().flatten() {
         task.abort();
     }
     served

@@ -40,14 +40,17 @@ pub(super) fn message() -> Value {
 }
 
 pub(super) fn document() -> Value {
-    let mut doc = base_document();
-    if let (Some(paths), Value::Object(more)) = (doc["paths"].as_object_mut(), super::openapi_documents::paths()) {
-        paths.extend(more);
+    let mut doc = core_document();
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        if let Value::Object(more) = super::openapi_documents::paths() {
+            paths.extend(more);
+        }
+        paths.extend(super::phone::openapi_paths());
     }
     doc
 }
 
-fn base_document() -> Value {
+fn core_document() -> Value {
     let s = json!({ "type": "string" });
     let session = json!({ "$ref": "#/components/schemas/Session" });
     let bad = ("400", "Malformed input (JSON, CMS, IIN/BIN, email, a password rule)");

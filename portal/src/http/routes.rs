@@ -35,7 +35,7 @@ pub(super) fn client(headers: &HeaderMap, extensions: &axum::http::Extensions) -
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
+pub(super) fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
     let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
     match value.get(..7) {
         Some(scheme) if scheme.eq_ignore_ascii_case("bearer ") && !value[7..].trim().is_empty() => {

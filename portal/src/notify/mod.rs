@@ -2,6 +2,8 @@
 //! the change it reports, then delivered by a [`Transport`] — a maildir or SMTP, the CA's
 //! transports), and SMS for one-time passwords through an [`SmsSender`].
 
+pub mod sms;
+
 use std::sync::Arc;
 
 use ca_core::clock::Clock;

@@ -8,9 +8,11 @@
 //! its read and its write in one transaction.
 
 pub mod documents;
+pub mod phone;
 mod sqlite;
 
 pub use documents::DocumentStore;
+pub use phone::PhoneStore;
 pub use sqlite::SqlitePortalStore;
 
 use ca_core::store::{NonceStore, StoreError};
@@ -170,7 +172,7 @@ pub enum OtpOutcome {
 }
 
 /// The portal's storage.
-pub trait PortalStore: NonceStore + DocumentStore + Send + Sync {
+pub trait PortalStore: NonceStore + DocumentStore + PhoneStore + Send + Sync {
     /// Create an account; `Ok(None)` if the login already has one (nothing changed).
     fn create_account(&self, account: &NewAccount) -> Result<Option<i64>, StoreError>;
     fn account_by_login(&self, login: &str) -> Result<Option<Account>, StoreError>;

@@ -162,12 +162,13 @@ impl TestPortal {
                 request_window_seconds: 600,
             },
             documents: Default::default(),
+            phone: Default::default(),
         };
         tweak(&mut config);
         config.validate().unwrap();
         let phones = Arc::new(TestPhones::default());
         let portal = Arc::new(
-            build(&config, Plugins { clock: clock.clone(), phones: phones.clone(), sms: Some(phones.clone()) })
+            build(&config, Plugins { clock: clock.clone(), phones: Some(phones.clone()), sms: Some(phones.clone()) })
                 .unwrap(),
         );
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();

@@ -16,6 +16,7 @@ pub(super) struct Migration {
 
 pub(super) const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "accounts, lockout, failed-login journal, sessions, OTP, outbox", sql: V1 },
+    Migration { version: 2, name: "phone bindings, binding OTP sessions and journal, SMS outbox", sql: V2 },
     Migration { version: 3, name: "digital documents, access grants, release requests, document journal", sql: V3 },
 ];
 
@@ -214,6 +215,83 @@ CREATE TRIGGER document_events_no_delete BEFORE DELETE ON document_events
 BEGIN
     SELECT RAISE(ABORT, 'the document journal is append-only');
 END;
+"#;
+
+// One current binding per account and per number (partial unique indexes); ended bindings
+// stay as history. The journal is append-only like the failed-login journal. An SMS keeps its
+// stable message id for every attempt; its body is erased once sent or dropped.
+const V2: &str = r#"
+CREATE TABLE phone_bindings (
+    id              INTEGER NOT NULL PRIMARY KEY,
+    account_id      INTEGER NOT NULL REFERENCES accounts (id),
+    phone           TEXT    NOT NULL CHECK (phone GLOB '+77[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]'),
+    channel         TEXT    NOT NULL CHECK (channel IN ('portal', 'mobile-app', 'bank-app', 'counter')),
+    session_id      TEXT    NOT NULL,
+    bound_at        INTEGER NOT NULL,
+    service_seconds INTEGER NOT NULL,
+    evidence        TEXT    NOT NULL,
+    signed_request  BLOB    NOT NULL,
+    ended_at        INTEGER,
+    end_reason      TEXT
+) STRICT;
+CREATE UNIQUE INDEX phone_bindings_current_of_account ON phone_bindings (account_id) WHERE ended_at IS NULL;
+CREATE UNIQUE INDEX phone_bindings_current_of_phone ON phone_bindings (phone) WHERE ended_at IS NULL;
+
+CREATE TABLE phone_sessions (
+    id           TEXT    NOT NULL PRIMARY KEY,
+    account_id   INTEGER REFERENCES accounts (id),
+    login        TEXT    NOT NULL,
+    phone        TEXT    NOT NULL,
+    channel      TEXT    NOT NULL,
+    requested_by TEXT    NOT NULL,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,
+    closed_at    INTEGER
+) STRICT;
+CREATE INDEX phone_sessions_open ON phone_sessions (login) WHERE closed_at IS NULL;
+
+CREATE TABLE phone_attempts (
+    seq            INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+    at             INTEGER NOT NULL,
+    login          TEXT    NOT NULL,
+    phone          TEXT,
+    channel        TEXT    NOT NULL,
+    outcome        TEXT    NOT NULL,
+    reason         TEXT    NOT NULL,
+    actor          TEXT,
+    session_id     TEXT,
+    client_address TEXT
+) STRICT;
+CREATE INDEX phone_attempts_by_login ON phone_attempts (login, seq);
+CREATE TRIGGER phone_attempts_no_update BEFORE UPDATE ON phone_attempts
+BEGIN
+    SELECT RAISE(ABORT, 'the journal of phone binding attempts is append-only');
+END;
+CREATE TRIGGER phone_attempts_no_delete BEFORE DELETE ON phone_attempts
+BEGIN
+    SELECT RAISE(ABORT, 'the journal of phone binding attempts is append-only');
+END;
+
+CREATE TABLE sms_outbox (
+    id              INTEGER NOT NULL PRIMARY KEY,
+    message_id      TEXT    NOT NULL UNIQUE,
+    recipient       TEXT    NOT NULL,
+    body            TEXT    NOT NULL,
+    purpose         TEXT    NOT NULL,
+    login           TEXT,
+    created_at      INTEGER NOT NULL,
+    expires_at      INTEGER,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    sent_at         INTEGER,
+    dropped_at      INTEGER,
+    gateway_ref     TEXT,
+    last_error      TEXT
+) STRICT;
+CREATE INDEX sms_outbox_pending ON sms_outbox (next_attempt_at) WHERE sent_at IS NULL AND dropped_at IS NULL;
+-- The send limits count codes per IIN and per number over the last hour.
+CREATE INDEX sms_outbox_codes_by_login ON sms_outbox (login, created_at) WHERE purpose = 'phone-code';
+CREATE INDEX sms_outbox_codes_by_recipient ON sms_outbox (recipient, created_at) WHERE purpose = 'phone-code';
 "#;
 
 pub(super) fn current_version(conn: &Connection) -> Result<i64, StoreError> {

@@ -5,6 +5,7 @@
 mod auth;
 mod documents;
 mod migrations;
+mod phone;
 #[cfg(test)]
 mod tests;
 
