@@ -72,4 +72,7 @@ pub struct Portal {
     pub metrics: Metrics,
     /// Authenticates the challenges the portal issues (see [`login::challenge`]).
     pub challenge_key: aws_lc_rs::hmac::Key,
+    /// When this process started (its clock): challenges issued before are refused, since the
+    /// record of their use may have been lost with an OS crash (see [`store::SqlitePortalStore`]).
+    pub started_at: time::OffsetDateTime,
 }

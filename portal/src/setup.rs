@@ -41,6 +41,7 @@ pub fn build(config: &PortalConfig, plugins: Plugins) -> Result<Portal, String> 
     let challenge_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key.as_ref());
     Ok(Portal {
         challenge_key,
+        started_at: plugins.clock.now(),
         otp: OtpService::new(store.clone(), plugins.clock.clone(), MAX_TTL, DEFAULT_ATTEMPTS),
         store,
         clock: plugins.clock,

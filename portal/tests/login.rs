@@ -223,3 +223,29 @@ fn eds_login_refuses_a_sign_key_a_replayed_challenge_and_an_unregistered_person(
     let (status, body) = t.post("/api/v1/login/eds", json!({ "cms": "garbage" }));
     assert_eq!((status, body["error"].as_str().unwrap()), (400, "malformed-cms"));
 }
+
+/// A login records the challenge's use without an fsync of its own, so a record lost with an
+/// OS crash must not let the challenge be used again: a portal refuses the challenges issued
+/// before it started, and its own work.
+#[test]
+fn a_challenge_issued_before_a_restart_is_refused() {
+    let t = TestPortal::start();
+    let holder = t.register_person(38, PASSWORD);
+    let raw = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, t.challenge()).unwrap();
+    let cms = t.sign(&holder, &raw);
+    t.clock.advance(Duration::seconds(1));
+    let plugins = portal::setup::Plugins { clock: t.clock.clone(), phones: t.phones.clone(), sms: None };
+    let restarted = portal::setup::build(&t.config, plugins).unwrap();
+    let refused = restarted.login_eds(cms.as_bytes(), None, &portal::Client::default()).unwrap_err();
+    assert_eq!(refused.kind(), "challenge-expired", "{refused}");
+    assert!(refused.to_string().contains("before the portal restarted"), "{refused}");
+    let fresh = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        restarted.issue_challenge().unwrap().challenge,
+    )
+    .unwrap();
+    let grant = restarted.login_eds(t.sign(&holder, &fresh).as_bytes(), None, &portal::Client::default()).unwrap();
+    assert_eq!(grant.login, fixtures::person(38).iin.to_string());
+    // The portal that issued the first challenge (started before it) still accepts it once.
+    assert_eq!(t.post("/api/v1/login/eds", json!({ "cms": cms })).0, 200);
+}

@@ -201,7 +201,8 @@ pub trait PortalStore: NonceStore + Send + Sync {
     fn create_session(&self, session: &NewSession) -> Result<i64, StoreError>;
     /// Use the single-use id `used` (a challenge) and open `session` in one transaction:
     /// `None` (and no session) when the id was already used. The id is remembered until
-    /// `keep_until`.
+    /// `keep_until`. May be committed without an fsync of its own (durable against a crash of
+    /// the process, not of the OS): see [`SqlitePortalStore`]'s module documentation.
     fn open_session_using(
         &self,
         used: &[u8; 32],
@@ -212,7 +213,8 @@ pub trait PortalStore: NonceStore + Send + Sync {
     /// created (so every process on it, and a restart, accept the same challenges).
     fn challenge_key(&self) -> Result<[u8; 32], StoreError>;
     /// Find the session of a token hash and mark it used at `now`, unless it expired or was
-    /// idle for longer than `idle`.
+    /// idle for longer than `idle`. May be committed without an fsync of its own, like
+    /// [`open_session_using`](Self::open_session_using).
     fn touch_session(
         &self,
         token_hash: &[u8; 32],

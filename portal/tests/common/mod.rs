@@ -87,6 +87,8 @@ pub struct TestPortal {
     pub maildir: PathBuf,
     pub portal_signer: Holder,
     pub workstation: Holder,
+    /// The configuration it was started with (to open a second portal on the same database).
+    pub config: PortalConfig,
     counter: std::sync::atomic::AtomicU32,
 }
 
@@ -187,6 +189,7 @@ impl TestPortal {
             maildir,
             portal_signer,
             workstation,
+            config,
             counter: std::sync::atomic::AtomicU32::new(2),
         };
         me.publish_crls(&[]);
