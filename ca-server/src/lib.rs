@@ -14,11 +14,9 @@
 
 mod api;
 pub mod checkpoints;
-mod crl_source;
 mod distribution;
 mod metrics;
 mod ocsp_http;
-mod ocsp_source;
 pub mod rate_limit;
 pub mod refusals;
 mod reload;
@@ -41,8 +39,8 @@ use hsm::pkcs11::{KeySelector, Pkcs11Module, SecretPin, TokenSelector};
 use hsm::SoftwareKey;
 
 pub use api::sign::{ApiTokens, SystemSigner};
+pub use ca_core::cms::fetch::{CrlRevocationSource, OcspRevocationSource};
 pub use checkpoints::AuditCheckpoints;
-pub use crl_source::CrlRevocationSource;
 pub use distribution::CpsPage;
 pub use metrics::Metrics;
 pub use rate_limit::{Rate, RateLimiter};

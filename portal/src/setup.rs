@@ -29,7 +29,7 @@ pub struct Plugins {
 pub fn build(config: &PortalConfig, plugins: Plugins) -> Result<Portal, String> {
     let store: Arc<dyn PortalStore> =
         Arc::new(SqlitePortalStore::open(&config.store).map_err(|e| format!("{}: {e}", config.store.display()))?);
-    let trust = PortalTrust::from_config(&config.trust).map_err(|e| e.to_string())?;
+    let trust = PortalTrust::from_config(&config.trust, plugins.clock.clone()).map_err(|e| e.to_string())?;
     let registry = CsvRegistry::load(&config.registry.csv)?;
     let passwords = PasswordHasherConfig::new(config.argon2).map_err(|e| e.to_string())?;
     let signer = config.signing.as_ref().map(PortalSigner::load).transpose()?;

@@ -140,12 +140,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if ca_dir.is_none() && anchor.is_empty() {
                 bail!("give --ca-dir or --anchor to verify the portal's answer");
             }
-            let trust = PortalTrust::from_config(&TrustConfig {
-                ca_dir,
-                anchors: anchor,
-                intermediates: intermediate,
-                crl_dirs: crl_dir,
-            })?;
+            let trust = PortalTrust::from_config(
+                &TrustConfig { ca_dir, anchors: anchor, intermediates: intermediate, crl_dirs: crl_dir },
+                Arc::new(SystemClock),
+            )?;
             let password = zeroize::Zeroizing::new(
                 std::env::var(&p12_password_env).with_context(|| format!("{p12_password_env} is not set"))?,
             );

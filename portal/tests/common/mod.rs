@@ -101,7 +101,11 @@ impl TestPortal {
 
     /// Start with the configuration changed by `tweak`.
     pub fn start_with(tweak: impl FnOnce(&mut PortalConfig)) -> Self {
-        let ca = TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256);
+        Self::start_on(TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256), tweak)
+    }
+
+    /// Start relying on `ca` (e.g. one whose certificates point at a local ca-server).
+    pub fn start_on(ca: TestCa, tweak: impl FnOnce(&mut PortalConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let now = fixtures::fixed_now().0;
         let clock = Arc::new(TestClock(Mutex::new(now)));
