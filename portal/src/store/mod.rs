@@ -103,6 +103,15 @@ pub struct FailedAttempt {
     pub reason: String,
 }
 
+/// What [`PortalStore::create_or_reset_account`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CounterOutcome {
+    Created,
+    Reset,
+    /// The account exists and is blocked: left as it was.
+    Blocked,
+}
+
 /// A session to open; the token itself is never stored, only its SHA-256.
 #[derive(Clone, Debug)]
 pub struct NewSession {
@@ -174,8 +183,9 @@ pub trait PortalStore: NonceStore + Send + Sync {
     fn account_by_login(&self, login: &str) -> Result<Option<Account>, StoreError>;
     fn account_by_id(&self, id: i64) -> Result<Option<Account>, StoreError>;
     /// Create the account, or give an existing one `account`'s password hash and state (the
-    /// counter flow), in one transaction. `true` when it was created.
-    fn create_or_reset_account(&self, account: &NewAccount) -> Result<bool, StoreError>;
+    /// counter flow), in one transaction: `Created`, `Reset`, or `Blocked` when the existing
+    /// account is blocked (then nothing changes: a new password does not lift a block).
+    fn create_or_reset_account(&self, account: &NewAccount) -> Result<CounterOutcome, StoreError>;
     /// Change a password (see [`PasswordChange`]), atomically.
     fn change_password(&self, change: &PasswordChange) -> Result<(), StoreError>;
 

@@ -251,21 +251,30 @@ impl PortalStore for SqlitePortalStore {
         self.account_where("id = ?1", &id)
     }
 
-    fn create_or_reset_account(&self, account: &NewAccount) -> Result<bool, StoreError> {
+    fn create_or_reset_account(&self, account: &NewAccount) -> Result<super::CounterOutcome, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting a transaction")?;
-        let updated = tx
-            .execute(
-                "UPDATE accounts SET password_hash = ?2, state = ?3, password_changed_at = ?4 WHERE login = ?1",
-                params![account.login, account.password_hash, account.state.name(), millis(account.at)],
-            )
-            .context("resetting an account's password")?;
-        let created = updated == 0;
-        if created {
-            insert_account(&tx, account).context("creating an account")?;
-        }
+        let state: Option<String> = tx
+            .query_row("SELECT state FROM accounts WHERE login = ?1", [&account.login], |r| r.get(0))
+            .optional()
+            .context("reading an account's state")?;
+        let outcome = match state.as_deref() {
+            Some(s) if s == AccountState::Blocked.name() => super::CounterOutcome::Blocked,
+            Some(_) => {
+                tx.execute(
+                    "UPDATE accounts SET password_hash = ?2, state = ?3, password_changed_at = ?4 WHERE login = ?1",
+                    params![account.login, account.password_hash, account.state.name(), millis(account.at)],
+                )
+                .context("resetting an account's password")?;
+                super::CounterOutcome::Reset
+            }
+            None => {
+                insert_account(&tx, account).context("creating an account")?;
+                super::CounterOutcome::Created
+            }
+        };
         tx.commit().context("committing an account")?;
-        Ok(created)
+        Ok(outcome)
     }
 
     fn change_password(&self, change: &PasswordChange) -> Result<(), StoreError> {

@@ -1,7 +1,7 @@
 use time::{Duration, OffsetDateTime};
 
 use super::*;
-use crate::store::{AttemptGate, FailedAttempt, NewMail, NewSession, SessionLookup};
+use crate::store::{AttemptGate, CounterOutcome, FailedAttempt, NewMail, NewSession, SessionLookup};
 
 fn account(login: &str) -> NewAccount {
     NewAccount {
@@ -26,10 +26,10 @@ fn accounts_are_unique_per_login_and_the_counter_resets_or_creates() {
     assert_eq!((a.id, a.state, a.created_by), (id, AccountState::Active, CreatedBy::SelfService));
     let reset =
         NewAccount { password_hash: "h2".into(), state: AccountState::MustChangePassword, ..account("900101300017") };
-    assert!(!store.create_or_reset_account(&reset).unwrap(), "existing: reset");
+    assert_eq!(store.create_or_reset_account(&reset).unwrap(), CounterOutcome::Reset, "existing: reset");
     let a = store.account_by_id(id).unwrap().unwrap();
     assert_eq!((a.password_hash.as_str(), a.state), ("h2", AccountState::MustChangePassword));
-    assert!(store.create_or_reset_account(&account("900101300025")).unwrap(), "new: created");
+    assert_eq!(store.create_or_reset_account(&account("900101300025")).unwrap(), CounterOutcome::Created);
 }
 
 #[test]
