@@ -115,7 +115,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
                 tracing::info!(address = %listener.local_addr()?, "portal-server listening");
-                serve(listener, AppState::new(Arc::new(portal))).await.context("serving")
+                serve(listener, AppState::behind(Arc::new(portal), config.server.trusted_proxies.clone()))
+                    .await
+                    .context("serving")
             })
         }
         Command::CounterRegister(args) => {

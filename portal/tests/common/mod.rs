@@ -167,6 +167,7 @@ impl TestPortal {
                 }],
                 request_window_seconds: 600,
             },
+            server: Default::default(),
         };
         tweak(&mut config);
         config.validate().unwrap();
@@ -178,7 +179,7 @@ impl TestPortal {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let port = listener.local_addr().unwrap().port();
-        runtime.spawn(serve(listener, AppState::new(portal.clone())));
+        runtime.spawn(serve(listener, AppState::behind(portal.clone(), config.server.trusted_proxies.clone())));
         let me = Self {
             ca,
             dir,
