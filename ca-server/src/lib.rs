@@ -16,11 +16,9 @@
 
 mod api;
 pub mod checkpoints;
-mod crl_source;
 mod distribution;
 mod metrics;
 mod ocsp_http;
-mod ocsp_source;
 pub mod rate_limit;
 pub mod refusals;
 mod reload;
@@ -45,8 +43,8 @@ use hsm::pkcs11::{KeySelector, Pkcs11Module, SecretPin, TokenSelector};
 use hsm::SoftwareKey;
 
 pub use api::sign::{ApiTokens, SystemSigner};
+pub use ca_core::cms::fetch::{CrlRevocationSource, OcspRevocationSource};
 pub use checkpoints::AuditCheckpoints;
-pub use crl_source::CrlRevocationSource;
 pub use distribution::CpsPage;
 pub use metrics::Metrics;
 pub use rate_limit::{Rate, RateLimiter};
@@ -564,26 +562,10 @@ pub async fn serve(listener: tokio::net::TcpListener, services: Arc<Services>) -
         .clone()
         .map(|checkpoints| tokio::spawn(checkpoints::run(checkpoints, services.clock.clone())));
     let app = router(services).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
+    let served = axum::serve(listener, app).with_graceful_shutdown(http_common::shutdown_signal()).await;
     reloader.abort();
     if let Some(task) = checkpoints {
         task.abort();
     }
     served
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutting down");
 }

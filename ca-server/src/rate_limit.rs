@@ -8,7 +8,7 @@
 //! client). From anyone else the header is ignored: it is the client's own claim.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -75,18 +75,7 @@ impl RateLimiter {
     /// The client a request comes from: the peer, or what a trusted proxy says in
     /// `X-Forwarded-For`.
     pub fn client(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> IpAddr {
-        let peer = peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        if !self.trusted_proxies.contains(&peer) {
-            return peer;
-        }
-        let forwarded: Vec<IpAddr> = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|a| a.trim().parse().ok())
-            .collect();
-        forwarded.into_iter().rev().find(|a| !self.trusted_proxies.contains(a)).unwrap_or(peer)
+        http_common::client_address(peer, headers, &self.trusted_proxies)
     }
 
     /// How long `client` must wait before [`check`](Self::check) would let it through, without
@@ -135,6 +124,8 @@ impl RateLimiter {
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+
     use super::*;
 
     fn ip(s: &str) -> IpAddr {

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ca_core::clock::Clock;
+use ca_core::cms::fetch::{CrlRevocationSource, OcspRevocationSource};
 use ca_core::cms::{
     ca_keys, CmsError, PathOptions, Requirements, RevocationSource, StoreRevocationSource, TrustStore, VerifyContext,
 };
@@ -14,8 +15,6 @@ use ca_core::pkix::AlgorithmPolicy;
 use ca_core::store::Store;
 use time::OffsetDateTime;
 
-use crate::crl_source::CrlRevocationSource;
-use crate::ocsp_source::OcspRevocationSource;
 use crate::StartError;
 
 pub struct Verifier {

@@ -6,6 +6,9 @@
 //! listen = "127.0.0.1:8090"
 //! store = "portal.db"                 # relative paths are relative to this file
 //!
+//! [server]
+//! trusted_proxies = ["127.0.0.1"]     # reverse proxies whose X-Forwarded-For names the client
+//!
 //! [trust]
 //! ca_dir = "../ca"                    # roots, issuing CAs and published CRLs of a CA directory
 //! anchors = []                        # further trust anchors (PEM files)
@@ -76,6 +79,18 @@ pub struct PortalConfig {
     /// Phone binding and SMS (see [`crate::phone::config`]).
     #[serde(default)]
     pub phone: crate::phone::config::PhoneConfig,
+    #[serde(default)]
+    pub server: ServerConfig,
+}
+
+/// The HTTP side.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Reverse proxies (IP addresses) whose `X-Forwarded-For` names the client, for the journal
+    /// and the session list; from anyone else the header is ignored.
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 fn default_listen() -> SocketAddr {

@@ -85,4 +85,7 @@ pub struct Portal {
     pub stamper: Option<Arc<dyn documents::timestamp::TimeStamper>>,
     /// Legal representatives' links (a minor's documents are shown to them).
     pub representatives: Arc<dyn registry::Representatives>,
+    /// When this process started (its clock): challenges issued before are refused, since the
+    /// record of their use may have been lost with an OS crash (see [`store::SqlitePortalStore`]).
+    pub started_at: time::OffsetDateTime,
 }

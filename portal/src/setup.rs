@@ -34,7 +34,7 @@ pub struct Plugins {
 pub fn build(config: &PortalConfig, plugins: Plugins) -> Result<Portal, String> {
     let store: Arc<dyn PortalStore> =
         Arc::new(SqlitePortalStore::open(&config.store).map_err(|e| format!("{}: {e}", config.store.display()))?);
-    let trust = Arc::new(PortalTrust::from_config(&config.trust).map_err(|e| e.to_string())?);
+    let trust = Arc::new(PortalTrust::from_config(&config.trust, plugins.clock.clone()).map_err(|e| e.to_string())?);
     let registry = Arc::new(CsvRegistry::load(&config.registry.csv)?);
     let passwords = PasswordHasherConfig::new(config.argon2).map_err(|e| e.to_string())?;
     let signer = config.signing.as_ref().map(PortalSigner::load).transpose()?;
@@ -68,6 +68,7 @@ pub fn build(config: &PortalConfig, plugins: Plugins) -> Result<Portal, String> 
         });
     Ok(Portal {
         challenge_key,
+        started_at: plugins.clock.now(),
         otp: OtpService::new(store.clone(), plugins.clock.clone(), MAX_TTL, DEFAULT_ATTEMPTS),
         store,
         clock: plugins.clock,

@@ -1,8 +1,11 @@
 //! Whom the portal trusts and how it learns of revocations: the anchors and intermediate CAs
-//! of a CA directory (and any configured besides), and the CRLs the CA publishes, read from
-//! CRL directories and read again when a file changes. A signature is verified at the portal's
-//! own time (the signer's signingTime is not trusted), with revocation required for every
-//! certificate of the path: a certificate whose status no CRL at hand covers is refused.
+//! of a CA directory (and any configured besides), and for each certificate of a path, in
+//! this order: the CRLs in the CRL directories (read again when a file changes) when one of
+//! them is its issuer's; else the CRL its distribution point names, fetched and cached; else
+//! (or when that CRL decides nothing) the OCSP responder its AIA names — the fetching sources
+//! of [`ca_core::cms::fetch`], the same as `ca-server`'s. A signature is verified at the
+//! portal's own time (the signer's signingTime is not trusted), with revocation required for
+//! every certificate of the path: a certificate whose status none of them gives is refused.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,8 +13,12 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use ca_core::ca_dir::CaDir;
-use ca_core::cms::{self, CertificateReport, PathOptions, Requirements, TrustStore, VerifyContext};
-use ca_core::pkix::PkixCrl;
+use ca_core::clock::Clock;
+use ca_core::cms::fetch::{CrlRevocationSource, OcspRevocationSource};
+use ca_core::cms::{
+    self, CertificateReport, PathOptions, Requirements, RevocationFacts, RevocationSource, TrustStore, VerifyContext,
+};
+use ca_core::pkix::{names_equal, PkixCrl};
 use der::Encode;
 use time::OffsetDateTime;
 use x509_cert::Certificate;
@@ -19,11 +26,18 @@ use x509_cert::Certificate;
 use crate::config::TrustConfig;
 use crate::error::PortalError;
 
-/// The trust store and the CRLs.
+/// The trust store and the revocation sources.
 pub struct PortalTrust {
     trust: TrustStore,
-    crl_dirs: Vec<PathBuf>,
-    crls: Mutex<CrlCache>,
+    files: CrlFiles,
+    fetched_crls: CrlRevocationSource,
+    ocsp: OcspRevocationSource,
+}
+
+/// The CRLs of the CRL directories, as a revocation source.
+struct CrlFiles {
+    dirs: Vec<PathBuf>,
+    cache: Mutex<CrlCache>,
 }
 
 #[derive(Default)]
@@ -60,7 +74,7 @@ impl PortalTrust {
     /// Trust as configured: with `ca_dir`, its roots (current and retired, with cross
     /// certificates) as anchors, its issuing CAs (every generation) as intermediates and its
     /// `publish/crl` as a CRL directory.
-    pub fn from_config(config: &TrustConfig) -> Result<Self, TrustError> {
+    pub fn from_config(config: &TrustConfig, clock: Arc<dyn Clock>) -> Result<Self, TrustError> {
         let mut anchors = Vec::new();
         let mut intermediates = Vec::new();
         let mut crl_dirs = config.crl_dirs.clone();
@@ -85,24 +99,37 @@ impl PortalTrust {
         for path in &config.intermediates {
             intermediates.extend(read_pem_certificates(path)?);
         }
-        Self::new(&anchors, &intermediates, crl_dirs)
+        Self::new(&anchors, &intermediates, crl_dirs, clock)
     }
 
-    /// Anchors and intermediates as DER; CRLs from `crl_dirs`.
-    pub fn new(anchors: &[Vec<u8>], intermediates: &[Vec<u8>], crl_dirs: Vec<PathBuf>) -> Result<Self, TrustError> {
+    /// Anchors and intermediates as DER; CRLs from `crl_dirs`, then fetched; `clock` dates the
+    /// fetched evidence's caches.
+    pub fn new(
+        anchors: &[Vec<u8>],
+        intermediates: &[Vec<u8>],
+        crl_dirs: Vec<PathBuf>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, TrustError> {
         let trust = TrustStore::new(anchors, intermediates)
             .map_err(|e| TrustError { path: PathBuf::from("[trust]"), message: e.to_string() })?;
-        let me = Self { trust, crl_dirs, crls: Mutex::new(CrlCache::default()) };
-        me.current_crls();
-        Ok(me)
+        let files = CrlFiles { dirs: crl_dirs, cache: Mutex::new(CrlCache::default()) };
+        files.current();
+        Ok(Self {
+            trust,
+            files,
+            fetched_crls: CrlRevocationSource::new(clock.clone()),
+            ocsp: OcspRevocationSource::new(clock),
+        })
     }
+}
 
+impl CrlFiles {
     /// The CRLs in the CRL directories now: files read again when their time or size changed,
     /// removed files forgotten. A file that is not a CRL is skipped with a warning.
-    fn current_crls(&self) -> Vec<Arc<PkixCrl>> {
-        let mut cache = self.crls.lock().unwrap_or_else(|p| p.into_inner());
+    fn current(&self) -> Vec<Arc<PkixCrl>> {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         let mut seen = BTreeMap::new();
-        for dir in &self.crl_dirs {
+        for dir in &self.dirs {
             let Ok(entries) = std::fs::read_dir(dir) else { continue };
             for path in entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "crl")) {
                 let Ok(meta) = std::fs::metadata(&path) else { continue };
@@ -127,19 +154,42 @@ impl PortalTrust {
         cache.files = seen;
         cache.files.values().map(|(_, _, crl)| crl.clone()).collect()
     }
+}
 
+impl RevocationSource for CrlFiles {
+    fn name(&self) -> &str {
+        "crl-files"
+    }
+
+    /// Never a status of its own: the CRLs go through RFC 5280 §6.3 ([`Self::crls`]).
+    fn status(&self, _certificate: &Certificate, _issuer: &Certificate) -> Result<Option<RevocationFacts>, String> {
+        Ok(None)
+    }
+
+    /// Every CRL at hand when one of them is by the certificate's issuer (§6.3 then picks the
+    /// ones in scope, indirect CRLs included); none otherwise, so that the next source fetches.
+    fn crls(&self, certificate: &Certificate) -> Result<Vec<Arc<PkixCrl>>, String> {
+        let crls = self.current();
+        if crls.iter().any(|c| names_equal(&c.crl.tbs_cert_list.issuer, &certificate.tbs_certificate.issuer)) {
+            Ok(crls)
+        } else {
+            Ok(Vec::new())
+        }
+    }
+}
+
+impl PortalTrust {
     /// Verify a stored signature for its verification report: at the time its signature time
     /// stamp proves (CAdES-T) when it carries a valid one, else at `now`; revocation by the
-    /// CRLs at hand. The report is returned whatever it says.
+    /// CRL files, a fetched CRL or OCSP. The report is returned whatever it says.
     pub fn verify_report(&self, cms_bytes: &[u8], now: OffsetDateTime) -> Result<cms::CmsVerification, PortalError> {
-        let options = PathOptions { crls: self.current_crls(), ..PathOptions::default() };
         let ctx = VerifyContext {
             trust: &self.trust,
-            revocation: Vec::new(),
+            revocation: vec![&self.files, &self.fetched_crls, &self.ocsp],
             now,
             validation_time: None,
             requirements: Requirements::default(),
-            options,
+            options: PathOptions::default(),
         };
         cms::verify(cms_bytes, None, &ctx).map_err(|e| PortalError::invalid("malformed-cms", e.to_string()))
     }
@@ -153,14 +203,14 @@ impl PortalTrust {
         requirements: Requirements,
         now: OffsetDateTime,
     ) -> Result<VerifiedSignature, PortalError> {
-        let options = PathOptions { crls: self.current_crls(), ..PathOptions::default() };
         let ctx = VerifyContext {
             trust: &self.trust,
-            revocation: Vec::new(),
+            revocation: vec![&self.files, &self.fetched_crls, &self.ocsp],
             now,
             validation_time: Some(now),
             requirements,
-            options,
+            // Revocation required (the default): no status from any source is not valid.
+            options: PathOptions::default(),
         };
         let verification =
             cms::verify(cms_bytes, detached, &ctx).map_err(|e| PortalError::invalid("malformed-cms", e.to_string()))?;

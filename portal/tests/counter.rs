@@ -226,3 +226,22 @@ fn the_counter_register_command_signs_sends_verifies_and_prints_the_envelope() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not an authorised counter workstation"));
     drop(other);
 }
+
+/// Document 002's counter flow registers a person or gives a new password; it says nothing of
+/// lifting a block, which stays an administrator's decision: the request is refused and the
+/// account keeps its state and its password.
+#[test]
+fn a_counter_registration_does_not_unblock_a_blocked_account() {
+    let t = TestPortal::start();
+    let (status, body, request) = send(&t, &t.workstation, &applicant(51));
+    assert_eq!(status, 200, "{body}");
+    let before = t.portal.store.account_by_login(&request.iin).unwrap().unwrap();
+    // Blocked by an administrator (no API for it yet: straight in the database).
+    let db = rusqlite::Connection::open(&t.config.store).unwrap();
+    db.execute("UPDATE accounts SET state = 'blocked' WHERE login = ?1", [&request.iin]).unwrap();
+    let (status, body, _) = send(&t, &t.workstation, &applicant(51));
+    assert_eq!((status, body["error"].as_str()), (403, Some("account-blocked")), "{body}");
+    let after = t.portal.store.account_by_login(&request.iin).unwrap().unwrap();
+    assert_eq!(after.state, AccountState::Blocked);
+    assert_eq!(after.password_hash, before.password_hash, "the password is not replaced");
+}

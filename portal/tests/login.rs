@@ -223,3 +223,50 @@ fn eds_login_refuses_a_sign_key_a_replayed_challenge_and_an_unregistered_person(
     let (status, body) = t.post("/api/v1/login/eds", json!({ "cms": "garbage" }));
     assert_eq!((status, body["error"].as_str().unwrap()), (400, "malformed-cms"));
 }
+
+/// A login records the challenge's use without an fsync of its own, so a record lost with an
+/// OS crash must not let the challenge be used again: a portal refuses the challenges issued
+/// before it started, and its own work.
+#[test]
+fn a_challenge_issued_before_a_restart_is_refused() {
+    let t = TestPortal::start();
+    let holder = t.register_person(38, PASSWORD);
+    let raw = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, t.challenge()).unwrap();
+    let cms = t.sign(&holder, &raw);
+    t.clock.advance(Duration::seconds(1));
+    let plugins = portal::setup::Plugins { clock: t.clock.clone(), phones: Some(t.phones.clone()), sms: None };
+    let restarted = portal::setup::build(&t.config, plugins).unwrap();
+    let refused = restarted.login_eds(cms.as_bytes(), None, &portal::Client::default()).unwrap_err();
+    assert_eq!(refused.kind(), "challenge-expired", "{refused}");
+    assert!(refused.to_string().contains("before the portal restarted"), "{refused}");
+    let fresh = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        restarted.issue_challenge().unwrap().challenge,
+    )
+    .unwrap();
+    let grant = restarted.login_eds(t.sign(&holder, &fresh).as_bytes(), None, &portal::Client::default()).unwrap();
+    assert_eq!(grant.login, fixtures::person(38).iin.to_string());
+    // The portal that issued the first challenge (started before it) still accepts it once.
+    assert_eq!(t.post("/api/v1/login/eds", json!({ "cms": cms })).0, 200);
+}
+
+/// Behind a reverse proxy listed in `[server] trusted_proxies` the journal holds the address the
+/// proxy forwards; from any other peer `X-Forwarded-For` is the client's own claim and ignored.
+#[test]
+fn the_journal_has_the_real_client_address_behind_a_trusted_proxy_only() {
+    let failed_from = |t: &TestPortal, forwarded: &str| {
+        let body = json!({ "login": fixtures::person(39).iin.to_string(), "password": "wrong password 1" });
+        let headers = [("Content-Type", "application/json"), ("X-Forwarded-For", forwarded)];
+        let (status, _) =
+            ca_tests::http(t.port, "POST", "/api/v1/login/password", &headers, body.to_string().as_bytes());
+        assert_eq!(status, 401);
+        let journal = t.portal.store.failed_attempts(None, 10).unwrap();
+        journal.last().unwrap().client_address.clone()
+    };
+    let proxied = TestPortal::start_with(|c| c.server.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]);
+    assert_eq!(failed_from(&proxied, "203.0.113.9").as_deref(), Some("203.0.113.9"));
+    // The client's own claim, left of what the proxy appended, is not believed.
+    assert_eq!(failed_from(&proxied, "198.51.100.1, 203.0.113.10").as_deref(), Some("203.0.113.10"));
+    let direct = TestPortal::start();
+    assert_eq!(failed_from(&direct, "203.0.113.9").as_deref(), Some("127.0.0.1"), "no trusted proxy: the peer");
+}

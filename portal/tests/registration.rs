@@ -56,6 +56,16 @@ fn an_individual_and_a_legal_entity_register_and_a_second_registration_is_refuse
     );
     assert!(account.password_hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
     assert_eq!(t.login_password(&bin, PASSWORD).0, 200);
+    // Login by EDS to the entity's account: the head who registered it, and any of its people
+    // whose certificate carries the BIN and an organisation role; not another entity's.
+    let (status, grant) = t.login_eds(&employee);
+    assert_eq!((status, grant["login"].as_str()), (200, Some(bin.as_str())), "{grant}");
+    let colleague = t.holder("staff3", ProfileId::LegalAuth, fixtures::employee(31, 3), vec![Role::Employee]);
+    let (status, grant) = t.login_eds(&colleague);
+    assert_eq!((status, grant["login"].as_str()), (200, Some(bin.as_str())), "{grant}");
+    let outsider = t.holder("staff4", ProfileId::LegalAuth, fixtures::employee(32, 4), vec![Role::Employee]);
+    let (status, body) = t.login_eds(&outsider);
+    assert_eq!((status, body["error"].as_str()), (401, Some("no-account")), "{body}");
     // And the statement endpoint gives exactly the bytes that were signed.
     let (status, body) = t.post(
         "/api/v1/registration/statement",

@@ -143,7 +143,13 @@ pub(super) struct Evidence<'c> {
     ctx: &'c VerifyContext<'c>,
     /// The path as the engine reads it, made on first use.
     path: Option<Option<Vec<Arc<PkixCert>>>>,
+    /// The engine's anchors and other certificates (the trust store's, the relying party's, the
+    /// signature's), made on first use: every link's status reads the same.
+    certificates: Option<EngineCertificates>,
 }
+
+/// Anchors, and the other certificates a path or a CRL issuer's path may use.
+type EngineCertificates = (Vec<Arc<PkixCert>>, Vec<Arc<PkixCert>>);
 
 impl<'c> Evidence<'c> {
     pub(super) fn new(
@@ -159,7 +165,7 @@ impl<'c> Evidence<'c> {
         // that covers every reason.
         let crls = fetched.crls.iter().chain(&ctx.options.crls).chain(carried_crls).cloned().collect();
         let ocsp = fetched.ocsp.into_iter().chain(ctx.options.ocsp_responses.iter().cloned()).collect();
-        Self { leaf, cas, extra, crls, ocsp, ocsp_asked: fetched.ocsp_asked, at, ctx, path: None }
+        Self { leaf, cas, extra, crls, ocsp, ocsp_asked: fetched.ocsp_asked, at, ctx, path: None, certificates: None }
     }
 
     /// When the CRLs fetched for link `k` (0: the leaf) decide nothing (signed by another key,
@@ -191,15 +197,32 @@ impl<'c> Evidence<'c> {
         if self.crls.is_empty() && self.ocsp.is_empty() {
             return None;
         }
-        let (leaf, cas) = (self.leaf, self.cas);
+        let (leaf, cas, extra, ctx) = (self.leaf, self.cas, self.extra, self.ctx);
         let path = self.path.get_or_insert_with(|| {
             let leaf = PkixCert::from_der(&leaf.parsed.der).ok()?;
             Some(std::iter::once(Arc::new(leaf)).chain(cas.iter().cloned()).collect())
         });
         let path = path.as_ref()?;
-        let (anchors, mut certificates) = self.ctx.trust.environment();
-        certificates.extend(self.ctx.options.intermediates.iter().cloned());
-        certificates.extend(self.extra.iter().filter_map(|der| PkixCert::from_der(der).ok().map(Arc::new)));
+        let (anchors, certificates) = self
+            .certificates
+            .get_or_insert_with(|| {
+                let (anchors, mut certificates) = ctx.trust.environment();
+                certificates.extend(ctx.options.intermediates.iter().cloned());
+                // The signature's certificates; the leaf and those the store has already
+                // (usually the CA's own) are not parsed again.
+                let known = |der: &[u8]| certificates.iter().any(|c| c.der == der);
+                let carried: Vec<Arc<PkixCert>> = extra
+                    .iter()
+                    .filter(|der| !known(der))
+                    .filter_map(|der| match path.first() {
+                        Some(leaf) if leaf.der == *der => Some(leaf.clone()),
+                        _ => PkixCert::from_der(der).ok().map(Arc::new),
+                    })
+                    .collect();
+                certificates.extend(carried);
+                (anchors, certificates)
+            })
+            .clone();
         let settings = self.ctx.options.for_other_certificates().settings(self.at, self.ctx.trust.algorithms());
         let ocsp = pkix::OcspResponses { responses: &self.ocsp, settings: &settings };
         let env = pkix::Environment { anchors, certificates, crls: self.crls.clone(), status: vec![&ocsp] };

@@ -12,6 +12,7 @@ mod certificate;
 mod chain;
 mod ess;
 mod evidence;
+pub mod fetch;
 mod input;
 mod options;
 mod parts;

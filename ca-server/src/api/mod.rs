@@ -76,41 +76,7 @@ pub(crate) async fn no_route(uri: axum::http::Uri) -> Response {
 
 /// Middleware: framework refusals (body too large, bad content type, wrong method) become
 /// JSON errors like every other answer, on every path (the `Allow` header of a 405 is kept).
-pub(crate) async fn json_errors(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
-    let status = response.status();
-    let is_json = response
-        .headers()
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
-        return response;
-    }
-    let kind = match status {
-        StatusCode::PAYLOAD_TOO_LARGE => "body-too-large",
-        StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
-        StatusCode::NOT_FOUND => "not-found",
-        s if s.is_server_error() => "internal",
-        _ => "bad-request",
-    };
-    let allow = response.headers().get(axum::http::header::ALLOW).cloned();
-    let message = match axum::body::to_bytes(response.into_body(), 4096).await {
-        Ok(b) if !b.is_empty() => String::from_utf8_lossy(&b).into_owned(),
-        _ => match (status, &allow) {
-            (StatusCode::METHOD_NOT_ALLOWED, Some(a)) => {
-                format!("method not allowed here; allowed: {}", a.to_str().unwrap_or_default())
-            }
-            _ => status.canonical_reason().unwrap_or("error").to_owned(),
-        },
-    };
-    let mut response = ApiError::new(status, kind, message).into_response();
-    if let Some(allow) = allow {
-        response.headers_mut().insert(axum::http::header::ALLOW, allow);
-    }
-    response
-}
+pub(crate) use http_common::json_errors;
 
 /// `GET /api/v1/openapi.json`.
 pub(crate) async fn openapi() -> Response {

@@ -21,7 +21,7 @@ use super::password::generate;
 use super::{valid_email, AccountKind, AccountState, CreatedBy};
 use crate::config::WorkstationRule;
 use crate::error::PortalError;
-use crate::store::NewAccount;
+use crate::store::{CounterOutcome, NewAccount};
 use crate::{registry, Portal};
 
 /// The request a workstation signs (JSON).
@@ -150,7 +150,7 @@ impl Portal {
         }
         let password = Zeroizing::new(generate()?);
         let login = iin.to_string();
-        let created = self.store.create_or_reset_account(&NewAccount {
+        let outcome = self.store.create_or_reset_account(&NewAccount {
             login: login.clone(),
             kind: AccountKind::Individual,
             iin: login.clone(),
@@ -161,6 +161,19 @@ impl Portal {
             created_by: CreatedBy::Counter,
             at: now,
         })?;
+        // Document 002 gives the counter registration and a new password, not the lifting of a
+        // block: a blocked account stays blocked, and the operator is told so.
+        let created = match outcome {
+            CounterOutcome::Created => true,
+            CounterOutcome::Reset => false,
+            CounterOutcome::Blocked => {
+                tracing::warn!(login = %login, workstation = %verified.signer.serial, "counter request for a blocked account");
+                return Err(PortalError::refused(
+                    "account-blocked",
+                    "the account is blocked: a counter registration does not unblock it",
+                ));
+            }
+        };
         let response = CounterResponse {
             request_id: req.request_id.clone(),
             login: login.clone(),

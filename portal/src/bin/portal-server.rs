@@ -130,7 +130,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
                 tracing::info!(address = %listener.local_addr()?, "portal-server listening");
-                serve(listener, AppState::new(Arc::new(portal))).await.context("serving")
+                serve(listener, AppState::behind(Arc::new(portal), config.server.trusted_proxies.clone()))
+                    .await
+                    .context("serving")
             })
         }
         Command::SmsSender { config, once, lease_seconds } => {
@@ -209,12 +211,10 @@ fn workstation_identity(args: CounterArgs) -> anyhow::Result<Workstation> {
     if ca_dir.is_none() && anchor.is_empty() {
         bail!("give --ca-dir or --anchor to verify the portal's answer");
     }
-    let trust = PortalTrust::from_config(&TrustConfig {
-        ca_dir,
-        anchors: anchor,
-        intermediates: intermediate,
-        crl_dirs: crl_dir,
-    })?;
+    let trust = PortalTrust::from_config(
+        &TrustConfig { ca_dir, anchors: anchor, intermediates: intermediate, crl_dirs: crl_dir },
+        Arc::new(SystemClock),
+    )?;
     let password = zeroize::Zeroizing::new(
         std::env::var(&p12_password_env).with_context(|| format!("{p12_password_env} is not set"))?,
     );

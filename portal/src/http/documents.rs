@@ -43,7 +43,7 @@ async fn submit(
     body: Bytes,
 ) -> Answer {
     let req: SignedJson = json(&body)?;
-    let client = client(&headers, &extensions);
+    let client = client(&state, &headers, &extensions);
     let submitted = run(&state, false, move |p| p.submit_document(req.cms.as_bytes(), &client)).await?;
     Ok((StatusCode::CREATED, Json(submitted)).into_response())
 }
@@ -86,7 +86,7 @@ async fn open_access(
     Path(id): Path<i64>,
 ) -> Answer {
     let auth = authenticated(&state, &headers, false).await?;
-    let client = client(&headers, &extensions);
+    let client = client(&state, &headers, &extensions);
     let opened = run(&state, false, move |p| p.open_access(&auth, id, &client)).await?;
     Ok((StatusCode::CREATED, Json(opened)).into_response())
 }
@@ -103,7 +103,7 @@ async fn withdraw(
     Path(grant): Path<i64>,
 ) -> Answer {
     let auth = authenticated(&state, &headers, false).await?;
-    let client = client(&headers, &extensions);
+    let client = client(&state, &headers, &extensions);
     run(&state, false, move |p| p.withdraw_access(&auth, grant, &client)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -125,7 +125,7 @@ async fn open(
 ) -> Answer {
     let auth = authenticated(&state, &headers, false).await?;
     let req: OpenJson = json(&body)?;
-    let client = client(&headers, &extensions);
+    let client = client(&state, &headers, &extensions);
     let view = match (req.token, req.code) {
         (Some(token), None) => run(&state, false, move |p| p.view_by_token(&auth, &token, &client)).await?,
         (None, Some(code)) => run(&state, false, move |p| p.view_by_code(&auth, &code, &client)).await?,
@@ -141,7 +141,7 @@ async fn system_request(
     body: Bytes,
 ) -> Answer {
     let req: SignedJson = json(&body)?;
-    let client = client(&headers, &extensions);
+    let client = client(&state, &headers, &extensions);
     let pending = run(&state, false, move |p| p.system_request_document(req.cms.as_bytes(), &client)).await?;
     Ok((StatusCode::ACCEPTED, Json(pending)).into_response())
 }
@@ -153,6 +153,6 @@ async fn system_release(
     body: Bytes,
 ) -> Answer {
     let req: SignedJson = json(&body)?;
-    let client = client(&headers, &extensions);
+    let client = client(&state, &headers, &extensions);
     ok(run(&state, false, move |p| p.system_release_document(req.cms.as_bytes(), &client)).await?)
 }

@@ -38,12 +38,21 @@ pub struct AppState {
     pub portal: Arc<Portal>,
     /// Permits for password hashing and verification.
     pub argon2_permits: tokio::sync::Semaphore,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`[server] trusted_proxies`).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl AppState {
+    /// Clients are the TCP peers (no trusted proxy).
     pub fn new(portal: Arc<Portal>) -> Arc<Self> {
+        Self::behind(portal, Vec::new())
+    }
+
+    /// Behind `trusted_proxies`: the journal's and sessions' client address is the one they
+    /// forward (see [`http_common::client_address`]); anyone else's `X-Forwarded-For` is ignored.
+    pub fn behind(portal: Arc<Portal>, trusted_proxies: Vec<std::net::IpAddr>) -> Arc<Self> {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        Arc::new(Self { portal, argon2_permits: tokio::sync::Semaphore::new((2 * cores).max(2)) })
+        Arc::new(Self { portal, argon2_permits: tokio::sync::Semaphore::new((2 * cores).max(2)), trusted_proxies })
     }
 }
 
@@ -117,37 +126,6 @@ async fn no_route(uri: axum::http::Uri) -> Response {
         .into_response()
 }
 
-/// Framework refusals (body too large, wrong method, bad content type) become JSON errors.
-async fn json_errors(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
-    let status = response.status();
-    let is_json = response
-        .headers()
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
-        return response;
-    }
-    let kind = match status {
-        StatusCode::PAYLOAD_TOO_LARGE => "body-too-large",
-        StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
-        s if s.is_server_error() => "internal",
-        _ => "bad-request",
-    };
-    let allow = response.headers().get(axum::http::header::ALLOW).cloned();
-    let message = match axum::body::to_bytes(response.into_body(), 4096).await {
-        Ok(b) if !b.is_empty() => String::from_utf8_lossy(&b).into_owned(),
-        _ => status.canonical_reason().unwrap_or("error").to_owned(),
-    };
-    let mut response = (status, Json(serde_json::json!({ "error": kind, "message": message }))).into_response();
-    if let Some(allow) = allow {
-        response.headers_mut().insert(axum::http::header::ALLOW, allow);
-    }
-    response
-}
-
 async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let route =
         request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "other".into());
@@ -180,7 +158,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(phone::routes())
         .fallback(no_route)
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(axum::middleware::from_fn(json_errors))
+        .layer(axum::middleware::from_fn(http_common::json_errors))
         .layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .layer(axum::middleware::from_fn(deadline))
         .layer(tower::limit::ConcurrencyLimitLayer::new(MAX_CONCURRENT_REQUESTS))
@@ -216,25 +194,9 @@ pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AppState>) -> s
             })
         });
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
+    let served = axum::serve(listener, app).with_graceful_shutdown(http_common::shutdown_signal()).await;
     for task in [mailer, sms].into_iter().flatten() {
         task.abort();
     }
     served
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutting down");
 }

@@ -48,7 +48,7 @@ async fn request_code(
 ) -> Answer {
     let req: CodeJson = json(&body)?;
     let auth = authenticated(&state, &headers, false).await?;
-    let client = client(&headers, &extensions);
+    let client = client(&state, &headers, &extensions);
     let sent = run(&state, false, move |p| p.request_phone_code(&auth, &req.phone, &client)).await?;
     Ok((StatusCode::ACCEPTED, Json(sent)).into_response())
 }
@@ -61,7 +61,7 @@ async fn bind(
 ) -> Answer {
     let req: BindRequest = json(&body)?;
     let auth = authenticated(&state, &headers, false).await?;
-    let client = client(&headers, &extensions);
+    let client = client(&state, &headers, &extensions);
     ok(run(&state, false, move |p| p.bind_phone(&auth, &req, &client)).await?)
 }
 
@@ -80,7 +80,7 @@ async fn system_code(
     kind: SystemKind,
 ) -> Answer {
     let req: SignedJson = json(&body)?;
-    let client = client(&headers, &extensions);
+    let client = client(&state, &headers, &extensions);
     let mut sent = run(&state, false, move |p| p.system_request_phone_code(req.cms.as_bytes(), kind, &client)).await?;
     // A system signs its own binding request; the person's statement is not for it.
     sent.statement = String::new();
@@ -112,7 +112,7 @@ async fn counter_bind(
     body: Bytes,
 ) -> Answer {
     let req: SignedJson = json(&body)?;
-    let client = client(&headers, &extensions);
+    let client = client(&state, &headers, &extensions);
     // Argon2id: a new account's password is hashed.
     let signed = run(&state, true, move |p| p.counter_bind_phone(req.cms.as_bytes(), &client)).await?;
     ok(serde_json::json!({ "cms": base64::engine::general_purpose::STANDARD.encode(signed) }))
@@ -125,7 +125,7 @@ async fn partner_bind(
     body: Bytes,
 ) -> Answer {
     let req: SignedJson = json(&body)?;
-    let client = client(&headers, &extensions);
+    let client = client(&state, &headers, &extensions);
     let signed = run(&state, false, move |p| p.partner_bind_phone(req.cms.as_bytes(), &client)).await?;
     ok(serde_json::json!({ "cms": base64::engine::general_purpose::STANDARD.encode(signed) }))
 }

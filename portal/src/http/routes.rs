@@ -28,9 +28,10 @@ pub(super) fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-pub(super) fn client(headers: &HeaderMap, extensions: &axum::http::Extensions) -> Client {
+pub(super) fn client(state: &AppState, headers: &HeaderMap, extensions: &axum::http::Extensions) -> Client {
+    let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     Client {
-        address: extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()),
+        address: peer.map(|p| http_common::client_address(Some(p), headers, &state.trusted_proxies).to_string()),
         user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
     }
 }
@@ -74,8 +75,10 @@ pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.portal.metrics.render()).into_response()
 }
 
+/// Issuing a challenge touches no store (random bytes and an HMAC): answered on the async
+/// thread, without a hop to the blocking pool.
 pub(super) async fn challenge(State(state): State<Arc<AppState>>) -> Answer {
-    ok(run(&state, false, |p| p.issue_challenge()).await?)
+    ok(state.portal.issue_challenge()?)
 }
 
 #[derive(Deserialize)]
@@ -119,7 +122,7 @@ pub(super) async fn login_password(
     body: Bytes,
 ) -> Answer {
     let req: PasswordLogin = json(&body)?;
-    let client = client(&headers, &extensions);
+    let client = client(&state, &headers, &extensions);
     ok(run(&state, true, move |p| p.login_password(&req.login, &req.password, &client)).await?)
 }
 
@@ -144,7 +147,7 @@ pub(super) async fn login_eds(
         .map(|d| base64::engine::general_purpose::STANDARD.decode(d.trim()))
         .transpose()
         .map_err(|_| ApiError(PortalError::invalid("malformed-data", "data is not base64")))?;
-    let client = client(&headers, &extensions);
+    let client = client(&state, &headers, &extensions);
     ok(run(&state, false, move |p| p.login_eds(req.cms.as_bytes(), data.as_deref(), &client)).await?)
 }
 
@@ -174,7 +177,7 @@ pub(super) async fn login_otp(
     body: Bytes,
 ) -> Answer {
     let req: OtpLogin = json(&body)?;
-    let client = client(&headers, &extensions);
+    let client = client(&state, &headers, &extensions);
     ok(run(&state, false, move |p| p.login_otp(&req.login, &req.code, &client)).await?)
 }
 
@@ -234,7 +237,7 @@ pub(super) async fn recover_eds(
     body: Bytes,
 ) -> Answer {
     let req: EdsRecoveryRequest = json(&body)?;
-    let client = client(&headers, &extensions);
+    let client = client(&state, &headers, &extensions);
     run(&state, true, move |p| p.recover_by_eds(&req, &client)).await?;
     ok(serde_json::json!({ "message": "Пароль изменен" }))
 }

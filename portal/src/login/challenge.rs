@@ -4,6 +4,11 @@
 //! portal's database. Issuing one writes nothing; every process on the database and a restart
 //! accept it until it expires. Its use is recorded in the store (with the session it opens, for
 //! a login), so it is accepted once: a replay is refused, before and after a restart.
+//!
+//! A challenge issued before this process started is refused: a login records the use without
+//! an fsync of its own (see [`crate::store::SqlitePortalStore`]), so after an OS crash the
+//! record may be gone, and every process has restarted since. The price is that a client who
+//! asked for a challenge just before a restart asks again.
 
 use aws_lc_rs::hmac;
 use base64::Engine;
@@ -84,6 +89,13 @@ impl Portal {
             .map_err(|_| unknown())?;
         if expires_at <= self.clock.now() {
             return Err(PortalError::unauthenticated("challenge-expired", "this challenge has expired"));
+        }
+        // Its issue time, by the current lifetime (a lifetime changed at the restart moves it).
+        if expires_at - self.policy.challenge() < self.started_at {
+            return Err(PortalError::unauthenticated(
+                "challenge-expired",
+                "this challenge was issued before the portal restarted: ask for a new one",
+            ));
         }
         let mut h = Sha256::new();
         h.update(b"portal challenge\0");

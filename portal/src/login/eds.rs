@@ -1,11 +1,14 @@
 //! Login by signature (a certificate on a file or a card): the client signs a challenge
 //! with its AUTH key; the portal verifies signature, chain and revocation at its own time,
-//! uses the challenge up and opens a session for the IIN/BIN in the certificate (the legal
-//! entity's account when the certificate carries a BIN and its holder is the person acting
-//! for it). Password lockout does not apply here.
+//! uses the challenge up and opens a session for the IIN/BIN in the certificate. A certificate
+//! with a BIN opens the legal entity's account when its holder registered it, or when the CA
+//! certified the holder as one of the entity's people: an organisation role (employee, first
+//! head, signing right, financial signing, HR) in a certificate with that BIN. Password lockout
+//! does not apply here.
 
 use ca_core::cms::Requirements;
 use ca_core::identity::KeyType;
+use ca_core::profile::Role;
 
 use super::challenge::CHALLENGE_LEN;
 use super::session::SessionGrant;
@@ -22,6 +25,22 @@ fn challenge_of(content: &[u8]) -> Option<Vec<u8>> {
     }
     let text = std::str::from_utf8(content).ok()?.trim();
     base64::engine::general_purpose::STANDARD.decode(text).ok().filter(|n| n.len() == CHALLENGE_LEN)
+}
+
+/// Whether `roles` (of a certificate that carries a BIN) make its holder one of that legal
+/// entity's people: the CA issues them only on the entity's confirmation (its head or HR).
+fn of_the_entity(roles: &[Role]) -> bool {
+    roles.iter().any(|r| {
+        matches!(
+            r,
+            Role::LegalEntity
+                | Role::FirstHead
+                | Role::SigningRight
+                | Role::FinancialSigning
+                | Role::Hr
+                | Role::Employee
+        )
+    })
 }
 
 impl Portal {
@@ -55,7 +74,7 @@ impl Portal {
             Some(bin) => self
                 .store
                 .account_by_login(&bin.to_string())?
-                .filter(|a| a.kind == AccountKind::LegalEntity && a.iin == iin),
+                .filter(|a| a.kind == AccountKind::LegalEntity && (a.iin == iin || of_the_entity(&identity.roles))),
             None => self.store.account_by_login(&iin)?,
         };
         let account = account.ok_or_else(|| {

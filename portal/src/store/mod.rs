@@ -107,6 +107,15 @@ pub struct FailedAttempt {
     pub reason: String,
 }
 
+/// What [`PortalStore::create_or_reset_account`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CounterOutcome {
+    Created,
+    Reset,
+    /// The account exists and is blocked: left as it was.
+    Blocked,
+}
+
 /// A session to open; the token itself is never stored, only its SHA-256.
 #[derive(Clone, Debug)]
 pub struct NewSession {
@@ -178,8 +187,9 @@ pub trait PortalStore: NonceStore + DocumentStore + PhoneStore + Send + Sync {
     fn account_by_login(&self, login: &str) -> Result<Option<Account>, StoreError>;
     fn account_by_id(&self, id: i64) -> Result<Option<Account>, StoreError>;
     /// Create the account, or give an existing one `account`'s password hash and state (the
-    /// counter flow), in one transaction. `true` when it was created.
-    fn create_or_reset_account(&self, account: &NewAccount) -> Result<bool, StoreError>;
+    /// counter flow), in one transaction: `Created`, `Reset`, or `Blocked` when the existing
+    /// account is blocked (then nothing changes: a new password does not lift a block).
+    fn create_or_reset_account(&self, account: &NewAccount) -> Result<CounterOutcome, StoreError>;
     /// Change a password (see [`PasswordChange`]), atomically.
     fn change_password(&self, change: &PasswordChange) -> Result<(), StoreError>;
 
@@ -205,7 +215,8 @@ pub trait PortalStore: NonceStore + DocumentStore + PhoneStore + Send + Sync {
     fn create_session(&self, session: &NewSession) -> Result<i64, StoreError>;
     /// Use the single-use id `used` (a challenge) and open `session` in one transaction:
     /// `None` (and no session) when the id was already used. The id is remembered until
-    /// `keep_until`.
+    /// `keep_until`. May be committed without an fsync of its own (durable against a crash of
+    /// the process, not of the OS): see [`SqlitePortalStore`]'s module documentation.
     fn open_session_using(
         &self,
         used: &[u8; 32],
@@ -216,7 +227,8 @@ pub trait PortalStore: NonceStore + DocumentStore + PhoneStore + Send + Sync {
     /// created (so every process on it, and a restart, accept the same challenges).
     fn challenge_key(&self) -> Result<[u8; 32], StoreError>;
     /// Find the session of a token hash and mark it used at `now`, unless it expired or was
-    /// idle for longer than `idle`.
+    /// idle for longer than `idle`. May be committed without an fsync of its own, like
+    /// [`open_session_using`](Self::open_session_using).
     fn touch_session(
         &self,
         token_hash: &[u8; 32],

@@ -87,6 +87,8 @@ pub struct TestPortal {
     pub maildir: PathBuf,
     pub portal_signer: Holder,
     pub workstation: Holder,
+    /// The configuration it was started with (to open a second portal on the same database).
+    pub config: PortalConfig,
     counter: std::sync::atomic::AtomicU32,
 }
 
@@ -99,7 +101,11 @@ impl TestPortal {
 
     /// Start with the configuration changed by `tweak`.
     pub fn start_with(tweak: impl FnOnce(&mut PortalConfig)) -> Self {
-        let ca = TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256);
+        Self::start_on(TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256), tweak)
+    }
+
+    /// Start relying on `ca` (e.g. one whose certificates point at a local ca-server).
+    pub fn start_on(ca: TestCa, tweak: impl FnOnce(&mut PortalConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let now = fixtures::fixed_now().0;
         let clock = Arc::new(TestClock(Mutex::new(now)));
@@ -163,6 +169,7 @@ impl TestPortal {
             },
             documents: Default::default(),
             phone: Default::default(),
+            server: Default::default(),
         };
         tweak(&mut config);
         config.validate().unwrap();
@@ -174,7 +181,7 @@ impl TestPortal {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let port = listener.local_addr().unwrap().port();
-        runtime.spawn(serve(listener, AppState::new(portal.clone())));
+        runtime.spawn(serve(listener, AppState::behind(portal.clone(), config.server.trusted_proxies.clone())));
         let me = Self {
             ca,
             dir,
@@ -189,6 +196,7 @@ impl TestPortal {
             maildir,
             portal_signer,
             workstation,
+            config,
             counter: std::sync::atomic::AtomicU32::new(2),
         };
         me.publish_crls(&[]);

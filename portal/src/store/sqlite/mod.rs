@@ -1,6 +1,20 @@
 //! The portal store in a SQLite file: one connection behind a mutex, WAL with
 //! `synchronous=FULL`, every write one `BEGIN IMMEDIATE` transaction. The file holds personal
 //! data and password hashes, so it is created readable by its owner only.
+//!
+//! Two writes are committed with `synchronous=NORMAL` instead (no fsync of their own; the WAL
+//! is synced by the next FULL commit or checkpoint): opening a session after a signature login
+//! (with the challenge's use) and touching a session. They survive a crash or restart of the
+//! process; only an OS crash or power cut can lose the last ones, and what is lost then costs
+//! nothing but a new login: a session that is gone, or a `last_seen_at` that is older (stricter).
+//! A lost challenge use cannot be replayed: the portal refuses challenges issued before it
+//! started ([`crate::login::challenge`]). Everything that ends a session, changes a password,
+//! counts a failed attempt or creates an account stays FULL.
+//!
+//! WAL checkpoints (two fsyncs each, every ~100 logins with SQLite's default of 1,000 pages)
+//! are taken off the request path: a thread of the store checkpoints every second on a
+//! connection of its own (PASSIVE: it never waits for, nor blocks, a writer); the automatic
+//! checkpoint stays as a backstop at [`AUTOCHECKPOINT_PAGES`].
 
 mod auth;
 mod documents;
@@ -21,10 +35,35 @@ use super::{Account, NewAccount, PasswordChange, PortalStore};
 use crate::account::{AccountKind, AccountState, CreatedBy};
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the store's own thread checkpoints the WAL.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// The automatic checkpoint on commit, if the checkpointer falls behind (~40 MiB of WAL).
+pub const AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// The portal's store in SQLite.
 pub struct SqlitePortalStore {
     conn: Mutex<Connection>,
+    /// Dropping it stops the checkpointer thread (file stores only).
+    _checkpointer: Option<std::sync::mpsc::Sender<()>>,
+}
+
+/// Checkpoint the WAL of `path` every [`CHECKPOINT_EVERY`] until `stop`'s sender is dropped.
+fn spawn_checkpointer(path: &Path) -> Result<std::sync::mpsc::Sender<()>, StoreError> {
+    let location = path.display().to_string();
+    let conn = Connection::open(path).with_context(|| format!("opening {location} for checkpoints"))?;
+    conn.busy_timeout(BUSY_TIMEOUT).context("setting the busy timeout")?;
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("portal-db-checkpoint".into())
+        .spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, database = %location, "WAL checkpoint failed");
+                }
+            }
+        })
+        .map_err(|e| StoreError::Database(format!("starting the checkpoint thread: {e}")))?;
+    Ok(stop)
 }
 
 trait Context<T> {
@@ -59,7 +98,10 @@ impl SqlitePortalStore {
         let conn = Connection::open(path).with_context(|| format!("opening {location}"))?;
         conn.busy_timeout(BUSY_TIMEOUT).context("setting the busy timeout")?;
         let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).context("switching to WAL")?;
-        Self::finish_open(conn, &location)
+        conn.pragma_update(None, "wal_autocheckpoint", AUTOCHECKPOINT_PAGES).context("setting wal_autocheckpoint")?;
+        let mut store = Self::finish_open(conn, &location)?;
+        store._checkpointer = Some(spawn_checkpointer(path)?);
+        Ok(store)
     }
 
     /// A private store in memory, for tests.
@@ -81,7 +123,7 @@ impl SqlitePortalStore {
             [&key[..]],
         )
         .context("making the challenge key")?;
-        Ok(Self { conn: Mutex::new(conn) })
+        Ok(Self { conn: Mutex::new(conn), _checkpointer: None })
     }
 
     /// The schema version of the open database.
@@ -95,10 +137,24 @@ impl SqlitePortalStore {
             if !conn.is_autocommit() {
                 let _ = conn.execute_batch("ROLLBACK");
             }
+            let _ = conn.pragma_update(None, "synchronous", "FULL");
             self.conn.clear_poison();
             conn
         })
     }
+}
+
+/// Run `write` (its own transactions) committed with `synchronous=NORMAL`, then put the
+/// connection back to FULL before anyone else uses it (see the module documentation for which
+/// writes may do this).
+fn without_fsync<T>(
+    conn: &mut Connection,
+    write: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.pragma_update(None, "synchronous", "NORMAL").context("setting synchronous=NORMAL")?;
+    let out = write(conn);
+    conn.pragma_update(None, "synchronous", "FULL").context("setting synchronous=FULL")?;
+    out
 }
 
 /// Create the file readable and writable by its owner only (an existing one is narrowed).
@@ -197,21 +253,30 @@ impl PortalStore for SqlitePortalStore {
         self.account_where("id = ?1", &id)
     }
 
-    fn create_or_reset_account(&self, account: &NewAccount) -> Result<bool, StoreError> {
+    fn create_or_reset_account(&self, account: &NewAccount) -> Result<super::CounterOutcome, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting a transaction")?;
-        let updated = tx
-            .execute(
-                "UPDATE accounts SET password_hash = ?2, state = ?3, password_changed_at = ?4 WHERE login = ?1",
-                params![account.login, account.password_hash, account.state.name(), millis(account.at)],
-            )
-            .context("resetting an account's password")?;
-        let created = updated == 0;
-        if created {
-            insert_account(&tx, account).context("creating an account")?;
-        }
+        let state: Option<String> = tx
+            .query_row("SELECT state FROM accounts WHERE login = ?1", [&account.login], |r| r.get(0))
+            .optional()
+            .context("reading an account's state")?;
+        let outcome = match state.as_deref() {
+            Some(s) if s == AccountState::Blocked.name() => super::CounterOutcome::Blocked,
+            Some(_) => {
+                tx.execute(
+                    "UPDATE accounts SET password_hash = ?2, state = ?3, password_changed_at = ?4 WHERE login = ?1",
+                    params![account.login, account.password_hash, account.state.name(), millis(account.at)],
+                )
+                .context("resetting an account's password")?;
+                super::CounterOutcome::Reset
+            }
+            None => {
+                insert_account(&tx, account).context("creating an account")?;
+                super::CounterOutcome::Created
+            }
+        };
         tx.commit().context("committing an account")?;
-        Ok(created)
+        Ok(outcome)
     }
 
     fn change_password(&self, change: &PasswordChange) -> Result<(), StoreError> {
@@ -279,22 +344,26 @@ impl PortalStore for SqlitePortalStore {
         keep_until: OffsetDateTime,
         session: &super::NewSession,
     ) -> Result<Option<i64>, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting a transaction")?;
-        let now = millis(session.created_at);
-        tx.execute("DELETE FROM request_ids WHERE keep_until < ?1", [now]).context("purging request ids")?;
-        let inserted = tx
-            .execute(
-                "INSERT INTO request_ids (id, used_at, keep_until) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO NOTHING",
-                params![&used[..], now, millis(keep_until)],
-            )
-            .context("recording a used challenge")?;
-        if inserted != 1 {
-            return Ok(None);
-        }
-        let id = auth::create_session(&tx, session)?;
-        tx.commit().context("committing a session")?;
-        Ok(Some(id))
+        without_fsync(&mut self.lock(), |conn| {
+            let tx =
+                conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting a transaction")?;
+            let now = millis(session.created_at);
+            tx.prepare_cached("DELETE FROM request_ids WHERE keep_until < ?1")
+                .and_then(|mut st| st.execute([now]))
+                .context("purging request ids")?;
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT INTO request_ids (id, used_at, keep_until) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO NOTHING",
+                )
+                .and_then(|mut st| st.execute(params![&used[..], now, millis(keep_until)]))
+                .context("recording a used challenge")?;
+            if inserted != 1 {
+                return Ok(None);
+            }
+            let id = auth::create_session(&tx, session)?;
+            tx.commit().context("committing a session")?;
+            Ok(Some(id))
+        })
     }
 
     fn challenge_key(&self) -> Result<[u8; 32], StoreError> {
@@ -311,7 +380,7 @@ impl PortalStore for SqlitePortalStore {
         now: OffsetDateTime,
         idle: time::Duration,
     ) -> Result<super::SessionLookup, StoreError> {
-        auth::touch_session(&mut self.lock(), token_hash, now, idle)
+        without_fsync(&mut self.lock(), |conn| auth::touch_session(conn, token_hash, now, idle))
     }
 
     fn end_session(&self, account_id: i64, id: i64, now: OffsetDateTime) -> Result<bool, StoreError> {

@@ -1,7 +1,7 @@
 use time::{Duration, OffsetDateTime};
 
 use super::*;
-use crate::store::{AttemptGate, FailedAttempt, NewMail, NewSession, SessionLookup};
+use crate::store::{AttemptGate, CounterOutcome, FailedAttempt, NewMail, NewSession, SessionLookup};
 
 fn account(login: &str) -> NewAccount {
     NewAccount {
@@ -26,10 +26,10 @@ fn accounts_are_unique_per_login_and_the_counter_resets_or_creates() {
     assert_eq!((a.id, a.state, a.created_by), (id, AccountState::Active, CreatedBy::SelfService));
     let reset =
         NewAccount { password_hash: "h2".into(), state: AccountState::MustChangePassword, ..account("900101300017") };
-    assert!(!store.create_or_reset_account(&reset).unwrap(), "existing: reset");
+    assert_eq!(store.create_or_reset_account(&reset).unwrap(), CounterOutcome::Reset, "existing: reset");
     let a = store.account_by_id(id).unwrap().unwrap();
     assert_eq!((a.password_hash.as_str(), a.state), ("h2", AccountState::MustChangePassword));
-    assert!(store.create_or_reset_account(&account("900101300025")).unwrap(), "new: created");
+    assert_eq!(store.create_or_reset_account(&account("900101300025")).unwrap(), CounterOutcome::Created);
 }
 
 #[test]
@@ -150,4 +150,29 @@ fn the_challenge_key_is_made_once_and_kept() {
     let key = SqlitePortalStore::open(&path).unwrap().challenge_key().unwrap();
     assert_eq!(SqlitePortalStore::open(&path).unwrap().challenge_key().unwrap(), key, "a restart keeps it");
     assert_ne!(SqlitePortalStore::open_in_memory().unwrap().challenge_key().unwrap(), key);
+}
+
+#[test]
+fn a_login_commits_without_fsync_and_leaves_the_connection_at_full() {
+    let store = SqlitePortalStore::open_in_memory().unwrap();
+    let id = store.create_account(&account("900101300017")).unwrap().unwrap();
+    let now = OffsetDateTime::now_utc();
+    let session = NewSession {
+        token_hash: [7; 32],
+        account_id: id,
+        method: "eds".into(),
+        created_at: now,
+        expires_at: now + Duration::hours(8),
+        client_address: None,
+        user_agent: None,
+    };
+    let synchronous =
+        |store: &SqlitePortalStore| -> i64 { store.lock().query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap() };
+    assert_eq!(synchronous(&store), 2, "FULL");
+    assert!(store.open_session_using(&[1; 32], now + Duration::hours(1), &session).unwrap().is_some());
+    assert_eq!(synchronous(&store), 2, "back to FULL after a session was opened");
+    assert_eq!(store.open_session_using(&[1; 32], now + Duration::hours(1), &session).unwrap(), None, "replay");
+    assert_eq!(synchronous(&store), 2, "back to FULL after a refused replay");
+    assert!(matches!(store.touch_session(&[7; 32], now, Duration::minutes(30)).unwrap(), SessionLookup::Active(_)));
+    assert_eq!(synchronous(&store), 2, "back to FULL after a session was touched");
 }

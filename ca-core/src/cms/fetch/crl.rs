@@ -1,4 +1,4 @@
-//! CRLs of foreign trusted CAs, fetched from their certificates' distribution points.
+//! CRLs fetched from certificates' distribution points.
 //!
 //! The certificate's CRL distribution point (the first `http` URI) is fetched, and so is the
 //! delta CRL named by a FreshestCRL extension (the certificate's, else the complete CRL's).
@@ -14,9 +14,9 @@ use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ca_core::clock::Clock;
-use ca_core::cms::{RevocationFacts, RevocationSource};
-use ca_core::pkix::PkixCrl;
+use crate::clock::Clock;
+use crate::cms::{RevocationFacts, RevocationSource};
+use crate::pkix::PkixCrl;
 use const_oid::AssociatedOid;
 use der::Decode;
 use time::OffsetDateTime;
@@ -110,7 +110,7 @@ impl CrlRevocationSource {
 }
 
 /// The body of a response, at most `max` bytes (a larger one is refused, not cut).
-pub(crate) fn read_body(response: ureq::Response, url: &str, what: &str, max: u64) -> Result<Vec<u8>, String> {
+pub(super) fn read_body(response: ureq::Response, url: &str, what: &str, max: u64) -> Result<Vec<u8>, String> {
     let mut body = Vec::new();
     response.into_reader().take(max + 1).read_to_end(&mut body).map_err(|e| format!("reading {url}: {e}"))?;
     if body.len() as u64 > max {

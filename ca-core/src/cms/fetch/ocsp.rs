@@ -1,4 +1,4 @@
-//! OCSP responses of foreign trusted CAs, fetched from the OCSP responder their certificates
+//! OCSP responses fetched from the OCSP responder certificates
 //! name in the Authority Information Access extension (the first `http` URI), by HTTP POST
 //! (RFC 6960 Appendix A.1). Asked only for certificates whose CRLs could not be had. Like
 //! the CRL source, this source decides nothing: the responses go to the verifier's processing
@@ -10,9 +10,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ca_core::clock::Clock;
-use ca_core::cms::{RevocationFacts, RevocationSource};
-use ca_core::pkix::OcspResponse;
+use crate::clock::Clock;
+use crate::cms::{RevocationFacts, RevocationSource};
+use crate::pkix::OcspResponse;
 use const_oid::db::rfc5280::ID_AD_OCSP;
 use const_oid::AssociatedOid;
 use der::Decode;
@@ -56,7 +56,7 @@ impl OcspRevocationSource {
             .set("Content-Type", "application/ocsp-request")
             .send_bytes(request)
             .map_err(|e| format!("asking {url}: {e}"))?;
-        let der = crate::crl_source::read_body(response, url, "OCSP response", MAX_RESPONSE_BYTES)?;
+        let der = super::crl::read_body(response, url, "OCSP response", MAX_RESPONSE_BYTES)?;
         OcspResponse::from_der(&der).map_err(|e| format!("{url}: {e}"))
     }
 }
@@ -90,7 +90,7 @@ impl RevocationSource for OcspRevocationSource {
             return Ok(Vec::new());
         };
         // The request (one CertID, no nonce) is the cache key too.
-        let request = ca_core::ocsp::request_for(certificate, issuer).map_err(|e| e.to_string())?;
+        let request = crate::ocsp::request_for(certificate, issuer).map_err(|e| e.to_string())?;
         let key = (url.clone(), request.clone());
         let now = self.clock.now();
         if let Some(cached) = self.responses.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
