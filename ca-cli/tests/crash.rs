@@ -310,6 +310,8 @@ struct Held {
 }
 
 impl Held {
+    // The child is waited for in `resume`, or killed and waited for by the test.
+    #[allow(clippy::zombie_processes)]
     fn start(ca: &CaRunner, iin: &str, point: &str) -> Self {
         use std::io::BufRead;
         let args = issue_args(iin);
@@ -326,7 +328,10 @@ impl Held {
         let mut line = String::new();
         loop {
             line.clear();
-            assert!(stderr.read_line(&mut line).unwrap() > 0, "ca issue ended before {point}");
+            if stderr.read_line(&mut line).unwrap() == 0 {
+                let status = child.wait().unwrap();
+                panic!("ca issue ended ({status}) before {point}");
+            }
             let name = point.split('#').next().unwrap();
             if line.contains(&format!("failpoint {name}: paused")) {
                 return Self { child, stderr };

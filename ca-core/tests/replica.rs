@@ -167,7 +167,7 @@ fn ocsp_this_update_is_when_the_replica_was_complete_and_a_stopped_replica_falls
 
     // Caught up: the replica is complete as of the probe, so thisUpdate is (about) now.
     let deadline = Instant::now() + STATED_LAG * 5;
-    while !probe.replica_probe().unwrap().unwrap().complete_as_of.is_some_and(|t| t >= floor(leaf.not_before)) {
+    while probe.replica_probe().unwrap().unwrap().complete_as_of.is_none_or(|t| t < floor(leaf.not_before)) {
         assert!(Instant::now() < deadline, "the replica did not catch up");
         std::thread::sleep(Duration::from_millis(5));
     }

@@ -15,7 +15,7 @@
 //! the kernel releases it however the process ends. Settling takes the same lock without
 //! waiting; a marker whose lock is held belongs to a run in progress and is left alone.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, OpenOptions};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -75,10 +75,10 @@ impl Lock {
     fn try_take(path: &Path) -> std::io::Result<Option<Self>> {
         loop {
             let file = OpenOptions::new().create(true).truncate(false).write(true).open(path)?;
-            match file.try_lock() {
+            match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
                 Ok(()) => {}
-                Err(TryLockError::WouldBlock) => return Ok(None),
-                Err(TryLockError::Error(e)) => return Err(e),
+                Err(rustix::io::Errno::WOULDBLOCK) => return Ok(None),
+                Err(e) => return Err(e.into()),
             }
             // The holder removes the file before it unlocks: a lock taken on a name that was
             // removed (or replaced) meanwhile protects nothing, so try again on the current one.
