@@ -294,3 +294,135 @@ fn a_kill_between_any_two_steps_of_ca_issue_is_settled_by_the_next_run() {
     }
     s.ca.ok(&["audit", "verify"]);
 }
+
+/// `ca issue` arguments for a generated P-256 key.
+fn issue_args(iin: &str) -> Vec<String> {
+    issue_individual("individual-sign", iin, &["--generate-key", "--key-algorithm", "p256"])
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A `ca issue` held at failpoint `point` (`CA_FAILPOINT_PAUSE`) until [`Held::resume`].
+struct Held {
+    child: std::process::Child,
+    stderr: std::io::BufReader<std::process::ChildStderr>,
+}
+
+impl Held {
+    // The child is waited for in `resume`, or killed and waited for by the test.
+    #[allow(clippy::zombie_processes)]
+    fn start(ca: &CaRunner, iin: &str, point: &str) -> Self {
+        use std::io::BufRead;
+        let args = issue_args(iin);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut child = ca
+            .command(&args)
+            .env("CA_FAILPOINT_PAUSE", point)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if stderr.read_line(&mut line).unwrap() == 0 {
+                let status = child.wait().unwrap();
+                panic!("ca issue ended ({status}) before {point}");
+            }
+            let name = point.split('#').next().unwrap();
+            if line.contains(&format!("failpoint {name}: paused")) {
+                return Self { child, stderr };
+            }
+        }
+    }
+
+    /// Let it go on; its stderr, after it succeeded.
+    fn resume(mut self) -> String {
+        use std::io::{Read, Write};
+        self.child.stdin.take().unwrap().write_all(b"\n").unwrap();
+        let mut rest = String::new();
+        self.stderr.read_to_string(&mut rest).unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "the held run failed: {rest}");
+        rest
+    }
+}
+
+fn issued_with_files(s: &Setup, iin: &str, point: &str) {
+    let issued_dir = s.ca.dir.join("issued");
+    let certs = s.certificates(iin);
+    assert_eq!(certs.values().collect::<Vec<_>>(), vec!["issued"], "{point}: {iin}: {certs:?}");
+    let serial = certs.keys().next().unwrap();
+    assert!(issued_dir.join(format!("{serial}.pem")).is_file(), "{point}: certificate file of {serial}");
+}
+
+#[test]
+fn a_run_in_progress_is_not_settled_by_another_run_in_the_same_directory() {
+    let s = setup();
+    let pending = s.ca.dir.join("issued/.pending");
+    // Held after the marker, after the record (key store not written), after the key store.
+    for (i, point) in [failpoint::RESERVED, failpoint::RECORDED, "fs.renamed#2"].into_iter().enumerate() {
+        let (a, b) = (&s.people[2 * i], &s.people[2 * i + 1]);
+        let held = Held::start(&s.ca, a, point);
+        // Another run in the same directory meanwhile: it must leave the held run's marker alone.
+        let args = issue_args(b);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = s.ca.run(&args);
+        assert!(out.status.success(), "{point}: {}", String::from_utf8_lossy(&out.stderr));
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(!said.contains("interrupted issuance"), "{point}: the run in progress was settled: {said}");
+        held.resume();
+        issued_with_files(&s, a, point);
+        issued_with_files(&s, b, point);
+        assert!(!pending.read_dir().unwrap().any(|_| true), "{point}: markers or locks left");
+    }
+    assert_eq!(key_stores(&s.ca.dir.join("issued"), &s.work).len(), 6);
+    s.ca.ok(&["audit", "verify"]);
+}
+
+#[test]
+fn several_ca_issue_processes_at_once_and_a_crashed_one_settled_after() {
+    const AT_ONCE: usize = 6;
+    let s = setup();
+    let issued_dir = s.ca.dir.join("issued");
+    // One run is held after recording (its key store not written), then killed.
+    let crashed_iin = &s.people[AT_ONCE];
+    let mut crashed = Held::start(&s.ca, crashed_iin, failpoint::RECORDED);
+    let runs: Vec<std::process::Child> = s.people[..AT_ONCE]
+        .iter()
+        .map(|iin| {
+            let args = issue_args(iin);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            s.ca.command(&args)
+                .stderr(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for run in runs {
+        let out = run.wait_with_output().unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{said}");
+        assert!(!said.contains("interrupted issuance"), "a run in progress was settled: {said}");
+    }
+    crashed.child.kill().unwrap();
+    crashed.child.wait().unwrap();
+    for iin in &s.people[..AT_ONCE] {
+        issued_with_files(&s, iin, "concurrent");
+    }
+    // The next run settles the killed one: recorded without its key store, so revoked.
+    let args = issue_args(&s.people[AT_ONCE + 1]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = s.ca.run(&args);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains(": revoked"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(s.certificates(crashed_iin).values().collect::<Vec<_>>(), vec!["revoked"]);
+    issued_with_files(&s, &s.people[AT_ONCE + 1], "after the crash");
+    assert_eq!(key_stores(&issued_dir, &s.work).len(), AT_ONCE + 1, "one key store per issued certificate");
+    assert!(!issued_dir.join(".pending").read_dir().unwrap().any(|_| true), "markers or locks left");
+    s.ca.ok(&["audit", "verify"]);
+}

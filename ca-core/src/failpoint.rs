@@ -4,7 +4,11 @@
 //! [`EXIT_CODE`] — no destructor, no rollback, no cleanup, like a `kill -9` or a power cut.
 //! `CA_FAILPOINT=name#n` exits at the n-th hit of the point instead of the first.
 //!
-//! Release builds compile every point to nothing; the variable has no effect there.
+//! `CA_FAILPOINT_PAUSE=name` (or `name#n`) holds the process at that point instead: it writes
+//! `failpoint NAME: paused` on stderr and waits for a line (or end of file) on stdin, so a test
+//! can run another process against the same directory while this one is in the middle of a step.
+//!
+//! Release builds compile every point to nothing; the variables have no effect there.
 
 /// The exit status of a process stopped at a failpoint.
 pub const EXIT_CODE: i32 = 86;
@@ -32,13 +36,21 @@ pub const RENAMED: &str = "fs.renamed";
 pub fn hit(name: &str) {
     use std::sync::atomic::{AtomicU32, Ordering};
     static HITS: AtomicU32 = AtomicU32::new(0);
-    let Some(wanted) = std::env::var_os("CA_FAILPOINT") else { return };
-    let wanted = wanted.to_string_lossy();
-    let (point, nth) = match wanted.split_once('#') {
-        Some((p, n)) => (p, n.parse::<u32>().unwrap_or(1)),
-        None => (wanted.as_ref(), 1),
+    static PAUSE_HITS: AtomicU32 = AtomicU32::new(0);
+    let wanted = |var: &str, hits: &AtomicU32| {
+        let Some(wanted) = std::env::var_os(var) else { return false };
+        let wanted = wanted.to_string_lossy();
+        let (point, nth) = match wanted.split_once('#') {
+            Some((p, n)) => (p, n.parse::<u32>().unwrap_or(1)),
+            None => (wanted.as_ref(), 1),
+        };
+        point == name && hits.fetch_add(1, Ordering::SeqCst) + 1 == nth
     };
-    if point == name && HITS.fetch_add(1, Ordering::SeqCst) + 1 == nth {
+    if wanted("CA_FAILPOINT_PAUSE", &PAUSE_HITS) {
+        eprintln!("failpoint {name}: paused");
+        let _ = std::io::stdin().read_line(&mut String::new());
+    }
+    if wanted("CA_FAILPOINT", &HITS) {
         eprintln!("failpoint {name}: stopping the process");
         std::process::exit(EXIT_CODE);
     }

@@ -32,7 +32,7 @@ use crate::clock::Clock;
 use crate::revocation::RevocationReason;
 use crate::serial::SerialNumber;
 use crate::signer::Signer;
-use crate::store::{CertificateStatus, Revocation, Store};
+use crate::store::{CertificateState, CertificateStatus, Revocation, StatusAsOf, Store, StoreError};
 
 /// id-pkix-ocsp-nonce
 pub const NONCE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.2");
@@ -47,10 +47,16 @@ pub const MAX_NONCE_LEN: usize = 34;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
-    Answered { good: usize, revoked: usize, never_issued: usize },
+    Answered {
+        good: usize,
+        revoked: usize,
+        never_issued: usize,
+    },
     Malformed,
     Unauthorized,
     InternalError,
+    /// The store's read replica is too far behind and `[store] when_replica_behind = "try-later"`.
+    TryLater,
 }
 
 /// Hashes of the issuer that CertIDs are matched against, for each supported hash.
@@ -209,6 +215,7 @@ impl Responder {
                 match o {
                     Outcome::Malformed => OcspResponse::malformed_request(),
                     Outcome::Unauthorized => OcspResponse::unauthorized(),
+                    Outcome::TryLater => OcspResponse::try_later(),
                     _ => OcspResponse::internal_error(),
                 },
                 o,
@@ -236,16 +243,35 @@ impl Responder {
         if tbs.request_list.iter().any(|r| !self.is_ours(&r.req_cert)) {
             return Err(Outcome::Unauthorized);
         }
+        // Every status of the request (and the CA's own) in one read, with how current it is:
+        // read from a lagging replica, thisUpdate is the time up to which its data is complete.
+        let serials: Vec<Option<SerialNumber>> = tbs
+            .request_list
+            .iter()
+            .map(|r| SerialNumber::from_bytes(r.req_cert.serial_number.as_bytes()).ok())
+            .collect();
+        let asked: Vec<SerialNumber> = self.ca_serial.iter().chain(serials.iter().flatten()).cloned().collect();
+        let (mut states, as_of) = self.store.states_as_of(&asked).map_err(|e| match e {
+            StoreError::ReplicaBehind { .. } => Outcome::TryLater,
+            _ => Outcome::InternalError,
+        })?;
         let now = self.clock.now();
-        let this_update = generalized(now);
+        let this_update = generalized(match as_of {
+            StatusAsOf::Current => now,
+            StatusAsOf::Replica(complete) => complete.min(now),
+        });
         let next_update = generalized(now + self.validity);
-        let ca_revocation = self.ca_revocation()?;
+        let ca_revocation = match self.ca_serial {
+            Some(_) => ca_revocation(states.remove(0)),
+            None => None,
+        };
+        let mut states = states.into_iter();
         let (mut good, mut revoked, mut never_issued) = (0, 0, 0);
         let mut responses = Vec::with_capacity(tbs.request_list.len());
-        for r in &tbs.request_list {
-            let status = match SerialNumber::from_bytes(r.req_cert.serial_number.as_bytes()) {
-                Err(_) => None,
-                Ok(serial) => self.store.state(&serial).map_err(|_| Outcome::InternalError)?,
+        for (r, serial) in tbs.request_list.iter().zip(&serials) {
+            let status = match serial {
+                None => None,
+                Some(_) => states.next().flatten(),
             };
             let cert_status = match status {
                 Some(rec) if rec.issuer == self.issuer && rec.status == CertificateStatus::Issued => {
@@ -303,7 +329,7 @@ impl Responder {
             responder_id: ResponderId::ByKey(
                 OctetString::new(self.responder_key_hash.clone()).map_err(|_| Outcome::InternalError)?,
             ),
-            produced_at: this_update,
+            produced_at: generalized(now),
             responses,
             response_extensions: (!extensions.is_empty()).then_some(extensions),
         };
@@ -323,17 +349,13 @@ impl Responder {
     }
 }
 
-impl Responder {
-    /// How the CA's own certificate stands, as its certificates inherit it: `None` while it is
-    /// not revoked (or the store does not know it).
-    fn ca_revocation(&self) -> Result<Option<Revocation>, Outcome> {
-        let Some(serial) = &self.ca_serial else { return Ok(None) };
-        let state = self.store.state(serial).map_err(|_| Outcome::InternalError)?;
-        Ok(state.filter(|s| s.status == CertificateStatus::Revoked).and_then(|s| s.revocation).map(|r| Revocation {
-            reason: if r.reason.is_compromise() { RevocationReason::CaCompromise } else { r.reason },
-            ..r
-        }))
-    }
+/// How the CA's own certificate stands, as its certificates inherit it: `None` while it is not
+/// revoked (or the store does not know it).
+fn ca_revocation(state: Option<CertificateState>) -> Option<Revocation> {
+    state.filter(|s| s.status == CertificateStatus::Revoked).and_then(|s| s.revocation).map(|r| Revocation {
+        reason: if r.reason.is_compromise() { RevocationReason::CaCompromise } else { r.reason },
+        ..r
+    })
 }
 
 fn revoked_status(rev: &Revocation) -> CertStatus {

@@ -42,6 +42,8 @@ pub struct Metrics {
     pub ocsp_internal_error: AtomicU64,
     /// Time-stamp responses by outcome: `granted` or the failInfo of a rejection.
     tsa: Mutex<BTreeMap<&'static str, u64>>,
+    /// tryLater: the read replica was too far behind (`[store] when_replica_behind = "try-later"`).
+    pub ocsp_try_later: AtomicU64,
     /// Reloads of renewed keys that failed (the running keys stayed).
     pub reload_failures: AtomicU64,
     /// The RA worker's counters, when it runs inside the server (`ca serve --worker`).
@@ -108,6 +110,7 @@ impl Metrics {
             Outcome::Malformed => _ = self.ocsp_malformed.fetch_add(1, Ordering::Relaxed),
             Outcome::Unauthorized => _ = self.ocsp_unauthorized.fetch_add(1, Ordering::Relaxed),
             Outcome::InternalError => _ = self.ocsp_internal_error.fetch_add(1, Ordering::Relaxed),
+            Outcome::TryLater => _ = self.ocsp_try_later.fetch_add(1, Ordering::Relaxed),
         }
     }
 }
@@ -156,6 +159,7 @@ pub(crate) async fn render(State(services): State<Arc<Services>>) -> Response {
         ("malformed_request", &m.ocsp_malformed),
         ("unauthorized", &m.ocsp_unauthorized),
         ("internal_error", &m.ocsp_internal_error),
+        ("try_later", &m.ocsp_try_later),
     ] {
         let _ = writeln!(out, "ca_ocsp_responses_total{{outcome=\"{label}\"}} {}", counter.load(Ordering::Relaxed));
     }

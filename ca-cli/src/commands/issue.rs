@@ -246,13 +246,13 @@ pub fn issue_one(ctx: &Context, args: &IssueArgs) -> Result<IssueReport, Failure
         certificate: args.out.clone(),
         pkcs12: p12_path.clone(),
     };
-    let marker_path = marker.begin(ctx)?;
+    let in_progress = marker.begin(ctx)?;
     let request = IssuanceRequest { profile, subject: subject.clone(), roles, public_key };
     let issued = match issuer.issue(&request) {
         Ok(issued) => issued,
         Err(e) => {
             // Nothing was issued: the marker has nothing to settle.
-            pending::finish(&marker_path)?;
+            pending::finish(in_progress)?;
             return Err(e.into());
         }
     };
@@ -275,10 +275,10 @@ pub fn issue_one(ctx: &Context, args: &IssueArgs) -> Result<IssueReport, Failure
     })();
     if let Err(e) = delivered {
         let settled = pending::settle(ctx, &marker);
-        pending::finish(&marker_path)?;
+        pending::finish(in_progress)?;
         return Err(delivery_failure(&issued, e, settled.ok().map(|s| s.outcome)));
     }
-    pending::finish(&marker_path)?;
+    pending::finish(in_progress)?;
     let pkcs12 = p12_path;
     Ok(IssueReport {
         serial: issued.serial.to_hex(),

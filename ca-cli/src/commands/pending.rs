@@ -8,7 +8,15 @@
 //!   certificate file is written if it is missing (from the store), and the issuance is complete;
 //! - the certificate was recorded but the generated key's PKCS#12 was never written: the key is
 //!   lost, so the certificate is revoked (cessationOfOperation).
+//!
+//! Several `ca issue` processes may run in one CA directory at once, so a marker is settled only
+//! when its run is over: the run holds an exclusive advisory lock (`flock`) on
+//! `issued/.pending/<ski>.lock` from before it writes the marker until the marker is removed, and
+//! the kernel releases it however the process ends. Settling takes the same lock without
+//! waiting; a marker whose lock is held belongs to a run in progress and is left alone.
 
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use ca_core::fs::{remove_durably, write_atomically, AtomicWrite};
@@ -48,30 +56,89 @@ fn pending_dir(ctx: &Context) -> PathBuf {
     ctx.dir.issued().join(".pending")
 }
 
-impl Pending {
-    /// Write the marker durably; refused if an issuance for the same key is pending.
-    pub fn begin(&self, ctx: &Context) -> Result<PathBuf, Failure> {
-        let dir = pending_dir(ctx);
-        std::fs::create_dir_all(&dir).map_err(|e| Failure::Internal(anyhow::anyhow!("{}: {e}", dir.display())))?;
-        let path = dir.join(format!("{}.json", self.ski));
-        let text = serde_json::to_vec_pretty(self).map_err(|e| Failure::Internal(e.into()))?;
-        write_atomically(&path, &text, AtomicWrite::PRIVATE_NEW).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                Failure::Already(format!("an issuance for this public key is in progress ({})", path.display()))
-            } else {
-                Failure::Internal(anyhow::anyhow!("{}: {e}", path.display()))
+/// An issuance marker in place, with the lock that says its run is in progress.
+#[derive(Debug)]
+pub struct Marker {
+    path: PathBuf,
+    lock: Lock,
+}
+
+/// The exclusive lock on `<ski>.lock`, held while the file under that name is the one locked.
+#[derive(Debug)]
+struct Lock {
+    path: PathBuf,
+    _file: File,
+}
+
+impl Lock {
+    /// Lock `path` without waiting; `None` when another process holds it.
+    fn try_take(path: &Path) -> std::io::Result<Option<Self>> {
+        loop {
+            let file = OpenOptions::new().create(true).truncate(false).write(true).open(path)?;
+            match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => {}
+                Err(rustix::io::Errno::WOULDBLOCK) => return Ok(None),
+                Err(e) => return Err(e.into()),
             }
-        })?;
-        Ok(path)
+            // The holder removes the file before it unlocks: a lock taken on a name that was
+            // removed (or replaced) meanwhile protects nothing, so try again on the current one.
+            match std::fs::metadata(path) {
+                Ok(m) if m.ino() == file.metadata()?.ino() && m.dev() == file.metadata()?.dev() => {
+                    return Ok(Some(Self { path: path.to_owned(), _file: file }))
+                }
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Remove the lock file, then (on drop) unlock.
+    fn release(self) -> std::io::Result<()> {
+        remove_durably(&self.path)
     }
 }
 
-/// The issuance is delivered: drop its marker.
-pub fn finish(marker: &Path) -> Result<(), Failure> {
-    remove_durably(marker).map_err(|e| Failure::Internal(anyhow::anyhow!("{}: {e}", marker.display())))
+fn lock_path(dir: &Path, ski: &str) -> PathBuf {
+    dir.join(format!("{ski}.lock"))
 }
 
-/// Settle the markers of interrupted runs (see the module documentation).
+fn internal(path: &Path, e: impl std::fmt::Display) -> Failure {
+    Failure::Internal(anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+impl Pending {
+    /// Lock the key's marker and write the marker durably; refused if an issuance for the same
+    /// key is in progress.
+    pub fn begin(&self, ctx: &Context) -> Result<Marker, Failure> {
+        let dir = pending_dir(ctx);
+        std::fs::create_dir_all(&dir).map_err(|e| internal(&dir, e))?;
+        let path = dir.join(format!("{}.json", self.ski));
+        let in_progress =
+            || Failure::Already(format!("an issuance for this public key is in progress ({})", path.display()));
+        let lock_file = lock_path(&dir, &self.ski);
+        let lock = Lock::try_take(&lock_file).map_err(|e| internal(&lock_file, e))?.ok_or_else(in_progress)?;
+        let text = serde_json::to_vec_pretty(self).map_err(|e| Failure::Internal(e.into()))?;
+        write_atomically(&path, &text, AtomicWrite::PRIVATE_NEW).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                in_progress()
+            } else {
+                internal(&path, e)
+            }
+        })?;
+        Ok(Marker { path, lock })
+    }
+}
+
+/// The issuance is delivered (or settled): drop its marker, then its lock.
+pub fn finish(marker: Marker) -> Result<(), Failure> {
+    remove_durably(&marker.path).map_err(|e| internal(&marker.path, e))?;
+    let lock_file = marker.lock.path.clone();
+    marker.lock.release().map_err(|e| internal(&lock_file, e))
+}
+
+/// Settle the markers of interrupted runs (see the module documentation); markers of runs in
+/// progress in other processes are left to them.
 pub fn settle_all(ctx: &Context) -> Result<Vec<Settled>, Failure> {
     let dir = pending_dir(ctx);
     let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(Vec::new()) };
@@ -81,18 +148,38 @@ pub fn settle_all(ctx: &Context) -> Result<Vec<Settled>, Failure> {
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if ca_core::fs::is_partial(&name) {
-            // A marker that was never in place: its run stopped before reserving anything.
-            let _ = std::fs::remove_file(&path);
+            // A marker that was never in place: its run stopped before reserving anything —
+            // unless that run is still writing it.
+            let ski = name.trim_start_matches('.').split_once(".json.partial-").map(|(ski, _)| ski.to_owned());
+            if let Some(ski) = ski {
+                let lock_file = lock_path(&dir, &ski);
+                if let Some(lock) = Lock::try_take(&lock_file).map_err(|e| internal(&lock_file, e))? {
+                    let _ = std::fs::remove_file(&path);
+                    if !dir.join(format!("{ski}.json")).exists() {
+                        lock.release().map_err(|e| internal(&lock_file, e))?;
+                    }
+                }
+            }
             continue;
         }
-        if !name.ends_with(".json") {
-            continue;
-        }
-        let text = std::fs::read(&path).map_err(|e| Failure::Internal(anyhow::anyhow!("{}: {e}", path.display())))?;
+        let Some(ski) = name.strip_suffix(".json") else { continue };
+        let lock_file = lock_path(&dir, ski);
+        let Some(lock) = Lock::try_take(&lock_file).map_err(|e| internal(&lock_file, e))? else {
+            continue; // a run in progress
+        };
+        let text = match std::fs::read(&path) {
+            Ok(text) => text,
+            // Finished by its run between the listing and the lock.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                lock.release().map_err(|e| internal(&lock_file, e))?;
+                continue;
+            }
+            Err(e) => return Err(internal(&path, e)),
+        };
         let pending: Pending = serde_json::from_slice(&text)
             .map_err(|e| Failure::Internal(anyhow::anyhow!("{} is not an issuance marker: {e}", path.display())))?;
         out.push(settle(ctx, &pending)?);
-        finish(&path)?;
+        finish(Marker { path, lock })?;
     }
     Ok(out)
 }

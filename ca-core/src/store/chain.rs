@@ -26,6 +26,7 @@ pub(super) fn now() -> Result<Now, StoreError> {
 }
 
 /// The last entry of the journal, or the genesis position.
+#[derive(Clone, Copy)]
 pub(super) struct ChainHead {
     pub seq: i64,
     pub hash: [u8; 32],

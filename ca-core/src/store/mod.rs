@@ -218,6 +218,20 @@ pub enum StoreError {
     /// The store's configuration is unusable (a URL that does not parse or carries a password).
     #[error("store configuration: {0}")]
     Configuration(String),
+    /// The read replica is further behind than `[store] max_replica_lag_secs` and the
+    /// configuration says to refuse rather than read the primary.
+    #[error("the read replica is {lag_secs} s behind the primary (at most {max_secs} s allowed)")]
+    ReplicaBehind { lag_secs: u64, max_secs: u64 },
+}
+
+/// How current a status answer is ([`Store::states_as_of`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusAsOf {
+    /// Read from the primary copy: current when read.
+    Current,
+    /// Read from a replica that holds every change committed before this time (whole seconds,
+    /// rounded down), and maybe some after it.
+    Replica(time::OffsetDateTime),
 }
 
 /// The storage authority interface.
@@ -250,6 +264,14 @@ pub trait Store: Send + Sync {
     /// [`Store::state`] of several certificates (a signer and its CAs) in one consistent read.
     fn states(&self, serials: &[SerialNumber]) -> Result<Vec<Option<CertificateState>>, StoreError> {
         serials.iter().map(|s| self.state(s)).collect()
+    }
+
+    /// [`Store::states`], with how current the answer is: what OCSP puts in `thisUpdate`.
+    fn states_as_of(
+        &self,
+        serials: &[SerialNumber],
+    ) -> Result<(Vec<Option<CertificateState>>, StatusAsOf), StoreError> {
+        Ok((self.states(serials)?, StatusAsOf::Current))
     }
 
     /// Certificates matching a query, newest reservation first.

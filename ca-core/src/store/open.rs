@@ -5,6 +5,8 @@
 //! [store]
 //! url = "postgres://ca@db.internal:5432/ca"
 //! # read_url = "postgres://ca@replica.internal:5432/ca"   # ca-server's read-only look-ups
+//! # max_replica_lag_secs = 5                               # read the replica only this far behind
+//! # when_replica_behind = "primary"                        # or "try-later" (OCSP tryLater)
 //! # password_env = "CA_STORE_PASSWORD"                     # the default
 //! # password_file = "/run/secrets/ca-store"
 //! ```
@@ -18,6 +20,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::postgres::{ReplicaPolicy, WhenReplicaBehind};
 use super::{NonceStore, PostgresStore, SqliteStore, Store, StoreError};
 use crate::ra::store::RaStore;
 
@@ -36,6 +39,12 @@ pub struct StoreSection {
     /// A streaming replica for `ca-server`'s read-only look-ups (OCSP, verification, downloads).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_url: Option<String>,
+    /// How far behind the primary the replica may be for status reads (default 5 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_replica_lag_secs: Option<u64>,
+    /// What a status read does when the replica is further behind (default: read the primary).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when_replica_behind: Option<WhenReplicaBehind>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_env: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -45,6 +54,16 @@ pub struct StoreSection {
 impl StoreSection {
     pub fn is_embedded(&self) -> bool {
         self.url.is_none()
+    }
+
+    /// How status reads use `read_url`.
+    pub fn replica_policy(&self) -> ReplicaPolicy {
+        let default = ReplicaPolicy::default();
+        ReplicaPolicy {
+            max_lag: self.max_replica_lag_secs.map_or(default.max_lag, std::time::Duration::from_secs),
+            when_behind: self.when_replica_behind.unwrap_or_default(),
+            ..default
+        }
     }
 
     /// The password from the environment or a file; `None` when none is given (a unix socket
@@ -129,7 +148,9 @@ pub fn open(sqlite_path: &Path, section: &StoreSection, reads: Reads) -> Result<
             let password = section.password()?;
             let store = match (&section.read_url, reads) {
                 (Some(read_url), Reads::Replica) => {
-                    PostgresStore::connect_with_replica(url, read_url, password.as_deref())?
+                    let mut store = PostgresStore::connect_with_replica(url, read_url, password.as_deref())?;
+                    store.set_replica_policy(section.replica_policy());
+                    store
                 }
                 _ => PostgresStore::connect(url, password.as_deref())?,
             };

@@ -19,7 +19,9 @@
 //! **Replicas.** [`PostgresStore::connect_with_replica`] sends the read-only traffic of
 //! [`Store::state`], [`Store::states`] and [`Store::certificate`] (OCSP, verification and
 //! certificate downloads) to a streaming replica; everything else reads the primary. A replica
-//! lags: [`PostgresStore::replica_lag`] tells by how much.
+//! lags: `replica.rs` measures by how much before each read (a cached probe),
+//! [`Store::states_as_of`] says up to when the answer is complete, and a replica further behind
+//! than its [`ReplicaPolicy`] allows is not read.
 //!
 //! Units are the SQLite store's: certificate times in unix seconds, audit time in unix
 //! nanoseconds, so `ca store copy` moves rows unchanged.
@@ -32,25 +34,26 @@ mod nonces;
 pub(in crate::store) mod pool;
 mod ra;
 mod receipts;
+mod replica;
 mod rows;
 
 use std::time::Duration;
 
-use postgres::error::SqlState;
 use postgres::types::ToSql;
-use postgres::{GenericClient, Transaction};
+use postgres::Row;
 use time::OffsetDateTime;
 
 use super::audit::{entry_hash, AuditEntry, AuditEvent, AuditQuery, AuditSink, AuditVerification, ChainVerifier};
 use super::chain::{now, ChainHead, Now};
 use super::{
     CertificateQuery, CertificateRecord, CertificateState, CertificateStatus, CrlKind, CrlRecord, EntrySink, Issued,
-    ReleaseOutcome, Reservation, Revocation, RevokeOutcome, Store, StoreError,
+    ReleaseOutcome, Reservation, Revocation, RevokeOutcome, StatusAsOf, Store, StoreError,
 };
 use crate::revocation::RevocationReason;
 use crate::serial::SerialNumber;
 pub use connect::{parse_url, ReplicaFreshness};
-use pool::Pool;
+use pool::{Cached, Conn, Pool, Tx};
+pub use replica::{ReplicaPolicy, ReplicaProbe, WhenReplicaBehind};
 
 /// The advisory lock that serialises audit appends (and so every audited write), across
 /// processes. An arbitrary constant: "ca-audit" in ASCII.
@@ -64,7 +67,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The store in a PostgreSQL database.
 pub struct PostgresStore {
     pub(in crate::store) primary: Pool,
-    replica: Option<Pool>,
+    replica: Option<replica::Replica>,
     /// The regulation's budgets and calendar, for the deadlines of application events.
     timing: std::sync::RwLock<std::sync::Arc<crate::ra::regulation::Timing>>,
 }
@@ -73,7 +76,7 @@ impl std::fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PostgresStore")
             .field("primary", &self.primary.location)
-            .field("replica", &self.replica.as_ref().map(|r| &r.location))
+            .field("replica", &self.replica.as_ref().map(|r| &r.pool.location))
             .finish()
     }
 }
@@ -101,21 +104,16 @@ impl<T> Context<T> for Result<T, postgres::Error> {
     }
 }
 
-fn is_unique_violation(e: &postgres::Error, constraint: &str) -> bool {
-    e.as_db_error().is_some_and(|d| *d.code() == SqlState::UNIQUE_VIOLATION && d.constraint() == Some(constraint))
-}
-
-/// A write transaction that will append to the audit journal: the audit lock first.
-fn audited(client: &mut postgres::Client) -> Result<Transaction<'_>, StoreError> {
-    let mut tx = client.transaction().context("starting a write transaction")?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK]).context("taking the audit journal lock")?;
-    Ok(tx)
+/// A write transaction that will append to the audit journal: the audit lock first, taken by
+/// the same round trip that opens the transaction.
+fn audited<'c>(client: &'c mut Conn<'_>) -> Result<Tx<'c>, StoreError> {
+    client.begin(AUDIT_LOCK).context("starting a write transaction under the audit journal lock")
 }
 
 /// The journal head; only meaningful under the audit lock.
-fn chain_head(tx: &mut Transaction<'_>) -> Result<ChainHead, StoreError> {
+fn chain_head(tx: &mut Tx<'_>) -> Result<ChainHead, StoreError> {
     let row = tx
-        .query_opt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[])
+        .query_opt_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[])
         .context("reading the audit journal head")?;
     match row {
         None => Ok(ChainHead::GENESIS),
@@ -130,48 +128,60 @@ fn chain_head(tx: &mut Transaction<'_>) -> Result<ChainHead, StoreError> {
 }
 
 /// Append `event` after `head` and move `head` on to it.
-fn append(tx: &mut Transaction<'_>, head: &mut ChainHead, now: &Now, event: &AuditEvent) -> Result<(), StoreError> {
-    let seq = head.seq + 1;
-    let hash = entry_hash(seq, now.at, event, &head.hash);
-    tx.execute(
+fn append(tx: &mut Tx<'_>, head: &mut ChainHead, now: &Now, event: &AuditEvent) -> Result<(), StoreError> {
+    append_many(tx, head, now, std::slice::from_ref(event))
+}
+
+/// Append `events` after `head`, chained in order, with one statement; move `head` to the last.
+fn append_many(tx: &mut Tx<'_>, head: &mut ChainHead, now: &Now, events: &[AuditEvent]) -> Result<(), StoreError> {
+    let (mut seqs, mut prev_hashes, mut hashes) = (Vec::new(), Vec::new(), Vec::new());
+    let mut at = *head;
+    for event in events {
+        let seq = at.seq + 1;
+        let hash = entry_hash(seq, now.at, event, &at.hash);
+        seqs.push(seq);
+        prev_hashes.push(at.hash.to_vec());
+        hashes.push(hash.to_vec());
+        at = ChainHead { seq, hash };
+    }
+    let actors: Vec<&str> = events.iter().map(|e| e.actor.as_str()).collect();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    let targets: Vec<Option<&str>> = events.iter().map(|e| e.target.as_deref()).collect();
+    let details: Vec<String> = events.iter().map(|e| e.details.to_string()).collect();
+    tx.execute_cached(
         "INSERT INTO audit (seq, at_ns, actor, action, target, details, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        &[
-            &seq,
-            &now.at_ns,
-            &event.actor,
-            &event.action,
-            &event.target,
-            &event.details.to_string(),
-            &&head.hash[..],
-            &&hash[..],
-        ],
+         SELECT seq, $2, actor, action, target, details, prev_hash, hash
+         FROM unnest($1::BIGINT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::BYTEA[], $8::BYTEA[])
+              AS e(seq, actor, action, target, details, prev_hash, hash)",
+        &[&seqs, &now.at_ns, &actors, &actions, &targets, &details, &prev_hashes, &hashes],
     )
-    .with_context(|| format!("appending audit entry {seq} ({})", event.action))?;
-    *head = ChainHead { seq, hash };
+    .with_context(|| match events {
+        [one] => format!("appending audit entry {} ({})", head.seq + 1, one.action),
+        _ => format!("appending audit entries {}..={}", head.seq + 1, at.seq),
+    })?;
+    *head = at;
     Ok(())
 }
 
-fn append_all(tx: &mut Transaction<'_>, now: &Now, events: &[AuditEvent]) -> Result<(), StoreError> {
+fn append_all(tx: &mut Tx<'_>, now: &Now, events: &[AuditEvent]) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
     }
     let mut head = chain_head(tx)?;
-    events.iter().try_for_each(|event| append(tx, &mut head, now, event))
+    append_many(tx, &mut head, now, events)
 }
 
-fn load_certificate(
-    client: &mut impl GenericClient,
-    serial: &SerialNumber,
-) -> Result<Option<CertificateRecord>, StoreError> {
-    let sql = format!("SELECT {} FROM certificates WHERE serial = $1", rows::CERTIFICATE_COLUMNS);
-    let row = client.query_opt(&sql, &[&serial.to_hex()]).context("looking up a certificate")?;
+fn load_certificate(client: &mut impl Cached, serial: &SerialNumber) -> Result<Option<CertificateRecord>, StoreError> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!("SELECT {} FROM certificates WHERE serial = $1", rows::CERTIFICATE_COLUMNS)
+    });
+    let row = client.query_opt_cached(&SQL, &[&serial.to_hex()]).context("looking up a certificate")?;
     row.as_ref().map(rows::certificate).transpose()
 }
 
-fn status_of(tx: &mut Transaction<'_>, serial: &SerialNumber) -> Result<Option<CertificateStatus>, StoreError> {
+fn status_of(tx: &mut Tx<'_>, serial: &SerialNumber) -> Result<Option<CertificateStatus>, StoreError> {
     let row = tx
-        .query_opt("SELECT status FROM certificates WHERE serial = $1", &[&serial.to_hex()])
+        .query_opt_cached("SELECT status FROM certificates WHERE serial = $1", &[&serial.to_hex()])
         .context("reading a certificate status")?;
     row.map(|r| {
         let s: String = r.try_get(0).context("reading a certificate status")?;
@@ -181,6 +191,14 @@ fn status_of(tx: &mut Transaction<'_>, serial: &SerialNumber) -> Result<Option<C
     .transpose()
 }
 
+/// The first of `wanted` that is not in `done` (or is there a second time): what a set-based
+/// statement skipped.
+fn first_skipped<'a>(wanted: &'a [String], done: &[Row]) -> Result<Option<&'a String>, StoreError> {
+    let mut done: std::collections::HashSet<String> =
+        done.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>().context("reading affected serials")?;
+    Ok(wanted.iter().find(|serial| !done.remove(serial.as_str())))
+}
+
 fn opt_i64(value: Option<u32>) -> Option<i64> {
     value.map(i64::from)
 }
@@ -188,39 +206,48 @@ fn opt_i64(value: Option<u32>) -> Option<i64> {
 impl Store for PostgresStore {
     fn reserve(&self, reservations: &[Reservation], audit: &[AuditEvent]) -> Result<(), StoreError> {
         let now = now()?;
+        let serials: Vec<String> = reservations.iter().map(|r| r.serial.to_hex()).collect();
+        let issuers: Vec<&str> = reservations.iter().map(|r| r.issuer.as_str()).collect();
+        let profiles: Vec<&str> = reservations.iter().map(|r| r.profile.as_str()).collect();
+        let subjects: Vec<&str> = reservations.iter().map(|r| r.subject_dn.as_str()).collect();
+        let iins: Vec<Option<String>> = reservations.iter().map(|r| r.iin.map(|n| n.as_string())).collect();
+        let bins: Vec<Option<String>> = reservations.iter().map(|r| r.bin.map(|n| n.as_string())).collect();
+        let not_before: Vec<i64> = reservations.iter().map(|r| r.not_before.unix_timestamp()).collect();
+        let not_after: Vec<i64> = reservations.iter().map(|r| r.not_after.unix_timestamp()).collect();
+        let partitions: Vec<Option<i64>> = reservations.iter().map(|r| opt_i64(r.crl_partition)).collect();
         let mut client = self.primary.get()?;
         let mut tx = audited(&mut client)?;
-        let insert = tx
-            .prepare(
+        // One statement for the whole batch; a serial already taken (or twice in the batch) is
+        // skipped by ON CONFLICT and found missing from RETURNING.
+        let inserted = tx
+            .query_cached(
                 "INSERT INTO certificates
                      (serial, issuer, status, profile, subject_dn, iin, bin, not_before, not_after, reserved_at,
                       crl_partition)
-                 VALUES ($1, $2, 'reserved', $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .context("preparing a reservation")?;
-        for r in reservations {
-            let inserted = tx.execute(
-                &insert,
+                 SELECT serial, issuer, 'reserved', profile, subject_dn, iin, bin, not_before, not_after, $10,
+                        crl_partition
+                 FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::BIGINT[],
+                             $8::BIGINT[], $9::BIGINT[])
+                      AS r(serial, issuer, profile, subject_dn, iin, bin, not_before, not_after, crl_partition)
+                 ON CONFLICT (serial) DO NOTHING
+                 RETURNING serial",
                 &[
-                    &r.serial.to_hex(),
-                    &r.issuer,
-                    &r.profile,
-                    &r.subject_dn,
-                    &r.iin.map(|n| n.as_string()),
-                    &r.bin.map(|n| n.as_string()),
-                    &r.not_before.unix_timestamp(),
-                    &r.not_after.unix_timestamp(),
+                    &serials,
+                    &issuers,
+                    &profiles,
+                    &subjects,
+                    &iins,
+                    &bins,
+                    &not_before,
+                    &not_after,
+                    &partitions,
                     &now.secs,
-                    &opt_i64(r.crl_partition),
                 ],
-            );
-            match inserted {
-                Ok(_) => {}
-                Err(e) if is_unique_violation(&e, "certificates_pkey") => {
-                    return Err(StoreError::DuplicateSerial(r.serial.clone()))
-                }
-                Err(e) => return Err(e).with_context(|| format!("reserving serial {}", r.serial)),
-            }
+            )
+            .context("reserving serials")?;
+        if let Some(taken) = first_skipped(&serials, &inserted)? {
+            let serial = reservations.iter().find(|r| r.serial.to_hex() == *taken).map(|r| r.serial.clone());
+            return Err(StoreError::DuplicateSerial(serial.expect("one of the batch")));
         }
         append_all(&mut tx, &now, audit)?;
         tx.commit().context("committing reservations")
@@ -228,31 +255,30 @@ impl Store for PostgresStore {
 
     fn record_issued(&self, issued: &[Issued], audit: &[AuditEvent]) -> Result<(), StoreError> {
         let now = now()?;
+        let serials: Vec<String> = issued.iter().map(|c| c.serial.to_hex()).collect();
+        let ders: Vec<&[u8]> = issued.iter().map(|c| c.der.as_slice()).collect();
+        let keys: Vec<Option<Vec<u8>>> = issued.iter().map(|c| super::chain::certificate_key_sha256(&c.der)).collect();
         let mut client = self.primary.get()?;
         let mut tx = audited(&mut client)?;
-        let update = tx
-            .prepare(
-                "UPDATE certificates SET status = 'issued', der = $2, issued_at = $3, spki_sha256 = $4
-                 WHERE serial = $1 AND status = 'reserved'",
+        let updated = tx
+            .query_cached(
+                "UPDATE certificates c SET status = 'issued', der = u.der, issued_at = $4, spki_sha256 = u.key_sha256
+                 FROM unnest($1::TEXT[], $2::BYTEA[], $3::BYTEA[]) AS u(serial, der, key_sha256)
+                 WHERE c.serial = u.serial AND c.status = 'reserved'
+                 RETURNING c.serial",
+                &[&serials, &ders, &keys, &now.secs],
             )
-            .context("preparing to record a certificate")?;
-        for cert in issued {
-            let changed = tx
-                .execute(
-                    &update,
-                    &[&cert.serial.to_hex(), &cert.der, &now.secs, &super::chain::certificate_key_sha256(&cert.der)],
-                )
-                .with_context(|| format!("recording certificate {}", cert.serial))?;
-            if changed == 0 {
-                return Err(match status_of(&mut tx, &cert.serial)? {
-                    None => StoreError::UnknownSerial(cert.serial.clone()),
-                    Some(status) => StoreError::WrongStatus {
-                        serial: cert.serial.clone(),
-                        status,
-                        expected: CertificateStatus::Reserved,
-                    },
-                });
-            }
+            .context("recording certificates")?;
+        if let Some(skipped) = first_skipped(&serials, &updated)? {
+            let serial: SerialNumber = issued
+                .iter()
+                .find(|c| c.serial.to_hex() == *skipped)
+                .map(|c| c.serial.clone())
+                .expect("one of the batch");
+            return Err(match status_of(&mut tx, &serial)? {
+                None => StoreError::UnknownSerial(serial),
+                Some(status) => StoreError::WrongStatus { serial, status, expected: CertificateStatus::Reserved },
+            });
         }
         append_all(&mut tx, &now, audit)?;
         tx.commit().context("committing issued certificates")
@@ -284,7 +310,7 @@ impl Store for PostgresStore {
         }
         let event = crls::insert_event(&mut tx, serial, "revoke", now.secs)?;
         let revoked_at = record.revocation.as_ref().map_or(revocation.revoked_at, |r| r.revoked_at);
-        tx.execute(
+        tx.execute_cached(
             "UPDATE certificates
              SET status = 'revoked', revoked_at = $2, revocation_reason = $3, invalidity_date = $4, revocation_seq = $5
              WHERE serial = $1 AND status IN ('issued', 'revoked')",
@@ -306,7 +332,7 @@ impl Store for PostgresStore {
     }
 
     fn certificate(&self, serial: &SerialNumber) -> Result<Option<CertificateRecord>, StoreError> {
-        load_certificate(&mut *self.reader().get()?, serial)
+        load_certificate(&mut self.status_reader()?.0.get()?, serial)
     }
 
     fn state(&self, serial: &SerialNumber) -> Result<Option<CertificateState>, StoreError> {
@@ -314,16 +340,25 @@ impl Store for PostgresStore {
     }
 
     fn states(&self, serials: &[SerialNumber]) -> Result<Vec<Option<CertificateState>>, StoreError> {
+        Ok(self.states_as_of(serials)?.0)
+    }
+
+    fn states_as_of(
+        &self,
+        serials: &[SerialNumber],
+    ) -> Result<(Vec<Option<CertificateState>>, StatusAsOf), StoreError> {
         let mut found: Vec<Option<CertificateState>> = vec![None; serials.len()];
         if serials.is_empty() {
-            return Ok(found);
+            return Ok((found, StatusAsOf::Current));
         }
+        // Where to read is decided (and the replica's completeness measured) before the read:
+        // replay only moves forward, so the rows are at least as complete as `as_of` says.
+        let (pool, as_of) = self.status_reader()?;
         let keys: Vec<String> = serials.iter().map(SerialNumber::to_hex).collect();
         // One statement: one snapshot for the whole path.
-        let rows = self
-            .reader()
+        let rows = pool
             .get()?
-            .query(
+            .query_cached(
                 "SELECT serial, issuer, status, revoked_at, revocation_reason, invalidity_date
                  FROM certificates WHERE serial = ANY($1)",
                 &[&keys],
@@ -338,7 +373,7 @@ impl Store for PostgresStore {
                 }
             }
         }
-        Ok(found)
+        Ok((found, as_of))
     }
 
     fn find(&self, query: &CertificateQuery) -> Result<Vec<CertificateRecord>, StoreError> {
@@ -368,7 +403,7 @@ impl Store for PostgresStore {
         args.push(Box::new(query.limit.map(i64::from)));
         sql.push_str(&format!(" ORDER BY reserved_at DESC, id DESC LIMIT ${}", args.len()));
         let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a.as_ref()).collect();
-        let found = self.primary.get()?.query(&sql, &params).context("searching certificates")?;
+        let found = self.primary.get()?.query_cached(&sql, &params).context("searching certificates")?;
         found.iter().map(rows::certificate).collect()
     }
 
@@ -413,11 +448,11 @@ impl Store for PostgresStore {
     }
 
     fn release_hold(&self, serial: &SerialNumber, audit: &AuditEvent) -> Result<ReleaseOutcome, StoreError> {
-        crls::release_hold(&mut *self.primary.get()?, serial, audit)
+        crls::release_hold(&mut self.primary.get()?, serial, audit)
     }
 
     fn allocate_crl_number(&self, issuer: &str) -> Result<u64, StoreError> {
-        crls::allocate_crl_number(&mut *self.primary.get()?, issuer)
+        crls::allocate_crl_number(&mut self.primary.get()?, issuer)
     }
 
     fn revoked_snapshot(
@@ -426,7 +461,7 @@ impl Store for PostgresStore {
         partition: Option<u32>,
         sink: &mut EntrySink<'_>,
     ) -> Result<i64, StoreError> {
-        crls::revoked_snapshot(&mut *self.primary.get()?, issuer, partition, sink)
+        crls::revoked_snapshot(&mut self.primary.get()?, issuer, partition, sink)
     }
 
     fn revocation_changes(
@@ -436,18 +471,18 @@ impl Store for PostgresStore {
         after: i64,
         sink: &mut EntrySink<'_>,
     ) -> Result<i64, StoreError> {
-        crls::revocation_changes(&mut *self.primary.get()?, issuer, partition, after, sink)
+        crls::revocation_changes(&mut self.primary.get()?, issuer, partition, after, sink)
     }
 
     fn record_crl(&self, crl: &CrlRecord, audit: &AuditEvent) -> Result<(), StoreError> {
-        crls::record_crl(&mut *self.primary.get()?, crl, audit)
+        crls::record_crl(&mut self.primary.get()?, crl, audit)
     }
 
     fn last_crl(&self, issuer: &str, partition: Option<u32>, kind: CrlKind) -> Result<Option<CrlRecord>, StoreError> {
-        crls::last_crl(&mut *self.primary.get()?, issuer, partition, kind)
+        crls::last_crl(&mut self.primary.get()?, issuer, partition, kind)
     }
 
     fn latest_not_after(&self, issuer: &str) -> Result<Option<OffsetDateTime>, StoreError> {
-        crls::latest_not_after(&mut *self.primary.get()?, issuer)
+        crls::latest_not_after(&mut self.primary.get()?, issuer)
     }
 }

@@ -57,7 +57,7 @@ impl PostgresStore {
         let (config, location) = parse_url(read_url, password)?;
         let replica = Pool::new(config, location);
         replica.get()?;
-        store.replica = Some(replica);
+        store.replica = Some(super::replica::Replica::new(replica));
         Ok(store)
     }
 
@@ -100,6 +100,7 @@ impl PostgresStore {
     pub fn replica_lag(&self) -> Result<Option<ReplicaFreshness>, StoreError> {
         let Some(replica) = &self.replica else { return Ok(None) };
         let row = replica
+            .pool
             .get()?
             .query_one(
                 "SELECT pg_is_in_recovery(),
@@ -114,10 +115,6 @@ impl PostgresStore {
             caught_up: row.try_get::<_, Option<bool>>(1).context("reading the replay position")?.unwrap_or(false),
             last_replayed: replayed_at.and_then(|s| OffsetDateTime::from_unix_timestamp(s.floor() as i64).ok()),
         }))
-    }
-
-    pub(super) fn reader(&self) -> &Pool {
-        self.replica.as_ref().unwrap_or(&self.primary)
     }
 }
 

@@ -1,6 +1,8 @@
 //! Revocation events, CRL numbers and published CRLs.
 
 use postgres::{Client, IsolationLevel, Row, Transaction};
+
+use super::pool::{Cached, Conn, Tx};
 use time::OffsetDateTime;
 
 use super::{append, audited, chain_head, load_certificate, now, Context};
@@ -24,13 +26,8 @@ fn time(secs: i64, what: &str) -> Result<OffsetDateTime, StoreError> {
 
 /// Append a revocation event for `serial` and return its position. Called under the audit
 /// lock, so positions are handed out in commit order.
-pub(super) fn insert_event(
-    tx: &mut Transaction<'_>,
-    serial: &SerialNumber,
-    kind: &str,
-    at: i64,
-) -> Result<i64, StoreError> {
-    tx.query_one(
+pub(super) fn insert_event(tx: &mut Tx<'_>, serial: &SerialNumber, kind: &str, at: i64) -> Result<i64, StoreError> {
+    tx.query_one_cached(
         "INSERT INTO revocation_events (serial, issuer, crl_partition, kind, at)
          SELECT serial, issuer, crl_partition, $2, $3 FROM certificates WHERE serial = $1
          RETURNING seq",
@@ -41,7 +38,7 @@ pub(super) fn insert_event(
 }
 
 pub(super) fn release_hold(
-    client: &mut Client,
+    client: &mut Conn<'_>,
     serial: &SerialNumber,
     audit: &AuditEvent,
 ) -> Result<ReleaseOutcome, StoreError> {
@@ -60,7 +57,7 @@ pub(super) fn release_hold(
         return Ok(ReleaseOutcome::NotOnHold(record));
     }
     insert_event(&mut tx, serial, "release", now.secs)?;
-    tx.execute(
+    tx.execute_cached(
         "UPDATE certificates SET status = 'issued', revoked_at = NULL, revocation_reason = NULL,
              invalidity_date = NULL, revocation_seq = NULL, first_crl_number = NULL
          WHERE serial = $1",
@@ -77,9 +74,9 @@ pub(super) fn release_hold(
 
 /// One statement: the row lock of the upsert makes concurrent allocations queue, each getting
 /// the next number.
-pub(super) fn allocate_crl_number(client: &mut Client, issuer: &str) -> Result<u64, StoreError> {
+pub(super) fn allocate_crl_number(client: &mut Conn<'_>, issuer: &str) -> Result<u64, StoreError> {
     let number: i64 = client
-        .query_one(
+        .query_one_cached(
             "INSERT INTO crl_numbers (issuer, last) VALUES ($1, 1)
              ON CONFLICT (issuer) DO UPDATE SET last = crl_numbers.last + 1
              RETURNING last",
@@ -141,7 +138,7 @@ fn stream(
 }
 
 pub(super) fn revoked_snapshot(
-    client: &mut Client,
+    client: &mut Conn<'_>,
     issuer: &str,
     partition: Option<u32>,
     sink: &mut EntrySink<'_>,
@@ -167,7 +164,7 @@ pub(super) fn revoked_snapshot(
 }
 
 pub(super) fn revocation_changes(
-    client: &mut Client,
+    client: &mut Conn<'_>,
     issuer: &str,
     partition: Option<u32>,
     after: i64,
@@ -202,7 +199,7 @@ pub(super) fn revocation_changes(
     Ok(position)
 }
 
-pub(super) fn record_crl(client: &mut Client, crl: &CrlRecord, audit: &AuditEvent) -> Result<(), StoreError> {
+pub(super) fn record_crl(client: &mut Conn<'_>, crl: &CrlRecord, audit: &AuditEvent) -> Result<(), StoreError> {
     let now = now()?;
     let number = i64::try_from(crl.number).map_err(|_| StoreError::Database("CRL number too large".into()))?;
     let base = crl
@@ -240,13 +237,13 @@ pub(super) fn record_crl(client: &mut Client, crl: &CrlRecord, audit: &AuditEven
 }
 
 pub(super) fn last_crl(
-    client: &mut Client,
+    client: &mut Conn<'_>,
     issuer: &str,
     partition: Option<u32>,
     kind: CrlKind,
 ) -> Result<Option<CrlRecord>, StoreError> {
     let row = client
-        .query_opt(
+        .query_opt_cached(
             "SELECT number, base_number, this_update, next_update, event_seq FROM crls
              WHERE issuer = $1 AND crl_partition = $2 AND kind = $3 ORDER BY number DESC LIMIT 1",
             &[&issuer, &partition_key(partition), &kind.as_str()],
@@ -272,7 +269,7 @@ pub(super) fn last_crl(
 }
 
 /// The latest notAfter among `issuer`'s certificates.
-pub(super) fn latest_not_after(client: &mut Client, issuer: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+pub(super) fn latest_not_after(client: &mut Conn<'_>, issuer: &str) -> Result<Option<OffsetDateTime>, StoreError> {
     let secs: Option<i64> = client
         .query_one("SELECT MAX(not_after) FROM certificates WHERE issuer = $1", &[&issuer])
         .and_then(|r| r.try_get(0))

@@ -4,7 +4,9 @@
 //! and the other finds it already moved (the conditional UPDATE re-checks the state as well).
 
 use postgres::types::{FromSql, ToSql};
-use postgres::{GenericClient, Row, Transaction};
+use postgres::{GenericClient, Row};
+
+use super::pool::Tx;
 use time::OffsetDateTime;
 
 use super::{append, audited, chain_head, now, Context, PostgresStore};
@@ -206,7 +208,7 @@ fn load_application(client: &mut impl GenericClient, number: &str) -> Result<Opt
 /// whole stay at the counter too ([`Step::CounterTotal`]).
 #[allow(clippy::too_many_arguments)]
 fn insert_event(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_>,
     timing: &Timing,
     number: &ApplicationNumber,
     kind: ApplicationKind,
@@ -246,7 +248,7 @@ fn insert_event(
 
 #[allow(clippy::too_many_arguments)]
 fn insert_timed(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_>,
     timing: &Timing,
     number: &ApplicationNumber,
     (kind, channel): (ApplicationKind, Channel),
@@ -300,12 +302,7 @@ fn insert_timed(
     append(tx, &mut head, &now, &audit)
 }
 
-fn insert_token(
-    tx: &mut Transaction<'_>,
-    number: &ApplicationNumber,
-    token: &NewToken,
-    at: i64,
-) -> Result<(), StoreError> {
+fn insert_token(tx: &mut Tx<'_>, number: &ApplicationNumber, token: &NewToken, at: i64) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO application_tokens (number, purpose, token_sha256, created_at, expires_at, used_at)
          VALUES ($1, $2, $3, $4, $5, NULL)
@@ -317,12 +314,7 @@ fn insert_token(
     Ok(())
 }
 
-fn queue_notice(
-    tx: &mut Transaction<'_>,
-    number: &ApplicationNumber,
-    notice: &NewMessage,
-    at: i64,
-) -> Result<(), StoreError> {
+fn queue_notice(tx: &mut Tx<'_>, number: &ApplicationNumber, notice: &NewMessage, at: i64) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO outbox (application, recipient, subject, body, created_at, next_attempt_at)
          VALUES ($1, $2, $3, $4, $5, $5)",
@@ -351,7 +343,7 @@ impl RaStore for PostgresStore {
                  updated_at = EXCLUDED.updated_at"
         );
         for p in &import.persons {
-            let existing = collect(&mut tx, &select_person, &[&p.iin.as_string()], person_row)?.pop();
+            let existing = collect(&mut *tx, &select_person, &[&p.iin.as_string()], person_row)?.pop();
             match existing {
                 Some(e) if &e == p => {
                     counts.persons_unchanged += 1;
@@ -383,7 +375,7 @@ impl RaStore for PostgresStore {
         }
         let select_entity = format!("SELECT {ENTITY_COLUMNS} FROM registry_entities WHERE bin = $1");
         for e in &import.entities {
-            let existing = collect(&mut tx, &select_entity, &[&e.bin.as_string()], entity_row)?.pop();
+            let existing = collect(&mut *tx, &select_entity, &[&e.bin.as_string()], entity_row)?.pop();
             match existing {
                 Some(old) if &old == e => {
                     counts.entities_unchanged += 1;
@@ -429,7 +421,7 @@ impl RaStore for PostgresStore {
                 "SELECT {APPLICATION_COLUMNS} FROM applications
                  WHERE dedup_key = $1 AND state NOT IN ('issued', 'revoked', 'refused')"
             );
-            if let Some(existing) = collect(&mut tx, &sql, &[&a.dedup_key], application_row)?.pop() {
+            if let Some(existing) = collect(&mut *tx, &sql, &[&a.dedup_key], application_row)?.pop() {
                 return Ok(Submitted::Existing(existing));
             }
         }
@@ -507,7 +499,7 @@ impl RaStore for PostgresStore {
             };
             queue_notice(&mut tx, &number, &notice, at)?;
         }
-        let created = load_application(&mut tx, number.as_str())?
+        let created = load_application(&mut *tx, number.as_str())?
             .ok_or_else(|| StoreError::Corrupt(format!("application {number} vanished while being registered")))?;
         tx.commit().context("committing an application")?;
         Ok(Submitted::New(created))
@@ -516,7 +508,7 @@ impl RaStore for PostgresStore {
     fn transition(&self, number: &ApplicationNumber, t: &Transition) -> Result<Transitioned, StoreError> {
         let mut client = self.primary.get()?;
         let mut tx = audited(&mut client)?;
-        let current = load_application(&mut tx, number.as_str())?
+        let current = load_application(&mut *tx, number.as_str())?
             .ok_or_else(|| StoreError::Database(format!("no application {number}")))?;
         if !t.from.contains(&current.state) {
             return Ok(Transitioned::NotApplicable(current));
@@ -558,7 +550,7 @@ impl RaStore for PostgresStore {
         if let Some(notice) = &t.notice {
             queue_notice(&mut tx, number, notice, t.event.at.unix_timestamp())?;
         }
-        let updated = load_application(&mut tx, number.as_str())?
+        let updated = load_application(&mut *tx, number.as_str())?
             .ok_or_else(|| StoreError::Corrupt(format!("application {number} vanished during a transition")))?;
         tx.commit().context("committing a transition")?;
         Ok(Transitioned::Applied(updated))

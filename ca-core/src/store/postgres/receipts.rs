@@ -2,15 +2,16 @@
 //! `INSERT … ON CONFLICT DO UPDATE … RETURNING` in the transaction that stores them (under the
 //! audit lock, and the row lock on the year orders two counters anyway).
 
-use postgres::{GenericClient, Transaction};
+use postgres::GenericClient;
 
+use super::pool::Tx;
 use super::{append, chain_head, now, Context};
 use crate::ra::application::ApplicationNumber;
 use crate::ra::receipt::{Receipt, ReceiptDetails, ReceiptNumber};
 use crate::store::StoreError;
 
 /// The next receipt number of `year`.
-pub(super) fn next_number(tx: &mut Transaction<'_>, year: i32) -> Result<ReceiptNumber, StoreError> {
+pub(super) fn next_number(tx: &mut Tx<'_>, year: i32) -> Result<ReceiptNumber, StoreError> {
     let sequence: i64 = tx
         .query_one(
             "INSERT INTO receipt_numbers (year, last) VALUES ($1, 1)
@@ -24,7 +25,7 @@ pub(super) fn next_number(tx: &mut Transaction<'_>, year: i32) -> Result<Receipt
 
 /// Store receipt `number`, audit it and queue it to the applicant's address.
 pub(super) fn store(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_>,
     number: ReceiptNumber,
     details: &ReceiptDetails,
     application: Option<&ApplicationNumber>,

@@ -1,0 +1,552 @@
+//! The stores at national scale, SQLite and PostgreSQL side by side. Run on demand (never in CI):
+//!
+//!     cargo bench -p ca-tests --bench store_scale -- 1000000      # N certificates, N/10 revoked
+//!     SCALE_DIR=/big/disk cargo bench -p ca-tests --bench store_scale -- 10000000 5
+//!
+//! (arguments: N, seconds per rate measurement; `SCALE_DIR`: where the SQLite file goes, default
+//! the temporary directory; the PostgreSQL cluster is a throwaway one in the temporary directory
+//! with `fsync` and `synchronous_commit` on.) Both are deleted at the end.
+//!
+//! **Fill.** N real certificates: the national SIGN/AUTH profile, one IIN per two certificates,
+//! each signed by the issuing CA's P-256 key through the normal issuer (build, lint, sign) on
+//! every core, with a capturing store in place of the database; the rows then go into the CA's
+//! SQLite store in transactions of 20,000 (every tenth revoked, with its revocation event), and
+//! into PostgreSQL by `ca store copy` (`COPY … (FORMAT binary)`), the path an existing CA moves by.
+//!
+//! **Measured** per backend, at size and (issuance) on an empty store of the same kind in the
+//! same run: issuance rate (single thread, batches of 1 and 64), OCSP (`Responder::respond`
+//! in-process on random certificates of the store: peak on every core, then p99 at a constant
+//! half of that rate, latency from the scheduled send time), a full CRL of all revoked entries
+//! (stream from the store + build + sign + write; time and peak RSS), `ca list --iin` (the store
+//! query the command runs, `limit 100`) p99 over random IINs, and bytes on disk per certificate.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ca_core::clock::SystemClock;
+use ca_core::identity::{Iin, Person, Subject};
+use ca_core::issuer::{IssuanceRequest, Issuer};
+use ca_core::ocsp::{request_for, Responder};
+use ca_core::profile::ProfileId;
+use ca_core::revocation::RevocationReason;
+use ca_core::serial::SerialNumber;
+use ca_core::signer::Signer as _;
+use ca_core::store::{
+    AuditEntry, AuditEvent, AuditQuery, AuditSink, AuditVerification, CertificateQuery, CertificateRecord, CrlKind,
+    CrlRecord, EntrySink, Issued, PostgresStore, ReleaseOutcome, Reservation, Revocation, RevokeOutcome, RevokedEntry,
+    SqliteStore, Store, StoreError,
+};
+use crl::{CrlBuilder, CrlEntry, CrlParams};
+use fixtures::postgres::PgCluster;
+use fixtures::TestCa;
+use hsm::{KeyAlgorithm, SoftwareKey};
+use time::OffsetDateTime;
+
+/// Rows per fill transaction.
+const FILL_BATCH: usize = 20_000;
+
+/// The valid IIN number `i` (distinct for every i that has one; about 9 in 10 have).
+fn iin(i: u64) -> Option<Iin> {
+    let yy = i % 100;
+    let mm = 1 + (i / 100) % 12;
+    let dd = 1 + (i / 1200) % 28;
+    let sex = 3 + (i / 33_600) % 2;
+    let serial = (i / 67_200) % 10_000;
+    Iin::with_check_digit(&format!("{yy:02}{mm:02}{dd:02}{sex}{serial:04}"))
+}
+
+fn person(iin: Iin) -> Subject {
+    Subject::Individual(Person {
+        iin,
+        surname: "Тестов".into(),
+        given_name: "Тест".into(),
+        patronymic: None,
+        email: None,
+    })
+}
+
+/// The fill's issuer writes here instead of a database: reservations are accepted (serials are
+/// 20 random octets) and signed certificates kept for the bulk load.
+#[derive(Default)]
+struct Capture(Mutex<Vec<(Reservation, Option<Vec<u8>>)>>);
+
+fn not_a_database<T>() -> Result<T, StoreError> {
+    Err(StoreError::Database("the fill's capturing store only takes reservations and records".into()))
+}
+
+impl Store for Capture {
+    fn reserve(&self, reservations: &[Reservation], _: &[AuditEvent]) -> Result<(), StoreError> {
+        self.0.lock().unwrap().extend(reservations.iter().map(|r| (r.clone(), None)));
+        Ok(())
+    }
+    fn record_issued(&self, issued: &[Issued], _: &[AuditEvent]) -> Result<(), StoreError> {
+        let mut rows = self.0.lock().unwrap();
+        for cert in issued {
+            let row = rows.iter_mut().rev().find(|(r, _)| r.serial == cert.serial).expect("reserved first");
+            row.1 = Some(cert.der.clone());
+        }
+        Ok(())
+    }
+    fn revoke(&self, _: &SerialNumber, _: &Revocation, _: &AuditEvent) -> Result<RevokeOutcome, StoreError> {
+        not_a_database()
+    }
+    /// The issuer looks up its own CA certificate's standing: unknown here, as for an external
+    /// root.
+    fn certificate(&self, _: &SerialNumber) -> Result<Option<CertificateRecord>, StoreError> {
+        Ok(None)
+    }
+    fn find(&self, _: &CertificateQuery) -> Result<Vec<CertificateRecord>, StoreError> {
+        not_a_database()
+    }
+    fn append_audit(&self, _: &AuditEvent) -> Result<AuditEntry, StoreError> {
+        not_a_database()
+    }
+    fn verify_audit(&self) -> Result<AuditVerification, StoreError> {
+        not_a_database()
+    }
+    fn audit_entries(&self, _: &AuditQuery, _: &mut AuditSink<'_>) -> Result<(), StoreError> {
+        not_a_database()
+    }
+    fn audit_hash(&self, _: i64) -> Result<Option<[u8; 32]>, StoreError> {
+        not_a_database()
+    }
+    fn release_hold(&self, _: &SerialNumber, _: &AuditEvent) -> Result<ReleaseOutcome, StoreError> {
+        not_a_database()
+    }
+    fn allocate_crl_number(&self, _: &str) -> Result<u64, StoreError> {
+        not_a_database()
+    }
+    fn revoked_snapshot(&self, _: &str, _: Option<u32>, _: &mut EntrySink<'_>) -> Result<i64, StoreError> {
+        not_a_database()
+    }
+    fn revocation_changes(&self, _: &str, _: Option<u32>, _: i64, _: &mut EntrySink<'_>) -> Result<i64, StoreError> {
+        not_a_database()
+    }
+    fn record_crl(&self, _: &CrlRecord, _: &AuditEvent) -> Result<(), StoreError> {
+        not_a_database()
+    }
+    fn last_crl(&self, _: &str, _: Option<u32>, _: CrlKind) -> Result<Option<CrlRecord>, StoreError> {
+        not_a_database()
+    }
+}
+
+fn issuer<'a>(ca: &'a TestCa, store: &'a dyn Store, clock: &'a SystemClock) -> Issuer<'a> {
+    Issuer {
+        ca: &ca.issuing,
+        store,
+        clock,
+        urls: &ca.urls,
+        validity: time::Duration::days(365),
+        actor: "bench",
+        crl_partitions: None,
+    }
+}
+
+/// Sign `n` certificates (two per IIN) on every core and load them into the SQLite file at
+/// `db`; returns the serials and IINs loaded.
+fn fill(
+    ca: &TestCa,
+    db: &std::path::Path,
+    n: usize,
+    keys: &[spki::SubjectPublicKeyInfoOwned],
+) -> Vec<(String, String)> {
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let mut conn = rusqlite::Connection::open(db).unwrap();
+    // Each event row goes in just before its certificate row (which names it): consistent once
+    // the batch commits.
+    conn.execute_batch("PRAGMA synchronous = OFF; PRAGMA foreign_keys = OFF").unwrap();
+    let clock = SystemClock;
+    let mut loaded = Vec::with_capacity(n);
+    let mut next_iin = 0u64;
+    let started = Instant::now();
+    while loaded.len() < n {
+        let batch = FILL_BATCH.min(n - loaded.len());
+        let mut subjects = Vec::with_capacity(batch / 2 + 1);
+        while subjects.len() * 2 < batch {
+            if let Some(iin) = iin(next_iin) {
+                subjects.push(iin);
+            }
+            next_iin += 1;
+        }
+        let capture = Capture::default();
+        std::thread::scope(|s| {
+            for part in subjects.chunks(subjects.len().div_ceil(cores)) {
+                let (capture, clock) = (&capture, &clock);
+                s.spawn(move || {
+                    let issuer = issuer(ca, capture, clock);
+                    for chunk in part.chunks(32) {
+                        let requests: Vec<IssuanceRequest> = chunk
+                            .iter()
+                            .enumerate()
+                            .flat_map(|(i, iin)| {
+                                [ProfileId::IndividualSign, ProfileId::IndividualAuth].map(|profile| IssuanceRequest {
+                                    profile,
+                                    subject: person(*iin),
+                                    roles: vec![],
+                                    public_key: keys[i % keys.len()].clone(),
+                                })
+                            })
+                            .collect();
+                        issuer.issue_batch(&requests).unwrap();
+                    }
+                });
+            }
+        });
+        let rows = capture.0.into_inner().unwrap();
+        let tx = conn.transaction().unwrap();
+        {
+            let mut cert = tx
+                .prepare_cached(
+                    "INSERT INTO certificates (serial, issuer, status, profile, subject_dn, iin, not_before, not_after,
+                         reserved_at, issued_at, der, revoked_at, revocation_reason, revocation_seq)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13)",
+                )
+                .unwrap();
+            let mut event = tx
+                .prepare_cached(
+                    "INSERT INTO revocation_events (serial, issuer, kind, at) VALUES (?1, ?2, 'revoke', ?3)",
+                )
+                .unwrap();
+            for (r, der) in rows.into_iter().take(batch) {
+                let serial = r.serial.to_hex();
+                let at = r.not_before.unix_timestamp();
+                let revoked = loaded.len() % 10 == 9;
+                let seq = revoked.then(|| {
+                    event.execute(rusqlite::params![serial, r.issuer, at + 60]).unwrap();
+                    tx.last_insert_rowid()
+                });
+                cert.execute(rusqlite::params![
+                    serial,
+                    r.issuer,
+                    if revoked { "revoked" } else { "issued" },
+                    r.profile,
+                    r.subject_dn,
+                    r.iin.map(|i| i.as_string()),
+                    at,
+                    r.not_after.unix_timestamp(),
+                    at,
+                    der.expect("signed"),
+                    revoked.then_some(at + 60),
+                    revoked.then_some([1i64, 4, 5, 0][loaded.len() % 4]),
+                    seq,
+                ])
+                .unwrap();
+                loaded.push((serial, r.iin.map(|i| i.as_string()).unwrap_or_default()));
+            }
+        }
+        tx.commit().unwrap();
+        if loaded.len() % 200_000 < FILL_BATCH {
+            let rate = loaded.len() as f64 / started.elapsed().as_secs_f64();
+            eprintln!("  filled {} of {n} ({rate:.0}/s)", loaded.len());
+        }
+    }
+    loaded
+}
+
+fn rate(seconds: f64, mut op: impl FnMut() -> usize) -> f64 {
+    op();
+    let start = Instant::now();
+    let mut done = 0usize;
+    while start.elapsed() < Duration::from_secs_f64(seconds) {
+        done += op();
+    }
+    done as f64 / start.elapsed().as_secs_f64()
+}
+
+fn issuance_rate(
+    ca: &TestCa,
+    store: &dyn Store,
+    batch: usize,
+    seconds: f64,
+    keys: &[spki::SubjectPublicKeyInfoOwned],
+) -> f64 {
+    let clock = SystemClock;
+    let issuer = issuer(ca, store, &clock);
+    let mut n = 10_000_000u64;
+    rate(seconds, || {
+        let requests: Vec<IssuanceRequest> = (0..batch)
+            .map(|i| {
+                n += 1;
+                let iin = (n..).find_map(iin).unwrap();
+                IssuanceRequest {
+                    profile: ProfileId::IndividualSign,
+                    subject: person(iin),
+                    roles: vec![],
+                    public_key: keys[i % keys.len()].clone(),
+                }
+            })
+            .collect();
+        issuer.issue_batch(&requests).unwrap().len()
+    })
+}
+
+fn percentile(mut samples: Vec<Duration>, p: f64) -> Duration {
+    samples.sort();
+    samples.get(((samples.len() as f64 * p) as usize).min(samples.len().saturating_sub(1))).copied().unwrap_or_default()
+}
+
+/// OCSP peak on every core, then p99 at half of it (a constant rate, latency from the schedule).
+fn ocsp(responder: &Responder, requests: &[Vec<u8>], seconds: f64) -> (f64, Duration) {
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let peak = ca_tests::rate_on_threads(cores, seconds, |_| {
+        let i = next.fetch_add(7919, std::sync::atomic::Ordering::Relaxed) % requests.len();
+        responder.respond(&requests[i]);
+    });
+    let per_thread = peak / 2.0 / cores as f64;
+    let interval = Duration::from_secs_f64(1.0 / per_thread);
+    let latencies = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for t in 0..cores {
+            let latencies = &latencies;
+            s.spawn(move || {
+                let start = Instant::now();
+                let mut mine = Vec::new();
+                let mut k = 0u32;
+                while start.elapsed() < Duration::from_secs_f64(seconds) {
+                    let due = start + interval * k;
+                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(wait);
+                    }
+                    responder.respond(&requests[(t * 100_003 + k as usize * 7919) % requests.len()]);
+                    mine.push(due.elapsed());
+                    k += 1;
+                }
+                latencies.lock().unwrap().extend(mine);
+            });
+        }
+    });
+    (peak, percentile(latencies.into_inner().unwrap(), 0.99))
+}
+
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// A full CRL of every revoked certificate: store stream + build + sign + write; (entries,
+/// seconds, peak RSS MB).
+fn full_crl(store: &dyn Store, ca: &TestCa, out: &std::path::Path) -> (u64, f64, f64) {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let params = CrlParams {
+        issuer: ca.issuing.subject().clone(),
+        authority_key_id: ca.issuing.key_id().to_vec(),
+        crl_number: 1,
+        this_update: now,
+        next_update: now + time::Duration::hours(24),
+        delta_base: None,
+        issuing_distribution_point: None,
+        freshest_crl: None,
+    };
+    let t = Instant::now();
+    let mut builder = CrlBuilder::new(&params, ca.issuing.signer()).unwrap();
+    let mut sink = |e: RevokedEntry| -> Result<(), StoreError> {
+        builder
+            .push(&CrlEntry {
+                serial: e.serial.as_bytes(),
+                revoked_at: e.revoked_at,
+                reason: Some(e.reason).filter(|r| *r != RevocationReason::Unspecified),
+                invalidity_date: e.invalidity_date,
+            })
+            .map_err(|err| StoreError::Database(err.to_string()))
+    };
+    store.revoked_snapshot(&ca.issuing.name, None, &mut sink).unwrap();
+    let summary = builder.finish_into(std::io::BufWriter::new(std::fs::File::create(out).unwrap())).unwrap();
+    (summary.entries, t.elapsed().as_secs_f64(), peak_rss_mb())
+}
+
+fn list_p99(store: &dyn Store, iins: &[String]) -> Duration {
+    let samples = iins
+        .iter()
+        .map(|iin| {
+            let t = Instant::now();
+            let found = store
+                .find(&CertificateQuery { iin: Some(iin.parse().unwrap()), limit: Some(100), ..Default::default() })
+                .unwrap();
+            assert!(!found.is_empty());
+            t.elapsed()
+        })
+        .collect();
+    percentile(samples, 0.99)
+}
+
+struct Row {
+    backend: &'static str,
+    load_secs: f64,
+    issue_empty: [f64; 2],
+    issue_full: [f64; 2],
+    ocsp_peak: f64,
+    ocsp_p99: Duration,
+    crl: (u64, f64, f64),
+    list_p99: Duration,
+    bytes_per_cert: f64,
+}
+
+/// What every backend is measured with.
+struct Inputs<'a> {
+    ca: &'a TestCa,
+    sample: &'a Sample,
+    seconds: f64,
+    keys: &'a [spki::SubjectPublicKeyInfoOwned],
+}
+
+fn measure(
+    backend: &'static str,
+    full: &dyn Store,
+    empty: &dyn Store,
+    responder: &Responder,
+    inputs: &Inputs<'_>,
+) -> Row {
+    let Inputs { ca, sample, seconds, keys } = *inputs;
+    eprintln!("{backend}: measuring");
+    let issue_empty = [1, 64].map(|b| issuance_rate(ca, empty, b, seconds, keys));
+    let issue_full = [1, 64].map(|b| issuance_rate(ca, full, b, seconds, keys));
+    let (ocsp_peak, ocsp_p99) = ocsp(responder, &sample.requests, seconds);
+    let crl = full_crl(full, ca, &ca.dir.path().join(format!("{backend}.crl")));
+    let list_p99 = list_p99(full, &sample.iins);
+    Row { backend, load_secs: 0.0, issue_empty, issue_full, ocsp_peak, ocsp_p99, crl, list_p99, bytes_per_cert: 0.0 }
+}
+
+/// Random certificates of the store: OCSP requests for them and their IINs.
+struct Sample {
+    requests: Vec<Vec<u8>>,
+    iins: Vec<String>,
+}
+
+fn sample(store: &dyn Store, ca: &TestCa, loaded: &[(String, String)]) -> Sample {
+    use der::Decode;
+    let picks: Vec<&(String, String)> =
+        (0..2000).map(|_| &loaded[(rand_index() % loaded.len() as u64) as usize]).collect();
+    let requests = picks
+        .iter()
+        .map(|(serial, _)| {
+            let record = store.certificate(&serial.parse().unwrap()).unwrap().unwrap();
+            let cert = x509_cert::Certificate::from_der(record.der.as_ref().unwrap()).expect("real DER that parses");
+            request_for(&cert, &ca.issuing.certificate).unwrap()
+        })
+        .collect();
+    Sample { requests, iins: picks.iter().take(1000).map(|(_, iin)| iin.clone()).collect() }
+}
+
+fn rand_index() -> u64 {
+    let serial = SerialNumber::random();
+    u64::from_be_bytes(serial.as_bytes()[..8].try_into().unwrap())
+}
+
+fn responder(ca: &TestCa, store: Arc<dyn Store>, key: &Arc<SoftwareKey>, cert: &[u8]) -> Responder {
+    Responder::new(
+        ca.issuing.name.clone(),
+        &ca.issuing.certificate_der,
+        cert,
+        key.clone(),
+        store,
+        Arc::new(SystemClock),
+    )
+    .unwrap()
+}
+
+fn dir_bytes(path: &std::path::Path) -> u64 {
+    ["", "-wal", "-shm"]
+        .iter()
+        .filter_map(|s| std::fs::metadata(format!("{}{s}", path.display())).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+fn main() {
+    let n: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    let seconds: f64 = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(3.0);
+    let scratch = tempfile::Builder::new()
+        .prefix("store-scale-")
+        .tempdir_in(std::env::var_os("SCALE_DIR").unwrap_or_else(|| std::env::temp_dir().into()))
+        .unwrap();
+    let keys: Vec<_> =
+        (0..64).map(|_| SoftwareKey::generate(KeyAlgorithm::P256).unwrap().public_key().clone()).collect();
+    let ca = TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256);
+    let (key, responder_cert) = ca.ocsp_responder(KeyAlgorithm::P256);
+    let key = Arc::new(key);
+
+    // SQLite: the CA's own store format, filled.
+    let db = scratch.path().join("ca.db");
+    drop(SqliteStore::open(&db).unwrap());
+    eprintln!("filling SQLite with {n} certificates");
+    let t = Instant::now();
+    let loaded = fill(&ca, &db, n, &keys);
+    let sqlite_load = t.elapsed().as_secs_f64();
+    let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).unwrap());
+    let sqlite_bytes = dir_bytes(&db) as f64 / n as f64;
+    let empty_sqlite = SqliteStore::open(&scratch.path().join("empty.db")).unwrap();
+    let sample = sample(sqlite.as_ref(), &ca, &loaded);
+    drop(loaded);
+    let inputs = Inputs { ca: &ca, sample: &sample, seconds, keys: &keys };
+    let mut rows = vec![];
+    {
+        let sqlite_responder = responder(&ca, sqlite.clone(), &key, &responder_cert.der);
+        let mut row = measure("sqlite", sqlite.as_ref(), &empty_sqlite, &sqlite_responder, &inputs);
+        row.load_secs = sqlite_load;
+        row.bytes_per_cert = sqlite_bytes;
+        rows.push(row);
+    }
+    drop(sqlite);
+
+    // PostgreSQL: the same rows, moved by `ca store copy`.
+    let cluster = PgCluster::start().unwrap();
+    for setting in
+        ["ALTER SYSTEM SET fsync = on", "ALTER SYSTEM SET synchronous_commit = on", "SELECT pg_reload_conf()"]
+    {
+        cluster.psql("postgres", setting).unwrap();
+    }
+    let (full_db, empty_db) = (cluster.create_database(None).unwrap(), cluster.create_database(None).unwrap());
+    let connect = |db: &str| PostgresStore::connect(&cluster.url(db), Some(cluster.password())).unwrap();
+    let pg = connect(&full_db);
+    eprintln!("copying into PostgreSQL (ca store copy)");
+    let t = Instant::now();
+    {
+        let from = SqliteStore::open(&db).unwrap();
+        ca_core::store::copy::sqlite_to_postgres(&from, &pg).unwrap();
+    }
+    let pg_load = t.elapsed().as_secs_f64();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    cluster.psql(&full_db, "VACUUM ANALYZE").unwrap();
+    let pg_bytes: f64 = cluster.psql(&full_db, "SELECT pg_database_size(current_database())").unwrap().parse().unwrap();
+    let pg: Arc<dyn Store> = Arc::new(pg);
+    let empty_pg = connect(&empty_db);
+    let pg_responder = responder(&ca, pg.clone(), &key, &responder_cert.der);
+    let mut row = measure("postgres", pg.as_ref(), &empty_pg, &pg_responder, &inputs);
+    row.load_secs = pg_load;
+    row.bytes_per_cert = pg_bytes / n as f64;
+    rows.push(row);
+
+    println!("\n{n} certificates ({} revoked), {seconds} s per rate, P-256 CA and OCSP keys", n / 10);
+    println!(
+        "| backend | load | issue/s empty (1 / 64) | issue/s at size (1 / 64) | ratio (1 / 64) | OCSP peak/s | OCSP p99 at ½ peak | full CRL | CRL peak RSS | list --iin p99 | bytes/cert |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in &rows {
+        println!(
+            "| {} | {:.0} s | {:.0} / {:.0} | {:.0} / {:.0} | {:.2} / {:.2} | {:.0} | {:.2} ms | {} entries, {:.2} s | {:.0} MB | {:.2} ms | {:.0} |",
+            r.backend,
+            r.load_secs,
+            r.issue_empty[0],
+            r.issue_empty[1],
+            r.issue_full[0],
+            r.issue_full[1],
+            r.issue_full[0] / r.issue_empty[0],
+            r.issue_full[1] / r.issue_empty[1],
+            r.ocsp_peak,
+            r.ocsp_p99.as_secs_f64() * 1e3,
+            r.crl.0,
+            r.crl.1,
+            r.crl.2,
+            r.list_p99.as_secs_f64() * 1e3,
+            r.bytes_per_cert
+        );
+    }
+}
