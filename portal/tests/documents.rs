@@ -132,6 +132,38 @@ fn an_authority_submits_a_document_openssl_verifies_it_and_the_subject_sees_it_w
 }
 
 #[test]
+fn a_document_stamped_by_the_products_own_tsa_has_a_valid_report() {
+    // The TSA that `ca tsa init` + ca-server's `POST /tsa` run: ca_core::tsa with a certificate
+    // of the tsa profile issued by our CA.
+    let d = DocsPortal::start(|_| {});
+    let own = d.t.holder(
+        "own-tsa",
+        ca_core::profile::ProfileId::TimeStamping,
+        ca_core::identity::Subject::Service { common_name: "OWN TSA".into(), organisation: None },
+        vec![],
+    );
+    let authority = ca_core::tsa::TimeStampAuthority::new(
+        &own.cert.der,
+        std::sync::Arc::new(own.key),
+        d.t.clock.clone(),
+        ca_core::tsa::TsaSettings::default(),
+    )
+    .unwrap();
+    *d.slot.ours.lock().unwrap() = Some(std::sync::Arc::new(authority));
+
+    let subject = 72;
+    let id = d.submit_ok(&iin(subject), "identity-card", "N-0100");
+    let me = d.person_session(subject);
+    let (status, doc) = d.get(&format!("/api/v1/documents/{id}"), &me);
+    assert_eq!(status, 200, "{doc}");
+    let report = &doc["report"];
+    assert_eq!(report["valid"], true, "{report}");
+    assert_eq!(report["timestamp"]["valid"], true, "{report}");
+    assert_eq!(report["timestamp"]["tsa"], "C=KZ,CN=OWN TSA", "{report}");
+    assert_eq!(report["validation_time_source"], "timestamp", "{report}");
+}
+
+#[test]
 fn submissions_outside_the_allow_list_or_replayed_are_refused_and_journaled() {
     let d = DocsPortal::start(|_| {});
     let subject = iin(72);

@@ -33,6 +33,9 @@ pub struct TsaSlot {
     pub served: std::sync::atomic::AtomicU32,
     /// Answer with the previous reply instead (a replayed or misrouted answer).
     pub replay_previous: std::sync::atomic::AtomicBool,
+    /// Answer with the product's own TSA (`ca_core::tsa`, what ca-server serves at `/tsa`)
+    /// instead of `openssl ts -reply`.
+    pub ours: Mutex<Option<Arc<ca_core::tsa::TimeStampAuthority>>>,
 }
 
 /// A portal with documents configured: one authority (identity cards, birth certificates), one
@@ -191,6 +194,10 @@ pub fn request_id() -> String {
 
 /// `openssl ts -reply` to a query; the reply (DER) as application/timestamp-reply.
 fn reply(slot: &TsaSlot, query: &[u8]) -> axum::response::Response {
+    if let Some(ours) = slot.ours.lock().unwrap().clone() {
+        let (reply, _) = ours.respond(query);
+        return ([(header::CONTENT_TYPE, "application/timestamp-reply")], reply).into_response();
+    }
     let Some(dir) = slot.dir.lock().unwrap().clone() else {
         return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
