@@ -423,6 +423,9 @@ fn a_revoked_delegated_responder_without_nocheck_is_not_believed() {
     )
     .unwrap();
     let response = ocsp_response(&ca, &responder, &leaf.der);
+    // Validated after the response was signed: its thisUpdate (whole seconds of the responder's
+    // clock) may be in the second after `now`.
+    let at = SystemClock.now();
 
     let verifier = ca_server::Verifier::new(
         std::slice::from_ref(&ca.root.certificate_der),
@@ -440,7 +443,7 @@ fn a_revoked_delegated_responder_without_nocheck_is_not_believed() {
             ocsp_responses: vec![Arc::new(ca_core::pkix::OcspResponse::from_der(&response).unwrap())],
             ..PathOptions::default()
         };
-        verifier.with_context(None, now, Some(now), Requirements::default(), options, |ctx| {
+        verifier.with_context(None, at, Some(at), Requirements::default(), options, |ctx| {
             cms::verify_certificate(&leaf.der, ctx).unwrap()
         })
     };
