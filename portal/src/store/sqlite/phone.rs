@@ -516,7 +516,7 @@ mod tests {
     #[test]
     fn one_number_per_account_and_one_account_per_number_with_history() {
         let store = SqlitePortalStore::open_in_memory().unwrap();
-        assert_eq!(store.schema_version().unwrap(), 2);
+        assert!(store.schema_version().unwrap() >= 2, "the phone tables are migration 2");
         let now = OffsetDateTime::now_utc();
         let (a, b) = (account(&store, "900101300017", now), account(&store, "900101300025", now));
         assert_eq!(
