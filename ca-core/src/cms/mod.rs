@@ -42,7 +42,8 @@ pub use revocation::{ca_keys, RevocationFacts, RevocationSource, StoreRevocation
 pub use sign::{certs_only, sign};
 pub(crate) use sign::{sign_encapsulated, Encapsulated};
 pub use timestamp::{
-    add_signature_timestamp, signature_values, ID_CT_TST_INFO, ID_KP_TIME_STAMPING, SIGNATURE_TIME_STAMP_TOKEN,
+    add_signature_timestamp, has_time_stamping, signature_values, ID_CT_TST_INFO, ID_KP_TIME_STAMPING,
+    SIGNATURE_TIME_STAMP_TOKEN,
 };
 pub(crate) use timestamp::{check_authority, read_token};
 pub use verify::{verify, SignedCms, VerifyContext};

@@ -148,7 +148,7 @@ fn read_signed_data(cms: &[u8]) -> Result<cms::signed_data::SignedData, CmsError
 }
 
 /// extendedKeyUsage contains id-kp-timeStamping (RFC 3161 2.3).
-pub(crate) fn has_time_stamping(der: &[u8]) -> bool {
+pub fn has_time_stamping(der: &[u8]) -> bool {
     use const_oid::AssociatedOid;
     let Ok(cert) = Certificate::from_der(der) else { return false };
     cert.tbs_certificate

@@ -5,6 +5,7 @@
 use ca_core::cms::Requirements;
 use ca_core::signer::Signer;
 use rand_core::{OsRng, RngCore};
+use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::counter::{Consents, CounterRequest, CounterResponse};
@@ -35,12 +36,17 @@ pub enum WorkstationError {
     BadAnswer(String),
 }
 
-/// A fresh request for `applicant` at `now`.
-pub fn request(applicant: &Applicant, now: OffsetDateTime) -> Result<CounterRequest, WorkstationError> {
+/// A fresh random request id (256 bits, hex): what makes a signed system request single-use.
+pub fn request_id() -> Result<String, WorkstationError> {
     let mut id = [0u8; 32];
     OsRng.try_fill_bytes(&mut id).map_err(|e| WorkstationError::Sign(format!("random: {e}")))?;
+    Ok(hex::encode(id))
+}
+
+/// A fresh request for `applicant` at `now`.
+pub fn request(applicant: &Applicant, now: OffsetDateTime) -> Result<CounterRequest, WorkstationError> {
     Ok(CounterRequest {
-        request_id: hex::encode(id),
+        request_id: request_id()?,
         created_at: now,
         iin: applicant.iin.clone(),
         surname: applicant.surname.clone(),
@@ -60,6 +66,17 @@ pub fn sign_request(
     chain: &[Vec<u8>],
     now: OffsetDateTime,
 ) -> Result<Vec<u8>, WorkstationError> {
+    sign(request, key, certificate, chain, now)
+}
+
+/// `request` as JSON in an attached CMS signed by the workstation (DER).
+pub fn sign<T: Serialize>(
+    request: &T,
+    key: &dyn Signer,
+    certificate: &[u8],
+    chain: &[Vec<u8>],
+    now: OffsetDateTime,
+) -> Result<Vec<u8>, WorkstationError> {
     let json = serde_json::to_vec(request).map_err(|e| WorkstationError::Sign(e.to_string()))?;
     ca_core::cms::sign(&json, false, key, certificate, chain, now).map_err(|e| WorkstationError::Sign(e.to_string()))
 }
@@ -67,9 +84,17 @@ pub fn sign_request(
 /// POST the signed request to the portal at `base_url`; the answer's CMS (DER).
 pub fn send(base_url: &str, signed: &[u8]) -> Result<Vec<u8>, WorkstationError> {
     use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let url = format!("{}/api/v1/counter/registrations", base_url.trim_end_matches('/'));
-    let body = serde_json::json!({ "cms": b64.encode(signed) });
+    let value = post(base_url, "/api/v1/counter/registrations", signed)?;
+    let cms = value["cms"].as_str().ok_or_else(|| WorkstationError::BadAnswer("no cms in the answer".into()))?;
+    base64::engine::general_purpose::STANDARD.decode(cms).map_err(|e| WorkstationError::BadAnswer(e.to_string()))
+}
+
+/// POST `{"cms": base64}` to `base_url` + `path`; the answer's JSON. A refusal carries the
+/// portal's message.
+pub fn post(base_url: &str, path: &str, signed: &[u8]) -> Result<serde_json::Value, WorkstationError> {
+    use base64::Engine;
+    let url = format!("{}{path}", base_url.trim_end_matches('/'));
+    let body = serde_json::json!({ "cms": base64::engine::general_purpose::STANDARD.encode(signed) });
     let answer = match ureq::post(&url).set("Content-Type", "application/json").send_string(&body.to_string()) {
         Ok(r) => r,
         Err(ureq::Error::Status(status, r)) => {
@@ -83,10 +108,7 @@ pub fn send(base_url: &str, signed: &[u8]) -> Result<Vec<u8>, WorkstationError> 
         Err(e) => return Err(WorkstationError::Send(e.to_string())),
     };
     let text = answer.into_string().map_err(|e| WorkstationError::BadAnswer(e.to_string()))?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| WorkstationError::BadAnswer(e.to_string()))?;
-    let cms = value["cms"].as_str().ok_or_else(|| WorkstationError::BadAnswer("no cms in the answer".into()))?;
-    b64.decode(cms).map_err(|e| WorkstationError::BadAnswer(e.to_string()))
+    serde_json::from_str(&text).map_err(|e| WorkstationError::BadAnswer(e.to_string()))
 }
 
 /// Verify the portal's answer (chain and revocation at `now`) and that it answers `request`.

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ca_core::clock::Clock;
-use ca_core::cms::{Requirements, ID_CT_TST_INFO, ID_KP_TIME_STAMPING, SIGNATURE_TIME_STAMP_TOKEN};
+use ca_core::cms::{has_time_stamping, Requirements, ID_CT_TST_INFO, SIGNATURE_TIME_STAMP_TOKEN};
 use cms::content_info::ContentInfo;
 use cms::signed_data::{SignedData, SignerInfos};
 use der::asn1::{Int, OctetString, SetOfVec};
@@ -23,7 +23,6 @@ use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use x509_cert::attr::Attribute;
-use x509_cert::ext::pkix::ExtendedKeyUsage;
 use x509_cert::spki::AlgorithmIdentifierOwned;
 use x509_tsp::{MessageImprint, TimeStampReq, TimeStampResp, TspVersion, TstInfo};
 
@@ -194,27 +193,12 @@ impl HttpTimeStamper {
     }
 }
 
-/// extendedKeyUsage contains id-kp-timeStamping (RFC 3161 2.3).
-fn has_time_stamping(der: &[u8]) -> bool {
-    use der::oid::AssociatedOid;
-    let Ok(cert) = x509_cert::Certificate::from_der(der) else { return false };
-    cert.tbs_certificate
-        .extensions
-        .iter()
-        .flatten()
-        .filter(|e| e.extn_id == ExtendedKeyUsage::OID)
-        .filter_map(|e| ExtendedKeyUsage::from_der(e.extn_value.as_bytes()).ok())
-        .any(|eku| eku.0.contains(&ID_KP_TIME_STAMPING))
-}
-
 /// The signature value of a CMS's only signer (what a CAdES-T time stamp covers).
 pub fn signature_value(cms_der: &[u8]) -> Result<Vec<u8>, String> {
-    let info = ContentInfo::from_der(cms_der).map_err(|e| format!("not a CMS: {e}"))?;
-    let sd: SignedData = info.content.decode_as().map_err(|e| format!("not a SignedData: {e}"))?;
-    let mut signers = sd.signer_infos.0.iter();
-    match (signers.next(), signers.next()) {
-        (Some(s), None) => Ok(s.signature.as_bytes().to_vec()),
-        _ => Err("the document must have exactly one signer".into()),
+    let values = ca_core::cms::signature_values(cms_der).map_err(|e| format!("not a CMS SignedData: {e}"))?;
+    match <[Vec<u8>; 1]>::try_from(values) {
+        Ok([value]) => Ok(value),
+        Err(_) => Err("the document must have exactly one signer".into()),
     }
 }
 

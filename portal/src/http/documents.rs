@@ -11,7 +11,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::routes::{authenticated, client, json, ok, run, Answer};
+use super::routes::{authenticated, client, json, ok, run, Answer, SignedJson};
 use super::{ApiError, AppState};
 use crate::PortalError;
 
@@ -27,13 +27,6 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
         .route("/api/v1/documents/{id}/access", post(open_access))
         .route("/api/v1/systems/document-requests", post(system_request))
         .route("/api/v1/systems/document-releases", post(system_release))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SignedJson {
-    /// The signed request (base64 or PEM of the CMS).
-    cms: String,
 }
 
 async fn submit(

@@ -9,10 +9,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use base64::Engine;
 use serde::Deserialize;
 
-use super::routes::{authenticated, client, json, ok, run, Answer};
+use super::routes::{authenticated, client, json, ok, run, signed_answer, Answer, SignedJson};
 use super::AppState;
 use crate::phone::cabinet::BindRequest;
 use crate::phone::system::SystemKind;
@@ -65,13 +64,6 @@ async fn bind(
     ok(run(&state, false, move |p| p.bind_phone(&auth, &req, &client)).await?)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SignedJson {
-    /// The signed request (base64 or PEM of the CMS).
-    cms: String,
-}
-
 async fn system_code(
     state: Arc<AppState>,
     headers: HeaderMap,
@@ -115,7 +107,7 @@ async fn counter_bind(
     let client = client(&state, &headers, &extensions);
     // Argon2id: a new account's password is hashed.
     let signed = run(&state, true, move |p| p.counter_bind_phone(req.cms.as_bytes(), &client)).await?;
-    ok(serde_json::json!({ "cms": base64::engine::general_purpose::STANDARD.encode(signed) }))
+    signed_answer(signed)
 }
 
 async fn partner_bind(
@@ -127,7 +119,7 @@ async fn partner_bind(
     let req: SignedJson = json(&body)?;
     let client = client(&state, &headers, &extensions);
     let signed = run(&state, false, move |p| p.partner_bind_phone(req.cms.as_bytes(), &client)).await?;
-    ok(serde_json::json!({ "cms": base64::engine::general_purpose::STANDARD.encode(signed) }))
+    signed_answer(signed)
 }
 
 /// The phone-binding paths of the OpenAPI document.

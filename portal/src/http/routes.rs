@@ -248,15 +248,20 @@ pub(super) async fn recover_email(State(state): State<Arc<AppState>>, body: Byte
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "message": message }))).into_response())
 }
 
+/// The body of a signed system request: `{"cms": …}`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CounterJson {
+pub(super) struct SignedJson {
     /// The signed request (base64 or PEM of the CMS).
-    cms: String,
+    pub(super) cms: String,
+}
+
+/// The portal's signed answer to a system request: `{"cms": base64}`.
+pub(super) fn signed_answer(cms: Vec<u8>) -> Answer {
+    ok(serde_json::json!({ "cms": base64::engine::general_purpose::STANDARD.encode(cms) }))
 }
 
 pub(super) async fn counter_register(State(state): State<Arc<AppState>>, body: Bytes) -> Answer {
-    let req: CounterJson = json(&body)?;
-    let signed = run(&state, true, move |p| p.counter_register(req.cms.as_bytes())).await?;
-    ok(serde_json::json!({ "cms": base64::engine::general_purpose::STANDARD.encode(signed) }))
+    let req: SignedJson = json(&body)?;
+    signed_answer(run(&state, true, move |p| p.counter_register(req.cms.as_bytes())).await?)
 }

@@ -4,25 +4,17 @@
 //! answer before anything (a new account's password) is printed.
 
 use ca_core::cms::Requirements;
-use ca_core::signer::Signer;
-use rand_core::{OsRng, RngCore};
-use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::system::{CounterBindingRequest, SystemBindingAnswer, SystemCodeRequest};
-use crate::account::workstation::{Applicant, WorkstationError};
+pub use crate::account::workstation::{post, sign};
+use crate::account::workstation::{request_id, Applicant, WorkstationError};
 use crate::trust::PortalTrust;
 
 /// Where a counter asks for a binding code.
 pub const CODE_PATH: &str = "/api/v1/counter/phone/code";
 /// Where a counter sends the binding.
 pub const BIND_PATH: &str = "/api/v1/counter/phone/bindings";
-
-fn request_id() -> Result<String, WorkstationError> {
-    let mut id = [0u8; 32];
-    OsRng.try_fill_bytes(&mut id).map_err(|e| WorkstationError::Sign(format!("random: {e}")))?;
-    Ok(hex::encode(id))
-}
 
 /// A fresh request for a code to `applicant`'s phone.
 pub fn code_request(applicant: &Applicant, now: OffsetDateTime) -> Result<SystemCodeRequest, WorkstationError> {
@@ -54,39 +46,6 @@ pub fn binding_request(
         phone: applicant.phone.clone(),
         consents: applicant.consents,
     })
-}
-
-/// `request` as JSON in an attached CMS signed by the operator (DER).
-pub fn sign<T: Serialize>(
-    request: &T,
-    key: &dyn Signer,
-    certificate: &[u8],
-    chain: &[Vec<u8>],
-    now: OffsetDateTime,
-) -> Result<Vec<u8>, WorkstationError> {
-    let json = serde_json::to_vec(request).map_err(|e| WorkstationError::Sign(e.to_string()))?;
-    ca_core::cms::sign(&json, false, key, certificate, chain, now).map_err(|e| WorkstationError::Sign(e.to_string()))
-}
-
-/// POST `{"cms": base64}` to `base_url` + `path`; the answer's JSON.
-pub fn post(base_url: &str, path: &str, signed: &[u8]) -> Result<serde_json::Value, WorkstationError> {
-    use base64::Engine;
-    let url = format!("{}{path}", base_url.trim_end_matches('/'));
-    let body = serde_json::json!({ "cms": base64::engine::general_purpose::STANDARD.encode(signed) });
-    let answer = match ureq::post(&url).set("Content-Type", "application/json").send_string(&body.to_string()) {
-        Ok(r) => r,
-        Err(ureq::Error::Status(status, r)) => {
-            let text = r.into_string().unwrap_or_default();
-            let message = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| v["message"].as_str().map(str::to_owned))
-                .unwrap_or(text);
-            return Err(WorkstationError::Refused { status, message });
-        }
-        Err(e) => return Err(WorkstationError::Send(e.to_string())),
-    };
-    let text = answer.into_string().map_err(|e| WorkstationError::BadAnswer(e.to_string()))?;
-    serde_json::from_str(&text).map_err(|e| WorkstationError::BadAnswer(e.to_string()))
 }
 
 /// Verify the portal's signed answer (chain and revocation at `now`) and that it answers the
