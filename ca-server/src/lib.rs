@@ -16,6 +16,7 @@
 
 mod api;
 pub mod checkpoints;
+pub mod console;
 mod distribution;
 mod metrics;
 mod ocsp_http;
@@ -120,6 +121,8 @@ pub struct Services {
     pub public_base_url: String,
     /// How long an install link stays valid.
     pub install_ttl: time::Duration,
+    /// The operator console's sessions and the signing client's address (`/console`).
+    pub console: console::Console,
 }
 
 /// Refused anonymous administration requests per client (IP address), sustained and at once.
@@ -178,6 +181,7 @@ impl Services {
             ca_certificates: Vec::new(),
             public_base_url: String::new(),
             install_ttl: ServerSection::default().install_ttl(),
+            console: console::Console::default(),
         }
     }
 
@@ -545,8 +549,10 @@ pub fn router(services: Arc<Services>) -> Router {
         .route("/install/{number}", get(api::install::install))
         .merge(api)
         .fallback(api::no_route)
-        // Framework refusals (wrong method, body too large, …) become JSON errors everywhere.
+        // Framework refusals (wrong method, body too large, …) become JSON errors everywhere
+        // but in the console, whose pages answer HTML.
         .layer(axum::middleware::from_fn(api::json_errors))
+        .merge(console::router(services.clone()).layer(DefaultBodyLimit::max(MAX_API_BODY)))
         .layer(axum::middleware::from_fn_with_state(services.clone(), metrics::track))
         .layer(axum::middleware::from_fn(api::deadline))
         .layer(tower::limit::ConcurrencyLimitLayer::new(MAX_CONCURRENT_REQUESTS))

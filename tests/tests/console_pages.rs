@@ -1,0 +1,355 @@
+//! The registration authority's operator console (`/console` in ca-server).
+//!
+//! Over plain HTTP (no browser): only a CA operator's signature opens a session; a console
+//! action needs the session, its CSRF token *and* a valid operator signature — with any one
+//! missing, nothing changes; the queue puts the overdue application first; the audit and
+//! CRL/OCSP pages show the journal's verification and the last CRL.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use ca_core::clock::{Clock, FixedClock, SystemClock};
+use ca_core::issuer::IssuanceRequest;
+use ca_core::profile::{ProfileId, Role};
+use ca_core::ra::{ApplicationNumber, ApplicationState, RaStore, RegistrationAuthority, StoreRegistry};
+use ca_core::signer::Signer;
+use ca_core::store::SqliteStore;
+use fixtures::{individual, TestCa};
+use hsm::{KeyAlgorithm, SoftwareKey};
+use time::{Duration, OffsetDateTime};
+
+mod common;
+use common::*;
+
+fn holder(ca: &TestCa, profile: ProfileId, n: u32, roles: Vec<Role>) -> Holder {
+    let key = SoftwareKey::generate(KeyAlgorithm::P256).unwrap();
+    let cert = ca
+        .issuer(&SystemClock)
+        .issue(&IssuanceRequest { profile, subject: individual(n), roles, public_key: key.public_key().clone() })
+        .unwrap();
+    Holder { key, cert }
+}
+
+/// A CMS by `h` over `content`, attached, base64 — what the signing client hands the page.
+fn signed(r: &Running, h: &Holder, content: &[u8]) -> String {
+    let chain = std::slice::from_ref(&r.ca.issuing.certificate_der);
+    let cms = ca_core::cms::sign(content, false, &h.key, &h.cert.der, chain, SystemClock.now()).unwrap();
+    b64(&cms)
+}
+
+/// An HTTP client that keeps cookies, as a browser does for one origin.
+struct Client<'r> {
+    r: &'r Running,
+    cookies: BTreeMap<String, String>,
+}
+
+struct Answer {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+impl Answer {
+    fn location(&self) -> Option<&str> {
+        self.head.lines().find_map(|l| l.strip_prefix("location: ").or_else(|| l.strip_prefix("Location: ")))
+    }
+
+    fn header(&self, name: &str) -> Option<String> {
+        let prefix = format!("{}: ", name.to_ascii_lowercase());
+        self.head.lines().find(|l| l.to_ascii_lowercase().starts_with(&prefix)).map(|l| l[prefix.len()..].to_owned())
+    }
+
+    /// The value of the first hidden `csrf` field of the page.
+    fn csrf(&self) -> String {
+        let field = r#"name="csrf" value=""#;
+        let at = self.body.find(field).expect("a form token on the page") + field.len();
+        self.body[at..].split('"').next().unwrap().to_owned()
+    }
+}
+
+impl<'r> Client<'r> {
+    fn new(r: &'r Running) -> Self {
+        Self { r, cookies: BTreeMap::new() }
+    }
+
+    fn request(&mut self, method: &str, path: &str, form: &[(&str, &str)]) -> Answer {
+        let cookie = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+        let body: String = form.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect::<Vec<_>>().join("&");
+        let mut headers = vec![("Content-Type", "application/x-www-form-urlencoded")];
+        if !cookie.is_empty() {
+            headers.push(("Cookie", &cookie));
+        }
+        let (status, head, body) = ca_tests::http_with_head(self.r.port, method, path, &headers, body.as_bytes());
+        for line in head.lines() {
+            let lower = line.to_ascii_lowercase();
+            if let Some(value) = lower.strip_prefix("set-cookie: ").map(|_| &line[12..]) {
+                let pair = value.split(';').next().unwrap();
+                let (k, v) = pair.split_once('=').unwrap();
+                if v.is_empty() {
+                    self.cookies.remove(k);
+                } else {
+                    self.cookies.insert(k.to_owned(), v.to_owned());
+                }
+            }
+        }
+        Answer { status, head, body: String::from_utf8_lossy(&body).into_owned() }
+    }
+
+    fn get(&mut self, path: &str) -> Answer {
+        self.request("GET", path, &[])
+    }
+
+    /// Log in as `h`: a challenge, its signature by the AUTH key, the login form.
+    fn login(&mut self, h: &Holder) -> Answer {
+        let page = self.get("/console/login");
+        assert_eq!(page.status, 200, "{}", page.body);
+        let (status, challenge) = post_json(self.r, "/api/v1/auth/challenge", &serde_json::json!({}));
+        assert_eq!(status, 200, "{challenge}");
+        let nonce = base64::engine::general_purpose::STANDARD.decode(challenge["nonce"].as_str().unwrap()).unwrap();
+        let cms = signed(self.r, h, &nonce);
+        self.request("POST", "/console/login", &[("csrf", &page.csrf()), ("cms", &cms)])
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The RA of the test, at `clock` (signatures are not checked through it).
+fn ra<'a>(store: &'a SqliteStore, registry: &'a StoreRegistry<'a>, clock: &'a dyn Clock) -> RegistrationAuthority<'a> {
+    RegistrationAuthority {
+        store,
+        certificates: store,
+        registry,
+        signatures: &NoSignatures,
+        clock,
+        install_url: "",
+        install_ttl: Duration::hours(72),
+    }
+}
+
+struct NoSignatures;
+impl ca_core::ra::SignatureCheck for NoSignatures {
+    fn check(
+        &self,
+        _: &ca_core::ra::SignedPayload,
+        _: &ca_core::ra::Expectation,
+    ) -> Result<ca_core::ra::SignerFacts, ca_core::ra::SignatureProblem> {
+        Err(ca_core::ra::SignatureProblem::Unavailable("not used in this test".into()))
+    }
+}
+
+/// A new-individual application of person `n` registered at `at`; presented at the counter
+/// (the operator's 20 minutes start) when `present`.
+fn application(store: &SqliteStore, n: u32, at: OffsetDateTime, present: bool) -> ApplicationNumber {
+    let registry = StoreRegistry(store);
+    let clock = FixedClock(at);
+    let ra = ra(store, &registry, &clock);
+    let submission = ca_core::ra::Submission {
+        channel: ca_core::ra::Channel::ServiceProvider,
+        kind: ca_core::ra::ApplicationKind::NewIndividual,
+        iin: fixtures::person(n).iin,
+        bin: None,
+        serials: Vec::new(),
+        revocation_reason: None,
+        signature: None,
+        operator: None,
+        email: None,
+        csrs: None,
+        roles: Vec::new(),
+    };
+    let number = ra.submit(&submission).unwrap().application().number.clone();
+    if present {
+        ra.present(&number, "operator-1").unwrap();
+    }
+    number
+}
+
+fn state(store: &SqliteStore, n: &ApplicationNumber) -> ApplicationState {
+    store.application(n).unwrap().unwrap().state
+}
+
+fn with_registry() -> Running {
+    let r = start(TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256), None);
+    let import = ca_core::ra::csv::parse(&fixtures::registry::registry_csv()).unwrap();
+    r.ca.store.import_registry(&import, "test").unwrap();
+    r
+}
+
+#[test]
+fn only_an_operators_signature_opens_the_console() {
+    let r = with_registry();
+    let operator = holder(&r.ca, ProfileId::IndividualAuth, 31, vec![Role::CaOperator]);
+    let citizen = holder(&r.ca, ProfileId::IndividualAuth, 32, vec![]);
+    let operator_sign = holder(&r.ca, ProfileId::IndividualSign, 31, vec![Role::CaOperator]);
+
+    // No session: every page sends to the login page, which is a CSP-protected form.
+    let mut anonymous = Client::new(&r);
+    for path in ["/console", "/console/audit", "/console/health", "/console/cards", "/console/revocations"] {
+        let a = anonymous.get(path);
+        assert_eq!((a.status, a.location()), (303, Some("/console/login")), "{path}");
+    }
+    let page = anonymous.get("/console/login");
+    let csp = page.header("content-security-policy").expect("a CSP");
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(!page.body.contains("<script>") && !page.body.contains(" on"), "no inline script or handler");
+
+    // A valid citizen's AUTH signature: refused with the reason, journaled, no session.
+    let mut citizen_client = Client::new(&r);
+    let refused = citizen_client.login(&citizen);
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(refused.body.contains("нет роли оператора УЦ"), "{}", refused.body);
+    assert_eq!(citizen_client.get("/console").status, 303, "no session for a citizen");
+
+    // The operator's SIGN key is not a login key (AUTH is required).
+    let mut wrong_key = Client::new(&r);
+    let refused = wrong_key.login(&operator_sign);
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    assert!(refused.body.contains("Вход не выполнен"), "{}", refused.body);
+
+    // A login form posted without its token opens nothing, even with a valid signature.
+    let mut forged = Client::new(&r);
+    let (_, challenge) = post_json(&r, "/api/v1/auth/challenge", &serde_json::json!({}));
+    let nonce = base64::engine::general_purpose::STANDARD.decode(challenge["nonce"].as_str().unwrap()).unwrap();
+    let cms = signed(&r, &operator, &nonce);
+    let a = forged.request("POST", "/console/login", &[("csrf", "forged"), ("cms", &cms)]);
+    assert_eq!(a.status, 403, "{}", a.body);
+    assert_eq!(forged.get("/console").status, 303);
+
+    // The operator gets in: an HttpOnly, Secure, SameSite=Strict session cookie.
+    let mut op = Client::new(&r);
+    let a = op.login(&operator);
+    assert_eq!((a.status, a.location()), (303, Some("/console")), "{}", a.body);
+    let cookie = a.head.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie: nca_console=")).unwrap();
+    for attribute in ["HttpOnly", "Secure", "SameSite=Strict"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    let queue = op.get("/console");
+    assert_eq!(queue.status, 200, "{}", queue.body);
+    assert!(queue.body.contains("Очередь заявлений"));
+
+    // Logging out ends the session (the form's token is required for that too).
+    let no_token = op.request("POST", "/console/logout", &[]);
+    assert_eq!(no_token.status, 403);
+    assert_eq!(op.get("/console").status, 200, "still logged in");
+    let csrf = op.get("/console").csrf();
+    let out = op.request("POST", "/console/logout", &[("csrf", &csrf)]);
+    assert_eq!((out.status, out.location()), (303, Some("/console/login")));
+    assert_eq!(op.get("/console").status, 303);
+
+    let journal = |action: &str| {
+        let mut n = 0;
+        ca_core::store::Store::audit_entries(&r.ca.store, &Default::default(), &mut |e| {
+            n += usize::from(e.event.action == action);
+            Ok(())
+        })
+        .unwrap();
+        n
+    };
+    assert_eq!((journal("console.login"), journal("console.login-refused")), (1, 1));
+}
+
+#[test]
+fn a_console_action_needs_session_token_and_signature_and_the_queue_puts_the_overdue_first() {
+    let r = with_registry();
+    let now = SystemClock.now();
+    // Registered online two hours ago, never presented: no clock runs (last).
+    let waiting = application(&r.ca.store, 21, now - Duration::hours(2), false);
+    // Presented an hour ago: the operator's 20 minutes are long over (first).
+    let late = application(&r.ca.store, 22, now - Duration::hours(1), true);
+    // Presented now: due in 20 minutes (second). The newest, so the store lists it first.
+    let fresh = application(&r.ca.store, 23, now, true);
+    let operator = holder(&r.ca, ProfileId::IndividualAuth, 31, vec![Role::CaOperator]);
+    let operator_sign = holder(&r.ca, ProfileId::IndividualSign, 31, vec![Role::CaOperator]);
+    let citizen_sign = holder(&r.ca, ProfileId::IndividualSign, 32, vec![]);
+
+    let mut op = Client::new(&r);
+    assert_eq!(op.login(&operator).status, 303);
+    let queue = op.get("/console");
+    let position =
+        |n: &ApplicationNumber| queue.body.find(&format!(">{n}</a>")).unwrap_or_else(|| panic!("{n} listed"));
+    assert!(position(&late) < position(&fresh) && position(&fresh) < position(&waiting), "{}", queue.body);
+    assert!(queue.body.contains("просрочено: <strong>1</strong>"), "{}", queue.body);
+    assert!(queue.body.contains("просрочено на 40 мин"), "20 minutes from an hour ago: {}", queue.body);
+
+    // The application page offers verify with the exact statement to sign.
+    let page = op.get(&format!("/console/applications/{late}"));
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains(r#"id="action-verify""#), "{}", page.body);
+    let csrf = page.csrf();
+    let verify =
+        serde_json::to_vec(&serde_json::json!({ "action": "operator-verify", "application": late.as_str() })).unwrap();
+    let path = format!("/console/applications/{late}/verify");
+
+    // Each of these changes nothing.
+    let operators_signature = signed(&r, &operator_sign, &verify);
+    let no_token = op.request("POST", &path, &[("cms", &operators_signature)]);
+    assert_eq!(no_token.status, 403, "no CSRF token");
+    let wrong_token = op.request("POST", &path, &[("csrf", "x"), ("cms", &operators_signature)]);
+    assert_eq!(wrong_token.status, 403, "a wrong CSRF token");
+    let mut stranger = Client::new(&r);
+    let no_session = stranger.request("POST", &path, &[("csrf", &csrf), ("cms", &operators_signature)]);
+    assert_eq!((no_session.status, no_session.location()), (303, Some("/console/login")), "no session");
+    assert_eq!(state(&r.ca.store, &late), ApplicationState::AwaitingOperator);
+    for (cms, expect) in [
+        (String::new(), "подпись не получена"),
+        (b64(b"garbage"), "not a CMS signature"),
+        (signed(&r, &citizen_sign, &verify), "is not a ca-operator"),
+        (signed(&r, &operator_sign, b"{\"action\":\"operator-verify\",\"application\":\"A-2026-000001\"}"), "is not"),
+    ] {
+        let a = op.request("POST", &path, &[("csrf", &csrf), ("cms", &cms)]);
+        assert_eq!(a.status, 303, "{}", a.body);
+        let shown = op.get(&format!("/console/applications/{late}"));
+        assert!(shown.body.contains("Не выполнено") && shown.body.contains(expect), "{expect}: {}", shown.body);
+        assert_eq!(state(&r.ca.store, &late), ApplicationState::AwaitingOperator, "{expect}");
+    }
+
+    // Session, token and the operator's signature: done, once.
+    let a = op.request("POST", &path, &[("csrf", &csrf), ("cms", &operators_signature)]);
+    assert_eq!(a.status, 303);
+    assert_eq!(state(&r.ca.store, &late), ApplicationState::Verified);
+    let shown = op.get(&format!("/console/applications/{late}"));
+    assert!(shown.body.contains("проверка личности отмечена"), "{}", shown.body);
+    assert!(shown.body.contains(r#"id="action-confirm""#) && !shown.body.contains(r#"id="action-verify""#));
+    let replay = op.request("POST", &path, &[("csrf", &csrf), ("cms", &operators_signature)]);
+    assert_eq!(replay.status, 303);
+    assert!(op.get(&format!("/console/applications/{late}")).body.contains("already used"), "replayed");
+    assert!(ca_core::store::Store::verify_audit(&r.ca.store).unwrap().is_intact());
+}
+
+#[test]
+fn the_audit_and_health_pages_show_the_journal_verified_and_the_last_crl() {
+    let r = with_registry();
+    let operator = holder(&r.ca, ProfileId::IndividualAuth, 31, vec![Role::CaOperator]);
+    let mut op = Client::new(&r);
+    assert_eq!(op.login(&operator).status, 303);
+
+    let health = op.get("/console/health");
+    assert!(health.body.contains("CRL ещё не публиковались"), "{}", health.body);
+    let now = SystemClock.now();
+    let crl = ca_core::store::CrlRecord {
+        issuer: "nca".into(),
+        partition: None,
+        kind: ca_core::store::CrlKind::Full,
+        number: 7,
+        base_number: None,
+        this_update: now - Duration::hours(2),
+        next_update: now + Duration::hours(22),
+        event_seq: 0,
+    };
+    let event = ca_core::store::AuditEvent::new("test", "crl.publish");
+    ca_core::store::Store::record_crl(&r.ca.store, &crl, &event).unwrap();
+    let health = op.get("/console/health");
+    assert!(health.body.contains("<td>7</td>") && health.body.contains("2 ч 00 мин"), "{}", health.body);
+    assert!(health.body.contains("действует"), "{}", health.body);
+
+    let audit = op.get("/console/audit");
+    assert!(audit.body.contains("Журнал цел"), "{}", audit.body);
+    assert!(audit.body.contains("console.login"), "{}", audit.body);
+}
