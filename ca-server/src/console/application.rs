@@ -97,23 +97,15 @@ fn actions(svc: &Services, store: &dyn ca_core::store::open::CaStore, a: &Applic
     actions
 }
 
-fn parse_number(svc: &Services, user: &ConsoleUser, number: &str) -> Result<ApplicationNumber, Response> {
-    number.parse().map_err(|_| {
-        message(
-            svc,
-            Some(user),
-            StatusCode::NOT_FOUND,
-            "Заявление не найдено",
-            format!("«{number}» — не номер заявления."),
-        )
-    })
+fn not_a_number(svc: &Services, user: &ConsoleUser, number: &str) -> Response {
+    let text = format!("«{number}» — не номер заявления.");
+    message(svc, Some(user), StatusCode::NOT_FOUND, "Заявление не найдено", text)
 }
 
 /// `GET /console/applications/{number}`.
 pub(crate) async fn page(State(svc): State<Arc<Services>>, user: ConsoleUser, Path(number): Path<String>) -> Response {
-    let number = match parse_number(&svc, &user, &number) {
-        Ok(n) => n,
-        Err(r) => return r,
+    let Ok(number) = number.parse::<ApplicationNumber>() else {
+        return not_a_number(&svc, &user, &number);
     };
     let Some(store) = svc.ra_store.clone() else {
         return message(&svc, Some(&user), StatusCode::SERVICE_UNAVAILABLE, "Недоступно", "Нет хранилища РЦ.");
@@ -221,9 +213,9 @@ pub(crate) async fn act(
     if !user.csrf_ok(&form.csrf) {
         return csrf_refused(&svc, &user);
     }
-    let number = match parse_number(&svc, &user, &number) {
+    let number = match number.parse::<ApplicationNumber>() {
         Ok(n) => n.to_string(),
-        Err(r) => return r,
+        Err(_) => return not_a_number(&svc, &user, &number),
     };
     let back = Redirect::to(&format!("/console/applications/{number}")).into_response();
     let body = match form.cms() {
