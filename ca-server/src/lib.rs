@@ -535,7 +535,7 @@ pub fn router(services: Arc<Services>) -> Router {
         .route("/api/v1/applications/{number}/head-confirm", post(api::applications::head_confirm))
         .route("/api/v1/openapi.json", get(api::openapi))
         .layer(DefaultBodyLimit::max(MAX_API_BODY));
-    Router::new()
+    let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics::render))
         // GET without a request in the path is an empty, hence malformed, OCSP request.
@@ -551,9 +551,15 @@ pub fn router(services: Arc<Services>) -> Router {
         .fallback(api::no_route)
         // Framework refusals (wrong method, body too large, …) become JSON errors everywhere
         // but in the console, whose pages answer HTML.
-        .layer(axum::middleware::from_fn(api::json_errors))
-        .merge(console::router(services.clone()).layer(DefaultBodyLimit::max(MAX_API_BODY)))
-        .layer(axum::middleware::from_fn_with_state(services.clone(), metrics::track))
+        .layer(axum::middleware::from_fn(api::json_errors));
+    let app = match console::router(services.clone()) {
+        Ok(console) => app.merge(console.layer(DefaultBodyLimit::max(MAX_API_BODY))),
+        Err(e) => {
+            tracing::error!(error = %e, "the operator console cannot be served");
+            app
+        }
+    };
+    app.layer(axum::middleware::from_fn_with_state(services.clone(), metrics::track))
         .layer(axum::middleware::from_fn(api::deadline))
         .layer(tower::limit::ConcurrencyLimitLayer::new(MAX_CONCURRENT_REQUESTS))
         .with_state(services)

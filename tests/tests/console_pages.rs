@@ -293,8 +293,13 @@ fn a_console_action_needs_session_token_and_signature_and_the_queue_puts_the_ove
     assert_eq!(no_token.status, 403, "no CSRF token");
     let wrong_token = op.request("POST", &path, &[("csrf", "x"), ("cms", &operators_signature)]);
     assert_eq!(wrong_token.status, 403, "a wrong CSRF token");
+    // Someone else's token is not this browser's.
     let mut stranger = Client::new(&r);
-    let no_session = stranger.request("POST", &path, &[("csrf", &csrf), ("cms", &operators_signature)]);
+    let other_token = stranger.request("POST", &path, &[("csrf", &csrf), ("cms", &operators_signature)]);
+    assert_eq!(other_token.status, 403, "another browser's token");
+    // A browser with a valid form token of its own but no session is sent to log in.
+    let own_token = stranger.get("/console/login").csrf();
+    let no_session = stranger.request("POST", &path, &[("csrf", &own_token), ("cms", &operators_signature)]);
     assert_eq!((no_session.status, no_session.location()), (303, Some("/console/login")), "no session");
     assert_eq!(state(&r.ca.store, &late), ApplicationState::AwaitingOperator);
     for (cms, expect) in [

@@ -20,7 +20,7 @@ use ca_core::ra::{
 };
 use ca_core::serial::SerialNumber;
 
-use super::{csrf_refused, message, render, span, when, Chrome, ConsoleUser};
+use super::{message, render, span, when, Chrome, ConsoleUser};
 use crate::api::admin;
 use crate::Services;
 
@@ -164,11 +164,9 @@ pub(crate) async fn page(State(svc): State<Arc<Services>>, user: ConsoleUser, Pa
     render(StatusCode::OK, &page)
 }
 
-/// A signed action's form.
+/// A signed action's form (its CSRF token was checked by the guard).
 #[derive(serde::Deserialize)]
 pub(crate) struct SignedForm {
-    #[serde(default)]
-    pub csrf: String,
     /// Base64 of the CMS the signing client made.
     #[serde(default)]
     pub cms: String,
@@ -210,9 +208,6 @@ pub(crate) async fn act(
     extensions: axum::http::Extensions,
     Form(form): Form<SignedForm>,
 ) -> Response {
-    if !user.csrf_ok(&form.csrf) {
-        return csrf_refused(&svc, &user);
-    }
     let number = match number.parse::<ApplicationNumber>() {
         Ok(n) => n.to_string(),
         Err(_) => return not_a_number(&svc, &user, &number),

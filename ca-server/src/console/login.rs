@@ -8,21 +8,17 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
+use axum::{Extension, Form};
 use ca_core::profile::Role;
 use ca_core::store::AuditEvent;
+use http_common::pages::{self, PageContext};
 
 use super::session::{self, Operator};
-use super::{message, render, set_cookie, token_matches, Chrome, ConsoleUser};
+use super::{message, render, Chrome, ConsoleUser};
 use crate::api::auth::{signed_login, Signed};
 use crate::Services;
-
-/// The cookie that carries the login form's token until there is a session (double submit).
-const LOGIN_COOKIE: &str = "nca_console_login";
-/// How long the login form stays usable.
-const LOGIN_FORM_SECONDS: i64 = 15 * 60;
 
 /// What the console says to a valid signer without the operator role.
 pub const NOT_AN_OPERATOR: &str = "Вход в консоль открыт только операторам удостоверяющего центра: в вашем \
@@ -36,29 +32,27 @@ struct LoginPage {
     error: Option<String>,
 }
 
-fn login_page(svc: &Services, status: StatusCode, error: Option<String>) -> Response {
-    let token = match session::random_token() {
-        Ok(t) => t,
-        Err(e) => return message(svc, None, StatusCode::INTERNAL_SERVER_ERROR, "Ошибка", format!("random: {e}")),
-    };
-    let page = LoginPage { chrome: Chrome::anonymous(svc, "Вход оператора", token.clone()), error };
-    let mut response = render(status, &page);
-    response.headers_mut().append(header::SET_COOKIE, set_cookie(LOGIN_COOKIE, &token, LOGIN_FORM_SECONDS));
-    response
+fn login_page(svc: &Services, page: &PageContext, status: StatusCode, error: Option<String>) -> Response {
+    let page =
+        LoginPage { chrome: Chrome::anonymous(svc, "Вход оператора", page.csrf_token.clone()), error };
+    render(status, &page)
 }
 
 /// `GET /console/login`.
-pub(crate) async fn page(State(svc): State<Arc<Services>>, user: Option<ConsoleUser>) -> Response {
+pub(crate) async fn page(
+    State(svc): State<Arc<Services>>,
+    Extension(page): Extension<PageContext>,
+    user: Option<ConsoleUser>,
+) -> Response {
     match user {
         Some(_) => Redirect::to("/console").into_response(),
-        None => login_page(&svc, StatusCode::OK, None),
+        None => login_page(&svc, &page, StatusCode::OK, None),
     }
 }
 
+/// The login form (its CSRF token was checked by the guard).
 #[derive(serde::Deserialize)]
 pub(crate) struct LoginForm {
-    #[serde(default)]
-    csrf: String,
     /// Base64 of the CMS over the challenge, made by the signing client.
     #[serde(default)]
     cms: String,
@@ -72,31 +66,25 @@ fn journal(svc: &Services, event: AuditEvent) {
     }
 }
 
-/// `POST /console/login`.
+/// `POST /console/login` (the guard checked the form's token).
 pub(crate) async fn login(
     State(svc): State<Arc<Services>>,
-    headers: HeaderMap,
+    Extension(page): Extension<PageContext>,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let expected = super::cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
-    if !token_matches(expected, &form.csrf) {
-        return login_page(
-            &svc,
-            StatusCode::FORBIDDEN,
-            Some("Форма входа устарела или отправлена не с этой страницы. Попробуйте ещё раз.".into()),
-        );
-    }
     if form.cms.trim().is_empty() {
-        return login_page(
-            &svc,
-            StatusCode::BAD_REQUEST,
-            Some("Подпись не получена: подпишите вход в программе для подписи.".into()),
-        );
+        let why = "Подпись не получена: подпишите вход в программе для подписи.";
+        return login_page(&svc, &page, StatusCode::BAD_REQUEST, Some(why.into()));
     }
     let signer = match signed_login(svc.clone(), Signed::Cms(form.cms.into_bytes(), None)).await {
         Ok(s) => s,
         Err(e) => {
-            return login_page(&svc, e.status, Some(format!("Вход не выполнен: подпись не принята ({}).", e.message)))
+            return login_page(
+                &svc,
+                &page,
+                e.status,
+                Some(format!("Вход не выполнен: подпись не принята ({}).", e.message)),
+            )
         }
     };
     let Some(certificate) = signer.certificate else {
@@ -121,29 +109,15 @@ pub(crate) async fn login(
     };
     journal(&svc, AuditEvent::new(actor, "console.login").target(certificate.serial.clone()));
     let mut response = Redirect::to("/console").into_response();
-    let cookies = response.headers_mut();
-    cookies.append(header::SET_COOKIE, set_cookie(session::COOKIE, &token, session::ABSOLUTE.whole_seconds()));
-    cookies.append(header::SET_COOKIE, set_cookie(LOGIN_COOKIE, "", 0));
+    let max_age = std::time::Duration::from_secs(session::ABSOLUTE.whole_seconds().unsigned_abs());
+    response.headers_mut().append(header::SET_COOKIE, pages::cookie(session::COOKIE, &token, Some(max_age)));
     response
 }
 
-#[derive(serde::Deserialize)]
-pub(crate) struct LogoutForm {
-    #[serde(default)]
-    csrf: String,
-}
-
-/// `POST /console/logout`.
-pub(crate) async fn logout(
-    State(svc): State<Arc<Services>>,
-    user: ConsoleUser,
-    Form(form): Form<LogoutForm>,
-) -> Response {
-    if !user.csrf_ok(&form.csrf) {
-        return super::csrf_refused(&svc, &user);
-    }
+/// `POST /console/logout` (the guard checked the form's token).
+pub(crate) async fn logout(State(svc): State<Arc<Services>>, user: ConsoleUser) -> Response {
     svc.console.sessions.close(&user.token);
     let mut response = Redirect::to("/console/login").into_response();
-    response.headers_mut().append(header::SET_COOKIE, set_cookie(session::COOKIE, "", 0));
+    response.headers_mut().append(header::SET_COOKIE, pages::removed_cookie(session::COOKIE));
     response
 }

@@ -27,11 +27,11 @@ use std::sync::Arc;
 use askama::Template;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use subtle::ConstantTimeEq;
+use http_common::pages::{self, PageContext, PageSecurity};
 use time::OffsetDateTime;
 
 use crate::Services;
@@ -46,11 +46,19 @@ pub struct Console {
     /// The signing client's WebSocket URL, written into every page (`<meta name="signer-url">`)
     /// and allowed by the Content-Security-Policy's `connect-src`.
     pub signer_url: String,
+    /// Keys the CSRF tokens of this process's pages (the sessions live in this process too).
+    csrf_key: [u8; 32],
 }
 
 impl Default for Console {
     fn default() -> Self {
-        Self { sessions: Sessions::default(), signer_url: DEFAULT_SIGNER_URL.into() }
+        let mut csrf_key = [0u8; 32];
+        // Without randomness no form could be protected: the router refuses to serve the
+        // console with the all-zero key left here.
+        if rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, &mut csrf_key).is_err() {
+            tracing::error!("no randomness for the console's CSRF key");
+        }
+        Self { sessions: Sessions::default(), signer_url: DEFAULT_SIGNER_URL.into(), csrf_key }
     }
 }
 
@@ -70,7 +78,7 @@ impl Chrome {
         Self {
             title: title.into(),
             operator: Some(user.session.operator.clone()),
-            csrf: user.session.csrf.clone(),
+            csrf: user.csrf.clone(),
             flash: user.session.flash.clone(),
             signer_url: svc.console.signer_url.clone(),
             nav,
@@ -89,9 +97,16 @@ impl Chrome {
     }
 }
 
-/// The console's routes. They answer HTML, so the JSON error layer of the API is not theirs.
-pub(crate) fn router(services: Arc<Services>) -> Router<Arc<Services>> {
-    Router::new()
+/// The console's routes behind [`http_common::pages::guard`] (security headers, CSRF on every
+/// POST, bound to the console's session cookie). They answer HTML, so the JSON error layer of
+/// the API is not theirs.
+pub(crate) fn router(services: Arc<Services>) -> Result<Router<Arc<Services>>, pages::BadSource> {
+    let console = &services.console;
+    if console.csrf_key == [0u8; 32] {
+        return Err(pages::BadSource("no random CSRF key".into()));
+    }
+    let security = Arc::new(PageSecurity::new(&console.csrf_key, session::COOKIE, &[console.signer_url.as_str()])?);
+    Ok(Router::new()
         .route("/console", get(queue::page))
         .route("/console/", get(|| async { Redirect::to("/console") }))
         .route("/console/login", get(login::page).post(login::login))
@@ -105,46 +120,12 @@ pub(crate) fn router(services: Arc<Services>) -> Router<Arc<Services>> {
         .route("/console/static/{file}", get(static_file))
         // Unknown console paths get a page, not the API's JSON (the router has one fallback).
         .route("/console/{*rest}", get(not_found).post(not_found))
-        .layer(axum::middleware::from_fn_with_state(services, security_headers))
-}
-
-/// The Content-Security-Policy of every console answer: scripts and styles from this origin
-/// only (no inline code), connections to this origin and the signing client, no framing.
-fn content_security_policy(signer_url: &str) -> String {
-    format!(
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         connect-src 'self' {signer_url}; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
-    )
-}
-
-async fn security_headers(
-    State(svc): State<Arc<Services>>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let signer_url = svc.console.signer_url.clone();
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    if let Ok(csp) = HeaderValue::from_str(&content_security_policy(&signer_url)) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
-    }
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+        .layer(axum::middleware::from_fn_with_state(security, pages::guard)))
 }
 
 /// An HTML answer.
 pub(crate) fn render(status: StatusCode, template: &impl Template) -> Response {
-    match template.render() {
-        Ok(html) => (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "console template");
-            (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "ошибка шаблона")
-                .into_response()
-        }
-    }
+    pages::render(status, template)
 }
 
 #[derive(Template)]
@@ -175,45 +156,8 @@ pub(crate) fn message(
     render(status, &MessagePage { chrome, text: text.into(), back })
 }
 
-/// The answer to a form whose CSRF token is missing or wrong: nothing was done.
-pub(crate) fn csrf_refused(svc: &Services, user: &ConsoleUser) -> Response {
-    message(
-        svc,
-        Some(user),
-        StatusCode::FORBIDDEN,
-        "Действие не выполнено",
-        "Форма отправлена не со страницы консоли или устарела (нет проверочного токена формы). Ничего не изменено: \
-         откройте страницу заново.",
-    )
-}
-
 async fn not_found(State(svc): State<Arc<Services>>, user: Option<ConsoleUser>) -> Response {
     message(&svc, user.as_ref(), StatusCode::NOT_FOUND, "Страница не найдена", "Такой страницы в консоли нет.")
-}
-
-/// The value of cookie `name` in the request.
-pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
-
-/// A `Set-Cookie` value for the console: `HttpOnly; Secure; SameSite=Strict`, the console's
-/// path; `max_age` seconds (0 deletes it).
-pub(crate) fn set_cookie(name: &str, value: &str, max_age: i64) -> HeaderValue {
-    let cookie = format!("{name}={value}; Path=/console; Max-Age={max_age}; HttpOnly; Secure; SameSite=Strict");
-    HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
-}
-
-/// Whether a form's token is the expected one (constant time; an empty expected token never
-/// matches).
-pub(crate) fn token_matches(expected: &str, given: &str) -> bool {
-    !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
 }
 
 /// A logged-in operator: the session of the request's cookie, alive now. Pages that need one
@@ -221,14 +165,12 @@ pub(crate) fn token_matches(expected: &str, given: &str) -> bool {
 pub(crate) struct ConsoleUser {
     pub token: String,
     pub session: Session,
+    /// The CSRF token of this request's cookies, for the page's forms (the guard checked the
+    /// one this request carried, if it is a POST).
+    pub csrf: String,
 }
 
 impl ConsoleUser {
-    /// The form token of this session, checked against what the form sent.
-    pub fn csrf_ok(&self, given: &str) -> bool {
-        token_matches(&self.session.csrf, given)
-    }
-
     pub fn flash(&self, svc: &Services, ok: bool, text: impl Into<String>) {
         svc.console.sessions.flash(&self.token, Flash { ok, text: text.into() });
     }
@@ -239,9 +181,10 @@ impl FromRequestParts<Arc<Services>> for ConsoleUser {
 
     async fn from_request_parts(parts: &mut Parts, svc: &Arc<Services>) -> Result<Self, Self::Rejection> {
         let now: OffsetDateTime = svc.clock.now();
-        let token = cookie(&parts.headers, session::COOKIE).unwrap_or_default().to_owned();
+        let token = pages::read_cookie(&parts.headers, session::COOKIE).unwrap_or_default().to_owned();
+        let csrf = parts.extensions.get::<PageContext>().map(|c| c.csrf_token.clone()).unwrap_or_default();
         match svc.console.sessions.touch(&token, now) {
-            Some(session) => Ok(Self { token, session }),
+            Some(session) => Ok(Self { token, session, csrf }),
             None => Err(Redirect::to("/console/login").into_response()),
         }
     }
@@ -262,12 +205,9 @@ async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> 
         "console.css" => (include_str!("../../static/console/console.css"), "text/css; charset=utf-8"),
         "console.js" => (include_str!("../../static/console/console.js"), "text/javascript; charset=utf-8"),
         "signer.js" => (include_str!("../../../portal/static/signer.js"), "text/javascript; charset=utf-8"),
-        _ => {
-            return (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "not found")
-                .into_response()
-        }
+        _ => return (StatusCode::NOT_FOUND, "not found").into_response(),
     };
-    ([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "no-cache")], body).into_response()
+    pages::asset(kind, body)
 }
 
 /// A time as the console shows it (UTC, to the second).

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 
 use super::application::{outcome, SignedForm};
-use super::{csrf_refused, render, Chrome, ConsoleUser};
+use super::{render, Chrome, ConsoleUser};
 use crate::api::admin;
 use crate::Services;
 
@@ -49,9 +49,6 @@ pub(crate) async fn revoke(
     extensions: axum::http::Extensions,
     Form(form): Form<SignedForm>,
 ) -> Response {
-    if !user.csrf_ok(&form.csrf) {
-        return csrf_refused(&svc, &user);
-    }
     let back = Redirect::to("/console/revocations").into_response();
     let body = match form.cms() {
         Ok(b) => b,

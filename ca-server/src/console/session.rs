@@ -42,8 +42,6 @@ pub struct Flash {
 #[derive(Clone, Debug)]
 pub struct Session {
     pub operator: Operator,
-    /// The synchronizer token every form of this session carries.
-    pub csrf: String,
     pub created: OffsetDateTime,
     pub last_seen: OffsetDateTime,
     pub flash: Option<Flash>,
@@ -81,7 +79,7 @@ impl Sessions {
     /// Open a session for `operator`; the cookie value to hand out.
     pub fn open(&self, operator: Operator, now: OffsetDateTime) -> Result<String, rand_core::Error> {
         let token = random_token()?;
-        let session = Session { operator, csrf: random_token()?, created: now, last_seen: now, flash: None };
+        let session = Session { operator, created: now, last_seen: now, flash: None };
         let mut live = self.lock();
         live.retain(|_, s| s.expires() > now);
         if live.len() >= MAX_SESSIONS {
