@@ -358,3 +358,232 @@ fn the_audit_and_health_pages_show_the_journal_verified_and_the_last_crl() {
     assert!(audit.body.contains("Журнал цел"), "{}", audit.body);
     assert!(audit.body.contains("console.login"), "{}", audit.body);
 }
+
+// ---------------------------------------------------------------------------------------------
+// In headless Chromium, signing in the page through ca-signer (non-interactive, PKCS#12).
+
+/// The operator's (or anyone's) AUTH and SIGN keys as PKCS#12 files loaded into a
+/// non-interactive ca-signer that serves pages of `origin`; its port is bound before the
+/// console starts (the console's pages and CSP name it).
+struct SigningClient {
+    port: u16,
+    listener: Option<tokio::net::TcpListener>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl SigningClient {
+    fn bind() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        Self { port: listener.local_addr().unwrap().port(), listener: Some(listener), runtime }
+    }
+
+    fn url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.port)
+    }
+
+    fn serve(&mut self, ca: &TestCa, holders: &[&Holder], origin: String) {
+        let password = zeroize::Zeroizing::new("Qwerty12".to_owned());
+        let chain = std::slice::from_ref(&ca.issuing.certificate_der);
+        let keys = holders
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let p12 = hsm::build_pkcs12(&h.key, &h.cert.der, chain, &password, &format!("key{i}")).unwrap();
+                let path = ca.dir.path().join(format!("console-key-{}-{i}.p12", self.port));
+                std::fs::write(&path, p12).unwrap();
+                ca_signer::keys::from_pkcs12(&path, &password).unwrap()
+            })
+            .collect();
+        let service = std::sync::Arc::new(ca_signer::Service::new(
+            keys,
+            std::sync::Arc::new(ca_signer::Policy::Accept),
+            std::sync::Arc::new(SystemClock),
+        ));
+        let router = ca_signer::server::router(service, vec![origin]);
+        self.runtime.spawn(ca_signer::server::serve(self.listener.take().unwrap(), router));
+    }
+}
+
+/// The console over a test CA whose pages talk to `signer`.
+fn console_with(signer: &SigningClient) -> Running {
+    let url = signer.url();
+    let r = start_with(TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256), None, |s| s.console.signer_url = url);
+    let import = ca_core::ra::csv::parse(&fixtures::registry::registry_csv()).unwrap();
+    r.ca.store.import_registry(&import, "test").unwrap();
+    r
+}
+
+/// TEST ONLY: the worker's new key pairs, "delivered" nowhere (delivery is `ca worker`'s test).
+struct GeneratedKeys;
+
+struct Nowhere;
+
+impl ca_core::ra::KeyStoreDelivery for Nowhere {
+    fn deliver(&self, _: &[ca_core::issuer::IssuedCertificate]) -> Result<(), String> {
+        Ok(())
+    }
+    fn delivered(&self, _: &ca_core::issuer::IssuedCertificate) -> Result<bool, String> {
+        Ok(true)
+    }
+    fn withdraw(&self, _: &ca_core::issuer::IssuedCertificate) -> Result<(), String> {
+        Ok(())
+    }
+    fn location(&self) -> String {
+        "test".into()
+    }
+}
+
+impl ca_core::ra::worker::RepeatKeys for GeneratedKeys {
+    fn keys_for(&self, _: &ca_core::ra::Application) -> Result<ca_core::ra::worker::NewKeys<'_>, String> {
+        let public = || SoftwareKey::generate(KeyAlgorithm::P256).map(|k| k.public_key().clone()).map_err(|e| e.to_string());
+        Ok(ca_core::ra::worker::NewKeys { auth: public()?, sign: public()?, delivery: Box::new(Nowhere) })
+    }
+    fn recovery(&self) -> Box<dyn ca_core::ra::KeyStoreDelivery + '_> {
+        Box::new(ca_core::ra::NothingDelivered)
+    }
+}
+
+/// One round of the RA's worker on the console's store, as `ca worker --once` runs it.
+fn worker_round(r: &Running) -> ca_core::ra::worker::Round {
+    let clock = SystemClock;
+    let registry = StoreRegistry(&r.ca.store);
+    let issuer = r.ca.issuer(&clock);
+    let metrics = ca_core::ra::worker::WorkerMetrics::default();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let worker = ca_core::ra::worker::Worker {
+        ra: ra(&r.ca.store, &registry, &clock),
+        issuer: &issuer,
+        keys: &GeneratedKeys,
+        crls: None,
+        transport: None,
+        settings: Default::default(),
+        actor: "worker:test",
+        metrics: &metrics,
+        stop: &stop,
+    };
+    worker.round().unwrap()
+}
+
+#[test]
+fn an_operator_confirms_in_the_browser_and_the_worker_issues() {
+    let mut signer = SigningClient::bind();
+    let r = console_with(&signer);
+    let base = format!("http://127.0.0.1:{}", r.port);
+    let operator_auth = holder(&r.ca, ProfileId::IndividualAuth, 31, vec![Role::CaOperator]);
+    let operator_sign = holder(&r.ca, ProfileId::IndividualSign, 31, vec![Role::CaOperator]);
+    signer.serve(&r.ca, &[&operator_auth, &operator_sign], base.clone());
+    let now = SystemClock.now();
+    let fresh = application(&r.ca.store, 23, now - Duration::minutes(1), true);
+    let late = application(&r.ca.store, 22, now - Duration::hours(1), true);
+    let target = holder(&r.ca, ProfileId::IndividualSign, 24, vec![]);
+    let crl = ca_core::store::CrlRecord {
+        issuer: "nca".into(),
+        partition: None,
+        kind: ca_core::store::CrlKind::Full,
+        number: 7,
+        base_number: None,
+        this_update: now - Duration::hours(2),
+        next_update: now + Duration::hours(22),
+        event_seq: 0,
+    };
+    ca_core::store::Store::record_crl(&r.ca.store, &crl, &ca_core::store::AuditEvent::new("test", "crl.publish"))
+        .unwrap();
+
+    let mut harness = browser_test::Harness::new("console_pages");
+    let b = harness.session("operator");
+    let check = |name: &str| {
+        b.screenshot(name);
+        b.axe(name);
+    };
+
+    // Logging in: the page signs the challenge with the AUTH key in ca-signer.
+    b.goto(&format!("{base}/console"));
+    b.wait_path("/console/login");
+    check("login");
+    b.click("#login-button");
+    b.wait_path("/console");
+    b.wait_text("#queue-summary", "просрочено: 1");
+    check("queue");
+    assert_eq!(b.text("#queue tbody tr:first-child th"), late.to_string(), "the overdue application first");
+
+    // The overdue application: verified, then confirmed, each signed with the SIGN key.
+    b.click(&format!("a[href='/console/applications/{late}']"));
+    b.wait("#action-verify");
+    check("application");
+    b.click("#action-verify");
+    b.wait_text("#flash", "проверка личности отмечена");
+    assert_eq!(state(&r.ca.store, &late), ApplicationState::Verified);
+    b.click("#action-confirm");
+    b.wait_text("#flash", "заявление подтверждено");
+    assert_eq!(state(&r.ca.store, &late), ApplicationState::Confirmed);
+    check("application-confirmed");
+
+    // The worker issues it; the page shows it issued, with its certificates.
+    let round = worker_round(&r);
+    assert_eq!(round.issued, vec![late.to_string()], "{:?}", round.failed);
+    b.goto(&format!("{base}/console/applications/{late}"));
+    b.wait_text("#application-state", "issued");
+    assert_eq!(r.ca.store.application(&late).unwrap().unwrap().serials.len(), 2);
+    assert!(b.exists("#application-serials"));
+    check("application-issued");
+
+    // A refusal needs its reason next to the field, then is signed.
+    b.goto(&format!("{base}/console/applications/{fresh}"));
+    b.click("#action-refuse");
+    b.wait_text("#error-refuse", "Укажите причину отказа");
+    assert_eq!(state(&r.ca.store, &fresh), ApplicationState::AwaitingOperator, "nothing sent");
+    b.fill("#refuse-reason", "Документ, удостоверяющий личность, недействителен");
+    b.click("#action-refuse");
+    b.wait_text("#flash", "в заявлении отказано");
+    assert_eq!(state(&r.ca.store, &fresh), ApplicationState::Refused);
+
+    // Counter revocation: a bad serial is refused next to the field, a good one is revoked.
+    b.goto(&format!("{base}/console/revocations"));
+    b.fill("#serial", "not hex");
+    b.click("#revoke-button");
+    b.wait_text("#serial-error", "шестнадцатеричных");
+    check("revocation");
+    b.fill("#serial", &target.cert.serial.to_hex());
+    b.click("#revoke-button");
+    b.wait_text("#flash", "отозвано");
+    let record = ca_core::store::Store::certificate(&r.ca.store, &target.cert.serial).unwrap().unwrap();
+    assert_eq!(record.status, ca_core::store::CertificateStatus::Revoked);
+
+    // The read-only pages.
+    b.goto(&format!("{base}/console/cards"));
+    b.wait("#cards");
+    check("cards");
+    b.goto(&format!("{base}/console/audit"));
+    b.wait_text("#audit-verdict", "Журнал цел");
+    assert!(b.text("#audit").contains("admin"), "the operator's signed actions are journaled");
+    check("audit");
+    b.goto(&format!("{base}/console/health"));
+    let crls = b.wait_text("#crls", "2 ч 00 мин");
+    assert!(crls.contains('7'), "{crls}");
+    check("health");
+
+    // Logging out ends the session.
+    b.click(".logout button");
+    b.wait_path("/console/login");
+    b.goto(&format!("{base}/console"));
+    b.wait_path("/console/login");
+}
+
+#[test]
+fn a_citizen_cannot_log_in_to_the_console_in_the_browser() {
+    let mut signer = SigningClient::bind();
+    let r = console_with(&signer);
+    let base = format!("http://127.0.0.1:{}", r.port);
+    let citizen = holder(&r.ca, ProfileId::IndividualAuth, 32, vec![]);
+    signer.serve(&r.ca, &[&citizen], base.clone());
+    let mut harness = browser_test::Harness::new("console_pages_refused");
+    let b = harness.session("citizen");
+    b.goto(&format!("{base}/console/login"));
+    b.click("#login-button");
+    b.wait_text("#message", "нет роли оператора УЦ");
+    b.screenshot("not-an-operator");
+    b.axe("not-an-operator");
+    b.goto(&format!("{base}/console"));
+    b.wait_path("/console/login");
+}

@@ -1,16 +1,13 @@
 // The operator console's forms that are signed in the signing client (ca-signer, or the
-// national client): no inline script, no framework. Each form[data-sign] is sent only with the
+// national client) through signer.js (window.Signer, shared with the portal): no inline
+// script, no framework. Each form[data-sign] is sent only with the
 // CMS the signing client made; what is signed is built here from the page's data, exactly as
 // the administration API expects it. Refusals are shown next to the button that was pressed.
 "use strict";
 
 (function () {
-  // UTF-8 text to base64.
   function base64Text(text) {
-    var bytes = new TextEncoder().encode(text);
-    var binary = "";
-    for (var i = 0; i < bytes.length; i++) binary += String.fromCharCode(bytes[i]);
-    return btoa(binary);
+    return window.Signer.textToBase64(text);
   }
 
   function errorBox(form) {
@@ -71,12 +68,17 @@
     try {
       var what = await payload(form);
       if (box) box.textContent = "Подпишите в программе для подписи…";
-      var cms = await window.ConsoleSigner.sign(what.data, what.keyType);
+      var cms = await window.Signer.signBase64(what.keyType, what.data, false);
       form.querySelector("input[name=cms]").value = cms;
       form.submit();
     } catch (e) {
       button.disabled = false;
-      showError(e && e.box ? e.box : box, (e && e.message) || String(e), e && e.field ? e.field : button);
+      if (e instanceof window.Signer.SignerError) {
+        window.Signer.report(e, box);
+        button.focus();
+      } else {
+        showError(e && e.box ? e.box : box, (e && e.message) || String(e), e && e.field ? e.field : button);
+      }
     }
   }
 
