@@ -170,6 +170,26 @@ fn application(store: &SqliteStore, n: u32, at: OffsetDateTime, present: bool) -
     number
 }
 
+/// A revocation of `h`'s certificate taken at the counter for person `n`.
+fn counter_revocation(store: &SqliteStore, n: u32, h: &Holder) -> ApplicationNumber {
+    let registry = StoreRegistry(store);
+    let clock = SystemClock;
+    let submission = ca_core::ra::Submission {
+        channel: ca_core::ra::Channel::ServiceProvider,
+        kind: ca_core::ra::ApplicationKind::RevokeCounter,
+        iin: fixtures::person(n).iin,
+        bin: None,
+        serials: vec![h.cert.serial.clone()],
+        revocation_reason: Some(ca_core::revocation::RevocationReason::KeyCompromise),
+        signature: None,
+        operator: Some("operator-1".into()),
+        email: None,
+        csrs: None,
+        roles: Vec::new(),
+    };
+    ra(store, &registry, &clock).submit(&submission).unwrap().application().number.clone()
+}
+
 fn state(store: &SqliteStore, n: &ApplicationNumber) -> ApplicationState {
     store.application(n).unwrap().unwrap().state
 }
@@ -436,7 +456,8 @@ impl ca_core::ra::KeyStoreDelivery for Nowhere {
 
 impl ca_core::ra::worker::RepeatKeys for GeneratedKeys {
     fn keys_for(&self, _: &ca_core::ra::Application) -> Result<ca_core::ra::worker::NewKeys<'_>, String> {
-        let public = || SoftwareKey::generate(KeyAlgorithm::P256).map(|k| k.public_key().clone()).map_err(|e| e.to_string());
+        let public =
+            || SoftwareKey::generate(KeyAlgorithm::P256).map(|k| k.public_key().clone()).map_err(|e| e.to_string());
         Ok(ca_core::ra::worker::NewKeys { auth: public()?, sign: public()?, delivery: Box::new(Nowhere) })
     }
     fn recovery(&self) -> Box<dyn ca_core::ra::KeyStoreDelivery + '_> {
@@ -466,7 +487,7 @@ fn worker_round(r: &Running) -> ca_core::ra::worker::Round {
 }
 
 #[test]
-fn an_operator_confirms_in_the_browser_and_the_worker_issues() {
+fn an_operator_works_the_queue_in_the_browser_signing_in_the_page() {
     let mut signer = SigningClient::bind();
     let r = console_with(&signer);
     let base = format!("http://127.0.0.1:{}", r.port);
@@ -519,14 +540,29 @@ fn an_operator_confirms_in_the_browser_and_the_worker_issues() {
     assert_eq!(state(&r.ca.store, &late), ApplicationState::Confirmed);
     check("application-confirmed");
 
-    // The worker issues it; the page shows it issued, with its certificates.
-    let round = worker_round(&r);
-    assert_eq!(round.issued, vec![late.to_string()], "{:?}", round.failed);
+    // Carried out as the staff's `ca application issue` does (the worker takes repeat,
+    // revocation and State Corporation applications only); the page shows it issued.
+    let clock = SystemClock;
+    let registry = StoreRegistry(&r.ca.store);
+    let key = || SoftwareKey::generate(KeyAlgorithm::P256).unwrap().public_key().clone();
+    ra(&r.ca.store, &registry, &clock).issue(&late, &r.ca.issuer(&clock), key(), key(), "staff", &Nowhere).unwrap();
     b.goto(&format!("{base}/console/applications/{late}"));
     b.wait_text("#application-state", "issued");
     assert_eq!(r.ca.store.application(&late).unwrap().unwrap().serials.len(), 2);
     assert!(b.exists("#application-serials"));
     check("application-issued");
+
+    // A counter revocation application confirmed in the console is carried out by the worker.
+    let revoked = holder(&r.ca, ProfileId::IndividualSign, 25, vec![]);
+    let counter = counter_revocation(&r.ca.store, 25, &revoked);
+    b.goto(&format!("{base}/console/applications/{counter}"));
+    b.click("#action-confirm");
+    b.wait_text("#flash", "заявление подтверждено");
+    let round = worker_round(&r);
+    assert_eq!(round.revoked, vec![counter.to_string()], "{round:?}");
+    b.goto(&format!("{base}/console/applications/{counter}"));
+    b.wait_text("#application-state", "revoked");
+    check("application-revoked-by-the-worker");
 
     // A refusal needs its reason next to the field, then is signed.
     b.goto(&format!("{base}/console/applications/{fresh}"));
@@ -556,7 +592,8 @@ fn an_operator_confirms_in_the_browser_and_the_worker_issues() {
     check("cards");
     b.goto(&format!("{base}/console/audit"));
     b.wait_text("#audit-verdict", "Журнал цел");
-    assert!(b.text("#audit").contains("admin"), "the operator's signed actions are journaled");
+    let journal = b.text("#audit");
+    assert!(journal.contains("console.login") && journal.contains("operator "), "{journal}");
     check("audit");
     b.goto(&format!("{base}/console/health"));
     let crls = b.wait_text("#crls", "2 ч 00 мин");
