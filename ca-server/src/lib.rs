@@ -5,10 +5,11 @@
 //! (`/api/v1/xml/verify`, `/api/v1/xml/sign`), login by signature
 //! (`/api/v1/auth/challenge`, `/api/v1/auth/login`), signing with the service's own system
 //! certificate (`/api/v1/cms/sign`), the RFC 3161 time-stamping authority (`/tsa`), the
-//! certification practice statement (`/cps`), health,
-//! Prometheus metrics and the OpenAPI description. Every error, inside `/api/v1` or not, is a
-//! JSON body `{"error": kind, "message": …}`; OCSP answers are OCSPResponses, time-stamp answers
-//! TimeStampResps.
+//! certification practice statement (`/cps`), the registration authority's operator console
+//! (`/console`, HTML pages: [`console`]), health, Prometheus metrics and the OpenAPI
+//! description. Every error outside the console, inside `/api/v1` or not, is a JSON body
+//! `{"error": kind, "message": …}` (the console's pages answer HTML); OCSP answers are
+//! OCSPResponses, time-stamp answers TimeStampResps.
 //!
 //! Status comes from the store at request time; CPU-heavy work runs off the async executor;
 //! bodies, concurrency and time per request are bounded.

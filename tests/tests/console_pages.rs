@@ -190,6 +190,24 @@ fn counter_revocation(store: &SqliteStore, n: u32, h: &Holder) -> ApplicationNum
     ra(store, &registry, &clock).submit(&submission).unwrap().application().number.clone()
 }
 
+/// Full CRL number 7 of the issuing CA, published two hours ago for a day, as the store records
+/// `ca crl publish`.
+fn crl_published_two_hours_ago(store: &SqliteStore) {
+    let now = SystemClock.now();
+    let crl = ca_core::store::CrlRecord {
+        issuer: "nca".into(),
+        partition: None,
+        kind: ca_core::store::CrlKind::Full,
+        number: 7,
+        base_number: None,
+        this_update: now - Duration::hours(2),
+        next_update: now + Duration::hours(22),
+        event_seq: 0,
+    };
+    let event = ca_core::store::AuditEvent::new("test", "crl.publish");
+    ca_core::store::Store::record_crl(store, &crl, &event).unwrap();
+}
+
 fn state(store: &SqliteStore, n: &ApplicationNumber) -> ApplicationState {
     store.application(n).unwrap().unwrap().state
 }
@@ -357,19 +375,7 @@ fn the_audit_and_health_pages_show_the_journal_verified_and_the_last_crl() {
 
     let health = op.get("/console/health");
     assert!(health.body.contains("CRL ещё не публиковались"), "{}", health.body);
-    let now = SystemClock.now();
-    let crl = ca_core::store::CrlRecord {
-        issuer: "nca".into(),
-        partition: None,
-        kind: ca_core::store::CrlKind::Full,
-        number: 7,
-        base_number: None,
-        this_update: now - Duration::hours(2),
-        next_update: now + Duration::hours(22),
-        event_seq: 0,
-    };
-    let event = ca_core::store::AuditEvent::new("test", "crl.publish");
-    ca_core::store::Store::record_crl(&r.ca.store, &crl, &event).unwrap();
+    crl_published_two_hours_ago(&r.ca.store);
     let health = op.get("/console/health");
     assert!(health.body.contains("<td>7</td>") && health.body.contains("2 ч 00 мин"), "{}", health.body);
     assert!(health.body.contains("действует"), "{}", health.body);
@@ -498,18 +504,7 @@ fn an_operator_works_the_queue_in_the_browser_signing_in_the_page() {
     let fresh = application(&r.ca.store, 23, now - Duration::minutes(1), true);
     let late = application(&r.ca.store, 22, now - Duration::hours(1), true);
     let target = holder(&r.ca, ProfileId::IndividualSign, 24, vec![]);
-    let crl = ca_core::store::CrlRecord {
-        issuer: "nca".into(),
-        partition: None,
-        kind: ca_core::store::CrlKind::Full,
-        number: 7,
-        base_number: None,
-        this_update: now - Duration::hours(2),
-        next_update: now + Duration::hours(22),
-        event_seq: 0,
-    };
-    ca_core::store::Store::record_crl(&r.ca.store, &crl, &ca_core::store::AuditEvent::new("test", "crl.publish"))
-        .unwrap();
+    crl_published_two_hours_ago(&r.ca.store);
 
     let mut harness = browser_test::Harness::new("console_pages");
     let b = harness.session("operator");
