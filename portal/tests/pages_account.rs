@@ -123,11 +123,18 @@ fn a_person_registers_logs_in_three_ways_is_locked_out_and_recovers_in_the_brows
     look(&b, "start");
     b.keys("\u{E004}");
     assert_eq!(b.execute("return document.activeElement.className", vec![]), json!("skip-link"));
-    // Kazakh, remembered.
-    b.goto(&format!("{base}/login?lang=kk"));
-    assert_eq!(b.attr("html", "lang").as_deref(), Some("kk"));
+    // Focus is visible.
+    let outline = b.execute("return getComputedStyle(document.activeElement).outlineStyle", vec![]);
+    assert_eq!(outline, json!("solid"));
+    // Kazakh through the switch, which keeps the tab, and remembered.
+    b.goto(&format!("{base}/login?tab=eds"));
+    b.click("a[hreflang='kk']");
+    b.wait("html[lang='kk']");
     assert_eq!(b.text("h1"), "Порталға кіру");
+    assert!(b.url().ends_with("/login?tab=eds&lang=kk"), "{}", b.url());
     look(&b, "login-kk");
+    b.goto(&format!("{base}/login"));
+    assert_eq!(b.attr("html", "lang").as_deref(), Some("kk"));
     b.goto(&format!("{base}/?lang=ru"));
     assert_eq!(b.attr("html", "lang").as_deref(), Some("ru"));
 
