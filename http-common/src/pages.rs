@@ -90,6 +90,9 @@ pub struct PageContext {
     pub lang: Lang,
     /// The CSRF token for this request's cookies: the forms' hidden `csrf` field.
     pub csrf_token: String,
+    /// The request's query without `lang`, ready to prefix `lang=…` (empty, or ending in `&`):
+    /// the language switch keeps the rest of the address (`?tab=eds&lang=kk`).
+    pub query_without_lang: String,
 }
 
 /// The settings of [`guard`].
@@ -212,6 +215,17 @@ fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
+fn query_without_lang(request: &Request) -> String {
+    let Some(query) = request.uri().query() else { return String::new() };
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    out.extend_pairs(form_urlencoded::parse(query.as_bytes()).filter(|(k, _)| k != "lang"));
+    let mut text = out.finish();
+    if !text.is_empty() {
+        text.push('&');
+    }
+    text
+}
+
 fn query_lang(request: &Request) -> Option<Lang> {
     let query = request.uri().query()?;
     form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "lang").and_then(|(_, v)| Lang::parse(&v))
@@ -282,7 +296,8 @@ pub async fn guard(State(security): State<Arc<PageSecurity>>, request: Request, 
         },
     };
     let csrf_token = security.token(&nonce, session.as_deref());
-    request.extensions_mut().insert(PageContext { lang, csrf_token });
+    let query_without_lang = query_without_lang(&request);
+    request.extensions_mut().insert(PageContext { lang, csrf_token, query_without_lang });
     let response = next.run(request).await;
     with_headers(&security, response, new, chosen)
 }
@@ -326,7 +341,7 @@ mod tests {
             .route(
                 "/",
                 get(|axum::Extension(c): axum::Extension<PageContext>| async move {
-                    format!("{} {}", c.lang, c.csrf_token)
+                    format!("{} {} {}", c.lang, c.csrf_token, c.query_without_lang)
                 })
                 .post(|body: String| async move { body }),
             )
@@ -355,7 +370,8 @@ mod tests {
     async fn a_state_changing_request_needs_the_token_of_its_own_cookies() {
         let (router, security) = app();
         // A first visit sets the nonce cookie and the headers.
-        let (status, headers, body) = send(&router, Request::get("/?lang=kk").body(Body::empty()).unwrap()).await;
+        let (status, headers, body) =
+            send(&router, Request::get("/?tab=eds&lang=kk&x=%D0%B0").body(Body::empty()).unwrap()).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(headers[header::CONTENT_SECURITY_POLICY], security.csp());
         assert!(security.csp().contains("script-src 'self';") && security.csp().contains("ws://127.0.0.1:13579"));
@@ -366,8 +382,9 @@ mod tests {
         assert!(nonce_cookie.ends_with("; Path=/; HttpOnly; Secure; SameSite=Strict"), "{nonce_cookie}");
         assert!(cookies.iter().any(|c| c.starts_with("lang=kk;")));
         let nonce = nonce_cookie.split(';').next().unwrap().trim_start_matches("csrf=");
-        let (lang, token) = body.split_once(' ').unwrap();
-        assert_eq!((lang, token.to_owned()), ("kk", security.token(nonce, None)));
+        let mut parts = body.split(' ');
+        let (lang, token, query) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+        assert_eq!((lang, token.to_owned(), query), ("kk", security.token(nonce, None), "tab=eds&x=%D0%B0&"));
 
         let cookie = format!("csrf={nonce}");
         // With the token: served, and the handler gets the whole body.

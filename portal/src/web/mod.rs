@@ -67,6 +67,8 @@ pub struct Page {
     pub signer_url: String,
     /// The login (IIN/BIN) of the signed-in account.
     pub user: Option<String>,
+    /// The address's query without `lang` (for the language switch).
+    pub query: String,
 }
 
 impl Page {
@@ -77,6 +79,7 @@ impl Page {
             csrf: ctx.csrf_token.clone(),
             signer_url: state.portal.pages.signer_url.clone(),
             user: user.map(|a| a.account.login.clone()),
+            query: ctx.query_without_lang.clone(),
         }
     }
 }
@@ -196,10 +199,40 @@ async fn static_file(Path(name): Path<String>) -> Response {
 /// store), so every instance on one database accepts the others' tokens.
 pub fn routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
     let secret = aws_lc_rs::hmac::sign(&state.portal.challenge_key, b"portal pages csrf key v1");
-    let security = PageSecurity::new(secret.as_ref(), SESSION_COOKIE, &[&state.portal.pages.signer_url])
-        .expect("[pages] signer_url was validated with the configuration");
+    let signer_url = state.portal.pages.signer_url.as_str();
+    // The configuration was validated; a URL that still cannot go into the CSP only loses the
+    // signing client (the pages cannot reach it), never the pages.
+    let security = PageSecurity::new(secret.as_ref(), SESSION_COOKIE, &[signer_url]).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "[pages] signer_url left out of the Content-Security-Policy");
+        PageSecurity::new(secret.as_ref(), SESSION_COOKIE, &[]).expect("no extra source is always valid")
+    });
     Router::new()
         .route("/static/{name}", get(static_file))
         .merge(account::routes())
         .layer(axum::middleware::from_fn_with_state(Arc::new(security), pages::guard))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signer_url_must_be_a_websocket_that_fits_the_csp() {
+        assert!(PagesConfig::default().validate().is_ok());
+        assert!(PagesConfig { signer_url: "wss://signer.example.kz:13579".into() }.validate().is_ok());
+        for bad in ["http://127.0.0.1:13579", "ws://x; script-src *", "ws://a b", "ws://ключ"] {
+            assert!(PagesConfig { signer_url: bad.into() }.validate().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_form_error_belongs_to_its_field_or_to_the_form() {
+        let e = PortalError::invalid("invalid-email", "Адрес электронной почты введен неверно");
+        let at = FormError::at("email", &e);
+        assert!(at.is("email") && !at.is("password") && !at.is_general());
+        assert!(FormError::general(&e).is_general());
+        assert!(!FormError::none().is_general());
+        assert_eq!(status_of(&e), StatusCode::BAD_REQUEST);
+        assert_eq!(shown(PortalError::internal("disk full at /var/x")).to_string(), "internal error");
+    }
 }
