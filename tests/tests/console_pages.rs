@@ -522,12 +522,19 @@ fn an_operator_works_the_queue_in_the_browser_signing_in_the_page() {
     b.wait_text("#queue-summary", "просрочено: 1");
     check("queue");
     assert_eq!(b.text("#queue tbody tr:first-child th"), late.to_string(), "the overdue application first");
+    // Keyboard: the first Tab reaches the skip link, and the focus is visible.
+    b.keys("\u{E004}");
+    assert_eq!(b.execute("return document.activeElement.className", vec![]), serde_json::json!("skip-link"));
+    let outline = b.execute("return getComputedStyle(document.activeElement).outlineStyle", vec![]);
+    assert_eq!(outline, serde_json::json!("solid"));
 
     // The overdue application: verified, then confirmed, each signed with the SIGN key.
     b.click(&format!("a[href='/console/applications/{late}']"));
     b.wait("#action-verify");
     check("application");
-    b.click("#action-verify");
+    // Signed from the keyboard: Enter on the focused button.
+    b.execute("document.getElementById('action-verify').focus()", vec![]);
+    b.keys("\u{E007}");
     b.wait_text("#flash", "проверка личности отмечена");
     assert_eq!(state(&r.ca.store, &late), ApplicationState::Verified);
     b.click("#action-confirm");
