@@ -5,10 +5,11 @@
 //! (`/api/v1/xml/verify`, `/api/v1/xml/sign`), login by signature
 //! (`/api/v1/auth/challenge`, `/api/v1/auth/login`), signing with the service's own system
 //! certificate (`/api/v1/cms/sign`), the RFC 3161 time-stamping authority (`/tsa`), the
-//! certification practice statement (`/cps`), health,
-//! Prometheus metrics and the OpenAPI description. Every error, inside `/api/v1` or not, is a
-//! JSON body `{"error": kind, "message": …}`; OCSP answers are OCSPResponses, time-stamp answers
-//! TimeStampResps.
+//! certification practice statement (`/cps`), the registration authority's operator console
+//! (`/console`, HTML pages: [`console`]), health, Prometheus metrics and the OpenAPI
+//! description. Every error outside the console, inside `/api/v1` or not, is a JSON body
+//! `{"error": kind, "message": …}` (the console's pages answer HTML); OCSP answers are
+//! OCSPResponses, time-stamp answers TimeStampResps.
 //!
 //! Status comes from the store at request time; CPU-heavy work runs off the async executor;
 //! bodies, concurrency and time per request are bounded.
@@ -16,6 +17,7 @@
 
 mod api;
 pub mod checkpoints;
+pub mod console;
 mod distribution;
 mod metrics;
 mod ocsp_http;
@@ -120,6 +122,8 @@ pub struct Services {
     pub public_base_url: String,
     /// How long an install link stays valid.
     pub install_ttl: time::Duration,
+    /// The operator console's sessions and the signing client's address (`/console`).
+    pub console: console::Console,
 }
 
 /// Refused anonymous administration requests per client (IP address), sustained and at once.
@@ -178,6 +182,7 @@ impl Services {
             ca_certificates: Vec::new(),
             public_base_url: String::new(),
             install_ttl: ServerSection::default().install_ttl(),
+            console: console::Console::default(),
         }
     }
 
@@ -531,7 +536,7 @@ pub fn router(services: Arc<Services>) -> Router {
         .route("/api/v1/applications/{number}/head-confirm", post(api::applications::head_confirm))
         .route("/api/v1/openapi.json", get(api::openapi))
         .layer(DefaultBodyLimit::max(MAX_API_BODY));
-    Router::new()
+    let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics::render))
         // GET without a request in the path is an empty, hence malformed, OCSP request.
@@ -545,9 +550,17 @@ pub fn router(services: Arc<Services>) -> Router {
         .route("/install/{number}", get(api::install::install))
         .merge(api)
         .fallback(api::no_route)
-        // Framework refusals (wrong method, body too large, …) become JSON errors everywhere.
-        .layer(axum::middleware::from_fn(api::json_errors))
-        .layer(axum::middleware::from_fn_with_state(services.clone(), metrics::track))
+        // Framework refusals (wrong method, body too large, …) become JSON errors everywhere
+        // but in the console, whose pages answer HTML.
+        .layer(axum::middleware::from_fn(api::json_errors));
+    let app = match console::router(services.clone()) {
+        Ok(console) => app.merge(console.layer(DefaultBodyLimit::max(MAX_API_BODY))),
+        Err(e) => {
+            tracing::error!(error = %e, "the operator console cannot be served");
+            app
+        }
+    };
+    app.layer(axum::middleware::from_fn_with_state(services.clone(), metrics::track))
         .layer(axum::middleware::from_fn(api::deadline))
         .layer(tower::limit::ConcurrencyLimitLayer::new(MAX_CONCURRENT_REQUESTS))
         .with_state(services)

@@ -46,6 +46,10 @@ struct Args {
     /// Address and port to listen on; put a TLS-terminating proxy in front for the public.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR:PORT")]
     listen: String,
+    /// The signing client the operator console's pages talk to (`ca-signer`'s listen address);
+    /// written into the pages and their Content-Security-Policy.
+    #[arg(long, env = "CA_SIGNER_URL", default_value = ca_server::console::DEFAULT_SIGNER_URL, value_name = "WS_URL")]
+    signer_url: String,
 }
 
 /// A secret from `NAME`, or the first line of the file named by `NAME_FILE`; never argv.
@@ -66,7 +70,7 @@ fn secret(name: &str) -> Result<Option<Zeroizing<String>>, ExitCode> {
 fn main() -> ExitCode {
     use clap::Parser;
     use std::io::IsTerminal;
-    let Args { dir, listen } = Args::parse();
+    let Args { dir, listen, signer_url } = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             // cryptoki logs an ERROR for every mechanism a module lists that it has no name for
@@ -88,7 +92,10 @@ fn main() -> ExitCode {
     };
     let services =
         match ca_server::Services::load_with_pin(&CaDir::new(&dir), passphrase.as_ref().map(|p| p.as_bytes()), pin) {
-            Ok(s) => Arc::new(s),
+            Ok(mut s) => {
+                s.console.signer_url = signer_url;
+                Arc::new(s)
+            }
             Err(e) => {
                 eprintln!("error: {e}");
                 return ExitCode::from(1);

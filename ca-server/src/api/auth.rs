@@ -166,7 +166,7 @@ fn nonce_of(content: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// The signed login as sent.
-enum Signed {
+pub(crate) enum Signed {
     Cms(Vec<u8>, Option<Vec<u8>>),
     Xml(Vec<u8>),
 }
@@ -181,13 +181,44 @@ pub(crate) async fn login(State(services): State<Arc<Services>>, _headers: Heade
 async fn login_inner(services: Arc<Services>, body: &[u8]) -> Result<Response, ApiError> {
     let req: LoginJson = serde_json::from_slice(body).map_err(|e| json_error(e, LOGIN_JSON))?;
     let data = req.data.map(|d| base64_field("data", &d)).transpose()?;
-    let (Some(verifier), Some(nonces)) = (services.verifier.clone(), services.nonces.clone()) else {
-        return Err(not_configured());
-    };
     let signed = match (req.cms, req.xml) {
         (Some(cms), None) => Signed::Cms(cms.into_bytes(), data),
         (None, Some(xml)) if data.is_none() => Signed::Xml(xml.into_bytes()),
         _ => return Err(ApiError::bad_request("malformed-request", format!("expected {LOGIN_JSON}"))),
+    };
+    let signer = signed_login(services, signed).await?;
+    let Some(cert) = &signer.certificate else {
+        return Err(ApiError::internal("a valid signer without certificate"));
+    };
+    let id = &cert.identity;
+    tracing::info!(serial = %cert.serial, iin = ?id.iin.map(|i| i.to_string()), "login by signature");
+    Ok(Json(serde_json::json!({
+        "iin": id.iin,
+        "bin": id.bin,
+        "common_name": id.common_name,
+        "surname": id.surname,
+        "first_name": id.first_name,
+        "patronymic": id.patronymic,
+        "organisation": id.organisation,
+        "email": id.email,
+        "roles": id.roles,
+        "key_usage": id.key_type,
+        "certificate": {
+            "serial": cert.serial,
+            "subject": cert.subject,
+            "issuer": cert.issuer,
+            "not_after": cert.not_after.format(&Rfc3339).unwrap_or_default(),
+        },
+    }))
+    .into_response())
+}
+
+/// Verify a login signature over a challenge of ours (signature, AUTH key, chain and
+/// revocation now) and consume the challenge: the one signer, with his certificate. The JSON
+/// login and the operator console's login both come through here.
+pub(crate) async fn signed_login(services: Arc<Services>, signed: Signed) -> Result<cms::SignerReport, ApiError> {
+    let (Some(verifier), Some(nonces)) = (services.verifier.clone(), services.nonces.clone()) else {
+        return Err(not_configured());
     };
     let svc = services.clone();
     let proof =
@@ -216,7 +247,7 @@ async fn login_inner(services: Arc<Services>, body: &[u8]) -> Result<Response, A
         return Err(unauthorized("signature-invalid", proof.fatal_messages.join("; "))
             .with_details(serde_json::json!({ "reasons": reasons })));
     }
-    let [signer] = proof.signers.as_slice() else {
+    let Ok::<[cms::SignerReport; 1], _>([signer]) = proof.signers.try_into() else {
         return Err(unauthorized("signature-invalid", "a login signature has exactly one signer"));
     };
     let nonce =
@@ -232,28 +263,8 @@ async fn login_inner(services: Arc<Services>, body: &[u8]) -> Result<Response, A
         NonceOutcome::Expired => return Err(unauthorized("nonce-expired", "this challenge has expired")),
         NonceOutcome::Unknown => return Err(unauthorized("nonce-unknown", "this server did not issue this challenge")),
     }
-    let Some(cert) = &signer.certificate else {
+    if signer.certificate.is_none() {
         return Err(ApiError::internal("a valid signer without certificate"));
-    };
-    let id = &cert.identity;
-    tracing::info!(serial = %cert.serial, iin = ?id.iin.map(|i| i.to_string()), "login by signature");
-    Ok(Json(serde_json::json!({
-        "iin": id.iin,
-        "bin": id.bin,
-        "common_name": id.common_name,
-        "surname": id.surname,
-        "first_name": id.first_name,
-        "patronymic": id.patronymic,
-        "organisation": id.organisation,
-        "email": id.email,
-        "roles": id.roles,
-        "key_usage": id.key_type,
-        "certificate": {
-            "serial": cert.serial,
-            "subject": cert.subject,
-            "issuer": cert.issuer,
-            "not_after": cert.not_after.format(&Rfc3339).unwrap_or_default(),
-        },
-    }))
-    .into_response())
+    }
+    Ok(signer)
 }
