@@ -9,15 +9,13 @@ mod common;
 #[path = "support/documents.rs"]
 mod support;
 
-use std::str::FromStr;
 
 use base64::Engine;
-use ca_core::identity::Iin;
 use ca_tests::openssl;
 use portal::documents::signed_request::canonical;
 use portal::documents::systems::{ConsentRelay, DocumentRequest};
 use serde_json::{json, Value};
-use support::{request_id, DocsPortal};
+use support::{child_iin, request_id, DocsPortal};
 use time::Duration;
 
 fn iin(n: u32) -> String {
@@ -202,18 +200,6 @@ fn submissions_outside_the_allow_list_or_replayed_are_refused_and_journaled() {
     ] {
         assert!(outcomes.iter().any(|o| o == kind), "{kind} not journaled: {outcomes:?}");
     }
-}
-
-/// An IIN of a boy born on `born` (the registry's format: YYMMDD, century digit 5, check digit).
-fn child_iin(born: time::Date) -> String {
-    let head = format!("{:02}{:02}{:02}5", born.year() % 100, u8::from(born.month()), born.day());
-    (1..999)
-        .flat_map(|serial| {
-            let head = head.clone();
-            (0..10).map(move |last| format!("{head}{serial:04}{last}"))
-        })
-        .find(|candidate| Iin::from_str(candidate).is_ok())
-        .unwrap()
 }
 
 #[test]

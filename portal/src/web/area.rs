@@ -73,9 +73,28 @@ impl PageError {
 
 /// The page answer of `result`.
 pub fn respond<T: Template>(state: &AppState, ctx: &PageContext, result: Result<T, PageError>, back: &str) -> Response {
+    respond_as(state, ctx, result.map(|page| (StatusCode::OK, page)), back)
+}
+
+/// [`respond`] for a page that may show a refusal of its form (with the API's status for it).
+pub fn respond_as<T: Template>(
+    state: &AppState,
+    ctx: &PageContext,
+    result: Result<(StatusCode, T), PageError>,
+    back: &str,
+) -> Response {
     match result {
-        Ok(page) => render(StatusCode::OK, &page),
+        Ok((status, page)) => render(status, &page),
         Err(e) => e.into_page(state, ctx, back),
+    }
+}
+
+/// The refusal a form shows next to its field, if `e` is one: a refusal of the input, or
+/// "not found" for what the person typed (a code that opens nothing).
+pub fn form_refusal(e: PageError) -> Result<PortalError, PageError> {
+    match e {
+        PageError::Refused(e) | PageError::Failed(e @ PortalError::NotFound { .. }) => Ok(e),
+        e => Err(e),
     }
 }
 

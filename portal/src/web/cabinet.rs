@@ -8,14 +8,15 @@ use std::sync::Arc;
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use http_common::pages::PageContext;
 use zeroize::Zeroizing;
 
-use super::area::{account_of, form, local_time, respond, run_page, PageError};
+use super::area::{account_of, form, local_time, respond, respond_as, run_page, PageError};
+use super::status_of;
 use super::i18n::cabinet::{self as i18n, CabinetText};
 use super::Page;
 use crate::account::{AccountKind, CreatedBy};
@@ -183,17 +184,18 @@ async fn phone_code(
                     code_error: None,
                     error: None,
                 });
-                PhonePage::load(&state, &ctx, auth, step, Some(sent.message.to_owned())).await
+                let page = PhonePage::load(&state, &ctx, auth, step, Some(sent.message.to_owned())).await?;
+                Ok((StatusCode::ACCEPTED, page))
             }
             Err(PageError::Refused(e)) => {
                 let step = PhoneStep::Number { value: number, error: Some(e.to_string()) };
-                PhonePage::load(&state, &ctx, auth, step, None).await
+                Ok((status_of(&e), PhonePage::load(&state, &ctx, auth, step, None).await?))
             }
             Err(e) => Err(e),
         }
     }
     .await;
-    respond(&state, &ctx, result, BACK)
+    respond_as(&state, &ctx, result, BACK)
 }
 
 async fn phone_binding(
@@ -215,7 +217,7 @@ async fn phone_binding(
         match run_page(&state, move |p| p.bind_phone(&a, &request, &client)).await {
             Ok(bound) => {
                 let step = PhoneStep::Number { value: String::new(), error: None };
-                PhonePage::load(&state, &ctx, auth, step, Some(bound.message.to_owned())).await
+                Ok((StatusCode::OK, PhonePage::load(&state, &ctx, auth, step, Some(bound.message.to_owned())).await?))
             }
             Err(PageError::Refused(e)) => {
                 // The statement is rebuilt from the session and the number (the portal checks the
@@ -232,13 +234,13 @@ async fn phone_binding(
                     code_error: wrong_code.then(|| message.clone()),
                     error: (!wrong_code).then_some(message),
                 });
-                PhonePage::load(&state, &ctx, auth, step, None).await
+                Ok((status_of(&e), PhonePage::load(&state, &ctx, auth, step, None).await?))
             }
             Err(e) => Err(e),
         }
     }
     .await;
-    respond(&state, &ctx, result, BACK)
+    respond_as(&state, &ctx, result, BACK)
 }
 
 struct SessionRow {

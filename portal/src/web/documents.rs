@@ -21,7 +21,8 @@ use axum::{Extension, Router};
 use http_common::pages::{render, PageContext};
 use serde::Deserialize;
 
-use super::area::{account_of, form, local_time, respond, run_page, PageError};
+use super::area::{account_of, form, form_refusal, local_time, respond, run_page, PageError};
+use super::status_of;
 use super::i18n::documents::{self as i18n, DocumentsText};
 use super::Page;
 use crate::documents::view::{DocumentListItem, DocumentView, Standing};
@@ -246,10 +247,11 @@ struct AccessPage {
     code: String,
     url: String,
     qr_png: String,
-    /// RFC 3339, for the countdown script.
-    expires_at: String,
+    /// By the portal's clock, for the countdown script.
+    seconds_left: i64,
+    /// `mm:ss` of `seconds_left` (what the page shows before the script runs).
+    countdown: String,
     valid_until: String,
-    minutes: i64,
 }
 
 async fn open_access(
@@ -268,6 +270,7 @@ async fn open_access(
             Ok((opened, p.my_document(&auth, id)?, p.clock.now()))
         })
         .await?;
+        let left = (opened.expires_at - now).whole_seconds().max(0);
         Ok(AccessPage {
             document_id: opened.document_id,
             grant_id: opened.grant_id,
@@ -275,9 +278,9 @@ async fn open_access(
             code: opened.short_code,
             url: opened.url,
             qr_png: opened.qr_png,
-            expires_at: ca_core::clock::rfc3339(opened.expires_at),
+            seconds_left: left,
+            countdown: format!("{:02}:{:02}", left / 60, left % 60),
             valid_until: local_time(opened.expires_at),
-            minutes: (opened.expires_at - now).whole_minutes().max(1),
             page,
             t: i18n::text(ctx.lang),
         })
@@ -340,27 +343,28 @@ async fn open_form(
         let page = Page::new(&state, &ctx, Some(&auth));
         let t = i18n::text(ctx.lang);
         let Some(token) = q.token else {
-            return Ok(OpenOutcome::Form(OpenPage { value: String::new(), error: None, page, t }));
+            return Ok(OpenOutcome::Form(StatusCode::OK, OpenPage { value: String::new(), error: None, page, t }));
         };
         let client = super::client(&state, &headers, &extensions);
-        match run_page(&state, move |p| p.view_by_token(&auth, &token, &client)).await {
+        match run_page(&state, move |p| p.view_by_token(&auth, &token, &client)).await.map_err(form_refusal) {
             Ok(view) => Ok(OpenOutcome::Document(third_party_page(page, t, view))),
-            Err(PageError::Refused(e)) => {
-                Ok(OpenOutcome::Form(OpenPage { value: String::new(), error: Some(e.to_string()), page, t }))
-            }
-            Err(e) => Err(e),
+            Err(Ok(e)) => Ok(OpenOutcome::Form(
+                status_of(&e),
+                OpenPage { value: String::new(), error: Some(e.to_string()), page, t },
+            )),
+            Err(Err(e)) => Err(e),
         }
     }
     .await;
     match result {
-        Ok(OpenOutcome::Form(page)) => render(StatusCode::OK, &page),
+        Ok(OpenOutcome::Form(status, page)) => render(status, &page),
         Ok(OpenOutcome::Document(page)) => render(StatusCode::OK, &page),
         Err(e) => e.into_page(&state, &ctx, &back),
     }
 }
 
 enum OpenOutcome {
-    Form(OpenPage),
+    Form(StatusCode, OpenPage),
     Document(DocumentPage),
 }
 
@@ -382,18 +386,19 @@ async fn open_by_code(
         let code = form(&body).get("code").map(|c| c.trim().to_owned()).unwrap_or_default();
         let client = super::client(&state, &headers, &extensions);
         let entered = code.clone();
-        match run_page(&state, move |p| p.view_by_code(&auth, &entered, &client)).await {
+        match run_page(&state, move |p| p.view_by_code(&auth, &entered, &client)).await.map_err(form_refusal) {
             Ok(view) => Ok(OpenOutcome::Document(third_party_page(page, t, view))),
             // A wrong code is not echoed back: the field is empty for the next try.
-            Err(PageError::Refused(e)) => {
-                Ok(OpenOutcome::Form(OpenPage { value: String::new(), error: Some(e.to_string()), page, t }))
-            }
-            Err(e) => Err(e),
+            Err(Ok(e)) => Ok(OpenOutcome::Form(
+                status_of(&e),
+                OpenPage { value: String::new(), error: Some(e.to_string()), page, t },
+            )),
+            Err(Err(e)) => Err(e),
         }
     }
     .await;
     match result {
-        Ok(OpenOutcome::Form(page)) => render(StatusCode::OK, &page),
+        Ok(OpenOutcome::Form(status, page)) => render(status, &page),
         Ok(OpenOutcome::Document(page)) => render(StatusCode::OK, &page),
         Err(e) => e.into_page(&state, &ctx, "/documents/open"),
     }
