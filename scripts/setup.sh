@@ -12,10 +12,11 @@
 #   xmlsec1   - interoperability oracle for XML signatures (--sign, --verify)
 #   fonts-dejavu-core - DejaVu Sans, embedded in the State Corporation receipts as PDF (Cyrillic)
 #   poppler-utils     - pdftotext, which reads those PDFs back in a test
+#   chromium chromium-driver - headless Chromium and its WebDriver for the page tests (browser-test)
 # Idempotent: re-running installs nothing new.
 set -euo pipefail
 
-packages=(openssl softhsm2 opensc sqlite3 python3 postgresql curl xmlsec1 fonts-dejavu-core poppler-utils ca-certificates pkg-config build-essential)
+packages=(openssl softhsm2 opensc sqlite3 python3 postgresql curl xmlsec1 fonts-dejavu-core poppler-utils chromium chromium-driver ca-certificates pkg-config build-essential)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -3,6 +3,9 @@
 //! as the JSON error body `{"error": kind, "message": …}` every handler uses; the client's
 //! address behind trusted reverse proxies; graceful shutdown on Ctrl-C or SIGTERM.
 //!
+//! [`pages`]: what the server-rendered pages share (security headers, CSRF, cookies, language,
+//! rendering).
+//!
 //! It knows no domain: neither the CA nor the portal, and neither depends on the other through
 //! it.
 
@@ -16,13 +19,16 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+pub mod pages;
+
 /// The JSON error answer: `{"error": kind, "message": message}` with `status`.
 pub fn error_response(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
     (status, Json(serde_json::json!({ "error": kind, "message": message.into() }))).into_response()
 }
 
 /// Middleware: a 4xx/5xx answer that is not JSON (the framework's own refusals) becomes the
-/// JSON error body, its text as the message; `Allow` is kept.
+/// JSON error body, its text as the message; `Allow` is kept. HTML answers (the pages' own
+/// error pages) are left as they are.
 pub async fn json_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
@@ -30,7 +36,7 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }

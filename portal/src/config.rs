@@ -46,6 +46,9 @@
 //! [[counter.workstations]]
 //! certificate_sha256 = "…"
 //!
+//! [pages]
+//! signer_url = "ws://127.0.0.1:13579"  # the signing client, as the browser reaches it
+//!
 //! [documents.tsa]                     # digital documents: see `documents::config`
 //! url = "http://127.0.0.1:8080/tsa"
 //! ```
@@ -81,6 +84,9 @@ pub struct PortalConfig {
     pub phone: crate::phone::config::PhoneConfig,
     #[serde(default)]
     pub server: ServerConfig,
+    /// The web pages (see [`crate::web`]).
+    #[serde(default)]
+    pub pages: crate::web::PagesConfig,
 }
 
 /// The HTTP side.
@@ -271,6 +277,7 @@ impl PortalConfig {
         }
         self.documents.validate().map_err(ConfigError::Invalid)?;
         self.phone.validate().map_err(ConfigError::Invalid)?;
+        self.pages.validate().map_err(ConfigError::Invalid)?;
         Ok(())
     }
 }

@@ -13,7 +13,7 @@
 //! outbox, the SMS outbox and its transports), [`phone`] (numbers, the binding channels),
 //! [`documents`] (authority-signed documents, open access, consent), [`journal`], [`store`]
 //! (the only code that touches SQL), [`http`] (handlers
-//! that only translate).
+//! that only translate), [`web`] (the pages).
 
 #![forbid(unsafe_code)]
 
@@ -33,6 +33,7 @@ pub mod setup;
 pub mod signing;
 pub mod store;
 pub mod trust;
+pub mod web;
 
 use std::sync::Arc;
 
@@ -88,4 +89,6 @@ pub struct Portal {
     /// When this process started (its clock): challenges issued before are refused, since the
     /// record of their use may have been lost with an OS crash (see [`store::SqlitePortalStore`]).
     pub started_at: time::OffsetDateTime,
+    /// The pages' settings (`[pages]`).
+    pub pages: web::PagesConfig,
 }

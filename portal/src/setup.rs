@@ -86,5 +86,6 @@ pub fn build(config: &PortalConfig, plugins: Plugins) -> Result<Portal, String> 
         signer,
         counter: config.counter.clone(),
         metrics: Metrics::default(),
+        pages: config.pages.clone(),
     })
 }

@@ -9,7 +9,7 @@ pub mod metrics;
 mod openapi;
 mod openapi_documents;
 mod phone;
-mod routes;
+pub(crate) mod routes;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,6 +58,8 @@ impl AppState {
 
 /// A JSON error answer.
 pub(crate) struct ApiError(pub PortalError);
+
+pub(crate) use routes::{client, run};
 
 impl From<PortalError> for ApiError {
     fn from(e: PortalError) -> Self {
@@ -156,6 +158,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/counter/registrations", post(routes::counter_register))
         .merge(documents::routes())
         .merge(phone::routes())
+        .merge(crate::web::routes(&state))
         .fallback(no_route)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(http_common::json_errors))

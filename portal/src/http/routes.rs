@@ -28,7 +28,7 @@ pub(super) fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-pub(super) fn client(state: &AppState, headers: &HeaderMap, extensions: &axum::http::Extensions) -> Client {
+pub(crate) fn client(state: &AppState, headers: &HeaderMap, extensions: &axum::http::Extensions) -> Client {
     let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     Client {
         address: peer.map(|p| http_common::client_address(Some(p), headers, &state.trusted_proxies).to_string()),
@@ -50,7 +50,7 @@ pub(super) fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
 }
 
 /// Run `f` on the blocking pool; with `argon2`, under one of the hashing permits.
-pub(super) async fn run<T: Send + 'static>(
+pub(crate) async fn run<T: Send + 'static>(
     state: &Arc<AppState>,
     argon2: bool,
     f: impl FnOnce(&Portal) -> Result<T, PortalError> + Send + 'static,

@@ -170,6 +170,7 @@ impl TestPortal {
             documents: Default::default(),
             phone: Default::default(),
             server: Default::default(),
+            pages: Default::default(),
         };
         tweak(&mut config);
         config.validate().unwrap();
