@@ -242,7 +242,7 @@ impl Browser {
                     self.url()
                 );
             }
-            self.runtime.block_on(tokio::time::sleep(POLL));
+            self.runtime.block_on(async { tokio::time::sleep(POLL).await });
         }
     }
 
@@ -258,7 +258,7 @@ impl Browser {
                 let shot = self.failure_shot(&format!("path {path}"));
                 panic!("[{}] still at {url}, not at {path}, after {WAIT:?} (screenshot: {shot})", self.name);
             }
-            self.runtime.block_on(tokio::time::sleep(POLL));
+            self.runtime.block_on(async { tokio::time::sleep(POLL).await });
         }
     }
 

@@ -25,24 +25,11 @@ fn base(d: &DocsPortal) -> String {
 
 /// Log person `n` in through the login page.
 fn sign_in(b: &Browser, base: &str, n: u32) {
-    if std::env::var_os("TEMP_COOKIE").is_some() {
-        let (_, body) = common_login(base, n);
-        b.goto(&format!("{base}/documents/open"));
-        b.execute(&format!("document.cookie = 'portal_session={}; path=/'", body["token"].as_str().unwrap()), vec![]);
-        return;
-    }
     b.goto(&format!("{base}/login?tab=password"));
     b.fill("#login", &iin(n));
     b.fill("#password", PASSWORD);
     b.click("form[action='/login/password'] button[type=submit]");
     b.wait_path("/");
-}
-
-fn common_login(base: &str, n: u32) -> (u16, serde_json::Value) {
-    let port: u16 = base.rsplit(':').next().unwrap().parse().unwrap();
-    let body = serde_json::json!({ "login": iin(n), "password": PASSWORD }).to_string();
-    let (status, answer) = ca_tests::http(port, "POST", "/api/v1/login/password", &[("Content-Type", "application/json")], body.as_bytes());
-    (status, serde_json::from_slice(&answer).unwrap())
 }
 
 /// Photograph the page and check it with axe-core.

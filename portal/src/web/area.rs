@@ -1,8 +1,7 @@
 //! What the cabinet's and the documents' pages share: the signed-in account or the way to the
-//! login page, the operations on the blocking pool, the form fields, times as people in
+//! login page, the operations on the blocking pool, times as people in
 //! Kazakhstan read them, and the page shown when something cannot be done.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use askama::Template;
@@ -10,7 +9,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use http_common::pages::{render, PageContext};
 use time::{OffsetDateTime, UtcOffset};
-use zeroize::Zeroizing;
 
 use super::{see_other, shown, signed_in, status_of, Page};
 use crate::http::AppState;
@@ -109,16 +107,7 @@ pub async fn run_page<T: Send + 'static>(
     state: &Arc<AppState>,
     f: impl FnOnce(&Portal) -> Result<T, PortalError> + Send + 'static,
 ) -> Result<T, PageError> {
-    let portal = state.portal.clone();
-    tokio::task::spawn_blocking(move || f(&portal))
-        .await
-        .map_err(|e| PageError::Failed(PortalError::internal(e)))?
-        .map_err(PageError::from)
-}
-
-/// The fields of a form body (the values are wiped when dropped: a code is among them).
-pub fn form(body: &[u8]) -> HashMap<String, Zeroizing<String>> {
-    form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), Zeroizing::new(v.into_owned()))).collect()
+    crate::http::run(state, false, f).await.map_err(|crate::http::ApiError(e)| PageError::from(e))
 }
 
 /// Kazakhstan's time (UTC+5 since 2024-03-01 for the whole country).

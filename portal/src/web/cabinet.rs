@@ -6,21 +6,21 @@
 use std::sync::Arc;
 
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Extension, Router};
+use axum::{Extension, Form, Router};
+use serde::Deserialize;
 use http_common::pages::PageContext;
 use zeroize::Zeroizing;
 
-use super::area::{account_of, form, local_time, respond, respond_as, run_page, PageError};
+use super::area::{account_of, local_time, respond, respond_as, run_page, PageError};
 use super::status_of;
 use super::i18n::cabinet::{self as i18n, CabinetText};
 use super::Page;
 use crate::account::{AccountKind, CreatedBy};
-use crate::http::AppState;
+use crate::http::{client, AppState};
 use crate::phone::cabinet::BindRequest;
 use crate::phone::statement;
 use crate::store::phone::Channel;
@@ -160,18 +160,37 @@ async fn phone(State(state): State<Arc<AppState>>, Extension(ctx): Extension<Pag
     respond(&state, &ctx, result, BACK)
 }
 
+/// «Получить проверочный код»: the number.
+#[derive(Deserialize)]
+struct NumberForm {
+    #[serde(default)]
+    phone: String,
+}
+
+/// The code, with the signed statement (the script fills `cms`).
+#[derive(Deserialize)]
+struct CodeForm {
+    #[serde(default)]
+    session_id: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    code: Zeroizing<String>,
+    #[serde(default)]
+    cms: String,
+}
+
 async fn phone_code(
     State(state): State<Arc<AppState>>,
     Extension(ctx): Extension<PageContext>,
     headers: HeaderMap,
     extensions: axum::http::Extensions,
-    body: Bytes,
+    Form(form): Form<NumberForm>,
 ) -> Response {
     let result = async {
         let auth = account_of(&state, &headers).await?;
-        let fields = form(&body);
-        let number = fields.get("phone").map(|v| v.trim().to_owned()).unwrap_or_default();
-        let client = super::client(&state, &headers, &extensions);
+        let number = form.phone.trim().to_owned();
+        let client = client(&state, &headers, &extensions);
         let (a, n) = (auth.clone(), number.clone());
         match run_page(&state, move |p| p.request_phone_code(&a, &n, &client)).await {
             Ok(sent) => {
@@ -185,7 +204,7 @@ async fn phone_code(
                     error: None,
                 });
                 let page = PhonePage::load(&state, &ctx, auth, step, Some(sent.message.to_owned())).await?;
-                Ok((StatusCode::ACCEPTED, page))
+                Ok((StatusCode::OK, page))
             }
             Err(PageError::Refused(e)) => {
                 let step = PhoneStep::Number { value: number, error: Some(e.to_string()) };
@@ -203,15 +222,14 @@ async fn phone_binding(
     Extension(ctx): Extension<PageContext>,
     headers: HeaderMap,
     extensions: axum::http::Extensions,
-    body: Bytes,
+    Form(form): Form<CodeForm>,
 ) -> Response {
     let result = async {
         let auth = account_of(&state, &headers).await?;
-        let fields = form(&body);
-        let field = |name: &str| fields.get(name).map(|v| v.trim().to_owned()).unwrap_or_default();
-        let (session_id, phone, cms) = (field("session_id"), field("phone"), field("cms"));
-        let code = Zeroizing::new(field("code"));
-        let client = super::client(&state, &headers, &extensions);
+        let (session_id, phone, cms) =
+            (form.session_id.trim().to_owned(), form.phone.trim().to_owned(), form.cms.trim().to_owned());
+        let code = Zeroizing::new(form.code.trim().to_owned());
+        let client = client(&state, &headers, &extensions);
         let request = BindRequest { session_id: session_id.clone(), code, cms: cms.clone() };
         let a = auth.clone();
         match run_page(&state, move |p| p.bind_phone(&a, &request, &client)).await {

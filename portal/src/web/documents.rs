@@ -12,21 +12,20 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Extension, Router};
+use axum::{Extension, Form, Router};
 use http_common::pages::{render, PageContext};
 use serde::Deserialize;
 
-use super::area::{account_of, form, form_refusal, local_time, respond, run_page, PageError};
+use super::area::{account_of, form_refusal, local_time, respond, run_page, PageError};
 use super::status_of;
 use super::i18n::documents::{self as i18n, DocumentsText};
 use super::Page;
 use crate::documents::view::{DocumentListItem, DocumentView, Standing};
-use crate::http::AppState;
+use crate::http::{client, AppState};
 use crate::registry::Relation;
 
 /// The documents' routes.
@@ -264,7 +263,7 @@ async fn open_access(
     let result = async {
         let auth = account_of(&state, &headers).await?;
         let page = Page::new(&state, &ctx, Some(&auth));
-        let client = super::client(&state, &headers, &extensions);
+        let client = client(&state, &headers, &extensions);
         let (opened, view, now) = run_page(&state, move |p| {
             let opened = p.open_access(&auth, id, &client)?;
             Ok((opened, p.my_document(&auth, id)?, p.clock.now()))
@@ -298,7 +297,7 @@ async fn withdraw(
 ) -> Response {
     let result = async {
         let auth = account_of(&state, &headers).await?;
-        let client = super::client(&state, &headers, &extensions);
+        let client = client(&state, &headers, &extensions);
         let notice = match run_page(&state, move |p| p.withdraw_access(&auth, grant, &client)).await {
             Ok(()) => i18n::text(ctx.lang).withdrawn.to_owned(),
             // Already closed (expired, withdrawn in another tab): say so on the list.
@@ -334,10 +333,6 @@ async fn open_form(
     extensions: axum::http::Extensions,
     Query(q): Query<TokenQuery>,
 ) -> Response {
-    let back = match &q.token {
-        Some(token) => format!("/documents/open?token={}", form_urlencoded::byte_serialize(token.as_bytes()).collect::<String>()),
-        None => "/documents/open".to_owned(),
-    };
     let result = async {
         let auth = account_of(&state, &headers).await?;
         let page = Page::new(&state, &ctx, Some(&auth));
@@ -345,7 +340,7 @@ async fn open_form(
         let Some(token) = q.token else {
             return Ok(OpenOutcome::Form(StatusCode::OK, OpenPage { value: String::new(), error: None, page, t }));
         };
-        let client = super::client(&state, &headers, &extensions);
+        let client = client(&state, &headers, &extensions);
         match run_page(&state, move |p| p.view_by_token(&auth, &token, &client)).await.map_err(form_refusal) {
             Ok(view) => Ok(OpenOutcome::Document(third_party_page(page, t, view))),
             Err(Ok(e)) => Ok(OpenOutcome::Form(
@@ -359,7 +354,7 @@ async fn open_form(
     match result {
         Ok(OpenOutcome::Form(status, page)) => render(status, &page),
         Ok(OpenOutcome::Document(page)) => render(StatusCode::OK, &page),
-        Err(e) => e.into_page(&state, &ctx, &back),
+        Err(e) => e.into_page(&state, &ctx, "/documents/open"),
     }
 }
 
@@ -372,19 +367,26 @@ fn third_party_page(page: Page, t: &'static DocumentsText, view: DocumentView) -
     DocumentPage { doc: Shown::of(view, t), third_party: true, page, t }
 }
 
+/// The third party's code.
+#[derive(Deserialize)]
+struct CodeForm {
+    #[serde(default)]
+    code: String,
+}
+
 async fn open_by_code(
     State(state): State<Arc<AppState>>,
     Extension(ctx): Extension<PageContext>,
     headers: HeaderMap,
     extensions: axum::http::Extensions,
-    body: Bytes,
+    Form(form): Form<CodeForm>,
 ) -> Response {
     let result = async {
         let auth = account_of(&state, &headers).await?;
         let page = Page::new(&state, &ctx, Some(&auth));
         let t = i18n::text(ctx.lang);
-        let code = form(&body).get("code").map(|c| c.trim().to_owned()).unwrap_or_default();
-        let client = super::client(&state, &headers, &extensions);
+        let code = form.code.trim().to_owned();
+        let client = client(&state, &headers, &extensions);
         let entered = code.clone();
         match run_page(&state, move |p| p.view_by_code(&auth, &entered, &client)).await.map_err(form_refusal) {
             Ok(view) => Ok(OpenOutcome::Document(third_party_page(page, t, view))),
