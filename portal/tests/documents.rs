@@ -9,7 +9,6 @@ mod common;
 #[path = "support/documents.rs"]
 mod support;
 
-
 use base64::Engine;
 use ca_tests::openssl;
 use portal::documents::signed_request::canonical;

@@ -88,7 +88,10 @@ fn access_by_code_and_qr_link_marks_both_cabinets_and_withdrawal_or_expiry_stops
     // The view marks: the third party sees what he viewed, the owner who viewed and how.
     viewer.goto(&format!("{base}/documents/history"));
     let marks = viewer.wait_text("#history", "Удостоверение личности № N-0801");
-    assert!(marks.contains("Просмотр документа") && marks.contains("код доступа") && marks.contains("QR-код"), "{marks}");
+    assert!(
+        marks.contains("Просмотр документа") && marks.contains("код доступа") && marks.contains("QR-код"),
+        "{marks}"
+    );
     page(&viewer, "viewer-history");
     owner.goto(&format!("{base}/documents/history"));
     let marks = owner.wait_text("#history", &iin(viewer_n));
@@ -152,4 +155,68 @@ fn a_parent_sees_his_minor_childs_document_in_both_languages() {
     assert!(row.contains("Баланың (мен ата-анасымын)"), "{row}");
     assert_eq!(b.execute("return document.documentElement.lang", vec![]), serde_json::json!("kk"));
     page(&b, "minor-document-list-kk");
+}
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().filter_map(|l| l.split_once(':')).find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim())
+}
+
+/// Without a browser: opening access is a POST that needs the CSRF token of the person's own
+/// cookies (refused before anything is opened without it), its answer (the code, the token) is
+/// never cached, and the QR link's page sends no Referer; another person's document is not
+/// found through the pages either.
+#[test]
+fn opening_access_needs_the_csrf_token_and_its_answer_is_not_cached() {
+    let d = DocsPortal::start(|_| {});
+    d.t.register_person(84, PASSWORD);
+    d.t.register_person(85, PASSWORD);
+    let id = d.submit_ok(&iin(84), "identity-card", "N-0841");
+    let session = |n: u32| format!("portal_session={}", d.login(n));
+    let owner = session(84);
+    let port = d.t.port;
+    let grants = || d.get("/api/v1/documents/access", &d.login(84)).1["grants"].as_array().unwrap().len();
+
+    // The document page gives the CSRF cookie and the form's token.
+    let (status, head, body) =
+        ca_tests::http_with_head(port, "GET", &format!("/documents/{id}"), &[("Cookie", &owner)], b"");
+    assert_eq!(status, 200, "{head}");
+    let nonce = header(&head, "set-cookie").unwrap().split(';').next().unwrap().to_owned();
+    let html = String::from_utf8(body).unwrap();
+    let token = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let cookies = format!("{owner}; {nonce}");
+    let form = [("Cookie", cookies.as_str()), ("Content-Type", "application/x-www-form-urlencoded")];
+    let path = format!("/documents/{id}/access");
+
+    // Without the token, or with another session's: refused, nothing opened.
+    let (status, _) = ca_tests::http(port, "POST", &path, &form, b"");
+    assert_eq!(status, 403);
+    let other = format!("{}; {nonce}", session(84));
+    let (status, _) = ca_tests::http(
+        port,
+        "POST",
+        &path,
+        &[("Cookie", other.as_str()), ("Content-Type", "application/x-www-form-urlencoded")],
+        format!("csrf={token}").as_bytes(),
+    );
+    assert_eq!(status, 403);
+    assert_eq!(grants(), 0);
+
+    // With it: opened, and the answer is not kept by any cache.
+    let (status, head, body) = ca_tests::http_with_head(port, "POST", &path, &form, format!("csrf={token}").as_bytes());
+    assert_eq!(status, 200, "{head}");
+    assert_eq!(header(&head, "cache-control"), Some("no-store"));
+    assert!(String::from_utf8(body).unwrap().contains("id=\"short-code\""));
+    assert_eq!(grants(), 1);
+
+    // The QR link's page: no Referer leaves it.
+    let viewer = session(85);
+    let (status, head, _) =
+        ca_tests::http_with_head(port, "GET", "/documents/open?token=x", &[("Cookie", viewer.as_str())], b"");
+    assert_eq!((status, header(&head, "referrer-policy")), (400, Some("no-referrer")), "{head}");
+    // Another person's document: not found, as in the API.
+    let (status, _) = ca_tests::http(port, "GET", &format!("/documents/{id}"), &[("Cookie", viewer.as_str())], b"");
+    assert_eq!(status, 404);
+    // No session: to the login page.
+    let (status, head, _) = ca_tests::http_with_head(port, "GET", "/documents", &[], b"");
+    assert_eq!((status, header(&head, "location")), (303, Some("/login")), "{head}");
 }

@@ -64,7 +64,10 @@ impl PageError {
         let page = ErrorPage {
             page: Page::new(state, ctx, None),
             t: crate::web::i18n::cabinet::text(ctx.lang),
-            status: status.as_u16(), message: e.to_string(), back: back.to_owned() };
+            status: status.as_u16(),
+            message: e.to_string(),
+            back: back.to_owned(),
+        };
         render(status, &page)
     }
 }

@@ -11,13 +11,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Extension, Form, Router};
-use serde::Deserialize;
 use http_common::pages::PageContext;
+use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::area::{account_of, local_time, respond, respond_as, run_page, PageError};
-use super::status_of;
 use super::i18n::cabinet::{self as i18n, CabinetText};
+use super::status_of;
 use super::Page;
 use crate::account::{AccountKind, CreatedBy};
 use crate::http::{client, AppState};
@@ -55,7 +55,11 @@ struct ProfilePage {
     phone: Option<String>,
 }
 
-async fn profile(State(state): State<Arc<AppState>>, Extension(ctx): Extension<PageContext>, headers: HeaderMap) -> Response {
+async fn profile(
+    State(state): State<Arc<AppState>>,
+    Extension(ctx): Extension<PageContext>,
+    headers: HeaderMap,
+) -> Response {
     let result = async {
         let auth = account_of(&state, &headers).await?;
         let page = Page::new(&state, &ctx, Some(&auth));
@@ -151,7 +155,11 @@ impl PhonePage {
     }
 }
 
-async fn phone(State(state): State<Arc<AppState>>, Extension(ctx): Extension<PageContext>, headers: HeaderMap) -> Response {
+async fn phone(
+    State(state): State<Arc<AppState>>,
+    Extension(ctx): Extension<PageContext>,
+    headers: HeaderMap,
+) -> Response {
     let result = async {
         let auth = account_of(&state, &headers).await?;
         PhonePage::load(&state, &ctx, auth, PhoneStep::Number { value: String::new(), error: None }, None).await
@@ -313,7 +321,11 @@ async fn sessions_page(
     })
 }
 
-async fn sessions(State(state): State<Arc<AppState>>, Extension(ctx): Extension<PageContext>, headers: HeaderMap) -> Response {
+async fn sessions(
+    State(state): State<Arc<AppState>>,
+    Extension(ctx): Extension<PageContext>,
+    headers: HeaderMap,
+) -> Response {
     let result = sessions_page(&state, &ctx, &headers, None).await;
     respond(&state, &ctx, result, BACK)
 }
@@ -368,7 +380,11 @@ struct JournalPage {
 /// How many entries of each kind the journal page shows.
 const JOURNAL_ROWS: u32 = 50;
 
-async fn journal(State(state): State<Arc<AppState>>, Extension(ctx): Extension<PageContext>, headers: HeaderMap) -> Response {
+async fn journal(
+    State(state): State<Arc<AppState>>,
+    Extension(ctx): Extension<PageContext>,
+    headers: HeaderMap,
+) -> Response {
     let result = async {
         let auth = account_of(&state, &headers).await?;
         let page = Page::new(&state, &ctx, Some(&auth));
@@ -404,4 +420,3 @@ async fn journal(State(state): State<Arc<AppState>>, Extension(ctx): Extension<P
     .await;
     respond(&state, &ctx, result, BACK)
 }
-

@@ -21,8 +21,8 @@ use http_common::pages::{render, PageContext};
 use serde::Deserialize;
 
 use super::area::{account_of, form_refusal, local_time, respond, run_page, PageError};
-use super::status_of;
 use super::i18n::documents::{self as i18n, DocumentsText};
+use super::status_of;
 use super::Page;
 use crate::documents::view::{DocumentListItem, DocumentView, Standing};
 use crate::http::{client, AppState};
@@ -83,10 +83,8 @@ async fn list_page(
 ) -> Result<ListPage, PageError> {
     let auth = account_of(state, headers).await?;
     let page = Page::new(state, ctx, Some(&auth));
-    let (documents, grants, now) = run_page(state, move |p| {
-        Ok((p.list_documents(&auth, false)?, p.my_grants(&auth)?, p.clock.now()))
-    })
-    .await?;
+    let (documents, grants, now) =
+        run_page(state, move |p| Ok((p.list_documents(&auth, false)?, p.my_grants(&auth)?, p.clock.now()))).await?;
     let t = i18n::text(ctx.lang);
     let titles: HashMap<i64, String> =
         documents.iter().map(|d: &DocumentListItem| (d.id, format!("{} № {}", d.title, d.number))).collect();
@@ -128,7 +126,11 @@ async fn list_page(
     })
 }
 
-async fn list(State(state): State<Arc<AppState>>, Extension(ctx): Extension<PageContext>, headers: HeaderMap) -> Response {
+async fn list(
+    State(state): State<Arc<AppState>>,
+    Extension(ctx): Extension<PageContext>,
+    headers: HeaderMap,
+) -> Response {
     let result = list_page(&state, &ctx, &headers, None).await;
     respond(&state, &ctx, result, "/documents")
 }
@@ -163,10 +165,9 @@ struct ReportShown {
 impl Shown {
     fn of(view: DocumentView, t: &DocumentsText) -> Self {
         let fields = match &view.data {
-            serde_json::Value::Object(map) => map
-                .iter()
-                .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
-                .collect(),
+            serde_json::Value::Object(map) => {
+                map.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned))).collect()
+            }
             serde_json::Value::Null => Vec::new(),
             other => vec![(String::new(), other.to_string())],
         };
@@ -342,7 +343,7 @@ async fn open_form(
         };
         let client = client(&state, &headers, &extensions);
         match run_page(&state, move |p| p.view_by_token(&auth, &token, &client)).await.map_err(form_refusal) {
-            Ok(view) => Ok(OpenOutcome::Document(third_party_page(page, t, view))),
+            Ok(view) => Ok(OpenOutcome::Document(Box::new(third_party_page(page, t, view)))),
             Err(Ok(e)) => Ok(OpenOutcome::Form(
                 status_of(&e),
                 OpenPage { value: String::new(), error: Some(e.to_string()), page, t },
@@ -353,14 +354,14 @@ async fn open_form(
     .await;
     match result {
         Ok(OpenOutcome::Form(status, page)) => render(status, &page),
-        Ok(OpenOutcome::Document(page)) => render(StatusCode::OK, &page),
+        Ok(OpenOutcome::Document(page)) => render(StatusCode::OK, page.as_ref()),
         Err(e) => e.into_page(&state, &ctx, "/documents/open"),
     }
 }
 
 enum OpenOutcome {
     Form(StatusCode, OpenPage),
-    Document(DocumentPage),
+    Document(Box<DocumentPage>),
 }
 
 fn third_party_page(page: Page, t: &'static DocumentsText, view: DocumentView) -> DocumentPage {
@@ -389,7 +390,7 @@ async fn open_by_code(
         let client = client(&state, &headers, &extensions);
         let entered = code.clone();
         match run_page(&state, move |p| p.view_by_code(&auth, &entered, &client)).await.map_err(form_refusal) {
-            Ok(view) => Ok(OpenOutcome::Document(third_party_page(page, t, view))),
+            Ok(view) => Ok(OpenOutcome::Document(Box::new(third_party_page(page, t, view)))),
             // A wrong code is not echoed back: the field is empty for the next try.
             Err(Ok(e)) => Ok(OpenOutcome::Form(
                 status_of(&e),
@@ -401,7 +402,7 @@ async fn open_by_code(
     .await;
     match result {
         Ok(OpenOutcome::Form(status, page)) => render(status, &page),
-        Ok(OpenOutcome::Document(page)) => render(StatusCode::OK, &page),
+        Ok(OpenOutcome::Document(page)) => render(StatusCode::OK, page.as_ref()),
         Err(e) => e.into_page(&state, &ctx, "/documents/open"),
     }
 }
@@ -426,7 +427,11 @@ struct HistoryPage {
 /// How many events the history page shows.
 const HISTORY_ROWS: u32 = 100;
 
-async fn history(State(state): State<Arc<AppState>>, Extension(ctx): Extension<PageContext>, headers: HeaderMap) -> Response {
+async fn history(
+    State(state): State<Arc<AppState>>,
+    Extension(ctx): Extension<PageContext>,
+    headers: HeaderMap,
+) -> Response {
     let result = async {
         let auth = account_of(&state, &headers).await?;
         let page = Page::new(&state, &ctx, Some(&auth));
