@@ -66,9 +66,10 @@ fn find_program(names: &[&'static str]) -> Option<PathBuf> {
 
 /// `target/browser-artifacts/<test>` (or under `CARGO_TARGET_DIR`).
 fn artifacts_dir(test: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| {
+        let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        crate_dir.parent().unwrap_or(crate_dir).join("target")
+    });
     target.join("browser-artifacts").join(test)
 }
 
@@ -202,6 +203,11 @@ impl Browser {
         }
     }
 
+    /// One poll interval of a wait.
+    fn pause(&self) {
+        self.runtime.block_on(async { tokio::time::sleep(POLL).await });
+    }
+
     /// Open `url` and wait until it has loaded.
     pub fn goto(&self, url: &str) {
         self.block(&format!("goto {url}"), self.client().goto(url));
@@ -242,7 +248,7 @@ impl Browser {
                     self.url()
                 );
             }
-            self.runtime.block_on(async { tokio::time::sleep(POLL).await });
+            self.pause();
         }
     }
 
@@ -258,7 +264,7 @@ impl Browser {
                 let shot = self.failure_shot(&format!("path {path}"));
                 panic!("[{}] still at {url}, not at {path}, after {WAIT:?} (screenshot: {shot})", self.name);
             }
-            self.runtime.block_on(async { tokio::time::sleep(POLL).await });
+            self.pause();
         }
     }
 

@@ -62,11 +62,85 @@
     });
   }
 
-  var flows = { challenge: edsLogin };
+  // Registration: the statement the portal rebuilds (kind, IIN, BIN, email, challenge), signed
+  // with the AUTH key of the certificate chosen before.
+  function registration(form, status) {
+    var iin = field(form, "iin").value;
+    if (!iin) {
+      var error = new Error(status.dataset.chooseFirst);
+      error.portal = true;
+      return Promise.reject(error);
+    }
+    var kind = form.querySelector('input[name="kind"]:checked').value;
+    var bin = kind === "legal-entity" ? field(form, "bin").value : null;
+    var email = field(form, "email").value.trim();
+    return challenge().then(function (c) {
+      var body = { kind: kind, iin: iin, bin: bin, email: email, challenge: c };
+      return postJson("/api/v1/registration/statement", body, false).then(function (answer) {
+        return window.Signer.signBase64("AUTHENTICATION", answer.statement, false, form.dataset.storage).then(
+          function (cms) {
+            field(form, "challenge").value = c;
+            field(form, "cms").value = cms;
+          }
+        );
+      });
+    });
+  }
+
+  // Recovery by EDS: the recovery statement (login, challenge), signed with the AUTH key.
+  function recovery(form) {
+    var login = field(form, "login").value.trim();
+    return challenge().then(function (c) {
+      return postJson("/recovery/statement", { login: login, challenge: c }, true).then(function (answer) {
+        return window.Signer.signBase64("AUTHENTICATION", answer.statement, false, form.dataset.storage).then(
+          function (cms) {
+            field(form, "challenge").value = c;
+            field(form, "cms").value = cms;
+          }
+        );
+      });
+    });
+  }
+
+  // The registration page's "choose a certificate": the signing client's key, its details
+  // as the portal reads them, shown before anything is signed.
+  function chooseCertificate(form, status) {
+    window.Signer.working(status);
+    return window.Signer.keyInfo(form.dataset.storage)
+      .then(function (info) {
+        return postJson("/register/certificate", { pem: info.pem }, true);
+      })
+      .then(
+        function (cert) {
+          field(form, "iin").value = cert.iin || "";
+          field(form, "bin").value = cert.bin || "";
+          document.getElementById("cert-iin").textContent = cert.iin || "—";
+          document.getElementById("cert-bin").textContent = cert.bin || "—";
+          document.getElementById("cert-name").textContent = cert.name || "—";
+          document.getElementById("cert-email").textContent = cert.email || "—";
+          document.getElementById("cert-validity").textContent = cert.not_before + " — " + cert.not_after;
+          document.getElementById("certificate").hidden = false;
+          var email = field(form, "email");
+          if (!email.value && cert.email) {
+            email.value = cert.email;
+          }
+          if (cert.bin) {
+            document.getElementById("kind-legal").checked = true;
+          }
+          status.textContent = "";
+        },
+        function (error) {
+          fail(status, error);
+        }
+      );
+  }
+
+  var flows = { challenge: edsLogin, registration: registration, recovery: recovery };
 
   function bind(form) {
     var flow = flows[form.dataset.sign];
-    var status = form.querySelector(".sign-status");
+    var submit = form.querySelector('button[type="submit"]');
+    var status = submit ? document.getElementById(submit.getAttribute("aria-describedby")) : null;
     if (!flow || !status) {
       return;
     }
@@ -90,4 +164,10 @@
 
   window.PortalAccount = { postJson: postJson, challenge: challenge, fail: fail, field: field, flows: flows };
   document.querySelectorAll("form[data-sign]").forEach(bind);
+  var choose = document.getElementById("choose-certificate");
+  if (choose) {
+    choose.addEventListener("click", function () {
+      chooseCertificate(choose.form, document.getElementById(choose.getAttribute("aria-describedby")));
+    });
+  }
 })();

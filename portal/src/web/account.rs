@@ -4,6 +4,9 @@
 //! operation's message next to its field (or above the form), never saying more than the API
 //! says (an unknown login and a wrong password get one message).
 
+mod recovery;
+mod registration;
+
 use std::sync::Arc;
 
 use askama::Template;
@@ -30,6 +33,38 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
         .route("/login/otp/request", post(request_otp))
         .route("/login/otp", post(login_otp))
         .route("/logout", post(logout))
+        .route("/register", get(registration::page).post(registration::submit))
+        .route("/register/certificate", post(registration::certificate))
+        .route("/recovery", get(recovery::page))
+        .route("/recovery/statement", post(recovery::recovery_statement))
+        .route("/recovery/eds", post(recovery::by_eds))
+        .route("/recovery/email", post(recovery::by_email))
+        .route("/password/change", get(recovery::change_page).post(recovery::change))
+}
+
+/// The outcome of a form that needs no more input (registered, recovered, changed).
+#[derive(Template)]
+#[template(path = "account/done.html")]
+struct Done {
+    page: Page,
+    title: &'static str,
+    message: String,
+    next_href: &'static str,
+    next_label: &'static str,
+}
+
+impl Done {
+    /// For someone not signed in.
+    fn new(
+        state: &AppState,
+        ctx: &PageContext,
+        title: &'static str,
+        message: &str,
+        next_href: &'static str,
+        next_label: &'static str,
+    ) -> Self {
+        Self { page: Page::new(state, ctx, None), title, message: message.to_owned(), next_href, next_label }
+    }
 }
 
 #[derive(Template)]
@@ -104,7 +139,7 @@ async fn login_page(
 }
 
 /// A page for an error no form owns (the store failed, say).
-fn failure(state: &AppState, ctx: &PageContext, error: PortalError) -> Response {
+pub(super) fn failure(state: &AppState, ctx: &PageContext, error: PortalError) -> Response {
     let error = shown(error);
     let mut page = Login::new(state, ctx, "password");
     let status = status_of(&error);
