@@ -14,7 +14,7 @@ use ca_tests::openssl;
 use portal::documents::signed_request::canonical;
 use portal::documents::systems::{ConsentRelay, DocumentRequest};
 use serde_json::{json, Value};
-use support::{child_iin, request_id, DocsPortal};
+use support::{registry_with_child, request_id, DocsPortal};
 use time::Duration;
 
 fn iin(n: u32) -> String {
@@ -208,14 +208,8 @@ fn a_parent_sees_a_childs_documents_until_the_child_turns_18() {
     // The child turns 18 three days from now (Kazakhstan's date).
     let adult = kz_today + Duration::days(3);
     let born = adult.replace_year(adult.year() - 18).unwrap();
-    let child = child_iin(born);
     let parent = 73;
-    let registry = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        registry.path(),
-        format!("{}representative,{},{child},parent,{born}\n", fixtures::registry::registry_csv(), iin(parent)),
-    )
-    .unwrap();
+    let (registry, child) = registry_with_child(parent, born);
     let d = DocsPortal::start(|c| c.registry.csv = registry.path().to_path_buf());
     let id = d.submit_ok(&child, "birth-certificate", "B-1");
     let me = d.person_session(parent);

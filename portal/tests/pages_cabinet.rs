@@ -7,6 +7,8 @@
 //! logs in through the login page (password tab).
 
 mod common;
+#[path = "support/pages.rs"]
+mod pages;
 
 use std::sync::Arc;
 
@@ -14,6 +16,7 @@ use browser_test::{Browser, Harness};
 use ca_core::profile::ProfileId;
 use ca_signer::{keys, Policy, Service};
 use common::TestPortal;
+use pages::page;
 use portal::notify::sms::spool::Spool;
 use portal::phone::config::SmsConfig;
 use portal::phone::messages;
@@ -26,16 +29,7 @@ fn iin(n: u32) -> String {
 }
 
 fn sign_in(b: &Browser, base: &str, n: u32) {
-    b.goto(&format!("{base}/login?tab=password"));
-    b.fill("#login", &iin(n));
-    b.fill("#password", PASSWORD);
-    b.click("form[action='/login/password'] button[type=submit]");
-    b.wait_path("/");
-}
-
-fn page(b: &Browser, name: &str) {
-    b.screenshot(name);
-    b.axe(name);
+    pages::sign_in(b, base, &iin(n), PASSWORD);
 }
 
 /// A portal with the SMS spool (sent by the test, not in the background) and, on a port bound

@@ -7,12 +7,15 @@
 //! checked by axe-core. People log in through the login page (password tab).
 
 mod common;
+#[path = "support/pages.rs"]
+mod pages;
 #[path = "support/documents.rs"]
 mod support;
 
 use browser_test::{Browser, Harness};
+use pages::page;
 use portal::documents::access::CODE_INVALID;
-use support::{child_iin, DocsPortal, PASSWORD};
+use support::{registry_with_child, DocsPortal, PASSWORD};
 use time::Duration;
 
 fn iin(n: u32) -> String {
@@ -23,19 +26,8 @@ fn base(d: &DocsPortal) -> String {
     format!("http://127.0.0.1:{}", d.t.port)
 }
 
-/// Log person `n` in through the login page.
 fn sign_in(b: &Browser, base: &str, n: u32) {
-    b.goto(&format!("{base}/login?tab=password"));
-    b.fill("#login", &iin(n));
-    b.fill("#password", PASSWORD);
-    b.click("form[action='/login/password'] button[type=submit]");
-    b.wait_path("/");
-}
-
-/// Photograph the page and check it with axe-core.
-fn page(b: &Browser, name: &str) {
-    b.screenshot(name);
-    b.axe(name);
+    pages::sign_in(b, base, &iin(n), PASSWORD);
 }
 
 #[test]
@@ -129,14 +121,8 @@ fn access_by_code_and_qr_link_marks_both_cabinets_and_withdrawal_or_expiry_stops
 fn a_parent_sees_his_minor_childs_document_in_both_languages() {
     let now = fixtures::fixed_now().0;
     let born = (now + Duration::hours(5)).date() - Duration::days(365 * 7);
-    let child = child_iin(born);
     let parent = 83;
-    let registry = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        registry.path(),
-        format!("{}representative,{},{child},parent,{born}\n", fixtures::registry::registry_csv(), iin(parent)),
-    )
-    .unwrap();
+    let (registry, child) = registry_with_child(parent, born);
     let d = DocsPortal::start(|c| c.registry.csv = registry.path().to_path_buf());
     d.t.register_person(parent, PASSWORD);
     let id = d.submit_ok(&child, "birth-certificate", "B-0083");

@@ -316,7 +316,6 @@ async fn withdraw(
 struct OpenPage {
     page: Page,
     t: &'static DocumentsText,
-    value: String,
     error: Option<String>,
 }
 
@@ -334,38 +333,11 @@ async fn open_form(
     extensions: axum::http::Extensions,
     Query(q): Query<TokenQuery>,
 ) -> Response {
-    let result = async {
-        let auth = account_of(&state, &headers).await?;
-        let page = Page::new(&state, &ctx, Some(&auth));
-        let t = i18n::text(ctx.lang);
-        let Some(token) = q.token else {
-            return Ok(OpenOutcome::Form(StatusCode::OK, OpenPage { value: String::new(), error: None, page, t }));
-        };
-        let client = client(&state, &headers, &extensions);
-        match run_page(&state, move |p| p.view_by_token(&auth, &token, &client)).await.map_err(form_refusal) {
-            Ok(view) => Ok(OpenOutcome::Document(Box::new(third_party_page(page, t, view)))),
-            Err(Ok(e)) => Ok(OpenOutcome::Form(
-                status_of(&e),
-                OpenPage { value: String::new(), error: Some(e.to_string()), page, t },
-            )),
-            Err(Err(e)) => Err(e),
-        }
-    }
-    .await;
-    match result {
-        Ok(OpenOutcome::Form(status, page)) => render(status, &page),
-        Ok(OpenOutcome::Document(page)) => render(StatusCode::OK, page.as_ref()),
-        Err(e) => e.into_page(&state, &ctx, "/documents/open"),
-    }
-}
-
-enum OpenOutcome {
-    Form(StatusCode, OpenPage),
-    Document(Box<DocumentPage>),
-}
-
-fn third_party_page(page: Page, t: &'static DocumentsText, view: DocumentView) -> DocumentPage {
-    DocumentPage { doc: Shown::of(view, t), third_party: true, page, t }
+    let lookup = match q.token {
+        Some(token) => Lookup::Token(token),
+        None => Lookup::Form,
+    };
+    third_party(&state, &ctx, &headers, &extensions, lookup).await
 }
 
 /// The third party's code.
@@ -382,20 +354,48 @@ async fn open_by_code(
     extensions: axum::http::Extensions,
     Form(form): Form<CodeForm>,
 ) -> Response {
+    third_party(&state, &ctx, &headers, &extensions, Lookup::Code(form.code.trim().to_owned())).await
+}
+
+/// How the third party asks: not yet (the form), by the QR's token, or by a code.
+enum Lookup {
+    Form,
+    Token(String),
+    Code(String),
+}
+
+enum OpenOutcome {
+    Form(StatusCode, OpenPage),
+    Document(Box<DocumentPage>),
+}
+
+/// The document a third party may see, or the code form (with the refusal next to the field:
+/// a wrong code is not echoed back, the field is empty for the next try).
+async fn third_party(
+    state: &Arc<AppState>,
+    ctx: &PageContext,
+    headers: &HeaderMap,
+    extensions: &axum::http::Extensions,
+    lookup: Lookup,
+) -> Response {
     let result = async {
-        let auth = account_of(&state, &headers).await?;
-        let page = Page::new(&state, &ctx, Some(&auth));
+        let auth = account_of(state, headers).await?;
+        let page = Page::new(state, ctx, Some(&auth));
         let t = i18n::text(ctx.lang);
-        let code = form.code.trim().to_owned();
-        let client = client(&state, &headers, &extensions);
-        let entered = code.clone();
-        match run_page(&state, move |p| p.view_by_code(&auth, &entered, &client)).await.map_err(form_refusal) {
-            Ok(view) => Ok(OpenOutcome::Document(Box::new(third_party_page(page, t, view)))),
-            // A wrong code is not echoed back: the field is empty for the next try.
-            Err(Ok(e)) => Ok(OpenOutcome::Form(
-                status_of(&e),
-                OpenPage { value: String::new(), error: Some(e.to_string()), page, t },
-            )),
+        let client = client(state, headers, extensions);
+        let view = match lookup {
+            Lookup::Form => return Ok(OpenOutcome::Form(StatusCode::OK, OpenPage { error: None, page, t })),
+            Lookup::Token(token) => run_page(state, move |p| p.view_by_token(&auth, &token, &client)).await,
+            Lookup::Code(code) => run_page(state, move |p| p.view_by_code(&auth, &code, &client)).await,
+        };
+        match view.map_err(form_refusal) {
+            Ok(view) => Ok(OpenOutcome::Document(Box::new(DocumentPage {
+                doc: Shown::of(view, t),
+                third_party: true,
+                page,
+                t,
+            }))),
+            Err(Ok(e)) => Ok(OpenOutcome::Form(status_of(&e), OpenPage { error: Some(e.to_string()), page, t })),
             Err(Err(e)) => Err(e),
         }
     }
@@ -403,7 +403,7 @@ async fn open_by_code(
     match result {
         Ok(OpenOutcome::Form(status, page)) => render(status, &page),
         Ok(OpenOutcome::Document(page)) => render(StatusCode::OK, page.as_ref()),
-        Err(e) => e.into_page(&state, &ctx, "/documents/open"),
+        Err(e) => e.into_page(state, ctx, "/documents/open"),
     }
 }
 

@@ -188,7 +188,7 @@ impl DocsPortal {
 }
 
 /// An IIN of a boy born on `born` (the registry's format: YYMMDD, century digit 5, check digit).
-pub fn child_iin(born: time::Date) -> String {
+fn child_iin(born: time::Date) -> String {
     let head = format!("{:02}{:02}{:02}5", born.year() % 100, u8::from(born.month()), born.day());
     (1..999)
         .flat_map(|serial| {
@@ -197,6 +197,17 @@ pub fn child_iin(born: time::Date) -> String {
         })
         .find(|candidate| Iin::from_str(candidate).is_ok())
         .unwrap()
+}
+
+/// A registry export in which person `parent` is the parent of a boy born on `born`: the file
+/// (kept while it lives) and the child's IIN.
+pub fn registry_with_child(parent: u32, born: time::Date) -> (tempfile::NamedTempFile, String) {
+    let child = child_iin(born);
+    let registry = tempfile::NamedTempFile::new().unwrap();
+    let parent = fixtures::person(parent).iin;
+    let line = format!("representative,{parent},{child},parent,{born}\n");
+    std::fs::write(registry.path(), format!("{}{line}", fixtures::registry::registry_csv())).unwrap();
+    (registry, child)
 }
 
 pub fn request_id() -> String {
