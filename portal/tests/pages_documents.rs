@@ -66,8 +66,18 @@ fn access_by_code_and_qr_link_marks_both_cabinets_and_withdrawal_or_expiry_stops
     sign_in(&viewer, &base, viewer_n);
     viewer.goto(&format!("{base}/documents/open"));
     page(&viewer, "enter-code");
-    viewer.fill_label("Код доступа (6 цифр)", &code);
-    viewer.click("#view");
+    // By keyboard alone: Tab reaches the code field (its focus visible), Enter submits.
+    let focused = |b: &Browser| b.execute("return document.activeElement.id", vec![]);
+    for _ in 0..30 {
+        if focused(&viewer) == serde_json::json!("code") {
+            break;
+        }
+        viewer.keys("\u{E004}");
+    }
+    assert_eq!(focused(&viewer), serde_json::json!("code"), "Tab reaches the code field");
+    let outline = viewer.execute("return getComputedStyle(document.activeElement).outlineStyle", vec![]);
+    assert_eq!(outline, serde_json::json!("solid"), "the focus is visible");
+    viewer.keys(&format!("{code}\u{E007}"));
     viewer.wait_text("#third-party-notice", "Отметка о просмотре сохранена");
     assert!(viewer.text("#rendering").contains("N-0801"));
     viewer.wait_text("#report-verdict", "Документ подлинный");
