@@ -297,3 +297,35 @@ fn a_token_key_registers_and_logs_in_and_refusals_are_shown_in_words() {
     look(&other, "login-eds-no-signer");
     eprintln!("pages_account (token): {:.1} s", started.elapsed().as_secs_f64());
 }
+
+#[test]
+fn a_legal_entity_registers_through_the_pages_and_logs_in_by_bin() {
+    use ca_core::profile::{ProfileId, Role};
+    let signer_listener = free_listener();
+    let t = portal_with_signer(&signer_listener);
+    let org = fixtures::organisation(3);
+    let head = fixtures::registry::head_of(3);
+    let (iin, bin) = (fixtures::person(head).iin.to_string(), org.bin.to_string());
+    t.holder("head3", ProfileId::LegalAuth, fixtures::employee(head, 3), vec![Role::FirstHead]);
+    let _signer = start_signer(&t, signer_listener, vec![pkcs12_key(&t, "head3")], Policy::Accept);
+    let mut harness = Harness::new("pages_account_legal");
+    let b = harness.session("first-head");
+    b.goto(&format!("http://127.0.0.1:{}/register", t.port));
+    b.click("#agreement");
+    b.click_text("Выбрать сертификат");
+    // The certificate's BIN picks "legal entity".
+    b.wait_text("#cert-bin", &bin);
+    assert_eq!(b.text("#cert-iin"), iin);
+    assert_eq!(b.execute("return document.getElementById('kind-legal').checked", vec![]), json!(true));
+    b.fill_label("Адрес электронной почты", "org3@example.kz");
+    b.fill_label("Пароль", PASSWORD);
+    b.fill_label("Повторите пароль", PASSWORD);
+    look(&b, "register-legal-entity");
+    b.click_text("Подписать и зарегистрироваться");
+    b.wait_text("#outcome", messages::REGISTERED);
+    let account = t.portal.store.account_by_login(&bin).unwrap().unwrap();
+    assert_eq!((account.iin.as_str(), account.bin.as_deref()), (iin.as_str(), Some(bin.as_str())));
+    login_by_password(&t, &b, &bin, PASSWORD);
+    b.wait_path("/");
+    assert!(b.text("header").contains(&bin));
+}

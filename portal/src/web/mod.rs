@@ -202,8 +202,13 @@ async fn static_file(Path(name): Path<String>) -> Response {
 /// store), so every instance on one database accepts the others' tokens.
 pub fn routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
     let secret = aws_lc_rs::hmac::sign(&state.portal.challenge_key, b"portal pages csrf key v1");
-    let security = PageSecurity::new(secret.as_ref(), SESSION_COOKIE, &[&state.portal.pages.signer_url])
-        .expect("[pages] signer_url was validated with the configuration");
+    let signer_url = state.portal.pages.signer_url.as_str();
+    // The configuration was validated; a URL that still cannot go into the CSP only loses the
+    // signing client (the pages cannot reach it), never the pages.
+    let security = PageSecurity::new(secret.as_ref(), SESSION_COOKIE, &[signer_url]).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "[pages] signer_url left out of the Content-Security-Policy");
+        PageSecurity::new(secret.as_ref(), SESSION_COOKIE, &[]).expect("no extra source is always valid")
+    });
     Router::new()
         .route("/static/{name}", get(static_file))
         .merge(account::routes())
