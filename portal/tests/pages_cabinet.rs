@@ -134,6 +134,25 @@ fn bind_a_phone_see_the_sessions_and_the_journal_of_a_failed_attempt() {
     let binding = t.portal.store.current_binding(t.portal.store.account_by_login(&iin(n)).unwrap().unwrap().id);
     assert_eq!(binding.unwrap().unwrap().phone, "+77010009001");
 
+    // A change of number whose code is mistyped until the session is spent: back to the number,
+    // with the document's message next to it.
+    t.clock.advance(time::Duration::minutes(2));
+    b.fill_label("Номер мобильного телефона", "+7 701 000 90 02");
+    b.click_text("Получить проверочный код");
+    b.wait_text("#phone-notice", messages::CODE_SENT);
+    let code = code_sent_to(&t, "+77010009002");
+    let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
+    for _ in 0..4 {
+        b.fill_label("Проверочный код из SMS", &wrong);
+        b.click("#bind");
+        b.wait_text("#code-error", messages::WRONG_CODE);
+    }
+    b.fill_label("Проверочный код из SMS", &wrong);
+    b.click("#bind");
+    b.wait_text("#phone-error", messages::SESSION_SPENT);
+    assert_eq!(b.attr("#phone", "value").as_deref(), Some("+77010009002"));
+    b.wait_text("#bound-phone", "+77010009001");
+
     // Kazakh.
     b.goto(&format!("{base}/cabinet/phone?lang=kk"));
     b.wait_text("h1", "Телефон нөмірі");

@@ -245,18 +245,24 @@ async fn phone_binding(
                 let step = PhoneStep::Number { value: String::new(), error: None };
                 Ok((StatusCode::OK, PhonePage::load(&state, &ctx, auth, step, Some(bound.message.to_owned())).await?))
             }
+            // The OTP session is over (expired, used, out of tries): a new code, from the number.
+            Err(PageError::Refused(e)) if e.kind() == "otp-session-spent" => {
+                let step = PhoneStep::Number { value: phone, error: Some(e.to_string()) };
+                Ok((status_of(&e), PhonePage::load(&state, &ctx, auth, step, None).await?))
+            }
             Err(PageError::Refused(e)) => {
                 // The statement is rebuilt from the session and the number (the portal checks the
-                // signature against its own copy anyway); the signature is kept for a retry.
+                // signature against its own copy anyway). After a mistyped code the signature is
+                // kept for the retry; after any other refusal (the signature itself) it is not.
                 let signed = statement(&session_id, &auth.account.iin, &phone, Channel::Portal);
-                let wrong_code = matches!(e.kind(), "wrong-otp" | "malformed-code" | "invalid-code");
+                let wrong_code = e.kind() == "wrong-otp";
                 let message = e.to_string();
                 let step = PhoneStep::Code(CodeStep {
                     session_id,
                     phone,
                     statement: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, signed),
                     expires: None,
-                    cms: if e.kind().starts_with("otp-session") { String::new() } else { cms },
+                    cms: if wrong_code { cms } else { String::new() },
                     code_error: wrong_code.then(|| message.clone()),
                     error: (!wrong_code).then_some(message),
                 });
