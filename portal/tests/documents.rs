@@ -9,15 +9,12 @@ mod common;
 #[path = "support/documents.rs"]
 mod support;
 
-use std::str::FromStr;
-
 use base64::Engine;
-use ca_core::identity::Iin;
 use ca_tests::openssl;
 use portal::documents::signed_request::canonical;
 use portal::documents::systems::{ConsentRelay, DocumentRequest};
 use serde_json::{json, Value};
-use support::{request_id, DocsPortal};
+use support::{registry_with_child, request_id, DocsPortal};
 use time::Duration;
 
 fn iin(n: u32) -> String {
@@ -204,18 +201,6 @@ fn submissions_outside_the_allow_list_or_replayed_are_refused_and_journaled() {
     }
 }
 
-/// An IIN of a boy born on `born` (the registry's format: YYMMDD, century digit 5, check digit).
-fn child_iin(born: time::Date) -> String {
-    let head = format!("{:02}{:02}{:02}5", born.year() % 100, u8::from(born.month()), born.day());
-    (1..999)
-        .flat_map(|serial| {
-            let head = head.clone();
-            (0..10).map(move |last| format!("{head}{serial:04}{last}"))
-        })
-        .find(|candidate| Iin::from_str(candidate).is_ok())
-        .unwrap()
-}
-
 #[test]
 fn a_parent_sees_a_childs_documents_until_the_child_turns_18() {
     let now = fixtures::fixed_now().0;
@@ -223,14 +208,8 @@ fn a_parent_sees_a_childs_documents_until_the_child_turns_18() {
     // The child turns 18 three days from now (Kazakhstan's date).
     let adult = kz_today + Duration::days(3);
     let born = adult.replace_year(adult.year() - 18).unwrap();
-    let child = child_iin(born);
     let parent = 73;
-    let registry = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        registry.path(),
-        format!("{}representative,{},{child},parent,{born}\n", fixtures::registry::registry_csv(), iin(parent)),
-    )
-    .unwrap();
+    let (registry, child) = registry_with_child(parent, born);
     let d = DocsPortal::start(|c| c.registry.csv = registry.path().to_path_buf());
     let id = d.submit_ok(&child, "birth-certificate", "B-1");
     let me = d.person_session(parent);

@@ -243,4 +243,32 @@ impl Portal {
         let iins: Vec<String> = self.represented(&auth.account)?.into_iter().map(|(iin, _)| iin).collect();
         Ok(self.store.cabinet_history(&iins, &auth.account.login, limit.clamp(1, 500))?)
     }
+
+    /// [`document_history`](Self::document_history) with each event's document named («title
+    /// № number»): the caller's own, a represented child's, or one he viewed — never more than
+    /// the history itself already tells him.
+    pub fn named_document_history(
+        &self,
+        auth: &Authenticated,
+        limit: u32,
+    ) -> Result<Vec<(DocumentEvent, Option<String>)>, PortalError> {
+        let events = self.document_history(auth, limit)?;
+        let mut names = std::collections::HashMap::new();
+        let mut out = Vec::with_capacity(events.len());
+        for event in events {
+            let name = match event.document_id {
+                Some(id) => match names.get(&id) {
+                    Some(name) => name,
+                    None => {
+                        let name = self.store.document(id)?.map(|d| format!("{} № {}", d.title, d.number));
+                        names.entry(id).or_insert(name)
+                    }
+                }
+                .clone(),
+                None => None,
+            };
+            out.push((event, name));
+        }
+        Ok(out)
+    }
 }

@@ -145,6 +145,15 @@ pub struct SessionInfo {
     pub user_agent: Option<String>,
 }
 
+/// A login as the account's journal shows it: a session that was opened, still open or not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoginRecord {
+    pub session: SessionInfo,
+    /// When it was ended (logout, ended from the cabinet, a recovery, found expired); `None`
+    /// while it has not been ended explicitly (it may still have expired or gone idle).
+    pub ended_at: Option<OffsetDateTime>,
+}
+
 /// What looking up a session token found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SessionLookup {
@@ -211,6 +220,8 @@ pub trait PortalStore: NonceStore + DocumentStore + PhoneStore + Send + Sync {
     fn journal_failure(&self, attempt: &FailedAttempt) -> Result<(), StoreError>;
     /// The journal, oldest first; for one login or all.
     fn failed_attempts(&self, login: Option<&str>, limit: u32) -> Result<Vec<FailedAttempt>, StoreError>;
+    /// The last `limit` failed attempts for `login`, newest first (the cabinet's journal).
+    fn recent_failed_attempts(&self, login: &str, limit: u32) -> Result<Vec<FailedAttempt>, StoreError>;
 
     fn create_session(&self, session: &NewSession) -> Result<i64, StoreError>;
     /// Use the single-use id `used` (a challenge) and open `session` in one transaction:
@@ -237,6 +248,8 @@ pub trait PortalStore: NonceStore + DocumentStore + PhoneStore + Send + Sync {
     ) -> Result<SessionLookup, StoreError>;
     /// End the session `id` of account `account_id`; `false` if there was none to end.
     fn end_session(&self, account_id: i64, id: i64, now: OffsetDateTime) -> Result<bool, StoreError>;
+    /// The account's last `limit` logins (every session opened, ended or not), newest first.
+    fn logins_of(&self, account_id: i64, limit: u32) -> Result<Vec<LoginRecord>, StoreError>;
     /// The account's open sessions (not ended, not expired, not idle past `idle`).
     fn sessions_of(
         &self,

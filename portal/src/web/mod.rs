@@ -10,9 +10,13 @@
 //! SameSite=Strict, Secure) instead of an `Authorization` header.
 //!
 //! One file per area, each with its `routes()` merged here: [`account`] (registration, login,
-//! logout, recovery, the forced password change).
+//! logout, recovery, the forced password change), [`cabinet`] (profile, phone, sessions, journal),
+//! [`documents`] (digital documents, open access, the third party's view, view marks).
 
 mod account;
+mod area;
+mod cabinet;
+mod documents;
 pub mod i18n;
 
 use std::sync::Arc;
@@ -188,6 +192,8 @@ async fn static_file(Path(name): Path<String>) -> Response {
         "portal.css" => ("text/css; charset=utf-8", include_str!("../../static/portal.css")),
         "signer.js" => ("text/javascript; charset=utf-8", include_str!("../../static/signer.js")),
         "account.js" => ("text/javascript; charset=utf-8", include_str!("../../static/account.js")),
+        "phone-binding.js" => ("text/javascript; charset=utf-8", include_str!("../../static/phone-binding.js")),
+        "access.js" => ("text/javascript; charset=utf-8", include_str!("../../static/access.js")),
         _ => return (StatusCode::NOT_FOUND, "no such file").into_response(),
     };
     let mut response = pages::asset(content_type, body);
@@ -209,6 +215,8 @@ pub fn routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
     Router::new()
         .route("/static/{name}", get(static_file))
         .merge(account::routes())
+        .merge(cabinet::routes())
+        .merge(documents::routes())
         .layer(axum::middleware::from_fn_with_state(Arc::new(security), pages::guard))
 }
 

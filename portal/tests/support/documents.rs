@@ -6,12 +6,13 @@
 //! `openssl cms -sign`.
 
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::http::header;
 use axum::response::IntoResponse;
-use ca_core::identity::Subject;
+use ca_core::identity::{Iin, Subject};
 use ca_core::profile::{ProfileId, Role};
 use portal::config::PortalConfig;
 use portal::documents::config::{AuthorityRule, SystemRule, TsaConfig};
@@ -184,6 +185,29 @@ impl DocsPortal {
     pub fn post_as(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
         self.t.call("POST", path, Some(token), &body)
     }
+}
+
+/// An IIN of a boy born on `born` (the registry's format: YYMMDD, century digit 5, check digit).
+fn child_iin(born: time::Date) -> String {
+    let head = format!("{:02}{:02}{:02}5", born.year() % 100, u8::from(born.month()), born.day());
+    (1..999)
+        .flat_map(|serial| {
+            let head = head.clone();
+            (0..10).map(move |last| format!("{head}{serial:04}{last}"))
+        })
+        .find(|candidate| Iin::from_str(candidate).is_ok())
+        .unwrap()
+}
+
+/// A registry export in which person `parent` is the parent of a boy born on `born`: the file
+/// (kept while it lives) and the child's IIN.
+pub fn registry_with_child(parent: u32, born: time::Date) -> (tempfile::NamedTempFile, String) {
+    let child = child_iin(born);
+    let registry = tempfile::NamedTempFile::new().unwrap();
+    let parent = fixtures::person(parent).iin;
+    let line = format!("representative,{parent},{child},parent,{born}\n");
+    std::fs::write(registry.path(), format!("{}{line}", fixtures::registry::registry_csv())).unwrap();
+    (registry, child)
 }
 
 pub fn request_id() -> String {

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::{from_millis, millis, Context};
 use crate::store::{
-    AttemptGate, FailedAttempt, NewOtp, NewSession, OtpOutcome, QueuedMail, SessionInfo, SessionLookup,
+    AttemptGate, FailedAttempt, LoginRecord, NewOtp, NewSession, OtpOutcome, QueuedMail, SessionInfo, SessionLookup,
 };
 
 /// The gate of [`crate::store::PortalStore::begin_password_attempt`]: read, decide and count
@@ -68,12 +68,36 @@ pub(super) fn failed_attempts(
     login: Option<&str>,
     limit: u32,
 ) -> Result<Vec<FailedAttempt>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT at, login, method, client_address, user_agent, reason FROM failed_logins
-             WHERE (?1 IS NULL OR login = ?1) ORDER BY seq LIMIT ?2",
-        )
-        .context("reading the failed-login journal")?;
+    read_failed_attempts(
+        conn,
+        "SELECT at, login, method, client_address, user_agent, reason FROM failed_logins
+         WHERE (?1 IS NULL OR login = ?1) ORDER BY seq LIMIT ?2",
+        login,
+        limit,
+    )
+}
+
+pub(super) fn recent_failed_attempts(
+    conn: &Connection,
+    login: &str,
+    limit: u32,
+) -> Result<Vec<FailedAttempt>, StoreError> {
+    read_failed_attempts(
+        conn,
+        "SELECT at, login, method, client_address, user_agent, reason FROM failed_logins
+         WHERE login = ?1 ORDER BY seq DESC LIMIT ?2",
+        Some(login),
+        limit,
+    )
+}
+
+fn read_failed_attempts(
+    conn: &Connection,
+    sql: &str,
+    login: Option<&str>,
+    limit: u32,
+) -> Result<Vec<FailedAttempt>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).context("reading the failed-login journal")?;
     let rows = stmt
         .query_map(params![login, limit], |r| {
             Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
@@ -189,6 +213,21 @@ pub(super) fn touch_session(
     };
     tx.commit().context("committing a session lookup")?;
     Ok(lookup)
+}
+
+pub(super) fn logins_of(conn: &Connection, account_id: i64, limit: u32) -> Result<Vec<LoginRecord>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE account_id = ?1 ORDER BY id DESC LIMIT ?2"
+        ))
+        .context("listing logins")?;
+    let rows = stmt.query_map(params![account_id, limit], session_row).context("listing logins")?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (s, ended_at) = row.context("reading a session")?;
+        out.push(LoginRecord { session: s.info()?, ended_at: ended_at.map(from_millis).transpose()? });
+    }
+    Ok(out)
 }
 
 pub(super) fn sessions_of(

@@ -60,7 +60,7 @@ fn store_with_account() -> (SqlitePortalStore, i64) {
 #[test]
 fn versions_supersede_numbers_are_unique_and_documents_are_never_deleted() {
     let (store, _) = store_with_account();
-    assert_eq!(store.schema_version().unwrap(), 3);
+    assert!(store.schema_version().unwrap() >= 3, "the documents tables are migration 3");
     let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
     let DocumentStored::Stored { id: first, version: 1 } = store.store_document(&doc("A", now), &event(now)).unwrap()
     else {

@@ -18,6 +18,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "accounts, lockout, failed-login journal, sessions, OTP, outbox", sql: V1 },
     Migration { version: 2, name: "phone bindings, binding OTP sessions and journal, SMS outbox", sql: V2 },
     Migration { version: 3, name: "digital documents, access grants, release requests, document journal", sql: V3 },
+    Migration { version: 4, name: "the cabinet's journal of logins: sessions by account, ended ones too", sql: V4 },
 ];
 
 pub(super) const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
@@ -292,6 +293,12 @@ CREATE INDEX sms_outbox_pending ON sms_outbox (next_attempt_at) WHERE sent_at IS
 -- The send limits count codes per IIN and per number over the last hour.
 CREATE INDEX sms_outbox_codes_by_login ON sms_outbox (login, created_at) WHERE purpose = 'phone-code';
 CREATE INDEX sms_outbox_codes_by_recipient ON sms_outbox (recipient, created_at) WHERE purpose = 'phone-code';
+"#;
+
+// The cabinet lists an account's logins, ended sessions included; `sessions_by_account` covers
+// open ones only.
+const V4: &str = r#"
+CREATE INDEX sessions_by_account_all ON sessions (account_id, id);
 "#;
 
 pub(super) fn current_version(conn: &Connection) -> Result<i64, StoreError> {

@@ -334,6 +334,10 @@ impl PortalStore for SqlitePortalStore {
         auth::failed_attempts(&self.lock(), login, limit)
     }
 
+    fn recent_failed_attempts(&self, login: &str, limit: u32) -> Result<Vec<super::FailedAttempt>, StoreError> {
+        auth::recent_failed_attempts(&self.lock(), login, limit)
+    }
+
     fn create_session(&self, s: &super::NewSession) -> Result<i64, StoreError> {
         auth::create_session(&self.lock(), s)
     }
@@ -392,6 +396,10 @@ impl PortalStore for SqlitePortalStore {
             )
             .context("ending a session")?;
         Ok(n == 1)
+    }
+
+    fn logins_of(&self, account_id: i64, limit: u32) -> Result<Vec<super::LoginRecord>, StoreError> {
+        auth::logins_of(&self.lock(), account_id, limit)
     }
 
     fn sessions_of(

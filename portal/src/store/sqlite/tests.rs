@@ -91,6 +91,50 @@ fn the_journal_is_append_only() {
 }
 
 #[test]
+fn the_cabinet_journal_is_newest_first_with_ended_logins() {
+    let store = SqlitePortalStore::open_in_memory().unwrap();
+    let id = store.create_account(&account("900101300017")).unwrap().unwrap();
+    let other = store.create_account(&account("900101300028")).unwrap().unwrap();
+    let t0 = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+    let session = |account_id: i64, hash: u8, method: &str| NewSession {
+        token_hash: [hash; 32],
+        account_id,
+        method: method.into(),
+        created_at: t0 + Duration::minutes(i64::from(hash)),
+        expires_at: t0 + Duration::hours(8),
+        client_address: Some("10.0.0.1".into()),
+        user_agent: None,
+    };
+    let first = store.create_session(&session(id, 1, "password")).unwrap();
+    store.create_session(&session(other, 2, "password")).unwrap();
+    let second = store.create_session(&session(id, 3, "eds")).unwrap();
+    assert!(store.end_session(id, first, t0 + Duration::minutes(10)).unwrap());
+    let logins = store.logins_of(id, 10).unwrap();
+    assert_eq!(logins.iter().map(|l| l.session.id).collect::<Vec<_>>(), vec![second, first]);
+    assert_eq!(logins[0].ended_at, None);
+    assert_eq!(logins[1].ended_at, Some(t0 + Duration::minutes(10)));
+    assert_eq!(logins[0].session.method, "eds");
+    assert_eq!(store.logins_of(id, 1).unwrap().len(), 1);
+
+    let failure = |login: &str, minute: i64, reason: &str| FailedAttempt {
+        at: t0 + Duration::minutes(minute),
+        login: login.into(),
+        method: "password".into(),
+        client_address: None,
+        user_agent: None,
+        reason: reason.into(),
+    };
+    for (login, minute, reason) in
+        [("900101300017", 1, "wrong-password"), ("900101300028", 2, "wrong-password"), ("900101300017", 3, "locked")]
+    {
+        store.journal_failure(&failure(login, minute, reason)).unwrap();
+    }
+    let mine = store.recent_failed_attempts("900101300017", 10).unwrap();
+    assert_eq!(mine, vec![failure("900101300017", 3, "locked"), failure("900101300017", 1, "wrong-password")]);
+    assert_eq!(store.recent_failed_attempts("900101300017", 1).unwrap().len(), 1);
+}
+
+#[test]
 fn sessions_expire_idle_out_and_end_with_a_recovery_that_queues_mail() {
     let store = SqlitePortalStore::open_in_memory().unwrap();
     let id = store.create_account(&account("900101300017")).unwrap().unwrap();

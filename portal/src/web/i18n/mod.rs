@@ -6,7 +6,9 @@
 //! page (titles, labels, buttons, hints).
 
 pub mod account;
+pub mod cabinet;
 pub mod common;
+pub mod documents;
 
 use http_common::pages::Lang;
 
