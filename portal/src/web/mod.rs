@@ -117,21 +117,8 @@ impl FormError {
     }
 }
 
-/// The HTTP status a page answers a refused form with (the API's status for the same error).
-pub fn status_of(error: &PortalError) -> StatusCode {
-    match error {
-        PortalError::Invalid { .. } => StatusCode::BAD_REQUEST,
-        PortalError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
-        PortalError::Refused { .. } => StatusCode::FORBIDDEN,
-        PortalError::Duplicate(_) => StatusCode::CONFLICT,
-        PortalError::Locked { .. } | PortalError::Limited { .. } | PortalError::TooSoon { .. } => {
-            StatusCode::TOO_MANY_REQUESTS
-        }
-        PortalError::NotFound { .. } => StatusCode::NOT_FOUND,
-        PortalError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        PortalError::Store(_) | PortalError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
+/// The HTTP status a page answers a refused form with: the API's status for the same error.
+pub(crate) use crate::http::status_of;
 
 /// The message a page shows for `error`: internal detail stays in the log, as in the API.
 pub fn shown(error: PortalError) -> PortalError {
