@@ -9,8 +9,14 @@
 //! session is the API's own session token, kept in the [`SESSION_COOKIE`] (HttpOnly,
 //! SameSite=Strict, Secure) instead of an `Authorization` header.
 //!
-//! One file per area, each with its `routes()` merged here: [`account`] (registration, login,
-//! logout, recovery, the forced password change).
+//! One file per area, each with its `routes()` merged here by one line: [`account`]
+//! (registration, login, logout, recovery, the forced password change). An area's texts go in
+//! `i18n/<area>.rs`; its templates under `portal/templates/<area>/` extend `layout.html` (which
+//! reads a [`Page`] field named `page`) and may import `macros.html` (the signing status line,
+//! the new-password pair); a page that signs includes `/static/signer.js`, whose `Signer`
+//! object is generic. Handlers take `Extension<PageContext>` (language, CSRF token), find the
+//! session with [`signed_in`], run the domain operation with `crate::http::run`, and answer a
+//! refusal with the form again ([`FormError`], [`status_of`], [`shown`]).
 
 mod account;
 pub mod i18n;
