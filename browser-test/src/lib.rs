@@ -102,7 +102,6 @@ impl Harness {
             std::thread::sleep(POLL);
         }
         eprintln!("browser artifacts: {}", harness.artifacts.display());
-        harness.profiles.reserve(2);
         Ok(harness)
     }
 

@@ -67,21 +67,26 @@ impl From<PortalError> for ApiError {
     }
 }
 
+/// The HTTP status of an error (the API's and the pages').
+pub(crate) fn status_of(error: &PortalError) -> StatusCode {
+    match error {
+        PortalError::Invalid { .. } => StatusCode::BAD_REQUEST,
+        PortalError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+        PortalError::Refused { .. } => StatusCode::FORBIDDEN,
+        PortalError::Duplicate(_) => StatusCode::CONFLICT,
+        PortalError::Locked { .. } | PortalError::Limited { .. } | PortalError::TooSoon { .. } => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
+        PortalError::NotFound { .. } => StatusCode::NOT_FOUND,
+        PortalError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        PortalError::Store(_) | PortalError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let e = self.0;
-        let status = match &e {
-            PortalError::Invalid { .. } => StatusCode::BAD_REQUEST,
-            PortalError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
-            PortalError::Refused { .. } => StatusCode::FORBIDDEN,
-            PortalError::Duplicate(_) => StatusCode::CONFLICT,
-            PortalError::Locked { .. } | PortalError::Limited { .. } | PortalError::TooSoon { .. } => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
-            PortalError::NotFound { .. } => StatusCode::NOT_FOUND,
-            PortalError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            PortalError::Store(_) | PortalError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+        let status = status_of(&e);
         if status.is_server_error() {
             tracing::error!(error = %e, "request failed");
         }

@@ -9,9 +9,16 @@
 //! session is the API's own session token, kept in the [`SESSION_COOKIE`] (HttpOnly,
 //! SameSite=Strict, Secure) instead of an `Authorization` header.
 //!
-//! One file per area, each with its `routes()` merged here: [`account`] (registration, login,
-//! logout, recovery, the forced password change), [`cabinet`] (profile, phone, sessions, journal),
-//! [`documents`] (digital documents, open access, the third party's view, view marks).
+//! One file per area, each with its `routes()` merged here by one line: [`account`]
+//! (registration, login, logout, recovery, the forced password change), [`cabinet`] (profile,
+//! phone, sessions, journal), [`documents`] (digital documents, open access, the third party's
+//! view, view marks). An area's texts go in `i18n/<area>.rs`; its templates under
+//! `portal/templates/<area>/` extend `layout.html` (which reads a [`Page`] field named `page`)
+//! and may import `macros.html` (the signing status line, the new-password pair); a page that
+//! signs includes `/static/signer.js`, whose `Signer` object is generic. Handlers take
+//! `Extension<PageContext>` (language, CSRF token), find the session with [`signed_in`], run the
+//! domain operation with `crate::http::run`, and answer a refusal with the form again
+//! ([`FormError`], [`status_of`], [`shown`]).
 
 mod account;
 mod area;
@@ -121,21 +128,8 @@ impl FormError {
     }
 }
 
-/// The HTTP status a page answers a refused form with (the API's status for the same error).
-pub fn status_of(error: &PortalError) -> StatusCode {
-    match error {
-        PortalError::Invalid { .. } => StatusCode::BAD_REQUEST,
-        PortalError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
-        PortalError::Refused { .. } => StatusCode::FORBIDDEN,
-        PortalError::Duplicate(_) => StatusCode::CONFLICT,
-        PortalError::Locked { .. } | PortalError::Limited { .. } | PortalError::TooSoon { .. } => {
-            StatusCode::TOO_MANY_REQUESTS
-        }
-        PortalError::NotFound { .. } => StatusCode::NOT_FOUND,
-        PortalError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        PortalError::Store(_) | PortalError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
+/// The HTTP status a page answers a refused form with: the API's status for the same error.
+pub(crate) use crate::http::status_of;
 
 /// The message a page shows for `error`: internal detail stays in the log, as in the API.
 pub fn shown(error: PortalError) -> PortalError {
