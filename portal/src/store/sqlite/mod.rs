@@ -80,15 +80,7 @@ impl<T> Context<T> for rusqlite::Result<T> {
     }
 }
 
-/// Unix milliseconds.
-pub(crate) fn millis(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
-fn from_millis(ms: i64) -> Result<OffsetDateTime, StoreError> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .map_err(|e| StoreError::Corrupt(format!("time {ms}: {e}")))
-}
+pub(crate) use super::{from_millis, millis};
 
 impl SqlitePortalStore {
     /// Open (or create, mode 0600) the store at `path` and bring its schema up to date.

@@ -5,6 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use time::OffsetDateTime;
 
 use super::{from_millis, insert_account, millis, Context, SqlitePortalStore};
+use crate::store::decide;
 use crate::store::phone::{
     BindOutcome, BindingAccount, Channel, CodeIssue, NewBinding, NewPhoneCode, NewSms, PhoneAttempt, PhoneBinding,
     PhoneSession, PhoneStore, QueuedSms, SmsRecord,
@@ -68,25 +69,15 @@ fn throttled_until(
     now: i64,
     code: &NewPhoneCode,
 ) -> rusqlite::Result<Option<i64>> {
-    let hour = 3_600_000;
     let (count, oldest, newest): (i64, Option<i64>, Option<i64>) = conn.query_row(
         &format!(
             "SELECT count(*), min(created_at), max(created_at) FROM sms_outbox
              WHERE purpose = 'phone-code' AND {column} = ?1 AND created_at > ?2"
         ),
-        params![value, now - hour],
+        params![value, now - decide::HOUR_MS],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
-    let resend = code.limits.resend_after.whole_milliseconds() as i64;
-    let mut until = None;
-    if let Some(newest) = newest.filter(|n| n + resend > now) {
-        until = Some(newest + resend);
-    }
-    if count >= i64::from(code.limits.per_hour) {
-        let by_hour = oldest.unwrap_or(now) + hour;
-        until = Some(until.map_or(by_hour, |u: i64| u.max(by_hour)));
-    }
-    Ok(until)
+    Ok(decide::throttled_until(count, oldest, newest, now, &code.limits))
 }
 
 impl PhoneStore for SqlitePortalStore {
