@@ -472,7 +472,3 @@ fn journal_resolution(
     };
     insert_event(conn, &decide::resolution_event(event, resolution, not_found, subject))
 }
-
-#[cfg(test)]
-#[path = "documents_tests.rs"]
-mod tests;
