@@ -237,7 +237,7 @@ fn a_counter_registration_does_not_unblock_a_blocked_account() {
     assert_eq!(status, 200, "{body}");
     let before = t.portal.store.account_by_login(&request.iin).unwrap().unwrap();
     // Blocked by an administrator (no API for it yet: straight in the database).
-    let db = rusqlite::Connection::open(&t.config.store).unwrap();
+    let db = rusqlite::Connection::open(t.config.store.sqlite_file().unwrap()).unwrap();
     db.execute("UPDATE accounts SET state = 'blocked' WHERE login = ?1", [&request.iin]).unwrap();
     let (status, body, _) = send(&t, &t.workstation, &applicant(51));
     assert_eq!((status, body["error"].as_str()), (403, Some("account-blocked")), "{body}");

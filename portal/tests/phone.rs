@@ -26,7 +26,7 @@ const BANK_ORG: u32 = 22;
 
 fn start() -> TestPortal {
     TestPortal::start_with(|c| {
-        let spool = c.store.parent().unwrap().join("sms");
+        let spool = c.store.sqlite_file().unwrap().parent().unwrap().join("sms");
         c.phone.sms = Some(SmsConfig { spool: Some(spool), ..SmsConfig::default() });
         // The test runs the sender itself (no background sender racing it).
         c.phone.send_from_serve = false;

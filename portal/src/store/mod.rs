@@ -16,13 +16,23 @@ mod sqlite;
 
 pub use documents::DocumentStore;
 pub use phone::PhoneStore;
-pub use postgres::PgPortalStore;
+pub use postgres::{PgPortalStore, PASSWORD_ENV, PASSWORD_FILE_ENV};
 pub use sqlite::SqlitePortalStore;
 
 use ca_core::store::{NonceStore, StoreError};
 use time::OffsetDateTime;
 
 use crate::account::{AccountKind, AccountState, CreatedBy};
+
+/// Open the store `config` names: the SQLite file (created if new), or the PostgreSQL
+/// database (its schema brought up to date).
+pub fn open(config: &crate::config::StoreConfig) -> Result<std::sync::Arc<dyn PortalStore>, StoreError> {
+    use crate::config::StoreConfig;
+    Ok(match config {
+        StoreConfig::Sqlite(path) => std::sync::Arc::new(SqlitePortalStore::open(path)?),
+        StoreConfig::Postgres(pg) => std::sync::Arc::new(PgPortalStore::connect(&pg.url, pg.password()?.as_deref())?),
+    })
+}
 
 /// Unix milliseconds: the unit of every time column, in both backends.
 pub(crate) fn millis(t: OffsetDateTime) -> i64 {

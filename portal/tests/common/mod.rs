@@ -141,7 +141,7 @@ impl TestPortal {
         std::fs::write(&pass_file, "portal-pass\n").unwrap();
         let mut config = PortalConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
-            store: dir.path().join("portal.db"),
+            store: dir.path().join("portal.db").into(),
             trust: TrustConfig {
                 ca_dir: None,
                 anchors: vec![root_pem.clone()],

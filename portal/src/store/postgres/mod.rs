@@ -504,3 +504,27 @@ impl NonceStore for PgPortalStore {
         Ok(inserted == 1)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_with_a_password_is_refused_without_repeating_it() {
+        let err = PgPortalStore::connect("postgres://portal:hunter2@127.0.0.1:1/portal", None).unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, StoreError::Configuration(_)), "{message}");
+        assert!(message.contains(PASSWORD_ENV) && !message.contains("hunter2"), "{message}");
+        assert!(PgPortalStore::connect("not a url ://", None).is_err());
+    }
+
+    #[test]
+    fn lock_keys_differ_by_domain_and_key_and_are_positive() {
+        let keys = [keyed("password", b"1"), keyed("password", b"2"), keyed("otp", b"1"), keyed("otp", b"")];
+        for (i, a) in keys.iter().enumerate() {
+            assert!(*a >= 0);
+            assert!(keys[i + 1..].iter().all(|b| a != b));
+        }
+        assert_eq!(keyed("password", b"1"), keys[0], "stable across calls (and processes)");
+    }
+}
