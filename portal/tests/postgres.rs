@@ -6,7 +6,6 @@ mod common;
 
 use common::TestPortal;
 use fixtures::postgres::PgCluster;
-use portal::config::{PostgresStoreConfig, StoreConfig};
 use portal::messages;
 use portal::setup::{build, Plugins};
 
@@ -15,15 +14,8 @@ const PASSWORD: &str = "Степной7Ветер";
 #[test]
 fn a_portal_on_postgresql_registers_logs_in_and_locks_out_across_processes() {
     let cluster = PgCluster::start().expect("starting a PostgreSQL test cluster (scripts/setup.sh installs it)");
-    let database = cluster.create_database(None).unwrap();
     let secrets = tempfile::tempdir().unwrap();
-    let password_file = secrets.path().join("store.pass");
-    std::fs::write(&password_file, format!("{}\n", cluster.password())).unwrap();
-    let store = StoreConfig::Postgres(PostgresStoreConfig {
-        url: cluster.url(&database),
-        password_env: Some("PORTAL_TEST_UNSET_STORE_PASSWORD".into()),
-        password_file: Some(password_file),
-    });
+    let store = common::postgres_store(&cluster, secrets.path());
     let t = TestPortal::start_with(|c| c.store = store.clone());
     assert!(t.config.store.sqlite_file().is_none());
     assert!(!t.dir.path().join("portal.db").exists(), "no SQLite file beside it");
