@@ -284,8 +284,10 @@ pub trait PortalStore: NonceStore + DocumentStore + PhoneStore + Send + Sync {
         matches: &dyn Fn(&[u8], &[u8]) -> bool,
     ) -> Result<OtpOutcome, StoreError>;
 
-    /// Messages not yet sent whose next attempt is due.
-    fn pending_mail(&self, now: OffsetDateTime) -> Result<Vec<QueuedMail>, StoreError>;
+    /// Due messages (at most 100), leased until `now + lease`: another mailer (another process
+    /// on the same database) skips them, and a mailer that dies leaves them due again when the
+    /// lease ends. [`mail_sent`](Self::mail_sent) or [`mail_failed`](Self::mail_failed) ends it.
+    fn claim_mail(&self, now: OffsetDateTime, lease: time::Duration) -> Result<Vec<QueuedMail>, StoreError>;
     /// Delivered: marked sent and its body (which may hold a generated password) erased.
     fn mail_sent(&self, id: i64, now: OffsetDateTime) -> Result<(), StoreError>;
     /// Not delivered: try again at `next_attempt_at`.

@@ -1,11 +1,12 @@
-//! The SMS outbox (claimed with a lease, one sender per message) and the mail outbox.
+//! The SMS and mail outboxes: claimed with a lease, one sender per message.
 
+use portal::account::AccountState;
 use portal::store::phone::{NewSms, PhoneStore};
-use portal::store::PortalStore;
+use portal::store::{NewMail, PasswordChange, PortalStore};
 use time::Duration;
 
 use crate::backends::Backend;
-use crate::common::{concurrently, now};
+use crate::common::{account, concurrently, now, IIN};
 
 fn sms(id: &str) -> NewSms {
     NewSms {
@@ -56,30 +57,50 @@ pub fn concurrent_senders_never_claim_the_same_sms(b: &impl Backend) {
     assert_eq!((ids.len(), total), (40, 40), "every message claimed exactly once");
 }
 
-pub fn mail_is_retried_and_its_body_erased_once_sent(b: &impl Backend) {
-    use portal::account::AccountState;
-    use portal::store::{NewMail, PasswordChange};
-    let store = b.store();
-    let now = now();
-    let id = crate::common::account(store, crate::common::IIN);
+fn queue_mail(store: &impl PortalStore, account_id: i64, body: &str) {
     store
         .change_password(&PasswordChange {
-            account_id: id,
+            account_id,
             password_hash: "generated".into(),
             state: AccountState::MustChangePassword,
-            at: now,
+            at: now(),
             end_sessions: false,
-            mail: Some(NewMail { to: "a@b.kz".into(), subject: "s".into(), body: "password: secret".into() }),
+            mail: Some(NewMail { to: "a@b.kz".into(), subject: "s".into(), body: body.into() }),
         })
         .unwrap();
-    let mail = store.pending_mail(now).unwrap();
+}
+
+pub fn mail_is_leased_retried_and_its_body_erased_once_sent(b: &impl Backend) {
+    let store = b.store();
+    let now = now();
+    let lease = Duration::minutes(1);
+    queue_mail(store, account(store, IIN), "password: secret");
+    let mail = store.claim_mail(now, lease).unwrap();
     assert_eq!((mail.len(), mail[0].to.as_str(), mail[0].created_at, mail[0].attempts), (1, "a@b.kz", now, 0));
+    assert_eq!(mail[0].body, "password: secret");
+    assert!(store.claim_mail(now + Duration::seconds(59), lease).unwrap().is_empty(), "leased");
+    let again = store.claim_mail(now + lease, lease).unwrap();
+    assert_eq!(again[0].id, mail[0].id, "a mailer that died: due again after the lease");
     store.mail_failed(mail[0].id, "smtp down", now + Duration::minutes(5)).unwrap();
-    assert!(store.pending_mail(now + Duration::minutes(4)).unwrap().is_empty(), "not before its retry");
-    let retry = store.pending_mail(now + Duration::minutes(5)).unwrap();
+    assert!(store.claim_mail(now + Duration::minutes(4), lease).unwrap().is_empty(), "not before its retry");
+    let retry = store.claim_mail(now + Duration::minutes(5), lease).unwrap();
     assert_eq!(retry[0].attempts, 1);
     assert_eq!(b.scalar("SELECT count(*) FROM outbox WHERE body <> ''"), 1);
     store.mail_sent(retry[0].id, now).unwrap();
-    assert!(store.pending_mail(now + Duration::hours(1)).unwrap().is_empty());
+    assert!(store.claim_mail(now + Duration::hours(1), lease).unwrap().is_empty());
     assert_eq!(b.scalar("SELECT count(*) FROM outbox WHERE body <> ''"), 0, "the generated password is erased");
+}
+
+pub fn concurrent_mailers_never_claim_the_same_message(b: &impl Backend) {
+    let now = now();
+    let id = account(b.store(), IIN);
+    for i in 0..30 {
+        queue_mail(b.store(), id, &format!("message {i}"));
+    }
+    let claims = concurrently(b, 4, 8, |store, _| store.claim_mail(now, Duration::minutes(5)).unwrap());
+    let mut ids: Vec<i64> = claims.iter().flatten().map(|m| m.id).collect();
+    let total = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!((ids.len(), total), (30, 30), "every message claimed exactly once");
 }

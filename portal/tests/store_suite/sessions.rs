@@ -60,7 +60,7 @@ pub fn sessions_expire_idle_out_and_end_with_a_recovery_that_queues_mail(b: &imp
         })
         .unwrap();
     assert!(store.sessions_of(id, now, idle).unwrap().is_empty(), "a recovery ends every session");
-    let mail = store.pending_mail(now).unwrap();
+    let mail = store.claim_mail(now, Duration::minutes(5)).unwrap();
     assert_eq!((mail.len(), mail[0].body.as_str()), (1, "secret"), "queued with the change");
 }
 

@@ -244,15 +244,23 @@ pub(super) fn check_otp(
     Ok(step.outcome)
 }
 
-pub(super) fn pending_mail(conn: &mut Conn<'_>, now: OffsetDateTime) -> Result<Vec<QueuedMail>, StoreError> {
+pub(super) fn claim_mail(
+    conn: &mut Conn<'_>,
+    now: OffsetDateTime,
+    lease: time::Duration,
+) -> Result<Vec<QueuedMail>, StoreError> {
+    // One statement: rows another mailer holds are skipped, not waited for.
     let rows = conn
         .query_cached(
-            "SELECT id, recipient, subject, body, created_at, attempts FROM outbox
-             WHERE sent_at IS NULL AND next_attempt_at <= $1 ORDER BY id LIMIT 100",
-            &[&millis(now)],
+            "UPDATE outbox SET next_attempt_at = $2 WHERE id IN (
+                 SELECT id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= $1
+                 ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED)
+             RETURNING id, recipient, subject, body, created_at, attempts",
+            &[&millis(now), &millis(now + lease)],
         )
-        .context("reading the outbox")?;
-    rows.iter()
+        .context("leasing messages")?;
+    let mut claimed = rows
+        .iter()
         .map(|r| {
             Ok(QueuedMail {
                 id: col(r, 0)?,
@@ -263,5 +271,7 @@ pub(super) fn pending_mail(conn: &mut Conn<'_>, now: OffsetDateTime) -> Result<V
                 attempts: count(col(r, 5)?),
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    claimed.sort_by_key(|m| m.id);
+    Ok(claimed)
 }

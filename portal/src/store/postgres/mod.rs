@@ -416,8 +416,8 @@ impl PortalStore for PgPortalStore {
         auth::check_otp(&mut self.conn()?, purpose, subject, now, max_attempts, matches)
     }
 
-    fn pending_mail(&self, now: OffsetDateTime) -> Result<Vec<QueuedMail>, StoreError> {
-        auth::pending_mail(&mut self.conn()?, now)
+    fn claim_mail(&self, now: OffsetDateTime, lease: time::Duration) -> Result<Vec<QueuedMail>, StoreError> {
+        auth::claim_mail(&mut self.conn()?, now, lease)
     }
 
     fn mail_sent(&self, id: i64, now: OffsetDateTime) -> Result<(), StoreError> {

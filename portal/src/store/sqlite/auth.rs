@@ -259,7 +259,23 @@ pub(super) fn check_otp(
     Ok(step.outcome)
 }
 
-pub(super) fn pending_mail(conn: &Connection, now: OffsetDateTime) -> Result<Vec<QueuedMail>, StoreError> {
+pub(super) fn claim_mail(
+    conn: &mut Connection,
+    now: OffsetDateTime,
+    lease: time::Duration,
+) -> Result<Vec<QueuedMail>, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting a transaction")?;
+    let claimed = due_mail(&tx, now)?;
+    for mail in &claimed {
+        tx.prepare_cached("UPDATE outbox SET next_attempt_at = ?2 WHERE id = ?1")
+            .and_then(|mut s| s.execute(params![mail.id, millis(now + lease)]))
+            .context("leasing a message")?;
+    }
+    tx.commit().context("committing the lease")?;
+    Ok(claimed)
+}
+
+fn due_mail(conn: &Connection, now: OffsetDateTime) -> Result<Vec<QueuedMail>, StoreError> {
     let mut stmt = conn
         .prepare_cached(
             "SELECT id, recipient, subject, body, created_at, attempts FROM outbox

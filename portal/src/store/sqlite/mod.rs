@@ -410,8 +410,8 @@ impl PortalStore for SqlitePortalStore {
         auth::check_otp(&mut self.lock(), purpose, subject, now, max_attempts, matches)
     }
 
-    fn pending_mail(&self, now: OffsetDateTime) -> Result<Vec<super::QueuedMail>, StoreError> {
-        auth::pending_mail(&self.lock(), now)
+    fn claim_mail(&self, now: OffsetDateTime, lease: time::Duration) -> Result<Vec<super::QueuedMail>, StoreError> {
+        auth::claim_mail(&mut self.lock(), now, lease)
     }
 
     fn mail_sent(&self, id: i64, now: OffsetDateTime) -> Result<(), StoreError> {
