@@ -78,18 +78,7 @@ pub fn cluster() -> &'static PgCluster {
 /// A new database, migrated, in the shared cluster; returns its URL.
 pub fn new_database() -> String {
     let cluster = cluster();
-    // The template's last connection may still be closing on the server side.
-    let mut tries = 0;
-    loop {
-        match cluster.create_database(Some(TEMPLATE)) {
-            Ok(name) => return cluster.url(&name),
-            Err(e) if tries < 50 && e.to_string().contains("being accessed by other users") => {
-                tries += 1;
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Err(e) => panic!("creating a test database: {e}"),
-        }
-    }
+    cluster.url(&cluster.create_database_from(TEMPLATE).expect("creating a test database"))
 }
 
 pub struct Postgres {
