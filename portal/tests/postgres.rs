@@ -53,3 +53,15 @@ fn a_portal_on_postgresql_registers_logs_in_and_locks_out_across_processes() {
     assert_eq!(other.store.failed_attempts(Some(&iin), 100).unwrap().len(), 11, "10 wrong, 1 locked");
     assert_eq!(other.store.challenge_key().unwrap(), t.portal.store.challenge_key().unwrap());
 }
+
+#[test]
+fn the_store_may_be_dropped_on_a_runtime_thread() {
+    // portal-server's runtime may drop the last handle of the store on one of its workers (at
+    // shutdown); a synchronous postgres client must not try to block that thread.
+    let cluster = PgCluster::start().expect("starting a PostgreSQL test cluster (scripts/setup.sh installs it)");
+    let database = cluster.create_database(None).unwrap();
+    let store = portal::store::PgPortalStore::connect(&cluster.url(&database), Some(cluster.password())).unwrap();
+    assert_eq!(portal::store::PortalStore::challenge_key(&store).unwrap().len(), 32, "a connection in the pool");
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    runtime.block_on(async move { tokio::spawn(async move { drop(store) }).await }).expect("dropped without a panic");
+}

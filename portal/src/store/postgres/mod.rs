@@ -72,6 +72,22 @@ impl std::fmt::Debug for PgPortalStore {
     }
 }
 
+/// A `postgres::Client` blocks on a runtime of its own when it is dropped, which panics on a
+/// tokio worker thread, where an async server may drop the last handle of the store (at
+/// shutdown, when the runtime drops its tasks). There the pooled connections are closed on a
+/// thread of their own.
+impl Drop for PgPortalStore {
+    fn drop(&mut self) {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        let pool = std::mem::replace(&mut self.pool, Pool::new(postgres::Config::new(), String::new()));
+        if let Err(e) = std::thread::Builder::new().name("portal-db-close".into()).spawn(move || drop(pool)) {
+            tracing::warn!(error = %e, "no thread to close the store's connections on");
+        }
+    }
+}
+
 /// `postgres` errors become [`StoreError::Database`] saying what was being done.
 trait Context<T> {
     fn context(self, what: &str) -> Result<T, StoreError>;
