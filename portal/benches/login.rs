@@ -8,7 +8,8 @@
 //! Every HTTP request is a new loopback connection (both sides alike). Each measurement and its
 //! baseline alternate in five rounds of SECONDS/5 (the machine's load drifts less within a
 //! round); the ratio is of the totals, with the rounds' lowest and highest ratio beside it. Run:
-//! `cargo bench -p portal --bench login -- [SECONDS] [eds|password]` (both by default).
+//! `cargo bench -p portal --bench login -- [SECONDS] [eds|password] [postgres]` (both by default;
+//! `postgres`: the portal's store in a throwaway PostgreSQL cluster instead of the SQLite file).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -28,7 +29,16 @@ fn main() {
     let only = std::env::args().skip(1).find(|a| a == "eds" || a == "password" || a == "parts");
     let run = |what: &str| only.as_deref().is_none_or(|o| o == what);
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let t = common::TestPortal::start();
+    let secrets = tempfile::tempdir().unwrap();
+    let cluster = std::env::args().any(|a| a == "postgres").then(|| fixtures::postgres::PgCluster::start().unwrap());
+    let t = match &cluster {
+        Some(cluster) => {
+            let store = common::postgres_store(cluster, secrets.path());
+            common::TestPortal::start_with(|c| c.store = store)
+        }
+        None => common::TestPortal::start(),
+    };
+    println!("portal store: {}", t.config.store);
     let holder = t.register_person(60, PASSWORD);
     let iin = fixtures::person(60).iin.to_string();
 

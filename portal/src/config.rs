@@ -5,6 +5,11 @@
 //! ```toml
 //! listen = "127.0.0.1:8090"
 //! store = "portal.db"                 # relative paths are relative to this file
+//! # or PostgreSQL (several portal processes on one database), instead of the line above:
+//! # [store]
+//! # url = "postgres://portal@db.internal:5432/portal"   # never with a password in it
+//! # password_env = "PORTAL_STORE_PASSWORD"              # the default
+//! # password_file = "/run/secrets/portal-store"         # or PORTAL_STORE_PASSWORD_FILE
 //!
 //! [server]
 //! trusted_proxies = ["127.0.0.1"]     # reverse proxies whose X-Forwarded-For names the client
@@ -65,7 +70,8 @@ use crate::account::password::Argon2Config;
 pub struct PortalConfig {
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
-    pub store: PathBuf,
+    /// The SQLite file (`store = "portal.db"`) or a PostgreSQL database (`[store] url = …`).
+    pub store: StoreConfig,
     pub trust: TrustConfig,
     pub registry: RegistryConfig,
     #[serde(default)]
@@ -87,6 +93,90 @@ pub struct PortalConfig {
     /// The web pages (see [`crate::web`]).
     #[serde(default)]
     pub pages: crate::web::PagesConfig,
+}
+
+/// Where the portal keeps its data: the embedded SQLite file (the default), or a PostgreSQL
+/// database shared by several portal processes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// `store = "portal.db"`.
+    Sqlite(PathBuf),
+    /// `[store] url = "postgres://…"`.
+    Postgres(PostgresStoreConfig),
+}
+
+/// `[store]` for PostgreSQL. The password never sits in the file or on a command line: it is
+/// read from `password_env` (`PORTAL_STORE_PASSWORD` by default), or from `password_file` or
+/// the file `PORTAL_STORE_PASSWORD_FILE` names; a URL carrying a password is refused.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresStoreConfig {
+    /// `postgres://user@host:port/database` (or a libpq `key=value` string).
+    pub url: String,
+    #[serde(default)]
+    pub password_env: Option<String>,
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+}
+
+impl PostgresStoreConfig {
+    /// The password from the environment or a file; `None` when none is given (a unix socket
+    /// with peer authentication, or `.pgpass`, needs none).
+    pub fn password(&self) -> Result<Option<String>, ca_core::store::StoreError> {
+        use crate::store::{PASSWORD_ENV, PASSWORD_FILE_ENV};
+        ca_core::store::open::read_password(
+            self.password_env.as_deref().unwrap_or(PASSWORD_ENV),
+            self.password_file.as_deref(),
+            PASSWORD_FILE_ENV,
+        )
+    }
+}
+
+impl StoreConfig {
+    /// The SQLite file, if the store is one.
+    pub fn sqlite_file(&self) -> Option<&Path> {
+        match self {
+            Self::Sqlite(path) => Some(path),
+            Self::Postgres(_) => None,
+        }
+    }
+}
+
+impl From<PathBuf> for StoreConfig {
+    fn from(path: PathBuf) -> Self {
+        Self::Sqlite(path)
+    }
+}
+
+/// For messages: the file, or the URL (which holds no password).
+impl std::fmt::Display for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "{}", path.display()),
+            Self::Postgres(pg) => write!(f, "{}", pg.url),
+        }
+    }
+}
+
+/// `store` is either a path (a string) or the `[store]` table.
+impl<'de> Deserialize<'de> for StoreConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = StoreConfig;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(r#"the SQLite file (store = "portal.db") or [store] with url = "postgres://…""#)
+            }
+            fn visit_str<E: serde::de::Error>(self, path: &str) -> Result<StoreConfig, E> {
+                Ok(StoreConfig::Sqlite(PathBuf::from(path)))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<StoreConfig, A::Error> {
+                PostgresStoreConfig::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(StoreConfig::Postgres)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 /// The HTTP side.
@@ -236,7 +326,14 @@ impl PortalConfig {
                 *p = base.join(&*p);
             }
         };
-        fix(&mut self.store);
+        match &mut self.store {
+            StoreConfig::Sqlite(path) => fix(path),
+            StoreConfig::Postgres(pg) => {
+                if let Some(f) = &mut pg.password_file {
+                    fix(f);
+                }
+            }
+        }
         if let Some(d) = &mut self.trust.ca_dir {
             fix(d);
         }
@@ -279,5 +376,45 @@ impl PortalConfig {
         self.phone.validate().map_err(ConfigError::Invalid)?;
         self.pages.validate().map_err(ConfigError::Invalid)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(store: &str) -> Result<PortalConfig, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("portal.toml");
+        let text = format!("{store}\n[trust]\nanchors = [\"root.pem\"]\n[registry]\ncsv = \"registry.csv\"\n");
+        std::fs::write(&path, text).unwrap();
+        PortalConfig::load(&path).map(|mut c| {
+            // Relative to the file's directory, whatever it was.
+            if let StoreConfig::Sqlite(p) | StoreConfig::Postgres(PostgresStoreConfig { password_file: Some(p), .. }) =
+                &mut c.store
+            {
+                *p = p.strip_prefix(dir.path()).unwrap().to_path_buf();
+            }
+            c
+        })
+    }
+
+    #[test]
+    fn the_store_is_a_sqlite_file_or_a_postgresql_url() {
+        assert_eq!(load(r#"store = "portal.db""#).unwrap().store, StoreConfig::Sqlite("portal.db".into()));
+        let pg = load("[store]\nurl = \"postgres://portal@db:5432/portal\"\npassword_file = \"store.pass\"").unwrap();
+        assert_eq!(
+            pg.store,
+            StoreConfig::Postgres(PostgresStoreConfig {
+                url: "postgres://portal@db:5432/portal".into(),
+                password_env: None,
+                password_file: Some("store.pass".into()),
+            })
+        );
+        assert_eq!(pg.store.to_string(), "postgres://portal@db:5432/portal");
+        let typo = load("[store]\nurl = \"postgres://portal@db/portal\"\npassword = \"secret\"").unwrap_err();
+        assert!(typo.to_string().contains("unknown field `password`"), "{typo}");
+        assert!(load("[store]\npassword_env = \"X\"").unwrap_err().to_string().contains("missing field `url`"));
+        assert!(load("store = 5").is_err());
     }
 }

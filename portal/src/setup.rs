@@ -16,7 +16,7 @@ use crate::otp::{OtpService, DEFAULT_ATTEMPTS, MAX_TTL};
 use crate::phone::{PhoneService, StoreBoundPhones};
 use crate::registry::CsvRegistry;
 use crate::signing::PortalSigner;
-use crate::store::{PortalStore, SqlitePortalStore};
+use crate::store::PortalStore;
 use crate::trust::PortalTrust;
 use crate::Portal;
 
@@ -33,7 +33,7 @@ pub struct Plugins {
 /// parameters; every failure names what could not be used.
 pub fn build(config: &PortalConfig, plugins: Plugins) -> Result<Portal, String> {
     let store: Arc<dyn PortalStore> =
-        Arc::new(SqlitePortalStore::open(&config.store).map_err(|e| format!("{}: {e}", config.store.display()))?);
+        crate::store::open(&config.store).map_err(|e| format!("{}: {e}", config.store))?;
     let trust = Arc::new(PortalTrust::from_config(&config.trust, plugins.clock.clone()).map_err(|e| e.to_string())?);
     let registry = Arc::new(CsvRegistry::load(&config.registry.csv)?);
     let passwords = PasswordHasherConfig::new(config.argon2).map_err(|e| e.to_string())?;

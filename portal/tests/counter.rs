@@ -179,7 +179,7 @@ fn an_unlisted_workstation_gets_403_a_replay_is_refused_and_the_registry_is_aske
 #[test]
 fn the_counter_register_command_signs_sends_verifies_and_prints_the_envelope() {
     let t = TestPortal::start();
-    let p12 = t.dir.path().join("workstation.p12");
+    let p12 = t.workstation.p12.clone();
     let run = |n: u32, p12: &std::path::Path| {
         let a = applicant(n);
         std::process::Command::new(env!("CARGO_BIN_EXE_portal-server"))
@@ -219,7 +219,7 @@ fn the_counter_register_command_signs_sends_verifies_and_prints_the_envelope() {
         fixtures::employee(204, 6),
         vec![ca_core::profile::Role::Employee],
     );
-    let other_p12 = t.dir.path().join("cli-other.p12");
+    let other_p12 = other.p12.clone();
     let out = run(56, &other_p12);
     assert_eq!(out.status.code(), Some(8), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.stdout.is_empty());
@@ -237,7 +237,7 @@ fn a_counter_registration_does_not_unblock_a_blocked_account() {
     assert_eq!(status, 200, "{body}");
     let before = t.portal.store.account_by_login(&request.iin).unwrap().unwrap();
     // Blocked by an administrator (no API for it yet: straight in the database).
-    let db = rusqlite::Connection::open(&t.config.store).unwrap();
+    let db = rusqlite::Connection::open(t.config.store.sqlite_file().unwrap()).unwrap();
     db.execute("UPDATE accounts SET state = 'blocked' WHERE login = ?1", [&request.iin]).unwrap();
     let (status, body, _) = send(&t, &t.workstation, &applicant(51));
     assert_eq!((status, body["error"].as_str()), (403, Some("account-blocked")), "{body}");

@@ -26,7 +26,7 @@ const BANK_ORG: u32 = 22;
 
 fn start() -> TestPortal {
     TestPortal::start_with(|c| {
-        let spool = c.store.parent().unwrap().join("sms");
+        let spool = c.store.sqlite_file().unwrap().parent().unwrap().join("sms");
         c.phone.sms = Some(SmsConfig { spool: Some(spool), ..SmsConfig::default() });
         // The test runs the sender itself (no background sender racing it).
         c.phone.send_from_serve = false;
@@ -531,7 +531,7 @@ fn the_counter_bind_phone_command_asks_for_the_code_reads_it_and_prints_the_enve
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_portal-server"))
         .env("WORKSTATION_P12_PASSWORD", "pw")
         .args(["counter-bind-phone", "--portal", &format!("http://127.0.0.1:{}", t.port)])
-        .args(["--p12", t.dir.path().join("workstation.p12").to_str().unwrap()])
+        .args(["--p12", t.workstation.p12.to_str().unwrap()])
         .args(["--anchor", t.root_pem.to_str().unwrap(), "--intermediate", t.issuing_pem.to_str().unwrap()])
         .args(["--crl-dir", t.crl_dir.to_str().unwrap(), "--iin", &a.iin, "--surname", &a.surname])
         .args(["--given-name", &a.given_name, "--patronymic", a.patronymic.as_deref().unwrap()])

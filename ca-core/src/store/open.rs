@@ -69,17 +69,27 @@ impl StoreSection {
     /// The password from the environment or a file; `None` when none is given (a unix socket
     /// with peer authentication, or a `.pgpass` file, needs none).
     pub fn password(&self) -> Result<Option<String>, StoreError> {
-        let var = self.password_env.as_deref().unwrap_or(PASSWORD_ENV);
-        if let Ok(password) = std::env::var(var) {
-            return Ok(Some(password));
-        }
-        let file = self.password_file.clone().or_else(|| std::env::var_os(PASSWORD_FILE_ENV).map(PathBuf::from));
-        match file {
-            Some(path) => std::fs::read_to_string(&path)
-                .map(|p| Some(p.trim_end_matches(['\r', '\n']).to_owned()))
-                .map_err(|e| StoreError::Database(format!("reading the store password from {}: {e}", path.display()))),
-            None => Ok(None),
-        }
+        read_password(
+            self.password_env.as_deref().unwrap_or(PASSWORD_ENV),
+            self.password_file.as_deref(),
+            PASSWORD_FILE_ENV,
+        )
+    }
+}
+
+/// A database password from the environment variable `var`, else from `file` or the file the
+/// variable `file_var` names; `None` when none is given. The password never comes from a
+/// configuration file or a command line (shared with the portal's `[store]`).
+pub fn read_password(var: &str, file: Option<&Path>, file_var: &str) -> Result<Option<String>, StoreError> {
+    if let Ok(password) = std::env::var(var) {
+        return Ok(Some(password));
+    }
+    let file = file.map(Path::to_path_buf).or_else(|| std::env::var_os(file_var).map(PathBuf::from));
+    match file {
+        Some(path) => std::fs::read_to_string(&path)
+            .map(|p| Some(p.trim_end_matches(['\r', '\n']).to_owned()))
+            .map_err(|e| StoreError::Database(format!("reading the store password from {}: {e}", path.display()))),
+        None => Ok(None),
     }
 }
 

@@ -29,9 +29,9 @@
 mod audit;
 mod connect;
 mod crls;
-mod migrations;
+pub mod migrations;
 mod nonces;
-pub(in crate::store) mod pool;
+pub mod pool;
 mod ra;
 mod receipts;
 mod replica;

@@ -17,6 +17,9 @@ pub trait SmsSender: Send + Sync {
     fn send(&self, phone: &str, text: &str) -> Result<(), String>;
 }
 
+/// How long a claimed message is another mailer's to leave alone (a delivery takes seconds).
+pub const MAIL_LEASE: time::Duration = time::Duration::minutes(5);
+
 /// Delivers the outbox.
 #[derive(Clone)]
 pub struct Mailer {
@@ -31,11 +34,12 @@ impl Mailer {
     }
 
     /// Deliver every due message; a failure leaves it queued with a later retry. Returns how
-    /// many were delivered.
+    /// many were delivered. The messages are claimed for [`MAIL_LEASE`] first, so mailers of
+    /// several portal processes on one database never send one message twice at once.
     pub fn deliver_pending(&self) -> Result<usize, ca_core::store::StoreError> {
         let now = self.clock.now();
         let mut delivered = 0;
-        for mail in self.store.pending_mail(now)? {
+        for mail in self.store.claim_mail(now, MAIL_LEASE)? {
             let message = OutboxMessage {
                 id: mail.id,
                 application: None,

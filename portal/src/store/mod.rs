@@ -2,23 +2,47 @@
 //! logins, sessions, one-time passwords, single-use challenges and request ids, and the mail
 //! outbox. The portal owns these tables in its own database; nothing here touches the CA's.
 //!
-//! [`PortalStore`] is the boundary (the SQLite implementation is [`SqlitePortalStore`]; a
-//! PostgreSQL one plugs in behind the same trait). Every method that decides something under
-//! concurrency (the lockout gate, a one-time password check, a challenge, a request id) does
-//! its read and its write in one transaction.
+//! [`PortalStore`] is the boundary, implemented by [`SqlitePortalStore`] (the embedded default)
+//! and [`PgPortalStore`] (PostgreSQL, for several portal processes on one database); one
+//! behavioural suite (`portal/tests/store_suite`) runs on both. Every method that decides
+//! something under concurrency (the lockout gate, a one-time password check, a challenge, a
+//! request id) does its read and its write in one transaction.
 
+mod decide;
 pub mod documents;
 pub mod phone;
+mod postgres;
 mod sqlite;
 
 pub use documents::DocumentStore;
 pub use phone::PhoneStore;
+pub use postgres::{PgPortalStore, PASSWORD_ENV, PASSWORD_FILE_ENV};
 pub use sqlite::SqlitePortalStore;
 
 use ca_core::store::{NonceStore, StoreError};
 use time::OffsetDateTime;
 
 use crate::account::{AccountKind, AccountState, CreatedBy};
+
+/// Open the store `config` names: the SQLite file (created if new), or the PostgreSQL
+/// database (its schema brought up to date).
+pub fn open(config: &crate::config::StoreConfig) -> Result<std::sync::Arc<dyn PortalStore>, StoreError> {
+    use crate::config::StoreConfig;
+    Ok(match config {
+        StoreConfig::Sqlite(path) => std::sync::Arc::new(SqlitePortalStore::open(path)?),
+        StoreConfig::Postgres(pg) => std::sync::Arc::new(PgPortalStore::connect(&pg.url, pg.password()?.as_deref())?),
+    })
+}
+
+/// Unix milliseconds: the unit of every time column, in both backends.
+pub(crate) fn millis(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn from_millis(ms: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map_err(|e| StoreError::Corrupt(format!("time {ms}: {e}")))
+}
 
 /// An account as stored. The password hash is a PHC string (Argon2id with its parameters).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -273,8 +297,10 @@ pub trait PortalStore: NonceStore + DocumentStore + PhoneStore + Send + Sync {
         matches: &dyn Fn(&[u8], &[u8]) -> bool,
     ) -> Result<OtpOutcome, StoreError>;
 
-    /// Messages not yet sent whose next attempt is due.
-    fn pending_mail(&self, now: OffsetDateTime) -> Result<Vec<QueuedMail>, StoreError>;
+    /// Due messages (at most 100), leased until `now + lease`: another mailer (another process
+    /// on the same database) skips them, and a mailer that dies leaves them due again when the
+    /// lease ends. [`mail_sent`](Self::mail_sent) or [`mail_failed`](Self::mail_failed) ends it.
+    fn claim_mail(&self, now: OffsetDateTime, lease: time::Duration) -> Result<Vec<QueuedMail>, StoreError>;
     /// Delivered: marked sent and its body (which may hold a generated password) erased.
     fn mail_sent(&self, id: i64, now: OffsetDateTime) -> Result<(), StoreError>;
     /// Not delivered: try again at `next_attempt_at`.

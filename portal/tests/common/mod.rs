@@ -65,12 +65,15 @@ impl SmsSender for TestPhones {
     }
 }
 
-/// A certificate holder: key, certificate, and PEM files for openssl.
+/// A certificate holder: key, certificate, and PEM files for openssl. The files are named by
+/// the holder's name and certificate serial, so two holders never share (overwrite) a file.
 pub struct Holder {
     pub key: SoftwareKey,
     pub cert: IssuedCertificate,
     pub cert_pem: PathBuf,
     pub key_pem: PathBuf,
+    /// The key and certificate with the issuing CA as a client has them (password `pw`).
+    pub p12: PathBuf,
 }
 
 pub struct TestPortal {
@@ -141,7 +144,7 @@ impl TestPortal {
         std::fs::write(&pass_file, "portal-pass\n").unwrap();
         let mut config = PortalConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
-            store: dir.path().join("portal.db"),
+            store: dir.path().join("portal.db").into(),
             trust: TrustConfig {
                 ca_dir: None,
                 anchors: vec![root_pem.clone()],
@@ -367,10 +370,12 @@ fn holder_in(
     holder_files(ca, dir, name, key, cert)
 }
 
-/// PEM files of a holder's certificate and key (the key through a PKCS#12, as a client has it).
+/// PEM files of a holder's certificate and key (the key through a PKCS#12, as a client has it),
+/// named `<name>-<serial>.*`.
 pub fn holder_files(ca: &TestCa, dir: &Path, name: &str, key: SoftwareKey, cert: IssuedCertificate) -> Holder {
     let p12 =
         hsm::build_pkcs12(&key, &cert.der, std::slice::from_ref(&ca.issuing.certificate_der), "pw", name).unwrap();
+    let name = format!("{name}-{}", cert.serial.to_hex());
     let p12_path = dir.join(format!("{name}.p12"));
     std::fs::write(&p12_path, p12).unwrap();
     let key_pem = dir.join(format!("{name}.key"));
@@ -386,7 +391,20 @@ pub fn holder_files(ca: &TestCa, dir: &Path, name: &str, key: SoftwareKey, cert:
         key_pem.to_str().unwrap(),
     ]);
     let cert_pem = write_pem(dir, &format!("{name}.pem"), "CERTIFICATE", &cert.der);
-    Holder { key, cert, cert_pem, key_pem }
+    Holder { key, cert, cert_pem, key_pem, p12: p12_path }
+}
+
+/// `[store]` for a new database in `cluster`, its password in a file under `dir` (never in the
+/// environment of a test process, where other tests would see it).
+pub fn postgres_store(cluster: &fixtures::postgres::PgCluster, dir: &Path) -> portal::config::StoreConfig {
+    let database = cluster.create_database(None).unwrap();
+    let password_file = dir.join("store.pass");
+    std::fs::write(&password_file, format!("{}\n", cluster.password())).unwrap();
+    portal::config::StoreConfig::Postgres(portal::config::PostgresStoreConfig {
+        url: cluster.url(&database),
+        password_env: Some("PORTAL_TEST_UNSET_STORE_PASSWORD".into()),
+        password_file: Some(password_file),
+    })
 }
 
 impl TestPortal {

@@ -13,7 +13,7 @@ use postgres::Client;
 use super::{Context, MIGRATION_LOCK};
 use crate::store::StoreError;
 
-pub(super) struct Migration {
+pub struct Migration {
     pub version: i64,
     pub name: &'static str,
     pub sql: &'static str,
@@ -36,8 +36,6 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         sql: V3_CHANNELS_AND_RECEIPTS,
     },
 ];
-
-pub(super) const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
 
 // `id` columns stand in for SQLite's rowid where rows are listed newest first.
 const V1_SCHEMA: &str = r#"
@@ -306,22 +304,39 @@ CREATE TABLE receipts (
 CREATE INDEX receipts_by_iin ON receipts (iin, issued_at);
 "#;
 
-/// Bring the schema up to [`LATEST`]; returns the version now in place.
+/// Bring the schema up to the last of [`MIGRATIONS`]; returns the version now in place.
 pub(super) fn migrate(client: &mut Client, location: &str, now_secs: i64) -> Result<i64, StoreError> {
+    apply(client, location, now_secs, MIGRATIONS, "schema_migrations", MIGRATION_LOCK)
+}
+
+/// Apply the `migrations` (versions 1, 2, … in order) that the database does not have yet, in
+/// one transaction under the advisory lock `lock`, recording each in `table`; refuse a database
+/// newer than the last of them. Returns the version now in place. Public so that another store
+/// on PostgreSQL (the portal's) migrates its own tables the same way; `table` is a constant of
+/// that store, never input.
+pub fn apply(
+    client: &mut Client,
+    location: &str,
+    now_secs: i64,
+    migrations: &[Migration],
+    table: &'static str,
+    lock: i64,
+) -> Result<i64, StoreError> {
+    let latest = migrations.last().map_or(0, |m| m.version);
     let mut tx = client.transaction().context("starting the migration transaction")?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).context("taking the migration lock")?;
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&lock]).context("taking the migration lock")?;
+    tx.batch_execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {table} (
              version    BIGINT NOT NULL PRIMARY KEY,
              applied_at BIGINT NOT NULL
-         )",
-    )
-    .context("creating schema_migrations")?;
-    let current = current_version(&mut tx)?;
-    if current > LATEST {
-        return Err(StoreError::SchemaTooNew { path: location.to_owned(), found: current, known: LATEST });
+         )"
+    ))
+    .with_context(|| format!("creating {table}"))?;
+    let current = version_in(&mut tx, table)?;
+    if current > latest {
+        return Err(StoreError::SchemaTooNew { path: location.to_owned(), found: current, known: latest });
     }
-    for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
+    for migration in migrations.iter().filter(|m| m.version > current) {
         tracing::info!(
             version = migration.version,
             name = migration.name,
@@ -331,19 +346,24 @@ pub(super) fn migrate(client: &mut Client, location: &str, now_secs: i64) -> Res
         tx.batch_execute(migration.sql)
             .with_context(|| format!("applying migration {} ({})", migration.version, migration.name))?;
         tx.execute(
-            "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+            &format!("INSERT INTO {table} (version, applied_at) VALUES ($1, $2)"),
             &[&migration.version, &now_secs],
         )
         .context("recording a migration")?;
     }
     tx.commit().context("committing migrations")?;
-    Ok(LATEST)
+    Ok(latest)
 }
 
 /// The highest applied version, 0 for a new database.
 pub(super) fn current_version(client: &mut impl postgres::GenericClient) -> Result<i64, StoreError> {
+    version_in(client, "schema_migrations")
+}
+
+/// The highest version recorded in `table` (see [`apply`]).
+pub fn version_in(client: &mut impl postgres::GenericClient, table: &'static str) -> Result<i64, StoreError> {
     client
-        .query_one("SELECT COALESCE(MAX(version), 0)::BIGINT FROM schema_migrations", &[])
+        .query_one(&format!("SELECT COALESCE(MAX(version), 0)::BIGINT FROM {table}"), &[])
         .and_then(|r| r.try_get(0))
         .context("reading the schema version")
 }

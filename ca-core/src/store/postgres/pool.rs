@@ -29,7 +29,7 @@ const MAX_IDLE: usize = 16;
 /// Prepared statements kept per connection (the store uses a few dozen distinct texts).
 const MAX_STATEMENTS: usize = 256;
 
-pub(in crate::store) struct Pool {
+pub struct Pool {
     config: Config,
     idle: Mutex<Vec<Session>>,
     /// Where the pool points, for messages (host, port, database; never the password).
@@ -44,7 +44,7 @@ struct Session {
 
 /// Statements prepared on one connection, by SQL text.
 #[derive(Default)]
-pub(in crate::store) struct Statements(HashMap<String, Statement>);
+pub struct Statements(HashMap<String, Statement>);
 
 impl Statements {
     fn get(&mut self, client: &mut Client, sql: &str) -> Result<Statement, postgres::Error> {
@@ -62,12 +62,17 @@ impl Statements {
 }
 
 impl Pool {
-    pub(super) fn new(config: Config, location: String) -> Self {
+    pub fn new(config: Config, location: String) -> Self {
         Self { config, idle: Mutex::new(Vec::new()), location }
     }
 
+    /// Where the pool points (host, port, database; never the password), for messages.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
     /// An idle connection, or a new one.
-    pub(in crate::store) fn get(&self) -> Result<Conn<'_>, StoreError> {
+    pub fn get(&self) -> Result<Conn<'_>, StoreError> {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let session = match idle {
             Some(session) if !session.client.is_closed() => session,
@@ -84,7 +89,7 @@ impl Pool {
 }
 
 /// A pooled connection, returned to the pool when dropped.
-pub(in crate::store) struct Conn<'a> {
+pub struct Conn<'a> {
     pool: &'a Pool,
     session: Option<Session>,
     /// False once a transaction on it could not be rolled back.
@@ -97,7 +102,7 @@ impl Conn<'_> {
     }
 
     /// Open a transaction and take the transaction-scoped advisory lock `lock`, in one round trip.
-    pub(in crate::store) fn begin(&mut self, lock: i64) -> Result<Tx<'_>, postgres::Error> {
+    pub fn begin(&mut self, lock: i64) -> Result<Tx<'_>, postgres::Error> {
         let reusable = &mut self.reusable;
         let Session { client, statements } = self.session.as_mut().expect("present until drop");
         // A constant from this crate, not input: formatting it into the text is safe.
@@ -137,7 +142,7 @@ impl Drop for Conn<'_> {
 
 /// A transaction opened by [`Conn::begin`]. Derefs to the client for statements that are not
 /// worth caching; rolled back on drop unless committed.
-pub(in crate::store) struct Tx<'a> {
+pub struct Tx<'a> {
     client: &'a mut Client,
     statements: &'a mut Statements,
     reusable: &'a mut bool,
@@ -145,7 +150,7 @@ pub(in crate::store) struct Tx<'a> {
 }
 
 impl Tx<'_> {
-    pub(in crate::store) fn commit(mut self) -> Result<(), postgres::Error> {
+    pub fn commit(mut self) -> Result<(), postgres::Error> {
         self.open = false;
         let committed = self.client.batch_execute("COMMIT");
         if committed.is_err() {
@@ -180,7 +185,7 @@ impl DerefMut for Tx<'_> {
 type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
 
 /// Statements run through the connection's cache of prepared statements: one round trip each.
-pub(in crate::store) trait Cached {
+pub trait Cached {
     /// The client and its statement cache.
     fn parts(&mut self) -> (&mut Client, &mut Statements);
 

@@ -5,6 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use time::OffsetDateTime;
 
 use super::{from_millis, millis, Context};
+use crate::store::decide::{self, GateStep};
 use crate::store::{
     AttemptGate, FailedAttempt, LoginRecord, NewOtp, NewSession, OtpOutcome, QueuedMail, SessionInfo, SessionLookup,
 };
@@ -25,25 +26,19 @@ pub(super) fn begin_password_attempt(
         })
         .optional()
         .context("reading the password attempts")?;
-    let now_ms = millis(now);
-    let mut failures = match row {
-        Some((_, Some(until))) if until > now_ms => return Ok(AttemptGate::Locked { until: from_millis(until)? }),
-        // The lock is over: the count starts again.
-        Some((_, Some(_))) => 0,
-        Some((f, None)) => u32::try_from(f).unwrap_or(u32::MAX),
-        None => 0,
-    };
-    if failures >= max_failures {
-        // Reached without a lock time (a changed limit): lock from now.
-        let until = now + lock_for;
-        tx.execute("UPDATE password_attempts SET locked_until = ?2 WHERE login = ?1", params![login, millis(until)])
+    let (failures, locked_until) = match decide::gate(row, now, max_failures, lock_for)? {
+        GateStep::Answer(answer) => return Ok(answer),
+        GateStep::LockNow { until } => {
+            tx.execute(
+                "UPDATE password_attempts SET locked_until = ?2 WHERE login = ?1",
+                params![login, millis(until)],
+            )
             .context("locking password login")?;
-        tx.commit().context("committing the lock")?;
-        return Ok(AttemptGate::Locked { until });
-    }
-    failures += 1;
-    // The attempt that reaches the limit sets the lock; a success before it ends resets all.
-    let locked_until = (failures >= max_failures).then(|| millis(now + lock_for));
+            tx.commit().context("committing the lock")?;
+            return Ok(AttemptGate::Locked { until });
+        }
+        GateStep::Count { failures, locked_until } => (failures, locked_until),
+    };
     tx.execute(
         "INSERT INTO password_attempts (login, failures, locked_until) VALUES (?1, ?2, ?3)
          ON CONFLICT (login) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until",
@@ -163,8 +158,7 @@ struct SessionRow {
 
 impl SessionRow {
     fn open_at(&self, now: i64, idle: time::Duration) -> bool {
-        let idle_ms = i64::try_from(idle.whole_milliseconds()).unwrap_or(i64::MAX);
-        now < self.expires_at && now - self.last_seen_at < idle_ms
+        decide::session_open(self.expires_at, self.last_seen_at, now, idle)
     }
 
     fn info(self) -> Result<SessionInfo, StoreError> {
@@ -290,30 +284,37 @@ pub(super) fn check_otp(
         )
         .optional()
         .context("reading a one-time password")?;
-    let now_ms = millis(now);
     let Some((id, salt, hash, expires_at, attempts)) = row else {
         return Ok(OtpOutcome::NoValidCode);
     };
-    let attempts = u32::try_from(attempts).unwrap_or(u32::MAX).saturating_add(1);
-    let outcome = if expires_at <= now_ms || attempts > max_attempts {
-        tx.execute("UPDATE otps SET closed_at = ?2 WHERE id = ?1", params![id, now_ms])
-            .context("closing a one-time password")?;
-        OtpOutcome::NoValidCode
-    } else if matches(&salt, &hash) {
-        tx.execute("UPDATE otps SET closed_at = ?2, attempts = ?3 WHERE id = ?1", params![id, now_ms, attempts])
-            .context("using a one-time password")?;
-        OtpOutcome::Accepted
-    } else {
-        let closed = (attempts >= max_attempts).then_some(now_ms);
-        tx.execute("UPDATE otps SET attempts = ?2, closed_at = ?3 WHERE id = ?1", params![id, attempts, closed])
-            .context("counting a one-time password attempt")?;
-        OtpOutcome::Wrong { attempts_left: max_attempts - attempts }
-    };
+    let step = decide::otp(expires_at, attempts, now, max_attempts, || matches(&salt, &hash));
+    tx.execute(
+        "UPDATE otps SET attempts = coalesce(?2, attempts), closed_at = CASE WHEN ?3 THEN ?4 ELSE closed_at END
+         WHERE id = ?1",
+        params![id, step.attempts, step.close, millis(now)],
+    )
+    .context("counting a one-time password attempt")?;
     tx.commit().context("committing a one-time password check")?;
-    Ok(outcome)
+    Ok(step.outcome)
 }
 
-pub(super) fn pending_mail(conn: &Connection, now: OffsetDateTime) -> Result<Vec<QueuedMail>, StoreError> {
+pub(super) fn claim_mail(
+    conn: &mut Connection,
+    now: OffsetDateTime,
+    lease: time::Duration,
+) -> Result<Vec<QueuedMail>, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting a transaction")?;
+    let claimed = due_mail(&tx, now)?;
+    for mail in &claimed {
+        tx.prepare_cached("UPDATE outbox SET next_attempt_at = ?2 WHERE id = ?1")
+            .and_then(|mut s| s.execute(params![mail.id, millis(now + lease)]))
+            .context("leasing a message")?;
+    }
+    tx.commit().context("committing the lease")?;
+    Ok(claimed)
+}
+
+fn due_mail(conn: &Connection, now: OffsetDateTime) -> Result<Vec<QueuedMail>, StoreError> {
     let mut stmt = conn
         .prepare_cached(
             "SELECT id, recipient, subject, body, created_at, attempts FROM outbox

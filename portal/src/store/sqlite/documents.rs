@@ -5,6 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use time::OffsetDateTime;
 
 use super::{from_millis, millis, Context, SqlitePortalStore};
+use crate::store::decide::{self, closed_reason, with_outcome};
 use crate::store::documents::{
     CodeLimits, DocumentEvent, DocumentStore, DocumentStored, Grant, NewDocument, NewGrant, ReleaseRequest, Resolution,
     StoredDocument,
@@ -125,23 +126,6 @@ fn grant_where(conn: &Connection, condition: &str, value: &dyn rusqlite::ToSql) 
         .context("reading a grant")?
         .map(finish_grant)
         .transpose()
-}
-
-/// Why a grant found is not live at `now`.
-fn closed_reason(g: &Grant, now: OffsetDateTime) -> Option<&'static str> {
-    if g.withdrawn_at.is_some() {
-        Some("access-withdrawn")
-    } else if g.locked_at.is_some() {
-        Some("code-locked")
-    } else if g.expires_at <= now {
-        Some("access-expired")
-    } else {
-        None
-    }
-}
-
-fn with_outcome(event: &DocumentEvent, outcome: &str, document_id: Option<i64>) -> DocumentEvent {
-    DocumentEvent { outcome: outcome.to_owned(), document_id: document_id.or(event.document_id), ..event.clone() }
 }
 
 impl DocumentStore for SqlitePortalStore {
@@ -334,28 +318,19 @@ impl DocumentStore for SqlitePortalStore {
             .prepare_cached("SELECT count(*) FROM document_events WHERE outcome = 'wrong-code' AND at > ?1")
             .and_then(|mut s| s.query_row([millis(now - limits.global_window)], |r| r.get(0)))
             .context("counting wrong codes")?;
-        let resolution = if mine >= i64::from(limits.per_viewer) {
-            Resolution::RateLimited { global: false }
-        } else if all >= i64::from(limits.global) {
-            Resolution::RateLimited { global: true }
-        } else {
-            // The newest grant with this code: among live grants codes are unique.
-            let found = tx
-                .prepare_cached(&format!(
-                    "SELECT {GRANT_COLUMNS} FROM access_grants WHERE short_code = ?1 ORDER BY id DESC LIMIT 1"
-                ))
-                .and_then(|mut s| s.query_row([code], grant_row).optional())
-                .context("looking a code up")?
-                .map(finish_grant)
-                .transpose()?;
-            match found {
-                Some(g) => match closed_reason(&g, now) {
-                    None => Resolution::Granted { grant: g },
-                    // An old code is not a guess that found something: it counts as wrong.
-                    Some(_) if g.expires_at <= now - limits.viewer_window => Resolution::NotFound,
-                    Some(reason) => Resolution::Closed { reason },
-                },
-                None => Resolution::NotFound,
+        let resolution = match decide::code_rate_limit(mine, all, limits) {
+            Some(limited) => limited,
+            None => {
+                // The newest grant with this code: among live grants codes are unique.
+                let found = tx
+                    .prepare_cached(&format!(
+                        "SELECT {GRANT_COLUMNS} FROM access_grants WHERE short_code = ?1 ORDER BY id DESC LIMIT 1"
+                    ))
+                    .and_then(|mut s| s.query_row([code], grant_row).optional())
+                    .context("looking a code up")?
+                    .map(finish_grant)
+                    .transpose()?;
+                decide::code_resolution(found, now, limits)
             }
         };
         if resolution == Resolution::NotFound {
@@ -481,37 +456,19 @@ impl DocumentStore for SqlitePortalStore {
     }
 }
 
-/// Journal a lookup; a granted one is the view mark, recorded with the subject's IIN so it
-/// shows in both cabinets.
+/// Journal a lookup (see [`decide::resolution_event`]).
 fn journal_resolution(
     conn: &Connection,
     event: &DocumentEvent,
     resolution: &Resolution,
     not_found: &str,
 ) -> Result<(), StoreError> {
-    let outcome = match resolution {
-        Resolution::Granted { grant } => {
-            let subject: String = conn
-                .query_row("SELECT subject_iin FROM documents WHERE id = ?1", [grant.document_id], |r| r.get(0))
-                .context("reading the document's subject")?;
-            let mark = DocumentEvent {
-                subject_iin: Some(subject),
-                detail: Some(match &event.detail {
-                    Some(d) => format!("{d}; grant {}", grant.id),
-                    None => format!("grant {}", grant.id),
-                }),
-                ..with_outcome(event, "ok", Some(grant.document_id))
-            };
-            return insert_event(conn, &mark);
-        }
-        Resolution::NotFound => not_found,
-        Resolution::Closed { reason } => reason,
-        Resolution::RateLimited { global: false } => "rate-limited",
-        Resolution::RateLimited { global: true } => "rate-limited-global",
+    let subject = match resolution {
+        Resolution::Granted { grant } => Some(
+            conn.query_row("SELECT subject_iin FROM documents WHERE id = ?1", [grant.document_id], |r| r.get(0))
+                .context("reading the document's subject")?,
+        ),
+        _ => None,
     };
-    insert_event(conn, &with_outcome(event, outcome, None))
+    insert_event(conn, &decide::resolution_event(event, resolution, not_found, subject))
 }
-
-#[cfg(test)]
-#[path = "documents_tests.rs"]
-mod tests;

@@ -80,15 +80,7 @@ impl<T> Context<T> for rusqlite::Result<T> {
     }
 }
 
-/// Unix milliseconds.
-pub(crate) fn millis(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
-fn from_millis(ms: i64) -> Result<OffsetDateTime, StoreError> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .map_err(|e| StoreError::Corrupt(format!("time {ms}: {e}")))
-}
+pub(crate) use super::{from_millis, millis};
 
 impl SqlitePortalStore {
     /// Open (or create, mode 0600) the store at `path` and bring its schema up to date.
@@ -426,8 +418,8 @@ impl PortalStore for SqlitePortalStore {
         auth::check_otp(&mut self.lock(), purpose, subject, now, max_attempts, matches)
     }
 
-    fn pending_mail(&self, now: OffsetDateTime) -> Result<Vec<super::QueuedMail>, StoreError> {
-        auth::pending_mail(&self.lock(), now)
+    fn claim_mail(&self, now: OffsetDateTime, lease: time::Duration) -> Result<Vec<super::QueuedMail>, StoreError> {
+        auth::claim_mail(&mut self.lock(), now, lease)
     }
 
     fn mail_sent(&self, id: i64, now: OffsetDateTime) -> Result<(), StoreError> {

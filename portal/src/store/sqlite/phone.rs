@@ -5,6 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use time::OffsetDateTime;
 
 use super::{from_millis, insert_account, millis, Context, SqlitePortalStore};
+use crate::store::decide;
 use crate::store::phone::{
     BindOutcome, BindingAccount, Channel, CodeIssue, NewBinding, NewPhoneCode, NewSms, PhoneAttempt, PhoneBinding,
     PhoneSession, PhoneStore, QueuedSms, SmsRecord,
@@ -68,25 +69,15 @@ fn throttled_until(
     now: i64,
     code: &NewPhoneCode,
 ) -> rusqlite::Result<Option<i64>> {
-    let hour = 3_600_000;
     let (count, oldest, newest): (i64, Option<i64>, Option<i64>) = conn.query_row(
         &format!(
             "SELECT count(*), min(created_at), max(created_at) FROM sms_outbox
              WHERE purpose = 'phone-code' AND {column} = ?1 AND created_at > ?2"
         ),
-        params![value, now - hour],
+        params![value, now - decide::HOUR_MS],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
-    let resend = code.limits.resend_after.whole_milliseconds() as i64;
-    let mut until = None;
-    if let Some(newest) = newest.filter(|n| n + resend > now) {
-        until = Some(newest + resend);
-    }
-    if count >= i64::from(code.limits.per_hour) {
-        let by_hour = oldest.unwrap_or(now) + hour;
-        until = Some(until.map_or(by_hour, |u: i64| u.max(by_hour)));
-    }
-    Ok(until)
+    Ok(decide::throttled_until(count, oldest, newest, now, &code.limits))
 }
 
 impl PhoneStore for SqlitePortalStore {
@@ -444,154 +435,5 @@ impl PhoneStore for SqlitePortalStore {
             })
             .context("reading the SMS outbox")?;
         rows.collect::<rusqlite::Result<Vec<_>>>().context("reading the SMS outbox")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::account::{AccountKind, AccountState, CreatedBy};
-    use crate::store::phone::SendLimits;
-    use crate::store::{NewAccount, NewOtp, PortalStore};
-
-    fn account(store: &SqlitePortalStore, login: &str, now: OffsetDateTime) -> i64 {
-        store
-            .create_account(&NewAccount {
-                login: login.into(),
-                kind: AccountKind::Individual,
-                iin: login.into(),
-                bin: None,
-                email: "a@b.kz".into(),
-                password_hash: "x".into(),
-                state: AccountState::Active,
-                created_by: CreatedBy::SelfService,
-                at: now,
-            })
-            .unwrap()
-            .unwrap()
-    }
-
-    fn code(session: &str, account_id: Option<i64>, login: &str, phone: &str, now: OffsetDateTime) -> NewPhoneCode {
-        NewPhoneCode {
-            session_id: session.into(),
-            account_id,
-            login: login.into(),
-            phone: phone.into(),
-            channel: Channel::Portal,
-            requested_by: String::new(),
-            otp: NewOtp {
-                purpose: "phone-binding".into(),
-                subject: session.into(),
-                salt: [0; 16],
-                code_hash: [0; 32],
-                created_at: now,
-                expires_at: now + time::Duration::minutes(5),
-            },
-            sms: NewSms {
-                message_id: format!("m-{session}"),
-                to: phone.into(),
-                body: "code".into(),
-                purpose: "phone-code".into(),
-                login: Some(login.into()),
-                expires_at: None,
-            },
-            limits: SendLimits { resend_after: time::Duration::minutes(1), per_hour: 5 },
-        }
-    }
-
-    fn binding(session: &str, account_id: i64, phone: &str, at: OffsetDateTime) -> NewBinding {
-        NewBinding {
-            session_id: session.into(),
-            account: BindingAccount::Existing(account_id),
-            phone: phone.into(),
-            channel: Channel::Portal,
-            at,
-            evidence: "{}".into(),
-            signed_request: vec![1],
-            old_number_notice: Some("notice".into()),
-            mail: None,
-        }
-    }
-
-    #[test]
-    fn one_number_per_account_and_one_account_per_number_with_history() {
-        let store = SqlitePortalStore::open_in_memory().unwrap();
-        assert!(store.schema_version().unwrap() >= 2, "the phone tables are migration 2");
-        let now = OffsetDateTime::now_utc();
-        let (a, b) = (account(&store, "900101300017", now), account(&store, "900101300025", now));
-        assert_eq!(
-            store.issue_phone_code(&code("s1", Some(a), "900101300017", "+77010000001", now), now).unwrap(),
-            CodeIssue::Queued
-        );
-        assert!(matches!(
-            store.bind_phone(&binding("s1", a, "+77010000001", now)).unwrap(),
-            BindOutcome::Bound { previous: None, .. }
-        ));
-        assert_eq!(
-            store.bind_phone(&binding("s1", a, "+77010000001", now)).unwrap(),
-            BindOutcome::SessionClosed,
-            "single use"
-        );
-        // Another account cannot have the number, neither a code nor a binding.
-        assert_eq!(
-            store.issue_phone_code(&code("s2", Some(b), "900101300025", "+77010000001", now), now).unwrap(),
-            CodeIssue::PhoneTaken
-        );
-        store.issue_phone_code(&code("s3", Some(b), "900101300025", "+77010000002", now), now).unwrap();
-        assert_eq!(store.bind_phone(&binding("s3", b, "+77010000001", now)).unwrap(), BindOutcome::PhoneTaken);
-        // A change ends the old binding and queues the notice to the old number.
-        let later = now + time::Duration::minutes(2);
-        store.issue_phone_code(&code("s4", Some(a), "900101300017", "+77010000003", later), later).unwrap();
-        assert!(matches!(
-            store.bind_phone(&binding("s4", a, "+77010000003", later)).unwrap(),
-            BindOutcome::Bound { previous: Some(ref p), .. } if p == "+77010000001"
-        ));
-        let history = store.binding_history(a).unwrap();
-        assert_eq!(history.len(), 2);
-        assert_eq!((history[0].ended_at, history[1].end_reason.as_deref()), (None, Some("changed")));
-        assert_eq!(store.current_binding(a).unwrap().unwrap().phone, "+77010000003");
-        assert_eq!(store.account_with_phone("+77010000001").unwrap(), None, "free again");
-        let outbox = store.sms_outbox(10).unwrap();
-        assert!(outbox.iter().any(|m| m.to == "+77010000001" && m.purpose == "phone-notice"));
-    }
-
-    #[test]
-    fn the_journal_is_append_only_and_a_claimed_sms_waits_for_its_lease() {
-        let store = SqlitePortalStore::open_in_memory().unwrap();
-        let now = OffsetDateTime::now_utc();
-        store
-            .journal_phone_attempt(&PhoneAttempt {
-                at: now,
-                login: "900101300017".into(),
-                phone: None,
-                channel: Channel::Counter,
-                outcome: "refused".into(),
-                reason: "wrong-otp".into(),
-                actor: None,
-                session_id: None,
-                client_address: None,
-            })
-            .unwrap();
-        let conn = store.lock();
-        assert!(conn.execute("UPDATE phone_attempts SET reason = ''", []).is_err());
-        assert!(conn.execute("DELETE FROM phone_attempts", []).is_err());
-        drop(conn);
-        let sms = NewSms {
-            message_id: "m".into(),
-            to: "+77010000001".into(),
-            body: "b".into(),
-            purpose: "phone-notice".into(),
-            login: None,
-            expires_at: None,
-        };
-        store.queue_sms(&sms, now).unwrap();
-        let lease = time::Duration::seconds(60);
-        assert_eq!(store.claim_sms(now, lease, 10).unwrap().len(), 1);
-        assert!(store.claim_sms(now + time::Duration::seconds(59), lease, 10).unwrap().is_empty(), "leased");
-        let again = store.claim_sms(now + time::Duration::seconds(61), lease, 10).unwrap();
-        assert_eq!(again[0].message_id, "m", "due again after the lease, same id");
-        store.sms_sent(again[0].id, now, Some("ref")).unwrap();
-        assert!(store.claim_sms(now + time::Duration::hours(1), lease, 10).unwrap().is_empty());
-        assert_eq!(store.sms_outbox(10).unwrap()[0].state, "sent");
     }
 }
