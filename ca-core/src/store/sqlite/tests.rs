@@ -148,7 +148,8 @@ fn the_revoked_list_and_the_published_mark_are_index_only() {
     let plan = |sql: &str| -> String {
         let conn = raw(&path);
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let rows = stmt.query_map([], |r| r.get::<_, String>(3)).unwrap();
+        let params = rusqlite::params_from_iter(std::iter::repeat_n(rusqlite::types::Null, stmt.parameter_count()));
+        let rows = stmt.query_map(params, |r| r.get::<_, String>(3)).unwrap();
         rows.collect::<Result<Vec<_>, _>>().unwrap().join("; ")
     };
     let list = plan(crls::REVOKED_LIST);
