@@ -355,7 +355,8 @@ mod tests {
         });
         let opened = backends.into_inner().unwrap().len();
         assert!(opened <= MAX_OPEN, "{opened} connections opened for {} callers", 3 * MAX_OPEN);
-        assert!(pool.state().open <= MAX_OPEN && pool.state().idle.len() == pool.state().open);
+        let state = pool.state();
+        assert!(state.open <= MAX_OPEN && state.idle.len() == state.open, "every connection back and counted");
     }
 
     #[test]
