@@ -70,6 +70,15 @@ impl AsRef<[u8]> for SerialNumber {
 impl FromStr for SerialNumber {
     type Err = SerialError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // The store's form (hex digits, even length): decoded on the stack, one allocation for
+        // the result — a million-entry CRL reads a million of these.
+        if s.len() % 2 == 0 && s.len() <= 2 * SERIAL_LEN {
+            let mut buf = [0u8; SERIAL_LEN];
+            let bytes = &mut buf[..s.len() / 2];
+            if hex::decode_to_slice(s, bytes).is_ok() {
+                return Self::from_bytes(bytes);
+            }
+        }
         let cleaned: String = s.trim().chars().filter(|c| *c != ':' && *c != ' ').collect();
         let cleaned = cleaned.strip_prefix("0x").unwrap_or(&cleaned);
         if cleaned.is_empty() {

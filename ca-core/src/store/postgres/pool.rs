@@ -1,8 +1,16 @@
 //! A small connection pool: idle clients in a `Mutex<Vec<_>>`, a new connection when none is
-//! idle. The store's traits are synchronous and every call holds one connection for one short
-//! transaction, so this is all the pooling they need; `r2d2` would add a thread and a second
-//! configuration surface for nothing the CA uses. A client that saw a broken connection is
-//! dropped instead of being returned.
+//! idle, at most [`MAX_OPEN`] open at once. The store's traits are synchronous and every call
+//! holds one connection for one short transaction, so this is all the pooling they need; `r2d2`
+//! would add a thread and a second configuration surface for nothing the CA uses. A client that
+//! saw a broken connection is dropped instead of being returned.
+//!
+//! **Bounded.** `ca-server` answers OCSP and verification on tokio's blocking pool (hundreds of
+//! threads). An unbounded pool opened a connection for every caller beyond the idle ones and
+//! closed it afterwards: under load every such request paid a TCP connect, SCRAM authentication
+//! and a server process fork (milliseconds, on the same cores), which is what drives the tail
+//! latency up. Now a caller that finds all [`MAX_OPEN`] connections busy waits for one to come
+//! back (FIFO is not promised; the wait is bounded by [`CHECKOUT_TIMEOUT`], after which the call
+//! fails with a clear error rather than hanging).
 //!
 //! **Prepared statements.** `postgres::Client::execute("…")` parses the SQL text on the server in
 //! one round trip and runs it in a second. Each pooled connection therefore keeps the statements
@@ -17,23 +25,38 @@
 
 use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use postgres::types::ToSql;
 use postgres::{Client, Config, NoTls, Row, Statement};
 
 use crate::store::StoreError;
 
-/// Idle connections kept for reuse; more may be open at once while callers are busy.
-const MAX_IDLE: usize = 16;
+/// Connections open at once per pool (so per process and database): enough to keep a
+/// PostgreSQL server's cores busy from one process, far below its default `max_connections`
+/// (100) for a few processes.
+pub(in crate::store) const MAX_OPEN: usize = 16;
+/// How long a caller waits for a busy pool before its call fails.
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Prepared statements kept per connection (the store uses a few dozen distinct texts).
 const MAX_STATEMENTS: usize = 256;
 
 pub struct Pool {
     config: Config,
-    idle: Mutex<Vec<Session>>,
+    state: Mutex<State>,
+    /// Signalled when a connection comes back or a slot frees up.
+    returned: Condvar,
+    max_open: usize,
     /// Where the pool points, for messages (host, port, database; never the password).
     pub(super) location: String,
+}
+
+#[derive(Default)]
+struct State {
+    idle: Vec<Session>,
+    /// Connections open (idle, lent out, or being connected).
+    open: usize,
 }
 
 /// A connection and the statements prepared on it.
@@ -63,7 +86,11 @@ impl Statements {
 
 impl Pool {
     pub fn new(config: Config, location: String) -> Self {
-        Self { config, idle: Mutex::new(Vec::new()), location }
+        Self::with_max_open(config, location, MAX_OPEN)
+    }
+
+    pub(super) fn with_max_open(config: Config, location: String, max_open: usize) -> Self {
+        Self { config, state: Mutex::new(State::default()), returned: Condvar::new(), max_open, location }
     }
 
     /// Where the pool points (host, port, database; never the password), for messages.
@@ -71,20 +98,58 @@ impl Pool {
         &self.location
     }
 
-    /// An idle connection, or a new one.
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// An idle connection, or a new one while fewer than the pool's maximum are open, or else
+    /// the first one returned.
     pub fn get(&self) -> Result<Conn<'_>, StoreError> {
-        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let session = match idle {
-            Some(session) if !session.client.is_closed() => session,
-            _ => Session {
-                client: self
-                    .config
-                    .connect(NoTls)
-                    .map_err(|e| StoreError::Database(format!("connecting to {}: {e}", self.location)))?,
-                statements: Statements::default(),
-            },
-        };
-        Ok(Conn { pool: self, session: Some(session), reusable: true })
+        let deadline = Instant::now() + CHECKOUT_TIMEOUT;
+        let mut state = self.state();
+        loop {
+            if let Some(session) = state.idle.pop() {
+                if !session.client.is_closed() {
+                    return Ok(Conn { pool: self, session: Some(session), reusable: true });
+                }
+                // The server closed it while idle: its slot is free again.
+                state.open -= 1;
+                continue;
+            }
+            if state.open < self.max_open {
+                state.open += 1;
+                break;
+            }
+            let wait = deadline.saturating_duration_since(Instant::now());
+            if wait.is_zero() {
+                return Err(StoreError::Database(format!(
+                    "all {} connections to {} stayed busy for {} s",
+                    self.max_open,
+                    self.location,
+                    CHECKOUT_TIMEOUT.as_secs()
+                )));
+            }
+            state = self.returned.wait_timeout(state, wait).unwrap_or_else(|p| p.into_inner()).0;
+        }
+        drop(state);
+        // Connect outside the lock: other callers may take idle connections meanwhile.
+        match self.config.connect(NoTls) {
+            Ok(client) => Ok(Conn {
+                pool: self,
+                session: Some(Session { client, statements: Statements::default() }),
+                reusable: true,
+            }),
+            Err(e) => {
+                self.release_slot();
+                Err(StoreError::Database(format!("connecting to {}: {e}", self.location)))
+            }
+        }
+    }
+
+    /// A connection was closed or never opened: one more may be.
+    fn release_slot(&self) {
+        self.state().open -= 1;
+        self.returned.notify_one();
     }
 }
 
@@ -132,10 +197,11 @@ impl Drop for Conn<'_> {
         // rolled back by its own drop, so an open connection is clean to reuse unless that
         // rollback failed.
         if self.reusable && !session.client.is_closed() {
-            let mut idle = self.pool.idle.lock().unwrap_or_else(|p| p.into_inner());
-            if idle.len() < MAX_IDLE {
-                idle.push(session);
-            }
+            self.pool.state().idle.push(session);
+            self.pool.returned.notify_one();
+        } else {
+            drop(session);
+            self.pool.release_slot();
         }
     }
 }
@@ -271,6 +337,55 @@ mod tests {
         assert_eq!(prepared_on_server(&mut conn), 2);
         assert_eq!(conn.query_one_cached("SELECT $1::TEXT", &[&"y"]).unwrap().get::<_, String>(0), "y");
         assert_eq!(prepared_on_server(&mut conn), 2);
+    }
+
+    /// Many more callers at once than the pool holds (as on `ca-server`'s blocking pool): they
+    /// share at most `MAX_OPEN` connections instead of each opening (and closing) its own.
+    #[test]
+    fn concurrent_callers_share_a_bounded_set_of_connections() {
+        let cluster = PgCluster::start().unwrap();
+        let pool = pool(&cluster);
+        let backends = Mutex::new(std::collections::HashSet::new());
+        std::thread::scope(|s| {
+            for _ in 0..3 * MAX_OPEN {
+                s.spawn(|| {
+                    for _ in 0..5 {
+                        let mut conn = pool.get().unwrap();
+                        // Held a moment, so the callers overlap.
+                        let row = conn.query_one_cached("SELECT pg_backend_pid(), pg_sleep(0.002)::TEXT", &[]).unwrap();
+                        backends.lock().unwrap().insert(row.get::<_, i32>(0));
+                    }
+                });
+            }
+        });
+        let opened = backends.into_inner().unwrap().len();
+        assert!(opened <= MAX_OPEN, "{opened} connections opened for {} callers", 3 * MAX_OPEN);
+        let state = pool.state();
+        assert!(state.open <= MAX_OPEN && state.idle.len() == state.open, "every connection back and counted");
+    }
+
+    #[test]
+    fn a_caller_waits_for_a_connection_when_all_are_lent_out() {
+        let cluster = PgCluster::start().unwrap();
+        let db = cluster.create_database(None).unwrap();
+        let (config, location) =
+            crate::store::postgres::parse_url(&cluster.url(&db), Some(cluster.password())).unwrap();
+        let pool = Pool::with_max_open(config, location, 1);
+        let first = pool.get().unwrap();
+        let pid = |conn: &mut Conn<'_>| conn.query_one_cached("SELECT pg_backend_pid()", &[]).unwrap().get::<_, i32>(0);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut second = pool.get().unwrap();
+                tx.send(pid(&mut second)).unwrap();
+            });
+            // Not answered while the only connection is lent out.
+            assert!(rx.recv_timeout(Duration::from_millis(100)).is_err());
+            let mut first = first;
+            let first_pid = pid(&mut first);
+            drop(first);
+            assert_eq!(rx.recv().unwrap(), first_pid, "the same connection, handed over");
+        });
     }
 
     #[test]

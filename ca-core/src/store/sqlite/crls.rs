@@ -85,7 +85,7 @@ fn high_water(conn: &Connection, issuer: &str) -> Result<i64, StoreError> {
         .context("reading the revocation event position")
 }
 
-fn entry(serial: String, revoked_at: i64, reason: i64, invalidity: Option<i64>) -> Result<RevokedEntry, StoreError> {
+fn entry(serial: &str, revoked_at: i64, reason: i64, invalidity: Option<i64>) -> Result<RevokedEntry, StoreError> {
     let serial: SerialNumber =
         serial.parse().map_err(|e| StoreError::Corrupt(format!("certificates row {serial}: serial: {e}")))?;
     let reason = u8::try_from(reason)
@@ -100,6 +100,17 @@ fn entry(serial: String, revoked_at: i64, reason: i64, invalidity: Option<i64>) 
     })
 }
 
+/// Every revoked certificate of issuer `?1` in partition `?2`: read from the covering index
+/// `certificates_revoked_list` alone (migration 9), never the table rows with their DER.
+pub(super) const REVOKED_LIST: &str = "SELECT serial, revoked_at, revocation_reason, invalidity_date FROM certificates
+     WHERE status = 'revoked' AND issuer = ?1 AND crl_partition IS ?2";
+
+/// Mark the revocations up to position `?4` as first published in CRL `?1`: through the small
+/// index `certificates_unpublished` (migration 9), only the revocations new since the last CRL.
+pub(super) const MARK_PUBLISHED: &str = "UPDATE certificates SET first_crl_number = ?1
+     WHERE status = 'revoked' AND issuer = ?2 AND crl_partition IS ?3
+       AND first_crl_number IS NULL AND revocation_seq <= ?4";
+
 pub(super) fn revoked_snapshot(
     conn: &mut Connection,
     issuer: &str,
@@ -110,16 +121,14 @@ pub(super) fn revoked_snapshot(
     let tx = conn.transaction().context("starting a read transaction")?;
     let position = high_water(&tx, issuer)?;
     {
-        let mut stmt = tx
-            .prepare_cached(
-                "SELECT serial, revoked_at, revocation_reason, invalidity_date FROM certificates
-                 WHERE status = 'revoked' AND issuer = ?1 AND crl_partition IS ?2",
-            )
-            .context("preparing the revoked list")?;
+        let mut stmt = tx.prepare_cached(REVOKED_LIST).context("preparing the revoked list")?;
         let mut rows = stmt.query(params![issuer, partition]).context("reading revoked certificates")?;
         while let Some(row) = rows.next().context("reading revoked certificates")? {
-            let (serial, at, reason, invalidity): (String, i64, i64, Option<i64>) =
-                (row.get(0), row.get(1), row.get(2), row.get(3)).try_into_tuple().context("decoding a revoked row")?;
+            // The serial is borrowed from the row: no String per entry.
+            let decode = || -> rusqlite::Result<(&str, i64, i64, Option<i64>)> {
+                Ok((row.get_ref(0)?.as_str()?, row.get(1)?, row.get(2)?, row.get(3)?))
+            };
+            let (serial, at, reason, invalidity) = decode().context("decoding a revoked row")?;
             sink(entry(serial, at, reason, invalidity)?)?;
         }
     }
@@ -153,10 +162,10 @@ pub(super) fn revocation_changes(
             let e = if status == "revoked" {
                 let at: i64 = row.get(2).context("decoding a change")?;
                 let reason: i64 = row.get(3).context("decoding a change")?;
-                entry(serial, at, reason, row.get(4).context("decoding a change")?)?
+                entry(&serial, at, reason, row.get(4).context("decoding a change")?)?
             } else {
                 // Released since the base CRL: removeFromCRL, dated at the release.
-                entry(serial, last_event, i64::from(RevocationReason::RemoveFromCrl.code()), None)?
+                entry(&serial, last_event, i64::from(RevocationReason::RemoveFromCrl.code()), None)?
             };
             sink(e)?;
         }
@@ -192,13 +201,9 @@ pub(super) fn record_crl(conn: &mut Connection, crl: &CrlRecord, audit: &AuditEv
         ])
     })
     .with_context(|| format!("recording CRL {}", crl.number))?;
-    tx.prepare_cached(
-        "UPDATE certificates SET first_crl_number = ?1
-         WHERE status = 'revoked' AND issuer = ?2 AND crl_partition IS ?3
-           AND first_crl_number IS NULL AND revocation_seq <= ?4",
-    )
-    .and_then(|mut s| s.execute(params![number, crl.issuer, crl.partition, crl.event_seq]))
-    .context("marking revocations published")?;
+    tx.prepare_cached(MARK_PUBLISHED)
+        .and_then(|mut s| s.execute(params![number, crl.issuer, crl.partition, crl.event_seq]))
+        .context("marking revocations published")?;
     let mut head = chain_head(&tx)?;
     append(&tx, &mut head, &now, audit)?;
     tx.commit().context("committing a CRL record")
@@ -235,19 +240,6 @@ pub(super) fn last_crl(
         })
     })
     .transpose()
-}
-
-/// `(a, b, c, d)` of results into a result of a tuple.
-trait TryIntoTuple<T> {
-    fn try_into_tuple(self) -> rusqlite::Result<T>;
-}
-
-impl<A, B, C, D> TryIntoTuple<(A, B, C, D)>
-    for (rusqlite::Result<A>, rusqlite::Result<B>, rusqlite::Result<C>, rusqlite::Result<D>)
-{
-    fn try_into_tuple(self) -> rusqlite::Result<(A, B, C, D)> {
-        Ok((self.0?, self.1?, self.2?, self.3?))
-    }
 }
 
 /// The latest notAfter among `issuer`'s certificates (a scan of them: run once per rollover).

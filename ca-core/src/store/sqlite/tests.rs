@@ -137,3 +137,23 @@ fn throughput_reserve_and_record_in_batches_of_1000() {
     println!("verified {} audit entries in {:.2?}", v.entries, started.elapsed());
     assert!(v.is_intact());
 }
+
+/// A full CRL reads the revoked list from the covering index alone: through the table, every
+/// entry cost a read of its row (with its DER), at national scale a scan of the whole file.
+#[test]
+fn the_revoked_list_and_the_published_mark_are_index_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ca.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let plan = |sql: &str| -> String {
+        let conn = raw(&path);
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let params = rusqlite::params_from_iter(std::iter::repeat_n(rusqlite::types::Null, stmt.parameter_count()));
+        let rows = stmt.query_map(params, |r| r.get::<_, String>(3)).unwrap();
+        rows.collect::<Result<Vec<_>, _>>().unwrap().join("; ")
+    };
+    let list = plan(crls::REVOKED_LIST);
+    assert!(list.contains("USING COVERING INDEX certificates_revoked_list"), "{list}");
+    let mark = plan(crls::MARK_PUBLISHED);
+    assert!(mark.contains("USING INDEX certificates_unpublished"), "{mark}");
+}
