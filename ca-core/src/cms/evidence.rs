@@ -199,8 +199,8 @@ impl<'c> Evidence<'c> {
         }
         let (leaf, cas, extra, ctx) = (self.leaf, self.cas, self.extra, self.ctx);
         let path = self.path.get_or_insert_with(|| {
-            let leaf = PkixCert::from_der(&leaf.parsed.der).ok()?;
-            Some(std::iter::once(Arc::new(leaf)).chain(cas.iter().cloned()).collect())
+            let leaf = leaf.engine()?;
+            Some(std::iter::once(leaf).chain(cas.iter().cloned()).collect())
         });
         let path = path.as_ref()?;
         let (anchors, certificates) = self
