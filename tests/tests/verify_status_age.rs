@@ -125,8 +125,11 @@ fn a_status_from_a_lagging_source_is_as_of_what_it_says() {
     let ca = TestCa::new_at(KeyAlgorithm::P256, KeyAlgorithm::P256, &clock);
     let h = issue(&ca, &clock, ProfileId::IndividualSign, 32, KeyAlgorithm::P256);
     let now = clock.now();
-    let trust =
-        cms::TrustStore::new(&[ca.root.certificate_der.clone()], &[ca.issuing.certificate_der.clone()]).unwrap();
+    let trust = cms::TrustStore::new(
+        std::slice::from_ref(&ca.root.certificate_der),
+        std::slice::from_ref(&ca.issuing.certificate_der),
+    )
+    .unwrap();
     let replica = LaggingSource(now - Duration::seconds(4));
     let signature = cms::sign(CONTENT, false, &h.key, &h.cert.der, &[], now).unwrap();
     let ctx = cms::VerifyContext {
