@@ -40,10 +40,48 @@ struct CrlFiles {
     cache: Mutex<CrlCache>,
 }
 
+/// What a scan of the CRL directories found, and how to tell that it is still current.
 #[derive(Default)]
 struct CrlCache {
-    /// File → (modification time, size, the CRL).
-    files: BTreeMap<PathBuf, (SystemTime, u64, Arc<PkixCrl>)>,
+    /// Directory → its modification time when it was listed, if the listing may be trusted
+    /// while that time is unchanged (see [`settled`]).
+    listed: BTreeMap<PathBuf, Option<SystemTime>>,
+    /// File → (its identity when read, the CRL), in directory order.
+    files: BTreeMap<PathBuf, (FileStamp, Arc<PkixCrl>)>,
+    /// Files named `*.crl` that are not CRLs, as they were when read (read again, and warned
+    /// about again, only when they change).
+    skipped: BTreeMap<PathBuf, FileStamp>,
+}
+
+/// What tells a file's content apart from the content read before: a file replaced by a
+/// rename (how CRLs are published) is another inode; one written in place has another time or
+/// size. `settled`: read long enough after its last change that a later change within the same
+/// timestamp tick is impossible (else the next look reads it again).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    modified: SystemTime,
+    len: u64,
+    inode: u64,
+    settled: bool,
+}
+
+/// File times come from a coarse kernel clock (a tick of up to ~10 ms): a change made in the
+/// same tick as the one seen may leave the time as it was. A time at least this far before
+/// the look is past that race.
+const RACY_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Whether a time `modified`, seen at `looked`, can no longer be repeated by a later change.
+fn settled(modified: SystemTime, looked: SystemTime) -> bool {
+    modified.checked_add(RACY_WINDOW).is_some_and(|m| m < looked)
+}
+
+fn stamp(meta: &std::fs::Metadata, looked: SystemTime) -> FileStamp {
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(meta);
+    #[cfg(not(unix))]
+    let inode = 0;
+    let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+    FileStamp { modified, len: meta.len(), inode, settled: settled(modified, looked) }
 }
 
 /// A signature that verified, with the signer's certificate and the signed content.
@@ -124,35 +162,69 @@ impl PortalTrust {
 }
 
 impl CrlFiles {
-    /// The CRLs in the CRL directories now: files read again when their time or size changed,
-    /// removed files forgotten. A file that is not a CRL is skipped with a warning.
+    /// The CRLs in the CRL directories now. A directory is listed again when its time changed
+    /// (a file added, removed or renamed into it) or was too recent to trust; every file known
+    /// is looked at (`stat`) and read again when it is another file or its time or size
+    /// changed. A file that is not a CRL is skipped with a warning. In the steady state this
+    /// is one `stat` per directory and per CRL file, and no parsing.
     fn current(&self) -> Vec<Arc<PkixCrl>> {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        let mut seen = BTreeMap::new();
+        let looked = SystemTime::now();
+        let mut listed = BTreeMap::new();
+        let mut paths = Vec::new();
         for dir in &self.dirs {
+            let Ok(meta) = std::fs::metadata(dir) else { continue };
+            let modified = meta.modified().ok();
+            let unchanged = match (cache.listed.get(dir), modified) {
+                (Some(Some(seen)), Some(now)) => *seen == now,
+                _ => false,
+            };
+            if unchanged {
+                let known = cache.files.keys().chain(cache.skipped.keys());
+                paths.extend(known.filter(|p| p.parent() == Some(dir.as_path())).cloned());
+                listed.insert(dir.clone(), modified);
+                continue;
+            }
             let Ok(entries) = std::fs::read_dir(dir) else { continue };
-            for path in entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "crl")) {
-                let Ok(meta) = std::fs::metadata(&path) else { continue };
-                let stamp = (meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.len());
-                if let Some((t, n, crl)) = cache.files.get(&path) {
-                    if (*t, *n) == stamp {
-                        seen.insert(path, (stamp.0, stamp.1, crl.clone()));
-                        continue;
-                    }
+            paths.extend(entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "crl")));
+            // Trusted next time only when no change can still hide behind the same time.
+            listed.insert(dir.clone(), modified.filter(|m| settled(*m, looked)));
+        }
+        let (mut seen, mut skipped) = (BTreeMap::new(), BTreeMap::new());
+        let same =
+            |before: &FileStamp, now: &FileStamp| before.settled && FileStamp { settled: true, ..*now } == *before;
+        for path in paths {
+            let Ok(meta) = std::fs::metadata(&path) else { continue };
+            let now = stamp(&meta, looked);
+            if let Some((before, crl)) = cache.files.get(&path) {
+                if same(before, &now) {
+                    seen.insert(path, (*before, crl.clone()));
+                    continue;
                 }
-                match std::fs::read(&path)
-                    .map_err(|e| e.to_string())
-                    .and_then(|der| PkixCrl::from_der(&der).map_err(|e| e.to_string()))
-                {
-                    Ok(crl) => {
-                        seen.insert(path, (stamp.0, stamp.1, Arc::new(crl)));
-                    }
-                    Err(e) => tracing::warn!(file = %path.display(), error = %e, "not a CRL; skipped"),
+            }
+            if let Some(before) = cache.skipped.get(&path) {
+                if same(before, &now) {
+                    skipped.insert(path, *before);
+                    continue;
+                }
+            }
+            match std::fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|der| PkixCrl::from_der(&der).map_err(|e| e.to_string()))
+            {
+                Ok(crl) => {
+                    seen.insert(path, (now, Arc::new(crl)));
+                }
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), error = %e, "not a CRL; skipped");
+                    skipped.insert(path, now);
                 }
             }
         }
+        cache.listed = listed;
+        cache.skipped = skipped;
         cache.files = seen;
-        cache.files.values().map(|(_, _, crl)| crl.clone()).collect()
+        cache.files.values().map(|(_, crl)| crl.clone()).collect()
     }
 }
 
@@ -192,6 +264,21 @@ impl PortalTrust {
             options: PathOptions::default(),
         };
         cms::verify(cms_bytes, None, &ctx).map_err(|e| PortalError::invalid("malformed-cms", e.to_string()))
+    }
+
+    /// Run `f` with a verification context at `now`: the portal's trust store and revocation
+    /// sources, revocation required, no relying-party requirements (what
+    /// [`ca_core::tsa::client::check_reply`] checks a time-stamping authority with).
+    pub fn with_context<T>(&self, now: OffsetDateTime, f: impl FnOnce(&VerifyContext<'_>) -> T) -> T {
+        let ctx = VerifyContext {
+            trust: &self.trust,
+            revocation: vec![&self.files, &self.fetched_crls, &self.ocsp],
+            now,
+            validation_time: Some(now),
+            requirements: Requirements::default(),
+            options: PathOptions::default(),
+        };
+        f(&ctx)
     }
 
     /// Verify a CMS SignedData at `now` (chain, revocation by the CRLs at hand, `requirements`):

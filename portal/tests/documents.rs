@@ -477,13 +477,13 @@ fn a_time_stamp_reply_for_another_request_is_refused() {
     // another nonce: refused.
     let stored = d.t.portal.store.document(first).unwrap().unwrap();
     let signature = portal::documents::timestamp::signature_value(&stored.cms).unwrap();
-    let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&signature).into();
     let reply = std::fs::read(d.t.dir.path().join("tsa").join("r0.tsr")).unwrap();
     let config = d.t.portal.documents.tsa.clone().unwrap();
     let client =
         portal::documents::timestamp::HttpTimeStamper::new(&config, d.t.portal.trust.clone(), d.t.clock.clone());
-    let err = client.check_reply(&reply, &digest, &[0x11; 8]).unwrap_err().to_string();
-    assert!(err.contains("does not echo our nonce"), "{err}");
+    let again = portal::documents::timestamp::request(&signature).unwrap();
+    let err = client.check_reply(&again, &reply).unwrap_err().to_string();
+    assert!(err.contains("nonce differs"), "{err}");
     // The TSA answers the next request with the reply to the previous one: a valid token of our
     // TSA, but over another signature and with another nonce.
     d.slot.replay_previous.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -491,4 +491,38 @@ fn a_time_stamp_reply_for_another_request_is_refused() {
     assert_eq!((status, body["error"].as_str()), (503, Some("unavailable")), "{body}");
     assert!(body["message"].as_str().unwrap().contains("messageImprint differs"), "{body}");
     assert_eq!(d.t.portal.store.documents_of(&iin(83), true).unwrap().len(), 1, "nothing more stored");
+}
+
+/// The portal's time stamps go through `ca_core::tsa::client` (request, then the reply checked:
+/// imprint, nonce, a time-stamping authority chaining to the portal's anchors); the token comes
+/// back with the TSA certificate it was verified with — from `openssl ts -reply` and from the
+/// product's own TSA alike.
+#[test]
+fn a_time_stamp_comes_with_the_tsa_certificate_from_openssl_and_from_our_own_tsa() {
+    use portal::documents::timestamp::{HttpTimeStamper, TimeStamper};
+    let d = DocsPortal::start(|_| {});
+    let config = d.t.portal.documents.tsa.clone().unwrap();
+    let stamper = HttpTimeStamper::new(&config, d.t.portal.trust.clone(), d.t.clock.clone());
+    let token = stamper.stamp(b"a signature value").unwrap();
+    assert_eq!(token.tsa, "C=KZ,CN=TEST TSA");
+    assert_eq!(token.certificate, d.tsa.cert.der, "the openssl TSA's certificate");
+    let info = ca_core::cms::signature_values(&token.der).map(|v| v.len());
+    assert_eq!(info.unwrap(), 1, "a token with one signer");
+
+    let own = d.t.holder(
+        "own-tsa-2",
+        ca_core::profile::ProfileId::TimeStamping,
+        ca_core::identity::Subject::Service { common_name: "OWN TSA".into(), organisation: None },
+        vec![],
+    );
+    let authority = ca_core::tsa::TimeStampAuthority::new(
+        &own.cert.der,
+        std::sync::Arc::new(own.key),
+        d.t.clock.clone(),
+        ca_core::tsa::TsaSettings::default(),
+    )
+    .unwrap();
+    *d.slot.ours.lock().unwrap() = Some(std::sync::Arc::new(authority));
+    let token = stamper.stamp(b"another signature value").unwrap();
+    assert_eq!((token.tsa.as_str(), &token.certificate), ("C=KZ,CN=OWN TSA", &own.cert.der));
 }

@@ -112,6 +112,10 @@ fn ocsp_responses_sent_with_the_request_answer_for_a_foreign_ca() {
     let v = verify(std::slice::from_ref(&good));
     assert_eq!(v["valid"], true, "{v:#}");
     assert_eq!(v["revocation"]["source"], "OCSP", "{v}");
+    // How fresh the status is: the response's thisUpdate, made just now.
+    let as_of = v["revocation"]["as_of"].as_str().unwrap_or_else(|| panic!("as_of in {v}"));
+    let as_of = time::OffsetDateTime::parse(as_of, &time::format_description::well_known::Rfc3339).unwrap();
+    assert!(as_of <= SystemClock.now() && v["revocation"]["age_secs"].as_u64().is_some_and(|age| age < 60), "{v}");
     // The response's nextUpdate (ten minutes on) does not reach a validation time an hour on.
     let v = verify_at(std::slice::from_ref(&good), SystemClock.now() + Duration::hours(1));
     assert_eq!(v["valid"], false, "{v:#}");

@@ -104,8 +104,7 @@ pub(crate) fn check_certificate(
     ctx: &VerifyContext<'_>,
 ) -> CertificateCheck {
     let mut findings = Vec::new();
-    let mut revocation =
-        RevocationReport { state: RevocationState::NotChecked, source: None, reason: None, revoked_at: None };
+    let mut revocation = RevocationReport::not_checked();
     let outcome = ctx.trust.validate(leaf, extra, at, &ctx.options);
     for (reason, message) in outcome.problems {
         findings.push(Finding::new(reason, message));
@@ -126,10 +125,13 @@ pub(crate) fn check_certificate(
             .chain(cas.windows(2).map(|w| (&w[0].cert, &w[1].cert)))
             .collect();
         let policy = ctx.options.revocation;
-        let mut answers = match policy {
-            RevocationPolicy::None => links.iter().map(|_| None).collect(),
+        let (mut answers, answered_as_of) = match policy {
+            RevocationPolicy::None => (links.iter().map(|_| None).collect(), Vec::new()),
             _ => ask_sources(ctx, &links),
         };
+        if let Some(as_of) = answered_as_of.first().copied().flatten() {
+            revocation.as_of = Some(as_of);
+        }
         let fetched = match policy {
             RevocationPolicy::None => Fetched::default(),
             _ => fetch_evidence(ctx, &links, &mut answers),
@@ -170,6 +172,7 @@ pub(crate) fn check_certificate(
             }
         }
     }
+    revocation.age_secs = revocation.as_of.map(|t| u64::try_from((ctx.now - t).whole_seconds()).unwrap_or(0));
     for (reason, message) in requirement_problems(&ctx.requirements, &leaf.report.identity) {
         findings.push(Finding::new(reason, message));
     }
@@ -263,16 +266,18 @@ fn evidence_revocation(
 ) -> (RevocationState, Vec<(Reason, String)>) {
     let what = &what();
     match status {
-        Ok(CertificateStatus::Good { source }) => {
+        Ok(CertificateStatus::Good { source, as_of }) => {
             if is_leaf {
                 report.source = Some(source);
+                report.as_of = as_of;
             }
             (RevocationState::Good, Vec::new())
         }
-        Ok(CertificateStatus::RevokedLater { source, revoked_at, reason }) => {
+        Ok(CertificateStatus::RevokedLater { source, revoked_at, reason, as_of }) => {
             if is_leaf {
                 report.source = Some(source);
                 report.revoked_at = Some(revoked_at);
+                report.as_of = as_of;
             }
             let named = reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
             let mut found = vec![(

@@ -8,7 +8,7 @@
 //! the path's links is asked afterwards from the verifier's revocation sources. On top of the
 //! engine, this module checks the trust anchor's own validity.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use time::OffsetDateTime;
 use x509_cert::Certificate;
@@ -46,6 +46,10 @@ pub(crate) struct KnownCertificate {
     pub fingerprint: Fingerprint,
     /// Shared by every report on the certificate.
     pub report: Arc<CertificateReport>,
+    /// The certificate as the path engine reads it, made on first use (revocation by CRLs or
+    /// OCSP reads the path through the engine): a remembered signer is not parsed again per
+    /// request. `None`: the engine cannot read it.
+    engine: OnceLock<Option<Arc<PkixCert>>>,
 }
 
 impl KnownCertificate {
@@ -61,7 +65,12 @@ impl KnownCertificate {
             identity: CertificateIdentity::from_certificate(&parsed.cert),
             der: der.to_vec(),
         });
-        Ok(Self { fingerprint: fingerprint(&[der]), parsed, report })
+        Ok(Self { fingerprint: fingerprint(&[der]), parsed, report, engine: OnceLock::new() })
+    }
+
+    /// The certificate as the path engine reads it (parsed once per [`KnownCertificate`]).
+    pub fn engine(&self) -> Option<Arc<PkixCert>> {
+        self.engine.get_or_init(|| PkixCert::from_der(&self.parsed.der).ok().map(Arc::new)).clone()
     }
 }
 

@@ -15,24 +15,33 @@ use crate::pkix::{self, CertificateStatus, OcspResponse, PathFailure, PkixCert, 
 pub(super) type Answer<'s> = Option<(&'s str, Result<RevocationFacts, String>)>;
 
 /// Ask the revocation sources, in order, about every link of a path: each source gets the
-/// links no earlier source covered, all at once.
-pub(super) fn ask_sources<'s>(ctx: &VerifyContext<'s>, links: &[(&Certificate, &Certificate)]) -> Vec<Answer<'s>> {
+/// links no earlier source covered, all at once. With each answer, the time its source's data
+/// is complete up to (`ctx.now` unless the source says it lags).
+pub(super) fn ask_sources<'s>(
+    ctx: &VerifyContext<'s>,
+    links: &[(&Certificate, &Certificate)],
+) -> (Vec<Answer<'s>>, Vec<Option<OffsetDateTime>>) {
     let mut answers: Vec<Answer<'s>> = links.iter().map(|_| None).collect();
+    let mut as_of: Vec<Option<OffsetDateTime>> = links.iter().map(|_| None).collect();
     for source in &ctx.revocation {
         let pending: Vec<usize> = (0..links.len()).filter(|i| answers[*i].is_none()).collect();
         if pending.is_empty() {
             break;
         }
         let asked: Vec<_> = pending.iter().map(|i| links[*i]).collect();
-        for (i, answer) in pending.into_iter().zip(source.statuses(&asked)) {
+        let (statuses, complete_at) = source.statuses_as_of(&asked);
+        for (i, answer) in pending.into_iter().zip(statuses) {
             answers[i] = match answer {
                 Ok(None) => None,
-                Ok(Some(facts)) => Some((source.name(), Ok(facts))),
+                Ok(Some(facts)) => {
+                    as_of[i] = Some(complete_at.unwrap_or(ctx.now).min(ctx.now));
+                    Some((source.name(), Ok(facts)))
+                }
                 Err(e) => Some((source.name(), Err(e))),
             };
         }
     }
-    answers
+    (answers, as_of)
 }
 
 /// Revocation evidence the sources fetched.
@@ -199,8 +208,8 @@ impl<'c> Evidence<'c> {
         }
         let (leaf, cas, extra, ctx) = (self.leaf, self.cas, self.extra, self.ctx);
         let path = self.path.get_or_insert_with(|| {
-            let leaf = PkixCert::from_der(&leaf.parsed.der).ok()?;
-            Some(std::iter::once(Arc::new(leaf)).chain(cas.iter().cloned()).collect())
+            let leaf = leaf.engine()?;
+            Some(std::iter::once(leaf).chain(cas.iter().cloned()).collect())
         });
         let path = path.as_ref()?;
         let (anchors, certificates) = self

@@ -205,6 +205,28 @@ pub struct RevocationReport {
     pub reason: Option<RevocationReason>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
+    /// How fresh the status is: the time up to which the source's data is complete — the
+    /// verification's own time for a store read on the primary, a replica's replay point
+    /// (`states_as_of`), a CRL's thisUpdate (the delta's when one applied), an OCSP response's
+    /// thisUpdate. `None` when no status was had.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub as_of: Option<OffsetDateTime>,
+    /// Seconds from `as_of` to the verification's time (`now`, not the validation time).
+    pub age_secs: Option<u64>,
+}
+
+impl RevocationReport {
+    /// Nothing checked yet.
+    pub(crate) fn not_checked() -> Self {
+        Self {
+            state: RevocationState::NotChecked,
+            source: None,
+            reason: None,
+            revoked_at: None,
+            as_of: None,
+            age_secs: None,
+        }
+    }
 }
 
 /// Where a signer's validation time comes from.
@@ -307,12 +329,7 @@ impl SignerReport {
             path: PathReport::default(),
             user_constrained_policy_set: Arc::default(),
             profile_findings: Arc::default(),
-            revocation: RevocationReport {
-                state: RevocationState::NotChecked,
-                source: None,
-                reason: None,
-                revoked_at: None,
-            },
+            revocation: RevocationReport::not_checked(),
             signed_attributes_digest: None,
         }
     }

@@ -11,7 +11,7 @@ use x509_cert::Certificate;
 use crate::pkix::{OcspResponse, PkixCrl};
 use crate::revocation::RevocationReason;
 use crate::serial::SerialNumber;
-use crate::store::{CertificateState, CertificateStatus, Store};
+use crate::store::{CertificateState, CertificateStatus, StatusAsOf, Store};
 
 /// What a revocation source knows about one certificate *now*; the verifier compares it with
 /// the signing time.
@@ -41,6 +41,15 @@ pub trait RevocationSource: Send + Sync {
     /// source can answer them in one read.
     fn statuses(&self, links: &[(&Certificate, &Certificate)]) -> Vec<Result<Option<RevocationFacts>, String>> {
         links.iter().map(|(certificate, issuer)| self.status(certificate, issuer)).collect()
+    }
+
+    /// [`statuses`](Self::statuses) with how fresh they are: `Some(t)` when the source's data
+    /// is complete only up to `t` (a lagging replica), `None` when current when asked.
+    fn statuses_as_of(
+        &self,
+        links: &[(&Certificate, &Certificate)],
+    ) -> (Vec<Result<Option<RevocationFacts>, String>>, Option<OffsetDateTime>) {
+        (self.statuses(links), None)
     }
 
     /// CRLs this source fetched for `certificate` (the complete CRL of its distribution point
@@ -141,6 +150,15 @@ impl RevocationSource for StoreRevocationSource<'_> {
     }
 
     fn statuses(&self, links: &[(&Certificate, &Certificate)]) -> Vec<Result<Option<RevocationFacts>, String>> {
+        self.statuses_as_of(links).0
+    }
+
+    /// One read of the store with [`Store::states_as_of`]: from a replica, the time up to which
+    /// it holds every committed change.
+    fn statuses_as_of(
+        &self,
+        links: &[(&Certificate, &Certificate)],
+    ) -> (Vec<Result<Option<RevocationFacts>, String>>, Option<OffsetDateTime>) {
         let mut answers: Vec<Result<Option<RevocationFacts>, String>> = Vec::with_capacity(links.len());
         let mut lookups: Vec<(usize, SerialNumber)> = Vec::new();
         for (i, (certificate, issuer)) in links.iter().enumerate() {
@@ -153,21 +171,26 @@ impl RevocationSource for StoreRevocationSource<'_> {
             }
         }
         if lookups.is_empty() {
-            return answers;
+            return (answers, None);
         }
         let serials: Vec<SerialNumber> = lookups.iter().map(|(_, s)| s.clone()).collect();
-        match self.store.states(&serials) {
-            Ok(states) => {
+        match self.store.states_as_of(&serials) {
+            Ok((states, as_of)) => {
                 for ((i, serial), state) in lookups.iter().zip(states) {
                     answers[*i] = facts(serial, state);
                 }
+                let as_of = match as_of {
+                    StatusAsOf::Current => None,
+                    StatusAsOf::Replica(complete) => Some(complete),
+                };
+                (answers, as_of)
             }
             Err(e) => {
                 for (i, _) in &lookups {
                     answers[*i] = Err(e.to_string());
                 }
+                (answers, None)
             }
         }
-        answers
     }
 }

@@ -9,6 +9,8 @@
 //! signer's signature value. Anything less is reported and the token ignored: the signing time
 //! then stays the signer's claim. Tokens inside a token are not looked at.
 
+use std::sync::Arc;
+
 use const_oid::ObjectIdentifier;
 use der::{Decode, Encode};
 use time::OffsetDateTime;
@@ -16,7 +18,7 @@ use x509_cert::ext::pkix::ExtendedKeyUsage;
 use x509_cert::Certificate;
 use x509_tsp::TstInfo;
 
-use super::report::{Requirements, TimestampReport};
+use super::report::{CertificateReport, Requirements, TimestampReport};
 use super::verify::{Nesting, SignedCms};
 use super::{CmsError, Digest, VerifyContext};
 
@@ -48,7 +50,7 @@ fn check(token: &der::Any, signature: &[u8], ctx: &VerifyContext<'_>) -> Result<
         return Err((Some(time), "the token is for another signature (messageImprint differs)".into()));
     }
     let tsa = check_authority(&signed, time, ctx)?;
-    Ok((time, tsa))
+    Ok((time, tsa.subject.clone()))
 }
 
 /// A time-stamp token (DER ContentInfo) read as far as its TSTInfo and genTime; nothing checked.
@@ -75,7 +77,7 @@ pub(crate) fn check_authority(
     signed: &SignedCms,
     time: OffsetDateTime,
     ctx: &VerifyContext<'_>,
-) -> Result<String, Problem> {
+) -> Result<Arc<CertificateReport>, Problem> {
     let fail = |m: String| (Some(time), m);
     if signed.signer_count() != 1 {
         return Err(fail(format!("the token has {} signers, not one", signed.signer_count())));
@@ -104,7 +106,7 @@ pub(crate) fn check_authority(
     if !has_time_stamping(&certificate.der) {
         return Err(fail(format!("{} is not a time-stamping authority (no id-kp-timeStamping)", certificate.subject)));
     }
-    Ok(certificate.subject.clone())
+    Ok(certificate.clone())
 }
 
 /// The signature values of a SignedData's signers, in order: what a signature time stamp's

@@ -110,10 +110,14 @@ impl ValidationSettings {
 /// A status another source (our store, an OCSP response) gives for one certificate.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ExternalStatus {
-    Good,
+    /// `as_of`: the time the status is known to be current at (an OCSP response's thisUpdate).
+    Good {
+        as_of: Option<OffsetDateTime>,
+    },
     Revoked {
         revoked_at: OffsetDateTime,
         reason: Option<String>,
+        as_of: Option<OffsetDateTime>,
     },
     /// The source is responsible for the certificate but does not know it.
     Unknown,
@@ -202,6 +206,10 @@ impl std::fmt::Display for PathFailure {
 pub enum CertificateStatus {
     Good {
         source: String,
+        /// How fresh the status is: the thisUpdate of the OCSP response, or of the CRLs that
+        /// decided (the oldest of them; a delta CRL's when one was applied).
+        #[serde(with = "time::serde::rfc3339::option")]
+        as_of: Option<OffsetDateTime>,
     },
     /// Revoked after the validation time.
     RevokedLater {
@@ -210,11 +218,11 @@ pub enum CertificateStatus {
         revoked_at: OffsetDateTime,
         /// The CRL's reasonCode (`KeyCompromise`, `Superseded` …) or the source's reason.
         reason: Option<String>,
+        #[serde(with = "time::serde::rfc3339::option")]
+        as_of: Option<OffsetDateTime>,
     },
     /// No status could be had (revocation policy `prefer`), or none was asked (`none`).
-    NotChecked {
-        why: String,
-    },
+    NotChecked { why: String },
 }
 
 /// A path that validated.

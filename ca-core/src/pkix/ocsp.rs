@@ -166,11 +166,15 @@ impl StatusSource for OcspResponses<'_> {
             }
             for single in singles {
                 match &single.cert_status {
-                    CertStatus::Good(_) => return Some(Ok(("OCSP".into(), ExternalStatus::Good))),
+                    CertStatus::Good(_) => {
+                        let good = ExternalStatus::Good { as_of: Some(offset(&single.this_update)) };
+                        return Some(Ok(("OCSP".into(), good)));
+                    }
                     CertStatus::Revoked(info) => {
                         let revoked = ExternalStatus::Revoked {
                             revoked_at: offset(&info.revocation_time),
                             reason: info.revocation_reason.map(|r| format!("{r:?}")),
+                            as_of: Some(offset(&single.this_update)),
                         };
                         return Some(Ok(("OCSP".into(), revoked)));
                     }

@@ -62,6 +62,9 @@ pub struct Stamp {
     pub policy: ObjectIdentifier,
     /// The authority's certificate subject.
     pub tsa: String,
+    /// The authority's certificate (DER), as the token carried it or the trust store knew it:
+    /// what a relying party keeps to check the token later.
+    pub certificate: Vec<u8>,
 }
 
 /// The reply does not give a time stamp for the request.
@@ -145,5 +148,12 @@ pub fn check_reply(request: &StampRequest, reply: &[u8], ctx: &VerifyContext<'_>
         return Err(ClientError::Mismatch(format!("policy {} instead of the one asked for", info.policy)));
     }
     let tsa = check_authority(&signed, gen_time, ctx).map_err(|(_, m)| ClientError::Untrusted(m))?;
-    Ok(Stamp { token, gen_time, serial: info.serial_number.as_bytes().to_vec(), policy: info.policy, tsa })
+    Ok(Stamp {
+        token,
+        gen_time,
+        serial: info.serial_number.as_bytes().to_vec(),
+        policy: info.policy,
+        tsa: tsa.subject.clone(),
+        certificate: tsa.der.clone(),
+    })
 }

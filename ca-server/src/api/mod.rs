@@ -355,7 +355,9 @@ fn openapi_base() -> serde_json::Value {
             "Revocation": { "type": "object", "properties": {
                 "state": { "type": "string", "enum": ["good", "revoked", "revoked-later", "unknown", "unavailable", "not-checked"] },
                 "source": { "type": "string", "nullable": true }, "reason": { "type": "string", "nullable": true },
-                "revoked_at": { "type": "string", "format": "date-time", "nullable": true } } },
+                "revoked_at": { "type": "string", "format": "date-time", "nullable": true },
+                "as_of": { "type": "string", "format": "date-time", "nullable": true, "description": "How fresh the status is: the time up to which its source's data is complete (the verification's time for the CA's store, a read replica's replay point, the CRL's thisUpdate — the delta CRL's when one applied —, the OCSP response's thisUpdate); null without a status" },
+                "age_secs": { "type": "integer", "minimum": 0, "nullable": true, "description": "Seconds from as_of to the time of the verification" } } },
             "SignerCertificate": { "type": "object", "properties": {
                 "serial": { "type": "string" }, "subject": { "type": "string" }, "issuer": { "type": "string" },
                 "not_before": { "type": "string", "format": "date-time" }, "not_after": { "type": "string", "format": "date-time" },

@@ -4,33 +4,34 @@
 //! proves when it existed, and stays verifiable after the authority's certificate expires.
 //!
 //! [`TimeStamper`] is the boundary; [`HttpTimeStamper`] speaks RFC 3161 over HTTP
-//! (`application/timestamp-query` → `application/timestamp-reply`) and checks what comes back:
-//! status granted, the token's signature by a trusted TSA certificate with id-kp-timeStamping
-//! (optionally one of the pinned ones), our message imprint, our nonce, and a genTime near the
-//! portal's clock.
+//! (`application/timestamp-query` → `application/timestamp-reply`) through
+//! [`ca_core::tsa::client`], the product's one relying-party side of RFC 3161: the request (our
+//! imprint, a random nonce, certReq) and the check of the reply — status granted, our imprint,
+//! our nonce, one signer that is a time-stamping authority (id-kp-timeStamping) chaining to the
+//! portal's trust anchors, valid and unrevoked at genTime by the portal's revocation sources.
+//! On top of it the portal checks its own policy: optionally one of the pinned TSA
+//! certificates, and a genTime near the portal's clock. The TSA certificate comes back with the
+//! token.
 
 use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ca_core::clock::Clock;
-use ca_core::cms::{has_time_stamping, Requirements, ID_CT_TST_INFO, SIGNATURE_TIME_STAMP_TOKEN};
+use ca_core::cms::Digest as CmsDigest;
+use ca_core::tsa::client::{self, ClientError, RequestOptions, StampRequest};
 use cms::content_info::ContentInfo;
 use cms::signed_data::{SignedData, SignerInfos};
-use der::asn1::{Int, OctetString, SetOfVec};
+use der::asn1::SetOfVec;
 use der::{Any, Decode, Encode};
-use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use x509_cert::attr::Attribute;
-use x509_cert::spki::AlgorithmIdentifierOwned;
-use x509_tsp::{MessageImprint, TimeStampReq, TimeStampResp, TspVersion, TstInfo};
 
 use super::config::TsaConfig;
 use crate::trust::PortalTrust;
+use ca_core::cms::SIGNATURE_TIME_STAMP_TOKEN;
 
-/// id-sha256
-const ID_SHA256: der::oid::ObjectIdentifier = der::oid::ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
 /// id-signedData
 const ID_SIGNED_DATA: der::oid::ObjectIdentifier = der::oid::ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
 /// Largest reply read.
@@ -46,6 +47,8 @@ pub struct TimeStampToken {
     pub gen_time: OffsetDateTime,
     /// The TSA certificate's subject.
     pub tsa: String,
+    /// The TSA certificate (DER) the token was verified with.
+    pub certificate: Vec<u8>,
 }
 
 /// Getting a time stamp failed; nothing was stored.
@@ -83,42 +86,21 @@ impl HttpTimeStamper {
     }
 }
 
-/// A request for the SHA-256 `digest` with `nonce`, asking for the TSA's certificate.
-pub fn request(digest: &[u8; 32], nonce: &[u8; 8]) -> Result<Vec<u8>, TimestampError> {
-    let bad = |e: der::Error| TimestampError::BadReply(format!("encoding the request: {e}"));
-    let req = TimeStampReq {
-        version: TspVersion::V1,
-        message_imprint: MessageImprint {
-            hash_algorithm: AlgorithmIdentifierOwned { oid: ID_SHA256, parameters: None },
-            hashed_message: OctetString::new(digest.as_slice()).map_err(bad)?,
-        },
-        req_policy: None,
-        nonce: Some(Int::new(nonce).map_err(bad)?),
-        cert_req: true,
-        extensions: None,
-    };
-    req.to_der().map_err(bad)
-}
-
-fn random_nonce() -> Result<[u8; 8], TimestampError> {
-    let mut nonce = [0u8; 8];
-    OsRng.try_fill_bytes(&mut nonce).map_err(|e| TimestampError::Unreachable(format!("random: {e}")))?;
-    // A positive INTEGER in its minimal form: top bit clear, first byte not zero.
-    nonce[0] = (nonce[0] & 0x7f) | 0x01;
-    Ok(nonce)
+/// The request for the SHA-256 of `message`: a random nonce, the TSA's certificate asked for.
+pub fn request(message: &[u8]) -> Result<StampRequest, TimestampError> {
+    client::request_for_data(CmsDigest::Sha256, message, &RequestOptions::default())
+        .map_err(|e| TimestampError::Unreachable(format!("making the request: {e}")))
 }
 
 impl TimeStamper for HttpTimeStamper {
     fn stamp(&self, message: &[u8]) -> Result<TimeStampToken, TimestampError> {
-        let digest: [u8; 32] = Sha256::digest(message).into();
-        let nonce = random_nonce()?;
-        let query = request(&digest, &nonce)?;
+        let request = request(message)?;
         let response = match self
             .agent
             .post(&self.url)
             .set("Content-Type", "application/timestamp-query")
             .set("Accept", "application/timestamp-reply")
-            .send_bytes(&query)
+            .send_bytes(request.der())
         {
             Ok(r) => r,
             Err(ureq::Error::Status(status, _)) => return Err(TimestampError::Refused(format!("HTTP {status}"))),
@@ -133,63 +115,33 @@ impl TimeStamper for HttpTimeStamper {
             .take(MAX_REPLY)
             .read_to_end(&mut reply)
             .map_err(|e| TimestampError::Unreachable(e.to_string()))?;
-        self.check_reply(&reply, &digest, &nonce)
+        self.check_reply(&request, &reply)
     }
 }
 
 impl HttpTimeStamper {
-    /// Check a reply to our request for `digest` with `nonce`; the token.
-    pub fn check_reply(
-        &self,
-        reply: &[u8],
-        digest: &[u8; 32],
-        nonce: &[u8; 8],
-    ) -> Result<TimeStampToken, TimestampError> {
-        let bad = |m: String| TimestampError::BadReply(m);
-        let resp = TimeStampResp::from_der(reply).map_err(|e| bad(format!("not a TimeStampResp: {e}")))?;
-        let status = resp.status.status as u8;
-        if status > 1 {
-            let text = resp
-                .status
-                .status_string
-                .as_ref()
-                .map(|s| s.iter().map(|t| t.as_str().to_owned()).collect::<Vec<_>>().join("; "))
-                .unwrap_or_default();
-            return Err(TimestampError::Refused(format!("status {status} {text}")));
-        }
-        let token = resp.time_stamp_token.ok_or_else(|| bad("granted without a token".into()))?;
-        let der = token.to_der().map_err(|e| bad(e.to_string()))?;
+    /// Check a reply to `request` ([`ca_core::tsa::client::check_reply`] with the portal's
+    /// trust and revocation sources), then the portal's pins and clock; the token.
+    pub fn check_reply(&self, request: &StampRequest, reply: &[u8]) -> Result<TimeStampToken, TimestampError> {
+        let bad = TimestampError::BadReply;
         let now = self.clock.now();
-        let verified = self
-            .trust
-            .verify(&der, None, Requirements::default(), now)
-            .map_err(|e| bad(format!("the token's signature: {e}")))?;
-        let signer = &verified.signer;
-        if !has_time_stamping(&signer.der) {
-            return Err(bad(format!("{} is not a time-stamping authority (no id-kp-timeStamping)", signer.subject)));
+        let stamp =
+            self.trust.with_context(now, |ctx| client::check_reply(request, reply, ctx)).map_err(|e| match e {
+                ClientError::Refused { .. } => TimestampError::Refused(e.to_string()),
+                other => bad(other.to_string()),
+            })?;
+        if !self.pins.is_empty() && !self.pins.contains(&hex::encode(Sha256::digest(&stamp.certificate))) {
+            return Err(bad(format!("{} is not a configured time-stamping authority", stamp.tsa)));
         }
-        if !self.pins.is_empty() && !self.pins.contains(&hex::encode(Sha256::digest(&signer.der))) {
-            return Err(bad(format!("{} is not a configured time-stamping authority", signer.subject)));
+        if (stamp.gen_time - now).abs() > CLOCK_SKEW {
+            return Err(bad(format!("genTime {} is too far from the portal's clock ({now})", stamp.gen_time)));
         }
-        let signed: SignedData = token.content.decode_as().map_err(|e| bad(e.to_string()))?;
-        if signed.encap_content_info.econtent_type != ID_CT_TST_INFO {
-            return Err(bad("the token's content is not a TSTInfo".into()));
-        }
-        let content = verified.content.ok_or_else(|| bad("the token carries no TSTInfo".into()))?;
-        let info = TstInfo::from_der(&content).map_err(|e| bad(format!("unreadable TSTInfo: {e}")))?;
-        let imprint = &info.message_imprint;
-        if imprint.hash_algorithm.oid != ID_SHA256 || imprint.hashed_message.as_bytes() != digest {
-            return Err(bad("the token is for another message (messageImprint differs)".into()));
-        }
-        if info.nonce.as_ref().map(|n| n.as_bytes()) != Some(nonce.as_slice()) {
-            return Err(bad("the token does not echo our nonce".into()));
-        }
-        let gen_time = OffsetDateTime::from_unix_timestamp(info.gen_time.to_unix_duration().as_secs() as i64)
-            .map_err(|e| bad(format!("genTime: {e}")))?;
-        if (gen_time - now).abs() > CLOCK_SKEW {
-            return Err(bad(format!("genTime {gen_time} is too far from the portal's clock ({now})")));
-        }
-        Ok(TimeStampToken { der, gen_time, tsa: signer.subject.clone() })
+        Ok(TimeStampToken {
+            der: stamp.token,
+            gen_time: stamp.gen_time,
+            tsa: stamp.tsa,
+            certificate: stamp.certificate,
+        })
     }
 }
 

@@ -209,30 +209,32 @@ impl TestPortal {
 
     /// Publish the root's and the issuing CA's CRLs, the latter revoking `revoked`.
     pub fn publish_crls(&self, revoked: &[&SerialNumber]) {
+        std::fs::write(self.crl_dir.join("root.crl"), self.crl(&self.ca.root, &[])).unwrap();
+        std::fs::write(self.crl_dir.join("nca.crl"), self.crl(&self.ca.issuing, revoked)).unwrap();
+    }
+
+    /// A CRL of `authority` listing `revoked` (keyCompromise), the next CRL number, issued a
+    /// minute ago for 30 days.
+    pub fn crl(&self, authority: &ca_core::issuer::CertificateAuthority, revoked: &[&SerialNumber]) -> Vec<u8> {
         let n = u64::from(self.counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
         let this = self.clock.now() - Duration::minutes(1);
-        let next = this + Duration::days(30);
-        let crl = |authority: &ca_core::issuer::CertificateAuthority, revoked: &[&SerialNumber]| {
-            let params = crl::CrlParams {
-                issuer: authority.subject().clone(),
-                authority_key_id: authority.key_id().to_vec(),
-                crl_number: n,
-                this_update: this,
-                next_update: next,
-                delta_base: None,
-                issuing_distribution_point: None,
-                freshest_crl: None,
-            };
-            let entries = revoked.iter().map(|s| crl::CrlEntry {
-                serial: s.as_bytes(),
-                revoked_at: this,
-                reason: Some(ca_core::revocation::RevocationReason::KeyCompromise),
-                invalidity_date: None,
-            });
-            crl::build_crl(&params, entries, authority.signer()).unwrap()
+        let params = crl::CrlParams {
+            issuer: authority.subject().clone(),
+            authority_key_id: authority.key_id().to_vec(),
+            crl_number: n,
+            this_update: this,
+            next_update: this + Duration::days(30),
+            delta_base: None,
+            issuing_distribution_point: None,
+            freshest_crl: None,
         };
-        std::fs::write(self.crl_dir.join("root.crl"), crl(&self.ca.root, &[])).unwrap();
-        std::fs::write(self.crl_dir.join("nca.crl"), crl(&self.ca.issuing, revoked)).unwrap();
+        let entries = revoked.iter().map(|s| crl::CrlEntry {
+            serial: s.as_bytes(),
+            revoked_at: this,
+            reason: Some(ca_core::revocation::RevocationReason::KeyCompromise),
+            invalidity_date: None,
+        });
+        crl::build_crl(&params, entries, authority.signer()).unwrap()
     }
 
     pub fn holder(&self, name: &str, profile: ProfileId, subject: Subject, roles: Vec<Role>) -> Holder {

@@ -182,6 +182,11 @@ impl PkixCrl {
     /// status at `at` too (it lists every revocation up to its thisUpdate, with the date): how
     /// a signature made last week is checked against today's CRL, its later revocations told
     /// apart by their dates. §6.3.3(a) itself asks nothing of thisUpdate.
+    /// thisUpdate: the CRL states the revocations known up to this time.
+    pub fn this_update(&self) -> OffsetDateTime {
+        to_offset(&self.crl.tbs_cert_list.this_update)
+    }
+
     fn current_at(&self, at: OffsetDateTime) -> bool {
         let list = &self.crl.tbs_cert_list;
         list.next_update.as_ref().is_none_or(|n| at <= to_offset(n))

@@ -100,8 +100,15 @@ fn in_scope(crl: &PkixCrl, dp: &DistributionPoint, cert: &PkixCert) -> bool {
 
 /// The status a CRL (with its delta) gives.
 enum CrlVerdict {
-    Revoked { at: OffsetDateTime, reason: Option<CrlReason> },
-    NotRevoked,
+    Revoked {
+        at: OffsetDateTime,
+        reason: Option<CrlReason>,
+        as_of: OffsetDateTime,
+    },
+    /// `as_of`: the oldest thisUpdate of the CRLs that decided (a delta's when applied).
+    NotRevoked {
+        as_of: Option<OffsetDateTime>,
+    },
 }
 
 impl Validator<'_, '_> {
@@ -115,18 +122,19 @@ impl Validator<'_, '_> {
         let cert = &path.certificates[k];
         let issuer = &path.certificates[k + 1];
         let at = self.settings.time;
-        let revoked = |source: &str, revoked_at: OffsetDateTime, reason: Option<String>| {
-            if revoked_at <= at {
-                let reason = reason.map(|r| format!(" ({r})")).unwrap_or_default();
-                Err(PathFailure::new(
-                    FailureKind::Revoked,
-                    Some(cert),
-                    format!("revoked{reason} at {revoked_at} ({source})"),
-                ))
-            } else {
-                Ok(CertificateStatus::RevokedLater { source: source.to_owned(), revoked_at, reason })
-            }
-        };
+        let revoked =
+            |source: &str, revoked_at: OffsetDateTime, reason: Option<String>, as_of: Option<OffsetDateTime>| {
+                if revoked_at <= at {
+                    let reason = reason.map(|r| format!(" ({r})")).unwrap_or_default();
+                    Err(PathFailure::new(
+                        FailureKind::Revoked,
+                        Some(cert),
+                        format!("revoked{reason} at {revoked_at} ({source})"),
+                    ))
+                } else {
+                    Ok(CertificateStatus::RevokedLater { source: source.to_owned(), revoked_at, reason, as_of })
+                }
+            };
         // A delegated OCSP responder's certificate, checked by the CRLs at hand as if it stood
         // in the path in place of `cert` (same issuer, same path above it).
         let issued_status = |other: &Arc<PkixCert>| -> Result<(), String> {
@@ -140,8 +148,8 @@ impl Validator<'_, '_> {
                 notes: Vec::new(),
             };
             match self.crl_status(&sibling, 0, depth + 1) {
-                Ok(CrlVerdict::NotRevoked) => Ok(()),
-                Ok(CrlVerdict::Revoked { at: revoked_at, reason }) => {
+                Ok(CrlVerdict::NotRevoked { .. }) => Ok(()),
+                Ok(CrlVerdict::Revoked { at: revoked_at, reason, .. }) => {
                     let reason = reason.map(|r| format!(" ({r:?})")).unwrap_or_default();
                     Err(format!("revoked{reason} at {revoked_at}"))
                 }
@@ -151,9 +159,11 @@ impl Validator<'_, '_> {
         for source in &self.env.status {
             match source.status(cert, issuer, at, &issued_status) {
                 None => continue,
-                Some(Ok((name, ExternalStatus::Good))) => return Ok(CertificateStatus::Good { source: name }),
-                Some(Ok((name, ExternalStatus::Revoked { revoked_at, reason }))) => {
-                    return revoked(&name, revoked_at, reason)
+                Some(Ok((name, ExternalStatus::Good { as_of }))) => {
+                    return Ok(CertificateStatus::Good { source: name, as_of })
+                }
+                Some(Ok((name, ExternalStatus::Revoked { revoked_at, reason, as_of }))) => {
+                    return revoked(&name, revoked_at, reason, as_of)
                 }
                 Some(Ok((name, ExternalStatus::Unknown))) => {
                     return Err(PathFailure::new(
@@ -172,9 +182,9 @@ impl Validator<'_, '_> {
             }
         }
         match self.crl_status(path, k, depth) {
-            Ok(CrlVerdict::NotRevoked) => Ok(CertificateStatus::Good { source: "CRL".into() }),
-            Ok(CrlVerdict::Revoked { at: revoked_at, reason }) => {
-                revoked("CRL", revoked_at, reason.map(|r| format!("{r:?}")))
+            Ok(CrlVerdict::NotRevoked { as_of }) => Ok(CertificateStatus::Good { source: "CRL".into(), as_of }),
+            Ok(CrlVerdict::Revoked { at: revoked_at, reason, as_of }) => {
+                revoked("CRL", revoked_at, reason.map(|r| format!("{r:?}")), Some(as_of))
             }
             Err(why) => Err(PathFailure::new(
                 FailureKind::RevocationUnavailable,
@@ -192,6 +202,7 @@ impl Validator<'_, '_> {
         let dps: &[DistributionPoint] = cert.ext.crl_distribution_points.as_deref().unwrap_or(&default_dp);
         let mut reasons_mask: u16 = 0;
         let mut why = String::from("no CRL in scope");
+        let mut as_of: Option<OffsetDateTime> = None;
         for dp in dps {
             for crl in self.env.crls.iter().filter(|c| !c.is_delta()) {
                 if reasons_mask == ALL_REASONS {
@@ -223,16 +234,19 @@ impl Validator<'_, '_> {
                     Some(e) => Some(e),
                     None => crl.entry_for(cert),
                 };
+                // What these CRLs state is complete up to the delta's thisUpdate, if one applies.
+                let stated = delta.as_ref().map_or_else(|| crl.this_update(), |d| d.this_update());
                 if let Some(e) = entry {
                     if e.reason != Some(CrlReason::RemoveFromCRL) {
-                        return Ok(CrlVerdict::Revoked { at: e.revoked_at, reason: e.reason });
+                        return Ok(CrlVerdict::Revoked { at: e.revoked_at, reason: e.reason, as_of: stated });
                     }
                 }
+                as_of = Some(as_of.map_or(stated, |a| a.min(stated)));
                 reasons_mask |= interim;
             }
         }
         if reasons_mask == ALL_REASONS {
-            Ok(CrlVerdict::NotRevoked)
+            Ok(CrlVerdict::NotRevoked { as_of })
         } else {
             Err(why)
         }
