@@ -40,7 +40,10 @@ fn start(n: u32) -> (TestPortal, tokio::runtime::Runtime) {
     signer_listener.set_nonblocking(true).unwrap();
     let signer_port = signer_listener.local_addr().unwrap().port();
     let t = TestPortal::start_with(|c| {
-        c.phone.sms = Some(SmsConfig { spool: Some(c.store.sqlite_file().unwrap().parent().unwrap().join("sms")), ..SmsConfig::default() });
+        c.phone.sms = Some(SmsConfig {
+            spool: Some(c.store.sqlite_file().unwrap().parent().unwrap().join("sms")),
+            ..SmsConfig::default()
+        });
         c.phone.send_from_serve = false;
         c.pages.signer_url = format!("ws://127.0.0.1:{signer_port}");
     });

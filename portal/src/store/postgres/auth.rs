@@ -9,8 +9,8 @@ use time::OffsetDateTime;
 use super::{begin, col, count, Context};
 use crate::store::decide::{self, GateStep};
 use crate::store::{
-    from_millis, millis, AttemptGate, FailedAttempt, LoginRecord, NewOtp, NewSession, OtpOutcome, QueuedMail, SessionInfo,
-    SessionLookup,
+    from_millis, millis, AttemptGate, FailedAttempt, LoginRecord, NewOtp, NewSession, OtpOutcome, QueuedMail,
+    SessionInfo, SessionLookup,
 };
 
 /// The gate of [`crate::store::PortalStore::begin_password_attempt`]: read, decide and count

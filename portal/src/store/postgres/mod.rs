@@ -48,8 +48,8 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use super::{
-    from_millis, millis, Account, AttemptGate, CounterOutcome, FailedAttempt, LoginRecord, NewAccount, NewOtp, NewSession,
-    OtpOutcome, PasswordChange, PortalStore, QueuedMail, SessionInfo, SessionLookup,
+    from_millis, millis, Account, AttemptGate, CounterOutcome, FailedAttempt, LoginRecord, NewAccount, NewOtp,
+    NewSession, OtpOutcome, PasswordChange, PortalStore, QueuedMail, SessionInfo, SessionLookup,
 };
 use crate::account::{AccountKind, AccountState, CreatedBy};
 
