@@ -6,6 +6,7 @@
 //! CRL/OCSP pages show the journal's verification and the last CRL.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use base64::Engine;
 use ca_core::clock::{Clock, FixedClock, SystemClock};
@@ -147,6 +148,26 @@ impl ca_core::ra::SignatureCheck for NoSignatures {
 /// A new-individual application of person `n` registered at `at`; presented at the counter
 /// (the operator's 20 minutes start) when `present`.
 fn application(store: &SqliteStore, n: u32, at: OffsetDateTime, present: bool) -> ApplicationNumber {
+    application_with(store, n, at, present, None)
+}
+
+/// The same with the applicant's own keys: certificate requests made by `openssl req` in `dir`.
+fn application_with_csrs(store: &SqliteStore, dir: &Path, n: u32, at: OffsetDateTime) -> ApplicationNumber {
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
+    let csrs = ca_core::ra::ApplicantCsrs {
+        auth: ca_tests::openssl_csr(dir, &format!("applicant-{n}-auth"), &ec),
+        sign: ca_tests::openssl_csr(dir, &format!("applicant-{n}-sign"), &ec),
+    };
+    application_with(store, n, at, true, Some(csrs))
+}
+
+fn application_with(
+    store: &SqliteStore,
+    n: u32,
+    at: OffsetDateTime,
+    present: bool,
+    csrs: Option<ca_core::ra::ApplicantCsrs>,
+) -> ApplicationNumber {
     let registry = StoreRegistry(store);
     let clock = FixedClock(at);
     let ra = ra(store, &registry, &clock);
@@ -160,7 +181,7 @@ fn application(store: &SqliteStore, n: u32, at: OffsetDateTime, present: bool) -
         signature: None,
         operator: None,
         email: None,
-        csrs: None,
+        csrs,
         roles: Vec::new(),
     };
     let number = ra.submit(&submission).unwrap().application().number.clone();
@@ -502,7 +523,7 @@ fn an_operator_works_the_queue_in_the_browser_signing_in_the_page() {
     signer.serve(&r.ca, &[&operator_auth, &operator_sign], base.clone());
     let now = SystemClock.now();
     let fresh = application(&r.ca.store, 23, now - Duration::minutes(1), true);
-    let late = application(&r.ca.store, 22, now - Duration::hours(1), true);
+    let late = application_with_csrs(&r.ca.store, r.ca.dir.path(), 22, now - Duration::hours(1));
     let target = holder(&r.ca, ProfileId::IndividualSign, 24, vec![]);
     crl_published_two_hours_ago(&r.ca.store);
 
@@ -542,12 +563,10 @@ fn an_operator_works_the_queue_in_the_browser_signing_in_the_page() {
     assert_eq!(state(&r.ca.store, &late), ApplicationState::Confirmed);
     check("application-confirmed");
 
-    // Carried out as the staff's `ca application issue` does (the worker takes repeat,
-    // revocation and State Corporation applications only); the page shows it issued.
-    let clock = SystemClock;
-    let registry = StoreRegistry(&r.ca.store);
-    let key = || SoftwareKey::generate(KeyAlgorithm::P256).unwrap().public_key().clone();
-    ra(&r.ca.store, &registry, &clock).issue(&late, &r.ca.issuer(&clock), key(), key(), "staff", &Nowhere).unwrap();
+    // The application came with the applicant's own keys (his CSRs): the worker issues it for
+    // them, and the page shows it issued.
+    let round = worker_round(&r);
+    assert_eq!(round.issued, vec![late.to_string()], "{round:?}");
     b.goto(&format!("{base}/console/applications/{late}"));
     b.wait_text("#application-state", "issued");
     assert_eq!(r.ca.store.application(&late).unwrap().unwrap().serials.len(), 2);

@@ -6,16 +6,18 @@
 //!    directory than the worker's is reported, for `ca application recover --p12-dir`);
 //! 2. carries out confirmed applications that need nobody at a counter: repeat issuance,
 //!    revocations (signed by the applicant, or confirmed by an operator at a counter), and new
-//!    applications a State Corporation operator confirmed (issued within a working day);
+//!    applications a State Corporation operator confirmed (issued within a working day), and
+//!    new applications that came with the applicant's own keys (his certificate requests);
 //! 3. publishes a delta CRL after revocations (at most every `delta_after_revocation`), a delta
 //!    on its own schedule, and a full CRL on its schedule;
 //! 4. delivers the due notices of the outbox.
 //!
 //! Several workers may run on one store: every application is claimed (`confirmed` →
 //! `issuing`/`revoking` in one `BEGIN IMMEDIATE` transaction) before anything is signed, so
-//! a worker that loses the race skips the job, and no job is done twice. New certificates on
-//! the applicant's computer (flow 1) and cards (flow 3) are not the worker's: they need the
-//! applicant's keys or the card at the counter.
+//! a worker that loses the race skips the job, and no job is done twice. New certificates
+//! are the worker's when the application carries the applicant's own keys (his certificate
+//! requests, sent with it); without them (keys made on the applicant's computer at issuance,
+//! flow 1) and for cards (flow 3) they need the applicant or the card at the counter.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -219,18 +221,19 @@ impl Worker<'_> {
     fn queue(&self, state: ApplicationState, every_kind: bool) -> Result<Vec<Application>, RaError> {
         use ApplicationKind as K;
         let query = ApplicationQuery { state: Some(state), ..Default::default() };
-        let mut list: Vec<Application> = self
-            .ra
-            .store
-            .applications(&query)?
-            .into_iter()
-            .filter(|a| {
-                every_kind
-                    || matches!(a.kind, K::Repeat | K::RevokeSigned | K::RevokeCounter)
-                    || (a.channel == super::Channel::StateCorporation
-                        && matches!(a.kind, K::NewIndividual | K::NewEmployee))
-            })
-            .collect();
+        let mut list = Vec::new();
+        for a in self.ra.store.applications(&query)? {
+            let the_workers = every_kind
+                || matches!(a.kind, K::Repeat | K::RevokeSigned | K::RevokeCounter)
+                || (matches!(a.kind, K::NewIndividual | K::NewEmployee)
+                    && (a.channel == super::Channel::StateCorporation
+                        // The applicant's own keys came with the application: nothing
+                        // is left that needs him or the counter.
+                        || !self.ra.store.application_keys(&a.number)?.is_empty()));
+            if the_workers {
+                list.push(a);
+            }
+        }
         list.reverse();
         list.truncate(self.settings.batch as usize);
         Ok(list)
