@@ -48,8 +48,8 @@ fn start_signer(
 }
 
 /// The PKCS#12 key store a holder's certificate was delivered in, as ca-signer loads it.
-fn pkcs12_key(t: &TestPortal, name: &str) -> KeyEntry {
-    keys::from_pkcs12(&t.dir.path().join(format!("{name}.p12")), &Zeroizing::new("pw".to_string())).unwrap()
+fn pkcs12_key(holder: &Holder) -> KeyEntry {
+    keys::from_pkcs12(&holder.p12, &Zeroizing::new("pw".to_string())).unwrap()
 }
 
 fn free_listener() -> std::net::TcpListener {
@@ -112,8 +112,8 @@ fn a_person_registers_logs_in_three_ways_is_locked_out_and_recovers_in_the_brows
     let t = portal_with_signer(&signer_listener);
     let n = 50;
     let iin = fixtures::person(n).iin.to_string();
-    let _auth: Holder = t.person_auth(n);
-    let _signer = start_signer(&t, signer_listener, vec![pkcs12_key(&t, &format!("auth{n}"))], Policy::Accept);
+    let auth: Holder = t.person_auth(n);
+    let _signer = start_signer(&t, signer_listener, vec![pkcs12_key(&auth)], Policy::Accept);
     let mut harness = Harness::new("pages_account");
     let b = harness.session("citizen");
     let base = format!("http://127.0.0.1:{}", t.port);
@@ -286,8 +286,7 @@ fn a_token_key_registers_and_logs_in_and_refusals_are_shown_in_words() {
     let refusing_url = format!("ws://127.0.0.1:{}", refusing.local_addr().unwrap().port());
     let t2 = TestPortal::start_with(move |c| c.pages.signer_url = refusing_url);
     let key = t2.person_auth(52);
-    drop(key);
-    let _refuser = start_signer(&t2, refusing, vec![pkcs12_key(&t2, "auth52")], Policy::Refuse);
+    let _refuser = start_signer(&t2, refusing, vec![pkcs12_key(&key)], Policy::Refuse);
     let other = harness.session("refuser");
     other.goto(&format!("http://127.0.0.1:{}/login?tab=eds", t2.port));
     other.click_text("Войти по ЭЦП");
@@ -313,8 +312,8 @@ fn a_legal_entity_registers_through_the_pages_and_logs_in_by_bin() {
     let org = fixtures::organisation(3);
     let head = fixtures::registry::head_of(3);
     let (iin, bin) = (fixtures::person(head).iin.to_string(), org.bin.to_string());
-    t.holder("head3", ProfileId::LegalAuth, fixtures::employee(head, 3), vec![Role::FirstHead]);
-    let _signer = start_signer(&t, signer_listener, vec![pkcs12_key(&t, "head3")], Policy::Accept);
+    let head_auth = t.holder("head3", ProfileId::LegalAuth, fixtures::employee(head, 3), vec![Role::FirstHead]);
+    let _signer = start_signer(&t, signer_listener, vec![pkcs12_key(&head_auth)], Policy::Accept);
     let mut harness = Harness::new("pages_account_legal");
     let b = harness.session("first-head");
     b.goto(&format!("http://127.0.0.1:{}/register", t.port));
