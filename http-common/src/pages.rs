@@ -264,6 +264,11 @@ async fn submitted_token(request: Request) -> Result<(Option<String>, Request), 
     Ok((token, Request::from_parts(parts, Body::from(bytes))))
 }
 
+/// The pages' generic client of the signing client (`ca-signer` or the national one): a
+/// `window.Signer` with `keyInfo` and `signBase64`, refusals written in words. One file for the
+/// portal's pages and ca-server's console, each serving it as `signer.js`.
+pub const SIGNER_JS: &str = include_str!("../static/signer.js");
+
 /// The middleware (`axum::middleware::from_fn_with_state(security, guard)`) described in the
 /// module documentation.
 pub async fn guard(State(security): State<Arc<PageSecurity>>, request: Request, next: Next) -> Response {

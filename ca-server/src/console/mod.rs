@@ -198,13 +198,13 @@ impl axum::extract::OptionalFromRequestParts<Arc<Services>> for ConsoleUser {
     }
 }
 
-/// The console's static files, compiled in. `signer.js` is the portal's generic client of the
-/// signing client (`portal/static/signer.js`), included from there so there is one copy.
+/// The console's static files, compiled in. `signer.js` is the pages' generic client of the
+/// signing client, shared with the portal ([`http_common::pages::SIGNER_JS`]).
 async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
     let (body, kind): (&'static str, &'static str) = match file.as_str() {
         "console.css" => (include_str!("../../static/console/console.css"), "text/css; charset=utf-8"),
         "console.js" => (include_str!("../../static/console/console.js"), "text/javascript; charset=utf-8"),
-        "signer.js" => (include_str!("../../../portal/static/signer.js"), "text/javascript; charset=utf-8"),
+        "signer.js" => (http_common::pages::SIGNER_JS, "text/javascript; charset=utf-8"),
         _ => return (StatusCode::NOT_FOUND, "not found").into_response(),
     };
     pages::asset(kind, body)

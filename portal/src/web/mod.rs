@@ -184,7 +184,7 @@ pub fn signed_out(mut response: Response) -> Response {
 async fn static_file(Path(name): Path<String>) -> Response {
     let (content_type, body) = match name.as_str() {
         "portal.css" => ("text/css; charset=utf-8", include_str!("../../static/portal.css")),
-        "signer.js" => ("text/javascript; charset=utf-8", include_str!("../../static/signer.js")),
+        "signer.js" => ("text/javascript; charset=utf-8", http_common::pages::SIGNER_JS),
         "account.js" => ("text/javascript; charset=utf-8", include_str!("../../static/account.js")),
         "phone-binding.js" => ("text/javascript; charset=utf-8", include_str!("../../static/phone-binding.js")),
         "access.js" => ("text/javascript; charset=utf-8", include_str!("../../static/access.js")),
