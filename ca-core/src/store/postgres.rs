@@ -30,7 +30,7 @@ mod audit;
 mod connect;
 mod crls;
 pub mod migrations;
-mod nonces;
+pub mod nonces;
 pub mod pool;
 mod ra;
 mod receipts;
