@@ -186,12 +186,9 @@ fn main() {
     let sqlite = SqliteStore::open(&db).unwrap();
     measure("SQLite", &sqlite, &ca, n);
 
-    let cluster = PgCluster::start().unwrap();
-    for setting in
-        ["ALTER SYSTEM SET fsync = on", "ALTER SYSTEM SET synchronous_commit = on", "SELECT pg_reload_conf()"]
-    {
-        cluster.psql("postgres", setting).unwrap();
-    }
+    // Durable as in production (the test cluster's defaults are not).
+    let cluster = PgCluster::start_with(fixtures::postgres::DURABLE).unwrap();
+    assert_eq!(cluster.psql("postgres", "SHOW fsync").unwrap(), "on");
     let database = cluster.create_database(None).unwrap();
     let pg = PostgresStore::connect(&cluster.url(&database), Some(cluster.password())).unwrap();
     let t = Instant::now();

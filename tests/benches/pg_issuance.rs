@@ -32,10 +32,9 @@ fn main() {
     let keys: Vec<_> =
         (0..64).map(|_| SoftwareKey::generate(KeyAlgorithm::P256).unwrap().public_key().clone()).collect();
     let ca = TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256);
-    let cluster = PgCluster::start().unwrap();
-    cluster.psql("postgres", "ALTER SYSTEM SET fsync = on").unwrap();
-    cluster.psql("postgres", "ALTER SYSTEM SET synchronous_commit = on").unwrap();
-    cluster.psql("postgres", "SELECT pg_reload_conf()").unwrap();
+    // Durable as in production (the test cluster's defaults are not).
+    let cluster = PgCluster::start_with(fixtures::postgres::DURABLE).unwrap();
+    assert_eq!(cluster.psql("postgres", "SHOW fsync").unwrap(), "on");
     let db = cluster.create_database(None).unwrap();
     let pg = PostgresStore::connect(&cluster.url(&db), Some(cluster.password())).unwrap();
     let clock = SystemClock;

@@ -3,9 +3,13 @@
 //!     cargo bench -p ca-tests --bench store_scale -- 1000000      # N certificates, N/10 revoked
 //!     SCALE_DIR=/big/disk cargo bench -p ca-tests --bench store_scale -- 10000000 5
 //!
-//! (arguments: N, seconds per rate measurement; `SCALE_DIR`: where the SQLite file goes, default
-//! the temporary directory; the PostgreSQL cluster is a throwaway one in the temporary directory
-//! with `fsync` and `synchronous_commit` on.) Both are deleted at the end.
+//! (arguments: N, seconds per rate measurement. Environment: `SCALE_DIR`, where the SQLite file
+//! goes, default the temporary directory; `SCALE_ONLY=sqlite` skips PostgreSQL; `SCALE_GO=FILE`
+//! loads both stores, then waits for FILE to exist before measuring — fill on a busy machine,
+//! measure on an idle one; `SCALE_KEEP=DIR` keeps the filled SQLite store in DIR and the next run
+//! of the same N uses it instead of filling again. The PostgreSQL cluster is a throwaway one in the temporary directory,
+//! durable as in production — `fsync`, `synchronous_commit`, `full_page_writes` on — with 2 GB of
+//! `shared_buffers`.) Both are deleted at the end.
 //!
 //! **Fill.** N real certificates: the national SIGN/AUTH profile, one IIN per two certificates,
 //! each signed by the issuing CA's P-256 key through the normal issuer (build, lint, sign) on
@@ -72,7 +76,9 @@ fn person(iin: Iin) -> Subject {
 /// The fill's issuer writes here instead of a database: reservations are accepted (serials are
 /// 20 random octets) and signed certificates kept for the bulk load.
 #[derive(Default)]
-struct Capture(Mutex<Vec<(Reservation, Option<Vec<u8>>)>>);
+/// Reservations, each with its certificate's DER and key digest once recorded.
+#[allow(clippy::type_complexity)]
+struct Capture(Mutex<Vec<(Reservation, Option<(Vec<u8>, [u8; 32])>)>>);
 
 fn not_a_database<T>() -> Result<T, StoreError> {
     Err(StoreError::Database("the fill's capturing store only takes reservations and records".into()))
@@ -84,10 +90,20 @@ impl Store for Capture {
         Ok(())
     }
     fn record_issued(&self, issued: &[Issued], _: &[AuditEvent]) -> Result<(), StoreError> {
+        // The key digest the store records with each certificate (what finds a certificate by
+        // key), computed here on the signing threads as `record_issued` does.
+        let digests: Vec<[u8; 32]> = issued
+            .iter()
+            .map(|cert| {
+                use der::{Decode, Encode};
+                let parsed = x509_cert::Certificate::from_der(&cert.der).expect("the issuer's DER");
+                ca_core::ra::csr_keys::spki_sha256(&parsed.tbs_certificate.subject_public_key_info.to_der().unwrap())
+            })
+            .collect();
         let mut rows = self.0.lock().unwrap();
-        for cert in issued {
+        for (cert, digest) in issued.iter().zip(digests) {
             let row = rows.iter_mut().rev().find(|(r, _)| r.serial == cert.serial).expect("reserved first");
-            row.1 = Some(cert.der.clone());
+            row.1 = Some((cert.der.clone(), digest));
         }
         Ok(())
     }
@@ -202,8 +218,8 @@ fn fill(
             let mut cert = tx
                 .prepare_cached(
                     "INSERT INTO certificates (serial, issuer, status, profile, subject_dn, iin, not_before, not_after,
-                         reserved_at, issued_at, der, revoked_at, revocation_reason, revocation_seq)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13)",
+                         reserved_at, issued_at, der, revoked_at, revocation_reason, revocation_seq, spki_sha256)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13, ?14)",
                 )
                 .unwrap();
             let mut event = tx
@@ -211,7 +227,8 @@ fn fill(
                     "INSERT INTO revocation_events (serial, issuer, kind, at) VALUES (?1, ?2, 'revoke', ?3)",
                 )
                 .unwrap();
-            for (r, der) in rows.into_iter().take(batch) {
+            for (r, signed) in rows.into_iter().take(batch) {
+                let (der, digest) = signed.expect("signed");
                 let serial = r.serial.to_hex();
                 let at = r.not_before.unix_timestamp();
                 let revoked = loaded.len() % 10 == 9;
@@ -229,10 +246,11 @@ fn fill(
                     at,
                     r.not_after.unix_timestamp(),
                     at,
-                    der.expect("signed"),
+                    der,
                     revoked.then_some(at + 60),
                     revoked.then_some([1i64, 4, 5, 0][loaded.len() % 4]),
                     seq,
+                    &digest[..],
                 ])
                 .unwrap();
                 loaded.push((serial, r.iin.map(|i| i.as_string()).unwrap_or_default()));
@@ -289,38 +307,64 @@ fn percentile(mut samples: Vec<Duration>, p: f64) -> Duration {
     samples.get(((samples.len() as f64 * p) as usize).min(samples.len().saturating_sub(1))).copied().unwrap_or_default()
 }
 
-/// OCSP peak on every core, then p99 at half of it (a constant rate, latency from the schedule).
+/// Clients of the half-peak phase: like `oha -c16` at a constant rate, a slow or descheduled
+/// client holds up only its own requests (ca-server answers OCSP on a pool of threads, not on
+/// one thread per core).
+const OCSP_CLIENTS: usize = 16;
+
+/// OCSP peak on every core, then p99 at half of it: an open-loop schedule (request `k` is due at
+/// `k / rate`), taken in order by [`OCSP_CLIENTS`] threads, latency counted from the due time.
+/// Also prints the service time alone (p99, max) and how late requests started, so a tail can
+/// be told apart from the machine's stalls.
 fn ocsp(responder: &Responder, requests: &[Vec<u8>], seconds: f64) -> (f64, Duration) {
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-    let next = std::sync::atomic::AtomicUsize::new(0);
+    let next = AtomicUsize::new(0);
     let peak = ca_tests::rate_on_threads(cores, seconds, |_| {
-        let i = next.fetch_add(7919, std::sync::atomic::Ordering::Relaxed) % requests.len();
+        let i = next.fetch_add(7919, Relaxed) % requests.len();
         responder.respond(&requests[i]);
     });
-    let per_thread = peak / 2.0 / cores as f64;
-    let interval = Duration::from_secs_f64(1.0 / per_thread);
-    let latencies = Mutex::new(Vec::new());
+    let interval = Duration::from_secs_f64(2.0 / peak);
+    let total = (seconds * peak / 2.0) as usize;
+    let next = AtomicUsize::new(0);
+    let samples = Mutex::new(Vec::with_capacity(total));
+    let start = Instant::now();
     std::thread::scope(|s| {
-        for t in 0..cores {
-            let latencies = &latencies;
+        for _ in 0..OCSP_CLIENTS {
+            let (samples, next) = (&samples, &next);
             s.spawn(move || {
-                let start = Instant::now();
-                let mut mine = Vec::new();
-                let mut k = 0u32;
-                while start.elapsed() < Duration::from_secs_f64(seconds) {
-                    let due = start + interval * k;
+                let mut mine = Vec::with_capacity(total / OCSP_CLIENTS + 16);
+                loop {
+                    let k = next.fetch_add(1, Relaxed);
+                    if k >= total {
+                        break;
+                    }
+                    let due = start + interval * k as u32;
                     if let Some(wait) = due.checked_duration_since(Instant::now()) {
                         std::thread::sleep(wait);
                     }
-                    responder.respond(&requests[(t * 100_003 + k as usize * 7919) % requests.len()]);
-                    mine.push(due.elapsed());
-                    k += 1;
+                    let began = Instant::now();
+                    responder.respond(&requests[(k * 7919) % requests.len()]);
+                    let done = Instant::now();
+                    mine.push((done - due, done - began, began.saturating_duration_since(due)));
                 }
-                latencies.lock().unwrap().extend(mine);
+                samples.lock().unwrap().extend(mine);
             });
         }
     });
-    (peak, percentile(latencies.into_inner().unwrap(), 0.99))
+    let samples = samples.into_inner().unwrap();
+    let service: Vec<Duration> = samples.iter().map(|s| s.1).collect();
+    let late: Vec<Duration> = samples.iter().map(|s| s.2).collect();
+    eprintln!(
+        "  OCSP at half peak ({:.0}/s, achieved {:.0}/s): service p99 {:.3} ms, max {:.3} ms; start after due p99 {:.3} ms, max {:.3} ms",
+        peak / 2.0,
+        total as f64 / start.elapsed().as_secs_f64(),
+        percentile(service.clone(), 0.99).as_secs_f64() * 1e3,
+        service.iter().max().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        percentile(late.clone(), 0.99).as_secs_f64() * 1e3,
+        late.iter().max().copied().unwrap_or_default().as_secs_f64() * 1e3,
+    );
+    (peak, percentile(samples.iter().map(|s| s.0).collect(), 0.99))
 }
 
 fn peak_rss_mb() -> f64 {
@@ -470,6 +514,15 @@ fn sample(store: &dyn Store, ca: &TestCa, loaded: &[(String, String)]) -> Sample
     }
 }
 
+/// The serials and IINs of a kept store: what [`sample`] draws from.
+fn kept_rows(db: &std::path::Path) -> Vec<(String, String)> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt =
+        conn.prepare("SELECT serial, COALESCE(iin, '') FROM certificates WHERE status <> 'reserved'").unwrap();
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    rows.collect::<Result<_, _>>().unwrap()
+}
+
 fn rand_index() -> u64 {
     let serial = SerialNumber::random();
     u64::from_be_bytes(serial.as_bytes()[..8].try_into().unwrap())
@@ -495,13 +548,22 @@ fn dir_bytes(path: &std::path::Path) -> u64 {
         .sum()
 }
 
+/// Shared buffers of the benchmark's PostgreSQL: what a deployment gives a database server (the
+/// test clusters' 32 MB is for tests).
+const PG_SHARED_BUFFERS: &str = "shared_buffers=2GB";
+
 fn main() {
     let n: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
     let seconds: f64 = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(3.0);
+    let only_sqlite = std::env::var("SCALE_ONLY").is_ok_and(|b| b == "sqlite");
     let scratch = tempfile::Builder::new()
         .prefix("store-scale-")
         .tempdir_in(std::env::var_os("SCALE_DIR").unwrap_or_else(|| std::env::temp_dir().into()))
         .unwrap();
+    // `SCALE_KEEP=DIR`: the filled SQLite store is kept in DIR and used again by the next run of
+    // the same N (the fill is most of a run's time; the issuing CA is made afresh under the same
+    // name, which is all the measurements need).
+    let keep = std::env::var_os("SCALE_KEEP").map(std::path::PathBuf::from);
     let keys: Vec<_> =
         (0..64).map(|_| SoftwareKey::generate(KeyAlgorithm::P256).unwrap().public_key().clone()).collect();
     let ca = TestCa::new(KeyAlgorithm::P256, KeyAlgorithm::P256);
@@ -509,22 +571,76 @@ fn main() {
     let key = Arc::new(key);
 
     // SQLite: the CA's own store format, filled.
-    let db = scratch.path().join("ca.db");
-    drop(SqliteStore::open(&db).unwrap());
-    eprintln!("filling SQLite with {n} certificates");
-    let t = Instant::now();
-    let loaded = fill(&ca, &db, n, &keys);
-    let sqlite_load = t.elapsed().as_secs_f64();
-    {
-        // What the store's own checkpointing does in service: the load's WAL into the file.
-        let conn = rusqlite::Connection::open(&db).unwrap();
-        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
-    }
+    let db = match &keep {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).unwrap();
+            dir.join(format!("ca-{n}.db"))
+        }
+        None => scratch.path().join("ca.db"),
+    };
+    let marker = db.with_extension("filled");
+    let (loaded, sqlite_load) = match std::fs::read_to_string(&marker).ok().and_then(|s| s.trim().parse::<f64>().ok()) {
+        Some(secs) => {
+            eprintln!("using the SQLite store filled before: {}", db.display());
+            (kept_rows(&db), secs)
+        }
+        None => {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+            }
+            drop(SqliteStore::open(&db).unwrap());
+            eprintln!("filling SQLite with {n} certificates");
+            let t = Instant::now();
+            let loaded = fill(&ca, &db, n, &keys);
+            let secs = t.elapsed().as_secs_f64();
+            {
+                // What the store's own checkpointing does in service: the load's WAL into the file.
+                let conn = rusqlite::Connection::open(&db).unwrap();
+                conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+            }
+            if keep.is_some() {
+                std::fs::write(&marker, format!("{secs}\n")).unwrap();
+            }
+            (loaded, secs)
+        }
+    };
     let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).unwrap());
     let sqlite_bytes = dir_bytes(&db) as f64 / n as f64;
     let empty_sqlite = SqliteStore::open(&scratch.path().join("empty.db")).unwrap();
     let sample = sample(sqlite.as_ref(), &ca, &loaded);
     drop(loaded);
+
+    // PostgreSQL: the same rows, moved by `ca store copy`, durable as in production.
+    let cluster = (!only_sqlite).then(|| {
+        let settings: Vec<&str> = fixtures::postgres::DURABLE.iter().copied().chain([PG_SHARED_BUFFERS]).collect();
+        let cluster = PgCluster::start_with(&settings).unwrap();
+        assert_eq!(cluster.psql("postgres", "SHOW fsync").unwrap(), "on");
+        cluster
+    });
+    let pg = cluster.as_ref().map(|cluster| {
+        let (full_db, empty_db) = (cluster.create_database(None).unwrap(), cluster.create_database(None).unwrap());
+        let connect = |db: &str| PostgresStore::connect(&cluster.url(db), Some(cluster.password())).unwrap();
+        let pg = connect(&full_db);
+        eprintln!("copying into PostgreSQL (ca store copy)");
+        let t = Instant::now();
+        ca_core::store::copy::sqlite_to_postgres(&SqliteStore::open(&db).unwrap(), &pg).unwrap();
+        let pg_load = t.elapsed().as_secs_f64();
+        cluster.psql(&full_db, "VACUUM ANALYZE").unwrap();
+        // VACUUM dirtied every page (hint bits, visibility map): flushed now, not during the OCSP run.
+        cluster.psql(&full_db, "CHECKPOINT").unwrap();
+        let pg_bytes: f64 =
+            cluster.psql(&full_db, "SELECT pg_database_size(current_database())").unwrap().parse().unwrap();
+        (Arc::new(pg) as Arc<dyn Store>, connect(&empty_db), pg_load, pg_bytes / n as f64)
+    });
+
+    // Both stores are loaded: the measurements may wait for an idle machine.
+    if let Some(go) = std::env::var_os("SCALE_GO") {
+        eprintln!("loaded; measuring once {} exists", std::path::Path::new(&go).display());
+        while !std::path::Path::new(&go).exists() {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+
     let inputs = Inputs { ca: &ca, sample: &sample, seconds, keys: &keys };
     let mut rows = vec![];
     {
@@ -535,45 +651,28 @@ fn main() {
         rows.push(row);
     }
     drop(sqlite);
+    if keep.is_none() {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+        }
+    }
+    if let Some((pg, empty_pg, pg_load, pg_bytes)) = pg {
+        let pg_responder = responder(&ca, pg.clone(), &key, &responder_cert.der);
+        let mut row = measure("postgres", pg.as_ref(), &empty_pg, &pg_responder, &inputs);
+        row.load_secs = pg_load;
+        row.bytes_per_cert = pg_bytes;
+        rows.push(row);
+    }
+    print_rows(n, seconds, &rows);
+}
 
-    // PostgreSQL: the same rows, moved by `ca store copy`.
-    let cluster = PgCluster::start().unwrap();
-    for setting in
-        ["ALTER SYSTEM SET fsync = on", "ALTER SYSTEM SET synchronous_commit = on", "SELECT pg_reload_conf()"]
-    {
-        cluster.psql("postgres", setting).unwrap();
-    }
-    let (full_db, empty_db) = (cluster.create_database(None).unwrap(), cluster.create_database(None).unwrap());
-    let connect = |db: &str| PostgresStore::connect(&cluster.url(db), Some(cluster.password())).unwrap();
-    let pg = connect(&full_db);
-    eprintln!("copying into PostgreSQL (ca store copy)");
-    let t = Instant::now();
-    {
-        let from = SqliteStore::open(&db).unwrap();
-        ca_core::store::copy::sqlite_to_postgres(&from, &pg).unwrap();
-    }
-    let pg_load = t.elapsed().as_secs_f64();
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
-    }
-    cluster.psql(&full_db, "VACUUM ANALYZE").unwrap();
-    // VACUUM dirtied every page (hint bits, visibility map): flushed now, not during the OCSP run.
-    cluster.psql(&full_db, "CHECKPOINT").unwrap();
-    let pg_bytes: f64 = cluster.psql(&full_db, "SELECT pg_database_size(current_database())").unwrap().parse().unwrap();
-    let pg: Arc<dyn Store> = Arc::new(pg);
-    let empty_pg = connect(&empty_db);
-    let pg_responder = responder(&ca, pg.clone(), &key, &responder_cert.der);
-    let mut row = measure("postgres", pg.as_ref(), &empty_pg, &pg_responder, &inputs);
-    row.load_secs = pg_load;
-    row.bytes_per_cert = pg_bytes / n as f64;
-    rows.push(row);
-
+fn print_rows(n: usize, seconds: f64, rows: &[Row]) {
     println!("\n{n} certificates ({} revoked), {seconds} s per rate, P-256 CA and OCSP keys", n / 10);
     println!(
         "| backend | load | issue/s empty (1 / 64) | issue/s at size (1 / 64) | ratio (1 / 64) | OCSP peak/s | OCSP p99 at ½ peak | status read p99 | full CRL | CRL peak RSS | list --iin p99 | bytes/cert |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for r in &rows {
+    for r in rows {
         println!(
             "| {} | {:.0} s | {:.0} / {:.0} | {:.0} / {:.0} | {:.2} / {:.2} | {:.0} | {:.2} ms | {:.2} ms | {} entries, {:.2} s | {:.0} MB | {:.2} ms | {:.0} |",
             r.backend,
