@@ -1,6 +1,7 @@
 //! SQLite implementation of the store.
 //!
-//! One connection behind a mutex. The file runs in WAL mode with `synchronous=FULL`, so a call
+//! One read-write connection behind a mutex, and read-only connections for the hot reads
+//! (status look-ups, listings, CRL snapshots: [`readers`]). The file runs in WAL mode with `synchronous=FULL`, so a call
 //! that returned `Ok` survives a power cut, and with a busy timeout so the CLI and the server can
 //! share it. Every write is one `BEGIN IMMEDIATE` transaction: the write lock is taken before the
 //! first read, so the audit chain head read at the start cannot change before the commit.
@@ -15,6 +16,7 @@ mod files;
 mod migrations;
 mod nonces;
 mod ra;
+mod readers;
 mod receipts;
 mod rows;
 #[cfg(test)]
@@ -49,6 +51,9 @@ const VERIFY_BATCH: i64 = 10_000;
 pub struct SqliteStore {
     conn: Mutex<Connection>,
     path: Option<PathBuf>,
+    /// Read-only connections to the same file (`None` in memory, where a second connection
+    /// would open another, empty database).
+    readers: Option<readers::Readers>,
     /// The regulation's budgets and calendar, for the deadlines of application events.
     timing: std::sync::RwLock<std::sync::Arc<crate::ra::regulation::Timing>>,
 }
@@ -91,7 +96,8 @@ impl SqliteStore {
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
         migrations::migrate(&mut conn, location, now()?.secs)?;
         index_certificate_keys(&mut conn)?;
-        Ok(Self { conn: Mutex::new(conn), path, timing: Default::default() })
+        let readers = path.clone().map(readers::Readers::new);
+        Ok(Self { conn: Mutex::new(conn), path, readers, timing: Default::default() })
     }
 
     /// Time application steps by `timing` (ca.toml's `[regulation]`) from now on; until then,
@@ -115,6 +121,15 @@ impl SqliteStore {
         migrations::current_version(&self.lock())
     }
 
+    /// A connection for a read that needs no write lock: a reader of its own for a store in a
+    /// file, the one connection in memory.
+    pub(in crate::store) fn read(&self) -> Result<Read<'_>, StoreError> {
+        Ok(match &self.readers {
+            Some(readers) => Read::Reader(readers.get()?),
+            None => Read::Shared(self.lock()),
+        })
+    }
+
     pub(in crate::store) fn lock(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|poisoned| {
             // A panic while holding the lock unwound through `Transaction::drop`, which rolls
@@ -126,6 +141,31 @@ impl SqliteStore {
             self.conn.clear_poison();
             conn
         })
+    }
+}
+
+/// A connection to read with: see [`SqliteStore::read`].
+pub(in crate::store) enum Read<'a> {
+    Reader(readers::Reader<'a>),
+    Shared(MutexGuard<'a, Connection>),
+}
+
+impl std::ops::Deref for Read<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        match self {
+            Read::Reader(r) => r,
+            Read::Shared(c) => c,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Read<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        match self {
+            Read::Reader(r) => r,
+            Read::Shared(c) => c,
+        }
     }
 }
 
@@ -380,7 +420,7 @@ impl Store for SqliteStore {
     }
 
     fn certificate(&self, serial: &SerialNumber) -> Result<Option<CertificateRecord>, StoreError> {
-        load_certificate(&self.lock(), serial)
+        load_certificate(&*self.read()?, serial)
     }
 
     fn state(&self, serial: &SerialNumber) -> Result<Option<CertificateState>, StoreError> {
@@ -398,7 +438,7 @@ impl Store for SqliteStore {
             "SELECT serial, issuer, status, revoked_at, revocation_reason, invalidity_date \
              FROM certificates WHERE serial IN ({placeholders})"
         );
-        let conn = self.lock();
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&sql).context("preparing a status lookup")?;
         let keys: Vec<String> = serials.iter().map(SerialNumber::to_hex).collect();
         let mut rows = stmt.query(rusqlite::params_from_iter(&keys)).context("looking up certificate statuses")?;
@@ -444,7 +484,7 @@ impl Store for SqliteStore {
         sql.push_str(" ORDER BY reserved_at DESC, rowid DESC LIMIT ?");
         args.push(Value::Integer(query.limit.map_or(-1, i64::from)));
 
-        let conn = self.lock();
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&sql).context("preparing a certificate search")?;
         let mut found = stmt.query(params_from_iter(args)).context("searching certificates")?;
         let mut records = Vec::new();
@@ -479,7 +519,7 @@ impl Store for SqliteStore {
         partition: Option<u32>,
         sink: &mut EntrySink<'_>,
     ) -> Result<i64, StoreError> {
-        crls::revoked_snapshot(&mut self.lock(), issuer, partition, sink)
+        crls::revoked_snapshot(&mut *self.read()?, issuer, partition, sink)
     }
 
     fn revocation_changes(
@@ -489,7 +529,7 @@ impl Store for SqliteStore {
         after: i64,
         sink: &mut EntrySink<'_>,
     ) -> Result<i64, StoreError> {
-        crls::revocation_changes(&mut self.lock(), issuer, partition, after, sink)
+        crls::revocation_changes(&mut *self.read()?, issuer, partition, after, sink)
     }
 
     fn record_crl(&self, crl: &CrlRecord, audit: &AuditEvent) -> Result<(), StoreError> {

@@ -48,6 +48,8 @@ impl SqliteStore {
         let copy = SqliteStore {
             conn: std::sync::Mutex::new(target),
             path: Some(dest.to_owned()),
+            // Verified on the one connection that made it.
+            readers: None,
             timing: Default::default(),
         };
         let audit = copy.verify_audit()?;

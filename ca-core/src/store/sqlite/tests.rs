@@ -157,3 +157,39 @@ fn the_revoked_list_and_the_published_mark_are_index_only() {
     let mark = plan(crls::MARK_PUBLISHED);
     assert!(mark.contains("USING INDEX certificates_unpublished"), "{mark}");
 }
+
+#[test]
+fn status_reads_do_not_wait_for_the_writer() {
+    // OCSP and verification read statuses while the store's one read-write connection is busy
+    // with a write (an issuance's transaction and fsync, a revocation): the read goes to a
+    // reader of its own and sees what was committed before it.
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("ca.db")).unwrap();
+    let serial = issue_one(&store, reservation(Some(iin("88010130001")), None));
+    let (sent, answered) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        // Taken in here, so a failure below releases it before the scope joins the reader.
+        let writer = store.lock();
+        writer
+            .execute_batch(
+                "BEGIN IMMEDIATE;
+                 UPDATE certificates SET status = 'revoked', revoked_at = 1700000100, revocation_reason = 1",
+            )
+            .unwrap();
+        s.spawn(|| {
+            let states = store.states(std::slice::from_ref(&serial)).unwrap();
+            let found = store.find(&CertificateQuery { iin: Some(iin("88010130001")), ..Default::default() }).unwrap();
+            sent.send((states, found.len())).unwrap();
+        });
+        let (states, found) = answered
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the status read waited for the writer's transaction");
+        // The uncommitted change is not seen.
+        assert_eq!(states[0].as_ref().unwrap().status, CertificateStatus::Issued);
+        assert_eq!(found, 1);
+        writer.execute_batch("COMMIT").unwrap();
+        drop(writer);
+    });
+    // Committed: the next read sees it.
+    assert_eq!(store.states(&[serial]).unwrap()[0].as_ref().unwrap().status, CertificateStatus::Revoked);
+}
