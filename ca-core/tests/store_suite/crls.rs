@@ -157,4 +157,18 @@ pub fn a_large_snapshot_streams_every_entry(b: &impl Backend) {
     serials.sort();
     serials.dedup();
     assert_eq!(serials.len(), 10_050, "every entry once");
+
+    // A sink that fails (a CRL file that cannot be written) ends the stream with its error,
+    // wherever it is, and the store serves the next snapshot.
+    let mut taken = 0;
+    let failed = store.revoked_snapshot("issuing", None, &mut |_| {
+        taken += 1;
+        if taken == 10_001 {
+            return Err(ca_core::store::StoreError::Database("disk full".into()));
+        }
+        Ok(())
+    });
+    assert!(matches!(failed, Err(ca_core::store::StoreError::Database(m)) if m == "disk full"));
+    assert_eq!(taken, 10_001, "nothing handed to the sink after it failed");
+    assert_eq!(snapshot(store, None).1.len(), 10_050);
 }

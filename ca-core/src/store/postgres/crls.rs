@@ -137,6 +137,48 @@ fn stream(
     }
 }
 
+/// Run `sql` (rows: serial, revoked_at, revocation_reason, invalidity_date) through a portal,
+/// [`FETCH`] rows at a time, and hand each entry to `sink`. The fetching and decoding run on a
+/// thread of their own, one batch ahead of the sink (a bounded channel of two batches): the
+/// server reads the next rows while the CRL builder encodes the last ones, where one thread
+/// would leave each side waiting for the other at every batch.
+fn stream_entries(
+    tx: &mut Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn postgres::types::ToSql + Sync)],
+    sink: &mut EntrySink<'_>,
+) -> Result<(), StoreError> {
+    let portal = tx.bind(sql, params).context("preparing the revoked list")?;
+    let (send, received) = std::sync::mpsc::sync_channel::<Result<Vec<RevokedEntry>, StoreError>>(2);
+    std::thread::scope(|s| {
+        s.spawn(move || loop {
+            let batch = tx.query_portal(&portal, FETCH).context("reading revoked certificates").and_then(|rows| {
+                rows.iter()
+                    .map(|row| {
+                        // The serial is borrowed from the row: no String per entry.
+                        let decode = || -> Result<(&str, i64, i64, Option<i64>), postgres::Error> {
+                            Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?))
+                        };
+                        let (serial, at, reason, invalidity) = decode().context("decoding a revoked row")?;
+                        entry(serial, at, reason, invalidity)
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            });
+            let last = batch.as_ref().map_or(true, |b| b.len() < FETCH as usize);
+            // A sink that failed dropped the receiver: stop reading.
+            if send.send(batch).is_err() || last {
+                return;
+            }
+        });
+        for batch in received {
+            for e in batch? {
+                sink(e)?;
+            }
+        }
+        Ok(())
+    })
+}
+
 /// Every revoked certificate of issuer `$1` outside partitions: an index-only scan of
 /// `certificates_revoked_list` (migration 4).
 const REVOKED_LIST: &str = "SELECT serial, revoked_at, revocation_reason, invalidity_date FROM certificates
@@ -161,14 +203,7 @@ pub(super) fn revoked_snapshot(
         None => (REVOKED_LIST, vec![&issuer]),
         Some(p) => (REVOKED_LIST_IN_PARTITION, vec![&issuer, p]),
     };
-    stream(&mut tx, sql, &params, |row| {
-        // The serial is borrowed from the row: no String per entry.
-        let decode = || -> Result<(&str, i64, i64, Option<i64>), postgres::Error> {
-            Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?))
-        };
-        let (serial, at, reason, invalidity) = decode().context("decoding a revoked row")?;
-        sink(entry(serial, at, reason, invalidity)?)
-    })?;
+    stream_entries(&mut tx, sql, &params, sink)?;
     tx.commit().context("ending a read transaction")?;
     Ok(position)
 }
