@@ -7,6 +7,7 @@
 //! # read_url = "postgres://ca@replica.internal:5432/ca"   # ca-server's read-only look-ups
 //! # max_replica_lag_secs = 5                               # read the replica only this far behind
 //! # when_replica_behind = "primary"                        # or "try-later" (OCSP tryLater)
+//! # pool_size = 16                                        # connections per process and database
 //! # password_env = "CA_STORE_PASSWORD"                     # the default
 //! # password_file = "/run/secrets/ca-store"
 //! ```
@@ -45,6 +46,11 @@ pub struct StoreSection {
     /// What a status read does when the replica is further behind (default: read the primary).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when_replica_behind: Option<WhenReplicaBehind>,
+    /// Connections each process keeps open at most to each database (primary, replica); callers
+    /// beyond wait for one. Default 16. Size it so that every process's pools together stay
+    /// under the server's `max_connections`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool_size: Option<std::num::NonZeroUsize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_env: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -156,7 +162,7 @@ pub fn open(sqlite_path: &Path, section: &StoreSection, reads: Reads) -> Result<
         None => Ok(Arc::new(SqliteStore::open(sqlite_path)?)),
         Some(url) => {
             let password = section.password()?;
-            let store = match (&section.read_url, reads) {
+            let mut store = match (&section.read_url, reads) {
                 (Some(read_url), Reads::Replica) => {
                     let mut store = PostgresStore::connect_with_replica(url, read_url, password.as_deref())?;
                     store.set_replica_policy(section.replica_policy());
@@ -164,7 +170,51 @@ pub fn open(sqlite_path: &Path, section: &StoreSection, reads: Reads) -> Result<
                 }
                 _ => PostgresStore::connect(url, password.as_deref())?,
             };
+            if let Some(connections) = section.pool_size {
+                store.set_pool_size(connections);
+            }
             Ok(Arc::new(store))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fixtures::postgres::PgCluster;
+
+    #[test]
+    fn pool_size_bounds_the_connections_of_a_process() {
+        let cluster = PgCluster::start().unwrap();
+        let db = cluster.create_database(None).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let password = dir.path().join("password");
+        std::fs::write(&password, cluster.password()).unwrap();
+        let section: StoreSection = toml::from_str(&format!(
+            "url = {:?}\npool_size = 3\npassword_env = \"CA_TEST_UNSET_PASSWORD\"\npassword_file = {:?}",
+            cluster.url(&db),
+            password
+        ))
+        .unwrap();
+        let store = open(&dir.path().join("unused.db"), &section, Reads::Primary).unwrap();
+        let serial = crate::serial::SerialNumber::random();
+        std::thread::scope(|s| {
+            for _ in 0..24 {
+                s.spawn(|| {
+                    for _ in 0..20 {
+                        store.states(std::slice::from_ref(&serial)).unwrap();
+                    }
+                });
+            }
+        });
+        let open: i64 = cluster
+            .psql(&db, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ca'")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=3).contains(&open), "{open} connections for pool_size = 3");
+
+        let zero = toml::from_str::<StoreSection>("url = \"postgres://ca@db/ca\"\npool_size = 0");
+        assert!(zero.is_err(), "a pool of no connections is refused when ca.toml is read");
     }
 }

@@ -93,6 +93,11 @@ impl Pool {
         Self { config, state: Mutex::new(State::default()), returned: Condvar::new(), max_open, location }
     }
 
+    /// At most `max_open` connections open at once (at least one).
+    pub fn set_max_open(&mut self, max_open: usize) {
+        self.max_open = max_open.max(1);
+    }
+
     /// Where the pool points (host, port, database; never the password), for messages.
     pub fn location(&self) -> &str {
         &self.location

@@ -103,6 +103,15 @@ impl PostgresStore {
         }
     }
 
+    /// Connections this process keeps open at most to each database, the primary and the
+    /// replica (`[store] pool_size`; default [`super::pool::MAX_OPEN`]). Callers beyond wait.
+    pub fn set_pool_size(&mut self, connections: std::num::NonZeroUsize) {
+        self.primary.set_max_open(connections.get());
+        if let Some(replica) = &mut self.replica {
+            replica.pool.set_max_open(connections.get());
+        }
+    }
+
     /// Probe the replica now (see the module documentation); `None` without a replica.
     pub fn replica_probe(&self) -> Result<Option<ReplicaProbe>, StoreError> {
         let Some(replica) = &self.replica else { return Ok(None) };
