@@ -8,35 +8,76 @@
 
 use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 use rusqlite::{Connection, OpenFlags};
 
 use super::{Context, BUSY_TIMEOUT, STATEMENT_CACHE_CAPACITY};
 use crate::store::StoreError;
 
-/// Idle readers kept for reuse; more may be open at once under load, the surplus is closed.
-const MAX_IDLE: usize = 8;
+/// Readers open at once: beyond a few per core they only add memory (each has its page cache)
+/// — `ca-server` reads on a blocking pool of hundreds of threads; callers beyond wait for one.
+const MAX_OPEN: usize = 16;
 
-/// The idle read-only connections of one store file.
+/// The read-only connections of one store file.
 pub(super) struct Readers {
     path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
+    state: Mutex<State>,
+    /// Signalled when a reader comes back or a slot frees up.
+    returned: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    idle: Vec<Connection>,
+    /// Readers open: idle, lent out or being opened.
+    open: usize,
 }
 
 impl Readers {
     pub(super) fn new(path: PathBuf) -> Self {
-        Self { path, idle: Mutex::new(Vec::new()) }
+        Self { path, state: Mutex::default(), returned: Condvar::new() }
     }
 
-    /// An idle reader, or a new one.
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// An idle reader, or a new one while fewer than [`MAX_OPEN`] are open, or else the first
+    /// one returned.
     pub(super) fn get(&self) -> Result<Reader<'_>, StoreError> {
-        let idle = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
-        let conn = match idle {
-            Some(conn) => conn,
-            None => self.open()?,
-        };
-        Ok(Reader { readers: self, conn: Some(conn) })
+        let mut state = self.state();
+        loop {
+            if let Some(conn) = state.idle.pop() {
+                return Ok(Reader { readers: self, conn: Some(conn) });
+            }
+            if state.open < MAX_OPEN {
+                state.open += 1;
+                break;
+            }
+            state = self.returned.wait(state).unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        drop(state);
+        match self.open() {
+            Ok(conn) => Ok(Reader { readers: self, conn: Some(conn) }),
+            Err(e) => {
+                self.closed();
+                Err(e)
+            }
+        }
+    }
+
+    /// Readers open and idle now.
+    #[cfg(test)]
+    pub(super) fn counts(&self) -> (usize, usize) {
+        let state = self.state();
+        (state.open, state.idle.len())
+    }
+
+    /// A reader was closed or never opened: another may be.
+    fn closed(&self) {
+        self.state().open -= 1;
+        self.returned.notify_one();
     }
 
     fn open(&self) -> Result<Connection, StoreError> {
@@ -74,11 +115,11 @@ impl Drop for Reader<'_> {
         let Some(conn) = self.conn.take() else { return };
         // A read left open (an unwinding panic mid-transaction) would pin the WAL: close it.
         if !conn.is_autocommit() {
+            drop(conn);
+            self.readers.closed();
             return;
         }
-        let mut idle = self.readers.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if idle.len() < MAX_IDLE {
-            idle.push(conn);
-        }
+        self.readers.state().idle.push(conn);
+        self.readers.returned.notify_one();
     }
 }

@@ -193,3 +193,24 @@ fn status_reads_do_not_wait_for_the_writer() {
     // Committed: the next read sees it.
     assert_eq!(store.states(&[serial]).unwrap()[0].as_ref().unwrap().status, CertificateStatus::Revoked);
 }
+
+#[test]
+fn many_concurrent_readers_share_a_bounded_set_of_connections() {
+    // As on ca-server's blocking pool: far more threads than connections worth keeping.
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("ca.db")).unwrap();
+    let serial = issue_one(&store, reservation(None, None));
+    std::thread::scope(|s| {
+        for _ in 0..64 {
+            s.spawn(|| {
+                for _ in 0..50 {
+                    let states = store.states(std::slice::from_ref(&serial)).unwrap();
+                    assert_eq!(states[0].as_ref().unwrap().status, CertificateStatus::Issued);
+                }
+            });
+        }
+    });
+    let (open, idle) = store.readers.as_ref().unwrap().counts();
+    assert!((1..=16).contains(&open), "{open} readers open for 64 threads");
+    assert_eq!(idle, open, "every reader back");
+}
