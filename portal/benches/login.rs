@@ -27,12 +27,16 @@ use serde_json::json;
 
 const PASSWORD: &str = "Степной7Ветер";
 
+/// An HTTP exchange (port, method, path, headers, body) → (status, body): [`ca_tests::http`] or
+/// [`ca_tests::http_keep_alive`].
+type HttpClient = fn(u16, &str, &str, &[(&str, &str)], &[u8]) -> (u16, Vec<u8>);
+
 fn main() {
     let seconds: f64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(5.0);
     let only = std::env::args().skip(1).find(|a| a == "eds" || a == "password" || a == "parts");
     let run = |what: &str| only.as_deref().is_none_or(|o| o == what);
     // One HTTP client for the baseline and the measurement alike.
-    let http: fn(u16, &str, &str, &[(&str, &str)], &[u8]) -> (u16, Vec<u8>) =
+    let http: HttpClient =
         if std::env::args().any(|a| a == "keep-alive") { ca_tests::http_keep_alive } else { ca_tests::http };
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let secrets = tempfile::tempdir().unwrap();
