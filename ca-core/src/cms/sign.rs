@@ -22,7 +22,8 @@ use crate::signer::{SignatureAlgorithm, Signer};
 /// Sign `content` (id-data) as a DER ContentInfo/SignedData with one SignerInfo.
 ///
 /// `certificate_der` is the signer's certificate, whose key `signer` holds; `chain` are further
-/// certificates to include (issuing CA, optionally the root). The digest is SHA-256, or SHA-384
+/// certificates to include (issuing CA, optionally the root). The certificates are carried as
+/// the DER given (each must be one DER SEQUENCE), not decoded and encoded again. The digest is SHA-256, or SHA-384
 /// for a P-384 key, matching the hash inside the signature algorithm. With `detached`, the
 /// content is left out and the verifier must be given it.
 pub fn sign(
