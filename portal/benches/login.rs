@@ -5,11 +5,14 @@
 //! - login by password over HTTP against raw Argon2id verifications with the same parameters
 //!   (OWASP's minimum, m = 19 MiB, t = 2, p = 1) on as many threads; target ratio ≥ 0.8.
 //!
-//! Every HTTP request is a new loopback connection (both sides alike). Each measurement and its
-//! baseline alternate in five rounds of SECONDS/5 (the machine's load drifts less within a
-//! round); the ratio is of the totals, with the rounds' lowest and highest ratio beside it. Run:
-//! `cargo bench -p portal --bench login -- [SECONDS] [eds|password] [postgres]` (both by default;
-//! `postgres`: the portal's store in a throwaway PostgreSQL cluster instead of the SQLite file).
+//! Every HTTP request is a new loopback connection (both sides alike), or with `keep-alive` each
+//! client thread keeps one connection per server as a browser does (both sides alike again).
+//! Each measurement and its baseline alternate in five rounds of SECONDS/5 (the machine's load
+//! drifts less within a round); the ratio is of the totals, with the rounds' lowest and highest
+//! ratio beside it. Run:
+//! `cargo bench -p portal --bench login -- [SECONDS] [eds|password|parts] [postgres] [keep-alive]`
+//! (eds and password by default; `postgres`: the portal's store in a throwaway PostgreSQL
+//! cluster instead of the SQLite file).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -24,10 +27,17 @@ use serde_json::json;
 
 const PASSWORD: &str = "Степной7Ветер";
 
+/// An HTTP exchange (port, method, path, headers, body) → (status, body): [`ca_tests::http`] or
+/// [`ca_tests::http_keep_alive`].
+type HttpClient = fn(u16, &str, &str, &[(&str, &str)], &[u8]) -> (u16, Vec<u8>);
+
 fn main() {
     let seconds: f64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(5.0);
     let only = std::env::args().skip(1).find(|a| a == "eds" || a == "password" || a == "parts");
     let run = |what: &str| only.as_deref().is_none_or(|o| o == what);
+    // One HTTP client for the baseline and the measurement alike.
+    let http: HttpClient =
+        if std::env::args().any(|a| a == "keep-alive") { ca_tests::http_keep_alive } else { ca_tests::http };
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let secrets = tempfile::tempdir().unwrap();
     let cluster = std::env::args().any(|a| a == "postgres").then(|| fixtures::postgres::PgCluster::start().unwrap());
@@ -72,7 +82,7 @@ fn main() {
     let json_header = [("Content-Type", "application/json")];
     let cms_verify = || {
         let (status, body) =
-            ca_tests::http(ca_port, "POST", "/api/v1/cms/verify?key_usage=AUTH", &json_header, verify_body.as_bytes());
+            http(ca_port, "POST", "/api/v1/cms/verify?key_usage=AUTH", &json_header, verify_body.as_bytes());
         assert!(
             status == 200 && body.windows(12).any(|w| w == b"\"valid\":true"),
             "{}",
@@ -80,7 +90,7 @@ fn main() {
         );
     };
     let challenge = || {
-        let (status, body) = ca_tests::http(t.port, "POST", "/api/v1/challenge", &[], b"");
+        let (status, body) = http(t.port, "POST", "/api/v1/challenge", &[], b"");
         assert_eq!(status, 200);
         let challenge: serde_json::Value = serde_json::from_slice(&body).unwrap();
         base64::engine::general_purpose::STANDARD.decode(challenge["challenge"].as_str().unwrap()).unwrap()
@@ -92,13 +102,12 @@ fn main() {
     let eds_login = || {
         let cms = client_sign(&challenge());
         let body = json!({ "cms": base64::engine::general_purpose::STANDARD.encode(cms) }).to_string();
-        let (status, answer) = ca_tests::http(t.port, "POST", "/api/v1/login/eds", &json_header, body.as_bytes());
+        let (status, answer) = http(t.port, "POST", "/api/v1/login/eds", &json_header, body.as_bytes());
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
     };
     let password_body = json!({ "login": iin, "password": PASSWORD }).to_string();
     let password_login = || {
-        let (status, answer) =
-            ca_tests::http(t.port, "POST", "/api/v1/login/password", &json_header, password_body.as_bytes());
+        let (status, answer) = http(t.port, "POST", "/api/v1/login/password", &json_header, password_body.as_bytes());
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
     };
     let hasher = PasswordHasherConfig::new(Argon2Config::default()).unwrap();
@@ -111,7 +120,8 @@ fn main() {
         eds_login();
     }
     password_login();
-    println!("portal login benchmark: {threads} client threads, {seconds} s per measurement in 5 alternating rounds, P-256 signer, Argon2id m=19456 KiB t=2 p=1");
+    let connections = if std::env::args().any(|a| a == "keep-alive") { "kept alive" } else { "one per request" };
+    println!("portal login benchmark: {threads} client threads, connections {connections}, {seconds} s per measurement in 5 alternating rounds, P-256 signer, Argon2id m=19456 KiB t=2 p=1");
     println!("| measurement | per second | ratio (rounds: lowest–highest) | target |");
     println!("|---|---:|---:|---:|");
     if run("eds") {

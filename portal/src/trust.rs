@@ -165,8 +165,9 @@ impl CrlFiles {
     /// The CRLs in the CRL directories now. A directory is listed again when its time changed
     /// (a file added, removed or renamed into it) or was too recent to trust; every file known
     /// is looked at (`stat`) and read again when it is another file or its time or size
-    /// changed. A file that is not a CRL is skipped with a warning. In the steady state this
-    /// is one `stat` per directory and per CRL file, and no parsing.
+    /// changed; a file read again with the same bytes keeps the CRL already parsed (and its
+    /// remembered signature check). A file that is not a CRL is skipped with a warning. In the
+    /// steady state this is one `stat` per directory and per CRL file, and no parsing.
     fn current(&self) -> Vec<Arc<PkixCrl>> {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         let looked = SystemTime::now();
@@ -208,12 +209,17 @@ impl CrlFiles {
                     continue;
                 }
             }
-            match std::fs::read(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|der| PkixCrl::from_der(&der).map_err(|e| e.to_string()))
-            {
+            // The same bytes as the CRL read before (a file looked at again while its time is
+            // too recent to trust, or touched): keep that CRL, whose signature check is
+            // remembered, instead of parsing and verifying it again on every verification.
+            let unchanged =
+                |der: &[u8]| cache.files.get(&path).filter(|(_, crl)| crl.der == der).map(|(_, c)| c.clone());
+            match std::fs::read(&path).map_err(|e| e.to_string()).and_then(|der| match unchanged(&der) {
+                Some(crl) => Ok(crl),
+                None => PkixCrl::from_der(&der).map(Arc::new).map_err(|e| e.to_string()),
+            }) {
                 Ok(crl) => {
-                    seen.insert(path, (now, Arc::new(crl)));
+                    seen.insert(path, (now, crl));
                 }
                 Err(e) => {
                     tracing::warn!(file = %path.display(), error = %e, "not a CRL; skipped");
@@ -323,5 +329,46 @@ impl PortalTrust {
             .cloned()
             .ok_or_else(|| PortalError::internal("a valid signer without certificate"))?;
         Ok(VerifiedSignature { signer, content: verification.content })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A CRL file whose time is too recent to trust is read again on every look, but while its
+    /// bytes stay the same the CRL parsed before (with its remembered signature check) is kept;
+    /// other bytes under the name are parsed anew.
+    #[test]
+    fn a_file_read_again_with_the_same_bytes_keeps_its_parsed_crl() {
+        let ca = fixtures::TestCa::new(hsm::KeyAlgorithm::P256, hsm::KeyAlgorithm::P256);
+        let this_update = time::OffsetDateTime::now_utc();
+        let crl = |number: u64| {
+            let params = crl::CrlParams {
+                issuer: ca.issuing.subject().clone(),
+                authority_key_id: ca.issuing.key_id().to_vec(),
+                crl_number: number,
+                this_update,
+                next_update: this_update + time::Duration::days(1),
+                delta_base: None,
+                issuing_distribution_point: None,
+                freshest_crl: None,
+            };
+            crl::build_crl(&params, std::iter::empty::<crl::CrlEntry<Vec<u8>>>(), ca.issuing.signer()).unwrap()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nca.crl");
+        std::fs::write(&path, crl(1)).unwrap();
+        let files = CrlFiles { dirs: vec![dir.path().to_path_buf()], cache: Mutex::new(CrlCache::default()) };
+        let first = files.current();
+        assert_eq!(first.len(), 1);
+        // Written just now: not settled, so looked at (read) again; the same bytes.
+        let again = files.current();
+        assert!(Arc::ptr_eq(&first[0], &again[0]), "the same bytes are not parsed again");
+        let second = crl(2);
+        std::fs::write(&path, &second).unwrap();
+        let changed = files.current();
+        assert!(!Arc::ptr_eq(&first[0], &changed[0]), "other bytes are parsed");
+        assert_eq!(changed[0].der, second);
     }
 }

@@ -179,6 +179,72 @@ pub fn http_with_head(
     (status, head, buf[start..].to_vec())
 }
 
+/// [`http`] over a connection kept alive (HTTP/1.1 persistent connections, as a browser keeps
+/// them): one connection per thread and port, opened on first use and again when the server
+/// closed it. The answer must carry a Content-Length (what axum sends for the JSON answers).
+pub fn http_keep_alive(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Vec<u8>) {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    use std::io::{BufRead, BufReader, Read, Write};
+    thread_local! {
+        static CONNECTIONS: RefCell<HashMap<u16, BufReader<std::net::TcpStream>>> = RefCell::new(HashMap::new());
+    }
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let request = [head.as_bytes(), body].concat();
+    let exchange = |connection: &mut BufReader<std::net::TcpStream>| -> std::io::Result<(u16, bool, Vec<u8>)> {
+        connection.get_mut().write_all(&request)?;
+        let (mut status, mut length, mut close) = (0u16, None, false);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if connection.read_line(&mut line)? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if l.starts_with("HTTP/") {
+                status = l.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+            } else if let Some((name, value)) = l.split_once(':') {
+                match name.to_ascii_lowercase().as_str() {
+                    "content-length" => length = value.trim().parse::<usize>().ok(),
+                    "connection" => close = value.trim().eq_ignore_ascii_case("close"),
+                    _ => {}
+                }
+            }
+        }
+        let mut answer = vec![0; length.expect("an answer with a Content-Length")];
+        connection.read_exact(&mut answer)?;
+        Ok((status, close, answer))
+    };
+    let connect =
+        || BufReader::new(std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to the test server"));
+    CONNECTIONS.with(|c| {
+        let mut connections = c.borrow_mut();
+        let kept = connections.remove(&port);
+        let fresh = kept.is_none();
+        let mut connection = kept.unwrap_or_else(connect);
+        let (status, close, answer) = match exchange(&mut connection) {
+            Ok(answer) => answer,
+            // A kept connection the server has closed since fails at once: again on a new one.
+            Err(_) if !fresh => {
+                connection = connect();
+                exchange(&mut connection).expect("HTTP exchange with the test server")
+            }
+            Err(e) => panic!("HTTP exchange with the test server: {e}"),
+        };
+        if !close {
+            connections.insert(port, connection);
+        }
+        (status, answer)
+    })
+}
+
 /// A wrk script that posts `bodies` (JSON) in turn and stops a thread at the first answer that
 /// is not a valid verification (so errors show as a collapsed rate, not as fast failures).
 pub fn wrk_post_script(bodies: &[String]) -> String {

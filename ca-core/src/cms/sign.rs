@@ -7,8 +7,8 @@ use cms::signed_data::{
     CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
 };
 use const_oid::ObjectIdentifier;
-use der::asn1::{OctetString, SetOfVec};
-use der::{Any, Decode, Encode};
+use der::asn1::{AnyRef, OctetString, SetOfVec};
+use der::{Any, Decode, Encode, Sequence, Tagged};
 use spki::AlgorithmIdentifierOwned;
 use time::OffsetDateTime;
 use x509_cert::attr::Attribute;
@@ -22,7 +22,8 @@ use crate::signer::{SignatureAlgorithm, Signer};
 /// Sign `content` (id-data) as a DER ContentInfo/SignedData with one SignerInfo.
 ///
 /// `certificate_der` is the signer's certificate, whose key `signer` holds; `chain` are further
-/// certificates to include (issuing CA, optionally the root). The digest is SHA-256, or SHA-384
+/// certificates to include (issuing CA, optionally the root). The certificates are carried as
+/// the DER given (each must be one DER SEQUENCE), not decoded and encoded again. The digest is SHA-256, or SHA-384
 /// for a P-384 key, matching the hash inside the signature algorithm. With `detached`, the
 /// content is left out and the verifier must be given it.
 pub fn sign(
@@ -118,18 +119,14 @@ pub(crate) fn sign_encapsulated(
         unsigned_attrs: None,
     };
     let certificates = if encapsulated.include_certificates {
-        let mut certificates = vec![CertificateChoices::Certificate(certificate.clone())];
-        for der in chain {
-            let cert = Certificate::from_der(der).map_err(|e| CmsError::Certificate(format!("chain: {e}")))?;
-            certificates.push(CertificateChoices::Certificate(cert));
-        }
-        Some(CertificateSet::try_from(certificates)?)
+        let carried = std::iter::once(certificate_der).chain(chain.iter().map(Vec::as_slice));
+        Some(SetOfVec::try_from(carried.map(carried_certificate).collect::<Result<Vec<_>, _>>()?)?)
     } else {
         None
     };
     // eContent is an OCTET STRING of the content (of its DER for a typed content, RFC 5652 5.2).
     let content = Any::new(der::Tag::OctetString, encapsulated.content)?;
-    let signed_data = SignedData {
+    let signed_data = SignedDataOut {
         // RFC 5652 5.1: version 3 when the content is not id-data, else 1.
         version: if encapsulated.content_type == ID_DATA { CmsVersion::V1 } else { CmsVersion::V3 },
         digest_algorithms: SetOfVec::try_from(vec![digest_algorithm])?,
@@ -138,11 +135,42 @@ pub(crate) fn sign_encapsulated(
             econtent: if encapsulated.detached { None } else { Some(content) },
         },
         certificates,
-        crls: None,
         signer_infos: SignerInfos::try_from(vec![signer_info])?,
     };
-    let info = ContentInfo { content_type: ID_SIGNED_DATA, content: Any::encode_from(&signed_data)? };
-    Ok(info.to_der()?)
+    Ok(ContentInfoOut { content_type: ID_SIGNED_DATA, content: signed_data }.to_der()?)
+}
+
+/// `ContentInfo` (RFC 5652 §3) with the SignedData written in place (no intermediate `Any`).
+#[derive(Sequence)]
+struct ContentInfoOut<'a> {
+    content_type: ObjectIdentifier,
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT")]
+    content: SignedDataOut<'a>,
+}
+
+/// `SignedData` (RFC 5652 §5.1) as this builder writes it: the certificates are carried as the
+/// DER they were handed over in (`CertificateChoices` of the `certificate` alternative), not
+/// decoded and encoded again; no `crls` field (revocation data is not embedded here). The
+/// `cms` crate's `SignedData` reads what this writes.
+#[derive(Sequence)]
+struct SignedDataOut<'a> {
+    version: CmsVersion,
+    digest_algorithms: SetOfVec<AlgorithmIdentifierOwned>,
+    encap_content_info: EncapsulatedContentInfo,
+    #[asn1(context_specific = "0", tag_mode = "IMPLICIT", optional = "true")]
+    certificates: Option<SetOfVec<AnyRef<'a>>>,
+    signer_infos: SignerInfos,
+}
+
+/// A certificate to carry as it is: one DER SEQUENCE with nothing after it. Its content is
+/// the caller's (the signer's own certificate was decoded above; the chain comes from the
+/// same key store), and a verifier reads every certificate it uses.
+fn carried_certificate(der: &[u8]) -> Result<AnyRef<'_>, CmsError> {
+    let any = AnyRef::from_der(der).map_err(|e| CmsError::Certificate(format!("chain: {e}")))?;
+    if any.tag() != der::Tag::Sequence {
+        return Err(CmsError::Certificate(format!("chain: a certificate is a SEQUENCE, not {}", any.tag())));
+    }
+    Ok(any)
 }
 
 fn attribute(oid: const_oid::ObjectIdentifier, value: Any) -> der::Result<Attribute> {

@@ -239,3 +239,40 @@ fn a_remembered_path_still_sees_revocation_and_time() {
     assert!(!r.valid && r.has(Reason::Revoked));
     assert_eq!(uncached.path_cache_stats().entries, 0);
 }
+
+/// The SignedData is written with the certificates as they were handed over (not decoded and
+/// encoded again) and is still the DER the `cms` crate reads and writes: decoding and encoding
+/// it gives the same bytes, the certificate set in DER order.
+#[test]
+fn sign_carries_the_certificates_as_given_in_canonical_der() {
+    use der::{Decode, Encode};
+    let clock = FixedClock(SystemClock.now());
+    let (s, key, cert) = signer(&clock);
+    let chain = vec![s.issuing.certificate_der.clone(), s.root.certificate_der.clone()];
+    for detached in [false, true] {
+        let signed = sign(b"hello", detached, &key, &cert.der, &chain, clock.0).unwrap();
+        let info = cms::content_info::ContentInfo::from_der(&signed).unwrap();
+        assert_eq!(info.to_der().unwrap(), signed);
+        let data: cms::signed_data::SignedData = info.content.decode_as().unwrap();
+        let mut carried: Vec<Vec<u8>> = data
+            .certificates
+            .unwrap()
+            .0
+            .iter()
+            .map(|c| match c {
+                cms::cert::CertificateChoices::Certificate(c) => c.to_der().unwrap(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let mut given = vec![cert.der.clone(), chain[0].clone(), chain[1].clone()];
+        carried.sort();
+        given.sort();
+        assert_eq!(carried, given);
+        assert!(data.crls.is_none());
+    }
+    // What is not one DER SEQUENCE is refused as a chain certificate.
+    for bad in [vec![0x04, 0x01, 0x00], vec![0x30, 0x05, 0x00], [chain[0].as_slice(), &[0]].concat()] {
+        let refused = sign(b"x", false, &key, &cert.der, &[bad], clock.0);
+        assert!(matches!(refused, Err(CmsError::Certificate(ref m)) if m.starts_with("chain")), "{refused:?}");
+    }
+}
