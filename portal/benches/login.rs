@@ -5,6 +5,8 @@
 //! - login by password over HTTP against raw Argon2id verifications with the same parameters
 //!   (OWASP's minimum, m = 19 MiB, t = 2, p = 1) on as many threads; target ratio ≥ 0.8.
 //!
+//! `LOGIN_CLIENTS=N` sets the client threads of both measurements (default: one per core; with
+//! as many clients as cores, each closed loop leaves the server idle while its client signs).
 //! Every HTTP request is a new loopback connection (both sides alike), or with `keep-alive` each
 //! client thread keeps one connection per server as a browser does (both sides alike again).
 //! Each measurement and its baseline alternate in five rounds of SECONDS/5 (the machine's load
@@ -38,7 +40,10 @@ fn main() {
     // One HTTP client for the baseline and the measurement alike.
     let http: HttpClient =
         if std::env::args().any(|a| a == "keep-alive") { ca_tests::http_keep_alive } else { ca_tests::http };
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = std::env::var("LOGIN_CLIENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let secrets = tempfile::tempdir().unwrap();
     let cluster = std::env::args().any(|a| a == "postgres").then(|| fixtures::postgres::PgCluster::start().unwrap());
     let t = match &cluster {
