@@ -1,9 +1,9 @@
 //! SQLite implementation of the store.
 //!
 //! One read-write connection behind a mutex, and read-only connections for the hot reads
-//! (status look-ups, listings, CRL snapshots: [`readers`]). The file runs in WAL mode with `synchronous=FULL`, so a call
-//! that returned `Ok` survives a power cut, and with a busy timeout so the CLI and the server can
-//! share it. Every write is one `BEGIN IMMEDIATE` transaction: the write lock is taken before the
+//! (status look-ups, listings, CRL snapshots: [`readers`]). The file runs in WAL mode with
+//! `synchronous=FULL`, so a call that returned `Ok` survives a power cut, and with a busy timeout
+//! so the CLI and the server can share it. Every write is one `BEGIN IMMEDIATE` transaction: the write lock is taken before the
 //! first read, so the audit chain head read at the start cannot change before the commit.
 //!
 //! Certificate times are stored in unix seconds (the precision of X.509 and CRLs): records read
