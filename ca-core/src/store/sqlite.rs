@@ -14,7 +14,7 @@ mod audit;
 mod crls;
 mod files;
 mod migrations;
-mod nonces;
+pub mod nonces;
 mod ra;
 mod readers;
 mod receipts;

@@ -446,6 +446,13 @@ impl PortalStore for SqlitePortalStore {
     }
 }
 
+/// The portal's challenges and request ids, through ca-core's SQLite [`NonceTables`] (one
+/// statement per decision, one winner across connections).
+///
+/// [`NonceTables`]: ca_core::store::sqlite::nonces::NonceTables
+const NONCE_TABLES: ca_core::store::sqlite::nonces::NonceTables =
+    ca_core::store::sqlite::nonces::NonceTables { nonces: "challenges", request_ids: "request_ids" };
+
 impl ca_core::store::NonceStore for SqlitePortalStore {
     fn issue_nonce(
         &self,
@@ -454,39 +461,11 @@ impl ca_core::store::NonceStore for SqlitePortalStore {
         expires_at: OffsetDateTime,
         purge_before: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let conn = self.lock();
-        conn.execute("DELETE FROM challenges WHERE expires_at < ?1", [millis(purge_before)])
-            .context("purging old challenges")?;
-        conn.execute(
-            "INSERT INTO challenges (nonce, issued_at, expires_at) VALUES (?1, ?2, ?3)",
-            params![nonce, millis(now), millis(expires_at)],
-        )
-        .context("recording a challenge")?;
-        Ok(())
+        NONCE_TABLES.issue(&self.lock(), nonce, now, expires_at, purge_before)
     }
 
     fn consume_nonce(&self, nonce: &[u8], now: OffsetDateTime) -> Result<ca_core::store::NonceOutcome, StoreError> {
-        use ca_core::store::NonceOutcome;
-        let conn = self.lock();
-        // One statement: the condition and the update cannot be split by another consumer.
-        let consumed = conn
-            .execute(
-                "UPDATE challenges SET consumed_at = ?2 WHERE nonce = ?1 AND consumed_at IS NULL AND expires_at > ?2",
-                params![nonce, millis(now)],
-            )
-            .context("consuming a challenge")?;
-        if consumed == 1 {
-            return Ok(NonceOutcome::Consumed);
-        }
-        let row: Option<Option<i64>> = conn
-            .query_row("SELECT consumed_at FROM challenges WHERE nonce = ?1", [nonce], |r| r.get(0))
-            .optional()
-            .context("reading a challenge")?;
-        Ok(match row {
-            None => NonceOutcome::Unknown,
-            Some(Some(_)) => NonceOutcome::AlreadyUsed,
-            Some(None) => NonceOutcome::Expired,
-        })
+        NONCE_TABLES.consume(&self.lock(), nonce, now)
     }
 
     fn use_request_id(
@@ -495,14 +474,6 @@ impl ca_core::store::NonceStore for SqlitePortalStore {
         now: OffsetDateTime,
         keep_until: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let conn = self.lock();
-        conn.execute("DELETE FROM request_ids WHERE keep_until < ?1", [millis(now)]).context("purging request ids")?;
-        let inserted = conn
-            .execute(
-                "INSERT INTO request_ids (id, used_at, keep_until) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO NOTHING",
-                params![&id[..], millis(now), millis(keep_until)],
-            )
-            .context("recording a request id")?;
-        Ok(inserted == 1)
+        NONCE_TABLES.use_request_id(&self.lock(), id, now, keep_until)
     }
 }
