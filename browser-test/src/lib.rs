@@ -300,14 +300,24 @@ impl Browser {
     /// The CSS selector of the control labelled `label`.
     pub fn labelled(&self, label: &str) -> String {
         let xpath = format!("//label[normalize-space(.)={}]", xpath_literal(label));
-        let element = self.block(
-            &format!("label {label:?}"),
-            self.client().wait().at_most(WAIT).every(POLL).for_element(Locator::XPath(&xpath)),
-        );
-        let id = self
-            .block(&format!("for of label {label:?}"), element.attr("for"))
-            .unwrap_or_else(|| panic!("[{}] the label {label:?} names no control (no for=)", self.name));
-        format!("#{id}")
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let element = self.block(
+                &format!("label {label:?}"),
+                self.client().wait().at_most(WAIT).every(POLL).for_element(Locator::XPath(&xpath)),
+            );
+            // The page may replace the label between the look-up and the read (a script updating
+            // the form): a stale element is looked up again, within the same wait.
+            match self.runtime.block_on(element.attr("for")) {
+                Ok(Some(id)) => return format!("#{id}"),
+                Ok(None) => panic!("[{}] the label {label:?} names no control (no for=)", self.name),
+                Err(_) if std::time::Instant::now() < deadline => self.pause(),
+                Err(e) => {
+                    let shot = self.failure_shot(&format!("for of label {label:?}"));
+                    panic!("[{}] for of label {label:?}: {e} (screenshot: {shot})", self.name)
+                }
+            }
+        }
     }
 
     /// Click the element matching `selector`.
