@@ -16,7 +16,7 @@ mod files;
 mod migrations;
 pub mod nonces;
 mod ra;
-mod readers;
+pub mod readers;
 mod receipts;
 mod rows;
 #[cfg(test)]

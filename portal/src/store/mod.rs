@@ -34,6 +34,27 @@ pub fn open(config: &crate::config::StoreConfig) -> Result<std::sync::Arc<dyn Po
     })
 }
 
+/// When a store last purged the used request ids: logins purge at most every
+/// [`PurgeSchedule::EVERY_MS`] (a batch instead of a row per login; an id kept a little longer
+/// than it must be is refused as expired anyway). One per store, so per process.
+#[derive(Debug)]
+pub(crate) struct PurgeSchedule(std::sync::atomic::AtomicI64);
+
+impl PurgeSchedule {
+    pub(crate) const EVERY_MS: i64 = 1_000;
+
+    pub(crate) fn new() -> Self {
+        Self(std::sync::atomic::AtomicI64::new(i64::MIN))
+    }
+
+    /// Whether a purge is due at `now_ms`; `true` claims it (one caller of several).
+    pub(crate) fn due(&self, now_ms: i64) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let last = self.0.load(Relaxed);
+        now_ms.saturating_sub(last) >= Self::EVERY_MS && self.0.compare_exchange(last, now_ms, Relaxed, Relaxed).is_ok()
+    }
+}
+
 /// Unix milliseconds: the unit of every time column, in both backends.
 pub(crate) fn millis(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)

@@ -61,7 +61,11 @@ pub fn the_challenge_key_is_made_once_and_kept(b: &impl Backend) {
 }
 
 pub fn the_schema_is_at_the_latest_version(b: &impl Backend) {
-    assert_eq!(b.schema_version(), 4, "accounts (1), phone binding (2), documents (3), logins by account (4)");
+    assert_eq!(
+        b.schema_version(),
+        5,
+        "accounts (1), phone binding (2), documents (3), logins by account (4), request ids by id (5)"
+    );
     drop(b.open());
-    assert_eq!(b.schema_version(), 4, "opening again migrates nothing");
+    assert_eq!(b.schema_version(), 5, "opening again migrates nothing");
 }

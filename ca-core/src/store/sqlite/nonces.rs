@@ -76,11 +76,29 @@ impl NonceTables {
         now: OffsetDateTime,
         keep_until: OffsetDateTime,
     ) -> Result<bool, StoreError> {
+        self.purge_request_ids(conn, now)?;
+        self.record_request_id(conn, id, now, keep_until)
+    }
+
+    /// Forget the request ids kept until before `now`.
+    pub fn purge_request_ids(&self, conn: &Connection, now: OffsetDateTime) -> Result<(), StoreError> {
         let request_ids = self.request_ids;
         conn.prepare_cached(&format!("DELETE FROM {request_ids} WHERE keep_until < ?1"))
             .and_then(|mut s| s.execute(params![millis(now)]))
             .context("purging old request ids")?;
-        // One statement: of two concurrent uses only one inserts.
+        Ok(())
+    }
+
+    /// Record the use of `id`: `false` if it was used before (one statement: of two concurrent
+    /// uses only one inserts).
+    pub fn record_request_id(
+        &self,
+        conn: &Connection,
+        id: &[u8; 32],
+        now: OffsetDateTime,
+        keep_until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let request_ids = self.request_ids;
         let inserted = conn
             .prepare_cached(&format!(
                 "INSERT INTO {request_ids} (id, used_at, keep_until) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO NOTHING"

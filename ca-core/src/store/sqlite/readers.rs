@@ -5,6 +5,8 @@
 //!
 //! Each read is its own transaction on a connection of its own, so it sees everything committed
 //! before it started: a revocation that returned `Ok` is answered by the next status look-up.
+//!
+//! Public so that another store on SQLite (the portal's) reads the same way.
 
 use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
@@ -20,7 +22,7 @@ use crate::store::StoreError;
 const MAX_OPEN: usize = 16;
 
 /// The read-only connections of one store file.
-pub(super) struct Readers {
+pub struct Readers {
     path: PathBuf,
     state: Mutex<State>,
     /// Signalled when a reader comes back or a slot frees up.
@@ -35,7 +37,8 @@ struct State {
 }
 
 impl Readers {
-    pub(super) fn new(path: PathBuf) -> Self {
+    /// Readers of the database file at `path` (opened on first use, read-only).
+    pub fn new(path: PathBuf) -> Self {
         Self { path, state: Mutex::default(), returned: Condvar::new() }
     }
 
@@ -45,7 +48,7 @@ impl Readers {
 
     /// An idle reader, or a new one while fewer than [`MAX_OPEN`] are open, or else the first
     /// one returned.
-    pub(super) fn get(&self) -> Result<Reader<'_>, StoreError> {
+    pub fn get(&self) -> Result<Reader<'_>, StoreError> {
         let mut state = self.state();
         loop {
             if let Some(conn) = state.idle.pop() {
@@ -92,7 +95,7 @@ impl Readers {
 }
 
 /// A reader in use; back to the idle set when dropped.
-pub(in crate::store) struct Reader<'a> {
+pub struct Reader<'a> {
     readers: &'a Readers,
     conn: Option<Connection>,
 }

@@ -64,6 +64,7 @@ const MIGRATION_LOCK: i64 = 0x706f_7274_616c_2d6d;
 /// The portal's store in a PostgreSQL database.
 pub struct PgPortalStore {
     pool: Pool,
+    purges: super::PurgeSchedule,
 }
 
 impl std::fmt::Debug for PgPortalStore {
@@ -149,7 +150,7 @@ impl PgPortalStore {
         let (mut config, location) = ca_core::store::postgres::parse_url(url, password)?;
         config.application_name("portal");
         let pool = Pool::new(config, location);
-        let store = Self { pool };
+        let store = Self { pool, purges: super::PurgeSchedule::new() };
         store.migrate()?;
         Ok(store)
     }
@@ -373,7 +374,10 @@ impl PortalStore for PgPortalStore {
         let mut conn = self.conn()?;
         let mut tx = begin(&mut conn, "request-id", used)?;
         let now = millis(session.created_at);
-        tx.execute_cached("DELETE FROM request_ids WHERE keep_until < $1", &[&now]).context("purging request ids")?;
+        if self.purges.due(now) {
+            tx.execute_cached("DELETE FROM request_ids WHERE keep_until < $1", &[&now])
+                .context("purging request ids")?;
+        }
         let inserted = tx
             .execute_cached(
                 "INSERT INTO request_ids (id, used_at, keep_until) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",

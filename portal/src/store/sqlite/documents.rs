@@ -130,7 +130,7 @@ fn grant_where(conn: &Connection, condition: &str, value: &dyn rusqlite::ToSql) 
 
 impl DocumentStore for SqlitePortalStore {
     fn store_document(&self, doc: &NewDocument, event: &DocumentEvent) -> Result<DocumentStored, StoreError> {
-        let mut conn = self.lock();
+        let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting a transaction")?;
         let taken: bool = tx
             .query_row(
@@ -182,7 +182,7 @@ impl DocumentStore for SqlitePortalStore {
     }
 
     fn document(&self, id: i64) -> Result<Option<StoredDocument>, StoreError> {
-        let conn = self.lock();
+        let conn = self.lock()?;
         conn.prepare_cached(&format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE id = ?1"))
             .and_then(|mut s| s.query_row([id], document_row).optional())
             .context("reading a document")?
@@ -191,7 +191,7 @@ impl DocumentStore for SqlitePortalStore {
     }
 
     fn documents_of(&self, subject_iin: &str, with_history: bool) -> Result<Vec<StoredDocument>, StoreError> {
-        let conn = self.lock();
+        let conn = self.lock()?;
         let filter = if with_history { "" } else { "AND superseded_by IS NULL" };
         let mut s = conn
             .prepare_cached(&format!(
@@ -203,7 +203,7 @@ impl DocumentStore for SqlitePortalStore {
     }
 
     fn current_document(&self, subject_iin: &str, doc_type: &str) -> Result<Option<StoredDocument>, StoreError> {
-        let conn = self.lock();
+        let conn = self.lock()?;
         conn.prepare_cached(&format!(
             "SELECT {DOCUMENT_COLUMNS} FROM documents WHERE subject_iin = ?1 AND doc_type = ?2 AND superseded_by IS NULL"
         ))
@@ -219,7 +219,7 @@ impl DocumentStore for SqlitePortalStore {
         draw: &mut dyn FnMut() -> Result<String, StoreError>,
         event: &DocumentEvent,
     ) -> Result<Grant, StoreError> {
-        let mut conn = self.lock();
+        let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting a transaction")?;
         let now = millis(grant.created_at);
         let code = loop {
@@ -249,11 +249,11 @@ impl DocumentStore for SqlitePortalStore {
     }
 
     fn grant(&self, id: i64) -> Result<Option<Grant>, StoreError> {
-        grant_where(&self.lock(), "id = ?1", &id)
+        grant_where(&*self.lock()?, "id = ?1", &id)
     }
 
     fn grants_by(&self, account_id: i64) -> Result<Vec<Grant>, StoreError> {
-        let conn = self.lock();
+        let conn = self.lock()?;
         let mut s = conn
             .prepare_cached(&format!(
                 "SELECT {GRANT_COLUMNS} FROM access_grants WHERE opened_by = ?1 ORDER BY id DESC LIMIT 200"
@@ -264,7 +264,7 @@ impl DocumentStore for SqlitePortalStore {
     }
 
     fn withdraw_grant(&self, id: i64, now: OffsetDateTime, event: &DocumentEvent) -> Result<bool, StoreError> {
-        let mut conn = self.lock();
+        let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting a transaction")?;
         let changed = tx
             .execute(
@@ -284,7 +284,7 @@ impl DocumentStore for SqlitePortalStore {
         now: OffsetDateTime,
         event: &DocumentEvent,
     ) -> Result<Resolution, StoreError> {
-        let mut conn = self.lock();
+        let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting a transaction")?;
         let resolution = match grant_where(&tx, "token_hash = ?1", &&token_hash[..])? {
             None => Resolution::NotFound,
@@ -305,7 +305,7 @@ impl DocumentStore for SqlitePortalStore {
         limits: &CodeLimits,
         event: &DocumentEvent,
     ) -> Result<Resolution, StoreError> {
-        let mut conn = self.lock();
+        let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting a transaction")?;
         let now_ms = millis(now);
         let mine: i64 = tx
@@ -350,7 +350,7 @@ impl DocumentStore for SqlitePortalStore {
     }
 
     fn journal_document_event(&self, event: &DocumentEvent) -> Result<(), StoreError> {
-        insert_event(&self.lock(), event)
+        insert_event(&*self.lock()?, event)
     }
 
     fn cabinet_history(
@@ -359,7 +359,7 @@ impl DocumentStore for SqlitePortalStore {
         actor: &str,
         limit: u32,
     ) -> Result<Vec<DocumentEvent>, StoreError> {
-        let conn = self.lock();
+        let conn = self.lock()?;
         let mut out = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
         let mut read = |sql: &str, value: &str| -> Result<(), StoreError> {
@@ -390,7 +390,7 @@ impl DocumentStore for SqlitePortalStore {
     }
 
     fn document_events(&self, limit: u32) -> Result<Vec<DocumentEvent>, StoreError> {
-        let conn = self.lock();
+        let conn = self.lock()?;
         let mut s = conn
             .prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM document_events ORDER BY seq LIMIT ?1"))
             .context("reading the document journal")?;
@@ -404,7 +404,7 @@ impl DocumentStore for SqlitePortalStore {
     }
 
     fn create_release_request(&self, r: &ReleaseRequest, event: &DocumentEvent) -> Result<(), StoreError> {
-        let mut conn = self.lock();
+        let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting a transaction")?;
         tx.execute(
             "INSERT INTO release_requests (id, system, subject_iin, doc_type, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -416,7 +416,7 @@ impl DocumentStore for SqlitePortalStore {
     }
 
     fn release_request(&self, id: &str) -> Result<Option<ReleaseRequest>, StoreError> {
-        let conn = self.lock();
+        let conn = self.lock()?;
         let row: Option<(String, String, String, i64, i64, Option<i64>)> = conn
             .query_row(
                 "SELECT system, subject_iin, doc_type, created_at, expires_at, released_at FROM release_requests WHERE id = ?1",
@@ -440,7 +440,7 @@ impl DocumentStore for SqlitePortalStore {
     }
 
     fn mark_released(&self, id: &str, now: OffsetDateTime, event: &DocumentEvent) -> Result<bool, StoreError> {
-        let mut conn = self.lock();
+        let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting a transaction")?;
         let changed = tx
             .execute(

@@ -19,6 +19,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     Migration { version: 2, name: "phone bindings, binding OTP sessions and journal, SMS outbox", sql: V2 },
     Migration { version: 3, name: "digital documents, access grants, release requests, document journal", sql: V3 },
     Migration { version: 4, name: "the cabinet's journal of logins: sessions by account, ended ones too", sql: V4 },
+    Migration { version: 5, name: "used request ids keyed by the id alone (WITHOUT ROWID)", sql: V5 },
 ];
 
 pub(super) const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
@@ -299,6 +300,21 @@ CREATE INDEX sms_outbox_codes_by_recipient ON sms_outbox (recipient, created_at)
 // open ones only.
 const V4: &str = r#"
 CREATE INDEX sessions_by_account_all ON sessions (account_id, id);
+"#;
+
+// Every login records its challenge's use: as a rowid table with a UNIQUE id that was two
+// B-trees (the rows and the id's index, a random key) written per login; keyed by the id it is
+// one.
+const V5: &str = r#"
+CREATE TABLE request_ids_by_id (
+    id         BLOB    NOT NULL PRIMARY KEY CHECK (length(id) = 32),
+    used_at    INTEGER NOT NULL,
+    keep_until INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+INSERT INTO request_ids_by_id (id, used_at, keep_until) SELECT id, used_at, keep_until FROM request_ids;
+DROP TABLE request_ids;
+ALTER TABLE request_ids_by_id RENAME TO request_ids;
+CREATE INDEX request_ids_by_expiry ON request_ids (keep_until);
 "#;
 
 pub(super) fn current_version(conn: &Connection) -> Result<i64, StoreError> {

@@ -1,10 +1,17 @@
-//! The portal store in a SQLite file: one connection behind a mutex, WAL with
-//! `synchronous=FULL`, every write one `BEGIN IMMEDIATE` transaction. The file holds personal
+//! The portal store in a SQLite file: one read-write connection behind a mutex, WAL with
+//! `synchronous=FULL`, every write one `BEGIN IMMEDIATE` transaction. The reads of every login
+//! and every authenticated request (an account by login or id) go to read-only connections
+//! beside it (ca-core's [`Readers`]), so they do not queue behind a commit.
+//!
+//! [`Readers`]: ca_core::store::sqlite::readers::Readers The file holds personal
 //! data and password hashes, so it is created readable by its owner only.
 //!
 //! Two writes are committed with `synchronous=NORMAL` instead (no fsync of their own; the WAL
 //! is synced by the next FULL commit or checkpoint): opening a session after a signature login
-//! (with the challenge's use) and touching a session. They survive a crash or restart of the
+//! (with the challenge's use) and touching a session. The connection stays at NORMAL after one
+//! of them until a write that needs FULL takes it (every other access sets FULL first), so a
+//! run of logins changes the setting once, not twice per login (SQLite compiles a `PRAGMA`
+//! again on every run). They survive a crash or restart of the
 //! process; only an OS crash or power cut can lose the last ones, and what is lost then costs
 //! nothing but a new login: a session that is gone, or a `last_seen_at` that is older (stricter).
 //! A lost challenge use cannot be replayed: the portal refuses challenges issued before it
@@ -23,6 +30,7 @@ mod phone;
 #[cfg(test)]
 mod tests;
 
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -42,7 +50,11 @@ pub const AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// The portal's store in SQLite.
 pub struct SqlitePortalStore {
-    conn: Mutex<Connection>,
+    writer: Mutex<Writer>,
+    /// Read-only connections for the hot reads (accounts by login or id), beside the writer
+    /// (file stores only; an in-memory store reads on its writer).
+    readers: Option<ca_core::store::sqlite::readers::Readers>,
+    purges: super::PurgeSchedule,
     /// Dropping it stops the checkpointer thread (file stores only).
     _checkpointer: Option<std::sync::mpsc::Sender<()>>,
 }
@@ -93,6 +105,7 @@ impl SqlitePortalStore {
         conn.pragma_update(None, "wal_autocheckpoint", AUTOCHECKPOINT_PAGES).context("setting wal_autocheckpoint")?;
         let mut store = Self::finish_open(conn, &location)?;
         store._checkpointer = Some(spawn_checkpointer(path)?);
+        store.readers = Some(ca_core::store::sqlite::readers::Readers::new(path.to_path_buf()));
         Ok(store)
     }
 
@@ -115,41 +128,85 @@ impl SqlitePortalStore {
             [&key[..]],
         )
         .context("making the challenge key")?;
-        Ok(Self { conn: Mutex::new(conn), _checkpointer: None })
+        Ok(Self {
+            writer: Mutex::new(Writer { conn, relaxed: false }),
+            readers: None,
+            purges: super::PurgeSchedule::new(),
+            _checkpointer: None,
+        })
     }
 
     /// The schema version of the open database.
     pub fn schema_version(&self) -> Result<i64, StoreError> {
-        migrations::current_version(&self.lock())
+        migrations::current_version(&*self.lock()?)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|poisoned| {
-            let conn = poisoned.into_inner();
-            if !conn.is_autocommit() {
-                let _ = conn.execute_batch("ROLLBACK");
+    /// The writer at `synchronous=FULL`: every access but the two relaxed writes.
+    fn lock(&self) -> Result<WriterGuard<'_>, StoreError> {
+        let mut guard = self.writer_at(false)?;
+        guard.0.relaxed = false;
+        Ok(guard)
+    }
+
+    /// The writer at `synchronous=NORMAL`, for the writes the module documentation names.
+    fn lock_relaxed(&self) -> Result<WriterGuard<'_>, StoreError> {
+        self.writer_at(true)
+    }
+
+    fn writer_at(&self, relaxed: bool) -> Result<WriterGuard<'_>, StoreError> {
+        let mut writer = self.writer.lock().unwrap_or_else(|poisoned| {
+            let mut writer = poisoned.into_inner();
+            if !writer.conn.is_autocommit() {
+                let _ = writer.conn.execute_batch("ROLLBACK");
             }
-            let _ = conn.pragma_update(None, "synchronous", "FULL");
-            self.conn.clear_poison();
-            conn
-        })
+            // Unknown after a panic: set again below.
+            writer.relaxed = !relaxed;
+            self.writer.clear_poison();
+            writer
+        });
+        if writer.relaxed != relaxed {
+            let pragma = if relaxed { "PRAGMA synchronous = NORMAL" } else { "PRAGMA synchronous = FULL" };
+            // A PRAGMA is compiled again on each run whether cached or not; cached, it is
+            // at least not parsed from scratch.
+            writer
+                .conn
+                .prepare_cached(pragma)
+                .and_then(|mut st| st.execute([]).map(drop))
+                .with_context(|| format!("setting {pragma}"))?;
+            writer.relaxed = relaxed;
+        }
+        Ok(WriterGuard(writer))
+    }
+
+    /// A read-only connection for a hot read (the writer for an in-memory store).
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        match &self.readers {
+            Some(readers) => f(&*readers.get()?),
+            None => f(&*self.lock()?),
+        }
     }
 }
 
-/// Run `write` (its own transactions) committed with `synchronous=NORMAL`, then put the
-/// connection back to FULL before anyone else uses it (see the module documentation for which
-/// writes may do this).
-fn without_fsync<T>(
-    conn: &mut Connection,
-    write: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    // Prepared once per connection (the statement cache): compiling the pragma twice per
-    // login cost more than the statement it surrounds.
-    let set = |conn: &Connection, pragma: &str| conn.prepare_cached(pragma).and_then(|mut s| s.execute([]).map(drop));
-    set(conn, "PRAGMA synchronous = NORMAL").context("setting synchronous=NORMAL")?;
-    let out = write(conn);
-    set(conn, "PRAGMA synchronous = FULL").context("setting synchronous=FULL")?;
-    out
+/// The store's one read-write connection, and whether it was left at `synchronous=NORMAL`.
+struct Writer {
+    conn: Connection,
+    relaxed: bool,
+}
+
+/// The writer, taken at the durability its user asked for.
+struct WriterGuard<'a>(MutexGuard<'a, Writer>);
+
+impl Deref for WriterGuard<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.0.conn
+    }
+}
+
+impl DerefMut for WriterGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.0.conn
+    }
 }
 
 /// Create the file readable and writable by its owner only (an existing one is narrowed).
@@ -193,11 +250,11 @@ fn account_row(r: &Row<'_>) -> rusqlite::Result<(Account, i64)> {
 
 impl SqlitePortalStore {
     fn account_where(&self, condition: &str, value: &dyn rusqlite::ToSql) -> Result<Option<Account>, StoreError> {
-        let conn = self.lock();
-        let row = conn
-            .prepare_cached(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE {condition}"))
-            .and_then(|mut s| s.query_row([value], account_row).optional())
-            .context("reading an account")?;
+        let row = self.read(|conn| {
+            conn.prepare_cached(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE {condition}"))
+                .and_then(|mut s| s.query_row([value], account_row).optional())
+                .context("reading an account")
+        })?;
         row.map(|(mut a, created)| {
             a.created_at = from_millis(created)?;
             Ok(a)
@@ -227,7 +284,7 @@ fn insert_account(conn: &Connection, a: &NewAccount) -> rusqlite::Result<i64> {
 
 impl PortalStore for SqlitePortalStore {
     fn create_account(&self, account: &NewAccount) -> Result<Option<i64>, StoreError> {
-        let mut conn = self.lock();
+        let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting a transaction")?;
         let exists: bool = tx
             .query_row("SELECT EXISTS (SELECT 1 FROM accounts WHERE login = ?1)", [&account.login], |r| r.get(0))
@@ -249,7 +306,7 @@ impl PortalStore for SqlitePortalStore {
     }
 
     fn create_or_reset_account(&self, account: &NewAccount) -> Result<super::CounterOutcome, StoreError> {
-        let mut conn = self.lock();
+        let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting a transaction")?;
         let state: Option<String> = tx
             .query_row("SELECT state FROM accounts WHERE login = ?1", [&account.login], |r| r.get(0))
@@ -275,7 +332,7 @@ impl PortalStore for SqlitePortalStore {
     }
 
     fn change_password(&self, change: &PasswordChange) -> Result<(), StoreError> {
-        let mut conn = self.lock();
+        let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting a transaction")?;
         let at = millis(change.at);
         let n = tx
@@ -311,30 +368,30 @@ impl PortalStore for SqlitePortalStore {
         max_failures: u32,
         lock_for: time::Duration,
     ) -> Result<super::AttemptGate, StoreError> {
-        auth::begin_password_attempt(&mut self.lock(), login, now, max_failures, lock_for)
+        auth::begin_password_attempt(&mut *self.lock()?, login, now, max_failures, lock_for)
     }
 
     fn password_attempt_succeeded(&self, login: &str) -> Result<(), StoreError> {
-        self.lock()
+        self.lock()?
             .execute("DELETE FROM password_attempts WHERE login = ?1", [login])
             .context("resetting the password attempts")?;
         Ok(())
     }
 
     fn journal_failure(&self, a: &super::FailedAttempt) -> Result<(), StoreError> {
-        auth::journal_failure(&self.lock(), a)
+        auth::journal_failure(&*self.lock()?, a)
     }
 
     fn failed_attempts(&self, login: Option<&str>, limit: u32) -> Result<Vec<super::FailedAttempt>, StoreError> {
-        auth::failed_attempts(&self.lock(), login, limit)
+        auth::failed_attempts(&*self.lock()?, login, limit)
     }
 
     fn recent_failed_attempts(&self, login: &str, limit: u32) -> Result<Vec<super::FailedAttempt>, StoreError> {
-        auth::recent_failed_attempts(&self.lock(), login, limit)
+        auth::recent_failed_attempts(&*self.lock()?, login, limit)
     }
 
     fn create_session(&self, s: &super::NewSession) -> Result<i64, StoreError> {
-        auth::create_session(&self.lock(), s)
+        auth::create_session(&*self.lock()?, s)
     }
 
     fn open_session_using(
@@ -343,30 +400,22 @@ impl PortalStore for SqlitePortalStore {
         keep_until: OffsetDateTime,
         session: &super::NewSession,
     ) -> Result<Option<i64>, StoreError> {
-        without_fsync(&mut self.lock(), |conn| {
-            let tx =
-                conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting a transaction")?;
-            let now = millis(session.created_at);
-            tx.prepare_cached("DELETE FROM request_ids WHERE keep_until < ?1")
-                .and_then(|mut st| st.execute([now]))
-                .context("purging request ids")?;
-            let inserted = tx
-                .prepare_cached(
-                    "INSERT INTO request_ids (id, used_at, keep_until) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO NOTHING",
-                )
-                .and_then(|mut st| st.execute(params![&used[..], now, millis(keep_until)]))
-                .context("recording a used challenge")?;
-            if inserted != 1 {
-                return Ok(None);
-            }
-            let id = auth::create_session(&tx, session)?;
-            tx.commit().context("committing a session")?;
-            Ok(Some(id))
-        })
+        let mut conn = self.lock_relaxed()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting a transaction")?;
+        let now = session.created_at;
+        if self.purges.due(millis(now)) {
+            NONCE_TABLES.purge_request_ids(&tx, now)?;
+        }
+        if !NONCE_TABLES.record_request_id(&tx, used, now, keep_until)? {
+            return Ok(None);
+        }
+        let id = auth::create_session(&tx, session)?;
+        tx.commit().context("committing a session")?;
+        Ok(Some(id))
     }
 
     fn challenge_key(&self) -> Result<[u8; 32], StoreError> {
-        let conn = self.lock();
+        let conn = self.lock()?;
         let key: Vec<u8> = conn
             .query_row("SELECT value FROM secrets WHERE name = 'challenge-key'", [], |r| r.get(0))
             .context("reading the challenge key")?;
@@ -379,12 +428,12 @@ impl PortalStore for SqlitePortalStore {
         now: OffsetDateTime,
         idle: time::Duration,
     ) -> Result<super::SessionLookup, StoreError> {
-        without_fsync(&mut self.lock(), |conn| auth::touch_session(conn, token_hash, now, idle))
+        auth::touch_session(&mut *self.lock_relaxed()?, token_hash, now, idle)
     }
 
     fn end_session(&self, account_id: i64, id: i64, now: OffsetDateTime) -> Result<bool, StoreError> {
         let n = self
-            .lock()
+            .lock()?
             .execute(
                 "UPDATE sessions SET ended_at = ?3 WHERE id = ?2 AND account_id = ?1 AND ended_at IS NULL",
                 params![account_id, id, millis(now)],
@@ -394,7 +443,7 @@ impl PortalStore for SqlitePortalStore {
     }
 
     fn logins_of(&self, account_id: i64, limit: u32) -> Result<Vec<super::LoginRecord>, StoreError> {
-        auth::logins_of(&self.lock(), account_id, limit)
+        auth::logins_of(&*self.lock()?, account_id, limit)
     }
 
     fn sessions_of(
@@ -403,11 +452,11 @@ impl PortalStore for SqlitePortalStore {
         now: OffsetDateTime,
         idle: time::Duration,
     ) -> Result<Vec<super::SessionInfo>, StoreError> {
-        auth::sessions_of(&self.lock(), account_id, now, idle)
+        auth::sessions_of(&*self.lock()?, account_id, now, idle)
     }
 
     fn issue_otp(&self, otp: &super::NewOtp) -> Result<(), StoreError> {
-        auth::issue_otp(&mut self.lock(), otp)
+        auth::issue_otp(&mut *self.lock()?, otp)
     }
 
     fn check_otp(
@@ -418,15 +467,15 @@ impl PortalStore for SqlitePortalStore {
         max_attempts: u32,
         matches: &dyn Fn(&[u8], &[u8]) -> bool,
     ) -> Result<super::OtpOutcome, StoreError> {
-        auth::check_otp(&mut self.lock(), purpose, subject, now, max_attempts, matches)
+        auth::check_otp(&mut *self.lock()?, purpose, subject, now, max_attempts, matches)
     }
 
     fn claim_mail(&self, now: OffsetDateTime, lease: time::Duration) -> Result<Vec<super::QueuedMail>, StoreError> {
-        auth::claim_mail(&mut self.lock(), now, lease)
+        auth::claim_mail(&mut *self.lock()?, now, lease)
     }
 
     fn mail_sent(&self, id: i64, now: OffsetDateTime) -> Result<(), StoreError> {
-        self.lock()
+        self.lock()?
             .execute(
                 "UPDATE outbox SET sent_at = ?2, body = '', attempts = attempts + 1 WHERE id = ?1",
                 params![id, millis(now)],
@@ -436,7 +485,7 @@ impl PortalStore for SqlitePortalStore {
     }
 
     fn mail_failed(&self, id: i64, error: &str, next_attempt_at: OffsetDateTime) -> Result<(), StoreError> {
-        self.lock()
+        self.lock()?
             .execute(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 WHERE id = ?1",
                 params![id, error, millis(next_attempt_at)],
@@ -461,11 +510,11 @@ impl ca_core::store::NonceStore for SqlitePortalStore {
         expires_at: OffsetDateTime,
         purge_before: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        NONCE_TABLES.issue(&self.lock(), nonce, now, expires_at, purge_before)
+        NONCE_TABLES.issue(&*self.lock()?, nonce, now, expires_at, purge_before)
     }
 
     fn consume_nonce(&self, nonce: &[u8], now: OffsetDateTime) -> Result<ca_core::store::NonceOutcome, StoreError> {
-        NONCE_TABLES.consume(&self.lock(), nonce, now)
+        NONCE_TABLES.consume(&*self.lock()?, nonce, now)
     }
 
     fn use_request_id(
@@ -474,6 +523,6 @@ impl ca_core::store::NonceStore for SqlitePortalStore {
         now: OffsetDateTime,
         keep_until: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        NONCE_TABLES.use_request_id(&self.lock(), id, now, keep_until)
+        NONCE_TABLES.use_request_id(&*self.lock()?, id, now, keep_until)
     }
 }

@@ -82,7 +82,7 @@ fn throttled_until(
 
 impl PhoneStore for SqlitePortalStore {
     fn issue_phone_code(&self, code: &NewPhoneCode, now: OffsetDateTime) -> Result<CodeIssue, StoreError> {
-        let mut conn = self.lock();
+        let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting a transaction")?;
         let at = millis(now);
         let holder: Option<i64> = tx
@@ -146,7 +146,7 @@ impl PhoneStore for SqlitePortalStore {
     }
 
     fn phone_session(&self, id: &str) -> Result<Option<PhoneSession>, StoreError> {
-        let conn = self.lock();
+        let conn = self.lock()?;
         conn.query_row(
             "SELECT id, account_id, login, phone, channel, requested_by, created_at, expires_at, closed_at
              FROM phone_sessions WHERE id = ?1",
@@ -170,7 +170,7 @@ impl PhoneStore for SqlitePortalStore {
     }
 
     fn bind_phone(&self, b: &NewBinding) -> Result<BindOutcome, StoreError> {
-        let mut conn = self.lock();
+        let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting a transaction")?;
         let at = millis(b.at);
         let session: Option<(i64, Option<i64>)> = tx
@@ -261,7 +261,7 @@ impl PhoneStore for SqlitePortalStore {
     }
 
     fn current_binding(&self, account_id: i64) -> Result<Option<PhoneBinding>, StoreError> {
-        let conn = self.lock();
+        let conn = self.lock()?;
         conn.prepare_cached(&format!(
             "SELECT {BINDING_COLUMNS} FROM phone_bindings WHERE account_id = ?1 AND ended_at IS NULL"
         ))
@@ -270,7 +270,7 @@ impl PhoneStore for SqlitePortalStore {
     }
 
     fn account_with_phone(&self, phone: &str) -> Result<Option<i64>, StoreError> {
-        let conn = self.lock();
+        let conn = self.lock()?;
         conn.query_row("SELECT account_id FROM phone_bindings WHERE phone = ?1 AND ended_at IS NULL", [phone], |r| {
             r.get(0)
         })
@@ -279,7 +279,7 @@ impl PhoneStore for SqlitePortalStore {
     }
 
     fn binding_history(&self, account_id: i64) -> Result<Vec<PhoneBinding>, StoreError> {
-        let conn = self.lock();
+        let conn = self.lock()?;
         let mut stmt = conn
             .prepare_cached(&format!(
                 "SELECT {BINDING_COLUMNS} FROM phone_bindings WHERE account_id = ?1 ORDER BY id DESC"
@@ -290,7 +290,7 @@ impl PhoneStore for SqlitePortalStore {
     }
 
     fn journal_phone_attempt(&self, a: &PhoneAttempt) -> Result<(), StoreError> {
-        self.lock()
+        self.lock()?
             .prepare_cached(
                 "INSERT INTO phone_attempts (at, login, phone, channel, outcome, reason, actor, session_id, client_address)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -313,7 +313,7 @@ impl PhoneStore for SqlitePortalStore {
     }
 
     fn phone_attempts(&self, login: Option<&str>, limit: u32) -> Result<Vec<PhoneAttempt>, StoreError> {
-        let conn = self.lock();
+        let conn = self.lock()?;
         let mut stmt = conn
             .prepare_cached(
                 "SELECT at, login, phone, channel, outcome, reason, actor, session_id, client_address
@@ -339,11 +339,11 @@ impl PhoneStore for SqlitePortalStore {
     }
 
     fn queue_sms(&self, sms: &NewSms, now: OffsetDateTime) -> Result<(), StoreError> {
-        insert_sms(&self.lock(), sms, millis(now)).context("queueing an SMS")
+        insert_sms(&*self.lock()?, sms, millis(now)).context("queueing an SMS")
     }
 
     fn claim_sms(&self, now: OffsetDateTime, lease: time::Duration, limit: u32) -> Result<Vec<QueuedSms>, StoreError> {
-        let mut conn = self.lock();
+        let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting a transaction")?;
         let now_ms = millis(now);
         let claimed = {
@@ -377,7 +377,7 @@ impl PhoneStore for SqlitePortalStore {
     }
 
     fn sms_sent(&self, id: i64, now: OffsetDateTime, gateway_ref: Option<&str>) -> Result<(), StoreError> {
-        self.lock()
+        self.lock()?
             .execute(
                 "UPDATE sms_outbox SET sent_at = ?2, body = '', attempts = attempts + 1, gateway_ref = ?3, last_error = NULL
                  WHERE id = ?1",
@@ -388,7 +388,7 @@ impl PhoneStore for SqlitePortalStore {
     }
 
     fn sms_failed(&self, id: i64, error: &str, next_attempt_at: OffsetDateTime) -> Result<(), StoreError> {
-        self.lock()
+        self.lock()?
             .execute(
                 "UPDATE sms_outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 WHERE id = ?1",
                 params![id, error, millis(next_attempt_at)],
@@ -398,14 +398,14 @@ impl PhoneStore for SqlitePortalStore {
     }
 
     fn sms_expired(&self, id: i64, now: OffsetDateTime) -> Result<(), StoreError> {
-        self.lock()
+        self.lock()?
             .execute("UPDATE sms_outbox SET dropped_at = ?2, body = '' WHERE id = ?1", params![id, millis(now)])
             .context("dropping an expired SMS")?;
         Ok(())
     }
 
     fn sms_outbox(&self, limit: u32) -> Result<Vec<SmsRecord>, StoreError> {
-        let conn = self.lock();
+        let conn = self.lock()?;
         let mut stmt = conn
             .prepare_cached(
                 "SELECT message_id, recipient, purpose, attempts, sent_at, dropped_at, last_error FROM sms_outbox
