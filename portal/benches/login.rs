@@ -5,14 +5,20 @@
 //! - login by password over HTTP against raw Argon2id verifications with the same parameters
 //!   (OWASP's minimum, m = 19 MiB, t = 2, p = 1) on as many threads; target ratio ≥ 0.8.
 //!
-//! `LOGIN_CLIENTS=N` sets the client threads of both measurements (default: one per core; with
-//! as many clients as cores, each closed loop leaves the server idle while its client signs).
+//! `LOGIN_CLIENTS=N` sets the client threads of both measurements (default: four per core, so
+//! that the servers are measured busy: with one per core each closed loop leaves its server
+//! idle while the client signs or reads the answer, and the rate measures the loop, not the
+//! server).
 //! Every HTTP request is a new loopback connection (both sides alike), or with `keep-alive` each
 //! client thread keeps one connection per server as a browser does (both sides alike again).
 //! Each measurement and its baseline alternate in five rounds of SECONDS/5 (the machine's load
 //! drifts less within a round); the ratio is of the totals, with the rounds' lowest and highest
 //! ratio beside it. Run:
-//! `cargo bench -p portal --bench login -- [SECONDS] [eds|password|parts] [postgres] [keep-alive]`
+//! With `split` the servers (both, with their runtimes and blocking pools) run on the last CPU
+//! and the client threads on the others (pinned with `taskset`), as if the load came from other
+//! machines: the client's signature and its side of HTTP no longer take the servers' CPU, so
+//! the rates are the servers'. Without it everything shares every CPU.
+//! `cargo bench -p portal --bench login -- [SECONDS] [eds|password|parts] [postgres] [keep-alive] [split]`
 //! (eds and password by default; `postgres`: the portal's store in a throwaway PostgreSQL
 //! cluster instead of the SQLite file).
 
@@ -40,10 +46,14 @@ fn main() {
     // One HTTP client for the baseline and the measurement alike.
     let http: HttpClient =
         if std::env::args().any(|a| a == "keep-alive") { ca_tests::http_keep_alive } else { ca_tests::http };
-    let threads = std::env::var("LOGIN_CLIENTS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = std::env::var("LOGIN_CLIENTS").ok().and_then(|n| n.parse().ok()).unwrap_or(4 * cpus);
+    let split = std::env::args().any(|a| a == "split");
+    assert!(!split || cpus >= 2, "split needs two CPUs or more");
+    if split {
+        // Threads inherit the CPUs of the thread that starts them: the servers' from here.
+        pin_main_thread(&(cpus - 1).to_string());
+    }
     let secrets = tempfile::tempdir().unwrap();
     let cluster = std::env::args().any(|a| a == "postgres").then(|| fixtures::postgres::PgCluster::start().unwrap());
     let t = match &cluster {
@@ -119,6 +129,10 @@ fn main() {
     let hash = hasher.hash(PASSWORD).unwrap();
     let raw_argon2 = || assert!(hasher.verify(PASSWORD, &hash));
 
+    if split {
+        // The client threads, started from here from now on.
+        pin_main_thread(&format!("0-{}", cpus - 2));
+    }
     // Warm up (path caches, connections, allocator).
     for _ in 0..20 {
         cms_verify();
@@ -126,7 +140,12 @@ fn main() {
     }
     password_login();
     let connections = if std::env::args().any(|a| a == "keep-alive") { "kept alive" } else { "one per request" };
-    println!("portal login benchmark: {threads} client threads, connections {connections}, {seconds} s per measurement in 5 alternating rounds, P-256 signer, Argon2id m=19456 KiB t=2 p=1");
+    let placement = if split {
+        format!("servers on CPU {}, clients on CPUs 0-{}", cpus - 1, cpus - 2)
+    } else {
+        format!("servers and clients sharing {cpus} CPUs")
+    };
+    println!("portal login benchmark: {threads} client threads, {placement}, connections {connections}, {seconds} s per measurement in 5 alternating rounds, P-256 signer, Argon2id m=19456 KiB t=2 p=1");
     println!("| measurement | per second | ratio (rounds: lowest–highest) | target |");
     println!("|---|---:|---:|---:|");
     if run("eds") {
@@ -201,6 +220,16 @@ fn main() {
             password_rate / argon2_rate
         );
     }
+}
+
+/// Pin the main thread (its id is the process id) to `cpus` (a `taskset` list).
+fn pin_main_thread(cpus: &str) {
+    let status = std::process::Command::new("taskset")
+        .args(["-p", "-c", cpus, &std::process::id().to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("taskset (util-linux)");
+    assert!(status.success(), "taskset -p -c {cpus} failed");
 }
 
 /// Five rounds of `baseline` then `measured` (each a rate over an equal time): the mean rates

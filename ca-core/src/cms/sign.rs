@@ -8,7 +8,7 @@ use cms::signed_data::{
 };
 use const_oid::ObjectIdentifier;
 use der::asn1::{AnyRef, OctetString, SetOfVec};
-use der::{Any, Decode, Encode, Sequence, Tagged};
+use der::{Any, Decode, Encode, Reader, Sequence, Tagged};
 use spki::AlgorithmIdentifierOwned;
 use time::OffsetDateTime;
 use x509_cert::attr::Attribute;
@@ -71,8 +71,8 @@ pub(crate) fn sign_encapsulated(
     certificate_der: &[u8],
     chain: &[Vec<u8>],
 ) -> Result<Vec<u8>, CmsError> {
-    let certificate = Certificate::from_der(certificate_der).map_err(|e| CmsError::Certificate(e.to_string()))?;
-    if certificate.tbs_certificate.subject_public_key_info != *signer.public_key() {
+    let certificate = SignerCertificate::from_der(certificate_der).map_err(|e| CmsError::Certificate(e.to_string()))?;
+    if certificate.public_key != *signer.public_key() {
         return Err(CmsError::Certificate("the certificate is not for the signer's key".into()));
     }
     let digest = match signer.algorithm() {
@@ -81,7 +81,7 @@ pub(crate) fn sign_encapsulated(
     };
     let digest_algorithm = AlgorithmIdentifierOwned { oid: digest.oid(), parameters: None };
 
-    let tbs = &certificate.tbs_certificate;
+    let tbs = &certificate;
     let cert_id = EssCertIdV2 {
         hash_algorithm: None,
         cert_hash: OctetString::new(Digest::Sha256.digest(certificate_der))?,
@@ -138,6 +138,38 @@ pub(crate) fn sign_encapsulated(
         signer_infos: SignerInfos::try_from(vec![signer_info])?,
     };
     Ok(ContentInfoOut { content_type: ID_SIGNED_DATA, content: signed_data }.to_der()?)
+}
+
+/// What a signature takes from its signer's certificate (RFC 5280 4.1): the issuer and serial
+/// number that name it, and the key it must be for. Read without decoding the subject, the
+/// validity or the extensions, which a signature does not use (a client signs with the same
+/// certificate again and again; the verifier reads all of it).
+pub(super) struct SignerCertificate {
+    pub(super) serial_number: x509_cert::serial_number::SerialNumber,
+    pub(super) issuer: x509_cert::name::Name,
+    pub(super) public_key: spki::SubjectPublicKeyInfoOwned,
+}
+
+impl<'a> Decode<'a> for SignerCertificate {
+    fn decode<R: Reader<'a>>(reader: &mut R) -> der::Result<Self> {
+        reader.sequence(|certificate| {
+            let head = certificate.sequence(|tbs| {
+                let _version = der::asn1::ContextSpecific::<AnyRef<'_>>::decode_explicit(tbs, der::TagNumber::N0)?;
+                let serial_number = Decode::decode(tbs)?;
+                let _signature = AnyRef::decode(tbs)?;
+                let issuer = Decode::decode(tbs)?;
+                let _validity = AnyRef::decode(tbs)?;
+                let _subject = AnyRef::decode(tbs)?;
+                let public_key = Decode::decode(tbs)?;
+                // The unique identifiers and extensions.
+                tbs.read_slice(tbs.remaining_len())?;
+                Ok(SignerCertificate { serial_number, issuer, public_key })
+            })?;
+            let _signature_algorithm = AnyRef::decode(certificate)?;
+            let _signature = AnyRef::decode(certificate)?;
+            Ok(head)
+        })
+    }
 }
 
 /// `ContentInfo` (RFC 5652 §3) with the SignedData written in place (no intermediate `Any`).

@@ -276,3 +276,36 @@ fn sign_carries_the_certificates_as_given_in_canonical_der() {
         assert!(matches!(refused, Err(CmsError::Certificate(ref m)) if m.starts_with("chain")), "{refused:?}");
     }
 }
+
+#[test]
+fn the_signer_certificate_read_for_a_signature_is_what_the_certificate_says() {
+    use super::sign::SignerCertificate;
+    use der::{Decode, Encode};
+    let clock = FixedClock(SystemClock.now());
+    let (s, _key, cert) = signer(&clock);
+    let same = |der: &[u8]| {
+        let full = x509_cert::Certificate::from_der(der).unwrap();
+        let head = SignerCertificate::from_der(der).unwrap();
+        assert_eq!(head.issuer, full.tbs_certificate.issuer);
+        assert_eq!(head.serial_number, full.tbs_certificate.serial_number);
+        assert_eq!(head.public_key, full.tbs_certificate.subject_public_key_info);
+    };
+    // v3 with extensions: the holder's, the CAs'.
+    for der in [&cert.der, &s.issuing.certificate_der, &s.root.certificate_der] {
+        same(der);
+    }
+    // v1: no version field, no extensions.
+    let mut v1 = x509_cert::Certificate::from_der(&cert.der).unwrap();
+    v1.tbs_certificate.version = x509_cert::certificate::Version::V1;
+    v1.tbs_certificate.extensions = None;
+    let v1 = v1.to_der().unwrap();
+    let tbs = x509_cert::Certificate::from_der(&v1).unwrap().tbs_certificate.to_der().unwrap();
+    let header = if tbs[1] & 0x80 != 0 { 2 + usize::from(tbs[1] & 0x7f) } else { 2 };
+    assert_eq!(tbs[header], 0x02, "v1: the TBS starts with the serial number, no [0] version");
+    same(&v1);
+    // Anything cut short or with bytes after it is an error, never a panic.
+    for len in 0..cert.der.len() {
+        assert!(SignerCertificate::from_der(&cert.der[..len]).is_err(), "cut at {len}");
+    }
+    assert!(SignerCertificate::from_der(&[cert.der.as_slice(), &[0]].concat()).is_err());
+}
