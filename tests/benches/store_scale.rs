@@ -4,7 +4,12 @@
 //!     SCALE_DIR=/big/disk cargo bench -p ca-tests --bench store_scale -- 10000000 5
 //!
 //! (arguments: N, seconds per rate measurement. Environment: `SCALE_DIR`, where the SQLite file
-//! goes, default the temporary directory; `SCALE_ONLY=sqlite` skips PostgreSQL; `SCALE_GO=FILE`
+//! goes, default the temporary directory; `SCALE_ONLY=sqlite` skips PostgreSQL, `SCALE_ONLY=postgres`
+//! measures only PostgreSQL (SQLite is still filled, as the copy's source);
+//! `SCALE_ISSUE_SECONDS=S` measures each issuance rate over S seconds instead (PostgreSQL logs a
+//! full-page image of every page first changed after a checkpoint: a short window right after
+//! the load's `CHECKPOINT` is all first changes, a long one approaches the steady state of
+//! checkpoints minutes apart); `SCALE_GO=FILE`
 //! loads both stores, then waits for FILE to exist before measuring — fill on a busy machine,
 //! measure on an idle one; `SCALE_KEEP=DIR` keeps the filled SQLite store in DIR and the next run
 //! of the same N uses it instead of filling again. The PostgreSQL cluster is a throwaway one in the temporary directory,
@@ -489,6 +494,8 @@ struct Inputs<'a> {
     ca: &'a TestCa,
     sample: &'a Sample,
     seconds: f64,
+    /// Per issuance rate (the others: `seconds`).
+    issue_seconds: f64,
     keys: &'a [spki::SubjectPublicKeyInfoOwned],
 }
 
@@ -499,10 +506,10 @@ fn measure(
     responder: &Responder,
     inputs: &Inputs<'_>,
 ) -> Row {
-    let Inputs { ca, sample, seconds, keys } = *inputs;
+    let Inputs { ca, sample, seconds, issue_seconds, keys } = *inputs;
     eprintln!("{backend}: measuring");
-    let issue_empty = [1, 64].map(|b| issuance_rate(ca, empty, b, seconds, keys));
-    let issue_full = [1, 64].map(|b| issuance_rate(ca, full, b, seconds, keys));
+    let issue_empty = [1, 64].map(|b| issuance_rate(ca, empty, b, issue_seconds, keys));
+    let issue_full = [1, 64].map(|b| issuance_rate(ca, full, b, issue_seconds, keys));
     let (ocsp_peak, ocsp_p99, ocsp_floor) = ocsp(responder, &sample.requests, seconds);
     let status_p99 = status_p99(full, &sample.serials);
     let crl = full_crl(full, ca, &ca.dir.path().join(format!("{backend}.crl")));
@@ -605,6 +612,8 @@ fn main() {
     let n: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
     let seconds: f64 = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(3.0);
     let only_sqlite = std::env::var("SCALE_ONLY").is_ok_and(|b| b == "sqlite");
+    let only_postgres = std::env::var("SCALE_ONLY").is_ok_and(|b| b == "postgres");
+    let issue_seconds: f64 = std::env::var("SCALE_ISSUE_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(seconds);
     let scratch = tempfile::Builder::new()
         .prefix("store-scale-")
         .tempdir_in(std::env::var_os("SCALE_DIR").unwrap_or_else(|| std::env::temp_dir().into()))
@@ -690,9 +699,9 @@ fn main() {
         }
     }
 
-    let inputs = Inputs { ca: &ca, sample: &sample, seconds, keys: &keys };
+    let inputs = Inputs { ca: &ca, sample: &sample, seconds, issue_seconds, keys: &keys };
     let mut rows = vec![];
-    {
+    if !only_postgres {
         let sqlite_responder = responder(&ca, sqlite.clone(), &key, &responder_cert.der);
         let mut row = measure("sqlite", sqlite.as_ref(), &empty_sqlite, &sqlite_responder, &inputs);
         row.load_secs = sqlite_load;
@@ -712,11 +721,14 @@ fn main() {
         row.bytes_per_cert = pg_bytes;
         rows.push(row);
     }
-    print_rows(n, seconds, &rows);
+    print_rows(n, seconds, issue_seconds, &rows);
 }
 
-fn print_rows(n: usize, seconds: f64, rows: &[Row]) {
-    println!("\n{n} certificates ({} revoked), {seconds} s per rate, P-256 CA and OCSP keys", n / 10);
+fn print_rows(n: usize, seconds: f64, issue_seconds: f64, rows: &[Row]) {
+    println!(
+        "\n{n} certificates ({} revoked), {seconds} s per rate ({issue_seconds} s per issuance rate), P-256 CA and OCSP keys",
+        n / 10
+    );
     println!(
         "| backend | load | issue/s empty (1 / 64) | issue/s at size (1 / 64) | ratio (1 / 64) | OCSP peak/s | OCSP p99 at ½ peak | machine floor p99 | status read p99 | full CRL | CRL peak RSS | list --iin p99 | bytes/cert |"
     );

@@ -1,7 +1,8 @@
 //! SQLite implementation of the store.
 //!
 //! One read-write connection behind a mutex, and read-only connections for the hot reads
-//! (status look-ups, listings, CRL snapshots: [`readers`]). The file runs in WAL mode with
+//! (status look-ups, listings, CRL snapshots: [`readers`]); the WAL is checkpointed by a thread
+//! of the store ([`checkpointer`]), not inside a commit. The file runs in WAL mode with
 //! `synchronous=FULL`, so a call that returned `Ok` survives a power cut, and with a busy timeout
 //! so the CLI and the server can share it. Every write is one `BEGIN IMMEDIATE` transaction: the write lock is taken before the
 //! first read, so the audit chain head read at the start cannot change before the commit.
@@ -11,6 +12,7 @@
 //! hash covers.
 
 mod audit;
+pub mod checkpointer;
 mod crls;
 mod files;
 mod migrations;
@@ -56,6 +58,8 @@ pub struct SqliteStore {
     readers: Option<readers::Readers>,
     /// The regulation's budgets and calendar, for the deadlines of application events.
     timing: std::sync::RwLock<std::sync::Arc<crate::ra::regulation::Timing>>,
+    /// Checkpoints the WAL off the write path (file stores only); stops when dropped.
+    _checkpointer: Option<checkpointer::Checkpointer>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -97,7 +101,9 @@ impl SqliteStore {
         migrations::migrate(&mut conn, location, now()?.secs)?;
         index_certificate_keys(&mut conn)?;
         let readers = path.clone().map(readers::Readers::new);
-        Ok(Self { conn: Mutex::new(conn), path, readers, timing: Default::default() })
+        let checkpointer =
+            path.as_deref().map(|p| checkpointer::Checkpointer::start(&conn, p, "ca-db-checkpoint")).transpose()?;
+        Ok(Self { conn: Mutex::new(conn), path, readers, timing: Default::default(), _checkpointer: checkpointer })
     }
 
     /// Time application steps by `timing` (ca.toml's `[regulation]`) from now on; until then,

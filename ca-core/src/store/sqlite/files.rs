@@ -51,6 +51,7 @@ impl SqliteStore {
             // Verified on the one connection that made it.
             readers: None,
             timing: Default::default(),
+            _checkpointer: None,
         };
         let audit = copy.verify_audit()?;
         let target = copy.conn.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);

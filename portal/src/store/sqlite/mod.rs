@@ -19,9 +19,11 @@
 //! counts a failed attempt or creates an account stays FULL.
 //!
 //! WAL checkpoints (two fsyncs each, every ~100 logins with SQLite's default of 1,000 pages)
-//! are taken off the request path: a thread of the store checkpoints every second on a
-//! connection of its own (PASSIVE: it never waits for, nor blocks, a writer); the automatic
-//! checkpoint stays as a backstop at [`AUTOCHECKPOINT_PAGES`].
+//! are taken off the request path by ca-core's [`Checkpointer`], as for the CA's store: a thread
+//! of the store checkpoints every second on a connection of its own (PASSIVE: it never waits
+//! for, nor blocks, a writer); the automatic checkpoint stays as a backstop.
+//!
+//! [`Checkpointer`]: ca_core::store::sqlite::checkpointer::Checkpointer
 
 mod auth;
 mod documents;
@@ -43,10 +45,6 @@ use super::{Account, NewAccount, PasswordChange, PortalStore};
 use crate::account::{AccountKind, AccountState, CreatedBy};
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// How often the store's own thread checkpoints the WAL.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
-/// The automatic checkpoint on commit, if the checkpointer falls behind (~40 MiB of WAL).
-pub const AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// The portal's store in SQLite.
 pub struct SqlitePortalStore {
@@ -55,27 +53,8 @@ pub struct SqlitePortalStore {
     /// (file stores only; an in-memory store reads on its writer).
     readers: Option<ca_core::store::sqlite::readers::Readers>,
     purges: super::PurgeSchedule,
-    /// Dropping it stops the checkpointer thread (file stores only).
-    _checkpointer: Option<std::sync::mpsc::Sender<()>>,
-}
-
-/// Checkpoint the WAL of `path` every [`CHECKPOINT_EVERY`] until `stop`'s sender is dropped.
-fn spawn_checkpointer(path: &Path) -> Result<std::sync::mpsc::Sender<()>, StoreError> {
-    let location = path.display().to_string();
-    let conn = Connection::open(path).with_context(|| format!("opening {location} for checkpoints"))?;
-    conn.busy_timeout(BUSY_TIMEOUT).context("setting the busy timeout")?;
-    let (stop, stopped) = std::sync::mpsc::channel::<()>();
-    std::thread::Builder::new()
-        .name("portal-db-checkpoint".into())
-        .spawn(move || {
-            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    tracing::warn!(error = %e, database = %location, "WAL checkpoint failed");
-                }
-            }
-        })
-        .map_err(|e| StoreError::Database(format!("starting the checkpoint thread: {e}")))?;
-    Ok(stop)
+    /// Checkpoints the WAL off the write path (file stores only); stops when dropped.
+    _checkpointer: Option<ca_core::store::sqlite::checkpointer::Checkpointer>,
 }
 
 trait Context<T> {
@@ -102,9 +81,10 @@ impl SqlitePortalStore {
         let conn = Connection::open(path).with_context(|| format!("opening {location}"))?;
         conn.busy_timeout(BUSY_TIMEOUT).context("setting the busy timeout")?;
         let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).context("switching to WAL")?;
-        conn.pragma_update(None, "wal_autocheckpoint", AUTOCHECKPOINT_PAGES).context("setting wal_autocheckpoint")?;
+        let checkpointer =
+            ca_core::store::sqlite::checkpointer::Checkpointer::start(&conn, path, "portal-db-checkpoint")?;
         let mut store = Self::finish_open(conn, &location)?;
-        store._checkpointer = Some(spawn_checkpointer(path)?);
+        store._checkpointer = Some(checkpointer);
         store.readers = Some(ca_core::store::sqlite::readers::Readers::new(path.to_path_buf()));
         Ok(store)
     }
