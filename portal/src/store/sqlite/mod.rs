@@ -123,9 +123,7 @@ impl SqlitePortalStore {
 
     /// The writer at `synchronous=FULL`: every access but the two relaxed writes.
     fn lock(&self) -> Result<WriterGuard<'_>, StoreError> {
-        let mut guard = self.writer_at(false)?;
-        guard.0.relaxed = false;
-        Ok(guard)
+        self.writer_at(false)
     }
 
     /// The writer at `synchronous=NORMAL`, for the writes the module documentation names.
