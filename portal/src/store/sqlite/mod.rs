@@ -1,10 +1,11 @@
 //! The portal store in a SQLite file: one read-write connection behind a mutex, WAL with
-//! `synchronous=FULL`, every write one `BEGIN IMMEDIATE` transaction. The reads of every login
-//! and every authenticated request (an account by login or id) go to read-only connections
-//! beside it (ca-core's [`Readers`]), so they do not queue behind a commit.
+//! `synchronous=FULL`, every write one `BEGIN IMMEDIATE` transaction. The file holds personal
+//! data and password hashes, so it is created readable by its owner only. The reads of every
+//! login and every authenticated request (an account by login or id) use the writer when it is
+//! free (its page cache is current) and otherwise one of the read-only connections beside it
+//! (ca-core's [`Readers`]), so they never queue behind a commit.
 //!
-//! [`Readers`]: ca_core::store::sqlite::readers::Readers The file holds personal
-//! data and password hashes, so it is created readable by its owner only.
+//! [`Readers`]: ca_core::store::sqlite::readers::Readers
 //!
 //! Two writes are committed with `synchronous=NORMAL` instead (no fsync of their own; the WAL
 //! is synced by the next FULL commit or checkpoint): opening a session after a signature login
