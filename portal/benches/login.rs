@@ -13,11 +13,11 @@
 //! client thread keeps one connection per server as a browser does (both sides alike again).
 //! Each measurement and its baseline alternate in five rounds of SECONDS/5 (the machine's load
 //! drifts less within a round); the ratio is of the totals, with the rounds' lowest and highest
-//! ratio beside it. Run:
+//! ratio beside it.
 //! With `split` the servers (both, with their runtimes and blocking pools) run on the last CPU
 //! and the client threads on the others (pinned with `taskset`), as if the load came from other
 //! machines: the client's signature and its side of HTTP no longer take the servers' CPU, so
-//! the rates are the servers'. Without it everything shares every CPU.
+//! the rates are the servers'. Without it everything shares every CPU. Run:
 //! `cargo bench -p portal --bench login -- [SECONDS] [eds|password|parts] [postgres] [keep-alive] [split]`
 //! (eds and password by default; `postgres`: the portal's store in a throwaway PostgreSQL
 //! cluster instead of the SQLite file).
